@@ -1,0 +1,77 @@
+# Steppy build. GNU make, pkg-config, a C17 compiler (gcc or clang).
+#
+#   make                 build/steppy
+#   make check           the whole test suite (what README and .ci/run call)
+#   make unit            unit tests only, in this build
+#   make CC=clang        any target with clang
+#   make BUILD=build/asan SAN=1 unit   unit tests under AddressSanitizer + UBSan
+#   make fuzz            the libFuzzer target (clang), see tests/fuzz/README.md
+#   make format          clang-format every source file
+
+BUILD  ?= build
+CC     ?= cc
+PKGS   := jansson yaml-0.1
+WARN   := -Wall -Wextra -Werror -Wshadow -Wconversion -Wstrict-prototypes \
+          -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Isrc \
+              $(shell pkg-config --cflags $(PKGS))
+LIBS   := $(shell pkg-config --libs $(PKGS))
+LDFLAGS ?=
+
+ifeq ($(SAN),1)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS    += -fsanitize=address,undefined
+endif
+
+LIB_SRC  := $(sort $(wildcard src/util/*.c src/plan/*.c src/steps/*.c src/cli/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all unit check clean format fuzz demo
+all: $(BUILD)/steppy
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libsteppy.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/steppy: $(BUILD)/src/main.o $(BUILD)/libsteppy.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libsteppy.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -Itests/unit $(LDFLAGS) -o $@ \
+		$< $(BUILD)/libsteppy.a $(LIBS) $(shell pkg-config --libs cmocka)
+
+# The fuzz target replays its corpus in the test suite (tests/fuzz/replay.c);
+# the real fuzzer needs clang's libFuzzer.
+$(BUILD)/fuzz-plan-replay: tests/fuzz/fuzz-plan.c tests/fuzz/replay.c $(BUILD)/libsteppy.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+fuzz:
+	$(MAKE) BUILD=build/fuzz CC=clang SAN=1 CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" \
+		build/fuzz/libsteppy.a
+	clang -std=c17 -D_GNU_SOURCE -Isrc -O1 -g -fsanitize=fuzzer,address,undefined \
+		-o build/fuzz/fuzz-plan tests/fuzz/fuzz-plan.c build/fuzz/libsteppy.a $(LIBS)
+
+unit: $(UNIT_BIN) $(BUILD)/steppy $(BUILD)/fuzz-plan-replay
+
+check:
+	tests/run.sh
+
+demo: $(BUILD)/steppy
+	$(BUILD)/steppy validate examples/demo.yaml examples/original.jsonc
+	$(BUILD)/steppy plan examples/demo.yaml
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d

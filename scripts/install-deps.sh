@@ -1,0 +1,39 @@
+#!/bin/sh
+# Installs the Debian 12 packages that building and testing steppy need.
+# Run as root (or through sudo). Installs only what is missing, so a second
+# run on a prepared machine takes a second and touches nothing.
+#
+#   scripts/install-deps.sh          build + test packages
+#   scripts/install-deps.sh --check  exit 1 if anything is missing, install nothing
+set -eu
+
+# Build: compiler, pkg-config and the -dev packages the Makefile asks pkg-config for.
+BUILD_PKGS="make gcc pkg-config libjansson-dev libyaml-dev libsqlite3-dev libuv1-dev"
+# Tests: unit test framework, second compiler with libFuzzer and sanitizer
+# runtimes, leak checker, formatter.
+TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev valgrind clang-format python3"
+
+missing=""
+for p in $BUILD_PKGS $TEST_PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    exit 0
+fi
+if [ "${1:-}" = "--check" ]; then
+    echo "missing Debian packages:$missing" >&2
+    exit 1
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+echo "installing Debian packages:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,75 @@
+/*
+ * cli.h - what the subcommands share: the command table, exit codes,
+ * terminal colour, option helpers, diagnostics output.
+ *
+ * Adding a subcommand: write src/cli/cmd-<name>.c with a cmd_<name>()
+ * function and its help text, declare it below, add one row to the table
+ * in commands.c, document it in docs/cli.md, and test it in tests/cli/.
+ */
+#ifndef STEPPY_CLI_H
+#define STEPPY_CLI_H
+
+#include "plan/diag.h"
+#include "plan/doc.h"
+#include "plan/plan.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Exit codes of every subcommand (documented in docs/cli.md). */
+enum {
+	EXIT_OK = 0,      /* success; for validate: every plan is valid */
+	EXIT_INVALID = 1, /* a plan is invalid */
+	EXIT_USAGE = 2,   /* bad arguments, unreadable file, or other I/O error */
+};
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv); /* argv[0] is the command name */
+	const char *summary;               /* one line for `steppy help` */
+	const char *help;                  /* full text for --help */
+};
+
+extern const struct command commands[];
+const struct command *command_find(const char *name);
+
+/* Prints a command's help to f. */
+void command_help(const struct command *cmd, FILE *f);
+
+/* Prints "steppy: <message>" to stderr and returns EXIT_USAGE. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Whether to colour output to f: a terminal, NO_COLOR unset or empty, TERM not dumb. */
+bool use_colour(FILE *f);
+
+/* Parses NAME=VALUE into v (pointing into arg). Returns 0 or -1. */
+int parse_var(char *arg, struct var_value *v);
+
+enum output_format { FORMAT_TEXT, FORMAT_JSON };
+/* Parses a --format argument. Returns 0 or -1. */
+int parse_format(const char *arg, enum output_format *out);
+
+/* Prints diagnostics as compilers do: location, message, source line, caret. */
+void diag_print_text(FILE *f, const struct diag_list *dl, const struct doc *doc, bool colour);
+
+struct json_t;
+/* Returns a new JSON array of the diagnostics (jansson reference). */
+struct json_t *diag_to_json(const struct diag_list *dl);
+
+/*
+ * Loads, validates and binds a plan for a command. On failure prints the
+ * diagnostics and returns the exit code; on success returns EXIT_OK and
+ * *ret_plan (caller frees with plan_free()).
+ */
+int cli_load_plan(const char *path, const struct var_value *vals, size_t nvals,
+		  struct plan **ret_plan);
+
+int cmd_validate(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_graph(int argc, char **argv);
+int cmd_help(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+#define STEPPY_VERSION "0.1.0"
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * cmd-graph.c - `steppy graph`: a plan as a Mermaid flowchart (default) or a
+ * Graphviz DOT graph. Stages are boxes in order; their steps sit side by
+ * side inside, since they start together.
+ */
+#include "cli/cli.h"
+
+#include "util/alloc.h"
+#include "util/strbuf.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char graph_help[] =
+	"usage: steppy graph [--dot] [--var NAME=VALUE]... PLAN\n"
+	"\n"
+	"Prints the plan as a Mermaid flowchart (paste it into Markdown on GitHub or\n"
+	"GitLab), or with --dot as Graphviz DOT (steppy graph --dot plan.json | dot -Tsvg).\n"
+	"\n"
+	"options:\n"
+	"  --dot              Graphviz DOT instead of Mermaid\n"
+	"  --var NAME=VALUE   a value for a plan variable (repeatable)\n"
+	"  -h, --help         show this help\n"
+	"\n"
+	"exit status: 0 printed, 1 the plan is invalid, 2 usage error or unreadable plan\n";
+
+/* Mermaid labels sit in double quotes; entity codes keep them intact. */
+static void mermaid_label(struct strbuf *out, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '"':
+			strbuf_addstr(out, "#quot;");
+			break;
+		case '#':
+			strbuf_addstr(out, "#35;");
+			break;
+		case '<':
+			strbuf_addstr(out, "#lt;");
+			break;
+		case '>':
+			strbuf_addstr(out, "#gt;");
+			break;
+		default:
+			strbuf_addch(out, (unsigned char)*s < 0x20 ? ' ' : *s);
+		}
+	}
+}
+
+static void dot_label(struct strbuf *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			strbuf_addch(out, '\\');
+		strbuf_addch(out, (unsigned char)*s < 0x20 ? ' ' : *s);
+	}
+}
+
+static void print_mermaid(const struct plan *plan)
+{
+	struct strbuf out = STRBUF_INIT;
+	strbuf_addstr(&out, "flowchart TD\n    start([\"start\"])\n");
+	for (size_t i = 0; i < plan->nstages; i++) {
+		const struct plan_stage *stage = &plan->stages[i];
+		strbuf_addf(&out, "    subgraph s%zu[\"Stage %zu: ", i + 1, i + 1);
+		mermaid_label(&out, stage->name);
+		strbuf_addstr(&out, "\"]\n        direction LR\n");
+		for (size_t j = 0; j < stage->nsteps; j++) {
+			strbuf_addf(&out, "        s%zu_%zu[\"", i + 1, j + 1);
+			mermaid_label(&out, stage->steps[j].type->name);
+			strbuf_addstr(&out, ": ");
+			mermaid_label(&out, stage->steps[j].name);
+			strbuf_addstr(&out, "\"]\n");
+		}
+		strbuf_addstr(&out, "    end\n");
+	}
+	strbuf_addstr(&out, "    finish([\"end\"])\n    start --> s1\n");
+	for (size_t i = 1; i < plan->nstages; i++)
+		strbuf_addf(&out, "    s%zu --> s%zu\n", i, i + 1);
+	strbuf_addf(&out, "    s%zu --> finish\n", plan->nstages);
+	fputs(out.buf, stdout);
+	strbuf_release(&out);
+}
+
+static void print_dot(const struct plan *plan)
+{
+	struct strbuf out = STRBUF_INIT;
+	strbuf_addstr(&out, "digraph release {\n"
+			    "    compound=true;\n"
+			    "    node [shape=box, style=rounded];\n"
+			    "    start [shape=oval];\n"
+			    "    finish [shape=oval, label=\"end\"];\n");
+	for (size_t i = 0; i < plan->nstages; i++) {
+		const struct plan_stage *stage = &plan->stages[i];
+		strbuf_addf(&out, "    subgraph cluster_%zu {\n        label=\"Stage %zu: ", i + 1,
+			    i + 1);
+		dot_label(&out, stage->name);
+		strbuf_addstr(&out, "\";\n");
+		for (size_t j = 0; j < stage->nsteps; j++) {
+			strbuf_addf(&out, "        s%zu_%zu [label=\"", i + 1, j + 1);
+			dot_label(&out, stage->steps[j].type->name);
+			strbuf_addstr(&out, "\\n");
+			dot_label(&out, stage->steps[j].name);
+			strbuf_addstr(&out, "\"];\n");
+		}
+		strbuf_addstr(&out, "    }\n");
+	}
+	strbuf_addstr(&out, "    start -> s1_1 [lhead=cluster_1];\n");
+	for (size_t i = 1; i < plan->nstages; i++)
+		strbuf_addf(&out, "    s%zu_1 -> s%zu_1 [ltail=cluster_%zu, lhead=cluster_%zu];\n", i,
+			    i + 1, i, i + 1);
+	strbuf_addf(&out, "    s%zu_1 -> finish [ltail=cluster_%zu];\n}\n", plan->nstages,
+		    plan->nstages);
+	fputs(out.buf, stdout);
+	strbuf_release(&out);
+}
+
+int cmd_graph(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dot", no_argument, NULL, 'd' },
+		{ "var", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool dot = false;
+	struct var_value *vals = xcalloc((size_t)argc, sizeof(*vals));
+	size_t nvals = 0;
+	int c, status = EXIT_OK;
+	optind = 0;
+	while (status == EXIT_OK && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			dot = true;
+			break;
+		case 'v':
+			if (parse_var(optarg, &vals[nvals++]) < 0)
+				status = usage_error("--var takes NAME=VALUE, not \"%s\"", optarg);
+			break;
+		case 'h':
+			fputs(graph_help, stdout);
+			free(vals);
+			return EXIT_OK;
+		default:
+			status = EXIT_USAGE;
+		}
+	}
+	if (status == EXIT_OK && argc - optind != 1)
+		status = usage_error("graph takes exactly one plan file (see steppy graph --help)");
+	struct plan *plan = NULL;
+	if (status == EXIT_OK)
+		status = cli_load_plan(argv[optind], vals, nvals, &plan);
+	if (status == EXIT_OK)
+		(dot ? print_dot : print_mermaid)(plan);
+	plan_free(plan);
+	free(vals);
+	return status;
+}

@@ -1,0 +1,171 @@
+/*
+ * cmd-validate.c - `steppy validate`: check plans, report every problem.
+ */
+#include "cli/cli.h"
+
+#include "plan/validate.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char validate_help[] =
+	"usage: steppy validate [--format text|json] [--var NAME=VALUE]... PLAN...\n"
+	"\n"
+	"Checks release plans (JSON with comments, or YAML; - reads standard input)\n"
+	"and reports every problem at once, each with file:line:column, the JSON\n"
+	"pointer of the offending value and, for misspellings, what was probably meant.\n"
+	"\n"
+	"Values given with --var, and declared defaults, are substituted and checked\n"
+	"too when every variable has a value.\n"
+	"\n"
+	"options:\n"
+	"  --format text|json  text for people (default), json for CI systems\n"
+	"  --var NAME=VALUE    a value for a plan variable (repeatable)\n"
+	"  -q, --quiet         print nothing for valid plans\n"
+	"  -h, --help          show this help\n"
+	"\n"
+	"exit status: 0 every plan is valid, 1 a plan is invalid,\n"
+	"             2 usage error or a plan could not be read\n";
+
+struct plan_result {
+	size_t stages, steps;
+	bool valid;
+};
+
+/* Validates one file; adds its diagnostics to dl. Returns the exit code for it. */
+static int validate_one(const char *path, const struct var_value *vals, size_t nvals,
+			struct diag_list *dl, struct doc **ret_doc, struct plan_result *res)
+{
+	struct doc *doc = NULL;
+	*res = (struct plan_result){ 0 };
+	int r = doc_load(path, &doc, dl);
+	*ret_doc = doc;
+	if (r == SP_EIO || r == SP_ETOOBIG)
+		return EXIT_USAGE;
+	if (r < 0 || plan_validate(doc, false, dl) < 0)
+		return EXIT_INVALID;
+
+	/* Check substituted values when every variable has one. */
+	struct strbuf err = STRBUF_INIT;
+	struct doc *bound = NULL;
+	int code = EXIT_OK;
+	r = plan_bind(doc, vals, nvals, &bound, &err);
+	if (r == 0) {
+		if (plan_validate(bound, true, dl) < 0)
+			code = EXIT_INVALID;
+	} else if (nvals > 0) {
+		/* --var names a variable the plan lacks, or leaves one without a value */
+		diag_add(dl, DIAG_ERROR, doc->name, (struct doc_pos){ 0, 0 }, NULL, NULL, "%s",
+			 err.buf);
+		code = EXIT_USAGE;
+	} /* else a variable without default: its uses are checked when values are given */
+	strbuf_release(&err);
+	doc_free(bound);
+	if (code != EXIT_OK)
+		return code;
+
+	const struct doc_node *stages = doc_get(doc->root, "stages");
+	res->valid = true;
+	res->stages = stages->u.array.len;
+	for (size_t i = 0; i < stages->u.array.len; i++)
+		res->steps += doc_get(stages->u.array.items[i], "steps")->u.array.len;
+	return EXIT_OK;
+}
+
+int cmd_validate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "var", required_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	enum output_format format = FORMAT_TEXT;
+	struct var_value *vals = xcalloc((size_t)argc, sizeof(*vals));
+	size_t nvals = 0;
+	bool quiet = false;
+	int c, status = EXIT_OK;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (parse_format(optarg, &format) < 0)
+				status = usage_error("--format must be text or json, not \"%s\"", optarg);
+			break;
+		case 'v':
+			if (parse_var(optarg, &vals[nvals++]) < 0)
+				status = usage_error("--var takes NAME=VALUE, not \"%s\"", optarg);
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'h':
+			fputs(validate_help, stdout);
+			free(vals);
+			return EXIT_OK;
+		default:
+			status = EXIT_USAGE;
+		}
+	}
+	if (status == EXIT_OK && optind >= argc)
+		status = usage_error("validate needs at least one plan file (see steppy validate --help)");
+	if (status != EXIT_OK) {
+		free(vals);
+		return status;
+	}
+
+	json_t *files = json_array();
+	size_t total_errors = 0;
+	bool colour = use_colour(stderr);
+	for (int i = optind; i < argc; i++) {
+		struct diag_list dl = DIAG_LIST_INIT;
+		struct doc *doc = NULL;
+		struct plan_result res;
+		int code = validate_one(argv[i], vals, nvals, &dl, &doc, &res);
+		diag_list_sort(&dl);
+		total_errors += dl.errors;
+		if (code > status)
+			status = code;
+		const char *name = doc ? doc->name : (!strcmp(argv[i], "-") ? "<stdin>" : argv[i]);
+		if (format == FORMAT_JSON) {
+			json_t *o = json_object();
+			json_object_set_new(o, "file", json_string(name));
+			json_object_set_new(o, "valid", json_boolean(code == EXIT_OK));
+			json_object_set_new(o, "errorCount", json_integer((json_int_t)dl.errors));
+			if (code == EXIT_OK) {
+				json_object_set_new(o, "stages", json_integer((json_int_t)res.stages));
+				json_object_set_new(o, "steps", json_integer((json_int_t)res.steps));
+			}
+			json_object_set_new(o, "diagnostics", diag_to_json(&dl));
+			json_array_append_new(files, o);
+		} else {
+			diag_print_text(stderr, &dl, doc, colour);
+			if (code == EXIT_OK && !quiet)
+				printf("%s: valid (%zu stage%s, %zu step%s)\n", name, res.stages,
+				       res.stages == 1 ? "" : "s", res.steps, res.steps == 1 ? "" : "s");
+			else if (code != EXIT_OK)
+				fprintf(stderr, "%s: %zu error%s\n", name, dl.errors,
+					dl.errors == 1 ? "" : "s");
+		}
+		diag_list_release(&dl);
+		doc_free(doc);
+	}
+	if (format == FORMAT_JSON) {
+		json_t *out = json_object();
+		json_object_set_new(out, "valid", json_boolean(status == EXIT_OK));
+		json_object_set_new(out, "errorCount", json_integer((json_int_t)total_errors));
+		json_object_set_new(out, "files", files);
+		json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(out);
+	} else {
+		json_decref(files);
+	}
+	free(vals);
+	return status;
+}

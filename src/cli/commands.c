@@ -1,0 +1,77 @@
+/*
+ * commands.c - the table of subcommands, and what they share.
+ */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern const char validate_help[], plan_help[], graph_help[], help_help[], version_help[];
+
+const struct command commands[] = {
+	{ "validate", cmd_validate, "check release plans and report every problem", validate_help },
+	{ "plan", cmd_plan, "show what a release will do, variables resolved", plan_help },
+	{ "graph", cmd_graph, "draw a plan as a Mermaid or Graphviz graph", graph_help },
+	{ "help", cmd_help, "show help for steppy or one command", help_help },
+	{ "version", cmd_version, "print the version", version_help },
+	{ NULL, NULL, NULL, NULL },
+};
+
+const struct command *command_find(const char *name)
+{
+	for (const struct command *c = commands; c->name; c++)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
+}
+
+void command_help(const struct command *cmd, FILE *f)
+{
+	fputs(cmd->help, f);
+}
+
+int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("steppy: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return EXIT_USAGE;
+}
+
+bool use_colour(FILE *f)
+{
+	const char *no_colour = getenv("NO_COLOR");
+	const char *term = getenv("TERM");
+	if (no_colour && *no_colour)
+		return false;
+	if (term && !strcmp(term, "dumb"))
+		return false;
+	return isatty(fileno(f));
+}
+
+int parse_var(char *arg, struct var_value *v)
+{
+	char *eq = strchr(arg, '=');
+	if (!eq || eq == arg)
+		return -1;
+	*eq = '\0';
+	v->name = arg;
+	v->value = eq + 1;
+	return 0;
+}
+
+int parse_format(const char *arg, enum output_format *out)
+{
+	if (!strcmp(arg, "text"))
+		*out = FORMAT_TEXT;
+	else if (!strcmp(arg, "json"))
+		*out = FORMAT_JSON;
+	else
+		return -1;
+	return 0;
+}

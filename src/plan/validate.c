@@ -1,0 +1,372 @@
+/*
+ * validate.c - the rules of the plan language: the plan, its variables and
+ * defaults, stages, and the fields every step shares. Type-specific fields
+ * are checked through the step type's own table (steps/step-type.h).
+ */
+#include "plan/validate.h"
+
+#include "plan/schema.h"
+#include "plan/template.h"
+#include "steps/step-type.h"
+#include "util/error.h"
+#include "util/suggest.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_TIMEOUT_SECONDS 31536000 /* 365 days */
+
+/* An AWS region name: us-east-1, us-gov-west-1, ap-southeast-4 ... */
+static bool is_region_name(const char *s)
+{
+	const char *lower = "abcdefghijklmnopqrstuvwxyz";
+	size_t n = strspn(s, lower);
+	if (n != 2 || s[2] != '-')
+		return false;
+	s += 3;
+	size_t words = 0;
+	while ((n = strspn(s, lower)) > 0 && s[n] == '-') {
+		s += n + 1;
+		words++;
+	}
+	return words >= 1 && *s && str_all_in(s, "0123456789");
+}
+
+static void check_region(struct vctx *v, const struct doc_node *value)
+{
+	if (!v_deferred(v, value) && value->u.string.len && !is_region_name(value->u.string.s))
+		v_error(v, value->pos, NULL,
+			"\"%.60s\" is not an AWS region name such as us-east-1 or eu-west-2",
+			value->u.string.s);
+}
+
+static void check_role_arn(struct vctx *v, const struct doc_node *value)
+{
+	const char *s = value->u.string.s;
+	if (v_deferred(v, value))
+		return;
+	/* arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME */
+	bool ok = !strncmp(s, "arn:aws", 7);
+	const char *p = ok ? strchr(s + 4, ':') : NULL;
+	ok = p && !strncmp(p, ":iam::", 6);
+	if (ok) {
+		p += 6;
+		ok = strspn(p, "0123456789") == 12 && !strncmp(p + 12, ":role/", 6) && p[18] &&
+		     str_all_in(p + 18, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					"0123456789+=,.@_-/");
+	}
+	if (!ok)
+		v_error(v, value->pos, NULL,
+			"\"%.80s\" is not an IAM role ARN "
+			"(arn:aws:iam::123456789012:role/NAME)",
+			s);
+}
+
+static void check_retry(struct vctx *v, const struct doc_node *value);
+
+/* Fields every step may have; AWS fields are checked against the type below. */
+static const struct field_spec step_common_fields[] = {
+	{ .name = "type", .types = T_STRING, .flags = F_REQUIRED | F_NONEMPTY },
+	{ .name = "name",
+	  .types = T_STRING,
+	  .flags = F_REQUIRED | F_NONEMPTY,
+	  .max_len = 200,
+	  .check = check_no_control_chars },
+	{ .name = "description", .types = T_STRING },
+	{ .name = "timeoutSeconds",
+	  .types = T_INTEGER,
+	  .min = 1,
+	  .max = MAX_TIMEOUT_SECONDS,
+	  .unit = "seconds" },
+	{ .name = "retry", .types = T_OBJECT, .check = check_retry },
+	{ NULL },
+};
+
+static const struct field_spec step_aws_fields[] = {
+	{ .name = "region", .types = T_STRING, .flags = F_NONEMPTY, .check = check_region },
+	{ .name = "roleArn", .types = T_STRING, .flags = F_NONEMPTY, .check = check_role_arn },
+	{ NULL },
+};
+
+static const struct field_spec retry_fields[] = {
+	{ .name = "maxAttempts", .types = T_INTEGER, .min = 1, .max = 100 },
+	{ .name = "intervalSeconds", .types = T_INTEGER, .min = 0, .max = 86400, .unit = "seconds" },
+	{ .name = "backoffRate", .types = T_NUMBER, .min = 1, .max = 10 },
+	{ NULL },
+};
+
+static void check_retry(struct vctx *v, const struct doc_node *value)
+{
+	static const struct field_spec *const tables[] = { retry_fields, NULL };
+	schema_check_object(v, value, tables, "a retry policy");
+}
+
+static void check_variable_decls(struct vctx *v, const struct doc_node *value)
+{
+	static const struct field_spec fields[] = {
+		{ .name = "default", .types = T_STRING },
+		{ .name = "description", .types = T_STRING },
+		{ NULL },
+	};
+	static const struct field_spec *const tables[] = { fields, NULL };
+	for (size_t i = 0; i < value->u.object.len; i++) {
+		const struct doc_member *m = &value->u.object.members[i];
+		size_t saved = v_push(v, m->key);
+		if (!str_is_ident(m->key)) {
+			v_error(v, m->key_pos, NULL,
+				"\"%s\" is not a valid variable name (letters, digits and _, not "
+				"starting with a digit)",
+				m->key);
+		} else if (doc_member(value, m->key) != m) {
+			v_error(v, m->key_pos, NULL, "variable \"%s\" is declared twice", m->key);
+		} else if (m->value->kind != DOC_NULL) {
+			if (schema_check_object(v, m->value, tables, "a variable declaration")) {
+				const struct doc_node *def = doc_get(m->value, "default");
+				if (def && def->kind == DOC_STRING && strstr(def->u.string.s, "${")) {
+					size_t s2 = v_push(v, "default");
+					v_error(v, def->pos, NULL,
+						"a default value cannot refer to variables");
+					v_pop(v, s2);
+				}
+			}
+		}
+		v_pop(v, saved);
+	}
+}
+
+static void check_defaults(struct vctx *v, const struct doc_node *value)
+{
+	static const struct field_spec fields[] = {
+		{ .name = "timeoutSeconds",
+		  .types = T_INTEGER,
+		  .min = 1,
+		  .max = MAX_TIMEOUT_SECONDS,
+		  .unit = "seconds" },
+		{ .name = "retry", .types = T_OBJECT, .check = check_retry },
+		{ NULL },
+	};
+	static const struct field_spec *const tables[] = { fields, step_aws_fields, NULL };
+	schema_check_object(v, value, tables, "\"defaults\"");
+}
+
+static void check_step(struct vctx *v, const struct doc_node *step)
+{
+	const struct doc_node *type_node = doc_get(step, "type");
+	const struct step_type *type = NULL;
+	if (step->kind == DOC_OBJECT && type_node && type_node->kind == DOC_STRING) {
+		type = step_type_find(type_node->u.string.s);
+		if (!type && type_node->u.string.len) {
+			const char *names[80];
+			step_type_names(names, 80);
+			size_t saved = v_push(v, "type");
+			const char *guess = suggest_closest(type_node->u.string.s, names);
+			struct strbuf list = STRBUF_INIT;
+			for (const char **n = names; *n && !guess; n++)
+				strbuf_addf(&list, "%s%s", n == names ? " (known types: " : ", ", *n);
+			if (!guess)
+				strbuf_addch(&list, ')');
+			v_error(v, type_node->pos, guess, "unknown step type \"%.60s\"%s",
+				type_node->u.string.s, list.buf);
+			strbuf_release(&list);
+			v_pop(v, saved);
+		}
+	}
+	if (!type) {
+		/* Without a type its fields are unknowable: check only the common ones. */
+		if (step->kind != DOC_OBJECT) {
+			static const struct field_spec *const none[] = { NULL };
+			schema_check_object(v, step, none, "a step");
+			return;
+		}
+		static const struct field_spec *const tables[] = { step_common_fields, NULL };
+		for (const struct field_spec *f = step_common_fields; f->name; f++) {
+			const struct doc_member *m = doc_member(step, f->name);
+			if (m && !(type_node && m->value == type_node)) {
+				size_t saved = v_push(v, f->name);
+				schema_check_value(v, m->value, f);
+				v_pop(v, saved);
+			} else if (!m && (f->flags & F_REQUIRED)) {
+				size_t saved = v_push(v, f->name);
+				v_error(v, step->pos, NULL, "a step needs a \"%s\" field", f->name);
+				v_pop(v, saved);
+			}
+		}
+		(void)tables;
+		return;
+	}
+
+	char what[96];
+	snprintf(what, sizeof(what), "%s %s step", strchr("AEIOU", type->name[0]) ? "an" : "a",
+		 type->name);
+	const struct field_spec *const tables[] = { step_common_fields, step_aws_fields, type->fields,
+						    NULL };
+	schema_check_object(v, step, tables, what);
+	if (!(type->flags & STEP_AWS)) {
+		for (const struct field_spec *f = step_aws_fields; f->name; f++) {
+			const struct doc_member *m = doc_member(step, f->name);
+			if (m) {
+				size_t saved = v_push(v, f->name);
+				v_error(v, m->key_pos, NULL,
+					"\"%s\" applies only to AWS steps; %s runs no AWS call",
+					f->name, what);
+				v_pop(v, saved);
+			}
+		}
+	}
+	const struct doc_member *retry = doc_member(step, "retry");
+	if (retry && !(type->flags & STEP_RETRYABLE)) {
+		size_t saved = v_push(v, "retry");
+		v_error(v, retry->key_pos, NULL, "%s steps are not retried; remove \"retry\"",
+			type->name);
+		v_pop(v, saved);
+	}
+	if (type->validate)
+		type->validate(v, step);
+}
+
+static void check_steps(struct vctx *v, const struct doc_node *steps)
+{
+	for (size_t i = 0; i < steps->u.array.len; i++) {
+		const struct doc_node *step = steps->u.array.items[i];
+		size_t saved = v_push_index(v, i);
+		check_step(v, step);
+		const struct doc_node *name = doc_get(step, "name");
+		if (name && name->kind == DOC_STRING && name->u.string.len) {
+			for (size_t j = 0; j < i; j++) {
+				const struct doc_node *prev = doc_get(steps->u.array.items[j], "name");
+				if (prev && prev->kind == DOC_STRING &&
+				    !strcmp(prev->u.string.s, name->u.string.s)) {
+					size_t s2 = v_push(v, "name");
+					v_error(v, name->pos, NULL,
+						"two steps of this stage are named \"%.60s\" (the "
+						"first at line %u); step names must be unique within "
+						"a stage",
+						name->u.string.s, (unsigned)prev->pos.line);
+					v_pop(v, s2);
+					break;
+				}
+			}
+		}
+		v_pop(v, saved);
+	}
+}
+
+static void check_stages(struct vctx *v, const struct doc_node *stages)
+{
+	static const struct field_spec stage_fields[] = {
+		{ .name = "name",
+		  .types = T_STRING,
+		  .flags = F_REQUIRED | F_NONEMPTY,
+		  .max_len = 200,
+		  .check = check_no_control_chars },
+		{ .name = "description", .types = T_STRING },
+		{ .name = "failFast", .types = T_BOOL },
+		{ .name = "steps", .types = T_ARRAY, .flags = F_REQUIRED | F_NONEMPTY, .check = check_steps },
+		{ NULL },
+	};
+	static const struct field_spec *const tables[] = { stage_fields, NULL };
+	for (size_t i = 0; i < stages->u.array.len; i++) {
+		size_t saved = v_push_index(v, i);
+		schema_check_object(v, stages->u.array.items[i], tables, "a stage");
+		v_pop(v, saved);
+	}
+}
+
+static const struct field_spec plan_fields[] = {
+	{ .name = "$schema", .types = T_STRING },
+	{ .name = "name", .types = T_STRING, .flags = F_NONEMPTY, .max_len = 200 },
+	{ .name = "description", .types = T_STRING },
+	{ .name = "environmentName", .types = T_STRING, .flags = F_NONEMPTY, .max_len = 200 },
+	{ .name = "variables", .types = T_OBJECT, .check = check_variable_decls },
+	{ .name = "defaults", .types = T_OBJECT, .check = check_defaults },
+	{ .name = "stages", .types = T_ARRAY, .flags = F_REQUIRED | F_NONEMPTY, .check = check_stages },
+	{ NULL },
+};
+
+/* Reference checking: each ${var.NAME} must name a declared variable. */
+struct ref_check {
+	struct vctx *v;
+	const struct doc_node *node;
+};
+
+static int check_ref(const char *name, size_t len, struct strbuf *out, void *arg)
+{
+	struct ref_check *rc = arg;
+	(void)out;
+	const struct doc_node *vars = rc->v->variables;
+	if (vars) {
+		for (size_t i = 0; i < vars->u.object.len; i++) {
+			const struct doc_member *m = &vars->u.object.members[i];
+			if (m->key_len == len && !memcmp(m->key, name, len))
+				return 0;
+		}
+	}
+	char buf[128];
+	snprintf(buf, sizeof(buf), "%.*s", (int)(len < 100 ? len : 100), name);
+	const char *names[64];
+	size_t n = 0;
+	for (size_t i = 0; vars && i < vars->u.object.len && n < 63; i++)
+		names[n++] = vars->u.object.members[i].key;
+	names[n] = NULL;
+	v_error(rc->v, rc->node->pos, suggest_closest(buf, names),
+		"${var.%s} refers to a variable the plan does not declare%s", buf,
+		vars ? "" : " (the plan has no \"variables\")");
+	return 0;
+}
+
+static void check_references(struct vctx *v, const struct doc_node *node)
+{
+	switch (node->kind) {
+	case DOC_STRING: {
+		if (!strchr(node->u.string.s, '$'))
+			return;
+		struct ref_check rc = { v, node };
+		struct strbuf scratch = STRBUF_INIT;
+		const char *reason;
+		if (template_expand(node->u.string.s, &scratch, check_ref, &rc, &reason) < 0)
+			v_error(v, node->pos, NULL, "%s", reason);
+		strbuf_release(&scratch);
+		return;
+	}
+	case DOC_ARRAY:
+		for (size_t i = 0; i < node->u.array.len; i++) {
+			size_t saved = v_push_index(v, i);
+			check_references(v, node->u.array.items[i]);
+			v_pop(v, saved);
+		}
+		return;
+	case DOC_OBJECT:
+		for (size_t i = 0; i < node->u.object.len; i++) {
+			size_t saved = v_push(v, node->u.object.members[i].key);
+			check_references(v, node->u.object.members[i].value);
+			v_pop(v, saved);
+		}
+		return;
+	default:
+		return;
+	}
+}
+
+int plan_validate(const struct doc *doc, bool bound, struct diag_list *diags)
+{
+	size_t errors_before = diags->errors;
+	struct vctx v = { .doc = doc, .diags = diags, .bound = bound };
+	strbuf_init(&v.ptr, SIZE_MAX);
+	static const struct field_spec *const tables[] = { plan_fields, NULL };
+	if (schema_check_object(&v, doc->root, tables, "a plan")) {
+		const struct doc_node *vars = doc_get(doc->root, "variables");
+		v.variables = vars && vars->kind == DOC_OBJECT ? vars : NULL;
+		if (!bound) {
+			for (size_t i = 0; i < doc->root->u.object.len; i++) {
+				const struct doc_member *m = &doc->root->u.object.members[i];
+				if (!strcmp(m->key, "variables") || !strcmp(m->key, "$schema"))
+					continue;
+				size_t saved = v_push(&v, m->key);
+				check_references(&v, m->value);
+				v_pop(&v, saved);
+			}
+		}
+	}
+	strbuf_release(&v.ptr);
+	return diags->errors > errors_before ? SP_EINVAL : 0;
+}

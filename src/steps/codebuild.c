@@ -1,0 +1,214 @@
+/*
+ * codebuild.c - the CodeBuild and CodeBuildNoWait step types: start an AWS
+ * CodeBuild project on a branch, tag or commit, with environment overrides;
+ * CodeBuild waits for the build to end, CodeBuildNoWait only for its start.
+ */
+#include "steps/step-type.h"
+
+#include <string.h>
+
+#define HEX "0123456789abcdefABCDEF"
+
+static const char *const source_kinds[] = { "branch", "tag", "commit", NULL };
+static const char *const env_types[] = { "PLAINTEXT", "PARAMETER_STORE", "SECRETS_MANAGER", NULL };
+
+/* A branch or tag name as git allows it (git check-ref-format, roughly). */
+static const char *bad_ref_reason(const char *s)
+{
+	if (!*s)
+		return "is empty";
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7F || strchr("~^:?*[\\", *p))
+			return "contains a space, control character or one of ~ ^ : ? * [ \\";
+	if (strstr(s, "..") || strstr(s, "@{") || strstr(s, "//"))
+		return "contains \"..\", \"@{\" or \"//\"";
+	size_t n = strlen(s);
+	if (s[0] == '/' || s[n - 1] == '/' || s[n - 1] == '.' || s[0] == '-')
+		return "starts with / or -, or ends with / or .";
+	if (n >= 5 && !strcmp(s + n - 5, ".lock"))
+		return "ends with .lock";
+	return NULL;
+}
+
+static void check_source_version(struct vctx *v, const struct doc_node *value)
+{
+	if (value->kind == DOC_STRING) {
+		if (!v_deferred(v, value) && value->u.string.len == 0)
+			v_error(v, value->pos, NULL, "\"sourceVersion\" must not be empty");
+		return;
+	}
+	static const struct field_spec fields[] = {
+		{ .name = "type", .types = T_STRING, .flags = F_REQUIRED, .choices = source_kinds },
+		{ .name = "value", .types = T_STRING, .flags = F_REQUIRED | F_NONEMPTY },
+		{ NULL },
+	};
+	static const struct field_spec *const tables[] = { fields, NULL };
+	if (!schema_check_object(v, value, tables, "a sourceVersion"))
+		return;
+	const char *kind = step_string(value, "type");
+	const struct doc_node *val = doc_get(value, "value");
+	if (!kind || !val || val->kind != DOC_STRING || val->u.string.len == 0 ||
+	    v_deferred(v, val))
+		return;
+	size_t saved = v_push(v, "value");
+	const char *s = val->u.string.s;
+	if (!strcmp(kind, "commit")) {
+		size_t n = strlen(s);
+		if (n < 7 || n > 40 || !str_all_in(s, HEX))
+			v_error(v, val->pos, NULL,
+				"a commit must be a git commit id (7 to 40 hexadecimal digits), found "
+				"\"%.60s\"",
+				s);
+	} else if (strcmp(kind, "branch") == 0 || strcmp(kind, "tag") == 0) {
+		const char *why = bad_ref_reason(s);
+		if (why)
+			v_error(v, val->pos, NULL, "\"%.60s\" is not a valid %s name: it %s", s, kind,
+				why);
+	}
+	v_pop(v, saved);
+}
+
+static void check_env_overrides(struct vctx *v, const struct doc_node *value)
+{
+	static const struct field_spec fields[] = {
+		{ .name = "name", .types = T_STRING, .flags = F_REQUIRED | F_NONEMPTY },
+		{ .name = "value", .types = T_STRING, .flags = F_REQUIRED },
+		{ .name = "type", .types = T_STRING, .choices = env_types },
+		{ NULL },
+	};
+	static const struct field_spec *const tables[] = { fields, NULL };
+	for (size_t i = 0; i < value->u.array.len; i++) {
+		const struct doc_node *item = value->u.array.items[i];
+		size_t saved = v_push_index(v, i);
+		if (schema_check_object(v, item, tables, "an environment variable override")) {
+			const struct doc_node *name = doc_get(item, "name");
+			if (name && name->kind == DOC_STRING && !v_deferred(v, name)) {
+				size_t s2 = v_push(v, "name");
+				if (!strncmp(name->u.string.s, "CODEBUILD_", 10))
+					v_error(v, name->pos, NULL,
+						"names starting with CODEBUILD_ are reserved by "
+						"CodeBuild");
+				for (size_t j = 0; j < i; j++) {
+					const char *prev = step_string(value->u.array.items[j], "name");
+					if (prev && !strcmp(prev, name->u.string.s)) {
+						v_error(v, name->pos, NULL,
+							"environment variable \"%s\" is overridden twice",
+							prev);
+						break;
+					}
+				}
+				v_pop(v, s2);
+			}
+			const char *type = step_string(item, "type");
+			const struct doc_node *val = doc_get(item, "value");
+			if (type && strcmp(type, "PLAINTEXT") != 0 && val && val->kind == DOC_STRING &&
+			    val->u.string.len == 0) {
+				size_t s2 = v_push(v, "value");
+				v_error(v, val->pos, NULL,
+					"a %s override needs the name of the parameter or secret",
+					type);
+				v_pop(v, s2);
+			}
+		}
+		v_pop(v, saved);
+	}
+}
+
+static void check_project_name(struct vctx *v, const struct doc_node *value)
+{
+	const char *s = value->u.string.s;
+	if (v_deferred(v, value) || !*s)
+		return;
+	size_t n = strlen(s);
+	if (n < 2 || n > 255 || !strchr(HEX "ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ", s[0]) ||
+	    !str_all_in(s, HEX "ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ-_"))
+		v_error(v, value->pos, NULL,
+			"\"%.60s\" is not a CodeBuild project name (2 to 255 letters, digits, - and "
+			"_, starting with a letter or digit)",
+			s);
+}
+
+static const struct field_spec codebuild_fields[] = {
+	{ .name = "codeBuildName",
+	  .types = T_STRING,
+	  .flags = F_REQUIRED | F_NONEMPTY,
+	  .check = check_project_name },
+	{ .name = "sourceVersion", .types = T_STRING | T_OBJECT, .check = check_source_version },
+	{ .name = "environmentVariableOverrides", .types = T_ARRAY, .check = check_env_overrides },
+	{ NULL },
+};
+
+/* Appends how a sourceVersion will be read by CodeBuild. */
+static void describe_source(const struct doc_node *sv, struct strbuf *out)
+{
+	if (!sv) {
+		describe_line(out, "source", "the project's default source version");
+		return;
+	}
+	if (sv->kind == DOC_OBJECT) {
+		describe_line(out, "source", "%s %s", step_string(sv, "type"),
+			      step_string(sv, "value"));
+		return;
+	}
+	const char *s = sv->u.string.s;
+	size_t n = strlen(s);
+	if (!strncmp(s, "refs/heads/", 11))
+		describe_line(out, "source", "branch %s", s + 11);
+	else if (!strncmp(s, "refs/tags/", 10))
+		describe_line(out, "source", "tag %s", s + 10);
+	else if (!strncmp(s, "pr/", 3))
+		describe_line(out, "source", "pull request %s", s + 3);
+	else if (n == 40 && str_all_in(s, HEX))
+		describe_line(out, "source", "commit %s", s);
+	else
+		describe_line(out, "source", "%s (branch, tag or commit, as the repository has it)",
+			      s);
+}
+
+static void describe_codebuild_common(const struct doc_node *step, struct strbuf *out)
+{
+	describe_line(out, "project", "%s", step_string(step, "codeBuildName"));
+	describe_source(doc_get(step, "sourceVersion"), out);
+	const struct doc_node *env = doc_get(step, "environmentVariableOverrides");
+	for (size_t i = 0; env && i < env->u.array.len; i++) {
+		const struct doc_node *e = env->u.array.items[i];
+		const char *type = step_string(e, "type");
+		const char *label = i == 0 ? "environment" : "";
+		if (!type || !strcmp(type, "PLAINTEXT"))
+			describe_line(out, label, "%s=%s", step_string(e, "name"),
+				      step_string(e, "value"));
+		else
+			describe_line(out, label, "%s from %s %s", step_string(e, "name"),
+				      !strcmp(type, "PARAMETER_STORE") ? "Parameter Store"
+								       : "Secrets Manager",
+				      step_string(e, "value"));
+	}
+}
+
+static void describe_codebuild(const struct doc_node *step, struct strbuf *out)
+{
+	describe_codebuild_common(step, out);
+	describe_line(out, "waits", "until the build ends; fails unless it SUCCEEDED");
+}
+
+static void describe_codebuild_nowait(const struct doc_node *step, struct strbuf *out)
+{
+	describe_codebuild_common(step, out);
+	describe_line(out, "waits", "only for the build to start");
+}
+
+const struct step_type step_codebuild = {
+	.name = "CodeBuild",
+	.summary = "start an AWS CodeBuild build and wait for it to end",
+	.flags = STEP_AWS | STEP_RETRYABLE,
+	.fields = codebuild_fields,
+	.describe = describe_codebuild,
+};
+
+const struct step_type step_codebuild_nowait = {
+	.name = "CodeBuildNoWait",
+	.summary = "start an AWS CodeBuild build and move on",
+	.flags = STEP_AWS | STEP_RETRYABLE,
+	.fields = codebuild_fields,
+	.describe = describe_codebuild_nowait,
+};

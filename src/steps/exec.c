@@ -1,0 +1,106 @@
+/*
+ * exec.c - the Exec step type: run a local command (an argv list, no
+ * shell); exit status 0 is success.
+ */
+#include "steps/step-type.h"
+
+#include <string.h>
+
+static void check_command(struct vctx *v, const struct doc_node *value)
+{
+	for (size_t i = 0; i < value->u.array.len; i++) {
+		const struct doc_node *arg = value->u.array.items[i];
+		size_t saved = v_push_index(v, i);
+		if (arg->kind != DOC_STRING) {
+			struct strbuf found = STRBUF_INIT;
+			describe_found(&found, arg);
+			v_error(v, arg->pos, NULL,
+				"command arguments must be strings, found %s (quote it)", found.buf);
+			strbuf_release(&found);
+		} else if (memchr(arg->u.string.s, '\0', arg->u.string.len)) {
+			v_error(v, arg->pos, NULL, "command arguments may not contain NUL characters");
+		} else if (i == 0 && arg->u.string.len == 0) {
+			v_error(v, arg->pos, NULL, "the program to run (the first item) is empty");
+		}
+		v_pop(v, saved);
+	}
+}
+
+static void check_env(struct vctx *v, const struct doc_node *value)
+{
+	for (size_t i = 0; i < value->u.object.len; i++) {
+		const struct doc_member *m = &value->u.object.members[i];
+		size_t saved = v_push(v, m->key);
+		if (!str_is_ident(m->key))
+			v_error(v, m->key_pos, NULL,
+				"\"%s\" is not a valid environment variable name (letters, digits "
+				"and _, not starting with a digit)",
+				m->key);
+		else if (doc_member(value, m->key) != m)
+			v_error(v, m->key_pos, NULL, "\"%s\" is given twice", m->key);
+		else if (m->value->kind != DOC_STRING)
+			v_error(v, m->value->pos, NULL,
+				"environment values must be strings, found %s (quote it)",
+				doc_kind_name(m->value->kind));
+		else if (memchr(m->value->u.string.s, '\0', m->value->u.string.len))
+			v_error(v, m->value->pos, NULL,
+				"environment values may not contain NUL characters");
+		v_pop(v, saved);
+	}
+}
+
+static const struct field_spec exec_fields[] = {
+	{ .name = "command",
+	  .types = T_ARRAY,
+	  .flags = F_REQUIRED | F_NONEMPTY,
+	  .check = check_command },
+	{ .name = "env", .types = T_OBJECT, .check = check_env },
+	{ .name = "cwd", .types = T_STRING, .flags = F_NONEMPTY },
+	{ NULL },
+};
+
+/* Appends arg quoted as a POSIX shell word if it needs quoting. */
+static void shell_quote(struct strbuf *out, const char *arg)
+{
+	if (*arg && str_all_in(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+				    "-_./=:,+@%")) {
+		strbuf_addstr(out, arg);
+		return;
+	}
+	strbuf_addch(out, '\'');
+	for (const char *p = arg; *p; p++) {
+		if (*p == '\'')
+			strbuf_addstr(out, "'\\''");
+		else
+			strbuf_addch(out, *p);
+	}
+	strbuf_addch(out, '\'');
+}
+
+static void describe_exec(const struct doc_node *step, struct strbuf *out)
+{
+	const struct doc_node *cmd = doc_get(step, "command");
+	struct strbuf line = STRBUF_INIT;
+	for (size_t i = 0; i < cmd->u.array.len; i++) {
+		if (i)
+			strbuf_addch(&line, ' ');
+		shell_quote(&line, cmd->u.array.items[i]->u.string.s);
+	}
+	describe_line(out, "runs", "%s", line.buf);
+	strbuf_release(&line);
+	const char *cwd = step_string(step, "cwd");
+	if (cwd)
+		describe_line(out, "in", "%s", cwd);
+	const struct doc_node *env = doc_get(step, "env");
+	for (size_t i = 0; env && i < env->u.object.len; i++)
+		describe_line(out, i ? "" : "environment", "%s=%s", env->u.object.members[i].key,
+			      env->u.object.members[i].value->u.string.s);
+}
+
+const struct step_type step_exec = {
+	.name = "Exec",
+	.summary = "run a local command; exit status 0 is success",
+	.flags = STEP_RETRYABLE,
+	.fields = exec_fields,
+	.describe = describe_exec,
+};

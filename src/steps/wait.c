@@ -1,0 +1,70 @@
+/*
+ * wait.c - the Wait step type: wait a number of seconds, or until a time.
+ */
+#include "steps/step-type.h"
+
+#include "util/timefmt.h"
+
+#define MAX_WAIT_SECONDS 31536000 /* 365 days */
+
+static void check_until(struct vctx *v, const struct doc_node *value)
+{
+	int64_t ms;
+	const char *reason;
+	if (v_deferred(v, value))
+		return;
+	if (rfc3339_parse(value->u.string.s, &ms, &reason) < 0)
+		v_error(v, value->pos, NULL, "\"until\" is not a valid time: %s", reason);
+}
+
+static const struct field_spec wait_fields[] = {
+	{ .name = "seconds",
+	  .types = T_INTEGER,
+	  .min = 0,
+	  .max = MAX_WAIT_SECONDS,
+	  .unit = "seconds" },
+	{ .name = "until", .types = T_STRING, .flags = F_NONEMPTY, .check = check_until },
+	{ NULL },
+};
+
+static void validate_wait(struct vctx *v, const struct doc_node *step)
+{
+	const struct doc_member *seconds = doc_member(step, "seconds");
+	const struct doc_member *until = doc_member(step, "until");
+	if (seconds && until) {
+		size_t saved = v_push(v, "until");
+		v_error(v, until->key_pos, NULL,
+			"a Wait step takes \"seconds\" or \"until\", not both");
+		v_pop(v, saved);
+	} else if (!seconds && !until) {
+		v_error(v, step->pos, NULL, "a Wait step needs \"seconds\" or \"until\"");
+	}
+}
+
+static void describe_wait(const struct doc_node *step, struct strbuf *out)
+{
+	const struct doc_node *seconds = doc_get(step, "seconds");
+	if (seconds) {
+		struct strbuf d = STRBUF_INIT;
+		duration_format(&d, seconds->u.number.integer);
+		describe_line(out, "waits", "%s", d.buf);
+		strbuf_release(&d);
+	} else {
+		int64_t ms;
+		const char *reason;
+		struct strbuf t = STRBUF_INIT;
+		if (rfc3339_parse(step_string(step, "until"), &ms, &reason) == 0)
+			rfc3339_format(&t, ms);
+		describe_line(out, "waits", "until %s", t.buf);
+		strbuf_release(&t);
+	}
+}
+
+const struct step_type step_wait = {
+	.name = "Wait",
+	.summary = "wait a number of seconds, or until a time",
+	.flags = 0,
+	.fields = wait_fields,
+	.validate = validate_wait,
+	.describe = describe_wait,
+};

@@ -1,0 +1,82 @@
+/*
+ * arena.c - bump allocator (see arena.h).
+ */
+#include "util/arena.h"
+
+#include "util/alloc.h"
+
+#include <stdalign.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_CHUNK_SIZE ((size_t)64 * 1024)
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t size; /* bytes usable in data */
+	size_t used; /* bytes handed out of data */
+	alignas(max_align_t) unsigned char data[];
+};
+
+void *arena_alloc(struct arena *a, size_t size)
+{
+	const size_t align = alignof(max_align_t);
+	if (size > SIZE_MAX - align)
+		abort();
+	size = (size + align - 1) & ~(align - 1);
+	struct arena_chunk *c = a->chunks;
+	if (!c || c->size - c->used < size) {
+		size_t cap = size > ARENA_CHUNK_SIZE / 4 ? size : ARENA_CHUNK_SIZE;
+		c = xmalloc(sizeof(*c) + cap);
+		c->size = cap;
+		c->used = 0;
+		if (cap == size && a->chunks) {
+			/* A big lone block: keep the current chunk in front for small ones. */
+			c->next = a->chunks->next;
+			a->chunks->next = c;
+		} else {
+			c->next = a->chunks;
+			a->chunks = c;
+		}
+	}
+	void *p = c->data + c->used;
+	c->used += size;
+	a->used += size;
+	return p;
+}
+
+void *arena_alloc_array(struct arena *a, size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		abort();
+	return arena_alloc(a, n * size);
+}
+
+char *arena_memdup0(struct arena *a, const void *data, size_t n)
+{
+	if (n == SIZE_MAX)
+		abort();
+	char *p = arena_alloc(a, n + 1);
+	if (n)
+		memcpy(p, data, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *arena_strdup(struct arena *a, const char *s)
+{
+	return arena_memdup0(a, s, strlen(s));
+}
+
+void arena_release(struct arena *a)
+{
+	struct arena_chunk *c = a->chunks;
+	while (c) {
+		struct arena_chunk *next = c->next;
+		free(c);
+		c = next;
+	}
+	a->chunks = NULL;
+	a->used = 0;
+}
