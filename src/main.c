@@ -26,8 +26,9 @@ int main(int argc, char **argv)
 		names[n] = NULL;
 		const char *guess = suggest_closest(argv[1], names);
 		if (guess)
-			return usage_error("no command \"%s\"; did you mean \"%s\"? (see steppy help)",
-					   argv[1], guess);
+			return usage_error(
+			    "no command \"%s\"; did you mean \"%s\"? (see steppy help)", argv[1],
+			    guess);
 		return usage_error("no command \"%s\" (see steppy help)", argv[1]);
 	}
 	/* `steppy CMD --help` works for every command, whatever its options. */

@@ -62,7 +62,7 @@ struct json_t *diag_to_json(const struct diag_list *dl);
  * *ret_plan (caller frees with plan_free()).
  */
 int cli_load_plan(const char *path, const struct var_value *vals, size_t nvals,
-		  struct plan **ret_plan);
+                  struct plan **ret_plan);
 
 int cmd_validate(int argc, char **argv);
 int cmd_plan(int argc, char **argv);

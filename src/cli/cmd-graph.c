@@ -13,17 +13,17 @@
 #include <string.h>
 
 const char graph_help[] =
-	"usage: steppy graph [--dot] [--var NAME=VALUE]... PLAN\n"
-	"\n"
-	"Prints the plan as a Mermaid flowchart (paste it into Markdown on GitHub or\n"
-	"GitLab), or with --dot as Graphviz DOT (steppy graph --dot plan.json | dot -Tsvg).\n"
-	"\n"
-	"options:\n"
-	"  --dot              Graphviz DOT instead of Mermaid\n"
-	"  --var NAME=VALUE   a value for a plan variable (repeatable)\n"
-	"  -h, --help         show this help\n"
-	"\n"
-	"exit status: 0 printed, 1 the plan is invalid, 2 usage error or unreadable plan\n";
+    "usage: steppy graph [--dot] [--var NAME=VALUE]... PLAN\n"
+    "\n"
+    "Prints the plan as a Mermaid flowchart (paste it into Markdown on GitHub or\n"
+    "GitLab), or with --dot as Graphviz DOT (steppy graph --dot plan.json | dot -Tsvg).\n"
+    "\n"
+    "options:\n"
+    "  --dot              Graphviz DOT instead of Mermaid\n"
+    "  --var NAME=VALUE   a value for a plan variable (repeatable)\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "exit status: 0 printed, 1 the plan is invalid, 2 usage error or unreadable plan\n";
 
 /* Mermaid labels sit in double quotes; entity codes keep them intact. */
 static void mermaid_label(struct strbuf *out, const char *s)
@@ -87,14 +87,14 @@ static void print_dot(const struct plan *plan)
 {
 	struct strbuf out = STRBUF_INIT;
 	strbuf_addstr(&out, "digraph release {\n"
-			    "    compound=true;\n"
-			    "    node [shape=box, style=rounded];\n"
-			    "    start [shape=oval];\n"
-			    "    finish [shape=oval, label=\"end\"];\n");
+	                    "    compound=true;\n"
+	                    "    node [shape=box, style=rounded];\n"
+	                    "    start [shape=oval];\n"
+	                    "    finish [shape=oval, label=\"end\"];\n");
 	for (size_t i = 0; i < plan->nstages; i++) {
 		const struct plan_stage *stage = &plan->stages[i];
 		strbuf_addf(&out, "    subgraph cluster_%zu {\n        label=\"Stage %zu: ", i + 1,
-			    i + 1);
+		            i + 1);
 		dot_label(&out, stage->name);
 		strbuf_addstr(&out, "\";\n");
 		for (size_t j = 0; j < stage->nsteps; j++) {
@@ -108,10 +108,10 @@ static void print_dot(const struct plan *plan)
 	}
 	strbuf_addstr(&out, "    start -> s1_1 [lhead=cluster_1];\n");
 	for (size_t i = 1; i < plan->nstages; i++)
-		strbuf_addf(&out, "    s%zu_1 -> s%zu_1 [ltail=cluster_%zu, lhead=cluster_%zu];\n", i,
-			    i + 1, i, i + 1);
+		strbuf_addf(&out, "    s%zu_1 -> s%zu_1 [ltail=cluster_%zu, lhead=cluster_%zu];\n",
+		            i, i + 1, i, i + 1);
 	strbuf_addf(&out, "    s%zu_1 -> finish [ltail=cluster_%zu];\n}\n", plan->nstages,
-		    plan->nstages);
+	            plan->nstages);
 	fputs(out.buf, stdout);
 	strbuf_release(&out);
 }

@@ -6,12 +6,12 @@
 #include <string.h>
 
 const char help_help[] = "usage: steppy help [COMMAND]\n"
-			 "\n"
-			 "Lists the commands, or shows the help of one (same as COMMAND --help).\n";
+                         "\n"
+                         "Lists the commands, or shows the help of one (same as COMMAND --help).\n";
 
 const char version_help[] = "usage: steppy version\n"
-			    "\n"
-			    "Prints steppy's version (same as steppy --version).\n";
+                            "\n"
+                            "Prints steppy's version (same as steppy --version).\n";
 
 int cmd_help(int argc, char **argv)
 {

@@ -15,19 +15,19 @@
 #include <string.h>
 
 const char plan_help[] =
-	"usage: steppy plan [--format text|json] [--var NAME=VALUE]... PLAN\n"
-	"\n"
-	"Shows what a release will do, in order, with variables substituted: each\n"
-	"stage and step, the AWS account, region and role of each AWS step, the\n"
-	"branch, tag or commit of each build, timeouts and retries. Nothing is run.\n"
-	"\n"
-	"options:\n"
-	"  --format text|json  text for people (default); json prints the plan with\n"
-	"                      variables substituted and defaults applied\n"
-	"  --var NAME=VALUE    a value for a plan variable (repeatable)\n"
-	"  -h, --help          show this help\n"
-	"\n"
-	"exit status: 0 shown, 1 the plan is invalid, 2 usage error or unreadable plan\n";
+    "usage: steppy plan [--format text|json] [--var NAME=VALUE]... PLAN\n"
+    "\n"
+    "Shows what a release will do, in order, with variables substituted: each\n"
+    "stage and step, the AWS account, region and role of each AWS step, the\n"
+    "branch, tag or commit of each build, timeouts and retries. Nothing is run.\n"
+    "\n"
+    "options:\n"
+    "  --format text|json  text for people (default); json prints the plan with\n"
+    "                      variables substituted and defaults applied\n"
+    "  --var NAME=VALUE    a value for a plan variable (repeatable)\n"
+    "  -h, --help          show this help\n"
+    "\n"
+    "exit status: 0 shown, 1 the plan is invalid, 2 usage error or unreadable plan\n";
 
 struct style {
 	const char *bold, *dim, *reset;
@@ -57,7 +57,7 @@ static void print_common(const struct plan_step *s, struct strbuf *out)
 	if (s->retry.max_attempts > 1) {
 		duration_format(&d, s->retry.interval_seconds);
 		describe_line(out, "retry", "up to %lld attempts, %s apart at first, x%g each time",
-			      (long long)s->retry.max_attempts, d.buf, s->retry.backoff_rate);
+		              (long long)s->retry.max_attempts, d.buf, s->retry.backoff_rate);
 	}
 	strbuf_release(&d);
 }
@@ -81,7 +81,8 @@ static void print_text(const struct plan *plan, const char *path, const struct s
 	size_t steps = 0;
 	for (size_t i = 0; i < plan->nstages; i++) {
 		const struct plan_stage *stage = &plan->stages[i];
-		printf("\n%sStage %zu of %zu: %s%s%s\n", st->bold, i + 1, plan->nstages, stage->name,
+		printf("\n%sStage %zu of %zu: %s%s%s\n", st->bold, i + 1, plan->nstages,
+		       stage->name,
 		       stage->fail_fast ? " (fail fast: the first failure cancels the rest)" : "",
 		       st->reset);
 		if (stage->nsteps > 1)
@@ -90,7 +91,8 @@ static void print_text(const struct plan *plan, const char *path, const struct s
 		for (size_t j = 0; j < stage->nsteps; j++) {
 			const struct plan_step *s = &stage->steps[j];
 			struct strbuf out = STRBUF_INIT;
-			printf("  %s%zu. %s%s  %s\n", st->bold, j + 1, s->type->name, st->reset, s->name);
+			printf("  %s%zu. %s%s  %s\n", st->bold, j + 1, s->type->name, st->reset,
+			       s->name);
 			s->type->describe(s->node, &out);
 			if (s->type->flags & STEP_AWS)
 				print_aws(s, &out);
@@ -113,7 +115,7 @@ static void print_json(const struct plan *plan)
 	json_t *vars = json_object();
 	for (size_t i = 0; i < plan->nvariables; i++)
 		json_object_set_new(vars, plan->variables[i].name,
-				    json_string(plan->variables[i].value));
+		                    json_string(plan->variables[i].value));
 	json_object_set_new(root, "variables", vars);
 	json_t *stages = json_object_get(root, "stages");
 	for (size_t i = 0; i < plan->nstages; i++) {
@@ -122,14 +124,15 @@ static void print_json(const struct plan *plan)
 			const struct plan_step *s = &plan->stages[i].steps[j];
 			json_t *o = json_array_get(steps, j);
 			if (s->timeout_seconds)
-				json_object_set_new(o, "timeoutSeconds", json_integer(s->timeout_seconds));
+				json_object_set_new(o, "timeoutSeconds",
+				                    json_integer(s->timeout_seconds));
 			if (s->retry.max_attempts > 1)
-				json_object_set_new(o, "retry",
-						    json_pack("{sI sI sf}", "maxAttempts",
-							      (json_int_t)s->retry.max_attempts,
-							      "intervalSeconds",
-							      (json_int_t)s->retry.interval_seconds,
-							      "backoffRate", s->retry.backoff_rate));
+				json_object_set_new(
+				    o, "retry",
+				    json_pack("{sI sI sf}", "maxAttempts",
+				              (json_int_t)s->retry.max_attempts, "intervalSeconds",
+				              (json_int_t)s->retry.interval_seconds, "backoffRate",
+				              s->retry.backoff_rate));
 			if (s->region)
 				json_object_set_new(o, "region", json_string(s->region));
 			if (s->role_arn)
@@ -158,7 +161,8 @@ int cmd_plan(int argc, char **argv)
 		switch (c) {
 		case 'f':
 			if (parse_format(optarg, &format) < 0)
-				status = usage_error("--format must be text or json, not \"%s\"", optarg);
+				status = usage_error("--format must be text or json, not \"%s\"",
+				                     optarg);
 			break;
 		case 'v':
 			if (parse_var(optarg, &vals[nvals++]) < 0)
@@ -180,7 +184,7 @@ int cmd_plan(int argc, char **argv)
 	if (status == EXIT_OK) {
 		bool colour = use_colour(stdout);
 		struct style st = { colour ? "\033[1m" : "", colour ? "\033[2m" : "",
-				    colour ? "\033[0m" : "" };
+			            colour ? "\033[0m" : "" };
 		if (format == FORMAT_JSON)
 			print_json(plan);
 		else

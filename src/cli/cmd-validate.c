@@ -13,23 +13,23 @@
 #include <string.h>
 
 const char validate_help[] =
-	"usage: steppy validate [--format text|json] [--var NAME=VALUE]... PLAN...\n"
-	"\n"
-	"Checks release plans (JSON with comments, or YAML; - reads standard input)\n"
-	"and reports every problem at once, each with file:line:column, the JSON\n"
-	"pointer of the offending value and, for misspellings, what was probably meant.\n"
-	"\n"
-	"Values given with --var, and declared defaults, are substituted and checked\n"
-	"too when every variable has a value.\n"
-	"\n"
-	"options:\n"
-	"  --format text|json  text for people (default), json for CI systems\n"
-	"  --var NAME=VALUE    a value for a plan variable (repeatable)\n"
-	"  -q, --quiet         print nothing for valid plans\n"
-	"  -h, --help          show this help\n"
-	"\n"
-	"exit status: 0 every plan is valid, 1 a plan is invalid,\n"
-	"             2 usage error or a plan could not be read\n";
+    "usage: steppy validate [--format text|json] [--var NAME=VALUE]... PLAN...\n"
+    "\n"
+    "Checks release plans (JSON with comments, or YAML; - reads standard input)\n"
+    "and reports every problem at once, each with file:line:column, the JSON\n"
+    "pointer of the offending value and, for misspellings, what was probably meant.\n"
+    "\n"
+    "Values given with --var, and declared defaults, are substituted and checked\n"
+    "too when every variable has a value.\n"
+    "\n"
+    "options:\n"
+    "  --format text|json  text for people (default), json for CI systems\n"
+    "  --var NAME=VALUE    a value for a plan variable (repeatable)\n"
+    "  -q, --quiet         print nothing for valid plans\n"
+    "  -h, --help          show this help\n"
+    "\n"
+    "exit status: 0 every plan is valid, 1 a plan is invalid,\n"
+    "             2 usage error or a plan could not be read\n";
 
 struct plan_result {
 	size_t stages, steps;
@@ -38,7 +38,7 @@ struct plan_result {
 
 /* Validates one file; adds its diagnostics to dl. Returns the exit code for it. */
 static int validate_one(const char *path, const struct var_value *vals, size_t nvals,
-			struct diag_list *dl, struct doc **ret_doc, struct plan_result *res)
+                        struct diag_list *dl, struct doc **ret_doc, struct plan_result *res)
 {
 	struct doc *doc = NULL;
 	*res = (struct plan_result){ 0 };
@@ -60,7 +60,7 @@ static int validate_one(const char *path, const struct var_value *vals, size_t n
 	} else if (nvals > 0) {
 		/* --var names a variable the plan lacks, or leaves one without a value */
 		diag_add(dl, DIAG_ERROR, doc->name, (struct doc_pos){ 0, 0 }, NULL, NULL, "%s",
-			 err.buf);
+		         err.buf);
 		code = EXIT_USAGE;
 	} /* else a variable without default: its uses are checked when values are given */
 	strbuf_release(&err);
@@ -95,7 +95,8 @@ int cmd_validate(int argc, char **argv)
 		switch (c) {
 		case 'f':
 			if (parse_format(optarg, &format) < 0)
-				status = usage_error("--format must be text or json, not \"%s\"", optarg);
+				status = usage_error("--format must be text or json, not \"%s\"",
+				                     optarg);
 			break;
 		case 'v':
 			if (parse_var(optarg, &vals[nvals++]) < 0)
@@ -113,7 +114,8 @@ int cmd_validate(int argc, char **argv)
 		}
 	}
 	if (status == EXIT_OK && optind >= argc)
-		status = usage_error("validate needs at least one plan file (see steppy validate --help)");
+		status = usage_error(
+		    "validate needs at least one plan file (see steppy validate --help)");
 	if (status != EXIT_OK) {
 		free(vals);
 		return status;
@@ -138,8 +140,10 @@ int cmd_validate(int argc, char **argv)
 			json_object_set_new(o, "valid", json_boolean(code == EXIT_OK));
 			json_object_set_new(o, "errorCount", json_integer((json_int_t)dl.errors));
 			if (code == EXIT_OK) {
-				json_object_set_new(o, "stages", json_integer((json_int_t)res.stages));
-				json_object_set_new(o, "steps", json_integer((json_int_t)res.steps));
+				json_object_set_new(o, "stages",
+				                    json_integer((json_int_t)res.stages));
+				json_object_set_new(o, "steps",
+				                    json_integer((json_int_t)res.steps));
 			}
 			json_object_set_new(o, "diagnostics", diag_to_json(&dl));
 			json_array_append_new(files, o);
@@ -147,10 +151,11 @@ int cmd_validate(int argc, char **argv)
 			diag_print_text(stderr, &dl, doc, colour);
 			if (code == EXIT_OK && !quiet)
 				printf("%s: valid (%zu stage%s, %zu step%s)\n", name, res.stages,
-				       res.stages == 1 ? "" : "s", res.steps, res.steps == 1 ? "" : "s");
+				       res.stages == 1 ? "" : "s", res.steps,
+				       res.steps == 1 ? "" : "s");
 			else if (code != EXIT_OK)
 				fprintf(stderr, "%s: %zu error%s\n", name, dl.errors,
-					dl.errors == 1 ? "" : "s");
+				        dl.errors == 1 ? "" : "s");
 		}
 		diag_list_release(&dl);
 		doc_free(doc);

@@ -15,7 +15,7 @@
 
 /* Finds line `line` (1-based) of the document; returns its start and byte length. */
 static const char *find_line(const struct doc *doc, const size_t *starts, size_t nlines,
-			     uint32_t line, size_t *len)
+                             uint32_t line, size_t *len)
 {
 	if (line == 0 || line > nlines)
 		return NULL;
@@ -46,7 +46,8 @@ static void print_snippet(FILE *f, const char *line, size_t len, uint32_t col, b
 	size_t chars = 0;
 	for (size_t i = 0; i < len; i++)
 		chars += ((unsigned char)line[i] & 0xC0) != 0x80;
-	size_t first = chars > SNIPPET_CHARS && col > SNIPPET_CHARS / 2 ? col - SNIPPET_CHARS / 2 : 1;
+	size_t first =
+	    chars > SNIPPET_CHARS && col > SNIPPET_CHARS / 2 ? col - SNIPPET_CHARS / 2 : 1;
 	size_t b = char_offset(line, len, first - 1);
 	size_t e = b + char_offset(line + b, len - b, SNIPPET_CHARS);
 	const char *more_before = b > 0 ? "..." : "";
@@ -86,14 +87,14 @@ void diag_print_text(FILE *f, const struct diag_list *dl, const struct doc *doc,
 		}
 	}
 	const char *bold = colour ? "\033[1m" : "", *red = colour ? "\033[1;31m" : "",
-		   *magenta = colour ? "\033[1;35m" : "", *reset = colour ? "\033[0m" : "";
+	           *magenta = colour ? "\033[1;35m" : "", *reset = colour ? "\033[0m" : "";
 	for (size_t i = 0; i < dl->len; i++) {
 		const struct diag *d = &dl->items[i];
 		const char *sev = d->severity == DIAG_ERROR ? "error" : "warning";
 		const char *sev_colour = d->severity == DIAG_ERROR ? red : magenta;
 		if (d->pos.line)
 			fprintf(f, "%s%s:%u:%u:%s ", bold, d->file, (unsigned)d->pos.line,
-				(unsigned)d->pos.col, reset);
+			        (unsigned)d->pos.col, reset);
 		else
 			fprintf(f, "%s%s:%s ", bold, d->file, reset);
 		fprintf(f, "%s%s:%s ", sev_colour, sev, reset);
@@ -102,14 +103,14 @@ void diag_print_text(FILE *f, const struct diag_list *dl, const struct doc *doc,
 		fprintf(f, "%s\n", d->message);
 		size_t len;
 		const char *line = doc && !strcmp(doc->name, d->file)
-					   ? find_line(doc, starts, nlines, d->pos.line, &len)
-					   : NULL;
+		                       ? find_line(doc, starts, nlines, d->pos.line, &len)
+		                       : NULL;
 		if (line && d->pos.col)
 			print_snippet(f, line, len, d->pos.col, colour);
 	}
 	if (dl->dropped)
-		fprintf(f, "%s: %zu more problems not shown\n", dl->len ? dl->items[0].file : "plan",
-			dl->dropped);
+		fprintf(f, "%s: %zu more problems not shown\n",
+		        dl->len ? dl->items[0].file : "plan", dl->dropped);
 	free(starts);
 }
 
@@ -120,14 +121,17 @@ struct json_t *diag_to_json(const struct diag_list *dl)
 		const struct diag *d = &dl->items[i];
 		json_t *o = json_object();
 		json_object_set_new(o, "severity",
-				    json_string(d->severity == DIAG_ERROR ? "error" : "warning"));
+		                    json_string(d->severity == DIAG_ERROR ? "error" : "warning"));
 		json_object_set_new(o, "file", json_string(d->file));
-		json_object_set_new(o, "line", d->pos.line ? json_integer(d->pos.line) : json_null());
-		json_object_set_new(o, "column", d->pos.col ? json_integer(d->pos.col) : json_null());
-		json_object_set_new(o, "pointer", d->pointer ? json_string(d->pointer) : json_null());
+		json_object_set_new(o, "line",
+		                    d->pos.line ? json_integer(d->pos.line) : json_null());
+		json_object_set_new(o, "column",
+		                    d->pos.col ? json_integer(d->pos.col) : json_null());
+		json_object_set_new(o, "pointer",
+		                    d->pointer ? json_string(d->pointer) : json_null());
 		json_object_set_new(o, "message", json_string(d->message));
 		json_object_set_new(o, "suggestion",
-				    d->suggestion ? json_string(d->suggestion) : json_null());
+		                    d->suggestion ? json_string(d->suggestion) : json_null());
 		json_array_append_new(arr, o);
 	}
 	return arr;

@@ -6,7 +6,7 @@
 #include "util/error.h"
 
 int cli_load_plan(const char *path, const struct var_value *vals, size_t nvals,
-		  struct plan **ret_plan)
+                  struct plan **ret_plan)
 {
 	struct diag_list dl = DIAG_LIST_INIT;
 	struct strbuf err = STRBUF_INIT;
@@ -22,7 +22,7 @@ int cli_load_plan(const char *path, const struct var_value *vals, size_t nvals,
 			code = EXIT_USAGE;
 		} else {
 			fprintf(stderr, "%s: %zu error%s\n", doc ? doc->name : path, dl.errors,
-				dl.errors == 1 ? "" : "s");
+			        dl.errors == 1 ? "" : "s");
 			code = EXIT_INVALID;
 		}
 	}

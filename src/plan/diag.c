@@ -13,7 +13,7 @@
 #include <string.h>
 
 void diag_add(struct diag_list *dl, enum diag_severity sev, const char *file, struct doc_pos pos,
-	      const char *pointer, const char *suggestion, const char *fmt, ...)
+              const char *pointer, const char *suggestion, const char *fmt, ...)
 {
 	if (sev == DIAG_ERROR)
 		dl->errors++;

@@ -24,7 +24,7 @@ enum diag_severity { DIAG_ERROR, DIAG_WARNING };
 
 struct diag {
 	enum diag_severity severity;
-	char *file;       /* display name of the plan */
+	char *file; /* display name of the plan */
 	struct doc_pos pos;
 	char *pointer;    /* JSON pointer, "" for the root; NULL if there is no value */
 	char *message;    /* one line, no trailing period */
@@ -39,12 +39,15 @@ struct diag_list {
 	size_t dropped; /* diagnostics past PLAN_MAX_DIAGS, counted but not kept */
 };
 
-#define DIAG_LIST_INIT { NULL, 0, 0, 0, 0 }
+#define DIAG_LIST_INIT                                                                             \
+	{                                                                                          \
+		NULL, 0, 0, 0, 0                                                                   \
+	}
 
 /* Appends a diagnostic; pointer and suggestion may be NULL. Copies everything. */
 void diag_add(struct diag_list *dl, enum diag_severity sev, const char *file, struct doc_pos pos,
-	      const char *pointer, const char *suggestion, const char *fmt, ...)
-	__attribute__((format(printf, 7, 8)));
+              const char *pointer, const char *suggestion, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
 
 /* Orders diagnostics by file (first appearance), line, then column; stable. */
 void diag_list_sort(struct diag_list *dl);

@@ -17,7 +17,7 @@ json_t *doc_to_json(const struct doc_node *node)
 		break;
 	case DOC_NUMBER:
 		j = node->u.number.is_integer ? json_integer(node->u.number.integer)
-					      : json_real(node->u.number.value);
+		                              : json_real(node->u.number.value);
 		break;
 	case DOC_STRING:
 		j = json_stringn_nocheck(node->u.string.s, node->u.string.len);
@@ -33,8 +33,9 @@ json_t *doc_to_json(const struct doc_node *node)
 			/* Later duplicates cannot occur in a valid plan; in a payload the
 			 * first wins, as doc_get() reads it. */
 			if (!json_object_get(j, node->u.object.members[i].key))
-				json_object_set_new_nocheck(j, node->u.object.members[i].key,
-							    doc_to_json(node->u.object.members[i].value));
+				json_object_set_new_nocheck(
+				    j, node->u.object.members[i].key,
+				    doc_to_json(node->u.object.members[i].value));
 		break;
 	}
 	if (!j)

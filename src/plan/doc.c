@@ -42,13 +42,13 @@ int doc_check_text(const struct doc *doc, struct diag_list *diags)
 	while (i < doc->text_len) {
 		if (s[i] == '\0') {
 			diag_add(diags, DIAG_ERROR, doc->name, pos, NULL, NULL,
-				 "NUL byte in the file; a plan must be text");
+			         "NUL byte in the file; a plan must be text");
 			return SP_ESYNTAX;
 		}
 		size_t n = utf8_seq_len(s + i, doc->text_len - i);
 		if (n == 0) {
 			diag_add(diags, DIAG_ERROR, doc->name, pos, NULL, NULL,
-				 "invalid UTF-8 (byte 0x%02X); a plan must be UTF-8 text", s[i]);
+			         "invalid UTF-8 (byte 0x%02X); a plan must be UTF-8 text", s[i]);
 			return SP_ESYNTAX;
 		}
 		if (s[i] == '\n') {
@@ -63,7 +63,7 @@ int doc_check_text(const struct doc *doc, struct diag_list *diags)
 }
 
 int doc_parse(const char *name, const char *text, size_t len, enum doc_syntax syntax,
-	      struct doc **ret_doc, struct diag_list *diags)
+              struct doc **ret_doc, struct diag_list *diags)
 {
 	struct doc *doc = xcalloc(1, sizeof(*doc));
 	doc->name = xstrdup(name);
@@ -90,7 +90,7 @@ int doc_load(const char *path, struct doc **ret_doc, struct diag_list *diags)
 	int r = read_file_capped(path, PLAN_MAX_BYTES, &text, &len, &err);
 	if (r < 0) {
 		diag_add(diags, DIAG_ERROR, name, no_pos, NULL, NULL, "cannot read plan: %s",
-			 err.buf);
+		         err.buf);
 		strbuf_release(&err);
 		return r;
 	}

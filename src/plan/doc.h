@@ -61,8 +61,8 @@ struct doc_node {
 };
 
 struct doc {
-	char *name;  /* display name: the path, or "<stdin>" */
-	char *text;  /* the source, NUL-terminated */
+	char *name; /* display name: the path, or "<stdin>" */
+	char *text; /* the source, NUL-terminated */
 	size_t text_len;
 	enum doc_syntax syntax;
 	struct doc_node *root; /* NULL unless parsing succeeded */
@@ -85,7 +85,7 @@ int doc_load(const char *path, struct doc **ret_doc, struct diag_list *diags);
 
 /* As doc_load, for text in memory (copied); name is used in diagnostics. */
 int doc_parse(const char *name, const char *text, size_t len, enum doc_syntax syntax,
-	      struct doc **ret_doc, struct diag_list *diags);
+              struct doc **ret_doc, struct diag_list *diags);
 
 /* Guesses the syntax of text named name, as doc_load does. */
 enum doc_syntax doc_guess_syntax(const char *name, const char *text, size_t len);
@@ -101,7 +101,8 @@ const struct doc_member *doc_member(const struct doc_node *obj, const char *key)
 /* "a string", "an object", ... for messages. */
 const char *doc_kind_name(enum doc_kind kind);
 
-/* Appends a short human rendering of a value for messages: strings quoted and cut at 40 characters. */
+/* Appends a short human rendering of a value for messages: strings quoted and cut at 40 characters.
+ */
 void doc_describe(struct strbuf *out, const struct doc_node *node);
 
 /* Appends one JSON-pointer segment ("/name", escaping ~ and /) to ptr. */

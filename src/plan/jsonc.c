@@ -23,7 +23,7 @@
 struct jp {
 	struct doc *doc;
 	struct diag_list *diags;
-	const char *s;      /* the text; s[len] is NUL */
+	const char *s; /* the text; s[len] is NUL */
 	size_t len;
 	size_t i;           /* next byte to read */
 	struct doc_pos pos; /* position of s[i] */
@@ -31,7 +31,7 @@ struct jp {
 };
 
 static void jp_error(struct jp *jp, struct doc_pos pos, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void jp_error(struct jp *jp, struct doc_pos pos, const char *fmt, ...)
 {
@@ -116,7 +116,8 @@ static void describe_here(const struct jp *jp, struct strbuf *out)
 		strbuf_addstr(out, "a number");
 	} else if (is_word_char(c)) {
 		size_t n = 0;
-		while (jp->i + n < jp->len && n < 32 && is_word_char((unsigned char)jp->s[jp->i + n]))
+		while (jp->i + n < jp->len && n < 32 &&
+		       is_word_char((unsigned char)jp->s[jp->i + n]))
 			n++;
 		strbuf_addf(out, "'%.*s'", (int)n, jp->s + jp->i);
 	} else if (c >= 0x20 && c < 0x7F) {
@@ -197,14 +198,14 @@ static int parse_string(struct jp *jp, const char **ret, size_t *ret_len)
 		}
 		if (c == '\n' || c == '\r') {
 			jp_error(jp, start,
-				 "string runs past the end of the line (missing closing '\"'?)");
+			         "string runs past the end of the line (missing closing '\"'?)");
 			goto fail;
 		}
 		if (c < 0x20) {
 			jp_error(jp, jp->pos,
-				 "control character U+%04X in a string; write it as an escape such "
-				 "as \\t or \\u%04X",
-				 c, c);
+			         "control character U+%04X in a string; write it as an escape such "
+			         "as \\t or \\u%04X",
+			         c, c);
 			goto fail;
 		}
 		if (c != '\\') {
@@ -234,12 +235,14 @@ static int parse_string(struct jp *jp, const char **ret, size_t *ret_len)
 		}
 		if (e != 'u') {
 			if (e < 0)
-				jp_error(jp, start, "unterminated string (the closing '\"' is missing)");
+				jp_error(jp, start,
+				         "unterminated string (the closing '\"' is missing)");
 			else
-				jp_error(jp, esc,
-					 "invalid escape '\\%c' in a string; a backslash is written "
-					 "\\\\",
-					 e >= 0x20 && e < 0x7F ? e : '?');
+				jp_error(
+				    jp, esc,
+				    "invalid escape '\\%c' in a string; a backslash is written "
+				    "\\\\",
+				    e >= 0x20 && e < 0x7F ? e : '?');
 			goto fail;
 		}
 		unsigned cp;
@@ -251,19 +254,23 @@ static int parse_string(struct jp *jp, const char **ret, size_t *ret_len)
 			advance(jp);
 		if (cp >= 0xD800 && cp <= 0xDBFF) {
 			unsigned lo;
-			if (jp->i + 6 <= jp->len && jp->s[jp->i] == '\\' && jp->s[jp->i + 1] == 'u' &&
-			    hex4(jp->s + jp->i + 2, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
+			if (jp->i + 6 <= jp->len && jp->s[jp->i] == '\\' &&
+			    jp->s[jp->i + 1] == 'u' && hex4(jp->s + jp->i + 2, &lo) == 0 &&
+			    lo >= 0xDC00 && lo <= 0xDFFF) {
 				for (int k = 0; k < 6; k++)
 					advance(jp);
 				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
 			} else {
-				jp_error(jp, esc, "\\u%04X is half of a surrogate pair; the other half is missing",
-					 cp);
+				jp_error(jp, esc,
+				         "\\u%04X is half of a surrogate pair; the other half is "
+				         "missing",
+				         cp);
 				goto fail;
 			}
 		} else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-			jp_error(jp, esc, "\\u%04X is half of a surrogate pair; the other half is missing",
-				 cp);
+			jp_error(jp, esc,
+			         "\\u%04X is half of a surrogate pair; the other half is missing",
+			         cp);
 			goto fail;
 		}
 		put_utf8(&sb, cp);
@@ -325,7 +332,11 @@ static struct doc_node *parse_number(struct jp *jp)
 			advance(jp);
 	}
 	if (is_word_char(peek(jp))) {
-		expected_error(jp, "a number", NULL);
+		size_t end = jp->i;
+		while (end < jp->len && end - begin < 40 && is_word_char((unsigned char)jp->s[end]))
+			end++;
+		jp_error(jp, start, "invalid number \"%.*s\"; numbers are decimal, like 12 or 1.5",
+		         (int)(end - begin), jp->s + begin);
 		return NULL;
 	}
 	size_t n = jp->i - begin;
@@ -390,10 +401,11 @@ static struct doc_node *parse_array(struct jp *jp, unsigned depth)
 		if (c != ',') {
 			if (c < 0)
 				jp_error(jp, start,
-					 "the list opened here is never closed (expected ']')");
+				         "the list opened here is never closed (expected ']')");
 			else
 				expected_error(jp, "',' or ']' after a list item",
-					       c == '"' || c == '{' ? " (is a comma missing?)" : NULL);
+				               c == '"' || c == '{' ? " (is a comma missing?)"
+				                                    : NULL);
 			goto fail;
 		}
 		struct doc_pos comma = jp->pos;
@@ -438,7 +450,7 @@ static struct doc_node *parse_object(struct jp *jp, unsigned depth)
 		if (c != '"') {
 			if (c < 0)
 				jp_error(jp, start,
-					 "the object opened here is never closed (expected '}')");
+				         "the object opened here is never closed (expected '}')");
 			else if (c == '\'')
 				jp_error(jp, jp->pos, "keys must be in double quotes, not single");
 			else if (is_word_char(c))
@@ -482,11 +494,13 @@ static struct doc_node *parse_object(struct jp *jp, unsigned depth)
 		if (c != ',') {
 			if (c < 0) {
 				jp_error(jp, start,
-					 "the object opened here is never closed (expected '}')");
+				         "the object opened here is never closed (expected '}')");
 			} else {
 				struct strbuf what = STRBUF_INIT;
-				strbuf_addf(&what, "',' or '}' after the value of \"%.40s\"", m.key);
-				expected_error(jp, what.buf, c == '"' ? " (is a comma missing?)" : NULL);
+				strbuf_addf(&what, "',' or '}' after the value of \"%.40s\"",
+				            m.key);
+				expected_error(jp, what.buf,
+				               c == '"' ? " (is a comma missing?)" : NULL);
 				strbuf_release(&what);
 			}
 			goto fail;
@@ -518,8 +532,8 @@ static struct doc_node *parse_literal(struct jp *jp)
 		enum doc_kind kind;
 		bool value;
 	} literals[] = { { "true", DOC_BOOL, true },
-			 { "false", DOC_BOOL, false },
-			 { "null", DOC_NULL, false } };
+		         { "false", DOC_BOOL, false },
+		         { "null", DOC_NULL, false } };
 	for (size_t k = 0; k < sizeof(literals) / sizeof(literals[0]); k++) {
 		size_t n = strlen(literals[k].word);
 		if (jp->len - jp->i >= n && !memcmp(jp->s + jp->i, literals[k].word, n) &&
@@ -597,7 +611,7 @@ int jsonc_parse(struct doc *doc, struct diag_list *diags)
 		skip_blank(&jp);
 		if (!jp.failed && jp.i < jp.len)
 			expected_error(&jp, "the end of the file after the plan",
-				       " (a file holds one plan)");
+			               " (a file holds one plan)");
 	}
 	if (jp.failed)
 		return SP_ESYNTAX;

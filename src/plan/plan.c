@@ -21,7 +21,7 @@ struct binder {
 
 /* The bound value of a declared variable; NULL if it has none. */
 static const char *variable_value(const struct binder *b, const char *name, size_t len,
-				  bool *from_default)
+                                  bool *from_default)
 {
 	for (size_t i = b->nvals; i-- > 0;) /* the last --var of a name wins */
 		if (strlen(b->vals[i].name) == len && !memcmp(b->vals[i].name, name, len)) {
@@ -63,18 +63,19 @@ static struct doc_node *copy_node(struct binder *b, const struct doc_node *in, b
 			n->u.string.len = sb.len;
 			strbuf_release(&sb);
 		} else {
-			n->u.string.s = arena_memdup0(&b->out->arena, in->u.string.s, in->u.string.len);
+			n->u.string.s =
+			    arena_memdup0(&b->out->arena, in->u.string.s, in->u.string.len);
 		}
 		break;
 	case DOC_ARRAY:
-		n->u.array.items = arena_alloc_array(&b->out->arena, in->u.array.len,
-						     sizeof(*n->u.array.items));
+		n->u.array.items =
+		    arena_alloc_array(&b->out->arena, in->u.array.len, sizeof(*n->u.array.items));
 		for (size_t i = 0; i < in->u.array.len; i++)
 			n->u.array.items[i] = copy_node(b, in->u.array.items[i], expand);
 		break;
 	case DOC_OBJECT:
 		n->u.object.members = arena_alloc_array(&b->out->arena, in->u.object.len,
-							sizeof(*n->u.object.members));
+		                                        sizeof(*n->u.object.members));
 		for (size_t i = 0; i < in->u.object.len; i++) {
 			const struct doc_member *m = &in->u.object.members[i];
 			struct doc_member *c = &n->u.object.members[i];
@@ -91,7 +92,7 @@ static struct doc_node *copy_node(struct binder *b, const struct doc_node *in, b
 }
 
 int plan_bind(const struct doc *doc, const struct var_value *vals, size_t nvals,
-	      struct doc **ret_doc, struct strbuf *err)
+              struct doc **ret_doc, struct strbuf *err)
 {
 	const struct doc_node *decls = doc_get(doc->root, "variables");
 	struct binder b = { .decls = decls, .vals = vals, .nvals = nvals };
@@ -114,8 +115,10 @@ int plan_bind(const struct doc *doc, const struct var_value *vals, size_t nvals,
 		const struct doc_member *m = &decls->u.object.members[k];
 		bool from_default;
 		if (!variable_value(&b, m->key, m->key_len, &from_default)) {
-			strbuf_addf(err, "variable \"%s\" has no default; give it a value with --var %s=VALUE",
-				    m->key, m->key);
+			strbuf_addf(
+			    err,
+			    "variable \"%s\" has no default; give it a value with --var %s=VALUE",
+			    m->key, m->key);
 			return SP_EUSAGE;
 		}
 	}
@@ -166,6 +169,7 @@ struct plan *plan_build(struct doc *doc)
 	for (size_t i = 0; i < plan->nstages; i++) {
 		const struct doc_node *sn = stages->u.array.items[i];
 		struct plan_stage *st = &plan->stages[i];
+		*st = (struct plan_stage){ 0 };
 		const struct doc_node *ff = doc_get(sn, "failFast");
 		const struct doc_node *steps = doc_get(sn, "steps");
 		st->name = step_string(sn, "name");
@@ -175,11 +179,11 @@ struct plan *plan_build(struct doc *doc)
 		for (size_t j = 0; j < st->nsteps; j++) {
 			const struct doc_node *node = steps->u.array.items[j];
 			struct plan_step *s = &st->steps[j];
-			s->node = node;
+			*s = (struct plan_step){ .node = node };
 			s->name = step_string(node, "name");
 			s->type = step_type_find(step_string(node, "type"));
 			s->timeout_seconds = int_field(node, "timeoutSeconds",
-						       int_field(defaults, "timeoutSeconds", 0));
+			                               int_field(defaults, "timeoutSeconds", 0));
 			s->retry = (struct retry_policy){ 1, 0, 1.0 };
 			if (s->type->flags & STEP_RETRYABLE) {
 				const struct doc_node *retry = doc_get(node, "retry");
@@ -201,15 +205,14 @@ struct plan *plan_build(struct doc *doc)
 	plan->variables = arena_alloc_array(a, plan->nvariables, sizeof(*plan->variables));
 	for (size_t i = 0; i < plan->nvariables; i++) {
 		const struct doc_member *m = &decls->u.object.members[i];
-		plan->variables[i].name = m->key;
+		plan->variables[i] = (struct plan_variable){ .name = m->key };
 		plan->variables[i].description = step_string(m->value, "description");
 	}
 	return plan;
 }
 
-int plan_load(const char *path, const struct var_value *vals, size_t nvals,
-	      struct plan **ret_plan, struct doc **ret_doc, struct diag_list *diags,
-	      struct strbuf *err)
+int plan_load(const char *path, const struct var_value *vals, size_t nvals, struct plan **ret_plan,
+              struct doc **ret_doc, struct diag_list *diags, struct strbuf *err)
 {
 	struct doc *doc = NULL;
 	int r = doc_load(path, &doc, diags);
@@ -235,8 +238,8 @@ int plan_load(const char *path, const struct var_value *vals, size_t nvals,
 	for (size_t i = 0; i < plan->nvariables; i++) {
 		struct plan_variable *pv = &plan->variables[i];
 		struct binder b = { .decls = doc_get(doc->root, "variables"),
-				    .vals = vals,
-				    .nvals = nvals };
+			            .vals = vals,
+			            .nvals = nvals };
 		pv->value = variable_value(&b, pv->name, strlen(pv->name), &pv->from_default);
 		pv->value = arena_strdup(&bound->arena, pv->value);
 	}

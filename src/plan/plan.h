@@ -46,16 +46,16 @@ struct plan_stage {
 
 struct plan_variable {
 	const char *name;
-	const char *value;      /* bound value */
-	bool from_default;      /* value came from the plan's default */
+	const char *value;       /* bound value */
+	bool from_default;       /* value came from the plan's default */
 	const char *description; /* or NULL */
 };
 
 struct plan {
-	struct doc *doc;             /* owned: the bound document */
-	const char *name;            /* or NULL */
-	const char *description;     /* or NULL */
-	const char *environment;     /* environmentName, or NULL */
+	struct doc *doc;         /* owned: the bound document */
+	const char *name;        /* or NULL */
+	const char *description; /* or NULL */
+	const char *environment; /* environmentName, or NULL */
 	size_t nstages;
 	struct plan_stage *stages;
 	size_t nvariables;
@@ -76,7 +76,7 @@ struct var_value {
  * default.
  */
 int plan_bind(const struct doc *doc, const struct var_value *vals, size_t nvals,
-	      struct doc **ret_doc, struct strbuf *err);
+              struct doc **ret_doc, struct strbuf *err);
 
 /* Builds the plan from a bound, valid document, taking ownership of it. */
 struct plan *plan_build(struct doc *bound_doc);
@@ -88,9 +88,8 @@ struct plan *plan_build(struct doc *bound_doc);
  * can be shown with source lines; caller frees), or SP_EUSAGE (variables;
  * reason in err).
  */
-int plan_load(const char *path, const struct var_value *vals, size_t nvals,
-	      struct plan **ret_plan, struct doc **ret_doc, struct diag_list *diags,
-	      struct strbuf *err);
+int plan_load(const char *path, const struct var_value *vals, size_t nvals, struct plan **ret_plan,
+              struct doc **ret_doc, struct diag_list *diags, struct strbuf *err);
 
 /* Accepts NULL. */
 void plan_free(struct plan *plan);

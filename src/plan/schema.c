@@ -137,8 +137,7 @@ static void range_error(struct vctx *v, const struct doc_node *value, const stru
 	strbuf_release(&found);
 }
 
-void schema_check_value(struct vctx *v, const struct doc_node *value,
-			const struct field_spec *spec)
+void schema_check_value(struct vctx *v, const struct doc_node *value, const struct field_spec *spec)
 {
 	if (!type_accepted(value, spec->types)) {
 		struct strbuf want = STRBUF_INIT, found = STRBUF_INIT;
@@ -149,10 +148,10 @@ void schema_check_value(struct vctx *v, const struct doc_node *value,
 		    strtod(value->u.string.s, NULL) != 0)
 			hint = " (remove the quotes)";
 		else if (value->kind == DOC_NUMBER && (spec->types & T_INTEGER) &&
-			 !(spec->types & T_NUMBER))
+		         !(spec->types & T_NUMBER))
 			hint = " (no fractions)";
 		v_error(v, value->pos, NULL, "\"%s\" must be %s, found %s%s", spec->name, want.buf,
-			found.buf, hint);
+		        found.buf, hint);
 		strbuf_release(&want);
 		strbuf_release(&found);
 		return;
@@ -178,7 +177,7 @@ void schema_check_value(struct vctx *v, const struct doc_node *value,
 		    utf8_chars(value->u.string.s, value->u.string.len) > spec->max_len &&
 		    !v_deferred(v, value)) {
 			v_error(v, value->pos, NULL, "\"%s\" is longer than %zu characters",
-				spec->name, spec->max_len);
+			        spec->name, spec->max_len);
 			return;
 		}
 		if (spec->choices && !v_deferred(v, value)) {
@@ -189,11 +188,13 @@ void schema_check_value(struct vctx *v, const struct doc_node *value,
 			if (!*c) {
 				struct strbuf list = STRBUF_INIT, found = STRBUF_INIT;
 				for (c = spec->choices; *c; c++)
-					strbuf_addf(&list, "%s%s", c == spec->choices ? "" : ", ", *c);
+					strbuf_addf(&list, "%s%s", c == spec->choices ? "" : ", ",
+					            *c);
 				doc_describe(&found, value);
-				v_error(v, value->pos, suggest_closest(value->u.string.s, spec->choices),
-					"\"%s\" must be one of %s, found %s", spec->name, list.buf,
-					found.buf);
+				v_error(v, value->pos,
+				        suggest_closest(value->u.string.s, spec->choices),
+				        "\"%s\" must be one of %s, found %s", spec->name, list.buf,
+				        found.buf);
 				strbuf_release(&list);
 				strbuf_release(&found);
 				return;
@@ -202,13 +203,15 @@ void schema_check_value(struct vctx *v, const struct doc_node *value,
 		break;
 	case DOC_ARRAY:
 		if ((spec->flags & F_NONEMPTY) && value->u.array.len == 0) {
-			v_error(v, value->pos, NULL, "\"%s\" must not be an empty list", spec->name);
+			v_error(v, value->pos, NULL, "\"%s\" must not be an empty list",
+			        spec->name);
 			return;
 		}
 		break;
 	case DOC_OBJECT:
 		if ((spec->flags & F_NONEMPTY) && value->u.object.len == 0) {
-			v_error(v, value->pos, NULL, "\"%s\" must not be an empty object", spec->name);
+			v_error(v, value->pos, NULL, "\"%s\" must not be an empty object",
+			        spec->name);
 			return;
 		}
 		break;
@@ -229,7 +232,7 @@ static const struct field_spec *find_field(const struct field_spec *const *table
 }
 
 bool schema_check_object(struct vctx *v, const struct doc_node *node,
-			 const struct field_spec *const *tables, const char *what)
+                         const struct field_spec *const *tables, const char *what)
 {
 	if (node->kind != DOC_OBJECT) {
 		struct strbuf found = STRBUF_INIT;
@@ -251,11 +254,12 @@ bool schema_check_object(struct vctx *v, const struct doc_node *node,
 		const struct doc_member *first = doc_member(node, m->key);
 		const struct field_spec *spec = find_field(tables, m->key);
 		if (first != m) {
-			v_error(v, m->key_pos, NULL, "\"%s\" is given twice in %s (first at line %u)",
-				m->key, what, (unsigned)first->key_pos.line);
+			v_error(v, m->key_pos, NULL,
+			        "\"%s\" is given twice in %s (first at line %u)", m->key, what,
+			        (unsigned)first->key_pos.line);
 		} else if (!spec) {
-			v_error(v, m->key_pos, suggest_closest(m->key, names), "unknown field \"%s\" in %s",
-				m->key, what);
+			v_error(v, m->key_pos, suggest_closest(m->key, names),
+			        "unknown field \"%s\" in %s", m->key, what);
 		} else {
 			schema_check_value(v, m->value, spec);
 		}
@@ -265,7 +269,8 @@ bool schema_check_object(struct vctx *v, const struct doc_node *node,
 		for (const struct field_spec *f = *t; f->name; f++) {
 			if ((f->flags & F_REQUIRED) && !doc_member(node, f->name)) {
 				size_t saved = v_push(v, f->name);
-				v_error(v, node->pos, NULL, "%s needs a \"%s\" field", what, f->name);
+				v_error(v, node->pos, NULL, "%s needs a \"%s\" field", what,
+				        f->name);
 				v_pop(v, saved);
 			}
 		}
@@ -283,15 +288,18 @@ void check_string_list(struct vctx *v, const struct doc_node *value)
 		if (item->kind != DOC_STRING) {
 			struct strbuf found = STRBUF_INIT;
 			describe_found(&found, item);
-			v_error(v, item->pos, NULL, "list items must be strings, found %s", found.buf);
+			v_error(v, item->pos, NULL, "list items must be strings, found %s",
+			        found.buf);
 			strbuf_release(&found);
 		} else if (item->u.string.len == 0) {
 			v_error(v, item->pos, NULL, "list items must not be empty");
 		} else {
 			for (size_t j = 0; j < i; j++) {
 				const struct doc_node *prev = value->u.array.items[j];
-				if (prev->kind == DOC_STRING && !strcmp(prev->u.string.s, item->u.string.s)) {
-					v_error(v, item->pos, NULL, "\"%s\" is listed twice", item->u.string.s);
+				if (prev->kind == DOC_STRING &&
+				    !strcmp(prev->u.string.s, item->u.string.s)) {
+					v_error(v, item->pos, NULL, "\"%s\" is listed twice",
+					        item->u.string.s);
 					break;
 				}
 			}
@@ -330,8 +338,9 @@ bool str_is_ident(const char *s)
 void check_env_name(struct vctx *v, const struct doc_node *value)
 {
 	if (value->kind == DOC_STRING && !v_deferred(v, value) && !str_is_ident(value->u.string.s))
-		v_error(v, value->pos, NULL,
-			"\"%s\" is not a valid environment variable name (letters, digits and _, not "
-			"starting with a digit)",
-			value->u.string.s);
+		v_error(
+		    v, value->pos, NULL,
+		    "\"%s\" is not a valid environment variable name (letters, digits and _, not "
+		    "starting with a digit)",
+		    value->u.string.s);
 }

@@ -49,14 +49,14 @@ struct field_spec {
 struct vctx {
 	const struct doc *doc;
 	struct diag_list *diags;
-	struct strbuf ptr;     /* JSON pointer of the value being checked */
-	bool bound;            /* variables are substituted: check every string's format */
+	struct strbuf ptr; /* JSON pointer of the value being checked */
+	bool bound;        /* variables are substituted: check every string's format */
 	const struct doc_node *variables; /* the plan's "variables" object, or NULL */
 };
 
 /* Reports an error at pos for the value at the current pointer. */
 void v_error(struct vctx *v, struct doc_pos pos, const char *suggestion, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* Pointer navigation: push returns the length to restore with v_pop. */
 size_t v_push(struct vctx *v, const char *key);
@@ -70,11 +70,11 @@ void v_pop(struct vctx *v, size_t saved);
  * step"). Returns false if node is not an object at all.
  */
 bool schema_check_object(struct vctx *v, const struct doc_node *node,
-			 const struct field_spec *const *tables, const char *what);
+                         const struct field_spec *const *tables, const char *what);
 
 /* Checks one value against one field spec (type, range, choices, check). */
 void schema_check_value(struct vctx *v, const struct doc_node *value,
-			const struct field_spec *spec);
+                        const struct field_spec *spec);
 
 /* True if a string value still holds a ${...} reference to substitute later,
  * so format checks must wait until variables are bound. */
@@ -84,9 +84,10 @@ bool v_deferred(const struct vctx *v, const struct doc_node *value);
 void describe_found(struct strbuf *out, const struct doc_node *node);
 
 /* Common checks usable as field_spec.check. */
-void check_string_list(struct vctx *v, const struct doc_node *value); /* non-empty, unique strings */
+void check_string_list(struct vctx *v,
+                       const struct doc_node *value); /* non-empty, unique strings */
 void check_no_control_chars(struct vctx *v, const struct doc_node *value);
-void check_env_name(struct vctx *v, const struct doc_node *value);     /* [A-Za-z_][A-Za-z0-9_]* */
+void check_env_name(struct vctx *v, const struct doc_node *value); /* [A-Za-z_][A-Za-z0-9_]* */
 
 /* Pattern helpers for format checks: simple character-class matching. */
 bool str_all_in(const char *s, const char *set);

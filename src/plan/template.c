@@ -14,7 +14,7 @@ static int is_name_char(char c, int first)
 }
 
 int template_expand(const char *s, struct strbuf *out, template_ref_fn ref, void *arg,
-		    const char **ret_reason)
+                    const char **ret_reason)
 {
 	const char *p = s;
 	for (;;) {
@@ -42,7 +42,7 @@ int template_expand(const char *s, struct strbuf *out, template_ref_fn ref, void
 		const char *inner = dollar + 2;
 		if (strncmp(inner, "var.", 4) != 0) {
 			*ret_reason = "only ${var.NAME} references are supported (write $${ for a "
-				      "literal ${)";
+			              "literal ${)";
 			return SP_EINVAL;
 		}
 		const char *name = inner + 4;
@@ -51,8 +51,9 @@ int template_expand(const char *s, struct strbuf *out, template_ref_fn ref, void
 		for (size_t i = 0; i < len && valid; i++)
 			valid = is_name_char(name[i], i == 0);
 		if (!valid) {
-			*ret_reason = "a variable name has letters, digits and _, and does not start "
-				      "with a digit";
+			*ret_reason =
+			    "a variable name has letters, digits and _, and does not start "
+			    "with a digit";
 			return SP_EINVAL;
 		}
 		int r = ref(name, len, out, arg);

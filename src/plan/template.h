@@ -25,6 +25,6 @@ typedef int (*template_ref_fn)(const char *name, size_t len, struct strbuf *out,
  * A negative code from ref is returned as it is.
  */
 int template_expand(const char *s, struct strbuf *out, template_ref_fn ref, void *arg,
-		    const char **ret_reason);
+                    const char **ret_reason);
 
 #endif

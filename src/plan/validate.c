@@ -36,8 +36,8 @@ static void check_region(struct vctx *v, const struct doc_node *value)
 {
 	if (!v_deferred(v, value) && value->u.string.len && !is_region_name(value->u.string.s))
 		v_error(v, value->pos, NULL,
-			"\"%.60s\" is not an AWS region name such as us-east-1 or eu-west-2",
-			value->u.string.s);
+		        "\"%.60s\" is not an AWS region name such as us-east-1 or eu-west-2",
+		        value->u.string.s);
 }
 
 static void check_role_arn(struct vctx *v, const struct doc_node *value)
@@ -53,13 +53,13 @@ static void check_role_arn(struct vctx *v, const struct doc_node *value)
 		p += 6;
 		ok = strspn(p, "0123456789") == 12 && !strncmp(p + 12, ":role/", 6) && p[18] &&
 		     str_all_in(p + 18, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-					"0123456789+=,.@_-/");
+		                        "0123456789+=,.@_-/");
 	}
 	if (!ok)
 		v_error(v, value->pos, NULL,
-			"\"%.80s\" is not an IAM role ARN "
-			"(arn:aws:iam::123456789012:role/NAME)",
-			s);
+		        "\"%.80s\" is not an IAM role ARN "
+		        "(arn:aws:iam::123456789012:role/NAME)",
+		        s);
 }
 
 static void check_retry(struct vctx *v, const struct doc_node *value);
@@ -79,20 +79,24 @@ static const struct field_spec step_common_fields[] = {
 	  .max = MAX_TIMEOUT_SECONDS,
 	  .unit = "seconds" },
 	{ .name = "retry", .types = T_OBJECT, .check = check_retry },
-	{ NULL },
+	{ .name = NULL },
 };
 
 static const struct field_spec step_aws_fields[] = {
 	{ .name = "region", .types = T_STRING, .flags = F_NONEMPTY, .check = check_region },
 	{ .name = "roleArn", .types = T_STRING, .flags = F_NONEMPTY, .check = check_role_arn },
-	{ NULL },
+	{ .name = NULL },
 };
 
 static const struct field_spec retry_fields[] = {
 	{ .name = "maxAttempts", .types = T_INTEGER, .min = 1, .max = 100 },
-	{ .name = "intervalSeconds", .types = T_INTEGER, .min = 0, .max = 86400, .unit = "seconds" },
+	{ .name = "intervalSeconds",
+	  .types = T_INTEGER,
+	  .min = 0,
+	  .max = 86400,
+	  .unit = "seconds" },
 	{ .name = "backoffRate", .types = T_NUMBER, .min = 1, .max = 10 },
-	{ NULL },
+	{ .name = NULL },
 };
 
 static void check_retry(struct vctx *v, const struct doc_node *value)
@@ -106,7 +110,7 @@ static void check_variable_decls(struct vctx *v, const struct doc_node *value)
 	static const struct field_spec fields[] = {
 		{ .name = "default", .types = T_STRING },
 		{ .name = "description", .types = T_STRING },
-		{ NULL },
+		{ .name = NULL },
 	};
 	static const struct field_spec *const tables[] = { fields, NULL };
 	for (size_t i = 0; i < value->u.object.len; i++) {
@@ -114,18 +118,19 @@ static void check_variable_decls(struct vctx *v, const struct doc_node *value)
 		size_t saved = v_push(v, m->key);
 		if (!str_is_ident(m->key)) {
 			v_error(v, m->key_pos, NULL,
-				"\"%s\" is not a valid variable name (letters, digits and _, not "
-				"starting with a digit)",
-				m->key);
+			        "\"%s\" is not a valid variable name (letters, digits and _, not "
+			        "starting with a digit)",
+			        m->key);
 		} else if (doc_member(value, m->key) != m) {
 			v_error(v, m->key_pos, NULL, "variable \"%s\" is declared twice", m->key);
 		} else if (m->value->kind != DOC_NULL) {
 			if (schema_check_object(v, m->value, tables, "a variable declaration")) {
 				const struct doc_node *def = doc_get(m->value, "default");
-				if (def && def->kind == DOC_STRING && strstr(def->u.string.s, "${")) {
+				if (def && def->kind == DOC_STRING &&
+				    strstr(def->u.string.s, "${")) {
 					size_t s2 = v_push(v, "default");
 					v_error(v, def->pos, NULL,
-						"a default value cannot refer to variables");
+					        "a default value cannot refer to variables");
 					v_pop(v, s2);
 				}
 			}
@@ -143,7 +148,7 @@ static void check_defaults(struct vctx *v, const struct doc_node *value)
 		  .max = MAX_TIMEOUT_SECONDS,
 		  .unit = "seconds" },
 		{ .name = "retry", .types = T_OBJECT, .check = check_retry },
-		{ NULL },
+		{ .name = NULL },
 	};
 	static const struct field_spec *const tables[] = { fields, step_aws_fields, NULL };
 	schema_check_object(v, value, tables, "\"defaults\"");
@@ -162,11 +167,12 @@ static void check_step(struct vctx *v, const struct doc_node *step)
 			const char *guess = suggest_closest(type_node->u.string.s, names);
 			struct strbuf list = STRBUF_INIT;
 			for (const char **n = names; *n && !guess; n++)
-				strbuf_addf(&list, "%s%s", n == names ? " (known types: " : ", ", *n);
+				strbuf_addf(&list, "%s%s", n == names ? " (known types: " : ", ",
+				            *n);
 			if (!guess)
 				strbuf_addch(&list, ')');
 			v_error(v, type_node->pos, guess, "unknown step type \"%.60s\"%s",
-				type_node->u.string.s, list.buf);
+			        type_node->u.string.s, list.buf);
 			strbuf_release(&list);
 			v_pop(v, saved);
 		}
@@ -181,7 +187,10 @@ static void check_step(struct vctx *v, const struct doc_node *step)
 		static const struct field_spec *const tables[] = { step_common_fields, NULL };
 		for (const struct field_spec *f = step_common_fields; f->name; f++) {
 			const struct doc_member *m = doc_member(step, f->name);
-			if (m && !(type_node && m->value == type_node)) {
+			bool reported = m && m->value == type_node &&
+			                type_node->kind == DOC_STRING &&
+			                type_node->u.string.len; /* unknown type, reported above */
+			if (m && !reported) {
 				size_t saved = v_push(v, f->name);
 				schema_check_value(v, m->value, f);
 				v_pop(v, saved);
@@ -197,9 +206,9 @@ static void check_step(struct vctx *v, const struct doc_node *step)
 
 	char what[96];
 	snprintf(what, sizeof(what), "%s %s step", strchr("AEIOU", type->name[0]) ? "an" : "a",
-		 type->name);
-	const struct field_spec *const tables[] = { step_common_fields, step_aws_fields, type->fields,
-						    NULL };
+	         type->name);
+	const struct field_spec *const tables[] = { step_common_fields, step_aws_fields,
+		                                    type->fields, NULL };
 	schema_check_object(v, step, tables, what);
 	if (!(type->flags & STEP_AWS)) {
 		for (const struct field_spec *f = step_aws_fields; f->name; f++) {
@@ -207,8 +216,8 @@ static void check_step(struct vctx *v, const struct doc_node *step)
 			if (m) {
 				size_t saved = v_push(v, f->name);
 				v_error(v, m->key_pos, NULL,
-					"\"%s\" applies only to AWS steps; %s runs no AWS call",
-					f->name, what);
+				        "\"%s\" applies only to AWS steps; %s runs no AWS call",
+				        f->name, what);
 				v_pop(v, saved);
 			}
 		}
@@ -217,7 +226,7 @@ static void check_step(struct vctx *v, const struct doc_node *step)
 	if (retry && !(type->flags & STEP_RETRYABLE)) {
 		size_t saved = v_push(v, "retry");
 		v_error(v, retry->key_pos, NULL, "%s steps are not retried; remove \"retry\"",
-			type->name);
+		        type->name);
 		v_pop(v, saved);
 	}
 	if (type->validate)
@@ -233,15 +242,17 @@ static void check_steps(struct vctx *v, const struct doc_node *steps)
 		const struct doc_node *name = doc_get(step, "name");
 		if (name && name->kind == DOC_STRING && name->u.string.len) {
 			for (size_t j = 0; j < i; j++) {
-				const struct doc_node *prev = doc_get(steps->u.array.items[j], "name");
+				const struct doc_node *prev =
+				    doc_get(steps->u.array.items[j], "name");
 				if (prev && prev->kind == DOC_STRING &&
 				    !strcmp(prev->u.string.s, name->u.string.s)) {
 					size_t s2 = v_push(v, "name");
-					v_error(v, name->pos, NULL,
-						"two steps of this stage are named \"%.60s\" (the "
-						"first at line %u); step names must be unique within "
-						"a stage",
-						name->u.string.s, (unsigned)prev->pos.line);
+					v_error(
+					    v, name->pos, NULL,
+					    "two steps of this stage are named \"%.60s\" (the "
+					    "first at line %u); step names must be unique within "
+					    "a stage",
+					    name->u.string.s, (unsigned)prev->pos.line);
 					v_pop(v, s2);
 					break;
 				}
@@ -261,8 +272,11 @@ static void check_stages(struct vctx *v, const struct doc_node *stages)
 		  .check = check_no_control_chars },
 		{ .name = "description", .types = T_STRING },
 		{ .name = "failFast", .types = T_BOOL },
-		{ .name = "steps", .types = T_ARRAY, .flags = F_REQUIRED | F_NONEMPTY, .check = check_steps },
-		{ NULL },
+		{ .name = "steps",
+		  .types = T_ARRAY,
+		  .flags = F_REQUIRED | F_NONEMPTY,
+		  .check = check_steps },
+		{ .name = NULL },
 	};
 	static const struct field_spec *const tables[] = { stage_fields, NULL };
 	for (size_t i = 0; i < stages->u.array.len; i++) {
@@ -279,8 +293,11 @@ static const struct field_spec plan_fields[] = {
 	{ .name = "environmentName", .types = T_STRING, .flags = F_NONEMPTY, .max_len = 200 },
 	{ .name = "variables", .types = T_OBJECT, .check = check_variable_decls },
 	{ .name = "defaults", .types = T_OBJECT, .check = check_defaults },
-	{ .name = "stages", .types = T_ARRAY, .flags = F_REQUIRED | F_NONEMPTY, .check = check_stages },
-	{ NULL },
+	{ .name = "stages",
+	  .types = T_ARRAY,
+	  .flags = F_REQUIRED | F_NONEMPTY,
+	  .check = check_stages },
+	{ .name = NULL },
 };
 
 /* Reference checking: each ${var.NAME} must name a declared variable. */
@@ -309,8 +326,8 @@ static int check_ref(const char *name, size_t len, struct strbuf *out, void *arg
 		names[n++] = vars->u.object.members[i].key;
 	names[n] = NULL;
 	v_error(rc->v, rc->node->pos, suggest_closest(buf, names),
-		"${var.%s} refers to a variable the plan does not declare%s", buf,
-		vars ? "" : " (the plan has no \"variables\")");
+	        "${var.%s} refers to a variable the plan does not declare%s", buf,
+	        vars ? "" : " (the plan has no \"variables\")");
 	return 0;
 }
 

@@ -46,7 +46,7 @@ static struct doc_pos mark_pos(yaml_mark_t m)
 }
 
 static void yp_error(struct yp *yp, struct doc_pos pos, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void yp_error(struct yp *yp, struct doc_pos pos, const char *fmt, ...)
 {
@@ -144,7 +144,9 @@ enum scalar_type { SC_NULL, SC_BOOL, SC_INT, SC_FLOAT, SC_STRING };
 static enum scalar_type core_schema_type(const char *s)
 {
 	static const char *const nulls[] = { "", "~", "null", "Null", "NULL", NULL };
-	static const char *const bools[] = { "true", "True", "TRUE", "false", "False", "FALSE", NULL };
+	static const char *const bools[] = {
+		"true", "True", "TRUE", "false", "False", "FALSE", NULL
+	};
 	for (const char *const *w = nulls; *w; w++)
 		if (!strcmp(s, *w))
 			return SC_NULL;
@@ -173,8 +175,10 @@ static struct doc_node *scalar_node(struct yp *yp, yaml_event_t *ev)
 		static const struct {
 			const char *tag;
 			enum scalar_type type;
-		} tags[] = { { YAML_STR_TAG, SC_STRING }, { YAML_INT_TAG, SC_INT },
-			     { YAML_FLOAT_TAG, SC_FLOAT }, { YAML_BOOL_TAG, SC_BOOL },
+		} tags[] = { { YAML_STR_TAG, SC_STRING },
+			     { YAML_INT_TAG, SC_INT },
+			     { YAML_FLOAT_TAG, SC_FLOAT },
+			     { YAML_BOOL_TAG, SC_BOOL },
 			     { YAML_NULL_TAG, SC_NULL } };
 		size_t k;
 		for (k = 0; k < sizeof(tags) / sizeof(tags[0]); k++)
@@ -217,7 +221,7 @@ static struct doc_node *scalar_node(struct yp *yp, yaml_event_t *ev)
 			}
 			v = (double)u;
 		} else if (strstr(text, "inf") || strstr(text, "Inf") || strstr(text, "INF") ||
-			   strstr(text, "nan") || strstr(text, "NaN") || strstr(text, "NAN")) {
+		           strstr(text, "nan") || strstr(text, "NaN") || strstr(text, "NAN")) {
 			v = NAN;
 		} else {
 			v = strtod(text, NULL);
@@ -228,8 +232,9 @@ static struct doc_node *scalar_node(struct yp *yp, yaml_event_t *ev)
 			}
 		}
 		if (!isfinite(v)) {
-			yp_error(yp, pos, "%.40s is not a finite number; plans allow only finite numbers",
-				 text);
+			yp_error(yp, pos,
+			         "%.40s is not a finite number; plans allow only finite numbers",
+			         text);
 			return NULL;
 		}
 		node = new_node(yp, DOC_NUMBER, pos);
@@ -251,8 +256,7 @@ static struct doc_node *scalar_node(struct yp *yp, yaml_event_t *ev)
 	return node;
 }
 
-static void add_anchor(struct yp *yp, const unsigned char *name, struct doc_node *node,
-		       size_t size)
+static void add_anchor(struct yp *yp, const unsigned char *name, struct doc_node *node, size_t size)
 {
 	if (!name || !node)
 		return;
@@ -261,7 +265,7 @@ static void add_anchor(struct yp *yp, const unsigned char *name, struct doc_node
 		yp->anchors = xreallocarray(yp->anchors, yp->anchors_alloc, sizeof(*yp->anchors));
 	}
 	yp->anchors[yp->nanchors++] =
-		(struct anchor){ arena_strdup(&yp->doc->arena, (const char *)name), node, size };
+	    (struct anchor){ arena_strdup(&yp->doc->arena, (const char *)name), node, size };
 }
 
 static struct doc_node *alias_node(struct yp *yp, yaml_event_t *ev)
@@ -274,7 +278,7 @@ static struct doc_node *alias_node(struct yp *yp, yaml_event_t *ev)
 			continue;
 		if (yp->anchors[k].size > PLAN_MAX_NODES - yp->doc->nodes) {
 			yp_error(yp, pos, "aliases expand the plan to more than %zu values",
-				 PLAN_MAX_NODES);
+			         PLAN_MAX_NODES);
 			return NULL;
 		}
 		yp->doc->nodes += yp->anchors[k].size;
@@ -340,7 +344,7 @@ static struct doc_node *build_mapping(struct yp *yp, yaml_event_t *start, unsign
 		struct doc_member m = { .key_pos = mark_pos(ev.start_mark) };
 		if (ev.type != YAML_SCALAR_EVENT) {
 			yp_error(yp, m.key_pos, "keys must be plain strings, not %s",
-				 ev.type == YAML_ALIAS_EVENT ? "aliases" : "lists or objects");
+			         ev.type == YAML_ALIAS_EVENT ? "aliases" : "lists or objects");
 			yaml_event_delete(&ev);
 			goto fail;
 		}
@@ -396,7 +400,7 @@ static struct doc_node *build_node(struct yp *yp, yaml_event_t *ev, unsigned dep
 	case YAML_MAPPING_START_EVENT:
 		if (depth >= PLAN_MAX_DEPTH) {
 			yp_error(yp, mark_pos(ev->start_mark),
-				 "values are nested more than %d levels deep", PLAN_MAX_DEPTH);
+			         "values are nested more than %d levels deep", PLAN_MAX_DEPTH);
 			return NULL;
 		}
 		if (ev->type == YAML_SEQUENCE_START_EVENT) {
@@ -425,7 +429,7 @@ static int read_stream(struct yp *yp)
 		return -1;
 	if (ev.type == YAML_STREAM_END_EVENT) {
 		yp_error(yp, mark_pos(ev.start_mark),
-			 "the file holds no plan (it is empty or only comments)");
+		         "the file holds no plan (it is empty or only comments)");
 		yaml_event_delete(&ev);
 		return -1;
 	}
@@ -444,7 +448,7 @@ static int read_stream(struct yp *yp)
 	int r = 0;
 	if (ev.type == YAML_DOCUMENT_START_EVENT) {
 		yp_error(yp, mark_pos(ev.start_mark),
-			 "a second YAML document starts here; a plan file holds one");
+		         "a second YAML document starts here; a plan file holds one");
 		r = -1;
 	}
 	yaml_event_delete(&ev);
@@ -456,7 +460,7 @@ int yaml_parse(struct doc *doc, struct diag_list *diags)
 	struct yp yp = { .doc = doc, .diags = diags };
 	if (!yaml_parser_initialize(&yp.parser)) {
 		diag_add(diags, DIAG_ERROR, doc->name, (struct doc_pos){ 0, 0 }, NULL, NULL,
-			 "out of memory starting the YAML parser");
+		         "out of memory starting the YAML parser");
 		return SP_ENOMEM;
 	}
 	yaml_parser_set_input_string(&yp.parser, (const unsigned char *)doc->text, doc->text_len);

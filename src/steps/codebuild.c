@@ -40,7 +40,7 @@ static void check_source_version(struct vctx *v, const struct doc_node *value)
 	static const struct field_spec fields[] = {
 		{ .name = "type", .types = T_STRING, .flags = F_REQUIRED, .choices = source_kinds },
 		{ .name = "value", .types = T_STRING, .flags = F_REQUIRED | F_NONEMPTY },
-		{ NULL },
+		{ .name = NULL },
 	};
 	static const struct field_spec *const tables[] = { fields, NULL };
 	if (!schema_check_object(v, value, tables, "a sourceVersion"))
@@ -55,15 +55,16 @@ static void check_source_version(struct vctx *v, const struct doc_node *value)
 	if (!strcmp(kind, "commit")) {
 		size_t n = strlen(s);
 		if (n < 7 || n > 40 || !str_all_in(s, HEX))
-			v_error(v, val->pos, NULL,
-				"a commit must be a git commit id (7 to 40 hexadecimal digits), found "
-				"\"%.60s\"",
-				s);
+			v_error(
+			    v, val->pos, NULL,
+			    "a commit must be a git commit id (7 to 40 hexadecimal digits), found "
+			    "\"%.60s\"",
+			    s);
 	} else if (strcmp(kind, "branch") == 0 || strcmp(kind, "tag") == 0) {
 		const char *why = bad_ref_reason(s);
 		if (why)
-			v_error(v, val->pos, NULL, "\"%.60s\" is not a valid %s name: it %s", s, kind,
-				why);
+			v_error(v, val->pos, NULL, "\"%.60s\" is not a valid %s name: it %s", s,
+			        kind, why);
 	}
 	v_pop(v, saved);
 }
@@ -74,7 +75,7 @@ static void check_env_overrides(struct vctx *v, const struct doc_node *value)
 		{ .name = "name", .types = T_STRING, .flags = F_REQUIRED | F_NONEMPTY },
 		{ .name = "value", .types = T_STRING, .flags = F_REQUIRED },
 		{ .name = "type", .types = T_STRING, .choices = env_types },
-		{ NULL },
+		{ .name = NULL },
 	};
 	static const struct field_spec *const tables[] = { fields, NULL };
 	for (size_t i = 0; i < value->u.array.len; i++) {
@@ -86,14 +87,16 @@ static void check_env_overrides(struct vctx *v, const struct doc_node *value)
 				size_t s2 = v_push(v, "name");
 				if (!strncmp(name->u.string.s, "CODEBUILD_", 10))
 					v_error(v, name->pos, NULL,
-						"names starting with CODEBUILD_ are reserved by "
-						"CodeBuild");
+					        "names starting with CODEBUILD_ are reserved by "
+					        "CodeBuild");
 				for (size_t j = 0; j < i; j++) {
-					const char *prev = step_string(value->u.array.items[j], "name");
+					const char *prev =
+					    step_string(value->u.array.items[j], "name");
 					if (prev && !strcmp(prev, name->u.string.s)) {
 						v_error(v, name->pos, NULL,
-							"environment variable \"%s\" is overridden twice",
-							prev);
+						        "environment variable \"%s\" is overridden "
+						        "twice",
+						        prev);
 						break;
 					}
 				}
@@ -101,12 +104,12 @@ static void check_env_overrides(struct vctx *v, const struct doc_node *value)
 			}
 			const char *type = step_string(item, "type");
 			const struct doc_node *val = doc_get(item, "value");
-			if (type && strcmp(type, "PLAINTEXT") != 0 && val && val->kind == DOC_STRING &&
-			    val->u.string.len == 0) {
+			if (type && strcmp(type, "PLAINTEXT") != 0 && val &&
+			    val->kind == DOC_STRING && val->u.string.len == 0) {
 				size_t s2 = v_push(v, "value");
 				v_error(v, val->pos, NULL,
-					"a %s override needs the name of the parameter or secret",
-					type);
+				        "a %s override needs the name of the parameter or secret",
+				        type);
 				v_pop(v, s2);
 			}
 		}
@@ -122,10 +125,11 @@ static void check_project_name(struct vctx *v, const struct doc_node *value)
 	size_t n = strlen(s);
 	if (n < 2 || n > 255 || !strchr(HEX "ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ", s[0]) ||
 	    !str_all_in(s, HEX "ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ-_"))
-		v_error(v, value->pos, NULL,
-			"\"%.60s\" is not a CodeBuild project name (2 to 255 letters, digits, - and "
-			"_, starting with a letter or digit)",
-			s);
+		v_error(
+		    v, value->pos, NULL,
+		    "\"%.60s\" is not a CodeBuild project name (2 to 255 letters, digits, - and "
+		    "_, starting with a letter or digit)",
+		    s);
 }
 
 static const struct field_spec codebuild_fields[] = {
@@ -135,7 +139,7 @@ static const struct field_spec codebuild_fields[] = {
 	  .check = check_project_name },
 	{ .name = "sourceVersion", .types = T_STRING | T_OBJECT, .check = check_source_version },
 	{ .name = "environmentVariableOverrides", .types = T_ARRAY, .check = check_env_overrides },
-	{ NULL },
+	{ .name = NULL },
 };
 
 /* Appends how a sourceVersion will be read by CodeBuild. */
@@ -147,7 +151,7 @@ static void describe_source(const struct doc_node *sv, struct strbuf *out)
 	}
 	if (sv->kind == DOC_OBJECT) {
 		describe_line(out, "source", "%s %s", step_string(sv, "type"),
-			      step_string(sv, "value"));
+		              step_string(sv, "value"));
 		return;
 	}
 	const char *s = sv->u.string.s;
@@ -162,7 +166,7 @@ static void describe_source(const struct doc_node *sv, struct strbuf *out)
 		describe_line(out, "source", "commit %s", s);
 	else
 		describe_line(out, "source", "%s (branch, tag or commit, as the repository has it)",
-			      s);
+		              s);
 }
 
 static void describe_codebuild_common(const struct doc_node *step, struct strbuf *out)
@@ -176,12 +180,12 @@ static void describe_codebuild_common(const struct doc_node *step, struct strbuf
 		const char *label = i == 0 ? "environment" : "";
 		if (!type || !strcmp(type, "PLAINTEXT"))
 			describe_line(out, label, "%s=%s", step_string(e, "name"),
-				      step_string(e, "value"));
+			              step_string(e, "value"));
 		else
 			describe_line(out, label, "%s from %s %s", step_string(e, "name"),
-				      !strcmp(type, "PARAMETER_STORE") ? "Parameter Store"
-								       : "Secrets Manager",
-				      step_string(e, "value"));
+			              !strcmp(type, "PARAMETER_STORE") ? "Parameter Store"
+			                                               : "Secrets Manager",
+			              step_string(e, "value"));
 	}
 }
 

@@ -11,20 +11,21 @@
 #define ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 static const char *const revision_types[] = { "COMMIT_ID", "IMAGE_DIGEST", "S3_OBJECT_VERSION_ID",
-					      "S3_OBJECT_KEY", NULL };
+	                                      "S3_OBJECT_KEY", NULL };
 
 static void check_pattern(struct vctx *v, const struct doc_node *value, const char *set,
-			  const char *what)
+                          const char *what)
 {
 	if (value->kind == DOC_STRING && !v_deferred(v, value) && value->u.string.len &&
 	    !str_all_in(value->u.string.s, set))
-		v_error(v, value->pos, NULL, "\"%.60s\" is not a valid %s", value->u.string.s, what);
+		v_error(v, value->pos, NULL, "\"%.60s\" is not a valid %s", value->u.string.s,
+		        what);
 }
 
 static void check_pipeline_name(struct vctx *v, const struct doc_node *value)
 {
 	check_pattern(v, value, ALNUM ".@-_",
-		      "pipeline name (letters, digits and . @ - _, at most 100 characters)");
+	              "pipeline name (letters, digits and . @ - _, at most 100 characters)");
 }
 
 static void check_variable_name(struct vctx *v, const struct doc_node *value)
@@ -34,7 +35,7 @@ static void check_variable_name(struct vctx *v, const struct doc_node *value)
 
 /* Checks a list of objects against fields; names listed twice under key are errors. */
 static void check_object_list(struct vctx *v, const struct doc_node *list,
-			      const struct field_spec *fields, const char *what, const char *key)
+                              const struct field_spec *fields, const char *what, const char *key)
 {
 	const struct field_spec *const tables[] = { fields, NULL };
 	for (size_t i = 0; i < list->u.array.len; i++) {
@@ -47,7 +48,7 @@ static void check_object_list(struct vctx *v, const struct doc_node *list,
 				if (prev && !strcmp(prev, name)) {
 					size_t s2 = v_push(v, key);
 					v_error(v, doc_get(item, key)->pos, NULL,
-						"\"%s\" is given twice", name);
+					        "\"%s\" is given twice", name);
 					v_pop(v, s2);
 					break;
 				}
@@ -65,8 +66,11 @@ static void check_variables(struct vctx *v, const struct doc_node *value)
 		  .flags = F_REQUIRED | F_NONEMPTY,
 		  .max_len = 128,
 		  .check = check_variable_name },
-		{ .name = "value", .types = T_STRING, .flags = F_REQUIRED | F_NONEMPTY, .max_len = 1000 },
-		{ NULL },
+		{ .name = "value",
+		  .types = T_STRING,
+		  .flags = F_REQUIRED | F_NONEMPTY,
+		  .max_len = 1000 },
+		{ .name = NULL },
 	};
 	check_object_list(v, value, fields, "a pipeline variable", "name");
 }
@@ -74,13 +78,19 @@ static void check_variables(struct vctx *v, const struct doc_node *value)
 static void check_source_revisions(struct vctx *v, const struct doc_node *value)
 {
 	static const struct field_spec fields[] = {
-		{ .name = "actionName", .types = T_STRING, .flags = F_REQUIRED | F_NONEMPTY, .max_len = 100 },
-		{ .name = "revisionType", .types = T_STRING, .flags = F_REQUIRED, .choices = revision_types },
+		{ .name = "actionName",
+		  .types = T_STRING,
+		  .flags = F_REQUIRED | F_NONEMPTY,
+		  .max_len = 100 },
+		{ .name = "revisionType",
+		  .types = T_STRING,
+		  .flags = F_REQUIRED,
+		  .choices = revision_types },
 		{ .name = "revisionValue",
 		  .types = T_STRING,
 		  .flags = F_REQUIRED | F_NONEMPTY,
 		  .max_len = 1500 },
-		{ NULL },
+		{ .name = NULL },
 	};
 	check_object_list(v, value, fields, "a source revision", "actionName");
 }
@@ -91,7 +101,7 @@ static void check_approve(struct vctx *v, const struct doc_node *value)
 		return;
 	if (value->u.array.len == 0)
 		v_error(v, value->pos, NULL,
-			"\"approveApprovalStages\" lists no stages; use false to approve none");
+		        "\"approveApprovalStages\" lists no stages; use false to approve none");
 	else
 		check_string_list(v, value);
 }
@@ -105,7 +115,7 @@ static const struct field_spec codepipeline_fields[] = {
 	{ .name = "approveApprovalStages", .types = T_BOOL | T_ARRAY, .check = check_approve },
 	{ .name = "variables", .types = T_ARRAY, .check = check_variables },
 	{ .name = "sourceRevisions", .types = T_ARRAY, .check = check_source_revisions },
-	{ NULL },
+	{ .name = NULL },
 };
 
 static void validate_nowait(struct vctx *v, const struct doc_node *step)
@@ -114,8 +124,8 @@ static void validate_nowait(struct vctx *v, const struct doc_node *step)
 	if (m && !(m->value->kind == DOC_BOOL && !m->value->u.boolean)) {
 		size_t saved = v_push(v, "approveApprovalStages");
 		v_error(v, m->key_pos, NULL,
-			"a CodePipelineNoWait step does not wait, so it cannot approve stages; use "
-			"a CodePipeline step");
+		        "a CodePipelineNoWait step does not wait, so it cannot approve stages; use "
+		        "a CodePipeline step");
 		v_pop(v, saved);
 	}
 }
@@ -126,13 +136,13 @@ static void describe_common(const struct doc_node *step, struct strbuf *out)
 	const struct doc_node *vars = doc_get(step, "variables");
 	for (size_t i = 0; vars && i < vars->u.array.len; i++)
 		describe_line(out, i ? "" : "variables", "%s=%s",
-			      step_string(vars->u.array.items[i], "name"),
-			      step_string(vars->u.array.items[i], "value"));
+		              step_string(vars->u.array.items[i], "name"),
+		              step_string(vars->u.array.items[i], "value"));
 	const struct doc_node *revs = doc_get(step, "sourceRevisions");
 	for (size_t i = 0; revs && i < revs->u.array.len; i++) {
 		const struct doc_node *r = revs->u.array.items[i];
 		describe_line(out, i ? "" : "revisions", "%s: %s %s", step_string(r, "actionName"),
-			      step_string(r, "revisionType"), step_string(r, "revisionValue"));
+		              step_string(r, "revisionType"), step_string(r, "revisionValue"));
 	}
 	if (!revs)
 		describe_line(out, "revisions", "the pipeline's latest source revisions");
@@ -149,7 +159,8 @@ static void describe_codepipeline(const struct doc_node *step, struct strbuf *ou
 	} else {
 		struct strbuf list = STRBUF_INIT;
 		for (size_t i = 0; i < approve->u.array.len; i++)
-			strbuf_addf(&list, "%s%s", i ? ", " : "", approve->u.array.items[i]->u.string.s);
+			strbuf_addf(&list, "%s%s", i ? ", " : "",
+			            approve->u.array.items[i]->u.string.s);
 		describe_line(out, "approvals", "steppy approves those in stages %s", list.buf);
 		strbuf_release(&list);
 	}

@@ -15,10 +15,12 @@ static void check_command(struct vctx *v, const struct doc_node *value)
 			struct strbuf found = STRBUF_INIT;
 			describe_found(&found, arg);
 			v_error(v, arg->pos, NULL,
-				"command arguments must be strings, found %s (quote it)", found.buf);
+			        "command arguments must be strings, found %s (quote it)",
+			        found.buf);
 			strbuf_release(&found);
 		} else if (memchr(arg->u.string.s, '\0', arg->u.string.len)) {
-			v_error(v, arg->pos, NULL, "command arguments may not contain NUL characters");
+			v_error(v, arg->pos, NULL,
+			        "command arguments may not contain NUL characters");
 		} else if (i == 0 && arg->u.string.len == 0) {
 			v_error(v, arg->pos, NULL, "the program to run (the first item) is empty");
 		}
@@ -33,18 +35,18 @@ static void check_env(struct vctx *v, const struct doc_node *value)
 		size_t saved = v_push(v, m->key);
 		if (!str_is_ident(m->key))
 			v_error(v, m->key_pos, NULL,
-				"\"%s\" is not a valid environment variable name (letters, digits "
-				"and _, not starting with a digit)",
-				m->key);
+			        "\"%s\" is not a valid environment variable name (letters, digits "
+			        "and _, not starting with a digit)",
+			        m->key);
 		else if (doc_member(value, m->key) != m)
 			v_error(v, m->key_pos, NULL, "\"%s\" is given twice", m->key);
 		else if (m->value->kind != DOC_STRING)
 			v_error(v, m->value->pos, NULL,
-				"environment values must be strings, found %s (quote it)",
-				doc_kind_name(m->value->kind));
+			        "environment values must be strings, found %s (quote it)",
+			        doc_kind_name(m->value->kind));
 		else if (memchr(m->value->u.string.s, '\0', m->value->u.string.len))
 			v_error(v, m->value->pos, NULL,
-				"environment values may not contain NUL characters");
+			        "environment values may not contain NUL characters");
 		v_pop(v, saved);
 	}
 }
@@ -56,14 +58,14 @@ static const struct field_spec exec_fields[] = {
 	  .check = check_command },
 	{ .name = "env", .types = T_OBJECT, .check = check_env },
 	{ .name = "cwd", .types = T_STRING, .flags = F_NONEMPTY },
-	{ NULL },
+	{ .name = NULL },
 };
 
 /* Appends arg quoted as a POSIX shell word if it needs quoting. */
 static void shell_quote(struct strbuf *out, const char *arg)
 {
 	if (*arg && str_all_in(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-				    "-_./=:,+@%")) {
+	                            "-_./=:,+@%")) {
 		strbuf_addstr(out, arg);
 		return;
 	}
@@ -94,7 +96,7 @@ static void describe_exec(const struct doc_node *step, struct strbuf *out)
 	const struct doc_node *env = doc_get(step, "env");
 	for (size_t i = 0; env && i < env->u.object.len; i++)
 		describe_line(out, i ? "" : "environment", "%s=%s", env->u.object.members[i].key,
-			      env->u.object.members[i].value->u.string.s);
+		              env->u.object.members[i].value->u.string.s);
 }
 
 const struct step_type step_exec = {

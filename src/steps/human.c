@@ -7,7 +7,7 @@
 static const struct field_spec human_fields[] = {
 	{ .name = "message", .types = T_STRING, .flags = F_REQUIRED | F_NONEMPTY },
 	{ .name = "approvers", .types = T_ARRAY, .flags = F_NONEMPTY, .check = check_string_list },
-	{ NULL },
+	{ .name = NULL },
 };
 
 static void describe_human(const struct doc_node *step, struct strbuf *out)

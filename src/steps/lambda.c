@@ -18,19 +18,20 @@ static void check_function_name(struct vctx *v, const struct doc_node *value)
 	if (!strncmp(s, "arn:", 4)) {
 		if (!strstr(s, ":lambda:") || !strstr(s, ":function:"))
 			v_error(v, value->pos, NULL,
-				"\"%.80s\" is not a Lambda function ARN "
-				"(arn:aws:lambda:REGION:ACCOUNT:function:NAME)",
-				s);
+			        "\"%.80s\" is not a Lambda function ARN "
+			        "(arn:aws:lambda:REGION:ACCOUNT:function:NAME)",
+			        s);
 		return;
 	}
 	const char *colon = strchr(s, ':');
 	size_t name_len = colon ? (size_t)(colon - s) : strlen(s);
 	if (name_len == 0 || name_len > 64 || strspn(s, FN_CHARS) != name_len ||
 	    (colon && (!colon[1] || !str_all_in(colon + 1, FN_CHARS "$"))))
-		v_error(v, value->pos, NULL,
-			"\"%.80s\" is not a Lambda function name (up to 64 letters, digits, - and _, "
-			"optionally :VERSION or :ALIAS) or ARN",
-			s);
+		v_error(
+		    v, value->pos, NULL,
+		    "\"%.80s\" is not a Lambda function name (up to 64 letters, digits, - and _, "
+		    "optionally :VERSION or :ALIAS) or ARN",
+		    s);
 }
 
 static void check_qualifier(struct vctx *v, const struct doc_node *value)
@@ -38,7 +39,7 @@ static void check_qualifier(struct vctx *v, const struct doc_node *value)
 	const char *s = value->u.string.s;
 	if (!v_deferred(v, value) && *s && strcmp(s, "$LATEST") != 0 && !str_all_in(s, FN_CHARS))
 		v_error(v, value->pos, NULL,
-			"\"%.60s\" is not a version number, alias name or $LATEST", s);
+		        "\"%.60s\" is not a version number, alias name or $LATEST", s);
 }
 
 static const struct field_spec lambda_fields[] = {
@@ -54,7 +55,7 @@ static const struct field_spec lambda_fields[] = {
 	  .flags = F_NONEMPTY,
 	  .max_len = 128,
 	  .check = check_qualifier },
-	{ NULL },
+	{ .name = NULL },
 };
 
 static void validate_lambda(struct vctx *v, const struct doc_node *step)
@@ -69,7 +70,7 @@ static void validate_lambda(struct vctx *v, const struct doc_node *step)
 	if (name && strchr(name, ':')) {
 		size_t saved = v_push(v, "qualifier");
 		v_error(v, q->key_pos, NULL,
-			"the function name already names a version or alias; give it in one place");
+		        "the function name already names a version or alias; give it in one place");
 		v_pop(v, saved);
 	}
 }
@@ -78,7 +79,7 @@ static void describe_lambda(const struct doc_node *step, struct strbuf *out)
 {
 	const char *qualifier = step_string(step, "qualifier");
 	describe_line(out, "function", "%s%s%s", step_string(step, "functionName"),
-		      qualifier ? ":" : "", qualifier ? qualifier : "");
+	              qualifier ? ":" : "", qualifier ? qualifier : "");
 	const char *type = step_string(step, "invocationType");
 	if (type && !strcmp(type, "Event"))
 		describe_line(out, "waits", "no: asynchronous invocation (Event)");

@@ -9,8 +9,9 @@ static void check_subject(struct vctx *v, const struct doc_node *value)
 	for (size_t i = 0; i < value->u.string.len; i++) {
 		unsigned char c = (unsigned char)value->u.string.s[i];
 		if (c < 0x20 || c == 0x7F) {
-			v_error(v, value->pos, NULL, "\"subject\" must be one line without control "
-						     "characters");
+			v_error(v, value->pos, NULL,
+			        "\"subject\" must be one line without control "
+			        "characters");
 			return;
 		}
 	}
@@ -24,7 +25,7 @@ static const struct field_spec notify_fields[] = {
 	  .max_len = 100,
 	  .check = check_subject },
 	{ .name = "channels", .types = T_ARRAY, .flags = F_NONEMPTY, .check = check_string_list },
-	{ NULL },
+	{ .name = NULL },
 };
 
 static void describe_notify(const struct doc_node *step, struct strbuf *out)

@@ -13,12 +13,14 @@ extern const struct step_type step_codepipeline, step_codepipeline_nowait;
 extern const struct step_type step_lambda, step_human, step_wait, step_notify, step_exec;
 
 static const struct step_type *const builtin_types[] = {
-	&step_codebuild, &step_codebuild_nowait, &step_codepipeline, &step_codepipeline_nowait,
-	&step_lambda,    &step_human,            &step_wait,         &step_notify,
+	&step_codebuild,    &step_codebuild_nowait,
+	&step_codepipeline, &step_codepipeline_nowait,
+	&step_lambda,       &step_human,
+	&step_wait,         &step_notify,
 	&step_exec,
 };
 
-#define NBUILTIN (sizeof(builtin_types) / sizeof(builtin_types[0]))
+#define NBUILTIN    (sizeof(builtin_types) / sizeof(builtin_types[0]))
 #define MAX_PLUGINS 64
 
 static const struct step_type *plugin_types[MAX_PLUGINS];

@@ -23,10 +23,10 @@
 #define STEP_RETRYABLE (1u << 1) /* a failed attempt may be retried */
 
 struct step_type {
-	const char *name;                 /* as written in plans: "CodeBuild" */
-	const char *summary;              /* one line, for help and docs */
-	unsigned flags;                   /* STEP_* */
-	const struct field_spec *fields;  /* type-specific fields; ends with { NULL } */
+	const char *name;                /* as written in plans: "CodeBuild" */
+	const char *summary;             /* one line, for help and docs */
+	unsigned flags;                  /* STEP_* */
+	const struct field_spec *fields; /* type-specific fields; ends with { NULL } */
 	/*
 	 * Checks what the field table cannot express (exclusive fields,
 	 * formats that depend on other fields). The step's common fields and
@@ -43,7 +43,7 @@ struct step_type {
 
 /* Appends one "      label       text" line of a step description. */
 void describe_line(struct strbuf *out, const char *label, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Returns the step type called name, or NULL. */
 const struct step_type *step_type_find(const char *name);

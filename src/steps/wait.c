@@ -24,7 +24,7 @@ static const struct field_spec wait_fields[] = {
 	  .max = MAX_WAIT_SECONDS,
 	  .unit = "seconds" },
 	{ .name = "until", .types = T_STRING, .flags = F_NONEMPTY, .check = check_until },
-	{ NULL },
+	{ .name = NULL },
 };
 
 static void validate_wait(struct vctx *v, const struct doc_node *step)
@@ -34,7 +34,7 @@ static void validate_wait(struct vctx *v, const struct doc_node *step)
 	if (seconds && until) {
 		size_t saved = v_push(v, "until");
 		v_error(v, until->key_pos, NULL,
-			"a Wait step takes \"seconds\" or \"until\", not both");
+		        "a Wait step takes \"seconds\" or \"until\", not both");
 		v_pop(v, saved);
 	} else if (!seconds && !until) {
 		v_error(v, step->pos, NULL, "a Wait step needs \"seconds\" or \"until\"");

@@ -18,7 +18,10 @@ struct arena {
 	size_t used;                /* bytes handed out, for limits and stats */
 };
 
-#define ARENA_INIT { NULL, 0 }
+#define ARENA_INIT                                                                                 \
+	{                                                                                          \
+		NULL, 0                                                                            \
+	}
 
 void *arena_alloc(struct arena *a, size_t size);
 /* Allocates room for n objects of size bytes; aborts on overflow. */

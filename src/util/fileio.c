@@ -38,7 +38,7 @@ static int too_big(struct strbuf *err, size_t size, size_t max, int exact)
 }
 
 int read_file_capped(const char *path, size_t max, char **ret_data, size_t *ret_len,
-		     struct strbuf *err)
+                     struct strbuf *err)
 {
 	int is_stdin = strcmp(path, "-") == 0;
 	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);

@@ -19,7 +19,7 @@
  * arguments, and appends a lowercase reason to err ("is a directory").
  */
 int read_file_capped(const char *path, size_t max, char **ret_data, size_t *ret_len,
-		     struct strbuf *err);
+                     struct strbuf *err);
 
 /* Formats a byte count for people: "812 bytes", "8.0 MiB". */
 void format_bytes(struct strbuf *out, size_t n);

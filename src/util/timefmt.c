@@ -75,7 +75,7 @@ int rfc3339_parse(const char *s, int64_t *ret_ms, const char **ret_reason)
 		FAIL(shape);
 	if (*p != 'T' && *p != 't')
 		FAIL(*p == '\0' ? "a time of day and an offset are missing (add e.g. T09:30:00Z)"
-				: shape);
+		                : shape);
 	p++;
 	if (digits(&p, 2, &hour) || *p++ != ':' || digits(&p, 2, &min) || *p++ != ':' ||
 	    digits(&p, 2, &sec))
@@ -133,7 +133,7 @@ void rfc3339_format(struct strbuf *out, int64_t ms)
 	unsigned m, d;
 	civil_from_days(days, &y, &m, &d);
 	strbuf_addf(out, "%04lld-%02u-%02uT%02lld:%02lld:%02lld", (long long)y, m, d,
-		    (long long)(sod / 3600), (long long)(sod / 60 % 60), (long long)(sod % 60));
+	            (long long)(sod / 3600), (long long)(sod / 60 % 60), (long long)(sod % 60));
 	if (rem)
 		strbuf_addf(out, ".%03lld", (long long)rem);
 	strbuf_addch(out, 'Z');
@@ -155,7 +155,8 @@ void duration_format(struct strbuf *out, int64_t seconds)
 	} units[] = { { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' } };
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (seconds >= units[i].size) {
-			strbuf_addf(out, "%lld%c", (long long)(seconds / units[i].size), units[i].unit);
+			strbuf_addf(out, "%lld%c", (long long)(seconds / units[i].size),
+			            units[i].unit);
 			seconds %= units[i].size;
 		}
 	}

@@ -1,0 +1,84 @@
+# lib.sh - helpers for the CLI tests (sourced by tests/cli/tNNNN-*.sh).
+#
+# Each test is   run CMD...   then checks on $status, $out (stdout) and
+# $err (stderr) with expect_* helpers, grouped under a description:
+#     begin 'validate reports every error'
+#     run "$STEPPY" validate bad.json
+#     expect_status 1
+#     expect_err_contains 'bad.json:3:12: error:'
+#     end
+# At exit prints "# N passed, M failed". $STEPPY is the binary under test.
+set -u
+: "${STEPPY:?set STEPPY to the steppy binary}"
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/steppy-cli.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+current=""
+current_ok=1
+
+begin() {
+    current=$1
+    current_ok=1
+}
+
+problem() {
+    current_ok=0
+    echo "  FAIL [$current]: $*"
+}
+
+end() {
+    if [ "$current_ok" -eq 1 ]; then
+        passed=$((passed + 1))
+        echo "ok - $current"
+    else
+        failed=$((failed + 1))
+        echo "not ok - $current"
+        echo "    status: $status"
+        echo "    stdout: $(printf '%s' "$out" | head -c 2000)"
+        echo "    stderr: $(printf '%s' "$err" | head -c 2000)"
+    fi
+}
+
+run() {
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    status=$?
+    out=$(cat "$tmp/out")
+    err=$(cat "$tmp/err")
+}
+
+expect_status() {
+    [ "$status" -eq "$1" ] || problem "exit status $status, expected $1"
+}
+
+expect_out_contains() {
+    case "$out" in *"$1"*) ;; *) problem "stdout lacks: $1" ;; esac
+}
+
+expect_err_contains() {
+    case "$err" in *"$1"*) ;; *) problem "stderr lacks: $1" ;; esac
+}
+
+expect_err_lacks() {
+    case "$err" in *"$1"*) problem "stderr has: $1" ;; *) ;; esac
+}
+
+expect_out_lacks() {
+    case "$out" in *"$1"*) problem "stdout has: $1" ;; *) ;; esac
+}
+
+# expect_json PYTHON-EXPR: evaluates the expression with d = json of stdout.
+expect_json() {
+    printf '%s' "$out" | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+ok = eval(sys.argv[1])
+sys.exit(0 if ok else 1)' "$1" || problem "JSON check failed: $1"
+}
+
+finish() {
+    echo "# $passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+}

@@ -1,0 +1,263 @@
+/*
+ * test-parse.c - the two readers: values, positions, escapes, YAML typing,
+ * aliases, limits, and the syntax chosen for a file.
+ */
+#include "unit.h"
+
+#include "plan/doc.h"
+#include "plan/limits.h"
+#include "util/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static struct doc *parse_ok(const char *text, enum doc_syntax syntax)
+{
+	struct diag_list dl = DIAG_LIST_INIT;
+	struct doc *doc = NULL;
+	int r = doc_parse("t", text, strlen(text), syntax, &doc, &dl);
+	if (r != 0)
+		fail_msg("parse failed: %s", dl.len ? dl.items[0].message : "?");
+	diag_list_release(&dl);
+	return doc;
+}
+
+/* Parses text expecting a syntax error at line:col whose message contains part. */
+static void parse_fails(const char *text, enum doc_syntax syntax, unsigned line, unsigned col,
+                        const char *part)
+{
+	struct diag_list dl = DIAG_LIST_INIT;
+	struct doc *doc = NULL;
+	int r = doc_parse("t", text, strlen(text), syntax, &doc, &dl);
+	assert_int_equal(r, SP_ESYNTAX);
+	assert_null(doc->root);
+	assert_int_equal(dl.len, 1);
+	if (dl.items[0].pos.line != line || dl.items[0].pos.col != col ||
+	    !strstr(dl.items[0].message, part))
+		fail_msg("%u:%u %s; expected %u:%u ...%s...", (unsigned)dl.items[0].pos.line,
+		         (unsigned)dl.items[0].pos.col, dl.items[0].message, line, col, part);
+	assert_null(dl.items[0].pointer);
+	diag_list_release(&dl);
+	doc_free(doc);
+}
+
+static void test_jsonc_values_and_positions(void **state)
+{
+	(void)state;
+	struct doc *doc = parse_ok("// leading comment\n"
+	                           "{ /* inline */ \"a\": [1, -2.5e1, true, null],\n"
+	                           "  \"b\": \"x\\u00e9\\ud83d\\ude80\\n\", // trailing\n"
+	                           "  \"c\": {} }\n",
+	                           DOC_JSONC);
+	const struct doc_node *root = doc->root;
+	assert_int_equal(root->kind, DOC_OBJECT);
+	assert_int_equal(root->pos.line, 2);
+	assert_int_equal(root->pos.col, 1);
+	const struct doc_member *a = doc_member(root, "a");
+	assert_int_equal(a->key_pos.line, 2);
+	assert_int_equal(a->key_pos.col, 16);
+	assert_int_equal(a->value->u.array.len, 4);
+	const struct doc_node *one = a->value->u.array.items[0];
+	assert_true(one->u.number.is_integer);
+	assert_int_equal(one->u.number.integer, 1);
+	assert_int_equal(one->pos.col, 22);
+	const struct doc_node *f = a->value->u.array.items[1];
+	assert_false(f->u.number.is_integer);
+	assert_true(f->u.number.value == -25.0);
+	assert_int_equal(a->value->u.array.items[2]->kind, DOC_BOOL);
+	assert_int_equal(a->value->u.array.items[3]->kind, DOC_NULL);
+	const struct doc_node *b = doc_get(root, "b");
+	assert_string_equal(b->u.string.s, "x\xC3\xA9\xF0\x9F\x9A\x80\n");
+	assert_int_equal(b->u.string.len, 8);
+	assert_int_equal(b->pos.line, 3);
+	assert_int_equal(b->pos.col, 8);
+	assert_int_equal(doc_get(root, "c")->u.object.len, 0);
+	doc_free(doc);
+}
+
+static void test_jsonc_columns_count_characters(void **state)
+{
+	(void)state;
+	/* "é" and "🚀" are one column each, though two and four bytes. */
+	struct doc *doc = parse_ok("{\"é🚀\": 1, \"k\": 2}", DOC_JSONC);
+	assert_int_equal(doc_member(doc->root, "k")->key_pos.col, 11);
+	doc_free(doc);
+	/* A byte order mark is not a column. */
+	doc = parse_ok("\xEF\xBB\xBF{\"k\": 2}", DOC_JSONC);
+	assert_int_equal(doc_member(doc->root, "k")->key_pos.col, 2);
+	doc_free(doc);
+}
+
+static void test_jsonc_keeps_duplicates_and_nul(void **state)
+{
+	(void)state;
+	struct doc *doc = parse_ok("{\"a\": \"x\\u0000y\", \"a\": 2}", DOC_JSONC);
+	assert_int_equal(doc->root->u.object.len, 2);
+	assert_int_equal(doc_get(doc->root, "a")->u.string.len, 3);
+	doc_free(doc);
+}
+
+static void test_jsonc_big_integers(void **state)
+{
+	(void)state;
+	struct doc *doc = parse_ok("[9223372036854775807, 9223372036854775808, 1e308]", DOC_JSONC);
+	assert_true(doc->root->u.array.items[0]->u.number.is_integer);
+	assert_false(doc->root->u.array.items[1]->u.number.is_integer);
+	doc_free(doc);
+	parse_fails("[1e999]", DOC_JSONC, 1, 2, "too large");
+}
+
+static void test_jsonc_syntax_errors(void **state)
+{
+	(void)state;
+	parse_fails("", DOC_JSONC, 1, 1, "holds no plan");
+	parse_fails("// only\n/* comments */\n", DOC_JSONC, 3, 1, "holds no plan");
+	parse_fails("{\"a\": 1 \"b\": 2}", DOC_JSONC, 1, 9, "is a comma missing?");
+	parse_fails("{\"a\": 1,}", DOC_JSONC, 1, 8, "trailing comma before '}'");
+	parse_fails("[1, 2,\n]", DOC_JSONC, 1, 6, "trailing comma before ']'");
+	parse_fails("{\"a\": \"x}", DOC_JSONC, 1, 7, "unterminated string");
+	parse_fails("{\"a\": \"x\n\"}", DOC_JSONC, 1, 7, "past the end of the line");
+	parse_fails("{\n  /* open\n", DOC_JSONC, 2, 3, "unterminated /* comment");
+	parse_fails("{'a': 1}", DOC_JSONC, 1, 2, "double quotes, not single");
+	parse_fails("{a: 1}", DOC_JSONC, 1, 2, "expected a key in double quotes, found 'a'");
+	parse_fails("{\"a\": yes}", DOC_JSONC, 1, 7, "strings must be in double quotes");
+	parse_fails("[01]", DOC_JSONC, 1, 2, "leading zeros");
+	parse_fails("[1.]", DOC_JSONC, 1, 4, "after the decimal point");
+	parse_fails("[-]", DOC_JSONC, 1, 2, "digit after '-'");
+	parse_fails("[0x10]", DOC_JSONC, 1, 2, "invalid number \"0x10\"; numbers are decimal");
+	parse_fails("[\"\\q\"]", DOC_JSONC, 1, 3, "invalid escape '\\q'");
+	parse_fails("[\"\\ud800\"]", DOC_JSONC, 1, 3, "half of a surrogate pair");
+	parse_fails("[\"\\udc00\"]", DOC_JSONC, 1, 3, "half of a surrogate pair");
+	parse_fails("[\"\\u12\"]", DOC_JSONC, 1, 3, "four hexadecimal digits");
+	parse_fails("[\"a\tb\"]", DOC_JSONC, 1, 4, "control character U+0009");
+	parse_fails("{} {}", DOC_JSONC, 1, 4, "a file holds one plan");
+	parse_fails("{\"a\" 1}", DOC_JSONC, 1, 6, "expected ':' after the key \"a\"");
+	parse_fails("{\"a\": [1, 2}", DOC_JSONC, 1, 12, "expected ',' or ']' after a list item");
+	parse_fails("{\"a\": 1", DOC_JSONC, 1, 1, "never closed (expected '}')");
+	parse_fails("[1", DOC_JSONC, 1, 1, "never closed (expected ']')");
+	parse_fails("{\"a\\u0000\": 1}", DOC_JSONC, 1, 2, "keys may not contain NUL");
+	parse_fails("{\"a\": 1}\xFF", DOC_JSONC, 1, 9, "invalid UTF-8 (byte 0xFF)");
+	parse_fails("{\"a\": \0}", DOC_JSONC, 1, 7,
+	            "found the end of the file"); /* strlen stops at NUL */
+}
+
+static void test_nul_byte_is_reported(void **state)
+{
+	(void)state;
+	struct diag_list dl = DIAG_LIST_INIT;
+	struct doc *doc = NULL;
+	assert_int_equal(doc_parse("t", "{\"a\":\n \0}", 9, DOC_JSONC, &doc, &dl), SP_ESYNTAX);
+	assert_int_equal(dl.items[0].pos.line, 2);
+	assert_int_equal(dl.items[0].pos.col, 2);
+	assert_string_equal(dl.items[0].message, "NUL byte in the file; a plan must be text");
+	diag_list_release(&dl);
+	doc_free(doc);
+}
+
+static void test_depth_limit(void **state)
+{
+	(void)state;
+	char deep[2 * PLAN_MAX_DEPTH + 8];
+	size_t n = 0;
+	for (int i = 0; i < PLAN_MAX_DEPTH; i++)
+		deep[n++] = '[';
+	for (int i = 0; i < PLAN_MAX_DEPTH; i++)
+		deep[n++] = ']';
+	deep[n] = '\0';
+	struct doc *doc = parse_ok(deep, DOC_JSONC); /* exactly the limit */
+	doc_free(doc);
+	memmove(deep + 1, deep, n + 1);
+	deep[0] = '[';
+	deep[n + 1] = ']';
+	deep[n + 2] = '\0';
+	parse_fails(deep, DOC_JSONC, 1, PLAN_MAX_DEPTH + 1, "nested more than 100 levels");
+}
+
+static void test_yaml_core_schema(void **state)
+{
+	(void)state;
+	struct doc *doc = parse_ok("a: yes\n"
+	                           "b: true\n"
+	                           "c: 0x1F\n"
+	                           "d: -12\n"
+	                           "e: 1.5e3\n"
+	                           "f: ~\n"
+	                           "g: \"true\"\n"
+	                           "h: 0o17\n"
+	                           "i: .5\n"
+	                           "j: 1.2.3\n"
+	                           "k: !!str 42\n"
+	                           "l: |\n  two\n  lines\n",
+	                           DOC_YAML);
+	const struct doc_node *r = doc->root;
+	assert_int_equal(doc_get(r, "a")->kind, DOC_STRING);
+	assert_int_equal(doc_get(r, "b")->kind, DOC_BOOL);
+	assert_int_equal(doc_get(r, "c")->u.number.integer, 31);
+	assert_int_equal(doc_get(r, "d")->u.number.integer, -12);
+	assert_false(doc_get(r, "e")->u.number.is_integer);
+	assert_true(doc_get(r, "e")->u.number.value == 1500.0);
+	assert_int_equal(doc_get(r, "f")->kind, DOC_NULL);
+	assert_int_equal(doc_get(r, "g")->kind, DOC_STRING);
+	assert_int_equal(doc_get(r, "h")->u.number.integer, 15);
+	assert_true(doc_get(r, "i")->u.number.value == 0.5);
+	assert_int_equal(doc_get(r, "j")->kind, DOC_STRING);
+	assert_string_equal(doc_get(r, "k")->u.string.s, "42");
+	assert_string_equal(doc_get(r, "l")->u.string.s, "two\nlines\n");
+	assert_int_equal(doc_member(r, "c")->key_pos.line, 3);
+	assert_int_equal(doc_get(r, "c")->pos.col, 4);
+	doc_free(doc);
+}
+
+static void test_yaml_aliases_share_and_count(void **state)
+{
+	(void)state;
+	struct doc *doc = parse_ok("base: &b {region: eu-west-1, n: [1, 2]}\ncopy: *b\n", DOC_YAML);
+	assert_ptr_equal(doc_get(doc->root, "base"), doc_get(doc->root, "copy"));
+	/* 1 root, 2 keys + base subtree (1 map, 2 keys, 2 values, 2 items) = 10, alias 7 more */
+	assert_int_equal(doc->nodes, 17);
+	doc_free(doc);
+}
+
+static void test_yaml_errors(void **state)
+{
+	(void)state;
+	parse_fails("", DOC_YAML, 1, 1, "holds no plan");
+	parse_fails("# nothing\n", DOC_YAML, 2, 1, "holds no plan");
+	parse_fails("a: 1\n---\nb: 2\n", DOC_YAML, 2, 1, "a second YAML document");
+	parse_fails("a: *nope\n", DOC_YAML, 1, 4, "alias *nope refers to no anchor");
+	parse_fails("a: !custom x\n", DOC_YAML, 1, 4, "unsupported YAML tag \"!custom\"");
+	parse_fails("a: !!int abc\n", DOC_YAML, 1, 4, "is not a valid tag:yaml.org,2002:int");
+	parse_fails("a: .inf\n", DOC_YAML, 1, 4, "not a finite number");
+	parse_fails("? [1]\n: x\n", DOC_YAML, 1, 3, "keys must be plain strings");
+	parse_fails("a: 1\n b: 2\n", DOC_YAML, 2, 3, "YAML: mapping values are not allowed");
+	parse_fails("a: &x [*x]\n", DOC_YAML, 1, 8, "refers to no anchor");
+}
+
+static void test_syntax_guess(void **state)
+{
+	(void)state;
+	assert_int_equal(doc_guess_syntax("p.json", "a: 1", 4), DOC_JSONC);
+	assert_int_equal(doc_guess_syntax("p.jsonc", "", 0), DOC_JSONC);
+	assert_int_equal(doc_guess_syntax("p.yml", "{}", 2), DOC_YAML);
+	assert_int_equal(doc_guess_syntax("dir.yaml/p", "\n  {", 4), DOC_JSONC);
+	assert_int_equal(doc_guess_syntax("<stdin>", "// c\n{}", 7), DOC_JSONC);
+	assert_int_equal(doc_guess_syntax("<stdin>", "stages: []", 10), DOC_YAML);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_jsonc_values_and_positions),
+		cmocka_unit_test(test_jsonc_columns_count_characters),
+		cmocka_unit_test(test_jsonc_keeps_duplicates_and_nul),
+		cmocka_unit_test(test_jsonc_big_integers),
+		cmocka_unit_test(test_jsonc_syntax_errors),
+		cmocka_unit_test(test_nul_byte_is_reported),
+		cmocka_unit_test(test_depth_limit),
+		cmocka_unit_test(test_yaml_core_schema),
+		cmocka_unit_test(test_yaml_aliases_share_and_count),
+		cmocka_unit_test(test_yaml_errors),
+		cmocka_unit_test(test_syntax_guess),
+	};
+	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
+}
