@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SNIPPET_CHARS 100 /* longest stretch of a source line shown */
+#define SNIPPET_CHARS    100  /* longest stretch of a source line shown */
+#define SNIPPET_MAX_LINE 4096 /* longer lines (minified JSON) get no snippet */
 
 /* Finds line `line` (1-based) of the document; returns its start and byte length. */
 static const char *find_line(const struct doc *doc, const size_t *starts, size_t nlines,
@@ -20,9 +21,9 @@ static const char *find_line(const struct doc *doc, const size_t *starts, size_t
 	if (line == 0 || line > nlines)
 		return NULL;
 	size_t b = starts[line - 1];
-	size_t e = b;
-	while (e < doc->text_len && doc->text[e] != '\n' && doc->text[e] != '\r')
-		e++;
+	size_t e = line < nlines ? starts[line] - 1 : doc->text_len;
+	if (e > b && doc->text[e - 1] == '\r')
+		e--;
 	*len = e - b;
 	return doc->text + b;
 }
@@ -105,7 +106,7 @@ void diag_print_text(FILE *f, const struct diag_list *dl, const struct doc *doc,
 		const char *line = doc && !strcmp(doc->name, d->file)
 		                       ? find_line(doc, starts, nlines, d->pos.line, &len)
 		                       : NULL;
-		if (line && d->pos.col)
+		if (line && d->pos.col && len <= SNIPPET_MAX_LINE)
 			print_snippet(f, line, len, d->pos.col, colour);
 	}
 	if (dl->dropped)

@@ -14,6 +14,8 @@
 #define PLAN_MAX_NODES ((size_t)1000000)
 /* Deepest nesting of objects and lists. */
 #define PLAN_MAX_DEPTH 100
+/* Most variables one plan declares. */
+#define PLAN_MAX_VARIABLES 1000
 /* Most diagnostics kept for one plan; later ones are counted, not kept. */
 #define PLAN_MAX_DIAGS 1000
 

@@ -7,6 +7,7 @@
 #include "plan/validate.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/strmap.h"
 #include "util/suggest.h"
 
 #include <stdlib.h>
@@ -17,6 +18,7 @@ struct binder {
 	const struct doc_node *decls; /* "variables" object or NULL */
 	const struct var_value *vals;
 	size_t nvals;
+	struct strmap resolved; /* variable name -> its bound value */
 };
 
 /* The bound value of a declared variable; NULL if it has none. */
@@ -39,8 +41,8 @@ static const char *variable_value(const struct binder *b, const char *name, size
 
 static int substitute(const char *name, size_t len, struct strbuf *out, void *arg)
 {
-	bool from_default;
-	const char *value = variable_value(arg, name, len, &from_default);
+	struct binder *b = arg;
+	const char *value = strmap_get(&b->resolved, name, len);
 	if (!value)
 		return SP_EUSAGE; /* checked before binding; cannot happen */
 	strbuf_addstr(out, value);
@@ -114,7 +116,11 @@ int plan_bind(const struct doc *doc, const struct var_value *vals, size_t nvals,
 	for (size_t k = 0; decls && k < decls->u.object.len; k++) {
 		const struct doc_member *m = &decls->u.object.members[k];
 		bool from_default;
-		if (!variable_value(&b, m->key, m->key_len, &from_default)) {
+		const char *value = variable_value(&b, m->key, m->key_len, &from_default);
+		if (value)
+			strmap_put(&b.resolved, m->key, m->key_len, (void *)(uintptr_t)value);
+		if (!value) {
+			strmap_release(&b.resolved);
 			strbuf_addf(
 			    err,
 			    "variable \"%s\" has no default; give it a value with --var %s=VALUE",
@@ -130,6 +136,7 @@ int plan_bind(const struct doc *doc, const struct var_value *vals, size_t nvals,
 	out->syntax = doc->syntax;
 	b.out = out;
 	out->root = copy_node(&b, doc->root, true);
+	strmap_release(&b.resolved);
 	*ret_doc = out;
 	return 0;
 }

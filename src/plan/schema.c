@@ -3,6 +3,8 @@
  */
 #include "plan/schema.h"
 
+#include "plan/limits.h"
+#include "util/strmap.h"
 #include "util/suggest.h"
 #include "util/timefmt.h"
 
@@ -43,6 +45,19 @@ size_t v_push_index(struct vctx *v, size_t index)
 void v_pop(struct vctx *v, size_t saved)
 {
 	strbuf_truncate(&v->ptr, saved);
+}
+
+bool v_room(const struct vctx *v)
+{
+	return v->diags->len < PLAN_MAX_DIAGS;
+}
+
+const void *v_first_seen(struct strmap *seen, const char *name, const void *item)
+{
+	const void *first = strmap_get(seen, name, strlen(name));
+	if (!first)
+		strmap_put(seen, name, strlen(name), (void *)(uintptr_t)item);
+	return first;
 }
 
 bool v_deferred(const struct vctx *v, const struct doc_node *value)
@@ -248,23 +263,25 @@ bool schema_check_object(struct vctx *v, const struct doc_node *node,
 			names[nnames++] = f->name;
 	names[nnames] = NULL;
 
+	struct strmap seen = STRMAP_INIT;
 	for (size_t i = 0; i < node->u.object.len; i++) {
 		const struct doc_member *m = &node->u.object.members[i];
 		size_t saved = v_push(v, m->key);
-		const struct doc_member *first = doc_member(node, m->key);
+		const struct doc_member *first = v_first_seen(&seen, m->key, m);
 		const struct field_spec *spec = find_field(tables, m->key);
-		if (first != m) {
+		if (first) {
 			v_error(v, m->key_pos, NULL,
 			        "\"%s\" is given twice in %s (first at line %u)", m->key, what,
 			        (unsigned)first->key_pos.line);
 		} else if (!spec) {
-			v_error(v, m->key_pos, suggest_closest(m->key, names),
+			v_error(v, m->key_pos, v_room(v) ? suggest_closest(m->key, names) : NULL,
 			        "unknown field \"%s\" in %s", m->key, what);
 		} else {
 			schema_check_value(v, m->value, spec);
 		}
 		v_pop(v, saved);
 	}
+	strmap_release(&seen);
 	for (const struct field_spec *const *t = tables; *t; t++) {
 		for (const struct field_spec *f = *t; f->name; f++) {
 			if ((f->flags & F_REQUIRED) && !doc_member(node, f->name)) {
@@ -282,6 +299,7 @@ void check_string_list(struct vctx *v, const struct doc_node *value)
 {
 	if (value->kind != DOC_ARRAY)
 		return;
+	struct strmap seen = STRMAP_INIT;
 	for (size_t i = 0; i < value->u.array.len; i++) {
 		const struct doc_node *item = value->u.array.items[i];
 		size_t saved = v_push_index(v, i);
@@ -293,19 +311,12 @@ void check_string_list(struct vctx *v, const struct doc_node *value)
 			strbuf_release(&found);
 		} else if (item->u.string.len == 0) {
 			v_error(v, item->pos, NULL, "list items must not be empty");
-		} else {
-			for (size_t j = 0; j < i; j++) {
-				const struct doc_node *prev = value->u.array.items[j];
-				if (prev->kind == DOC_STRING &&
-				    !strcmp(prev->u.string.s, item->u.string.s)) {
-					v_error(v, item->pos, NULL, "\"%s\" is listed twice",
-					        item->u.string.s);
-					break;
-				}
-			}
+		} else if (v_first_seen(&seen, item->u.string.s, item)) {
+			v_error(v, item->pos, NULL, "\"%s\" is listed twice", item->u.string.s);
 		}
 		v_pop(v, saved);
 	}
+	strmap_release(&seen);
 }
 
 void check_no_control_chars(struct vctx *v, const struct doc_node *value)

@@ -14,6 +14,7 @@
 
 #include "plan/doc.h"
 #include "util/strbuf.h"
+#include "util/strmap.h"
 
 #include <stdbool.h>
 
@@ -52,6 +53,7 @@ struct vctx {
 	struct strbuf ptr; /* JSON pointer of the value being checked */
 	bool bound;        /* variables are substituted: check every string's format */
 	const struct doc_node *variables; /* the plan's "variables" object, or NULL */
+	struct strmap declared;           /* names of the declared variables */
 };
 
 /* Reports an error at pos for the value at the current pointer. */
@@ -75,6 +77,14 @@ bool schema_check_object(struct vctx *v, const struct doc_node *node,
 /* Checks one value against one field spec (type, range, choices, check). */
 void schema_check_value(struct vctx *v, const struct doc_node *value,
                         const struct field_spec *spec);
+
+/* True while diagnostics are still kept (not past PLAN_MAX_DIAGS): skip
+ * costly extras such as suggestions once they would be dropped anyway. */
+bool v_room(const struct vctx *v);
+
+/* Duplicate detection in O(1): returns the item first recorded under name,
+ * or NULL after recording item as the first. */
+const void *v_first_seen(struct strmap *seen, const char *name, const void *item);
 
 /* True if a string value still holds a ${...} reference to substitute later,
  * so format checks must wait until variables are bound. */

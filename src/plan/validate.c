@@ -5,10 +5,12 @@
  */
 #include "plan/validate.h"
 
+#include "plan/limits.h"
 #include "plan/schema.h"
 #include "plan/template.h"
 #include "steps/step-type.h"
 #include "util/error.h"
+#include "util/strmap.h"
 #include "util/suggest.h"
 
 #include <stdio.h>
@@ -113,6 +115,10 @@ static void check_variable_decls(struct vctx *v, const struct doc_node *value)
 		{ .name = NULL },
 	};
 	static const struct field_spec *const tables[] = { fields, NULL };
+	if (value->u.object.len > PLAN_MAX_VARIABLES)
+		v_error(v, value->pos, NULL, "a plan declares at most %d variables, this one %zu",
+		        PLAN_MAX_VARIABLES, value->u.object.len);
+	struct strmap seen = STRMAP_INIT;
 	for (size_t i = 0; i < value->u.object.len; i++) {
 		const struct doc_member *m = &value->u.object.members[i];
 		size_t saved = v_push(v, m->key);
@@ -121,7 +127,7 @@ static void check_variable_decls(struct vctx *v, const struct doc_node *value)
 			        "\"%s\" is not a valid variable name (letters, digits and _, not "
 			        "starting with a digit)",
 			        m->key);
-		} else if (doc_member(value, m->key) != m) {
+		} else if (v_first_seen(&seen, m->key, m)) {
 			v_error(v, m->key_pos, NULL, "variable \"%s\" is declared twice", m->key);
 		} else if (m->value->kind != DOC_NULL) {
 			if (schema_check_object(v, m->value, tables, "a variable declaration")) {
@@ -137,6 +143,7 @@ static void check_variable_decls(struct vctx *v, const struct doc_node *value)
 		}
 		v_pop(v, saved);
 	}
+	strmap_release(&seen);
 }
 
 static void check_defaults(struct vctx *v, const struct doc_node *value)
@@ -235,31 +242,27 @@ static void check_step(struct vctx *v, const struct doc_node *step)
 
 static void check_steps(struct vctx *v, const struct doc_node *steps)
 {
+	struct strmap names = STRMAP_INIT;
 	for (size_t i = 0; i < steps->u.array.len; i++) {
 		const struct doc_node *step = steps->u.array.items[i];
 		size_t saved = v_push_index(v, i);
 		check_step(v, step);
 		const struct doc_node *name = doc_get(step, "name");
-		if (name && name->kind == DOC_STRING && name->u.string.len) {
-			for (size_t j = 0; j < i; j++) {
-				const struct doc_node *prev =
-				    doc_get(steps->u.array.items[j], "name");
-				if (prev && prev->kind == DOC_STRING &&
-				    !strcmp(prev->u.string.s, name->u.string.s)) {
-					size_t s2 = v_push(v, "name");
-					v_error(
-					    v, name->pos, NULL,
-					    "two steps of this stage are named \"%.60s\" (the "
-					    "first at line %u); step names must be unique within "
-					    "a stage",
-					    name->u.string.s, (unsigned)prev->pos.line);
-					v_pop(v, s2);
-					break;
-				}
-			}
+		const struct doc_node *prev = NULL;
+		if (name && name->kind == DOC_STRING && name->u.string.len)
+			prev = v_first_seen(&names, name->u.string.s, name);
+		if (prev) {
+			size_t s2 = v_push(v, "name");
+			v_error(
+			    v, name->pos, NULL,
+			    "two steps of this stage are named \"%.60s\" (the first at line %u); "
+			    "step names must be unique within a stage",
+			    name->u.string.s, (unsigned)prev->pos.line);
+			v_pop(v, s2);
 		}
 		v_pop(v, saved);
 	}
+	strmap_release(&names);
 }
 
 static void check_stages(struct vctx *v, const struct doc_node *stages)
@@ -311,13 +314,8 @@ static int check_ref(const char *name, size_t len, struct strbuf *out, void *arg
 	struct ref_check *rc = arg;
 	(void)out;
 	const struct doc_node *vars = rc->v->variables;
-	if (vars) {
-		for (size_t i = 0; i < vars->u.object.len; i++) {
-			const struct doc_member *m = &vars->u.object.members[i];
-			if (m->key_len == len && !memcmp(m->key, name, len))
-				return 0;
-		}
-	}
+	if (strmap_get(&rc->v->declared, name, len))
+		return 0;
 	char buf[128];
 	snprintf(buf, sizeof(buf), "%.*s", (int)(len < 100 ? len : 100), name);
 	const char *names[64];
@@ -373,6 +371,9 @@ int plan_validate(const struct doc *doc, bool bound, struct diag_list *diags)
 	if (schema_check_object(&v, doc->root, tables, "a plan")) {
 		const struct doc_node *vars = doc_get(doc->root, "variables");
 		v.variables = vars && vars->kind == DOC_OBJECT ? vars : NULL;
+		for (size_t k = 0; v.variables && k < v.variables->u.object.len; k++)
+			strmap_put(&v.declared, v.variables->u.object.members[k].key,
+			           v.variables->u.object.members[k].key_len, (void *)1);
 		if (!bound) {
 			for (size_t i = 0; i < doc->root->u.object.len; i++) {
 				const struct doc_member *m = &doc->root->u.object.members[i];
@@ -385,5 +386,6 @@ int plan_validate(const struct doc *doc, bool bound, struct diag_list *diags)
 		}
 	}
 	strbuf_release(&v.ptr);
+	strmap_release(&v.declared);
 	return diags->errors > errors_before ? SP_EINVAL : 0;
 }

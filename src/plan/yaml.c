@@ -16,6 +16,7 @@
 #include "plan/limits.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/strmap.h"
 
 #include <errno.h>
 #include <math.h>
@@ -34,8 +35,7 @@ struct yp {
 	struct doc *doc;
 	struct diag_list *diags;
 	yaml_parser_t parser;
-	struct anchor *anchors;
-	size_t nanchors, anchors_alloc;
+	struct strmap anchors; /* name -> struct anchor (in the arena) */
 	bool failed;
 };
 
@@ -260,32 +260,28 @@ static void add_anchor(struct yp *yp, const unsigned char *name, struct doc_node
 {
 	if (!name || !node)
 		return;
-	if (yp->nanchors == yp->anchors_alloc) {
-		yp->anchors_alloc = yp->anchors_alloc ? yp->anchors_alloc * 2 : 8;
-		yp->anchors = xreallocarray(yp->anchors, yp->anchors_alloc, sizeof(*yp->anchors));
-	}
-	yp->anchors[yp->nanchors++] =
-	    (struct anchor){ arena_strdup(&yp->doc->arena, (const char *)name), node, size };
+	struct anchor *a = arena_alloc(&yp->doc->arena, sizeof(*a));
+	*a = (struct anchor){ arena_strdup(&yp->doc->arena, (const char *)name), node, size };
+	/* A later anchor of the same name replaces the earlier one, as YAML says. */
+	strmap_put(&yp->anchors, a->name, strlen(a->name), a);
 }
 
 static struct doc_node *alias_node(struct yp *yp, yaml_event_t *ev)
 {
 	const char *name = (const char *)ev->data.alias.anchor;
 	struct doc_pos pos = mark_pos(ev->start_mark);
-	/* The newest anchor of a name wins, as YAML says. */
-	for (size_t k = yp->nanchors; k-- > 0;) {
-		if (strcmp(yp->anchors[k].name, name) != 0)
-			continue;
-		if (yp->anchors[k].size > PLAN_MAX_NODES - yp->doc->nodes) {
-			yp_error(yp, pos, "aliases expand the plan to more than %zu values",
-			         PLAN_MAX_NODES);
-			return NULL;
-		}
-		yp->doc->nodes += yp->anchors[k].size;
-		return yp->anchors[k].node;
+	const struct anchor *a = strmap_get(&yp->anchors, name, strlen(name));
+	if (!a) {
+		yp_error(yp, pos, "alias *%.60s refers to no anchor defined before it", name);
+		return NULL;
 	}
-	yp_error(yp, pos, "alias *%.60s refers to no anchor defined before it", name);
-	return NULL;
+	if (a->size > PLAN_MAX_NODES - yp->doc->nodes) {
+		yp_error(yp, pos, "aliases expand the plan to more than %zu values",
+		         PLAN_MAX_NODES);
+		return NULL;
+	}
+	yp->doc->nodes += a->size;
+	return a->node;
 }
 
 static struct doc_node *build_node(struct yp *yp, yaml_event_t *ev, unsigned depth);
@@ -466,7 +462,7 @@ int yaml_parse(struct doc *doc, struct diag_list *diags)
 	yaml_parser_set_input_string(&yp.parser, (const unsigned char *)doc->text, doc->text_len);
 	int r = read_stream(&yp);
 	yaml_parser_delete(&yp.parser);
-	free(yp.anchors);
+	strmap_release(&yp.anchors);
 	if (r < 0 || yp.failed) {
 		doc->root = NULL;
 		return SP_ESYNTAX;

@@ -5,6 +5,8 @@
  */
 #include "steps/step-type.h"
 
+#include "util/strmap.h"
+
 #include <string.h>
 
 #define HEX "0123456789abcdefABCDEF"
@@ -78,6 +80,7 @@ static void check_env_overrides(struct vctx *v, const struct doc_node *value)
 		{ .name = NULL },
 	};
 	static const struct field_spec *const tables[] = { fields, NULL };
+	struct strmap seen = STRMAP_INIT;
 	for (size_t i = 0; i < value->u.array.len; i++) {
 		const struct doc_node *item = value->u.array.items[i];
 		size_t saved = v_push_index(v, i);
@@ -89,17 +92,10 @@ static void check_env_overrides(struct vctx *v, const struct doc_node *value)
 					v_error(v, name->pos, NULL,
 					        "names starting with CODEBUILD_ are reserved by "
 					        "CodeBuild");
-				for (size_t j = 0; j < i; j++) {
-					const char *prev =
-					    step_string(value->u.array.items[j], "name");
-					if (prev && !strcmp(prev, name->u.string.s)) {
-						v_error(v, name->pos, NULL,
-						        "environment variable \"%s\" is overridden "
-						        "twice",
-						        prev);
-						break;
-					}
-				}
+				if (v_first_seen(&seen, name->u.string.s, name))
+					v_error(v, name->pos, NULL,
+					        "environment variable \"%s\" is overridden twice",
+					        name->u.string.s);
 				v_pop(v, s2);
 			}
 			const char *type = step_string(item, "type");
@@ -115,6 +111,7 @@ static void check_env_overrides(struct vctx *v, const struct doc_node *value)
 		}
 		v_pop(v, saved);
 	}
+	strmap_release(&seen);
 }
 
 static void check_project_name(struct vctx *v, const struct doc_node *value)

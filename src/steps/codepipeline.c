@@ -6,6 +6,8 @@
  */
 #include "steps/step-type.h"
 
+#include "util/strmap.h"
+
 #include <string.h>
 
 #define ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -38,24 +40,20 @@ static void check_object_list(struct vctx *v, const struct doc_node *list,
                               const struct field_spec *fields, const char *what, const char *key)
 {
 	const struct field_spec *const tables[] = { fields, NULL };
+	struct strmap seen = STRMAP_INIT;
 	for (size_t i = 0; i < list->u.array.len; i++) {
 		const struct doc_node *item = list->u.array.items[i];
 		size_t saved = v_push_index(v, i);
-		if (schema_check_object(v, item, tables, what)) {
-			const char *name = step_string(item, key);
-			for (size_t j = 0; name && j < i; j++) {
-				const char *prev = step_string(list->u.array.items[j], key);
-				if (prev && !strcmp(prev, name)) {
-					size_t s2 = v_push(v, key);
-					v_error(v, doc_get(item, key)->pos, NULL,
-					        "\"%s\" is given twice", name);
-					v_pop(v, s2);
-					break;
-				}
-			}
+		const char *name =
+		    schema_check_object(v, item, tables, what) ? step_string(item, key) : NULL;
+		if (name && v_first_seen(&seen, name, item)) {
+			size_t s2 = v_push(v, key);
+			v_error(v, doc_get(item, key)->pos, NULL, "\"%s\" is given twice", name);
+			v_pop(v, s2);
 		}
 		v_pop(v, saved);
 	}
+	strmap_release(&seen);
 }
 
 static void check_variables(struct vctx *v, const struct doc_node *value)

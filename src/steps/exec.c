@@ -4,6 +4,8 @@
  */
 #include "steps/step-type.h"
 
+#include "util/strmap.h"
+
 #include <string.h>
 
 static void check_command(struct vctx *v, const struct doc_node *value)
@@ -30,6 +32,7 @@ static void check_command(struct vctx *v, const struct doc_node *value)
 
 static void check_env(struct vctx *v, const struct doc_node *value)
 {
+	struct strmap seen = STRMAP_INIT;
 	for (size_t i = 0; i < value->u.object.len; i++) {
 		const struct doc_member *m = &value->u.object.members[i];
 		size_t saved = v_push(v, m->key);
@@ -38,7 +41,7 @@ static void check_env(struct vctx *v, const struct doc_node *value)
 			        "\"%s\" is not a valid environment variable name (letters, digits "
 			        "and _, not starting with a digit)",
 			        m->key);
-		else if (doc_member(value, m->key) != m)
+		else if (v_first_seen(&seen, m->key, m))
 			v_error(v, m->key_pos, NULL, "\"%s\" is given twice", m->key);
 		else if (m->value->kind != DOC_STRING)
 			v_error(v, m->value->pos, NULL,
@@ -49,6 +52,7 @@ static void check_env(struct vctx *v, const struct doc_node *value)
 			        "environment values may not contain NUL characters");
 		v_pop(v, saved);
 	}
+	strmap_release(&seen);
 }
 
 static const struct field_spec exec_fields[] = {

@@ -6,10 +6,12 @@
 #include "util/arena.h"
 #include "util/error.h"
 #include "util/strbuf.h"
+#include "util/strmap.h"
 #include "util/suggest.h"
 #include "util/timefmt.h"
 #include "util/utf8.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,6 +168,29 @@ static void test_utf8(void **state)
 	assert_string_equal(s, "ok?\xC3\xA9?");
 }
 
+static void test_strmap(void **state)
+{
+	(void)state;
+	struct strmap map = STRMAP_INIT;
+	assert_null(strmap_get(&map, "x", 1));
+	static char keys[5000][8];
+	for (int i = 0; i < 5000; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+		assert_null(strmap_put(&map, keys[i], strlen(keys[i]), keys[i]));
+	}
+	assert_int_equal(map.len, 5000);
+	for (int i = 0; i < 5000; i++)
+		assert_ptr_equal(strmap_get(&map, keys[i], strlen(keys[i])), keys[i]);
+	/* A put of an existing key returns the old value and keeps one entry. */
+	assert_ptr_equal(strmap_put(&map, "k7", 2, keys[0]), keys[7]);
+	assert_ptr_equal(strmap_get(&map, "k7", 2), keys[0]);
+	assert_int_equal(map.len, 5000);
+	/* Keys are byte strings: a prefix is another key. */
+	assert_null(strmap_get(&map, "k1", 1));
+	strmap_release(&map);
+	assert_null(strmap_get(&map, "k1", 2));
+}
+
 static void test_error_names(void **state)
 {
 	(void)state;
@@ -186,6 +211,7 @@ int main(void)
 		cmocka_unit_test(test_rfc3339_format_round_trips),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_strmap),
 		cmocka_unit_test(test_error_names),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
