@@ -27,7 +27,7 @@ static uint64_t hash_bytes(const char *s, size_t len)
 }
 
 static struct strmap_slot *find_slot(const struct strmap *map, const char *key, size_t len,
-				     uint64_t hash)
+                                     uint64_t hash)
 {
 	size_t mask = map->cap - 1;
 	for (size_t i = (size_t)hash & mask;; i = (i + 1) & mask) {

@@ -22,7 +22,10 @@ struct strmap {
 	size_t len;                /* keys in the map */
 };
 
-#define STRMAP_INIT { NULL, 0, 0 }
+#define STRMAP_INIT                                                                                \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 
 /* The value of key, or NULL. */
 void *strmap_get(const struct strmap *map, const char *key, size_t len);
