@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const struct doc_pos no_pos = { 0, 0 };
 
@@ -19,9 +20,9 @@ enum doc_syntax doc_guess_syntax(const char *name, const char *text, size_t len)
 	const char *dot = strrchr(name, '.');
 	const char *slash = strrchr(name, '/');
 	if (dot && (!slash || dot > slash)) {
-		if (!strcmp(dot, ".json") || !strcmp(dot, ".jsonc"))
+		if (!strcasecmp(dot, ".json") || !strcasecmp(dot, ".jsonc"))
 			return DOC_JSONC;
-		if (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml"))
+		if (!strcasecmp(dot, ".yaml") || !strcasecmp(dot, ".yml"))
 			return DOC_YAML;
 	}
 	size_t i = 0;
@@ -193,8 +194,11 @@ void doc_describe(struct strbuf *out, const struct doc_node *node)
 	case DOC_NUMBER:
 		if (node->u.number.is_integer)
 			strbuf_addf(out, "%lld", (long long)node->u.number.integer);
+		else if (node->u.number.value == (double)(long long)node->u.number.value &&
+		         node->u.number.value > -1e15 && node->u.number.value < 1e15)
+			strbuf_addf(out, "%.1f", node->u.number.value);
 		else
-			strbuf_addf(out, "%g", node->u.number.value);
+			strbuf_addf(out, "%.17g", node->u.number.value);
 		break;
 	case DOC_STRING:
 		quote_short(out, node->u.string.s, node->u.string.len, 40);

@@ -15,6 +15,7 @@
 
 struct binder {
 	struct doc *out;
+	const struct doc_node *root;  /* the plan object */
 	const struct doc_node *decls; /* "variables" object or NULL */
 	const struct var_value *vals;
 	size_t nvals;
@@ -84,7 +85,9 @@ static struct doc_node *copy_node(struct binder *b, const struct doc_node *in, b
 			*c = *m;
 			c->key = arena_memdup0(&b->out->arena, m->key, m->key_len);
 			/* Variable declarations keep their text: they are not templates. */
-			c->value = copy_node(b, m->value, expand && in != b->decls);
+			c->value = copy_node(b, m->value,
+			                     expand && in != b->decls &&
+			                         !(in == b->root && !strcmp(m->key, "$schema")));
 		}
 		break;
 	default:
@@ -97,7 +100,7 @@ int plan_bind(const struct doc *doc, const struct var_value *vals, size_t nvals,
               struct doc **ret_doc, struct strbuf *err)
 {
 	const struct doc_node *decls = doc_get(doc->root, "variables");
-	struct binder b = { .decls = decls, .vals = vals, .nvals = nvals };
+	struct binder b = { .root = doc->root, .decls = decls, .vals = vals, .nvals = nvals };
 
 	for (size_t i = 0; i < nvals; i++) {
 		if (doc_member(decls, vals[i].name))

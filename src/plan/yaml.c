@@ -351,10 +351,6 @@ static struct doc_node *build_mapping(struct yp *yp, yaml_event_t *start, unsign
 		}
 		m.key = arena_memdup0(&yp->doc->arena, ev.data.scalar.value, ev.data.scalar.length);
 		m.key_len = ev.data.scalar.length;
-		if (!new_node(yp, DOC_STRING, m.key_pos)) { /* keys count as values too */
-			yaml_event_delete(&ev);
-			goto fail;
-		}
 		yaml_event_delete(&ev);
 		if (next_event(yp, &ev) < 0)
 			goto fail;

@@ -100,8 +100,10 @@ static void check_env_overrides(struct vctx *v, const struct doc_node *value)
 			}
 			const char *type = step_string(item, "type");
 			const struct doc_node *val = doc_get(item, "value");
-			if (type && strcmp(type, "PLAINTEXT") != 0 && val &&
-			    val->kind == DOC_STRING && val->u.string.len == 0) {
+			if (type &&
+			    (!strcmp(type, "PARAMETER_STORE") ||
+			     !strcmp(type, "SECRETS_MANAGER")) &&
+			    val && val->kind == DOC_STRING && val->u.string.len == 0) {
 				size_t s2 = v_push(v, "value");
 				v_error(v, val->pos, NULL,
 				        "a %s override needs the name of the parameter or secret",
