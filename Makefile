@@ -16,7 +16,7 @@ WARN   := -Wall -Wextra -Werror -Wshadow -Wconversion -Wstrict-prototypes \
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Isrc \
               $(shell pkg-config --cflags $(PKGS))
-LIBS   := $(shell pkg-config --libs $(PKGS))
+LIBS   := $(shell pkg-config --libs $(PKGS)) -lm
 LDFLAGS ?=
 
 ifeq ($(SAN),1)
@@ -24,7 +24,7 @@ ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 LDFLAGS    += -fsanitize=address,undefined
 endif
 
-LIB_SRC  := $(sort $(wildcard src/util/*.c src/plan/*.c src/steps/*.c src/cli/*.c))
+LIB_SRC  := $(sort $(wildcard src/util/*.c src/plan/*.c src/steps/*.c src/engine/*.c src/store/*.c src/cli/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)

@@ -45,11 +45,11 @@ enum exec_status {
 };
 
 #define STEP_STATUS_LIST(X)                                                                        \
-	X(STEP_PENDING, "PENDING")       /* its stage has not reached it */                       \
-	X(STEP_SCHEDULED, "SCHEDULED")   /* intent recorded, work not known to have begun */      \
+	X(STEP_PENDING, "PENDING")       /* its stage has not reached it */                        \
+	X(STEP_SCHEDULED, "SCHEDULED")   /* intent recorded, work not known to have begun */       \
 	X(STEP_RUNNING, "RUNNING")       /* work begun (or waiting: timer, human) */               \
-	X(STEP_CANCELLING, "CANCELLING") /* cancel asked of running work */                       \
-	X(STEP_RETRY_WAIT, "RETRY_WAIT") /* failed; the next attempt waits for its time */        \
+	X(STEP_CANCELLING, "CANCELLING") /* cancel asked of running work */                        \
+	X(STEP_RETRY_WAIT, "RETRY_WAIT") /* failed; the next attempt waits for its time */         \
 	X(STEP_SUCCEEDED, "SUCCEEDED")                                                             \
 	X(STEP_FAILED, "FAILED")                                                                   \
 	X(STEP_TIMED_OUT, "TIMED_OUT")                                                             \
@@ -69,29 +69,30 @@ bool step_status_final(enum step_status s);
 
 struct step_state {
 	enum step_status status;
-	int attempt;             /* latest attempt number, 0 before the first */
-	int run_attempts;        /* attempts since the start or the last redrive */
-	int64_t started_ms;      /* latest attempt began (StepStarted), or 0 */
-	int64_t ended_ms;        /* reached a final status, or 0 */
-	int64_t due_ms;          /* wait end, human expiry or retry time; 0 if none */
-	int64_t timeout_ms;      /* latest attempt's deadline; 0 if none */
+	int attempt;        /* latest attempt number, 0 before the first */
+	int run_attempts;   /* attempts since the start or the last redrive */
+	int64_t started_ms; /* latest attempt began (StepStarted), or 0 */
+	int64_t ended_ms;   /* reached a final status, or 0 */
+	int64_t due_ms;     /* wait end, human expiry or retry time; 0 if none */
+	int64_t timeout_ms; /* latest attempt's deadline; 0 if none */
 };
 
 struct exec_state {
-	const struct plan *plan;  /* borrowed; outlives the state */
+	const char *id;          /* execution id; borrowed */
+	const struct plan *plan; /* borrowed; outlives the state */
 	enum exec_status status;
-	bool started;             /* ExecutionStarted applied */
-	int stage;                /* current stage; plan->nstages once past the last */
-	bool stage_open;          /* StageStarted applied, StageFinished not yet */
-	bool abort_requested;     /* since the last redrive */
-	bool fail_fast;           /* --fail-fast: every stage is failFast */
-	int64_t seq;              /* events applied */
+	bool started;         /* ExecutionStarted applied */
+	int stage;            /* current stage; plan->nstages once past the last */
+	bool stage_open;      /* StageStarted applied, StageFinished not yet */
+	bool abort_requested; /* since the last redrive */
+	bool fail_fast;       /* --fail-fast: every stage is failFast */
+	int64_t seq;          /* events applied */
 	int64_t started_ms, finished_ms;
 	struct step_state **steps; /* steps[stage][step] */
 };
 
 /* Prepares an empty state for plan; free with exec_state_release(). */
-void exec_state_init(struct exec_state *ex, const struct plan *plan);
+void exec_state_init(struct exec_state *ex, const char *id, const struct plan *plan);
 void exec_state_release(struct exec_state *ex);
 
 /*
@@ -114,7 +115,7 @@ void engine_advance(struct exec_state *ex, int64_t now, struct event_list *out);
 
 /* The work of an attempt began; handle says how to find it (a pid ...). Owned. */
 int engine_on_started(struct exec_state *ex, int stage, int step, int attempt, json_t *handle,
-		      int64_t now, struct event_list *out, const char **ret_reason);
+                      int64_t now, struct event_list *out, const char **ret_reason);
 
 /*
  * An attempt's work ended: ok, or failed with details (error message,
@@ -123,19 +124,19 @@ int engine_on_started(struct exec_state *ex, int stage, int step, int attempt, j
  * (timed out, superseded) are ignored.
  */
 int engine_on_ended(struct exec_state *ex, int stage, int step, int attempt, bool ok,
-		    json_t *details, int64_t now, struct event_list *out, const char **ret_reason);
+                    json_t *details, int64_t now, struct event_list *out, const char **ret_reason);
 
 /* A person decided a waiting Human step. who: {by, comment, via ...}; owned. */
 int engine_on_decision(struct exec_state *ex, int stage, int step, bool approve, json_t *who,
-		       int64_t now, struct event_list *out, const char **ret_reason);
+                       int64_t now, struct event_list *out, const char **ret_reason);
 
 /* Abort the release. who: {by, reason}; owned. */
 int engine_on_abort(struct exec_state *ex, json_t *who, int64_t now, struct event_list *out,
-		    const char **ret_reason);
+                    const char **ret_reason);
 
 /* Continue a FAILED or ABORTED release where it stopped. who owned. */
 int engine_on_redrive(struct exec_state *ex, json_t *who, int64_t now, struct event_list *out,
-		      const char **ret_reason);
+                      const char **ret_reason);
 
 /* The earliest time a timer of this execution comes due, or INT64_MAX. */
 int64_t engine_next_due(const struct exec_state *ex);

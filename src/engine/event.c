@@ -28,15 +28,18 @@ int event_type_from_name(const char *name)
 }
 
 struct event *event_list_add(struct event_list *list, enum event_type type, int stage, int step,
-			     int attempt, json_t *data)
+                             int attempt, json_t *data)
 {
 	if (list->len == list->alloc) {
 		list->alloc = list->alloc ? list->alloc * 2 : 16;
 		list->items = xreallocarray(list->items, list->alloc, sizeof(*list->items));
 	}
 	struct event *e = &list->items[list->len++];
-	*e = (struct event){ .type = type, .stage = stage, .step = step, .attempt = attempt,
-			     .data = data ? data : json_object() };
+	*e = (struct event){ .type = type,
+		             .stage = stage,
+		             .step = step,
+		             .attempt = attempt,
+		             .data = data ? data : json_object() };
 	return e;
 }
 

@@ -1,0 +1,653 @@
+/*
+ * test-engine.c - the engine's state machine: every transition by scenario,
+ * malformed histories, and a randomized simulation that checks the
+ * invariants over thousands of runs.
+ */
+#include "unit.h"
+
+#include "engine/engine.h"
+#include "plan/validate.h"
+#include "util/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0 1800000000000LL /* a fixed "now" */
+
+struct fixture {
+	struct plan *plan;
+	struct exec_state ex;
+	struct event_list history; /* everything emitted, in order */
+	struct event_list out;     /* the last input's events */
+	int64_t now;
+};
+
+static struct plan *plan_from(const char *text)
+{
+	struct diag_list dl = DIAG_LIST_INIT;
+	struct doc *doc = NULL, *bound = NULL;
+	struct strbuf err = STRBUF_INIT;
+	if (doc_parse("t.json", text, strlen(text), DOC_JSONC, &doc, &dl) < 0 ||
+	    plan_validate(doc, false, &dl) < 0 || plan_bind(doc, NULL, 0, &bound, &err) < 0)
+		fail_msg("bad test plan: %s%s", dl.len ? dl.items[0].message : "", err.buf);
+	doc_free(doc);
+	diag_list_release(&dl);
+	strbuf_release(&err);
+	return plan_build(bound);
+}
+
+/* Copies the input's new events into the history. */
+static void keep(struct fixture *f)
+{
+	for (size_t i = 0; i < f->out.len; i++) {
+		struct event *e = &f->out.items[i];
+		if (e->seq <= (int64_t)f->history.len)
+			continue; /* kept already */
+		struct event *h = event_list_add(&f->history, e->type, e->stage, e->step,
+		                                 e->attempt, json_incref(e->data));
+		h->seq = e->seq;
+		h->time_ms = e->time_ms;
+	}
+}
+
+static void start(struct fixture *f, const char *text, bool fail_fast)
+{
+	memset(f, 0, sizeof(*f));
+	f->plan = plan_from(text);
+	f->now = T0;
+	exec_state_init(&f->ex, "x1", f->plan);
+	struct event *e = event_list_add(&f->out, EV_EXECUTION_STARTED, -1, -1, 0,
+	                                 json_pack("{sb}", "failFast", fail_fast));
+	e->seq = 1;
+	e->time_ms = f->now;
+	assert_int_equal(engine_apply(&f->ex, e), 0);
+	engine_advance(&f->ex, f->now, &f->out);
+	keep(f);
+}
+
+static void stop(struct fixture *f)
+{
+	/* Folding the whole history into a fresh state must give the same state. */
+	struct exec_state replay;
+	exec_state_init(&replay, "x1", f->plan);
+	for (size_t i = 0; i < f->history.len; i++)
+		if (engine_apply(&replay, &f->history.items[i]) != 0)
+			fail_msg("history event %zu (%s) does not replay", i,
+			         event_type_name(f->history.items[i].type));
+	assert_int_equal(replay.status, f->ex.status);
+	assert_int_equal(replay.seq, f->ex.seq);
+	assert_int_equal(replay.stage, f->ex.stage);
+	for (size_t s = 0; s < f->plan->nstages; s++)
+		for (size_t j = 0; j < f->plan->stages[s].nsteps; j++)
+			assert_memory_equal(&replay.steps[s][j], &f->ex.steps[s][j],
+			                    sizeof(struct step_state));
+	exec_state_release(&replay);
+	exec_state_release(&f->ex);
+	event_list_release(&f->history);
+	event_list_release(&f->out);
+	plan_free(f->plan);
+}
+
+/* Renders the last input's events as "Type s.j#a" words for comparison. */
+static void expect_events(struct fixture *f, const char *expected)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; i < f->out.len; i++) {
+		const struct event *e = &f->out.items[i];
+		if (i)
+			strbuf_addch(&sb, ' ');
+		strbuf_addstr(&sb, event_type_name(e->type));
+		if (e->step >= 0)
+			strbuf_addf(&sb, " %d.%d#%d", e->stage, e->step, e->attempt);
+		else if (e->stage >= 0)
+			strbuf_addf(&sb, " %d", e->stage);
+	}
+	if (strcmp(sb.buf, expected) != 0)
+		fail_msg("events differ\n expected: %s\n   actual: %s", expected, sb.buf);
+	strbuf_release(&sb);
+	event_list_clear(&f->out);
+}
+
+static void at(struct fixture *f, int64_t ms_after_start)
+{
+	f->now = T0 + ms_after_start;
+	engine_advance(&f->ex, f->now, &f->out);
+	keep(f);
+}
+
+static void started(struct fixture *f, int stage, int step, int attempt)
+{
+	const char *reason = NULL;
+	assert_int_equal(engine_on_started(&f->ex, stage, step, attempt,
+	                                   json_pack("{si}", "pid", 42), f->now, &f->out, &reason),
+	                 0);
+	keep(f);
+}
+
+static void ended(struct fixture *f, int stage, int step, int attempt, bool ok)
+{
+	const char *reason = NULL;
+	int r = engine_on_ended(&f->ex, stage, step, attempt, ok, NULL, f->now, &f->out, &reason);
+	if (r != 0)
+		fail_msg("on_ended: %s", reason);
+	keep(f);
+}
+
+static const char *const_exec2 =
+    "{\"stages\": [{\"name\": \"a\", \"steps\": ["
+    "{\"type\": \"Exec\", \"name\": \"x\", \"command\": [\"true\"]},"
+    "{\"type\": \"Exec\", \"name\": \"y\", \"command\": [\"true\"]}]},"
+    "{\"name\": \"b\", \"steps\": [{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 5}]}]}";
+
+static void test_stages_in_order_steps_together(void **state)
+{
+	(void)state;
+	struct fixture f;
+	start(&f, const_exec2, false);
+	expect_events(&f,
+	              "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepScheduled 0.1#1");
+	started(&f, 0, 0, 1);
+	started(&f, 0, 1, 1);
+	expect_events(&f, "StepStarted 0.0#1 StepStarted 0.1#1");
+	ended(&f, 0, 1, 1, true);
+	expect_events(&f, "StepSucceeded 0.1#1"); /* the stage waits for x */
+	ended(&f, 0, 0, 1, true);
+	expect_events(&f, "StepSucceeded 0.0#1 StageFinished 0 StageStarted 1 StepScheduled 1.0#1 "
+	                  "StepStarted 1.0#1");
+	assert_int_equal(engine_next_due(&f.ex), T0 + 5000);
+	at(&f, 4999);
+	expect_events(&f, "");
+	at(&f, 5000);
+	expect_events(&f, "TimerFired 1.0#1 StepSucceeded 1.0#1 StageFinished 1 ExecutionFinished");
+	assert_int_equal(f.ex.status, EXEC_SUCCEEDED);
+	assert_int_equal(engine_next_due(&f.ex), INT64_MAX);
+	stop(&f);
+}
+
+static void test_failure_stops_before_next_stage(void **state)
+{
+	(void)state;
+	struct fixture f;
+	start(&f, const_exec2, false);
+	event_list_clear(&f.out);
+	started(&f, 0, 0, 1);
+	started(&f, 0, 1, 1);
+	event_list_clear(&f.out);
+	ended(&f, 0, 0, 1, false);
+	expect_events(&f, "StepFailed 0.0#1"); /* y still runs: no fail fast */
+	ended(&f, 0, 1, 1, true);
+	expect_events(&f, "StepSucceeded 0.1#1 StageFinished 0 ExecutionFinished");
+	assert_int_equal(f.ex.status, EXEC_FAILED);
+	assert_int_equal(f.ex.steps[1][0].status, STEP_PENDING);
+	stop(&f);
+}
+
+static void test_fail_fast_cancels_the_rest(void **state)
+{
+	(void)state;
+	struct fixture f;
+	start(&f,
+	      "{\"stages\": [{\"name\": \"a\", \"failFast\": true, \"steps\": ["
+	      "{\"type\": \"Exec\", \"name\": \"x\", \"command\": [\"true\"]},"
+	      "{\"type\": \"Exec\", \"name\": \"y\", \"command\": [\"true\"]},"
+	      "{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 60}]}]}",
+	      false);
+	event_list_clear(&f.out);
+	started(&f, 0, 0, 1);
+	started(&f, 0, 1, 1);
+	event_list_clear(&f.out);
+	ended(&f, 0, 0, 1, false);
+	expect_events(&f, "StepFailed 0.0#1 StepCancelRequested 0.1#1 StepCancelled 0.2#1");
+	ended(&f, 0, 1, 1, true); /* ends while being cancelled: counts as cancelled */
+	expect_events(&f, "StepCancelled 0.1#1 StageFinished 0 ExecutionFinished");
+	assert_int_equal(f.ex.status, EXEC_FAILED);
+	stop(&f);
+
+	/* --fail-fast turns it on for every stage. */
+	start(&f, const_exec2, true);
+	event_list_clear(&f.out);
+	started(&f, 0, 0, 1);
+	event_list_clear(&f.out);
+	ended(&f, 0, 0, 1, false);
+	expect_events(&f, "StepFailed 0.0#1 StepCancelRequested 0.1#1");
+	stop(&f);
+}
+
+static void test_retry_with_backoff(void **state)
+{
+	(void)state;
+	struct fixture f;
+	start(&f,
+	      "{\"stages\": [{\"name\": \"a\", \"steps\": [{\"type\": \"Exec\", \"name\": \"x\", "
+	      "\"command\": [\"true\"], \"retry\": {\"maxAttempts\": 3, \"intervalSeconds\": 2, "
+	      "\"backoffRate\": 3}}]}]}",
+	      false);
+	event_list_clear(&f.out);
+	started(&f, 0, 0, 1);
+	event_list_clear(&f.out);
+	ended(&f, 0, 0, 1, false);
+	expect_events(&f, "StepFailed 0.0#1 RetryScheduled 0.0#1");
+	assert_int_equal(f.ex.steps[0][0].status, STEP_RETRY_WAIT);
+	assert_int_equal(engine_next_due(&f.ex), T0 + 2000);
+	at(&f, 1999);
+	expect_events(&f, "");
+	at(&f, 2000);
+	expect_events(&f, "TimerFired 0.0#1 StepScheduled 0.0#2");
+	started(&f, 0, 0, 2);
+	event_list_clear(&f.out);
+	ended(&f, 0, 0, 2, false);
+	expect_events(&f, "StepFailed 0.0#2 RetryScheduled 0.0#2");
+	assert_int_equal(engine_next_due(&f.ex), T0 + 2000 + 6000); /* 2 s x 3 */
+	at(&f, 8000);
+	expect_events(&f, "TimerFired 0.0#2 StepScheduled 0.0#3");
+	started(&f, 0, 0, 3);
+	event_list_clear(&f.out);
+	ended(&f, 0, 0, 3, false);
+	expect_events(&f, "StepFailed 0.0#3 StageFinished 0 ExecutionFinished"); /* exhausted */
+	assert_int_equal(f.ex.status, EXEC_FAILED);
+	stop(&f);
+}
+
+static void test_timeout_cancels_attempt_and_ignores_late_end(void **state)
+{
+	(void)state;
+	struct fixture f;
+	start(
+	    &f,
+	    "{\"stages\": [{\"name\": \"a\", \"steps\": [{\"type\": \"Exec\", \"name\": \"x\", "
+	    "\"command\": [\"sleep\", \"9\"], \"timeoutSeconds\": 5, \"retry\": {\"maxAttempts\": "
+	    "2, \"intervalSeconds\": 0}}]}]}",
+	    false);
+	event_list_clear(&f.out);
+	started(&f, 0, 0, 1);
+	event_list_clear(&f.out);
+	assert_int_equal(engine_next_due(&f.ex), T0 + 5000);
+	at(&f, 5000);
+	expect_events(&f, "TimerFired 0.0#1 StepTimedOut 0.0#1 RetryScheduled 0.0#1 TimerFired "
+	                  "0.0#1 StepScheduled 0.0#2");
+	const char *reason = NULL;
+	assert_int_equal(engine_on_ended(&f.ex, 0, 0, 1, true, NULL, f.now, &f.out, &reason),
+	                 SP_EINVAL);
+	assert_string_equal(reason, "that attempt is no longer the current one");
+	assert_int_equal(f.out.len, 0);
+	stop(&f);
+}
+
+static const char *const_human =
+    "{\"stages\": [{\"name\": \"a\", \"steps\": ["
+    "{\"type\": \"Human\", \"name\": \"ok?\", \"message\": \"go?\", \"timeoutSeconds\": 60},"
+    "{\"type\": \"Exec\", \"name\": \"x\", \"command\": [\"true\"]}]},"
+    "{\"name\": \"b\", \"steps\": [{\"type\": \"Notify\", \"name\": \"n\", \"message\": "
+    "\"done\"}]}]}";
+
+static void test_human_approve_reject_expire(void **state)
+{
+	(void)state;
+	struct fixture f;
+	const char *reason = NULL;
+	start(&f, const_human, false);
+	expect_events(&f, "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                  "StepScheduled 0.1#1");
+	/* Deciding a step that is not Human, or not waiting, is refused. */
+	assert_int_equal(engine_on_decision(&f.ex, 0, 1, true, NULL, f.now, &f.out, &reason),
+	                 SP_EINVAL);
+	assert_string_equal(reason, "the step is not a Human step");
+	assert_int_equal(engine_on_decision(&f.ex, 1, 0, true, NULL, f.now, &f.out, &reason),
+	                 SP_EINVAL);
+	assert_int_equal(engine_on_decision(&f.ex, 0, 0, true, json_pack("{ss}", "by", "alice"),
+	                                    f.now, &f.out, &reason),
+	                 0);
+	keep(&f);
+	expect_events(&f, "HumanDecision 0.0#1");
+	assert_int_equal(engine_on_decision(&f.ex, 0, 0, false, NULL, f.now, &f.out, &reason),
+	                 SP_EINVAL);
+	assert_string_equal(reason, "the step is not waiting for a decision");
+	started(&f, 0, 1, 1);
+	ended(&f, 0, 1, 1, true);
+	expect_events(&f, "StepStarted 0.1#1 StepSucceeded 0.1#1 StageFinished 0 StageStarted 1 "
+	                  "StepScheduled 1.0#1");
+	stop(&f);
+
+	start(&f, const_human, false);
+	event_list_clear(&f.out);
+	assert_int_equal(engine_on_decision(&f.ex, 0, 0, false, NULL, f.now, &f.out, &reason), 0);
+	keep(&f);
+	started(&f, 0, 1, 1);
+	ended(&f, 0, 1, 1, true);
+	expect_events(&f, "HumanDecision 0.0#1 StepStarted 0.1#1 StepSucceeded 0.1#1 StageFinished "
+	                  "0 ExecutionFinished");
+	assert_int_equal(f.ex.status, EXEC_REJECTED);
+	assert_int_equal(f.ex.steps[0][0].status, STEP_REJECTED);
+	assert_int_equal(engine_on_redrive(&f.ex, NULL, f.now, &f.out, &reason), SP_EINVAL);
+	assert_string_equal(reason, "the release was rejected; start a new one");
+	stop(&f);
+
+	start(&f, const_human, false);
+	event_list_clear(&f.out);
+	assert_int_equal(engine_next_due(&f.ex), T0 + 60000);
+	at(&f, 60000);
+	expect_events(&f, "TimerFired 0.0#1 StepTimedOut 0.0#1");
+	assert_int_equal(f.ex.steps[0][0].status, STEP_TIMED_OUT);
+	stop(&f);
+}
+
+static void test_human_without_timeout_waits_at_most_a_year(void **state)
+{
+	(void)state;
+	struct fixture f;
+	start(&f,
+	      "{\"stages\": [{\"name\": \"a\", \"steps\": [{\"type\": \"Human\", \"name\": \"h\", "
+	      "\"message\": \"m\"}]}]}",
+	      false);
+	assert_int_equal(engine_next_due(&f.ex), T0 + 365LL * 86400 * 1000);
+	stop(&f);
+}
+
+static void test_abort(void **state)
+{
+	(void)state;
+	struct fixture f;
+	const char *reason = NULL;
+	start(&f, const_human, false);
+	started(&f, 0, 1, 1);
+	event_list_clear(&f.out);
+	assert_int_equal(
+	    engine_on_abort(&f.ex, json_pack("{ss}", "by", "bob"), f.now, &f.out, &reason), 0);
+	keep(&f);
+	expect_events(&f, "AbortRequested StepCancelled 0.0#1 StepCancelRequested 0.1#1");
+	assert_int_equal(f.ex.status, EXEC_RUNNING); /* the Exec still stops */
+	assert_int_equal(engine_on_abort(&f.ex, NULL, f.now, &f.out, &reason), SP_EINVAL);
+	assert_string_equal(reason, "the release is already being aborted");
+	ended(&f, 0, 1, 1, false);
+	expect_events(&f, "StepCancelled 0.1#1 StageFinished 0 ExecutionFinished");
+	assert_int_equal(f.ex.status, EXEC_ABORTED);
+	assert_int_equal(engine_on_abort(&f.ex, NULL, f.now, &f.out, &reason), SP_EINVAL);
+	assert_string_equal(reason, "the release has already ended");
+	stop(&f);
+}
+
+static void test_abort_cancels_pending_retry(void **state)
+{
+	(void)state;
+	struct fixture f;
+	const char *reason = NULL;
+	start(&f,
+	      "{\"stages\": [{\"name\": \"a\", \"steps\": [{\"type\": \"Exec\", \"name\": \"x\", "
+	      "\"command\": [\"true\"], \"retry\": {\"intervalSeconds\": 60}}]}]}",
+	      false);
+	started(&f, 0, 0, 1);
+	ended(&f, 0, 0, 1, false);
+	event_list_clear(&f.out);
+	assert_int_equal(engine_on_abort(&f.ex, NULL, f.now, &f.out, &reason), 0);
+	keep(&f);
+	expect_events(&f, "AbortRequested StepCancelled 0.0#1 StageFinished 0 ExecutionFinished");
+	assert_int_equal(f.ex.status, EXEC_ABORTED);
+	stop(&f);
+}
+
+static void test_redrive_runs_only_what_did_not_succeed(void **state)
+{
+	(void)state;
+	struct fixture f;
+	const char *reason = NULL;
+	start(&f, const_exec2, false);
+	started(&f, 0, 0, 1);
+	started(&f, 0, 1, 1);
+	ended(&f, 0, 0, 1, true);
+	ended(&f, 0, 1, 1, false);
+	assert_int_equal(f.ex.status, EXEC_FAILED);
+	event_list_clear(&f.out);
+	assert_int_equal(
+	    engine_on_redrive(&f.ex, json_pack("{ss}", "by", "carol"), f.now, &f.out, &reason), 0);
+	keep(&f);
+	/* x succeeded and is not run again; y's attempt numbers go on from 1. */
+	assert_string_equal(
+	    json_string_value(json_object_get(f.out.items[2].data, "idempotencyKey")), "x1/0/1/2");
+	expect_events(&f, "ExecutionRedriven StageStarted 0 StepScheduled 0.1#2");
+	started(&f, 0, 1, 2);
+	ended(&f, 0, 1, 2, true);
+	expect_events(&f, "StepStarted 0.1#2 StepSucceeded 0.1#2 StageFinished 0 StageStarted 1 "
+	                  "StepScheduled 1.0#1 StepStarted 1.0#1");
+	assert_int_equal(engine_on_redrive(&f.ex, NULL, f.now, &f.out, &reason), SP_EINVAL);
+	assert_string_equal(reason, "the release is still running");
+	stop(&f);
+}
+
+static void test_redrive_after_abort(void **state)
+{
+	(void)state;
+	struct fixture f;
+	const char *reason = NULL;
+	start(&f, const_human, false);
+	assert_int_equal(engine_on_abort(&f.ex, NULL, f.now, &f.out, &reason), 0);
+	keep(&f);
+	ended(&f, 0, 1, 1, false); /* the Exec stops */
+	assert_int_equal(f.ex.status, EXEC_ABORTED);
+	event_list_clear(&f.out);
+	assert_int_equal(engine_on_redrive(&f.ex, NULL, f.now, &f.out, &reason), 0);
+	keep(&f);
+	expect_events(&f, "ExecutionRedriven StageStarted 0 StepScheduled 0.0#2 StepStarted 0.0#2 "
+	                  "StepScheduled 0.1#2");
+	stop(&f);
+}
+
+static void test_wait_until_past_fires_at_once(void **state)
+{
+	(void)state;
+	struct fixture f;
+	start(&f,
+	      "{\"stages\": [{\"name\": \"a\", \"steps\": [{\"type\": \"Wait\", \"name\": \"w\", "
+	      "\"until\": \"2020-01-01T00:00:00Z\"}]}]}",
+	      false);
+	expect_events(&f, "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                  "TimerFired 0.0#1 StepSucceeded 0.0#1 StageFinished 0 ExecutionFinished");
+	stop(&f);
+}
+
+static void test_interrupted_attempt_after_crash(void **state)
+{
+	(void)state;
+	/* History ends with an intent whose effect is unknown: in flight. */
+	struct fixture f;
+	start(&f,
+	      "{\"stages\": [{\"name\": \"a\", \"steps\": [{\"type\": \"Exec\", \"name\": \"x\", "
+	      "\"command\": [\"true\"], \"retry\": {\"maxAttempts\": 2, \"intervalSeconds\": 0}}, "
+	      "{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 100}]}]}",
+	      false);
+	assert_true(engine_in_flight(&f.ex, 0, 0));
+	assert_false(engine_in_flight(&f.ex, 0, 1)); /* Wait runs in the engine */
+	event_list_clear(&f.out);
+	const char *reason = NULL;
+	assert_int_equal(engine_on_ended(&f.ex, 0, 0, 1, false,
+	                                 json_pack("{ss}", "error", "interrupted"), f.now, &f.out,
+	                                 &reason),
+	                 0);
+	keep(&f);
+	expect_events(&f, "StepFailed 0.0#1 RetryScheduled 0.0#1 TimerFired 0.0#1 StepScheduled "
+	                  "0.0#2");
+	stop(&f);
+}
+
+static void test_apply_rejects_malformed_histories(void **state)
+{
+	(void)state;
+	struct plan *plan = plan_from(const_exec2);
+	struct exec_state ex;
+	exec_state_init(&ex, "x", plan);
+	struct event_list l = EVENT_LIST_INIT;
+	struct event *e = event_list_add(&l, EV_STAGE_STARTED, 0, -1, 0, NULL);
+	e->seq = 1;
+	assert_int_equal(engine_apply(&ex, e), SP_EINVAL); /* before ExecutionStarted */
+	e = event_list_add(&l, EV_EXECUTION_STARTED, -1, -1, 0, NULL);
+	e->seq = 2;
+	assert_int_equal(engine_apply(&ex, e), SP_EINVAL); /* seq gap */
+	e->seq = 1;
+	assert_int_equal(engine_apply(&ex, e), 0);
+	assert_int_equal(engine_apply(&ex, e), SP_EINVAL); /* twice */
+	static const struct {
+		enum event_type type;
+		int stage, step, attempt;
+	} bad[] = {
+		{ EV_STAGE_STARTED, 1, -1, 0 },  { EV_STEP_SCHEDULED, 0, 0, 1 },
+		{ EV_STEP_STARTED, 0, 0, 1 },    { EV_EXECUTION_REDRIVEN, -1, -1, 0 },
+		{ EV_STAGE_FINISHED, 0, -1, 0 }, { EV_EXECUTION_FINISHED, -1, -1, 0 },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		e = event_list_add(&l, bad[i].type, bad[i].stage, bad[i].step, bad[i].attempt,
+		                   NULL);
+		e->seq = 2;
+		if (engine_apply(&ex, e) != SP_EINVAL)
+			fail_msg("bad[%zu] %s was applied", i, event_type_name(bad[i].type));
+	}
+	e = event_list_add(&l, EV_STAGE_STARTED, 0, -1, 0, NULL);
+	e->seq = 2;
+	assert_int_equal(engine_apply(&ex, e), 0);
+	static const struct {
+		enum event_type type;
+		int stage, step, attempt;
+	} bad2[] = {
+		{ EV_STEP_SCHEDULED, 0, 2, 1 }, /* no such step */
+		{ EV_STEP_SCHEDULED, 0, 0, 2 }, /* attempt 2 before 1 */
+		{ EV_STEP_STARTED, 0, 0, 1 },   /* never scheduled */
+		{ EV_STEP_SUCCEEDED, 0, 0, 1 },  { EV_HUMAN_DECISION, 0, 0, 1 },
+		{ EV_STAGE_FINISHED, 0, -1, 0 }, /* steps not final */
+		{ EV_RETRY_SCHEDULED, 0, 0, 1 }, { EV_STAGE_STARTED, 0, -1, 0 }, /* already open */
+	};
+	for (size_t i = 0; i < sizeof(bad2) / sizeof(bad2[0]); i++) {
+		e = event_list_add(&l, bad2[i].type, bad2[i].stage, bad2[i].step, bad2[i].attempt,
+		                   NULL);
+		e->seq = 3;
+		if (engine_apply(&ex, e) != SP_EINVAL)
+			fail_msg("bad2[%zu] %s was applied", i, event_type_name(bad2[i].type));
+	}
+	assert_int_equal(ex.seq, 2);
+	exec_state_release(&ex);
+	event_list_release(&l);
+	plan_free(plan);
+}
+
+/* ---- randomized simulation ---------------------------------------------- */
+
+static uint64_t rng;
+static unsigned rnd(unsigned n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (unsigned)(rng % n);
+}
+
+static const char *const sim_plan =
+    "{\"stages\": ["
+    "{\"name\": \"a\", \"steps\": ["
+    "{\"type\": \"Exec\", \"name\": \"e1\", \"command\": [\"x\"], \"retry\": {\"maxAttempts\": "
+    "3, \"intervalSeconds\": 1}, \"timeoutSeconds\": 30},"
+    "{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 3},"
+    "{\"type\": \"Notify\", \"name\": \"n\", \"message\": \"m\"}]},"
+    "{\"name\": \"b\", \"failFast\": true, \"steps\": ["
+    "{\"type\": \"Human\", \"name\": \"h\", \"message\": \"m\", \"timeoutSeconds\": 100},"
+    "{\"type\": \"Exec\", \"name\": \"e2\", \"command\": [\"x\"], \"retry\": {\"maxAttempts\": "
+    "2, \"intervalSeconds\": 2}}]},"
+    "{\"name\": \"c\", \"steps\": [{\"type\": \"Exec\", \"name\": \"e3\", \"command\": "
+    "[\"x\"]}]}]}";
+
+static void test_random_simulation_invariants(void **state)
+{
+	(void)state;
+	rng = 0x9E3779B97F4A7C15u;
+	int outcomes[5] = { 0 };
+	for (int run = 0; run < 3000; run++) {
+		struct fixture f;
+		start(&f, sim_plan, run % 7 == 0);
+		int redrives = 0;
+		for (int tick = 0; tick < 400 && f.ex.status == EXEC_RUNNING; tick++) {
+			const char *reason;
+			int stage = f.ex.stage;
+			int n = (int)f.plan->stages[stage].nsteps;
+			int step = (int)rnd((unsigned)n);
+			const struct step_state *st = &f.ex.steps[stage][step];
+			switch (rnd(8)) {
+			case 0:
+			case 1:
+				if (st->status == STEP_SCHEDULED &&
+				    !step_type_internal(f.plan->stages[stage].steps[step].type))
+					started(&f, stage, step, st->attempt);
+				break;
+			case 2:
+			case 3:
+				if (engine_in_flight(&f.ex, stage, step))
+					ended(&f, stage, step, st->attempt, rnd(3) != 0);
+				break;
+			case 4:
+				engine_on_decision(&f.ex, stage, step, rnd(4) != 0, NULL, f.now,
+				                   &f.out, &reason);
+				keep(&f);
+				break;
+			case 5:
+				if (rnd(40) == 0) {
+					engine_on_abort(&f.ex, NULL, f.now, &f.out, &reason);
+					keep(&f);
+				}
+				break;
+			default: {
+				int64_t due = engine_next_due(&f.ex);
+				at(&f, (due == INT64_MAX ? f.now + 1000 : due) - T0);
+			}
+			}
+			/* Invariants after every input. */
+			assert_int_equal(f.ex.seq, (int64_t)f.history.len);
+			for (size_t i = 0; i < f.history.len; i++)
+				assert_int_equal(f.history.items[i].seq, (int64_t)i + 1);
+			if (f.ex.status == EXEC_FAILED && redrives < 2 && rnd(2)) {
+				redrives++;
+				assert_int_equal(
+				    engine_on_redrive(&f.ex, NULL, f.now, &f.out, &reason), 0);
+				keep(&f);
+			}
+		}
+		/* Every attempt was scheduled exactly once. */
+		for (size_t i = 0; i < f.history.len; i++) {
+			const struct event *a = &f.history.items[i];
+			if (a->type != EV_STEP_SCHEDULED)
+				continue;
+			for (size_t j = i + 1; j < f.history.len; j++) {
+				const struct event *b = &f.history.items[j];
+				assert_false(b->type == EV_STEP_SCHEDULED && b->stage == a->stage &&
+				             b->step == a->step && b->attempt == a->attempt);
+			}
+		}
+		/* A finished history ends with ExecutionFinished. */
+		if (f.ex.status != EXEC_RUNNING)
+			assert_int_equal(f.history.items[f.history.len - 1].type,
+			                 EV_EXECUTION_FINISHED);
+		outcomes[f.ex.status]++;
+		stop(&f);
+	}
+	/* The simulation reaches every outcome. */
+	for (int i = EXEC_SUCCEEDED; i <= EXEC_ABORTED; i++)
+		if (outcomes[i] == 0)
+			fail_msg("no run ended %s", exec_status_name((enum exec_status)i));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stages_in_order_steps_together),
+		cmocka_unit_test(test_failure_stops_before_next_stage),
+		cmocka_unit_test(test_fail_fast_cancels_the_rest),
+		cmocka_unit_test(test_retry_with_backoff),
+		cmocka_unit_test(test_timeout_cancels_attempt_and_ignores_late_end),
+		cmocka_unit_test(test_human_approve_reject_expire),
+		cmocka_unit_test(test_human_without_timeout_waits_at_most_a_year),
+		cmocka_unit_test(test_abort),
+		cmocka_unit_test(test_abort_cancels_pending_retry),
+		cmocka_unit_test(test_redrive_runs_only_what_did_not_succeed),
+		cmocka_unit_test(test_redrive_after_abort),
+		cmocka_unit_test(test_wait_until_past_fires_at_once),
+		cmocka_unit_test(test_interrupted_attempt_after_crash),
+		cmocka_unit_test(test_apply_rejects_malformed_histories),
+		cmocka_unit_test(test_random_simulation_invariants),
+	};
+	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
+}
