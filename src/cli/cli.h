@@ -26,7 +26,7 @@ enum {
 struct command {
 	const char *name;
 	int (*run)(int argc, char **argv); /* argv[0] is the command name */
-	const char *summary;               /* one line for `steppy help` */
+	const char *summary;               /* one line for `steppy help`; NULL: internal */
 	const char *help;                  /* full text for --help */
 };
 
@@ -69,6 +69,7 @@ int cmd_plan(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_supervise(int argc, char **argv);
 
 #define STEPPY_VERSION "0.1.0"
 

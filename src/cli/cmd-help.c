@@ -31,7 +31,8 @@ int cmd_help(int argc, char **argv)
 	       "\n"
 	       "commands:\n");
 	for (const struct command *c = commands; c->name; c++)
-		printf("  %-10s %s\n", c->name, c->summary);
+		if (c->summary)
+			printf("  %-10s %s\n", c->name, c->summary);
 	printf("\n'steppy help COMMAND' or 'steppy COMMAND --help' shows a command's options.\n");
 	return EXIT_OK;
 }

@@ -8,7 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-extern const char validate_help[], plan_help[], graph_help[], help_help[], version_help[];
+extern const char validate_help[], plan_help[], graph_help[], help_help[], version_help[],
+	supervise_help[];
 
 const struct command commands[] = {
 	{ "validate", cmd_validate, "check release plans and report every problem", validate_help },
@@ -16,6 +17,7 @@ const struct command commands[] = {
 	{ "graph", cmd_graph, "draw a plan as a Mermaid or Graphviz graph", graph_help },
 	{ "help", cmd_help, "show help for steppy or one command", help_help },
 	{ "version", cmd_version, "print the version", version_help },
+	{ "__supervise", cmd_supervise, NULL, supervise_help }, /* internal: hidden from help */
 	{ NULL, NULL, NULL, NULL },
 };
 

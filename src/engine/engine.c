@@ -540,7 +540,6 @@ int engine_on_started(struct exec_state *ex, int stage, int step, int attempt, j
 		json_object_set_new(handle, "timeoutMs",
 		                    json_integer(now + ps->timeout_seconds * 1000));
 	emit(ex, out, now, EV_STEP_STARTED, stage, step, attempt, handle);
-	engine_advance(ex, now, out);
 	return 0;
 }
 
@@ -570,7 +569,6 @@ int engine_on_ended(struct exec_state *ex, int stage, int step, int attempt, boo
 		emit(ex, out, now, EV_STEP_FAILED, stage, step, attempt, details);
 		maybe_retry(ex, stage, step, now, out);
 	}
-	engine_advance(ex, now, out);
 	return 0;
 }
 
@@ -593,7 +591,6 @@ int engine_on_decision(struct exec_state *ex, int stage, int step, bool approve,
 		who = json_object();
 	json_object_set_new(who, "decision", json_string(approve ? "approve" : "reject"));
 	emit(ex, out, now, EV_HUMAN_DECISION, stage, step, ex->steps[stage][step].attempt, who);
-	engine_advance(ex, now, out);
 	return 0;
 }
 
@@ -611,7 +608,6 @@ int engine_on_abort(struct exec_state *ex, json_t *who, int64_t now, struct even
 		return SP_EINVAL;
 	}
 	emit(ex, out, now, EV_ABORT_REQUESTED, -1, -1, 0, who ? who : json_object());
-	engine_advance(ex, now, out);
 	return 0;
 }
 
@@ -627,7 +623,6 @@ int engine_on_redrive(struct exec_state *ex, json_t *who, int64_t now, struct ev
 		return SP_EINVAL;
 	}
 	emit(ex, out, now, EV_EXECUTION_REDRIVEN, -1, -1, 0, who ? who : json_object());
-	engine_advance(ex, now, out);
 	return 0;
 }
 

@@ -6,8 +6,8 @@
  * order). Everything that happens - a step's process exits, a timer comes
  * due, a person approves, someone aborts - enters through one of the
  * engine_on_*() functions with the current time; each appends the events
- * that follow to `out`, applying them to the state as it goes, and then
- * keeps the release moving (engine_advance()) as far as it can without the
+ * that follow to `out`, applying them to the state as it goes; then
+ * engine_advance() keeps the release moving as far as it can without the
  * outside world: starting stages, scheduling attempts, firing due timers,
  * finishing stages and the execution.
  *
@@ -103,8 +103,10 @@ void exec_state_release(struct exec_state *ex);
 int engine_apply(struct exec_state *ex, const struct event *ev);
 
 /*
- * The inputs. Each appends the events that follow to out (with seq and
- * time_ms set, already applied) and moves the release on. They return 0, or
+ * The inputs. Each appends the events that follow directly from it to out
+ * (with seq and time_ms set, already applied); the caller then calls
+ * engine_advance() to move the release on - or, to only record a change for
+ * whichever process runs the release next, does not. They return 0, or
  * SP_EINVAL when the input does not apply (the step is not waiting for a
  * decision, the release has ended ...) with a reason in *ret_reason (static
  * text); nothing is appended then.

@@ -17,7 +17,10 @@
 	X(SP_ESYNTAX, 4, "syntax error")                                                           \
 	X(SP_EINVAL, 5, "invalid value")                                                           \
 	X(SP_ENOENT, 6, "not found")                                                               \
-	X(SP_EUSAGE, 7, "invalid usage")
+	X(SP_EUSAGE, 7, "invalid usage")                                                           \
+	X(SP_EBUSY, 8, "held by another process")                                                  \
+	X(SP_ECONFLICT, 9, "changed by another process")                                           \
+	X(SP_ESTORE, 10, "store error")
 
 enum sp_error {
 #define SP_ERROR_ENUM(name, num, msg) name = -(num),

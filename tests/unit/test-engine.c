@@ -131,6 +131,7 @@ static void ended(struct fixture *f, int stage, int step, int attempt, bool ok)
 	int r = engine_on_ended(&f->ex, stage, step, attempt, ok, NULL, f->now, &f->out, &reason);
 	if (r != 0)
 		fail_msg("on_ended: %s", reason);
+	engine_advance(&f->ex, f->now, &f->out);
 	keep(f);
 }
 
@@ -298,6 +299,7 @@ static void test_human_approve_reject_expire(void **state)
 	assert_int_equal(engine_on_decision(&f.ex, 0, 0, true, json_pack("{ss}", "by", "alice"),
 	                                    f.now, &f.out, &reason),
 	                 0);
+	engine_advance(&f.ex, f.now, &f.out);
 	keep(&f);
 	expect_events(&f, "HumanDecision 0.0#1");
 	assert_int_equal(engine_on_decision(&f.ex, 0, 0, false, NULL, f.now, &f.out, &reason),
@@ -312,6 +314,7 @@ static void test_human_approve_reject_expire(void **state)
 	start(&f, const_human, false);
 	event_list_clear(&f.out);
 	assert_int_equal(engine_on_decision(&f.ex, 0, 0, false, NULL, f.now, &f.out, &reason), 0);
+	engine_advance(&f.ex, f.now, &f.out);
 	keep(&f);
 	started(&f, 0, 1, 1);
 	ended(&f, 0, 1, 1, true);
@@ -354,6 +357,7 @@ static void test_abort(void **state)
 	event_list_clear(&f.out);
 	assert_int_equal(
 	    engine_on_abort(&f.ex, json_pack("{ss}", "by", "bob"), f.now, &f.out, &reason), 0);
+	engine_advance(&f.ex, f.now, &f.out);
 	keep(&f);
 	expect_events(&f, "AbortRequested StepCancelled 0.0#1 StepCancelRequested 0.1#1");
 	assert_int_equal(f.ex.status, EXEC_RUNNING); /* the Exec still stops */
@@ -380,6 +384,7 @@ static void test_abort_cancels_pending_retry(void **state)
 	ended(&f, 0, 0, 1, false);
 	event_list_clear(&f.out);
 	assert_int_equal(engine_on_abort(&f.ex, NULL, f.now, &f.out, &reason), 0);
+	engine_advance(&f.ex, f.now, &f.out);
 	keep(&f);
 	expect_events(&f, "AbortRequested StepCancelled 0.0#1 StageFinished 0 ExecutionFinished");
 	assert_int_equal(f.ex.status, EXEC_ABORTED);
@@ -400,6 +405,7 @@ static void test_redrive_runs_only_what_did_not_succeed(void **state)
 	event_list_clear(&f.out);
 	assert_int_equal(
 	    engine_on_redrive(&f.ex, json_pack("{ss}", "by", "carol"), f.now, &f.out, &reason), 0);
+	engine_advance(&f.ex, f.now, &f.out);
 	keep(&f);
 	/* x succeeded and is not run again; y's attempt numbers go on from 1. */
 	assert_string_equal(
@@ -421,11 +427,13 @@ static void test_redrive_after_abort(void **state)
 	const char *reason = NULL;
 	start(&f, const_human, false);
 	assert_int_equal(engine_on_abort(&f.ex, NULL, f.now, &f.out, &reason), 0);
+	engine_advance(&f.ex, f.now, &f.out);
 	keep(&f);
 	ended(&f, 0, 1, 1, false); /* the Exec stops */
 	assert_int_equal(f.ex.status, EXEC_ABORTED);
 	event_list_clear(&f.out);
 	assert_int_equal(engine_on_redrive(&f.ex, NULL, f.now, &f.out, &reason), 0);
+	engine_advance(&f.ex, f.now, &f.out);
 	keep(&f);
 	expect_events(&f, "ExecutionRedriven StageStarted 0 StepScheduled 0.0#2 StepStarted 0.0#2 "
 	                  "StepScheduled 0.1#2");
@@ -463,6 +471,7 @@ static void test_interrupted_attempt_after_crash(void **state)
 	                                 json_pack("{ss}", "error", "interrupted"), f.now, &f.out,
 	                                 &reason),
 	                 0);
+	engine_advance(&f.ex, f.now, &f.out);
 	keep(&f);
 	expect_events(&f, "StepFailed 0.0#1 RetryScheduled 0.0#1 TimerFired 0.0#1 StepScheduled "
 	                  "0.0#2");
@@ -587,6 +596,7 @@ static void test_random_simulation_invariants(void **state)
 			case 5:
 				if (rnd(40) == 0) {
 					engine_on_abort(&f.ex, NULL, f.now, &f.out, &reason);
+					engine_advance(&f.ex, f.now, &f.out);
 					keep(&f);
 				}
 				break;

@@ -1,0 +1,306 @@
+/*
+ * run-exec.c - Exec steps: a local command, through a supervisor.
+ *
+ * The command does not run as our child directly. We start `steppy
+ * __supervise` (src/cli/cmd-supervise.c) in a new session, so its process
+ * group holds the command and everything the command starts; the supervisor
+ * asks the kernel to send it SIGTERM when we die (PR_SET_PDEATHSIG) and then
+ * stops the whole group. So a killed engine leaves no command running
+ * unnoticed. Cancelling is SIGTERM to the supervisor, which passes it on to
+ * the group and sends SIGKILL after the grace period.
+ *
+ * The handle recorded in StepStarted (pid = process group, and the process
+ * start time that tells a reused pid apart) lets a later process reap a
+ * leftover group after a crash.
+ *
+ * stdout and stderr are captured into the history, the last 64 KiB of each.
+ */
+#include "engine/runner.h"
+
+#include "util/alloc.h"
+#include "util/error.h"
+#include "util/utf8.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define OUTPUT_KEEP ((size_t)64 * 1024)
+
+extern char **environ;
+
+struct capture {
+	uv_pipe_t pipe;
+	struct strbuf tail; /* the last OUTPUT_KEEP bytes at most */
+	size_t total;
+};
+
+struct exec_run {
+	struct attempt *a;
+	uv_process_t proc;
+	struct capture out, err;
+	int64_t exit_status;
+	int term_signal;
+	bool exited;
+	int open_handles;
+};
+
+static void keep_tail(struct capture *c, const char *data, size_t n)
+{
+	c->total += n;
+	if (n >= OUTPUT_KEEP) {
+		strbuf_reset(&c->tail);
+		strbuf_add(&c->tail, data + n - OUTPUT_KEEP, OUTPUT_KEEP);
+		return;
+	}
+	if (c->tail.len + n > 2 * OUTPUT_KEEP) {
+		size_t drop = c->tail.len + n - OUTPUT_KEEP;
+		memmove(c->tail.buf, c->tail.buf + drop, c->tail.len - drop);
+		strbuf_truncate(&c->tail, c->tail.len - drop);
+	}
+	strbuf_add(&c->tail, data, n);
+}
+
+static json_t *capture_json(struct capture *c)
+{
+	size_t start = c->tail.len > OUTPUT_KEEP ? c->tail.len - OUTPUT_KEEP : 0;
+	char *text = xmemdup0(c->tail.buf + start, c->tail.len - start);
+	for (size_t i = 0; i < c->tail.len - start; i++)
+		if (text[i] == '\0')
+			text[i] = '?';
+	utf8_sanitize(text);
+	json_t *j = json_string(text);
+	free(text);
+	return j ? j : json_string("");
+}
+
+static void finish_if_done(struct exec_run *r)
+{
+	if (r->open_handles > 0)
+		return;
+	bool ok = r->exited && r->exit_status == 0 && r->term_signal == 0;
+	json_t *details = json_pack("{so so sI sI}", "stdout", capture_json(&r->out), "stderr",
+				    capture_json(&r->err), "stdoutBytes", (json_int_t)r->out.total,
+				    "stderrBytes", (json_int_t)r->err.total);
+	if (r->term_signal) {
+		json_object_set_new(details, "signal", json_string(strsignal(r->term_signal)));
+		json_object_set_new(details, "error",
+				    json_sprintf("the command was killed by %s",
+						 strsignal(r->term_signal)));
+	} else {
+		json_object_set_new(details, "exitCode", json_integer(r->exit_status));
+		if (!ok)
+			json_object_set_new(details, "error",
+					    json_sprintf("the command exited with status %lld",
+							 (long long)r->exit_status));
+	}
+	strbuf_release(&r->out.tail);
+	strbuf_release(&r->err.tail);
+	struct attempt *a = r->a;
+	free(r);
+	attempt_ended(a, ok, details);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct exec_run *r = h->data;
+	r->open_handles--;
+	finish_if_done(r);
+}
+
+static void spawn_failed_closed(uv_handle_t *h)
+{
+	struct exec_run *r = h->data;
+	if (--r->open_handles == 0) {
+		strbuf_release(&r->out.tail);
+		strbuf_release(&r->err.tail);
+		free(r);
+	}
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)h;
+	static char chunk[65536];
+	(void)suggested;
+	*buf = uv_buf_init(chunk, sizeof(chunk));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct exec_run *r = s->data;
+	struct capture *c = (uv_pipe_t *)s == &r->out.pipe ? &r->out : &r->err;
+	if (n > 0) {
+		keep_tail(c, buf->base, (size_t)n);
+	} else if (n < 0) {
+		uv_read_stop(s);
+		uv_close((uv_handle_t *)s, handle_closed);
+	}
+}
+
+static void exit_cb(uv_process_t *p, int64_t status, int term_signal)
+{
+	struct exec_run *r = p->data;
+	r->exited = true;
+	r->exit_status = status;
+	r->term_signal = term_signal;
+	uv_close((uv_handle_t *)p, handle_closed);
+}
+
+/* Start time of a process in clock ticks since boot (/proc/PID/stat field 22), or 0. */
+static long long process_start_time(int pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+	if (!p)
+		return 0;
+	long long start = 0;
+	/* after ") " come fields 3..: state(3) ... starttime(22) */
+	int field = 2;
+	for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
+		if (++field == 22) {
+			start = atoll(tok);
+			break;
+		}
+	return start;
+}
+
+static const char *self_exe(void)
+{
+	static char path[PATH_MAX];
+	if (!path[0]) {
+		ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+		if (n <= 0)
+			return "steppy";
+		path[n] = '\0';
+	}
+	return path;
+}
+
+static int exec_start(struct attempt *a, const struct attempt_info *info, void **ret_state,
+		      struct strbuf *err)
+{
+	const struct doc_node *node = info->step_plan->node;
+	const struct doc_node *cmd = doc_get(node, "command");
+	const struct doc_node *env = doc_get(node, "env");
+	const char *cwd = step_string(node, "cwd");
+
+	/* argv: steppy __supervise GRACE_MS PARENT_PID -- command... */
+	size_t argc = 5 + cmd->u.array.len;
+	char **argv = xcalloc(argc + 1, sizeof(*argv));
+	argv[0] = xstrdup(self_exe());
+	argv[1] = xstrdup("__supervise");
+	argv[2] = xstrfmt("%d", 10000);
+	argv[3] = xstrfmt("%d", (int)getpid());
+	argv[4] = xstrdup("--");
+	for (size_t i = 0; i < cmd->u.array.len; i++)
+		argv[5 + i] = xstrdup(cmd->u.array.items[i]->u.string.s);
+
+	size_t nenv = 0;
+	while (environ[nenv])
+		nenv++;
+	size_t extra = 6 + (env ? env->u.object.len : 0);
+	char **envp = xcalloc(nenv + extra + 1, sizeof(*envp));
+	size_t k = 0;
+	for (size_t i = 0; i < nenv; i++)
+		if (strncmp(environ[i], "STEPPY_", 7) != 0)
+			envp[k++] = xstrdup(environ[i]);
+	for (size_t i = 0; env && i < env->u.object.len; i++)
+		envp[k++] = xstrfmt("%s=%s", env->u.object.members[i].key,
+				    env->u.object.members[i].value->u.string.s);
+	envp[k++] = xstrfmt("STEPPY_EXECUTION_ID=%s", info->execution_id);
+	envp[k++] = xstrfmt("STEPPY_STAGE=%s", info->stage_name);
+	envp[k++] = xstrfmt("STEPPY_STEP=%s", info->step_plan->name);
+	envp[k++] = xstrfmt("STEPPY_STEP_ID=%d.%d", info->stage, info->step);
+	envp[k++] = xstrfmt("STEPPY_ATTEMPT=%d", info->attempt);
+	envp[k++] = xstrfmt("STEPPY_IDEMPOTENCY_KEY=%s", info->idempotency_key);
+
+	char *dir = !cwd ? xstrdup(info->workdir)
+		    : cwd[0] == '/' ? xstrdup(cwd)
+				    : xstrfmt("%s/%s", info->workdir, cwd);
+
+	struct exec_run *r = xcalloc(1, sizeof(*r));
+	r->a = a;
+	strbuf_init(&r->out.tail, SIZE_MAX);
+	strbuf_init(&r->err.tail, SIZE_MAX);
+	uv_pipe_init(info->loop, &r->out.pipe, 0);
+	uv_pipe_init(info->loop, &r->err.pipe, 0);
+	r->out.pipe.data = r->err.pipe.data = r->proc.data = r;
+	uv_stdio_container_t stdio[3] = {
+		{ .flags = UV_IGNORE },
+		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&r->out.pipe },
+		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&r->err.pipe },
+	};
+	uv_process_options_t opts = {
+		.exit_cb = exit_cb,
+		.file = argv[0],
+		.args = argv,
+		.env = envp,
+		.cwd = dir,
+		.flags = UV_PROCESS_DETACHED, /* setsid: the supervisor leads a new group */
+		.stdio_count = 3,
+		.stdio = stdio,
+	};
+	int rc = uv_spawn(info->loop, &r->proc, &opts);
+	for (size_t i = 0; argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+	for (size_t i = 0; envp[i]; i++)
+		free(envp[i]);
+	free(envp);
+	free(dir);
+	if (rc < 0) {
+		strbuf_addf(err, "cannot start the command: %s", uv_strerror(rc));
+		/* The handles must be closed before r is freed (spawn_failed_closed). */
+		r->open_handles = 3;
+		uv_close((uv_handle_t *)&r->out.pipe, spawn_failed_closed);
+		uv_close((uv_handle_t *)&r->err.pipe, spawn_failed_closed);
+		uv_close((uv_handle_t *)&r->proc, spawn_failed_closed);
+		return SP_EIO;
+	}
+	r->open_handles = 3;
+	uv_read_start((uv_stream_t *)&r->out.pipe, alloc_cb, read_cb);
+	uv_read_start((uv_stream_t *)&r->err.pipe, alloc_cb, read_cb);
+	*ret_state = r;
+	attempt_started(a, json_pack("{si sI}", "pid", r->proc.pid, "startTime",
+				     (json_int_t)process_start_time(r->proc.pid)));
+	return 0;
+}
+
+static void exec_cancel(struct attempt *a, void *state)
+{
+	(void)a;
+	struct exec_run *r = state;
+	if (r && !r->exited)
+		uv_process_kill(&r->proc, SIGTERM);
+}
+
+static void exec_reap(const json_t *handle)
+{
+	int pid = (int)json_integer_value(json_object_get(handle, "pid"));
+	long long start = (long long)json_integer_value(json_object_get(handle, "startTime"));
+	if (pid <= 1)
+		return;
+	/* The supervisor leads the group; only kill it if it is still the same
+	 * process (a pid can be reused once the old one is gone). */
+	if (start && process_start_time(pid) == start)
+		kill(-pid, SIGKILL);
+}
+
+const struct step_runner exec_runner = {
+	.type = "Exec",
+	.start = exec_start,
+	.cancel = exec_cancel,
+	.reap = exec_reap,
+};

@@ -1,0 +1,16 @@
+/*
+ * runners.c - the table of step runners (see runner.h).
+ */
+#include "engine/runner.h"
+
+#include <string.h>
+
+static const struct step_runner *const runners[] = { &exec_runner, &notify_runner };
+
+const struct step_runner *step_runner_find(const char *type)
+{
+	for (size_t i = 0; i < sizeof(runners) / sizeof(runners[0]); i++)
+		if (!strcmp(runners[i]->type, type))
+			return runners[i];
+	return NULL;
+}

@@ -1,0 +1,798 @@
+/*
+ * runtime.c - the event loop around the engine (see runtime.h).
+ *
+ * The cycle, for every input (a child exited, a timer came due, a command
+ * arrived from another process):
+ *   1. the input goes to the engine, which applies and appends the events
+ *      that follow to the execution's `pending` list;
+ *   2. at the end of the loop iteration (a uv_check handle) the pending
+ *      events of all executions are committed in one transaction;
+ *   3. only then are their effects carried out: StepScheduled starts an
+ *      attempt, StepTimedOut / StepCancelRequested / StepCancelled stop one.
+ * So an effect never happens without its intent on disk, and a crash
+ * between 2 and 3 leaves an intent whose effect is unknown, which recovery
+ * handles (runtime_adopt()).
+ */
+#include "engine/runtime.h"
+
+#include "engine/runner.h"
+#include "plan/doc-json.h"
+#include "plan/validate.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LEASE_TTL_MS 30000
+#define LEASE_RENEW_MS 5000
+#define POLL_MS 200
+#define FLUSH_ROUNDS 8
+
+struct rexec {
+	char *id;
+	struct plan *plan;
+	char *workdir;
+	struct exec_state state;
+	struct event_list pending; /* applied to state, not yet committed */
+	struct rexec *next;
+};
+
+struct attempt {
+	struct runtime *rt;
+	struct rexec *ex;
+	int stage, step, attempt;
+	const struct step_runner *runner;
+	void *state;
+	bool ended;
+	struct attempt *next;
+};
+
+struct runtime {
+	uv_loop_t loop;
+	struct store *store;
+	struct runtime_options opts;
+	struct runtime_observer observer;
+	char owner[128];
+	struct rexec *execs;
+	struct attempt *attempts;
+	uv_timer_t due_timer, poll_timer;
+	uv_check_t flush_check;
+	uv_idle_t wake;
+	uv_signal_t sigint, sigterm;
+	bool stopping;
+	bool failed; /* a store error stopped us */
+	int64_t data_version;
+	int64_t last_renew_ms;
+	/* Inbox commands answered, committed with the next flush. */
+	int64_t *done_ids;
+	char **done_results;
+	size_t ndone, done_alloc;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void execution_id_new(char out[11])
+{
+	static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+	unsigned char bytes[10];
+	if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes)) {
+		/* getrandom cannot fail for 10 bytes once the pool is ready */
+		for (size_t i = 0; i < sizeof(bytes); i++)
+			bytes[i] = (unsigned char)rand();
+	}
+	for (int i = 0; i < 10; i++)
+		out[i] = alphabet[bytes[i] & 31];
+	out[10] = '\0';
+}
+
+static void report(struct runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(struct runtime *rt, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	if (rt->observer.on_error)
+		rt->observer.on_error(rt->observer.arg, sb.buf);
+	strbuf_release(&sb);
+}
+
+static void mark_dirty(struct runtime *rt);
+
+/* ---- executions --------------------------------------------------------- */
+
+static struct rexec *find_exec(struct runtime *rt, const char *id)
+{
+	for (struct rexec *e = rt->execs; e; e = e->next)
+		if (!strcmp(e->id, id))
+			return e;
+	return NULL;
+}
+
+static void rexec_free(struct rexec *e)
+{
+	exec_state_release(&e->state);
+	event_list_release(&e->pending);
+	plan_free(e->plan);
+	free(e->workdir);
+	free(e->id);
+	free(e);
+}
+
+int plan_from_stored(const json_t *plan_json, struct plan **ret, struct strbuf *err)
+{
+	char *text = json_dumps(plan_json, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (!text) {
+		strbuf_addstr(err, "the stored plan is missing");
+		return SP_ESTORE;
+	}
+	struct diag_list dl = DIAG_LIST_INIT;
+	struct doc *doc = NULL;
+	int r = doc_parse("stored plan", text, strlen(text), DOC_JSONC, &doc, &dl);
+	free(text);
+	if (r == 0)
+		r = plan_validate(doc, true, &dl);
+	if (r < 0) {
+		strbuf_addf(err, "the stored plan is invalid: %s",
+			    dl.len ? dl.items[0].message : "unreadable");
+		diag_list_release(&dl);
+		doc_free(doc);
+		return SP_ESTORE;
+	}
+	diag_list_release(&dl);
+	*ret = plan_build(doc);
+	return 0;
+}
+
+/* A short text of what an execution waits for, for listings. */
+static char *waiting_text(const struct rexec *e)
+{
+	const struct exec_state *s = &e->state;
+	if (s->status != EXEC_RUNNING || !s->stage_open)
+		return NULL;
+	struct strbuf sb = STRBUF_INIT;
+	const struct plan_stage *stage = &e->plan->stages[s->stage];
+	for (size_t i = 0; i < stage->nsteps; i++) {
+		const struct step_state *st = &s->steps[s->stage][i];
+		if (st->status == STEP_RUNNING && !strcmp(stage->steps[i].type->name, "Human"))
+			strbuf_addf(&sb, "%sapproval of \"%s\"", sb.len ? ", " : "",
+				    stage->steps[i].name);
+	}
+	return sb.len ? strbuf_detach(&sb, NULL) : (strbuf_release(&sb), NULL);
+}
+
+/* ---- attempts ------------------------------------------------------------- */
+
+static struct attempt *find_attempt(struct runtime *rt, struct rexec *ex, int stage, int step,
+				    int attempt)
+{
+	for (struct attempt *a = rt->attempts; a; a = a->next)
+		if (a->ex == ex && a->stage == stage && a->step == step && a->attempt == attempt &&
+		    !a->ended)
+			return a;
+	return NULL;
+}
+
+static void unlink_attempt(struct runtime *rt, struct attempt *a)
+{
+	for (struct attempt **p = &rt->attempts; *p; p = &(*p)->next)
+		if (*p == a) {
+			*p = a->next;
+			return;
+		}
+}
+
+void attempt_started(struct attempt *a, json_t *handle)
+{
+	struct runtime *rt = a->rt;
+	const char *reason;
+	if (rt->stopping) {
+		json_decref(handle);
+		return;
+	}
+	int64_t now = now_ms();
+	engine_on_started(&a->ex->state, a->stage, a->step, a->attempt, handle, now,
+			  &a->ex->pending, &reason);
+	engine_advance(&a->ex->state, now, &a->ex->pending);
+	mark_dirty(rt);
+}
+
+void attempt_ended(struct attempt *a, bool ok, json_t *details)
+{
+	struct runtime *rt = a->rt;
+	a->ended = true;
+	unlink_attempt(rt, a);
+	if (rt->stopping) {
+		/* Not recorded: the history keeps the attempt in flight, and the
+		 * next process to adopt the execution counts it as interrupted. */
+		json_decref(details);
+	} else {
+		const char *reason;
+		int64_t now = now_ms();
+		engine_on_ended(&a->ex->state, a->stage, a->step, a->attempt, ok, details, now,
+				&a->ex->pending, &reason);
+		engine_advance(&a->ex->state, now, &a->ex->pending);
+		mark_dirty(rt);
+	}
+	free(a);
+	if (rt->stopping && !rt->attempts)
+		uv_stop(&rt->loop);
+}
+
+static void start_attempt(struct runtime *rt, struct rexec *ex, const struct event *ev)
+{
+	const struct plan_step *ps = &ex->plan->stages[ev->stage].steps[ev->step];
+	const struct step_runner *runner = step_runner_find(ps->type->name);
+	const char *reason;
+	if (!runner) {
+		int64_t now = now_ms();
+		engine_on_ended(&ex->state, ev->stage, ev->step, ev->attempt, false,
+				json_pack("{ss}", "error",
+					  "this steppy cannot run steps of this type yet"),
+				now, &ex->pending, &reason);
+		engine_advance(&ex->state, now, &ex->pending);
+		mark_dirty(rt);
+		return;
+	}
+	struct attempt *a = xcalloc(1, sizeof(*a));
+	*a = (struct attempt){ .rt = rt, .ex = ex, .stage = ev->stage, .step = ev->step,
+			       .attempt = ev->attempt, .runner = runner };
+	a->next = rt->attempts;
+	rt->attempts = a;
+	struct attempt_info info = {
+		.execution_id = ex->id,
+		.idempotency_key = json_string_value(json_object_get(ev->data, "idempotencyKey")),
+		.stage = ev->stage,
+		.step = ev->step,
+		.attempt = ev->attempt,
+		.step_plan = ps,
+		.stage_name = ex->plan->stages[ev->stage].name,
+		.workdir = ex->workdir,
+		.notify_log = rt->opts.notify_log,
+		.loop = &rt->loop,
+	};
+	struct strbuf err = STRBUF_INIT;
+	/* On error the runner has reported nothing; on success a may be gone. */
+	if (runner->start(a, &info, &a->state, &err) < 0)
+		attempt_ended(a, false, json_pack("{ss}", "error", err.buf));
+	strbuf_release(&err);
+}
+
+static void cancel_attempt(struct runtime *rt, struct rexec *ex, const struct event *ev)
+{
+	struct attempt *a = find_attempt(rt, ex, ev->stage, ev->step, ev->attempt);
+	if (a)
+		a->runner->cancel(a, a->state);
+}
+
+/* Carries out what committed events ask for. */
+static void perform(struct runtime *rt, struct rexec *ex, const struct event *events, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct event *ev = &events[i];
+		switch (ev->type) {
+		case EV_STEP_SCHEDULED:
+			if (!step_type_internal(ex->plan->stages[ev->stage].steps[ev->step].type))
+				start_attempt(rt, ex, ev);
+			break;
+		case EV_STEP_TIMED_OUT:
+		case EV_STEP_CANCEL_REQUESTED:
+		case EV_STEP_CANCELLED:
+			cancel_attempt(rt, ex, ev);
+			break;
+		case EV_EXECUTION_FINISHED:
+			store_lease_release(rt->store, ex->id, rt->owner, NULL);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* ---- commit ---------------------------------------------------------------- */
+
+static bool all_finished(struct runtime *rt)
+{
+	if (rt->attempts)
+		return false;
+	for (struct rexec *e = rt->execs; e; e = e->next)
+		if (e->state.status == EXEC_RUNNING || e->pending.len)
+			return false;
+	return true;
+}
+
+/* Commits every pending event in one transaction, then performs effects. */
+static bool flush_once(struct runtime *rt)
+{
+	size_t n = 0;
+	for (struct rexec *e = rt->execs; e; e = e->next)
+		n += e->pending.len > 0;
+	if (n == 0 && rt->ndone == 0)
+		return false;
+	struct store_append_item *items = xcalloc(n ? n : 1, sizeof(*items));
+	char **waits = xcalloc(n ? n : 1, sizeof(*waits));
+	size_t k = 0;
+	for (struct rexec *e = rt->execs; e; e = e->next) {
+		if (!e->pending.len)
+			continue;
+		int64_t due = engine_next_due(&e->state);
+		waits[k] = waiting_text(e);
+		items[k++] = (struct store_append_item){
+			.id = e->id,
+			.events = e->pending.items,
+			.nevents = e->pending.len,
+			.status = exec_status_name(e->state.status),
+			.next_due_ms = due == INT64_MAX ? 0 : due,
+			.waiting = waits[k - 1],
+		};
+	}
+	struct strbuf err = STRBUF_INIT;
+	int r = store_append(rt->store, rt->owner, now_ms(), items, k, rt->done_ids,
+			     (const char *const *)rt->done_results, rt->ndone, &err);
+	for (size_t i = 0; i < k; i++)
+		free(waits[i]);
+	free(waits);
+	free(items);
+	for (size_t i = 0; i < rt->ndone; i++)
+		free(rt->done_results[i]);
+	rt->ndone = 0;
+	if (r < 0) {
+		report(rt, "cannot record events, stopping: %s", err.buf);
+		strbuf_release(&err);
+		rt->failed = true;
+		runtime_stop(rt);
+		return false;
+	}
+	strbuf_release(&err);
+	/* Committed. Hand the batch over before performing effects, which may
+	 * emit the next events into the (now empty) pending lists. */
+	for (struct rexec *e = rt->execs; e; e = e->next) {
+		if (!e->pending.len)
+			continue;
+		struct event_list batch = e->pending;
+		e->pending = (struct event_list)EVENT_LIST_INIT;
+		if (rt->observer.on_events)
+			rt->observer.on_events(rt->observer.arg, e->id, &e->state, batch.items,
+					       batch.len);
+		perform(rt, e, batch.items, batch.len);
+		event_list_release(&batch);
+	}
+	return true;
+}
+
+static void due_cb(uv_timer_t *t);
+
+static void rearm(struct runtime *rt)
+{
+	int64_t due = INT64_MAX;
+	for (struct rexec *e = rt->execs; e; e = e->next) {
+		int64_t d = engine_next_due(&e->state);
+		if (d < due)
+			due = d;
+	}
+	if (due == INT64_MAX) {
+		uv_timer_stop(&rt->due_timer);
+		return;
+	}
+	int64_t wait = due - now_ms();
+	uv_timer_start(&rt->due_timer, due_cb, wait > 0 ? (uint64_t)wait : 0, 0);
+}
+
+static void flush(struct runtime *rt)
+{
+	for (int round = 0; round < FLUSH_ROUNDS && !rt->failed; round++)
+		if (!flush_once(rt))
+			break;
+	bool dirty = rt->ndone > 0;
+	for (struct rexec *e = rt->execs; e; e = e->next)
+		dirty |= e->pending.len > 0;
+	if (!dirty)
+		uv_idle_stop(&rt->wake);
+	rearm(rt);
+	if (!rt->stopping && all_finished(rt))
+		uv_stop(&rt->loop);
+}
+
+static void flush_cb(uv_check_t *h)
+{
+	flush(h->data);
+}
+
+static void wake_cb(uv_idle_t *h)
+{
+	(void)h; /* only keeps the loop from blocking while events wait */
+}
+
+static void mark_dirty(struct runtime *rt)
+{
+	uv_idle_start(&rt->wake, wake_cb);
+}
+
+static void due_cb(uv_timer_t *t)
+{
+	struct runtime *rt = t->data;
+	int64_t now = now_ms();
+	for (struct rexec *e = rt->execs; e; e = e->next)
+		if (engine_next_due(&e->state) <= now) {
+			engine_advance(&e->state, now, &e->pending);
+			mark_dirty(rt);
+		}
+}
+
+/* ---- commands from other processes ------------------------------------- */
+
+static int find_step(const struct rexec *e, const json_t *data, int *stage, int *step)
+{
+	json_t *s = json_object_get(data, "stage"), *j = json_object_get(data, "step");
+	if (!json_is_integer(s) || !json_is_integer(j))
+		return -1;
+	*stage = (int)json_integer_value(s);
+	*step = (int)json_integer_value(j);
+	(void)e;
+	return 0;
+}
+
+static void answer(struct runtime *rt, int64_t id, const char *result)
+{
+	if (rt->ndone == rt->done_alloc) {
+		rt->done_alloc = rt->done_alloc ? rt->done_alloc * 2 : 8;
+		rt->done_ids = xreallocarray(rt->done_ids, rt->done_alloc, sizeof(*rt->done_ids));
+		rt->done_results =
+			xreallocarray(rt->done_results, rt->done_alloc, sizeof(*rt->done_results));
+	}
+	rt->done_ids[rt->ndone] = id;
+	rt->done_results[rt->ndone++] = xstrdup(result);
+	mark_dirty(rt);
+}
+
+static void apply_command(struct runtime *rt, struct inbox_cmd *cmd)
+{
+	struct rexec *e = find_exec(rt, cmd->execution_id);
+	const char *reason = NULL;
+	int r = SP_EINVAL;
+	int64_t now = now_ms();
+	json_t *who = json_deep_copy(cmd->data);
+	int stage, step;
+	if (!e) {
+		reason = "the execution is not run by this process";
+		json_decref(who);
+	} else if (!strcmp(cmd->kind, "approve") || !strcmp(cmd->kind, "reject")) {
+		if (find_step(e, cmd->data, &stage, &step) < 0) {
+			reason = "the command names no step";
+			json_decref(who);
+		} else {
+			json_object_del(who, "stage");
+			json_object_del(who, "step");
+			r = engine_on_decision(&e->state, stage, step, !strcmp(cmd->kind, "approve"),
+					       who, now, &e->pending, &reason);
+		}
+	} else if (!strcmp(cmd->kind, "abort")) {
+		r = engine_on_abort(&e->state, who, now, &e->pending, &reason);
+	} else if (!strcmp(cmd->kind, "retry")) {
+		r = engine_on_redrive(&e->state, who, now, &e->pending, &reason);
+	} else {
+		reason = "unknown command";
+		json_decref(who);
+	}
+	if (r == 0)
+		engine_advance(&e->state, now, &e->pending);
+	char *result = r == 0 ? xstrdup("ok") : xstrfmt("refused: %s", reason);
+	answer(rt, cmd->id, result);
+	free(result);
+}
+
+static void poll_cb(uv_timer_t *t)
+{
+	struct runtime *rt = t->data;
+	int64_t now = now_ms();
+	if (now - rt->last_renew_ms >= LEASE_RENEW_MS) {
+		struct strbuf err = STRBUF_INIT;
+		if (store_lease_renew(rt->store, rt->owner, now, LEASE_TTL_MS, &err) < 0)
+			report(rt, "cannot renew leases: %s", err.buf);
+		strbuf_release(&err);
+		rt->last_renew_ms = now;
+	}
+	int64_t v = store_data_version(rt->store);
+	if (v == rt->data_version)
+		return;
+	rt->data_version = v;
+	struct inbox_cmd *cmds = NULL;
+	size_t n = 0;
+	if (store_inbox_pending(rt->store, rt->owner, &cmds, &n, NULL) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		apply_command(rt, &cmds[i]);
+		inbox_cmd_release(&cmds[i]);
+	}
+	free(cmds);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+	(void)signum;
+	runtime_stop(h->data);
+}
+
+/* ---- public ------------------------------------------------------------------ */
+
+int runtime_new(struct store *st, const struct runtime_options *opts, struct runtime **ret,
+		struct strbuf *err)
+{
+	struct runtime *rt = xcalloc(1, sizeof(*rt));
+	rt->store = st;
+	rt->opts = *opts;
+	if (!rt->opts.cancel_grace_ms)
+		rt->opts.cancel_grace_ms = 10000;
+	if (opts->observer)
+		rt->observer = *opts->observer;
+	char host[64] = "localhost", rnd[11];
+	gethostname(host, sizeof(host) - 1);
+	execution_id_new(rnd);
+	snprintf(rt->owner, sizeof(rt->owner), "%s:%d:%s", host, (int)getpid(), rnd);
+	if (uv_loop_init(&rt->loop) < 0) {
+		strbuf_addstr(err, "cannot start the event loop");
+		free(rt);
+		return SP_ENOMEM;
+	}
+	uv_timer_init(&rt->loop, &rt->due_timer);
+	uv_timer_init(&rt->loop, &rt->poll_timer);
+	uv_check_init(&rt->loop, &rt->flush_check);
+	uv_idle_init(&rt->loop, &rt->wake);
+	uv_signal_init(&rt->loop, &rt->sigint);
+	uv_signal_init(&rt->loop, &rt->sigterm);
+	rt->due_timer.data = rt->poll_timer.data = rt->flush_check.data = rt->wake.data = rt;
+	rt->sigint.data = rt->sigterm.data = rt;
+	uv_check_start(&rt->flush_check, flush_cb);
+	uv_unref((uv_handle_t *)&rt->flush_check);
+	rt->data_version = -1;
+	rt->last_renew_ms = now_ms();
+	*ret = rt;
+	return 0;
+}
+
+static void close_cb(uv_handle_t *h)
+{
+	(void)h;
+}
+
+void runtime_free(struct runtime *rt)
+{
+	if (!rt)
+		return;
+	/* Attempts still running are stopped; their ends are not recorded. */
+	rt->stopping = true;
+	for (struct attempt *a = rt->attempts; a; a = a->next)
+		a->runner->cancel(a, a->state);
+	while (rt->attempts)
+		uv_run(&rt->loop, UV_RUN_ONCE);
+	for (struct rexec *e = rt->execs; e; e = e->next)
+		store_lease_release(rt->store, e->id, rt->owner, NULL);
+	uv_close((uv_handle_t *)&rt->due_timer, close_cb);
+	uv_close((uv_handle_t *)&rt->poll_timer, close_cb);
+	uv_close((uv_handle_t *)&rt->flush_check, close_cb);
+	uv_close((uv_handle_t *)&rt->wake, close_cb);
+	uv_close((uv_handle_t *)&rt->sigint, close_cb);
+	uv_close((uv_handle_t *)&rt->sigterm, close_cb);
+	uv_run(&rt->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&rt->loop);
+	while (rt->execs) {
+		struct rexec *e = rt->execs;
+		rt->execs = e->next;
+		rexec_free(e);
+	}
+	free(rt->done_ids);
+	for (size_t i = 0; i < rt->ndone; i++)
+		free(rt->done_results[i]);
+	free(rt->done_results);
+	free(rt);
+}
+
+int runtime_submit(struct runtime *rt, struct plan *plan, const char *plan_file,
+		   const char *started_by, const char **ret_id, struct strbuf *err)
+{
+	struct rexec *e = xcalloc(1, sizeof(*e));
+	char id[11];
+	execution_id_new(id);
+	e->id = xstrdup(id);
+	e->plan = plan;
+	char *cwd = getcwd(NULL, 0);
+	e->workdir = cwd ? cwd : xstrdup("/");
+	exec_state_init(&e->state, e->id, plan);
+
+	json_t *vars = json_object();
+	for (size_t i = 0; i < plan->nvariables; i++)
+		if (plan->variables[i].value)
+			json_object_set_new(vars, plan->variables[i].name,
+					    json_string(plan->variables[i].value));
+	json_t *data = json_pack("{so so ss ss ss sb}", "plan", doc_to_json(plan->doc->root),
+				 "variables", vars, "planFile", plan_file ? plan_file : "",
+				 "startedBy", started_by ? started_by : "", "workdir", e->workdir,
+				 "failFast", rt->opts.fail_fast);
+	int64_t now = now_ms();
+	struct event *ev = event_list_add(&e->pending, EV_EXECUTION_STARTED, -1, -1, 0, data);
+	ev->seq = 1;
+	ev->time_ms = now;
+	engine_apply(&e->state, ev);
+	engine_advance(&e->state, now, &e->pending);
+
+	char *waiting = waiting_text(e);
+	int64_t due = engine_next_due(&e->state);
+	struct store_append_item first = {
+		.id = e->id,
+		.events = e->pending.items,
+		.nevents = e->pending.len,
+		.status = exec_status_name(e->state.status),
+		.next_due_ms = due == INT64_MAX ? 0 : due,
+		.waiting = waiting,
+	};
+	struct exec_row row = {
+		.id = e->id,
+		.plan_name = (char *)plan->name,
+		.environment = (char *)plan->environment,
+		.plan_file = (char *)plan_file,
+		.started_by = (char *)started_by,
+	};
+	int r = store_create(rt->store, &row, rt->owner, now, LEASE_TTL_MS, &first, err);
+	free(waiting);
+	if (r < 0) {
+		e->plan = NULL; /* the caller keeps the plan on failure */
+		rexec_free(e);
+		return r;
+	}
+	e->next = rt->execs;
+	rt->execs = e;
+	*ret_id = e->id;
+	struct event_list batch = e->pending;
+	e->pending = (struct event_list)EVENT_LIST_INIT;
+	if (rt->observer.on_events)
+		rt->observer.on_events(rt->observer.arg, e->id, &e->state, batch.items, batch.len);
+	perform(rt, e, batch.items, batch.len);
+	event_list_release(&batch);
+	mark_dirty(rt);
+	return 0;
+}
+
+int runtime_adopt(struct runtime *rt, const char *id, struct strbuf *err)
+{
+	if (find_exec(rt, id))
+		return 0;
+	int64_t now = now_ms();
+	int r = store_lease_take(rt->store, id, rt->owner, now, LEASE_TTL_MS, err);
+	if (r < 0)
+		return r;
+	struct event_list history = EVENT_LIST_INIT;
+	r = store_history(rt->store, id, 0, &history, err);
+	if (r == 0 && (history.len == 0 || history.items[0].type != EV_EXECUTION_STARTED)) {
+		strbuf_addf(err, "execution %s has no history", id);
+		r = SP_ESTORE;
+	}
+	struct plan *plan = NULL;
+	if (r == 0)
+		r = plan_from_stored(json_object_get(history.items[0].data, "plan"), &plan, err);
+	if (r < 0) {
+		event_list_release(&history);
+		store_lease_release(rt->store, id, rt->owner, NULL);
+		return r;
+	}
+	struct rexec *e = xcalloc(1, sizeof(*e));
+	e->id = xstrdup(id);
+	e->plan = plan;
+	const char *wd = json_string_value(json_object_get(history.items[0].data, "workdir"));
+	e->workdir = xstrdup(wd && *wd ? wd : "/");
+	exec_state_init(&e->state, e->id, plan);
+	for (size_t i = 0; i < history.len && r == 0; i++)
+		if (engine_apply(&e->state, &history.items[i]) < 0) {
+			strbuf_addf(err, "the history of %s is malformed at event %lld (%s)", id,
+				    (long long)history.items[i].seq,
+				    event_type_name(history.items[i].type));
+			r = SP_ESTORE;
+		}
+	if (r < 0) {
+		event_list_release(&history);
+		rexec_free(e);
+		store_lease_release(rt->store, id, rt->owner, NULL);
+		return r;
+	}
+
+	/* Recovery: attempts in flight when the last owner stopped. Their work is
+	 * made sure to be gone, then counted as interrupted (a failed attempt;
+	 * the retry policy decides what follows). */
+	int stage = e->state.stage;
+	for (int s = 0; e->state.stage_open && (size_t)s < plan->stages[stage].nsteps; s++) {
+		if (!engine_in_flight(&e->state, stage, s))
+			continue;
+		const struct step_state *st = &e->state.steps[stage][s];
+		const json_t *handle = NULL;
+		for (size_t i = history.len; i-- > 0;) {
+			const struct event *ev = &history.items[i];
+			if (ev->type == EV_STEP_STARTED && ev->stage == stage && ev->step == s &&
+			    ev->attempt == st->attempt) {
+				handle = ev->data;
+				break;
+			}
+		}
+		const struct step_runner *runner = step_runner_find(plan->stages[stage].steps[s].type->name);
+		if (handle && runner && runner->reap)
+			runner->reap(handle);
+		const char *reason;
+		engine_on_ended(&e->state, stage, s, st->attempt, false,
+				json_pack("{ss}", "error",
+					  "interrupted: the steppy process running this attempt "
+					  "stopped before it ended"),
+				now, &e->pending, &reason);
+	}
+	engine_advance(&e->state, now, &e->pending);
+	event_list_release(&history);
+	e->next = rt->execs;
+	rt->execs = e;
+	mark_dirty(rt);
+	return 0;
+}
+
+int runtime_adopt_all(struct runtime *rt, size_t *ret_n, struct strbuf *err)
+{
+	char **ids = NULL;
+	size_t n = 0, adopted = 0;
+	int r = store_unfinished(rt->store, &ids, &n, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct strbuf e2 = STRBUF_INIT;
+		int a = runtime_adopt(rt, ids[i], &e2);
+		if (a == 0)
+			adopted++;
+		else if (a != SP_EBUSY)
+			report(rt, "cannot resume %s: %s", ids[i], e2.buf);
+		strbuf_release(&e2);
+		free(ids[i]);
+	}
+	free(ids);
+	*ret_n = adopted;
+	return 0;
+}
+
+int runtime_run(struct runtime *rt)
+{
+	uv_timer_start(&rt->poll_timer, poll_cb, POLL_MS, POLL_MS);
+	uv_signal_start(&rt->sigint, signal_cb, SIGINT);
+	uv_signal_start(&rt->sigterm, signal_cb, SIGTERM);
+	mark_dirty(rt);
+	if (rt->execs && !all_finished(rt))
+		uv_run(&rt->loop, UV_RUN_DEFAULT);
+	flush(rt);
+	uv_timer_stop(&rt->poll_timer);
+	uv_timer_stop(&rt->due_timer);
+	uv_signal_stop(&rt->sigint);
+	uv_signal_stop(&rt->sigterm);
+	return rt->stopping || rt->failed ? 1 : 0;
+}
+
+void runtime_stop(struct runtime *rt)
+{
+	if (rt->stopping)
+		return;
+	rt->stopping = true;
+	for (struct attempt *a = rt->attempts; a; a = a->next)
+		a->runner->cancel(a, a->state);
+	if (!rt->attempts)
+		uv_stop(&rt->loop);
+}
+
+int runtime_status(struct runtime *rt, const char *id)
+{
+	struct rexec *e = find_exec(rt, id);
+	return e ? (int)e->state.status : -1;
+}

@@ -1,0 +1,87 @@
+/*
+ * runtime.h - runs executions: the event loop around the engine.
+ *
+ * One libuv loop drives any number of executions: child processes, timers,
+ * signals, and polling the store for commands from other processes. Inputs
+ * go to the pure engine (engine.h); the events it emits are committed to the
+ * store in one transaction per loop iteration for all executions together
+ * (group commit); only then are their effects carried out (start an
+ * attempt, cancel one). Durable timers are kept as due times in the
+ * histories; the runtime arms a single uv timer for the earliest.
+ *
+ * Ownership: the runtime borrows the store; it owns its executions.
+ */
+#ifndef STEPPY_ENGINE_RUNTIME_H
+#define STEPPY_ENGINE_RUNTIME_H
+
+#include "engine/engine.h"
+#include "store/store.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct runtime;
+
+/* What the runtime tells whoever shows progress (the terminal view). */
+struct runtime_observer {
+	/* Events of an execution were committed. */
+	void (*on_events)(void *arg, const char *id, const struct exec_state *state,
+			  const struct event *events, size_t n);
+	/* A notification for the local channel (terminal). */
+	void (*on_notify)(void *arg, const char *id, const char *subject, const char *message);
+	/* Something went wrong outside any execution's history (store errors ...). */
+	void (*on_error)(void *arg, const char *message);
+	void *arg;
+};
+
+struct runtime_options {
+	bool fail_fast;            /* every stage fails fast */
+	int64_t cancel_grace_ms;   /* SIGTERM to SIGKILL, for Exec; default 10 s */
+	const char *notify_log;    /* local notification log file */
+	const struct runtime_observer *observer; /* may be NULL */
+};
+
+int runtime_new(struct store *st, const struct runtime_options *opts, struct runtime **ret,
+		struct strbuf *err);
+/* Stops children, gives up leases, frees everything. Accepts NULL. */
+void runtime_free(struct runtime *rt);
+
+/*
+ * Creates an execution of a bound plan (taken: the runtime owns it) and
+ * starts it. plan_json is the bound plan as stored. Sets *ret_id (owned by
+ * the runtime, valid until runtime_free()).
+ */
+int runtime_submit(struct runtime *rt, struct plan *plan, const char *plan_file,
+		   const char *started_by, const char **ret_id, struct strbuf *err);
+
+/*
+ * Takes over an unfinished execution of the store (its lease must be free,
+ * expired, or held by a process that is gone), recovering attempts that were
+ * in flight. Returns 0, SP_EBUSY (run by another live process), SP_ENOENT.
+ */
+int runtime_adopt(struct runtime *rt, const char *id, struct strbuf *err);
+
+/* Adopts every unfinished execution it can. Sets *ret_n to how many. */
+int runtime_adopt_all(struct runtime *rt, size_t *ret_n, struct strbuf *err);
+
+/*
+ * Runs until every execution the runtime holds has finished, or a stop was
+ * asked (runtime_stop(), SIGINT, SIGTERM). Returns 0, or 1 when stopped
+ * early.
+ */
+int runtime_run(struct runtime *rt);
+
+/* Asks runtime_run() to return soon; in-flight work is stopped and stays
+ * in the histories as in flight, for a later resume. */
+void runtime_stop(struct runtime *rt);
+
+/* The status of an execution the runtime holds, or -1. */
+int runtime_status(struct runtime *rt, const char *id);
+
+/* Builds a plan from the JSON stored in an ExecutionStarted event. */
+int plan_from_stored(const json_t *plan_json, struct plan **ret, struct strbuf *err);
+
+/* Makes an execution id: 10 characters of base32 from the system's CSPRNG. */
+void execution_id_new(char out[11]);
+
+#endif

@@ -1,0 +1,662 @@
+/*
+ * store-sqlite.c - the store in one SQLite file (see store.h).
+ *
+ * WAL journal, synchronous=FULL, busy timeout of 10 s for the moments two
+ * processes write at once. Writes are BEGIN IMMEDIATE transactions, so a
+ * check (the lease) and the write that depends on it cannot be split by
+ * another writer.
+ */
+#include "store/store.h"
+
+#include "util/alloc.h"
+#include "util/error.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SCHEMA_VERSION "1"
+
+struct store {
+	sqlite3 *db;
+	char host[256];
+};
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS executions ("
+	"  id TEXT PRIMARY KEY,"
+	"  created_ms INTEGER NOT NULL,"
+	"  updated_ms INTEGER NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  plan_name TEXT, environment TEXT, plan_file TEXT, started_by TEXT,"
+	"  last_seq INTEGER NOT NULL,"
+	"  next_due_ms INTEGER NOT NULL DEFAULT 0,"
+	"  waiting TEXT);"
+	"CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, created_ms);"
+	"CREATE INDEX IF NOT EXISTS executions_by_created ON executions (created_ms);"
+	"CREATE TABLE IF NOT EXISTS events ("
+	"  execution_id TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  time_ms INTEGER NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  stage INTEGER NOT NULL, step INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+	"  data TEXT NOT NULL,"
+	"  PRIMARY KEY (execution_id, seq)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS leases ("
+	"  execution_id TEXT PRIMARY KEY,"
+	"  owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,"
+	"  expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS inbox ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  execution_id TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  data TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL,"
+	"  done_ms INTEGER, result TEXT);"
+	"CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (execution_id) WHERE done_ms IS NULL;";
+
+static int db_error(struct store *st, struct strbuf *err, const char *what)
+{
+	if (err)
+		strbuf_addf(err, "%s: %s", what, sqlite3_errmsg(st->db));
+	return SP_ESTORE;
+}
+
+static int exec_sql(struct store *st, const char *sql, struct strbuf *err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		if (err)
+			strbuf_addf(err, "%s", msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return SP_ESTORE;
+	}
+	return 0;
+}
+
+static sqlite3_stmt *prepare(struct store *st, const char *sql, struct strbuf *err)
+{
+	sqlite3_stmt *stmt = NULL;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		db_error(st, err, "preparing a query");
+		return NULL;
+	}
+	return stmt;
+}
+
+static char *col_text(sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, col);
+	return t ? xstrdup((const char *)t) : NULL;
+}
+
+static void bind_text(sqlite3_stmt *stmt, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(stmt, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(stmt, i);
+}
+
+int store_open(const char *path, struct store **ret, struct strbuf *err)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	if (gethostname(st->host, sizeof(st->host) - 1) < 0)
+		strcpy(st->host, "localhost");
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+		if (err)
+			strbuf_addf(err, "cannot open %s: %s", path,
+				    st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		store_close(st);
+		return SP_ESTORE;
+	}
+	sqlite3_busy_timeout(st->db, 10000);
+	int r = exec_sql(st,
+			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+			 "PRAGMA foreign_keys=ON;",
+			 err);
+	if (r == 0)
+		r = exec_sql(st, "BEGIN IMMEDIATE", err);
+	if (r == 0) {
+		r = exec_sql(st, schema, err);
+		if (r == 0)
+			r = exec_sql(st,
+				     "INSERT OR IGNORE INTO meta (key, value) VALUES "
+				     "('schema', '" SCHEMA_VERSION "')",
+				     err);
+		r = r == 0 ? exec_sql(st, "COMMIT", err) : (exec_sql(st, "ROLLBACK", NULL), r);
+	}
+	if (r == 0) {
+		sqlite3_stmt *stmt = prepare(st, "SELECT value FROM meta WHERE key = 'schema'", err);
+		if (!stmt || sqlite3_step(stmt) != SQLITE_ROW) {
+			r = SP_ESTORE;
+		} else if (strcmp((const char *)sqlite3_column_text(stmt, 0), SCHEMA_VERSION) != 0) {
+			if (err)
+				strbuf_addf(err, "%s has store schema %s; this steppy knows %s", path,
+					    sqlite3_column_text(stmt, 0), SCHEMA_VERSION);
+			r = SP_ESTORE;
+		}
+		sqlite3_finalize(stmt);
+	}
+	if (r < 0) {
+		if (err && err->len == 0)
+			strbuf_addf(err, "cannot open store %s", path);
+		store_close(st);
+		return r;
+	}
+	*ret = st;
+	return 0;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	sqlite3_close(st->db);
+	free(st);
+}
+
+void exec_row_release(struct exec_row *row)
+{
+	free(row->id);
+	free(row->status);
+	free(row->plan_name);
+	free(row->environment);
+	free(row->plan_file);
+	free(row->started_by);
+	free(row->waiting);
+	memset(row, 0, sizeof(*row));
+}
+
+static int insert_events(struct store *st, const struct store_append_item *it, struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(st,
+				     "INSERT INTO events (execution_id, seq, time_ms, type, stage, "
+				     "step, attempt, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+				     err);
+	if (!stmt)
+		return SP_ESTORE;
+	int r = 0;
+	for (size_t i = 0; i < it->nevents && r == 0; i++) {
+		const struct event *e = &it->events[i];
+		char *data = json_dumps(e->data, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		sqlite3_reset(stmt);
+		bind_text(stmt, 1, it->id);
+		sqlite3_bind_int64(stmt, 2, e->seq);
+		sqlite3_bind_int64(stmt, 3, e->time_ms);
+		bind_text(stmt, 4, event_type_name(e->type));
+		sqlite3_bind_int(stmt, 5, e->stage);
+		sqlite3_bind_int(stmt, 6, e->step);
+		sqlite3_bind_int(stmt, 7, e->attempt);
+		bind_text(stmt, 8, data ? data : "{}");
+		int rc = sqlite3_step(stmt);
+		free(data);
+		if (rc == SQLITE_CONSTRAINT) {
+			if (err)
+				strbuf_addf(err, "event %lld of %s was already recorded",
+					    (long long)e->seq, it->id);
+			r = SP_ECONFLICT;
+		} else if (rc != SQLITE_DONE) {
+			r = db_error(st, err, "recording an event");
+		}
+	}
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static int update_projection(struct store *st, const struct store_append_item *it, int64_t now,
+			     struct strbuf *err)
+{
+	if (it->nevents == 0)
+		return 0;
+	sqlite3_stmt *stmt = prepare(st,
+				     "UPDATE executions SET status = ?, updated_ms = ?, last_seq = ?, "
+				     "next_due_ms = ?, waiting = ? WHERE id = ? AND last_seq = ?",
+				     err);
+	if (!stmt)
+		return SP_ESTORE;
+	bind_text(stmt, 1, it->status);
+	sqlite3_bind_int64(stmt, 2, now);
+	sqlite3_bind_int64(stmt, 3, it->events[it->nevents - 1].seq);
+	sqlite3_bind_int64(stmt, 4, it->next_due_ms);
+	bind_text(stmt, 5, it->waiting);
+	bind_text(stmt, 6, it->id);
+	sqlite3_bind_int64(stmt, 7, it->events[0].seq - 1);
+	int r = sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "updating an execution");
+	if (r == 0 && sqlite3_changes(st->db) != 1) {
+		if (err)
+			strbuf_addf(err, "execution %s changed under us", it->id);
+		r = SP_ECONFLICT;
+	}
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static int check_lease(struct store *st, const char *id, const char *owner, struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(st, "SELECT owner FROM leases WHERE execution_id = ?", err);
+	if (!stmt)
+		return SP_ESTORE;
+	bind_text(stmt, 1, id);
+	int r = 0;
+	if (sqlite3_step(stmt) != SQLITE_ROW ||
+	    strcmp((const char *)sqlite3_column_text(stmt, 0), owner) != 0) {
+		if (err)
+			strbuf_addf(err, "this process no longer holds execution %s", id);
+		r = SP_ECONFLICT;
+	}
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static int put_lease(struct store *st, const char *id, const char *owner, int64_t expires,
+		     struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(st,
+				     "INSERT INTO leases (execution_id, owner, host, pid, expires_ms) "
+				     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET "
+				     "owner = excluded.owner, host = excluded.host, pid = excluded.pid, "
+				     "expires_ms = excluded.expires_ms",
+				     err);
+	if (!stmt)
+		return SP_ESTORE;
+	bind_text(stmt, 1, id);
+	bind_text(stmt, 2, owner);
+	bind_text(stmt, 3, st->host);
+	sqlite3_bind_int64(stmt, 4, getpid());
+	sqlite3_bind_int64(stmt, 5, expires);
+	int r = sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "taking a lease");
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static int finish_tx(struct store *st, int r, struct strbuf *err)
+{
+	if (r == 0)
+		r = exec_sql(st, "COMMIT", err);
+	if (r < 0)
+		exec_sql(st, "ROLLBACK", NULL);
+	return r;
+}
+
+int store_create(struct store *st, const struct exec_row *row, const char *owner, int64_t now,
+		 int64_t lease_ms, const struct store_append_item *first, struct strbuf *err)
+{
+	int r = exec_sql(st, "BEGIN IMMEDIATE", err);
+	if (r < 0)
+		return r;
+	sqlite3_stmt *stmt = prepare(st,
+				     "INSERT INTO executions (id, created_ms, updated_ms, status, "
+				     "plan_name, environment, plan_file, started_by, last_seq) "
+				     "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, 0)",
+				     err);
+	if (!stmt)
+		return finish_tx(st, SP_ESTORE, err);
+	bind_text(stmt, 1, row->id);
+	sqlite3_bind_int64(stmt, 2, now);
+	sqlite3_bind_int64(stmt, 3, now);
+	bind_text(stmt, 4, row->plan_name);
+	bind_text(stmt, 5, row->environment);
+	bind_text(stmt, 6, row->plan_file);
+	bind_text(stmt, 7, row->started_by);
+	int rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc == SQLITE_CONSTRAINT) {
+		if (err)
+			strbuf_addf(err, "an execution %s exists already", row->id);
+		return finish_tx(st, SP_ECONFLICT, err);
+	}
+	if (rc != SQLITE_DONE)
+		return finish_tx(st, db_error(st, err, "creating an execution"), err);
+	r = put_lease(st, row->id, owner, now + lease_ms, err);
+	if (r == 0)
+		r = insert_events(st, first, err);
+	if (r == 0)
+		r = update_projection(st, first, now, err);
+	return finish_tx(st, r, err);
+}
+
+static int mark_done(struct store *st, int64_t id, const char *result, int64_t now,
+		     struct strbuf *err)
+{
+	sqlite3_stmt *stmt =
+		prepare(st, "UPDATE inbox SET done_ms = ?, result = ? WHERE id = ?", err);
+	if (!stmt)
+		return SP_ESTORE;
+	sqlite3_bind_int64(stmt, 1, now);
+	bind_text(stmt, 2, result);
+	sqlite3_bind_int64(stmt, 3, id);
+	int r = sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "answering a command");
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int store_append(struct store *st, const char *owner, int64_t now,
+		 const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
+		 const char *const *done_results, size_t ndone, struct strbuf *err)
+{
+	int r = exec_sql(st, "BEGIN IMMEDIATE", err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < nitems && r == 0; i++) {
+		if (items[i].nevents == 0)
+			continue;
+		r = check_lease(st, items[i].id, owner, err);
+		if (r == 0)
+			r = insert_events(st, &items[i], err);
+		if (r == 0)
+			r = update_projection(st, &items[i], now, err);
+	}
+	for (size_t i = 0; i < ndone && r == 0; i++)
+		r = mark_done(st, done_ids[i], done_results[i], now, err);
+	return finish_tx(st, r, err);
+}
+
+int store_history(struct store *st, const char *id, int64_t after, struct event_list *out,
+		  struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(st,
+				     "SELECT seq, time_ms, type, stage, step, attempt, data FROM events "
+				     "WHERE execution_id = ? AND seq > ? ORDER BY seq",
+				     err);
+	if (!stmt)
+		return SP_ESTORE;
+	bind_text(stmt, 1, id);
+	sqlite3_bind_int64(stmt, 2, after);
+	int rc, r = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int type = event_type_from_name((const char *)sqlite3_column_text(stmt, 2));
+		json_error_t jerr;
+		json_t *data = json_loads((const char *)sqlite3_column_text(stmt, 6), 0, &jerr);
+		if (type < 0 || !data) {
+			if (err)
+				strbuf_addf(err, "event %lld of %s is unreadable",
+					    (long long)sqlite3_column_int64(stmt, 0), id);
+			json_decref(data);
+			r = SP_ESTORE;
+			break;
+		}
+		struct event *e = event_list_add(out, (enum event_type)type, sqlite3_column_int(stmt, 3),
+						 sqlite3_column_int(stmt, 4),
+						 sqlite3_column_int(stmt, 5), data);
+		e->seq = sqlite3_column_int64(stmt, 0);
+		e->time_ms = sqlite3_column_int64(stmt, 1);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_error(st, err, "reading a history");
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+#define ROW_COLUMNS                                                                                \
+	"id, status, plan_name, environment, plan_file, started_by, created_ms, updated_ms, "     \
+	"last_seq, next_due_ms, waiting"
+
+static void read_row(sqlite3_stmt *stmt, struct exec_row *row)
+{
+	row->id = col_text(stmt, 0);
+	row->status = col_text(stmt, 1);
+	row->plan_name = col_text(stmt, 2);
+	row->environment = col_text(stmt, 3);
+	row->plan_file = col_text(stmt, 4);
+	row->started_by = col_text(stmt, 5);
+	row->created_ms = sqlite3_column_int64(stmt, 6);
+	row->updated_ms = sqlite3_column_int64(stmt, 7);
+	row->last_seq = sqlite3_column_int64(stmt, 8);
+	row->next_due_ms = sqlite3_column_int64(stmt, 9);
+	row->waiting = col_text(stmt, 10);
+}
+
+int store_get(struct store *st, const char *id_or_prefix, struct exec_row *out, struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(st,
+				     "SELECT " ROW_COLUMNS " FROM executions WHERE id = ?1 OR "
+				     "(substr(id, 1, length(?1)) = ?1) ORDER BY id = ?1 DESC LIMIT 2",
+				     err);
+	if (!stmt)
+		return SP_ESTORE;
+	bind_text(stmt, 1, id_or_prefix);
+	int r;
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		if (err)
+			strbuf_addf(err, "no execution \"%s\"", id_or_prefix);
+		r = SP_ENOENT;
+	} else {
+		read_row(stmt, out);
+		r = 0;
+		if (strcmp(out->id, id_or_prefix) != 0 && sqlite3_step(stmt) == SQLITE_ROW) {
+			if (err)
+				strbuf_addf(err, "\"%s\" names more than one execution; give more of the id",
+					    id_or_prefix);
+			exec_row_release(out);
+			r = SP_EINVAL;
+		}
+	}
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int store_list(struct store *st, const char *status, int limit, int offset,
+	       void (*fn)(const struct exec_row *row, void *arg), void *arg, struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(st,
+				     "SELECT " ROW_COLUMNS " FROM executions WHERE ?1 IS NULL OR "
+				     "status = ?1 ORDER BY created_ms DESC, id DESC LIMIT ?2 OFFSET ?3",
+				     err);
+	if (!stmt)
+		return SP_ESTORE;
+	bind_text(stmt, 1, status);
+	sqlite3_bind_int(stmt, 2, limit < 1 ? 1 : limit > 1000 ? 1000 : limit);
+	sqlite3_bind_int(stmt, 3, offset < 0 ? 0 : offset);
+	int n = 0, rc;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct exec_row row = { 0 };
+		read_row(stmt, &row);
+		fn(&row, arg);
+		exec_row_release(&row);
+		n++;
+	}
+	int r = rc == SQLITE_DONE ? n : db_error(st, err, "listing executions");
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+/* True if the lease row's owner process is known dead (same host, pid gone). */
+static bool owner_dead(struct store *st, sqlite3_stmt *row)
+{
+	const char *host = (const char *)sqlite3_column_text(row, 1);
+	pid_t pid = (pid_t)sqlite3_column_int64(row, 2);
+	if (!host || strcmp(host, st->host) != 0 || pid <= 0)
+		return false;
+	return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+int store_lease_take(struct store *st, const char *id, const char *owner, int64_t now,
+		     int64_t ttl_ms, struct strbuf *err)
+{
+	int r = exec_sql(st, "BEGIN IMMEDIATE", err);
+	if (r < 0)
+		return r;
+	sqlite3_stmt *stmt =
+		prepare(st, "SELECT owner, host, pid, expires_ms FROM leases WHERE execution_id = ?",
+			err);
+	if (!stmt)
+		return finish_tx(st, SP_ESTORE, err);
+	bind_text(stmt, 1, id);
+	if (sqlite3_step(stmt) == SQLITE_ROW) {
+		const char *holder = (const char *)sqlite3_column_text(stmt, 0);
+		int64_t expires = sqlite3_column_int64(stmt, 3);
+		if (strcmp(holder, owner) != 0 && expires >= now && !owner_dead(st, stmt)) {
+			if (err)
+				strbuf_addf(err, "execution %s is run by another steppy process (%s, pid %lld)",
+					    id, sqlite3_column_text(stmt, 1),
+					    (long long)sqlite3_column_int64(stmt, 2));
+			r = SP_EBUSY;
+		}
+	}
+	sqlite3_finalize(stmt);
+	if (r == 0)
+		r = put_lease(st, id, owner, now + ttl_ms, err);
+	return finish_tx(st, r, err);
+}
+
+int store_lease_renew(struct store *st, const char *owner, int64_t now, int64_t ttl_ms,
+		      struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(st, "UPDATE leases SET expires_ms = ? WHERE owner = ?", err);
+	if (!stmt)
+		return SP_ESTORE;
+	sqlite3_bind_int64(stmt, 1, now + ttl_ms);
+	bind_text(stmt, 2, owner);
+	int r = sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "renewing leases");
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int store_lease_release(struct store *st, const char *id, const char *owner, struct strbuf *err)
+{
+	sqlite3_stmt *stmt =
+		prepare(st, "DELETE FROM leases WHERE execution_id = ? AND owner = ?", err);
+	if (!stmt)
+		return SP_ESTORE;
+	bind_text(stmt, 1, id);
+	bind_text(stmt, 2, owner);
+	int r = sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "releasing a lease");
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+bool store_lease_held_elsewhere(struct store *st, const char *id, const char *owner, int64_t now)
+{
+	sqlite3_stmt *stmt = prepare(
+		st, "SELECT owner, host, pid, expires_ms FROM leases WHERE execution_id = ?", NULL);
+	if (!stmt)
+		return false;
+	bind_text(stmt, 1, id);
+	bool held = sqlite3_step(stmt) == SQLITE_ROW &&
+		    strcmp((const char *)sqlite3_column_text(stmt, 0), owner ? owner : "") != 0 &&
+		    sqlite3_column_int64(stmt, 3) >= now && !owner_dead(st, stmt);
+	sqlite3_finalize(stmt);
+	return held;
+}
+
+int store_unfinished(struct store *st, char ***ret_ids, size_t *ret_n, struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(
+		st, "SELECT id FROM executions WHERE status = 'RUNNING' ORDER BY created_ms", err);
+	if (!stmt)
+		return SP_ESTORE;
+	char **ids = NULL;
+	size_t n = 0;
+	int rc;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		ids = xreallocarray(ids, n + 1, sizeof(*ids));
+		ids[n++] = col_text(stmt, 0);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		for (size_t i = 0; i < n; i++)
+			free(ids[i]);
+		free(ids);
+		return db_error(st, err, "listing unfinished executions");
+	}
+	*ret_ids = ids;
+	*ret_n = n;
+	return 0;
+}
+
+void inbox_cmd_release(struct inbox_cmd *cmd)
+{
+	free(cmd->execution_id);
+	free(cmd->kind);
+	json_decref(cmd->data);
+	memset(cmd, 0, sizeof(*cmd));
+}
+
+int store_inbox_add(struct store *st, const char *execution_id, const char *kind, json_t *data,
+		    int64_t now, int64_t *ret_id, struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(st,
+				     "INSERT INTO inbox (execution_id, kind, data, created_ms) VALUES "
+				     "(?, ?, ?, ?)",
+				     err);
+	if (!stmt)
+		return SP_ESTORE;
+	char *text = json_dumps(data, JSON_COMPACT);
+	bind_text(stmt, 1, execution_id);
+	bind_text(stmt, 2, kind);
+	bind_text(stmt, 3, text ? text : "{}");
+	sqlite3_bind_int64(stmt, 4, now);
+	int r = sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "sending a command");
+	free(text);
+	sqlite3_finalize(stmt);
+	if (r == 0)
+		*ret_id = sqlite3_last_insert_rowid(st->db);
+	return r;
+}
+
+int store_inbox_pending(struct store *st, const char *owner, struct inbox_cmd **ret, size_t *ret_n,
+			struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(st,
+				     "SELECT i.id, i.execution_id, i.kind, i.data FROM inbox i JOIN "
+				     "leases l ON l.execution_id = i.execution_id WHERE i.done_ms IS "
+				     "NULL AND l.owner = ? ORDER BY i.id",
+				     err);
+	if (!stmt)
+		return SP_ESTORE;
+	bind_text(stmt, 1, owner);
+	struct inbox_cmd *cmds = NULL;
+	size_t n = 0;
+	int rc;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		cmds = xreallocarray(cmds, n + 1, sizeof(*cmds));
+		struct inbox_cmd *c = &cmds[n++];
+		c->id = sqlite3_column_int64(stmt, 0);
+		c->execution_id = col_text(stmt, 1);
+		c->kind = col_text(stmt, 2);
+		c->data = json_loads((const char *)sqlite3_column_text(stmt, 3), 0, NULL);
+		if (!c->data)
+			c->data = json_object();
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		for (size_t i = 0; i < n; i++)
+			inbox_cmd_release(&cmds[i]);
+		free(cmds);
+		return db_error(st, err, "reading commands");
+	}
+	*ret = cmds;
+	*ret_n = n;
+	return 0;
+}
+
+int store_inbox_result(struct store *st, int64_t id, char **ret_result, struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(st, "SELECT done_ms, result FROM inbox WHERE id = ?", err);
+	if (!stmt)
+		return SP_ESTORE;
+	sqlite3_bind_int64(stmt, 1, id);
+	int r = 0;
+	if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
+		*ret_result = col_text(stmt, 1);
+		r = 1;
+	}
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int64_t store_data_version(struct store *st)
+{
+	sqlite3_stmt *stmt = prepare(st, "PRAGMA data_version", NULL);
+	int64_t v = -1;
+	if (stmt && sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}

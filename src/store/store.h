@@ -1,0 +1,141 @@
+/*
+ * store.h - where executions live: histories, leases, and an inbox.
+ *
+ * The one durable place of steppy. Everything an execution is lives here as
+ * its event history (append-only); the `executions` row beside it is a
+ * projection of that history (status, last event, next timer) kept in the
+ * same transaction, so listing does not fold every history.
+ *
+ * Several steppy processes may share a store. An execution is driven by at
+ * most one of them at a time: the one holding its lease. Appends check the
+ * lease in the same transaction, so a process that lost its lease (it hung
+ * past the expiry and another took over) can never add events. Other
+ * processes ask the owner for changes (approve, reject, abort, retry)
+ * through the inbox; the owner applies them and records the outcome.
+ *
+ * The implementation is SQLite (store-sqlite.c) in WAL mode with
+ * synchronous=FULL: an append that returned 0 survives a crash or power
+ * loss. Appends for many executions go in one transaction (group commit).
+ * A PostgreSQL implementation will sit behind these same functions.
+ *
+ * Errors: functions return 0 or a negative SP_E* code and describe the
+ * problem in err when it is not NULL. Strings returned in structs are owned
+ * by the struct (free with the matching _release function).
+ */
+#ifndef STEPPY_STORE_STORE_H
+#define STEPPY_STORE_STORE_H
+
+#include "engine/event.h"
+#include "util/strbuf.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct store;
+
+/* Opens (creating if needed) the store at path; sets *ret. */
+int store_open(const char *path, struct store **ret, struct strbuf *err);
+/* Closes the store; accepts NULL. */
+void store_close(struct store *st);
+
+/* Summary of an execution: the projection row. */
+struct exec_row {
+	char *id;
+	char *status;       /* RUNNING, SUCCEEDED, FAILED, REJECTED, ABORTED */
+	char *plan_name;    /* or NULL */
+	char *environment;  /* or NULL */
+	char *plan_file;    /* or NULL */
+	char *started_by;   /* or NULL */
+	int64_t created_ms;
+	int64_t updated_ms;
+	int64_t last_seq;
+	int64_t next_due_ms; /* earliest timer, 0 if none */
+	char *waiting;       /* a human-readable "what it waits for", or NULL */
+};
+
+void exec_row_release(struct exec_row *row);
+
+/* One execution's new events, for store_append(). */
+struct store_append_item {
+	const char *id;
+	const struct event *events; /* seq already set, contiguous after last_seq */
+	size_t nevents;
+	const char *status;   /* projection after the events */
+	int64_t next_due_ms;  /* projection after the events; 0 if none */
+	const char *waiting;  /* projection; NULL if nothing */
+};
+
+/*
+ * Creates an execution row (status RUNNING) with its first events, in one
+ * transaction, and takes its lease for owner. Fails with SP_ECONFLICT if the
+ * id exists.
+ */
+int store_create(struct store *st, const struct exec_row *row, const char *owner, int64_t now,
+		 int64_t lease_ms, const struct store_append_item *first, struct strbuf *err);
+
+/*
+ * Appends events of several executions in one transaction. Each execution's
+ * lease must be held by owner and unexpired at now; otherwise nothing at all
+ * is written and SP_ECONFLICT is returned. Inbox commands listed in done_ids
+ * are marked done in the same transaction with their results.
+ */
+int store_append(struct store *st, const char *owner, int64_t now,
+		 const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
+		 const char *const *done_results, size_t ndone, struct strbuf *err);
+
+/* Reads events after seq `after` (0: all) into out, in order. */
+int store_history(struct store *st, const char *id, int64_t after, struct event_list *out,
+		  struct strbuf *err);
+
+/* Finds an execution by id or unique id prefix. SP_ENOENT if none, SP_EINVAL if ambiguous. */
+int store_get(struct store *st, const char *id_or_prefix, struct exec_row *out, struct strbuf *err);
+
+/*
+ * Lists executions, newest first, at most limit (1..1000) from offset;
+ * status filters when not NULL. Calls fn for each row (borrowed during the
+ * call). Returns the number of rows or a negative code.
+ */
+int store_list(struct store *st, const char *status, int limit, int offset,
+	       void (*fn)(const struct exec_row *row, void *arg), void *arg, struct strbuf *err);
+
+/*
+ * Takes the lease of an execution for owner until now + ttl_ms, if it is free,
+ * expired, already owner's, or held by a process of this host that no longer
+ * exists. Returns 0, or SP_EBUSY (held by a live owner; err names it).
+ */
+int store_lease_take(struct store *st, const char *id, const char *owner, int64_t now,
+		     int64_t ttl_ms, struct strbuf *err);
+/* Extends every lease owner holds to now + ttl_ms. */
+int store_lease_renew(struct store *st, const char *owner, int64_t now, int64_t ttl_ms,
+		      struct strbuf *err);
+/* Gives a lease up. */
+int store_lease_release(struct store *st, const char *id, const char *owner, struct strbuf *err);
+/* True if some process other than owner holds a live lease on id. */
+bool store_lease_held_elsewhere(struct store *st, const char *id, const char *owner, int64_t now);
+
+/* Ids of executions whose status is RUNNING; caller frees each and the array. */
+int store_unfinished(struct store *st, char ***ret_ids, size_t *ret_n, struct strbuf *err);
+
+/* An inbox command: a change asked of an execution's owner. */
+struct inbox_cmd {
+	int64_t id;
+	char *execution_id;
+	char *kind;  /* "approve", "reject", "abort", "retry" */
+	json_t *data; /* details: stage, step, by, comment ... */
+};
+
+void inbox_cmd_release(struct inbox_cmd *cmd);
+
+/* Adds a command; sets *ret_id. */
+int store_inbox_add(struct store *st, const char *execution_id, const char *kind, json_t *data,
+		    int64_t now, int64_t *ret_id, struct strbuf *err);
+/* Reads pending commands for executions whose lease owner holds. Caller releases each. */
+int store_inbox_pending(struct store *st, const char *owner, struct inbox_cmd **ret, size_t *ret_n,
+			struct strbuf *err);
+/* Reads a command's result: 1 and *ret_result (caller frees) when done, 0 while pending. */
+int store_inbox_result(struct store *st, int64_t id, char **ret_result, struct strbuf *err);
+
+/* A number that changes whenever another connection commits (PRAGMA data_version). */
+int64_t store_data_version(struct store *st);
+
+#endif
