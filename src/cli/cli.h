@@ -9,9 +9,11 @@
 #ifndef STEPPY_CLI_H
 #define STEPPY_CLI_H
 
+#include "engine/engine.h"
 #include "plan/diag.h"
 #include "plan/doc.h"
 #include "plan/plan.h"
+#include "store/store.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -64,12 +66,37 @@ struct json_t *diag_to_json(const struct diag_list *dl);
 int cli_load_plan(const char *path, const struct var_value *vals, size_t nvals,
                   struct plan **ret_plan);
 
+/* The store path: --db, $STEPPY_DB, $XDG_STATE_HOME/steppy/steppy.db,
+ * ~/.local/state/steppy/steppy.db. Caller frees. */
+char *cli_store_path(const char *db_flag);
+/* Opens the store (creating its directory); prints errors. Returns an exit code. */
+int cli_open_store(const char *db_flag, struct store **ret, char **ret_path);
+/* "user@host" of whoever runs the command; caller frees. */
+char *cli_whoami(void);
+/* Finds an execution by id or unique prefix; prints errors. Returns an exit code. */
+int cli_find_execution(struct store *st, const char *id_or_prefix, struct exec_row *row);
+/* Finds steps named name (or "STAGE/STEP"); with human_waiting only Human steps
+ * waiting now. Returns how many matched; the last match in ret_stage/ret_step. */
+int cli_find_step(const struct plan *plan, const struct exec_state *state, const char *name,
+                  bool human_waiting, int *ret_stage, int *ret_step);
+
+/* Exit codes of run, resume and retry, by how the release ended. */
+enum {
+	EXIT_FAILED = 3,
+	EXIT_REJECTED = 4,
+	EXIT_ABORTED = 5,
+	EXIT_STOPPED = 6, /* steppy stopped before the release ended; resume continues it */
+};
+
 int cmd_validate(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_supervise(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_retry(int argc, char **argv);
 
 #define STEPPY_VERSION "0.1.0"
 

@@ -23,8 +23,8 @@
 #include <unistd.h>
 
 const char supervise_help[] = "usage: steppy __supervise GRACE_MS PARENT_PID -- COMMAND...\n"
-			      "\n"
-			      "Internal: runs an Exec step's command for the engine.\n";
+                              "\n"
+                              "Internal: runs an Exec step's command for the engine.\n";
 
 static volatile sig_atomic_t term_requested;
 
@@ -106,17 +106,20 @@ int cmd_supervise(int argc, char **argv)
 			kill(-getpgrp(), SIGTERM);
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
-			long long deadline = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + grace_ms;
+			long long deadline =
+			    (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + grace_ms;
 			if (!wait_until(child, &status, deadline)) {
 				kill(-getpgrp(), SIGKILL); /* ends us too */
 				return 128 + SIGKILL;
 			}
-			/* The command ended; make sure nothing it started lingers. */
-			signal(SIGTERM, SIG_DFL);
 			break;
 		}
 		if (r < 0 && errno != EINTR)
 			return 1;
 	}
+	/* Whatever the command left behind in the group goes with it. */
+	signal(SIGTERM, SIG_IGN);
+	kill(-getpgrp(), SIGTERM);
+	signal(SIGTERM, SIG_DFL);
 	return exit_like(status);
 }

@@ -9,12 +9,15 @@
 #include <unistd.h>
 
 extern const char validate_help[], plan_help[], graph_help[], help_help[], version_help[],
-	supervise_help[];
+    supervise_help[], run_help[], resume_help[], retry_help[];
 
 const struct command commands[] = {
 	{ "validate", cmd_validate, "check release plans and report every problem", validate_help },
 	{ "plan", cmd_plan, "show what a release will do, variables resolved", plan_help },
 	{ "graph", cmd_graph, "draw a plan as a Mermaid or Graphviz graph", graph_help },
+	{ "run", cmd_run, "run a release in the foreground", run_help },
+	{ "resume", cmd_resume, "continue unfinished releases", resume_help },
+	{ "retry", cmd_retry, "continue a failed or aborted release", retry_help },
 	{ "help", cmd_help, "show help for steppy or one command", help_help },
 	{ "version", cmd_version, "print the version", version_help },
 	{ "__supervise", cmd_supervise, NULL, supervise_help }, /* internal: hidden from help */

@@ -84,19 +84,19 @@ static void finish_if_done(struct exec_run *r)
 		return;
 	bool ok = r->exited && r->exit_status == 0 && r->term_signal == 0;
 	json_t *details = json_pack("{so so sI sI}", "stdout", capture_json(&r->out), "stderr",
-				    capture_json(&r->err), "stdoutBytes", (json_int_t)r->out.total,
-				    "stderrBytes", (json_int_t)r->err.total);
+	                            capture_json(&r->err), "stdoutBytes", (json_int_t)r->out.total,
+	                            "stderrBytes", (json_int_t)r->err.total);
 	if (r->term_signal) {
 		json_object_set_new(details, "signal", json_string(strsignal(r->term_signal)));
-		json_object_set_new(details, "error",
-				    json_sprintf("the command was killed by %s",
-						 strsignal(r->term_signal)));
+		json_object_set_new(
+		    details, "error",
+		    json_sprintf("the command was killed by %s", strsignal(r->term_signal)));
 	} else {
 		json_object_set_new(details, "exitCode", json_integer(r->exit_status));
 		if (!ok)
 			json_object_set_new(details, "error",
-					    json_sprintf("the command exited with status %lld",
-							 (long long)r->exit_status));
+			                    json_sprintf("the command exited with status %lld",
+			                                 (long long)r->exit_status));
 	}
 	strbuf_release(&r->out.tail);
 	strbuf_release(&r->err.tail);
@@ -189,7 +189,7 @@ static const char *self_exe(void)
 }
 
 static int exec_start(struct attempt *a, const struct attempt_info *info, void **ret_state,
-		      struct strbuf *err)
+                      struct strbuf *err)
 {
 	const struct doc_node *node = info->step_plan->node;
 	const struct doc_node *cmd = doc_get(node, "command");
@@ -218,7 +218,7 @@ static int exec_start(struct attempt *a, const struct attempt_info *info, void *
 			envp[k++] = xstrdup(environ[i]);
 	for (size_t i = 0; env && i < env->u.object.len; i++)
 		envp[k++] = xstrfmt("%s=%s", env->u.object.members[i].key,
-				    env->u.object.members[i].value->u.string.s);
+		                    env->u.object.members[i].value->u.string.s);
 	envp[k++] = xstrfmt("STEPPY_EXECUTION_ID=%s", info->execution_id);
 	envp[k++] = xstrfmt("STEPPY_STAGE=%s", info->stage_name);
 	envp[k++] = xstrfmt("STEPPY_STEP=%s", info->step_plan->name);
@@ -226,9 +226,9 @@ static int exec_start(struct attempt *a, const struct attempt_info *info, void *
 	envp[k++] = xstrfmt("STEPPY_ATTEMPT=%d", info->attempt);
 	envp[k++] = xstrfmt("STEPPY_IDEMPOTENCY_KEY=%s", info->idempotency_key);
 
-	char *dir = !cwd ? xstrdup(info->workdir)
-		    : cwd[0] == '/' ? xstrdup(cwd)
-				    : xstrfmt("%s/%s", info->workdir, cwd);
+	char *dir = !cwd            ? xstrdup(info->workdir)
+	            : cwd[0] == '/' ? xstrdup(cwd)
+	                            : xstrfmt("%s/%s", info->workdir, cwd);
 
 	struct exec_run *r = xcalloc(1, sizeof(*r));
 	r->a = a;
@@ -239,8 +239,10 @@ static int exec_start(struct attempt *a, const struct attempt_info *info, void *
 	r->out.pipe.data = r->err.pipe.data = r->proc.data = r;
 	uv_stdio_container_t stdio[3] = {
 		{ .flags = UV_IGNORE },
-		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&r->out.pipe },
-		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&r->err.pipe },
+		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+		  .data.stream = (uv_stream_t *)&r->out.pipe },
+		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+		  .data.stream = (uv_stream_t *)&r->err.pipe },
 	};
 	uv_process_options_t opts = {
 		.exit_cb = exit_cb,
@@ -274,7 +276,7 @@ static int exec_start(struct attempt *a, const struct attempt_info *info, void *
 	uv_read_start((uv_stream_t *)&r->err.pipe, alloc_cb, read_cb);
 	*ret_state = r;
 	attempt_started(a, json_pack("{si sI}", "pid", r->proc.pid, "startTime",
-				     (json_int_t)process_start_time(r->proc.pid)));
+	                             (json_int_t)process_start_time(r->proc.pid)));
 	return 0;
 }
 

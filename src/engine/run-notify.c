@@ -29,7 +29,7 @@ static int write_all(int fd, const char *buf, size_t len)
 }
 
 static int notify_start(struct attempt *a, const struct attempt_info *info, void **ret_state,
-			struct strbuf *err)
+                        struct strbuf *err)
 {
 	*ret_state = NULL;
 	const struct doc_node *node = info->step_plan->node;
@@ -38,9 +38,9 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 		const char *c = channels->u.array.items[i]->u.string.s;
 		if (strcmp(c, "terminal") != 0 && strcmp(c, "log") != 0) {
 			strbuf_addf(err,
-				    "channel \"%s\" is not configured (this steppy knows the local "
-				    "channels \"terminal\" and \"log\")",
-				    c);
+			            "channel \"%s\" is not configured (this steppy knows the local "
+			            "channels \"terminal\" and \"log\")",
+			            c);
 			return SP_EINVAL;
 		}
 	}
@@ -59,11 +59,11 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 		strbuf_addch(&line, *p == '\n' ? ' ' : *p);
 	strbuf_addch(&line, '\n');
 	int fd = info->notify_log
-			 ? open(info->notify_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)
-			 : -1;
+	             ? open(info->notify_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)
+	             : -1;
 	if (info->notify_log && (fd < 0 || write_all(fd, line.buf, line.len) < 0)) {
 		strbuf_addf(err, "cannot write the notification log %s: %s", info->notify_log,
-			    strerror(errno));
+		            strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		strbuf_release(&line);
@@ -74,8 +74,8 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 		close(fd);
 	strbuf_release(&line);
 	attempt_ended(a, true,
-		      json_pack("{s[ss] ss? ss}", "channels", "terminal", "log", "subject", subject,
-				"message", message));
+	              json_pack("{s[ss] ss? ss}", "channels", "terminal", "log", "subject", subject,
+	                        "message", message));
 	return 0;
 }
 

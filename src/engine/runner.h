@@ -30,7 +30,7 @@ struct attempt_info {
 	int stage, step, attempt;
 	const struct plan_step *step_plan;
 	const char *stage_name;
-	const char *workdir;   /* absolute: where `steppy run` was started */
+	const char *workdir;    /* absolute: where `steppy run` was started */
 	const char *notify_log; /* path of the local notification log */
 	uv_loop_t *loop;
 };
@@ -40,7 +40,7 @@ struct step_runner {
 	/* Starts the work. Returns 0, or a negative code with a message in err
 	 * (the attempt then fails at once). */
 	int (*start)(struct attempt *a, const struct attempt_info *info, void **ret_state,
-		     struct strbuf *err);
+	             struct strbuf *err);
 	/* Asks the work to stop (may be called more than once). */
 	void (*cancel)(struct attempt *a, void *state);
 	/* Kills what a crashed process left of an attempt, from its handle. */

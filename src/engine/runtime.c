@@ -15,6 +15,7 @@
  */
 #include "engine/runtime.h"
 
+#include "engine/history.h"
 #include "engine/runner.h"
 #include "plan/doc-json.h"
 #include "plan/validate.h"
@@ -30,10 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LEASE_TTL_MS 30000
+#define LEASE_TTL_MS   30000
 #define LEASE_RENEW_MS 5000
-#define POLL_MS 200
-#define FLUSH_ROUNDS 8
+#define POLL_MS        200
+#define FLUSH_ROUNDS   8
 
 struct rexec {
 	char *id;
@@ -147,7 +148,7 @@ int plan_from_stored(const json_t *plan_json, struct plan **ret, struct strbuf *
 		r = plan_validate(doc, true, &dl);
 	if (r < 0) {
 		strbuf_addf(err, "the stored plan is invalid: %s",
-			    dl.len ? dl.items[0].message : "unreadable");
+		            dl.len ? dl.items[0].message : "unreadable");
 		diag_list_release(&dl);
 		doc_free(doc);
 		return SP_ESTORE;
@@ -157,27 +158,10 @@ int plan_from_stored(const json_t *plan_json, struct plan **ret, struct strbuf *
 	return 0;
 }
 
-/* A short text of what an execution waits for, for listings. */
-static char *waiting_text(const struct rexec *e)
-{
-	const struct exec_state *s = &e->state;
-	if (s->status != EXEC_RUNNING || !s->stage_open)
-		return NULL;
-	struct strbuf sb = STRBUF_INIT;
-	const struct plan_stage *stage = &e->plan->stages[s->stage];
-	for (size_t i = 0; i < stage->nsteps; i++) {
-		const struct step_state *st = &s->steps[s->stage][i];
-		if (st->status == STEP_RUNNING && !strcmp(stage->steps[i].type->name, "Human"))
-			strbuf_addf(&sb, "%sapproval of \"%s\"", sb.len ? ", " : "",
-				    stage->steps[i].name);
-	}
-	return sb.len ? strbuf_detach(&sb, NULL) : (strbuf_release(&sb), NULL);
-}
-
 /* ---- attempts ------------------------------------------------------------- */
 
 static struct attempt *find_attempt(struct runtime *rt, struct rexec *ex, int stage, int step,
-				    int attempt)
+                                    int attempt)
 {
 	for (struct attempt *a = rt->attempts; a; a = a->next)
 		if (a->ex == ex && a->stage == stage && a->step == step && a->attempt == attempt &&
@@ -205,7 +189,7 @@ void attempt_started(struct attempt *a, json_t *handle)
 	}
 	int64_t now = now_ms();
 	engine_on_started(&a->ex->state, a->stage, a->step, a->attempt, handle, now,
-			  &a->ex->pending, &reason);
+	                  &a->ex->pending, &reason);
 	engine_advance(&a->ex->state, now, &a->ex->pending);
 	mark_dirty(rt);
 }
@@ -223,7 +207,7 @@ void attempt_ended(struct attempt *a, bool ok, json_t *details)
 		const char *reason;
 		int64_t now = now_ms();
 		engine_on_ended(&a->ex->state, a->stage, a->step, a->attempt, ok, details, now,
-				&a->ex->pending, &reason);
+		                &a->ex->pending, &reason);
 		engine_advance(&a->ex->state, now, &a->ex->pending);
 		mark_dirty(rt);
 	}
@@ -239,17 +223,21 @@ static void start_attempt(struct runtime *rt, struct rexec *ex, const struct eve
 	const char *reason;
 	if (!runner) {
 		int64_t now = now_ms();
-		engine_on_ended(&ex->state, ev->stage, ev->step, ev->attempt, false,
-				json_pack("{ss}", "error",
-					  "this steppy cannot run steps of this type yet"),
-				now, &ex->pending, &reason);
+		engine_on_ended(
+		    &ex->state, ev->stage, ev->step, ev->attempt, false,
+		    json_pack("{ss}", "error", "this steppy cannot run steps of this type yet"),
+		    now, &ex->pending, &reason);
 		engine_advance(&ex->state, now, &ex->pending);
 		mark_dirty(rt);
 		return;
 	}
 	struct attempt *a = xcalloc(1, sizeof(*a));
-	*a = (struct attempt){ .rt = rt, .ex = ex, .stage = ev->stage, .step = ev->step,
-			       .attempt = ev->attempt, .runner = runner };
+	*a = (struct attempt){ .rt = rt,
+		               .ex = ex,
+		               .stage = ev->stage,
+		               .step = ev->step,
+		               .attempt = ev->attempt,
+		               .runner = runner };
 	a->next = rt->attempts;
 	rt->attempts = a;
 	struct attempt_info info = {
@@ -328,20 +316,12 @@ static bool flush_once(struct runtime *rt)
 	for (struct rexec *e = rt->execs; e; e = e->next) {
 		if (!e->pending.len)
 			continue;
-		int64_t due = engine_next_due(&e->state);
-		waits[k] = waiting_text(e);
-		items[k++] = (struct store_append_item){
-			.id = e->id,
-			.events = e->pending.items,
-			.nevents = e->pending.len,
-			.status = exec_status_name(e->state.status),
-			.next_due_ms = due == INT64_MAX ? 0 : due,
-			.waiting = waits[k - 1],
-		};
+		execution_append_item(e->id, e->plan, &e->state, &e->pending, &items[k], &waits[k]);
+		k++;
 	}
 	struct strbuf err = STRBUF_INIT;
 	int r = store_append(rt->store, rt->owner, now_ms(), items, k, rt->done_ids,
-			     (const char *const *)rt->done_results, rt->ndone, &err);
+	                     (const char *const *)rt->done_results, rt->ndone, &err);
 	for (size_t i = 0; i < k; i++)
 		free(waits[i]);
 	free(waits);
@@ -366,7 +346,7 @@ static bool flush_once(struct runtime *rt)
 		e->pending = (struct event_list)EVENT_LIST_INIT;
 		if (rt->observer.on_events)
 			rt->observer.on_events(rt->observer.arg, e->id, &e->state, batch.items,
-					       batch.len);
+			                       batch.len);
 		perform(rt, e, batch.items, batch.len);
 		event_list_release(&batch);
 	}
@@ -451,7 +431,7 @@ static void answer(struct runtime *rt, int64_t id, const char *result)
 		rt->done_alloc = rt->done_alloc ? rt->done_alloc * 2 : 8;
 		rt->done_ids = xreallocarray(rt->done_ids, rt->done_alloc, sizeof(*rt->done_ids));
 		rt->done_results =
-			xreallocarray(rt->done_results, rt->done_alloc, sizeof(*rt->done_results));
+		    xreallocarray(rt->done_results, rt->done_alloc, sizeof(*rt->done_results));
 	}
 	rt->done_ids[rt->ndone] = id;
 	rt->done_results[rt->ndone++] = xstrdup(result);
@@ -476,8 +456,9 @@ static void apply_command(struct runtime *rt, struct inbox_cmd *cmd)
 		} else {
 			json_object_del(who, "stage");
 			json_object_del(who, "step");
-			r = engine_on_decision(&e->state, stage, step, !strcmp(cmd->kind, "approve"),
-					       who, now, &e->pending, &reason);
+			r = engine_on_decision(&e->state, stage, step,
+			                       !strcmp(cmd->kind, "approve"), who, now, &e->pending,
+			                       &reason);
 		}
 	} else if (!strcmp(cmd->kind, "abort")) {
 		r = engine_on_abort(&e->state, who, now, &e->pending, &reason);
@@ -505,6 +486,8 @@ static void poll_cb(uv_timer_t *t)
 		strbuf_release(&err);
 		rt->last_renew_ms = now;
 	}
+	if (rt->observer.on_tick)
+		rt->observer.on_tick(rt->observer.arg);
 	int64_t v = store_data_version(rt->store);
 	if (v == rt->data_version)
 		return;
@@ -529,7 +512,7 @@ static void signal_cb(uv_signal_t *h, int signum)
 /* ---- public ------------------------------------------------------------------ */
 
 int runtime_new(struct store *st, const struct runtime_options *opts, struct runtime **ret,
-		struct strbuf *err)
+                struct strbuf *err)
 {
 	struct runtime *rt = xcalloc(1, sizeof(*rt));
 	rt->store = st;
@@ -601,7 +584,7 @@ void runtime_free(struct runtime *rt)
 }
 
 int runtime_submit(struct runtime *rt, struct plan *plan, const char *plan_file,
-		   const char *started_by, const char **ret_id, struct strbuf *err)
+                   const char *started_by, const char **ret_id, struct strbuf *err)
 {
 	struct rexec *e = xcalloc(1, sizeof(*e));
 	char id[11];
@@ -616,11 +599,11 @@ int runtime_submit(struct runtime *rt, struct plan *plan, const char *plan_file,
 	for (size_t i = 0; i < plan->nvariables; i++)
 		if (plan->variables[i].value)
 			json_object_set_new(vars, plan->variables[i].name,
-					    json_string(plan->variables[i].value));
+			                    json_string(plan->variables[i].value));
 	json_t *data = json_pack("{so so ss ss ss sb}", "plan", doc_to_json(plan->doc->root),
-				 "variables", vars, "planFile", plan_file ? plan_file : "",
-				 "startedBy", started_by ? started_by : "", "workdir", e->workdir,
-				 "failFast", rt->opts.fail_fast);
+	                         "variables", vars, "planFile", plan_file ? plan_file : "",
+	                         "startedBy", started_by ? started_by : "", "workdir", e->workdir,
+	                         "failFast", rt->opts.fail_fast);
 	int64_t now = now_ms();
 	struct event *ev = event_list_add(&e->pending, EV_EXECUTION_STARTED, -1, -1, 0, data);
 	ev->seq = 1;
@@ -628,7 +611,7 @@ int runtime_submit(struct runtime *rt, struct plan *plan, const char *plan_file,
 	engine_apply(&e->state, ev);
 	engine_advance(&e->state, now, &e->pending);
 
-	char *waiting = waiting_text(e);
+	char *waiting = execution_waiting(e->plan, &e->state);
 	int64_t due = engine_next_due(&e->state);
 	struct store_append_item first = {
 		.id = e->id,
@@ -673,69 +656,23 @@ int runtime_adopt(struct runtime *rt, const char *id, struct strbuf *err)
 	int r = store_lease_take(rt->store, id, rt->owner, now, LEASE_TTL_MS, err);
 	if (r < 0)
 		return r;
-	struct event_list history = EVENT_LIST_INIT;
-	r = store_history(rt->store, id, 0, &history, err);
-	if (r == 0 && (history.len == 0 || history.items[0].type != EV_EXECUTION_STARTED)) {
-		strbuf_addf(err, "execution %s has no history", id);
-		r = SP_ESTORE;
-	}
-	struct plan *plan = NULL;
-	if (r == 0)
-		r = plan_from_stored(json_object_get(history.items[0].data, "plan"), &plan, err);
+	struct loaded_exec le;
+	r = execution_load(rt->store, id, &le, err);
 	if (r < 0) {
-		event_list_release(&history);
 		store_lease_release(rt->store, id, rt->owner, NULL);
 		return r;
 	}
 	struct rexec *e = xcalloc(1, sizeof(*e));
-	e->id = xstrdup(id);
-	e->plan = plan;
-	const char *wd = json_string_value(json_object_get(history.items[0].data, "workdir"));
-	e->workdir = xstrdup(wd && *wd ? wd : "/");
-	exec_state_init(&e->state, e->id, plan);
-	for (size_t i = 0; i < history.len && r == 0; i++)
-		if (engine_apply(&e->state, &history.items[i]) < 0) {
-			strbuf_addf(err, "the history of %s is malformed at event %lld (%s)", id,
-				    (long long)history.items[i].seq,
-				    event_type_name(history.items[i].type));
-			r = SP_ESTORE;
-		}
-	if (r < 0) {
-		event_list_release(&history);
-		rexec_free(e);
-		store_lease_release(rt->store, id, rt->owner, NULL);
-		return r;
-	}
-
-	/* Recovery: attempts in flight when the last owner stopped. Their work is
-	 * made sure to be gone, then counted as interrupted (a failed attempt;
-	 * the retry policy decides what follows). */
-	int stage = e->state.stage;
-	for (int s = 0; e->state.stage_open && (size_t)s < plan->stages[stage].nsteps; s++) {
-		if (!engine_in_flight(&e->state, stage, s))
-			continue;
-		const struct step_state *st = &e->state.steps[stage][s];
-		const json_t *handle = NULL;
-		for (size_t i = history.len; i-- > 0;) {
-			const struct event *ev = &history.items[i];
-			if (ev->type == EV_STEP_STARTED && ev->stage == stage && ev->step == s &&
-			    ev->attempt == st->attempt) {
-				handle = ev->data;
-				break;
-			}
-		}
-		const struct step_runner *runner = step_runner_find(plan->stages[stage].steps[s].type->name);
-		if (handle && runner && runner->reap)
-			runner->reap(handle);
-		const char *reason;
-		engine_on_ended(&e->state, stage, s, st->attempt, false,
-				json_pack("{ss}", "error",
-					  "interrupted: the steppy process running this attempt "
-					  "stopped before it ended"),
-				now, &e->pending, &reason);
-	}
+	e->id = le.id;
+	e->plan = le.plan;
+	e->workdir = le.workdir;
+	e->state = le.state;
+	e->state.id = e->id;
+	/* Attempts in flight when the last owner stopped are reaped and counted
+	 * as interrupted (failed attempts: the retry policy decides what follows). */
+	execution_recover(&e->state, &le.history, now, &e->pending);
 	engine_advance(&e->state, now, &e->pending);
-	event_list_release(&history);
+	event_list_release(&le.history);
 	e->next = rt->execs;
 	rt->execs = e;
 	mark_dirty(rt);
@@ -795,4 +732,54 @@ int runtime_status(struct runtime *rt, const char *id)
 {
 	struct rexec *e = find_exec(rt, id);
 	return e ? (int)e->state.status : -1;
+}
+
+const struct exec_state *runtime_state(struct runtime *rt, const char *id)
+{
+	struct rexec *e = find_exec(rt, id);
+	return e ? &e->state : NULL;
+}
+
+uv_loop_t *runtime_loop(struct runtime *rt)
+{
+	return &rt->loop;
+}
+
+int runtime_decide(struct runtime *rt, const char *id, int stage, int step, bool approve,
+                   json_t *who, const char **ret_reason)
+{
+	struct rexec *e = find_exec(rt, id);
+	if (!e) {
+		*ret_reason = "the execution is not run by this process";
+		json_decref(who);
+		return SP_EINVAL;
+	}
+	int64_t now = now_ms();
+	int r =
+	    engine_on_decision(&e->state, stage, step, approve, who, now, &e->pending, ret_reason);
+	if (r == 0) {
+		engine_advance(&e->state, now, &e->pending);
+		mark_dirty(rt);
+	}
+	return r;
+}
+
+int runtime_redrive(struct runtime *rt, const char *id, json_t *who, struct strbuf *err)
+{
+	int r = runtime_adopt(rt, id, err);
+	if (r < 0) {
+		json_decref(who);
+		return r;
+	}
+	struct rexec *e = find_exec(rt, id);
+	const char *reason;
+	int64_t now = now_ms();
+	if (engine_on_redrive(&e->state, who, now, &e->pending, &reason) < 0) {
+		strbuf_addstr(err, reason);
+		store_lease_release(rt->store, id, rt->owner, NULL);
+		return SP_EINVAL;
+	}
+	engine_advance(&e->state, now, &e->pending);
+	mark_dirty(rt);
+	return 0;
 }

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <uv.h>
 
 struct runtime;
 
@@ -26,23 +27,25 @@ struct runtime;
 struct runtime_observer {
 	/* Events of an execution were committed. */
 	void (*on_events)(void *arg, const char *id, const struct exec_state *state,
-			  const struct event *events, size_t n);
+	                  const struct event *events, size_t n);
 	/* A notification for the local channel (terminal). */
 	void (*on_notify)(void *arg, const char *id, const char *subject, const char *message);
 	/* Something went wrong outside any execution's history (store errors ...). */
 	void (*on_error)(void *arg, const char *message);
+	/* Called about five times a second, to refresh a live view. May be NULL. */
+	void (*on_tick)(void *arg);
 	void *arg;
 };
 
 struct runtime_options {
-	bool fail_fast;            /* every stage fails fast */
-	int64_t cancel_grace_ms;   /* SIGTERM to SIGKILL, for Exec; default 10 s */
-	const char *notify_log;    /* local notification log file */
+	bool fail_fast;                          /* every stage fails fast */
+	int64_t cancel_grace_ms;                 /* SIGTERM to SIGKILL, for Exec; default 10 s */
+	const char *notify_log;                  /* local notification log file */
 	const struct runtime_observer *observer; /* may be NULL */
 };
 
 int runtime_new(struct store *st, const struct runtime_options *opts, struct runtime **ret,
-		struct strbuf *err);
+                struct strbuf *err);
 /* Stops children, gives up leases, frees everything. Accepts NULL. */
 void runtime_free(struct runtime *rt);
 
@@ -52,7 +55,7 @@ void runtime_free(struct runtime *rt);
  * the runtime, valid until runtime_free()).
  */
 int runtime_submit(struct runtime *rt, struct plan *plan, const char *plan_file,
-		   const char *started_by, const char **ret_id, struct strbuf *err);
+                   const char *started_by, const char **ret_id, struct strbuf *err);
 
 /*
  * Takes over an unfinished execution of the store (its lease must be free,
@@ -77,6 +80,20 @@ void runtime_stop(struct runtime *rt);
 
 /* The status of an execution the runtime holds, or -1. */
 int runtime_status(struct runtime *rt, const char *id);
+
+/* The state of an execution the runtime holds, or NULL. */
+const struct exec_state *runtime_state(struct runtime *rt, const char *id);
+
+/* A decision on a Human step of an execution this runtime holds (from its
+ * own terminal). who is taken. Returns 0 or SP_EINVAL with *ret_reason. */
+int runtime_decide(struct runtime *rt, const char *id, int stage, int step, bool approve,
+                   json_t *who, const char **ret_reason);
+
+/* Adopts a FAILED or ABORTED execution and continues it (redrive). */
+int runtime_redrive(struct runtime *rt, const char *id, json_t *who, struct strbuf *err);
+
+/* The runtime's loop, for handles of the caller's own (a terminal prompt). */
+uv_loop_t *runtime_loop(struct runtime *rt);
 
 /* Builds a plan from the JSON stored in an ExecutionStarted event. */
 int plan_from_stored(const json_t *plan_json, struct plan **ret, struct strbuf *err);

@@ -26,38 +26,38 @@ struct store {
 };
 
 static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS executions ("
-	"  id TEXT PRIMARY KEY,"
-	"  created_ms INTEGER NOT NULL,"
-	"  updated_ms INTEGER NOT NULL,"
-	"  status TEXT NOT NULL,"
-	"  plan_name TEXT, environment TEXT, plan_file TEXT, started_by TEXT,"
-	"  last_seq INTEGER NOT NULL,"
-	"  next_due_ms INTEGER NOT NULL DEFAULT 0,"
-	"  waiting TEXT);"
-	"CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, created_ms);"
-	"CREATE INDEX IF NOT EXISTS executions_by_created ON executions (created_ms);"
-	"CREATE TABLE IF NOT EXISTS events ("
-	"  execution_id TEXT NOT NULL,"
-	"  seq INTEGER NOT NULL,"
-	"  time_ms INTEGER NOT NULL,"
-	"  type TEXT NOT NULL,"
-	"  stage INTEGER NOT NULL, step INTEGER NOT NULL, attempt INTEGER NOT NULL,"
-	"  data TEXT NOT NULL,"
-	"  PRIMARY KEY (execution_id, seq)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS leases ("
-	"  execution_id TEXT PRIMARY KEY,"
-	"  owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,"
-	"  expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS inbox ("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  execution_id TEXT NOT NULL,"
-	"  kind TEXT NOT NULL,"
-	"  data TEXT NOT NULL,"
-	"  created_ms INTEGER NOT NULL,"
-	"  done_ms INTEGER, result TEXT);"
-	"CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (execution_id) WHERE done_ms IS NULL;";
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS executions ("
+    "  id TEXT PRIMARY KEY,"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  plan_name TEXT, environment TEXT, plan_file TEXT, started_by TEXT,"
+    "  last_seq INTEGER NOT NULL,"
+    "  next_due_ms INTEGER NOT NULL DEFAULT 0,"
+    "  waiting TEXT);"
+    "CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, created_ms);"
+    "CREATE INDEX IF NOT EXISTS executions_by_created ON executions (created_ms);"
+    "CREATE TABLE IF NOT EXISTS events ("
+    "  execution_id TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  time_ms INTEGER NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  stage INTEGER NOT NULL, step INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+    "  data TEXT NOT NULL,"
+    "  PRIMARY KEY (execution_id, seq)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS leases ("
+    "  execution_id TEXT PRIMARY KEY,"
+    "  owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS inbox ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  execution_id TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  data TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  done_ms INTEGER, result TEXT);"
+    "CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (execution_id) WHERE done_ms IS NULL;";
 
 static int db_error(struct store *st, struct strbuf *err, const char *what)
 {
@@ -111,34 +111,36 @@ int store_open(const char *path, struct store **ret, struct strbuf *err)
 	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
 		if (err)
 			strbuf_addf(err, "cannot open %s: %s", path,
-				    st->db ? sqlite3_errmsg(st->db) : "out of memory");
+			            st->db ? sqlite3_errmsg(st->db) : "out of memory");
 		store_close(st);
 		return SP_ESTORE;
 	}
 	sqlite3_busy_timeout(st->db, 10000);
 	int r = exec_sql(st,
-			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-			 "PRAGMA foreign_keys=ON;",
-			 err);
+	                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+	                 "PRAGMA foreign_keys=ON;",
+	                 err);
 	if (r == 0)
 		r = exec_sql(st, "BEGIN IMMEDIATE", err);
 	if (r == 0) {
 		r = exec_sql(st, schema, err);
 		if (r == 0)
 			r = exec_sql(st,
-				     "INSERT OR IGNORE INTO meta (key, value) VALUES "
-				     "('schema', '" SCHEMA_VERSION "')",
-				     err);
+			             "INSERT OR IGNORE INTO meta (key, value) VALUES "
+			             "('schema', '" SCHEMA_VERSION "')",
+			             err);
 		r = r == 0 ? exec_sql(st, "COMMIT", err) : (exec_sql(st, "ROLLBACK", NULL), r);
 	}
 	if (r == 0) {
-		sqlite3_stmt *stmt = prepare(st, "SELECT value FROM meta WHERE key = 'schema'", err);
+		sqlite3_stmt *stmt =
+		    prepare(st, "SELECT value FROM meta WHERE key = 'schema'", err);
 		if (!stmt || sqlite3_step(stmt) != SQLITE_ROW) {
 			r = SP_ESTORE;
-		} else if (strcmp((const char *)sqlite3_column_text(stmt, 0), SCHEMA_VERSION) != 0) {
+		} else if (strcmp((const char *)sqlite3_column_text(stmt, 0), SCHEMA_VERSION) !=
+		           0) {
 			if (err)
-				strbuf_addf(err, "%s has store schema %s; this steppy knows %s", path,
-					    sqlite3_column_text(stmt, 0), SCHEMA_VERSION);
+				strbuf_addf(err, "%s has store schema %s; this steppy knows %s",
+				            path, sqlite3_column_text(stmt, 0), SCHEMA_VERSION);
 			r = SP_ESTORE;
 		}
 		sqlite3_finalize(stmt);
@@ -176,9 +178,9 @@ void exec_row_release(struct exec_row *row)
 static int insert_events(struct store *st, const struct store_append_item *it, struct strbuf *err)
 {
 	sqlite3_stmt *stmt = prepare(st,
-				     "INSERT INTO events (execution_id, seq, time_ms, type, stage, "
-				     "step, attempt, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-				     err);
+	                             "INSERT INTO events (execution_id, seq, time_ms, type, stage, "
+	                             "step, attempt, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	                             err);
 	if (!stmt)
 		return SP_ESTORE;
 	int r = 0;
@@ -199,7 +201,7 @@ static int insert_events(struct store *st, const struct store_append_item *it, s
 		if (rc == SQLITE_CONSTRAINT) {
 			if (err)
 				strbuf_addf(err, "event %lld of %s was already recorded",
-					    (long long)e->seq, it->id);
+				            (long long)e->seq, it->id);
 			r = SP_ECONFLICT;
 		} else if (rc != SQLITE_DONE) {
 			r = db_error(st, err, "recording an event");
@@ -210,14 +212,15 @@ static int insert_events(struct store *st, const struct store_append_item *it, s
 }
 
 static int update_projection(struct store *st, const struct store_append_item *it, int64_t now,
-			     struct strbuf *err)
+                             struct strbuf *err)
 {
 	if (it->nevents == 0)
 		return 0;
-	sqlite3_stmt *stmt = prepare(st,
-				     "UPDATE executions SET status = ?, updated_ms = ?, last_seq = ?, "
-				     "next_due_ms = ?, waiting = ? WHERE id = ? AND last_seq = ?",
-				     err);
+	sqlite3_stmt *stmt =
+	    prepare(st,
+	            "UPDATE executions SET status = ?, updated_ms = ?, last_seq = ?, "
+	            "next_due_ms = ?, waiting = ? WHERE id = ? AND last_seq = ?",
+	            err);
 	if (!stmt)
 		return SP_ESTORE;
 	bind_text(stmt, 1, it->status);
@@ -255,14 +258,15 @@ static int check_lease(struct store *st, const char *id, const char *owner, stru
 }
 
 static int put_lease(struct store *st, const char *id, const char *owner, int64_t expires,
-		     struct strbuf *err)
+                     struct strbuf *err)
 {
-	sqlite3_stmt *stmt = prepare(st,
-				     "INSERT INTO leases (execution_id, owner, host, pid, expires_ms) "
-				     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET "
-				     "owner = excluded.owner, host = excluded.host, pid = excluded.pid, "
-				     "expires_ms = excluded.expires_ms",
-				     err);
+	sqlite3_stmt *stmt =
+	    prepare(st,
+	            "INSERT INTO leases (execution_id, owner, host, pid, expires_ms) "
+	            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET "
+	            "owner = excluded.owner, host = excluded.host, pid = excluded.pid, "
+	            "expires_ms = excluded.expires_ms",
+	            err);
 	if (!stmt)
 		return SP_ESTORE;
 	bind_text(stmt, 1, id);
@@ -285,16 +289,16 @@ static int finish_tx(struct store *st, int r, struct strbuf *err)
 }
 
 int store_create(struct store *st, const struct exec_row *row, const char *owner, int64_t now,
-		 int64_t lease_ms, const struct store_append_item *first, struct strbuf *err)
+                 int64_t lease_ms, const struct store_append_item *first, struct strbuf *err)
 {
 	int r = exec_sql(st, "BEGIN IMMEDIATE", err);
 	if (r < 0)
 		return r;
 	sqlite3_stmt *stmt = prepare(st,
-				     "INSERT INTO executions (id, created_ms, updated_ms, status, "
-				     "plan_name, environment, plan_file, started_by, last_seq) "
-				     "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, 0)",
-				     err);
+	                             "INSERT INTO executions (id, created_ms, updated_ms, status, "
+	                             "plan_name, environment, plan_file, started_by, last_seq) "
+	                             "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, 0)",
+	                             err);
 	if (!stmt)
 		return finish_tx(st, SP_ESTORE, err);
 	bind_text(stmt, 1, row->id);
@@ -322,10 +326,10 @@ int store_create(struct store *st, const struct exec_row *row, const char *owner
 }
 
 static int mark_done(struct store *st, int64_t id, const char *result, int64_t now,
-		     struct strbuf *err)
+                     struct strbuf *err)
 {
 	sqlite3_stmt *stmt =
-		prepare(st, "UPDATE inbox SET done_ms = ?, result = ? WHERE id = ?", err);
+	    prepare(st, "UPDATE inbox SET done_ms = ?, result = ? WHERE id = ?", err);
 	if (!stmt)
 		return SP_ESTORE;
 	sqlite3_bind_int64(stmt, 1, now);
@@ -337,8 +341,8 @@ static int mark_done(struct store *st, int64_t id, const char *result, int64_t n
 }
 
 int store_append(struct store *st, const char *owner, int64_t now,
-		 const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
-		 const char *const *done_results, size_t ndone, struct strbuf *err)
+                 const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
+                 const char *const *done_results, size_t ndone, struct strbuf *err)
 {
 	int r = exec_sql(st, "BEGIN IMMEDIATE", err);
 	if (r < 0)
@@ -358,12 +362,13 @@ int store_append(struct store *st, const char *owner, int64_t now,
 }
 
 int store_history(struct store *st, const char *id, int64_t after, struct event_list *out,
-		  struct strbuf *err)
+                  struct strbuf *err)
 {
-	sqlite3_stmt *stmt = prepare(st,
-				     "SELECT seq, time_ms, type, stage, step, attempt, data FROM events "
-				     "WHERE execution_id = ? AND seq > ? ORDER BY seq",
-				     err);
+	sqlite3_stmt *stmt =
+	    prepare(st,
+	            "SELECT seq, time_ms, type, stage, step, attempt, data FROM events "
+	            "WHERE execution_id = ? AND seq > ? ORDER BY seq",
+	            err);
 	if (!stmt)
 		return SP_ESTORE;
 	bind_text(stmt, 1, id);
@@ -376,14 +381,14 @@ int store_history(struct store *st, const char *id, int64_t after, struct event_
 		if (type < 0 || !data) {
 			if (err)
 				strbuf_addf(err, "event %lld of %s is unreadable",
-					    (long long)sqlite3_column_int64(stmt, 0), id);
+				            (long long)sqlite3_column_int64(stmt, 0), id);
 			json_decref(data);
 			r = SP_ESTORE;
 			break;
 		}
-		struct event *e = event_list_add(out, (enum event_type)type, sqlite3_column_int(stmt, 3),
-						 sqlite3_column_int(stmt, 4),
-						 sqlite3_column_int(stmt, 5), data);
+		struct event *e =
+		    event_list_add(out, (enum event_type)type, sqlite3_column_int(stmt, 3),
+		                   sqlite3_column_int(stmt, 4), sqlite3_column_int(stmt, 5), data);
 		e->seq = sqlite3_column_int64(stmt, 0);
 		e->time_ms = sqlite3_column_int64(stmt, 1);
 	}
@@ -394,7 +399,7 @@ int store_history(struct store *st, const char *id, int64_t after, struct event_
 }
 
 #define ROW_COLUMNS                                                                                \
-	"id, status, plan_name, environment, plan_file, started_by, created_ms, updated_ms, "     \
+	"id, status, plan_name, environment, plan_file, started_by, created_ms, updated_ms, "      \
 	"last_seq, next_due_ms, waiting"
 
 static void read_row(sqlite3_stmt *stmt, struct exec_row *row)
@@ -414,10 +419,11 @@ static void read_row(sqlite3_stmt *stmt, struct exec_row *row)
 
 int store_get(struct store *st, const char *id_or_prefix, struct exec_row *out, struct strbuf *err)
 {
-	sqlite3_stmt *stmt = prepare(st,
-				     "SELECT " ROW_COLUMNS " FROM executions WHERE id = ?1 OR "
-				     "(substr(id, 1, length(?1)) = ?1) ORDER BY id = ?1 DESC LIMIT 2",
-				     err);
+	sqlite3_stmt *stmt =
+	    prepare(st,
+	            "SELECT " ROW_COLUMNS " FROM executions WHERE id = ?1 OR "
+	            "(substr(id, 1, length(?1)) = ?1) ORDER BY id = ?1 DESC LIMIT 2",
+	            err);
 	if (!stmt)
 		return SP_ESTORE;
 	bind_text(stmt, 1, id_or_prefix);
@@ -431,8 +437,10 @@ int store_get(struct store *st, const char *id_or_prefix, struct exec_row *out, 
 		r = 0;
 		if (strcmp(out->id, id_or_prefix) != 0 && sqlite3_step(stmt) == SQLITE_ROW) {
 			if (err)
-				strbuf_addf(err, "\"%s\" names more than one execution; give more of the id",
-					    id_or_prefix);
+				strbuf_addf(
+				    err,
+				    "\"%s\" names more than one execution; give more of the id",
+				    id_or_prefix);
 			exec_row_release(out);
 			r = SP_EINVAL;
 		}
@@ -442,12 +450,13 @@ int store_get(struct store *st, const char *id_or_prefix, struct exec_row *out, 
 }
 
 int store_list(struct store *st, const char *status, int limit, int offset,
-	       void (*fn)(const struct exec_row *row, void *arg), void *arg, struct strbuf *err)
+               void (*fn)(const struct exec_row *row, void *arg), void *arg, struct strbuf *err)
 {
-	sqlite3_stmt *stmt = prepare(st,
-				     "SELECT " ROW_COLUMNS " FROM executions WHERE ?1 IS NULL OR "
-				     "status = ?1 ORDER BY created_ms DESC, id DESC LIMIT ?2 OFFSET ?3",
-				     err);
+	sqlite3_stmt *stmt =
+	    prepare(st,
+	            "SELECT " ROW_COLUMNS " FROM executions WHERE ?1 IS NULL OR "
+	            "status = ?1 ORDER BY created_ms DESC, id DESC LIMIT ?2 OFFSET ?3",
+	            err);
 	if (!stmt)
 		return SP_ESTORE;
 	bind_text(stmt, 1, status);
@@ -477,14 +486,13 @@ static bool owner_dead(struct store *st, sqlite3_stmt *row)
 }
 
 int store_lease_take(struct store *st, const char *id, const char *owner, int64_t now,
-		     int64_t ttl_ms, struct strbuf *err)
+                     int64_t ttl_ms, struct strbuf *err)
 {
 	int r = exec_sql(st, "BEGIN IMMEDIATE", err);
 	if (r < 0)
 		return r;
-	sqlite3_stmt *stmt =
-		prepare(st, "SELECT owner, host, pid, expires_ms FROM leases WHERE execution_id = ?",
-			err);
+	sqlite3_stmt *stmt = prepare(
+	    st, "SELECT owner, host, pid, expires_ms FROM leases WHERE execution_id = ?", err);
 	if (!stmt)
 		return finish_tx(st, SP_ESTORE, err);
 	bind_text(stmt, 1, id);
@@ -493,9 +501,11 @@ int store_lease_take(struct store *st, const char *id, const char *owner, int64_
 		int64_t expires = sqlite3_column_int64(stmt, 3);
 		if (strcmp(holder, owner) != 0 && expires >= now && !owner_dead(st, stmt)) {
 			if (err)
-				strbuf_addf(err, "execution %s is run by another steppy process (%s, pid %lld)",
-					    id, sqlite3_column_text(stmt, 1),
-					    (long long)sqlite3_column_int64(stmt, 2));
+				strbuf_addf(
+				    err,
+				    "execution %s is run by another steppy process (%s, pid %lld)",
+				    id, sqlite3_column_text(stmt, 1),
+				    (long long)sqlite3_column_int64(stmt, 2));
 			r = SP_EBUSY;
 		}
 	}
@@ -506,7 +516,7 @@ int store_lease_take(struct store *st, const char *id, const char *owner, int64_
 }
 
 int store_lease_renew(struct store *st, const char *owner, int64_t now, int64_t ttl_ms,
-		      struct strbuf *err)
+                      struct strbuf *err)
 {
 	sqlite3_stmt *stmt = prepare(st, "UPDATE leases SET expires_ms = ? WHERE owner = ?", err);
 	if (!stmt)
@@ -521,7 +531,7 @@ int store_lease_renew(struct store *st, const char *owner, int64_t now, int64_t 
 int store_lease_release(struct store *st, const char *id, const char *owner, struct strbuf *err)
 {
 	sqlite3_stmt *stmt =
-		prepare(st, "DELETE FROM leases WHERE execution_id = ? AND owner = ?", err);
+	    prepare(st, "DELETE FROM leases WHERE execution_id = ? AND owner = ?", err);
 	if (!stmt)
 		return SP_ESTORE;
 	bind_text(stmt, 1, id);
@@ -534,13 +544,13 @@ int store_lease_release(struct store *st, const char *id, const char *owner, str
 bool store_lease_held_elsewhere(struct store *st, const char *id, const char *owner, int64_t now)
 {
 	sqlite3_stmt *stmt = prepare(
-		st, "SELECT owner, host, pid, expires_ms FROM leases WHERE execution_id = ?", NULL);
+	    st, "SELECT owner, host, pid, expires_ms FROM leases WHERE execution_id = ?", NULL);
 	if (!stmt)
 		return false;
 	bind_text(stmt, 1, id);
 	bool held = sqlite3_step(stmt) == SQLITE_ROW &&
-		    strcmp((const char *)sqlite3_column_text(stmt, 0), owner ? owner : "") != 0 &&
-		    sqlite3_column_int64(stmt, 3) >= now && !owner_dead(st, stmt);
+	            strcmp((const char *)sqlite3_column_text(stmt, 0), owner ? owner : "") != 0 &&
+	            sqlite3_column_int64(stmt, 3) >= now && !owner_dead(st, stmt);
 	sqlite3_finalize(stmt);
 	return held;
 }
@@ -548,7 +558,7 @@ bool store_lease_held_elsewhere(struct store *st, const char *id, const char *ow
 int store_unfinished(struct store *st, char ***ret_ids, size_t *ret_n, struct strbuf *err)
 {
 	sqlite3_stmt *stmt = prepare(
-		st, "SELECT id FROM executions WHERE status = 'RUNNING' ORDER BY created_ms", err);
+	    st, "SELECT id FROM executions WHERE status = 'RUNNING' ORDER BY created_ms", err);
 	if (!stmt)
 		return SP_ESTORE;
 	char **ids = NULL;
@@ -579,12 +589,13 @@ void inbox_cmd_release(struct inbox_cmd *cmd)
 }
 
 int store_inbox_add(struct store *st, const char *execution_id, const char *kind, json_t *data,
-		    int64_t now, int64_t *ret_id, struct strbuf *err)
+                    int64_t now, int64_t *ret_id, struct strbuf *err)
 {
-	sqlite3_stmt *stmt = prepare(st,
-				     "INSERT INTO inbox (execution_id, kind, data, created_ms) VALUES "
-				     "(?, ?, ?, ?)",
-				     err);
+	sqlite3_stmt *stmt =
+	    prepare(st,
+	            "INSERT INTO inbox (execution_id, kind, data, created_ms) VALUES "
+	            "(?, ?, ?, ?)",
+	            err);
 	if (!stmt)
 		return SP_ESTORE;
 	char *text = json_dumps(data, JSON_COMPACT);
@@ -601,13 +612,14 @@ int store_inbox_add(struct store *st, const char *execution_id, const char *kind
 }
 
 int store_inbox_pending(struct store *st, const char *owner, struct inbox_cmd **ret, size_t *ret_n,
-			struct strbuf *err)
+                        struct strbuf *err)
 {
-	sqlite3_stmt *stmt = prepare(st,
-				     "SELECT i.id, i.execution_id, i.kind, i.data FROM inbox i JOIN "
-				     "leases l ON l.execution_id = i.execution_id WHERE i.done_ms IS "
-				     "NULL AND l.owner = ? ORDER BY i.id",
-				     err);
+	sqlite3_stmt *stmt =
+	    prepare(st,
+	            "SELECT i.id, i.execution_id, i.kind, i.data FROM inbox i JOIN "
+	            "leases l ON l.execution_id = i.execution_id WHERE i.done_ms IS "
+	            "NULL AND l.owner = ? ORDER BY i.id",
+	            err);
 	if (!stmt)
 		return SP_ESTORE;
 	bind_text(stmt, 1, owner);

@@ -41,11 +41,11 @@ void store_close(struct store *st);
 /* Summary of an execution: the projection row. */
 struct exec_row {
 	char *id;
-	char *status;       /* RUNNING, SUCCEEDED, FAILED, REJECTED, ABORTED */
-	char *plan_name;    /* or NULL */
-	char *environment;  /* or NULL */
-	char *plan_file;    /* or NULL */
-	char *started_by;   /* or NULL */
+	char *status;      /* RUNNING, SUCCEEDED, FAILED, REJECTED, ABORTED */
+	char *plan_name;   /* or NULL */
+	char *environment; /* or NULL */
+	char *plan_file;   /* or NULL */
+	char *started_by;  /* or NULL */
 	int64_t created_ms;
 	int64_t updated_ms;
 	int64_t last_seq;
@@ -60,9 +60,9 @@ struct store_append_item {
 	const char *id;
 	const struct event *events; /* seq already set, contiguous after last_seq */
 	size_t nevents;
-	const char *status;   /* projection after the events */
-	int64_t next_due_ms;  /* projection after the events; 0 if none */
-	const char *waiting;  /* projection; NULL if nothing */
+	const char *status;  /* projection after the events */
+	int64_t next_due_ms; /* projection after the events; 0 if none */
+	const char *waiting; /* projection; NULL if nothing */
 };
 
 /*
@@ -71,7 +71,7 @@ struct store_append_item {
  * id exists.
  */
 int store_create(struct store *st, const struct exec_row *row, const char *owner, int64_t now,
-		 int64_t lease_ms, const struct store_append_item *first, struct strbuf *err);
+                 int64_t lease_ms, const struct store_append_item *first, struct strbuf *err);
 
 /*
  * Appends events of several executions in one transaction. Each execution's
@@ -80,12 +80,12 @@ int store_create(struct store *st, const struct exec_row *row, const char *owner
  * are marked done in the same transaction with their results.
  */
 int store_append(struct store *st, const char *owner, int64_t now,
-		 const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
-		 const char *const *done_results, size_t ndone, struct strbuf *err);
+                 const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
+                 const char *const *done_results, size_t ndone, struct strbuf *err);
 
 /* Reads events after seq `after` (0: all) into out, in order. */
 int store_history(struct store *st, const char *id, int64_t after, struct event_list *out,
-		  struct strbuf *err);
+                  struct strbuf *err);
 
 /* Finds an execution by id or unique id prefix. SP_ENOENT if none, SP_EINVAL if ambiguous. */
 int store_get(struct store *st, const char *id_or_prefix, struct exec_row *out, struct strbuf *err);
@@ -96,7 +96,7 @@ int store_get(struct store *st, const char *id_or_prefix, struct exec_row *out, 
  * call). Returns the number of rows or a negative code.
  */
 int store_list(struct store *st, const char *status, int limit, int offset,
-	       void (*fn)(const struct exec_row *row, void *arg), void *arg, struct strbuf *err);
+               void (*fn)(const struct exec_row *row, void *arg), void *arg, struct strbuf *err);
 
 /*
  * Takes the lease of an execution for owner until now + ttl_ms, if it is free,
@@ -104,10 +104,10 @@ int store_list(struct store *st, const char *status, int limit, int offset,
  * exists. Returns 0, or SP_EBUSY (held by a live owner; err names it).
  */
 int store_lease_take(struct store *st, const char *id, const char *owner, int64_t now,
-		     int64_t ttl_ms, struct strbuf *err);
+                     int64_t ttl_ms, struct strbuf *err);
 /* Extends every lease owner holds to now + ttl_ms. */
 int store_lease_renew(struct store *st, const char *owner, int64_t now, int64_t ttl_ms,
-		      struct strbuf *err);
+                      struct strbuf *err);
 /* Gives a lease up. */
 int store_lease_release(struct store *st, const char *id, const char *owner, struct strbuf *err);
 /* True if some process other than owner holds a live lease on id. */
@@ -120,7 +120,7 @@ int store_unfinished(struct store *st, char ***ret_ids, size_t *ret_n, struct st
 struct inbox_cmd {
 	int64_t id;
 	char *execution_id;
-	char *kind;  /* "approve", "reject", "abort", "retry" */
+	char *kind;   /* "approve", "reject", "abort", "retry" */
 	json_t *data; /* details: stage, step, by, comment ... */
 };
 
@@ -128,10 +128,10 @@ void inbox_cmd_release(struct inbox_cmd *cmd);
 
 /* Adds a command; sets *ret_id. */
 int store_inbox_add(struct store *st, const char *execution_id, const char *kind, json_t *data,
-		    int64_t now, int64_t *ret_id, struct strbuf *err);
+                    int64_t now, int64_t *ret_id, struct strbuf *err);
 /* Reads pending commands for executions whose lease owner holds. Caller releases each. */
 int store_inbox_pending(struct store *st, const char *owner, struct inbox_cmd **ret, size_t *ret_n,
-			struct strbuf *err);
+                        struct strbuf *err);
 /* Reads a command's result: 1 and *ret_result (caller frees) when done, 0 while pending. */
 int store_inbox_result(struct store *st, int64_t id, char **ret_result, struct strbuf *err);
 

@@ -1,0 +1,340 @@
+/*
+ * cmd-run.c - `steppy run`, `steppy resume` and `steppy retry`: drive
+ * releases in the foreground until they end.
+ */
+#include "cli/cli.h"
+
+#include "cli/view.h"
+#include "engine/runtime.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char run_help[] =
+    "usage: steppy run [--var NAME=VALUE]... [--db PATH] [--fail-fast] PLAN\n"
+    "\n"
+    "Validates PLAN, records a new execution in the store and runs it in the\n"
+    "foreground until it ends: stages one after another, the steps of a stage\n"
+    "together. Progress is shown live (a status line on a terminal, plain log\n"
+    "lines otherwise). A Human step is decided with steppy approve/reject from\n"
+    "anywhere, or by typing y or n here when it is the only one waiting.\n"
+    "Unfinished releases left by stopped steppy processes are resumed too.\n"
+    "\n"
+    "Ctrl-C stops steppy, not the release: running commands are stopped, and\n"
+    "steppy resume continues the release later (interrupted attempts count as\n"
+    "failed attempts). To stop the release itself: steppy abort ID.\n"
+    "\n"
+    "options:\n"
+    "  --var NAME=VALUE  a value for a plan variable (repeatable)\n"
+    "  --db PATH         the store (default $STEPPY_DB, else\n"
+    "                    $XDG_STATE_HOME/steppy/steppy.db or ~/.local/state/steppy/steppy.db)\n"
+    "  --fail-fast       the first failed step of any stage cancels the others\n"
+    "  -h, --help        show this help\n"
+    "\n"
+    "exit status: 0 succeeded, 1 invalid plan, 2 usage, store or I/O error,\n"
+    "             3 failed, 4 rejected, 5 aborted,\n"
+    "             6 steppy stopped before the release ended (steppy resume continues it)\n";
+
+const char resume_help[] =
+    "usage: steppy resume [--db PATH] [ID...]\n"
+    "\n"
+    "Continues unfinished releases - all of them, or those named - that no live\n"
+    "steppy process runs, from where their histories stop, and runs them in the\n"
+    "foreground until they end. Attempts that were running when the last steppy\n"
+    "stopped count as failed attempts (their retry policy applies); waits and\n"
+    "timeouts keep their original due times.\n"
+    "\n"
+    "exit status: 0 every resumed release succeeded (or none was left),\n"
+    "             2 usage or store error, 3 failed, 4 rejected, 5 aborted (the worst\n"
+    "             outcome), 6 stopped before the end\n";
+
+const char retry_help[] =
+    "usage: steppy retry [--db PATH] ID\n"
+    "\n"
+    "Continues a FAILED or ABORTED release from where it stopped: steps that\n"
+    "succeeded are not run again; the failed, timed-out and cancelled steps of\n"
+    "the stage that stopped run again (with fresh retry budgets), then the\n"
+    "release goes on. Runs in the foreground like steppy run, unless a steppy\n"
+    "process serving the store already holds it.\n"
+    "\n"
+    "exit status: as steppy run\n";
+
+static int exit_for(int status)
+{
+	switch (status) {
+	case EXEC_SUCCEEDED:
+		return EXIT_OK;
+	case EXEC_FAILED:
+		return EXIT_FAILED;
+	case EXEC_REJECTED:
+		return EXIT_REJECTED;
+	case EXEC_ABORTED:
+		return EXIT_ABORTED;
+	default:
+		return EXIT_STOPPED;
+	}
+}
+
+struct session {
+	struct store *store;
+	char *notify_log; /* next to the store; the runtime borrows it */
+	struct runtime *rt;
+	struct view *view;
+};
+
+static int session_open(struct session *s, const char *db, bool fail_fast)
+{
+	memset(s, 0, sizeof(*s));
+	char *path = NULL;
+	int code = cli_open_store(db, &s->store, &path);
+	if (code != EXIT_OK)
+		return code;
+	char *slash = strrchr(path, '/');
+	s->notify_log = slash ? xstrfmt("%.*s/notifications.log", (int)(slash - path), path)
+	                      : xstrdup("notifications.log");
+	free(path);
+	struct runtime_observer obs;
+	s->view = view_new(&obs, true);
+	struct runtime_options opts = { .fail_fast = fail_fast,
+		                        .notify_log = s->notify_log,
+		                        .observer = &obs };
+	struct strbuf err = STRBUF_INIT;
+	if (runtime_new(s->store, &opts, &s->rt, &err) < 0) {
+		fprintf(stderr, "steppy: %s\n", err.buf);
+		strbuf_release(&err);
+		return EXIT_USAGE;
+	}
+	strbuf_release(&err);
+	view_attach(s->view, s->rt, true);
+	return EXIT_OK;
+}
+
+static void session_close(struct session *s)
+{
+	view_free(s->view);
+	runtime_free(s->rt);
+	store_close(s->store);
+	free(s->notify_log);
+}
+
+/* Resumes what no live process runs; says so when it finds any. */
+static void adopt_orphans(struct session *s)
+{
+	size_t n = 0;
+	struct strbuf err = STRBUF_INIT;
+	if (runtime_adopt_all(s->rt, &n, &err) < 0)
+		fprintf(stderr, "steppy: cannot resume unfinished releases: %s\n", err.buf);
+	else if (n)
+		printf("resuming %zu unfinished release%s\n", n, n == 1 ? "" : "s");
+	strbuf_release(&err);
+}
+
+struct common_opts {
+	const char *db;
+	bool fail_fast;
+	struct var_value *vals;
+	size_t nvals;
+};
+
+/* Parses the options run, resume and retry share. Returns an exit code. */
+static int parse_common(int argc, char **argv, const char *help, bool with_vars,
+                        struct common_opts *o)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "var", required_argument, NULL, 'v' },
+		{ "fail-fast", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	memset(o, 0, sizeof(*o));
+	o->vals = xcalloc((size_t)argc, sizeof(*o->vals));
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			o->db = optarg;
+			break;
+		case 'v':
+			if (!with_vars)
+				return usage_error("%s takes no --var", argv[0]);
+			if (parse_var(optarg, &o->vals[o->nvals++]) < 0)
+				return usage_error("--var takes NAME=VALUE, not \"%s\"", optarg);
+			break;
+		case 'f':
+			o->fail_fast = true;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			return -1;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	return EXIT_OK;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct common_opts o;
+	int code = parse_common(argc, argv, run_help, true, &o);
+	if (code == EXIT_OK && argc - optind != 1)
+		code = usage_error("run takes exactly one plan file (see steppy run --help)");
+	struct plan *plan = NULL;
+	if (code == EXIT_OK)
+		code = cli_load_plan(argv[optind], o.vals, o.nvals, &plan);
+	struct session s = { 0 };
+	if (code == EXIT_OK)
+		code = session_open(&s, o.db, o.fail_fast);
+	if (code == EXIT_OK) {
+		adopt_orphans(&s);
+		const char *id = NULL;
+		char *by = cli_whoami();
+		struct strbuf err = STRBUF_INIT;
+		const char *path = plan->doc->name;
+		if (runtime_submit(s.rt, plan, path, by, &id, &err) < 0) {
+			fprintf(stderr, "steppy: cannot start the release: %s\n", err.buf);
+			code = EXIT_USAGE;
+		} else {
+			plan = NULL; /* the runtime owns it */
+			int stopped = runtime_run(s.rt);
+			code = exit_for(runtime_status(s.rt, id));
+			if (stopped && code == EXIT_STOPPED)
+				fprintf(
+				    stderr,
+				    "steppy: stopped; release %s is unfinished: steppy resume %s "
+				    "continues it\n",
+				    id, id);
+		}
+		strbuf_release(&err);
+		free(by);
+	}
+	if (s.rt || s.store)
+		session_close(&s);
+	plan_free(plan);
+	free(o.vals);
+	return code < 0 ? EXIT_OK : code;
+}
+
+int cmd_resume(int argc, char **argv)
+{
+	struct common_opts o;
+	int code = parse_common(argc, argv, resume_help, false, &o);
+	struct session s = { 0 };
+	if (code == EXIT_OK)
+		code = session_open(&s, o.db, false);
+	char **ids = NULL;
+	size_t nids = 0;
+	if (code == EXIT_OK && optind < argc) {
+		for (int i = optind; i < argc && code == EXIT_OK; i++) {
+			struct exec_row row = { 0 };
+			code = cli_find_execution(s.store, argv[i], &row);
+			if (code != EXIT_OK)
+				break;
+			struct strbuf err = STRBUF_INIT;
+			int r = strcmp(row.status, "RUNNING") != 0
+			            ? SP_EINVAL
+			            : runtime_adopt(s.rt, row.id, &err);
+			if (r < 0) {
+				fprintf(stderr, "steppy: cannot resume %s: %s\n", row.id,
+				        r == SP_EINVAL
+				            ? "it has ended (steppy retry continues a failed "
+				              "or aborted release)"
+				            : err.buf);
+				code = EXIT_USAGE;
+			} else {
+				ids = xreallocarray(ids, nids + 1, sizeof(*ids));
+				ids[nids++] = xstrdup(row.id);
+			}
+			strbuf_release(&err);
+			exec_row_release(&row);
+		}
+	} else if (code == EXIT_OK) {
+		char **all = NULL;
+		size_t n = 0;
+		struct strbuf err = STRBUF_INIT;
+		if (store_unfinished(s.store, &all, &n, &err) < 0) {
+			fprintf(stderr, "steppy: %s\n", err.buf);
+			code = EXIT_USAGE;
+		}
+		for (size_t i = 0; i < n; i++) {
+			strbuf_reset(&err);
+			int r = runtime_adopt(s.rt, all[i], &err);
+			if (r == 0) {
+				ids = xreallocarray(ids, nids + 1, sizeof(*ids));
+				ids[nids++] = all[i];
+			} else {
+				if (r != SP_EBUSY)
+					fprintf(stderr, "steppy: cannot resume %s: %s\n", all[i],
+					        err.buf);
+				free(all[i]);
+			}
+		}
+		free(all);
+		strbuf_release(&err);
+		if (code == EXIT_OK && nids == 0)
+			printf("nothing to resume\n");
+	}
+	if (code == EXIT_OK && nids) {
+		printf("resuming %zu release%s\n", nids, nids == 1 ? "" : "s");
+		int stopped = runtime_run(s.rt);
+		for (size_t i = 0; i < nids; i++) {
+			int c = exit_for(runtime_status(s.rt, ids[i]));
+			if (c > code)
+				code = c;
+		}
+		if (stopped && code == EXIT_STOPPED)
+			fprintf(stderr, "steppy: stopped before every release ended\n");
+	}
+	for (size_t i = 0; i < nids; i++)
+		free(ids[i]);
+	free(ids);
+	if (s.rt || s.store)
+		session_close(&s);
+	free(o.vals);
+	return code < 0 ? EXIT_OK : code;
+}
+
+int cmd_retry(int argc, char **argv)
+{
+	struct common_opts o;
+	int code = parse_common(argc, argv, retry_help, false, &o);
+	if (code == EXIT_OK && argc - optind != 1)
+		code = usage_error("retry takes one execution id (see steppy retry --help)");
+	struct session s = { 0 };
+	if (code == EXIT_OK)
+		code = session_open(&s, o.db, false);
+	struct exec_row row = { 0 };
+	if (code == EXIT_OK)
+		code = cli_find_execution(s.store, argv[optind], &row);
+	if (code == EXIT_OK) {
+		char *by = cli_whoami();
+		struct strbuf err = STRBUF_INIT;
+		int r = runtime_redrive(s.rt, row.id, json_pack("{ss ss}", "by", by, "via", "cli"),
+		                        &err);
+		if (r == SP_EBUSY) {
+			fprintf(stderr, "steppy: %s\n", err.buf);
+			code = EXIT_USAGE;
+		} else if (r < 0) {
+			fprintf(stderr, "steppy: cannot retry %s: %s\n", row.id, err.buf);
+			code = EXIT_USAGE;
+		} else {
+			int stopped = runtime_run(s.rt);
+			code = exit_for(runtime_status(s.rt, row.id));
+			if (stopped && code == EXIT_STOPPED)
+				fprintf(stderr, "steppy: stopped; steppy resume %s continues it\n",
+				        row.id);
+		}
+		strbuf_release(&err);
+		free(by);
+	}
+	exec_row_release(&row);
+	if (s.rt || s.store)
+		session_close(&s);
+	free(o.vals);
+	return code < 0 ? EXIT_OK : code;
+}

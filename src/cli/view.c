@@ -1,0 +1,425 @@
+/*
+ * view.c - the terminal view of running releases (run, resume, retry).
+ *
+ * Every committed event that matters to a person becomes one log line. On a
+ * terminal a status line at the bottom is redrawn in place five times a
+ * second: the running steps with their elapsed time, and what waits for a
+ * person; when exactly one Human step waits, typing y or n (then Enter)
+ * approves or rejects it. Elsewhere (a pipe, a CI log) only the log lines
+ * are written.
+ */
+#include "cli/view.h"
+
+#include "util/alloc.h"
+#include "util/timefmt.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_TRACKED 64
+
+struct tracked {
+	char *id;
+	const struct exec_state *state;
+};
+
+struct view {
+	FILE *out;
+	bool tty, colour;
+	bool status_shown;
+	struct runtime *rt;
+	struct tracked execs[MAX_TRACKED];
+	size_t nexecs;
+	uv_tty_t input;
+	bool input_open;
+	struct strbuf line; /* typed so far */
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *c(const struct view *v, const char *code)
+{
+	return v->colour ? code : "";
+}
+
+#define BOLD   "\033[1m"
+#define RED    "\033[1;31m"
+#define GREEN  "\033[32m"
+#define YELLOW "\033[33m"
+#define DIM    "\033[2m"
+#define RESET  "\033[0m"
+
+static void clear_status(struct view *v)
+{
+	if (v->status_shown) {
+		fputs("\r\033[K", v->out);
+		v->status_shown = false;
+	}
+}
+
+static void draw_status(struct view *v)
+{
+	if (!v->tty)
+		return;
+	struct strbuf sb = STRBUF_INIT, waiting = STRBUF_INIT;
+	int64_t now = now_ms();
+	for (size_t i = 0; i < v->nexecs; i++) {
+		const struct exec_state *s = v->execs[i].state;
+		if (!s || s->status != EXEC_RUNNING || !s->stage_open)
+			continue;
+		const struct plan_stage *stage = &s->plan->stages[s->stage];
+		for (size_t j = 0; j < stage->nsteps; j++) {
+			const struct step_state *st = &s->steps[s->stage][j];
+			bool human = !strcmp(stage->steps[j].type->name, "Human");
+			if (st->status == STEP_RUNNING && human) {
+				strbuf_addf(&waiting, "%s\"%s\"", waiting.len ? ", " : "",
+				            stage->steps[j].name);
+			} else if (st->status == STEP_RUNNING || st->status == STEP_CANCELLING) {
+				strbuf_addf(&sb, "%s%s ", sb.len ? ", " : "", stage->steps[j].name);
+				duration_format(&sb, (now - st->started_ms) / 1000);
+			} else if (st->status == STEP_RETRY_WAIT) {
+				strbuf_addf(&sb, "%s%s retry in ", sb.len ? ", " : "",
+				            stage->steps[j].name);
+				duration_format(&sb, (st->due_ms - now + 999) / 1000);
+			}
+		}
+	}
+	clear_status(v);
+	if (sb.len || waiting.len) {
+		fprintf(v->out, "%s%s%s", c(v, DIM), sb.len ? "running: " : "", sb.buf);
+		if (waiting.len)
+			fprintf(v->out, "%s%s%s waits for approval%s", sb.len ? " | " : "",
+			        c(v, YELLOW), waiting.buf,
+			        strchr(waiting.buf, ',') ? "" : " (y/n + Enter to decide here)");
+		fprintf(v->out, "%s", c(v, RESET));
+		v->status_shown = true;
+	}
+	fflush(v->out);
+	strbuf_release(&sb);
+	strbuf_release(&waiting);
+}
+
+static struct tracked *track(struct view *v, const char *id, const struct exec_state *state)
+{
+	for (size_t i = 0; i < v->nexecs; i++)
+		if (!strcmp(v->execs[i].id, id)) {
+			v->execs[i].state = state;
+			return &v->execs[i];
+		}
+	if (v->nexecs == MAX_TRACKED)
+		return NULL;
+	struct tracked *t = &v->execs[v->nexecs++];
+	t->id = xstrdup(id);
+	t->state = state;
+	return t;
+}
+
+static void stamp(struct view *v, const char *id, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	fprintf(v->out, "%s%02d:%02d:%02d%s ", c(v, DIM), tm.tm_hour, tm.tm_min, tm.tm_sec,
+	        c(v, RESET));
+	if (v->nexecs > 1)
+		fprintf(v->out, "%s ", id);
+}
+
+static const char *str(const json_t *data, const char *key)
+{
+	return json_string_value(json_object_get(data, key));
+}
+
+/* Prints the last lines of a captured stream, indented. */
+static void tail_lines(struct view *v, const char *label, const char *text, int max)
+{
+	if (!text || !*text)
+		return;
+	const char *end = text + strlen(text);
+	while (end > text && end[-1] == '\n')
+		end--;
+	const char *p = end;
+	int lines = 0;
+	while (p > text && lines < max) {
+		p--;
+		if (*p == '\n')
+			lines++;
+	}
+	if (*p == '\n')
+		p++;
+	fprintf(v->out, "      %s%s:%s\n", c(v, DIM), label, c(v, RESET));
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		fprintf(v->out, "      | %.*s\n", (int)n, p);
+		p += n + (nl ? 1 : 0);
+	}
+}
+
+static void on_event(struct view *v, const char *id, const struct exec_state *s,
+                     const struct event *e)
+{
+	const struct plan *plan = s->plan;
+	const struct plan_step *ps =
+	    e->stage >= 0 && e->step >= 0 ? &plan->stages[e->stage].steps[e->step] : NULL;
+	const char *name = ps ? ps->name : "";
+	switch (e->type) {
+	case EV_EXECUTION_STARTED: {
+		size_t steps = 0;
+		for (size_t i = 0; i < plan->nstages; i++)
+			steps += plan->stages[i].nsteps;
+		stamp(v, id, e->time_ms);
+		fprintf(v->out, "%srelease %s%s%s%s%s started: %zu stage%s, %zu step%s%s\n",
+		        c(v, BOLD), id, plan->name ? " \"" : "", plan->name ? plan->name : "",
+		        plan->name ? "\"" : "", plan->environment ? "" : "", plan->nstages,
+		        plan->nstages == 1 ? "" : "s", steps, steps == 1 ? "" : "s", c(v, RESET));
+		break;
+	}
+	case EV_STAGE_STARTED:
+		stamp(v, id, e->time_ms);
+		fprintf(v->out, "%sstage %d/%zu: %s%s\n", c(v, BOLD), e->stage + 1, plan->nstages,
+		        plan->stages[e->stage].name, c(v, RESET));
+		break;
+	case EV_STEP_STARTED:
+		stamp(v, id, e->time_ms);
+		if (!strcmp(ps->type->name, "Human")) {
+			fprintf(v->out, "  %s? %s%s waits for approval: %s\n", c(v, YELLOW), name,
+			        c(v, RESET), step_string(ps->node, "message"));
+			fprintf(v->out, "      approve: steppy approve %s '%s'\n", id, name);
+			fprintf(v->out, "      reject:  steppy reject %s '%s'\n", id, name);
+		} else if (!strcmp(ps->type->name, "Wait")) {
+			struct strbuf d = STRBUF_INIT;
+			json_t *due = json_object_get(e->data, "dueMs");
+			duration_format(&d, (json_integer_value(due) - e->time_ms + 999) / 1000);
+			fprintf(v->out, "  > %s waits %s\n", name, d.buf);
+			strbuf_release(&d);
+		} else {
+			fprintf(v->out, "  > %s (%s) started", name, ps->type->name);
+			if (e->attempt > 1)
+				fprintf(v->out, ", attempt %d", e->attempt);
+			fputc('\n', v->out);
+		}
+		break;
+	case EV_STEP_SUCCEEDED: {
+		const struct step_state *st = &s->steps[e->stage][e->step];
+		if (!strcmp(ps->type->name, "Notify")) {
+			stamp(v, id, e->time_ms);
+			const char *subject = str(e->data, "subject");
+			fprintf(v->out, "  %s[notify]%s %s%s%s\n", c(v, BOLD), c(v, RESET),
+			        subject ? subject : "", subject ? ": " : "",
+			        str(e->data, "message"));
+		}
+		stamp(v, id, e->time_ms);
+		fprintf(v->out, "  %sok%s %s", c(v, GREEN), c(v, RESET), name);
+		if (st->started_ms)
+			fprintf(v->out, " (%.1fs)", (double)(e->time_ms - st->started_ms) / 1000.0);
+		fputc('\n', v->out);
+		break;
+	}
+	case EV_STEP_FAILED:
+		stamp(v, id, e->time_ms);
+		fprintf(v->out, "  %sFAILED%s %s (attempt %d): %s\n", c(v, RED), c(v, RESET), name,
+		        e->attempt, str(e->data, "error") ? str(e->data, "error") : "failed");
+		tail_lines(v, "stderr", str(e->data, "stderr"), 10);
+		break;
+	case EV_RETRY_SCHEDULED: {
+		struct strbuf d = STRBUF_INIT;
+		duration_format(
+		    &d, (json_integer_value(json_object_get(e->data, "dueMs")) - e->time_ms + 999) /
+		            1000);
+		stamp(v, id, e->time_ms);
+		fprintf(v->out, "  %s will be tried again in %s (attempt %d of %lld)\n", name,
+		        d.buf, e->attempt + 1, (long long)ps->retry.max_attempts);
+		strbuf_release(&d);
+		break;
+	}
+	case EV_STEP_TIMED_OUT:
+		stamp(v, id, e->time_ms);
+		fprintf(v->out, "  %sTIMED OUT%s %s after %llds\n", c(v, RED), c(v, RESET), name,
+		        (long long)ps->timeout_seconds);
+		break;
+	case EV_STEP_CANCEL_REQUESTED:
+		stamp(v, id, e->time_ms);
+		fprintf(v->out, "  cancelling %s: %s\n", name, str(e->data, "reason"));
+		break;
+	case EV_STEP_CANCELLED:
+		stamp(v, id, e->time_ms);
+		fprintf(v->out, "  cancelled %s\n", name);
+		break;
+	case EV_HUMAN_DECISION: {
+		bool ok = !strcmp(str(e->data, "decision"), "approve");
+		const char *comment = str(e->data, "comment");
+		stamp(v, id, e->time_ms);
+		fprintf(v->out, "  %s%s%s %s by %s%s%s%s\n", c(v, ok ? GREEN : RED),
+		        ok ? "approved" : "REJECTED", c(v, RESET), name,
+		        str(e->data, "by") ? str(e->data, "by") : "someone", comment ? ": \"" : "",
+		        comment ? comment : "", comment ? "\"" : "");
+		break;
+	}
+	case EV_ABORT_REQUESTED:
+		stamp(v, id, e->time_ms);
+		fprintf(v->out, "%srelease %s is being aborted%s%s\n", c(v, RED), id,
+		        str(e->data, "by") ? " by " : "",
+		        str(e->data, "by") ? str(e->data, "by") : "");
+		fputs(c(v, RESET), v->out);
+		break;
+	case EV_EXECUTION_REDRIVEN:
+		stamp(v, id, e->time_ms);
+		fprintf(v->out, "%srelease %s continues from stage %d/%zu%s\n", c(v, BOLD), id,
+		        s->stage + 1, plan->nstages, c(v, RESET));
+		break;
+	case EV_EXECUTION_FINISHED: {
+		const char *status = str(e->data, "status");
+		bool ok = !strcmp(status, "SUCCEEDED");
+		stamp(v, id, e->time_ms);
+		fprintf(v->out, "%srelease %s %s%s in ", c(v, ok ? GREEN : RED), id, status,
+		        c(v, RESET));
+		struct strbuf d = STRBUF_INIT;
+		duration_format(&d, (e->time_ms - s->started_ms) / 1000);
+		fprintf(v->out, "%s\n", d.buf);
+		strbuf_release(&d);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static void view_events(void *arg, const char *id, const struct exec_state *state,
+                        const struct event *events, size_t n)
+{
+	struct view *v = arg;
+	track(v, id, state);
+	clear_status(v);
+	for (size_t i = 0; i < n; i++)
+		on_event(v, id, state, &events[i]);
+	draw_status(v);
+}
+
+static void view_error(void *arg, const char *message)
+{
+	struct view *v = arg;
+	clear_status(v);
+	fprintf(stderr, "steppy: %s\n", message);
+	draw_status(v);
+}
+
+static void view_tick(void *arg)
+{
+	draw_status(arg);
+}
+
+/* A line typed on the terminal: y or n decides the one waiting Human step. */
+static void decide_typed(struct view *v, const char *line)
+{
+	bool approve = !strcmp(line, "y") || !strcmp(line, "yes");
+	bool reject = !strcmp(line, "n") || !strcmp(line, "no");
+	if (!approve && !reject)
+		return;
+	const char *id = NULL;
+	int stage = -1, step = -1, waiting = 0;
+	for (size_t i = 0; i < v->nexecs; i++) {
+		const struct exec_state *s = v->execs[i].state;
+		if (!s || s->status != EXEC_RUNNING || !s->stage_open)
+			continue;
+		for (size_t j = 0; j < s->plan->stages[s->stage].nsteps; j++)
+			if (s->steps[s->stage][j].status == STEP_RUNNING &&
+			    !strcmp(s->plan->stages[s->stage].steps[j].type->name, "Human")) {
+				id = v->execs[i].id;
+				stage = s->stage;
+				step = (int)j;
+				waiting++;
+			}
+	}
+	clear_status(v);
+	if (waiting != 1) {
+		fprintf(v->out, "%s\n",
+		        waiting ? "several steps wait: use steppy approve ID STEP"
+		                : "no step waits for a decision");
+	} else {
+		char *by = cli_whoami();
+		const char *reason;
+		if (runtime_decide(v->rt, id, stage, step, approve,
+		                   json_pack("{ss ss}", "by", by, "via", "terminal"), &reason) < 0)
+			fprintf(v->out, "cannot decide: %s\n", reason);
+		free(by);
+	}
+	draw_status(v);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)h;
+	(void)suggested;
+	static char chunk[1024];
+	*buf = uv_buf_init(chunk, sizeof(chunk));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct view *v = s->data;
+	if (n < 0) {
+		uv_read_stop(s);
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		char ch = buf->base[i];
+		if (ch == '\n' || ch == '\r') {
+			decide_typed(v, v->line.buf);
+			strbuf_reset(&v->line);
+		} else {
+			strbuf_addch(&v->line, ch);
+		}
+	}
+}
+
+struct view *view_new(struct runtime_observer *obs, bool interactive)
+{
+	struct view *v = xcalloc(1, sizeof(*v));
+	v->out = stdout;
+	v->tty = isatty(fileno(stdout));
+	v->colour = use_colour(stdout);
+	strbuf_init(&v->line, 256);
+	*obs = (struct runtime_observer){
+		.on_events = view_events, .on_error = view_error, .on_tick = view_tick, .arg = v
+	};
+	(void)interactive;
+	return v;
+}
+
+void view_attach(struct view *v, struct runtime *rt, bool interactive)
+{
+	v->rt = rt;
+	if (interactive && v->tty && isatty(STDIN_FILENO) &&
+	    uv_tty_init(runtime_loop(rt), &v->input, STDIN_FILENO, 1) == 0) {
+		v->input.data = v;
+		v->input_open = true;
+		uv_read_start((uv_stream_t *)&v->input, alloc_cb, read_cb);
+		uv_unref((uv_handle_t *)&v->input);
+	}
+}
+
+void view_free(struct view *v)
+{
+	if (!v)
+		return;
+	clear_status(v);
+	fflush(v->out);
+	if (v->input_open) {
+		uv_read_stop((uv_stream_t *)&v->input);
+		uv_close((uv_handle_t *)&v->input, NULL);
+		uv_run(runtime_loop(v->rt), UV_RUN_NOWAIT);
+		uv_tty_reset_mode();
+	}
+	for (size_t i = 0; i < v->nexecs; i++)
+		free(v->execs[i].id);
+	strbuf_release(&v->line);
+	free(v);
+}

@@ -1,0 +1,19 @@
+/*
+ * view.h - the terminal view of running releases.
+ */
+#ifndef STEPPY_CLI_VIEW_H
+#define STEPPY_CLI_VIEW_H
+
+#include "cli/cli.h"
+#include "engine/runtime.h"
+
+struct view;
+
+/* Makes a view and fills obs with its callbacks (obs->arg is the view). */
+struct view *view_new(struct runtime_observer *obs, bool interactive);
+/* Connects the view to the runtime (for the y/n prompt on a terminal). */
+void view_attach(struct view *v, struct runtime *rt, bool interactive);
+/* Clears the status line and frees the view; call before runtime_free(). */
+void view_free(struct view *v);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * control.c - approve, reject and abort from outside (see control.h).
+ */
+#include "engine/control.h"
+
+#include "engine/history.h"
+#include "engine/runtime.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int via_inbox(struct store *st, const char *id, const char *kind, json_t *data,
+                     int64_t wait_ms, struct strbuf *err)
+{
+	int64_t cmd;
+	int r = store_inbox_add(st, id, kind, data, now_ms(), &cmd, err);
+	json_decref(data);
+	if (r < 0)
+		return r;
+	int64_t deadline = now_ms() + wait_ms;
+	for (;;) {
+		char *result = NULL;
+		r = store_inbox_result(st, cmd, &result, err);
+		if (r < 0)
+			return r;
+		if (r == 1) {
+			int ok = result && !strcmp(result, "ok");
+			if (!ok)
+				strbuf_addstr(err, result && !strncmp(result, "refused: ", 9)
+				                       ? result + 9
+				                       : (result ? result : "refused"));
+			free(result);
+			return ok ? CONTROL_DONE_BY_OWNER : SP_EINVAL;
+		}
+		if (now_ms() >= deadline) {
+			strbuf_addstr(err,
+			              "the steppy process running this release has not answered "
+			              "yet; the command stays queued for it");
+			return SP_EBUSY;
+		}
+		struct timespec nap = { 0, 50 * 1000 * 1000 };
+		nanosleep(&nap, NULL);
+	}
+}
+
+int control_apply(struct store *st, const char *id, const char *kind, json_t *data, int64_t wait_ms,
+                  struct strbuf *err)
+{
+	char owner[96], rnd[11], host[64] = "localhost";
+	gethostname(host, sizeof(host) - 1);
+	execution_id_new(rnd);
+	snprintf(owner, sizeof(owner), "ctl:%s:%d:%s", host, (int)getpid(), rnd);
+	int64_t now = now_ms();
+
+	struct strbuf busy = STRBUF_INIT;
+	int r = store_lease_take(st, id, owner, now, 30000, &busy);
+	strbuf_release(&busy);
+	if (r == SP_EBUSY)
+		return via_inbox(st, id, kind, data, wait_ms, err);
+	if (r < 0) {
+		json_decref(data);
+		return r;
+	}
+
+	struct loaded_exec le;
+	r = execution_load(st, id, &le, err);
+	if (r < 0) {
+		json_decref(data);
+		store_lease_release(st, id, owner, NULL);
+		return r;
+	}
+	struct event_list out = EVENT_LIST_INIT;
+	const char *reason = NULL;
+	if (!strcmp(kind, "approve") || !strcmp(kind, "reject")) {
+		int stage = (int)json_integer_value(json_object_get(data, "stage"));
+		int step = (int)json_integer_value(json_object_get(data, "step"));
+		json_object_del(data, "stage");
+		json_object_del(data, "step");
+		/* Recorded only: the next process to run the release moves it on. */
+		r = engine_on_decision(&le.state, stage, step, !strcmp(kind, "approve"), data, now,
+		                       &out, &reason);
+	} else if (!strcmp(kind, "abort")) {
+		/* Nobody runs the release: stop it here and now. */
+		r = engine_on_abort(&le.state, data, now, &out, &reason);
+		if (r == 0) {
+			execution_recover(&le.state, &le.history, now, &out);
+			engine_advance(&le.state, now, &out);
+		}
+	} else {
+		json_decref(data);
+		reason = "unknown command";
+		r = SP_EINVAL;
+	}
+	if (r < 0) {
+		strbuf_addstr(err, reason);
+	} else {
+		struct store_append_item item;
+		char *waiting;
+		execution_append_item(id, le.plan, &le.state, &out, &item, &waiting);
+		r = store_append(st, owner, now, &item, 1, NULL, NULL, 0, err);
+		free(waiting);
+		if (r == 0)
+			r = CONTROL_DONE_HERE;
+	}
+	event_list_release(&out);
+	loaded_exec_release(&le);
+	store_lease_release(st, id, owner, NULL);
+	return r;
+}
