@@ -9,7 +9,8 @@
 #include <unistd.h>
 
 extern const char validate_help[], plan_help[], graph_help[], help_help[], version_help[],
-    supervise_help[], run_help[], resume_help[], retry_help[];
+    supervise_help[], run_help[], resume_help[], retry_help[], approve_help[], reject_help[],
+    abort_help[], list_help[], show_help[], history_help[];
 
 const struct command commands[] = {
 	{ "validate", cmd_validate, "check release plans and report every problem", validate_help },
@@ -18,6 +19,12 @@ const struct command commands[] = {
 	{ "run", cmd_run, "run a release in the foreground", run_help },
 	{ "resume", cmd_resume, "continue unfinished releases", resume_help },
 	{ "retry", cmd_retry, "continue a failed or aborted release", retry_help },
+	{ "approve", cmd_approve, "approve a Human step", approve_help },
+	{ "reject", cmd_reject, "reject a Human step (the release stops)", reject_help },
+	{ "abort", cmd_abort, "abort a running release", abort_help },
+	{ "list", cmd_list, "list releases", list_help },
+	{ "show", cmd_show, "show a release: stages and steps with state and timing", show_help },
+	{ "history", cmd_history, "show a release's event history", history_help },
 	{ "help", cmd_help, "show help for steppy or one command", help_help },
 	{ "version", cmd_version, "print the version", version_help },
 	{ "__supervise", cmd_supervise, NULL, supervise_help }, /* internal: hidden from help */

@@ -1,0 +1,392 @@
+/*
+ * cmd-list.c - `steppy list`, `steppy show`, `steppy history`: reading
+ * releases back from the store.
+ */
+#include "cli/cli.h"
+
+#include "engine/history.h"
+#include "util/alloc.h"
+#include "util/error.h"
+#include "util/timefmt.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char list_help[] =
+    "usage: steppy list [--status STATUS] [--limit N] [--offset N] [--format text|json] [--db "
+    "PATH]\n"
+    "\n"
+    "Lists releases, newest first: id, status, start time, duration, plan, and\n"
+    "what a running one waits for. STATUS is RUNNING, SUCCEEDED, FAILED,\n"
+    "REJECTED or ABORTED. At most 1000 per page (default 50).\n";
+
+const char show_help[] = "usage: steppy show [--format text|json] [--db PATH] ID\n"
+                         "\n"
+                         "Shows a release: its status, and every stage and step with its state,\n"
+                         "attempts and timing.\n";
+
+const char history_help[] =
+    "usage: steppy history [--format text|json] [--db PATH] ID\n"
+    "\n"
+    "Prints a release's event history, oldest first: everything that happened,\n"
+    "as it was recorded.\n";
+
+struct read_opts {
+	const char *db, *status;
+	enum output_format format;
+	int limit, offset;
+};
+
+static int parse(int argc, char **argv, const char *help, struct read_opts *o)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "status", required_argument, NULL, 's' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "offset", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	*o = (struct read_opts){ .format = FORMAT_TEXT, .limit = 50 };
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'd':
+			o->db = optarg;
+			break;
+		case 'f':
+			if (parse_format(optarg, &o->format) < 0)
+				return usage_error("--format must be text or json, not \"%s\"",
+				                   optarg);
+			break;
+		case 's':
+			o->status = optarg;
+			if (strcmp(optarg, "RUNNING") && strcmp(optarg, "SUCCEEDED") &&
+			    strcmp(optarg, "FAILED") && strcmp(optarg, "REJECTED") &&
+			    strcmp(optarg, "ABORTED"))
+				return usage_error("--status must be RUNNING, SUCCEEDED, FAILED, "
+				                   "REJECTED or ABORTED");
+			break;
+		case 'l':
+		case 'o': {
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < (c == 'l' ? 1 : 0) || v > (c == 'l' ? 1000 : 1000000000))
+				return usage_error("--%s takes a number%s",
+				                   c == 'l' ? "limit" : "offset",
+				                   c == 'l' ? " from 1 to 1000" : "");
+			if (c == 'l')
+				o->limit = (int)v;
+			else
+				o->offset = (int)v;
+			break;
+		}
+		case 'h':
+			fputs(help, stdout);
+			return -1;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	return EXIT_OK;
+}
+
+static void time_text(struct strbuf *sb, int64_t ms)
+{
+	if (!ms) {
+		strbuf_addstr(sb, "-");
+		return;
+	}
+	rfc3339_format(sb, ms - ms % 1000);
+}
+
+static json_t *row_json(const struct exec_row *r)
+{
+	return json_pack("{ss ss ss? ss? ss? ss? sI sI sI ss?}", "id", r->id, "status", r->status,
+	                 "plan", r->plan_name, "environment", r->environment, "planFile",
+	                 r->plan_file, "startedBy", r->started_by, "createdMs",
+	                 (json_int_t)r->created_ms, "updatedMs", (json_int_t)r->updated_ms,
+	                 "events", (json_int_t)r->last_seq, "waitingFor", r->waiting);
+}
+
+struct list_ctx {
+	enum output_format format;
+	json_t *array;
+	bool colour;
+};
+
+static void print_row(const struct exec_row *r, void *arg)
+{
+	struct list_ctx *ctx = arg;
+	if (ctx->format == FORMAT_JSON) {
+		json_array_append_new(ctx->array, row_json(r));
+		return;
+	}
+	struct strbuf t = STRBUF_INIT, d = STRBUF_INIT;
+	time_text(&t, r->created_ms);
+	int64_t end = strcmp(r->status, "RUNNING") ? r->updated_ms : (int64_t)time(NULL) * 1000;
+	duration_format(&d, (end - r->created_ms) / 1000);
+	const char *colour = !ctx->colour                      ? ""
+	                     : !strcmp(r->status, "SUCCEEDED") ? "\033[32m"
+	                     : !strcmp(r->status, "RUNNING")   ? "\033[33m"
+	                                                       : "\033[31m";
+	printf("%-10s  %s%-9s%s  %-20s  %8s  %-24s  %s\n", r->id, colour, r->status,
+	       ctx->colour ? "\033[0m" : "", t.buf, d.buf,
+	       r->plan_name ? r->plan_name : (r->plan_file ? r->plan_file : "-"),
+	       r->waiting ? r->waiting : "");
+	strbuf_release(&t);
+	strbuf_release(&d);
+}
+
+int cmd_list(int argc, char **argv)
+{
+	struct read_opts o;
+	int code = parse(argc, argv, list_help, &o);
+	if (code != EXIT_OK)
+		return code < 0 ? EXIT_OK : code;
+	if (optind != argc)
+		return usage_error("list takes no arguments (see steppy list --help)");
+	struct store *st;
+	code = cli_open_store(o.db, &st, NULL);
+	if (code != EXIT_OK)
+		return code;
+	struct list_ctx ctx = { .format = o.format, .colour = use_colour(stdout) };
+	if (o.format == FORMAT_JSON)
+		ctx.array = json_array();
+	else
+		printf("%-10s  %-9s  %-20s  %8s  %-24s  %s\n", "ID", "STATUS", "STARTED",
+		       "DURATION", "PLAN", "WAITING FOR");
+	struct strbuf err = STRBUF_INIT;
+	int n = store_list(st, o.status, o.limit, o.offset, print_row, &ctx, &err);
+	if (n < 0) {
+		fprintf(stderr, "steppy: %s\n", err.buf);
+		code = EXIT_USAGE;
+	} else if (o.format == FORMAT_JSON) {
+		json_t *doc = json_pack("{so si si}", "executions", ctx.array, "limit", o.limit,
+		                        "offset", o.offset);
+		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(doc);
+		ctx.array = NULL;
+	}
+	json_decref(ctx.array);
+	strbuf_release(&err);
+	store_close(st);
+	return code;
+}
+
+/* Opens the store and loads one execution for show and history. */
+static int load_one(const struct read_opts *o, const char *id, struct store **st,
+                    struct exec_row *row, struct loaded_exec *le)
+{
+	int code = cli_open_store(o->db, st, NULL);
+	if (code == EXIT_OK)
+		code = cli_find_execution(*st, id, row);
+	if (code == EXIT_OK) {
+		struct strbuf err = STRBUF_INIT;
+		if (execution_load(*st, row->id, le, &err) < 0) {
+			fprintf(stderr, "steppy: %s\n", err.buf);
+			code = EXIT_USAGE;
+		}
+		strbuf_release(&err);
+	}
+	return code;
+}
+
+/* Attempts made and the error of the last failure, from the history. */
+static void step_facts(const struct loaded_exec *le, int stage, int step, const char **error)
+{
+	*error = NULL;
+	for (size_t i = 0; i < le->history.len; i++) {
+		const struct event *e = &le->history.items[i];
+		if (e->stage == stage && e->step == step &&
+		    (e->type == EV_STEP_FAILED || e->type == EV_STEP_TIMED_OUT))
+			*error = json_string_value(json_object_get(e->data, "error"));
+		if (e->stage == stage && e->step == step && e->type == EV_STEP_SUCCEEDED)
+			*error = NULL;
+	}
+}
+
+int cmd_show(int argc, char **argv)
+{
+	struct read_opts o;
+	int code = parse(argc, argv, show_help, &o);
+	if (code != EXIT_OK)
+		return code < 0 ? EXIT_OK : code;
+	if (argc - optind != 1)
+		return usage_error("show takes one execution id (see steppy show --help)");
+	struct store *st = NULL;
+	struct exec_row row = { 0 };
+	struct loaded_exec le = { 0 };
+	code = load_one(&o, argv[optind], &st, &row, &le);
+	if (code == EXIT_OK) {
+		const struct exec_state *s = &le.state;
+		int64_t now = (int64_t)time(NULL) * 1000;
+		json_t *stages = json_array();
+		for (size_t i = 0; i < le.plan->nstages; i++) {
+			const struct plan_stage *ps = &le.plan->stages[i];
+			json_t *steps = json_array();
+			for (size_t j = 0; j < ps->nsteps; j++) {
+				const struct step_state *t = &s->steps[i][j];
+				const char *error;
+				step_facts(&le, (int)i, (int)j, &error);
+				json_array_append_new(
+				    steps,
+				    json_pack("{ss ss ss si sI sI sI ss?}", "name",
+				              ps->steps[j].name, "type", ps->steps[j].type->name,
+				              "state", step_status_name(t->status), "attempts",
+				              t->attempt, "startedMs", (json_int_t)t->started_ms,
+				              "endedMs", (json_int_t)t->ended_ms, "dueMs",
+				              (json_int_t)(t->due_ms ? t->due_ms : t->timeout_ms),
+				              "error", error));
+			}
+			const char *state = (int)i < s->stage   ? "SUCCEEDED"
+			                    : (int)i > s->stage ? "PENDING"
+			                    : s->stage_open     ? "RUNNING"
+			                    : s->status == EXEC_RUNNING
+			                        ? "PENDING"
+			                        : exec_status_name(s->status);
+			json_array_append_new(stages, json_pack("{ss ss so}", "name", ps->name,
+			                                        "state", state, "steps", steps));
+		}
+		json_t *doc = row_json(&row);
+		json_object_set_new(doc, "status", json_string(exec_status_name(s->status)));
+		json_object_set_new(doc, "stages", stages);
+		if (o.format == FORMAT_JSON) {
+			json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+			fputc('\n', stdout);
+		} else {
+			struct strbuf t = STRBUF_INIT, d = STRBUF_INIT;
+			time_text(&t, s->started_ms);
+			duration_format(
+			    &d, ((s->finished_ms ? s->finished_ms : now) - s->started_ms) / 1000);
+			printf("release %s  %s\n", row.id, exec_status_name(s->status));
+			if (row.plan_name)
+				printf("plan      %s%s%s\n", row.plan_name,
+				       row.plan_file ? "  " : "",
+				       row.plan_file ? row.plan_file : "");
+			else if (row.plan_file)
+				printf("plan      %s\n", row.plan_file);
+			if (row.environment)
+				printf("env       %s\n", row.environment);
+			printf("started   %s by %s, %s %s\n", t.buf,
+			       row.started_by ? row.started_by : "?",
+			       s->finished_ms ? "took" : "running for", d.buf);
+			if (row.waiting)
+				printf("waits for %s\n", row.waiting);
+			for (size_t i = 0; i < json_array_size(stages); i++) {
+				json_t *stg = json_array_get(stages, i);
+				printf("\nstage %zu/%zu  %-9s  %s\n", i + 1,
+				       json_array_size(stages),
+				       json_string_value(json_object_get(stg, "state")),
+				       json_string_value(json_object_get(stg, "name")));
+				json_t *steps = json_object_get(stg, "steps");
+				for (size_t j = 0; j < json_array_size(steps); j++) {
+					json_t *x = json_array_get(steps, j);
+					const struct step_state *st2 = &s->steps[i][j];
+					strbuf_reset(&d);
+					if (st2->started_ms)
+						duration_format(
+						    &d, ((st2->ended_ms ? st2->ended_ms : now) -
+						         st2->started_ms) /
+						            1000);
+					printf("  %-10s  %-16s  %-8s  %-6s  %s",
+					       json_string_value(json_object_get(x, "state")),
+					       json_string_value(json_object_get(x, "name")),
+					       json_string_value(json_object_get(x, "type")),
+					       d.len ? d.buf : "-", st2->attempt > 1 ? "" : "");
+					if (st2->attempt > 1)
+						printf("%d attempts", st2->attempt);
+					const char *error =
+					    json_string_value(json_object_get(x, "error"));
+					if (error)
+						printf("%s%s", st2->attempt > 1 ? "; " : "", error);
+					putchar('\n');
+				}
+			}
+			strbuf_release(&t);
+			strbuf_release(&d);
+		}
+		json_decref(doc);
+	}
+	loaded_exec_release(&le);
+	exec_row_release(&row);
+	store_close(st);
+	return code;
+}
+
+int cmd_history(int argc, char **argv)
+{
+	struct read_opts o;
+	int code = parse(argc, argv, history_help, &o);
+	if (code != EXIT_OK)
+		return code < 0 ? EXIT_OK : code;
+	if (argc - optind != 1)
+		return usage_error("history takes one execution id (see steppy history --help)");
+	struct store *st = NULL;
+	struct exec_row row = { 0 };
+	struct loaded_exec le = { 0 };
+	code = load_one(&o, argv[optind], &st, &row, &le);
+	if (code == EXIT_OK) {
+		json_t *events = json_array();
+		for (size_t i = 0; i < le.history.len; i++) {
+			const struct event *e = &le.history.items[i];
+			json_t *j =
+			    json_pack("{sI sI ss}", "seq", (json_int_t)e->seq, "timeMs",
+			              (json_int_t)e->time_ms, "type", event_type_name(e->type));
+			if (e->stage >= 0) {
+				json_object_set_new(j, "stage", json_integer(e->stage));
+				json_object_set_new(j, "stageName",
+				                    json_string(le.plan->stages[e->stage].name));
+			}
+			if (e->step >= 0) {
+				json_object_set_new(j, "step", json_integer(e->step));
+				json_object_set_new(
+				    j, "stepName",
+				    json_string(le.plan->stages[e->stage].steps[e->step].name));
+			}
+			if (e->attempt)
+				json_object_set_new(j, "attempt", json_integer(e->attempt));
+			json_object_set_new(j, "data", json_incref(e->data));
+			if (o.format == FORMAT_JSON) {
+				json_array_append_new(events, j);
+				continue;
+			}
+			struct strbuf t = STRBUF_INIT;
+			rfc3339_format(&t, e->time_ms);
+			printf("%4lld  %s  %-19s", (long long)e->seq, t.buf,
+			       event_type_name(e->type));
+			if (e->step >= 0)
+				printf("  %s / %s #%d", le.plan->stages[e->stage].name,
+				       le.plan->stages[e->stage].steps[e->step].name, e->attempt);
+			else if (e->stage >= 0)
+				printf("  %s", le.plan->stages[e->stage].name);
+			if (e->type != EV_EXECUTION_STARTED && json_object_size(e->data)) {
+				char *d = json_dumps(e->data, JSON_COMPACT);
+				size_t n = strlen(d);
+				printf("  %.*s%s", 200, d, n > 200 ? "..." : "");
+				free(d);
+			}
+			putchar('\n');
+			strbuf_release(&t);
+			json_decref(j);
+		}
+		if (o.format == FORMAT_JSON) {
+			json_t *doc = json_pack("{ss so}", "id", row.id, "events", events);
+			json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+			fputc('\n', stdout);
+			json_decref(doc);
+		} else {
+			json_decref(events);
+		}
+	}
+	loaded_exec_release(&le);
+	exec_row_release(&row);
+	store_close(st);
+	return code;
+}
