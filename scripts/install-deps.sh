@@ -11,7 +11,7 @@ set -eu
 BUILD_PKGS="make gcc pkg-config libjansson-dev libyaml-dev libsqlite3-dev libuv1-dev"
 # Tests: unit test framework, second compiler with libFuzzer and sanitizer
 # runtimes, leak checker, formatter.
-TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev valgrind clang-format python3"
+TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev valgrind clang-format python3 procps"
 
 missing=""
 for p in $BUILD_PKGS $TEST_PKGS; do

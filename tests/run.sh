@@ -24,10 +24,11 @@ log=$(mktemp -d "${TMPDIR:-/tmp}/steppy-tests.XXXXXX")
 trap 'rm -rf "$log"' EXIT
 
 # Adds the counts a test program printed: cmocka's "[  PASSED  ] N test(s)."
-# and "[  FAILED  ] N test(s)", or our shell tests' "# N passed, M failed".
+# and "[  FAILED  ] N test(s)", our shell tests' "# N passed, M failed", or
+# the crash test's "N passed, M failed".
 count() { # name logfile status
-    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p; s/^# \([0-9]*\) passed, [0-9]* failed$/\1/p' "$2" | awk '{s+=$1} END {print s+0}')
-    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p; s/^# [0-9]* passed, \([0-9]*\) failed$/\1/p' "$2" | awk '{s+=$1} END {print s+0}')
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p; s/^#* *\([0-9]*\) passed, [0-9]* failed$/\1/p' "$2" | awk '{s+=$1} END {print s+0}')
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p; s/^#* *[0-9]* passed, \([0-9]*\) failed$/\1/p' "$2" | awk '{s+=$1} END {print s+0}')
     if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1 # crashed or failed without saying how many
     fi
@@ -89,6 +90,11 @@ for t in tests/cli/t[0-9]*.sh; do
         sh "$t" >"$log/$n-asan.log" 2>&1
     count "cli-asan $n" "$log/$n-asan.log" $?
 done
+
+# SIGKILL at random moments, restart, check every invariant (tests/crash/crash.py).
+/usr/bin/python3 tests/crash/crash.py --steppy "$root/build/steppy" --kills "${CRASH_KILLS:-20}" \
+    >"$log/crash.log" 2>&1
+count "crash test (${CRASH_KILLS:-20} kills)" "$log/crash.log" $?
 
 step "clang-format" sh -c 'clang-format --dry-run -Werror $(git ls-files "*.c" "*.h" 2>/dev/null || find src tests -name "*.[ch]")'
 

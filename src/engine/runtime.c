@@ -569,7 +569,9 @@ void runtime_free(struct runtime *rt)
 	uv_close((uv_handle_t *)&rt->wake, close_cb);
 	uv_close((uv_handle_t *)&rt->sigint, close_cb);
 	uv_close((uv_handle_t *)&rt->sigterm, close_cb);
-	uv_run(&rt->loop, UV_RUN_DEFAULT);
+	/* A uv_stop() from the last flush makes the first uv_run() return at once. */
+	while (uv_run(&rt->loop, UV_RUN_DEFAULT) != 0)
+		;
 	uv_loop_close(&rt->loop);
 	while (rt->execs) {
 		struct rexec *e = rt->execs;

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Long test modes, kept out of tests/run.sh (which CI runs):
+#   - the crash test with 500 SIGKILLs (CRASH_KILLS to change);
+#   - libFuzzer on the plan reader for 10 minutes (FUZZ_SECONDS to change).
+# Prints what each found; exit status 0 only if nothing failed.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+scripts/install-deps.sh --check 2>/dev/null || scripts/install-deps.sh || exit 2
+make -s -j"$(nproc)" build/steppy || exit 2
+status=0
+/usr/bin/python3 tests/crash/crash.py --steppy "$(pwd)/build/steppy" --kills "${CRASH_KILLS:-500}" \
+    --max-seconds 3600 || status=1
+make -s fuzz || exit 2
+mkdir -p build/fuzz/corpus
+build/fuzz/fuzz-plan -dict=tests/fuzz/plan.dict -max_total_time="${FUZZ_SECONDS:-600}" \
+    -rss_limit_mb=2048 -print_final_stats=1 build/fuzz/corpus tests/fuzz/corpus || status=1
+exit $status

@@ -1,0 +1,289 @@
+/*
+ * test-store.c - the SQLite store: creating executions, appending under a
+ * lease, group commit, history reads, prefixes, leases, the inbox.
+ */
+#include "unit.h"
+
+#include "store/store.h"
+#include "util/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char path[64];
+
+static int setup(void **state)
+{
+	snprintf(path, sizeof(path), "/tmp/steppy-test-store-%d.db", (int)getpid());
+	unlink(path);
+	struct store *st;
+	struct strbuf err = STRBUF_INIT;
+	if (store_open(path, &st, &err) != 0) {
+		fprintf(stderr, "%s\n", err.buf);
+		return -1;
+	}
+	*state = st;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	store_close(*state);
+	char wal[80], shm[80];
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	snprintf(shm, sizeof(shm), "%s-shm", path);
+	unlink(path);
+	unlink(wal);
+	unlink(shm);
+	return 0;
+}
+
+static struct event_list events_from(int64_t first_seq, int n)
+{
+	struct event_list l = EVENT_LIST_INIT;
+	for (int i = 0; i < n; i++) {
+		struct event *e =
+		    event_list_add(&l, i == 0 && first_seq == 1 ? EV_EXECUTION_STARTED : EV_NOTICE,
+		                   -1, -1, 0, json_pack("{si}", "i", i));
+		e->seq = first_seq + i;
+		e->time_ms = 1000 + i;
+	}
+	return l;
+}
+
+static void create(struct store *st, const char *id, const char *owner)
+{
+	struct event_list l = events_from(1, 2);
+	struct store_append_item it = {
+		.id = id, .events = l.items, .nevents = l.len, .status = "RUNNING"
+	};
+	struct exec_row row = { .id = (char *)id, .plan_name = "p" };
+	struct strbuf err = STRBUF_INIT;
+	if (store_create(st, &row, owner, 5000, 30000, &it, &err) != 0)
+		fail_msg("create: %s", err.buf);
+	event_list_release(&l);
+	strbuf_release(&err);
+}
+
+static void test_create_append_read(void **state)
+{
+	struct store *st = *state;
+	create(st, "abc123", "me");
+	struct strbuf err = STRBUF_INIT;
+	/* A second execution with the same id is refused. */
+	struct event_list l = events_from(1, 1);
+	struct store_append_item it = {
+		.id = "abc123", .events = l.items, .nevents = 1, .status = "RUNNING"
+	};
+	struct exec_row row = { .id = "abc123" };
+	assert_int_equal(store_create(st, &row, "me", 5000, 30000, &it, &err), SP_ECONFLICT);
+	event_list_release(&l);
+
+	/* Group commit: two executions in one transaction. */
+	create(st, "abd999", "me");
+	struct event_list a = events_from(3, 3), b = events_from(3, 2);
+	struct store_append_item items[2] = {
+		{ .id = "abc123",
+		  .events = a.items,
+		  .nevents = a.len,
+		  .status = "SUCCEEDED",
+		  .waiting = NULL },
+		{ .id = "abd999",
+		  .events = b.items,
+		  .nevents = b.len,
+		  .status = "RUNNING",
+		  .next_due_ms = 777,
+		  .waiting = "approval of \"go\"" },
+	};
+	if (store_append(st, "me", 6000, items, 2, NULL, NULL, 0, &err) != 0)
+		fail_msg("append: %s", err.buf);
+	struct event_list h = EVENT_LIST_INIT;
+	assert_int_equal(store_history(st, "abc123", 0, &h, &err), 0);
+	assert_int_equal(h.len, 5);
+	for (size_t i = 0; i < h.len; i++)
+		assert_int_equal(h.items[i].seq, (int64_t)i + 1);
+	assert_int_equal(h.items[0].type, EV_EXECUTION_STARTED);
+	assert_int_equal(json_integer_value(json_object_get(h.items[4].data, "i")), 2);
+	event_list_clear(&h);
+	assert_int_equal(store_history(st, "abc123", 3, &h, &err), 0);
+	assert_int_equal(h.len, 2);
+	event_list_release(&h);
+
+	/* The projection follows; ids resolve by unique prefix. */
+	struct exec_row r = { 0 };
+	assert_int_equal(store_get(st, "abd", &r, &err), 0);
+	assert_string_equal(r.id, "abd999");
+	assert_string_equal(r.status, "RUNNING");
+	assert_int_equal(r.last_seq, 4);
+	assert_int_equal(r.next_due_ms, 777);
+	assert_string_equal(r.waiting, "approval of \"go\"");
+	exec_row_release(&r);
+	strbuf_reset(&err);
+	assert_int_equal(store_get(st, "ab", &r, &err), SP_EINVAL);
+	assert_non_null(strstr(err.buf, "more than one execution"));
+	strbuf_reset(&err);
+	assert_int_equal(store_get(st, "zz", &r, &err), SP_ENOENT);
+
+	/* Replaying an event number is a conflict and writes nothing at all. */
+	struct event_list again = events_from(6, 1), dup = events_from(4, 1);
+	struct store_append_item two[2] = {
+		{ .id = "abc123", .events = again.items, .nevents = 1, .status = "SUCCEEDED" },
+		{ .id = "abd999", .events = dup.items, .nevents = 1, .status = "RUNNING" },
+	};
+	strbuf_reset(&err);
+	assert_int_equal(store_append(st, "me", 7000, two, 2, NULL, NULL, 0, &err), SP_ECONFLICT);
+	assert_int_equal(store_history(st, "abc123", 0, &h, &err), 0);
+	assert_int_equal(h.len, 5); /* the first item was rolled back with the second */
+	event_list_release(&h);
+	event_list_release(&a);
+	event_list_release(&b);
+	event_list_release(&again);
+	event_list_release(&dup);
+	strbuf_release(&err);
+}
+
+static void test_leases(void **state)
+{
+	struct store *st = *state;
+	struct strbuf err = STRBUF_INIT;
+	create(st, "lease1", "owner-a");
+	/* Held by a live owner (this very process): others are refused. */
+	assert_true(store_lease_held_elsewhere(st, "lease1", "owner-b", 6000));
+	assert_int_equal(store_lease_take(st, "lease1", "owner-b", 6000, 30000, &err), SP_EBUSY);
+	assert_non_null(strstr(err.buf, "run by another steppy process"));
+	/* Appending without the lease is a conflict. */
+	struct event_list l = events_from(3, 1);
+	struct store_append_item it = {
+		.id = "lease1", .events = l.items, .nevents = 1, .status = "RUNNING"
+	};
+	assert_int_equal(store_append(st, "owner-b", 6000, &it, 1, NULL, NULL, 0, &err),
+	                 SP_ECONFLICT);
+	/* Expired: another owner may take it, and then the old one cannot write. */
+	assert_int_equal(store_lease_take(st, "lease1", "owner-b", 40000, 30000, &err), 0);
+	assert_int_equal(store_append(st, "owner-a", 40001, &it, 1, NULL, NULL, 0, &err),
+	                 SP_ECONFLICT);
+	assert_int_equal(store_append(st, "owner-b", 40001, &it, 1, NULL, NULL, 0, &err), 0);
+	/* Renewal keeps it; release frees it. */
+	assert_int_equal(store_lease_renew(st, "owner-b", 60000, 30000, &err), 0);
+	assert_int_equal(store_lease_take(st, "lease1", "owner-c", 80000, 30000, &err), SP_EBUSY);
+	assert_int_equal(store_lease_release(st, "lease1", "owner-b", &err), 0);
+	assert_false(store_lease_held_elsewhere(st, "lease1", "owner-c", 80000));
+	assert_int_equal(store_lease_take(st, "lease1", "owner-c", 80000, 30000, &err), 0);
+	event_list_release(&l);
+	strbuf_release(&err);
+}
+
+static void test_inbox(void **state)
+{
+	struct store *st = *state;
+	struct strbuf err = STRBUF_INIT;
+	create(st, "inb1", "owner-a");
+	int64_t v0 = store_data_version(st);
+	int64_t id;
+	json_t *data = json_pack("{si}", "step", 0);
+	assert_int_equal(store_inbox_add(st, "inb1", "approve", data, 1, &id, &err), 0);
+	json_decref(data); /* the store copies it */
+	(void)v0;
+	char *result = NULL;
+	assert_int_equal(store_inbox_result(st, id, &result, &err), 0); /* pending */
+	struct inbox_cmd *cmds;
+	size_t n;
+	assert_int_equal(store_inbox_pending(st, "owner-x", &cmds, &n, &err), 0);
+	assert_int_equal(n, 0); /* only the lease holder sees it */
+	free(cmds);
+	assert_int_equal(store_inbox_pending(st, "owner-a", &cmds, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(cmds[0].kind, "approve");
+	assert_int_equal(json_integer_value(json_object_get(cmds[0].data, "step")), 0);
+	const char *res = "ok";
+	assert_int_equal(store_append(st, "owner-a", 2, NULL, 0, &cmds[0].id, &res, 1, &err), 0);
+	inbox_cmd_release(&cmds[0]);
+	free(cmds);
+	assert_int_equal(store_inbox_result(st, id, &result, &err), 1);
+	assert_string_equal(result, "ok");
+	free(result);
+	assert_int_equal(store_inbox_pending(st, "owner-a", &cmds, &n, &err), 0);
+	assert_int_equal(n, 0);
+	free(cmds);
+	strbuf_release(&err);
+}
+
+static void count_row(const struct exec_row *row, void *arg)
+{
+	(void)row;
+	(*(int *)arg)++;
+}
+
+static void test_list_and_unfinished(void **state)
+{
+	struct store *st = *state;
+	struct strbuf err = STRBUF_INIT;
+	create(st, "l1", "o");
+	create(st, "l2", "o");
+	int n = 0;
+	assert_int_equal(store_list(st, NULL, 1000, 0, count_row, &n, &err), 2);
+	assert_int_equal(n, 2);
+	n = 0;
+	assert_int_equal(store_list(st, "SUCCEEDED", 10, 0, count_row, &n, &err), 0);
+	assert_int_equal(store_list(st, NULL, 1, 1, count_row, &n, &err), 1);
+	char **ids;
+	size_t k;
+	assert_int_equal(store_unfinished(st, &ids, &k, &err), 0);
+	assert_int_equal(k, 2);
+	for (size_t i = 0; i < k; i++)
+		free(ids[i]);
+	free(ids);
+	strbuf_release(&err);
+}
+
+static void test_reopen_keeps_everything(void **state)
+{
+	struct store *st = *state;
+	create(st, "keep", "o");
+	store_close(st);
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(store_open(path, &st, &err), 0);
+	*state = st;
+	struct exec_row r = { 0 };
+	assert_int_equal(store_get(st, "keep", &r, &err), 0);
+	assert_int_equal(r.last_seq, 2);
+	exec_row_release(&r);
+	strbuf_release(&err);
+}
+
+static void test_open_errors(void **state)
+{
+	(void)state;
+	struct store *st = NULL;
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(store_open("/nonexistent-dir/x/steppy.db", &st, &err), SP_ESTORE);
+	assert_non_null(strstr(err.buf, "cannot open"));
+	strbuf_reset(&err);
+	/* A file that is not a database is refused, not overwritten. */
+	char junk[64];
+	snprintf(junk, sizeof(junk), "/tmp/steppy-junk-%d.db", (int)getpid());
+	FILE *f = fopen(junk, "w");
+	fputs("this is not a database, it is a text file with enough bytes in it to matter......"
+	      "...........................................",
+	      f);
+	fclose(f);
+	assert_int_equal(store_open(junk, &st, &err), SP_ESTORE);
+	assert_true(err.len > 0);
+	unlink(junk);
+	strbuf_release(&err);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_append_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_and_unfinished, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+		cmocka_unit_test(test_open_errors),
+	};
+	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
