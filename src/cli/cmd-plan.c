@@ -33,6 +33,20 @@ struct style {
 	const char *bold, *dim, *reset;
 };
 
+/* Prints text without its trailing line breaks, indenting each line after the
+ * first by indent spaces so that a multi-line value stays in its column. */
+static void put_indented(const char *text, int indent)
+{
+	size_t len = strlen(text);
+	while (len && text[len - 1] == '\n')
+		len--;
+	for (size_t i = 0; i < len; i++) {
+		putchar(text[i]);
+		if (text[i] == '\n')
+			printf("%*s", indent, "");
+	}
+}
+
 static void print_aws(const struct plan_step *s, struct strbuf *out)
 {
 	char account[13];
@@ -68,14 +82,18 @@ static void print_text(const struct plan *plan, const char *path, const struct s
 	if (plan->environment)
 		printf("%sEnvironment%s  %s\n", st->bold, st->reset, plan->environment);
 	printf("%sPlan%s  %s\n", st->bold, st->reset, path);
-	if (plan->description)
-		printf("%s\n", plan->description);
+	if (plan->description) {
+		put_indented(plan->description, 0);
+		putchar('\n');
+	}
 	if (plan->nvariables) {
 		printf("%sVariables%s\n", st->bold, st->reset);
 		for (size_t i = 0; i < plan->nvariables; i++) {
 			const struct plan_variable *v = &plan->variables[i];
-			printf("  %s = %s  %s(%s)%s\n", v->name, v->value, st->dim,
-			       v->from_default ? "default" : "--var", st->reset);
+			int indent = printf("  %s = ", v->name);
+			put_indented(v->value, indent > 0 ? indent : 0);
+			printf("  %s(%s)%s\n", st->dim, v->from_default ? "default" : "--var",
+			       st->reset);
 		}
 	}
 	size_t steps = 0;

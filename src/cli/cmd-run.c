@@ -129,6 +129,7 @@ static void adopt_orphans(struct session *s)
 		fprintf(stderr, "steppy: cannot resume unfinished releases: %s\n", err.buf);
 	else if (n)
 		printf("resuming %zu unfinished release%s\n", n, n == 1 ? "" : "s");
+	fflush(stdout);
 	strbuf_release(&err);
 }
 
@@ -264,6 +265,7 @@ int cmd_resume(int argc, char **argv)
 		for (size_t i = 0; i < n; i++) {
 			strbuf_reset(&err);
 			int r = runtime_adopt(s.rt, all[i], &err);
+			runtime_park_idle(s.rt);
 			if (r == 0) {
 				ids = xreallocarray(ids, nids + 1, sizeof(*ids));
 				ids[nids++] = all[i];
@@ -281,6 +283,7 @@ int cmd_resume(int argc, char **argv)
 	}
 	if (code == EXIT_OK && nids) {
 		printf("resuming %zu release%s\n", nids, nids == 1 ? "" : "s");
+		fflush(stdout);
 		int stopped = runtime_run(s.rt);
 		for (size_t i = 0; i < nids; i++) {
 			int c = exit_for(runtime_status(s.rt, ids[i]));

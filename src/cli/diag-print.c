@@ -22,6 +22,9 @@ static const char *find_line(const struct doc *doc, const size_t *starts, size_t
 		return NULL;
 	size_t b = starts[line - 1];
 	size_t e = line < nlines ? starts[line] - 1 : doc->text_len;
+	/* A byte order mark is not a column (doc.h): leave it out so the caret lines up. */
+	if (line == 1 && e - b >= 3 && !memcmp(doc->text, "\xEF\xBB\xBF", 3))
+		b += 3;
 	if (e > b && doc->text[e - 1] == '\r')
 		e--;
 	*len = e - b;

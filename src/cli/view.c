@@ -21,8 +21,7 @@
 #define MAX_TRACKED 64
 
 struct tracked {
-	char *id;
-	const struct exec_state *state;
+	char *id; /* its state comes from the runtime each time: it may be parked */
 };
 
 struct view {
@@ -71,7 +70,7 @@ static void draw_status(struct view *v)
 	struct strbuf sb = STRBUF_INIT, waiting = STRBUF_INIT;
 	int64_t now = now_ms();
 	for (size_t i = 0; i < v->nexecs; i++) {
-		const struct exec_state *s = v->execs[i].state;
+		const struct exec_state *s = v->rt ? runtime_state(v->rt, v->execs[i].id) : NULL;
 		if (!s || s->status != EXEC_RUNNING || !s->stage_open)
 			continue;
 		const struct plan_stage *stage = &s->plan->stages[s->stage];
@@ -106,19 +105,13 @@ static void draw_status(struct view *v)
 	strbuf_release(&waiting);
 }
 
-static struct tracked *track(struct view *v, const char *id, const struct exec_state *state)
+static void track(struct view *v, const char *id)
 {
 	for (size_t i = 0; i < v->nexecs; i++)
-		if (!strcmp(v->execs[i].id, id)) {
-			v->execs[i].state = state;
-			return &v->execs[i];
-		}
-	if (v->nexecs == MAX_TRACKED)
-		return NULL;
-	struct tracked *t = &v->execs[v->nexecs++];
-	t->id = xstrdup(id);
-	t->state = state;
-	return t;
+		if (!strcmp(v->execs[i].id, id))
+			return;
+	if (v->nexecs < MAX_TRACKED)
+		v->execs[v->nexecs++].id = xstrdup(id);
 }
 
 static void stamp(struct view *v, const char *id, int64_t ms)
@@ -296,11 +289,12 @@ static void view_events(void *arg, const char *id, const struct exec_state *stat
                         const struct event *events, size_t n)
 {
 	struct view *v = arg;
-	track(v, id, state);
+	track(v, id);
 	clear_status(v);
 	for (size_t i = 0; i < n; i++)
 		on_event(v, id, state, &events[i]);
 	draw_status(v);
+	fflush(v->out); /* a pipe (CI log, a script waiting for a line) sees it now */
 }
 
 static void view_error(void *arg, const char *message)
@@ -326,7 +320,7 @@ static void decide_typed(struct view *v, const char *line)
 	const char *id = NULL;
 	int stage = -1, step = -1, waiting = 0;
 	for (size_t i = 0; i < v->nexecs; i++) {
-		const struct exec_state *s = v->execs[i].state;
+		const struct exec_state *s = runtime_state(v->rt, v->execs[i].id);
 		if (!s || s->status != EXEC_RUNNING || !s->stage_open)
 			continue;
 		for (size_t j = 0; j < s->plan->stages[s->stage].nsteps; j++)

@@ -35,13 +35,25 @@
 #define LEASE_RENEW_MS 5000
 #define POLL_MS        200
 #define FLUSH_ROUNDS   8
+/* Park idle executions only when more than this many are in memory ... */
+#define PARK_ABOVE 32
+/* ... and only if nothing of theirs comes due within this time. */
+#define PARK_MIN_MS 60000
 
+/*
+ * An execution this process holds. While it only waits for a person or a
+ * distant timer it may be parked: plan and state are freed (they are in the
+ * store) and only the id and the next due time stay, so thousands of
+ * waiting releases cost little memory. A due timer or a command unparks it.
+ */
 struct rexec {
 	char *id;
-	struct plan *plan;
-	char *workdir;
-	struct exec_state state;
+	struct plan *plan;         /* NULL while parked */
+	char *workdir;             /* NULL while parked */
+	struct exec_state state;   /* unused while parked */
 	struct event_list pending; /* applied to state, not yet committed */
+	bool parked;
+	int64_t parked_due; /* next timer while parked, INT64_MAX if none */
 	struct rexec *next;
 };
 
@@ -63,6 +75,7 @@ struct runtime {
 	char owner[128];
 	struct rexec *execs;
 	struct attempt *attempts;
+	size_t in_memory; /* executions not parked */
 	uv_timer_t due_timer, poll_timer;
 	uv_check_t flush_check;
 	uv_idle_t wake;
@@ -131,6 +144,88 @@ static void rexec_free(struct rexec *e)
 	free(e->workdir);
 	free(e->id);
 	free(e);
+}
+
+static bool has_attempts(struct runtime *rt, const struct rexec *e)
+{
+	for (struct attempt *a = rt->attempts; a; a = a->next)
+		if (a->ex == e)
+			return true;
+	return false;
+}
+
+/* True if e only waits for a person or for timers at least PARK_MIN_MS away. */
+static bool parkable(struct runtime *rt, const struct rexec *e, int64_t now)
+{
+	const struct exec_state *s = &e->state;
+	if (e->parked || e->pending.len || s->status != EXEC_RUNNING || !s->stage_open ||
+	    has_attempts(rt, e))
+		return false;
+	const struct plan_stage *stage = &e->plan->stages[s->stage];
+	for (size_t i = 0; i < stage->nsteps; i++) {
+		const struct step_state *st = &s->steps[s->stage][i];
+		const struct step_type *type = stage->steps[i].type;
+		bool human = !strcmp(type->name, "Human");
+		bool far = st->due_ms > now + PARK_MIN_MS &&
+		           (!st->timeout_ms || st->timeout_ms > now + PARK_MIN_MS);
+		if (step_status_final(st->status))
+			continue;
+		if (st->status == STEP_RUNNING && human &&
+		    (!st->timeout_ms || st->timeout_ms > now + PARK_MIN_MS))
+			continue;
+		if (st->status == STEP_RUNNING && !human && step_type_internal(type) && far)
+			continue;
+		if (st->status == STEP_RETRY_WAIT && far)
+			continue;
+		return false;
+	}
+	return true;
+}
+
+static void park(struct runtime *rt, struct rexec *e)
+{
+	e->parked_due = engine_next_due(&e->state);
+	exec_state_release(&e->state);
+	plan_free(e->plan);
+	e->plan = NULL;
+	free(e->workdir);
+	e->workdir = NULL;
+	e->parked = true;
+	rt->in_memory--;
+}
+
+/* Reads a parked execution back from the store. Returns 0, or reports and fails. */
+static int unpark(struct runtime *rt, struct rexec *e)
+{
+	if (!e->parked)
+		return 0;
+	struct loaded_exec le;
+	struct strbuf err = STRBUF_INIT;
+	if (execution_load(rt->store, e->id, &le, &err) < 0) {
+		report(rt, "cannot load %s: %s", e->id, err.buf);
+		strbuf_release(&err);
+		return -1;
+	}
+	strbuf_release(&err);
+	e->plan = le.plan;
+	e->workdir = le.workdir;
+	e->state = le.state;
+	e->state.id = e->id;
+	e->parked = false;
+	event_list_release(&le.history);
+	free(le.id);
+	rt->in_memory++;
+	return 0;
+}
+
+static void park_idle(struct runtime *rt)
+{
+	if (rt->in_memory <= PARK_ABOVE)
+		return;
+	int64_t now = now_ms();
+	for (struct rexec *e = rt->execs; e && rt->in_memory > PARK_ABOVE; e = e->next)
+		if (parkable(rt, e, now))
+			park(rt, e);
 }
 
 int plan_from_stored(const json_t *plan_json, struct plan **ret, struct strbuf *err)
@@ -297,7 +392,7 @@ static bool all_finished(struct runtime *rt)
 	if (rt->attempts)
 		return false;
 	for (struct rexec *e = rt->execs; e; e = e->next)
-		if (e->state.status == EXEC_RUNNING || e->pending.len)
+		if (e->parked || e->state.status == EXEC_RUNNING || e->pending.len)
 			return false;
 	return true;
 }
@@ -359,7 +454,7 @@ static void rearm(struct runtime *rt)
 {
 	int64_t due = INT64_MAX;
 	for (struct rexec *e = rt->execs; e; e = e->next) {
-		int64_t d = engine_next_due(&e->state);
+		int64_t d = e->parked ? e->parked_due : engine_next_due(&e->state);
 		if (d < due)
 			due = d;
 	}
@@ -381,6 +476,7 @@ static void flush(struct runtime *rt)
 		dirty |= e->pending.len > 0;
 	if (!dirty)
 		uv_idle_stop(&rt->wake);
+	park_idle(rt);
 	rearm(rt);
 	if (!rt->stopping && all_finished(rt))
 		uv_stop(&rt->loop);
@@ -405,11 +501,14 @@ static void due_cb(uv_timer_t *t)
 {
 	struct runtime *rt = t->data;
 	int64_t now = now_ms();
-	for (struct rexec *e = rt->execs; e; e = e->next)
+	for (struct rexec *e = rt->execs; e; e = e->next) {
+		if (e->parked && (e->parked_due > now || unpark(rt, e) < 0))
+			continue;
 		if (engine_next_due(&e->state) <= now) {
 			engine_advance(&e->state, now, &e->pending);
 			mark_dirty(rt);
 		}
+	}
 }
 
 /* ---- commands from other processes ------------------------------------- */
@@ -441,6 +540,8 @@ static void answer(struct runtime *rt, int64_t id, const char *result)
 static void apply_command(struct runtime *rt, struct inbox_cmd *cmd)
 {
 	struct rexec *e = find_exec(rt, cmd->execution_id);
+	if (e && unpark(rt, e) < 0)
+		e = NULL;
 	const char *reason = NULL;
 	int r = SP_EINVAL;
 	int64_t now = now_ms();
@@ -639,6 +740,7 @@ int runtime_submit(struct runtime *rt, struct plan *plan, const char *plan_file,
 	}
 	e->next = rt->execs;
 	rt->execs = e;
+	rt->in_memory++;
 	*ret_id = e->id;
 	struct event_list batch = e->pending;
 	e->pending = (struct event_list)EVENT_LIST_INIT;
@@ -677,6 +779,7 @@ int runtime_adopt(struct runtime *rt, const char *id, struct strbuf *err)
 	event_list_release(&le.history);
 	e->next = rt->execs;
 	rt->execs = e;
+	rt->in_memory++;
 	mark_dirty(rt);
 	return 0;
 }
@@ -691,9 +794,10 @@ int runtime_adopt_all(struct runtime *rt, size_t *ret_n, struct strbuf *err)
 	for (size_t i = 0; i < n; i++) {
 		struct strbuf e2 = STRBUF_INIT;
 		int a = runtime_adopt(rt, ids[i], &e2);
-		if (a == 0)
+		if (a == 0) {
 			adopted++;
-		else if (a != SP_EBUSY)
+			park_idle(rt); /* keep memory flat while thousands are read back */
+		} else if (a != SP_EBUSY)
 			report(rt, "cannot resume %s: %s", ids[i], e2.buf);
 		strbuf_release(&e2);
 		free(ids[i]);
@@ -733,13 +837,13 @@ void runtime_stop(struct runtime *rt)
 int runtime_status(struct runtime *rt, const char *id)
 {
 	struct rexec *e = find_exec(rt, id);
-	return e ? (int)e->state.status : -1;
+	return !e ? -1 : e->parked ? (int)EXEC_RUNNING : (int)e->state.status;
 }
 
 const struct exec_state *runtime_state(struct runtime *rt, const char *id)
 {
 	struct rexec *e = find_exec(rt, id);
-	return e ? &e->state : NULL;
+	return e && !e->parked ? &e->state : NULL;
 }
 
 uv_loop_t *runtime_loop(struct runtime *rt)
@@ -751,7 +855,7 @@ int runtime_decide(struct runtime *rt, const char *id, int stage, int step, bool
                    json_t *who, const char **ret_reason)
 {
 	struct rexec *e = find_exec(rt, id);
-	if (!e) {
+	if (!e || unpark(rt, e) < 0) {
 		*ret_reason = "the execution is not run by this process";
 		json_decref(who);
 		return SP_EINVAL;
@@ -774,6 +878,11 @@ int runtime_redrive(struct runtime *rt, const char *id, json_t *who, struct strb
 		return r;
 	}
 	struct rexec *e = find_exec(rt, id);
+	if (unpark(rt, e) < 0) {
+		json_decref(who);
+		strbuf_addstr(err, "cannot load the release");
+		return SP_ESTORE;
+	}
 	const char *reason;
 	int64_t now = now_ms();
 	if (engine_on_redrive(&e->state, who, now, &e->pending, &reason) < 0) {
@@ -784,4 +893,9 @@ int runtime_redrive(struct runtime *rt, const char *id, json_t *who, struct strb
 	engine_advance(&e->state, now, &e->pending);
 	mark_dirty(rt);
 	return 0;
+}
+
+void runtime_park_idle(struct runtime *rt)
+{
+	park_idle(rt);
 }

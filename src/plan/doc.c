@@ -9,6 +9,8 @@
 #include "util/fileio.h"
 #include "util/utf8.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -40,6 +42,8 @@ int doc_check_text(const struct doc *doc, struct diag_list *diags)
 	const unsigned char *s = (const unsigned char *)doc->text;
 	struct doc_pos pos = { 1, 1 };
 	size_t i = 0;
+	if (doc->text_len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3))
+		i = 3; /* byte order mark: not a character of line 1, as for the readers */
 	while (i < doc->text_len) {
 		if (s[i] == '\0') {
 			diag_add(diags, DIAG_ERROR, doc->name, pos, NULL, NULL,
@@ -122,6 +126,23 @@ struct doc_node *doc_node_new(struct doc *doc, enum doc_kind kind, struct doc_po
 	return n;
 }
 
+bool doc_whole_int64(double v, int64_t *ret)
+{
+	/* -2^63 and 2^63 are exact doubles; every whole double in between fits. */
+	if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0) || v != floor(v))
+		return false;
+	*ret = (int64_t)v;
+	return true;
+}
+
+struct doc_pos doc_pos_in(const struct doc_node *container, const struct doc_node *child)
+{
+	const struct doc_pos c = container->pos, p = child->pos;
+	if (p.line < c.line || (p.line == c.line && p.col < c.col))
+		return c;
+	return p;
+}
+
 const struct doc_member *doc_member(const struct doc_node *obj, const char *key)
 {
 	if (!obj || obj->kind != DOC_OBJECT)
@@ -182,6 +203,19 @@ static void quote_short(struct strbuf *out, const char *s, size_t len, size_t ma
 	strbuf_addch(out, '"');
 }
 
+/* Appends v with the fewest significant digits (15 to 17) that read back as v:
+ * 0.1, not 0.10000000000000001. */
+static void describe_double(struct strbuf *out, double v)
+{
+	char buf[40];
+	for (int digits = 15; digits <= 17; digits++) {
+		snprintf(buf, sizeof(buf), "%.*g", digits, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	strbuf_addstr(out, buf);
+}
+
 void doc_describe(struct strbuf *out, const struct doc_node *node)
 {
 	switch (node->kind) {
@@ -194,17 +228,14 @@ void doc_describe(struct strbuf *out, const struct doc_node *node)
 	case DOC_NUMBER:
 		if (node->u.number.is_integer)
 			strbuf_addf(out, "%lld", (long long)node->u.number.integer);
-		else if (node->u.number.value == (double)(long long)node->u.number.value &&
-		         node->u.number.value > -1e15 && node->u.number.value < 1e15)
-			strbuf_addf(out, "%.1f", node->u.number.value);
 		else
-			strbuf_addf(out, "%.17g", node->u.number.value);
+			describe_double(out, node->u.number.value);
 		break;
 	case DOC_STRING:
 		quote_short(out, node->u.string.s, node->u.string.len, 40);
 		break;
 	case DOC_ARRAY:
-		strbuf_addf(out, "a list of %zu", node->u.array.len);
+		strbuf_addstr(out, "a list");
 		break;
 	case DOC_OBJECT:
 		strbuf_addstr(out, "an object");

@@ -10,7 +10,9 @@
  * Ownership: a struct doc owns its text and every node, all allocated from
  * its arena; nodes are read-only after parsing and die with doc_free().
  * YAML aliases make some subtrees shared, so the tree is a DAG: never free
- * or modify nodes individually.
+ * or modify nodes individually. (The node an alias yields is a shallow copy
+ * of the anchored one carrying the alias's own position; its children are
+ * shared.)
  */
 #ifndef STEPPY_PLAN_DOC_H
 #define STEPPY_PLAN_DOC_H
@@ -43,11 +45,14 @@ struct doc_node {
 		struct {
 			double value;
 			int64_t integer; /* valid when is_integer */
-			bool is_integer; /* written without fraction/exponent, fits int64 */
+			bool is_integer; /* a whole number that fits int64, however written
+			                    (10, 10.0 and 1e1 all are) */
 		} number;
 		struct {
 			const char *s; /* NUL-terminated, but may hold NUL bytes: use len */
 			size_t len;
+			bool quoted; /* written in quotes: every JSON string, YAML '...' and
+			                "..." (not plain or block scalars) */
 		} string;
 		struct {
 			struct doc_node **items;
@@ -101,9 +106,18 @@ const struct doc_member *doc_member(const struct doc_node *obj, const char *key)
 /* "a string", "an object", ... for messages. */
 const char *doc_kind_name(enum doc_kind kind);
 
-/* Appends a short human rendering of a value for messages: strings quoted and cut at 40 characters.
- */
+/* Appends a short human rendering of a value for messages: strings quoted and cut at 40
+ * characters, numbers in their shortest exact form, "a list", "an object". */
 void doc_describe(struct strbuf *out, const struct doc_node *node);
+
+/*
+ * Where to report a problem with child, found inside container: child's own
+ * position, unless child lies before container's start, which happens only
+ * when container is a YAML alias (its children are those of the anchored
+ * value, written earlier); then the alias's position, so that a problem the
+ * alias causes (a duplicate) is not shown at the text it copies.
+ */
+struct doc_pos doc_pos_in(const struct doc_node *container, const struct doc_node *child);
 
 /* Appends one JSON-pointer segment ("/name", escaping ~ and /) to ptr. */
 void json_pointer_push(struct strbuf *ptr, const char *segment);
@@ -112,8 +126,13 @@ void json_pointer_push_index(struct strbuf *ptr, size_t index);
 /* Internal to the readers: a new node, or NULL past PLAN_MAX_NODES. */
 struct doc_node *doc_node_new(struct doc *doc, enum doc_kind kind, struct doc_pos pos);
 
+/* Internal to the readers: sets *ret to v and returns true if v is a whole
+ * number within int64's range, else returns false. */
+bool doc_whole_int64(double v, int64_t *ret);
+
 /* Internal to the readers: returns 0 if text is UTF-8 without NUL bytes,
- * else adds a diagnostic naming the spot and returns SP_ESYNTAX. */
+ * else adds a diagnostic naming the spot (a leading byte order mark is not
+ * a column) and returns SP_ESYNTAX. */
 int doc_check_text(const struct doc *doc, struct diag_list *diags);
 
 int jsonc_parse(struct doc *doc, struct diag_list *diags);

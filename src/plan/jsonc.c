@@ -352,12 +352,17 @@ static struct doc_node *parse_number(struct jp *jp)
 			jp_error(jp, start, "number %s is too large", n > 40 ? "here" : text);
 			node = NULL;
 		} else if (integral) {
+			/* Exact, even past 2^53, where the double is not. */
 			errno = 0;
 			long long v = strtoll(text, NULL, 10);
 			if (errno == 0) {
 				node->u.number.integer = v;
 				node->u.number.is_integer = true;
 			}
+		} else {
+			/* 10.0 and 1e1 are whole numbers too. */
+			node->u.number.is_integer =
+			    doc_whole_int64(node->u.number.value, &node->u.number.integer);
 		}
 	}
 	if (text != buf)
@@ -575,6 +580,7 @@ static struct doc_node *parse_value(struct jp *jp, unsigned depth)
 		if (node) {
 			node->u.string.s = s;
 			node->u.string.len = len;
+			node->u.string.quoted = true;
 		}
 		return node;
 	}

@@ -105,15 +105,15 @@ int plan_bind(const struct doc *doc, const struct var_value *vals, size_t nvals,
 	for (size_t i = 0; i < nvals; i++) {
 		if (doc_member(decls, vals[i].name))
 			continue;
-		const char *names[64];
-		size_t n = 0;
-		for (size_t k = 0; decls && k < decls->u.object.len && n < 63; k++)
-			names[n++] = decls->u.object.members[k].key;
-		names[n] = NULL;
+		size_t ndecls = decls ? decls->u.object.len : 0;
+		const char **names = xcalloc(ndecls + 1, sizeof(*names));
+		for (size_t k = 0; k < ndecls; k++)
+			names[k] = decls->u.object.members[k].key;
 		const char *guess = suggest_closest(vals[i].name, names);
 		strbuf_addf(err, "the plan declares no variable \"%s\"", vals[i].name);
 		if (guess)
 			strbuf_addf(err, "; did you mean \"%s\"?", guess);
+		free(names);
 		return SP_EUSAGE;
 	}
 	for (size_t k = 0; decls && k < decls->u.object.len; k++) {

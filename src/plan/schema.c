@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define LOWER "abcdefghijklmnopqrstuvwxyz"
+#define UPPER "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#define DIGIT "0123456789"
+
 void v_error(struct vctx *v, struct doc_pos pos, const char *suggestion, const char *fmt, ...)
 {
 	struct strbuf msg = STRBUF_INIT;
@@ -105,6 +109,12 @@ static void describe_types(struct strbuf *out, unsigned types)
 	}
 }
 
+/* A number without a fraction: every integer, and whole numbers too large for one. */
+static bool is_whole(const struct doc_node *node)
+{
+	return node->u.number.is_integer || node->u.number.value == floor(node->u.number.value);
+}
+
 static bool type_accepted(const struct doc_node *node, unsigned types)
 {
 	switch (node->kind) {
@@ -113,7 +123,8 @@ static bool type_accepted(const struct doc_node *node, unsigned types)
 	case DOC_BOOL:
 		return types & T_BOOL;
 	case DOC_NUMBER:
-		return (types & T_NUMBER) || ((types & T_INTEGER) && node->u.number.is_integer);
+		/* A whole number past int64 is a range error, not a type error (below). */
+		return (types & T_NUMBER) || ((types & T_INTEGER) && is_whole(node));
 	case DOC_STRING:
 		return types & T_STRING;
 	case DOC_ARRAY:
@@ -152,6 +163,24 @@ static void range_error(struct vctx *v, const struct doc_node *value, const stru
 	strbuf_release(&found);
 }
 
+/* True if s is a plain decimal number, as JSON writes one: -12, 0, 1.5. */
+static bool is_decimal_text(const char *s)
+{
+	if (*s == '-')
+		s++;
+	size_t whole = strspn(s, DIGIT);
+	if (!whole)
+		return false;
+	s += whole;
+	if (*s == '.') {
+		size_t frac = strspn(s + 1, DIGIT);
+		if (!frac)
+			return false;
+		s += 1 + frac;
+	}
+	return *s == '\0';
+}
+
 void schema_check_value(struct vctx *v, const struct doc_node *value, const struct field_spec *spec)
 {
 	if (!type_accepted(value, spec->types)) {
@@ -160,7 +189,7 @@ void schema_check_value(struct vctx *v, const struct doc_node *value, const stru
 		describe_found(&found, value);
 		const char *hint = "";
 		if (value->kind == DOC_STRING && (spec->types & (T_INTEGER | T_NUMBER)) &&
-		    strtod(value->u.string.s, NULL) != 0)
+		    value->u.string.quoted && is_decimal_text(value->u.string.s))
 			hint = " (remove the quotes)";
 		else if (value->kind == DOC_NUMBER && (spec->types & T_INTEGER) &&
 		         !(spec->types & T_NUMBER))
@@ -176,6 +205,15 @@ void schema_check_value(struct vctx *v, const struct doc_node *value, const stru
 		if (spec->max > spec->min &&
 		    (value->u.number.value < spec->min || value->u.number.value > spec->max)) {
 			range_error(v, value, spec);
+			return;
+		}
+		if (!(spec->types & T_NUMBER) && !value->u.number.is_integer) {
+			/* Whole, but past int64: only a field without a range gets here. */
+			struct strbuf found = STRBUF_INIT;
+			doc_describe(&found, value);
+			v_error(v, value->pos, NULL, "\"%s\" is too large, found %s", spec->name,
+			        found.buf);
+			strbuf_release(&found);
 			return;
 		}
 		break;
@@ -319,6 +357,34 @@ void check_string_list(struct vctx *v, const struct doc_node *value)
 	strmap_release(&seen);
 }
 
+void check_unique_keys(struct vctx *v, const struct doc_node *value, const char *what)
+{
+	if (value->kind == DOC_ARRAY) {
+		for (size_t i = 0; i < value->u.array.len; i++) {
+			size_t saved = v_push_index(v, i);
+			check_unique_keys(v, value->u.array.items[i], what);
+			v_pop(v, saved);
+		}
+		return;
+	}
+	if (value->kind != DOC_OBJECT)
+		return;
+	struct strmap seen = STRMAP_INIT;
+	for (size_t i = 0; i < value->u.object.len; i++) {
+		const struct doc_member *m = &value->u.object.members[i];
+		size_t saved = v_push(v, m->key);
+		const struct doc_member *first = v_first_seen(&seen, m->key, m);
+		if (first)
+			v_error(v, m->key_pos, NULL,
+			        "\"%s\" is given twice in %s (first at line %u)", m->key, what,
+			        (unsigned)first->key_pos.line);
+		else
+			check_unique_keys(v, m->value, what);
+		v_pop(v, saved);
+	}
+	strmap_release(&seen);
+}
+
 void check_no_control_chars(struct vctx *v, const struct doc_node *value)
 {
 	if (value->kind != DOC_STRING)
@@ -336,10 +402,6 @@ bool str_all_in(const char *s, const char *set)
 {
 	return s[strspn(s, set)] == '\0';
 }
-
-#define LOWER "abcdefghijklmnopqrstuvwxyz"
-#define UPPER "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-#define DIGIT "0123456789"
 
 bool str_is_ident(const char *s)
 {

@@ -21,7 +21,7 @@
 /* Accepted value types, a bit set. */
 #define T_NULL    (1u << 0)
 #define T_BOOL    (1u << 1)
-#define T_INTEGER (1u << 2) /* a number written without fraction or exponent */
+#define T_INTEGER (1u << 2) /* a whole number (10, 10.0, 1e1); past int64 it is out of range */
 #define T_NUMBER  (1u << 3) /* any number */
 #define T_STRING  (1u << 4)
 #define T_ARRAY   (1u << 5)
@@ -54,6 +54,9 @@ struct vctx {
 	bool bound;        /* variables are substituted: check every string's format */
 	const struct doc_node *variables; /* the plan's "variables" object, or NULL */
 	struct strmap declared;           /* names of the declared variables */
+	const char **var_names; /* declared names for suggestions, NULL-terminated; owned */
+	size_t nvar_names;      /* entries in var_names */
+	size_t suggest_budget;  /* name comparisons left for variable suggestions */
 };
 
 /* Reports an error at pos for the value at the current pointer. */
@@ -98,6 +101,10 @@ void check_string_list(struct vctx *v,
                        const struct doc_node *value); /* non-empty, unique strings */
 void check_no_control_chars(struct vctx *v, const struct doc_node *value);
 void check_env_name(struct vctx *v, const struct doc_node *value); /* [A-Za-z_][A-Za-z0-9_]* */
+/* Reports keys given twice in any object within value (a free-form value such
+ * as a Lambda payload), naming what it is in ("the payload"). Recursion is
+ * bounded by the readers' nesting cap. */
+void check_unique_keys(struct vctx *v, const struct doc_node *value, const char *what);
 
 /* Pattern helpers for format checks: simple character-class matching. */
 bool str_all_in(const char *s, const char *set);

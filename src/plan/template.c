@@ -62,3 +62,18 @@ int template_expand(const char *s, struct strbuf *out, template_ref_fn ref, void
 		p = close + 1;
 	}
 }
+
+void template_scan(const char *s, bool *ret_refs, bool *ret_escapes)
+{
+	*ret_refs = *ret_escapes = false;
+	for (const char *p = strchr(s, '$'); p; p = strchr(p, '$')) {
+		if (p[1] == '$' && p[2] == '{') {
+			*ret_escapes = true;
+			p += 3;
+		} else {
+			if (p[1] == '{')
+				*ret_refs = true;
+			p++;
+		}
+	}
+}

@@ -10,6 +10,7 @@
 
 #include "util/strbuf.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -26,5 +27,12 @@ typedef int (*template_ref_fn)(const char *name, size_t len, struct strbuf *out,
  */
 int template_expand(const char *s, struct strbuf *out, template_ref_fn ref, void *arg,
                     const char **ret_reason);
+
+/*
+ * Reads s as template_expand would, without expanding: sets *ret_refs if it
+ * holds any "${" that starts a reference (well formed or not), and
+ * *ret_escapes if it holds any "$${" (a literal "${").
+ */
+void template_scan(const char *s, bool *ret_refs, bool *ret_escapes);
 
 #endif

@@ -9,14 +9,20 @@
 #include "plan/schema.h"
 #include "plan/template.h"
 #include "steps/step-type.h"
+#include "util/alloc.h"
 #include "util/error.h"
 #include "util/strmap.h"
 #include "util/suggest.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_TIMEOUT_SECONDS 31536000 /* 365 days */
+/* Name comparisons spent on "did you mean" for undeclared variables in one
+ * pass: every declared name is considered, for the first 64 bad references
+ * in a plan with the most variables, for many more in a real one. */
+#define SUGGEST_BUDGET (64 * PLAN_MAX_VARIABLES)
 
 /* An AWS region name: us-east-1, us-gov-west-1, ap-southeast-4 ... */
 static bool is_region_name(const char *s)
@@ -107,6 +113,23 @@ static void check_retry(struct vctx *v, const struct doc_node *value)
 	schema_check_object(v, value, tables, "a retry policy");
 }
 
+/* A default is inserted as written, never expanded, so it may hold no "${". */
+static void check_default(struct vctx *v, const struct doc_node *def)
+{
+	bool refs, escapes;
+	template_scan(def->u.string.s, &refs, &escapes);
+	if (!refs && !escapes)
+		return;
+	size_t saved = v_push(v, "default");
+	if (refs)
+		v_error(v, def->pos, NULL, "a default value cannot refer to variables");
+	else
+		v_error(v, def->pos, NULL,
+		        "a default value is used as written, not as a template: \"$${\" would "
+		        "stay \"$${\" (a default cannot contain \"${\")");
+	v_pop(v, saved);
+}
+
 static void check_variable_decls(struct vctx *v, const struct doc_node *value)
 {
 	static const struct field_spec fields[] = {
@@ -132,13 +155,8 @@ static void check_variable_decls(struct vctx *v, const struct doc_node *value)
 		} else if (m->value->kind != DOC_NULL) {
 			if (schema_check_object(v, m->value, tables, "a variable declaration")) {
 				const struct doc_node *def = doc_get(m->value, "default");
-				if (def && def->kind == DOC_STRING &&
-				    strstr(def->u.string.s, "${")) {
-					size_t s2 = v_push(v, "default");
-					v_error(v, def->pos, NULL,
-					        "a default value cannot refer to variables");
-					v_pop(v, s2);
-				}
+				if (def && def->kind == DOC_STRING)
+					check_default(v, def);
 			}
 		}
 		v_pop(v, saved);
@@ -166,8 +184,16 @@ static void check_step(struct vctx *v, const struct doc_node *step)
 	const struct doc_node *type_node = doc_get(step, "type");
 	const struct step_type *type = NULL;
 	if (step->kind == DOC_OBJECT && type_node && type_node->kind == DOC_STRING) {
+		bool refs, escapes;
+		template_scan(type_node->u.string.s, &refs, &escapes);
 		type = step_type_find(type_node->u.string.s);
-		if (!type && type_node->u.string.len) {
+		if (!type && refs) {
+			/* Its fields could not be checked before binding. */
+			size_t saved = v_push(v, "type");
+			v_error(v, type_node->pos, NULL,
+			        "a step's type cannot come from a variable");
+			v_pop(v, saved);
+		} else if (!type && type_node->u.string.len) {
 			const char *names[80];
 			step_type_names(names, 80);
 			size_t saved = v_push(v, "type");
@@ -191,7 +217,19 @@ static void check_step(struct vctx *v, const struct doc_node *step)
 			schema_check_object(v, step, none, "a step");
 			return;
 		}
-		static const struct field_spec *const tables[] = { step_common_fields, NULL };
+		struct strmap seen = STRMAP_INIT;
+		for (size_t i = 0; i < step->u.object.len; i++) {
+			const struct doc_member *m = &step->u.object.members[i];
+			const struct doc_member *first = v_first_seen(&seen, m->key, m);
+			if (first) {
+				size_t saved = v_push(v, m->key);
+				v_error(v, m->key_pos, NULL,
+				        "\"%s\" is given twice in a step (first at line %u)",
+				        m->key, (unsigned)first->key_pos.line);
+				v_pop(v, saved);
+			}
+		}
+		strmap_release(&seen);
 		for (const struct field_spec *f = step_common_fields; f->name; f++) {
 			const struct doc_member *m = doc_member(step, f->name);
 			bool reported = m && m->value == type_node &&
@@ -207,7 +245,6 @@ static void check_step(struct vctx *v, const struct doc_node *step)
 				v_pop(v, saved);
 			}
 		}
-		(void)tables;
 		return;
 	}
 
@@ -248,16 +285,19 @@ static void check_steps(struct vctx *v, const struct doc_node *steps)
 		size_t saved = v_push_index(v, i);
 		check_step(v, step);
 		const struct doc_node *name = doc_get(step, "name");
-		const struct doc_node *prev = NULL;
+		const struct doc_node *prev = NULL; /* the step first named so */
 		if (name && name->kind == DOC_STRING && name->u.string.len)
-			prev = v_first_seen(&names, name->u.string.s, name);
+			prev = v_first_seen(&names, name->u.string.s, step);
 		if (prev) {
+			/* A step repeated through a YAML alias shares its name node with
+			 * the first: point at the alias, not at the first's name. */
+			struct doc_pos first = doc_pos_in(prev, doc_get(prev, "name"));
 			size_t s2 = v_push(v, "name");
 			v_error(
-			    v, name->pos, NULL,
+			    v, doc_pos_in(step, name), NULL,
 			    "two steps of this stage are named \"%.60s\" (the first at line %u); "
 			    "step names must be unique within a stage",
-			    name->u.string.s, (unsigned)prev->pos.line);
+			    name->u.string.s, (unsigned)first.line);
 			v_pop(v, s2);
 		}
 		v_pop(v, saved);
@@ -326,12 +366,14 @@ static int check_ref(const char *name, size_t len, struct strbuf *out, void *arg
 		return 0;
 	char buf[128];
 	snprintf(buf, sizeof(buf), "%.*s", (int)(len < 100 ? len : 100), name);
-	const char *names[64];
-	size_t n = 0;
-	for (size_t i = 0; vars && i < vars->u.object.len && n < 63; i++)
-		names[n++] = vars->u.object.members[i].key;
-	names[n] = NULL;
-	v_error(rc->v, rc->node->pos, suggest_closest(buf, names),
+	/* Each suggestion compares the name with every declared one; a budget keeps a
+	 * hostile plan (1,000 long names, 1,000 bad references) cheap to check. */
+	const char *guess = NULL;
+	if (rc->v->var_names && v_room(rc->v) && rc->v->suggest_budget >= rc->v->nvar_names) {
+		rc->v->suggest_budget -= rc->v->nvar_names;
+		guess = suggest_closest(buf, rc->v->var_names);
+	}
+	v_error(rc->v, rc->node->pos, guess,
 	        "${var.%s} refers to a variable the plan does not declare%s", buf,
 	        vars ? "" : " (the plan has no \"variables\")");
 	return 0;
@@ -379,9 +421,18 @@ int plan_validate(const struct doc *doc, bool bound, struct diag_list *diags)
 	if (schema_check_object(&v, doc->root, tables, "a plan")) {
 		const struct doc_node *vars = doc_get(doc->root, "variables");
 		v.variables = vars && vars->kind == DOC_OBJECT ? vars : NULL;
-		for (size_t k = 0; v.variables && k < v.variables->u.object.len; k++)
+		size_t nvars = v.variables ? v.variables->u.object.len : 0;
+		for (size_t k = 0; k < nvars; k++)
 			strmap_put(&v.declared, v.variables->u.object.members[k].key,
 			           v.variables->u.object.members[k].key_len, (void *)1);
+		/* Suggestions consider every declared name, up to the cap on declarations
+		 * (past it the plan is already in error). */
+		size_t nnames = nvars < PLAN_MAX_VARIABLES ? nvars : PLAN_MAX_VARIABLES;
+		v.var_names = xcalloc(nnames + 1, sizeof(*v.var_names));
+		v.nvar_names = nnames;
+		v.suggest_budget = SUGGEST_BUDGET;
+		for (size_t k = 0; k < nnames; k++)
+			v.var_names[k] = v.variables->u.object.members[k].key;
 		if (!bound) {
 			for (size_t i = 0; i < doc->root->u.object.len; i++) {
 				const struct doc_member *m = &doc->root->u.object.members[i];
@@ -395,5 +446,6 @@ int plan_validate(const struct doc *doc, bool bound, struct diag_list *diags)
 	}
 	strbuf_release(&v.ptr);
 	strmap_release(&v.declared);
+	free(v.var_names);
 	return diags->errors > errors_before ? SP_EINVAL : 0;
 }

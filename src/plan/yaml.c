@@ -8,9 +8,12 @@
  * YAML plan meaning what its JSON twin means.
  *
  * Anchors and aliases work; an alias shares the anchored subtree instead of
- * copying it, but counts its full size against PLAN_MAX_NODES, which stops
- * "billion laughs" documents. An alias must follow its anchor's end, so the
- * tree cannot contain cycles. One document per file.
+ * copying it (only its top node is copied, to carry the alias's position),
+ * but counts its full size against PLAN_MAX_NODES, which stops "billion
+ * laughs" documents, and its full height against PLAN_MAX_DEPTH, which stops
+ * chains of aliases from nesting values thousands of levels deep. An alias
+ * must follow its anchor's end, so the tree cannot contain cycles. One
+ * document per file.
  */
 #include "plan/doc.h"
 #include "plan/limits.h"
@@ -28,7 +31,8 @@
 struct anchor {
 	const char *name;
 	struct doc_node *node;
-	size_t size; /* values in the subtree, aliases expanded */
+	size_t size;     /* values in the subtree, aliases expanded */
+	unsigned height; /* levels of lists and objects in it, aliases expanded; 0 for a scalar */
 };
 
 struct yp {
@@ -62,6 +66,21 @@ static void yp_error(struct yp *yp, struct doc_pos pos, const char *fmt, ...)
 	strbuf_release(&msg);
 }
 
+/* The first byte of character number index (0-based, after any byte order
+ * mark: libyaml's yaml_mark_t.index), or -1 past the end. */
+static int char_at(const struct doc *doc, size_t index)
+{
+	const unsigned char *s = (const unsigned char *)doc->text;
+	size_t i = doc->text_len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3) ? 3 : 0;
+	for (; i < doc->text_len; i++) {
+		if ((s[i] & 0xC0) == 0x80)
+			continue;
+		if (index-- == 0)
+			return s[i];
+	}
+	return -1;
+}
+
 /* Fetches the next event; on a libyaml error reports it and returns -1. */
 static int next_event(struct yp *yp, yaml_event_t *ev)
 {
@@ -71,7 +90,11 @@ static int next_event(struct yp *yp, yaml_event_t *ev)
 	const char *problem = p->problem ? p->problem : "malformed YAML";
 	if (p->error == YAML_MEMORY_ERROR)
 		problem = "out of memory while parsing YAML";
-	if (p->context)
+	/* libyaml's words for a tab where indentation is expected. */
+	if (p->problem && !strcmp(p->problem, "found character that cannot start any token") &&
+	    char_at(yp->doc, p->problem_mark.index) == '\t')
+		yp_error(yp, mark_pos(p->problem_mark), "tabs cannot indent YAML; use spaces");
+	else if (p->context)
 		yp_error(yp, mark_pos(p->problem_mark), "YAML: %s %s", problem, p->context);
 	else
 		yp_error(yp, mark_pos(p->problem_mark), "YAML: %s", problem);
@@ -133,6 +156,16 @@ static bool is_core_float(const char *s)
 	return *s == '\0';
 }
 
+/* Appends tag as it is written in a plan: "!!int" for tag:yaml.org,2002:int. */
+static void tag_shorthand(struct strbuf *out, const char *tag)
+{
+	static const char yaml_prefix[] = "tag:yaml.org,2002:";
+	if (!strncmp(tag, yaml_prefix, sizeof(yaml_prefix) - 1))
+		strbuf_addf(out, "!!%.60s", tag + sizeof(yaml_prefix) - 1);
+	else
+		strbuf_addf(out, "%.60s", tag);
+}
+
 static bool is_core_nan(const char *s)
 {
 	return !strcmp(s, ".nan") || !strcmp(s, ".NaN") || !strcmp(s, ".NAN");
@@ -185,13 +218,19 @@ static struct doc_node *scalar_node(struct yp *yp, yaml_event_t *ev)
 			if (!strcmp(tag, tags[k].tag))
 				break;
 		if (k == sizeof(tags) / sizeof(tags[0])) {
-			yp_error(yp, pos, "unsupported YAML tag \"%.60s\"", tag);
+			struct strbuf shown = STRBUF_INIT;
+			tag_shorthand(&shown, tag);
+			yp_error(yp, pos, "unsupported YAML tag \"%s\"", shown.buf);
+			strbuf_release(&shown);
 			return NULL;
 		}
 		type = tags[k].type;
 		if (type != SC_STRING && core_schema_type(text) != type &&
 		    !(type == SC_FLOAT && core_schema_type(text) == SC_INT)) {
-			yp_error(yp, pos, "\"%.40s\" is not a valid %s", text, tag);
+			struct strbuf shown = STRBUF_INIT;
+			tag_shorthand(&shown, tag);
+			yp_error(yp, pos, "\"%.40s\" is not a valid %s", text, shown.buf);
+			strbuf_release(&shown);
 			return NULL;
 		}
 	} else if (!tag && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
@@ -226,9 +265,15 @@ static struct doc_node *scalar_node(struct yp *yp, yaml_event_t *ev)
 		} else {
 			v = strtod(text, NULL);
 			if (type == SC_INT) {
+				/* Exact, even past 2^53, where the double is not. */
 				errno = 0;
 				iv = strtoll(text, NULL, 10);
 				is_int = errno == 0;
+			} else {
+				/* 10.0 and 1e1 are whole numbers too. */
+				int64_t whole;
+				is_int = doc_whole_int64(v, &whole);
+				iv = is_int ? (long long)whole : 0;
 			}
 		}
 		if (!isfinite(v)) {
@@ -252,21 +297,31 @@ static struct doc_node *scalar_node(struct yp *yp, yaml_event_t *ev)
 	if (node) {
 		node->u.string.s = arena_memdup0(&yp->doc->arena, text, len);
 		node->u.string.len = len;
+		node->u.string.quoted = ev->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+		                        ev->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
 	}
 	return node;
 }
 
-static void add_anchor(struct yp *yp, const unsigned char *name, struct doc_node *node, size_t size)
+static void add_anchor(struct yp *yp, const unsigned char *name, struct doc_node *node, size_t size,
+                       unsigned height)
 {
 	if (!name || !node)
 		return;
 	struct anchor *a = arena_alloc(&yp->doc->arena, sizeof(*a));
-	*a = (struct anchor){ arena_strdup(&yp->doc->arena, (const char *)name), node, size };
+	*a = (struct anchor){ arena_strdup(&yp->doc->arena, (const char *)name), node, size,
+		              height };
 	/* A later anchor of the same name replaces the earlier one, as YAML says. */
 	strmap_put(&yp->anchors, a->name, strlen(a->name), a);
 }
 
-static struct doc_node *alias_node(struct yp *yp, yaml_event_t *ev)
+/*
+ * The value of an alias used at depth: a copy of the anchored node with the
+ * alias's position (so problems found at it point here, not at the anchor);
+ * the children stay shared. Sets *height to the anchored value's.
+ */
+static struct doc_node *alias_node(struct yp *yp, yaml_event_t *ev, unsigned depth,
+                                   unsigned *height)
 {
 	const char *name = (const char *)ev->data.alias.anchor;
 	struct doc_pos pos = mark_pos(ev->start_mark);
@@ -275,18 +330,34 @@ static struct doc_node *alias_node(struct yp *yp, yaml_event_t *ev)
 		yp_error(yp, pos, "alias *%.60s refers to no anchor defined before it", name);
 		return NULL;
 	}
+	/* A list or object at depth d is allowed while d < PLAN_MAX_DEPTH, as in
+	 * build_node: the anchored value's deepest one lands at depth + height - 1. */
+	if (a->height > PLAN_MAX_DEPTH - depth) {
+		yp_error(yp, pos,
+		         "values are nested more than %d levels deep through the alias *%.60s "
+		         "(its value is %u levels deep)",
+		         PLAN_MAX_DEPTH, name, a->height);
+		return NULL;
+	}
 	if (a->size > PLAN_MAX_NODES - yp->doc->nodes) {
 		yp_error(yp, pos, "aliases expand the plan to more than %zu values",
 		         PLAN_MAX_NODES);
 		return NULL;
 	}
-	yp->doc->nodes += a->size;
-	return a->node;
+	yp->doc->nodes += a->size; /* the copy below included */
+	struct doc_node *copy = arena_alloc(&yp->doc->arena, sizeof(*copy));
+	*copy = *a->node;
+	copy->pos = pos;
+	*height = a->height;
+	return copy;
 }
 
-static struct doc_node *build_node(struct yp *yp, yaml_event_t *ev, unsigned depth);
+static struct doc_node *build_node(struct yp *yp, yaml_event_t *ev, unsigned depth,
+                                   unsigned *height);
 
-static struct doc_node *build_sequence(struct yp *yp, yaml_event_t *start, unsigned depth)
+/* Builds a list; sets *height to its items' greatest height (build_node adds its own level). */
+static struct doc_node *build_sequence(struct yp *yp, yaml_event_t *start, unsigned depth,
+                                       unsigned *height)
 {
 	struct doc_node *node = new_node(yp, DOC_ARRAY, mark_pos(start->start_mark));
 	if (!node)
@@ -301,10 +372,13 @@ static struct doc_node *build_sequence(struct yp *yp, yaml_event_t *start, unsig
 			yaml_event_delete(&ev);
 			break;
 		}
-		struct doc_node *item = build_node(yp, &ev, depth + 1);
+		unsigned h = 0;
+		struct doc_node *item = build_node(yp, &ev, depth + 1, &h);
 		yaml_event_delete(&ev);
 		if (!item)
 			goto fail;
+		if (h > *height)
+			*height = h;
 		if (len == alloc) {
 			alloc = alloc ? alloc * 2 : 8;
 			items = xreallocarray(items, alloc, sizeof(*items));
@@ -322,7 +396,9 @@ fail:
 	return NULL;
 }
 
-static struct doc_node *build_mapping(struct yp *yp, yaml_event_t *start, unsigned depth)
+/* Builds an object; sets *height as build_sequence does. */
+static struct doc_node *build_mapping(struct yp *yp, yaml_event_t *start, unsigned depth,
+                                      unsigned *height)
 {
 	struct doc_node *node = new_node(yp, DOC_OBJECT, mark_pos(start->start_mark));
 	if (!node)
@@ -354,10 +430,13 @@ static struct doc_node *build_mapping(struct yp *yp, yaml_event_t *start, unsign
 		yaml_event_delete(&ev);
 		if (next_event(yp, &ev) < 0)
 			goto fail;
-		m.value = build_node(yp, &ev, depth + 1);
+		unsigned h = 0;
+		m.value = build_node(yp, &ev, depth + 1, &h);
 		yaml_event_delete(&ev);
 		if (!m.value)
 			goto fail;
+		if (h > *height)
+			*height = h;
 		if (len == alloc) {
 			alloc = alloc ? alloc * 2 : 8;
 			members = xreallocarray(members, alloc, sizeof(*members));
@@ -375,19 +454,25 @@ fail:
 	return NULL;
 }
 
-/* Builds the value that starts with event ev (owned by the caller). */
-static struct doc_node *build_node(struct yp *yp, yaml_event_t *ev, unsigned depth)
+/*
+ * Builds the value that starts with event ev (owned by the caller) at depth
+ * (0 for the top level). Sets *height to the levels of lists and objects in
+ * it, aliases expanded: 0 for a scalar, 1 for [] or [1], 2 for [[1]].
+ */
+static struct doc_node *build_node(struct yp *yp, yaml_event_t *ev, unsigned depth,
+                                   unsigned *height)
 {
 	size_t before = yp->doc->nodes;
 	struct doc_node *node;
 	const unsigned char *anchor = NULL;
+	*height = 0;
 	switch (ev->type) {
 	case YAML_SCALAR_EVENT:
 		node = scalar_node(yp, ev);
 		anchor = ev->data.scalar.anchor;
 		break;
 	case YAML_ALIAS_EVENT:
-		return alias_node(yp, ev);
+		return alias_node(yp, ev, depth, height);
 	case YAML_SEQUENCE_START_EVENT:
 	case YAML_MAPPING_START_EVENT:
 		if (depth >= PLAN_MAX_DEPTH) {
@@ -396,18 +481,19 @@ static struct doc_node *build_node(struct yp *yp, yaml_event_t *ev, unsigned dep
 			return NULL;
 		}
 		if (ev->type == YAML_SEQUENCE_START_EVENT) {
-			node = build_sequence(yp, ev, depth);
+			node = build_sequence(yp, ev, depth, height);
 			anchor = ev->data.sequence_start.anchor;
 		} else {
-			node = build_mapping(yp, ev, depth);
+			node = build_mapping(yp, ev, depth, height);
 			anchor = ev->data.mapping_start.anchor;
 		}
+		++*height;
 		break;
 	default:
 		yp_error(yp, mark_pos(ev->start_mark), "YAML: unexpected event");
 		return NULL;
 	}
-	add_anchor(yp, anchor, node, yp->doc->nodes - before);
+	add_anchor(yp, anchor, node, yp->doc->nodes - before, *height);
 	return node;
 }
 
@@ -428,7 +514,8 @@ static int read_stream(struct yp *yp)
 	yaml_event_delete(&ev); /* DOCUMENT-START */
 	if (next_event(yp, &ev) < 0)
 		return -1;
-	yp->doc->root = build_node(yp, &ev, 0);
+	unsigned height;
+	yp->doc->root = build_node(yp, &ev, 0, &height);
 	yaml_event_delete(&ev);
 	if (!yp->doc->root)
 		return -1;

@@ -93,7 +93,7 @@ static void check_env_overrides(struct vctx *v, const struct doc_node *value)
 					        "names starting with CODEBUILD_ are reserved by "
 					        "CodeBuild");
 				if (v_first_seen(&seen, name->u.string.s, name))
-					v_error(v, name->pos, NULL,
+					v_error(v, doc_pos_in(item, name), NULL,
 					        "environment variable \"%s\" is overridden twice",
 					        name->u.string.s);
 				v_pop(v, s2);

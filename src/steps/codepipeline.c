@@ -48,7 +48,8 @@ static void check_object_list(struct vctx *v, const struct doc_node *list,
 		    schema_check_object(v, item, tables, what) ? step_string(item, key) : NULL;
 		if (name && v_first_seen(&seen, name, item)) {
 			size_t s2 = v_push(v, key);
-			v_error(v, doc_get(item, key)->pos, NULL, "\"%s\" is given twice", name);
+			v_error(v, doc_pos_in(item, doc_get(item, key)), NULL,
+			        "\"%s\" is given twice", name);
 			v_pop(v, s2);
 		}
 		v_pop(v, saved);

@@ -6,6 +6,7 @@
 
 #include "util/strmap.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 static void check_command(struct vctx *v, const struct doc_node *value)
@@ -36,20 +37,24 @@ static void check_env(struct vctx *v, const struct doc_node *value)
 	for (size_t i = 0; i < value->u.object.len; i++) {
 		const struct doc_member *m = &value->u.object.members[i];
 		size_t saved = v_push(v, m->key);
-		if (!str_is_ident(m->key))
+		if (!str_is_ident(m->key)) {
 			v_error(v, m->key_pos, NULL,
 			        "\"%s\" is not a valid environment variable name (letters, digits "
 			        "and _, not starting with a digit)",
 			        m->key);
-		else if (v_first_seen(&seen, m->key, m))
+		} else if (v_first_seen(&seen, m->key, m)) {
 			v_error(v, m->key_pos, NULL, "\"%s\" is given twice", m->key);
-		else if (m->value->kind != DOC_STRING)
+		} else if (m->value->kind != DOC_STRING) {
+			struct strbuf found = STRBUF_INIT;
+			describe_found(&found, m->value);
 			v_error(v, m->value->pos, NULL,
 			        "environment values must be strings, found %s (quote it)",
-			        doc_kind_name(m->value->kind));
-		else if (memchr(m->value->u.string.s, '\0', m->value->u.string.len))
+			        found.buf);
+			strbuf_release(&found);
+		} else if (memchr(m->value->u.string.s, '\0', m->value->u.string.len)) {
 			v_error(v, m->value->pos, NULL,
 			        "environment values may not contain NUL characters");
+		}
 		v_pop(v, saved);
 	}
 	strmap_release(&seen);
@@ -65,12 +70,36 @@ static const struct field_spec exec_fields[] = {
 	{ .name = NULL },
 };
 
-/* Appends arg quoted as a POSIX shell word if it needs quoting. */
+/* Appends arg quoted as a shell word if it needs quoting: '...', or $'...'
+ * when it holds control characters, so the command stays on one line. */
 static void shell_quote(struct strbuf *out, const char *arg)
 {
 	if (*arg && str_all_in(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 	                            "-_./=:,+@%")) {
 		strbuf_addstr(out, arg);
+		return;
+	}
+	bool control = false;
+	for (const char *p = arg; *p && !control; p++)
+		control = (unsigned char)*p < 0x20 || *p == 0x7F;
+	if (control) {
+		strbuf_addstr(out, "$'");
+		for (const char *p = arg; *p; p++) {
+			unsigned char c = (unsigned char)*p;
+			if (c == '\n')
+				strbuf_addstr(out, "\\n");
+			else if (c == '\t')
+				strbuf_addstr(out, "\\t");
+			else if (c == '\r')
+				strbuf_addstr(out, "\\r");
+			else if (c < 0x20 || c == 0x7F)
+				strbuf_addf(out, "\\x%02x", c);
+			else if (c == '\'' || c == '\\')
+				strbuf_addf(out, "\\%c", c);
+			else
+				strbuf_addch(out, (char)c);
+		}
+		strbuf_addch(out, '\'');
 		return;
 	}
 	strbuf_addch(out, '\'');

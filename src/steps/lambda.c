@@ -4,6 +4,10 @@
  */
 #include "steps/step-type.h"
 
+#include "plan/doc-json.h"
+
+#include <jansson.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define FN_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
@@ -42,13 +46,19 @@ static void check_qualifier(struct vctx *v, const struct doc_node *value)
 		        "\"%.60s\" is not a version number, alias name or $LATEST", s);
 }
 
+/* Any JSON, but a key given twice would be lost on the way to the function. */
+static void check_payload(struct vctx *v, const struct doc_node *value)
+{
+	check_unique_keys(v, value, "the payload");
+}
+
 static const struct field_spec lambda_fields[] = {
 	{ .name = "functionName",
 	  .types = T_STRING,
 	  .flags = F_REQUIRED | F_NONEMPTY,
 	  .max_len = 170,
 	  .check = check_function_name },
-	{ .name = "payload", .types = T_ANY },
+	{ .name = "payload", .types = T_ANY, .check = check_payload },
 	{ .name = "invocationType", .types = T_STRING, .choices = invocation_types },
 	{ .name = "qualifier",
 	  .types = T_STRING,
@@ -75,6 +85,42 @@ static void validate_lambda(struct vctx *v, const struct doc_node *step)
 	}
 }
 
+#define PAYLOAD_SHOWN 80 /* characters of the payload's JSON that `steppy plan` shows */
+
+struct summary {
+	struct strbuf *out;
+	size_t chars; /* characters in out so far */
+	bool more;    /* there is text past PAYLOAD_SHOWN characters */
+};
+
+/* json_dump_callback() sink: keeps PAYLOAD_SHOWN characters, then stops the dump. */
+static int summary_add(const char *buf, size_t size, void *data)
+{
+	struct summary *sum = data;
+	for (size_t i = 0; i < size; i++) {
+		bool lead = ((unsigned char)buf[i] & 0xC0) != 0x80;
+		if (lead && sum->chars == PAYLOAD_SHOWN) {
+			sum->more = true;
+			return -1;
+		}
+		sum->chars += lead;
+		strbuf_addch(sum->out, buf[i]);
+	}
+	return 0;
+}
+
+/* Appends the payload as one line of compact JSON, cut at PAYLOAD_SHOWN characters. */
+static void payload_summary(struct strbuf *out, const struct doc_node *payload)
+{
+	json_t *j = doc_to_json(payload);
+	struct summary sum = { .out = out };
+	json_dump_callback(j, summary_add, &sum,
+	                   JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	if (sum.more)
+		strbuf_addstr(out, "...");
+}
+
 static void describe_lambda(const struct doc_node *step, struct strbuf *out)
 {
 	const char *qualifier = step_string(step, "qualifier");
@@ -88,7 +134,7 @@ static void describe_lambda(const struct doc_node *step, struct strbuf *out)
 	const struct doc_node *payload = doc_get(step, "payload");
 	if (payload) {
 		struct strbuf p = STRBUF_INIT;
-		doc_describe(&p, payload);
+		payload_summary(&p, payload);
 		describe_line(out, "payload", "%s", p.buf);
 		strbuf_release(&p);
 	}

@@ -67,12 +67,26 @@ void step_type_foreach(void (*fn)(const struct step_type *type, void *arg), void
 
 void describe_line(struct strbuf *out, const char *label, const char *fmt, ...)
 {
+	size_t start = out->len;
 	strbuf_addf(out, "      %-12s ", label);
+	size_t indent = out->len - start;
+	struct strbuf text = STRBUF_INIT;
 	va_list ap;
 	va_start(ap, fmt);
-	strbuf_vaddf(out, fmt, ap);
+	strbuf_vaddf(&text, fmt, ap);
 	va_end(ap);
+	/* Continuation lines of a multi-line text (a YAML block scalar) line up under
+	 * its first line; trailing line breaks are dropped. */
+	size_t len = text.len;
+	while (len && text.buf[len - 1] == '\n')
+		len--;
+	for (size_t i = 0; i < len; i++) {
+		strbuf_addch(out, text.buf[i]);
+		if (text.buf[i] == '\n')
+			strbuf_addf(out, "%*s", (int)indent, "");
+	}
 	strbuf_addch(out, '\n');
+	strbuf_release(&text);
 }
 
 const char *step_string(const struct doc_node *step, const char *name)

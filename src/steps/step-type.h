@@ -41,7 +41,8 @@ struct step_type {
 	void (*describe)(const struct doc_node *step, struct strbuf *out);
 };
 
-/* Appends one "      label       text" line of a step description. */
+/* Appends one "      label       text" line of a step description; the lines
+ * of a multi-line text after the first are indented to line up with it. */
 void describe_line(struct strbuf *out, const char *label, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

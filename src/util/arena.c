@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARENA_CHUNK_SIZE ((size_t)64 * 1024)
+#define ARENA_CHUNK_SIZE  ((size_t)64 * 1024)
+#define ARENA_FIRST_CHUNK ((size_t)1024)
 
 struct arena_chunk {
 	struct arena_chunk *next;
@@ -27,18 +28,15 @@ void *arena_alloc(struct arena *a, size_t size)
 	size = (size + align - 1) & ~(align - 1);
 	struct arena_chunk *c = a->chunks;
 	if (!c || c->size - c->used < size) {
-		size_t cap = size > ARENA_CHUNK_SIZE / 4 ? size : ARENA_CHUNK_SIZE;
+		/* Chunks double from 1 KiB to 64 KiB, so a small document costs little. */
+		size_t next = c ? (c->size < ARENA_CHUNK_SIZE ? c->size * 2 : ARENA_CHUNK_SIZE)
+		                : ARENA_FIRST_CHUNK;
+		size_t cap = size > next / 4 ? (size > next ? size : next) : next;
 		c = xmalloc(sizeof(*c) + cap);
 		c->size = cap;
 		c->used = 0;
-		if (cap == size && a->chunks) {
-			/* A big lone block: keep the current chunk in front for small ones. */
-			c->next = a->chunks->next;
-			a->chunks->next = c;
-		} else {
-			c->next = a->chunks;
-			a->chunks = c;
-		}
+		c->next = a->chunks;
+		a->chunks = c;
 	}
 	void *p = c->data + c->used;
 	c->used += size;

@@ -8,6 +8,7 @@
 #include "plan/limits.h"
 #include "util/error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,8 +63,9 @@ static void test_jsonc_values_and_positions(void **state)
 	assert_int_equal(one->u.number.integer, 1);
 	assert_int_equal(one->pos.col, 22);
 	const struct doc_node *f = a->value->u.array.items[1];
-	assert_false(f->u.number.is_integer);
 	assert_true(f->u.number.value == -25.0);
+	assert_true(f->u.number.is_integer); /* whole, though written with an exponent */
+	assert_int_equal(f->u.number.integer, -25);
 	assert_int_equal(a->value->u.array.items[2]->kind, DOC_BOOL);
 	assert_int_equal(a->value->u.array.items[3]->kind, DOC_NULL);
 	const struct doc_node *b = doc_get(root, "b");
@@ -82,10 +84,14 @@ static void test_jsonc_columns_count_characters(void **state)
 	struct doc *doc = parse_ok("{\"é🚀\": 1, \"k\": 2}", DOC_JSONC);
 	assert_int_equal(doc_member(doc->root, "k")->key_pos.col, 11);
 	doc_free(doc);
-	/* A byte order mark is not a column. */
+	/* A byte order mark is not a column, for the readers nor for the UTF-8 check. */
 	doc = parse_ok("\xEF\xBB\xBF{\"k\": 2}", DOC_JSONC);
 	assert_int_equal(doc_member(doc->root, "k")->key_pos.col, 2);
 	doc_free(doc);
+	parse_fails("\xEF\xBB\xBF{\"k\xE9\": 2}", DOC_JSONC, 1, 4, "invalid UTF-8 (byte 0xE9)");
+	parse_fails("\xEF\xBB\xBF"
+	            "a: b: c\n",
+	            DOC_YAML, 1, 5, "mapping values are not allowed");
 }
 
 static void test_jsonc_keeps_duplicates_and_nul(void **state)
@@ -105,6 +111,68 @@ static void test_jsonc_big_integers(void **state)
 	assert_false(doc->root->u.array.items[1]->u.number.is_integer);
 	doc_free(doc);
 	parse_fails("[1e999]", DOC_JSONC, 1, 2, "too large");
+}
+
+/* Whole numbers are integers however they are written, if they fit int64. */
+static void test_whole_numbers(void **state)
+{
+	(void)state;
+	static const char *const texts[] = { "[10.0, 1e1, 1E+1, -0.0, 1.5, 1e19, 1e-1, "
+		                             "-9223372036854775808.0, 9223372036854775807.0]",
+		                             "[10.0, 1e1, 1E+1, -0.0, 1.5, 1e19, 1e-1, "
+		                             "-9223372036854775808.0, 9223372036854775807.0]\n" };
+	for (int syntax = 0; syntax < 2; syntax++) {
+		struct doc *doc = parse_ok(texts[syntax], syntax ? DOC_YAML : DOC_JSONC);
+		struct doc_node **n = doc->root->u.array.items;
+		for (int i = 0; i < 4; i++)
+			assert_true(n[i]->u.number.is_integer);
+		assert_int_equal(n[0]->u.number.integer, 10);
+		assert_int_equal(n[1]->u.number.integer, 10);
+		assert_int_equal(n[2]->u.number.integer, 10);
+		assert_int_equal(n[3]->u.number.integer, 0);
+		assert_false(n[4]->u.number.is_integer); /* a fraction */
+		assert_false(n[5]->u.number.is_integer); /* whole, past int64 */
+		assert_false(n[6]->u.number.is_integer);
+		assert_true(n[7]->u.number.is_integer);
+		assert_true(n[7]->u.number.integer == INT64_MIN);
+		assert_false(n[8]->u.number.is_integer); /* the double is 2^63 */
+		doc_free(doc);
+	}
+}
+
+/* doc_describe() shows numbers in their shortest exact form and lists without a count. */
+static void test_describe(void **state)
+{
+	(void)state;
+	struct doc *doc = parse_ok("[0.1, 1.1, 10.5, 1e20, 3, 2.0, -1e-7, 0.30000000000000004, "
+	                           "[1, 2], {}, \"x\"]",
+	                           DOC_JSONC);
+	static const char *const want[] = { "0.1",    "1.1",       "10.5",   "1e+20",
+		                            "3",      "2",         "-1e-07", "0.30000000000000004",
+		                            "a list", "an object", "\"x\"" };
+	for (size_t i = 0; i < doc->root->u.array.len; i++) {
+		struct strbuf sb = STRBUF_INIT;
+		doc_describe(&sb, doc->root->u.array.items[i]);
+		assert_string_equal(sb.buf, want[i]);
+		strbuf_release(&sb);
+	}
+	doc_free(doc);
+}
+
+/* Which strings were written in quotes ("remove the quotes" is offered only for those). */
+static void test_quoted_strings(void **state)
+{
+	(void)state;
+	struct doc *doc = parse_ok("{\"a\": \"30\"}", DOC_JSONC);
+	assert_true(doc_get(doc->root, "a")->u.string.quoted);
+	doc_free(doc);
+	doc = parse_ok("a: 30s\nb: \"30\"\nc: '30'\nd: |\n  30\ne: !!str 30\n", DOC_YAML);
+	assert_false(doc_get(doc->root, "a")->u.string.quoted);
+	assert_true(doc_get(doc->root, "b")->u.string.quoted);
+	assert_true(doc_get(doc->root, "c")->u.string.quoted);
+	assert_false(doc_get(doc->root, "d")->u.string.quoted);
+	assert_false(doc_get(doc->root, "e")->u.string.quoted);
+	doc_free(doc);
 }
 
 static void test_jsonc_syntax_errors(void **state)
@@ -194,8 +262,8 @@ static void test_yaml_core_schema(void **state)
 	assert_int_equal(doc_get(r, "b")->kind, DOC_BOOL);
 	assert_int_equal(doc_get(r, "c")->u.number.integer, 31);
 	assert_int_equal(doc_get(r, "d")->u.number.integer, -12);
-	assert_false(doc_get(r, "e")->u.number.is_integer);
 	assert_true(doc_get(r, "e")->u.number.value == 1500.0);
+	assert_int_equal(doc_get(r, "e")->u.number.integer, 1500); /* whole, so an integer */
 	assert_int_equal(doc_get(r, "f")->kind, DOC_NULL);
 	assert_int_equal(doc_get(r, "g")->kind, DOC_STRING);
 	assert_int_equal(doc_get(r, "h")->u.number.integer, 15);
@@ -211,12 +279,80 @@ static void test_yaml_core_schema(void **state)
 static void test_yaml_aliases_share_and_count(void **state)
 {
 	(void)state;
-	struct doc *doc = parse_ok("base: &b {region: eu-west-1, n: [1, 2]}\ncopy: *b\n", DOC_YAML);
-	assert_ptr_equal(doc_get(doc->root, "base"), doc_get(doc->root, "copy"));
+	struct doc *doc = parse_ok(
+	    "base: &b {region: eu-west-1, n: [1, 2]}\ncopy: *b\nn: &n 5\nm: *n\n", DOC_YAML);
+	/* An alias's node is a copy carrying the alias's position; its children are shared. */
+	const struct doc_node *base = doc_get(doc->root, "base"),
+	                      *copy = doc_get(doc->root, "copy");
+	assert_int_equal(copy->kind, DOC_OBJECT);
+	assert_ptr_equal(base->u.object.members, copy->u.object.members);
+	assert_int_equal(copy->pos.line, 2);
+	assert_int_equal(copy->pos.col, 7);
+	assert_int_equal(doc_get(doc->root, "m")->u.number.integer, 5);
+	assert_int_equal(doc_get(doc->root, "m")->pos.line, 4);
+	assert_int_equal(doc_get(doc->root, "m")->pos.col, 4);
+	/* doc_pos_in() reports what the alias repeats at the alias. */
+	const struct doc_node *region = doc_get(copy, "region");
+	assert_int_equal(doc_pos_in(copy, region).line, 2);
+	assert_int_equal(doc_pos_in(base, doc_get(base, "region")).col, 19);
 	/* Values, not keys: the root, then base (map, region, list, 2 items) = 6; the alias
-	 * counts base's 5 again. */
-	assert_int_equal(doc->nodes, 11);
+	 * counts base's 5 again; n and m one each. */
+	assert_int_equal(doc->nodes, 13);
 	doc_free(doc);
+}
+
+/* Text of a YAML list nested levels deep around inner ("[[x]]" for 2). */
+static void nest(struct strbuf *sb, int levels, const char *inner)
+{
+	for (int i = 0; i < levels; i++)
+		strbuf_addch(sb, '[');
+	strbuf_addstr(sb, inner);
+	for (int i = 0; i < levels; i++)
+		strbuf_addch(sb, ']');
+}
+
+/* An alias counts its value's full height against the nesting limit. */
+static void test_yaml_alias_depth(void **state)
+{
+	(void)state;
+	/* a is 99 levels deep at depth 1 (in the top-level object): the deepest list is at
+	 * depth 99, the last allowed. Used at depth 1 again it fits; one level deeper, not. */
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_addstr(&sb, "a: &a ");
+	nest(&sb, PLAN_MAX_DEPTH - 1, "");
+	strbuf_addstr(&sb, "\nb: *a\n");
+	struct doc *doc = parse_ok(sb.buf, DOC_YAML);
+	doc_free(doc);
+	strbuf_addstr(&sb, "c: [*a]\n");
+	parse_fails(sb.buf, DOC_YAML, 3, 5,
+	            "values are nested more than 100 levels deep through the alias *a (its value "
+	            "is 99 levels deep)");
+	strbuf_release(&sb);
+
+	/* A chain of aliases, each link 10 levels deeper than the one before: a9 would reach
+	 * 101. Unchecked, such chains nested values thousands of levels deep, enough to
+	 * overflow the stack of every recursive walk over the tree. */
+	strbuf_addstr(&sb, "a0: &a0 ");
+	nest(&sb, 10, "x");
+	strbuf_addch(&sb, '\n');
+	for (int i = 1; i < 30; i++) {
+		char inner[16];
+		snprintf(inner, sizeof(inner), "*a%d", i - 1);
+		strbuf_addf(&sb, "a%d: &a%d ", i, i);
+		nest(&sb, 10, inner);
+		strbuf_addch(&sb, '\n');
+	}
+	parse_fails(sb.buf, DOC_YAML, 10, 19,
+	            "through the alias *a8 (its value is 90 levels deep)");
+	strbuf_release(&sb);
+
+	/* A scalar has no height: an alias to one is fine at any depth a scalar is. */
+	strbuf_addstr(&sb, "s: &s x\nl: ");
+	nest(&sb, PLAN_MAX_DEPTH - 1, "*s");
+	strbuf_addch(&sb, '\n');
+	doc = parse_ok(sb.buf, DOC_YAML);
+	doc_free(doc);
+	strbuf_release(&sb);
 }
 
 static void test_yaml_errors(void **state)
@@ -227,7 +363,14 @@ static void test_yaml_errors(void **state)
 	parse_fails("a: 1\n---\nb: 2\n", DOC_YAML, 2, 1, "a second YAML document");
 	parse_fails("a: *nope\n", DOC_YAML, 1, 4, "alias *nope refers to no anchor");
 	parse_fails("a: !custom x\n", DOC_YAML, 1, 4, "unsupported YAML tag \"!custom\"");
-	parse_fails("a: !!int abc\n", DOC_YAML, 1, 4, "is not a valid tag:yaml.org,2002:int");
+	parse_fails("a: !!int abc\n", DOC_YAML, 1, 4, "\"abc\" is not a valid !!int");
+	parse_fails("a: !!binary aGk=\n", DOC_YAML, 1, 4, "unsupported YAML tag \"!!binary\"");
+	parse_fails("a: !<tag:example.com,2000:x> 1\n", DOC_YAML, 1, 4,
+	            "unsupported YAML tag \"tag:example.com,2000:x\"");
+	parse_fails("a:\n\t- 1\n", DOC_YAML, 2, 1, "tabs cannot indent YAML; use spaces");
+	parse_fails("a: \xC3\xA9\nb:\n\t- 1\n", DOC_YAML, 3, 1, "tabs cannot indent YAML");
+	parse_fails("a: b: c\n", DOC_YAML, 1, 5,
+	            "YAML: mapping values are not allowed in this context");
 	parse_fails("a: .inf\n", DOC_YAML, 1, 4, "not a finite number");
 	parse_fails("? [1]\n: x\n", DOC_YAML, 1, 3, "keys must be plain strings");
 	parse_fails("a: 1\n b: 2\n", DOC_YAML, 2, 3, "YAML: mapping values are not allowed");
@@ -252,11 +395,15 @@ int main(void)
 		cmocka_unit_test(test_jsonc_columns_count_characters),
 		cmocka_unit_test(test_jsonc_keeps_duplicates_and_nul),
 		cmocka_unit_test(test_jsonc_big_integers),
+		cmocka_unit_test(test_whole_numbers),
+		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_quoted_strings),
 		cmocka_unit_test(test_jsonc_syntax_errors),
 		cmocka_unit_test(test_nul_byte_is_reported),
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_yaml_core_schema),
 		cmocka_unit_test(test_yaml_aliases_share_and_count),
+		cmocka_unit_test(test_yaml_alias_depth),
 		cmocka_unit_test(test_yaml_errors),
 		cmocka_unit_test(test_syntax_guess),
 	};

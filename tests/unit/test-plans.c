@@ -10,9 +10,10 @@
  *     // expect: 6:16 /stages/0/steps/0/type: unknown step type "CodeBuld"; ...
  *     # expect: 3:1 YAML: mapping values are not allowed in this context
  *
- * as LINE:COL, then the JSON pointer and ": " when the diagnostic has one,
- * then the exact message. The list must match exactly: nothing missing,
- * nothing extra. The directory comes from $STEPPY_PLANS_DIR (default
+ * as LINE:COL, then the JSON pointer and ": " when the diagnostic has one
+ * ("/" for the top-level value, whose pointer is ""), then the exact
+ * message. The list must match exactly: nothing missing, nothing extra.
+ * The directory comes from $STEPPY_PLANS_DIR (default
  * tests/plans, relative to the repository root).
  */
 #include "unit.h"
@@ -51,11 +52,12 @@ static void check_file(const char *path, struct diag_list *dl)
 	diag_list_sort(dl);
 }
 
+/* As `steppy validate` prints it (cli/diag-print.c): the root's pointer "" shows as "/". */
 static void render(struct strbuf *out, const struct diag *d)
 {
 	strbuf_addf(out, "%u:%u ", (unsigned)d->pos.line, (unsigned)d->pos.col);
 	if (d->pointer)
-		strbuf_addf(out, "%s: ", d->pointer);
+		strbuf_addf(out, "%s: ", *d->pointer ? d->pointer : "/");
 	strbuf_addstr(out, d->message);
 }
 
