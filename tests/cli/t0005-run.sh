@@ -131,6 +131,18 @@ expect_json 'any(e["type"] == "HumanDecision" and e["data"] == {"by": "alice", "
 grep -q 'approved go by alice: "looks good"' "$tmp/run.out" || problem "run did not show the decision"
 end
 
+if command -v script >/dev/null 2>&1; then
+    begin 'on a terminal, typing y approves the one waiting Human step'
+    (sleep 2; printf 'y\n'; sleep 3) | NO_COLOR=1 script -qec "$STEPPY run $tmp/human.yaml" /dev/null >"$tmp/tty.out" 2>&1
+    status=$?
+    out=$(cat "$tmp/tty.out")
+    expect_status 0
+    expect_out_contains 'waits for approval (y/n + Enter to decide here)'
+    expect_out_contains 'approved go by'
+    expect_out_contains 'SUCCEEDED'
+    end
+fi
+
 begin 'a rejected Human step ends the release REJECTED'
 "$STEPPY" run "$tmp/human.yaml" >"$tmp/run.out" 2>&1 &
 pid=$!
