@@ -169,10 +169,13 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 		for (size_t i = 0; i < plan->nstages; i++)
 			steps += plan->stages[i].nsteps;
 		stamp(v, id, e->time_ms);
-		fprintf(v->out, "%srelease %s%s%s%s%s started: %zu stage%s, %zu step%s%s\n",
-		        c(v, BOLD), id, plan->name ? " \"" : "", plan->name ? plan->name : "",
-		        plan->name ? "\"" : "", plan->environment ? "" : "", plan->nstages,
-		        plan->nstages == 1 ? "" : "s", steps, steps == 1 ? "" : "s", c(v, RESET));
+		fprintf(v->out, "%srelease %s%s%s%s started: %zu stage%s, %zu step%s", c(v, BOLD),
+		        id, plan->name ? " \"" : "", plan->name ? plan->name : "",
+		        plan->name ? "\"" : "", plan->nstages, plan->nstages == 1 ? "" : "s", steps,
+		        steps == 1 ? "" : "s");
+		if (plan->environment)
+			fprintf(v->out, " (environment %s)", plan->environment);
+		fprintf(v->out, "%s\n", c(v, RESET));
 		break;
 	}
 	case EV_STAGE_STARTED:

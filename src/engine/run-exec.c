@@ -201,7 +201,7 @@ static int exec_start(struct attempt *a, const struct attempt_info *info, void *
 	char **argv = xcalloc(argc + 1, sizeof(*argv));
 	argv[0] = xstrdup(self_exe());
 	argv[1] = xstrdup("__supervise");
-	argv[2] = xstrfmt("%d", 10000);
+	argv[2] = xstrfmt("%lld", (long long)info->cancel_grace_ms);
 	argv[3] = xstrfmt("%d", (int)getpid());
 	argv[4] = xstrdup("--");
 	for (size_t i = 0; i < cmd->u.array.len; i++)

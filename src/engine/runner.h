@@ -30,8 +30,9 @@ struct attempt_info {
 	int stage, step, attempt;
 	const struct plan_step *step_plan;
 	const char *stage_name;
-	const char *workdir;    /* absolute: where `steppy run` was started */
-	const char *notify_log; /* path of the local notification log */
+	const char *workdir;     /* absolute: where `steppy run` was started */
+	const char *notify_log;  /* path of the local notification log */
+	int64_t cancel_grace_ms; /* SIGTERM to SIGKILL when cancelling */
 	uv_loop_t *loop;
 };
 

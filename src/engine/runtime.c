@@ -345,6 +345,7 @@ static void start_attempt(struct runtime *rt, struct rexec *ex, const struct eve
 		.stage_name = ex->plan->stages[ev->stage].name,
 		.workdir = ex->workdir,
 		.notify_log = rt->opts.notify_log,
+		.cancel_grace_ms = rt->opts.cancel_grace_ms,
 		.loop = &rt->loop,
 	};
 	struct strbuf err = STRBUF_INIT;
