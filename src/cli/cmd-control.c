@@ -131,24 +131,10 @@ static int control(int argc, char **argv, const char *kind, const char *help)
 			code = EXIT_USAGE;
 		} else {
 			const struct plan_step *ps = &le.plan->stages[stage].steps[step];
-			const struct doc_node *approvers = doc_get(ps->node, "approvers");
-			if (!strcmp(ps->type->name, "Human") && approvers) {
-				/* An approver may be listed as "alice" or "alice@host". */
-				char *user = xstrdup(by);
-				char *at = strchr(user, '@');
-				bool listed = false;
-				for (size_t i = 0; i < approvers->u.array.len; i++) {
-					const char *a = approvers->u.array.items[i]->u.string.s;
-					listed |= !strcmp(a, by) ||
-					          (at && !strncmp(a, user, (size_t)(at - user)) &&
-					           a[at - user] == '\0');
-				}
-				free(user);
-				if (!listed) {
-					fprintf(stderr, "steppy: %s is not an approver of \"%s\"\n",
-					        by, ps->name);
-					code = EXIT_REFUSED;
-				}
+			if (!cli_is_approver(ps, by)) {
+				fprintf(stderr, "steppy: %s is not an approver of \"%s\"\n", by,
+				        ps->name);
+				code = EXIT_REFUSED;
 			}
 			json_object_set_new(data, "stage", json_integer(stage));
 			json_object_set_new(data, "step", json_integer(step));

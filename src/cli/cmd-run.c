@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 #include "cli/view.h"
+#include "engine/control.h"
 #include "engine/runtime.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -141,7 +142,7 @@ struct common_opts {
 };
 
 /* Parses the options run, resume and retry share. Returns an exit code. */
-static int parse_common(int argc, char **argv, const char *help, bool with_vars,
+static int parse_common(int argc, char **argv, const char *help, bool for_run,
                         struct common_opts *o)
 {
 	static const struct option opts[] = {
@@ -161,12 +162,14 @@ static int parse_common(int argc, char **argv, const char *help, bool with_vars,
 			o->db = optarg;
 			break;
 		case 'v':
-			if (!with_vars)
+			if (!for_run)
 				return usage_error("%s takes no --var", argv[0]);
 			if (parse_var(optarg, &o->vals[o->nvals++]) < 0)
 				return usage_error("--var takes NAME=VALUE, not \"%s\"", optarg);
 			break;
 		case 'f':
+			if (!for_run)
+				return usage_error("%s takes no --fail-fast", argv[0]);
 			o->fail_fast = true;
 			break;
 		case 'h':
@@ -320,8 +323,19 @@ int cmd_retry(int argc, char **argv)
 		int r = runtime_redrive(s.rt, row.id, json_pack("{ss ss}", "by", by, "via", "cli"),
 		                        &err);
 		if (r == SP_EBUSY) {
-			fprintf(stderr, "steppy: %s\n", err.buf);
-			code = EXIT_USAGE;
+			/* Another process runs it (steppy serve): ask that one. */
+			strbuf_reset(&err);
+			r = control_apply(s.store, row.id, "retry",
+			                  json_pack("{ss ss}", "by", by, "via", "cli"), 10000,
+			                  &err);
+			if (r == CONTROL_DONE_BY_OWNER) {
+				printf("the steppy process running release %s continues it\n",
+				       row.id);
+				code = EXIT_OK;
+			} else {
+				fprintf(stderr, "steppy: cannot retry %s: %s\n", row.id, err.buf);
+				code = r == SP_EBUSY ? 7 : EXIT_USAGE;
+			}
 		} else if (r < 0) {
 			fprintf(stderr, "steppy: cannot retry %s: %s\n", row.id, err.buf);
 			code = EXIT_USAGE;

@@ -205,7 +205,12 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 		break;
 	case EV_STEP_SUCCEEDED: {
 		const struct step_state *st = &s->steps[e->stage][e->step];
-		if (!strcmp(ps->type->name, "Notify")) {
+		json_t *channels = json_object_get(e->data, "channels");
+		bool to_terminal = false;
+		for (size_t k = 0; k < json_array_size(channels); k++)
+			to_terminal |=
+			    !strcmp(json_string_value(json_array_get(channels, k)), "terminal");
+		if (!strcmp(ps->type->name, "Notify") && to_terminal) {
 			stamp(v, id, e->time_ms);
 			const char *subject = str(e->data, "subject");
 			fprintf(v->out, "  %s[notify]%s %s%s%s\n", c(v, BOLD), c(v, RESET),
@@ -239,7 +244,7 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 	case EV_STEP_TIMED_OUT:
 		stamp(v, id, e->time_ms);
 		fprintf(v->out, "  %sTIMED OUT%s %s after %llds\n", c(v, RED), c(v, RESET), name,
-		        (long long)ps->timeout_seconds);
+		        (long long)json_integer_value(json_object_get(e->data, "timeoutSeconds")));
 		break;
 	case EV_STEP_CANCEL_REQUESTED:
 		stamp(v, id, e->time_ms);
@@ -342,9 +347,14 @@ static void decide_typed(struct view *v, const char *line)
 		                : "no step waits for a decision");
 	} else {
 		char *by = cli_whoami();
+		const struct exec_state *s = runtime_state(v->rt, id);
+		const struct plan_step *ps = &s->plan->stages[stage].steps[step];
 		const char *reason;
-		if (runtime_decide(v->rt, id, stage, step, approve,
-		                   json_pack("{ss ss}", "by", by, "via", "terminal"), &reason) < 0)
+		if (!cli_is_approver(ps, by))
+			fprintf(v->out, "%s is not an approver of \"%s\"\n", by, ps->name);
+		else if (runtime_decide(v->rt, id, stage, step, approve,
+		                        json_pack("{ss ss}", "by", by, "via", "terminal"),
+		                        &reason) < 0)
 			fprintf(v->out, "cannot decide: %s\n", reason);
 		free(by);
 	}

@@ -68,6 +68,14 @@ int control_apply(struct store *st, const char *id, const char *kind, json_t *da
 	strbuf_release(&busy);
 	if (r == SP_EBUSY)
 		return via_inbox(st, id, kind, data, wait_ms, err);
+	if (!strcmp(kind, "retry")) {
+		/* Nobody runs it: the caller continues it itself (runtime_redrive). */
+		store_lease_release(st, id, owner, NULL);
+		json_decref(data);
+		strbuf_addstr(err,
+		              "no steppy process runs the release; continue it with steppy retry");
+		return SP_EINVAL;
+	}
 	if (r < 0) {
 		json_decref(data);
 		return r;

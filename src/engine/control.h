@@ -18,7 +18,8 @@ enum control_result {
 };
 
 /*
- * Applies kind ("approve", "reject", "abort") to execution id (exact id).
+ * Applies kind ("approve", "reject", "abort"; "retry" only through a running
+ * owner) to execution id (exact id).
  * data: {"stage", "step"} for decisions, plus {"by", "comment", "via"};
  * taken. Waits up to wait_ms for a running owner's answer. Returns a
  * control_result, or SP_EINVAL (refused; reason in err), SP_EBUSY (no

@@ -427,8 +427,10 @@ static bool fire_timers(struct exec_state *ex, int64_t now, struct event_list *o
 		           st->timeout_ms && st->timeout_ms <= now) {
 			emit(ex, out, now, EV_TIMER_FIRED, stage, i, st->attempt,
 			     timer_data(is_human(ps) ? "expiry" : "timeout"));
+			json_int_t secs = (json_int_t)((st->timeout_ms - st->started_ms) / 1000);
 			emit(ex, out, now, EV_STEP_TIMED_OUT, stage, i, st->attempt,
-			     json_pack("{sI}", "timeoutSeconds", (json_int_t)ps->timeout_seconds));
+			     json_pack("{sI ss}", "timeoutSeconds", secs, "error",
+			               "the attempt ran past its timeout"));
 			maybe_retry(ex, stage, i, now, out);
 			fired = true;
 		} else if (st->status == STEP_RETRY_WAIT && st->due_ms <= now &&

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -34,8 +35,11 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 	*ret_state = NULL;
 	const struct doc_node *node = info->step_plan->node;
 	const struct doc_node *channels = doc_get(node, "channels");
+	bool to_terminal = !channels, to_log = !channels;
 	for (size_t i = 0; channels && i < channels->u.array.len; i++) {
 		const char *c = channels->u.array.items[i]->u.string.s;
+		to_terminal |= !strcmp(c, "terminal");
+		to_log |= !strcmp(c, "log");
 		if (strcmp(c, "terminal") != 0 && strcmp(c, "log") != 0) {
 			strbuf_addf(err,
 			            "channel \"%s\" is not configured (this steppy knows the local "
@@ -58,10 +62,9 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 	for (const char *p = message; *p; p++)
 		strbuf_addch(&line, *p == '\n' ? ' ' : *p);
 	strbuf_addch(&line, '\n');
-	int fd = info->notify_log
-	             ? open(info->notify_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)
-	             : -1;
-	if (info->notify_log && (fd < 0 || write_all(fd, line.buf, line.len) < 0)) {
+	const char *log = to_log ? info->notify_log : NULL;
+	int fd = log ? open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600) : -1;
+	if (log && (fd < 0 || write_all(fd, line.buf, line.len) < 0)) {
 		strbuf_addf(err, "cannot write the notification log %s: %s", info->notify_log,
 		            strerror(errno));
 		if (fd >= 0)
@@ -73,9 +76,14 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 	if (fd >= 0)
 		close(fd);
 	strbuf_release(&line);
-	attempt_ended(a, true,
-	              json_pack("{s[ss] ss? ss}", "channels", "terminal", "log", "subject", subject,
-	                        "message", message));
+	json_t *used = json_array();
+	if (to_terminal)
+		json_array_append_new(used, json_string("terminal"));
+	if (log)
+		json_array_append_new(used, json_string("log"));
+	attempt_ended(
+	    a, true,
+	    json_pack("{so ss? ss}", "channels", used, "subject", subject, "message", message));
 	return 0;
 }
 

@@ -428,7 +428,7 @@ int store_get(struct store *st, const char *id_or_prefix, struct exec_row *out, 
 		return SP_ESTORE;
 	bind_text(stmt, 1, id_or_prefix);
 	int r;
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
+	if (!*id_or_prefix || sqlite3_step(stmt) != SQLITE_ROW) {
 		if (err)
 			strbuf_addf(err, "no execution \"%s\"", id_or_prefix);
 		r = SP_ENOENT;

@@ -133,13 +133,21 @@ end
 
 if command -v script >/dev/null 2>&1; then
     begin 'on a terminal, typing y approves the one waiting Human step'
-    (sleep 2; printf 'y\n'; sleep 3) | NO_COLOR=1 script -qec "$STEPPY run $tmp/human.yaml" /dev/null >"$tmp/tty.out" 2>&1
+    sed '/approvers/s/, approvers: \[alice, bob\]//' "$tmp/human.yaml" >"$tmp/open.yaml"
+    (sleep 2; printf 'y\n'; sleep 3) | NO_COLOR=1 script -qec "$STEPPY run $tmp/open.yaml" /dev/null >"$tmp/tty.out" 2>&1
     status=$?
     out=$(cat "$tmp/tty.out")
     expect_status 0
     expect_out_contains 'waits for approval (y/n + Enter to decide here)'
     expect_out_contains 'approved go by'
     expect_out_contains 'SUCCEEDED'
+    # The same prompt refuses someone the step does not list.
+    (sleep 5; "$STEPPY" abort "$(last_id)" >/dev/null 2>&1) &
+    (sleep 2; printf 'y\n'; sleep 1; printf 'n\n'; sleep 4) | NO_COLOR=1 script -qec "$STEPPY run $tmp/human.yaml" /dev/null >"$tmp/tty.out" 2>&1
+    wait
+    out=$(cat "$tmp/tty.out")
+    expect_out_contains 'is not an approver of "go"'
+    expect_out_contains 'ABORTED' 
     end
 fi
 
