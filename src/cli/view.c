@@ -36,13 +36,6 @@ struct view {
 	struct strbuf line; /* typed so far */
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char *c(const struct view *v, const char *code)
 {
 	return v->colour ? code : "";
@@ -68,7 +61,7 @@ static void draw_status(struct view *v)
 	if (!v->tty)
 		return;
 	struct strbuf sb = STRBUF_INIT, waiting = STRBUF_INIT;
-	int64_t now = now_ms();
+	int64_t now = wall_clock_ms();
 	for (size_t i = 0; i < v->nexecs; i++) {
 		const struct exec_state *s = v->rt ? runtime_state(v->rt, v->execs[i].id) : NULL;
 		if (!s || s->status != EXEC_RUNNING || !s->stage_open)

@@ -7,28 +7,22 @@
 #include "engine/runtime.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/timefmt.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int via_inbox(struct store *st, const char *id, const char *kind, json_t *data,
                      int64_t wait_ms, struct strbuf *err)
 {
 	int64_t cmd;
-	int r = store_inbox_add(st, id, kind, data, now_ms(), &cmd, err);
+	int r = store_inbox_add(st, id, kind, data, wall_clock_ms(), &cmd, err);
 	json_decref(data);
 	if (r < 0)
 		return r;
-	int64_t deadline = now_ms() + wait_ms;
+	int64_t deadline = wall_clock_ms() + wait_ms;
 	for (;;) {
 		char *result = NULL;
 		r = store_inbox_result(st, cmd, &result, err);
@@ -43,7 +37,7 @@ static int via_inbox(struct store *st, const char *id, const char *kind, json_t 
 			free(result);
 			return ok ? CONTROL_DONE_BY_OWNER : SP_EINVAL;
 		}
-		if (now_ms() >= deadline) {
+		if (wall_clock_ms() >= deadline) {
 			strbuf_addstr(err,
 			              "the steppy process running this release has not answered "
 			              "yet; the command stays queued for it");
@@ -61,7 +55,7 @@ int control_apply(struct store *st, const char *id, const char *kind, json_t *da
 	gethostname(host, sizeof(host) - 1);
 	execution_id_new(rnd);
 	snprintf(owner, sizeof(owner), "ctl:%s:%d:%s", host, (int)getpid(), rnd);
-	int64_t now = now_ms();
+	int64_t now = wall_clock_ms();
 
 	struct strbuf busy = STRBUF_INIT;
 	int r = store_lease_take(st, id, owner, now, 30000, &busy);

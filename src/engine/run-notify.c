@@ -53,9 +53,7 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 	attempt_started(a, json_object());
 
 	struct strbuf line = STRBUF_INIT;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	rfc3339_format(&line, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	rfc3339_format(&line, wall_clock_ms());
 	strbuf_addf(&line, " %s %s: ", info->execution_id, info->step_plan->name);
 	if (subject)
 		strbuf_addf(&line, "[%s] ", subject);

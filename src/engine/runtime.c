@@ -21,6 +21,7 @@
 #include "plan/validate.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/timefmt.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -89,13 +90,6 @@ struct runtime {
 	char **done_results;
 	size_t ndone, done_alloc;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void execution_id_new(char out[11])
 {
@@ -222,7 +216,7 @@ static void park_idle(struct runtime *rt)
 {
 	if (rt->in_memory <= PARK_ABOVE)
 		return;
-	int64_t now = now_ms();
+	int64_t now = wall_clock_ms();
 	for (struct rexec *e = rt->execs; e && rt->in_memory > PARK_ABOVE; e = e->next)
 		if (parkable(rt, e, now))
 			park(rt, e);
@@ -282,7 +276,7 @@ void attempt_started(struct attempt *a, json_t *handle)
 		json_decref(handle);
 		return;
 	}
-	int64_t now = now_ms();
+	int64_t now = wall_clock_ms();
 	engine_on_started(&a->ex->state, a->stage, a->step, a->attempt, handle, now,
 	                  &a->ex->pending, &reason);
 	engine_advance(&a->ex->state, now, &a->ex->pending);
@@ -300,7 +294,7 @@ void attempt_ended(struct attempt *a, bool ok, json_t *details)
 		json_decref(details);
 	} else {
 		const char *reason;
-		int64_t now = now_ms();
+		int64_t now = wall_clock_ms();
 		engine_on_ended(&a->ex->state, a->stage, a->step, a->attempt, ok, details, now,
 		                &a->ex->pending, &reason);
 		engine_advance(&a->ex->state, now, &a->ex->pending);
@@ -317,7 +311,7 @@ static void start_attempt(struct runtime *rt, struct rexec *ex, const struct eve
 	const struct step_runner *runner = step_runner_find(ps->type->name);
 	const char *reason;
 	if (!runner) {
-		int64_t now = now_ms();
+		int64_t now = wall_clock_ms();
 		engine_on_ended(
 		    &ex->state, ev->stage, ev->step, ev->attempt, false,
 		    json_pack("{ss}", "error", "this steppy cannot run steps of this type yet"),
@@ -416,7 +410,7 @@ static bool flush_once(struct runtime *rt)
 		k++;
 	}
 	struct strbuf err = STRBUF_INIT;
-	int r = store_append(rt->store, rt->owner, now_ms(), items, k, rt->done_ids,
+	int r = store_append(rt->store, rt->owner, wall_clock_ms(), items, k, rt->done_ids,
 	                     (const char *const *)rt->done_results, rt->ndone, &err);
 	for (size_t i = 0; i < k; i++)
 		free(waits[i]);
@@ -463,7 +457,7 @@ static void rearm(struct runtime *rt)
 		uv_timer_stop(&rt->due_timer);
 		return;
 	}
-	int64_t wait = due - now_ms();
+	int64_t wait = due - wall_clock_ms();
 	uv_timer_start(&rt->due_timer, due_cb, wait > 0 ? (uint64_t)wait : 0, 0);
 }
 
@@ -501,7 +495,7 @@ static void mark_dirty(struct runtime *rt)
 static void due_cb(uv_timer_t *t)
 {
 	struct runtime *rt = t->data;
-	int64_t now = now_ms();
+	int64_t now = wall_clock_ms();
 	for (struct rexec *e = rt->execs; e; e = e->next) {
 		if (e->parked && (e->parked_due > now || unpark(rt, e) < 0))
 			continue;
@@ -545,7 +539,7 @@ static void apply_command(struct runtime *rt, struct inbox_cmd *cmd)
 		e = NULL;
 	const char *reason = NULL;
 	int r = SP_EINVAL;
-	int64_t now = now_ms();
+	int64_t now = wall_clock_ms();
 	json_t *who = json_deep_copy(cmd->data);
 	int stage, step;
 	if (!e) {
@@ -580,7 +574,7 @@ static void apply_command(struct runtime *rt, struct inbox_cmd *cmd)
 static void poll_cb(uv_timer_t *t)
 {
 	struct runtime *rt = t->data;
-	int64_t now = now_ms();
+	int64_t now = wall_clock_ms();
 	if (now - rt->last_renew_ms >= LEASE_RENEW_MS) {
 		struct strbuf err = STRBUF_INIT;
 		if (store_lease_renew(rt->store, rt->owner, now, LEASE_TTL_MS, &err) < 0)
@@ -643,7 +637,7 @@ int runtime_new(struct store *st, const struct runtime_options *opts, struct run
 	uv_check_start(&rt->flush_check, flush_cb);
 	uv_unref((uv_handle_t *)&rt->flush_check);
 	rt->data_version = -1;
-	rt->last_renew_ms = now_ms();
+	rt->last_renew_ms = wall_clock_ms();
 	*ret = rt;
 	return 0;
 }
@@ -708,7 +702,7 @@ int runtime_submit(struct runtime *rt, struct plan *plan, const char *plan_file,
 	                         "variables", vars, "planFile", plan_file ? plan_file : "",
 	                         "startedBy", started_by ? started_by : "", "workdir", e->workdir,
 	                         "failFast", rt->opts.fail_fast);
-	int64_t now = now_ms();
+	int64_t now = wall_clock_ms();
 	struct event *ev = event_list_add(&e->pending, EV_EXECUTION_STARTED, -1, -1, 0, data);
 	ev->seq = 1;
 	ev->time_ms = now;
@@ -757,7 +751,7 @@ int runtime_adopt(struct runtime *rt, const char *id, struct strbuf *err)
 {
 	if (find_exec(rt, id))
 		return 0;
-	int64_t now = now_ms();
+	int64_t now = wall_clock_ms();
 	int r = store_lease_take(rt->store, id, rt->owner, now, LEASE_TTL_MS, err);
 	if (r < 0)
 		return r;
@@ -861,7 +855,7 @@ int runtime_decide(struct runtime *rt, const char *id, int stage, int step, bool
 		json_decref(who);
 		return SP_EINVAL;
 	}
-	int64_t now = now_ms();
+	int64_t now = wall_clock_ms();
 	int r =
 	    engine_on_decision(&e->state, stage, step, approve, who, now, &e->pending, ret_reason);
 	if (r == 0) {
@@ -885,7 +879,7 @@ int runtime_redrive(struct runtime *rt, const char *id, json_t *who, struct strb
 		return SP_ESTORE;
 	}
 	const char *reason;
-	int64_t now = now_ms();
+	int64_t now = wall_clock_ms();
 	if (engine_on_redrive(&e->state, who, now, &e->pending, &reason) < 0) {
 		strbuf_addstr(err, reason);
 		store_lease_release(rt->store, id, rt->owner, NULL);

@@ -6,6 +6,7 @@
 #include "util/error.h"
 
 #include <string.h>
+#include <time.h>
 
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {
@@ -160,4 +161,11 @@ void duration_format(struct strbuf *out, int64_t seconds)
 			seconds %= units[i].size;
 		}
 	}
+}
+
+int64_t wall_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

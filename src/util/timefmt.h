@@ -1,7 +1,8 @@
 /*
  * timefmt.h - RFC 3339 timestamps and human durations.
  *
- * Pure functions: no time zone database, no locale, no clock.
+ * Pure functions (no time zone database, no locale), and the one place that
+ * reads the wall clock.
  */
 #ifndef STEPPY_TIMEFMT_H
 #define STEPPY_TIMEFMT_H
@@ -27,6 +28,9 @@ void rfc3339_format(struct strbuf *out, int64_t ms);
 
 /* Appends a duration in seconds as "365d", "1h30m", "45s", "0s". */
 void duration_format(struct strbuf *out, int64_t seconds);
+
+/* Now, in milliseconds since the Unix epoch (CLOCK_REALTIME). */
+int64_t wall_clock_ms(void);
 
 /* Days since 1970-01-01 of a proleptic Gregorian date. */
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d);
