@@ -279,6 +279,13 @@ int cmd_show(int argc, char **argv)
 			       s->finished_ms ? "took" : "running for", d.buf);
 			if (row.waiting)
 				printf("waits for %s\n", row.waiting);
+			int width = 16; /* the widest step name, for one aligned table */
+			for (size_t i = 0; i < le.plan->nstages; i++)
+				for (size_t j = 0; j < le.plan->stages[i].nsteps; j++) {
+					size_t n = strlen(le.plan->stages[i].steps[j].name);
+					if (n > (size_t)width && n <= 60)
+						width = (int)n;
+				}
 			for (size_t i = 0; i < json_array_size(stages); i++) {
 				json_t *stg = json_array_get(stages, i);
 				printf("\nstage %zu/%zu  %-9s  %s\n", i + 1,
@@ -286,6 +293,7 @@ int cmd_show(int argc, char **argv)
 				       json_string_value(json_object_get(stg, "state")),
 				       json_string_value(json_object_get(stg, "name")));
 				json_t *steps = json_object_get(stg, "steps");
+
 				for (size_t j = 0; j < json_array_size(steps); j++) {
 					json_t *x = json_array_get(steps, j);
 					const struct step_state *st2 = &s->steps[i][j];
@@ -295,11 +303,11 @@ int cmd_show(int argc, char **argv)
 						    &d, ((st2->ended_ms ? st2->ended_ms : now) -
 						         st2->started_ms) /
 						            1000);
-					printf("  %-10s  %-16s  %-8s  %-6s  %s",
+					printf("  %-10s  %-*s  %-8s  %-6s  ",
 					       json_string_value(json_object_get(x, "state")),
-					       json_string_value(json_object_get(x, "name")),
+					       width, json_string_value(json_object_get(x, "name")),
 					       json_string_value(json_object_get(x, "type")),
-					       d.len ? d.buf : "-", st2->attempt > 1 ? "" : "");
+					       d.len ? d.buf : "-");
 					if (st2->attempt > 1)
 						printf("%d attempts", st2->attempt);
 					const char *error =
