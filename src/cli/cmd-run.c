@@ -115,6 +115,8 @@ static int session_open(struct session *s, const char *db, bool fail_fast)
 
 static void session_close(struct session *s)
 {
+	if (s->rt)
+		runtime_detach_observer(s->rt);
 	view_free(s->view);
 	runtime_free(s->rt);
 	store_close(s->store);

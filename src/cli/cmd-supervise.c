@@ -3,17 +3,18 @@
  *
  * Not for people: the runtime starts it (run-exec.c) as
  *     steppy __supervise GRACE_MS PARENT_PID -- COMMAND [ARGS...]
- * in a new session, so it leads a process group that the command and all its
- * children join. It asks the kernel for SIGTERM when the engine dies
- * (PR_SET_PDEATHSIG), runs the command, and exits as the command did
- * (status or signal). On SIGTERM - a cancel, or the engine gone - it sends
- * SIGTERM to the whole group, waits up to GRACE_MS for the command to end,
- * then sends SIGKILL to the group (itself included).
+ * in a new session. It runs the command in a process group of its own (in
+ * that session), asks the kernel for SIGTERM when the engine dies
+ * (PR_SET_PDEATHSIG), and exits as the command did (status or signal). On
+ * SIGTERM - a cancel, or the engine gone - it sends SIGTERM to the command's
+ * group, waits up to GRACE_MS, then sends SIGKILL. When the command ends,
+ * whatever it left running in its group is stopped the same way.
  */
 #include "cli/cli.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,22 +35,40 @@ static void on_term(int sig)
 	term_requested = 1;
 }
 
-/* Waits for child until deadline_ms (monotonic); returns 1 and *status if it ended. */
-static int wait_until(pid_t child, int *status, long long deadline_ms)
+static void on_child(int sig)
+{
+	(void)sig; /* only wakes sigsuspend */
+}
+
+static long long monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until no process is left in group pgid, or deadline; true if none is. */
+static bool group_gone(pid_t pgid, long long deadline)
 {
 	for (;;) {
-		pid_t r = waitpid(child, status, WNOHANG);
-		if (r == child)
-			return 1;
-		if (r < 0 && errno != EINTR)
-			return 1;
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		if ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 >= deadline_ms)
-			return 0;
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			; /* reap any of ours */
+		if (kill(-pgid, 0) < 0 && errno == ESRCH)
+			return true;
+		if (monotonic_ms() >= deadline)
+			return false;
 		struct timespec nap = { 0, 20 * 1000 * 1000 };
 		nanosleep(&nap, NULL);
 	}
+}
+
+/* Stops group pgid: SIGTERM, then SIGKILL once grace_ms have passed. */
+static void stop_group(pid_t pgid, long grace_ms)
+{
+	if (kill(-pgid, SIGTERM) < 0)
+		return;
+	if (!group_gone(pgid, monotonic_ms() + grace_ms))
+		kill(-pgid, SIGKILL);
 }
 
 static int exit_like(int status)
@@ -57,6 +76,10 @@ static int exit_like(int status)
 	if (WIFSIGNALED(status)) {
 		int sig = WTERMSIG(status);
 		signal(sig, SIG_DFL);
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
 		kill(getpid(), sig);
 		return 128 + sig;
 	}
@@ -70,11 +93,23 @@ int cmd_supervise(int argc, char **argv)
 	long grace_ms = atol(argv[1]);
 	pid_t parent = (pid_t)atol(argv[2]);
 
+	/* Signals stay blocked except inside sigsuspend(), so a cancel that
+	 * arrives at any moment is seen (no window before a blocking wait). */
+	sigset_t block, waitmask;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &block, &waitmask);
 	struct sigaction sa = { .sa_handler = on_term };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	struct sigaction sc = { .sa_handler = on_child };
+	sigemptyset(&sc.sa_mask);
+	sigaction(SIGCHLD, &sc, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent) /* the engine died before we could ask */
 		return 128 + SIGTERM;
@@ -85,41 +120,38 @@ int cmd_supervise(int argc, char **argv)
 		return 127;
 	}
 	if (child == 0) {
+		/* The command leads its own group inside our session, so the whole
+		 * group can be stopped without stopping us. */
+		setpgid(0, 0);
 		struct sigaction dfl = { .sa_handler = SIG_DFL };
 		sigemptyset(&dfl.sa_mask);
 		sigaction(SIGTERM, &dfl, NULL);
 		sigaction(SIGINT, &dfl, NULL);
 		sigaction(SIGHUP, &dfl, NULL);
+		sigaction(SIGCHLD, &dfl, NULL);
+		sigprocmask(SIG_SETMASK, &waitmask, NULL);
 		execvp(argv[4], argv + 4);
 		fprintf(stderr, "steppy: cannot run %s: %s\n", argv[4], strerror(errno));
 		_exit(errno == ENOENT ? 127 : 126);
 	}
+	setpgid(child, child); /* also here: whichever runs first */
 
 	int status = 0;
 	for (;;) {
-		pid_t r = waitpid(child, &status, 0);
+		pid_t r = waitpid(child, &status, WNOHANG);
 		if (r == child)
 			break;
-		if (r < 0 && errno == EINTR && term_requested) {
-			/* Stop the group: the command and whatever it started. */
-			signal(SIGTERM, SIG_IGN);
-			kill(-getpgrp(), SIGTERM);
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			long long deadline =
-			    (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + grace_ms;
-			if (!wait_until(child, &status, deadline)) {
-				kill(-getpgrp(), SIGKILL); /* ends us too */
-				return 128 + SIGKILL;
-			}
-			break;
-		}
 		if (r < 0 && errno != EINTR)
 			return 1;
+		if (term_requested) {
+			stop_group(child, grace_ms);
+			while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+				;
+			break;
+		}
+		sigsuspend(&waitmask);
 	}
-	/* Whatever the command left behind in the group goes with it. */
-	signal(SIGTERM, SIG_IGN);
-	kill(-getpgrp(), SIGTERM);
-	signal(SIGTERM, SIG_DFL);
+	/* Whatever the command left behind goes with it: SIGTERM, then SIGKILL. */
+	stop_group(child, grace_ms < 2000 ? grace_ms : 2000);
 	return exit_like(status);
 }

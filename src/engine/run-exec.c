@@ -2,16 +2,16 @@
  * run-exec.c - Exec steps: a local command, through a supervisor.
  *
  * The command does not run as our child directly. We start `steppy
- * __supervise` (src/cli/cmd-supervise.c) in a new session, so its process
- * group holds the command and everything the command starts; the supervisor
- * asks the kernel to send it SIGTERM when we die (PR_SET_PDEATHSIG) and then
- * stops the whole group. So a killed engine leaves no command running
- * unnoticed. Cancelling is SIGTERM to the supervisor, which passes it on to
- * the group and sends SIGKILL after the grace period.
+ * __supervise` (src/cli/cmd-supervise.c) in a new session; it runs the
+ * command in a process group of that session, which holds everything the
+ * command starts. The supervisor asks the kernel for SIGTERM when we die
+ * (PR_SET_PDEATHSIG) and then stops the group, so a killed engine leaves no
+ * command running unnoticed. Cancelling is SIGTERM to the supervisor, which
+ * passes it on to the group and sends SIGKILL after the grace period.
  *
- * The handle recorded in StepStarted (pid = process group, and the process
- * start time that tells a reused pid apart) lets a later process reap a
- * leftover group after a crash.
+ * The handle recorded in StepStarted (the supervisor's pid, which is also
+ * its session id, and its start time, which tells a reused pid apart) lets
+ * a later process kill whatever is left of the session after a crash.
  *
  * stdout and stderr are captured into the history, the last 64 KiB of each.
  */
@@ -21,6 +21,7 @@
 #include "util/error.h"
 #include "util/utf8.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -30,6 +31,9 @@
 #include <unistd.h>
 
 #define OUTPUT_KEEP ((size_t)64 * 1024)
+/* How long to wait for output after the command exits (the supervisor stops
+ * leftovers within 2 s). */
+#define DRAIN_MS 3000
 
 extern char **environ;
 
@@ -42,6 +46,7 @@ struct capture {
 struct exec_run {
 	struct attempt *a;
 	uv_process_t proc;
+	uv_timer_t drain; /* after exit: stop waiting for pipes a leftover holds */
 	struct capture out, err;
 	int64_t exit_status;
 	int term_signal;
@@ -122,6 +127,8 @@ static void spawn_failed_closed(uv_handle_t *h)
 	}
 }
 
+static void close_pipe(struct capture *c);
+
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	(void)h;
@@ -137,9 +144,30 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	if (n > 0) {
 		keep_tail(c, buf->base, (size_t)n);
 	} else if (n < 0) {
-		uv_read_stop(s);
-		uv_close((uv_handle_t *)s, handle_closed);
+		close_pipe(c);
+		if (r->exited && uv_is_closing((uv_handle_t *)&r->out.pipe) &&
+		    uv_is_closing((uv_handle_t *)&r->err.pipe) &&
+		    !uv_is_closing((uv_handle_t *)&r->drain))
+			uv_close((uv_handle_t *)&r->drain, handle_closed);
 	}
+}
+
+static void close_pipe(struct capture *c)
+{
+	if (!uv_is_closing((uv_handle_t *)&c->pipe)) {
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		uv_close((uv_handle_t *)&c->pipe, handle_closed);
+	}
+}
+
+/* The command has exited but its output pipes are still open: something it
+ * left (that escaped its process group) holds them. Stop waiting. */
+static void drain_cb(uv_timer_t *t)
+{
+	struct exec_run *r = t->data;
+	close_pipe(&r->out);
+	close_pipe(&r->err);
+	uv_close((uv_handle_t *)t, handle_closed);
 }
 
 static void exit_cb(uv_process_t *p, int64_t status, int term_signal)
@@ -149,6 +177,11 @@ static void exit_cb(uv_process_t *p, int64_t status, int term_signal)
 	r->exit_status = status;
 	r->term_signal = term_signal;
 	uv_close((uv_handle_t *)p, handle_closed);
+	if (uv_is_closing((uv_handle_t *)&r->out.pipe) &&
+	    uv_is_closing((uv_handle_t *)&r->err.pipe))
+		uv_close((uv_handle_t *)&r->drain, handle_closed);
+	else
+		uv_timer_start(&r->drain, drain_cb, DRAIN_MS, 0);
 }
 
 /* Start time of a process in clock ticks since boot (/proc/PID/stat field 22), or 0. */
@@ -236,6 +269,8 @@ static int exec_start(struct attempt *a, const struct attempt_info *info, void *
 	strbuf_init(&r->err.tail, SIZE_MAX);
 	uv_pipe_init(info->loop, &r->out.pipe, 0);
 	uv_pipe_init(info->loop, &r->err.pipe, 0);
+	uv_timer_init(info->loop, &r->drain);
+	r->drain.data = r;
 	r->out.pipe.data = r->err.pipe.data = r->proc.data = r;
 	uv_stdio_container_t stdio[3] = {
 		{ .flags = UV_IGNORE },
@@ -265,13 +300,14 @@ static int exec_start(struct attempt *a, const struct attempt_info *info, void *
 	if (rc < 0) {
 		strbuf_addf(err, "cannot start the command: %s", uv_strerror(rc));
 		/* The handles must be closed before r is freed (spawn_failed_closed). */
-		r->open_handles = 3;
+		r->open_handles = 4;
+		uv_close((uv_handle_t *)&r->drain, spawn_failed_closed);
 		uv_close((uv_handle_t *)&r->out.pipe, spawn_failed_closed);
 		uv_close((uv_handle_t *)&r->err.pipe, spawn_failed_closed);
 		uv_close((uv_handle_t *)&r->proc, spawn_failed_closed);
 		return SP_EIO;
 	}
-	r->open_handles = 3;
+	r->open_handles = 4; /* process, two pipes, drain timer */
 	uv_read_start((uv_stream_t *)&r->out.pipe, alloc_cb, read_cb);
 	uv_read_start((uv_stream_t *)&r->err.pipe, alloc_cb, read_cb);
 	*ret_state = r;
@@ -288,16 +324,48 @@ static void exec_cancel(struct attempt *a, void *state)
 		uv_process_kill(&r->proc, SIGTERM);
 }
 
+/* Session id of a process (/proc/PID/stat field 6), or -1. */
+static long process_session(const char *pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	long sid = -1;
+	int field = 2;
+	for (char *tok = p ? strtok(p + 1, " ") : NULL; tok; tok = strtok(NULL, " "))
+		if (++field == 6) {
+			sid = atol(tok);
+			break;
+		}
+	return sid;
+}
+
 static void exec_reap(const json_t *handle)
 {
 	int pid = (int)json_integer_value(json_object_get(handle, "pid"));
 	long long start = (long long)json_integer_value(json_object_get(handle, "startTime"));
 	if (pid <= 1)
 		return;
-	/* The supervisor leads the group; only kill it if it is still the same
-	 * process (a pid can be reused once the old one is gone). */
-	if (start && process_start_time(pid) == start)
-		kill(-pid, SIGKILL);
+	/* The supervisor led a session holding the command and all it started.
+	 * A session id is not reused while any member lives, so every process
+	 * still in it is ours - unless the pid now belongs to a new process
+	 * (another start time), which leads a session of its own. */
+	long long now_start = process_start_time(pid);
+	if (now_start && start && now_start != start)
+		return;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && process_session(e->d_name) == pid)
+			kill((pid_t)atol(e->d_name), SIGKILL);
+	if (d)
+		closedir(d);
 }
 
 const struct step_runner exec_runner = {

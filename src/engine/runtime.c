@@ -363,7 +363,10 @@ static void perform(struct runtime *rt, struct rexec *ex, const struct event *ev
 		const struct event *ev = &events[i];
 		switch (ev->type) {
 		case EV_STEP_SCHEDULED:
-			if (!step_type_internal(ex->plan->stages[ev->stage].steps[ev->step].type))
+			/* While stopping, a committed intent stays without effect:
+			 * the next process to adopt the release recovers it. */
+			if (!rt->stopping &&
+			    !step_type_internal(ex->plan->stages[ev->stage].steps[ev->step].type))
 				start_attempt(rt, ex, ev);
 			break;
 		case EV_STEP_TIMED_OUT:
@@ -496,9 +499,15 @@ static void due_cb(uv_timer_t *t)
 {
 	struct runtime *rt = t->data;
 	int64_t now = wall_clock_ms();
+	if (rt->stopping)
+		return;
 	for (struct rexec *e = rt->execs; e; e = e->next) {
-		if (e->parked && (e->parked_due > now || unpark(rt, e) < 0))
+		if (e->parked && e->parked_due > now)
 			continue;
+		if (e->parked && unpark(rt, e) < 0) {
+			e->parked_due = now + 5000; /* try again later, without spinning */
+			continue;
+		}
 		if (engine_next_due(&e->state) <= now) {
 			engine_advance(&e->state, now, &e->pending);
 			mark_dirty(rt);
@@ -585,13 +594,13 @@ static void poll_cb(uv_timer_t *t)
 	if (rt->observer.on_tick)
 		rt->observer.on_tick(rt->observer.arg);
 	int64_t v = store_data_version(rt->store);
-	if (v == rt->data_version)
+	if (v == rt->data_version || rt->stopping)
 		return;
-	rt->data_version = v;
 	struct inbox_cmd *cmds = NULL;
 	size_t n = 0;
 	if (store_inbox_pending(rt->store, rt->owner, &cmds, &n, NULL) < 0)
-		return;
+		return; /* looked at again on the next poll */
+	rt->data_version = v;
 	for (size_t i = 0; i < n; i++) {
 		apply_command(rt, &cmds[i]);
 		inbox_cmd_release(&cmds[i]);
@@ -893,4 +902,9 @@ int runtime_redrive(struct runtime *rt, const char *id, json_t *who, struct strb
 void runtime_park_idle(struct runtime *rt)
 {
 	park_idle(rt);
+}
+
+void runtime_detach_observer(struct runtime *rt)
+{
+	memset(&rt->observer, 0, sizeof(rt->observer));
 }

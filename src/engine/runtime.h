@@ -92,6 +92,9 @@ int runtime_decide(struct runtime *rt, const char *id, int stage, int step, bool
 /* Adopts a FAILED or ABORTED execution and continues it (redrive). */
 int runtime_redrive(struct runtime *rt, const char *id, json_t *who, struct strbuf *err);
 
+/* Stops calling the observer (before the caller frees what it points to). */
+void runtime_detach_observer(struct runtime *rt);
+
 /* Frees the memory of executions that only wait (a person, a distant timer)
  * when many are held; they are read back from the store when needed. */
 void runtime_park_idle(struct runtime *rt);

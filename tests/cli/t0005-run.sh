@@ -296,6 +296,20 @@ status=$?
 expect_status 5
 end
 
+begin 'a command that leaves a stubborn child behind still ends, and the child is stopped'
+cat >"$tmp/leftover.yaml" <<'PLAN'
+stages:
+  - name: s
+    steps:
+      - {type: Exec, name: bg, command: [sh, -c, 'trap "" TERM; (trap "" TERM; exec sleep 97) & echo started'], timeoutSeconds: 60}
+PLAN
+run "$STEPPY" run "$tmp/leftover.yaml"
+expect_status 0
+expect_out_contains 'ok bg'
+sleep 0.2
+pgrep -f 'sleep 97' >/dev/null && problem "the leftover child still runs"
+end
+
 begin 'an invalid plan never starts'
 printf 'stages: []\n' >"$tmp/bad.yaml"
 before=$("$STEPPY" list --format json | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["executions"]))')
