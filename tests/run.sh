@@ -84,15 +84,16 @@ step "fuzz corpus replay (ASan+UBSan)" build/asan/fuzz-plan-replay tests/fuzz/co
 
 for t in tests/cli/t[0-9]*.sh; do
     n=$(basename "$t" .sh)
-    STEPPY="$root/build/steppy" sh "$t" >"$log/$n.log" 2>&1
+    # A hung test must not hang the suite: each script gets 10 minutes.
+    STEPPY="$root/build/steppy" timeout 600 sh "$t" >"$log/$n.log" 2>&1
     count "cli $n" "$log/$n.log" $?
     STEPPY="$root/build/asan/steppy" STEPPY_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1 \
-        sh "$t" >"$log/$n-asan.log" 2>&1
+        timeout 600 sh "$t" >"$log/$n-asan.log" 2>&1
     count "cli-asan $n" "$log/$n-asan.log" $?
 done
 
 # SIGKILL at random moments, restart, check every invariant (tests/crash/crash.py).
-/usr/bin/python3 tests/crash/crash.py --steppy "$root/build/steppy" --kills "${CRASH_KILLS:-20}" \
+timeout 900 /usr/bin/python3 tests/crash/crash.py --steppy "$root/build/steppy" --kills "${CRASH_KILLS:-20}" \
     >"$log/crash.log" 2>&1
 count "crash test (${CRASH_KILLS:-20} kills)" "$log/crash.log" $?
 

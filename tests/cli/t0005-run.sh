@@ -134,7 +134,9 @@ end
 if command -v script >/dev/null 2>&1; then
     begin 'on a terminal, typing y approves the one waiting Human step'
     sed '/approvers/s/, approvers: \[alice, bob\]//' "$tmp/human.yaml" >"$tmp/open.yaml"
-    (sleep 2; printf 'y\n'; sleep 3) | NO_COLOR=1 script -qec "$STEPPY run $tmp/open.yaml" /dev/null >"$tmp/tty.out" 2>&1
+    # y once a second: a y typed before the step waits is ignored, the next one counts.
+    (for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1; printf 'y\n'; done) 2>/dev/null |
+        NO_COLOR=1 script -qec "$STEPPY run $tmp/open.yaml" /dev/null >"$tmp/tty.out" 2>&1
     status=$?
     out=$(cat "$tmp/tty.out")
     expect_status 0
@@ -142,8 +144,8 @@ if command -v script >/dev/null 2>&1; then
     expect_out_contains 'approved go by'
     expect_out_contains 'SUCCEEDED'
     # The same prompt refuses someone the step does not list.
-    (sleep 5; "$STEPPY" abort "$(last_id)" >/dev/null 2>&1) &
-    (sleep 2; printf 'y\n'; sleep 1; printf 'n\n'; sleep 4) | NO_COLOR=1 script -qec "$STEPPY run $tmp/human.yaml" /dev/null >"$tmp/tty.out" 2>&1
+    (sleep 6; "$STEPPY" abort "$(last_id)" >/dev/null 2>&1) &
+    (for i in 1 2 3 4 5; do sleep 1; printf 'y\n'; done; sleep 3) 2>/dev/null | NO_COLOR=1 script -qec "$STEPPY run $tmp/human.yaml" /dev/null >"$tmp/tty.out" 2>&1
     wait
     out=$(cat "$tmp/tty.out")
     expect_out_contains 'is not an approver of "go"'
