@@ -111,6 +111,9 @@ int cmd_supervise(int argc, char **argv)
 	sigemptyset(&sc.sa_mask);
 	sigaction(SIGCHLD, &sc, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/* Orphans of the command become our children, so we reap them: a zombie
+	 * nobody reaps would keep the command's group alive to kill(2). */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	if (getppid() != parent) /* the engine died before we could ask */
 		return 128 + SIGTERM;
 

@@ -164,6 +164,9 @@ def main():
     c.check(not stray, "markers without a recorded intent: %s" % stray[:5])
     time.sleep(0.3)
     ps = subprocess.run(["pgrep", "-f", token], capture_output=True, text=True)
+    if ps.stdout.strip():
+        subprocess.run(["ps", "-o", "pid,ppid,sid,pgid,stat,etime,args", "-p",
+                        ",".join(ps.stdout.split())])
     c.check(ps.stdout.strip() == "", "leftover processes: " + ps.stdout.strip())
     print("%d passed, %d failed" % (c.passed, c.failed))
     if c.failed == 0:
