@@ -198,18 +198,33 @@ static int load_one(const struct read_opts *o, const char *id, struct store **st
 	return code;
 }
 
-/* Attempts made and the error of the last failure, from the history. */
-static void step_facts(const struct loaded_exec *le, int stage, int step, const char **error)
+/*
+ * The error of each step's last failed or timed-out attempt (NULL once it
+ * succeeds), in one pass over the history. Index with offsets[stage] + step;
+ * offsets has one entry per stage. Caller frees both; the strings are borrowed
+ * from the history.
+ */
+static const char **last_errors(const struct loaded_exec *le, size_t **ret_offsets)
 {
-	*error = NULL;
+	size_t *offsets = xcalloc(le->plan->nstages, sizeof(*offsets));
+	size_t total = 0;
+	for (size_t i = 0; i < le->plan->nstages; i++) {
+		offsets[i] = total;
+		total += le->plan->stages[i].nsteps;
+	}
+	const char **errors = xcalloc(total ? total : 1, sizeof(*errors));
 	for (size_t i = 0; i < le->history.len; i++) {
 		const struct event *e = &le->history.items[i];
-		if (e->stage == stage && e->step == step &&
-		    (e->type == EV_STEP_FAILED || e->type == EV_STEP_TIMED_OUT))
-			*error = json_string_value(json_object_get(e->data, "error"));
-		if (e->stage == stage && e->step == step && e->type == EV_STEP_SUCCEEDED)
-			*error = NULL;
+		if (e->stage < 0 || e->step < 0)
+			continue;
+		const char **slot = &errors[offsets[e->stage] + (size_t)e->step];
+		if (e->type == EV_STEP_FAILED || e->type == EV_STEP_TIMED_OUT)
+			*slot = json_string_value(json_object_get(e->data, "error"));
+		else if (e->type == EV_STEP_SUCCEEDED)
+			*slot = NULL;
 	}
+	*ret_offsets = offsets;
+	return errors;
 }
 
 int cmd_show(int argc, char **argv)
@@ -228,13 +243,14 @@ int cmd_show(int argc, char **argv)
 		const struct exec_state *s = &le.state;
 		int64_t now = (int64_t)time(NULL) * 1000;
 		json_t *stages = json_array();
+		size_t *offsets;
+		const char **errors = last_errors(&le, &offsets);
 		for (size_t i = 0; i < le.plan->nstages; i++) {
 			const struct plan_stage *ps = &le.plan->stages[i];
 			json_t *steps = json_array();
 			for (size_t j = 0; j < ps->nsteps; j++) {
 				const struct step_state *t = &s->steps[i][j];
-				const char *error;
-				step_facts(&le, (int)i, (int)j, &error);
+				const char *error = errors[offsets[i] + j];
 				json_array_append_new(
 				    steps,
 				    json_pack("{ss ss ss si sI sI sI ss?}", "name",
@@ -254,6 +270,8 @@ int cmd_show(int argc, char **argv)
 			json_array_append_new(stages, json_pack("{ss ss so}", "name", ps->name,
 			                                        "state", state, "steps", steps));
 		}
+		free(errors);
+		free(offsets);
 		json_t *doc = row_json(&row);
 		json_object_set_new(doc, "status", json_string(exec_status_name(s->status)));
 		json_object_set_new(doc, "stages", stages);

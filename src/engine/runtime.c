@@ -517,14 +517,14 @@ static void due_cb(uv_timer_t *t)
 
 /* ---- commands from other processes ------------------------------------- */
 
-static int find_step(const struct rexec *e, const json_t *data, int *stage, int *step)
+/* The stage and step a decision command names. Returns 0, or -1 if it names none. */
+static int command_step(const json_t *data, int *stage, int *step)
 {
 	json_t *s = json_object_get(data, "stage"), *j = json_object_get(data, "step");
 	if (!json_is_integer(s) || !json_is_integer(j))
 		return -1;
 	*stage = (int)json_integer_value(s);
 	*step = (int)json_integer_value(j);
-	(void)e;
 	return 0;
 }
 
@@ -555,7 +555,7 @@ static void apply_command(struct runtime *rt, struct inbox_cmd *cmd)
 		reason = "the execution is not run by this process";
 		json_decref(who);
 	} else if (!strcmp(cmd->kind, "approve") || !strcmp(cmd->kind, "reject")) {
-		if (find_step(e, cmd->data, &stage, &step) < 0) {
+		if (command_step(cmd->data, &stage, &step) < 0) {
 			reason = "the command names no step";
 			json_decref(who);
 		} else {
