@@ -64,16 +64,12 @@ void execution_recover(struct exec_state *state, const struct event_list *histor
 		if (!engine_in_flight(state, stage, s))
 			continue;
 		int attempt = state->steps[stage][s].attempt;
-		const json_t *handle = NULL;
-		for (size_t i = history->len; i-- > 0;) {
-			const struct event *ev = &history->items[i];
-			if (ev->type == EV_STEP_STARTED && ev->stage == stage && ev->step == s &&
-			    ev->attempt == attempt) {
-				handle = ev->data;
-				break;
-			}
-		}
 		const struct step_runner *runner = step_runner_find(ps->steps[s].type->name);
+		if (runner && runner->reattach)
+			continue;
+		const struct event *started =
+		    execution_find_event(history, EV_STEP_STARTED, stage, s, attempt);
+		const json_t *handle = started ? started->data : NULL;
 		if (handle && runner && runner->reap)
 			runner->reap(handle);
 		const char *reason;
@@ -83,6 +79,18 @@ void execution_recover(struct exec_state *state, const struct event_list *histor
 		                          "stopped before it ended"),
 		                now, out, &reason);
 	}
+}
+
+const struct event *execution_find_event(const struct event_list *history, enum event_type type,
+                                         int stage, int step, int attempt)
+{
+	for (size_t i = history->len; i-- > 0;) {
+		const struct event *ev = &history->items[i];
+		if (ev->type == type && ev->stage == stage && ev->step == step &&
+		    ev->attempt == attempt)
+			return ev;
+	}
+	return NULL;
 }
 
 char *execution_waiting(const struct plan *plan, const struct exec_state *s)

@@ -28,10 +28,16 @@ void loaded_exec_release(struct loaded_exec *le);
 /*
  * Recovery after a crash: every external attempt of the current stage still
  * in flight is reaped (its leftover work killed, by the runner's reap hook)
- * and ended as interrupted. Appends the resulting events to out.
+ * and ended as interrupted - except attempts of runners that reattach
+ * (remote work such as AWS builds, found again by the runtime). Appends
+ * the resulting events to out.
  */
 void execution_recover(struct exec_state *state, const struct event_list *history, int64_t now,
                        struct event_list *out);
+
+/* The latest event of type for an attempt, or NULL. */
+const struct event *execution_find_event(const struct event_list *history, enum event_type type,
+                                         int stage, int step, int attempt);
 
 /* What an execution waits for ("approval of \"go\""), or NULL; caller frees. */
 char *execution_waiting(const struct plan *plan, const struct exec_state *state);

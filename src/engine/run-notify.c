@@ -1,19 +1,43 @@
 /*
- * run-notify.c - Notify steps on the local channels: the terminal (the
+ * run-notify.c - Notify steps: the local channels, the terminal (the
  * runtime's observer shows the message from the StepSucceeded event) and a
- * log file. Other channels (SNS, chat, email) come with the server's
- * configuration; naming one here fails the step with a clear message.
+ * log file, and Amazon SNS topics named by their ARN (Publish in the
+ * topic's region, with the default credentials). The step succeeds when
+ * every channel has the message. Named channels (chat, email) come with the
+ * server's configuration; naming an unknown one fails the step clearly.
  */
-#include "engine/runner.h"
+#include "engine/run-aws.h"
 
+#include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* A Notify step publishing to SNS topics: ends when every topic answered. */
+struct publish {
+	struct attempt *a;
+	json_t *details, *errors;
+	struct topic_call **calls;
+	size_t ncalls, pending;
+};
+
+struct topic_call {
+	struct publish *p;
+	struct aws_call *call;
+	char *topic;
+	char region[32];
+};
+
+static bool is_sns_arn(const char *c)
+{
+	return !strncmp(c, "arn:", 4) && strstr(c, ":sns:") != NULL;
+}
 
 static int write_all(int fd, const char *buf, size_t len)
 {
@@ -29,6 +53,86 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+static void publish_free(struct publish *p)
+{
+	for (size_t i = 0; i < p->ncalls; i++)
+		if (p->calls[i]) {
+			if (p->calls[i]->call)
+				aws_cancel(p->calls[i]->call);
+			free(p->calls[i]->topic);
+			free(p->calls[i]);
+		}
+	free(p->calls);
+	json_decref(p->errors);
+	json_decref(p->details);
+	free(p);
+}
+
+static void publish_finish(struct publish *p)
+{
+	struct attempt *a = p->a;
+	bool ok = json_array_size(p->errors) == 0;
+	if (!ok) {
+		struct strbuf sb = STRBUF_INIT;
+		size_t i;
+		json_t *e;
+		json_array_foreach(p->errors, i, e)
+		{
+			strbuf_addf(&sb, "%s%s", i ? "; " : "", json_string_value(e));
+		}
+		json_object_set_new(p->details, "error", json_string(sb.buf));
+		strbuf_release(&sb);
+	}
+	json_t *details = json_incref(p->details);
+	publish_free(p);
+	attempt_ended(a, ok, details);
+}
+
+static void published(void *arg, const struct aws_result *res)
+{
+	struct topic_call *tc = arg;
+	struct publish *p = tc->p;
+	tc->call = NULL;
+	if (res->error_code) {
+		struct strbuf sb = STRBUF_INIT;
+		strbuf_addf(&sb, "SNS Publish to %s: ", tc->topic);
+		aws_result_error(res, &sb);
+		json_array_append_new(p->errors, json_string(sb.buf));
+		strbuf_release(&sb);
+	} else {
+		char *id = aws_xml_text(res, "PublishResult/MessageId");
+		json_object_set_new(json_object_get(p->details, "snsMessageIds"), tc->topic,
+		                    json_string(id ? id : ""));
+		free(id);
+	}
+	if (--p->pending == 0)
+		publish_finish(p);
+}
+
+static void publish_start(struct publish *p, struct aws *aws, const char *topic,
+                          const char *subject, const char *message)
+{
+	struct topic_call *tc = xcalloc(1, sizeof(*tc));
+	tc->p = p;
+	tc->topic = xstrdup(topic);
+	/* arn:aws:sns:REGION:ACCOUNT:TOPIC */
+	const char *r = topic;
+	for (int i = 0; i < 3 && r; i++)
+		r = strchr(r, ':') ? strchr(r, ':') + 1 : NULL;
+	size_t n = r ? strcspn(r, ":") : 0;
+	if (n < sizeof(tc->region)) {
+		memcpy(tc->region, r ? r : "", n);
+		tc->region[n] = '\0';
+	}
+	p->calls[p->ncalls++] = tc;
+	p->pending++;
+	json_t *params = json_pack("{ssss}", "TopicArn", topic, "Message", message);
+	if (subject)
+		json_object_set_new(params, "Subject", json_string(subject));
+	struct aws_target t = { .service = "sns", .region = *tc->region ? tc->region : NULL };
+	tc->call = aws_query_call(aws, &t, "Publish", "2010-03-31", params, published, tc);
+}
+
 static int notify_start(struct attempt *a, const struct attempt_info *info, void **ret_state,
                         struct strbuf *err)
 {
@@ -36,14 +140,19 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 	const struct doc_node *node = info->step_plan->node;
 	const struct doc_node *channels = doc_get(node, "channels");
 	bool to_terminal = !channels, to_log = !channels;
+	size_t ntopics = 0;
 	for (size_t i = 0; channels && i < channels->u.array.len; i++) {
 		const char *c = channels->u.array.items[i]->u.string.s;
 		to_terminal |= !strcmp(c, "terminal");
 		to_log |= !strcmp(c, "log");
+		if (is_sns_arn(c)) {
+			ntopics++;
+			continue;
+		}
 		if (strcmp(c, "terminal") != 0 && strcmp(c, "log") != 0) {
 			strbuf_addf(err,
 			            "channel \"%s\" is not configured (this steppy knows the local "
-			            "channels \"terminal\" and \"log\")",
+			            "channels \"terminal\" and \"log\", and SNS topic ARNs)",
 			            c);
 			return SP_EINVAL;
 		}
@@ -79,21 +188,49 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 		json_array_append_new(used, json_string("terminal"));
 	if (log)
 		json_array_append_new(used, json_string("log"));
-	attempt_ended(
-	    a, true,
-	    json_pack("{so ss? ss}", "channels", used, "subject", subject, "message", message));
+	for (size_t i = 0; channels && i < channels->u.array.len; i++)
+		if (is_sns_arn(channels->u.array.items[i]->u.string.s))
+			json_array_append_new(used,
+			                      json_string(channels->u.array.items[i]->u.string.s));
+	json_t *details =
+	    json_pack("{so ss? ss}", "channels", used, "subject", subject, "message", message);
+	if (!ntopics) {
+		attempt_ended(a, true, details);
+		return 0;
+	}
+	struct publish *p = xcalloc(1, sizeof(*p));
+	p->a = a;
+	p->details = details;
+	p->errors = json_array();
+	p->calls = xcalloc(ntopics, sizeof(*p->calls));
+	json_object_set_new(details, "snsMessageIds", json_object());
+	for (size_t i = 0; i < channels->u.array.len; i++)
+		if (is_sns_arn(channels->u.array.items[i]->u.string.s))
+			publish_start(p, info->aws, channels->u.array.items[i]->u.string.s, subject,
+			              message);
+	*ret_state = p;
 	return 0;
 }
 
 static void notify_cancel(struct attempt *a, void *state)
 {
-	(void)a;
-	(void)state; /* over as soon as it starts */
+	struct publish *p = state;
+	if (!p)
+		return; /* local channels are over as soon as they start */
+	publish_free(p);
+	attempt_ended(a, false, json_pack("{ss}", "error", "cancelled while publishing"));
+}
+
+/* The process stops: the next one counts the attempt as interrupted. */
+static void notify_detach(void *state)
+{
+	if (state)
+		publish_free(state);
 }
 
 const struct step_runner notify_runner = {
 	.type = "Notify",
 	.start = notify_start,
 	.cancel = notify_cancel,
-	.reap = NULL,
+	.detach = notify_detach,
 };

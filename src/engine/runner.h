@@ -11,6 +11,17 @@
  * crash with the handle of an attempt that was in flight, to make sure its
  * work is gone (kill a leftover process group) before the engine counts the
  * attempt as interrupted.
+ *
+ * Runners of remote work (AWS builds, pipelines) set reattach instead: their
+ * work outlives the process, so after a crash or a stop the next process
+ * calls start() again for every attempt in flight, with the StepStarted
+ * handle in info->handle, or NULL when the process stopped before the work
+ * was known to exist (then the runner finds it through the attempt's
+ * idempotency key, and never starts it twice). A reattaching runner calls
+ * attempt_started() only when info->handle is NULL.
+ *
+ * When the process stops, detach() (if set) forgets the work without
+ * stopping it and without reporting; runners without it are cancelled.
  */
 #ifndef STEPPY_ENGINE_RUNNER_H
 #define STEPPY_ENGINE_RUNNER_H
@@ -23,6 +34,7 @@
 
 struct runtime;
 struct attempt;
+struct aws;
 
 struct attempt_info {
 	const char *execution_id;
@@ -34,6 +46,9 @@ struct attempt_info {
 	const char *notify_log;  /* path of the local notification log */
 	int64_t cancel_grace_ms; /* SIGTERM to SIGKILL when cancelling */
 	uv_loop_t *loop;
+	struct aws *aws;      /* the process's AWS client */
+	const json_t *handle; /* reattaching: the StepStarted handle, or NULL */
+	bool reattaching;     /* started again by a later process */
 };
 
 struct step_runner {
@@ -46,6 +61,10 @@ struct step_runner {
 	void (*cancel)(struct attempt *a, void *state);
 	/* Kills what a crashed process left of an attempt, from its handle. */
 	void (*reap)(const json_t *handle);
+	/* The work lives outside the process and is found again (see above). */
+	bool reattach;
+	/* Forgets the work without stopping it; the attempt is gone after. */
+	void (*detach)(void *state);
 };
 
 /* The runner's reports. handle and details are taken (owned). */
@@ -55,6 +74,7 @@ void attempt_ended(struct attempt *a, bool ok, json_t *details);
 /* The runner for a step type, or NULL if the type cannot run here yet. */
 const struct step_runner *step_runner_find(const char *type);
 
-extern const struct step_runner exec_runner, notify_runner;
+extern const struct step_runner exec_runner, notify_runner, codebuild_runner,
+    codebuild_nowait_runner, codepipeline_runner, codepipeline_nowait_runner, lambda_runner;
 
 #endif

@@ -5,7 +5,12 @@
 
 #include <string.h>
 
-static const struct step_runner *const runners[] = { &exec_runner, &notify_runner };
+static const struct step_runner *const runners[] = {
+	&exec_runner,         &notify_runner,
+	&codebuild_runner,    &codebuild_nowait_runner,
+	&codepipeline_runner, &codepipeline_nowait_runner,
+	&lambda_runner,
+};
 
 const struct step_runner *step_runner_find(const char *type)
 {

@@ -15,6 +15,7 @@
  */
 #include "engine/runtime.h"
 
+#include "aws/aws.h"
 #include "engine/history.h"
 #include "engine/runner.h"
 #include "plan/doc-json.h"
@@ -76,6 +77,7 @@ struct runtime {
 	char owner[128];
 	struct rexec *execs;
 	struct attempt *attempts;
+	struct aws *aws;  /* created when the first AWS step starts */
 	size_t in_memory; /* executions not parked */
 	uv_timer_t due_timer, poll_timer;
 	uv_check_t flush_check;
@@ -305,48 +307,115 @@ void attempt_ended(struct attempt *a, bool ok, json_t *details)
 		uv_stop(&rt->loop);
 }
 
-static void start_attempt(struct runtime *rt, struct rexec *ex, const struct event *ev)
+static struct aws *runtime_aws(struct runtime *rt)
 {
-	const struct plan_step *ps = &ex->plan->stages[ev->stage].steps[ev->step];
+	if (!rt->aws)
+		rt->aws = aws_new(&rt->loop);
+	return rt->aws;
+}
+
+/* Starts (or, reattaching, finds again) the work of an attempt. Returns it,
+ * or NULL if it ended at once. */
+static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, int stage, int step,
+                                        int attempt, const char *key, const json_t *handle,
+                                        bool reattaching)
+{
+	const struct plan_step *ps = &ex->plan->stages[stage].steps[step];
 	const struct step_runner *runner = step_runner_find(ps->type->name);
 	const char *reason;
 	if (!runner) {
 		int64_t now = wall_clock_ms();
 		engine_on_ended(
-		    &ex->state, ev->stage, ev->step, ev->attempt, false,
+		    &ex->state, stage, step, attempt, false,
 		    json_pack("{ss}", "error", "this steppy cannot run steps of this type yet"),
 		    now, &ex->pending, &reason);
 		engine_advance(&ex->state, now, &ex->pending);
 		mark_dirty(rt);
-		return;
+		return NULL;
 	}
 	struct attempt *a = xcalloc(1, sizeof(*a));
 	*a = (struct attempt){ .rt = rt,
 		               .ex = ex,
-		               .stage = ev->stage,
-		               .step = ev->step,
-		               .attempt = ev->attempt,
+		               .stage = stage,
+		               .step = step,
+		               .attempt = attempt,
 		               .runner = runner };
 	a->next = rt->attempts;
 	rt->attempts = a;
 	struct attempt_info info = {
 		.execution_id = ex->id,
-		.idempotency_key = json_string_value(json_object_get(ev->data, "idempotencyKey")),
-		.stage = ev->stage,
-		.step = ev->step,
-		.attempt = ev->attempt,
+		.idempotency_key = key,
+		.stage = stage,
+		.step = step,
+		.attempt = attempt,
 		.step_plan = ps,
-		.stage_name = ex->plan->stages[ev->stage].name,
+		.stage_name = ex->plan->stages[stage].name,
 		.workdir = ex->workdir,
 		.notify_log = rt->opts.notify_log,
 		.cancel_grace_ms = rt->opts.cancel_grace_ms,
 		.loop = &rt->loop,
+		.aws = runtime_aws(rt),
+		.handle = handle,
+		.reattaching = reattaching,
 	};
 	struct strbuf err = STRBUF_INIT;
 	/* On error the runner has reported nothing; on success a may be gone. */
-	if (runner->start(a, &info, &a->state, &err) < 0)
+	int r = runner->start(a, &info, &a->state, &err);
+	if (r < 0)
 		attempt_ended(a, false, json_pack("{ss}", "error", err.buf));
 	strbuf_release(&err);
+	return r < 0 ? NULL : find_attempt(rt, ex, stage, step, attempt);
+}
+
+static void start_attempt(struct runtime *rt, struct rexec *ex, const struct event *ev)
+{
+	start_attempt_at(rt, ex, ev->stage, ev->step, ev->attempt,
+	                 json_string_value(json_object_get(ev->data, "idempotencyKey")), NULL,
+	                 false);
+}
+
+/* After an adoption: finds again the remote work of attempts in flight. */
+static void reattach_attempts(struct runtime *rt, struct rexec *e, const struct event_list *history)
+{
+	const struct exec_state *s = &e->state;
+	if (!s->stage_open || s->status != EXEC_RUNNING)
+		return;
+	const struct plan_stage *ps = &e->plan->stages[s->stage];
+	for (int i = 0; (size_t)i < ps->nsteps; i++) {
+		const struct step_runner *runner = step_runner_find(ps->steps[i].type->name);
+		if (!runner || !runner->reattach || !engine_in_flight(s, s->stage, i))
+			continue;
+		int attempt = s->steps[s->stage][i].attempt;
+		const struct event *sched =
+		    execution_find_event(history, EV_STEP_SCHEDULED, s->stage, i, attempt);
+		const struct event *started =
+		    execution_find_event(history, EV_STEP_STARTED, s->stage, i, attempt);
+		bool cancelling = s->steps[s->stage][i].status == STEP_CANCELLING;
+		struct attempt *a = start_attempt_at(
+		    rt, e, s->stage, i, attempt,
+		    sched ? json_string_value(json_object_get(sched->data, "idempotencyKey"))
+		          : NULL,
+		    started ? started->data : NULL, true);
+		if (a && cancelling)
+			a->runner->cancel(a, a->state);
+	}
+}
+
+/* Stops or, for remote work, forgets every attempt (the process stops). */
+static void stop_attempts(struct runtime *rt)
+{
+	struct attempt **p = &rt->attempts;
+	while (*p) {
+		struct attempt *a = *p;
+		if (a->runner->detach) {
+			*p = a->next;
+			a->runner->detach(a->state);
+			free(a);
+		} else {
+			a->runner->cancel(a, a->state);
+			p = &a->next;
+		}
+	}
 }
 
 static void cancel_attempt(struct runtime *rt, struct rexec *ex, const struct event *ev)
@@ -662,10 +731,10 @@ void runtime_free(struct runtime *rt)
 		return;
 	/* Attempts still running are stopped; their ends are not recorded. */
 	rt->stopping = true;
-	for (struct attempt *a = rt->attempts; a; a = a->next)
-		a->runner->cancel(a, a->state);
+	stop_attempts(rt);
 	while (rt->attempts)
 		uv_run(&rt->loop, UV_RUN_ONCE);
+	aws_free(rt->aws);
 	for (struct rexec *e = rt->execs; e; e = e->next)
 		store_lease_release(rt->store, e->id, rt->owner, NULL);
 	uv_close((uv_handle_t *)&rt->due_timer, close_cb);
@@ -779,11 +848,13 @@ int runtime_adopt(struct runtime *rt, const char *id, struct strbuf *err)
 	/* Attempts in flight when the last owner stopped are reaped and counted
 	 * as interrupted (failed attempts: the retry policy decides what follows). */
 	execution_recover(&e->state, &le.history, now, &e->pending);
-	engine_advance(&e->state, now, &e->pending);
-	event_list_release(&le.history);
 	e->next = rt->execs;
 	rt->execs = e;
 	rt->in_memory++;
+	/* Remote work (AWS builds ...) is found again, not restarted. */
+	reattach_attempts(rt, e, &le.history);
+	engine_advance(&e->state, now, &e->pending);
+	event_list_release(&le.history);
 	mark_dirty(rt);
 	return 0;
 }
@@ -832,8 +903,7 @@ void runtime_stop(struct runtime *rt)
 	if (rt->stopping)
 		return;
 	rt->stopping = true;
-	for (struct attempt *a = rt->attempts; a; a = a->next)
-		a->runner->cancel(a, a->state);
+	stop_attempts(rt);
 	if (!rt->attempts)
 		uv_stop(&rt->loop);
 }

@@ -206,6 +206,9 @@ struct plan *plan_build(struct doc *doc)
 				s->role_arn = step_string(node, "roleArn");
 				if (!s->role_arn)
 					s->role_arn = step_string(defaults, "roleArn");
+				s->external_id = step_string(node, "externalId");
+				if (!s->external_id)
+					s->external_id = step_string(defaults, "externalId");
 			}
 		}
 	}
@@ -231,7 +234,13 @@ int plan_load(const char *path, const struct var_value *vals, size_t nvals, stru
 	*ret_doc = doc;
 	if (r < 0)
 		return r;
-	r = plan_validate(doc, false, diags);
+	return plan_from_doc(doc, vals, nvals, ret_plan, diags, err);
+}
+
+int plan_from_doc(const struct doc *doc, const struct var_value *vals, size_t nvals,
+                  struct plan **ret_plan, struct diag_list *diags, struct strbuf *err)
+{
+	int r = plan_validate(doc, false, diags);
 	if (r < 0)
 		return r;
 	struct doc *bound;

@@ -33,8 +33,9 @@ struct plan_step {
 	const struct doc_node *node; /* the step object, variables substituted */
 	int64_t timeout_seconds;     /* 0: no timeout */
 	struct retry_policy retry;
-	const char *region;   /* AWS steps: NULL means from the environment */
-	const char *role_arn; /* AWS steps: NULL means the default credentials */
+	const char *region;      /* AWS steps: NULL means from the environment */
+	const char *role_arn;    /* AWS steps: NULL means the default credentials */
+	const char *external_id; /* AWS steps with role_arn: STS external id, or NULL */
 };
 
 struct plan_stage {
@@ -90,6 +91,10 @@ struct plan *plan_build(struct doc *bound_doc);
  */
 int plan_load(const char *path, const struct var_value *vals, size_t nvals, struct plan **ret_plan,
               struct doc **ret_doc, struct diag_list *diags, struct strbuf *err);
+
+/* plan_load() after the parse: for a document read from elsewhere (S3). */
+int plan_from_doc(const struct doc *doc, const struct var_value *vals, size_t nvals,
+                  struct plan **ret_plan, struct diag_list *diags, struct strbuf *err);
 
 /* Accepts NULL. */
 void plan_free(struct plan *plan);

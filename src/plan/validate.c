@@ -14,6 +14,7 @@
 #include "util/strmap.h"
 #include "util/suggest.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,9 +91,25 @@ static const struct field_spec step_common_fields[] = {
 	{ .name = NULL },
 };
 
+/* STS: 2 to 1224 characters of letters, digits and + = , . @ : / - _ */
+static void check_external_id(struct vctx *v, const struct doc_node *value)
+{
+	const char *s = value->u.string.s;
+	if (v_deferred(v, value))
+		return;
+	size_t n = strlen(s);
+	bool ok = n >= 2 && n <= 1224;
+	for (const char *p = s; ok && *p; p++)
+		ok = isalnum((unsigned char)*p) || strchr("+=,.@:/-_", *p);
+	if (!ok)
+		v_error(v, value->pos, NULL,
+		        "an external id is 2 to 1224 letters, digits and + = , . @ : / - _");
+}
+
 static const struct field_spec step_aws_fields[] = {
 	{ .name = "region", .types = T_STRING, .flags = F_NONEMPTY, .check = check_region },
 	{ .name = "roleArn", .types = T_STRING, .flags = F_NONEMPTY, .check = check_role_arn },
+	{ .name = "externalId", .types = T_STRING, .check = check_external_id },
 	{ .name = NULL },
 };
 
