@@ -549,6 +549,8 @@ struct aws_call *aws_send_with(struct aws *aws, const struct aws_target *t,
 	c->arg = arg;
 	c->service = xstrdup(t->service);
 	const char *region = t->region ? t->region : aws_default_region(aws);
+	if (!region && !strcmp(t->service, "s3"))
+		region = "us-east-1"; /* as the AWS CLI: S3 without a region is us-east-1 */
 	c->region = dup_or_null(region);
 	c->role_arn = dup_or_null(t->role_arn);
 	c->external_id = dup_or_null(t->external_id);

@@ -63,6 +63,10 @@ struct json_t *diag_to_json(const struct diag_list *dl);
  * diagnostics and returns the exit code; on success returns EXIT_OK and
  * *ret_plan (caller frees with plan_free()).
  */
+/* doc_load(), also for s3://BUCKET/KEY (read with the default AWS
+ * credentials); read errors become a diagnostic. */
+int cli_load_doc(const char *path, struct doc **ret_doc, struct diag_list *dl);
+
 int cli_load_plan(const char *path, const struct var_value *vals, size_t nvals,
                   struct plan **ret_plan);
 

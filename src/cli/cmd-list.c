@@ -200,11 +200,13 @@ static int load_one(const struct read_opts *o, const char *id, struct store **st
 
 /*
  * The error of each step's last failed or timed-out attempt (NULL once it
- * succeeds), in one pass over the history. Index with offsets[stage] + step;
- * offsets has one entry per stage. Caller frees both; the strings are borrowed
- * from the history.
+ * succeeds), and the handle of its latest started work (a build id and logs
+ * link ...; NULL if none), in one pass over the history. Index with
+ * offsets[stage] + step; offsets has one entry per stage. Caller frees all
+ * three arrays; what they point to is borrowed from the history.
  */
-static const char **last_errors(const struct loaded_exec *le, size_t **ret_offsets)
+static const char **last_errors(const struct loaded_exec *le, size_t **ret_offsets,
+                                const json_t ***ret_work)
 {
 	size_t *offsets = xcalloc(le->plan->nstages, sizeof(*offsets));
 	size_t total = 0;
@@ -213,18 +215,40 @@ static const char **last_errors(const struct loaded_exec *le, size_t **ret_offse
 		total += le->plan->stages[i].nsteps;
 	}
 	const char **errors = xcalloc(total ? total : 1, sizeof(*errors));
+	const json_t **work = xcalloc(total ? total : 1, sizeof(*work));
 	for (size_t i = 0; i < le->history.len; i++) {
 		const struct event *e = &le->history.items[i];
 		if (e->stage < 0 || e->step < 0)
 			continue;
 		const char **slot = &errors[offsets[e->stage] + (size_t)e->step];
+		if (e->type == EV_STEP_STARTED && json_object_size(e->data) &&
+		    (json_object_get(e->data, "buildId") ||
+		     json_object_get(e->data, "pipelineExecutionId")))
+			work[offsets[e->stage] + (size_t)e->step] = e->data;
 		if (e->type == EV_STEP_FAILED || e->type == EV_STEP_TIMED_OUT)
 			*slot = json_string_value(json_object_get(e->data, "error"));
 		else if (e->type == EV_STEP_SUCCEEDED)
 			*slot = NULL;
 	}
 	*ret_offsets = offsets;
+	*ret_work = work;
 	return errors;
+}
+
+/* The remote work of a step: "build ID #N", "pipeline execution ID", logs. */
+static void print_work(const json_t *w)
+{
+	const char *build = json_string_value(json_object_get(w, "buildId"));
+	const char *pipe = json_string_value(json_object_get(w, "pipelineExecutionId"));
+	const char *logs = json_string_value(json_object_get(w, "logs"));
+	if (build)
+		printf("              build %s #%lld\n", build,
+		       (long long)json_integer_value(json_object_get(w, "buildNumber")));
+	if (pipe)
+		printf("              pipeline %s execution %s\n",
+		       json_string_value(json_object_get(w, "pipelineName")), pipe);
+	if (logs)
+		printf("              logs %s\n", logs);
 }
 
 int cmd_show(int argc, char **argv)
@@ -244,22 +268,24 @@ int cmd_show(int argc, char **argv)
 		int64_t now = (int64_t)time(NULL) * 1000;
 		json_t *stages = json_array();
 		size_t *offsets;
-		const char **errors = last_errors(&le, &offsets);
+		const json_t **work;
+		const char **errors = last_errors(&le, &offsets, &work);
 		for (size_t i = 0; i < le.plan->nstages; i++) {
 			const struct plan_stage *ps = &le.plan->stages[i];
 			json_t *steps = json_array();
 			for (size_t j = 0; j < ps->nsteps; j++) {
 				const struct step_state *t = &s->steps[i][j];
 				const char *error = errors[offsets[i] + j];
+				const json_t *w = work[offsets[i] + j];
 				json_array_append_new(
 				    steps,
-				    json_pack("{ss ss ss si sI sI sI ss?}", "name",
+				    json_pack("{ss ss ss si sI sI sI ss? sO?}", "name",
 				              ps->steps[j].name, "type", ps->steps[j].type->name,
 				              "state", step_status_name(t->status), "attempts",
 				              t->attempt, "startedMs", (json_int_t)t->started_ms,
 				              "endedMs", (json_int_t)t->ended_ms, "dueMs",
 				              (json_int_t)(t->due_ms ? t->due_ms : t->timeout_ms),
-				              "error", error));
+				              "error", error, "work", w));
 			}
 			const char *state = (int)i < s->stage   ? "SUCCEEDED"
 			                    : (int)i > s->stage ? "PENDING"
@@ -271,6 +297,7 @@ int cmd_show(int argc, char **argv)
 			                                        "state", state, "steps", steps));
 		}
 		free(errors);
+		free(work);
 		free(offsets);
 		json_t *doc = row_json(&row);
 		json_object_set_new(doc, "status", json_string(exec_status_name(s->status)));
@@ -333,6 +360,7 @@ int cmd_show(int argc, char **argv)
 					if (error)
 						printf("%s%s", st2->attempt > 1 ? "; " : "", error);
 					putchar('\n');
+					print_work(json_object_get(x, "work"));
 				}
 			}
 			strbuf_release(&t);

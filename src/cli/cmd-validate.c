@@ -42,7 +42,7 @@ static int validate_one(const char *path, const struct var_value *vals, size_t n
 {
 	struct doc *doc = NULL;
 	*res = (struct plan_result){ 0 };
-	int r = doc_load(path, &doc, dl);
+	int r = cli_load_doc(path, &doc, dl);
 	*ret_doc = doc;
 	if (r == SP_EIO || r == SP_ETOOBIG)
 		return EXIT_USAGE;

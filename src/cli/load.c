@@ -9,21 +9,33 @@
 
 #include <stdlib.h>
 
-/* plan_load() for a plan kept in S3 (s3://BUCKET/KEY). */
-static int load_s3(const char *url, const struct var_value *vals, size_t nvals,
-                   struct plan **ret_plan, struct doc **ret_doc, struct diag_list *dl,
-                   struct strbuf *err)
+int cli_load_doc(const char *path, struct doc **ret_doc, struct diag_list *dl)
 {
+	if (!s3_is_url(path))
+		return doc_load(path, ret_doc, dl);
 	char *text;
 	size_t len;
-	int r = s3_get_url(url, PLAN_MAX_BYTES, &text, &len, err);
+	struct strbuf err = STRBUF_INIT;
+	int r = s3_get_url(path, PLAN_MAX_BYTES, &text, &len, &err);
 	if (r < 0) {
-		fprintf(stderr, "steppy: %s\n", err->buf);
-		strbuf_reset(err);
+		diag_add(dl, DIAG_ERROR, path, (struct doc_pos){ 0, 0 }, NULL, NULL, "%s", err.buf);
+		strbuf_release(&err);
 		return r;
 	}
-	r = doc_parse(url, text, len, doc_guess_syntax(url, text, len), ret_doc, dl);
+	strbuf_release(&err);
+	r = doc_parse(path, text, len, doc_guess_syntax(path, text, len), ret_doc, dl);
 	free(text);
+	return r;
+}
+
+/* plan_load(), for a plan in a file or in S3. */
+static int load(const char *path, const struct var_value *vals, size_t nvals,
+                struct plan **ret_plan, struct doc **ret_doc, struct diag_list *dl,
+                struct strbuf *err)
+{
+	if (!s3_is_url(path))
+		return plan_load(path, vals, nvals, ret_plan, ret_doc, dl, err);
+	int r = cli_load_doc(path, ret_doc, dl);
 	if (r < 0)
 		return r;
 	return plan_from_doc(*ret_doc, vals, nvals, ret_plan, dl, err);
@@ -35,8 +47,7 @@ int cli_load_plan(const char *path, const struct var_value *vals, size_t nvals,
 	struct diag_list dl = DIAG_LIST_INIT;
 	struct strbuf err = STRBUF_INIT;
 	struct doc *doc = NULL;
-	int r = s3_is_url(path) ? load_s3(path, vals, nvals, ret_plan, &doc, &dl, &err)
-	                        : plan_load(path, vals, nvals, ret_plan, &doc, &dl, &err);
+	int r = load(path, vals, nvals, ret_plan, &doc, &dl, &err);
 	int code = EXIT_OK;
 	if (r < 0) {
 		diag_list_sort(&dl);

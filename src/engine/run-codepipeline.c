@@ -154,8 +154,9 @@ static void execution_done(void *arg, const struct aws_result *res)
 	json_t *pe = json_object_get(o, "pipelineExecution");
 	const char *status = json_string_value(json_object_get(pe, "status"));
 	if (!status || !strcmp(status, "InProgress") || !strcmp(status, "Stopping")) {
+		bool in_progress = status && !strcmp(status, "InProgress");
 		json_decref(o);
-		if (status && !strcmp(status, "InProgress") && r->approve && !r->cancel) {
+		if (in_progress && r->approve && !r->cancel) {
 			r->call = aws_json_call(r->aws, &r->target, PREFIX, "GetPipelineState",
 			                        json_pack("{ss}", "name", r->name), state_done, r);
 			return;
@@ -163,7 +164,7 @@ static void execution_done(void *arg, const struct aws_result *res)
 		poll_later(r, POLL_MS);
 		return;
 	}
-	json_t *details = json_pack("{sssss}", "pipelineName", r->name, "pipelineExecutionId",
+	json_t *details = json_pack("{ssssss}", "pipelineName", r->name, "pipelineExecutionId",
 	                            r->execution_id, "status", status);
 	const char *why = json_string_value(json_object_get(pe, "statusSummary"));
 	bool ok = !strcmp(status, "Succeeded");
