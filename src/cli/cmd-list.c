@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 #include "engine/history.h"
+#include "plan/doc-json.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"
@@ -406,7 +407,12 @@ int cmd_history(int argc, char **argv)
 			}
 			if (e->attempt)
 				json_object_set_new(j, "attempt", json_integer(e->attempt));
-			json_object_set_new(j, "data", json_incref(e->data));
+			if (e->type == EV_EXECUTION_STARTED) {
+				json_t *data = json_deep_copy(e->data);
+				plan_json_redact(json_object_get(data, "plan"));
+				json_object_set_new(j, "data", data);
+			} else
+				json_object_set_new(j, "data", json_incref(e->data));
 			if (o.format == FORMAT_JSON) {
 				json_array_append_new(events, j);
 				continue;

@@ -129,6 +129,7 @@ static void print_text(const struct plan *plan, const char *path, const struct s
 static void print_json(const struct plan *plan)
 {
 	json_t *root = doc_to_json(plan->doc->root);
+	plan_json_redact(root);
 	json_object_del(root, "defaults");
 	json_t *vars = json_object();
 	for (size_t i = 0; i < plan->nvariables; i++)

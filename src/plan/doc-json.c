@@ -42,3 +42,26 @@ json_t *doc_to_json(const struct doc_node *node)
 		abort(); /* jansson fails only when out of memory */
 	return j;
 }
+
+void plan_json_redact(json_t *value)
+{
+	if (json_is_array(value)) {
+		size_t i;
+		json_t *item;
+		json_array_foreach(value, i, item)
+		{
+			plan_json_redact(item);
+		}
+		return;
+	}
+	if (!json_is_object(value))
+		return;
+	if (json_is_true(json_object_get(value, "secret")) && json_object_get(value, "value"))
+		json_object_set_new(value, "value", json_string("****"));
+	const char *key;
+	json_t *item;
+	json_object_foreach(value, key, item)
+	{
+		plan_json_redact(item);
+	}
+}

@@ -12,4 +12,11 @@
 /* Returns a new reference to the value; never NULL. */
 json_t *doc_to_json(const struct doc_node *node);
 
+/*
+ * Masks secrets in a plan as JSON, in place, for output: every object that
+ * says "secret": true gets "value": "****" (CodeBuild environment overrides
+ * marked secret).
+ */
+void plan_json_redact(json_t *value);
+
 #endif

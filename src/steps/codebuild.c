@@ -77,6 +77,7 @@ static void check_env_overrides(struct vctx *v, const struct doc_node *value)
 		{ .name = "name", .types = T_STRING, .flags = F_REQUIRED | F_NONEMPTY },
 		{ .name = "value", .types = T_STRING, .flags = F_REQUIRED },
 		{ .name = "type", .types = T_STRING, .choices = env_types },
+		{ .name = "secret", .types = T_BOOL },
 		{ .name = NULL },
 	};
 	static const struct field_spec *const tables[] = { fields, NULL };
@@ -100,6 +101,17 @@ static void check_env_overrides(struct vctx *v, const struct doc_node *value)
 			}
 			const char *type = step_string(item, "type");
 			const struct doc_node *val = doc_get(item, "value");
+			const struct doc_node *secret = doc_get(item, "secret");
+			if (secret && secret->kind == DOC_BOOL && secret->u.boolean && type &&
+			    strcmp(type, "PLAINTEXT") != 0) {
+				size_t s2 = v_push(v, "secret");
+				v_error(
+				    v, secret->pos, NULL,
+				    "\"secret\" marks PLAINTEXT values; a %s value is the name of "
+				    "the parameter or secret, not the secret itself",
+				    type);
+				v_pop(v, s2);
+			}
 			if (type &&
 			    (!strcmp(type, "PARAMETER_STORE") ||
 			     !strcmp(type, "SECRETS_MANAGER")) &&
@@ -177,7 +189,10 @@ static void describe_codebuild_common(const struct doc_node *step, struct strbuf
 		const struct doc_node *e = env->u.array.items[i];
 		const char *type = step_string(e, "type");
 		const char *label = i == 0 ? "environment" : "";
-		if (!type || !strcmp(type, "PLAINTEXT"))
+		const struct doc_node *secret = doc_get(e, "secret");
+		if (secret && secret->kind == DOC_BOOL && secret->u.boolean)
+			describe_line(out, label, "%s=**** (secret)", step_string(e, "name"));
+		else if (!type || !strcmp(type, "PLAINTEXT"))
 			describe_line(out, label, "%s=%s", step_string(e, "name"),
 			              step_string(e, "value"));
 		else

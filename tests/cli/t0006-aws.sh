@@ -52,7 +52,8 @@ cat >"$tmp/build.jsonc" <<'PLAN'
       "sourceVersion": { "type": "tag", "value": "v3.2.0" },
       "environmentVariableOverrides": [
         { "name": "RELEASE", "value": "3.2.0" },
-        { "name": "NPM_TOKEN", "value": "/ci/npm", "type": "PARAMETER_STORE" } ] },
+        { "name": "NPM_TOKEN", "value": "/ci/npm", "type": "PARAMETER_STORE" },
+        { "name": "DEPLOY_KEY", "value": "hunter2", "secret": true } ] },
     { "type": "CodeBuildNoWait", "name": "Warm", "codeBuildName": "orders-slow", "sourceVersion": "main" }
   ] }]
 }
@@ -63,7 +64,7 @@ run "$STEPPY" run "$tmp/build.jsonc"
 expect_status 0
 id=$(last_id)
 calls_check 'len(ops("StartBuild")) == 2'
-calls_check '[x["params"] for x in ops("StartBuild") if x["params"]["projectName"] == "orders-build"] == [{"projectName": "orders-build", "idempotencyToken": "'"$id"'/0/0/1", "sourceVersion": "refs/tags/v3.2.0", "environmentVariablesOverride": [{"name": "RELEASE", "value": "3.2.0", "type": "PLAINTEXT"}, {"name": "NPM_TOKEN", "value": "/ci/npm", "type": "PARAMETER_STORE"}]}]'
+calls_check '[x["params"] for x in ops("StartBuild") if x["params"]["projectName"] == "orders-build"] == [{"projectName": "orders-build", "idempotencyToken": "'"$id"'/0/0/1", "sourceVersion": "refs/tags/v3.2.0", "environmentVariablesOverride": [{"name": "RELEASE", "value": "3.2.0", "type": "PLAINTEXT"}, {"name": "NPM_TOKEN", "value": "/ci/npm", "type": "PARAMETER_STORE"}, {"name": "DEPLOY_KEY", "value": "hunter2", "type": "PLAINTEXT"}]}]'
 calls_check 'all("orders-slow" not in str(x["params"]) for x in ops("BatchGetBuilds"))'
 calls_check 'all(x["status"] == 200 for x in c)'
 run "$STEPPY" show "$id"
@@ -71,6 +72,11 @@ expect_out_contains 'build orders-build:'
 expect_out_contains 'logs https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1'
 run "$STEPPY" history "$id" --format json
 expect_json 'any(e["type"] == "StepStarted" and e["data"].get("buildNumber") for e in d["events"])'
+expect_out_lacks 'hunter2'
+expect_out_contains '"value": "****"'
+run "$STEPPY" plan "$tmp/build.jsonc"
+expect_out_contains 'DEPLOY_KEY=**** (secret)'
+expect_out_lacks 'hunter2'
 end
 
 begin 'CodeBuild: a failed build fails the step with its phase and message'
@@ -320,6 +326,16 @@ status=$?
 expect_status 0
 run "$STEPPY" show "$id" --format json
 expect_json 'd["status"] == "SUCCEEDED" and all(s["state"] == "SUCCEEDED" for st in d["stages"] for s in st["steps"])'
+end
+
+begin 'no credentials in any output or in the store'
+for i in $("$STEPPY" list --limit 100 --format json | /usr/bin/python3 -c 'import json,sys; print(" ".join(e["id"] for e in json.load(sys.stdin)["executions"]))'); do
+    "$STEPPY" history "$i" --format json
+    "$STEPPY" show "$i"
+done >"$tmp/all.out" 2>&1
+grep -q 'steppy/test+secret' "$tmp/all.out" "$STEPPY_DB" && problem "the secret key was written out"
+grep -q 'AKIDSTEPPYTEST' "$tmp/all.out" "$STEPPY_DB" && problem "the access key id was written out"
+grep -q 'ASIA' "$tmp/all.out" "$STEPPY_DB" && problem "temporary credentials were written out"
 end
 
 # ---- no request broke the AWS models or signatures --------------------------------
