@@ -17,6 +17,10 @@ if ! scripts/install-deps.sh --check 2>/dev/null; then
     scripts/install-deps.sh || { echo "tests/run.sh: cannot install the Debian packages" >&2; exit 2; }
 fi
 
+# Nothing in the tests may reach a real AWS endpoint or instance metadata:
+# AWS tests point steppy at the fake (tests/aws) themselves.
+export AWS_EC2_METADATA_DISABLED=true
+
 passed=0
 failed=0
 failures=""
@@ -91,6 +95,10 @@ for t in tests/cli/t[0-9]*.sh; do
         timeout 600 sh "$t" >"$log/$n-asan.log" 2>&1
     count "cli-asan $n" "$log/$n-asan.log" $?
 done
+
+# The fake AWS endpoint itself, proved with the AWS CLI (tests/aws/t-awscli.sh).
+timeout 300 sh tests/aws/t-awscli.sh >"$log/awscli.log" 2>&1
+count "fake AWS vs the AWS CLI" "$log/awscli.log" $?
 
 # SIGKILL at random moments, restart, check every invariant (tests/crash/crash.py).
 timeout 900 /usr/bin/python3 tests/crash/crash.py --steppy "$root/build/steppy" --kills "${CRASH_KILLS:-20}" \

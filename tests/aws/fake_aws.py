@@ -11,7 +11,8 @@ all state in memory, and above all *checks every request the way AWS would*:
   * the request is parsed by the service's protocol (json-1.1, rest-json,
     query, rest-xml) and checked against the operation's input shape from
     botocore's service models: required members, types, enums, patterns,
-    lengths, ranges, and no unknown members.
+    lengths, ranges, and no unknown members.  Members AWS added after the
+    installed botocore are overlaid on its models (MODEL_OVERLAY).
 
 Every violation is answered with the protocol's error (4xx), printed to
 stderr and kept in a list that tests read at GET /_fake/violations, so a
@@ -35,6 +36,7 @@ import argparse
 import base64
 import binascii
 import collections
+import copy
 import datetime
 import difflib
 import email.utils
@@ -43,6 +45,7 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import re
 import secrets
 import signal
@@ -62,6 +65,7 @@ from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
+from botocore.model import ServiceModel
 
 # ---------------------------------------------------------------------------
 # Constants
@@ -216,7 +220,8 @@ class Violation(AwsError):
 
 
 class DropConnection(Exception):
-    """Close the client's connection without any answer ('drop' fault)."""
+    """Close the client's connection without any answer ('drop' and
+    'drop-after' faults)."""
 
 
 class ConfigError(Exception):
@@ -370,14 +375,87 @@ class RestRoute:
         return {name: unquote(m.group('g%d' % i)) for i, name in enumerate(self.labels)}
 
 
+# Members AWS added to the APIs after botocore 1.29 (Debian's python3-botocore
+# is 1.29.27), overlaid on the loaded models so the fake checks them exactly
+# like model members (required, types, lengths, enums, patterns, unknown
+# members) and records them in the call params.  A member is added only when
+# the loaded model lacks it, and a shape only when the model has no shape of
+# that name: a newer botocore is used as is.
+#
+# Source: the AWS API reference, CodePipeline StartPipelineExecution --
+# "variables" (pipeline-level variables, added to the API in 2023) and
+# "sourceRevisions" (source revision overrides, added in 2024); both absent
+# from botocore 1.29.  ActionName and Revision are already in 1.29 with these
+# constraints; they are listed so the overlay is complete on its own.
+MODEL_OVERLAY = {
+    'codepipeline': {
+        'members': {
+            'StartPipelineExecutionInput': {
+                'variables': {'shape': 'PipelineVariableList'},
+                'sourceRevisions': {'shape': 'SourceRevisionOverrideList'},
+            },
+        },
+        'shapes': {
+            'PipelineVariableList': {'type': 'list', 'member': {'shape': 'PipelineVariable'},
+                                     'min': 1, 'max': 50},
+            'PipelineVariable': {'type': 'structure', 'required': ['name', 'value'], 'members': {
+                'name': {'shape': 'PipelineVariableName'},
+                'value': {'shape': 'PipelineVariableValue'}}},
+            'PipelineVariableName': {'type': 'string', 'min': 1, 'max': 128, 'pattern': '[A-Za-z0-9@\\-_]+'},
+            'PipelineVariableValue': {'type': 'string', 'min': 1, 'max': 1000, 'pattern': '.*'},
+            # The API reference says "Minimum number of 0 items" here (not 1).
+            'SourceRevisionOverrideList': {'type': 'list', 'member': {'shape': 'SourceRevisionOverride'},
+                                           'min': 0, 'max': 50},
+            'SourceRevisionOverride': {
+                'type': 'structure', 'required': ['actionName', 'revisionType', 'revisionValue'],
+                'members': {'actionName': {'shape': 'ActionName'},
+                            'revisionType': {'shape': 'SourceRevisionType'},
+                            'revisionValue': {'shape': 'Revision'}}},
+            'SourceRevisionType': {'type': 'string', 'enum': [
+                'COMMIT_ID', 'IMAGE_DIGEST', 'S3_OBJECT_VERSION_ID', 'S3_OBJECT_KEY']},
+            'ActionName': {'type': 'string', 'min': 1, 'max': 100, 'pattern': '[A-Za-z0-9.@\\-_]+'},
+            'Revision': {'type': 'string', 'min': 1, 'max': 1500},
+        },
+    },
+}
+
+
+def apply_model_overlay(service, description):
+    """Copy of the service DESCRIPTION (botocore's service-2 JSON) with the
+    MODEL_OVERLAY members it lacks, and the names of the members added
+    ('StartPipelineExecutionInput.variables')."""
+    overlay = MODEL_OVERLAY.get(service)
+    if not overlay:
+        return description, []
+    description = copy.deepcopy(description)
+    shapes = description['shapes']
+    added = []
+    for shape_name, members in overlay['members'].items():
+        present = shapes[shape_name]['members']
+        for member, ref in members.items():
+            if member not in present:
+                present[member] = dict(ref)
+                added.append('%s.%s' % (shape_name, member))
+    if added:
+        for name, shape in overlay['shapes'].items():
+            shapes.setdefault(name, copy.deepcopy(shape))
+    return description, added
+
+
 class ServiceCatalog:
-    """The botocore service models of the services served, loaded once.
+    """The botocore service models of the services served, loaded once
+    (with MODEL_OVERLAY applied).
 
     Models are read-only after construction, so threads share them freely."""
 
     def __init__(self, names=SERVICES):
         session = botocore.session.get_session()
-        self.models = {name: session.get_service_model(name) for name in names}
+        self.models = {}
+        self.overlaid = []          # 'codepipeline.StartPipelineExecutionInput.variables', ...
+        for name in names:
+            description, added = apply_model_overlay(name, session.get_service_data(name))
+            self.models[name] = ServiceModel(description, service_name=name)
+            self.overlaid += ['%s.%s' % (name, member) for member in added]
         self.routes = {}
         for name, model in self.models.items():
             if model.protocol in ('rest-json', 'rest-xml'):
@@ -1615,7 +1693,11 @@ class Recorder:
                     'violations': len(self.violations)}
 
 
-FAULT_KINDS = ('throttle', '500', '503', 'slow', 'drop')
+FAULT_KINDS = ('throttle', '500', '503', 'slow', 'drop', 'slow-after', 'drop-after')
+# Kinds applied after the handler ran (its state change is made, e.g. the
+# build exists) but before the answer is sent; the others replace or delay
+# the handler.
+FAULTS_AFTER = ('slow-after', 'drop-after')
 
 
 class FaultInjector:
@@ -1837,30 +1919,77 @@ BUILD_RESULTS = {
 }
 
 
-class Build:
-    """One build.  Its phase is a function of time since start (no timers)."""
+HISTORY_GAP = (1.0, 60.0)        # seconds between history builds (uniform range)
+HISTORY_INITIATOR = 'fake-history'
 
-    def __init__(self, build_id, arn, number, project, behaviour, params, ctx):
+
+def build_duration(behaviour):
+    """A new build's duration: durationSeconds + uniform(-jitterSeconds,
+    +jitterSeconds), never below 1 s (nor below durationSeconds when that is
+    shorter).  Drawn once, when the build starts."""
+    base, jitter = behaviour['durationSeconds'], behaviour['jitterSeconds']
+    if not jitter:
+        return base
+    return max(min(base, 1.0), base + random.uniform(-jitter, jitter))
+
+
+def initiator_of(identity):
+    """CodeBuild's initiator: the user name, or the role name of a role session."""
+    if identity.assumed_role:
+        return identity.arn.rsplit('/', 2)[-2]
+    return identity.arn.rsplit('/', 1)[-1]
+
+
+class Build:
+    """One build.  Its phase is a function of time since start (no timers);
+    DURATION is drawn when it starts (build_duration)."""
+
+    def __init__(self, build_id, arn, number, project, behaviour, params,
+                 account, region, initiator, start, duration, history=False):
         self.id = build_id
         self.arn = arn
         self.number = number
         self.project = project
         self.behaviour = behaviour          # project config at start time
         self.params = params
-        self.account = ctx.account
-        self.region = ctx.region
-        self.initiator = ctx.identity.arn.rsplit('/', 2)[-2] if ctx.identity.assumed_role \
-            else ctx.identity.arn.rsplit('/', 1)[-1]
-        self.start = ctx.now
+        self.account = account
+        self.region = region
+        self.initiator = initiator
+        self.start = start
+        self.duration = duration
+        self.history = history              # made by the project's "history" config
         self.stopped_at = None
         self.stream = self.id.split(':', 1)[1]
 
+    def _phases_done(self, now):
+        """How many of BUILD_PHASES are over at time NOW."""
+        step = self.duration / len(BUILD_PHASES)
+        until = self.stopped_at if self.stopped_at is not None else now
+        return len(BUILD_PHASES) if step <= 0 else min(int((until - self.start) // step), len(BUILD_PHASES))
+
+    def complete(self, now):
+        return self.stopped_at is not None or self._phases_done(now) >= len(BUILD_PHASES)
+
+    def end_time(self):
+        """When the build ends (or ended): stop time, else start + duration."""
+        return self.stopped_at if self.stopped_at is not None else self.start + self.duration
+
+    def status(self, now):
+        if self.stopped_at is not None:
+            return 'STOPPED'
+        return self.behaviour['result'] if self.complete(now) else 'IN_PROGRESS'
+
+    def summary(self, now):
+        """This build in GET /_fake/builds."""
+        return {'id': self.id, 'project': self.project, 'account': self.account, 'region': self.region,
+                'buildNumber': self.number, 'startTime': self.start, 'endTime': self.end_time(),
+                'status': self.status(now), 'history': self.history}
+
     def view(self, now):
         """The Build structure as BatchGetBuilds returns it at time NOW."""
-        duration = self.behaviour['durationSeconds']
+        duration = self.duration
         step = duration / len(BUILD_PHASES)
-        until = self.stopped_at if self.stopped_at is not None else now
-        done = len(BUILD_PHASES) if step <= 0 else min(int((until - self.start) // step), len(BUILD_PHASES))
+        done = self._phases_done(now)
         result = self.behaviour['result']
         fail_status, fail_code = BUILD_RESULTS[result]
         phases = []
@@ -1920,9 +2049,6 @@ class Build:
             build['endTime'] = end
         return build
 
-    def complete(self, now):
-        return self.view(now)['buildComplete']
-
 
 class CodeBuildService(Service):
     """Projects, builds that move through the phases over a configured time,
@@ -1931,13 +2057,14 @@ class CodeBuildService(Service):
     name = 'codebuild'
     OPERATIONS = {'StartBuild': 'start_build', 'BatchGetBuilds': 'batch_get_builds',
                   'StopBuild': 'stop_build', 'ListBuildsForProject': 'list_builds_for_project'}
-    DEFAULT = {'durationSeconds': 2.0, 'result': 'SUCCEEDED', 'failPhase': 'BUILD',
+    DEFAULT = {'durationSeconds': 2.0, 'jitterSeconds': 0, 'result': 'SUCCEEDED', 'failPhase': 'BUILD',
                'failMessage': 'Error while executing command: make. Reason: exit status 2',
-               'exists': True}
+               'exists': True, 'history': 0}
+    MAX_HISTORY = 100000
 
     def reset(self):
         self.auto_create = True
-        self.default = dict(self.DEFAULT)
+        self.default = self._behaviour({}, 'codebuild.default', self.DEFAULT)
         self.projects = {}          # name -> behaviour
         self.builds = {}            # build id -> Build
         self.by_project = {}        # (account, region, name) -> [Build], oldest first
@@ -1959,6 +2086,13 @@ class CodeBuildService(Service):
         out = dict(base)
         out.update(spec)
         out['durationSeconds'] = config_number(out, 'durationSeconds', where, 2.0)
+        out['jitterSeconds'] = config_number(out, 'jitterSeconds', where, 0)
+        history = out['history']
+        if not isinstance(history, int) or isinstance(history, bool) \
+                or not 0 <= history <= CodeBuildService.MAX_HISTORY:
+            raise ConfigError('%s.history must be an integer from 0 to %d'
+                              % (where, CodeBuildService.MAX_HISTORY))
+        out['configuredAt'] = time.time()       # not a key: where the history ends
         if out['result'] not in BUILD_RESULTS:
             raise ConfigError('%s.result must be one of %s' % (where, ', '.join(BUILD_RESULTS)))
         if out['failPhase'] not in BUILD_PHASES:
@@ -1980,6 +2114,40 @@ class CodeBuildService(Service):
     def records(self):
         return {'builds': len(self.builds)}
 
+    def summaries(self, now, project=None):
+        """GET /_fake/builds: every build, oldest first (history builds first)."""
+        return [b.summary(now) for b in self.builds.values() if project in (None, b.project)]
+
+    def _builds_of(self, ctx, name, behaviour):
+        """The builds of project NAME in the caller's account and region,
+        oldest first.  The first call there creates the project's history:
+        behaviour['history'] SUCCEEDED builds that ended before the project
+        was configured, newest last."""
+        key = (ctx.account, ctx.region, name)
+        builds = self.by_project.get(key)
+        if builds is None:
+            builds = self.by_project[key] = []
+            past = dict(behaviour, result='SUCCEEDED')
+            runs = []
+            end = behaviour['configuredAt'] - random.uniform(*HISTORY_GAP)
+            for _ in range(behaviour['history']):
+                duration = build_duration(past)
+                runs.append((end - duration, duration))
+                end -= duration + random.uniform(*HISTORY_GAP)
+            for start, duration in reversed(runs):
+                self._new_build(ctx, name, builds, past, {'projectName': name},
+                                HISTORY_INITIATOR, start, duration, history=True)
+        return builds
+
+    def _new_build(self, ctx, name, builds, behaviour, params, initiator, start, duration, history=False):
+        build_id = '%s:%s' % (name, uuid.uuid4())
+        build = Build(build_id, ctx.arn('codebuild', 'build/' + build_id), len(builds) + 1,
+                      name, behaviour, params, ctx.account, ctx.region, initiator, start, duration,
+                      history)
+        builds.append(build)
+        self.builds[build_id] = build
+        return build
+
     def start_build(self, ctx, params):
         name = params['projectName']
         behaviour = self._project(ctx, name)
@@ -1994,14 +2162,11 @@ class CodeBuildService(Service):
                     raise AwsError('IdempotentParameterMismatchException',
                                    'Idempotency token %s was used with different parameters' % token)
                 return {'build': self.builds[seen[1]].view(ctx.now)}
-        builds = self.by_project.setdefault((ctx.account, ctx.region, name), [])
-        build_id = '%s:%s' % (name, uuid.uuid4())
-        build = Build(build_id, ctx.arn('codebuild', 'build/' + build_id), len(builds) + 1,
-                      name, dict(behaviour), params, ctx)
-        builds.append(build)
-        self.builds[build_id] = build
+        builds = self._builds_of(ctx, name, behaviour)
+        build = self._new_build(ctx, name, builds, dict(behaviour), params, initiator_of(ctx.identity),
+                                ctx.now, build_duration(behaviour))
         if token is not None:
-            self.tokens[(ctx.account, ctx.region, token)] = (fingerprint, build_id, ctx.now)
+            self.tokens[(ctx.account, ctx.region, token)] = (fingerprint, build.id, ctx.now)
         return {'build': build.view(ctx.now)}
 
     def _find(self, ctx, build_id):
@@ -2036,8 +2201,7 @@ class CodeBuildService(Service):
 
     def list_builds_for_project(self, ctx, params):
         name = params['projectName']
-        self._project(ctx, name)
-        builds = self.by_project.get((ctx.account, ctx.region, name), [])
+        builds = self._builds_of(ctx, name, self._project(ctx, name))
         ids = [b.id for b in builds]
         if params.get('sortOrder', 'DESCENDING') == 'DESCENDING':
             ids.reverse()
@@ -2074,6 +2238,8 @@ class PipelineExecution:
         self.stage_start = now
         self.runs = []                  # one per entered stage: {'status', 'actions': {name: run}}
         self.stop_time = None
+        self.variables = None           # StartPipelineExecution's variables and sourceRevisions
+        self.source_revisions = None
 
     def _enter(self):
         while len(self.runs) <= self.stage_index:
@@ -2229,7 +2395,8 @@ class CodePipelineService(Service):
     def records(self):
         return {'approvals': self.approvals, 'stops': self.stops,
                 'executions': [{'pipelineName': e.pipeline, 'pipelineExecutionId': e.id,
-                                'status': e.status} for e in self.executions.values()]}
+                                'status': e.status, 'variables': e.variables,
+                                'sourceRevisions': e.source_revisions} for e in self.executions.values()]}
 
     def _config(self, ctx, name):
         config = self.pipelines.get(name)
@@ -2271,6 +2438,8 @@ class CodePipelineService(Service):
                     older.supersede(ctx.now)
         execution = PipelineExecution(str(uuid.uuid4()), name, config['stages'], ctx.now,
                                       ctx.account, ctx.region)
+        execution.variables = params.get('variables')
+        execution.source_revisions = params.get('sourceRevisions')
         execution.advance(ctx.now)
         executions.append(execution)
         self.executions[execution.id] = execution
@@ -2770,7 +2939,8 @@ class FakeAws:
     """All state and the request pipeline.
 
     AWS requests go: signature -> parse (protocol) -> shape check -> fault ->
-    service handler (under self.lock) -> output shape check -> answer."""
+    service handler (under self.lock) -> output shape check -> fault after
+    (slow-after, drop-after) -> answer."""
 
     def __init__(self, catalog, quiet=False, max_calls=MAX_CALLS_KEPT):
         self.catalog = catalog
@@ -2792,7 +2962,7 @@ class FakeAws:
     # --- dispatch ---
 
     def handle(self, req):
-        """Answer REQ; raises DropConnection for a 'drop' fault."""
+        """Answer REQ; raises DropConnection for a 'drop' or 'drop-after' fault."""
         if req.raw_path.startswith('/_fake/container-credentials'):
             return self._unsigned_call('container', 'GetCredentials', req,
                                        lambda now: (None, self.metadata.container(req, now)))
@@ -2816,6 +2986,12 @@ class FakeAws:
         if fault and fault['kind'] in ('throttle', '500', '503'):
             status = {'throttle': 429, '500': 500, '503': 503}[fault['kind']]
             resp = text_response(status, 'fault injected: %s' % fault['kind'])
+        if fault and fault['kind'] in FAULTS_AFTER:
+            try:
+                self._apply_fault_after(fault)
+            except DropConnection:
+                self._record(service, operation, req, None, None, None, 0, None, fault['kind'])
+                raise
         self._record(service, operation, req, None, None, None, resp.status,
                      None if resp.status < 400 else str(resp.status), fault and fault['kind'])
         return resp
@@ -2853,7 +3029,7 @@ class FakeAws:
                     operation, len(problems), '' if len(problems) == 1 else 's', '; '.join(problems)),
                     'model')
             fault = self.faults.take(service, operation)
-            if fault:
+            if fault and fault['kind'] not in FAULTS_AFTER:
                 self._apply_fault(fault, protocol)
             ctx = CallContext(self, identity, service, region, operation, request_id, time.time())
             with self.lock:
@@ -2861,7 +3037,7 @@ class FakeAws:
             resp = self._answer(proto, op_model, output, request_id, req, identity)
             status, error = resp.status, None
         except DropConnection:
-            self._record(service, operation, req, identity, params, region, 0, None, 'drop')
+            self._record(service, operation, req, identity, params, region, 0, None, fault['kind'])
             raise
         except AwsError as err:
             if operation is None and model is not None:
@@ -2877,11 +3053,18 @@ class FakeAws:
             err = category_error('internal', protocol, 'fake_aws internal error (see its stderr)')
             resp = PROTOCOLS[protocol].error(err, request_id, model)
             status, error = err.status, err.code
+        if fault and fault['kind'] in FAULTS_AFTER:     # the handler ran, answer or error
+            try:
+                self._apply_fault_after(fault)
+            except DropConnection:
+                self._record(service, operation, req, identity, params, region, 0, None, fault['kind'])
+                raise
         self._record(service, operation, req, identity, params, region, status, error,
                      fault and fault['kind'])
         return resp
 
     def _apply_fault(self, fault, protocol):
+        """Apply a fault before the handler: drop, delay, or answer an error."""
         kind = fault['kind']
         if kind == 'drop':
             raise DropConnection()
@@ -2896,6 +3079,14 @@ class FakeAws:
             raise category_error('internal', protocol, 'Internal failure (fault injected)')
         elif kind == '503':
             raise category_error('unavailable', protocol, 'Service unavailable (fault injected)')
+
+    @staticmethod
+    def _apply_fault_after(fault):
+        """Apply a fault after the handler ran, outside the app lock: the
+        state change is made (and visible), the answer is delayed or lost."""
+        if fault['kind'] == 'drop-after':
+            raise DropConnection()
+        time.sleep(fault['seconds'])            # slow-after
 
     def _answer(self, proto, op_model, output, request_id, req, identity):
         """Serialize OUTPUT after checking it against the output shape."""
@@ -2934,6 +3125,7 @@ class FakeAws:
         (('DELETE', '/_fake/violations'), ('_ctl_clear_violations', 'forget the violations')),
         (('GET', '/_fake/stats'), ('_ctl_stats', 'counts per operation')),
         (('GET', '/_fake/records'), ('_ctl_records', 'what services recorded, and the faults')),
+        (('GET', '/_fake/builds'), ('_ctl_builds', 'CodeBuild builds with start/end times; ?project=')),
         (('GET', '/_fake/container-credentials'), (None, 'ECS-style credentials (served by handle)')),
     ])
 
@@ -2950,7 +3142,7 @@ class FakeAws:
             return json_response(400, {'error': str(exc)})
 
     def _ctl_health(self, req, query):
-        return {'ok': True}
+        return {'ok': True, 'botocore': botocore.__version__, 'modelOverlay': self.catalog.overlaid}
 
     def _ctl_reset(self, req, query):
         self.reset(query.get('only'))
@@ -2979,6 +3171,10 @@ class FakeAws:
             doc = {name: jsonable(svc.records()) for name, svc in self.services.items()}
         doc['faults'] = self.faults.snapshot()
         return doc
+
+    def _ctl_builds(self, req, query):
+        with self.lock:
+            return self.services['codebuild'].summaries(time.time(), query.get('project'))
 
     def reset(self, only=None):
         """Forget everything (or only the records named in ONLY, comma-separated)."""

@@ -3,8 +3,9 @@
 #
 # Starts the fake and drives it with Debian's AWS CLI v2 (/usr/bin/aws, whose
 # own botocore signs and serializes every request): every operation the fake
-# serves, the idempotency and lifecycle rules, faults, the IMDSv2 and
-# container credential chains.  Any request the fake finds wrong is a
+# serves, the idempotency and lifecycle rules, build durations and history,
+# faults, the IMDSv2 and container credential chains.  Members newer than the
+# CLI's botocore (the fake's model overlay) are sent by signed_request.py.  Any request the fake finds wrong is a
 # violation, so the CLI passing with an empty /_fake/violations list shows
 # that the fake accepts what AWS accepts.  Then deliberately bad requests
 # (curl) must be refused and recorded.  Prints "ok N - ..." / "not ok N - ..."
@@ -55,11 +56,15 @@ check() {
     fi
 }
 
-# jtrue FILE EXPR: Python EXPR over d = the JSON in FILE is true.
+# jtrue FILE EXPR: Python EXPR over d = the JSON in FILE is true.  EXPR may
+# use t(x): epoch seconds of x (a number, or the CLI's ISO 8601 text), and
+# now(): the current epoch seconds.
 jtrue() {
     "$PY" -c '
-import json, sys
+import datetime, json, sys, time
 d = json.load(open(sys.argv[1]))
+t = lambda x: x if isinstance(x, (int, float)) else datetime.datetime.fromisoformat(x).timestamp()
+now = time.time
 sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2"
 }
 
@@ -103,6 +108,15 @@ cli_fails() {
     else
         not_ok "$desc" "$(cat "$tmp/fail.json.err")"
     fi
+}
+
+# signed OUT SERVICE TARGET JSON: a json-1.1 request signed by botocore's
+# SigV4Auth (signed_request.py), for what the CLI cannot send; the HTTP
+# status goes to OUT.status, the answer to OUT.
+signed() {
+    "$PY" "$here/signed_request.py" "$BASE" "$2" "$3" "$4" >"$1.raw" 2>&1
+    sed -n 1p "$1.raw" >"$1.status"
+    sed 1d "$1.raw" >"$1"
 }
 
 control() { # METHOD PATH [JSON-BODY] -> stdout
@@ -285,6 +299,61 @@ else
     not_ok "the not-found message names the project ARN" "$(cat "$tmp/fail.json.err")"
 fi
 
+# --- CodeBuild: duration jitter, history, GET /_fake/builds ---------------------------
+
+control POST /_fake/configure '{"codebuild": {"projects": {
+   "hist":  {"durationSeconds": 30, "jitterSeconds": 10, "history": 3},
+   "jit":   {"durationSeconds": 30, "jitterSeconds": 20},
+   "floor": {"durationSeconds": 1.5, "jitterSeconds": 100}}}}' >"$tmp/conf-h.json"
+configured_at=$(date +%s.%N)
+expect "configure accepts jitterSeconds and history" "$tmp/conf-h.json" "d == {'configured': True}"
+control POST /_fake/configure '{"codebuild": {"projects": {"x": {"history": 1.5}}}}' >"$tmp/conf-h2.json"
+expect "configure refuses a history that is not a whole number" "$tmp/conf-h2.json" "'history' in d['error']"
+control POST /_fake/configure '{"codebuild": {"projects": {"x": {"jitterSeconds": -1}}}}' >"$tmp/conf-h3.json"
+expect "configure refuses a negative jitterSeconds" "$tmp/conf-h3.json" "'jitterSeconds' in d['error']"
+
+cli "$tmp/hl.json" codebuild list-builds-for-project --project-name hist
+HIDS=$(jget "$tmp/hl.json" "' '.join(d.get('ids', []))")
+# shellcheck disable=SC2086 # one id per word
+cli "$tmp/hb.json" codebuild batch-get-builds --ids $HIDS
+expect "history: 3 completed SUCCEEDED builds listed newest first (numbers 3, 2, 1), all phases" "$tmp/hb.json" \
+    "[(b['buildNumber'], b['buildStatus'], b['buildComplete'], b['currentPhase'], len(b['phases'])) \
+      for b in d['builds']] == [(n, 'SUCCEEDED', True, 'COMPLETED', 11) for n in (3, 2, 1)]"
+expect "history: they ended before the project was configured, one after the other, lasting 30 +- 10 s" \
+    "$tmp/hb.json" \
+    "all(20 <= t(b['endTime']) - t(b['startTime']) <= 40 and t(b['endTime']) < $configured_at \
+         and t(b['phases'][-1]['startTime']) == t(b['endTime']) for b in d['builds']) \
+     and all(t(d['builds'][i + 1]['endTime']) < t(d['builds'][i]['startTime']) for i in range(2))"
+
+cli "$tmp/hs.json" codebuild start-build --project-name hist
+HNEW=$(jget "$tmp/hs.json" "d['build']['id']")
+expect "a new build is numbered after the history" "$tmp/hs.json" "d['build']['buildNumber'] == 4"
+control GET "/_fake/builds?project=hist" >"$tmp/hfb.json"
+expect "GET /_fake/builds: id, project, start time, scheduled end time, status, history flag" "$tmp/hfb.json" \
+    "[(b['buildNumber'], b['project'], b['status'], b['history']) for b in d] \
+     == [(1, 'hist', 'SUCCEEDED', True), (2, 'hist', 'SUCCEEDED', True), (3, 'hist', 'SUCCEEDED', True), \
+         (4, 'hist', 'IN_PROGRESS', False)] \
+     and d[3]['id'] == '$HNEW' and 20 <= d[3]['endTime'] - d[3]['startTime'] <= 40 and d[3]['endTime'] > now()"
+expect "GET /_fake/builds: the history's times are those BatchGetBuilds shows" "$tmp/hfb.json" \
+    "[(b['id'], round(b['startTime'], 3), round(b['endTime'], 3)) for b in d[2::-1]] == \
+     [(b['id'], round(t(b['startTime']), 3), round(t(b['endTime']), 3)) \
+      for b in __import__('json').load(open('$tmp/hb.json'))['builds']]"
+
+for i in 1 2 3 4 5 6; do
+    signed "$tmp/jit.json" codebuild CodeBuild_20161006.StartBuild '{"projectName": "jit"}'
+    signed "$tmp/jit.json" codebuild CodeBuild_20161006.StartBuild '{"projectName": "floor"}'
+done
+control GET "/_fake/builds?project=jit" >"$tmp/jb.json"
+expect "jitterSeconds: each build lasts its own durationSeconds +- jitterSeconds" "$tmp/jb.json" \
+    "len(d) == 6 and len({b['endTime'] - b['startTime'] for b in d}) == 6 \
+     and all(10 <= b['endTime'] - b['startTime'] <= 50 for b in d)"
+control GET "/_fake/builds?project=floor" >"$tmp/jf.json"
+expect "jitterSeconds: never below 1 s" "$tmp/jf.json" \
+    "len(d) == 6 and all(1 <= b['endTime'] - b['startTime'] <= 101.5 for b in d)"
+control GET "/_fake/builds?project=slow" >"$tmp/sb.json"
+expect "GET /_fake/builds: a stopped build ends when it was stopped" "$tmp/sb.json" \
+    "[b['status'] for b in d] == ['STOPPED', 'IN_PROGRESS'] and d[0]['endTime'] - d[0]['startTime'] < 60"
+
 # --- CodePipeline ------------------------------------------------------------------
 
 cli "$tmp/p1.json" codepipeline start-pipeline-execution --name release --client-request-token crt-1
@@ -341,6 +410,49 @@ expect "an abandoned execution is Stopped with the reason as summary" "$tmp/pe3.
     "d['pipelineExecution']['status'] == 'Stopped' and d['pipelineExecution']['statusSummary'] == 'release cancelled'"
 cli_fails "get-pipeline-state of an unconfigured pipeline: PipelineNotFoundException" PipelineNotFoundException \
     codepipeline get-pipeline-state --name nowhere
+
+# Members newer than botocore 1.29 (the fake's model overlay): the CLI 2.9
+# cannot send them, signed_request.py does.
+control GET /_fake/health >"$tmp/health.json"
+expect "health: the model overlay adds StartPipelineExecution's variables and sourceRevisions to botocore 1.29" \
+    "$tmp/health.json" \
+    "d['ok'] and (not d['botocore'].startswith('1.29.') or d['modelOverlay'] == \
+     ['codepipeline.StartPipelineExecutionInput.variables', 'codepipeline.StartPipelineExecutionInput.sourceRevisions'])"
+SPE=CodePipeline_20150709.StartPipelineExecution
+signed "$tmp/ov1.json" codepipeline $SPE '{"name": "release", "clientRequestToken": "crt-overlay-1",
+  "variables": [{"name": "RELEASE", "value": "r-1"}, {"name": "deploy@eu-west_1", "value": "a b: c"}],
+  "sourceRevisions": [{"actionName": "Source", "revisionType": "COMMIT_ID",
+                       "revisionValue": "0123456789abcdef0123456789abcdef01234567"},
+                      {"actionName": "Source", "revisionType": "S3_OBJECT_KEY", "revisionValue": "releases/r-1.zip"}]}'
+expect "start-pipeline-execution with variables and sourceRevisions (signed by botocore): accepted" "$tmp/ov1.json" \
+    "open('$tmp/ov1.json.status').read().strip() == '200' and len(d['pipelineExecutionId']) == 36"
+control GET "/_fake/calls?service=codepipeline&operation=StartPipelineExecution" >"$tmp/ovc.json"
+expect "variables and sourceRevisions are recorded in the call params" "$tmp/ovc.json" \
+    "d[-1]['params']['variables'] == [{'name': 'RELEASE', 'value': 'r-1'}, {'name': 'deploy@eu-west_1', \
+     'value': 'a b: c'}] and [r['revisionType'] for r in d[-1]['params']['sourceRevisions']] \
+     == ['COMMIT_ID', 'S3_OBJECT_KEY'] and d[-1]['status'] == 200"
+control GET /_fake/records >"$tmp/ovr.json"
+expect "and with the execution in the records" "$tmp/ovr.json" \
+    "[e['variables'][0]['value'] for e in d['codepipeline']['executions'] \
+      if e['pipelineExecutionId'] == '$(jget "$tmp/ov1.json" "d.get('pipelineExecutionId')")'] == ['r-1']"
+
+control GET /_fake/violations >"$tmp/ov-v0.json"
+expect "no violation so far" "$tmp/ov-v0.json" "d == []"
+signed "$tmp/ov2.json" codepipeline $SPE '{"name": "release",
+  "sourceRevisions": [{"actionName": "Source", "revisionType": "BRANCH", "revisionValue": "main"}]}'
+expect "an overlay member off its enum (revisionType BRANCH): 400 ValidationException" "$tmp/ov2.json" \
+    "open('$tmp/ov2.json.status').read().strip() == '400' and d['__type'] == 'ValidationException' \
+     and '\"BRANCH\" is not one of COMMIT_ID, IMAGE_DIGEST, S3_OBJECT_VERSION_ID, S3_OBJECT_KEY' in d['message']"
+signed "$tmp/ov3.json" codepipeline $SPE '{"name": "release", "variables": [{"name": "X", "type": "PLAINTEXT"}]}'
+expect "an overlay structure without a required member, with an unknown one: 400 naming both" "$tmp/ov3.json" \
+    "open('$tmp/ov3.json.status').read().strip() == '400' \
+     and 'missing required member \"value\" of PipelineVariable' in d['message'] \
+     and 'unknown member \"type\" in PipelineVariable' in d['message']"
+control GET /_fake/violations >"$tmp/ov-v1.json"
+expect "both are recorded as model violations" "$tmp/ov-v1.json" \
+    "[(v['kind'], v['operation']) for v in d] == [('model', 'StartPipelineExecution')] * 2 \
+     and 'revisionType' in d[0]['message']"
+control DELETE /_fake/violations >/dev/null
 
 # --- Lambda ----------------------------------------------------------------------------
 
@@ -449,6 +561,47 @@ if "$PY" -c "import sys; sys.exit(0 if $end - $start >= 0.9 else 1)"; then
 else
     not_ok "a slow fault delays the answer" "took $start .. $end"
 fi
+
+# Faults after the work: the build exists, the answer is late or lost.
+control POST /_fake/configure '{"codebuild": {"projects": {"once": {"durationSeconds": 60},
+                                                "twice": {"durationSeconds": 60}}},
+  "faults": [{"service": "codebuild", "operation": "StartBuild", "kind": "drop-after"}]}' >/dev/null
+cli "$tmp/once.json" codebuild start-build --project-name once --idempotency-token tok-once-1
+ONCE=$(jget "$tmp/once.json" "d['build']['id']")
+expect "drop-after: the CLI retries StartBuild (same idempotency token) and gets the build" "$tmp/once.json" \
+    "d['build']['projectName'] == 'once' and d['build']['buildNumber'] == 1"
+control GET "/_fake/builds?project=once" >"$tmp/once-b.json"
+expect "drop-after with an idempotency token: exactly one build exists, the one answered" "$tmp/once-b.json" \
+    "[b['id'] for b in d] == ['$ONCE']"
+control GET "/_fake/calls?service=codebuild&operation=StartBuild" >"$tmp/once-c.json"
+expect "drop-after is recorded: status 0 and fault drop-after, then 200, both with the token" "$tmp/once-c.json" \
+    "[(c['status'], c['fault'], c['params'].get('idempotencyToken')) for c in d \
+      if c['params']['projectName'] == 'once'] == [(0, 'drop-after', 'tok-once-1'), (200, None, 'tok-once-1')]"
+control POST /_fake/configure \
+    '{"faults": [{"service": "codebuild", "operation": "StartBuild", "kind": "drop-after"}]}' >/dev/null
+cli "$tmp/twice.json" codebuild start-build --project-name twice
+control GET "/_fake/builds?project=twice" >"$tmp/twice-b.json"
+expect "drop-after without an idempotency token: the retry starts a second build" "$tmp/twice-b.json" \
+    "len(d) == 2"
+
+control POST /_fake/configure '{"codebuild": {"projects": {"late": {"durationSeconds": 60}}},
+  "faults": [{"service": "codebuild", "operation": "StartBuild", "kind": "slow-after", "seconds": 3}]}' >/dev/null
+cli "$tmp/late.json" codebuild start-build --project-name late &
+late_pid=$!
+late_seen() {
+    control GET "/_fake/builds?project=late" >"$tmp/late-b.json" && jtrue "$tmp/late-b.json" "len(d) == 1"
+}
+if wait_for 10 late_seen && kill -0 "$late_pid" 2>/dev/null; then
+    ok "slow-after: the build exists (GET /_fake/builds) while the answer is still held back"
+else
+    not_ok "slow-after: the build exists while the answer is still held back" "$(cat "$tmp/late-b.json")"
+fi
+wait "$late_pid"
+expect "slow-after: then the answer comes, for that build" "$tmp/late.json" \
+    "d['build']['id'] == '$(jget "$tmp/late-b.json" "d[0]['id']")'"
+control GET "/_fake/calls?service=codebuild&operation=StartBuild" >"$tmp/late-c.json"
+expect "slow-after is recorded with the answer (200, fault slow-after)" "$tmp/late-c.json" \
+    "(d[-1]['status'], d[-1]['fault'], d[-1]['params']['projectName']) == (200, 'slow-after', 'late')"
 
 # --- credential chains: IMDSv2 and container credentials --------------------------------
 

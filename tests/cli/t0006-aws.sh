@@ -140,13 +140,15 @@ stages:
         name: Deploy
         codePipelineName: deploy
         approveApprovalStages: [Approve]
+        variables: [{name: TAG, value: v3.2.0}]
+        sourceRevisions: [{actionName: Source, revisionType: COMMIT_ID, revisionValue: 4f2a9c1}]
 PLAN
 begin 'CodePipeline: started once, its manual approval approved by steppy, Succeeded'
 reset_calls
 run "$STEPPY" run "$tmp/pipe.yaml"
 expect_status 0
 id=$(last_id)
-calls_check 'len(ops("StartPipelineExecution")) == 1 and ops("StartPipelineExecution")[0]["params"]["clientRequestToken"] == "'"$id"'-0-0-1"'
+calls_check 'len(ops("StartPipelineExecution")) == 1 and ops("StartPipelineExecution")[0]["params"] == {"name": "deploy", "clientRequestToken": "'"$id"'-0-0-1", "variables": [{"name": "TAG", "value": "v3.2.0"}], "sourceRevisions": [{"actionName": "Source", "revisionType": "COMMIT_ID", "revisionValue": "4f2a9c1"}]}'
 calls_check 'len(ops("PutApprovalResult")) == 1 and ops("PutApprovalResult")[0]["params"]["stageName"] == "Approve" and "'"$id"'" in ops("PutApprovalResult")[0]["params"]["result"]["summary"]'
 run "$STEPPY" show "$id"
 expect_out_contains 'pipeline deploy execution'
