@@ -10,7 +10,7 @@
 
 BUILD  ?= build
 CC     ?= cc
-PKGS   := jansson yaml-0.1 sqlite3 libuv libcurl libcrypto libxml-2.0
+PKGS   := jansson yaml-0.1 sqlite3 libuv libcurl libcrypto libxml-2.0 libmicrohttpd
 WARN   := -Wall -Wextra -Werror -Wshadow -Wconversion -Wstrict-prototypes \
           -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
 CFLAGS ?= -O2 -g
@@ -24,7 +24,7 @@ ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 LDFLAGS    += -fsanitize=address,undefined
 endif
 
-LIB_SRC  := $(sort $(wildcard src/util/*.c src/plan/*.c src/steps/*.c src/engine/*.c src/store/*.c src/aws/*.c src/cli/*.c))
+LIB_SRC  := $(sort $(wildcard src/util/*.c src/plan/*.c src/steps/*.c src/engine/*.c src/store/*.c src/aws/*.c src/notify/*.c src/server/*.c src/cli/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)

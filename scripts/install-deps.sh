@@ -8,7 +8,7 @@
 set -eu
 
 # Build: compiler, pkg-config and the -dev packages the Makefile asks pkg-config for.
-BUILD_PKGS="make gcc pkg-config libjansson-dev libyaml-dev libsqlite3-dev libuv1-dev libcurl4-openssl-dev libssl-dev libxml2-dev"
+BUILD_PKGS="make gcc pkg-config libjansson-dev libyaml-dev libsqlite3-dev libuv1-dev libcurl4-openssl-dev libssl-dev libxml2-dev libmicrohttpd-dev"
 # Tests: unit test framework, second compiler with libFuzzer and sanitizer
 # runtimes, leak checker, formatter.
 TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev valgrind clang-format python3 procps python3-botocore awscli curl"

@@ -10,7 +10,7 @@
 
 extern const char validate_help[], plan_help[], graph_help[], help_help[], version_help[],
     supervise_help[], run_help[], resume_help[], retry_help[], approve_help[], reject_help[],
-    abort_help[], list_help[], show_help[], history_help[];
+    abort_help[], list_help[], show_help[], history_help[], serve_help[], token_help[];
 
 const struct command commands[] = {
 	{ "validate", cmd_validate, "check release plans and report every problem", validate_help },
@@ -25,6 +25,9 @@ const struct command commands[] = {
 	{ "list", cmd_list, "list releases", list_help },
 	{ "show", cmd_show, "show a release: stages and steps with state and timing", show_help },
 	{ "history", cmd_history, "show a release's event history", history_help },
+	{ "serve", cmd_serve, "run releases behind the HTTP API, approval pages and dashboard",
+	  serve_help },
+	{ "token", cmd_token, "make an API token for steppy serve", token_help },
 	{ "help", cmd_help, "show help for steppy or one command", help_help },
 	{ "version", cmd_version, "print the version", version_help },
 	{ "__supervise", cmd_supervise, NULL, supervise_help }, /* internal: hidden from help */

@@ -545,7 +545,7 @@ static void flush(struct runtime *rt)
 		uv_idle_stop(&rt->wake);
 	park_idle(rt);
 	rearm(rt);
-	if (!rt->stopping && all_finished(rt))
+	if (!rt->stopping && !rt->opts.keep_running && all_finished(rt))
 		uv_stop(&rt->loop);
 }
 
@@ -888,7 +888,7 @@ int runtime_run(struct runtime *rt)
 	uv_signal_start(&rt->sigint, signal_cb, SIGINT);
 	uv_signal_start(&rt->sigterm, signal_cb, SIGTERM);
 	mark_dirty(rt);
-	if (rt->execs && !all_finished(rt))
+	if (rt->opts.keep_running || (rt->execs && !all_finished(rt)))
 		uv_run(&rt->loop, UV_RUN_DEFAULT);
 	flush(rt);
 	uv_timer_stop(&rt->poll_timer);

@@ -42,6 +42,7 @@ struct runtime_options {
 	int64_t cancel_grace_ms;                 /* SIGTERM to SIGKILL, for Exec; default 10 s */
 	const char *notify_log;                  /* local notification log file */
 	const struct runtime_observer *observer; /* may be NULL */
+	bool keep_running; /* a server: run until stopped, not until all have ended */
 };
 
 int runtime_new(struct store *st, const struct runtime_options *opts, struct runtime **ret,

@@ -57,7 +57,12 @@ static const char schema[] =
     "  data TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL,"
     "  done_ms INTEGER, result TEXT);"
-    "CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (execution_id) WHERE done_ms IS NULL;";
+    "CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (execution_id) WHERE done_ms IS NULL;"
+    "CREATE TABLE IF NOT EXISTS approval_links ("
+    "  token_sha256 BLOB PRIMARY KEY,"
+    "  execution_id TEXT NOT NULL,"
+    "  stage INTEGER NOT NULL, step INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL) WITHOUT ROWID;";
 
 static int db_error(struct store *st, struct strbuf *err, const char *what)
 {
@@ -671,4 +676,72 @@ int64_t store_data_version(struct store *st)
 		v = sqlite3_column_int64(stmt, 0);
 	sqlite3_finalize(stmt);
 	return v;
+}
+
+int store_approval_link_add(struct store *st, const unsigned char hash[32],
+                            const char *execution_id, int stage, int step, int attempt, int64_t now,
+                            struct strbuf *err)
+{
+	sqlite3_stmt *stmt =
+	    prepare(st,
+	            "INSERT INTO approval_links (token_sha256, execution_id, stage, "
+	            "step, attempt, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+	            err);
+	if (!stmt)
+		return SP_ESTORE;
+	sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_STATIC);
+	bind_text(stmt, 2, execution_id);
+	sqlite3_bind_int(stmt, 3, stage);
+	sqlite3_bind_int(stmt, 4, step);
+	sqlite3_bind_int(stmt, 5, attempt);
+	sqlite3_bind_int64(stmt, 6, now);
+	int r =
+	    sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "recording an approval link");
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int store_approval_link_find(struct store *st, const unsigned char hash[32],
+                             struct approval_link *out, struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(st,
+	                             "SELECT execution_id, stage, step, attempt, created_ms FROM "
+	                             "approval_links WHERE token_sha256 = ?",
+	                             err);
+	if (!stmt)
+		return SP_ESTORE;
+	sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_STATIC);
+	int rc = sqlite3_step(stmt);
+	int r = 0;
+	if (rc == SQLITE_ROW) {
+		out->execution_id = xstrdup((const char *)sqlite3_column_text(stmt, 0));
+		out->stage = sqlite3_column_int(stmt, 1);
+		out->step = sqlite3_column_int(stmt, 2);
+		out->attempt = sqlite3_column_int(stmt, 3);
+		out->created_ms = sqlite3_column_int64(stmt, 4);
+	} else if (rc == SQLITE_DONE) {
+		r = SP_ENOENT;
+	} else {
+		r = db_error(st, err, "reading an approval link");
+	}
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+bool store_approval_link_exists(struct store *st, const char *execution_id, int stage, int step,
+                                int attempt)
+{
+	sqlite3_stmt *stmt = prepare(st,
+	                             "SELECT 1 FROM approval_links WHERE execution_id = ? AND "
+	                             "stage = ? AND step = ? AND attempt = ?",
+	                             NULL);
+	if (!stmt)
+		return false;
+	bind_text(stmt, 1, execution_id);
+	sqlite3_bind_int(stmt, 2, stage);
+	sqlite3_bind_int(stmt, 3, step);
+	sqlite3_bind_int(stmt, 4, attempt);
+	bool found = sqlite3_step(stmt) == SQLITE_ROW;
+	sqlite3_finalize(stmt);
+	return found;
 }

@@ -135,6 +135,25 @@ int store_inbox_pending(struct store *st, const char *owner, struct inbox_cmd **
 /* Reads a command's result: 1 and *ret_result (caller frees) when done, 0 while pending. */
 int store_inbox_result(struct store *st, int64_t id, char **ret_result, struct strbuf *err);
 
+/*
+ * Approval links: the SHA-256 of each link's secret token (never the token)
+ * and the Human step attempt it decides.
+ */
+struct approval_link {
+	char *execution_id;
+	int stage, step, attempt;
+	int64_t created_ms;
+};
+int store_approval_link_add(struct store *st, const unsigned char hash[32],
+                            const char *execution_id, int stage, int step, int attempt, int64_t now,
+                            struct strbuf *err);
+/* Finds the link of a token hash: 0 (caller frees out->execution_id), SP_ENOENT. */
+int store_approval_link_find(struct store *st, const unsigned char hash[32],
+                             struct approval_link *out, struct strbuf *err);
+/* True if an attempt has its link already. */
+bool store_approval_link_exists(struct store *st, const char *execution_id, int stage, int step,
+                                int attempt);
+
 /* A number that changes whenever another connection commits (PRAGMA data_version). */
 int64_t store_data_version(struct store *st);
 

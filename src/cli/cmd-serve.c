@@ -1,0 +1,187 @@
+/*
+ * cmd-serve.c - `steppy serve` (the engine with the HTTP API, approval pages
+ * and dashboard) and `steppy token` (a new API token and its hash for the
+ * configuration).
+ */
+#include "cli/cli.h"
+
+#include "engine/runtime.h"
+#include "server/config.h"
+#include "server/server.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+#include <getopt.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+const char serve_help[] =
+    "usage: steppy serve [--config FILE] [--listen HOST:PORT] [--db PATH]\n"
+    "\n"
+    "Runs releases and serves them over HTTP: the JSON API under /api/v1\n"
+    "(docs/openapi.yaml), approval pages for the links sent when a Human step\n"
+    "waits, the live dashboard at /, /healthz and /metrics (Prometheus).\n"
+    "Unfinished releases in the store are resumed at start and whenever their\n"
+    "steppy process has died. SIGTERM or Ctrl-C stops gracefully: nothing\n"
+    "running is lost, and the next start resumes it.\n"
+    "\n"
+    "options:\n"
+    "  --config FILE      the configuration (YAML or JSON, docs/configuration.md)\n"
+    "  --listen HOST:PORT where to listen (default 127.0.0.1:8080; port 0: any free)\n"
+    "  --db PATH          the store (default: the configuration's \"store\", else as for\n"
+    "                     steppy run)\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "Without API tokens in the configuration everyone who can reach the server\n"
+    "may do everything, so it then listens on loopback addresses only.\n"
+    "\n"
+    "exit status: 0 stopped, 1 invalid configuration, 2 usage, store or I/O error\n";
+
+const char token_help[] =
+    "usage: steppy token NAME ROLE...\n"
+    "\n"
+    "Makes a new API token for NAME (the identity it gives: who started or\n"
+    "approved a release) with the given roles: viewer, operator (submit,\n"
+    "abort, retry), approver (approve and reject), admin (all). Prints the\n"
+    "token, to give to its owner, and the lines for the \"tokens\" list of the\n"
+    "configuration, which holds only the token's SHA-256.\n";
+
+int cmd_token(int argc, char **argv)
+{
+	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		fputs(token_help, stdout);
+		return EXIT_OK;
+	}
+	if (argc < 3)
+		return usage_error(
+		    "token takes a name and at least one role (see steppy token --help)");
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], "viewer") && strcmp(argv[i], "operator") &&
+		    strcmp(argv[i], "approver") && strcmp(argv[i], "admin"))
+			return usage_error(
+			    "\"%s\" is not a role: viewer, operator, approver or admin", argv[i]);
+	unsigned char raw[24], hash[SHA256_DIGEST_LENGTH];
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		fprintf(stderr, "steppy: no random numbers from the kernel\n");
+		return EXIT_USAGE;
+	}
+	char token[64];
+	int n = snprintf(token, sizeof(token), "stp_");
+	for (size_t i = 0; i < sizeof(raw); i++)
+		n += snprintf(token + n, sizeof(token) - (size_t)n, "%02x", raw[i]);
+	SHA256((const unsigned char *)token, strlen(token), hash);
+	printf("token: %s\n\nfor the configuration:\n  - name: %s\n    sha256: ", token, argv[1]);
+	for (size_t i = 0; i < sizeof(hash); i++)
+		printf("%02x", hash[i]);
+	printf("\n    roles: [");
+	for (int i = 2; i < argc; i++)
+		printf("%s%s", i > 2 ? ", " : "", argv[i]);
+	printf("]\n");
+	return EXIT_OK;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "db", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL, *listen = NULL, *db = NULL;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case 'd':
+			db = optarg;
+			break;
+		case 'h':
+			fputs(serve_help, stdout);
+			return EXIT_OK;
+		default:
+			return usage_error("see steppy serve --help");
+		}
+	}
+	if (optind < argc)
+		return usage_error("serve takes no arguments (see steppy serve --help)");
+
+	struct serve_config cfg;
+	if (config_path) {
+		struct diag_list dl = DIAG_LIST_INIT;
+		if (serve_config_load(config_path, &cfg, &dl) < 0) {
+			diag_list_sort(&dl);
+			diag_print_text(stderr, &dl, NULL, use_colour(stderr));
+			fprintf(stderr, "%s: invalid configuration; the server does not start\n",
+			        config_path);
+			diag_list_release(&dl);
+			return EXIT_INVALID;
+		}
+		diag_list_release(&dl);
+	} else {
+		serve_config_defaults(&cfg);
+	}
+	static char host[256];
+	if (listen && parse_listen(listen, host, sizeof(host), &cfg.listen_port) < 0) {
+		serve_config_release(&cfg);
+		return usage_error("--listen takes HOST:PORT, not \"%s\"", listen);
+	}
+	if (listen)
+		cfg.listen_host = host;
+	/* AWS defaults of the configuration, unless the environment says otherwise. */
+	if (cfg.aws_region && !getenv("AWS_REGION"))
+		setenv("AWS_REGION", cfg.aws_region, 1);
+	if (cfg.aws_profile && !getenv("AWS_PROFILE"))
+		setenv("AWS_PROFILE", cfg.aws_profile, 1);
+
+	struct store *st;
+	char *path;
+	int code = cli_open_store(db ? db : cfg.store, &st, &path);
+	if (code != EXIT_OK) {
+		serve_config_release(&cfg);
+		return code;
+	}
+	char *slash = strrchr(path, '/');
+	char *notify_log = slash ? xstrfmt("%.*s/notifications.log", (int)(slash - path), path)
+	                         : xstrdup("notifications.log");
+	struct server *srv = server_new(&cfg, path);
+	struct runtime_options opts = { .notify_log = notify_log,
+		                        .observer = server_observer(srv),
+		                        .keep_running = true };
+	struct runtime *rt = NULL;
+	struct strbuf err = STRBUF_INIT;
+	int r = runtime_new(st, &opts, &rt, &err);
+	if (r == 0)
+		r = server_start(srv, rt, &err);
+	if (r == 0) {
+		size_t n = 0;
+		runtime_adopt_all(rt, &n, &err);
+		printf(
+		    "steppy serve: listening on %s (store %s); %zu unfinished release%s resumed\n",
+		    server_url(srv), path, n, n == 1 ? "" : "s");
+		fflush(stdout);
+		runtime_run(rt);
+		printf("steppy serve: stopped\n");
+		code = EXIT_OK;
+	} else {
+		fprintf(stderr, "steppy serve: %s\n", err.buf);
+		code = EXIT_USAGE;
+	}
+	server_free(srv);
+	runtime_free(rt);
+	store_close(st);
+	strbuf_release(&err);
+	free(notify_log);
+	free(path);
+	serve_config_release(&cfg);
+	return code;
+}

@@ -1,0 +1,736 @@
+/*
+ * api.c - the JSON API under /api/v1, /healthz and /metrics (see
+ * docs/openapi.yaml). Reads go to the store; changes go through
+ * control_apply() or, for submissions and retries, a job on the loop thread.
+ */
+#include "server/server-internal.h"
+
+#include "cli/cli.h"
+#include "engine/control.h"
+#include "engine/report.h"
+#include "plan/doc-json.h"
+#include "plan/limits.h"
+#include "plan/plan.h"
+#include "util/alloc.h"
+#include "util/error.h"
+#include "util/timefmt.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DECISION_WAIT_MS 10000
+#define STREAM_POLL_MS   500
+#define STREAM_PING_MS   15000
+
+static const char *const statuses[] = { "RUNNING", "SUCCEEDED", "FAILED", "REJECTED",
+	                                "ABORTED", "WAITING",   NULL };
+
+static void h_health(struct request *rq)
+{
+	respond_json(rq, 200, json_pack("{ssss}", "status", "ok", "version", STEPPY_VERSION));
+}
+
+/* ---- reading ------------------------------------------------------------------ */
+
+/* A store connection, or answers 503. */
+static struct store *store_or_503(struct request *rq)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct store *st = server_store_get(rq->srv, &err);
+	if (!st)
+		respond_error(rq, 503, "store-unavailable", "%s", err.buf);
+	strbuf_release(&err);
+	return st;
+}
+
+static bool parse_int(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v = s && *s ? strtol(s, &end, 10) : 0;
+	if (!s || !*s || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+struct list_acc {
+	json_t *array;
+	bool waiting_only;
+};
+
+static void add_row(const struct exec_row *row, void *arg)
+{
+	struct list_acc *acc = arg;
+	if (acc->waiting_only && !row->waiting)
+		return;
+	json_array_append_new(acc->array, exec_row_json(row));
+}
+
+static void h_list(struct request *rq)
+{
+	const char *status = request_query(rq, "status");
+	long limit = 50, offset = 0;
+	if (request_query(rq, "limit") && !parse_int(request_query(rq, "limit"), 1, 1000, &limit)) {
+		respond_error(rq, 400, "invalid-parameter",
+		              "limit must be a number from 1 to 1000");
+		return;
+	}
+	if (request_query(rq, "offset") &&
+	    !parse_int(request_query(rq, "offset"), 0, 100000000, &offset)) {
+		respond_error(rq, 400, "invalid-parameter", "offset must be a number from 0");
+		return;
+	}
+	bool known = !status;
+	for (int i = 0; status && statuses[i]; i++)
+		known |= !strcmp(status, statuses[i]);
+	if (!known) {
+		respond_error(
+		    rq, 400, "invalid-parameter",
+		    "status must be RUNNING, WAITING, SUCCEEDED, FAILED, REJECTED or ABORTED");
+		return;
+	}
+	struct store *st = store_or_503(rq);
+	if (!st)
+		return;
+	struct list_acc acc = { .array = json_array(),
+		                .waiting_only = status && !strcmp(status, "WAITING") };
+	struct strbuf err = STRBUF_INIT;
+	int r = store_list(st, acc.waiting_only ? "RUNNING" : status, (int)limit, (int)offset,
+	                   add_row, &acc, &err);
+	server_store_put(rq->srv, st);
+	if (r < 0) {
+		json_decref(acc.array);
+		respond_error(rq, 503, "store-error", "%s", err.buf);
+	} else {
+		json_t *doc = json_pack("{so}", "executions", acc.array);
+		if (r == limit)
+			json_object_set_new(doc, "nextOffset", json_integer(offset + limit));
+		respond_json(rq, 200, doc);
+	}
+	strbuf_release(&err);
+}
+
+/* Loads execution rq->params[0]: answers 404/503 and returns false if it cannot. */
+static bool load_exec(struct request *rq, struct store *st, struct exec_row *row,
+                      struct loaded_exec *le)
+{
+	struct strbuf err = STRBUF_INIT;
+	int r = store_get(st, rq->params[0], row, &err);
+	if (r == 0 && strcmp(row->id, rq->params[0]) != 0) {
+		exec_row_release(row);
+		r = SP_ENOENT; /* the API takes whole ids, not prefixes */
+	}
+	if (r == 0) {
+		r = execution_load(st, row->id, le, &err);
+		if (r < 0)
+			exec_row_release(row);
+	}
+	if (r == SP_ENOENT || r == SP_EINVAL)
+		respond_error(rq, 404, "not-found", "no execution %s", rq->params[0]);
+	else if (r < 0)
+		respond_error(rq, 503, "store-error", "%s", err.buf);
+	strbuf_release(&err);
+	return r == 0;
+}
+
+static json_t *report_of(struct request *rq)
+{
+	struct store *st = store_or_503(rq);
+	if (!st)
+		return NULL;
+	struct exec_row row;
+	struct loaded_exec le;
+	json_t *doc = NULL;
+	if (load_exec(rq, st, &row, &le)) {
+		doc = execution_report(&row, &le);
+		loaded_exec_release(&le);
+		exec_row_release(&row);
+	}
+	server_store_put(rq->srv, st);
+	return doc;
+}
+
+static void h_get(struct request *rq)
+{
+	json_t *doc = report_of(rq);
+	if (doc)
+		respond_json(rq, 200, doc);
+}
+
+static json_t *event_json(const struct event *e, const struct plan *plan)
+{
+	json_t *j = json_pack("{sIsIss}", "seq", (json_int_t)e->seq, "timeMs",
+	                      (json_int_t)e->time_ms, "type", event_type_name(e->type));
+	if (e->stage >= 0) {
+		json_object_set_new(j, "stage", json_integer(e->stage));
+		json_object_set_new(j, "stageName", json_string(plan->stages[e->stage].name));
+	}
+	if (e->step >= 0) {
+		json_object_set_new(j, "step", json_integer(e->step));
+		json_object_set_new(j, "stepName",
+		                    json_string(plan->stages[e->stage].steps[e->step].name));
+	}
+	if (e->attempt)
+		json_object_set_new(j, "attempt", json_integer(e->attempt));
+	json_t *data = json_deep_copy(e->data);
+	if (e->type == EV_EXECUTION_STARTED)
+		plan_json_redact(json_object_get(data, "plan"));
+	json_object_set_new(j, "data", data);
+	return j;
+}
+
+static void h_events(struct request *rq)
+{
+	long after = 0, limit = 100;
+	if ((request_query(rq, "after") &&
+	     !parse_int(request_query(rq, "after"), 0, INT32_MAX, &after)) ||
+	    (request_query(rq, "limit") &&
+	     !parse_int(request_query(rq, "limit"), 1, 1000, &limit))) {
+		respond_error(
+		    rq, 400, "invalid-parameter",
+		    "after is a sequence number (0 or more), limit a number from 1 to 1000");
+		return;
+	}
+	struct store *st = store_or_503(rq);
+	if (!st)
+		return;
+	struct exec_row row;
+	struct loaded_exec le;
+	if (!load_exec(rq, st, &row, &le)) {
+		server_store_put(rq->srv, st);
+		return;
+	}
+	server_store_put(rq->srv, st);
+	json_t *events = json_array();
+	size_t n = 0;
+	int64_t last = after;
+	for (size_t i = 0; i < le.history.len && n < (size_t)limit; i++) {
+		const struct event *e = &le.history.items[i];
+		if (e->seq <= after)
+			continue;
+		json_array_append_new(events, event_json(e, le.plan));
+		last = e->seq;
+		n++;
+	}
+	json_t *doc = json_pack("{ssso}", "id", row.id, "events", events);
+	if (last < (int64_t)le.history.len)
+		json_object_set_new(doc, "nextAfter", json_integer(last));
+	loaded_exec_release(&le);
+	exec_row_release(&row);
+	respond_json(rq, 200, doc);
+}
+
+/* ---- live updates (server-sent events) --------------------------------------------- */
+
+struct stream {
+	struct server *srv;
+	char id[128]; /* an execution, or "" for the list */
+	int64_t last_seq, last_version, last_ping;
+	struct store *st;
+	struct strbuf pending;
+	size_t sent;
+	bool first;
+};
+
+/* The next SSE message, when something changed: "event: X\ndata: JSON\n\n". */
+static void stream_poll(struct stream *s)
+{
+	int64_t now = wall_clock_ms();
+	struct request fake = { .srv = s->srv };
+	if (*s->id) {
+		struct exec_row row;
+		if (store_get(s->st, s->id, &row, NULL) < 0)
+			return;
+		bool changed = row.last_seq != s->last_seq;
+		s->last_seq = row.last_seq;
+		if (changed) {
+			struct loaded_exec le;
+			if (execution_load(s->st, row.id, &le, NULL) == 0) {
+				json_t *doc = execution_report(&row, &le);
+				char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+				strbuf_addf(&s->pending, "event: execution\ndata: %s\n\n", text);
+				free(text);
+				json_decref(doc);
+				loaded_exec_release(&le);
+			}
+		}
+		exec_row_release(&row);
+	} else {
+		int64_t v = store_data_version(s->st);
+		if (s->first || v != s->last_version) {
+			s->last_version = v;
+			struct list_acc acc = { .array = json_array() };
+			store_list(s->st, NULL, 50, 0, add_row, &acc, NULL);
+			char *text = json_dumps(acc.array, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			strbuf_addf(&s->pending, "event: executions\ndata: %s\n\n", text);
+			free(text);
+			json_decref(acc.array);
+		}
+	}
+	(void)fake;
+	s->first = false;
+	if (!s->pending.len && now - s->last_ping >= STREAM_PING_MS)
+		strbuf_addstr(&s->pending, ": ping\n\n");
+	if (s->pending.len)
+		s->last_ping = now;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	struct stream *s = cls;
+	while (s->sent == s->pending.len) {
+		strbuf_reset(&s->pending);
+		s->sent = 0;
+		if (s->srv->closing)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (!s->first)
+			usleep(STREAM_POLL_MS * 1000);
+		stream_poll(s);
+	}
+	size_t n = s->pending.len - s->sent;
+	if (n > max)
+		n = max;
+	memcpy(buf, s->pending.buf + s->sent, n);
+	s->sent += n;
+	return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+	struct stream *s = cls;
+	server_store_put(s->srv, s->st);
+	strbuf_release(&s->pending);
+	free(s);
+}
+
+static void start_stream(struct request *rq, const char *id)
+{
+	struct store *st = store_or_503(rq);
+	if (!st)
+		return;
+	struct stream *s = xcalloc(1, sizeof(*s));
+	s->srv = rq->srv;
+	s->st = st;
+	s->first = true;
+	s->last_seq = -1;
+	s->last_ping = wall_clock_ms();
+	snprintf(s->id, sizeof(s->id), "%s", id);
+	strbuf_init(&s->pending, SIZE_MAX);
+	rq->stream =
+	    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
+	rq->status = 200;
+	rq->content_type = "text/event-stream";
+}
+
+static void h_stream_one(struct request *rq)
+{
+	json_t *doc = report_of(rq); /* 404 for unknown ids before streaming */
+	if (!doc)
+		return;
+	json_decref(doc);
+	start_stream(rq, rq->params[0]);
+}
+
+static void h_stream_all(struct request *rq)
+{
+	start_stream(rq, "");
+}
+
+/* ---- submitting ------------------------------------------------------------------ */
+
+struct submit_job {
+	struct plan *plan;
+	const char *label, *by;
+	char id[16];
+	struct strbuf err;
+	int r;
+};
+
+static void do_submit(struct server *srv, void *arg)
+{
+	struct submit_job *j = arg;
+	const char *id;
+	j->r = runtime_submit(srv->rt, j->plan, j->label, j->by, &id, &j->err);
+	if (j->r == 0)
+		snprintf(j->id, sizeof(j->id), "%s", id);
+}
+
+static json_t *diag_json(const struct diag_list *dl)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < dl->len; i++) {
+		const struct diag *d = &dl->items[i];
+		json_array_append_new(arr, json_pack("{sisiss?ss}", "line", (int)d->pos.line,
+		                                     "column", (int)d->pos.col, "pointer",
+		                                     d->pointer, "message", d->message));
+	}
+	return arr;
+}
+
+static void h_submit(struct request *rq)
+{
+	static const char *const fields[] = { "plan", "variables", "name", NULL };
+	json_t *in = request_json(rq, fields);
+	if (!in)
+		return;
+	json_t *plan_in = json_object_get(in, "plan");
+	json_t *vars_in = json_object_get(in, "variables");
+	const char *label = json_string_value(json_object_get(in, "name"));
+	if (!plan_in || !(json_is_string(plan_in) || json_is_object(plan_in))) {
+		respond_error(
+		    rq, 400, "invalid-body",
+		    "/plan: give the plan as a JSON object, or its text (JSON or YAML) as "
+		    "a string");
+		json_decref(in);
+		return;
+	}
+	if (vars_in && !json_is_object(vars_in)) {
+		respond_error(rq, 400, "invalid-body", "/variables: an object of NAME: \"value\"");
+		json_decref(in);
+		return;
+	}
+	size_t nvals = json_object_size(vars_in);
+	struct var_value *vals = xcalloc(nvals ? nvals : 1, sizeof(*vals));
+	size_t k = 0;
+	const char *key;
+	json_t *v;
+	json_object_foreach(vars_in, key, v)
+	{
+		if (!json_is_string(v)) {
+			respond_error(rq, 400, "invalid-body", "/variables/%s: values are strings",
+			              key);
+			free(vals);
+			json_decref(in);
+			return;
+		}
+		vals[k++] = (struct var_value){ key, json_string_value(v) };
+	}
+	char *text = json_is_string(plan_in)
+	                 ? xstrdup(json_string_value(plan_in))
+	                 : json_dumps(plan_in, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	const char *name = label ? label : "submitted plan";
+	struct diag_list dl = DIAG_LIST_INIT;
+	struct doc *doc = NULL;
+	struct plan *plan = NULL;
+	struct strbuf err = STRBUF_INIT;
+	int r = doc_parse(name, text, strlen(text), doc_guess_syntax(name, text, strlen(text)),
+	                  &doc, &dl);
+	if (r == 0)
+		r = plan_from_doc(doc, vals, nvals, &plan, &dl, &err);
+	free(text);
+	free(vals);
+	if (r < 0) {
+		diag_list_sort(&dl);
+		json_t *body = json_pack("{s{sssssO}}", "error", "code", "invalid-plan", "message",
+		                         err.len  ? err.buf
+		                         : dl.len ? dl.items[0].message
+		                                  : "the plan is invalid",
+		                         "diagnostics", json_object());
+		json_object_set_new(json_object_get(body, "error"), "diagnostics", diag_json(&dl));
+		respond_json(rq, 400, body);
+	} else {
+		struct submit_job j = { .plan = plan, .label = name, .by = rq->identity };
+		strbuf_init(&j.err, SIZE_MAX);
+		if (server_call(rq->srv, do_submit, &j) < 0) {
+			plan_free(plan);
+			respond_error(rq, 503, "closing", "the server is shutting down");
+		} else if (j.r < 0) {
+			plan_free(plan);
+			respond_error(rq, 503, "store-error", "%s", j.err.buf);
+		} else {
+			respond_json(rq, 201,
+			             json_pack("{ssssss}", "id", j.id, "status", "RUNNING",
+			                       "startedBy", rq->identity));
+		}
+		strbuf_release(&j.err);
+	}
+	strbuf_release(&err);
+	diag_list_release(&dl);
+	doc_free(doc);
+	json_decref(in);
+}
+
+/* ---- changing a release ---------------------------------------------------------- */
+
+/* Answers a control_apply() result. */
+static void control_answer(struct request *rq, int r, const char *done_what, struct strbuf *err)
+{
+	if (r == CONTROL_DONE_BY_OWNER || r == CONTROL_DONE_HERE)
+		respond_json(rq, 200,
+		             json_pack("{ssss}", "id", rq->params[0], "result", done_what));
+	else if (r == SP_EBUSY)
+		respond_json(rq, 202,
+		             json_pack("{ssssss}", "id", rq->params[0], "result", "queued",
+		                       "message", err->buf));
+	else if (r == SP_EINVAL)
+		respond_error(rq, 409, "refused", "%s", err->buf);
+	else if (r == SP_ENOENT)
+		respond_error(rq, 404, "not-found", "%s", err->buf);
+	else
+		respond_error(rq, 503, "store-error", "%s", err->buf);
+}
+
+static void decide(struct request *rq, bool approve)
+{
+	static const char *const fields[] = { "comment", NULL };
+	json_t *in = request_json(rq, fields);
+	if (!in)
+		return;
+	const char *comment = json_string_value(json_object_get(in, "comment"));
+	long stage, step;
+	struct store *st = NULL;
+	struct exec_row row;
+	struct loaded_exec le;
+	if (!parse_int(rq->params[1], 0, 100000, &stage) ||
+	    !parse_int(rq->params[2], 0, 100000, &step)) {
+		respond_error(rq, 400, "invalid-parameter", "stage and step are indexes from 0");
+	} else if ((st = store_or_503(rq)) && load_exec(rq, st, &row, &le)) {
+		if ((size_t)stage >= le.plan->nstages ||
+		    (size_t)step >= le.plan->stages[stage].nsteps) {
+			respond_error(rq, 404, "not-found", "execution %s has no step %ld/%ld",
+			              row.id, stage, step);
+		} else if (strcmp(le.plan->stages[stage].steps[step].type->name, "Human") != 0) {
+			respond_error(rq, 409, "refused", "step \"%s\" is not a Human step",
+			              le.plan->stages[stage].steps[step].name);
+		} else if (!cli_is_approver(&le.plan->stages[stage].steps[step], rq->identity)) {
+			respond_error(rq, 403, "not-an-approver",
+			              "%s is not among the approvers of \"%s\"", rq->identity,
+			              le.plan->stages[stage].steps[step].name);
+		} else {
+			json_t *data =
+			    json_pack("{sisissssss}", "stage", (int)stage, "step", (int)step, "by",
+			              rq->identity, "via", "api", "address", rq->address);
+			if (comment)
+				json_object_set_new(data, "comment", json_string(comment));
+			struct strbuf err = STRBUF_INIT;
+			int r = control_apply(st, row.id, approve ? "approve" : "reject", data,
+			                      DECISION_WAIT_MS, &err);
+			control_answer(rq, r, approve ? "approved" : "rejected", &err);
+			strbuf_release(&err);
+		}
+		loaded_exec_release(&le);
+		exec_row_release(&row);
+	}
+	server_store_put(rq->srv, st);
+	json_decref(in);
+}
+
+static void h_approve(struct request *rq)
+{
+	decide(rq, true);
+}
+
+static void h_reject(struct request *rq)
+{
+	decide(rq, false);
+}
+
+static void h_abort(struct request *rq)
+{
+	static const char *const fields[] = { "reason", NULL };
+	json_t *in = request_json(rq, fields);
+	if (!in)
+		return;
+	struct store *st = store_or_503(rq);
+	struct exec_row row;
+	if (st) {
+		struct strbuf err = STRBUF_INIT;
+		int r = store_get(st, rq->params[0], &row, &err);
+		if (r < 0 || strcmp(row.id, rq->params[0]) != 0) {
+			if (r == 0)
+				exec_row_release(&row);
+			respond_error(rq, 404, "not-found", "no execution %s", rq->params[0]);
+		} else {
+			json_t *data = json_pack("{ssssss}", "by", rq->identity, "via", "api",
+			                         "address", rq->address);
+			const char *reason = json_string_value(json_object_get(in, "reason"));
+			if (reason)
+				json_object_set_new(data, "reason", json_string(reason));
+			r = control_apply(st, row.id, "abort", data, DECISION_WAIT_MS, &err);
+			control_answer(rq, r, "aborted", &err);
+			exec_row_release(&row);
+		}
+		strbuf_release(&err);
+	}
+	server_store_put(rq->srv, st);
+	json_decref(in);
+}
+
+struct retry_job {
+	const char *id, *by, *address;
+	struct strbuf err;
+	int r;
+};
+
+static void do_retry(struct server *srv, void *arg)
+{
+	struct retry_job *j = arg;
+	j->r = runtime_redrive(
+	    srv->rt, j->id, json_pack("{ssssss}", "by", j->by, "via", "api", "address", j->address),
+	    &j->err);
+}
+
+static void h_retry(struct request *rq)
+{
+	json_t *in = request_json(rq, NULL);
+	if (!in)
+		return;
+	json_decref(in);
+	json_t *doc = report_of(rq);
+	if (!doc)
+		return;
+	json_decref(doc);
+	struct retry_job j = { .id = rq->params[0], .by = rq->identity, .address = rq->address };
+	strbuf_init(&j.err, SIZE_MAX);
+	if (server_call(rq->srv, do_retry, &j) < 0)
+		respond_error(rq, 503, "closing", "the server is shutting down");
+	else if (j.r == SP_EBUSY)
+		respond_error(rq, 409, "refused", "another steppy process runs the release: %s",
+		              j.err.buf);
+	else if (j.r < 0)
+		respond_error(rq, 409, "refused", "%s", j.err.buf);
+	else
+		respond_json(rq, 200,
+		             json_pack("{ssss}", "id", rq->params[0], "result", "retrying"));
+	strbuf_release(&j.err);
+}
+
+/* ---- sessions ---------------------------------------------------------------------- */
+
+static json_t *roles_json(unsigned roles)
+{
+	json_t *a = json_array();
+	if (roles & ROLE_VIEWER)
+		json_array_append_new(a, json_string("viewer"));
+	if (roles & ROLE_OPERATOR)
+		json_array_append_new(a, json_string("operator"));
+	if (roles & ROLE_APPROVER)
+		json_array_append_new(a, json_string("approver"));
+	return a;
+}
+
+static void h_whoami(struct request *rq)
+{
+	if (!rq->identity) {
+		respond_error(rq, 401, "unauthenticated", "not signed in");
+		return;
+	}
+	respond_json(rq, 200,
+	             json_pack("{ssso}", "identity", rq->identity, "roles", roles_json(rq->roles)));
+}
+
+static void h_login(struct request *rq)
+{
+	static const char *const fields[] = { "token", NULL };
+	json_t *in = request_json(rq, fields);
+	if (!in)
+		return;
+	const char *token = json_string_value(json_object_get(in, "token"));
+	const struct api_token *t = token ? server_find_token(rq->srv, token) : NULL;
+	if (!rq->srv->cfg->ntokens) {
+		respond_json(
+		    rq, 200,
+		    json_pack("{ssso}", "identity", "anonymous", "roles", roles_json(rq->roles)));
+	} else if (!t) {
+		respond_error(rq, 401, "unauthenticated", "that token is not known");
+	} else {
+		bool tls = rq->srv->cfg->tls_certificate || !strncmp(rq->srv->url, "https://", 8);
+		rq->set_cookie = xstrfmt("steppy_session=%s; Path=/; HttpOnly; SameSite=Strict%s",
+		                         token, tls ? "; Secure" : "");
+		respond_json(
+		    rq, 200,
+		    json_pack("{ssso}", "identity", t->name, "roles", roles_json(t->roles)));
+	}
+	json_decref(in);
+}
+
+static void h_logout(struct request *rq)
+{
+	rq->set_cookie = xstrdup("steppy_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+	respond_json(rq, 200, json_pack("{ss}", "result", "signed out"));
+}
+
+/* ---- metrics ------------------------------------------------------------------------ */
+
+static void count_row(const struct exec_row *row, void *arg)
+{
+	json_t *counts = arg;
+	json_t *v = json_object_get(counts, row->status);
+	json_object_set_new(counts, row->status, json_integer(json_integer_value(v) + 1));
+	if (row->waiting)
+		json_object_set_new(
+		    counts, "WAITING",
+		    json_integer(json_integer_value(json_object_get(counts, "WAITING")) + 1));
+}
+
+static void h_metrics(struct request *rq)
+{
+	struct server *srv = rq->srv;
+	struct store *st = store_or_503(rq);
+	if (!st)
+		return;
+	json_t *counts = json_object();
+	for (int offset = 0;; offset += 1000) {
+		int n = store_list(st, NULL, 1000, offset, count_row, counts, NULL);
+		if (n < 1000)
+			break;
+	}
+	server_store_put(srv, st);
+	struct strbuf out = STRBUF_INIT;
+	strbuf_addstr(&out, "# HELP steppy_executions Executions in the store by status.\n"
+	                    "# TYPE steppy_executions gauge\n");
+	for (int i = 0; statuses[i]; i++)
+		strbuf_addf(&out, "steppy_executions{status=\"%s\"} %lld\n", statuses[i],
+		            (long long)json_integer_value(json_object_get(counts, statuses[i])));
+	json_decref(counts);
+	static const char *const ends[] = { "SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED" };
+	strbuf_addstr(&out, "# HELP steppy_step_attempts_total Step attempts ended by this "
+	                    "server, by outcome.\n# TYPE steppy_step_attempts_total counter\n");
+	for (int i = 0; i < 4; i++)
+		strbuf_addf(&out, "steppy_step_attempts_total{state=\"%s\"} %llu\n", ends[i],
+		            (unsigned long long)atomic_load(&srv->steps_ended[i]));
+	strbuf_addf(&out,
+	            "# HELP steppy_approval_wait_seconds Time from a Human step's start to its "
+	            "decision.\n# TYPE steppy_approval_wait_seconds summary\n"
+	            "steppy_approval_wait_seconds_sum %.3f\nsteppy_approval_wait_seconds_count "
+	            "%llu\n",
+	            (double)atomic_load(&srv->approval_wait_ms_sum) / 1000.0,
+	            (unsigned long long)atomic_load(&srv->approval_wait_count));
+	strbuf_addf(&out,
+	            "# HELP steppy_aws_calls_total AWS API calls made (after retries).\n"
+	            "# TYPE steppy_aws_calls_total counter\nsteppy_aws_calls_total %llu\n"
+	            "# HELP steppy_aws_errors_total AWS API calls that failed.\n"
+	            "# TYPE steppy_aws_errors_total counter\nsteppy_aws_errors_total %llu\n",
+	            (unsigned long long)atomic_load(&srv->aws_calls),
+	            (unsigned long long)atomic_load(&srv->aws_errors));
+	strbuf_addf(&out,
+	            "# HELP steppy_http_requests_total HTTP requests answered.\n"
+	            "# TYPE steppy_http_requests_total counter\nsteppy_http_requests_total %llu\n"
+	            "# HELP steppy_http_errors_total HTTP requests answered with 4xx or 5xx.\n"
+	            "# TYPE steppy_http_errors_total counter\nsteppy_http_errors_total %llu\n",
+	            (unsigned long long)atomic_load(&srv->http_requests),
+	            (unsigned long long)atomic_load(&srv->http_errors));
+	respond_text(rq, 200, "text/plain; version=0.0.4; charset=utf-8", out.buf, out.len);
+	strbuf_release(&out);
+}
+
+const struct route api_routes[] = {
+	{ "GET", "/healthz", h_health, 0 },
+	{ "GET", "/metrics", h_metrics, ROLE_VIEWER },
+	{ "GET", "/api/v1/session", h_whoami, 0 },
+	{ "POST", "/api/v1/session", h_login, 0 },
+	{ "DELETE", "/api/v1/session", h_logout, 0 },
+	{ "GET", "/api/v1/executions", h_list, ROLE_VIEWER },
+	{ "POST", "/api/v1/executions", h_submit, ROLE_OPERATOR },
+	{ "GET", "/api/v1/stream", h_stream_all, ROLE_VIEWER },
+	{ "GET", "/api/v1/executions/{}", h_get, ROLE_VIEWER },
+	{ "GET", "/api/v1/executions/{}/events", h_events, ROLE_VIEWER },
+	{ "GET", "/api/v1/executions/{}/stream", h_stream_one, ROLE_VIEWER },
+	{ "POST", "/api/v1/executions/{}/abort", h_abort, ROLE_OPERATOR },
+	{ "POST", "/api/v1/executions/{}/retry", h_retry, ROLE_OPERATOR },
+	{ "POST", "/api/v1/executions/{}/steps/{}/{}/approve", h_approve, ROLE_APPROVER },
+	{ "POST", "/api/v1/executions/{}/steps/{}/{}/reject", h_reject, ROLE_APPROVER },
+	{ NULL, NULL, NULL, 0 },
+};

@@ -1,0 +1,292 @@
+/*
+ * config.c - reading the configuration of `steppy serve` (see config.h).
+ */
+#include "server/config.h"
+
+#include "plan/schema.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const role_names[] = { "viewer", "operator", "approver", "admin", NULL };
+
+static void check_listen(struct vctx *v, const struct doc_node *value)
+{
+	char host[256];
+	int port;
+	if (parse_listen(value->u.string.s, host, sizeof(host), &port) < 0)
+		v_error(v, value->pos, NULL,
+		        "\"%.80s\" is not an address to listen on: HOST:PORT, such as "
+		        "127.0.0.1:8080 or 0.0.0.0:443",
+		        value->u.string.s);
+}
+
+static void check_url(struct vctx *v, const struct doc_node *value)
+{
+	const char *s = value->u.string.s;
+	if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+		v_error(v, value->pos, NULL,
+		        "\"%.80s\" is not an http:// or https:// URL (the address people open, "
+		        "used in approval links)",
+		        s);
+}
+
+static void check_sha256(struct vctx *v, const struct doc_node *value)
+{
+	const char *s = value->u.string.s;
+	if (strlen(s) != 64 || !str_all_in(s, "0123456789abcdef"))
+		v_error(v, value->pos, NULL,
+		        "\"sha256\" is the token's SHA-256 in 64 lowercase hexadecimal digits "
+		        "(steppy token prints it)");
+}
+
+static void check_s3(struct vctx *v, const struct doc_node *value)
+{
+	if (strncmp(value->u.string.s, "s3://", 5) != 0 || !value->u.string.s[5])
+		v_error(v, value->pos, NULL, "\"s3\" is an address s3://BUCKET/PREFIX");
+}
+
+static void check_roles(struct vctx *v, const struct doc_node *value)
+{
+	check_string_list(v, value);
+	for (size_t i = 0; i < value->u.array.len; i++) {
+		const struct doc_node *r = value->u.array.items[i];
+		if (r->kind != DOC_STRING)
+			continue;
+		bool known = false;
+		for (int k = 0; role_names[k]; k++)
+			known |= !strcmp(r->u.string.s, role_names[k]);
+		if (!known) {
+			size_t saved = v_push_index(v, i);
+			v_error(v, r->pos, NULL,
+			        "\"%.40s\" is not a role: viewer, operator, approver or admin",
+			        r->u.string.s);
+			v_pop(v, saved);
+		}
+	}
+}
+
+static void check_tokens(struct vctx *v, const struct doc_node *value)
+{
+	static const struct field_spec fields[] = {
+		{ .name = "name",
+		  .types = T_STRING,
+		  .flags = F_REQUIRED | F_NONEMPTY,
+		  .max_len = 100,
+		  .check = check_no_control_chars },
+		{ .name = "sha256", .types = T_STRING, .flags = F_REQUIRED, .check = check_sha256 },
+		{ .name = "roles",
+		  .types = T_ARRAY,
+		  .flags = F_REQUIRED | F_NONEMPTY,
+		  .check = check_roles },
+		{ .name = NULL },
+	};
+	static const struct field_spec *const tables[] = { fields, NULL };
+	for (size_t i = 0; i < value->u.array.len; i++) {
+		size_t saved = v_push_index(v, i);
+		schema_check_object(v, value->u.array.items[i], tables, "an API token");
+		v_pop(v, saved);
+	}
+}
+
+static void check_tls(struct vctx *v, const struct doc_node *value)
+{
+	static const struct field_spec fields[] = {
+		{ .name = "certificate", .types = T_STRING, .flags = F_REQUIRED | F_NONEMPTY },
+		{ .name = "key", .types = T_STRING, .flags = F_REQUIRED | F_NONEMPTY },
+		{ .name = NULL },
+	};
+	static const struct field_spec *const tables[] = { fields, NULL };
+	schema_check_object(v, value, tables, "\"tls\"");
+}
+
+static void check_aws(struct vctx *v, const struct doc_node *value)
+{
+	static const struct field_spec fields[] = {
+		{ .name = "region", .types = T_STRING, .flags = F_NONEMPTY },
+		{ .name = "profile", .types = T_STRING, .flags = F_NONEMPTY },
+		{ .name = NULL },
+	};
+	static const struct field_spec *const tables[] = { fields, NULL };
+	schema_check_object(v, value, tables, "\"aws\"");
+}
+
+static void check_inbox(struct vctx *v, const struct doc_node *value)
+{
+	static const struct field_spec fields[] = {
+		{ .name = "directory", .types = T_STRING, .flags = F_NONEMPTY },
+		{ .name = "s3", .types = T_STRING, .check = check_s3 },
+		{ .name = "pollSeconds", .types = T_INTEGER, .min = 1, .max = 3600 },
+		{ .name = NULL },
+	};
+	static const struct field_spec *const tables[] = { fields, NULL };
+	schema_check_object(v, value, tables, "\"inbox\"");
+}
+
+static void check_channels(struct vctx *v, const struct doc_node *value)
+{
+	/* Each channel is checked by the notification module when the server
+	 * starts; here only that each is an object with a type. */
+	for (size_t i = 0; i < value->u.object.len; i++) {
+		const struct doc_node *ch = value->u.object.members[i].value;
+		size_t saved = v_push(v, value->u.object.members[i].key);
+		if (ch->kind != DOC_OBJECT)
+			v_error(v, ch->pos, NULL, "a channel is an object with a \"type\"");
+		else if (!doc_get(ch, "type"))
+			v_error(
+			    v, ch->pos, NULL,
+			    "a channel needs \"type\": sns, slack, teams, webhook, email or log");
+		v_pop(v, saved);
+	}
+}
+
+static const struct field_spec config_fields[] = {
+	{ .name = "listen", .types = T_STRING, .flags = F_NONEMPTY, .check = check_listen },
+	{ .name = "publicUrl", .types = T_STRING, .flags = F_NONEMPTY, .check = check_url },
+	{ .name = "store", .types = T_STRING, .flags = F_NONEMPTY },
+	{ .name = "tls", .types = T_OBJECT, .check = check_tls },
+	{ .name = "tokens", .types = T_ARRAY, .check = check_tokens },
+	{ .name = "channels", .types = T_OBJECT, .check = check_channels },
+	{ .name = "defaultChannels", .types = T_ARRAY, .check = check_string_list },
+	{ .name = "aws", .types = T_OBJECT, .check = check_aws },
+	{ .name = "inbox", .types = T_OBJECT, .check = check_inbox },
+	{ .name = "maxBodyBytes", .types = T_INTEGER, .min = 1024, .max = 67108864 },
+	{ .name = NULL },
+};
+
+int parse_listen(const char *s, char *host, size_t host_size, int *port)
+{
+	const char *colon = strrchr(s, ':');
+	const char *p = colon ? colon + 1 : s;
+	size_t hn = colon ? (size_t)(colon - s) : 0;
+	char *end;
+	long n = strtol(p, &end, 10);
+	if (!*p || *end || n < 0 || n > 65535 || hn >= host_size)
+		return -1;
+	if (hn >= 2 && s[0] == '[' && s[hn - 1] == ']') {
+		s++;
+		hn -= 2;
+	}
+	memcpy(host, s, hn);
+	host[hn] = '\0';
+	if (!hn)
+		snprintf(host, host_size, "127.0.0.1");
+	*port = (int)n;
+	return 0;
+}
+
+void serve_config_defaults(struct serve_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->listen_host = "127.0.0.1";
+	c->listen_port = 8080;
+	c->inbox_poll_ms = 5000;
+	c->max_body_bytes = 1u << 20;
+}
+
+static int hexval(char ch)
+{
+	return ch >= '0' && ch <= '9' ? ch - '0' : ch - 'a' + 10;
+}
+
+static const char *str(const struct doc_node *obj, const char *key)
+{
+	const struct doc_node *n = doc_get(obj, key);
+	return n && n->kind == DOC_STRING ? n->u.string.s : NULL;
+}
+
+int serve_config_load(const char *path, struct serve_config *c, struct diag_list *diags)
+{
+	serve_config_defaults(c);
+	struct doc *doc = NULL;
+	int r = doc_load(path, &doc, diags);
+	if (r < 0) {
+		doc_free(doc);
+		return r;
+	}
+	struct vctx v = { .doc = doc, .diags = diags, .bound = true };
+	strbuf_init(&v.ptr, SIZE_MAX);
+	static const struct field_spec *const tables[] = { config_fields, NULL };
+	schema_check_object(&v, doc->root, tables, "the configuration");
+	const struct doc_node *root = doc->root;
+	/* defaultChannels must name channels */
+	const struct doc_node *defaults = doc_get(root, "defaultChannels");
+	const struct doc_node *channels = doc_get(root, "channels");
+	for (size_t i = 0; defaults && defaults->kind == DOC_ARRAY && i < defaults->u.array.len;
+	     i++) {
+		const struct doc_node *n = defaults->u.array.items[i];
+		if (n->kind == DOC_STRING && !(channels && channels->kind == DOC_OBJECT &&
+		                               doc_get(channels, n->u.string.s))) {
+			size_t s1 = v_push(&v, "defaultChannels");
+			size_t s2 = v_push_index(&v, i);
+			v_error(&v, n->pos, NULL,
+			        "no channel \"%.60s\" is configured under \"channels\"",
+			        n->u.string.s);
+			v_pop(&v, s2);
+			v_pop(&v, s1);
+		}
+	}
+	const struct doc_node *tls = doc_get(root, "tls");
+	strbuf_release(&v.ptr);
+	if (diags->errors) {
+		doc_free(doc);
+		return SP_EINVAL;
+	}
+	c->doc = doc;
+	const char *listen = str(root, "listen");
+	if (listen) {
+		char host[256];
+		parse_listen(listen, host, sizeof(host), &c->listen_port);
+		c->listen_host = arena_strdup(&doc->arena, host);
+	}
+	c->public_url = str(root, "publicUrl");
+	c->store = str(root, "store");
+	c->tls_certificate = str(tls, "certificate");
+	c->tls_key = str(tls, "key");
+	c->channels = channels;
+	c->default_channels = defaults;
+	const struct doc_node *aws = doc_get(root, "aws");
+	c->aws_region = str(aws, "region");
+	c->aws_profile = str(aws, "profile");
+	const struct doc_node *inbox = doc_get(root, "inbox");
+	c->inbox_directory = str(inbox, "directory");
+	c->inbox_s3 = str(inbox, "s3");
+	const struct doc_node *poll = doc_get(inbox, "pollSeconds");
+	if (poll)
+		c->inbox_poll_ms = poll->u.number.integer * 1000;
+	const struct doc_node *max = doc_get(root, "maxBodyBytes");
+	if (max)
+		c->max_body_bytes = (size_t)max->u.number.integer;
+	const struct doc_node *tokens = doc_get(root, "tokens");
+	c->ntokens = tokens ? tokens->u.array.len : 0;
+	c->tokens = xcalloc(c->ntokens ? c->ntokens : 1, sizeof(*c->tokens));
+	for (size_t i = 0; i < c->ntokens; i++) {
+		const struct doc_node *t = tokens->u.array.items[i];
+		struct api_token *at = &c->tokens[i];
+		at->name = str(t, "name");
+		const char *hex = str(t, "sha256");
+		for (int k = 0; k < 32; k++)
+			at->sha256[k] =
+			    (unsigned char)(hexval(hex[2 * k]) << 4 | hexval(hex[2 * k + 1]));
+		const struct doc_node *roles = doc_get(t, "roles");
+		for (size_t k = 0; k < roles->u.array.len; k++) {
+			const char *role = roles->u.array.items[k]->u.string.s;
+			at->roles |= !strcmp(role, "viewer")     ? ROLE_VIEWER
+			             : !strcmp(role, "operator") ? ROLE_OPERATOR | ROLE_VIEWER
+			             : !strcmp(role, "approver")
+			                 ? ROLE_APPROVER | ROLE_VIEWER
+			                 : ROLE_VIEWER | ROLE_OPERATOR | ROLE_APPROVER;
+		}
+	}
+	return 0;
+}
+
+void serve_config_release(struct serve_config *c)
+{
+	free(c->tokens);
+	doc_free(c->doc);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,61 @@
+/*
+ * config.h - the configuration of `steppy serve`: a YAML or JSON file read
+ * with the plan reader (so every error names file:line:col and the JSON
+ * pointer) and checked with the same field tables. docs/configuration.md
+ * documents every key.
+ */
+#ifndef STEPPY_SERVER_CONFIG_H
+#define STEPPY_SERVER_CONFIG_H
+
+#include "plan/diag.h"
+#include "plan/doc.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What a token may do; a token has one or more. */
+#define ROLE_VIEWER   (1u << 0) /* read executions, histories, metrics */
+#define ROLE_OPERATOR (1u << 1) /* submit, abort, retry */
+#define ROLE_APPROVER (1u << 2) /* approve and reject Human steps */
+
+struct api_token {
+	const char *name; /* the identity: who started or approved */
+	unsigned char sha256[32];
+	unsigned roles;
+};
+
+struct serve_config {
+	struct doc *doc; /* owns every string below; NULL for the built-in defaults */
+	const char *listen_host;
+	int listen_port;
+	const char *public_url;                /* no trailing slash */
+	const char *store;                     /* or NULL: the command's default */
+	const char *tls_certificate, *tls_key; /* both or neither */
+	struct api_token *tokens;
+	size_t ntokens;
+	const struct doc_node *channels;         /* object name -> channel, or NULL */
+	const struct doc_node *default_channels; /* list of names, or NULL */
+	const char *aws_region, *aws_profile;    /* or NULL */
+	const char *inbox_directory;             /* or NULL */
+	const char *inbox_s3;                    /* s3://bucket/prefix, or NULL */
+	int64_t inbox_poll_ms;
+	size_t max_body_bytes;
+};
+
+/* The defaults: 127.0.0.1:8080, no tokens (loopback only), no channels. */
+void serve_config_defaults(struct serve_config *c);
+
+/*
+ * Reads and checks a configuration file. Returns 0, or a negative code with
+ * every problem in diags (*ret_doc set when there is a document, for
+ * showing source lines; NULL otherwise). Free with serve_config_release().
+ */
+int serve_config_load(const char *path, struct serve_config *c, struct diag_list *diags);
+
+/* Parses "HOST:PORT" or ":PORT" or "PORT". Returns 0 or -1. */
+int parse_listen(const char *s, char *host, size_t host_size, int *port);
+
+void serve_config_release(struct serve_config *c);
+
+#endif

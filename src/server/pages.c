@@ -1,0 +1,434 @@
+/*
+ * pages.c - approval links and their pages.
+ *
+ * When a Human step starts, its attempt gets a link with a fresh secret
+ * token (128 bits from getrandom); only the token's SHA-256 is stored. The
+ * link goes to the step's notification channels.
+ *
+ * GET on a link only shows: the release, the step, its message and a form.
+ * Mail scanners and chat previews open links; they must never decide. The
+ * decision is a POST of that form, accepted only with the page's CSRF token
+ * (an HMAC of the link token under a key that lives in the server's memory)
+ * and, when the browser sends one, an Origin of this server. A step with
+ * approvers needs a signed-in approver. A link decides its attempt once;
+ * afterwards, and for expired or aborted steps, the page says what became
+ * of it.
+ */
+#include "server/server-internal.h"
+
+#include "cli/cli.h"
+#include "engine/control.h"
+#include "engine/history.h"
+#include "util/alloc.h"
+#include "util/error.h"
+#include "util/timefmt.h"
+
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define DECISION_WAIT_MS 10000
+
+/* ---- links ---------------------------------------------------------------------- */
+
+static void hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static void csrf_of(const struct server *srv, const char *token, char out[65])
+{
+	unsigned char mac[32];
+	unsigned int len = sizeof(mac);
+	HMAC(EVP_sha256(), srv->secret, (int)sizeof(srv->secret), (const unsigned char *)token,
+	     strlen(token), mac, &len);
+	hex(mac, 32, out);
+}
+
+static void create_link(struct server *srv, const char *id, const struct plan_step *ps, int stage,
+                        int step, int attempt)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct store *st = server_store_get(srv, &err);
+	if (!st) {
+		fprintf(stderr, "steppy serve: no approval link for %s: %s\n", id, err.buf);
+		strbuf_release(&err);
+		return;
+	}
+	if (store_approval_link_exists(st, id, stage, step, attempt)) {
+		server_store_put(srv, st);
+		strbuf_release(&err);
+		return;
+	}
+	unsigned char raw[16], hash[32];
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		abort();
+	char token[33];
+	hex(raw, sizeof(raw), token);
+	SHA256((const unsigned char *)token, strlen(token), hash);
+	int r = store_approval_link_add(st, hash, id, stage, step, attempt, wall_clock_ms(), &err);
+	server_store_put(srv, st);
+	if (r < 0) {
+		fprintf(stderr, "steppy serve: no approval link for %s: %s\n", id, err.buf);
+		strbuf_release(&err);
+		return;
+	}
+	strbuf_release(&err);
+	/* Without channels the link goes to the server's own log: the person
+	 * who runs the server passes it on. */
+	printf("approval requested: release %s, step \"%s\": %s/approvals/%s\n", id, ps->name,
+	       srv->url, token);
+	fflush(stdout);
+}
+
+void approvals_on_events(struct server *srv, const char *id, const struct exec_state *state,
+                         const struct event *events, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct event *e = &events[i];
+		if (e->type != EV_STEP_STARTED)
+			continue;
+		const struct plan_step *ps = &state->plan->stages[e->stage].steps[e->step];
+		if (!strcmp(ps->type->name, "Human"))
+			create_link(srv, id, ps, e->stage, e->step, e->attempt);
+	}
+}
+
+/* ---- HTML ------------------------------------------------------------------------- */
+
+static void html_escape(struct strbuf *out, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '<':
+			strbuf_addstr(out, "&lt;");
+			break;
+		case '>':
+			strbuf_addstr(out, "&gt;");
+			break;
+		case '&':
+			strbuf_addstr(out, "&amp;");
+			break;
+		case '"':
+			strbuf_addstr(out, "&quot;");
+			break;
+		case '\'':
+			strbuf_addstr(out, "&#39;");
+			break;
+		default:
+			strbuf_addch(out, *s);
+		}
+	}
+}
+
+static void page_start(struct strbuf *out, const char *title)
+{
+	strbuf_addstr(out, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+	                   "<meta name=\"viewport\" content=\"width=device-width\"><title>");
+	html_escape(out, title);
+	strbuf_addstr(out,
+	              "</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:40em;"
+	              "margin:2em auto;padding:0 1em;color:#1a1a1a}dt{font-weight:600}"
+	              "dd{margin:0 0 .5em}.msg{white-space:pre-wrap;border-left:4px solid #888;"
+	              "padding:.5em 1em;background:#f4f4f4}button{font-size:1em;padding:.5em "
+	              "1.5em;margin-right:1em}.approve{background:#1f7a1f;color:#fff}"
+	              ".reject{background:#a11;color:#fff}textarea{width:100%;min-height:4em}"
+	              ".state{font-weight:600}</style></head><body>");
+}
+
+static void send_page(struct request *rq, unsigned status, struct strbuf *out)
+{
+	strbuf_addstr(out, "</body></html>\n");
+	respond_text(rq, status, "text/html; charset=utf-8", out->buf, out->len);
+	strbuf_release(out);
+}
+
+static void simple_page(struct request *rq, unsigned status, const char *title, const char *text)
+{
+	struct strbuf out = STRBUF_INIT;
+	page_start(&out, title);
+	strbuf_addstr(&out, "<h1>");
+	html_escape(&out, title);
+	strbuf_addstr(&out, "</h1><p>");
+	html_escape(&out, text);
+	strbuf_addstr(&out, "</p>");
+	send_page(rq, status, &out);
+}
+
+/* ---- the link's page ----------------------------------------------------------------- */
+
+struct link_view {
+	struct approval_link link;
+	struct exec_row row;
+	struct loaded_exec le;
+	const struct plan_step *ps;
+	const struct step_state *ss;
+};
+
+/* Finds the link of rq->params[0]; answers 404 and returns false if none. */
+static bool load_link(struct request *rq, struct store *st, struct link_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	const char *token = rq->params[0];
+	unsigned char hash[32];
+	SHA256((const unsigned char *)token, strlen(token), hash);
+	if (strlen(token) != 32 || store_approval_link_find(st, hash, &v->link, NULL) < 0) {
+		simple_page(rq, 404, "Unknown approval link",
+		            "This link is not known here. It may be mistyped, or belong to another "
+		            "steppy server.");
+		return false;
+	}
+	if (store_get(st, v->link.execution_id, &v->row, NULL) < 0 ||
+	    execution_load(st, v->row.id, &v->le, NULL) < 0) {
+		simple_page(rq, 503, "Unavailable", "The release cannot be read right now.");
+		free(v->link.execution_id);
+		return false;
+	}
+	v->ps = &v->le.plan->stages[v->link.stage].steps[v->link.step];
+	v->ss = &v->le.state.steps[v->link.stage][v->link.step];
+	return true;
+}
+
+static void link_view_release(struct link_view *v)
+{
+	loaded_exec_release(&v->le);
+	exec_row_release(&v->row);
+	free(v->link.execution_id);
+}
+
+/* Why the link cannot decide any more, or NULL if it can. */
+static const char *closed_reason(const struct link_view *v)
+{
+	if (v->ss->attempt != v->link.attempt)
+		return "This request was replaced by a newer one for the same step.";
+	if (v->ss->status == STEP_SUCCEEDED)
+		return "This step has been approved.";
+	if (v->ss->status == STEP_REJECTED)
+		return "This step has been rejected.";
+	if (v->ss->status == STEP_TIMED_OUT)
+		return "This request expired: nobody decided in time.";
+	if (v->ss->status == STEP_CANCELLED || v->le.state.status == EXEC_ABORTED)
+		return "The release was aborted; there is nothing to decide.";
+	if (v->ss->status != STEP_RUNNING || v->le.state.status != EXEC_RUNNING)
+		return "This step does not wait for a decision.";
+	return NULL;
+}
+
+static void h_link_get(struct request *rq)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct store *st = server_store_get(rq->srv, &err);
+	strbuf_release(&err);
+	struct link_view v;
+	if (!st) {
+		simple_page(rq, 503, "Unavailable", "The store cannot be read right now.");
+		return;
+	}
+	if (!load_link(rq, st, &v)) {
+		server_store_put(rq->srv, st);
+		return;
+	}
+	server_store_put(rq->srv, st);
+	struct strbuf out = STRBUF_INIT;
+	page_start(&out, "Approval requested");
+	strbuf_addstr(&out, "<h1>Approval requested</h1><dl><dt>Release</dt><dd>");
+	html_escape(&out, v.row.id);
+	if (v.row.plan_name) {
+		strbuf_addstr(&out, " &mdash; ");
+		html_escape(&out, v.row.plan_name);
+	}
+	if (v.row.environment) {
+		strbuf_addstr(&out, " (");
+		html_escape(&out, v.row.environment);
+		strbuf_addstr(&out, ")");
+	}
+	strbuf_addstr(&out, "</dd><dt>Started by</dt><dd>");
+	html_escape(&out, v.row.started_by ? v.row.started_by : "?");
+	strbuf_addstr(&out, "</dd><dt>Step</dt><dd>");
+	html_escape(&out, v.le.plan->stages[v.link.stage].name);
+	strbuf_addstr(&out, " / ");
+	html_escape(&out, v.ps->name);
+	strbuf_addstr(&out, "</dd>");
+	const struct doc_node *approvers = doc_get(v.ps->node, "approvers");
+	if (approvers) {
+		strbuf_addstr(&out, "<dt>Approvers</dt><dd>");
+		for (size_t i = 0; i < approvers->u.array.len; i++) {
+			if (i)
+				strbuf_addstr(&out, ", ");
+			html_escape(&out, approvers->u.array.items[i]->u.string.s);
+		}
+		strbuf_addstr(&out, "</dd>");
+	}
+	strbuf_addstr(&out, "</dl><p class=\"msg\">");
+	html_escape(&out, step_string(v.ps->node, "message"));
+	strbuf_addstr(&out, "</p>");
+	const char *closed = closed_reason(&v);
+	if (closed) {
+		strbuf_addstr(&out, "<p class=\"state\" id=\"state\">");
+		html_escape(&out, closed);
+		strbuf_addstr(&out, "</p>");
+	} else if (approvers && !rq->identity) {
+		strbuf_addstr(&out,
+		              "<p class=\"state\" id=\"state\">Only the approvers listed may "
+		              "decide: sign in with your steppy token.</p><form method=\"post\" "
+		              "action=\"/approvals/");
+		strbuf_addstr(&out, rq->params[0]);
+		strbuf_addstr(&out, "/sign-in\"><input type=\"password\" name=\"token\" "
+		                    "autocomplete=\"off\" aria-label=\"token\"> <button "
+		                    "type=\"submit\">Sign in</button></form>");
+	} else {
+		char csrf[65];
+		csrf_of(rq->srv, rq->params[0], csrf);
+		strbuf_addstr(&out, "<p class=\"state\" id=\"state\">Waiting for a decision");
+		if (rq->identity && rq->srv->cfg->ntokens) {
+			strbuf_addstr(&out, " (signed in as ");
+			html_escape(&out, rq->identity);
+			strbuf_addstr(&out, ")");
+		}
+		strbuf_addstr(&out,
+		              ".</p><form method=\"post\"><input type=\"hidden\" name=\"csrf\" "
+		              "value=\"");
+		strbuf_addstr(&out, csrf);
+		strbuf_addstr(&out,
+		              "\"><p><label>Comment<br><textarea name=\"comment\" "
+		              "maxlength=\"2000\"></textarea></label></p><button class=\"approve\" "
+		              "name=\"decision\" value=\"approve\" type=\"submit\">Approve</button>"
+		              "<button class=\"reject\" name=\"decision\" value=\"reject\" "
+		              "type=\"submit\">Reject</button></form>");
+	}
+	link_view_release(&v);
+	send_page(rq, 200, &out);
+}
+
+/* The value of name in an application/x-www-form-urlencoded body (decoded;
+ * caller frees), or NULL. */
+static char *form_value(const char *body, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = body; p && *p;) {
+		const char *amp = strchr(p, '&');
+		size_t len = amp ? (size_t)(amp - p) : strlen(p);
+		if (len > n && !strncmp(p, name, n) && p[n] == '=') {
+			struct strbuf v = STRBUF_INIT;
+			for (size_t i = n + 1; i < len; i++) {
+				char c = p[i];
+				if (c == '+')
+					c = ' ';
+				else if (c == '%' && i + 2 < len + 0 + 1 && p[i + 1] && p[i + 2]) {
+					char h[3] = { p[i + 1], p[i + 2], 0 };
+					c = (char)strtol(h, NULL, 16);
+					i += 2;
+				}
+				strbuf_addch(&v, c);
+			}
+			return strbuf_detach(&v, NULL);
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* The request comes from a page of this server (or from no browser at all). */
+static bool same_origin(struct request *rq)
+{
+	const char *origin = request_header(rq, "Origin");
+	const char *site = request_header(rq, "Sec-Fetch-Site");
+	if (site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0)
+		return false;
+	if (!origin)
+		return true;
+	size_t n = strlen(origin);
+	if (!strncmp(rq->srv->url, origin, n) &&
+	    (rq->srv->url[n] == '\0' || rq->srv->url[n] == '/'))
+		return true;
+	/* behind a proxy without publicUrl: compare with the Host header */
+	const char *host = request_header(rq, "Host");
+	const char *o = strstr(origin, "://");
+	return host && o && !strcmp(o + 3, host);
+}
+
+static void h_link_post(struct request *rq)
+{
+	char *csrf = rq->body ? form_value(rq->body, "csrf") : NULL;
+	char *decision = rq->body ? form_value(rq->body, "decision") : NULL;
+	char *comment = rq->body ? form_value(rq->body, "comment") : NULL;
+	char want[65];
+	csrf_of(rq->srv, rq->params[0], want);
+	struct link_view v;
+	struct store *st = NULL;
+	if (!same_origin(rq) || !csrf || strlen(csrf) != 64 || CRYPTO_memcmp(csrf, want, 64) != 0) {
+		simple_page(rq, 403, "Refused",
+		            "This decision did not come from the approval page of this server "
+		            "(missing or wrong form token, or another origin). Open the link and "
+		            "decide there.");
+	} else if (!decision ||
+	           (strcmp(decision, "approve") != 0 && strcmp(decision, "reject") != 0)) {
+		simple_page(rq, 400, "Bad request", "The decision must be approve or reject.");
+	} else if (!(st = server_store_get(rq->srv, NULL))) {
+		simple_page(rq, 503, "Unavailable", "The store cannot be read right now.");
+	} else if (load_link(rq, st, &v)) {
+		const char *closed = closed_reason(&v);
+		bool needs_identity = doc_get(v.ps->node, "approvers") != NULL;
+		if (closed) {
+			simple_page(rq, 409, "Already decided", closed);
+		} else if (needs_identity &&
+		           (!rq->identity || !cli_is_approver(v.ps, rq->identity))) {
+			simple_page(rq, 403, "Not an approver",
+			            "Only the approvers listed for this step may decide it.");
+		} else {
+			const char *by =
+			    rq->identity && rq->srv->cfg->ntokens ? rq->identity : "anonymous";
+			json_t *data =
+			    json_pack("{sisissssss}", "stage", v.link.stage, "step", v.link.step,
+			              "by", by, "via", "link", "address", rq->address);
+			if (comment && *comment)
+				json_object_set_new(data, "comment", json_string(comment));
+			struct strbuf err = STRBUF_INIT;
+			int r = control_apply(st, v.row.id, decision, data, DECISION_WAIT_MS, &err);
+			if (r == CONTROL_DONE_BY_OWNER || r == CONTROL_DONE_HERE || r == SP_EBUSY) {
+				rq->location = xstrfmt("/approvals/%s", rq->params[0]);
+				respond_text(rq, 303, "text/plain", "decided\n", 8);
+			} else {
+				simple_page(rq, 409, "Refused", err.buf);
+			}
+			strbuf_release(&err);
+		}
+		link_view_release(&v);
+	}
+	server_store_put(rq->srv, st);
+	free(csrf);
+	free(decision);
+	free(comment);
+}
+
+static void h_link_sign_in(struct request *rq)
+{
+	char *token = rq->body ? form_value(rq->body, "token") : NULL;
+	const struct api_token *t = token ? server_find_token(rq->srv, token) : NULL;
+	if (!same_origin(rq) || !t) {
+		simple_page(rq, 403, "Sign-in refused", "That token is not known here.");
+	} else {
+		bool tls = !strncmp(rq->srv->url, "https://", 8);
+		rq->set_cookie = xstrfmt("steppy_session=%s; Path=/; HttpOnly; SameSite=Strict%s",
+		                         token, tls ? "; Secure" : "");
+		rq->location = xstrfmt("/approvals/%s", rq->params[0]);
+		respond_text(rq, 303, "text/plain", "signed in\n", 10);
+	}
+	free(token);
+}
+
+const struct route page_routes[] = {
+	{ "GET", "/approvals/{}", h_link_get, 0 },
+	{ "POST", "/approvals/{}", h_link_post, 0 },
+	{ "POST", "/approvals/{}/sign-in", h_link_sign_in, 0 },
+	{ NULL, NULL, NULL, 0 },
+};

@@ -1,0 +1,113 @@
+/*
+ * server-internal.h - what the server's files share: the server, one
+ * request and its response, and the helpers handlers use.
+ */
+#ifndef STEPPY_SERVER_INTERNAL_H
+#define STEPPY_SERVER_INTERNAL_H
+
+#include "server/server.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+struct job;
+
+struct server {
+	const struct serve_config *cfg;
+	char *store_path;
+	char url[300];
+	struct runtime *rt; /* loop thread only */
+	uv_loop_t *loop;
+	struct runtime_observer observer;
+	struct MHD_Daemon *mhd;
+	unsigned char secret[32]; /* for CSRF tokens; new at every start */
+	char *tls_cert, *tls_key;
+	/* store connections for connection threads */
+	pthread_mutex_t pool_lock;
+	struct store **pool;
+	size_t npool, pool_cap;
+	/* jobs for the loop thread */
+	pthread_mutex_t jobs_lock;
+	pthread_cond_t jobs_done;
+	struct job *jobs;
+	uv_async_t async;
+	uv_timer_t adopt_timer;
+	bool closing;
+	/* metrics */
+	atomic_ullong http_requests, http_errors;
+	atomic_ullong approval_wait_count, approval_wait_ms_sum;
+	atomic_ullong steps_ended[4]; /* succeeded, failed, timed out, cancelled */
+	atomic_ullong aws_calls, aws_errors;
+};
+
+struct request {
+	struct server *srv;
+	struct MHD_Connection *conn;
+	const char *method, *url;
+	char *body;
+	size_t len, cap;
+	bool too_big;
+	/* who asks */
+	const char *identity; /* token name, or "anonymous" without tokens */
+	unsigned roles;
+	bool by_cookie;
+	char address[64];
+	/* path parameters matched by the route */
+	char params[4][128];
+	/* the response */
+	unsigned status;
+	char *resp;
+	size_t resp_len;
+	const char *content_type;
+	char *location; /* for 303 redirects, or NULL */
+	char *set_cookie;
+	struct MHD_Response *stream; /* a streaming response instead */
+};
+
+/* A store connection for this thread's request; give it back after. */
+struct store *server_store_get(struct server *srv, struct strbuf *err);
+void server_store_put(struct server *srv, struct store *st);
+
+/* Runs fn(srv, arg) on the loop thread and waits for it. Returns 0, or -1
+ * when the server is closing. */
+int server_call(struct server *srv, void (*fn)(struct server *srv, void *arg), void *arg);
+
+/* Responses. */
+void respond_json(struct request *rq, unsigned status, json_t *body /* taken */);
+void respond_error(struct request *rq, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void respond_text(struct request *rq, unsigned status, const char *ctype, const char *text,
+                  size_t len);
+
+/* A query parameter or header of the request, or NULL. */
+const char *request_query(struct request *rq, const char *name);
+const char *request_header(struct request *rq, const char *name);
+
+/* The JSON body as an object whose keys are all in allowed (NULL-ended);
+ * else answers 400 and returns NULL. An empty body is {}. */
+json_t *request_json(struct request *rq, const char *const *allowed);
+
+/* Handlers: api.c and pages.c. Each answers the request. */
+typedef void (*handler_fn)(struct request *rq);
+struct route {
+	const char *method;
+	const char *pattern; /* "/api/v1/executions/{}/events": {} matches one segment */
+	handler_fn fn;
+	unsigned roles; /* any of these is needed; 0: open to all */
+};
+extern const struct route api_routes[];
+extern const struct route page_routes[];
+
+/* The observer's approval links: creates the link of a waiting Human step
+ * attempt if it has none, and sends it to the step's channels. Loop thread. */
+void approvals_on_events(struct server *srv, const char *id, const struct exec_state *state,
+                         const struct event *events, size_t n);
+
+/* Checks the SHA-256 of token against the configured tokens. */
+const struct api_token *server_find_token(const struct server *srv, const char *token);
+
+#endif

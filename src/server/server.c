@@ -1,0 +1,609 @@
+/*
+ * server.c - the HTTP side of `steppy serve` (see server.h): the
+ * libmicrohttpd daemon, request bodies with a size limit, authentication,
+ * routing, JSON errors, the store connection pool and jobs for the loop
+ * thread.
+ */
+#include "server/server-internal.h"
+
+#include "util/alloc.h"
+#include "util/error.h"
+#include "util/fileio.h"
+#include "util/timefmt.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#define CONNECTION_TIMEOUT_S 30
+#define ADOPT_EVERY_MS       10000
+
+struct job {
+	void (*fn)(struct server *srv, void *arg);
+	void *arg;
+	bool done;
+	struct job *next;
+};
+
+/* ---- store pool -------------------------------------------------------------- */
+
+struct store *server_store_get(struct server *srv, struct strbuf *err)
+{
+	pthread_mutex_lock(&srv->pool_lock);
+	struct store *st = srv->npool ? srv->pool[--srv->npool] : NULL;
+	pthread_mutex_unlock(&srv->pool_lock);
+	if (!st && store_open(srv->store_path, &st, err) < 0)
+		return NULL;
+	return st;
+}
+
+void server_store_put(struct server *srv, struct store *st)
+{
+	if (!st)
+		return;
+	pthread_mutex_lock(&srv->pool_lock);
+	if (srv->npool == srv->pool_cap) {
+		srv->pool_cap = srv->pool_cap ? 2 * srv->pool_cap : 8;
+		srv->pool = xreallocarray(srv->pool, srv->pool_cap, sizeof(*srv->pool));
+	}
+	srv->pool[srv->npool++] = st;
+	pthread_mutex_unlock(&srv->pool_lock);
+}
+
+/* ---- jobs for the loop thread ------------------------------------------------- */
+
+static void async_cb(uv_async_t *h)
+{
+	struct server *srv = h->data;
+	pthread_mutex_lock(&srv->jobs_lock);
+	struct job *jobs = srv->jobs;
+	srv->jobs = NULL;
+	pthread_mutex_unlock(&srv->jobs_lock);
+	for (struct job *j = jobs; j;) {
+		struct job *next = j->next;
+		j->fn(srv, j->arg);
+		pthread_mutex_lock(&srv->jobs_lock);
+		j->done = true;
+		pthread_cond_broadcast(&srv->jobs_done);
+		pthread_mutex_unlock(&srv->jobs_lock);
+		j = next;
+	}
+}
+
+int server_call(struct server *srv, void (*fn)(struct server *srv, void *arg), void *arg)
+{
+	struct job j = { .fn = fn, .arg = arg };
+	pthread_mutex_lock(&srv->jobs_lock);
+	if (srv->closing) {
+		pthread_mutex_unlock(&srv->jobs_lock);
+		return -1;
+	}
+	j.next = srv->jobs;
+	srv->jobs = &j;
+	uv_async_send(&srv->async);
+	while (!j.done && !srv->closing)
+		pthread_cond_wait(&srv->jobs_done, &srv->jobs_lock);
+	bool done = j.done;
+	if (!done) /* closing: take it back if the loop never ran it */
+		for (struct job **p = &srv->jobs; *p; p = &(*p)->next)
+			if (*p == &j) {
+				*p = j.next;
+				break;
+			}
+	pthread_mutex_unlock(&srv->jobs_lock);
+	return done ? 0 : -1;
+}
+
+/* ---- responses --------------------------------------------------------------- */
+
+void respond_text(struct request *rq, unsigned status, const char *ctype, const char *text,
+                  size_t len)
+{
+	free(rq->resp);
+	rq->status = status;
+	rq->content_type = ctype;
+	rq->resp = xmemdup0(text, len);
+	rq->resp_len = len;
+}
+
+void respond_json(struct request *rq, unsigned status, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(body);
+	free(rq->resp);
+	rq->status = status;
+	rq->content_type = "application/json";
+	rq->resp = text;
+	rq->resp_len = strlen(text);
+}
+
+void respond_error(struct request *rq, unsigned status, const char *code, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	respond_json(rq, status, json_pack("{s{ssss}}", "error", "code", code, "message", sb.buf));
+	strbuf_release(&sb);
+}
+
+const char *request_query(struct request *rq, const char *name)
+{
+	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *request_header(struct request *rq, const char *name)
+{
+	return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+json_t *request_json(struct request *rq, const char *const *allowed)
+{
+	if (!rq->len)
+		return json_object();
+	json_error_t je;
+	json_t *o = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &je);
+	if (!o) {
+		respond_error(rq, 400, "malformed-json",
+		              "the body is not JSON: %s (line %d, column %d)", je.text, je.line,
+		              je.column);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		respond_error(rq, 400, "invalid-body", "the body must be a JSON object");
+		return NULL;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(o, key, v)
+	{
+		bool known = false;
+		for (int i = 0; allowed && allowed[i]; i++)
+			known |= !strcmp(allowed[i], key);
+		if (!known) {
+			struct strbuf list = STRBUF_INIT;
+			for (int i = 0; allowed && allowed[i]; i++)
+				strbuf_addf(&list, "%s%s", i ? ", " : "", allowed[i]);
+			respond_error(rq, 400, "unknown-field", "/%s: unknown field (known: %s)",
+			              key, list.len ? list.buf : "none");
+			strbuf_release(&list);
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+/* ---- authentication ---------------------------------------------------------- */
+
+const struct api_token *server_find_token(const struct server *srv, const char *token)
+{
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)token, strlen(token), h);
+	const struct api_token *found = NULL;
+	for (size_t i = 0; i < srv->cfg->ntokens; i++)
+		if (CRYPTO_memcmp(h, srv->cfg->tokens[i].sha256, sizeof(h)) == 0)
+			found = &srv->cfg->tokens[i];
+	return found;
+}
+
+/* The token of the request: a bearer token, else the session cookie. */
+static void authenticate(struct request *rq)
+{
+	struct server *srv = rq->srv;
+	if (!srv->cfg->ntokens) {
+		/* No tokens: the server listens on loopback only (checked at start). */
+		rq->identity = "anonymous";
+		rq->roles = ROLE_VIEWER | ROLE_OPERATOR | ROLE_APPROVER;
+		return;
+	}
+	const char *auth = request_header(rq, "Authorization");
+	const char *token = NULL;
+	if (auth && !strncasecmp(auth, "Bearer ", 7))
+		token = auth + 7;
+	if (!token) {
+		token = MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, "steppy_session");
+		rq->by_cookie = token != NULL;
+	}
+	const struct api_token *t = token && *token ? server_find_token(srv, token) : NULL;
+	if (t) {
+		rq->identity = t->name;
+		rq->roles = t->roles;
+	}
+}
+
+/* ---- routing ------------------------------------------------------------------- */
+
+/* Matches path against pattern; {} segments are copied to params. */
+static bool match(const char *pattern, const char *path, char params[4][128])
+{
+	int n = 0;
+	while (*pattern && *path) {
+		if (!strncmp(pattern, "{}", 2)) {
+			size_t len = strcspn(path, "/");
+			if (!len || len >= 128 || n == 4)
+				return false;
+			memcpy(params[n], path, len);
+			params[n++][len] = '\0';
+			path += len;
+			pattern += 2;
+			continue;
+		}
+		if (*pattern != *path)
+			return false;
+		pattern++;
+		path++;
+	}
+	return !*pattern && !*path;
+}
+
+static void dispatch(struct request *rq)
+{
+	const struct route *tables[] = { api_routes, page_routes };
+	bool path_known = false;
+	struct strbuf allow = STRBUF_INIT;
+	for (size_t t = 0; t < 2; t++)
+		for (const struct route *r = tables[t]; r->method; r++) {
+			if (!match(r->pattern, rq->url, rq->params))
+				continue;
+			path_known = true;
+			if (strcmp(r->method, rq->method) != 0) {
+				strbuf_addf(&allow, "%s%s", allow.len ? ", " : "", r->method);
+				continue;
+			}
+			strbuf_release(&allow);
+			if (r->roles && !rq->identity) {
+				respond_error(rq, 401, "unauthenticated",
+				              "sign in: send \"Authorization: Bearer TOKEN\"");
+				return;
+			}
+			if (r->roles && !(rq->roles & r->roles)) {
+				respond_error(rq, 403, "forbidden",
+				              "%s may not do this (the token lacks the role)",
+				              rq->identity);
+				return;
+			}
+			r->fn(rq);
+			return;
+		}
+	if (path_known)
+		respond_error(rq, 405, "method-not-allowed", "%s is not allowed here; use %s",
+		              rq->method, allow.buf);
+	else
+		respond_error(rq, 404, "not-found", "no such resource: %s", rq->url);
+	strbuf_release(&allow);
+}
+
+/* ---- libmicrohttpd glue ----------------------------------------------------------- */
+
+static void remote_address(struct MHD_Connection *c, char *out, size_t size)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	snprintf(out, size, "?");
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+		          (socklen_t)size);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		          out, (socklen_t)size);
+}
+
+static enum MHD_Result send_response(struct request *rq)
+{
+	struct MHD_Response *resp = rq->stream;
+	if (!resp)
+		resp = MHD_create_response_from_buffer(
+		    rq->resp_len, rq->resp ? rq->resp : (void *)"", MHD_RESPMEM_MUST_COPY);
+	if (rq->content_type)
+		MHD_add_response_header(resp, "Content-Type", rq->content_type);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	if (!rq->stream)
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (rq->location)
+		MHD_add_response_header(resp, "Location", rq->location);
+	if (rq->set_cookie)
+		MHD_add_response_header(resp, "Set-Cookie", rq->set_cookie);
+	if (rq->status == 405) {
+		const char *m = strstr(rq->resp ? rq->resp : "", "use ");
+		if (m) {
+			char allow[64];
+			snprintf(allow, sizeof(allow), "%.*s", (int)strcspn(m + 4, "\""), m + 4);
+			MHD_add_response_header(resp, "Allow", allow);
+		}
+	}
+	enum MHD_Result r = MHD_queue_response(rq->conn, rq->status, resp);
+	MHD_destroy_response(resp);
+	rq->stream = NULL;
+	atomic_fetch_add(&rq->srv->http_requests, 1);
+	if (rq->status >= 400)
+		atomic_fetch_add(&rq->srv->http_errors, 1);
+	return r;
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+	(void)version;
+	struct server *srv = cls;
+	struct request *rq = *con_cls;
+	if (!rq) {
+		/* First call: headers only. Answering now would close the
+		 * connection (PITFALLS), so the answer waits for the next call. */
+		rq = xcalloc(1, sizeof(*rq));
+		rq->srv = srv;
+		rq->conn = conn;
+		rq->method = method;
+		rq->url = url;
+		remote_address(conn, rq->address, sizeof(rq->address));
+		*con_cls = rq;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+		if (rq->len + n > srv->cfg->max_body_bytes)
+			rq->too_big = true;
+		if (!rq->too_big) {
+			if (rq->len + n + 1 > rq->cap) {
+				rq->cap = (rq->len + n + 1) * 2;
+				rq->body = xrealloc(rq->body, rq->cap);
+			}
+			memcpy(rq->body + rq->len, upload_data, n);
+			rq->len += n;
+			rq->body[rq->len] = '\0';
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (rq->too_big)
+		respond_error(rq, 413, "too-large", "the body is larger than %zu bytes",
+		              srv->cfg->max_body_bytes);
+	else if (strstr(url, "/../") || strstr(url, "/./") || strstr(url, "//"))
+		respond_error(rq, 400, "bad-path",
+		              "the path may not contain \"..\", \".\" or \"//\"");
+	else {
+		authenticate(rq);
+		dispatch(rq);
+	}
+	return send_response(rq);
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	struct request *rq = *con_cls;
+	if (!rq)
+		return;
+	if (rq->stream)
+		MHD_destroy_response(rq->stream);
+	free(rq->body);
+	free(rq->resp);
+	free(rq->location);
+	free(rq->set_cookie);
+	free(rq);
+	*con_cls = NULL;
+}
+
+/* ---- the observer ---------------------------------------------------------------- */
+
+static void observe_events(void *arg, const char *id, const struct exec_state *state,
+                           const struct event *events, size_t n)
+{
+	struct server *srv = arg;
+	for (size_t i = 0; i < n; i++) {
+		switch (events[i].type) {
+		case EV_STEP_SUCCEEDED:
+			atomic_fetch_add(&srv->steps_ended[0], 1);
+			break;
+		case EV_STEP_FAILED:
+			atomic_fetch_add(&srv->steps_ended[1], 1);
+			break;
+		case EV_STEP_TIMED_OUT:
+			atomic_fetch_add(&srv->steps_ended[2], 1);
+			break;
+		case EV_STEP_CANCELLED:
+			atomic_fetch_add(&srv->steps_ended[3], 1);
+			break;
+		case EV_HUMAN_DECISION: {
+			const struct step_state *st =
+			    &state->steps[events[i].stage][events[i].step];
+			if (st->started_ms && events[i].time_ms >= st->started_ms) {
+				atomic_fetch_add(&srv->approval_wait_count, 1);
+				atomic_fetch_add(
+				    &srv->approval_wait_ms_sum,
+				    (unsigned long long)(events[i].time_ms - st->started_ms));
+			}
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	approvals_on_events(srv, id, state, events, n);
+}
+
+static void observe_error(void *arg, const char *message)
+{
+	(void)arg;
+	fprintf(stderr, "steppy serve: %s\n", message);
+}
+
+/* ---- lifetime ------------------------------------------------------------------------ */
+
+struct server *server_new(const struct serve_config *config, const char *store_path)
+{
+	struct server *srv = xcalloc(1, sizeof(*srv));
+	srv->cfg = config;
+	srv->store_path = xstrdup(store_path);
+	pthread_mutex_init(&srv->pool_lock, NULL);
+	pthread_mutex_init(&srv->jobs_lock, NULL);
+	pthread_cond_init(&srv->jobs_done, NULL);
+	srv->observer = (struct runtime_observer){
+		.on_events = observe_events,
+		.on_error = observe_error,
+		.arg = srv,
+	};
+	if (getrandom(srv->secret, sizeof(srv->secret), 0) != (ssize_t)sizeof(srv->secret))
+		abort(); /* no CSPRNG: nothing safe can be served */
+	return srv;
+}
+
+const struct runtime_observer *server_observer(struct server *srv)
+{
+	return &srv->observer;
+}
+
+const char *server_url(const struct server *srv)
+{
+	return srv->url;
+}
+
+static void adopt_cb(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+	size_t n;
+	struct strbuf err = STRBUF_INIT;
+	runtime_adopt_all(srv->rt, &n, &err); /* releases whose owner died */
+	strbuf_release(&err);
+}
+
+static bool loopback(const char *host)
+{
+	return !strcmp(host, "127.0.0.1") || !strcmp(host, "::1") || !strcmp(host, "localhost");
+}
+
+int server_start(struct server *srv, struct runtime *rt, struct strbuf *err)
+{
+	const struct serve_config *c = srv->cfg;
+	srv->rt = rt;
+	srv->loop = runtime_loop(rt);
+	if (!c->ntokens && !loopback(c->listen_host)) {
+		strbuf_addf(err,
+		            "refusing to listen on %s without API tokens: anyone could start and "
+		            "approve releases. Configure \"tokens\" (steppy token), or listen on "
+		            "127.0.0.1",
+		            c->listen_host);
+		return SP_EUSAGE;
+	}
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+	} addr;
+	memset(&addr, 0, sizeof(addr));
+	const char *host = !strcmp(c->listen_host, "localhost") ? "127.0.0.1" : c->listen_host;
+	unsigned flags =
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	if (inet_pton(AF_INET, host, &addr.in4.sin_addr) == 1) {
+		addr.in4.sin_family = AF_INET;
+		addr.in4.sin_port = htons((uint16_t)c->listen_port);
+	} else if (inet_pton(AF_INET6, host, &addr.in6.sin6_addr) == 1) {
+		addr.in6.sin6_family = AF_INET6;
+		addr.in6.sin6_port = htons((uint16_t)c->listen_port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		strbuf_addf(err, "cannot listen on \"%s\": give an IP address", c->listen_host);
+		return SP_EUSAGE;
+	}
+	if (c->tls_certificate) {
+		struct strbuf e2 = STRBUF_INIT;
+		size_t len;
+		if (read_file_capped(c->tls_certificate, 1u << 20, &srv->tls_cert, &len, &e2) < 0 ||
+		    read_file_capped(c->tls_key, 1u << 20, &srv->tls_key, &len, &e2) < 0) {
+			strbuf_addf(err, "tls: %s", e2.buf);
+			strbuf_release(&e2);
+			return SP_EIO;
+		}
+		strbuf_release(&e2);
+		flags |= MHD_USE_TLS;
+	}
+	uv_async_init(srv->loop, &srv->async, async_cb);
+	srv->async.data = srv;
+	uv_timer_init(srv->loop, &srv->adopt_timer);
+	srv->adopt_timer.data = srv;
+	uv_timer_start(&srv->adopt_timer, adopt_cb, ADOPT_EVERY_MS, ADOPT_EVERY_MS);
+	uv_unref((uv_handle_t *)&srv->adopt_timer);
+	if (c->tls_certificate)
+		srv->mhd =
+		    MHD_start_daemon(flags, (uint16_t)c->listen_port, NULL, NULL, access_cb, srv,
+		                     MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_CONNECTION_TIMEOUT,
+		                     (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+		                     completed_cb, srv, MHD_OPTION_HTTPS_MEM_CERT, srv->tls_cert,
+		                     MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key, MHD_OPTION_END);
+	else
+		srv->mhd =
+		    MHD_start_daemon(flags, (uint16_t)c->listen_port, NULL, NULL, access_cb, srv,
+		                     MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_CONNECTION_TIMEOUT,
+		                     (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+		                     completed_cb, srv, MHD_OPTION_END);
+	if (!srv->mhd) {
+		strbuf_addf(err, "cannot listen on %s:%d (in use, or not allowed)", c->listen_host,
+		            c->listen_port);
+		return SP_EIO;
+	}
+	int port = c->listen_port;
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	if (di)
+		port = di->port;
+	if (c->public_url)
+		snprintf(srv->url, sizeof(srv->url), "%s", c->public_url);
+	else
+		snprintf(srv->url, sizeof(srv->url), "%s://%s%s%s:%d",
+		         c->tls_certificate ? "https" : "http", strchr(host, ':') ? "[" : "", host,
+		         strchr(host, ':') ? "]" : "", port);
+	size_t n = strlen(srv->url);
+	while (n && srv->url[n - 1] == '/')
+		srv->url[--n] = '\0';
+	return 0;
+}
+
+static void handle_close_cb(uv_handle_t *h)
+{
+	(void)h;
+}
+
+void server_free(struct server *srv)
+{
+	if (!srv)
+		return;
+	pthread_mutex_lock(&srv->jobs_lock);
+	srv->closing = true;
+	pthread_cond_broadcast(&srv->jobs_done);
+	pthread_mutex_unlock(&srv->jobs_lock);
+	if (srv->mhd)
+		MHD_stop_daemon(srv->mhd);
+	if (srv->loop) {
+		uv_close((uv_handle_t *)&srv->async, handle_close_cb);
+		uv_close((uv_handle_t *)&srv->adopt_timer, handle_close_cb);
+		uv_run(srv->loop, UV_RUN_NOWAIT);
+	}
+	for (size_t i = 0; i < srv->npool; i++)
+		store_close(srv->pool[i]);
+	free(srv->pool);
+	free(srv->tls_cert);
+	free(srv->tls_key);
+	free(srv->store_path);
+	pthread_mutex_destroy(&srv->pool_lock);
+	pthread_mutex_destroy(&srv->jobs_lock);
+	pthread_cond_destroy(&srv->jobs_done);
+	free(srv);
+}

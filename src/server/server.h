@@ -1,0 +1,35 @@
+/*
+ * server.h - `steppy serve`: the HTTP API, approval pages and dashboard,
+ * served by libmicrohttpd beside the engine's libuv loop.
+ *
+ * Threads: the engine runs on the loop thread; every HTTP connection has a
+ * thread of its own (libmicrohttpd's thread-per-connection mode, so that
+ * live streams may block). Connection threads read the store through
+ * connections of their own (a small pool) and change executions the way
+ * any other process does: decisions and aborts through control_apply()
+ * (the store's inbox, answered by the loop thread), submissions and
+ * retries as jobs run on the loop thread.
+ *
+ * Use: server_new(); runtime_new() with server_observer() in its options;
+ * server_start(); runtime_run(); server_free().
+ */
+#ifndef STEPPY_SERVER_SERVER_H
+#define STEPPY_SERVER_SERVER_H
+
+#include "engine/runtime.h"
+#include "server/config.h"
+
+struct server;
+
+struct server *server_new(const struct serve_config *config, const char *store_path);
+/* The runtime observer that keeps the server informed (approval links,
+ * notifications, metrics); valid until server_free(). */
+const struct runtime_observer *server_observer(struct server *srv);
+/* Starts listening. Returns 0, or a negative code with the reason in err. */
+int server_start(struct server *srv, struct runtime *rt, struct strbuf *err);
+/* Stops listening, waits for connection threads, frees; accepts NULL. */
+void server_free(struct server *srv);
+/* The address it listens on ("http://127.0.0.1:8080"). */
+const char *server_url(const struct server *srv);
+
+#endif
