@@ -274,7 +274,7 @@ void attempt_started(struct attempt *a, json_t *handle)
 {
 	struct runtime *rt = a->rt;
 	const char *reason;
-	if (rt->stopping) {
+	if (rt->stopping || !a->ex) {
 		json_decref(handle);
 		return;
 	}
@@ -290,7 +290,7 @@ void attempt_ended(struct attempt *a, bool ok, json_t *details)
 	struct runtime *rt = a->rt;
 	a->ended = true;
 	unlink_attempt(rt, a);
-	if (rt->stopping) {
+	if (rt->stopping || !a->ex) {
 		/* Not recorded: the history keeps the attempt in flight, and the
 		 * next process to adopt the execution counts it as interrupted. */
 		json_decref(details);
@@ -464,6 +464,68 @@ static bool all_finished(struct runtime *rt)
 	return true;
 }
 
+/*
+ * Another process took e over (this one hung past its lease): lets it go.
+ * Remote work is left to the new owner; local work is stopped, and its end
+ * is not recorded (the new owner counts it as interrupted).
+ */
+static void drop_exec(struct runtime *rt, struct rexec *e)
+{
+	report(rt, "release %s is run by another steppy process now; this one lets it go", e->id);
+	size_t n = 0;
+	for (struct attempt *a = rt->attempts; a; a = a->next)
+		n += a->ex == e;
+	struct attempt **mine = xcalloc(n ? n : 1, sizeof(*mine));
+	n = 0;
+	for (struct attempt *a = rt->attempts; a; a = a->next)
+		if (a->ex == e)
+			mine[n++] = a;
+	for (size_t i = 0; i < n; i++) {
+		struct attempt *a = mine[i];
+		if (a->runner->detach) {
+			unlink_attempt(rt, a);
+			a->runner->detach(a->state);
+			free(a);
+		} else {
+			a->ex = NULL; /* orphaned: its end goes nowhere */
+			a->runner->cancel(a, a->state);
+		}
+	}
+	free(mine);
+	for (struct rexec **p = &rt->execs; *p; p = &(*p)->next)
+		if (*p == e) {
+			*p = e->next;
+			break;
+		}
+	if (!e->parked)
+		rt->in_memory--;
+	rexec_free(e);
+}
+
+/*
+ * After an append was refused for a lease: takes back the leases that
+ * merely expired, and lets go of executions another process holds now.
+ * Returns true if the append is worth trying again.
+ */
+static bool take_back_leases(struct runtime *rt)
+{
+	bool changed = false;
+	int64_t now = wall_clock_ms();
+	for (struct rexec *e = rt->execs, *next; e; e = next) {
+		next = e->next;
+		if (!e->pending.len)
+			continue;
+		int r = store_lease_take(rt->store, e->id, rt->owner, now, LEASE_TTL_MS, NULL);
+		if (r == SP_EBUSY) {
+			drop_exec(rt, e);
+			changed = true;
+		} else if (r == 0) {
+			changed = true;
+		}
+	}
+	return changed;
+}
+
 /* Commits every pending event in one transaction, then performs effects. */
 static bool flush_once(struct runtime *rt)
 {
@@ -488,6 +550,10 @@ static bool flush_once(struct runtime *rt)
 		free(waits[i]);
 	free(waits);
 	free(items);
+	if (r == SP_ECONFLICT && take_back_leases(rt)) {
+		strbuf_release(&err);
+		return true; /* the others' events go in the next round */
+	}
 	for (size_t i = 0; i < rt->ndone; i++)
 		free(rt->done_results[i]);
 	rt->ndone = 0;
@@ -533,6 +599,22 @@ static void rearm(struct runtime *rt)
 	uv_timer_start(&rt->due_timer, due_cb, wait > 0 ? (uint64_t)wait : 0, 0);
 }
 
+/* A server keeps running for days: ended releases leave its memory. */
+static void forget_finished(struct runtime *rt)
+{
+	for (struct rexec **p = &rt->execs; *p;) {
+		struct rexec *e = *p;
+		if (e->parked || e->state.status == EXEC_RUNNING || e->pending.len ||
+		    has_attempts(rt, e)) {
+			p = &e->next;
+			continue;
+		}
+		*p = e->next;
+		rt->in_memory--;
+		rexec_free(e);
+	}
+}
+
 static void flush(struct runtime *rt)
 {
 	for (int round = 0; round < FLUSH_ROUNDS && !rt->failed; round++)
@@ -543,6 +625,8 @@ static void flush(struct runtime *rt)
 		dirty |= e->pending.len > 0;
 	if (!dirty)
 		uv_idle_stop(&rt->wake);
+	if (rt->opts.keep_running)
+		forget_finished(rt);
 	park_idle(rt);
 	rearm(rt);
 	if (!rt->stopping && !rt->opts.keep_running && all_finished(rt))

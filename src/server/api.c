@@ -423,11 +423,11 @@ static void h_submit(struct request *rq)
 	free(vals);
 	if (r < 0) {
 		diag_list_sort(&dl);
+		const char *message = err.len  ? err.buf
+		                      : dl.len ? dl.items[0].message
+		                               : "the plan is invalid";
 		json_t *body = json_pack("{s{sssssO}}", "error", "code", "invalid-plan", "message",
-		                         err.len  ? err.buf
-		                         : dl.len ? dl.items[0].message
-		                                  : "the plan is invalid",
-		                         "diagnostics", json_object());
+		                         message, "diagnostics", json_null());
 		json_object_set_new(json_object_get(body, "error"), "diagnostics", diag_json(&dl));
 		respond_json(rq, 400, body);
 	} else {

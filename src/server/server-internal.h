@@ -36,6 +36,7 @@ struct server {
 	struct job *jobs;
 	uv_async_t async;
 	uv_timer_t adopt_timer;
+	bool handles; /* async and adopt_timer are initialized */
 	bool closing;
 	/* metrics */
 	atomic_ullong http_requests, http_errors;

@@ -537,6 +537,7 @@ int server_start(struct server *srv, struct runtime *rt, struct strbuf *err)
 		flags |= MHD_USE_TLS;
 	}
 	uv_async_init(srv->loop, &srv->async, async_cb);
+	srv->handles = true;
 	srv->async.data = srv;
 	uv_timer_init(srv->loop, &srv->adopt_timer);
 	srv->adopt_timer.data = srv;
@@ -591,7 +592,7 @@ void server_free(struct server *srv)
 	pthread_mutex_unlock(&srv->jobs_lock);
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
-	if (srv->loop) {
+	if (srv->handles) {
 		uv_close((uv_handle_t *)&srv->async, handle_close_cb);
 		uv_close((uv_handle_t *)&srv->adopt_timer, handle_close_cb);
 		uv_run(srv->loop, UV_RUN_NOWAIT);
