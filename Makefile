@@ -25,7 +25,7 @@ LDFLAGS    += -fsanitize=address,undefined
 endif
 
 LIB_SRC  := $(sort $(wildcard src/util/*.c src/plan/*.c src/steps/*.c src/engine/*.c src/store/*.c src/aws/*.c src/notify/*.c src/server/*.c src/cli/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/web-assets.o
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -34,6 +34,22 @@ all: $(BUILD)/steppy
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# The dashboard's files (web/) are compiled in: tools/embed writes their
+# bytes into a generated C file (src/server/web-assets.h, docs/dashboard.md);
+# the directory is a prerequisite so that removing a file regenerates it too.
+WEB_FILES := $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg))
+
+$(BUILD)/tools/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 $(WARN) -O2 -o $@ $<
+
+$(BUILD)/gen/web-assets.c: $(BUILD)/tools/embed $(WEB_FILES) web
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/embed $(WEB_FILES) >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/web-assets.o: $(BUILD)/gen/web-assets.c
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libsteppy.a: $(LIB_OBJ)

@@ -10,8 +10,9 @@ set -eu
 # Build: compiler, pkg-config and the -dev packages the Makefile asks pkg-config for.
 BUILD_PKGS="make gcc pkg-config libjansson-dev libyaml-dev libsqlite3-dev libuv1-dev libcurl4-openssl-dev libssl-dev libxml2-dev libmicrohttpd-dev"
 # Tests: unit test framework, second compiler with libFuzzer and sanitizer
-# runtimes, leak checker, formatter.
-TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev valgrind clang-format python3 procps python3-botocore awscli curl"
+# runtimes, leak checker, formatter, the browser for the dashboard's test
+# (tests/web; node and npm come with the machine image, not from Debian).
+TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev valgrind clang-format python3 procps python3-botocore awscli curl chromium"
 
 missing=""
 for p in $BUILD_PKGS $TEST_PKGS; do

@@ -4,8 +4,9 @@
 # Installs missing Debian packages (as root), builds with gcc and clang,
 # runs the unit tests, runs them again under AddressSanitizer + UBSan and
 # under valgrind, replays the fuzz corpus, runs the CLI tests against the
-# real binary (plain and sanitized), and checks formatting. Ends with one
-# line: "total: N passed, M failed". Exit status 0 only if nothing failed.
+# real binary (plain and sanitized), drives the dashboard in Chromium, and
+# checks formatting. Ends with one line: "total: N passed, M failed". Exit
+# status 0 only if nothing failed.
 #
 # Long modes live elsewhere: `make fuzz` (see tests/fuzz/README.md).
 set -u
@@ -99,6 +100,10 @@ done
 # The fake AWS endpoint itself, proved with the AWS CLI (tests/aws/t-awscli.sh).
 timeout 300 sh tests/aws/t-awscli.sh >"$log/awscli.log" 2>&1
 count "fake AWS vs the AWS CLI" "$log/awscli.log" $?
+
+# The dashboard in Debian's Chromium against the real server (tests/web/run.sh).
+STEPPY="$root/build/steppy" timeout 300 sh tests/web/run.sh >"$log/web.log" 2>&1
+count "dashboard in Chromium" "$log/web.log" $?
 
 # SIGKILL at random moments, restart, check every invariant (tests/crash/crash.py).
 timeout 900 /usr/bin/python3 tests/crash/crash.py --steppy "$root/build/steppy" --kills "${CRASH_KILLS:-20}" \

@@ -6,6 +6,7 @@
 
 #include "engine/control.h"
 #include "engine/history.h"
+#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
@@ -20,6 +21,9 @@ const char approve_help[] =
     "(or STAGE/STEP when names repeat across stages); ID may be a unique prefix.\n"
     "If a steppy process runs the release, it applies the decision at once;\n"
     "otherwise the decision is recorded and steppy resume ID continues.\n"
+    "A step with minApprovals N needs N different people: each approval but\n"
+    "the last prints \"approval K of N recorded\". Unless the step allows it\n"
+    "(allowSelfApproval), whoever started the release cannot approve it.\n"
     "\n"
     "options:\n"
     "  --comment TEXT  recorded with the decision\n"
@@ -28,7 +32,8 @@ const char approve_help[] =
     "  --db PATH       the store (see steppy run --help)\n"
     "\n"
     "exit status: 0 recorded, 1 refused (the step does not wait for a decision,\n"
-    "             or NAME is not an approver), 2 usage or store error,\n"
+    "             NAME is not an approver, has approved already, or started\n"
+    "             the release), 2 usage or store error,\n"
     "             7 the process running the release did not answer in time (queued)\n";
 
 const char reject_help[] =
@@ -48,6 +53,32 @@ const char abort_help[] =
     "             1 refused (it has ended), 2 usage or store error, 7 no answer in time\n";
 
 enum { EXIT_REFUSED = 1, EXIT_QUEUED = 7 };
+
+/*
+ * After an approval was applied: reads the release back and sets *ret_nth to
+ * the place of by's approval among those of the step's current attempt (1
+ * for the first), 0 if it is not found, and *ret_need to the approvals the
+ * step needs. data names the step ({"stage", "step"}).
+ */
+static void approval_count(struct store *st, const char *id, const json_t *data, const char *by,
+                           int *ret_nth, int *ret_need)
+{
+	struct loaded_exec le;
+	struct strbuf err = STRBUF_INIT;
+	int stage = (int)json_integer_value(json_object_get(data, "stage"));
+	int step = (int)json_integer_value(json_object_get(data, "step"));
+	if (execution_load(st, id, &le, &err) == 0 && stage >= 0 &&
+	    (size_t)stage < le.plan->nstages && step >= 0 &&
+	    (size_t)step < le.plan->stages[stage].nsteps) {
+		const struct step_state *s = &le.state.steps[stage][step];
+		*ret_need = human_min_approvals(le.plan->stages[stage].steps[step].node);
+		for (int i = 0; i < s->napproved && !*ret_nth; i++)
+			if (human_same_person(s->approved_by[i], by))
+				*ret_nth = i + 1;
+	}
+	loaded_exec_release(&le);
+	strbuf_release(&err);
+}
 
 static int control(int argc, char **argv, const char *kind, const char *help)
 {
@@ -143,16 +174,20 @@ static int control(int argc, char **argv, const char *kind, const char *help)
 	if (code == EXIT_OK) {
 		struct strbuf err = STRBUF_INIT;
 		int r = control_apply(st, row.id, kind, json_incref(data), 10000, &err);
-		const char *done = !strcmp(kind, "approve")  ? "approved"
-		                   : !strcmp(kind, "reject") ? "rejected"
-		                                             : "aborted";
-		if (r == CONTROL_DONE_BY_OWNER) {
-			printf("%s%s%s%s release %s\n", done, decision ? " \"" : "",
-			       decision ? step_name : "", decision ? "\" of" : "", row.id);
-		} else if (r == CONTROL_DONE_HERE) {
-			printf("%s%s%s%s release %s\n", done, decision ? " \"" : "",
-			       decision ? step_name : "", decision ? "\" of" : "", row.id);
-			if (decision)
+		if (r == CONTROL_DONE_BY_OWNER || r == CONTROL_DONE_HERE) {
+			int nth = 0, need = 1;
+			if (!strcmp(kind, "approve"))
+				approval_count(st, row.id, data, by, &nth, &need);
+			if (nth && nth < need)
+				printf("approval %d of %d recorded for \"%s\" of release %s\n", nth,
+				       need, step_name, row.id);
+			else if (decision)
+				printf("%s \"%s\" of release %s\n",
+				       !strcmp(kind, "approve") ? "approved" : "rejected",
+				       step_name, row.id);
+			else
+				printf("aborted release %s\n", row.id);
+			if (r == CONTROL_DONE_HERE && decision && !(nth && nth < need))
 				printf("no steppy process runs it now: steppy resume %s continues "
 				       "it\n",
 				       row.id);

@@ -6,6 +6,7 @@
 
 #include "engine/history.h"
 #include "plan/doc-json.h"
+#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"
@@ -252,6 +253,23 @@ static void print_work(const json_t *w)
 		printf("              logs %s\n", logs);
 }
 
+/* "approvals 1 of 2: alice" for a Human step that needs several or has some. */
+static void print_approvals(const struct plan_step *ps, const struct step_state *st, bool after)
+{
+	if (strcmp(ps->type->name, "Human") != 0)
+		return;
+	int need = human_min_approvals(ps->node);
+	if (need == 1 && !st->napproved)
+		return;
+	if (need == 1 && st->status == STEP_SUCCEEDED) {
+		printf("%sapproved by %s", after ? "; " : "", st->approved_by[0]);
+		return;
+	}
+	printf("%sapprovals %d of %d", after ? "; " : "", st->napproved, need);
+	for (int k = 0; k < st->napproved; k++)
+		printf("%s%s", k ? ", " : ": ", st->approved_by[k]);
+}
+
 int cmd_show(int argc, char **argv)
 {
 	struct read_opts o;
@@ -278,15 +296,26 @@ int cmd_show(int argc, char **argv)
 				const struct step_state *t = &s->steps[i][j];
 				const char *error = errors[offsets[i] + j];
 				const json_t *w = work[offsets[i] + j];
+				json_t *approvals = NULL;
+				if (!strcmp(ps->steps[j].type->name, "Human")) {
+					approvals =
+					    json_pack("{si so}", "needed",
+					              human_min_approvals(ps->steps[j].node), "by",
+					              json_array());
+					for (int k = 0; k < t->napproved; k++)
+						json_array_append_new(
+						    json_object_get(approvals, "by"),
+						    json_string(t->approved_by[k]));
+				}
 				json_array_append_new(
 				    steps,
-				    json_pack("{ss ss ss si sI sI sI ss? sO?}", "name",
+				    json_pack("{ss ss ss si sI sI sI ss? sO? so?}", "name",
 				              ps->steps[j].name, "type", ps->steps[j].type->name,
 				              "state", step_status_name(t->status), "attempts",
 				              t->attempt, "startedMs", (json_int_t)t->started_ms,
 				              "endedMs", (json_int_t)t->ended_ms, "dueMs",
 				              (json_int_t)(t->due_ms ? t->due_ms : t->timeout_ms),
-				              "error", error, "work", w));
+				              "error", error, "work", w, "approvals", approvals));
 			}
 			const char *state = (int)i < s->stage   ? "SUCCEEDED"
 			                    : (int)i > s->stage ? "PENDING"
@@ -360,6 +389,8 @@ int cmd_show(int argc, char **argv)
 					    json_string_value(json_object_get(x, "error"));
 					if (error)
 						printf("%s%s", st2->attempt > 1 ? "; " : "", error);
+					print_approvals(&le.plan->stages[i].steps[j], st2,
+					                st2->attempt > 1 || error);
 					putchar('\n');
 					print_work(json_object_get(x, "work"));
 				}

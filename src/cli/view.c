@@ -10,6 +10,7 @@
  */
 #include "cli/view.h"
 
+#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/timefmt.h"
 
@@ -71,8 +72,11 @@ static void draw_status(struct view *v)
 			const struct step_state *st = &s->steps[s->stage][j];
 			bool human = !strcmp(stage->steps[j].type->name, "Human");
 			if (st->status == STEP_RUNNING && human) {
+				int need = human_min_approvals(stage->steps[j].node);
 				strbuf_addf(&waiting, "%s\"%s\"", waiting.len ? ", " : "",
 				            stage->steps[j].name);
+				if (need > 1)
+					strbuf_addf(&waiting, " (%d of %d)", st->napproved, need);
 			} else if (st->status == STEP_RUNNING || st->status == STEP_CANCELLING) {
 				strbuf_addf(&sb, "%s%s ", sb.len ? ", " : "", stage->steps[j].name);
 				duration_format(&sb, (now - st->started_ms) / 1000);
@@ -179,8 +183,12 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 	case EV_STEP_STARTED:
 		stamp(v, id, e->time_ms);
 		if (!strcmp(ps->type->name, "Human")) {
-			fprintf(v->out, "  %s? %s%s waits for approval: %s\n", c(v, YELLOW), name,
-			        c(v, RESET), step_string(ps->node, "message"));
+			int need = human_min_approvals(ps->node);
+			fprintf(v->out, "  %s? %s%s waits for approval", c(v, YELLOW), name,
+			        c(v, RESET));
+			if (need > 1)
+				fprintf(v->out, " by %d different people", need);
+			fprintf(v->out, ": %s\n", step_string(ps->node, "message"));
 			fprintf(v->out, "      approve: steppy approve %s '%s'\n", id, name);
 			fprintf(v->out, "      reject:  steppy reject %s '%s'\n", id, name);
 		} else if (!strcmp(ps->type->name, "Wait")) {
@@ -250,11 +258,24 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 	case EV_HUMAN_DECISION: {
 		bool ok = !strcmp(str(e->data, "decision"), "approve");
 		const char *comment = str(e->data, "comment");
+		const char *by = str(e->data, "by") ? str(e->data, "by") : "someone";
+		const struct step_state *st = &s->steps[e->stage][e->step];
+		int need = human_min_approvals(ps->node), nth = 0;
+		for (int i = 0; ok && st->attempt == e->attempt && i < st->napproved && !nth; i++)
+			if (human_same_person(st->approved_by[i], by))
+				nth = i + 1;
 		stamp(v, id, e->time_ms);
-		fprintf(v->out, "  %s%s%s %s by %s%s%s%s\n", c(v, ok ? GREEN : RED),
-		        ok ? "approved" : "REJECTED", c(v, RESET), name,
-		        str(e->data, "by") ? str(e->data, "by") : "someone", comment ? ": \"" : "",
-		        comment ? comment : "", comment ? "\"" : "");
+		if (ok && nth && nth < need)
+			fprintf(v->out, "  %sapproval %d of %d%s for %s by %s", c(v, GREEN), nth,
+			        need, c(v, RESET), name, by);
+		else if (ok && nth && need > 1)
+			fprintf(v->out, "  %sapproved%s %s by %s (approval %d of %d)", c(v, GREEN),
+			        c(v, RESET), name, by, nth, need);
+		else
+			fprintf(v->out, "  %s%s%s %s by %s", c(v, ok ? GREEN : RED),
+			        ok ? "approved" : "REJECTED", c(v, RESET), name, by);
+		fprintf(v->out, "%s%s%s\n", comment ? ": \"" : "", comment ? comment : "",
+		        comment ? "\"" : "");
 		break;
 	}
 	case EV_ABORT_REQUESTED:

@@ -10,12 +10,14 @@
  */
 #include "engine/engine.h"
 
+#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 #include "util/timefmt.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,12 +75,28 @@ void exec_state_init(struct exec_state *ex, const char *id, const struct plan *p
 		ex->steps[i] = xcalloc(plan->stages[i].nsteps, sizeof(**ex->steps));
 }
 
+static void clear_approvals(struct step_state *st)
+{
+	for (int i = 0; i < st->napproved; i++)
+		free(st->approved_by[i]);
+	free(st->approved_by);
+	st->approved_by = NULL;
+	st->napproved = 0;
+}
+
 void exec_state_release(struct exec_state *ex)
 {
+	free(ex->started_by);
+	ex->started_by = NULL;
+	free(ex->reason);
+	ex->reason = NULL;
 	if (!ex->steps)
 		return;
-	for (size_t i = 0; i < ex->plan->nstages; i++)
+	for (size_t i = 0; i < ex->plan->nstages; i++) {
+		for (size_t j = 0; j < ex->plan->stages[i].nsteps; j++)
+			clear_approvals(&ex->steps[i][j]);
 		free(ex->steps[i]);
+	}
 	free(ex->steps);
 	ex->steps = NULL;
 }
@@ -98,6 +116,28 @@ static int64_t data_int(const json_t *data, const char *key)
 {
 	json_t *v = json_object_get(data, key);
 	return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+/* Who gave a decision: its "by", or "" when it does not say. */
+static const char *decided_by(const json_t *data)
+{
+	const char *by = json_string_value(json_object_get(data, "by"));
+	return by ? by : "";
+}
+
+static bool is_approval(const json_t *data)
+{
+	const char *d = json_string_value(json_object_get(data, "decision"));
+	return d && !strcmp(d, "approve");
+}
+
+/* True if by (or another name of the same person) approved st's current attempt. */
+static bool approved_already(const struct step_state *st, const char *by)
+{
+	for (int i = 0; i < st->napproved; i++)
+		if (human_same_person(st->approved_by[i], by))
+			return true;
+	return false;
 }
 
 /* ---- the fold ---------------------------------------------------------- */
@@ -159,8 +199,13 @@ static int check(const struct exec_state *ex, const struct event *ev)
 	case EV_NOTICE:
 		return 0;
 	case EV_HUMAN_DECISION:
+		/* A second approval by the same person never counts. Who may
+		 * approve (allowSelfApproval) is decided on input, not here: it
+		 * depends on names, and older histories did not apply it. */
 		return current && this_attempt && st->status == STEP_RUNNING &&
-		               is_human(&ex->plan->stages[ev->stage].steps[ev->step])
+		               is_human(&ex->plan->stages[ev->stage].steps[ev->step]) &&
+		               !(is_approval(ev->data) &&
+		                 approved_already(st, decided_by(ev->data)))
 		           ? 0
 		           : SP_EINVAL;
 	case EV_ABORT_REQUESTED:
@@ -198,13 +243,16 @@ int engine_apply(struct exec_state *ex, const struct event *ev)
 	struct step_state *st =
 	    valid_step(ex, ev->stage, ev->step) ? &ex->steps[ev->stage][ev->step] : NULL;
 	switch (ev->type) {
-	case EV_EXECUTION_STARTED:
+	case EV_EXECUTION_STARTED: {
+		const char *by = json_string_value(json_object_get(ev->data, "startedBy"));
 		ex->started = true;
 		ex->status = EXEC_RUNNING;
 		ex->stage = 0;
 		ex->started_ms = ev->time_ms;
 		ex->fail_fast = json_is_true(json_object_get(ev->data, "failFast"));
+		ex->started_by = xstrdup(by ? by : "");
 		break;
+	}
 	case EV_STAGE_STARTED:
 		ex->stage_open = true;
 		break;
@@ -216,6 +264,7 @@ int engine_apply(struct exec_state *ex, const struct event *ev)
 		st->timeout_ms = 0;
 		st->started_ms = 0;
 		st->ended_ms = 0;
+		clear_approvals(st);
 		break;
 	case EV_STEP_STARTED:
 		st->status = STEP_RUNNING;
@@ -243,13 +292,21 @@ int engine_apply(struct exec_state *ex, const struct event *ev)
 		st->due_ms = data_int(ev->data, "dueMs");
 		st->ended_ms = 0;
 		break;
-	case EV_HUMAN_DECISION: {
-		const char *d = json_string_value(json_object_get(ev->data, "decision"));
-		st->status = d && !strcmp(d, "approve") ? STEP_SUCCEEDED : STEP_REJECTED;
+	case EV_HUMAN_DECISION:
+		if (is_approval(ev->data)) {
+			st->approved_by = xreallocarray(st->approved_by, (size_t)st->napproved + 1,
+			                                sizeof(*st->approved_by));
+			st->approved_by[st->napproved++] = xstrdup(decided_by(ev->data));
+			if (st->napproved <
+			    human_min_approvals(ex->plan->stages[ev->stage].steps[ev->step].node))
+				break; /* waits for more approvals */
+			st->status = STEP_SUCCEEDED;
+		} else {
+			st->status = STEP_REJECTED;
+		}
 		st->ended_ms = ev->time_ms;
 		st->timeout_ms = 0;
 		break;
-	}
 	case EV_ABORT_REQUESTED:
 		ex->abort_requested = true;
 		break;
@@ -574,6 +631,52 @@ int engine_on_ended(struct exec_state *ex, int stage, int step, int attempt, boo
 	return 0;
 }
 
+/* Sets *ret_reason to text made here, kept in the state until the next refusal. */
+static const char *refusal(struct exec_state *ex, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static const char *refusal(struct exec_state *ex, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	free(ex->reason);
+	ex->reason = strbuf_detach(&sb, NULL);
+	return ex->reason;
+}
+
+/* Whether by may approve step now (see engine_on_decision()). Returns 0 or SP_EINVAL. */
+static int may_approve(struct exec_state *ex, int stage, int step, const char *by,
+                       const char **ret_reason)
+{
+	const struct plan_step *ps = plan_step(ex, stage, step);
+	const struct step_state *st = &ex->steps[stage][step];
+	int need = human_min_approvals(ps->node);
+	bool self_ok = human_self_approval_allowed(ps->node);
+	const char *starter = ex->started_by ? ex->started_by : "";
+	if (!*by && (need > 1 || (!self_ok && *starter))) {
+		*ret_reason = "an approval of this step must say who gives it (by)";
+		return SP_EINVAL;
+	}
+	if (!self_ok && *starter && human_same_person(by, starter)) {
+		*ret_reason = refusal(ex,
+		                      "whoever started the release (%s) cannot approve it: "
+		                      "allowSelfApproval is false",
+		                      starter);
+		return SP_EINVAL;
+	}
+	if (approved_already(st, by)) {
+		*ret_reason = refusal(ex,
+		                      "%s has already approved \"%s\" (%d of %d approvals so far; "
+		                      "each must come from a different person)",
+		                      by, ps->name, st->napproved, need);
+		return SP_EINVAL;
+	}
+	return 0;
+}
+
 int engine_on_decision(struct exec_state *ex, int stage, int step, bool approve, json_t *who,
                        int64_t now, struct event_list *out, const char **ret_reason)
 {
@@ -585,6 +688,8 @@ int engine_on_decision(struct exec_state *ex, int stage, int step, bool approve,
 		*ret_reason = "the step is not waiting for a decision";
 		r = SP_EINVAL;
 	}
+	if (r == 0 && approve)
+		r = may_approve(ex, stage, step, decided_by(who), ret_reason);
 	if (r < 0) {
 		json_decref(who);
 		return r;

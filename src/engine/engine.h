@@ -75,6 +75,14 @@ struct step_state {
 	int64_t ended_ms;   /* reached a final status, or 0 */
 	int64_t due_ms;     /* wait end, human expiry or retry time; 0 if none */
 	int64_t timeout_ms; /* latest attempt's deadline; 0 if none */
+	/*
+	 * Human steps: the `by` of each approval of the latest attempt, in the
+	 * order given, one per person (human_same_person()); owned. Emptied when
+	 * an attempt is scheduled, so approvals never carry over to a retry or
+	 * a redrive. The step succeeds when napproved reaches minApprovals.
+	 */
+	char **approved_by;
+	int napproved;
 };
 
 struct exec_state {
@@ -88,7 +96,9 @@ struct exec_state {
 	bool fail_fast;       /* --fail-fast: every stage is failFast */
 	int64_t seq;          /* events applied */
 	int64_t started_ms, finished_ms;
+	char *started_by; /* ExecutionStarted's "startedBy" ("" if none; NULL before it); owned */
 	struct step_state **steps; /* steps[stage][step] */
+	char *reason;              /* text of the last refusal that names someone; owned */
 };
 
 /* Prepares an empty state for plan; free with exec_state_release(). */
@@ -109,7 +119,8 @@ int engine_apply(struct exec_state *ex, const struct event *ev);
  * whichever process runs the release next, does not. They return 0, or
  * SP_EINVAL when the input does not apply (the step is not waiting for a
  * decision, the release has ended ...) with a reason in *ret_reason (static
- * text); nothing is appended then.
+ * text, or text owned by the state and valid until its next input); nothing
+ * is appended then.
  */
 
 /* Starts the first stage (after ExecutionStarted) or fires due timers. */
@@ -128,7 +139,14 @@ int engine_on_started(struct exec_state *ex, int stage, int step, int attempt, j
 int engine_on_ended(struct exec_state *ex, int stage, int step, int attempt, bool ok,
                     json_t *details, int64_t now, struct event_list *out, const char **ret_reason);
 
-/* A person decided a waiting Human step. who: {by, comment, via ...}; owned. */
+/*
+ * A person decided a waiting Human step. who: {by, comment, via ...}; owned.
+ * A rejection ends the step REJECTED. An approval is recorded; the step
+ * succeeds once minApprovals different people have approved its current
+ * attempt. Refused: an approval by someone who already approved this
+ * attempt, by whoever started the release when allowSelfApproval is false
+ * (rejecting stays allowed), or without a `by` when either rule needs one.
+ */
 int engine_on_decision(struct exec_state *ex, int stage, int step, bool approve, json_t *who,
                        int64_t now, struct event_list *out, const char **ret_reason);
 

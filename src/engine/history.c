@@ -5,6 +5,7 @@
 
 #include "engine/runner.h"
 #include "engine/runtime.h"
+#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
@@ -101,9 +102,16 @@ char *execution_waiting(const struct plan *plan, const struct exec_state *s)
 	const struct plan_stage *stage = &plan->stages[s->stage];
 	for (size_t i = 0; i < stage->nsteps; i++) {
 		const struct step_state *st = &s->steps[s->stage][i];
-		if (st->status == STEP_RUNNING && !strcmp(stage->steps[i].type->name, "Human"))
-			strbuf_addf(&sb, "%sapproval of \"%s\"", sb.len ? ", " : "",
-			            stage->steps[i].name);
+		if (st->status != STEP_RUNNING || strcmp(stage->steps[i].type->name, "Human") != 0)
+			continue;
+		strbuf_addf(&sb, "%sapproval of \"%s\"", sb.len ? ", " : "", stage->steps[i].name);
+		int need = human_min_approvals(stage->steps[i].node);
+		if (need > 1 || st->napproved) {
+			strbuf_addf(&sb, " (%d of %d", st->napproved, need);
+			for (int j = 0; j < st->napproved; j++)
+				strbuf_addf(&sb, "%s%s", j ? ", " : ": ", st->approved_by[j]);
+			strbuf_addch(&sb, ')');
+		}
 	}
 	if (!sb.len) {
 		strbuf_release(&sb);

@@ -39,7 +39,8 @@ void execution_recover(struct exec_state *state, const struct event_list *histor
 const struct event *execution_find_event(const struct event_list *history, enum event_type type,
                                          int stage, int step, int attempt);
 
-/* What an execution waits for ("approval of \"go\""), or NULL; caller frees. */
+/* What an execution waits for ("approval of \"go\"", "approval of \"go\" (1 of 2:
+ * alice)" when a step needs several), or NULL; caller frees. */
 char *execution_waiting(const struct plan *plan, const struct exec_state *state);
 
 /* Fills a store item for events appended to state (projection included). */

@@ -3,6 +3,7 @@
  */
 #include "engine/report.h"
 
+#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/strbuf.h"
 
@@ -126,6 +127,16 @@ json_t *execution_report(const struct exec_row *row, const struct loaded_exec *l
 			                     "error", sf->error, "work", sf->work, "progress",
 			                     sf->progress, "waitingFor", w.len ? w.buf : NULL));
 			strbuf_release(&w);
+			if (!strcmp(ps->steps[j].type->name, "Human")) {
+				json_t *by = json_array();
+				for (int k = 0; k < t->napproved; k++)
+					json_array_append_new(by, json_string(t->approved_by[k]));
+				json_object_set_new(
+				    json_array_get(steps, json_array_size(steps) - 1), "approvals",
+				    json_pack("{sisO}", "needed",
+				              human_min_approvals(ps->steps[j].node), "by", by));
+				json_decref(by);
+			}
 		}
 		const char *state = (int)i < s->stage           ? "SUCCEEDED"
 		                    : (int)i > s->stage         ? "PENDING"

@@ -11,7 +11,7 @@
  * into BatchGetBuilds calls of up to 100 ids. Each build has its own next
  * poll time: every 5 s by default (a completion is seen within 5 s), more
  * slowly while a project's recent builds say the build cannot be near its
- * end, every 2 s when it may be. A call is filled with builds not yet due,
+ * end, every 6 s while it may be. A call is filled with builds not yet due,
  * up to 100, since they cost nothing extra. Throttling and server errors
  * back the poller off (1 s doubling to 60 s); other errors fail the builds
  * of that call. Abort and timeout call StopBuild and wait for the build to
@@ -26,9 +26,9 @@
 #include <string.h>
 
 #define BATCH_MAX     100
-#define FIRST_FAST_MS 30000  /* young builds: early failures are common */
+#define FIRST_FAST_MS 20000  /* young builds: early failures are common */
 #define DEFAULT_MS    5000   /* the interval without better knowledge */
-#define NEAR_MS       2000   /* while a build may be ending */
+#define NEAR_MS       6000   /* while a build may be ending (3 s to see it, on average) */
 #define SLOW_MAX_MS   60000  /* longest interval while it cannot be */
 #define HISTORY       20     /* durations kept per project */
 #define NOT_FOUND_MS  120000 /* a started build missing this long fails */
@@ -126,8 +126,8 @@ static int64_t next_interval(struct poller *p, const struct build *b, int64_t no
 	struct project_stats *s = stats_find(p, b->project);
 	if (b->cancel || age < FIRST_FAST_MS || s->n < 3)
 		return DEFAULT_MS;
-	int64_t lo = stats_percentile(s, 10) * 9 / 10;
-	int64_t hi = stats_percentile(s, 90) * 11 / 10 + 10000;
+	int64_t lo = stats_percentile(s, 10) * 95 / 100 - 5000;
+	int64_t hi = stats_percentile(s, 90) * 105 / 100 + 5000;
 	if (age < lo) {
 		int64_t d = (lo - age) / 2;
 		return d < DEFAULT_MS ? DEFAULT_MS : d > SLOW_MAX_MS ? SLOW_MAX_MS : d;

@@ -846,9 +846,19 @@ void runtime_free(struct runtime *rt)
 int runtime_submit(struct runtime *rt, struct plan *plan, const char *plan_file,
                    const char *started_by, const char **ret_id, struct strbuf *err)
 {
+	return runtime_submit_as(rt, plan, plan_file, started_by, NULL, ret_id, err);
+}
+
+int runtime_submit_as(struct runtime *rt, struct plan *plan, const char *plan_file,
+                      const char *started_by, const char *id, const char **ret_id,
+                      struct strbuf *err)
+{
 	struct rexec *e = xcalloc(1, sizeof(*e));
-	char id[11];
-	execution_id_new(id);
+	char fresh[11];
+	if (!id) {
+		execution_id_new(fresh);
+		id = fresh;
+	}
 	e->id = xstrdup(id);
 	e->plan = plan;
 	char *cwd = getcwd(NULL, 0);

@@ -58,6 +58,12 @@ void runtime_free(struct runtime *rt);
 int runtime_submit(struct runtime *rt, struct plan *plan, const char *plan_file,
                    const char *started_by, const char **ret_id, struct strbuf *err);
 
+/* runtime_submit() with a given id: SP_ECONFLICT if an execution has it
+ * already (how an inbox file starts exactly one release). */
+int runtime_submit_as(struct runtime *rt, struct plan *plan, const char *plan_file,
+                      const char *started_by, const char *id, const char **ret_id,
+                      struct strbuf *err);
+
 /*
  * Takes over an unfinished execution of the store (its lease must be free,
  * expired, or held by a process that is gone), recovering attempts that were

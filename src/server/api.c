@@ -507,7 +507,16 @@ static void decide(struct request *rq, bool approve)
 			struct strbuf err = STRBUF_INIT;
 			int r = control_apply(st, row.id, approve ? "approve" : "reject", data,
 			                      DECISION_WAIT_MS, &err);
-			control_answer(rq, r, approve ? "approved" : "rejected", &err);
+			const char *what = approve ? "approved" : "rejected";
+			struct loaded_exec after;
+			if (approve && (r == CONTROL_DONE_BY_OWNER || r == CONTROL_DONE_HERE) &&
+			    execution_load(st, row.id, &after, NULL) == 0) {
+				/* minApprovals: one approval of several leaves the step waiting */
+				if (after.state.steps[stage][step].status == STEP_RUNNING)
+					what = "approval recorded; more approvals are needed";
+				loaded_exec_release(&after);
+			}
+			control_answer(rq, r, what, &err);
 			strbuf_release(&err);
 		}
 		loaded_exec_release(&le);

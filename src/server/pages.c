@@ -12,7 +12,8 @@
  * and, when the browser sends one, an Origin of this server. A step with
  * approvers needs a signed-in approver. A link decides its attempt once;
  * afterwards, and for expired or aborted steps, the page says what became
- * of it.
+ * of it. A step that needs several approvals (minApprovals) keeps its
+ * link open until it has them; each approver decides once.
  */
 #include "server/server-internal.h"
 

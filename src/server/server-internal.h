@@ -36,7 +36,9 @@ struct server {
 	struct job *jobs;
 	uv_async_t async;
 	uv_timer_t adopt_timer;
-	bool handles; /* async and adopt_timer are initialized */
+	bool handles;             /* async and adopt_timer are initialized */
+	struct inbox *inbox;      /* or NULL */
+	struct store *loop_store; /* the loop thread's own connection, for the inbox */
 	bool closing;
 	/* metrics */
 	atomic_ullong http_requests, http_errors;
@@ -66,7 +68,8 @@ struct request {
 	const char *content_type;
 	char *location; /* for 303 redirects, or NULL */
 	char *set_cookie;
-	struct MHD_Response *stream; /* a streaming response instead */
+	struct MHD_Response *stream; /* a prepared response instead (a stream, an embedded
+	                              * file), with any headers of its own */
 };
 
 /* A store connection for this thread's request; give it back after. */
@@ -92,7 +95,7 @@ const char *request_header(struct request *rq, const char *name);
  * else answers 400 and returns NULL. An empty body is {}. */
 json_t *request_json(struct request *rq, const char *const *allowed);
 
-/* Handlers: api.c and pages.c. Each answers the request. */
+/* Handlers: api.c, pages.c and web.c. Each answers the request. */
 typedef void (*handler_fn)(struct request *rq);
 struct route {
 	const char *method;
@@ -102,6 +105,7 @@ struct route {
 };
 extern const struct route api_routes[];
 extern const struct route page_routes[];
+extern const struct route web_routes[]; /* the dashboard: / and /assets/NAME */
 
 /* The observer's approval links: creates the link of a waiting Human step
  * attempt if it has none, and sends it to the step's channels. Loop thread. */

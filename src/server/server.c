@@ -6,6 +6,7 @@
  */
 #include "server/server-internal.h"
 
+#include "server/inbox.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/fileio.h"
@@ -249,10 +250,10 @@ static bool match(const char *pattern, const char *path, char params[4][128])
 
 static void dispatch(struct request *rq)
 {
-	const struct route *tables[] = { api_routes, page_routes };
+	const struct route *tables[] = { api_routes, page_routes, web_routes };
 	bool path_known = false;
 	struct strbuf allow = STRBUF_INIT;
-	for (size_t t = 0; t < 2; t++)
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
 		for (const struct route *r = tables[t]; r->method; r++) {
 			if (!match(r->pattern, rq->url, rq->params))
 				continue;
@@ -434,6 +435,9 @@ static void observe_events(void *arg, const char *id, const struct exec_state *s
 			}
 			break;
 		}
+		case EV_EXECUTION_FINISHED:
+			inbox_finished(srv->inbox, id, exec_status_name(state->status));
+			break;
 		default:
 			break;
 		}
@@ -543,6 +547,13 @@ int server_start(struct server *srv, struct runtime *rt, struct strbuf *err)
 	srv->adopt_timer.data = srv;
 	uv_timer_start(&srv->adopt_timer, adopt_cb, ADOPT_EVERY_MS, ADOPT_EVERY_MS);
 	uv_unref((uv_handle_t *)&srv->adopt_timer);
+	if (c->inbox_directory) {
+		srv->loop_store = server_store_get(srv, err);
+		if (!srv->loop_store)
+			return SP_ESTORE;
+		srv->inbox = inbox_start(srv->loop, rt, srv->loop_store, c->inbox_directory,
+		                         c->inbox_poll_ms);
+	}
 	if (c->tls_certificate)
 		srv->mhd =
 		    MHD_start_daemon(flags, (uint16_t)c->listen_port, NULL, NULL, access_cb, srv,
@@ -592,6 +603,7 @@ void server_free(struct server *srv)
 	pthread_mutex_unlock(&srv->jobs_lock);
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
+	inbox_stop(srv->inbox);
 	if (srv->handles) {
 		uv_close((uv_handle_t *)&srv->async, handle_close_cb);
 		uv_close((uv_handle_t *)&srv->adopt_timer, handle_close_cb);
@@ -599,6 +611,7 @@ void server_free(struct server *srv)
 	}
 	for (size_t i = 0; i < srv->npool; i++)
 		store_close(srv->pool[i]);
+	store_close(srv->loop_store);
 	free(srv->pool);
 	free(srv->tls_cert);
 	free(srv->tls_key);

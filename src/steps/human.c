@@ -1,28 +1,123 @@
 /*
  * human.c - the Human step type: people approve or reject the release
- * through a link; rejection stops it.
+ * through a link; rejection stops it. A step may need several approvals
+ * from different people (minApprovals), and by default whoever started a
+ * release with listed approvers cannot approve it (allowSelfApproval).
  */
+#include "steps/human.h"
+
 #include "steps/step-type.h"
+
+#include <string.h>
 
 static const struct field_spec human_fields[] = {
 	{ .name = "message", .types = T_STRING, .flags = F_REQUIRED | F_NONEMPTY },
 	{ .name = "approvers", .types = T_ARRAY, .flags = F_NONEMPTY, .check = check_string_list },
+	{ .name = "minApprovals", .types = T_INTEGER, .min = 1, .max = HUMAN_MAX_APPROVALS },
+	{ .name = "allowSelfApproval", .types = T_BOOL },
 	{ .name = NULL },
 };
+
+int human_min_approvals(const struct doc_node *step)
+{
+	const struct doc_node *n = doc_get(step, "minApprovals");
+	if (!n || n->kind != DOC_NUMBER || !n->u.number.is_integer || n->u.number.integer < 1)
+		return 1;
+	return n->u.number.integer > HUMAN_MAX_APPROVALS ? HUMAN_MAX_APPROVALS
+	                                                 : (int)n->u.number.integer;
+}
+
+bool human_self_approval_allowed(const struct doc_node *step)
+{
+	const struct doc_node *n = doc_get(step, "allowSelfApproval");
+	if (n && n->kind == DOC_BOOL)
+		return n->u.boolean;
+	return doc_get(step, "approvers") == NULL;
+}
+
+/* The part of a name that says who it is: before any "@", unless that is empty. */
+static size_t person_len(const char *name)
+{
+	const char *at = strchr(name, '@');
+	return at && at != name ? (size_t)(at - name) : strlen(name);
+}
+
+bool human_same_person(const char *a, const char *b)
+{
+	size_t n = person_len(a);
+	return n == person_len(b) && !strncmp(a, b, n);
+}
+
+/*
+ * minApprovals must be reachable: with approvers listed, at least that many
+ * different people. Names that still hold a variable count as different
+ * people until they are substituted (checked again then). The scan stops
+ * once enough people are found, so a long list costs at most
+ * HUMAN_MAX_APPROVALS comparisons per name.
+ */
+static void validate_human(struct vctx *v, const struct doc_node *step)
+{
+	const struct doc_member *min = doc_member(step, "minApprovals");
+	const struct doc_node *approvers = doc_get(step, "approvers");
+	if (!min || !approvers || approvers->kind != DOC_ARRAY || min->value->kind != DOC_NUMBER ||
+	    !min->value->u.number.is_integer)
+		return;
+	int64_t need = min->value->u.number.integer;
+	if (need < 1 || need > HUMAN_MAX_APPROVALS)
+		return;                          /* out of range: reported by the field table */
+	const char *people[HUMAN_MAX_APPROVALS]; /* NULL: a name still to substitute */
+	size_t npeople = 0, len = approvers->u.array.len;
+	for (size_t i = 0; i < len && npeople < (size_t)need; i++) {
+		const struct doc_node *a = approvers->u.array.items[i];
+		if (a->kind != DOC_STRING || !*a->u.string.s)
+			return; /* reported by check_string_list */
+		bool seen = false;
+		for (size_t j = 0; j < npeople && !seen && !v_deferred(v, a); j++) {
+			if (people[j] && !strcmp(people[j], a->u.string.s))
+				return; /* listed twice: reported by check_string_list */
+			seen = people[j] && human_same_person(people[j], a->u.string.s);
+		}
+		if (!seen)
+			people[npeople++] = v_deferred(v, a) ? NULL : a->u.string.s;
+	}
+	if (npeople >= (size_t)need)
+		return;
+	size_t saved = v_push(v, "minApprovals");
+	if (npeople == len)
+		v_error(v, min->value->pos, NULL,
+		        "\"minApprovals\" is %lld but \"approvers\" lists only %zu %s",
+		        (long long)need, npeople, npeople == 1 ? "person" : "people");
+	else
+		v_error(v, min->value->pos, NULL,
+		        "\"minApprovals\" is %lld but the %zu \"approvers\" are only %zu different "
+		        "%s (names are compared by their part before \"@\")",
+		        (long long)need, len, npeople, npeople == 1 ? "person" : "people");
+	v_pop(v, saved);
+}
 
 static void describe_human(const struct doc_node *step, struct strbuf *out)
 {
 	describe_line(out, "message", "%s", step_string(step, "message"));
 	const struct doc_node *approvers = doc_get(step, "approvers");
-	if (!approvers) {
-		describe_line(out, "approvers", "anyone who has the approval link");
-		return;
+	int min = human_min_approvals(step);
+	bool self = human_self_approval_allowed(step);
+	struct strbuf text = STRBUF_INIT;
+	if (approvers) {
+		strbuf_addf(&text, "%d of ", min);
+		for (size_t i = 0; i < approvers->u.array.len; i++)
+			strbuf_addf(&text, "%s%s", i ? ", " : "",
+			            approvers->u.array.items[i]->u.string.s);
+	} else if (min == 1) {
+		strbuf_addstr(&text, "anyone who has the approval link");
+	} else {
+		strbuf_addf(&text, "%d different people who have the approval link", min);
 	}
-	struct strbuf list = STRBUF_INIT;
-	for (size_t i = 0; i < approvers->u.array.len; i++)
-		strbuf_addf(&list, "%s%s", i ? ", " : "", approvers->u.array.items[i]->u.string.s);
-	describe_line(out, "approvers", "%s", list.buf);
-	strbuf_release(&list);
+	if (!self)
+		strbuf_addstr(&text, "; not the person who started the release");
+	else if (approvers)
+		strbuf_addstr(&text, "; the person who started the release may approve");
+	describe_line(out, "approvals", "%s", text.buf);
+	strbuf_release(&text);
 }
 
 const struct step_type step_human = {
@@ -30,5 +125,6 @@ const struct step_type step_human = {
 	.summary = "wait for a person to approve or reject",
 	.flags = 0,
 	.fields = human_fields,
+	.validate = validate_human,
 	.describe = describe_human,
 };

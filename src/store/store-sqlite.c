@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -487,7 +488,20 @@ static bool owner_dead(struct store *st, sqlite3_stmt *row)
 	pid_t pid = (pid_t)sqlite3_column_int64(row, 2);
 	if (!host || strcmp(host, st->host) != 0 || pid <= 0)
 		return false;
-	return kill(pid, 0) < 0 && errno == ESRCH;
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return true;
+	/* A zombie is dead too: where PID 1 does not reap, a killed process
+	 * stays one. Its state is the field after the ")" of /proc/PID/stat. */
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
 }
 
 int store_lease_take(struct store *st, const char *id, const char *owner, int64_t now,

@@ -55,7 +55,7 @@ expect_out_contains 'DB_PASSWORD from Secrets Manager prod/db'
 expect_out_contains 'timeout      1h'
 expect_out_contains 'retry        up to 2 attempts'
 expect_out_contains 'message      Ship 2.4.0?'
-expect_out_contains 'approvers    alice, bob'
+expect_out_contains 'approvals    1 of alice, bob; not the person who started the release'
 expect_out_contains 'fail fast'
 end
 

@@ -82,6 +82,16 @@ api_body() { # METHOD PATH TOKEN BODY
     err=""
 }
 
+# wait_status ID STATUS: polls the release (10 s at most); leaves it in $out
+wait_status() {
+    i=0
+    while [ $i -lt 100 ]; do
+        api GET "/api/v1/executions/$1" "$VIEW"
+        case "$out" in *"\"status\":\"$2\""*) return 0 ;; esac
+        sleep 0.1; i=$((i + 1))
+    done
+}
+
 begin 'healthz answers without a token; the API wants one (401) and the right role (403)'
 api GET /healthz
 expect_status 200
@@ -233,7 +243,7 @@ api_body POST "/api/v1/executions/$id3/abort" "$VIEW" '{}'
 expect_status 403
 api_body POST "/api/v1/executions/$id3/abort" "$OPS" '{"reason": "wrong tag"}'
 expect_status 200
-api GET "/api/v1/executions/$id3" "$VIEW"
+wait_status "$id3" ABORTED
 expect_json 'd["status"] == "ABORTED"'
 api_body POST "/api/v1/executions/$id3/retry" "$OPS" '{}'
 expect_status 200
@@ -241,6 +251,23 @@ api GET "/api/v1/executions/$id3" "$VIEW"
 expect_json 'd["status"] == "RUNNING"'
 api_body POST "/api/v1/executions/$id3/abort" "$ADMIN" '{}'
 expect_status 200
+end
+
+begin 'two approvals of three (minApprovals): the first is recorded, the second decides'
+api_body POST /api/v1/executions "$OPS" '{"plan": {"stages": [{"name": "g", "steps": [{"type": "Human", "name": "go", "message": "ok?", "approvers": ["alice", "bob", "carol"], "minApprovals": 2}]}]}}'
+idm=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+sleep 0.3
+api_body POST "/api/v1/executions/$idm/steps/0/0/approve" "$ALICE" '{}'
+expect_status 200
+expect_json 'd["result"].startswith("approval recorded")'
+api_body POST "/api/v1/executions/$idm/steps/0/0/approve" "$ALICE" '{}'
+expect_status 409
+api GET "/api/v1/executions/$idm" "$VIEW"
+expect_json 'd["stages"][0]["steps"][0]["approvals"] == {"needed": 2, "by": ["alice"]}'
+api_body POST "/api/v1/executions/$idm/steps/0/0/approve" "$BOB" '{}'
+expect_json 'd["result"] == "approved"'
+api GET "/api/v1/executions/$idm" "$VIEW"
+expect_json 'd["status"] == "SUCCEEDED"'
 end
 
 begin 'bad input: malformed JSON, unknown fields, invalid plans, oversized bodies, wrong methods'
@@ -305,8 +332,9 @@ end
 begin 'metrics in Prometheus text format'
 api GET /metrics "$VIEW"
 expect_status 200
-case "$out" in *'steppy_executions{status="SUCCEEDED"} 1'*) ;; *) problem "no SUCCEEDED count" ;; esac
-case "$out" in *'steppy_approval_wait_seconds_count 2'*) ;; *) problem "no approval wait count" ;; esac
+printf '%s\n' "$out" | grep -Eq '^steppy_executions\{status="SUCCEEDED"\} [1-9]' || problem "no SUCCEEDED count"
+printf '%s\n' "$out" | grep -Eq '^steppy_approval_wait_seconds_count [1-9]' || problem "no approval wait count"
+printf '%s\n' "$out" | grep -Eq '^steppy_executions\{status="REJECTED"\} 1$' || problem "no REJECTED count"
 case "$out" in *'# TYPE steppy_http_requests_total counter'*) ;; *) problem "no request counter" ;; esac
 end
 

@@ -7,6 +7,8 @@
 
 #include "engine/engine.h"
 #include "plan/validate.h"
+#include "steps/human.h"
+#include "util/alloc.h"
 #include "util/error.h"
 
 #include <stdio.h>
@@ -51,19 +53,41 @@ static void keep(struct fixture *f)
 	}
 }
 
-static void start(struct fixture *f, const char *text, bool fail_fast)
+/* Starts a release of text as started_by ("startedBy" left out when NULL). */
+static void start_as(struct fixture *f, const char *text, bool fail_fast, const char *started_by)
 {
 	memset(f, 0, sizeof(*f));
 	f->plan = plan_from(text);
 	f->now = T0;
 	exec_state_init(&f->ex, "x1", f->plan);
-	struct event *e = event_list_add(&f->out, EV_EXECUTION_STARTED, -1, -1, 0,
-	                                 json_pack("{sb}", "failFast", fail_fast));
+	json_t *data = json_pack("{sb}", "failFast", fail_fast);
+	if (started_by)
+		json_object_set_new(data, "startedBy", json_string(started_by));
+	struct event *e = event_list_add(&f->out, EV_EXECUTION_STARTED, -1, -1, 0, data);
 	e->seq = 1;
 	e->time_ms = f->now;
 	assert_int_equal(engine_apply(&f->ex, e), 0);
 	engine_advance(&f->ex, f->now, &f->out);
 	keep(f);
+}
+
+static void start(struct fixture *f, const char *text, bool fail_fast)
+{
+	start_as(f, text, fail_fast, NULL);
+}
+
+static void assert_step_equal(const struct step_state *a, const struct step_state *b)
+{
+	assert_int_equal(a->status, b->status);
+	assert_int_equal(a->attempt, b->attempt);
+	assert_int_equal(a->run_attempts, b->run_attempts);
+	assert_int_equal(a->started_ms, b->started_ms);
+	assert_int_equal(a->ended_ms, b->ended_ms);
+	assert_int_equal(a->due_ms, b->due_ms);
+	assert_int_equal(a->timeout_ms, b->timeout_ms);
+	assert_int_equal(a->napproved, b->napproved);
+	for (int i = 0; i < a->napproved; i++)
+		assert_string_equal(a->approved_by[i], b->approved_by[i]);
 }
 
 static void stop(struct fixture *f)
@@ -78,10 +102,10 @@ static void stop(struct fixture *f)
 	assert_int_equal(replay.status, f->ex.status);
 	assert_int_equal(replay.seq, f->ex.seq);
 	assert_int_equal(replay.stage, f->ex.stage);
+	assert_string_equal(replay.started_by, f->ex.started_by);
 	for (size_t s = 0; s < f->plan->nstages; s++)
 		for (size_t j = 0; j < f->plan->stages[s].nsteps; j++)
-			assert_memory_equal(&replay.steps[s][j], &f->ex.steps[s][j],
-			                    sizeof(struct step_state));
+			assert_step_equal(&replay.steps[s][j], &f->ex.steps[s][j]);
 	exec_state_release(&replay);
 	exec_state_release(&f->ex);
 	event_list_release(&f->history);
@@ -347,6 +371,210 @@ static void test_human_without_timeout_waits_at_most_a_year(void **state)
 	stop(&f);
 }
 
+/* A decision on step 0.0 by by (no "by" when NULL); moves the release on when taken. */
+static int decide(struct fixture *f, bool approve, const char *by, const char **reason)
+{
+	json_t *who = by ? json_pack("{ss ss}", "by", by, "via", "test") : NULL;
+	int r = engine_on_decision(&f->ex, 0, 0, approve, who, f->now, &f->out, reason);
+	if (r == 0)
+		engine_advance(&f->ex, f->now, &f->out);
+	keep(f);
+	return r;
+}
+
+/* A Human step named "go" with fields (JSON members, may be empty), then an Exec stage. */
+static char *human_plan(const char *fields)
+{
+	return xstrfmt("{\"stages\": [{\"name\": \"a\", \"steps\": [{\"type\": \"Human\", "
+	               "\"name\": \"go\", \"message\": \"go?\", \"timeoutSeconds\": 60%s%s}]},"
+	               "{\"name\": \"b\", \"steps\": [{\"type\": \"Exec\", \"name\": \"x\", "
+	               "\"command\": [\"true\"]}]}]}",
+	               *fields ? ", " : "", fields);
+}
+
+static void test_human_two_of_three(void **state)
+{
+	(void)state;
+	struct fixture f;
+	const char *reason = NULL;
+	char *text =
+	    human_plan("\"approvers\": [\"alice\", \"bob\", \"carol\"], \"minApprovals\": 2");
+	start_as(&f, text, false, "dave@ci");
+	event_list_clear(&f.out);
+	assert_int_equal(decide(&f, true, "alice", &reason), 0);
+	expect_events(&f, "HumanDecision 0.0#1"); /* recorded; the step still waits */
+	assert_int_equal(f.ex.steps[0][0].status, STEP_RUNNING);
+	assert_int_equal(f.ex.steps[0][0].napproved, 1);
+	assert_string_equal(f.ex.steps[0][0].approved_by[0], "alice");
+	assert_int_equal(engine_next_due(&f.ex), T0 + 60000); /* the expiry still holds */
+
+	/* The same person again, under another name of theirs: refused, nothing appended. */
+	assert_int_equal(decide(&f, true, "alice@laptop", &reason), SP_EINVAL);
+	assert_string_equal(reason, "alice@laptop has already approved \"go\" (1 of 2 approvals "
+	                            "so far; each must come from a different person)");
+	assert_int_equal(decide(&f, true, NULL, &reason), SP_EINVAL);
+	assert_string_equal(reason, "an approval of this step must say who gives it (by)");
+	assert_int_equal(f.out.len, 0);
+	assert_int_equal(f.ex.steps[0][0].napproved, 1);
+
+	assert_int_equal(decide(&f, true, "bob@desk", &reason), 0);
+	expect_events(&f, "HumanDecision 0.0#1 StageFinished 0 StageStarted 1 StepScheduled 1.0#1");
+	assert_int_equal(f.ex.steps[0][0].status, STEP_SUCCEEDED);
+	assert_int_equal(f.ex.steps[0][0].ended_ms, T0);
+	assert_int_equal(f.ex.steps[0][0].napproved, 2);
+	assert_string_equal(f.ex.steps[0][0].approved_by[1], "bob@desk");
+	assert_int_equal(decide(&f, true, "carol", &reason), SP_EINVAL);
+	assert_string_equal(reason, "the step's stage is not running");
+	stop(&f);
+	free(text);
+}
+
+static void test_human_reject_after_an_approval(void **state)
+{
+	(void)state;
+	struct fixture f;
+	const char *reason = NULL;
+	char *text = human_plan("\"minApprovals\": 3");
+	start_as(&f, text, false, "dave@ci");
+	event_list_clear(&f.out);
+	assert_int_equal(decide(&f, true, "alice", &reason), 0);
+	assert_int_equal(decide(&f, true, "dave", &reason), 0); /* no approvers: self allowed */
+	expect_events(&f, "HumanDecision 0.0#1 HumanDecision 0.0#1");
+	/* One rejection is enough, even from someone who approved. */
+	assert_int_equal(decide(&f, false, "alice", &reason), 0);
+	expect_events(&f, "HumanDecision 0.0#1 StageFinished 0 ExecutionFinished");
+	assert_int_equal(f.ex.steps[0][0].status, STEP_REJECTED);
+	assert_int_equal(f.ex.status, EXEC_REJECTED);
+	stop(&f);
+	free(text);
+}
+
+static void test_human_self_approval(void **state)
+{
+	(void)state;
+	struct fixture f;
+	const char *reason = NULL;
+	/* With approvers, whoever started the release may not approve by default ... */
+	char *text = human_plan("\"approvers\": [\"alice\", \"bob\"]");
+	start_as(&f, text, false, "alice@ci");
+	event_list_clear(&f.out);
+	assert_int_equal(decide(&f, true, "alice", &reason), SP_EINVAL);
+	assert_string_equal(reason, "whoever started the release (alice@ci) cannot approve it: "
+	                            "allowSelfApproval is false");
+	assert_int_equal(decide(&f, true, NULL, &reason), SP_EINVAL); /* nameless: cannot tell */
+	assert_int_equal(f.out.len, 0);
+	/* ... but may reject. */
+	assert_int_equal(decide(&f, false, "alice@ci", &reason), 0);
+	assert_int_equal(f.ex.status, EXEC_REJECTED);
+	stop(&f);
+	free(text);
+
+	/* Others may approve. */
+	text = human_plan("\"approvers\": [\"alice\", \"bob\"]");
+	start_as(&f, text, false, "alice@ci");
+	assert_int_equal(decide(&f, true, "bob", &reason), 0);
+	assert_int_equal(f.ex.steps[0][0].status, STEP_SUCCEEDED);
+	stop(&f);
+	free(text);
+
+	/* allowSelfApproval: true lifts the rule. */
+	text = human_plan("\"approvers\": [\"alice\", \"bob\"], \"allowSelfApproval\": true");
+	start_as(&f, text, false, "alice@ci");
+	assert_int_equal(decide(&f, true, "alice@ci", &reason), 0);
+	assert_int_equal(f.ex.steps[0][0].status, STEP_SUCCEEDED);
+	stop(&f);
+	free(text);
+
+	/* Without approvers self approval is allowed, unless the step says otherwise. */
+	text = human_plan("");
+	start_as(&f, text, false, "alice@ci");
+	assert_int_equal(decide(&f, true, "alice@ci", &reason), 0);
+	stop(&f);
+	free(text);
+	text = human_plan("\"allowSelfApproval\": false");
+	start_as(&f, text, false, "alice@ci");
+	assert_int_equal(decide(&f, true, "alice@elsewhere", &reason), SP_EINVAL);
+	assert_int_equal(decide(&f, true, "bob", &reason), 0);
+	stop(&f);
+	free(text);
+
+	/* A history without startedBy (older releases): nobody to compare with. */
+	text = human_plan("\"approvers\": [\"alice\", \"bob\"]");
+	start(&f, text, false);
+	assert_string_equal(f.ex.started_by, "");
+	assert_int_equal(decide(&f, true, NULL, &reason), 0);
+	stop(&f);
+	free(text);
+}
+
+static void test_human_approvals_do_not_carry_over(void **state)
+{
+	(void)state;
+	struct fixture f;
+	const char *reason = NULL;
+	char *text = human_plan("\"minApprovals\": 2");
+	start_as(&f, text, false, "dave");
+
+	/* Aborted after one approval, then continued: the new attempt starts at 0. */
+	assert_int_equal(decide(&f, true, "alice", &reason), 0);
+	assert_int_equal(engine_on_abort(&f.ex, NULL, f.now, &f.out, &reason), 0);
+	engine_advance(&f.ex, f.now, &f.out);
+	keep(&f);
+	assert_int_equal(f.ex.status, EXEC_ABORTED);
+	assert_int_equal(engine_on_redrive(&f.ex, NULL, f.now, &f.out, &reason), 0);
+	engine_advance(&f.ex, f.now, &f.out);
+	keep(&f);
+	assert_int_equal(f.ex.steps[0][0].attempt, 2);
+	assert_int_equal(f.ex.steps[0][0].napproved, 0);
+	event_list_clear(&f.out);
+	assert_int_equal(decide(&f, true, "alice", &reason), 0); /* counts again, once */
+	expect_events(&f, "HumanDecision 0.0#2");
+	assert_int_equal(f.ex.steps[0][0].status, STEP_RUNNING);
+
+	/* Expired after one approval: FAILED; a retry starts from 0 as well. */
+	at(&f, 60000);
+	expect_events(&f, "TimerFired 0.0#2 StepTimedOut 0.0#2 StageFinished 0 ExecutionFinished");
+	assert_int_equal(f.ex.status, EXEC_FAILED);
+	assert_int_equal(engine_on_redrive(&f.ex, NULL, f.now, &f.out, &reason), 0);
+	engine_advance(&f.ex, f.now, &f.out);
+	keep(&f);
+	assert_int_equal(f.ex.steps[0][0].napproved, 0);
+	assert_int_equal(decide(&f, true, "alice", &reason), 0);
+	assert_int_equal(decide(&f, true, "bob", &reason), 0);
+	assert_int_equal(f.ex.steps[0][0].status, STEP_SUCCEEDED);
+	assert_int_equal(f.ex.steps[0][0].attempt, 3);
+	stop(&f);
+	free(text);
+}
+
+static void test_apply_rejects_a_second_approval_by_one_person(void **state)
+{
+	(void)state;
+	struct fixture f;
+	const char *reason = NULL;
+	char *text = human_plan("\"minApprovals\": 2");
+	start_as(&f, text, false, "dave");
+	assert_int_equal(decide(&f, true, "alice", &reason), 0);
+	/* A history that records the same person twice is malformed. */
+	struct event_list l = EVENT_LIST_INIT;
+	struct event *e =
+	    event_list_add(&l, EV_HUMAN_DECISION, 0, 0, 1,
+	                   json_pack("{ss ss}", "by", "alice@x", "decision", "approve"));
+	e->seq = f.ex.seq + 1;
+	assert_int_equal(engine_apply(&f.ex, e), SP_EINVAL);
+	assert_int_equal(f.ex.steps[0][0].napproved, 1);
+	/* Who may approve is not the fold's business: a recorded self approval replays. */
+	json_object_set_new(e->data, "by", json_string("dave"));
+	assert_int_equal(engine_apply(&f.ex, e), 0);
+	assert_int_equal(f.ex.steps[0][0].status, STEP_SUCCEEDED);
+	event_list_release(&l);
+	exec_state_release(&f.ex);
+	event_list_release(&f.history);
+	event_list_release(&f.out);
+	plan_free(f.plan);
+	free(text);
+}
+
 static void test_abort(void **state)
 {
 	(void)state;
@@ -555,7 +783,8 @@ static const char *const sim_plan =
     "{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 3},"
     "{\"type\": \"Notify\", \"name\": \"n\", \"message\": \"m\"}]},"
     "{\"name\": \"b\", \"failFast\": true, \"steps\": ["
-    "{\"type\": \"Human\", \"name\": \"h\", \"message\": \"m\", \"timeoutSeconds\": 100},"
+    "{\"type\": \"Human\", \"name\": \"h\", \"message\": \"m\", \"timeoutSeconds\": 100, "
+    "\"approvers\": [\"alice\", \"bob\", \"carol\"], \"minApprovals\": 2},"
     "{\"type\": \"Exec\", \"name\": \"e2\", \"command\": [\"x\"], \"retry\": {\"maxAttempts\": "
     "2, \"intervalSeconds\": 2}}]},"
     "{\"name\": \"c\", \"steps\": [{\"type\": \"Exec\", \"name\": \"e3\", \"command\": "
@@ -568,7 +797,7 @@ static void test_random_simulation_invariants(void **state)
 	int outcomes[5] = { 0 };
 	for (int run = 0; run < 3000; run++) {
 		struct fixture f;
-		start(&f, sim_plan, run % 7 == 0);
+		start_as(&f, sim_plan, run % 7 == 0, "carol@ci");
 		int redrives = 0;
 		for (int tick = 0; tick < 400 && f.ex.status == EXEC_RUNNING; tick++) {
 			const char *reason;
@@ -588,11 +817,18 @@ static void test_random_simulation_invariants(void **state)
 				if (engine_in_flight(&f.ex, stage, step))
 					ended(&f, stage, step, st->attempt, rnd(3) != 0);
 				break;
-			case 4:
-				engine_on_decision(&f.ex, stage, step, rnd(4) != 0, NULL, f.now,
+			case 4: {
+				/* Anyone, under any of their names, nameless, or the starter. */
+				static const char *const people[] = { "alice",    "bob",
+					                              "bob@desk", "carol",
+					                              "carol@ci", NULL };
+				const char *by = people[rnd(6)];
+				engine_on_decision(&f.ex, stage, step, rnd(4) != 0,
+				                   by ? json_pack("{ss}", "by", by) : NULL, f.now,
 				                   &f.out, &reason);
 				keep(&f);
 				break;
+			}
 			case 5:
 				if (rnd(40) == 0) {
 					engine_on_abort(&f.ex, NULL, f.now, &f.out, &reason);
@@ -607,6 +843,15 @@ static void test_random_simulation_invariants(void **state)
 			}
 			/* Invariants after every input. */
 			assert_int_equal(f.ex.seq, (int64_t)f.history.len);
+			const struct step_state *h = &f.ex.steps[1][0];
+			assert_true(h->napproved <= 2);
+			assert_true(h->status == STEP_SUCCEEDED || h->napproved < 2);
+			for (int i = 0; i < h->napproved; i++) {
+				assert_false(human_same_person(h->approved_by[i], "carol"));
+				for (int j = 0; j < i; j++)
+					assert_false(human_same_person(h->approved_by[i],
+					                               h->approved_by[j]));
+			}
 			for (size_t i = 0; i < f.history.len; i++)
 				assert_int_equal(f.history.items[i].seq, (int64_t)i + 1);
 			if (f.ex.status == EXEC_FAILED && redrives < 2 && rnd(2)) {
@@ -650,6 +895,11 @@ int main(void)
 		cmocka_unit_test(test_timeout_cancels_attempt_and_ignores_late_end),
 		cmocka_unit_test(test_human_approve_reject_expire),
 		cmocka_unit_test(test_human_without_timeout_waits_at_most_a_year),
+		cmocka_unit_test(test_human_two_of_three),
+		cmocka_unit_test(test_human_reject_after_an_approval),
+		cmocka_unit_test(test_human_self_approval),
+		cmocka_unit_test(test_human_approvals_do_not_carry_over),
+		cmocka_unit_test(test_apply_rejects_a_second_approval_by_one_person),
 		cmocka_unit_test(test_abort),
 		cmocka_unit_test(test_abort_cancels_pending_retry),
 		cmocka_unit_test(test_redrive_runs_only_what_did_not_succeed),

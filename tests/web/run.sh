@@ -1,0 +1,93 @@
+#!/bin/sh
+# The dashboard's browser test: starts `steppy serve` on a free port with a
+# fresh store and two API tokens, runs dashboard.test.mjs in Debian's
+# Chromium (driven by playwright-core), stops the server. Screenshots go to
+# build/web/. Ends with "# N passed, M failed"; exit status 0 only if
+# nothing failed.
+#
+#   tests/web/run.sh                 against build/steppy
+#   STEPPY=build/asan/steppy tests/web/run.sh
+#
+# Needs /usr/bin/chromium (scripts/install-deps.sh installs Debian's
+# chromium) and node with npm. node and npm are not Debian's packages here:
+# the machine image carries Node.js 20 (NodeSource's nodejs package) with
+# npm 11, and the CI image is the same image, so the test uses the node on
+# PATH. `npm ci` installs playwright-core from package-lock.json once; it
+# never downloads a browser.
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+root=$(pwd)
+STEPPY=${STEPPY:-$root/build/steppy}
+case $STEPPY in /*) ;; *) STEPPY=$root/$STEPPY ;; esac
+
+fail() {
+    echo "tests/web/run.sh: $*" >&2
+    echo "# 0 passed, 1 failed"
+    exit 1
+}
+
+[ -x "$STEPPY" ] || fail "no $STEPPY (run make first)"
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || fail "no Chromium at ${CHROMIUM:-/usr/bin/chromium} (scripts/install-deps.sh)"
+command -v node >/dev/null 2>&1 || fail "no node on PATH"
+if [ ! -f tests/web/node_modules/playwright-core/package.json ]; then
+    (cd tests/web && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci failed"
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/steppy-web.XXXXXX")
+pid=""
+cleanup() {
+    if [ -n "$pid" ]; then
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# Two identities: alice may do everything, victor only look.
+token_of() { sed -n 's/^token: //p' "$1"; }
+"$STEPPY" token alice viewer operator approver >"$tmp/alice" || fail "steppy token failed"
+"$STEPPY" token victor viewer >"$tmp/victor" || fail "steppy token failed"
+{
+    echo "tokens:"
+    sed -n '/^  - name:/,$p' "$tmp/alice"
+    sed -n '/^  - name:/,$p' "$tmp/victor"
+} >"$tmp/steppy.yaml"
+
+# The server runs in the temporary directory: Exec steps start there.
+(cd "$tmp" && exec "$STEPPY" serve --listen 127.0.0.1:0 --db "$tmp/store.db" --config "$tmp/steppy.yaml" \
+    >"$tmp/serve.out" 2>"$tmp/serve.err") &
+pid=$!
+url=""
+i=0
+while [ $i -lt 100 ]; do
+    url=$(sed -n 's/^steppy serve: listening on \(http:[^ ]*\).*/\1/p' "$tmp/serve.out")
+    [ -n "$url" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+    i=$((i + 1))
+done
+[ -n "$url" ] || { cat "$tmp/serve.err" >&2; fail "the server did not start"; }
+echo "# server $url (pid $pid)"
+
+mkdir -p "$root/build/web"
+STEPPY_URL=$url STEPPY_TOKEN=$(token_of "$tmp/alice") STEPPY_VIEWER_TOKEN=$(token_of "$tmp/victor") \
+    SHOTS="$root/build/web" timeout 240 node tests/web/dashboard.test.mjs
+status=$?
+
+# Stop the server (SIGTERM: a graceful stop) and read what it said: a
+# sanitizer's report (STEPPY=build/asan/steppy) is one more failure.
+kill "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+pid=""
+if grep -q -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' -e 'runtime error:' "$tmp/serve.err"; then
+    echo "not ok - the server ran clean under its sanitizers"
+    echo "# 0 passed, 1 failed"
+    status=1
+fi
+if [ $status -ne 0 ]; then
+    echo "# the server said:"
+    sed 's/^/#   /' "$tmp/serve.err" "$tmp/serve.out"
+fi
+exit $status
