@@ -57,6 +57,13 @@ int cmd_token(int argc, char **argv)
 	if (argc < 3)
 		return usage_error(
 		    "token takes a name and at least one role (see steppy token --help)");
+	for (const char *p = argv[1]; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("._@-", *p)))
+			return usage_error(
+			    "a token's name is letters, digits and . _ @ -, not \"%s\"", argv[1]);
+	if (strlen(argv[1]) > 100)
+		return usage_error("a token's name is at most 100 characters");
 	for (int i = 2; i < argc; i++)
 		if (strcmp(argv[i], "viewer") && strcmp(argv[i], "operator") &&
 		    strcmp(argv[i], "approver") && strcmp(argv[i], "admin"))
@@ -120,10 +127,11 @@ int cmd_serve(int argc, char **argv)
 		struct diag_list dl = DIAG_LIST_INIT;
 		if (serve_config_load(config_path, &cfg, &dl) < 0) {
 			diag_list_sort(&dl);
-			diag_print_text(stderr, &dl, NULL, use_colour(stderr));
+			diag_print_text(stderr, &dl, cfg.doc, use_colour(stderr));
 			fprintf(stderr, "%s: invalid configuration; the server does not start\n",
 			        config_path);
 			diag_list_release(&dl);
+			serve_config_release(&cfg);
 			return EXIT_INVALID;
 		}
 		diag_list_release(&dl);

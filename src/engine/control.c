@@ -14,12 +14,16 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * Asks the owner through the inbox. Returns as control_apply(), or 1 when
+ * the owner let the release go before reading the command (it ended, or
+ * stopped): the command is withdrawn and the caller applies it itself.
+ */
 static int via_inbox(struct store *st, const char *id, const char *kind, json_t *data,
                      int64_t wait_ms, struct strbuf *err)
 {
 	int64_t cmd;
 	int r = store_inbox_add(st, id, kind, data, wall_clock_ms(), &cmd, err);
-	json_decref(data);
 	if (r < 0)
 		return r;
 	int64_t deadline = wall_clock_ms() + wait_ms;
@@ -37,6 +41,11 @@ static int via_inbox(struct store *st, const char *id, const char *kind, json_t 
 			free(result);
 			return ok ? CONTROL_DONE_BY_OWNER : SP_EINVAL;
 		}
+		/* Results are committed before a lease is given up: a free lease
+		 * with no result means nobody will ever read the command. */
+		if (!store_lease_held_elsewhere(st, id, "", wall_clock_ms()) &&
+		    store_inbox_withdraw(st, cmd, wall_clock_ms(), NULL) == 1)
+			return 1;
 		if (wall_clock_ms() >= deadline) {
 			strbuf_addstr(err,
 			              "the steppy process running this release has not answered "
@@ -60,8 +69,20 @@ int control_apply(struct store *st, const char *id, const char *kind, json_t *da
 	struct strbuf busy = STRBUF_INIT;
 	int r = store_lease_take(st, id, owner, now, 30000, &busy);
 	strbuf_release(&busy);
-	if (r == SP_EBUSY)
-		return via_inbox(st, id, kind, data, wait_ms, err);
+	if (r == SP_EBUSY) {
+		r = via_inbox(st, id, kind, data, wait_ms, err);
+		if (r != 1) {
+			json_decref(data);
+			return r;
+		}
+		/* the owner let go without reading it: apply it here */
+		r = store_lease_take(st, id, owner, wall_clock_ms(), 30000, NULL);
+		if (r < 0) {
+			json_decref(data);
+			strbuf_addstr(err, "the release changed hands; try again");
+			return SP_EBUSY;
+		}
+	}
 	if (!strcmp(kind, "retry")) {
 		/* Nobody runs it: the caller continues it itself (runtime_redrive). */
 		store_lease_release(st, id, owner, NULL);

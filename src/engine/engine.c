@@ -718,6 +718,18 @@ int engine_on_abort(struct exec_state *ex, json_t *who, int64_t now, struct even
 	return 0;
 }
 
+int engine_on_notice(struct exec_state *ex, int stage, int step, int attempt, json_t *data,
+                     int64_t now, struct event_list *out, const char **ret_reason)
+{
+	if (!ex->started || ex->status != EXEC_RUNNING) {
+		*ret_reason = "the release has already ended";
+		json_decref(data);
+		return SP_EINVAL;
+	}
+	emit(ex, out, now, EV_NOTICE, stage, step, attempt, data);
+	return 0;
+}
+
 int engine_on_redrive(struct exec_state *ex, json_t *who, int64_t now, struct event_list *out,
                       const char **ret_reason)
 {

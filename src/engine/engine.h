@@ -154,6 +154,12 @@ int engine_on_decision(struct exec_state *ex, int stage, int step, bool approve,
 int engine_on_abort(struct exec_state *ex, json_t *who, int64_t now, struct event_list *out,
                     const char **ret_reason);
 
+/* Something worth recording that changes no state (a build's phase, a
+ * notification that could not be delivered). stage/step/attempt may be -1/-1/0.
+ * data owned. */
+int engine_on_notice(struct exec_state *ex, int stage, int step, int attempt, json_t *data,
+                     int64_t now, struct event_list *out, const char **ret_reason);
+
 /* Continue a FAILED or ABORTED release where it stopped. who owned. */
 int engine_on_redrive(struct exec_state *ex, json_t *who, int64_t now, struct event_list *out,
                       const char **ret_reason);

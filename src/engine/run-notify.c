@@ -1,13 +1,16 @@
 /*
  * run-notify.c - Notify steps: the local channels, the terminal (the
  * runtime's observer shows the message from the StepSucceeded event) and a
- * log file, and Amazon SNS topics named by their ARN (Publish in the
- * topic's region, with the default credentials). The step succeeds when
- * every channel has the message. Named channels (chat, email) come with the
- * server's configuration; naming an unknown one fails the step clearly.
+ * log file; Amazon SNS topics named by their ARN (Publish in the topic's
+ * region, with the default credentials); and the named channels of a
+ * server's configuration (Slack, Teams, webhooks, email ..., notify/hub.h).
+ * A channel that cannot be reached after its retries is a warning in the
+ * step's output, or fails the step when it says mustDeliver. Naming a
+ * channel that does not exist fails the step at once.
  */
 #include "engine/run-aws.h"
 
+#include "notify/hub.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"
@@ -25,6 +28,9 @@ struct publish {
 	json_t *details, *errors;
 	struct topic_call **calls;
 	size_t ncalls, pending;
+	bool must_deliver;
+	bool cancelled; /* named deliveries still call back: ignore them */
+	size_t named_pending;
 };
 
 struct topic_call {
@@ -71,8 +77,8 @@ static void publish_free(struct publish *p)
 static void publish_finish(struct publish *p)
 {
 	struct attempt *a = p->a;
-	bool ok = json_array_size(p->errors) == 0;
-	if (!ok) {
+	bool delivered = json_array_size(p->errors) == 0;
+	if (!delivered) {
 		struct strbuf sb = STRBUF_INIT;
 		size_t i;
 		json_t *e;
@@ -80,12 +86,29 @@ static void publish_finish(struct publish *p)
 		{
 			strbuf_addf(&sb, "%s%s", i ? "; " : "", json_string_value(e));
 		}
-		json_object_set_new(p->details, "error", json_string(sb.buf));
+		json_object_set_new(p->details, p->must_deliver ? "error" : "warning",
+		                    json_string(sb.buf));
 		strbuf_release(&sb);
 	}
 	json_t *details = json_incref(p->details);
+	bool ok = delivered || !p->must_deliver;
 	publish_free(p);
 	attempt_ended(a, ok, details);
+}
+
+static void named_done(void *arg, bool ok, const char *error)
+{
+	struct publish *p = arg;
+	if (p->cancelled) {
+		if (--p->named_pending == 0 && !p->pending)
+			publish_free(p);
+		return;
+	}
+	p->named_pending--;
+	if (!ok)
+		json_array_append_new(p->errors, json_string(error));
+	if (--p->pending == 0)
+		publish_finish(p);
 }
 
 static void published(void *arg, const struct aws_result *res)
@@ -125,7 +148,6 @@ static void publish_start(struct publish *p, struct aws *aws, const char *topic,
 		tc->region[n] = '\0';
 	}
 	p->calls[p->ncalls++] = tc;
-	p->pending++;
 	json_t *params = json_pack("{ssss}", "TopicArn", topic, "Message", message);
 	if (subject)
 		json_object_set_new(params, "Subject", json_string(subject));
@@ -140,13 +162,17 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 	const struct doc_node *node = info->step_plan->node;
 	const struct doc_node *channels = doc_get(node, "channels");
 	bool to_terminal = !channels, to_log = !channels;
-	size_t ntopics = 0;
+	size_t ntopics = 0, nnamed = 0;
 	for (size_t i = 0; channels && i < channels->u.array.len; i++) {
 		const char *c = channels->u.array.items[i]->u.string.s;
 		to_terminal |= !strcmp(c, "terminal");
 		to_log |= !strcmp(c, "log");
 		if (is_sns_arn(c)) {
 			ntopics++;
+			continue;
+		}
+		if (notify_hub_has(info->notify, c)) {
+			nnamed++;
 			continue;
 		}
 		if (strcmp(c, "terminal") != 0 && strcmp(c, "log") != 0) {
@@ -188,13 +214,23 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 		json_array_append_new(used, json_string("terminal"));
 	if (log)
 		json_array_append_new(used, json_string("log"));
-	for (size_t i = 0; channels && i < channels->u.array.len; i++)
-		if (is_sns_arn(channels->u.array.items[i]->u.string.s))
-			json_array_append_new(used,
-			                      json_string(channels->u.array.items[i]->u.string.s));
+	for (size_t i = 0; channels && i < channels->u.array.len; i++) {
+		const char *c = channels->u.array.items[i]->u.string.s;
+		if (strcmp(c, "terminal") != 0 && strcmp(c, "log") != 0)
+			json_array_append_new(used, json_string(c));
+	}
+	size_t nd = 0;
+	const char *const *dnames = channels ? NULL : notify_hub_defaults(info->notify, &nd);
+	for (size_t i = 0; i < nd; i++)
+		json_array_append_new(used, json_string(dnames[i]));
 	json_t *details =
 	    json_pack("{so ss? ss}", "channels", used, "subject", subject, "message", message);
-	if (!ntopics) {
+	/* Without "channels", a server's default channels get it too. */
+	size_t ndefaults = 0;
+	const char *const *defaults =
+	    channels ? NULL : notify_hub_defaults(info->notify, &ndefaults);
+	nnamed += ndefaults;
+	if (!ntopics && !nnamed) {
 		attempt_ended(a, true, details);
 		return 0;
 	}
@@ -202,22 +238,54 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 	p->a = a;
 	p->details = details;
 	p->errors = json_array();
-	p->calls = xcalloc(ntopics, sizeof(*p->calls));
-	json_object_set_new(details, "snsMessageIds", json_object());
-	for (size_t i = 0; i < channels->u.array.len; i++)
-		if (is_sns_arn(channels->u.array.items[i]->u.string.s))
-			publish_start(p, info->aws, channels->u.array.items[i]->u.string.s, subject,
-			              message);
+	p->calls = xcalloc(ntopics ? ntopics : 1, sizeof(*p->calls));
+	const struct doc_node *must = doc_get(node, "mustDeliver");
+	p->must_deliver = must && must->kind == DOC_BOOL && must->u.boolean;
+	if (ntopics)
+		json_object_set_new(details, "snsMessageIds", json_object());
 	*ret_state = p;
+	struct notice notice = { .kind = "notify",
+		                 .subject = subject,
+		                 .message = message,
+		                 .execution_id = info->execution_id,
+		                 .stage = info->stage_name,
+		                 .step = info->step_plan->name };
+	/* every delivery is counted before any can end the step */
+	p->pending = ntopics + nnamed;
+	p->named_pending = nnamed;
+	for (size_t i = 0; i < ndefaults; i++)
+		notify_hub_send(info->notify, defaults[i], &notice, named_done, p);
+	for (size_t i = 0; channels && i < channels->u.array.len; i++) {
+		const char *c = channels->u.array.items[i]->u.string.s;
+		if (is_sns_arn(c))
+			publish_start(p, info->aws, c, subject, message);
+		else if (notify_hub_has(info->notify, c))
+			notify_hub_send(info->notify, c, &notice, named_done, p);
+	}
 	return 0;
 }
 
-static void notify_cancel(struct attempt *a, void *state)
+/* Stops waiting: SNS calls are dropped; named deliveries (which cannot be
+ * recalled) call back into a publish that only counts them down. */
+static void abandon(struct publish *p)
+{
+	p->cancelled = true;
+	for (size_t i = 0; i < p->ncalls; i++)
+		if (p->calls[i] && p->calls[i]->call) {
+			aws_cancel(p->calls[i]->call);
+			p->calls[i]->call = NULL;
+		}
+	p->pending = 0;
+	if (!p->named_pending)
+		publish_free(p);
+}
+
+static void step_cancel(struct attempt *a, void *state)
 {
 	struct publish *p = state;
 	if (!p)
 		return; /* local channels are over as soon as they start */
-	publish_free(p);
+	abandon(p);
 	attempt_ended(a, false, json_pack("{ss}", "error", "cancelled while publishing"));
 }
 
@@ -225,12 +293,12 @@ static void notify_cancel(struct attempt *a, void *state)
 static void notify_detach(void *state)
 {
 	if (state)
-		publish_free(state);
+		abandon(state);
 }
 
 const struct step_runner notify_runner = {
 	.type = "Notify",
 	.start = notify_start,
-	.cancel = notify_cancel,
+	.cancel = step_cancel,
 	.detach = notify_detach,
 };

@@ -35,6 +35,7 @@
 struct runtime;
 struct attempt;
 struct aws;
+struct notify_hub;
 
 struct attempt_info {
 	const char *execution_id;
@@ -46,9 +47,10 @@ struct attempt_info {
 	const char *notify_log;  /* path of the local notification log */
 	int64_t cancel_grace_ms; /* SIGTERM to SIGKILL when cancelling */
 	uv_loop_t *loop;
-	struct aws *aws;      /* the process's AWS client */
-	const json_t *handle; /* reattaching: the StepStarted handle, or NULL */
-	bool reattaching;     /* started again by a later process */
+	struct aws *aws;           /* the process's AWS client */
+	const json_t *handle;      /* reattaching: the StepStarted handle, or NULL */
+	bool reattaching;          /* started again by a later process */
+	struct notify_hub *notify; /* named notification channels, or NULL */
 };
 
 struct step_runner {
@@ -70,6 +72,8 @@ struct step_runner {
 /* The runner's reports. handle and details are taken (owned). */
 void attempt_started(struct attempt *a, json_t *handle);
 void attempt_ended(struct attempt *a, bool ok, json_t *details);
+/* Records a Notice for the attempt (a build's new phase ...); data taken. */
+void attempt_progress(struct attempt *a, json_t *data);
 
 /* The runner for a step type, or NULL if the type cannot run here yet. */
 const struct step_runner *step_runner_find(const char *type);

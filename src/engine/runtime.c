@@ -77,8 +77,9 @@ struct runtime {
 	char owner[128];
 	struct rexec *execs;
 	struct attempt *attempts;
-	struct aws *aws;  /* created when the first AWS step starts */
-	size_t in_memory; /* executions not parked */
+	struct aws *aws;           /* created when the first AWS step starts */
+	struct notify_hub *notify; /* named channels (a server's), or NULL */
+	size_t in_memory;          /* executions not parked */
 	uv_timer_t due_timer, poll_timer;
 	uv_check_t flush_check;
 	uv_idle_t wake;
@@ -285,6 +286,19 @@ void attempt_started(struct attempt *a, json_t *handle)
 	mark_dirty(rt);
 }
 
+void attempt_progress(struct attempt *a, json_t *data)
+{
+	struct runtime *rt = a->rt;
+	const char *reason;
+	if (rt->stopping || !a->ex) {
+		json_decref(data);
+		return;
+	}
+	engine_on_notice(&a->ex->state, a->stage, a->step, a->attempt, data, wall_clock_ms(),
+	                 &a->ex->pending, &reason);
+	mark_dirty(rt);
+}
+
 void attempt_ended(struct attempt *a, bool ok, json_t *details)
 {
 	struct runtime *rt = a->rt;
@@ -357,6 +371,7 @@ static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, in
 		.aws = runtime_aws(rt),
 		.handle = handle,
 		.reattaching = reattaching,
+		.notify = rt->notify,
 	};
 	struct strbuf err = STRBUF_INIT;
 	/* On error the runner has reported nothing; on success a may be gone. */
@@ -1061,6 +1076,32 @@ int runtime_redrive(struct runtime *rt, const char *id, json_t *who, struct strb
 	engine_advance(&e->state, now, &e->pending);
 	mark_dirty(rt);
 	return 0;
+}
+
+struct aws *runtime_aws_client(struct runtime *rt)
+{
+	return runtime_aws(rt);
+}
+
+void runtime_set_notify(struct runtime *rt, struct notify_hub *hub)
+{
+	rt->notify = hub;
+}
+
+int runtime_notice(struct runtime *rt, const char *id, int stage, int step, int attempt,
+                   json_t *data)
+{
+	struct rexec *e = find_exec(rt, id);
+	const char *reason;
+	if (!e || unpark(rt, e) < 0) {
+		json_decref(data);
+		return SP_ENOENT;
+	}
+	int r = engine_on_notice(&e->state, stage, step, attempt, data, wall_clock_ms(),
+	                         &e->pending, &reason);
+	if (r == 0)
+		mark_dirty(rt);
+	return r;
 }
 
 void runtime_park_idle(struct runtime *rt)

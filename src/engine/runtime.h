@@ -81,6 +81,18 @@ int runtime_adopt_all(struct runtime *rt, size_t *ret_n, struct strbuf *err);
  */
 int runtime_run(struct runtime *rt);
 
+/* The process's AWS client (made on first use). */
+struct aws *runtime_aws_client(struct runtime *rt);
+
+/* Named notification channels for Notify steps (borrowed; a server's). */
+struct notify_hub;
+void runtime_set_notify(struct runtime *rt, struct notify_hub *hub);
+
+/* Records a Notice in a release this runtime runs (data taken). Returns 0,
+ * SP_ENOENT (not run here) or SP_EINVAL (it has ended). */
+int runtime_notice(struct runtime *rt, const char *id, int stage, int step, int attempt,
+                   json_t *data);
+
 /* Asks runtime_run() to return soon; in-flight work is stopped and stays
  * in the histories as in flight, for a later resume. */
 void runtime_stop(struct runtime *rt);

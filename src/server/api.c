@@ -56,14 +56,11 @@ static bool parse_int(const char *s, long lo, long hi, long *out)
 
 struct list_acc {
 	json_t *array;
-	bool waiting_only;
 };
 
 static void add_row(const struct exec_row *row, void *arg)
 {
 	struct list_acc *acc = arg;
-	if (acc->waiting_only && !row->waiting)
-		return;
 	json_array_append_new(acc->array, exec_row_json(row));
 }
 
@@ -93,11 +90,9 @@ static void h_list(struct request *rq)
 	struct store *st = store_or_503(rq);
 	if (!st)
 		return;
-	struct list_acc acc = { .array = json_array(),
-		                .waiting_only = status && !strcmp(status, "WAITING") };
+	struct list_acc acc = { .array = json_array() };
 	struct strbuf err = STRBUF_INIT;
-	int r = store_list(st, acc.waiting_only ? "RUNNING" : status, (int)limit, (int)offset,
-	                   add_row, &acc, &err);
+	int r = store_list(st, status, (int)limit, (int)offset, add_row, &acc, &err);
 	server_store_put(rq->srv, st);
 	if (r < 0) {
 		json_decref(acc.array);

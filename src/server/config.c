@@ -3,6 +3,7 @@
  */
 #include "server/config.h"
 
+#include "notify/notify.h"
 #include "plan/schema.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -126,30 +127,13 @@ static void check_inbox(struct vctx *v, const struct doc_node *value)
 	schema_check_object(v, value, tables, "\"inbox\"");
 }
 
-static void check_channels(struct vctx *v, const struct doc_node *value)
-{
-	/* Each channel is checked by the notification module when the server
-	 * starts; here only that each is an object with a type. */
-	for (size_t i = 0; i < value->u.object.len; i++) {
-		const struct doc_node *ch = value->u.object.members[i].value;
-		size_t saved = v_push(v, value->u.object.members[i].key);
-		if (ch->kind != DOC_OBJECT)
-			v_error(v, ch->pos, NULL, "a channel is an object with a \"type\"");
-		else if (!doc_get(ch, "type"))
-			v_error(
-			    v, ch->pos, NULL,
-			    "a channel needs \"type\": sns, slack, teams, webhook, email or log");
-		v_pop(v, saved);
-	}
-}
-
 static const struct field_spec config_fields[] = {
 	{ .name = "listen", .types = T_STRING, .flags = F_NONEMPTY, .check = check_listen },
 	{ .name = "publicUrl", .types = T_STRING, .flags = F_NONEMPTY, .check = check_url },
 	{ .name = "store", .types = T_STRING, .flags = F_NONEMPTY },
 	{ .name = "tls", .types = T_OBJECT, .check = check_tls },
 	{ .name = "tokens", .types = T_ARRAY, .check = check_tokens },
-	{ .name = "channels", .types = T_OBJECT, .check = check_channels },
+	{ .name = "channels", .types = T_OBJECT }, /* each one: channel_parse() */
 	{ .name = "defaultChannels", .types = T_ARRAY, .check = check_string_list },
 	{ .name = "aws", .types = T_OBJECT, .check = check_aws },
 	{ .name = "inbox", .types = T_OBJECT, .check = check_inbox },
@@ -204,10 +188,11 @@ int serve_config_load(const char *path, struct serve_config *c, struct diag_list
 	struct doc *doc = NULL;
 	int r = doc_load(path, &doc, diags);
 	if (r < 0) {
-		doc_free(doc);
+		c->doc = doc; /* for showing source lines; NULL if unreadable */
 		return r;
 	}
-	struct vctx v = { .doc = doc, .diags = diags, .bound = true };
+	/* bound = false: a configuration has no variables to speak of */
+	struct vctx v = { .doc = doc, .diags = diags, .bound = false };
 	strbuf_init(&v.ptr, SIZE_MAX);
 	static const struct field_spec *const tables[] = { config_fields, NULL };
 	schema_check_object(&v, doc->root, tables, "the configuration");
@@ -230,9 +215,27 @@ int serve_config_load(const char *path, struct serve_config *c, struct diag_list
 		}
 	}
 	const struct doc_node *tls = doc_get(root, "tls");
+	if (channels && channels->kind == DOC_OBJECT) {
+		c->channel_list = xcalloc(channels->u.object.len + 1, sizeof(*c->channel_list));
+		for (size_t i = 0; i < channels->u.object.len; i++) {
+			const struct doc_member *m = &channels->u.object.members[i];
+			size_t s1 = v_push(&v, "channels");
+			size_t s2 = v_push(&v, m->key);
+			struct channel *ch;
+			if (channel_parse(&v, m->key, m->value, &ch) == 0)
+				c->channel_list[c->nchannels++] = ch;
+			v_pop(&v, s2);
+			v_pop(&v, s1);
+		}
+	}
 	strbuf_release(&v.ptr);
 	if (diags->errors) {
-		doc_free(doc);
+		for (size_t i = 0; i < c->nchannels; i++)
+			channel_free(c->channel_list[i]);
+		free(c->channel_list);
+		c->channel_list = NULL;
+		c->nchannels = 0;
+		c->doc = doc; /* for showing source lines */
 		return SP_EINVAL;
 	}
 	c->doc = doc;
@@ -248,6 +251,10 @@ int serve_config_load(const char *path, struct serve_config *c, struct diag_list
 	c->tls_key = str(tls, "key");
 	c->channels = channels;
 	c->default_channels = defaults;
+	c->ndefault_names = defaults ? defaults->u.array.len : 0;
+	c->default_names = xcalloc(c->ndefault_names + 1, sizeof(*c->default_names));
+	for (size_t i = 0; i < c->ndefault_names; i++)
+		c->default_names[i] = defaults->u.array.items[i]->u.string.s;
 	const struct doc_node *aws = doc_get(root, "aws");
 	c->aws_region = str(aws, "region");
 	c->aws_profile = str(aws, "profile");
@@ -286,6 +293,10 @@ int serve_config_load(const char *path, struct serve_config *c, struct diag_list
 
 void serve_config_release(struct serve_config *c)
 {
+	for (size_t i = 0; i < c->nchannels; i++)
+		channel_free(c->channel_list[i]);
+	free(c->channel_list);
+	free(c->default_names);
 	free(c->tokens);
 	doc_free(c->doc);
 	memset(c, 0, sizeof(*c));

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct channel;
+
 /* What a token may do; a token has one or more. */
 #define ROLE_VIEWER   (1u << 0) /* read executions, histories, metrics */
 #define ROLE_OPERATOR (1u << 1) /* submit, abort, retry */
@@ -36,9 +38,13 @@ struct serve_config {
 	size_t ntokens;
 	const struct doc_node *channels;         /* object name -> channel, or NULL */
 	const struct doc_node *default_channels; /* list of names, or NULL */
-	const char *aws_region, *aws_profile;    /* or NULL */
-	const char *inbox_directory;             /* or NULL */
-	const char *inbox_s3;                    /* s3://bucket/prefix, or NULL */
+	struct channel **channel_list;           /* parsed; the server takes them */
+	size_t nchannels;
+	const char **default_names; /* NULL-terminated */
+	size_t ndefault_names;
+	const char *aws_region, *aws_profile; /* or NULL */
+	const char *inbox_directory;          /* or NULL */
+	const char *inbox_s3;                 /* s3://bucket/prefix, or NULL */
 	int64_t inbox_poll_ms;
 	size_t max_body_bytes;
 };
@@ -48,8 +54,8 @@ void serve_config_defaults(struct serve_config *c);
 
 /*
  * Reads and checks a configuration file. Returns 0, or a negative code with
- * every problem in diags (*ret_doc set when there is a document, for
- * showing source lines; NULL otherwise). Free with serve_config_release().
+ * every problem in diags (c->doc is then the document, when there is one,
+ * for showing source lines). Free with serve_config_release() either way.
  */
 int serve_config_load(const char *path, struct serve_config *c, struct diag_list *diags);
 

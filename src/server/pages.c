@@ -55,9 +55,12 @@ static void csrf_of(const struct server *srv, const char *token, char out[65])
 	hex(mac, 32, out);
 }
 
-static void create_link(struct server *srv, const char *id, const struct plan_step *ps, int stage,
+static void create_link(struct server *srv, const char *id, const struct plan *plan, int stage,
                         int step, int attempt)
 {
+	const struct plan_step *ps = &plan->stages[stage].steps[step];
+	const char *plan_name = plan->name, *environment = plan->environment;
+	const char *stage_name = plan->stages[stage].name;
 	struct strbuf err = STRBUF_INIT;
 	struct store *st = server_store_get(srv, &err);
 	if (!st) {
@@ -84,11 +87,25 @@ static void create_link(struct server *srv, const char *id, const struct plan_st
 		return;
 	}
 	strbuf_release(&err);
-	/* Without channels the link goes to the server's own log: the person
-	 * who runs the server passes it on. */
-	printf("approval requested: release %s, step \"%s\": %s/approvals/%s\n", id, ps->name,
-	       srv->url, token);
-	fflush(stdout);
+	char *url = xstrfmt("%s/approvals/%s", srv->url, token);
+	char *subject = xstrfmt("Approval requested: %s", ps->name);
+	struct notice n = { .kind = "approval",
+		            .subject = subject,
+		            .message = step_string(ps->node, "message"),
+		            .execution_id = id,
+		            .plan = plan_name,
+		            .environment = environment,
+		            .stage = stage_name,
+		            .step = ps->name,
+		            .approval_url = url };
+	if (!server_notify(srv, doc_get(ps->node, "channels"), &n, stage, step, attempt)) {
+		/* No channels: the link goes to the server's own log, and the
+		 * person who runs the server passes it on. */
+		printf("approval requested: release %s, step \"%s\": %s\n", id, ps->name, url);
+		fflush(stdout);
+	}
+	free(subject);
+	free(url);
 }
 
 void approvals_on_events(struct server *srv, const char *id, const struct exec_state *state,
@@ -100,7 +117,7 @@ void approvals_on_events(struct server *srv, const char *id, const struct exec_s
 			continue;
 		const struct plan_step *ps = &state->plan->stages[e->stage].steps[e->step];
 		if (!strcmp(ps->type->name, "Human"))
-			create_link(srv, id, ps, e->stage, e->step, e->attempt);
+			create_link(srv, id, state->plan, e->stage, e->step, e->attempt);
 	}
 }
 
@@ -338,25 +355,6 @@ static char *form_value(const char *body, const char *name)
 	return NULL;
 }
 
-/* The request comes from a page of this server (or from no browser at all). */
-static bool same_origin(struct request *rq)
-{
-	const char *origin = request_header(rq, "Origin");
-	const char *site = request_header(rq, "Sec-Fetch-Site");
-	if (site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0)
-		return false;
-	if (!origin)
-		return true;
-	size_t n = strlen(origin);
-	if (!strncmp(rq->srv->url, origin, n) &&
-	    (rq->srv->url[n] == '\0' || rq->srv->url[n] == '/'))
-		return true;
-	/* behind a proxy without publicUrl: compare with the Host header */
-	const char *host = request_header(rq, "Host");
-	const char *o = strstr(origin, "://");
-	return host && o && !strcmp(o + 3, host);
-}
-
 static void h_link_post(struct request *rq)
 {
 	char *csrf = rq->body ? form_value(rq->body, "csrf") : NULL;
@@ -366,7 +364,8 @@ static void h_link_post(struct request *rq)
 	csrf_of(rq->srv, rq->params[0], want);
 	struct link_view v;
 	struct store *st = NULL;
-	if (!same_origin(rq) || !csrf || strlen(csrf) != 64 || CRYPTO_memcmp(csrf, want, 64) != 0) {
+	if (!request_same_origin(rq) || !csrf || strlen(csrf) != 64 ||
+	    CRYPTO_memcmp(csrf, want, 64) != 0) {
 		simple_page(rq, 403, "Refused",
 		            "This decision did not come from the approval page of this server "
 		            "(missing or wrong form token, or another origin). Open the link and "
@@ -415,12 +414,10 @@ static void h_link_sign_in(struct request *rq)
 {
 	char *token = rq->body ? form_value(rq->body, "token") : NULL;
 	const struct api_token *t = token ? server_find_token(rq->srv, token) : NULL;
-	if (!same_origin(rq) || !t) {
+	if (!request_same_origin(rq) || !t) {
 		simple_page(rq, 403, "Sign-in refused", "That token is not known here.");
 	} else {
-		bool tls = !strncmp(rq->srv->url, "https://", 8);
-		rq->set_cookie = xstrfmt("steppy_session=%s; Path=/; HttpOnly; SameSite=Strict%s",
-		                         token, tls ? "; Secure" : "");
+		rq->set_cookie = session_cookie(rq->srv, token);
 		rq->location = xstrfmt("/approvals/%s", rq->params[0]);
 		respond_text(rq, 303, "text/plain", "signed in\n", 10);
 	}

@@ -5,6 +5,7 @@
 #ifndef STEPPY_SERVER_INTERNAL_H
 #define STEPPY_SERVER_INTERNAL_H
 
+#include "notify/notify.h"
 #include "server/server.h"
 #include "store/store.h"
 
@@ -36,9 +37,10 @@ struct server {
 	struct job *jobs;
 	uv_async_t async;
 	uv_timer_t adopt_timer;
-	bool handles;             /* async and adopt_timer are initialized */
-	struct inbox *inbox;      /* or NULL */
-	struct store *loop_store; /* the loop thread's own connection, for the inbox */
+	bool handles;              /* async and adopt_timer are initialized */
+	struct inbox *inbox;       /* or NULL */
+	struct notify_hub *notify; /* the configured channels, or NULL */
+	struct store *loop_store;  /* the loop thread's own connection, for the inbox */
 	bool closing;
 	/* metrics */
 	atomic_ullong http_requests, http_errors;
@@ -91,6 +93,10 @@ void respond_text(struct request *rq, unsigned status, const char *ctype, const 
 const char *request_query(struct request *rq, const char *name);
 const char *request_header(struct request *rq, const char *name);
 
+/* True if the request comes from a page of this server (its Origin and
+ * Sec-Fetch-Site say so), or from no browser at all (neither is sent). */
+bool request_same_origin(struct request *rq);
+
 /* The JSON body as an object whose keys are all in allowed (NULL-ended);
  * else answers 400 and returns NULL. An empty body is {}. */
 json_t *request_json(struct request *rq, const char *const *allowed);
@@ -111,6 +117,18 @@ extern const struct route web_routes[]; /* the dashboard: / and /assets/NAME */
  * attempt if it has none, and sends it to the step's channels. Loop thread. */
 void approvals_on_events(struct server *srv, const char *id, const struct exec_state *state,
                          const struct event *events, size_t n);
+
+/*
+ * Sends a notice to channels (a list node of names; NULL: the default
+ * channels). A channel that cannot be reached is recorded as a Notice in
+ * the release's history while it runs, else in the server's log. Returns
+ * how many channels it was sent to. Loop thread.
+ */
+size_t server_notify(struct server *srv, const struct doc_node *channels,
+                     const struct notice *notice, int stage, int step, int attempt);
+
+/* The Set-Cookie value of a session (Secure when served over https). */
+char *session_cookie(const struct server *srv, const char *token);
 
 /* Checks the SHA-256 of token against the configured tokens. */
 const struct api_token *server_find_token(const struct server *srv, const char *token);

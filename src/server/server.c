@@ -6,6 +6,7 @@
  */
 #include "server/server-internal.h"
 
+#include "notify/hub.h"
 #include "server/inbox.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -185,6 +186,25 @@ json_t *request_json(struct request *rq, const char *const *allowed)
 	return o;
 }
 
+/* The request comes from a page of this server (or from no browser at all). */
+bool request_same_origin(struct request *rq)
+{
+	const char *origin = request_header(rq, "Origin");
+	const char *site = request_header(rq, "Sec-Fetch-Site");
+	if (site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0)
+		return false;
+	if (!origin)
+		return true;
+	size_t n = strlen(origin);
+	if (!strncmp(rq->srv->url, origin, n) &&
+	    (rq->srv->url[n] == '\0' || rq->srv->url[n] == '/'))
+		return true;
+	/* behind a proxy without publicUrl: compare with the Host header */
+	const char *host = request_header(rq, "Host");
+	const char *o = strstr(origin, "://");
+	return host && o && !strcmp(o + 3, host);
+}
+
 /* ---- authentication ---------------------------------------------------------- */
 
 const struct api_token *server_find_token(const struct server *srv, const char *token)
@@ -196,6 +216,13 @@ const struct api_token *server_find_token(const struct server *srv, const char *
 		if (CRYPTO_memcmp(h, srv->cfg->tokens[i].sha256, sizeof(h)) == 0)
 			found = &srv->cfg->tokens[i];
 	return found;
+}
+
+char *session_cookie(const struct server *srv, const char *token)
+{
+	bool tls = srv->cfg->tls_certificate || !strncmp(srv->url, "https://", 8);
+	return xstrfmt("steppy_session=%s; Path=/; HttpOnly; SameSite=Strict%s", token,
+	               tls ? "; Secure" : "");
 }
 
 /* The token of the request: a bearer token, else the session cookie. */
@@ -266,6 +293,13 @@ static void dispatch(struct request *rq)
 			if (r->roles && !rq->identity) {
 				respond_error(rq, 401, "unauthenticated",
 				              "sign in: send \"Authorization: Bearer TOKEN\"");
+				return;
+			}
+			if (rq->by_cookie && strcmp(rq->method, "GET") != 0 &&
+			    !request_same_origin(rq)) {
+				respond_error(rq, 403, "cross-origin",
+				              "a change signed in by cookie must come from this "
+				              "server's pages");
 				return;
 			}
 			if (r->roles && !(rq->roles & r->roles)) {
@@ -404,6 +438,90 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* ---- notifications ------------------------------------------------------------------ */
+
+struct warn_ctx {
+	struct server *srv;
+	char *id, *channel;
+	int stage, step, attempt;
+};
+
+static void notify_done(void *arg, bool ok, const char *error)
+{
+	struct warn_ctx *w = arg;
+	if (!ok) {
+		json_t *data = json_pack("{ssssss}", "warning", "notification not delivered",
+		                         "channel", w->channel, "error", error);
+		if (runtime_notice(w->srv->rt, w->id, w->stage, w->step, w->attempt, data) < 0)
+			fprintf(stderr, "steppy serve: release %s: %s\n", w->id, error);
+	}
+	free(w->id);
+	free(w->channel);
+	free(w);
+}
+
+static void send_one(struct server *srv, const char *name, const struct notice *notice, int stage,
+                     int step, int attempt)
+{
+	struct warn_ctx *w = xcalloc(1, sizeof(*w));
+	*w = (struct warn_ctx){ .srv = srv,
+		                .id = xstrdup(notice->execution_id),
+		                .channel = xstrdup(name),
+		                .stage = stage,
+		                .step = step,
+		                .attempt = attempt };
+	if (notify_hub_send(srv->notify, name, notice, notify_done, w) < 0) {
+		fprintf(stderr, "steppy serve: release %s: no channel \"%s\" is configured\n",
+		        notice->execution_id, name);
+		free(w->id);
+		free(w->channel);
+		free(w);
+	}
+}
+
+size_t server_notify(struct server *srv, const struct doc_node *channels,
+                     const struct notice *notice, int stage, int step, int attempt)
+{
+	if (!srv->notify)
+		return 0;
+	if (channels) {
+		for (size_t i = 0; i < channels->u.array.len; i++)
+			send_one(srv, channels->u.array.items[i]->u.string.s, notice, stage, step,
+			         attempt);
+		return channels->u.array.len;
+	}
+	size_t n;
+	const char *const *names = notify_hub_defaults(srv->notify, &n);
+	for (size_t i = 0; i < n; i++)
+		send_one(srv, names[i], notice, stage, step, attempt);
+	return n;
+}
+
+/* Start, success and failure of every release go to the default channels. */
+static void release_notice(struct server *srv, const char *id, const struct exec_state *state,
+                           bool started)
+{
+	const struct plan *plan = state->plan;
+	const char *status = exec_status_name(state->status);
+	char subject[300], link[400];
+	snprintf(subject, sizeof(subject), "Release %s %s%s%s", plan->name ? plan->name : id,
+	         started ? "started" : status, plan->environment ? " in " : "",
+	         plan->environment ? plan->environment : "");
+	snprintf(link, sizeof(link), "%s/#/executions/%s", srv->url, id);
+	char kind[16];
+	snprintf(kind, sizeof(kind), "%s", started ? "started" : status);
+	for (char *p = kind; *p; p++)
+		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+	struct notice n = { .kind = kind,
+		            .subject = subject,
+		            .message = subject,
+		            .execution_id = id,
+		            .plan = plan->name,
+		            .environment = plan->environment,
+		            .approval_url = link };
+	server_notify(srv, NULL, &n, -1, -1, 0);
+}
+
 /* ---- the observer ---------------------------------------------------------------- */
 
 static void observe_events(void *arg, const char *id, const struct exec_state *state,
@@ -435,8 +553,12 @@ static void observe_events(void *arg, const char *id, const struct exec_state *s
 			}
 			break;
 		}
+		case EV_EXECUTION_STARTED:
+			release_notice(srv, id, state, true);
+			break;
 		case EV_EXECUTION_FINISHED:
 			inbox_finished(srv->inbox, id, exec_status_name(state->status));
+			release_notice(srv, id, state, false);
 			break;
 		default:
 			break;
@@ -542,6 +664,12 @@ int server_start(struct server *srv, struct runtime *rt, struct strbuf *err)
 	}
 	uv_async_init(srv->loop, &srv->async, async_cb);
 	srv->handles = true;
+	if (c->nchannels) {
+		srv->notify =
+		    notify_hub_new(srv->loop, runtime_aws_client(rt), c->channel_list, c->nchannels,
+		                   (const char *const *)c->default_names, c->ndefault_names);
+		runtime_set_notify(rt, srv->notify);
+	}
 	srv->async.data = srv;
 	uv_timer_init(srv->loop, &srv->adopt_timer);
 	srv->adopt_timer.data = srv;
@@ -604,6 +732,10 @@ void server_free(struct server *srv)
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
 	inbox_stop(srv->inbox);
+	if (srv->notify) {
+		runtime_set_notify(srv->rt, NULL);
+		notify_hub_free(srv->notify);
+	}
 	if (srv->handles) {
 		uv_close((uv_handle_t *)&srv->async, handle_close_cb);
 		uv_close((uv_handle_t *)&srv->adopt_timer, handle_close_cb);

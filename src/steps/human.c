@@ -15,6 +15,7 @@ static const struct field_spec human_fields[] = {
 	{ .name = "approvers", .types = T_ARRAY, .flags = F_NONEMPTY, .check = check_string_list },
 	{ .name = "minApprovals", .types = T_INTEGER, .min = 1, .max = HUMAN_MAX_APPROVALS },
 	{ .name = "allowSelfApproval", .types = T_BOOL },
+	{ .name = "channels", .types = T_ARRAY, .flags = F_NONEMPTY, .check = check_string_list },
 	{ .name = NULL },
 };
 

@@ -25,6 +25,7 @@ static const struct field_spec notify_fields[] = {
 	  .max_len = 100,
 	  .check = check_subject },
 	{ .name = "channels", .types = T_ARRAY, .flags = F_NONEMPTY, .check = check_string_list },
+	{ .name = "mustDeliver", .types = T_BOOL },
 	{ .name = NULL },
 };
 
@@ -44,6 +45,9 @@ static void describe_notify(const struct doc_node *step, struct strbuf *out)
 		strbuf_addf(&list, "%s%s", i ? ", " : "", channels->u.array.items[i]->u.string.s);
 	describe_line(out, "channels", "%s", list.buf);
 	strbuf_release(&list);
+	const struct doc_node *must = doc_get(step, "mustDeliver");
+	if (must && must->kind == DOC_BOOL && must->u.boolean)
+		describe_line(out, "delivery", "the step fails if a channel cannot be reached");
 }
 
 const struct step_type step_notify = {

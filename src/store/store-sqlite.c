@@ -461,7 +461,8 @@ int store_list(struct store *st, const char *status, int limit, int offset,
 	sqlite3_stmt *stmt =
 	    prepare(st,
 	            "SELECT " ROW_COLUMNS " FROM executions WHERE ?1 IS NULL OR "
-	            "status = ?1 ORDER BY created_ms DESC, id DESC LIMIT ?2 OFFSET ?3",
+	            "status = ?1 OR (?1 = 'WAITING' AND status = 'RUNNING' AND waiting IS NOT "
+	            "NULL) ORDER BY created_ms DESC, id DESC LIMIT ?2 OFFSET ?3",
 	            err);
 	if (!stmt)
 		return SP_ESTORE;
@@ -758,4 +759,21 @@ bool store_approval_link_exists(struct store *st, const char *execution_id, int 
 	bool found = sqlite3_step(stmt) == SQLITE_ROW;
 	sqlite3_finalize(stmt);
 	return found;
+}
+
+int store_inbox_withdraw(struct store *st, int64_t cmd_id, int64_t now, struct strbuf *err)
+{
+	sqlite3_stmt *stmt =
+	    prepare(st,
+	            "UPDATE inbox SET done_ms = ?, result = 'withdrawn' WHERE id = ? "
+	            "AND done_ms IS NULL",
+	            err);
+	if (!stmt)
+		return SP_ESTORE;
+	sqlite3_bind_int64(stmt, 1, now);
+	sqlite3_bind_int64(stmt, 2, cmd_id);
+	int r = sqlite3_step(stmt) == SQLITE_DONE ? sqlite3_changes(st->db)
+	                                          : db_error(st, err, "withdrawing a command");
+	sqlite3_finalize(stmt);
+	return r;
 }

@@ -132,6 +132,9 @@ int store_inbox_add(struct store *st, const char *execution_id, const char *kind
 /* Reads pending commands for executions whose lease owner holds. Caller releases each. */
 int store_inbox_pending(struct store *st, const char *owner, struct inbox_cmd **ret, size_t *ret_n,
                         struct strbuf *err);
+/* Withdraws a command nobody answered: 1, or 0 if it was answered meanwhile. */
+int store_inbox_withdraw(struct store *st, int64_t cmd_id, int64_t now, struct strbuf *err);
+
 /* Reads a command's result: 1 and *ret_result (caller frees) when done, 0 while pending. */
 int store_inbox_result(struct store *st, int64_t id, char **ret_result, struct strbuf *err);
 

@@ -253,6 +253,28 @@ api_body POST "/api/v1/executions/$id3/abort" "$ADMIN" '{}'
 expect_status 200
 end
 
+begin 'an abort that races the end of a release is answered, never left queued'
+api_body POST /api/v1/executions "$OPS" '{"plan": {"stages": [{"name": "s", "steps": [{"type": "Exec", "name": "f", "command": ["false"]}]}]}}'
+idr=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+wait_status "$idr" FAILED
+for k in 1 2 3; do
+    api_body POST "/api/v1/executions/$idr/retry" "$OPS" '{}'
+    api_body POST "/api/v1/executions/$idr/abort" "$OPS" '{}'
+    [ "$status" = 200 ] || [ "$status" = 409 ] || problem "abort answered $status: $out"
+    i=0
+    while [ $i -lt 100 ]; do
+        api GET "/api/v1/executions/$idr" "$VIEW"
+        case "$out" in *'"status":"RUNNING"'*) ;; *) break ;; esac
+        sleep 0.1; i=$((i + 1))
+    done
+done
+/usr/bin/python3 - "$db" <<'EOF' || problem "a command was left unanswered"
+import sqlite3, sys
+n = sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM inbox WHERE done_ms IS NULL").fetchone()[0]
+sys.exit(1 if n else 0)
+EOF
+end
+
 begin 'two approvals of three (minApprovals): the first is recorded, the second decides'
 api_body POST /api/v1/executions "$OPS" '{"plan": {"stages": [{"name": "g", "steps": [{"type": "Human", "name": "go", "message": "ok?", "approvers": ["alice", "bob", "carol"], "minApprovals": 2}]}]}}'
 idm=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')

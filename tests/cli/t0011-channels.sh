@@ -1,0 +1,117 @@
+#!/bin/sh
+# t0011: steppy serve's notification channels: approval links reach people
+# through a webhook and a log channel, every release reports its start and
+# end to the default channels, Notify steps use named channels, and a
+# channel that cannot be reached is a warning in the history (or fails the
+# step that says mustDeliver). A real HTTP receiver on loopback.
+. "$(dirname "$0")/lib.sh"
+db="$tmp/steppy.db"
+
+# A webhook receiver: appends each request body (one JSON per line).
+cat >"$tmp/receiver.py" <<'EOF'
+import http.server, sys
+out = open(sys.argv[2], "ab", buffering=0)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        out.write(body.replace(b"\n", b" ") + b"\n")
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_port))
+s.serve_forever()
+EOF
+/usr/bin/python3 "$tmp/receiver.py" "$tmp/hook.port" "$tmp/hook.jsonl" &
+hook_pid=$!
+i=0
+while [ ! -s "$tmp/hook.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+# a port nobody listens on
+dead=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+cat >"$tmp/config.yaml" <<EOF
+channels:
+  hook:
+    type: webhook
+    url: http://127.0.0.1:$(cat "$tmp/hook.port")/steppy
+  audit:
+    type: log
+    path: $tmp/audit.log
+  broken:
+    type: webhook
+    url: http://127.0.0.1:$dead/nowhere
+defaultChannels: [audit]
+EOF
+
+"$STEPPY" serve --config "$tmp/config.yaml" --listen 127.0.0.1:0 --db "$db" >"$tmp/serve.log" 2>&1 &
+server_pid=$!
+trap 'kill $server_pid $hook_pid 2>/dev/null; rm -rf "$tmp"' EXIT
+i=0
+while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+url=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/serve.log")
+submit() { curl -s -X POST --data-binary "$1" "$url/api/v1/executions" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
+wait_status() {
+    i=0
+    while [ $i -lt 150 ]; do
+        curl -s "$url/api/v1/executions/$1" | grep -q "\"status\":\"$2\"" && return 0
+        sleep 0.1; i=$((i + 1))
+    done
+    return 1
+}
+wait_file() { # FILE TEXT
+    i=0
+    while [ $i -lt 100 ]; do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; i=$((i + 1)); done
+    return 1
+}
+
+begin 'an approval request goes to the step'\''s channel with its link; deciding through it works'
+id=$(submit '{"plan": {"name": "orders", "environmentName": "prod", "stages": [{"name": "g", "steps": [{"type": "Human", "name": "Prod go", "message": "Ship it?", "channels": ["hook"]}]}]}}')
+wait_file "$tmp/hook.jsonl" '"kind": *"approval"' || problem "no approval notice"
+link=$(grep '"approval"' "$tmp/hook.jsonl" | /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["approvalUrl"])')
+case "$link" in "$url/approvals/"*) ;; *) problem "link: $link" ;; esac
+grep '"approval"' "$tmp/hook.jsonl" | /usr/bin/python3 -c '
+import json, sys
+d = json.loads(sys.stdin.readline())
+assert d["message"] == "Ship it?" and d["executionId"] == sys.argv[1] and d["plan"] == "orders" and d["environment"] == "prod" and d["step"] == "Prod go", d' "$id" || problem "webhook body"
+grep -q "approval requested" "$tmp/serve.log" && problem "the link also went to the server log"
+page=$(curl -s "$link")
+csrf=$(printf '%s' "$page" | sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
+status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Origin: $url" -d "csrf=$csrf&decision=approve" "$link")
+[ "$status" = 303 ] || problem "decision: $status"
+wait_status "$id" SUCCEEDED || problem "not SUCCEEDED"
+end
+
+begin 'every release reports its start and end to the default channels'
+wait_file "$tmp/audit.log" "succeeded" || problem "no end notice"
+grep -q "started" "$tmp/audit.log" || problem "no start notice"
+grep "$id" "$tmp/audit.log" | grep -q "Release orders started in prod" || problem "start notice text"
+end
+
+begin 'Notify steps use named channels; an unreachable one is a warning, or fails with mustDeliver'
+id2=$(submit '{"plan": {"stages": [{"name": "n", "steps": [{"type": "Notify", "name": "tell", "message": "v2 is out", "channels": ["hook", "broken"]}]}]}}')
+wait_status "$id2" SUCCEEDED || problem "a warning failed the step"
+grep -q '"v2 is out"' "$tmp/hook.jsonl" || problem "hook did not get it"
+curl -s "$url/api/v1/executions/$id2/events" | /usr/bin/python3 -c '
+import json, sys
+ev = json.load(sys.stdin)["events"]
+ok = [e for e in ev if e["type"] == "StepSucceeded"][0]["data"]
+assert "broken" in ok.get("warning", ""), ok' || problem "no warning in the output"
+id3=$(submit '{"plan": {"stages": [{"name": "n", "steps": [{"type": "Notify", "name": "tell", "message": "must", "channels": ["broken"], "mustDeliver": true}]}]}}')
+wait_status "$id3" FAILED || problem "mustDeliver did not fail the step"
+id4=$(submit '{"plan": {"stages": [{"name": "n", "steps": [{"type": "Notify", "name": "tell", "message": "x", "channels": ["nosuch"]}]}]}}')
+wait_status "$id4" FAILED || problem "an unknown channel did not fail the step"
+end
+
+begin 'an approval request that cannot be delivered is a Notice in the history'
+id5=$(submit '{"plan": {"stages": [{"name": "g", "steps": [{"type": "Human", "name": "go", "message": "?", "channels": ["broken"]}]}]}}')
+i=0
+while [ $i -lt 150 ]; do
+    curl -s "$url/api/v1/executions/$id5/events" | grep -q '"notification not delivered"' && break
+    sleep 0.1; i=$((i + 1))
+done
+curl -s "$url/api/v1/executions/$id5/events" | grep -q '"notification not delivered"' || problem "no Notice"
+end
+
+kill -TERM $server_pid
+wait $server_pid 2>/dev/null
+echo "# $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
