@@ -63,4 +63,8 @@ char *xml_text(const char *body, size_t len, const char *path);
 int xml_each(const char *body, size_t len, const char *parent, const char *child,
              void (*fn)(void *arg, const char *text), void *arg);
 
+/* As xml_each, with two children of each parent (S3 listings: Key, ETag). */
+int xml_each_pair(const char *body, size_t len, const char *parent, const char *a, const char *b,
+                  void (*fn)(void *arg, const char *a_text, const char *b_text), void *arg);
+
 #endif

@@ -4,7 +4,7 @@
  */
 #include "aws/s3.h"
 
-#include "aws/aws.h"
+#include "aws/aws-internal.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
@@ -63,4 +63,52 @@ int s3_get_url(const char *url, size_t max, char **ret_body, size_t *ret_len, st
 	free(bucket);
 	free(key);
 	return r;
+}
+
+int s3_list(const char *bucket, const char *prefix,
+            void (*fn)(void *arg, const char *key, const char *etag), void *arg, struct strbuf *err)
+{
+	struct strbuf path = STRBUF_INIT, query = STRBUF_INIT;
+	strbuf_addch(&path, '/');
+	aws_uri_encode(&path, bucket, false);
+	/* sorted by key, every pair k=v, values encoded (PITFALLS) */
+	strbuf_addstr(&query, "list-type=2&max-keys=1000&prefix=");
+	aws_uri_encode(&query, prefix ? prefix : "", false);
+	struct aws_target t = { .service = "s3" };
+	struct aws_request req = {
+		.method = "GET", .path = path.buf, .query = query.buf, .timeout_ms = 30000
+	};
+	long status;
+	char *body = NULL;
+	size_t len = 0;
+	int r = aws_call_sync(&t, &req, &status, &body, &len, err);
+	if (r == 0 && xml_each_pair(body, len, "Contents", "Key", "ETag", fn, arg) < 0) {
+		strbuf_addstr(err, "S3 ListObjectsV2 answered something that is not XML");
+		r = -1;
+	}
+	free(body);
+	strbuf_release(&path);
+	strbuf_release(&query);
+	return r < 0 ? SP_EIO : 0;
+}
+
+int s3_put(const char *bucket, const char *key, const char *content_type, const char *data,
+           size_t len, struct strbuf *err)
+{
+	struct strbuf path = STRBUF_INIT;
+	s3_object_path(&path, bucket, key);
+	struct aws_target t = { .service = "s3" };
+	struct aws_request req = { .method = "PUT",
+		                   .path = path.buf,
+		                   .content_type = content_type,
+		                   .body = data,
+		                   .len = len,
+		                   .timeout_ms = 30000 };
+	long status;
+	char *body = NULL;
+	size_t blen = 0;
+	int r = aws_call_sync(&t, &req, &status, &body, &blen, err);
+	free(body);
+	strbuf_release(&path);
+	return r < 0 ? SP_EIO : 0;
 }

@@ -25,4 +25,14 @@ void s3_object_path(struct strbuf *out, const char *bucket, const char *key);
  */
 int s3_get_url(const char *url, size_t max, char **ret_body, size_t *ret_len, struct strbuf *err);
 
+/* Lists up to 1000 objects under prefix (ListObjectsV2; blocking): fn gets
+ * each key and its ETag. Returns 0, or SP_EIO with the reason in err. */
+int s3_list(const char *bucket, const char *prefix,
+            void (*fn)(void *arg, const char *key, const char *etag), void *arg,
+            struct strbuf *err);
+
+/* Writes an object (PutObject; blocking). Returns 0 or SP_EIO. */
+int s3_put(const char *bucket, const char *key, const char *content_type, const char *data,
+           size_t len, struct strbuf *err);
+
 #endif

@@ -92,3 +92,25 @@ int xml_each(const char *body, size_t len, const char *parent, const char *child
 	xmlFreeDoc(doc);
 	return 0;
 }
+
+int xml_each_pair(const char *body, size_t len, const char *parent, const char *a, const char *b,
+                  void (*fn)(void *arg, const char *a_text, const char *b_text), void *arg)
+{
+	xmlDocPtr doc = parse(body, len);
+	if (!doc)
+		return -1;
+	xmlNodePtr root = xmlDocGetRootElement(doc);
+	for (xmlNodePtr n = root ? root->children : NULL; n; n = n->next) {
+		if (n->type != XML_ELEMENT_NODE || strcmp((const char *)n->name, parent) != 0)
+			continue;
+		xmlNodePtr x = find(n->children, a), y = find(n->children, b);
+		if (!x)
+			continue;
+		char *xs = content(x), *ys = y ? content(y) : xstrdup("");
+		fn(arg, xs, ys);
+		free(xs);
+		free(ys);
+	}
+	xmlFreeDoc(doc);
+	return 0;
+}

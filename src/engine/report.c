@@ -85,6 +85,12 @@ static void waiting_for(const struct plan_step *ps, const struct step_state *st,
 		for (size_t i = 0; approvers && i < approvers->u.array.len; i++)
 			strbuf_addf(out, "%s%s", i ? ", " : " by ",
 			            approvers->u.array.items[i]->u.string.s);
+		const json_t *to = json_object_get(sf->progress, "channels");
+		for (size_t i = 0; i < json_array_size(to); i++)
+			strbuf_addf(out, "%s%s", i ? ", " : " (asked through ",
+			            json_string_value(json_array_get(to, i)));
+		if (json_array_size(to))
+			strbuf_addch(out, ')');
 	} else if (!strcmp(type, "Wait")) {
 		strbuf_addstr(out, "its timer");
 	} else if (sf->work && json_object_get(sf->work, "buildId")) {

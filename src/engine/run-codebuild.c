@@ -22,6 +22,7 @@
 #include "util/alloc.h"
 #include "util/timefmt.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +53,7 @@ struct build {
 	char session[65];
 	const char *project;
 	char *id;
+	char phase[32]; /* the last phase recorded */
 	bool nowait, cancel, stop_sent;
 	struct aws_call *call; /* StartBuild or StopBuild */
 	int64_t started_ms, next_poll_ms, missing_since_ms;
@@ -418,6 +420,13 @@ static void poll_done(void *arg, const struct aws_result *res)
 		if (status && strcmp(status, "IN_PROGRESS") != 0) {
 			build_ended(b, item, status);
 			continue;
+		}
+		/* A new phase is recorded: people see where the build is. */
+		const char *phase = json_string_value(json_object_get(item, "currentPhase"));
+		if (phase && strcmp(phase, b->phase) != 0) {
+			snprintf(b->phase, sizeof(b->phase), "%s", phase);
+			attempt_progress(b->a,
+			                 json_pack("{ssss}", "buildId", b->id, "phase", phase));
 		}
 		b->next_poll_ms = now + next_interval(p, b, now);
 	}

@@ -1,21 +1,27 @@
 /*
- * inbox.c - release plans dropped into a directory start releases, as the
- * original design's "input" file did.
+ * inbox.c - release plans dropped into a directory, or put under an S3
+ * prefix, start releases, as the original design's "input" file did.
  *
- * Every pollSeconds the server looks at the directory's plan files (.json,
- * .jsonc, .yaml, .yml; not hidden, not results). A file is taken once it
- * has not changed for a whole poll (so half-written files wait). Its
- * release id is derived from the file's path, size and modification time,
- * and the release is created under that id: a file starts exactly one
- * release, also when the server restarts in between (the second creation
- * fails on the existing id). Dropping a changed file starts a new release.
+ * Every pollSeconds the server looks at the plan files (.json, .jsonc,
+ * .yaml, .yml; not hidden, not results). A local file is taken once it has
+ * not changed for a whole poll (so half-written files wait); an S3 object
+ * at once (objects appear whole). The release id is derived from the file's
+ * path, size and modification time (an object's address and ETag), and the
+ * release is created under that id: a file starts exactly one release, also
+ * when the server restarts in between (the second creation fails on the
+ * existing id). A changed file starts a new release.
  *
  * The outcome goes next to the file, in NAME.result.json: the release id
  * and status when it starts, the final status when it ends, or the plan's
  * errors when it is invalid.
+ *
+ * S3 calls are made synchronously on the loop thread (a list per poll, a
+ * read and a write per new object): a slow S3 holds the loop that long.
  */
 #include "server/inbox.h"
 
+#include "aws/s3.h"
+#include "plan/limits.h"
 #include "plan/plan.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -30,7 +36,9 @@
 #include <sys/stat.h>
 
 struct seen {
-	char *name;
+	char *name;   /* file name, or S3 key */
+	char *etag;   /* S3 */
+	char *status; /* last status written to its result (S3) */
 	int64_t mtime_ns;
 	off_t size;
 	bool taken; /* submitted, or judged invalid */
@@ -40,8 +48,9 @@ struct seen {
 
 struct inbox {
 	struct runtime *rt;
-	struct store *st; /* for lookups from the loop thread */
-	char *dir;
+	struct store *st;      /* for lookups from the loop thread */
+	char *dir;             /* a directory, or NULL */
+	char *bucket, *prefix; /* an S3 prefix, or NULL */
 	uv_timer_t timer;
 	struct seen *seen;
 };
@@ -69,6 +78,36 @@ static void derive_id(const char *path, const struct stat *sb, char out[11])
 	for (int i = 0; i < 10; i++)
 		out[i] = alphabet[h[i] & 31];
 	out[10] = '\0';
+}
+
+static void write_result(const char *path, json_t *doc);
+
+/* Writes the result of a plan file of the inbox: a file, or an S3 object. */
+static void put_result(struct inbox *in, struct seen *s, const char *path, json_t *doc)
+{
+	if (!in->bucket) {
+		write_result(path, doc);
+		return;
+	}
+	const char *status = json_string_value(json_object_get(doc, "status"));
+	if (s && status && s->status && !strcmp(s->status, status)) {
+		json_decref(doc);
+		return; /* written already */
+	}
+	char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *key = xstrfmt("%s.result.json", s->name);
+	struct strbuf err = STRBUF_INIT;
+	if (s3_put(in->bucket, key, "application/json", text, strlen(text), &err) < 0)
+		fprintf(stderr, "steppy serve: inbox: cannot write s3://%s/%s: %s\n", in->bucket,
+		        key, err.buf);
+	else if (s && status) {
+		free(s->status);
+		s->status = xstrdup(status);
+	}
+	strbuf_release(&err);
+	free(key);
+	free(text);
+	json_decref(doc);
 }
 
 static void write_result(const char *path, json_t *doc)
@@ -103,10 +142,11 @@ static void take(struct inbox *in, struct seen *s, const char *path)
 	if (store_get(in->st, s->id, &row, NULL) == 0) {
 		/* Started before (by this server before a restart): record how it
 		 * ended if the result file does not say so yet. */
-		char *old = result_status(path);
+		char *old = in->bucket ? NULL : result_status(path);
 		if (!old || strcmp(old, row.status) != 0)
-			write_result(path, json_pack("{ssssss}", "file", path, "id", row.id,
-			                             "status", row.status));
+			put_result(in, s, path,
+			           json_pack("{ssssss}", "file", path, "id", row.id, "status",
+			                     row.status));
 		free(old);
 		exec_row_release(&row);
 		return;
@@ -115,7 +155,26 @@ static void take(struct inbox *in, struct seen *s, const char *path)
 	struct doc *doc = NULL;
 	struct diag_list dl = DIAG_LIST_INIT;
 	struct strbuf err = STRBUF_INIT;
-	int r = plan_load(path, NULL, 0, &plan, &doc, &dl, &err);
+	int r;
+	if (in->bucket) {
+		char *text;
+		size_t len;
+		r = s3_get_url(path, PLAN_MAX_BYTES, &text, &len, &err);
+		if (r == 0) {
+			r = doc_parse(path, text, len, doc_guess_syntax(path, text, len), &doc,
+			              &dl);
+			free(text);
+			if (r == 0)
+				r = plan_from_doc(doc, NULL, 0, &plan, &dl, &err);
+		} else {
+			s->taken = false; /* S3 unreachable: try again at the next poll */
+			fprintf(stderr, "steppy serve: inbox: %s\n", err.buf);
+			strbuf_release(&err);
+			return;
+		}
+	} else {
+		r = plan_load(path, NULL, 0, &plan, &doc, &dl, &err);
+	}
 	if (r < 0) {
 		json_t *errors = json_array();
 		for (size_t i = 0; i < dl.len; i++)
@@ -125,19 +184,21 @@ static void take(struct inbox *in, struct seen *s, const char *path)
 			                      dl.items[i].pointer, "message", dl.items[i].message));
 		if (err.len)
 			json_array_append_new(errors, json_pack("{ss}", "message", err.buf));
-		write_result(path, json_pack("{sssssO}", "file", path, "status", "INVALID",
-		                             "errors", errors));
+		put_result(
+		    in, s, path,
+		    json_pack("{sssssO}", "file", path, "status", "INVALID", "errors", errors));
 		json_decref(errors);
 		fprintf(stderr,
 		        "steppy serve: inbox: %s is not a valid plan (see %s.result.json)\n", path,
 		        path);
 	} else {
 		const char *id;
-		char *by = xstrfmt("inbox:%s", in->dir);
+		char *by = in->bucket ? xstrfmt("inbox:s3://%s/%s", in->bucket, in->prefix)
+		                      : xstrfmt("inbox:%s", in->dir);
 		/* Written first: a release may end within runtime_submit_as(),
 		 * and inbox_finished() then writes the final status. */
-		write_result(path,
-		             json_pack("{ssssss}", "file", path, "id", s->id, "status", "RUNNING"));
+		put_result(in, s, path,
+		           json_pack("{ssssss}", "file", path, "id", s->id, "status", "RUNNING"));
 		r = runtime_submit_as(in->rt, plan, path, by, s->id, &id, &err);
 		free(by);
 		if (r == 0) {
@@ -149,8 +210,9 @@ static void take(struct inbox *in, struct seen *s, const char *path)
 				s->taken = false; /* try again at the next poll */
 				fprintf(stderr, "steppy serve: inbox: cannot start %s: %s\n", path,
 				        err.buf);
-				write_result(path, json_pack("{ssssss}", "file", path, "status",
-				                             "ERROR", "error", err.buf));
+				put_result(in, s, path,
+				           json_pack("{ssssss}", "file", path, "status", "ERROR",
+				                     "error", err.buf));
 			}
 		}
 	}
@@ -167,9 +229,44 @@ static struct seen *find_seen(struct inbox *in, const char *name)
 	return NULL;
 }
 
+static void s3_object(void *arg, const char *key, const char *etag)
+{
+	struct inbox *in = arg;
+	const char *name = strrchr(key, '/') ? strrchr(key, '/') + 1 : key;
+	if (!plan_name(name))
+		return;
+	struct seen *s = find_seen(in, key);
+	if (s && !strcmp(s->etag, etag) && s->taken)
+		return;
+	if (!s) {
+		s = xcalloc(1, sizeof(*s));
+		s->name = xstrdup(key);
+		s->next = in->seen;
+		in->seen = s;
+	}
+	free(s->etag);
+	s->etag = xstrdup(etag);
+	char *path = xstrfmt("s3://%s/%s", in->bucket, key);
+	/* the object's address and ETag name this version of it */
+	struct stat sb = { 0 };
+	char *versioned = xstrfmt("%s#%s", path, etag);
+	derive_id(versioned, &sb, s->id);
+	free(versioned);
+	take(in, s, path);
+	free(path);
+}
+
 static void poll_cb(uv_timer_t *t)
 {
 	struct inbox *in = t->data;
+	if (in->bucket) {
+		struct strbuf err = STRBUF_INIT;
+		if (s3_list(in->bucket, in->prefix, s3_object, in, &err) < 0)
+			fprintf(stderr, "steppy serve: inbox: s3://%s/%s: %s\n", in->bucket,
+			        in->prefix, err.buf);
+		strbuf_release(&err);
+		return;
+	}
 	DIR *d = opendir(in->dir);
 	if (!d)
 		return;
@@ -212,9 +309,10 @@ void inbox_finished(struct inbox *in, const char *id, const char *status)
 		return;
 	for (struct seen *s = in->seen; s; s = s->next)
 		if (s->taken && !strcmp(s->id, id)) {
-			char *path = xstrfmt("%s/%s", in->dir, s->name);
-			write_result(
-			    path, json_pack("{ssssss}", "file", path, "id", id, "status", status));
+			char *path = in->bucket ? xstrfmt("s3://%s/%s", in->bucket, s->name)
+			                        : xstrfmt("%s/%s", in->dir, s->name);
+			put_result(in, s, path,
+			           json_pack("{ssssss}", "file", path, "id", id, "status", status));
 			free(path);
 		}
 }
@@ -225,8 +323,15 @@ struct inbox *inbox_start(uv_loop_t *loop, struct runtime *rt, struct store *st,
 	struct inbox *in = xcalloc(1, sizeof(*in));
 	in->rt = rt;
 	in->st = st;
-	char *abs = realpath(dir, NULL);
-	in->dir = abs ? abs : xstrdup(dir);
+	if (s3_is_url(dir)) {
+		const char *b = dir + 5;
+		size_t n = strcspn(b, "/");
+		in->bucket = xstrndup(b, n);
+		in->prefix = xstrdup(b[n] ? b + n + 1 : "");
+	} else {
+		char *abs = realpath(dir, NULL);
+		in->dir = abs ? abs : xstrdup(dir);
+	}
 	uv_timer_init(loop, &in->timer);
 	in->timer.data = in;
 	uv_timer_start(&in->timer, poll_cb, 0, (uint64_t)poll_ms);
@@ -240,9 +345,13 @@ static void inbox_close_cb(uv_handle_t *h)
 		struct seen *s = in->seen;
 		in->seen = s->next;
 		free(s->name);
+		free(s->etag);
+		free(s->status);
 		free(s);
 	}
 	free(in->dir);
+	free(in->bucket);
+	free(in->prefix);
 	free(in);
 }
 

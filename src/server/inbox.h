@@ -12,7 +12,8 @@
 
 struct inbox;
 
-/* Watches dir every poll_ms; st is a store connection of the loop thread. */
+/* Watches dir (a directory, or s3://BUCKET/PREFIX) every poll_ms; st is a
+ * store connection of the loop thread. */
 struct inbox *inbox_start(uv_loop_t *loop, struct runtime *rt, struct store *st, const char *dir,
                           int64_t poll_ms);
 /* A release ended: its file's result records the status. */

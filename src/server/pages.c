@@ -98,7 +98,19 @@ static void create_link(struct server *srv, const char *id, const struct plan *p
 		            .stage = stage_name,
 		            .step = ps->name,
 		            .approval_url = url };
-	if (!server_notify(srv, doc_get(ps->node, "channels"), &n, stage, step, attempt)) {
+	size_t sent = server_notify(srv, doc_get(ps->node, "channels"), &n, stage, step, attempt);
+	/* When and where people were asked, for the history and the dashboard. */
+	json_t *to = json_array();
+	const struct doc_node *chans = doc_get(ps->node, "channels");
+	for (size_t i = 0; chans && i < chans->u.array.len; i++)
+		json_array_append_new(to, json_string(chans->u.array.items[i]->u.string.s));
+	if (!chans && sent)
+		json_array_append_new(to, json_string("default channels"));
+	if (!sent)
+		json_array_append_new(to, json_string("server log"));
+	runtime_notice(srv->rt, id, stage, step, attempt,
+	               json_pack("{ssso}", "notice", "approval requested", "channels", to));
+	if (!sent) {
 		/* No channels: the link goes to the server's own log, and the
 		 * person who runs the server passes it on. */
 		printf("approval requested: release %s, step \"%s\": %s\n", id, ps->name, url);

@@ -38,7 +38,8 @@ struct server {
 	uv_async_t async;
 	uv_timer_t adopt_timer;
 	bool handles;              /* async and adopt_timer are initialized */
-	struct inbox *inbox;       /* or NULL */
+	struct inbox *inbox;       /* a directory, or NULL */
+	struct inbox *inbox_s3;    /* an S3 prefix, or NULL */
 	struct notify_hub *notify; /* the configured channels, or NULL */
 	struct store *loop_store;  /* the loop thread's own connection, for the inbox */
 	bool closing;

@@ -558,6 +558,7 @@ static void observe_events(void *arg, const char *id, const struct exec_state *s
 			break;
 		case EV_EXECUTION_FINISHED:
 			inbox_finished(srv->inbox, id, exec_status_name(state->status));
+			inbox_finished(srv->inbox_s3, id, exec_status_name(state->status));
 			release_notice(srv, id, state, false);
 			break;
 		default:
@@ -675,12 +676,16 @@ int server_start(struct server *srv, struct runtime *rt, struct strbuf *err)
 	srv->adopt_timer.data = srv;
 	uv_timer_start(&srv->adopt_timer, adopt_cb, ADOPT_EVERY_MS, ADOPT_EVERY_MS);
 	uv_unref((uv_handle_t *)&srv->adopt_timer);
-	if (c->inbox_directory) {
+	if (c->inbox_directory || c->inbox_s3) {
 		srv->loop_store = server_store_get(srv, err);
 		if (!srv->loop_store)
 			return SP_ESTORE;
-		srv->inbox = inbox_start(srv->loop, rt, srv->loop_store, c->inbox_directory,
-		                         c->inbox_poll_ms);
+		if (c->inbox_directory)
+			srv->inbox = inbox_start(srv->loop, rt, srv->loop_store, c->inbox_directory,
+			                         c->inbox_poll_ms);
+		if (c->inbox_s3)
+			srv->inbox_s3 = inbox_start(srv->loop, rt, srv->loop_store, c->inbox_s3,
+			                            c->inbox_poll_ms);
 	}
 	if (c->tls_certificate)
 		srv->mhd =
@@ -732,6 +737,7 @@ void server_free(struct server *srv)
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
 	inbox_stop(srv->inbox);
+	inbox_stop(srv->inbox_s3);
 	if (srv->notify) {
 		runtime_set_notify(srv->rt, NULL);
 		notify_hub_free(srv->notify);

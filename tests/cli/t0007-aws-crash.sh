@@ -100,6 +100,7 @@ run "$STEPPY" resume "$id"
 expect_status 0
 fake_check 'len(ops("StartBuild")) == 1 and len(builds("crash-b")) == 1 and len(ops("StopBuild")) == 0'
 history_check "$id" 'len(of("StepStarted")) == 1 and len(of("StepSucceeded")) == 1'
+history_check "$id" 'any(e["data"].get("phase") and e["data"]["buildId"].startswith("crash-b:") for e in of("Notice"))'
 end
 
 begin 'Ctrl-C leaves the build running (no StopBuild); resume finishes the release'

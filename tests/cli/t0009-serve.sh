@@ -132,7 +132,7 @@ while [ $i -lt 50 ]; do
     sleep 0.1; i=$((i + 1))
 done
 expect_json 'd["status"] == "RUNNING" and d["stages"][0]["state"] == "SUCCEEDED" and d["stages"][1]["steps"][0]["state"] == "RUNNING"'
-expect_json 'd["stages"][1]["steps"][0]["waitingFor"] == "approval by alice, bob" and d["environment"] == "staging" and d["startedBy"] == "ops"'
+expect_json 'd["stages"][1]["steps"][0]["waitingFor"] == "approval by alice, bob (asked through server log)" and d["environment"] == "staging" and d["startedBy"] == "ops"'
 api GET "/api/v1/executions?status=WAITING" "$VIEW"
 expect_json '[e["id"] for e in d["executions"]] == ["'"$id"'"]'
 end

@@ -91,5 +91,46 @@ end
 
 kill -TERM $server_pid
 wait $server_pid 2>/dev/null
+
+# ---- an S3 prefix as inbox, against the fake AWS endpoint ------------------------
+/usr/bin/python3 "$repo/tests/aws/fake_aws.py" --port 0 --port-file "$tmp/fake.port" \
+    >"$tmp/fake.log" 2>&1 &
+fake_pid=$!
+trap 'kill $server_pid $fake_pid 2>/dev/null; rm -rf "$tmp"' EXIT
+i=0
+while [ ! -s "$tmp/fake.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+fake="http://127.0.0.1:$(cat "$tmp/fake.port")"
+for v in $(env | sed -n 's/^\(AWS_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+export AWS_ACCESS_KEY_ID=AKIDSTEPPYTEST AWS_SECRET_ACCESS_KEY='steppy/test+secret'
+export AWS_REGION=eu-west-1 AWS_ENDPOINT_URL="$fake" AWS_EC2_METADATA_DISABLED=true
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+s3get() { /usr/bin/aws --endpoint-url "$fake" s3 cp "s3://releases/$1" - 2>/dev/null; }
+cat >"$tmp/config.yaml" <<EOF
+inbox:
+  s3: s3://releases/incoming/
+  pollSeconds: 1
+EOF
+printf 'name: from-s3\nstages:\n  - name: s\n    steps:\n      - {type: Wait, name: w, seconds: 1}\n' >"$tmp/s3plan.yaml"
+
+begin 'an S3 prefix as inbox: each object starts one release, across a restart; results next to it'
+/usr/bin/aws --endpoint-url "$fake" s3 cp "$tmp/s3plan.yaml" s3://releases/incoming/plan.yaml >/dev/null 2>&1 ||
+    problem "upload failed"
+/usr/bin/aws --endpoint-url "$fake" s3 cp "$tmp/s3plan.yaml" s3://releases/elsewhere/plan.yaml >/dev/null 2>&1
+start_server
+i=0
+while [ $i -lt 100 ] && ! s3get incoming/plan.yaml.result.json | grep -q SUCCEEDED; do sleep 0.2; i=$((i + 1)); done
+s3get incoming/plan.yaml.result.json | grep -q '"status": "SUCCEEDED"' || problem "no SUCCEEDED result in S3"
+kill -9 $server_pid
+wait $server_pid 2>/dev/null
+start_server
+sleep 2.5
+n=$("$STEPPY" list --db "$db" --limit 1000 --format json | /usr/bin/python3 -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin)["executions"] if e["plan"] == "from-s3"))')
+[ "$n" = 1 ] || problem "$n releases from S3"
+v=$(curl -sf "$fake/_fake/violations")
+[ "$v" = "[]" ] || problem "violations: $v"
+end
+
+kill -TERM $server_pid
+wait $server_pid 2>/dev/null
 echo "# $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
