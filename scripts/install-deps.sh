@@ -12,7 +12,7 @@ BUILD_PKGS="make gcc pkg-config libjansson-dev libyaml-dev libsqlite3-dev libuv1
 # Tests: unit test framework, second compiler with libFuzzer and sanitizer
 # runtimes, leak checker, formatter, the browser for the dashboard's test
 # (tests/web; node and npm come with the machine image, not from Debian).
-TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev valgrind clang-format python3 procps python3-botocore awscli curl chromium"
+TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev valgrind clang-format python3 procps python3-botocore awscli curl openssl chromium"
 
 missing=""
 for p in $BUILD_PKGS $TEST_PKGS; do

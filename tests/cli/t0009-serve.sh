@@ -404,5 +404,27 @@ end
 
 kill -TERM $server_pid 2>/dev/null
 wait $server_pid 2>/dev/null
+
+begin 'TLS from the configuration: https only, and the session cookie is Secure'
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 2 \
+    -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1 || problem "openssl"
+cp "$tmp/config.yaml" "$tmp/config-tls.yaml"
+printf 'tls:\n  certificate: %s\n  key: %s\n' "$tmp/cert.pem" "$tmp/key.pem" >>"$tmp/config-tls.yaml"
+"$STEPPY" serve --config "$tmp/config-tls.yaml" --listen 127.0.0.1:0 --db "$db" >"$tmp/serve.log" 2>&1 &
+server_pid=$!
+i=0
+while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+url=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/serve.log")
+case "$url" in https://*) ;; *) problem "not https: $url" ;; esac
+run curl -s --cacert "$tmp/cert.pem" -H "Authorization: Bearer $VIEW" "$url/api/v1/executions?limit=1"
+expect_json 'len(d["executions"]) == 1'
+run curl -s -o /dev/null -w '%{http_code}' "http${url#https}/healthz"
+[ "$out" = 000 ] || problem "plain http answered: $out"
+run curl -s -i --cacert "$tmp/cert.pem" -X POST --data-binary "{\"token\": \"$ALICE\"}" "$url/api/v1/session"
+expect_out_contains 'SameSite=Strict; Secure'
+kill -TERM $server_pid
+wait $server_pid 2>/dev/null
+end
+
 echo "# $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
