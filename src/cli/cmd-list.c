@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 #include "engine/history.h"
+#include "engine/report.h"
 #include "plan/doc-json.h"
 #include "steps/human.h"
 #include "util/alloc.h"
@@ -107,15 +108,6 @@ static void time_text(struct strbuf *sb, int64_t ms)
 	rfc3339_format(sb, ms - ms % 1000);
 }
 
-static json_t *row_json(const struct exec_row *r)
-{
-	return json_pack("{ss ss ss? ss? ss? ss? sI sI sI ss?}", "id", r->id, "status", r->status,
-	                 "plan", r->plan_name, "environment", r->environment, "planFile",
-	                 r->plan_file, "startedBy", r->started_by, "createdMs",
-	                 (json_int_t)r->created_ms, "updatedMs", (json_int_t)r->updated_ms,
-	                 "events", (json_int_t)r->last_seq, "waitingFor", r->waiting);
-}
-
 struct list_ctx {
 	enum output_format format;
 	json_t *array;
@@ -126,7 +118,7 @@ static void print_row(const struct exec_row *r, void *arg)
 {
 	struct list_ctx *ctx = arg;
 	if (ctx->format == FORMAT_JSON) {
-		json_array_append_new(ctx->array, row_json(r));
+		json_array_append_new(ctx->array, exec_row_json(r));
 		return;
 	}
 	struct strbuf t = STRBUF_INIT, d = STRBUF_INIT;
@@ -200,43 +192,6 @@ static int load_one(const struct read_opts *o, const char *id, struct store **st
 	return code;
 }
 
-/*
- * The error of each step's last failed or timed-out attempt (NULL once it
- * succeeds), and the handle of its latest started work (a build id and logs
- * link ...; NULL if none), in one pass over the history. Index with
- * offsets[stage] + step; offsets has one entry per stage. Caller frees all
- * three arrays; what they point to is borrowed from the history.
- */
-static const char **last_errors(const struct loaded_exec *le, size_t **ret_offsets,
-                                const json_t ***ret_work)
-{
-	size_t *offsets = xcalloc(le->plan->nstages, sizeof(*offsets));
-	size_t total = 0;
-	for (size_t i = 0; i < le->plan->nstages; i++) {
-		offsets[i] = total;
-		total += le->plan->stages[i].nsteps;
-	}
-	const char **errors = xcalloc(total ? total : 1, sizeof(*errors));
-	const json_t **work = xcalloc(total ? total : 1, sizeof(*work));
-	for (size_t i = 0; i < le->history.len; i++) {
-		const struct event *e = &le->history.items[i];
-		if (e->stage < 0 || e->step < 0)
-			continue;
-		const char **slot = &errors[offsets[e->stage] + (size_t)e->step];
-		if (e->type == EV_STEP_STARTED && json_object_size(e->data) &&
-		    (json_object_get(e->data, "buildId") ||
-		     json_object_get(e->data, "pipelineExecutionId")))
-			work[offsets[e->stage] + (size_t)e->step] = e->data;
-		if (e->type == EV_STEP_FAILED || e->type == EV_STEP_TIMED_OUT)
-			*slot = json_string_value(json_object_get(e->data, "error"));
-		else if (e->type == EV_STEP_SUCCEEDED)
-			*slot = NULL;
-	}
-	*ret_offsets = offsets;
-	*ret_work = work;
-	return errors;
-}
-
 /* The remote work of a step: "build ID #N", "pipeline execution ID", logs. */
 static void print_work(const json_t *w)
 {
@@ -285,53 +240,9 @@ int cmd_show(int argc, char **argv)
 	if (code == EXIT_OK) {
 		const struct exec_state *s = &le.state;
 		int64_t now = (int64_t)time(NULL) * 1000;
-		json_t *stages = json_array();
-		size_t *offsets;
-		const json_t **work;
-		const char **errors = last_errors(&le, &offsets, &work);
-		for (size_t i = 0; i < le.plan->nstages; i++) {
-			const struct plan_stage *ps = &le.plan->stages[i];
-			json_t *steps = json_array();
-			for (size_t j = 0; j < ps->nsteps; j++) {
-				const struct step_state *t = &s->steps[i][j];
-				const char *error = errors[offsets[i] + j];
-				const json_t *w = work[offsets[i] + j];
-				json_t *approvals = NULL;
-				if (!strcmp(ps->steps[j].type->name, "Human")) {
-					approvals =
-					    json_pack("{si so}", "needed",
-					              human_min_approvals(ps->steps[j].node), "by",
-					              json_array());
-					for (int k = 0; k < t->napproved; k++)
-						json_array_append_new(
-						    json_object_get(approvals, "by"),
-						    json_string(t->approved_by[k]));
-				}
-				json_array_append_new(
-				    steps,
-				    json_pack("{ss ss ss si sI sI sI ss? sO? so?}", "name",
-				              ps->steps[j].name, "type", ps->steps[j].type->name,
-				              "state", step_status_name(t->status), "attempts",
-				              t->attempt, "startedMs", (json_int_t)t->started_ms,
-				              "endedMs", (json_int_t)t->ended_ms, "dueMs",
-				              (json_int_t)(t->due_ms ? t->due_ms : t->timeout_ms),
-				              "error", error, "work", w, "approvals", approvals));
-			}
-			const char *state = (int)i < s->stage   ? "SUCCEEDED"
-			                    : (int)i > s->stage ? "PENDING"
-			                    : s->stage_open     ? "RUNNING"
-			                    : s->status == EXEC_RUNNING
-			                        ? "PENDING"
-			                        : exec_status_name(s->status);
-			json_array_append_new(stages, json_pack("{ss ss so}", "name", ps->name,
-			                                        "state", state, "steps", steps));
-		}
-		free(errors);
-		free(work);
-		free(offsets);
-		json_t *doc = row_json(&row);
-		json_object_set_new(doc, "status", json_string(exec_status_name(s->status)));
-		json_object_set_new(doc, "stages", stages);
+		/* the same document as the API's (engine/report.h) */
+		json_t *doc = execution_report(&row, &le);
+		json_t *stages = json_object_get(doc, "stages");
 		if (o.format == FORMAT_JSON) {
 			json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 			fputc('\n', stdout);
