@@ -34,10 +34,25 @@
 #define HISTORY       20     /* durations kept per project */
 #define NOT_FOUND_MS  120000 /* a started build missing this long fails */
 
+/* The phases of a build, in order (BatchGetBuilds' phaseType). */
+static const char *const phase_names[] = {
+	"SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE",  "INSTALL",
+	"PRE_BUILD", "BUILD",  "POST_BUILD",   "UPLOAD_ARTIFACTS", "FINALIZING",
+};
+#define NPHASES ((int)(sizeof(phase_names) / sizeof(phase_names[0])))
+
+/* A few recent values, to read a range from. */
+struct samples {
+	int64_t v[HISTORY];
+	int n, next;
+};
+
+/* What recent successful builds of a project say: how long they took, and
+ * how long they still ran once each phase had begun. */
 struct project_stats {
 	char *name;
-	int64_t durations[HISTORY];
-	int n, next;
+	struct samples total;
+	struct samples remaining[NPHASES];
 	bool seeded;
 	struct project_stats *next_project;
 };
@@ -53,7 +68,9 @@ struct build {
 	char session[65];
 	const char *project;
 	char *id;
-	char phase[32]; /* the last phase recorded */
+	char phase_name[32];    /* the last phase recorded */
+	int phase;              /* its index in phase_names, or -1 */
+	int64_t phase_start_ms; /* when it began */
 	bool nowait, cancel, stop_sent;
 	struct aws_call *call; /* StartBuild or StopBuild */
 	int64_t started_ms, next_poll_ms, missing_since_ms;
@@ -96,14 +113,48 @@ static struct project_stats *stats_find(struct poller *p, const char *name)
 	return s;
 }
 
-static void stats_add(struct project_stats *s, int64_t ms)
+static void samples_add(struct samples *s, int64_t ms)
 {
 	if (ms <= 0)
 		return;
-	s->durations[s->next] = ms;
+	s->v[s->next] = ms;
 	s->next = (s->next + 1) % HISTORY;
 	if (s->n < HISTORY)
 		s->n++;
+}
+
+static int phase_index(const char *name)
+{
+	for (int i = 0; name && i < NPHASES; i++)
+		if (!strcmp(phase_names[i], name))
+			return i;
+	return -1;
+}
+
+static int64_t seconds_ms(const json_t *v)
+{
+	double d = json_number_value(v);
+	return d > 0 ? (int64_t)(d * 1000.0) : 0;
+}
+
+/* Learns from a build that SUCCEEDED: its duration, and for each phase the
+ * time from the phase's start to the build's end. */
+static void stats_learn(struct project_stats *s, const json_t *build)
+{
+	int64_t start = seconds_ms(json_object_get(build, "startTime"));
+	int64_t end = seconds_ms(json_object_get(build, "endTime"));
+	if (!start || end <= start)
+		return;
+	samples_add(&s->total, end - start);
+	json_t *phase;
+	size_t i;
+	json_array_foreach(json_object_get(build, "phases"), i, phase)
+	{
+		int k = phase_index(json_string_value(json_object_get(phase, "phaseType")));
+		int64_t ps = seconds_ms(json_object_get(phase, "startTime"));
+		if (k >= 0 && ps && end >= ps)
+			samples_add(&s->remaining[k], end - ps);
+	}
 }
 
 static int cmp_i64(const void *x, const void *y)
@@ -112,29 +163,51 @@ static int cmp_i64(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-/* The q-th percentile (0..100) of the recent durations. */
-static int64_t stats_percentile(const struct project_stats *s, int q)
+/* The q-th percentile (0..100) of some samples. */
+static int64_t percentile(const struct samples *s, int q)
 {
 	int64_t v[HISTORY];
-	memcpy(v, s->durations, (size_t)s->n * sizeof(v[0]));
+	memcpy(v, s->v, (size_t)s->n * sizeof(v[0]));
 	qsort(v, (size_t)s->n, sizeof(v[0]), cmp_i64);
 	return v[(s->n - 1) * q / 100];
 }
 
-/* When to look at a build again, from its age and its project's history. */
+/*
+ * When to look at a build again. Recent successful builds of its project
+ * bound when it can end: from its start (their durations) and, sharper as
+ * the build goes on, from the start of the phase it is in (how long they
+ * still ran after that phase began). Until the earliest such end the build
+ * is looked at rarely (half the time left, 5 to 60 s), from then on every
+ * NEAR_MS until the latest, then every 5 s. Without history: every 5 s.
+ */
 static int64_t next_interval(struct poller *p, const struct build *b, int64_t now)
 {
 	int64_t age = now - b->started_ms;
 	struct project_stats *s = stats_find(p, b->project);
-	if (b->cancel || age < FIRST_FAST_MS || s->n < 3)
+	if (b->cancel || age < FIRST_FAST_MS)
 		return DEFAULT_MS;
-	int64_t lo = stats_percentile(s, 10) * 95 / 100 - 5000;
-	int64_t hi = stats_percentile(s, 90) * 105 / 100 + 5000;
-	if (age < lo) {
-		int64_t d = (lo - age) / 2;
+	bool known = false;
+	int64_t lo = INT64_MIN, hi = INT64_MAX;
+	if (s->total.n >= 3) {
+		known = true;
+		lo = b->started_ms + percentile(&s->total, 10) * 95 / 100 - 5000;
+		hi = b->started_ms + percentile(&s->total, 90) * 105 / 100 + 5000;
+	}
+	const struct samples *rem = b->phase >= 0 ? &s->remaining[b->phase] : NULL;
+	if (rem && rem->n >= 3 && b->phase_start_ms) {
+		int64_t plo = b->phase_start_ms + percentile(rem, 0) * 95 / 100 - 2000;
+		int64_t phi = b->phase_start_ms + percentile(rem, 100) * 105 / 100 + 2000;
+		lo = known && lo > plo ? lo : plo;
+		hi = known && hi < phi ? hi : phi;
+		known = true;
+	}
+	if (!known)
+		return DEFAULT_MS;
+	if (now < lo) {
+		int64_t d = (lo - now) / 2;
 		return d < DEFAULT_MS ? DEFAULT_MS : d > SLOW_MAX_MS ? SLOW_MAX_MS : d;
 	}
-	return age < hi ? NEAR_MS : DEFAULT_MS;
+	return now < hi ? NEAR_MS : DEFAULT_MS;
 }
 
 /* Reads a build's duration when it has ended: endTime - startTime. */
@@ -158,7 +231,7 @@ static void seed_builds_done(void *arg, const struct aws_result *res)
 	{
 		const char *status = json_string_value(json_object_get(item, "buildStatus"));
 		if (status && !strcmp(status, "SUCCEEDED"))
-			stats_add(p->seeding, build_duration_ms(item));
+			stats_learn(p->seeding, item);
 	}
 	json_decref(o);
 	p->seeding = NULL;
@@ -343,8 +416,8 @@ static json_t *build_summary(const json_t *build)
 static void build_ended(struct build *b, const json_t *build, const char *status)
 {
 	struct poller *p = b->poller;
-	if (p)
-		stats_add(stats_find(p, b->project), build_duration_ms(build));
+	if (p && !strcmp(status, "SUCCEEDED"))
+		stats_learn(stats_find(p, b->project), build);
 	bool ok = !strcmp(status, "SUCCEEDED");
 	json_t *details = build_summary(build);
 	if (!ok) {
@@ -423,8 +496,12 @@ static void poll_done(void *arg, const struct aws_result *res)
 		}
 		/* A new phase is recorded: people see where the build is. */
 		const char *phase = json_string_value(json_object_get(item, "currentPhase"));
-		if (phase && strcmp(phase, b->phase) != 0) {
-			snprintf(b->phase, sizeof(b->phase), "%s", phase);
+		if (phase && strcmp(phase, b->phase_name) != 0) {
+			snprintf(b->phase_name, sizeof(b->phase_name), "%s", phase);
+			b->phase = phase_index(phase);
+			json_t *phases = json_object_get(item, "phases");
+			b->phase_start_ms = seconds_ms(json_object_get(
+			    json_array_get(phases, json_array_size(phases) - 1), "startTime"));
 			attempt_progress(b->a,
 			                 json_pack("{ssss}", "buildId", b->id, "phase", phase));
 		}
@@ -574,6 +651,7 @@ static int start(struct attempt *a, const struct attempt_info *info, void **ret_
 	b->aws = info->aws;
 	b->loop = info->loop;
 	b->nowait = nowait;
+	b->phase = -1;
 	b->project = step_string(node, "codeBuildName");
 	step_aws_target(info, "codebuild", &b->target, b->session);
 	*ret_state = b;
