@@ -91,6 +91,8 @@ struct poller {
 	struct project_stats *projects;
 	struct aws_call *seed_call;
 	struct project_stats *seeding;
+	json_t *seed_ids; /* ended builds found so far for seeding */
+	int seed_pages;
 	struct poller *next;
 };
 
@@ -239,22 +241,48 @@ static void seed_builds_done(void *arg, const struct aws_result *res)
 	poller_arm(p);
 }
 
+static bool watching(const struct poller *p, const char *id)
+{
+	for (const struct build *b = p->builds; b; b = b->next)
+		if (b->id && !strcmp(b->id, id))
+			return true;
+	return false;
+}
+
+#define SEED_PAGES 5 /* pages of ids read past builds of this very release */
+
 static void seed_list_done(void *arg, const struct aws_result *res)
 {
 	struct poller *p = arg;
 	p->seed_call = NULL;
 	json_t *o = res->error_code ? NULL : aws_result_json(res);
 	json_t *ids = json_object_get(o, "ids");
-	if (json_array_size(ids) == 0) {
+	const char *more = json_string_value(json_object_get(o, "nextToken"));
+	/* The newest builds may be the ones this release just started: skip
+	 * those (and read further pages) to find builds that have ended. */
+	for (size_t i = 0; i < json_array_size(ids) && json_array_size(p->seed_ids) < HISTORY;
+	     i++) {
+		const char *id = json_string_value(json_array_get(ids, i));
+		if (id && !watching(p, id))
+			json_array_append_new(p->seed_ids, json_string(id));
+	}
+	if (json_array_size(p->seed_ids) < HISTORY && more && ++p->seed_pages < SEED_PAGES) {
+		p->seed_call =
+		    aws_json_call(p->aws, &p->target, "CodeBuild_20161006", "ListBuildsForProject",
+		                  json_pack("{ssssss}", "projectName", p->seeding->name,
+		                            "sortOrder", "DESCENDING", "nextToken", more),
+		                  seed_list_done, p);
 		json_decref(o);
+		return;
+	}
+	json_decref(o);
+	if (json_array_size(p->seed_ids) == 0) {
 		p->seeding = NULL;
 		seed_next(p);
 		return;
 	}
-	json_t *want = json_array();
-	for (size_t i = 0; i < json_array_size(ids) && i < HISTORY; i++)
-		json_array_append(want, json_array_get(ids, i));
-	json_decref(o);
+	json_t *want = p->seed_ids;
+	p->seed_ids = json_array();
 	p->seed_call = aws_json_call(p->aws, &p->target, "CodeBuild_20161006", "BatchGetBuilds",
 	                             json_pack("{so}", "ids", want), seed_builds_done, p);
 }
@@ -271,6 +299,8 @@ static void seed_next(struct poller *p)
 			continue;
 		s->seeded = true;
 		p->seeding = s;
+		p->seed_pages = 0;
+		json_array_clear(p->seed_ids);
 		p->seed_call = aws_json_call(
 		    p->aws, &p->target, "CodeBuild_20161006", "ListBuildsForProject",
 		    json_pack("{ssss}", "projectName", s->name, "sortOrder", "DESCENDING"),
@@ -290,6 +320,7 @@ static void poller_close_cb(uv_handle_t *h)
 		free(s->name);
 		free(s);
 	}
+	json_decref(p->seed_ids);
 	free(p->key);
 	free(p->role_arn);
 	free(p->external_id);
@@ -335,6 +366,7 @@ static struct poller *poller_for(struct build *b, uv_loop_t *loop)
 		                         .role_arn = p->role_arn,
 		                         .external_id = p->external_id,
 		                         .session_name = "steppy-build-watch" };
+	p->seed_ids = json_array();
 	uv_timer_init(loop, &p->timer);
 	p->timer.data = p;
 	p->next = pollers;
