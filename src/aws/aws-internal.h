@@ -58,12 +58,9 @@ bool aws_profile_exists(struct aws *aws, const char *profile);
 
 /* The text of the first element with that local name under the document, or NULL. */
 char *xml_text(const char *body, size_t len, const char *path);
-/* Calls fn with the text of child in each element parent directly under the
- * root (S3 listings: Contents/Key). Returns 0, or -1 if the XML is bad. */
-int xml_each(const char *body, size_t len, const char *parent, const char *child,
-             void (*fn)(void *arg, const char *text), void *arg);
-
-/* As xml_each, with two children of each parent (S3 listings: Key, ETag). */
+/* Calls fn with the texts of children a and b of each element parent
+ * directly under the root (S3 listings: Contents/Key and ETag). Returns 0,
+ * or -1 if the XML is bad. */
 int xml_each_pair(const char *body, size_t len, const char *parent, const char *a, const char *b,
                   void (*fn)(void *arg, const char *a_text, const char *b_text), void *arg);
 

@@ -72,27 +72,6 @@ char *xml_text(const char *body, size_t len, const char *path)
 	return s;
 }
 
-int xml_each(const char *body, size_t len, const char *parent, const char *child,
-             void (*fn)(void *arg, const char *text), void *arg)
-{
-	xmlDocPtr doc = parse(body, len);
-	if (!doc)
-		return -1;
-	xmlNodePtr root = xmlDocGetRootElement(doc);
-	for (xmlNodePtr n = root ? root->children : NULL; n; n = n->next) {
-		if (n->type != XML_ELEMENT_NODE || strcmp((const char *)n->name, parent) != 0)
-			continue;
-		xmlNodePtr c = find(n->children, child);
-		if (c) {
-			char *s = content(c);
-			fn(arg, s);
-			free(s);
-		}
-	}
-	xmlFreeDoc(doc);
-	return 0;
-}
-
 int xml_each_pair(const char *body, size_t len, const char *parent, const char *a, const char *b,
                   void (*fn)(void *arg, const char *a_text, const char *b_text), void *arg)
 {

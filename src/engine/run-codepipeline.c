@@ -88,18 +88,25 @@ static void approval_done(void *arg, const struct aws_result *res)
 	poll_later(r, 0);
 }
 
+/* A failed watching call: a passing error is looked at again later; any
+ * other fails the step. Returns true if res failed (and was handled). */
+static bool watch_failed(struct pipeline_run *r, const struct aws_result *res, const char *what)
+{
+	if (!res->error_code)
+		return false;
+	if (aws_error_retryable(res->error_code, res->status))
+		poll_later(r, POLL_MS);
+	else
+		end(r, false, step_aws_error(what, res));
+	return true;
+}
+
 static void state_done(void *arg, const struct aws_result *res)
 {
 	struct pipeline_run *r = arg;
 	r->call = NULL;
-	if (res->error_code) {
-		if (aws_error_retryable(res->error_code, res->status)) {
-			poll_later(r, POLL_MS);
-			return;
-		}
-		end(r, false, step_aws_error("CodePipeline GetPipelineState", res));
+	if (watch_failed(r, res, "CodePipeline GetPipelineState"))
 		return;
-	}
 	json_t *o = aws_result_json(res);
 	json_t *stage;
 	size_t i;
@@ -142,14 +149,8 @@ static void execution_done(void *arg, const struct aws_result *res)
 {
 	struct pipeline_run *r = arg;
 	r->call = NULL;
-	if (res->error_code) {
-		if (aws_error_retryable(res->error_code, res->status)) {
-			poll_later(r, POLL_MS);
-			return;
-		}
-		end(r, false, step_aws_error("CodePipeline GetPipelineExecution", res));
+	if (watch_failed(r, res, "CodePipeline GetPipelineExecution"))
 		return;
-	}
 	json_t *o = aws_result_json(res);
 	json_t *pe = json_object_get(o, "pipelineExecution");
 	const char *status = json_string_value(json_object_get(pe, "status"));

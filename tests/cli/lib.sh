@@ -82,3 +82,30 @@ finish() {
     echo "# $passed passed, $failed failed"
     [ "$failed" -eq 0 ]
 }
+
+# start_fake_aws: starts tests/aws/fake_aws.py; sets $fake (its URL) and
+# $fake_pid, and gives this shell a clean AWS environment pointed at it
+# (the fake's static key, region eu-west-1, no files, no instance metadata).
+# The caller's EXIT trap must kill $fake_pid.
+start_fake_aws() {
+    /usr/bin/python3 "$repo/tests/aws/fake_aws.py" --port 0 --port-file "$tmp/fake.port" \
+        >"$tmp/fake.log" 2>&1 &
+    fake_pid=$!
+    i=0
+    while [ ! -s "$tmp/fake.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    fake="http://127.0.0.1:$(cat "$tmp/fake.port")"
+    for v in $(env | sed -n 's/^\(AWS_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+    export AWS_ACCESS_KEY_ID=AKIDSTEPPYTEST AWS_SECRET_ACCESS_KEY='steppy/test+secret'
+    export AWS_REGION=eu-west-1 AWS_ENDPOINT_URL="$fake" AWS_EC2_METADATA_DISABLED=true
+    export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+}
+
+# start_server CONFIG DB: starts `steppy serve` on a free loopback port; sets
+# $server_pid and $url once it listens (10 s at most). Log: $tmp/serve.log.
+start_server() {
+    "$STEPPY" serve --config "$1" --listen 127.0.0.1:0 --db "$2" >"$tmp/serve.log" 2>&1 &
+    server_pid=$!
+    i=0
+    while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    url=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/serve.log")
+}

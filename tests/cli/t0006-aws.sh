@@ -7,22 +7,11 @@
 export STEPPY_DB="$tmp/steppy.db"
 
 # ---- the fake ----------------------------------------------------------------
-/usr/bin/python3 "$repo/tests/aws/fake_aws.py" --port 0 --port-file "$tmp/port" \
-    >"$tmp/fake.log" 2>&1 &
-fake_pid=$!
+start_fake_aws
 trap 'kill $fake_pid 2>/dev/null; rm -rf "$tmp"' EXIT
-i=0
-while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-port=$(cat "$tmp/port")
-fake="http://127.0.0.1:$port"
-
-# A clean AWS environment: the fake's static key, no files, no metadata.
-for v in $(env | sed -n 's/^\(AWS_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
-export AWS_ACCESS_KEY_ID=AKIDSTEPPYTEST AWS_SECRET_ACCESS_KEY='steppy/test+secret'
-export AWS_REGION=eu-west-1 AWS_ENDPOINT_URL="$fake" AWS_EC2_METADATA_DISABLED=true
+: >"$tmp/aws-config"
+: >"$tmp/aws-credentials"
 export AWS_CONFIG_FILE="$tmp/aws-config" AWS_SHARED_CREDENTIALS_FILE="$tmp/aws-credentials"
-: >"$AWS_CONFIG_FILE"
-: >"$AWS_SHARED_CREDENTIALS_FILE"
 
 configure() { curl -sf -XPOST "$fake/_fake/configure" -d "$1" >/dev/null || echo "configure failed: $1"; }
 reset_calls() { curl -sf -XPOST "$fake/_fake/reset?only=calls" >/dev/null; }

@@ -6,17 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 export STEPPY_DB="$tmp/steppy.db"
 
-/usr/bin/python3 "$repo/tests/aws/fake_aws.py" --port 0 --port-file "$tmp/port" \
-    >"$tmp/fake.log" 2>&1 &
-fake_pid=$!
+start_fake_aws
 trap 'kill $fake_pid 2>/dev/null; rm -rf "$tmp"' EXIT
-i=0
-while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-fake="http://127.0.0.1:$(cat "$tmp/port")"
-for v in $(env | sed -n 's/^\(AWS_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
-export AWS_ACCESS_KEY_ID=AKIDSTEPPYTEST AWS_SECRET_ACCESS_KEY='steppy/test+secret'
-export AWS_REGION=eu-west-1 AWS_ENDPOINT_URL="$fake" AWS_EC2_METADATA_DISABLED=true
-export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
 configure() { curl -sf -XPOST "$fake/_fake/configure" -d "$1" >/dev/null || echo "configure failed: $1"; }
 # fake_check PYTHON-EXPR: c = calls, r = records.

@@ -56,15 +56,7 @@ expect_err_contains 'refusing to listen on 0.0.0.0 without API tokens'
 end
 
 # ---- the server ----------------------------------------------------------------------
-start_server() {
-    "$STEPPY" serve --config "$tmp/config.yaml" --listen 127.0.0.1:0 --db "$db" \
-        >"$tmp/serve.log" 2>&1 &
-    server_pid=$!
-    i=0
-    while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    url=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/serve.log")
-}
-start_server
+start_server "$tmp/config.yaml" "$db"
 trap 'kill $server_pid 2>/dev/null; rm -rf "$tmp"' EXIT
 
 # api METHOD PATH [TOKEN] [BODY]: sets $status (HTTP) and $out (body)
@@ -378,7 +370,7 @@ status=$?
 expect_status 0
 run "$STEPPY" show --db "$db" "$id5" --format json
 expect_json 'd["status"] == "RUNNING"'
-start_server
+start_server "$tmp/config.yaml" "$db"
 api GET "/api/v1/executions/$id5" "$VIEW"
 expect_json 'd["status"] == "RUNNING"'
 api_body POST "/api/v1/executions/$id5/steps/1/0/approve" "$BOB" '{}'

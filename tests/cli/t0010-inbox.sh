@@ -11,13 +11,6 @@ inbox:
   pollSeconds: 1
 EOF
 
-start_server() {
-    "$STEPPY" serve --config "$tmp/config.yaml" --listen 127.0.0.1:0 --db "$db" \
-        >"$tmp/serve.log" 2>&1 &
-    server_pid=$!
-    i=0
-    while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-}
 # wait_result FILE STATUS: until FILE.result.json says STATUS (up to 20 s)
 wait_result() {
     i=0
@@ -30,7 +23,7 @@ wait_result() {
 }
 count_releases() { "$STEPPY" list --db "$db" --limit 1000 --format json | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["executions"]))'; }
 
-start_server
+start_server "$tmp/config.yaml" "$db"
 trap 'kill $server_pid 2>/dev/null; rm -rf "$tmp"' EXIT
 
 begin 'a plan dropped into the inbox starts one release; its result is written next to it'
@@ -51,7 +44,7 @@ end
 begin 'SIGKILL of the server, restart: the same file does not start a second release'
 kill -9 $server_pid
 wait $server_pid 2>/dev/null
-start_server
+start_server "$tmp/config.yaml" "$db"
 wait_result "$tmp/inbox/release.yaml" SUCCEEDED || problem "no SUCCEEDED result"
 sleep 2.5 # more polls
 n=$(count_releases)
@@ -93,17 +86,8 @@ kill -TERM $server_pid
 wait $server_pid 2>/dev/null
 
 # ---- an S3 prefix as inbox, against the fake AWS endpoint ------------------------
-/usr/bin/python3 "$repo/tests/aws/fake_aws.py" --port 0 --port-file "$tmp/fake.port" \
-    >"$tmp/fake.log" 2>&1 &
-fake_pid=$!
+start_fake_aws
 trap 'kill $server_pid $fake_pid 2>/dev/null; rm -rf "$tmp"' EXIT
-i=0
-while [ ! -s "$tmp/fake.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-fake="http://127.0.0.1:$(cat "$tmp/fake.port")"
-for v in $(env | sed -n 's/^\(AWS_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
-export AWS_ACCESS_KEY_ID=AKIDSTEPPYTEST AWS_SECRET_ACCESS_KEY='steppy/test+secret'
-export AWS_REGION=eu-west-1 AWS_ENDPOINT_URL="$fake" AWS_EC2_METADATA_DISABLED=true
-export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 s3get() { /usr/bin/aws --endpoint-url "$fake" s3 cp "s3://releases/$1" - 2>/dev/null; }
 cat >"$tmp/config.yaml" <<EOF
 inbox:
@@ -116,13 +100,13 @@ begin 'an S3 prefix as inbox: each object starts one release, across a restart; 
 /usr/bin/aws --endpoint-url "$fake" s3 cp "$tmp/s3plan.yaml" s3://releases/incoming/plan.yaml >/dev/null 2>&1 ||
     problem "upload failed"
 /usr/bin/aws --endpoint-url "$fake" s3 cp "$tmp/s3plan.yaml" s3://releases/elsewhere/plan.yaml >/dev/null 2>&1
-start_server
+start_server "$tmp/config.yaml" "$db"
 i=0
 while [ $i -lt 100 ] && ! s3get incoming/plan.yaml.result.json | grep -q SUCCEEDED; do sleep 0.2; i=$((i + 1)); done
 s3get incoming/plan.yaml.result.json | grep -q '"status": "SUCCEEDED"' || problem "no SUCCEEDED result in S3"
 kill -9 $server_pid
 wait $server_pid 2>/dev/null
-start_server
+start_server "$tmp/config.yaml" "$db"
 sleep 2.5
 n=$("$STEPPY" list --db "$db" --limit 1000 --format json | /usr/bin/python3 -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin)["executions"] if e["plan"] == "from-s3"))')
 [ "$n" = 1 ] || problem "$n releases from S3"
