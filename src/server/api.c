@@ -5,6 +5,7 @@
  */
 #include "server/server-internal.h"
 
+#include "aws/aws.h"
 #include "cli/cli.h"
 #include "engine/control.h"
 #include "engine/report.h"
@@ -669,9 +670,21 @@ static void count_row(const struct exec_row *row, void *arg)
 		    json_integer(json_integer_value(json_object_get(counts, "WAITING")) + 1));
 }
 
+struct aws_counts_job {
+	uint64_t calls, errors;
+};
+
+static void read_aws_counts(struct server *srv, void *arg)
+{
+	struct aws_counts_job *j = arg;
+	aws_counts(runtime_aws_client(srv->rt), &j->calls, &j->errors);
+}
+
 static void h_metrics(struct request *rq)
 {
 	struct server *srv = rq->srv;
+	struct aws_counts_job aws = { 0 };
+	server_call(srv, read_aws_counts, &aws);
 	struct store *st = store_or_503(rq);
 	if (!st)
 		return;
@@ -689,12 +702,19 @@ static void h_metrics(struct request *rq)
 		strbuf_addf(&out, "steppy_executions{status=\"%s\"} %lld\n", statuses[i],
 		            (long long)json_integer_value(json_object_get(counts, statuses[i])));
 	json_decref(counts);
-	static const char *const ends[] = { "SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED" };
 	strbuf_addstr(&out, "# HELP steppy_step_attempts_total Step attempts ended by this "
-	                    "server, by outcome.\n# TYPE steppy_step_attempts_total counter\n");
-	for (int i = 0; i < 4; i++)
-		strbuf_addf(&out, "steppy_step_attempts_total{state=\"%s\"} %llu\n", ends[i],
-		            (unsigned long long)atomic_load(&srv->steps_ended[i]));
+	                    "server, by step type and outcome.\n"
+	                    "# TYPE steppy_step_attempts_total counter\n");
+	pthread_mutex_lock(&srv->metrics_lock);
+	const char *key;
+	json_t *v;
+	json_object_foreach(srv->step_ends, key, v)
+	{
+		size_t sp = strcspn(key, " ");
+		strbuf_addf(&out, "steppy_step_attempts_total{type=\"%.*s\",state=\"%s\"} %lld\n",
+		            (int)sp, key, key + sp + 1, (long long)json_integer_value(v));
+	}
+	pthread_mutex_unlock(&srv->metrics_lock);
 	strbuf_addf(&out,
 	            "# HELP steppy_approval_wait_seconds Time from a Human step's start to its "
 	            "decision.\n# TYPE steppy_approval_wait_seconds summary\n"
@@ -707,8 +727,7 @@ static void h_metrics(struct request *rq)
 	            "# TYPE steppy_aws_calls_total counter\nsteppy_aws_calls_total %llu\n"
 	            "# HELP steppy_aws_errors_total AWS API calls that failed.\n"
 	            "# TYPE steppy_aws_errors_total counter\nsteppy_aws_errors_total %llu\n",
-	            (unsigned long long)atomic_load(&srv->aws_calls),
-	            (unsigned long long)atomic_load(&srv->aws_errors));
+	            (unsigned long long)aws.calls, (unsigned long long)aws.errors);
 	strbuf_addf(&out,
 	            "# HELP steppy_http_requests_total HTTP requests answered.\n"
 	            "# TYPE steppy_http_requests_total counter\nsteppy_http_requests_total %llu\n"

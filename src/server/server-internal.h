@@ -46,8 +46,8 @@ struct server {
 	/* metrics */
 	atomic_ullong http_requests, http_errors;
 	atomic_ullong approval_wait_count, approval_wait_ms_sum;
-	atomic_ullong steps_ended[4]; /* succeeded, failed, timed out, cancelled */
-	atomic_ullong aws_calls, aws_errors;
+	pthread_mutex_t metrics_lock;
+	json_t *step_ends; /* "TYPE STATE" -> attempts ended so, under metrics_lock */
 };
 
 struct request {

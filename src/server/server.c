@@ -531,17 +531,24 @@ static void observe_events(void *arg, const char *id, const struct exec_state *s
 	for (size_t i = 0; i < n; i++) {
 		switch (events[i].type) {
 		case EV_STEP_SUCCEEDED:
-			atomic_fetch_add(&srv->steps_ended[0], 1);
-			break;
 		case EV_STEP_FAILED:
-			atomic_fetch_add(&srv->steps_ended[1], 1);
-			break;
 		case EV_STEP_TIMED_OUT:
-			atomic_fetch_add(&srv->steps_ended[2], 1);
+		case EV_STEP_CANCELLED: {
+			const struct plan_step *ps =
+			    &state->plan->stages[events[i].stage].steps[events[i].step];
+			const char *what = events[i].type == EV_STEP_SUCCEEDED   ? "SUCCEEDED"
+			                   : events[i].type == EV_STEP_FAILED    ? "FAILED"
+			                   : events[i].type == EV_STEP_TIMED_OUT ? "TIMED_OUT"
+			                                                         : "CANCELLED";
+			char key[160];
+			snprintf(key, sizeof(key), "%s %s", ps->type->name, what);
+			pthread_mutex_lock(&srv->metrics_lock);
+			json_t *v = json_object_get(srv->step_ends, key);
+			json_object_set_new(srv->step_ends, key,
+			                    json_integer(json_integer_value(v) + 1));
+			pthread_mutex_unlock(&srv->metrics_lock);
 			break;
-		case EV_STEP_CANCELLED:
-			atomic_fetch_add(&srv->steps_ended[3], 1);
-			break;
+		}
 		case EV_HUMAN_DECISION: {
 			const struct step_state *st =
 			    &state->steps[events[i].stage][events[i].step];
@@ -582,6 +589,8 @@ struct server *server_new(const struct serve_config *config, const char *store_p
 	srv->cfg = config;
 	srv->store_path = xstrdup(store_path);
 	pthread_mutex_init(&srv->pool_lock, NULL);
+	pthread_mutex_init(&srv->metrics_lock, NULL);
+	srv->step_ends = json_object();
 	pthread_mutex_init(&srv->jobs_lock, NULL);
 	pthread_cond_init(&srv->jobs_done, NULL);
 	srv->observer = (struct runtime_observer){
@@ -755,6 +764,8 @@ void server_free(struct server *srv)
 	free(srv->tls_key);
 	free(srv->store_path);
 	pthread_mutex_destroy(&srv->pool_lock);
+	pthread_mutex_destroy(&srv->metrics_lock);
+	json_decref(srv->step_ends);
 	pthread_mutex_destroy(&srv->jobs_lock);
 	pthread_cond_destroy(&srv->jobs_done);
 	free(srv);

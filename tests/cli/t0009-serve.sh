@@ -349,6 +349,8 @@ expect_status 200
 printf '%s\n' "$out" | grep -Eq '^steppy_executions\{status="SUCCEEDED"\} [1-9]' || problem "no SUCCEEDED count"
 printf '%s\n' "$out" | grep -Eq '^steppy_approval_wait_seconds_count [1-9]' || problem "no approval wait count"
 printf '%s\n' "$out" | grep -Eq '^steppy_executions\{status="REJECTED"\} 1$' || problem "no REJECTED count"
+printf '%s\n' "$out" | grep -Eq '^steppy_step_attempts_total\{type="Exec",state="SUCCEEDED"\} [1-9]' || problem "no Exec count"
+printf '%s\n' "$out" | grep -Eq '^steppy_aws_calls_total [0-9]+$' || problem "no AWS call count"
 case "$out" in *'# TYPE steppy_http_requests_total counter'*) ;; *) problem "no request counter" ;; esac
 end
 
