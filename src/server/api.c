@@ -543,7 +543,9 @@ static void h_abort(struct request *rq)
 	if (st) {
 		struct strbuf err = STRBUF_INIT;
 		int r = store_get(st, rq->params[0], &row, &err);
-		if (r < 0 || strcmp(row.id, rq->params[0]) != 0) {
+		if (r == SP_ESTORE) {
+			respond_error(rq, 503, "store-error", "%s", err.buf);
+		} else if (r < 0 || strcmp(row.id, rq->params[0]) != 0) {
 			if (r == 0)
 				exec_row_release(&row);
 			respond_error(rq, 404, "not-found", "no execution %s", rq->params[0]);

@@ -20,8 +20,9 @@ struct job;
 struct server {
 	const struct serve_config *cfg;
 	char *store_path;
-	char url[300];
-	struct runtime *rt; /* loop thread only */
+	char url[300];        /* the public URL (publicUrl, else listen_url) */
+	char listen_url[300]; /* where it listens */
+	struct runtime *rt;   /* loop thread only */
 	uv_loop_t *loop;
 	struct runtime_observer observer;
 	struct MHD_Daemon *mhd;

@@ -285,7 +285,9 @@ static void dispatch(struct request *rq)
 			if (!match(r->pattern, rq->url, rq->params))
 				continue;
 			path_known = true;
-			if (strcmp(r->method, rq->method) != 0) {
+			/* HEAD is GET without the body (libmicrohttpd drops it) */
+			const char *method = !strcmp(rq->method, "HEAD") ? "GET" : rq->method;
+			if (strcmp(r->method, method) != 0) {
 				strbuf_addf(&allow, "%s%s", allow.len ? ", " : "", r->method);
 				continue;
 			}
@@ -613,6 +615,11 @@ const char *server_url(const struct server *srv)
 	return srv->url;
 }
 
+const char *server_listen_url(const struct server *srv)
+{
+	return srv->listen_url;
+}
+
 static void adopt_cb(uv_timer_t *t)
 {
 	struct server *srv = t->data;
@@ -718,12 +725,10 @@ int server_start(struct server *srv, struct runtime *rt, struct strbuf *err)
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	if (di)
 		port = di->port;
-	if (c->public_url)
-		snprintf(srv->url, sizeof(srv->url), "%s", c->public_url);
-	else
-		snprintf(srv->url, sizeof(srv->url), "%s://%s%s%s:%d",
-		         c->tls_certificate ? "https" : "http", strchr(host, ':') ? "[" : "", host,
-		         strchr(host, ':') ? "]" : "", port);
+	snprintf(srv->listen_url, sizeof(srv->listen_url), "%s://%s%s%s:%d",
+	         c->tls_certificate ? "https" : "http", strchr(host, ':') ? "[" : "", host,
+	         strchr(host, ':') ? "]" : "", port);
+	snprintf(srv->url, sizeof(srv->url), "%s", c->public_url ? c->public_url : srv->listen_url);
 	size_t n = strlen(srv->url);
 	while (n && srv->url[n - 1] == '/')
 		srv->url[--n] = '\0';

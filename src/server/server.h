@@ -29,7 +29,9 @@ const struct runtime_observer *server_observer(struct server *srv);
 int server_start(struct server *srv, struct runtime *rt, struct strbuf *err);
 /* Stops listening, waits for connection threads, frees; accepts NULL. */
 void server_free(struct server *srv);
-/* The address it listens on ("http://127.0.0.1:8080"). */
+/* The address people use (publicUrl, else where it listens). */
 const char *server_url(const struct server *srv);
+/* Where it listens ("http://127.0.0.1:8080"). */
+const char *server_listen_url(const struct server *srv);
 
 #endif

@@ -140,7 +140,8 @@ expect_out_contains 'Ship v1.2?'
 expect_out_contains 'alice, bob'
 expect_out_contains 'sign in with your steppy token'
 run curl -s -A 'Slackbot-LinkExpanding 1.0' "$link"
-run curl -s -I "$link"
+status=$(curl -s -o /dev/null -w '%{http_code}' -I "$link")
+[ "$status" = 200 ] || problem "HEAD on the link: $status"
 api GET "/api/v1/executions/$id" "$VIEW"
 expect_json 'd["stages"][1]["steps"][0]["state"] == "RUNNING"'
 /usr/bin/python3 - "$db" "$tok" <<'EOF' || problem "the token is stored in clear"
