@@ -98,7 +98,8 @@ def main():
             {"type": "Wait", "name": "long", "seconds": 600}]}]}}).encode()
         for _ in range(args.running):
             req = urllib.request.Request(url + "/api/v1/executions", data=body, method="POST",
-                                         headers={"Authorization": "Bearer " + token})
+                                         headers={"Authorization": "Bearer " + token,
+                                                  "Content-Type": "application/json"})
             urllib.request.urlopen(req).read()
         time.sleep(1)
         out = subprocess.check_output(

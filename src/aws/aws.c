@@ -385,8 +385,8 @@ static bool retry_later(struct aws_call *c, double cost)
 	if (c->attempt >= c->max_attempts || aws->retry_tokens < cost)
 		return false;
 	aws->retry_tokens -= cost;
-	double delay =
-	    random01() * (double)(1u << (c->attempt - 1 < 16 ? c->attempt - 1 : 16)) * 1000.0;
+	int n = c->attempt - 1 < 0 ? 0 : c->attempt - 1 > 16 ? 16 : c->attempt - 1;
+	double delay = random01() * (double)(1u << n) * 1000.0;
 	if (delay > MAX_BACKOFF_MS)
 		delay = MAX_BACKOFF_MS;
 	uv_timer_start(&c->timer, call_start, (uint64_t)delay, 0);
@@ -428,8 +428,9 @@ static void http_done(void *arg, const struct http_response *r)
 			                .session_name = c->session_name };
 		creds_forget(aws, &t);
 		c->refreshed = true;
-		c->attempt--; /* a refresh is not a retry */
-		again = retry_later(c, 0);
+		c->attempt--; /* a refresh is not a retry: at once, fresh credentials */
+		uv_timer_start(&c->timer, call_start, 0, 0);
+		again = true;
 	} else if (throttling(code) || transient(code, r->status)) {
 		again = retry_later(c, RETRY_COST);
 	}

@@ -351,7 +351,7 @@ int cmd_history(int argc, char **argv)
 				json_object_set_new(j, "attempt", json_integer(e->attempt));
 			if (e->type == EV_EXECUTION_STARTED) {
 				json_t *data = json_deep_copy(e->data);
-				plan_json_redact(json_object_get(data, "plan"));
+				execution_started_redact(data);
 				json_object_set_new(j, "data", data);
 			} else
 				json_object_set_new(j, "data", json_incref(e->data));

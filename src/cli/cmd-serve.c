@@ -175,7 +175,9 @@ int cmd_serve(int argc, char **argv)
 		runtime_adopt_all(rt, &n, &err);
 		printf(
 		    "steppy serve: listening on %s (store %s); %zu unfinished release%s resumed\n",
-		    server_url(srv), path, n, n == 1 ? "" : "s");
+		    server_listen_url(srv), path, n, n == 1 ? "" : "s");
+		if (strcmp(server_url(srv), server_listen_url(srv)) != 0)
+			printf("steppy serve: public URL %s\n", server_url(srv));
 		fflush(stdout);
 		runtime_run(rt);
 		printf("steppy serve: stopped\n");

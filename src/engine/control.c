@@ -69,19 +69,21 @@ int control_apply(struct store *st, const char *id, const char *kind, json_t *da
 	struct strbuf busy = STRBUF_INIT;
 	int r = store_lease_take(st, id, owner, now, 30000, &busy);
 	strbuf_release(&busy);
-	if (r == SP_EBUSY) {
+	/* A command the owner let go of unread is withdrawn and applied here;
+	 * if another process took the release meanwhile, it is asked again. */
+	for (int round = 0; r == SP_EBUSY && round < 5; round++) {
 		r = via_inbox(st, id, kind, data, wait_ms, err);
 		if (r != 1) {
 			json_decref(data);
 			return r;
 		}
-		/* the owner let go without reading it: apply it here */
-		r = store_lease_take(st, id, owner, wall_clock_ms(), 30000, NULL);
-		if (r < 0) {
-			json_decref(data);
-			strbuf_addstr(err, "the release changed hands; try again");
-			return SP_EBUSY;
-		}
+		now = wall_clock_ms();
+		r = store_lease_take(st, id, owner, now, 30000, NULL);
+	}
+	if (r == SP_EBUSY) {
+		json_decref(data);
+		strbuf_addstr(err, "the release keeps changing hands; try again");
+		return SP_EBUSY;
 	}
 	if (!strcmp(kind, "retry")) {
 		/* Nobody runs it: the caller continues it itself (runtime_redrive). */

@@ -531,7 +531,17 @@ static bool take_back_leases(struct runtime *rt)
 		if (!e->pending.len)
 			continue;
 		int r = store_lease_take(rt->store, e->id, rt->owner, now, LEASE_TTL_MS, NULL);
-		if (r == SP_EBUSY) {
+		struct exec_row row;
+		bool behind = false;
+		if (r == 0 && store_get(rt->store, e->id, &row, NULL) == 0) {
+			/* Someone appended while the lease was away (a command
+			 * applied directly): this copy is stale. */
+			behind = row.last_seq != e->state.seq - (int64_t)e->pending.len;
+			exec_row_release(&row);
+		}
+		if (r == SP_EBUSY || behind) {
+			if (behind)
+				store_lease_release(rt->store, e->id, rt->owner, NULL);
 			drop_exec(rt, e);
 			changed = true;
 		} else if (r == 0) {
@@ -1055,6 +1065,7 @@ int runtime_decide(struct runtime *rt, const char *id, int stage, int step, bool
 
 int runtime_redrive(struct runtime *rt, const char *id, json_t *who, struct strbuf *err)
 {
+	bool had = find_exec(rt, id) != NULL;
 	int r = runtime_adopt(rt, id, err);
 	if (r < 0) {
 		json_decref(who);
@@ -1070,7 +1081,10 @@ int runtime_redrive(struct runtime *rt, const char *id, json_t *who, struct strb
 	int64_t now = wall_clock_ms();
 	if (engine_on_redrive(&e->state, who, now, &e->pending, &reason) < 0) {
 		strbuf_addstr(err, reason);
-		store_lease_release(rt->store, id, rt->owner, NULL);
+		/* Give back only a lease taken here for nothing: a release this
+		 * process already ran, or one it now runs, keeps its lease. */
+		if (!had && e->state.status != EXEC_RUNNING)
+			store_lease_release(rt->store, id, rt->owner, NULL);
 		return SP_EINVAL;
 	}
 	engine_advance(&e->state, now, &e->pending);

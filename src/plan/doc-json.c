@@ -4,6 +4,7 @@
 #include "plan/doc-json.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 json_t *doc_to_json(const struct doc_node *node)
 {
@@ -64,4 +65,55 @@ void plan_json_redact(json_t *value)
 	{
 		plan_json_redact(item);
 	}
+}
+
+/* Collects the values plan_json_redact() would mask. */
+static void collect_secrets(const json_t *value, json_t *out)
+{
+	if (json_is_array(value)) {
+		size_t i;
+		json_t *item;
+		json_array_foreach(value, i, item)
+		{
+			collect_secrets(item, out);
+		}
+		return;
+	}
+	if (!json_is_object(value))
+		return;
+	const char *v = json_string_value(json_object_get(value, "value"));
+	if (json_is_true(json_object_get(value, "secret")) && v && *v)
+		json_array_append_new(out, json_string(v));
+	const char *key;
+	json_t *item;
+	json_object_foreach((json_t *)value, key, item)
+	{
+		collect_secrets(item, out);
+	}
+}
+
+void execution_started_redact(json_t *data)
+{
+	json_t *plan = json_object_get(data, "plan");
+	json_t *secrets = json_array();
+	collect_secrets(plan, secrets);
+	plan_json_redact(plan);
+	/* A variable whose value went into a secret is a secret too. */
+	json_t *vars = json_object_get(data, "variables");
+	const char *name;
+	json_t *v;
+	json_object_foreach(vars, name, v)
+	{
+		const char *value = json_string_value(v);
+		size_t i;
+		json_t *secret;
+		json_array_foreach(secrets, i, secret)
+		{
+			if (value && *value && strstr(json_string_value(secret), value)) {
+				json_object_set_new(vars, name, json_string("****"));
+				break;
+			}
+		}
+	}
+	json_decref(secrets);
 }

@@ -19,4 +19,11 @@ json_t *doc_to_json(const struct doc_node *node);
  */
 void plan_json_redact(json_t *value);
 
+/*
+ * Masks the secrets of an ExecutionStarted event's data, in place, for
+ * output: its plan (plan_json_redact()) and the variables whose values went
+ * into a secret value.
+ */
+void execution_started_redact(json_t *data);
+
 #endif

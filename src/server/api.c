@@ -171,7 +171,7 @@ static json_t *event_json(const struct event *e, const struct plan *plan)
 		json_object_set_new(j, "attempt", json_integer(e->attempt));
 	json_t *data = json_deep_copy(e->data);
 	if (e->type == EV_EXECUTION_STARTED)
-		plan_json_redact(json_object_get(data, "plan"));
+		execution_started_redact(data);
 	json_object_set_new(j, "data", data);
 	return j;
 }

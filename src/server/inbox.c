@@ -74,6 +74,10 @@ static void derive_id(const char *path, const struct stat *sb, char out[11])
 	    snprintf(key, sizeof(key), "inbox:%s:%lld.%09ld:%lld", path,
 	             (long long)sb->st_mtim.tv_sec, sb->st_mtim.tv_nsec, (long long)sb->st_size);
 	unsigned char h[SHA256_DIGEST_LENGTH];
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(key))
+		n = (int)sizeof(key) - 1; /* cut: still the same for the same file */
 	SHA256((const unsigned char *)key, (size_t)n, h);
 	for (int i = 0; i < 10; i++)
 		out[i] = alphabet[h[i] & 31];

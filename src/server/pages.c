@@ -217,9 +217,11 @@ static bool load_link(struct request *rq, struct store *st, struct link_view *v)
 		            "steppy server.");
 		return false;
 	}
-	if (store_get(st, v->link.execution_id, &v->row, NULL) < 0 ||
-	    execution_load(st, v->row.id, &v->le, NULL) < 0) {
+	bool have_row = store_get(st, v->link.execution_id, &v->row, NULL) == 0;
+	if (!have_row || execution_load(st, v->row.id, &v->le, NULL) < 0) {
 		simple_page(rq, 503, "Unavailable", "The release cannot be read right now.");
+		if (have_row)
+			exec_row_release(&v->row);
 		free(v->link.execution_id);
 		return false;
 	}

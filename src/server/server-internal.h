@@ -43,7 +43,7 @@ struct server {
 	struct inbox *inbox_s3;    /* an S3 prefix, or NULL */
 	struct notify_hub *notify; /* the configured channels, or NULL */
 	struct store *loop_store;  /* the loop thread's own connection, for the inbox */
-	bool closing;
+	atomic_bool closing;       /* read by stream threads without the lock */
 	/* metrics */
 	atomic_ullong http_requests, http_errors;
 	atomic_ullong approval_wait_count, approval_wait_ms_sum;

@@ -26,6 +26,9 @@
 #include <sys/socket.h>
 
 #define CONNECTION_TIMEOUT_S 30
+#define MAX_CONNECTIONS      1000 /* a thread each */
+#define MAX_PER_IP           200  /* one address cannot take them all */
+#define MAX_POOL             16   /* idle store connections kept */
 #define ADOPT_EVERY_MS       10000
 
 struct job {
@@ -52,6 +55,11 @@ void server_store_put(struct server *srv, struct store *st)
 	if (!st)
 		return;
 	pthread_mutex_lock(&srv->pool_lock);
+	if (srv->npool >= MAX_POOL) {
+		pthread_mutex_unlock(&srv->pool_lock);
+		store_close(st);
+		return;
+	}
 	if (srv->npool == srv->pool_cap) {
 		srv->pool_cap = srv->pool_cap ? 2 * srv->pool_cap : 8;
 		srv->pool = xreallocarray(srv->pool, srv->pool_cap, sizeof(*srv->pool));
@@ -152,6 +160,14 @@ json_t *request_json(struct request *rq, const char *const *allowed)
 {
 	if (!rq->len)
 		return json_object();
+	/* Only application/json: a text or form body is what a page of another
+	 * site may send without asking the browser first. */
+	const char *ctype = request_header(rq, "Content-Type");
+	if (!ctype || strncasecmp(ctype, "application/json", 16) != 0) {
+		respond_error(rq, 415, "unsupported-media-type",
+		              "send the body as Content-Type: application/json");
+		return NULL;
+	}
 	json_error_t je;
 	json_t *o = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &je);
 	if (!o) {
@@ -297,11 +313,13 @@ static void dispatch(struct request *rq)
 				              "sign in: send \"Authorization: Bearer TOKEN\"");
 				return;
 			}
-			if (rq->by_cookie && strcmp(rq->method, "GET") != 0 &&
-			    !request_same_origin(rq)) {
+			/* Browsers send any page's form or fetch to any address: a
+			 * change must come from this server's pages or from no
+			 * browser at all (bearer tokens, curl). */
+			if (strcmp(method, "GET") != 0 && !request_same_origin(rq)) {
 				respond_error(rq, 403, "cross-origin",
-				              "a change signed in by cookie must come from this "
-				              "server's pages");
+				              "a change must come from this server's pages (the "
+				              "request's Origin is another site)");
 				return;
 			}
 			if (r->roles && !(rq->roles & r->roles)) {
@@ -373,6 +391,32 @@ static enum MHD_Result send_response(struct request *rq)
 	return r;
 }
 
+/*
+ * Without tokens everyone is trusted, so only names of this machine may
+ * reach it: a page of another site whose name resolves to 127.0.0.1 (DNS
+ * rebinding) sends its own name as Host and is refused. With tokens, any
+ * Host (a proxy's) is fine.
+ */
+static bool host_allowed(struct request *rq)
+{
+	if (rq->srv->cfg->ntokens)
+		return true;
+	const char *host = request_header(rq, "Host");
+	if (!host)
+		return true; /* HTTP/1.0 without Host: not a browser */
+	char name[256];
+	size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+	if (n >= sizeof(name))
+		return false;
+	memcpy(name, host, n);
+	name[n] = '\0';
+	if (!strcmp(name, "127.0.0.1") || !strcmp(name, "localhost") || !strcmp(name, "[::1]"))
+		return true;
+	const char *pub = strstr(rq->srv->url, "://");
+	return pub && !strncmp(pub + 3, name, n) &&
+	       (pub[3 + n] == ':' || pub[3 + n] == '/' || pub[3 + n] == '\0');
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -414,6 +458,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	else if (strstr(url, "/../") || strstr(url, "/./") || strstr(url, "//"))
 		respond_error(rq, 400, "bad-path",
 		              "the path may not contain \"..\", \".\" or \"//\"");
+	else if (!host_allowed(rq))
+		respond_error(rq, 421, "wrong-host",
+		              "this server answers for %s only (DNS rebinding protection)",
+		              srv->url);
 	else {
 		authenticate(rq);
 		dispatch(rq);
@@ -707,14 +755,18 @@ int server_start(struct server *srv, struct runtime *rt, struct strbuf *err)
 		srv->mhd =
 		    MHD_start_daemon(flags, (uint16_t)c->listen_port, NULL, NULL, access_cb, srv,
 		                     MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_CONNECTION_TIMEOUT,
-		                     (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+		                     (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+		                     (unsigned)MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		                     (unsigned)MAX_PER_IP, MHD_OPTION_NOTIFY_COMPLETED,
 		                     completed_cb, srv, MHD_OPTION_HTTPS_MEM_CERT, srv->tls_cert,
 		                     MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key, MHD_OPTION_END);
 	else
 		srv->mhd =
 		    MHD_start_daemon(flags, (uint16_t)c->listen_port, NULL, NULL, access_cb, srv,
 		                     MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_CONNECTION_TIMEOUT,
-		                     (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+		                     (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+		                     (unsigned)MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		                     (unsigned)MAX_PER_IP, MHD_OPTION_NOTIFY_COMPLETED,
 		                     completed_cb, srv, MHD_OPTION_END);
 	if (!srv->mhd) {
 		strbuf_addf(err, "cannot listen on %s:%d (in use, or not allowed)", c->listen_host,

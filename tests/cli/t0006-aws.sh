@@ -68,6 +68,26 @@ expect_out_contains 'DEPLOY_KEY=**** (secret)'
 expect_out_lacks 'hunter2'
 end
 
+begin 'a variable that fills a secret value is masked in the history too'
+cat >"$tmp/secret-var.yaml" <<'PLAN'
+variables:
+  KEY: {description: deploy key}
+stages:
+  - name: build
+    steps:
+      - type: CodeBuildNoWait
+        name: Build
+        codeBuildName: orders-build
+        environmentVariableOverrides:
+          - {name: DEPLOY_KEY, value: "k-${var.KEY}", secret: true}
+PLAN
+run "$STEPPY" run --var KEY=s3cr3tvalue "$tmp/secret-var.yaml"
+expect_status 0
+run "$STEPPY" history "$(last_id)" --format json
+expect_out_lacks 's3cr3tvalue'
+expect_json 'd["events"][0]["data"]["variables"]["KEY"] == "****"'
+end
+
 begin 'CodeBuild: a failed build fails the step with its phase and message'
 run "$STEPPY" run "$tmp/build.jsonc" # warm the history
 cat >"$tmp/broken.yaml" <<'PLAN'

@@ -268,6 +268,20 @@ sys.exit(1 if n else 0)
 EOF
 end
 
+begin 'retry of a running release is refused and leaves it running (lease kept)'
+api_body POST /api/v1/executions "$OPS" '{"plan": {"stages": [{"name": "s", "steps": [{"type": "Wait", "name": "w", "seconds": 2}]}]}}'
+idk=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+api_body POST "/api/v1/executions/$idk/retry" "$OPS" '{}'
+expect_status 409
+/usr/bin/python3 - "$db" "$idk" <<'EOF' || problem "the lease was given up"
+import sqlite3, sys
+n = sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM leases WHERE execution_id = ?", (sys.argv[2],)).fetchone()[0]
+sys.exit(0 if n == 1 else 1)
+EOF
+wait_status "$idk" SUCCEEDED
+expect_json 'd["status"] == "SUCCEEDED"'
+end
+
 begin 'two approvals of three (minApprovals): the first is recorded, the second decides'
 api_body POST /api/v1/executions "$OPS" '{"plan": {"stages": [{"name": "g", "steps": [{"type": "Human", "name": "go", "message": "ok?", "approvers": ["alice", "bob", "carol"], "minApprovals": 2}]}]}}'
 idm=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
@@ -391,7 +405,7 @@ begin 'sessions: sign in sets an HttpOnly SameSite=Strict cookie; sign out clear
 run curl -s -i -X POST -H 'Content-Type: application/json' --data-binary "{\"token\": \"$ALICE\"}" "$url/api/v1/session"
 expect_out_contains 'Set-Cookie: steppy_session='
 expect_out_contains 'HttpOnly; SameSite=Strict'
-run curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary '{"token": "nope"}' "$url/api/v1/session"
+run curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary '{"token": "nope"}' "$url/api/v1/session"
 [ "$out" = 401 ] || problem "bad token: $out"
 run curl -s -i -X DELETE "$url/api/v1/session"
 expect_out_contains 'Max-Age=0'
@@ -415,7 +429,7 @@ run curl -s --cacert "$tmp/cert.pem" -H "Authorization: Bearer $VIEW" "$url/api/
 expect_json 'len(d["executions"]) == 1'
 run curl -s -o /dev/null -w '%{http_code}' "http${url#https}/healthz"
 [ "$out" = 000 ] || problem "plain http answered: $out"
-run curl -s -i --cacert "$tmp/cert.pem" -X POST --data-binary "{\"token\": \"$ALICE\"}" "$url/api/v1/session"
+run curl -s -i --cacert "$tmp/cert.pem" -X POST -H 'Content-Type: application/json' --data-binary "{\"token\": \"$ALICE\"}" "$url/api/v1/session"
 expect_out_contains 'SameSite=Strict; Secure'
 kill -TERM $server_pid
 wait $server_pid 2>/dev/null

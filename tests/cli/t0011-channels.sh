@@ -48,7 +48,7 @@ trap 'kill $server_pid $hook_pid 2>/dev/null; rm -rf "$tmp"' EXIT
 i=0
 while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 url=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/serve.log")
-submit() { curl -s -X POST --data-binary "$1" "$url/api/v1/executions" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
+submit() { curl -s -X POST -H "Content-Type: application/json" --data-binary "$1" "$url/api/v1/executions" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
 wait_status() {
     i=0
     while [ $i -lt 150 ]; do
@@ -109,6 +109,18 @@ while [ $i -lt 150 ]; do
     sleep 0.1; i=$((i + 1))
 done
 curl -s "$url/api/v1/executions/$id5/events" | grep -q '"notification not delivered"' || problem "no Notice"
+end
+
+begin 'without tokens: pages of other sites cannot start releases (Origin, content type, Host)'
+plan='{"plan": {"stages": [{"name": "s", "steps": [{"type": "Exec", "name": "e", "command": ["touch", "'"$tmp"'/pwned"]}]}]}}'
+status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Origin: http://evil.example' -H 'Sec-Fetch-Site: cross-site' -H 'Content-Type: application/json' --data-binary "$plan" "$url/api/v1/executions")
+[ "$status" = 403 ] || problem "cross-site POST: $status"
+status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: text/plain' --data-binary "$plan" "$url/api/v1/executions")
+[ "$status" = 415 ] || problem "text/plain POST: $status"
+status=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: evil.example:80' "$url/api/v1/executions")
+[ "$status" = 421 ] || problem "foreign Host: $status"
+sleep 0.5
+[ -e "$tmp/pwned" ] && problem "a command ran"
 end
 
 kill -TERM $server_pid
