@@ -23,6 +23,7 @@
 #define DECISION_WAIT_MS 10000
 #define STREAM_POLL_MS   500
 #define STREAM_PING_MS   15000
+#define MAX_STREAMS      256
 
 static const char *const statuses[] = { "RUNNING", "SUCCEEDED", "FAILED", "REJECTED",
 	                                "ABORTED", "WAITING",   NULL };
@@ -296,6 +297,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 static void stream_free(void *cls)
 {
 	struct stream *s = cls;
+	atomic_fetch_sub(&s->srv->streams, 1);
 	server_store_put(s->srv, s->st);
 	strbuf_release(&s->pending);
 	free(s);
@@ -303,9 +305,18 @@ static void stream_free(void *cls)
 
 static void start_stream(struct request *rq, const char *id)
 {
-	struct store *st = store_or_503(rq);
-	if (!st)
+	/* each stream holds a thread and a store connection */
+	if (atomic_fetch_add(&rq->srv->streams, 1) >= MAX_STREAMS) {
+		atomic_fetch_sub(&rq->srv->streams, 1);
+		respond_error(rq, 503, "too-many-streams",
+		              "%d live streams are open already; try again later", MAX_STREAMS);
 		return;
+	}
+	struct store *st = store_or_503(rq);
+	if (!st) {
+		atomic_fetch_sub(&rq->srv->streams, 1);
+		return;
+	}
 	struct stream *s = xcalloc(1, sizeof(*s));
 	s->srv = rq->srv;
 	s->st = st;

@@ -46,6 +46,7 @@ struct server {
 	atomic_bool closing;       /* read by stream threads without the lock */
 	/* metrics */
 	atomic_ullong http_requests, http_errors;
+	atomic_int streams; /* live event streams open */
 	atomic_ullong approval_wait_count, approval_wait_ms_sum;
 	pthread_mutex_t metrics_lock;
 	json_t *step_ends; /* "TYPE STATE" -> attempts ended so, under metrics_lock */
