@@ -138,6 +138,7 @@ static const struct field_spec config_fields[] = {
 	{ .name = "aws", .types = T_OBJECT, .check = check_aws },
 	{ .name = "inbox", .types = T_OBJECT, .check = check_inbox },
 	{ .name = "maxBodyBytes", .types = T_INTEGER, .min = 1024, .max = 67108864 },
+	{ .name = "clientTimeoutSeconds", .types = T_INTEGER, .min = 1, .max = 3600 },
 	{ .name = NULL },
 };
 
@@ -169,6 +170,7 @@ void serve_config_defaults(struct serve_config *c)
 	c->listen_port = 8080;
 	c->inbox_poll_ms = 5000;
 	c->max_body_bytes = 1u << 20;
+	c->client_timeout_s = 30;
 }
 
 static int hexval(char ch)
@@ -264,6 +266,9 @@ int serve_config_load(const char *path, struct serve_config *c, struct diag_list
 	const struct doc_node *poll = doc_get(inbox, "pollSeconds");
 	if (poll)
 		c->inbox_poll_ms = poll->u.number.integer * 1000;
+	const struct doc_node *timeout = doc_get(root, "clientTimeoutSeconds");
+	if (timeout)
+		c->client_timeout_s = (unsigned)timeout->u.number.integer;
 	const struct doc_node *max = doc_get(root, "maxBodyBytes");
 	if (max)
 		c->max_body_bytes = (size_t)max->u.number.integer;

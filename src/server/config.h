@@ -47,6 +47,7 @@ struct serve_config {
 	const char *inbox_s3;                 /* s3://bucket/prefix, or NULL */
 	int64_t inbox_poll_ms;
 	size_t max_body_bytes;
+	unsigned client_timeout_s; /* a connection silent this long is closed */
 };
 
 /* The defaults: 127.0.0.1:8080, no tokens (loopback only), no channels. */

@@ -25,11 +25,10 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
-#define CONNECTION_TIMEOUT_S 30
-#define MAX_CONNECTIONS      1000 /* a thread each */
-#define MAX_PER_IP           200  /* one address cannot take them all */
-#define MAX_POOL             16   /* idle store connections kept */
-#define ADOPT_EVERY_MS       10000
+#define MAX_CONNECTIONS 1000 /* a thread each */
+#define MAX_PER_IP      200  /* one address cannot take them all */
+#define MAX_POOL        16   /* idle store connections kept */
+#define ADOPT_EVERY_MS  10000
 
 struct job {
 	void (*fn)(struct server *srv, void *arg);
@@ -752,22 +751,20 @@ int server_start(struct server *srv, struct runtime *rt, struct strbuf *err)
 			                            c->inbox_poll_ms);
 	}
 	if (c->tls_certificate)
-		srv->mhd =
-		    MHD_start_daemon(flags, (uint16_t)c->listen_port, NULL, NULL, access_cb, srv,
-		                     MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_CONNECTION_TIMEOUT,
-		                     (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
-		                     (unsigned)MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		                     (unsigned)MAX_PER_IP, MHD_OPTION_NOTIFY_COMPLETED,
-		                     completed_cb, srv, MHD_OPTION_HTTPS_MEM_CERT, srv->tls_cert,
-		                     MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key, MHD_OPTION_END);
+		srv->mhd = MHD_start_daemon(
+		    flags, (uint16_t)c->listen_port, NULL, NULL, access_cb, srv,
+		    MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_CONNECTION_TIMEOUT,
+		    c->client_timeout_s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)MAX_PER_IP,
+		    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv, MHD_OPTION_HTTPS_MEM_CERT,
+		    srv->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key, MHD_OPTION_END);
 	else
-		srv->mhd =
-		    MHD_start_daemon(flags, (uint16_t)c->listen_port, NULL, NULL, access_cb, srv,
-		                     MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_CONNECTION_TIMEOUT,
-		                     (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
-		                     (unsigned)MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		                     (unsigned)MAX_PER_IP, MHD_OPTION_NOTIFY_COMPLETED,
-		                     completed_cb, srv, MHD_OPTION_END);
+		srv->mhd = MHD_start_daemon(
+		    flags, (uint16_t)c->listen_port, NULL, NULL, access_cb, srv,
+		    MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_CONNECTION_TIMEOUT,
+		    c->client_timeout_s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)MAX_PER_IP,
+		    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv, MHD_OPTION_END);
 	if (!srv->mhd) {
 		strbuf_addf(err, "cannot listen on %s:%d (in use, or not allowed)", c->listen_host,
 		            c->listen_port);

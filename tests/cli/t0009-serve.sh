@@ -414,6 +414,28 @@ end
 kill -TERM $server_pid 2>/dev/null
 wait $server_pid 2>/dev/null
 
+begin 'a client that stops sending is cut off after clientTimeoutSeconds'
+cp "$tmp/config.yaml" "$tmp/config-slow.yaml"
+echo 'clientTimeoutSeconds: 2' >>"$tmp/config-slow.yaml"
+start_server "$tmp/config-slow.yaml" "$db"
+/usr/bin/python3 - "$url" <<'EOF' || problem "the slow client was not cut off"
+import socket, sys, time, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+s = socket.create_connection((u.hostname, u.port))
+s.sendall(b"POST /api/v1/executions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+s.settimeout(10)
+start = time.time()
+try:
+    data = s.recv(100)
+except socket.timeout:
+    sys.exit(1)
+took = time.time() - start
+sys.exit(0 if 1.5 <= took <= 6 else 1)
+EOF
+kill -TERM $server_pid
+wait $server_pid 2>/dev/null
+end
+
 begin 'TLS from the configuration: https only, and the session cookie is Secure'
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 2 \
     -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1 || problem "openssl"
