@@ -201,6 +201,21 @@ void aws_endpoint(struct aws *aws, const char *service, const char *region, stru
 	strbuf_addf(out, "https://%s.%s.%s", service, region, suffix);
 }
 
+const char *aws_arn_region(const char *arn, char *buf, size_t size)
+{
+	if (strncmp(arn, "arn:", 4) != 0)
+		return NULL;
+	const char *r = arn;
+	for (int i = 0; i < 3 && r; i++)
+		r = strchr(r, ':') ? strchr(r, ':') + 1 : NULL;
+	size_t n = r ? strcspn(r, ":") : 0;
+	if (!n || n >= size)
+		return NULL;
+	memcpy(buf, r, n);
+	buf[n] = '\0';
+	return buf;
+}
+
 void aws_uri_encode(struct strbuf *out, const char *s, bool keep_slash)
 {
 	static const char hex[] = "0123456789ABCDEF";

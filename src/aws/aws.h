@@ -99,6 +99,10 @@ const char *aws_default_region(struct aws *aws);
 /* The endpoint URL for service in region (no trailing slash). */
 void aws_endpoint(struct aws *aws, const char *service, const char *region, struct strbuf *out);
 
+/* The region of an ARN (arn:PARTITION:SERVICE:REGION:...) copied into buf,
+ * or NULL if it has none or it does not fit. */
+const char *aws_arn_region(const char *arn, char *buf, size_t size);
+
 /* Appends s with AWS's URI encoding; keeps '/' when keep_slash. */
 void aws_uri_encode(struct strbuf *out, const char *s, bool keep_slash);
 

@@ -74,6 +74,10 @@ int cli_load_plan(const char *path, const struct var_value *vals, size_t nvals,
  * ~/.local/state/steppy/steppy.db. Caller frees. */
 char *cli_store_path(const char *db_flag);
 /* Opens the store (creating its directory); prints errors. Returns an exit code. */
+/* The local notification log of a store: notifications.log beside it.
+ * Caller frees. */
+char *cli_notify_log(const char *store_path);
+
 int cli_open_store(const char *db_flag, struct store **ret, char **ret_path);
 /* "user@host" of whoever runs the command; caller frees. */
 char *cli_whoami(void);

@@ -93,9 +93,7 @@ static int session_open(struct session *s, const char *db, bool fail_fast)
 	int code = cli_open_store(db, &s->store, &path);
 	if (code != EXIT_OK)
 		return code;
-	char *slash = strrchr(path, '/');
-	s->notify_log = slash ? xstrfmt("%.*s/notifications.log", (int)(slash - path), path)
-	                      : xstrdup("notifications.log");
+	s->notify_log = cli_notify_log(path);
 	free(path);
 	struct runtime_observer obs;
 	s->view = view_new(&obs, true);

@@ -158,9 +158,7 @@ int cmd_serve(int argc, char **argv)
 		serve_config_release(&cfg);
 		return code;
 	}
-	char *slash = strrchr(path, '/');
-	char *notify_log = slash ? xstrfmt("%.*s/notifications.log", (int)(slash - path), path)
-	                         : xstrdup("notifications.log");
+	char *notify_log = cli_notify_log(path);
 	struct server *srv = server_new(&cfg, path);
 	struct runtime_options opts = { .notify_log = notify_log,
 		                        .observer = server_observer(srv),

@@ -80,6 +80,13 @@ int cli_open_store(const char *db_flag, struct store **ret, char **ret_path)
 	return EXIT_OK;
 }
 
+char *cli_notify_log(const char *store_path)
+{
+	const char *slash = strrchr(store_path, '/');
+	return slash ? xstrfmt("%.*s/notifications.log", (int)(slash - store_path), store_path)
+	             : xstrdup("notifications.log");
+}
+
 char *cli_whoami(void)
 {
 	const char *user = getenv("USER");

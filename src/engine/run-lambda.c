@@ -82,15 +82,8 @@ static int start(struct attempt *a, const struct attempt_info *info, void **ret_
 	const char *name = fn;
 	const char *f = strstr(fn, ":function:");
 	if (!strncmp(fn, "arn:", 4) && f) {
-		const char *r = fn;
-		for (int i = 0; i < 3 && r; i++)
-			r = strchr(r, ':') ? strchr(r, ':') + 1 : NULL;
-		size_t n = r ? strcspn(r, ":") : 0;
-		if (n && n < sizeof(region)) {
-			memcpy(region, r, n);
-			region[n] = '\0';
+		if (aws_arn_region(fn, region, sizeof(region)))
 			t.region = region;
-		}
 		name = f + 10;
 	}
 	size_t name_len = strcspn(name, ":");

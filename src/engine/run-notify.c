@@ -138,15 +138,7 @@ static void publish_start(struct publish *p, struct aws *aws, const char *topic,
 	struct topic_call *tc = xcalloc(1, sizeof(*tc));
 	tc->p = p;
 	tc->topic = xstrdup(topic);
-	/* arn:aws:sns:REGION:ACCOUNT:TOPIC */
-	const char *r = topic;
-	for (int i = 0; i < 3 && r; i++)
-		r = strchr(r, ':') ? strchr(r, ':') + 1 : NULL;
-	size_t n = r ? strcspn(r, ":") : 0;
-	if (n < sizeof(tc->region)) {
-		memcpy(tc->region, r ? r : "", n);
-		tc->region[n] = '\0';
-	}
+	aws_arn_region(topic, tc->region, sizeof(tc->region)); /* "" if none */
 	p->calls[p->ncalls++] = tc;
 	json_t *params = json_pack("{ssss}", "TopicArn", topic, "Message", message);
 	if (subject)

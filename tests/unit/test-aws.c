@@ -143,6 +143,20 @@ static void test_endpoints_and_region(void **state)
 	unsetenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
 }
 
+static void test_arn_region(void **state)
+{
+	(void)state;
+	char buf[32];
+	assert_string_equal(
+	    aws_arn_region("arn:aws:sns:eu-west-1:111111111111:t", buf, sizeof(buf)), "eu-west-1");
+	assert_string_equal(
+	    aws_arn_region("arn:aws:lambda:us-east-2:1:function:f:live", buf, sizeof(buf)),
+	    "us-east-2");
+	assert_null(aws_arn_region("arn:aws:iam::111111111111:role/x", buf, sizeof(buf)));
+	assert_null(aws_arn_region("orders-build", buf, sizeof(buf)));
+	assert_null(aws_arn_region("arn:aws:sns:eu-west-1:1:t", buf, 4));
+}
+
 static void test_xml(void **state)
 {
 	(void)state;
@@ -305,6 +319,7 @@ int main(void)
 		cmocka_unit_test(test_ini),
 		cmocka_unit_test(test_uri_encode),
 		cmocka_unit_test(test_endpoints_and_region),
+		cmocka_unit_test(test_arn_region),
 		cmocka_unit_test(test_xml),
 		cmocka_unit_test(test_s3_urls),
 		cmocka_unit_test(test_credentials_chain),
