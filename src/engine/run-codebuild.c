@@ -675,8 +675,9 @@ static void start_done(void *arg, const struct aws_result *res)
 }
 
 static int start(struct attempt *a, const struct attempt_info *info, void **ret_state,
-                 struct strbuf *err, bool nowait)
+                 struct strbuf *err)
 {
+	bool nowait = info->step_plan->type->flags & STEP_NO_WAIT;
 	const struct doc_node *node = info->step_plan->node;
 	struct build *b = xcalloc(1, sizeof(*b));
 	b->a = a;
@@ -737,18 +738,6 @@ static int start(struct attempt *a, const struct attempt_info *info, void **ret_
 	return 0;
 }
 
-static int start_wait(struct attempt *a, const struct attempt_info *info, void **ret_state,
-                      struct strbuf *err)
-{
-	return start(a, info, ret_state, err, false);
-}
-
-static int start_nowait(struct attempt *a, const struct attempt_info *info, void **ret_state,
-                        struct strbuf *err)
-{
-	return start(a, info, ret_state, err, true);
-}
-
 static void cancel(struct attempt *a, void *state)
 {
 	(void)a;
@@ -768,7 +757,7 @@ static void detach(void *state)
 
 const struct step_runner codebuild_runner = {
 	.type = "CodeBuild",
-	.start = start_wait,
+	.start = start,
 	.cancel = cancel,
 	.reattach = true,
 	.detach = detach,
@@ -776,7 +765,7 @@ const struct step_runner codebuild_runner = {
 
 const struct step_runner codebuild_nowait_runner = {
 	.type = "CodeBuildNoWait",
-	.start = start_nowait,
+	.start = start,
 	.cancel = cancel,
 	.reattach = true,
 	.detach = detach,

@@ -274,8 +274,9 @@ static json_t *name_value_list(const struct doc_node *list, const char *const *k
 }
 
 static int start(struct attempt *a, const struct attempt_info *info, void **ret_state,
-                 struct strbuf *err, bool nowait)
+                 struct strbuf *err)
 {
+	bool nowait = info->step_plan->type->flags & STEP_NO_WAIT;
 	const struct doc_node *node = info->step_plan->node;
 	struct pipeline_run *r = xcalloc(1, sizeof(*r));
 	r->a = a;
@@ -319,18 +320,6 @@ static int start(struct attempt *a, const struct attempt_info *info, void **ret_
 	return 0;
 }
 
-static int start_wait(struct attempt *a, const struct attempt_info *info, void **ret_state,
-                      struct strbuf *err)
-{
-	return start(a, info, ret_state, err, false);
-}
-
-static int start_nowait(struct attempt *a, const struct attempt_info *info, void **ret_state,
-                        struct strbuf *err)
-{
-	return start(a, info, ret_state, err, true);
-}
-
 static void cancel(struct attempt *a, void *state)
 {
 	(void)a;
@@ -354,7 +343,7 @@ static void detach(void *state)
 
 const struct step_runner codepipeline_runner = {
 	.type = "CodePipeline",
-	.start = start_wait,
+	.start = start,
 	.cancel = cancel,
 	.reattach = true,
 	.detach = detach,
@@ -362,7 +351,7 @@ const struct step_runner codepipeline_runner = {
 
 const struct step_runner codepipeline_nowait_runner = {
 	.type = "CodePipelineNoWait",
-	.start = start_nowait,
+	.start = start,
 	.cancel = cancel,
 	.reattach = true,
 	.detach = detach,

@@ -226,7 +226,7 @@ const struct step_type step_codebuild = {
 const struct step_type step_codebuild_nowait = {
 	.name = "CodeBuildNoWait",
 	.summary = "start an AWS CodeBuild build and move on",
-	.flags = STEP_AWS | STEP_RETRYABLE,
+	.flags = STEP_AWS | STEP_RETRYABLE | STEP_NO_WAIT,
 	.fields = codebuild_fields,
 	.describe = describe_codebuild_nowait,
 };

@@ -21,6 +21,7 @@
 /* Step type flags. */
 #define STEP_AWS       (1u << 0) /* calls AWS: takes region and roleArn */
 #define STEP_RETRYABLE (1u << 1) /* a failed attempt may be retried */
+#define STEP_NO_WAIT   (1u << 2) /* ends once its remote work has started */
 
 struct step_type {
 	const char *name;                /* as written in plans: "CodeBuild" */
