@@ -131,6 +131,33 @@ static bool load_exec(struct request *rq, struct store *st, struct exec_row *row
 	return r == 0;
 }
 
+/* True if execution rq->params[0] exists (exact id); answers 404 or 503
+ * and returns false if not. Reads only its summary row. */
+static bool exists(struct request *rq, struct store *st)
+{
+	struct exec_row row;
+	struct strbuf err = STRBUF_INIT;
+	int r = store_get(st, rq->params[0], &row, &err);
+	bool found = r == 0 && !strcmp(row.id, rq->params[0]);
+	if (r == 0)
+		exec_row_release(&row);
+	if (r == SP_ESTORE)
+		respond_error(rq, 503, "store-error", "%s", err.buf);
+	else if (!found)
+		respond_error(rq, 404, "not-found", "no execution %s", rq->params[0]);
+	strbuf_release(&err);
+	return found;
+}
+
+/* exists(), with a store connection of its own. */
+static bool exists_here(struct request *rq)
+{
+	struct store *st = store_or_503(rq);
+	bool found = st && exists(rq, st);
+	server_store_put(rq->srv, st);
+	return found;
+}
+
 static json_t *report_of(struct request *rq)
 {
 	struct store *st = store_or_503(rq);
@@ -333,11 +360,8 @@ static void start_stream(struct request *rq, const char *id)
 
 static void h_stream_one(struct request *rq)
 {
-	json_t *doc = report_of(rq); /* 404 for unknown ids before streaming */
-	if (!doc)
-		return;
-	json_decref(doc);
-	start_stream(rq, rq->params[0]);
+	if (exists_here(rq)) /* 404 for unknown ids before streaming */
+		start_stream(rq, rq->params[0]);
 }
 
 static void h_stream_all(struct request *rq)
@@ -550,26 +574,15 @@ static void h_abort(struct request *rq)
 	if (!in)
 		return;
 	struct store *st = store_or_503(rq);
-	struct exec_row row;
-	if (st) {
+	if (st && exists(rq, st)) {
+		json_t *data =
+		    json_pack("{ssssss}", "by", rq->identity, "via", "api", "address", rq->address);
+		const char *reason = json_string_value(json_object_get(in, "reason"));
+		if (reason)
+			json_object_set_new(data, "reason", json_string(reason));
 		struct strbuf err = STRBUF_INIT;
-		int r = store_get(st, rq->params[0], &row, &err);
-		if (r == SP_ESTORE) {
-			respond_error(rq, 503, "store-error", "%s", err.buf);
-		} else if (r < 0 || strcmp(row.id, rq->params[0]) != 0) {
-			if (r == 0)
-				exec_row_release(&row);
-			respond_error(rq, 404, "not-found", "no execution %s", rq->params[0]);
-		} else {
-			json_t *data = json_pack("{ssssss}", "by", rq->identity, "via", "api",
-			                         "address", rq->address);
-			const char *reason = json_string_value(json_object_get(in, "reason"));
-			if (reason)
-				json_object_set_new(data, "reason", json_string(reason));
-			r = control_apply(st, row.id, "abort", data, DECISION_WAIT_MS, &err);
-			control_answer(rq, r, "aborted", &err);
-			exec_row_release(&row);
-		}
+		int r = control_apply(st, rq->params[0], "abort", data, DECISION_WAIT_MS, &err);
+		control_answer(rq, r, "aborted", &err);
 		strbuf_release(&err);
 	}
 	server_store_put(rq->srv, st);
@@ -596,10 +609,8 @@ static void h_retry(struct request *rq)
 	if (!in)
 		return;
 	json_decref(in);
-	json_t *doc = report_of(rq);
-	if (!doc)
+	if (!exists_here(rq))
 		return;
-	json_decref(doc);
 	struct retry_job j = { .id = rq->params[0], .by = rq->identity, .address = rq->address };
 	strbuf_init(&j.err, SIZE_MAX);
 	if (server_call(rq->srv, do_retry, &j) < 0)
@@ -672,15 +683,9 @@ static void h_logout(struct request *rq)
 
 /* ---- metrics ------------------------------------------------------------------------ */
 
-static void count_row(const struct exec_row *row, void *arg)
+static void count_status(const char *status, int64_t n, void *arg)
 {
-	json_t *counts = arg;
-	json_t *v = json_object_get(counts, row->status);
-	json_object_set_new(counts, row->status, json_integer(json_integer_value(v) + 1));
-	if (row->waiting)
-		json_object_set_new(
-		    counts, "WAITING",
-		    json_integer(json_integer_value(json_object_get(counts, "WAITING")) + 1));
+	json_object_set_new(arg, status, json_integer(n));
 }
 
 struct aws_counts_job {
@@ -702,11 +707,7 @@ static void h_metrics(struct request *rq)
 	if (!st)
 		return;
 	json_t *counts = json_object();
-	for (int offset = 0;; offset += 1000) {
-		int n = store_list(st, NULL, 1000, offset, count_row, counts, NULL);
-		if (n < 1000)
-			break;
-	}
+	store_count_by_status(st, count_status, counts, NULL);
 	server_store_put(srv, st);
 	struct strbuf out = STRBUF_INIT;
 	strbuf_addstr(&out, "# HELP steppy_executions Executions in the store by status.\n"

@@ -777,3 +777,21 @@ int store_inbox_withdraw(struct store *st, int64_t cmd_id, int64_t now, struct s
 	sqlite3_finalize(stmt);
 	return r;
 }
+
+int store_count_by_status(struct store *st, void (*fn)(const char *status, int64_t n, void *arg),
+                          void *arg, struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(st,
+	                             "SELECT status, count(*) FROM executions GROUP BY status "
+	                             "UNION ALL SELECT 'WAITING', count(*) FROM executions "
+	                             "WHERE status = 'RUNNING' AND waiting IS NOT NULL",
+	                             err);
+	if (!stmt)
+		return SP_ESTORE;
+	int rc;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		fn((const char *)sqlite3_column_text(stmt, 0), sqlite3_column_int64(stmt, 1), arg);
+	int r = rc == SQLITE_DONE ? 0 : db_error(st, err, "counting executions");
+	sqlite3_finalize(stmt);
+	return r;
+}

@@ -113,6 +113,11 @@ int store_lease_release(struct store *st, const char *id, const char *owner, str
 /* True if some process other than owner holds a live lease on id. */
 bool store_lease_held_elsewhere(struct store *st, const char *id, const char *owner, int64_t now);
 
+/* Counts executions by status (one call of fn per status present), then
+ * fn("WAITING", n) for the running ones that wait for a person. */
+int store_count_by_status(struct store *st, void (*fn)(const char *status, int64_t n, void *arg),
+                          void *arg, struct strbuf *err);
+
 /* Ids of executions whose status is RUNNING; caller frees each and the array. */
 int store_unfinished(struct store *st, char ***ret_ids, size_t *ret_n, struct strbuf *err);
 
