@@ -88,10 +88,6 @@ int cli_find_execution(struct store *st, const char *id_or_prefix, struct exec_r
 int cli_find_step(const struct plan *plan, const struct exec_state *state, const char *name,
                   bool human_waiting, int *ret_stage, int *ret_step);
 
-/* Whether by ("alice" or "alice@host") may decide a Human step: true when the
- * step lists no approvers, or lists by or its user part. */
-bool cli_is_approver(const struct plan_step *ps, const char *by);
-
 /* Exit codes of run, resume and retry, by how the release ended. */
 enum {
 	EXIT_FAILED = 3,

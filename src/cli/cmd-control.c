@@ -162,7 +162,7 @@ static int control(int argc, char **argv, const char *kind, const char *help)
 			code = EXIT_USAGE;
 		} else {
 			const struct plan_step *ps = &le.plan->stages[stage].steps[step];
-			if (!cli_is_approver(ps, by)) {
+			if (!human_is_approver(ps->node, by)) {
 				fprintf(stderr, "steppy: %s is not an approver of \"%s\"\n", by,
 				        ps->name);
 				code = EXIT_REFUSED;

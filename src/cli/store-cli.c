@@ -135,19 +135,3 @@ int cli_find_step(const struct plan *plan, const struct exec_state *state, const
 	}
 	return found;
 }
-
-bool cli_is_approver(const struct plan_step *ps, const char *by)
-{
-	const struct doc_node *approvers = doc_get(ps->node, "approvers");
-	if (!approvers)
-		return true; /* anyone who can reach the release may decide */
-	/* An approver may be listed as "alice" or as "alice@host". */
-	const char *at = strchr(by, '@');
-	size_t user_len = at ? (size_t)(at - by) : strlen(by);
-	for (size_t i = 0; i < approvers->u.array.len; i++) {
-		const char *a = approvers->u.array.items[i]->u.string.s;
-		if (!strcmp(a, by) || (strlen(a) == user_len && !strncmp(a, by, user_len)))
-			return true;
-	}
-	return false;
-}

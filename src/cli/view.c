@@ -364,7 +364,7 @@ static void decide_typed(struct view *v, const char *line)
 		const struct exec_state *s = runtime_state(v->rt, id);
 		const struct plan_step *ps = &s->plan->stages[stage].steps[step];
 		const char *reason;
-		if (!cli_is_approver(ps, by))
+		if (!human_is_approver(ps->node, by))
 			fprintf(v->out, "%s is not an approver of \"%s\"\n", by, ps->name);
 		else if (runtime_decide(v->rt, id, stage, step, approve,
 		                        json_pack("{ss ss}", "by", by, "via", "terminal"),

@@ -12,6 +12,7 @@
 #include "plan/doc-json.h"
 #include "plan/limits.h"
 #include "plan/plan.h"
+#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"
@@ -525,7 +526,8 @@ static void decide(struct request *rq, bool approve)
 		} else if (strcmp(le.plan->stages[stage].steps[step].type->name, "Human") != 0) {
 			respond_error(rq, 409, "refused", "step \"%s\" is not a Human step",
 			              le.plan->stages[stage].steps[step].name);
-		} else if (!cli_is_approver(&le.plan->stages[stage].steps[step], rq->identity)) {
+		} else if (!human_is_approver(le.plan->stages[stage].steps[step].node,
+		                              rq->identity)) {
 			respond_error(rq, 403, "not-an-approver",
 			              "%s is not among the approvers of \"%s\"", rq->identity,
 			              le.plan->stages[stage].steps[step].name);

@@ -17,9 +17,9 @@
  */
 #include "server/server-internal.h"
 
-#include "cli/cli.h"
 #include "engine/control.h"
 #include "engine/history.h"
+#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"
@@ -395,7 +395,7 @@ static void h_link_post(struct request *rq)
 		if (closed) {
 			simple_page(rq, 409, "Already decided", closed);
 		} else if (needs_identity &&
-		           (!rq->identity || !cli_is_approver(v.ps, rq->identity))) {
+		           (!rq->identity || !human_is_approver(v.ps->node, rq->identity))) {
 			simple_page(rq, 403, "Not an approver",
 			            "Only the approvers listed for this step may decide it.");
 		} else {

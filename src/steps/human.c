@@ -43,6 +43,22 @@ static size_t person_len(const char *name)
 	return at && at != name ? (size_t)(at - name) : strlen(name);
 }
 
+bool human_is_approver(const struct doc_node *step, const char *by)
+{
+	const struct doc_node *approvers = doc_get(step, "approvers");
+	if (!approvers)
+		return true; /* anyone who can reach the release may decide */
+	/* An approver may be listed as "alice" or as "alice@host". */
+	const char *at = strchr(by, '@');
+	size_t user_len = at ? (size_t)(at - by) : strlen(by);
+	for (size_t i = 0; i < approvers->u.array.len; i++) {
+		const char *a = approvers->u.array.items[i]->u.string.s;
+		if (!strcmp(a, by) || (strlen(a) == user_len && !strncmp(a, by, user_len)))
+			return true;
+	}
+	return false;
+}
+
 bool human_same_person(const char *a, const char *b)
 {
 	size_t n = person_len(a);

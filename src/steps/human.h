@@ -15,6 +15,10 @@
 
 #define HUMAN_MAX_APPROVALS 100 /* the largest minApprovals a plan may ask */
 
+/* Whether by ("alice" or "alice@host") may decide the step: true when it
+ * lists no approvers, or lists by or its user part. */
+bool human_is_approver(const struct doc_node *step, const char *by);
+
 /* minApprovals: distinct people who must approve; 1 when absent. */
 int human_min_approvals(const struct doc_node *step);
 
