@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const role_names[] = { "viewer", "operator", "approver", "admin", NULL };
 
@@ -127,6 +128,92 @@ static void check_inbox(struct vctx *v, const struct doc_node *value)
 	schema_check_object(v, value, tables, "\"inbox\"");
 }
 
+static void check_email(struct vctx *v, const struct doc_node *value)
+{
+	const char *s = value->u.string.s;
+	const char *at = strchr(s, '@');
+	if (!at || at == s || !at[1] || strchr(at + 1, '@') || strpbrk(s, " \t<>,;\"") ||
+	    !str_all_in(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	                   ".!#$%&'*+/=?^_`{|}~-@"))
+		v_error(v, value->pos, NULL,
+		        "\"%.80s\" is not an email address such as alice@example.com", s);
+}
+
+static void check_slack_user(struct vctx *v, const struct doc_node *value)
+{
+	const char *s = value->u.string.s;
+	if ((s[0] != 'U' && s[0] != 'W') || !s[1] ||
+	    !str_all_in(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
+		v_error(v, value->pos, NULL,
+		        "\"%.40s\" is not a Slack user id (such as U0123ABCD: the member id in the "
+		        "person's Slack profile)",
+		        s);
+}
+
+static void check_group_names(struct vctx *v, const struct doc_node *value)
+{
+	check_string_list(v, value);
+	for (size_t i = 0; i < value->u.array.len; i++) {
+		const struct doc_node *g = value->u.array.items[i];
+		if (g->kind == DOC_STRING &&
+		    (!g->u.string.s[0] ||
+		     !str_all_in(g->u.string.s,
+		                 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                 "0123456789._-"))) {
+			size_t saved = v_push_index(v, i);
+			v_error(v, g->pos, NULL,
+			        "\"%.40s\" is not a group name: letters, digits, \".\", \"_\" and "
+			        "\"-\"",
+			        g->u.string.s);
+			v_pop(v, saved);
+		}
+	}
+}
+
+/* people: name -> { email, slack, groups, roles }; emails and Slack ids
+ * name one person each, or a sign-in could not tell who it is. */
+static void check_people(struct vctx *v, const struct doc_node *value)
+{
+	static const struct field_spec fields[] = {
+		{ .name = "email", .types = T_STRING, .max_len = 254, .check = check_email },
+		{ .name = "slack", .types = T_STRING, .max_len = 32, .check = check_slack_user },
+		{ .name = "groups", .types = T_ARRAY, .check = check_group_names },
+		{ .name = "roles", .types = T_ARRAY, .flags = F_NONEMPTY, .check = check_roles },
+		{ .name = NULL },
+	};
+	static const struct field_spec *const tables[] = { fields, NULL };
+	static const char *const keys[] = { "email", "slack" };
+	for (size_t i = 0; i < value->u.object.len; i++) {
+		const struct doc_member *m = &value->u.object.members[i];
+		size_t saved = v_push(v, m->key);
+		if (!m->key[0] || strlen(m->key) > 100 || strpbrk(m->key, "@:") ||
+		    !str_all_in(m->key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                        "0123456789._-"))
+			v_error(v, m->key_pos, NULL,
+			        "\"%.40s\" is not a person's name here: up to 100 letters, digits, "
+			        "\".\", \"_\" and \"-\" (the name histories and approvers use)",
+			        m->key);
+		schema_check_object(v, m->value, tables, "a person");
+		for (size_t k = 0; k < 2; k++) {
+			const struct doc_node *n = doc_get(m->value, keys[k]);
+			for (size_t j = 0; n && n->kind == DOC_STRING && j < i; j++) {
+				const struct doc_node *o =
+				    doc_get(value->u.object.members[j].value, keys[k]);
+				if (o && o->kind == DOC_STRING &&
+				    !strcasecmp(o->u.string.s, n->u.string.s)) {
+					size_t s2 = v_push(v, keys[k]);
+					v_error(v, n->pos, NULL, "\"%.80s\" is already %.40s's %s",
+					        n->u.string.s, value->u.object.members[j].key,
+					        keys[k]);
+					v_pop(v, s2);
+					break;
+				}
+			}
+		}
+		v_pop(v, saved);
+	}
+}
+
 static const struct field_spec config_fields[] = {
 	{ .name = "listen", .types = T_STRING, .flags = F_NONEMPTY, .check = check_listen },
 	{ .name = "publicUrl", .types = T_STRING, .flags = F_NONEMPTY, .check = check_url },
@@ -139,6 +226,7 @@ static const struct field_spec config_fields[] = {
 	{ .name = "inbox", .types = T_OBJECT, .check = check_inbox },
 	{ .name = "maxBodyBytes", .types = T_INTEGER, .min = 1024, .max = 67108864 },
 	{ .name = "clientTimeoutSeconds", .types = T_INTEGER, .min = 1, .max = 3600 },
+	{ .name = "people", .types = T_OBJECT, .check = check_people },
 	{ .name = NULL },
 };
 
@@ -178,10 +266,48 @@ static int hexval(char ch)
 	return ch >= '0' && ch <= '9' ? ch - '0' : ch - 'a' + 10;
 }
 
+/* The ROLE_* bits of a valid "roles" list; every role includes viewer. */
+static unsigned roles_from(const struct doc_node *roles)
+{
+	unsigned bits = 0;
+	for (size_t k = 0; k < roles->u.array.len; k++) {
+		const char *role = roles->u.array.items[k]->u.string.s;
+		bits |= !strcmp(role, "viewer")     ? ROLE_VIEWER
+		        : !strcmp(role, "operator") ? ROLE_OPERATOR | ROLE_VIEWER
+		        : !strcmp(role, "approver") ? ROLE_APPROVER | ROLE_VIEWER
+		                                    : ROLE_VIEWER | ROLE_OPERATOR | ROLE_APPROVER;
+	}
+	return bits;
+}
+
 static const char *str(const struct doc_node *obj, const char *key)
 {
 	const struct doc_node *n = doc_get(obj, key);
 	return n && n->kind == DOC_STRING ? n->u.string.s : NULL;
+}
+
+/* Fills c->people from a valid "people" object (or none). Strings stay in
+ * the document; the person list and group lists are allocated. */
+static void load_people(struct serve_config *c, const struct doc_node *people)
+{
+	size_t n = people ? people->u.object.len : 0;
+	struct person *list = xcalloc(n ? n : 1, sizeof(*list));
+	for (size_t i = 0; i < n; i++) {
+		const struct doc_member *m = &people->u.object.members[i];
+		struct person *p = &list[i];
+		p->name = m->key;
+		p->email = str(m->value, "email");
+		p->slack_user = str(m->value, "slack");
+		const struct doc_node *groups = doc_get(m->value, "groups");
+		size_t ng = groups ? groups->u.array.len : 0;
+		p->groups = xcalloc(ng + 1, sizeof(*p->groups));
+		for (size_t k = 0; k < ng; k++)
+			p->groups[k] = groups->u.array.items[k]->u.string.s;
+		const struct doc_node *roles = doc_get(m->value, "roles");
+		p->roles = roles ? roles_from(roles) : ROLE_VIEWER | ROLE_APPROVER;
+	}
+	c->people.list = list;
+	c->people.n = n;
 }
 
 int serve_config_load(const char *path, struct serve_config *c, struct diag_list *diags)
@@ -283,16 +409,9 @@ int serve_config_load(const char *path, struct serve_config *c, struct diag_list
 		for (int k = 0; k < 32; k++)
 			at->sha256[k] =
 			    (unsigned char)(hexval(hex[2 * k]) << 4 | hexval(hex[2 * k + 1]));
-		const struct doc_node *roles = doc_get(t, "roles");
-		for (size_t k = 0; k < roles->u.array.len; k++) {
-			const char *role = roles->u.array.items[k]->u.string.s;
-			at->roles |= !strcmp(role, "viewer")     ? ROLE_VIEWER
-			             : !strcmp(role, "operator") ? ROLE_OPERATOR | ROLE_VIEWER
-			             : !strcmp(role, "approver")
-			                 ? ROLE_APPROVER | ROLE_VIEWER
-			                 : ROLE_VIEWER | ROLE_OPERATOR | ROLE_APPROVER;
-		}
+		at->roles = roles_from(doc_get(t, "roles"));
 	}
+	load_people(c, doc_get(root, "people"));
 	return 0;
 }
 
@@ -303,6 +422,9 @@ void serve_config_release(struct serve_config *c)
 	free(c->channel_list);
 	free(c->default_names);
 	free(c->tokens);
+	for (size_t i = 0; i < c->people.n; i++)
+		free((void *)c->people.list[i].groups);
+	free((void *)c->people.list);
 	doc_free(c->doc);
 	memset(c, 0, sizeof(*c));
 }

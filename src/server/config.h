@@ -7,6 +7,7 @@
 #ifndef STEPPY_SERVER_CONFIG_H
 #define STEPPY_SERVER_CONFIG_H
 
+#include "engine/people.h"
 #include "plan/diag.h"
 #include "plan/doc.h"
 
@@ -48,6 +49,7 @@ struct serve_config {
 	int64_t inbox_poll_ms;
 	size_t max_body_bytes;
 	unsigned client_timeout_s; /* a connection silent this long is closed */
+	struct people people;      /* the people directory; empty when not configured */
 };
 
 /* The defaults: 127.0.0.1:8080, no tokens (loopback only), no channels. */
