@@ -65,6 +65,79 @@ bool human_same_person(const char *a, const char *b)
 	return n == person_len(b) && !strncmp(a, b, n);
 }
 
+bool human_anonymous(const char *by)
+{
+	return !by || !*by;
+}
+
+/* The step's approvers as "a, b, c" (for messages). */
+static void list_approvers(const struct doc_node *approvers, struct strbuf *out)
+{
+	for (size_t i = 0; i < approvers->u.array.len; i++)
+		strbuf_addf(out, "%s%s", i ? ", " : "", approvers->u.array.items[i]->u.string.s);
+}
+
+enum human_verdict human_may_decide(const struct doc_node *step, const char *step_name,
+                                    const struct human_decider *d, bool approve,
+                                    const char *starter, char *const *approved_by, int napproved,
+                                    struct strbuf *why)
+{
+	struct strbuf scratch = STRBUF_INIT;
+	struct strbuf *w = why ? why : &scratch;
+	const struct doc_node *approvers = doc_get(step, "approvers");
+	bool anonymous = human_anonymous(d->by);
+	int need = human_min_approvals(step);
+	bool self_ok = human_self_approval_allowed(step);
+	enum human_verdict v = HUMAN_MAY;
+	if (!starter)
+		starter = "";
+	if (d->approver_role == 0) {
+		v = HUMAN_NO_ROLE;
+		strbuf_addf(w, "%s may not decide \"%s\": this needs the approver role",
+		            anonymous ? "this person" : d->by, step_name);
+	} else if (approvers && anonymous) {
+		v = HUMAN_NO_NAME;
+		strbuf_addf(w, "only the approvers of \"%s\" (", step_name);
+		list_approvers(approvers, w);
+		strbuf_addstr(w, ") may decide it: say who you are (sign in)");
+	} else if (approvers && !human_is_approver(step, d->by)) {
+		v = HUMAN_NOT_LISTED;
+		strbuf_addf(w, "%s is not among the approvers of \"%s\"", d->by, step_name);
+	} else if (!approve) {
+		v = HUMAN_MAY; /* whoever may decide may reject, the starter too */
+	} else if (anonymous && need > 1) {
+		v = HUMAN_NO_NAME;
+		strbuf_addf(w,
+		            "\"%s\" needs %d approvals from different people: an approval must "
+		            "say who gives it (sign in)",
+		            step_name, need);
+	} else if (anonymous && !self_ok) {
+		v = HUMAN_NO_NAME;
+		strbuf_addf(w,
+		            "whoever started the release%s%s%s may not approve \"%s\": an approval "
+		            "must say who gives it (sign in)",
+		            *starter ? " (" : "", starter, *starter ? ")" : "", step_name);
+	} else if (!self_ok && *starter && human_same_person(d->by, starter)) {
+		v = HUMAN_STARTER;
+		strbuf_addf(w,
+		            "whoever started the release (%s) cannot approve it: "
+		            "allowSelfApproval is false",
+		            starter);
+	} else {
+		for (int i = 0; i < napproved && v == HUMAN_MAY; i++)
+			if (human_same_person(approved_by[i], d->by ? d->by : ""))
+				v = HUMAN_AGAIN;
+		if (v == HUMAN_AGAIN)
+			strbuf_addf(w,
+			            "%s has already approved \"%s\" (%d of %d approvals so far; "
+			            "each must come from a different person)",
+			            anonymous ? "someone with the link" : d->by, step_name,
+			            napproved, need);
+	}
+	strbuf_release(&scratch);
+	return v;
+}
+
 /*
  * minApprovals must be reachable: with approvers listed, at least that many
  * different people. Names that still hold a variable count as different
