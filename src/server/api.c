@@ -451,6 +451,19 @@ static void h_submit(struct request *rq)
 	                  &doc, &dl);
 	if (r == 0)
 		r = plan_from_doc(doc, vals, nvals, &plan, &dl, &err);
+	/* A Human step its starter's release could never get through. */
+	if (r == 0) {
+		struct diag_list starter = DIAG_LIST_INIT;
+		if (human_check_plan_starter(plan, rq->identity, &starter) > 0) {
+			plan_free(plan);
+			plan = NULL;
+			r = SP_EINVAL;
+			diag_list_release(&dl); /* the plan's warnings: not what refused it */
+			dl = starter;
+		} else {
+			diag_list_release(&starter);
+		}
+	}
 	free(text);
 	free(vals);
 	if (r < 0) {

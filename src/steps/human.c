@@ -6,8 +6,11 @@
  */
 #include "steps/human.h"
 
+#include "plan/diag.h"
+#include "plan/plan.h"
 #include "steps/step-type.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const struct field_spec human_fields[] = {
@@ -142,22 +145,37 @@ enum human_verdict human_may_decide(const struct doc_node *step, const char *ste
  * minApprovals must be reachable: with approvers listed, at least that many
  * different people. Names that still hold a variable count as different
  * people until they are substituted (checked again then). The scan stops
- * once enough people are found, so a long list costs at most
- * HUMAN_MAX_APPROVALS comparisons per name.
+ * once one person more than needed is found, so a long list costs at most
+ * HUMAN_MAX_APPROVALS + 1 comparisons per name.
+ *
+ * With allowSelfApproval false, minApprovals > 1 and no one to spare, a
+ * release started by one of the approvers can never be approved: a
+ * warning here (who starts it is not known yet), an error when it is
+ * submitted (human_check_starter()). One approver and one approval is a
+ * common set-up (releases started by CI, approved by a release manager):
+ * no warning, the error at submit time still catches the bad case. The
+ * warning comes from the pass before variables are substituted only (once).
  */
 static void validate_human(struct vctx *v, const struct doc_node *step)
 {
 	const struct doc_member *min = doc_member(step, "minApprovals");
 	const struct doc_node *approvers = doc_get(step, "approvers");
-	if (!min || !approvers || approvers->kind != DOC_ARRAY || min->value->kind != DOC_NUMBER ||
-	    !min->value->u.number.is_integer)
+	if (!approvers || approvers->kind != DOC_ARRAY)
 		return;
-	int64_t need = min->value->u.number.integer;
+	int64_t need = 1;
+	struct doc_pos pos = approvers->pos;
+	if (min) {
+		if (min->value->kind != DOC_NUMBER || !min->value->u.number.is_integer)
+			return;
+		need = min->value->u.number.integer;
+		pos = min->value->pos;
+	}
 	if (need < 1 || need > HUMAN_MAX_APPROVALS)
-		return;                          /* out of range: reported by the field table */
-	const char *people[HUMAN_MAX_APPROVALS]; /* NULL: a name still to substitute */
+		return;                              /* out of range: reported by the field table */
+	const char *people[HUMAN_MAX_APPROVALS + 1]; /* NULL: a name still to substitute */
 	size_t npeople = 0, len = approvers->u.array.len;
-	for (size_t i = 0; i < len && npeople < (size_t)need; i++) {
+	bool deferred = false;
+	for (size_t i = 0; i < len && npeople <= (size_t)need; i++) {
 		const struct doc_node *a = approvers->u.array.items[i];
 		if (a->kind != DOC_STRING || !*a->u.string.s)
 			return; /* reported by check_string_list */
@@ -167,22 +185,80 @@ static void validate_human(struct vctx *v, const struct doc_node *step)
 				return; /* listed twice: reported by check_string_list */
 			seen = people[j] && human_same_person(people[j], a->u.string.s);
 		}
+		deferred |= v_deferred(v, a);
 		if (!seen)
 			people[npeople++] = v_deferred(v, a) ? NULL : a->u.string.s;
 	}
-	if (npeople >= (size_t)need)
-		return;
-	size_t saved = v_push(v, "minApprovals");
-	if (npeople == len)
-		v_error(v, min->value->pos, NULL,
+	size_t saved = v_push(v, min ? "minApprovals" : "approvers");
+	if (npeople < (size_t)need && npeople == len)
+		v_error(v, pos, NULL,
 		        "\"minApprovals\" is %lld but \"approvers\" lists only %zu %s",
 		        (long long)need, npeople, npeople == 1 ? "person" : "people");
-	else
-		v_error(v, min->value->pos, NULL,
+	else if (npeople < (size_t)need)
+		v_error(v, pos, NULL,
 		        "\"minApprovals\" is %lld but the %zu \"approvers\" are only %zu different "
 		        "%s (names are compared by their part before \"@\")",
 		        (long long)need, len, npeople, npeople == 1 ? "person" : "people");
+	else if (need > 1 && npeople == (size_t)need && !deferred && !v->bound &&
+	         !human_self_approval_allowed(step))
+		v_warning(v, pos,
+		          "a release started by one of the %zu \"approvers\" cannot get its %lld "
+		          "%s: allowSelfApproval is false, so its starter may not approve (list "
+		          "another approver, or lower \"minApprovals\")",
+		          npeople, (long long)need, need == 1 ? "approval" : "approvals");
 	v_pop(v, saved);
+}
+
+int human_check_starter(const struct doc_node *step, const char *starter, struct strbuf *why)
+{
+	const struct doc_node *approvers = doc_get(step, "approvers");
+	if (!approvers || !starter || !*starter || human_self_approval_allowed(step) ||
+	    !human_is_approver(step, starter))
+		return 0;
+	int need = human_min_approvals(step);
+	/* Different people among the approvers, the starter left out. */
+	const char *people[HUMAN_MAX_APPROVALS];
+	int npeople = 0;
+	for (size_t i = 0; i < approvers->u.array.len && npeople < need; i++) {
+		const char *a = approvers->u.array.items[i]->u.string.s;
+		bool seen = human_same_person(a, starter);
+		for (int j = 0; j < npeople && !seen; j++)
+			seen = human_same_person(people[j], a);
+		if (!seen)
+			people[npeople++] = a;
+	}
+	if (npeople >= need)
+		return 0;
+	strbuf_addf(why,
+	            "%s started the release and is among the approvers, and allowSelfApproval is "
+	            "false: the others are %d %s, fewer than minApprovals (%d); nobody could "
+	            "approve it",
+	            starter, npeople, npeople == 1 ? "person" : "people", need);
+	return -1;
+}
+
+int human_check_plan_starter(const struct plan *plan, const char *starter, struct diag_list *dl)
+{
+	int n = 0;
+	for (size_t i = 0; i < plan->nstages; i++)
+		for (size_t j = 0; j < plan->stages[i].nsteps; j++) {
+			const struct plan_step *ps = &plan->stages[i].steps[j];
+			struct strbuf why = STRBUF_INIT;
+			if (!strcmp(ps->type->name, "Human") &&
+			    human_check_starter(ps->node, starter, &why) < 0) {
+				const struct doc_member *m = doc_member(ps->node, "minApprovals");
+				const char *field = m ? "minApprovals" : "approvers";
+				const struct doc_node *at = m ? m->value : doc_get(ps->node, field);
+				char pointer[96];
+				snprintf(pointer, sizeof(pointer), "/stages/%zu/steps/%zu/%s", i, j,
+				         field);
+				diag_add(dl, DIAG_ERROR, plan->doc->name, at->pos, pointer, NULL,
+				         "%s", why.buf);
+				n++;
+			}
+			strbuf_release(&why);
+		}
+	return n;
 }
 
 static void describe_human(const struct doc_node *step, struct strbuf *out)

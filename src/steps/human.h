@@ -34,6 +34,26 @@ bool human_self_approval_allowed(const struct doc_node *step);
  */
 bool human_same_person(const char *a, const char *b);
 
+/*
+ * Whether a release started by starter can still get the step's approvals:
+ * with allowSelfApproval false and starter among the approvers, the other
+ * approvers must be at least minApprovals different people. Returns 0, or
+ * -1 with the reason appended to why. For submitting (the validator only
+ * warns: it does not know who will start the release).
+ */
+int human_check_starter(const struct doc_node *step, const char *starter, struct strbuf *why);
+
+struct plan;
+struct diag_list;
+
+/*
+ * human_check_starter() for every Human step of plan: an error diagnostic
+ * (at the step's minApprovals, else its approvers) for each step that a
+ * release started by starter could never get through. Returns how many
+ * were added to dl.
+ */
+int human_check_plan_starter(const struct plan *plan, const char *starter, struct diag_list *dl);
+
 /* Whether by names nobody: NULL or "" (a decision without a signed-in person). */
 bool human_anonymous(const char *by);
 

@@ -399,6 +399,15 @@ expect_out_contains 'value="reject"'
 expect_out_lacks 'value="approve"'
 api_body POST "/api/v1/executions/$ids/steps/0/0/approve" "$ALICE" '{}'
 expect_json 'd["result"] == "approved"'
+# Two approvals of two approvers, one of whom starts it: refused at submit.
+api_body POST /api/v1/executions "$ADMIN" '{"plan": {"stages": [{"name": "g", "steps": [{"type": "Human", "name": "pair", "message": "ok?", "approvers": ["admin", "bob"], "minApprovals": 2}]}]}}'
+expect_status 400
+expect_json 'd["error"]["code"] == "invalid-plan" and d["error"]["diagnostics"][0]["pointer"] == "/stages/0/steps/0/minApprovals" and d["error"]["message"] == "admin started the release and is among the approvers, and allowSelfApproval is false: the others are 1 person, fewer than minApprovals (2); nobody could approve it"'
+api_body POST /api/v1/executions "$OPS" '{"plan": {"stages": [{"name": "g", "steps": [{"type": "Human", "name": "pair", "message": "ok?", "approvers": ["admin", "bob"], "minApprovals": 2}]}]}}'
+expect_status 201
+idp=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+api_body POST "/api/v1/executions/$idp/abort" "$OPS" '{}'
+expect_status 200
 end
 
 begin 'bad input: malformed JSON, unknown fields, invalid plans, oversized bodies, wrong methods'
