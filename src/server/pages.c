@@ -393,7 +393,8 @@ static void add_choices(struct strbuf *out, struct request *rq, const struct lin
 		if (va == HUMAN_NO_ROLE || vr == HUMAN_NO_ROLE) {
 			struct strbuf has = STRBUF_INIT;
 			role_names(rq->roles, ", ", &has);
-			strbuf_addf(&has, "%s", has.len ? "" : "no role");
+			if (!has.len)
+				strbuf_addstr(&has, "no role");
 			strbuf_addstr(out, "; ");
 			html_escape(out, d.by);
 			strbuf_addstr(out, " has ");

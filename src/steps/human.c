@@ -212,22 +212,24 @@ static void validate_human(struct vctx *v, const struct doc_node *step)
 int human_check_starter(const struct doc_node *step, const char *starter, struct strbuf *why)
 {
 	const struct doc_node *approvers = doc_get(step, "approvers");
-	if (!approvers || !starter || !*starter || human_self_approval_allowed(step) ||
-	    !human_is_approver(step, starter))
+	if (!approvers || !starter || !*starter || human_self_approval_allowed(step))
 		return 0;
 	int need = human_min_approvals(step);
-	/* Different people among the approvers, the starter left out. */
+	/* Different people among the approvers, the starter (by any of their
+	 * names, as the self-approval rule compares them) left out. */
 	const char *people[HUMAN_MAX_APPROVALS];
 	int npeople = 0;
-	for (size_t i = 0; i < approvers->u.array.len && npeople < need; i++) {
+	bool listed = false;
+	for (size_t i = 0; i < approvers->u.array.len && (npeople < need || !listed); i++) {
 		const char *a = approvers->u.array.items[i]->u.string.s;
 		bool seen = human_same_person(a, starter);
+		listed |= seen;
 		for (int j = 0; j < npeople && !seen; j++)
 			seen = human_same_person(people[j], a);
-		if (!seen)
+		if (!seen && npeople < need)
 			people[npeople++] = a;
 	}
-	if (npeople >= need)
+	if (!listed || npeople >= need)
 		return 0;
 	strbuf_addf(why,
 	            "%s started the release and is among the approvers, and allowSelfApproval is "

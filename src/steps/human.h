@@ -36,7 +36,8 @@ bool human_same_person(const char *a, const char *b);
 
 /*
  * Whether a release started by starter can still get the step's approvals:
- * with allowSelfApproval false and starter among the approvers, the other
+ * with allowSelfApproval false and starter among the approvers (compared
+ * as human_same_person() does, as the self-approval rule is), the other
  * approvers must be at least minApprovals different people. Returns 0, or
  * -1 with the reason appended to why. For submitting (the validator only
  * warns: it does not know who will start the release).

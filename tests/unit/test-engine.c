@@ -610,6 +610,52 @@ static void test_human_who_may_decide(void **state)
 	free(text);
 }
 
+/* A release its own starter could never get through is refused at submit. */
+static void test_human_check_starter(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *fields, *starter;
+		int errors;
+	} cases[] = {
+		{ "\"approvers\": [\"alice\", \"bob\"], \"minApprovals\": 2", "alice@ci", 1 },
+		{ "\"approvers\": [\"alice\", \"bob\"], \"minApprovals\": 2", "carol", 0 },
+		{ "\"approvers\": [\"alice\", \"bob\"], \"minApprovals\": 2", "", 0 },
+		{ "\"approvers\": [\"alice\", \"bob\", \"carol\"], \"minApprovals\": 2", "alice",
+		  0 },
+		{ "\"approvers\": [\"alice\", \"bob\"], \"minApprovals\": 2, "
+		  "\"allowSelfApproval\": true",
+		  "alice", 0 },
+		{ "\"approvers\": [\"alice\"]", "alice@laptop", 1 },
+		{ "\"approvers\": [\"alice@ci\", \"bob\"], \"minApprovals\": 2", "alice", 1 },
+		{ "\"minApprovals\": 2, \"allowSelfApproval\": false", "alice", 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *text = human_plan(cases[i].fields);
+		struct plan *plan = plan_from(text);
+		struct diag_list dl = DIAG_LIST_INIT;
+		int n = human_check_plan_starter(plan, cases[i].starter, &dl);
+		if (n != cases[i].errors)
+			fail_msg("case %zu: %d errors, expected %d", i, n, cases[i].errors);
+		if (n) {
+			assert_int_equal(dl.items[0].severity, DIAG_ERROR);
+			assert_string_equal(dl.items[0].pointer,
+			                    strstr(cases[i].fields, "minApprovals")
+			                        ? "/stages/0/steps/0/minApprovals"
+			                        : "/stages/0/steps/0/approvers");
+		}
+		if (i == 0)
+			assert_string_equal(
+			    dl.items[0].message,
+			    "alice@ci started the release and is among the approvers, "
+			    "and allowSelfApproval is false: the others are 1 person, "
+			    "fewer than minApprovals (2); nobody could approve it");
+		diag_list_release(&dl);
+		plan_free(plan);
+		free(text);
+	}
+}
+
 static void test_human_approvals_do_not_carry_over(void **state)
 {
 	(void)state;
@@ -1002,6 +1048,7 @@ int main(void)
 		cmocka_unit_test(test_human_reject_after_an_approval),
 		cmocka_unit_test(test_human_self_approval),
 		cmocka_unit_test(test_human_who_may_decide),
+		cmocka_unit_test(test_human_check_starter),
 		cmocka_unit_test(test_human_approvals_do_not_carry_over),
 		cmocka_unit_test(test_apply_rejects_a_second_approval_by_one_person),
 		cmocka_unit_test(test_abort),
