@@ -101,9 +101,9 @@ done
 timeout 300 sh tests/aws/t-awscli.sh >"$log/awscli.log" 2>&1
 count "fake AWS vs the AWS CLI" "$log/awscli.log" $?
 
-# The dashboard in Debian's Chromium against the real server (tests/web/run.sh).
+# The dashboard and the approval pages in Debian's Chromium against the real server (tests/web/run.sh).
 STEPPY="$root/build/steppy" timeout 300 sh tests/web/run.sh >"$log/web.log" 2>&1
-count "dashboard in Chromium" "$log/web.log" $?
+count "dashboard and approval pages in Chromium" "$log/web.log" $?
 
 # SIGKILL at random moments, restart, check every invariant (tests/crash/crash.py).
 timeout 900 /usr/bin/python3 tests/crash/crash.py --steppy "$root/build/steppy" --kills "${CRASH_KILLS:-20}" \

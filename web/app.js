@@ -466,25 +466,38 @@ function executionView(id) {
     if (r.status === 'RUNNING' && can('operator')) {
       const reason = h('input', { id: 'abort-reason', type: 'text', placeholder: 'why (optional)' });
       const go = h('button', { type: 'submit', class: 'danger' }, 'Abort release');
-      box.append(
-        h(
-          'details',
-          { class: 'abort' },
-          h('summary', {}, 'Abort…'),
-          h(
-            'form',
-            {
-              onsubmit: (ev) => {
-                ev.preventDefault();
-                act([go], 'Abort', 'abort', reason.value.trim() ? { reason: reason.value.trim() } : {});
-              },
-            },
-            h('label', { for: 'abort-reason' }, 'Reason'),
-            reason,
-            go,
-          ),
-        ),
+      const form = h(
+        'form',
+        {
+          id: 'abort-form',
+          hidden: true,
+          onsubmit: (ev) => {
+            ev.preventDefault();
+            act([go], 'Abort', 'abort', reason.value.trim() ? { reason: reason.value.trim() } : {});
+          },
+        },
+        h('label', { for: 'abort-reason' }, 'Reason'),
+        reason,
+        go,
       );
+      // A real button (keyboard, screen readers) that shows the form.
+      const open = h(
+        'button',
+        {
+          type: 'button',
+          class: 'abort-open',
+          'aria-expanded': 'false',
+          'aria-controls': 'abort-form',
+          onclick: () => {
+            const opening = form.hidden;
+            form.hidden = !opening;
+            open.setAttribute('aria-expanded', String(opening));
+            if (opening) reason.focus();
+          },
+        },
+        'Abort…',
+      );
+      box.append(h('div', { class: 'abort' }, open, form));
     }
     if ((r.status === 'FAILED' || r.status === 'ABORTED') && can('operator')) {
       const retry = h('button', { type: 'button', class: 'primary', onclick: () => act([retry], 'Retry', 'retry', {}) }, 'Retry');

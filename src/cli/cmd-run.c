@@ -7,6 +7,7 @@
 #include "cli/view.h"
 #include "engine/control.h"
 #include "engine/runtime.h"
+#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
@@ -191,6 +192,17 @@ int cmd_run(int argc, char **argv)
 	struct plan *plan = NULL;
 	if (code == EXIT_OK)
 		code = cli_load_plan(argv[optind], o.vals, o.nvals, &plan);
+	if (code == EXIT_OK) {
+		/* A Human step that nobody could approve in a release of this user. */
+		char *me = cli_whoami();
+		struct diag_list dl = DIAG_LIST_INIT;
+		if (human_check_plan_starter(plan, me, &dl) > 0) {
+			diag_print_text(stderr, &dl, plan->doc, use_colour(stderr));
+			code = EXIT_INVALID;
+		}
+		diag_list_release(&dl);
+		free(me);
+	}
 	struct session s = { 0 };
 	if (code == EXIT_OK)
 		code = session_open(&s, o.db, o.fail_fast);

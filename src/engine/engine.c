@@ -631,49 +631,33 @@ int engine_on_ended(struct exec_state *ex, int stage, int step, int attempt, boo
 	return 0;
 }
 
-/* Sets *ret_reason to text made here, kept in the state until the next refusal. */
-static const char *refusal(struct exec_state *ex, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static const char *refusal(struct exec_state *ex, const char *fmt, ...)
-{
-	struct strbuf sb = STRBUF_INIT;
-	va_list ap;
-	va_start(ap, fmt);
-	strbuf_vaddf(&sb, fmt, ap);
-	va_end(ap);
-	free(ex->reason);
-	ex->reason = strbuf_detach(&sb, NULL);
-	return ex->reason;
-}
-
-/* Whether by may approve step now (see engine_on_decision()). Returns 0 or SP_EINVAL. */
-static int may_approve(struct exec_state *ex, int stage, int step, const char *by,
-                       const char **ret_reason)
+/*
+ * Whether the decider described by who may decide step now: the one rule
+ * of steps/human.h, applied here to every decision whichever front end
+ * carries it. who's "by" names the person (absent or "": nobody signed in);
+ * "approverRole" says whether they hold the approver role (absent: the
+ * front end has no roles). Returns 0 or SP_EINVAL.
+ */
+static int may_decide(struct exec_state *ex, int stage, int step, bool approve, const json_t *who,
+                      const char **ret_reason)
 {
 	const struct plan_step *ps = plan_step(ex, stage, step);
 	const struct step_state *st = &ex->steps[stage][step];
-	int need = human_min_approvals(ps->node);
-	bool self_ok = human_self_approval_allowed(ps->node);
-	const char *starter = ex->started_by ? ex->started_by : "";
-	if (!*by && (need > 1 || (!self_ok && *starter))) {
-		*ret_reason = "an approval of this step must say who gives it (by)";
+	const json_t *role = json_object_get(who, "approverRole");
+	struct human_decider d = {
+		.by = json_string_value(json_object_get(who, "by")),
+		.approver_role = json_is_boolean(role) ? json_is_true(role) : -1,
+	};
+	struct strbuf why = STRBUF_INIT;
+	enum human_verdict v = human_may_decide(ps->node, ps->name, &d, approve, ex->started_by,
+	                                        st->approved_by, st->napproved, &why);
+	if (v != HUMAN_MAY) {
+		free(ex->reason);
+		ex->reason = strbuf_detach(&why, NULL);
+		*ret_reason = ex->reason;
 		return SP_EINVAL;
 	}
-	if (!self_ok && *starter && human_same_person(by, starter)) {
-		*ret_reason = refusal(ex,
-		                      "whoever started the release (%s) cannot approve it: "
-		                      "allowSelfApproval is false",
-		                      starter);
-		return SP_EINVAL;
-	}
-	if (approved_already(st, by)) {
-		*ret_reason = refusal(ex,
-		                      "%s has already approved \"%s\" (%d of %d approvals so far; "
-		                      "each must come from a different person)",
-		                      by, ps->name, st->napproved, need);
-		return SP_EINVAL;
-	}
+	strbuf_release(&why);
 	return 0;
 }
 
@@ -688,8 +672,8 @@ int engine_on_decision(struct exec_state *ex, int stage, int step, bool approve,
 		*ret_reason = "the step is not waiting for a decision";
 		r = SP_EINVAL;
 	}
-	if (r == 0 && approve)
-		r = may_approve(ex, stage, step, decided_by(who), ret_reason);
+	if (r == 0)
+		r = may_decide(ex, stage, step, approve, who, ret_reason);
 	if (r < 0) {
 		json_decref(who);
 		return r;

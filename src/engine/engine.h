@@ -140,12 +140,18 @@ int engine_on_ended(struct exec_state *ex, int stage, int step, int attempt, boo
                     json_t *details, int64_t now, struct event_list *out, const char **ret_reason);
 
 /*
- * A person decided a waiting Human step. who: {by, comment, via ...}; owned.
+ * A person decided a waiting Human step. who: {by, approverRole, comment,
+ * via ...}; owned. "by" names the person (absent or "": nobody signed in);
+ * "approverRole" (true/false) says whether they hold the approver role,
+ * absent when the front end has no roles (a command on the store's host).
  * A rejection ends the step REJECTED. An approval is recorded; the step
  * succeeds once minApprovals different people have approved its current
- * attempt. Refused: an approval by someone who already approved this
- * attempt, by whoever started the release when allowSelfApproval is false
- * (rejecting stays allowed), or without a `by` when either rule needs one.
+ * attempt. Who may decide is human_may_decide() (steps/human.h), applied
+ * here whichever front end carries the decision: refused are deciders
+ * without the approver role, anyone not among the step's approvers, an
+ * approval without a name when minApprovals > 1 or allowSelfApproval is
+ * false, by whoever started the release when allowSelfApproval is false
+ * (rejecting stays allowed), and a second approval by one person.
  */
 int engine_on_decision(struct exec_state *ex, int stage, int step, bool approve, json_t *who,
                        int64_t now, struct event_list *out, const char **ret_reason);

@@ -32,6 +32,19 @@ void v_error(struct vctx *v, struct doc_pos pos, const char *suggestion, const c
 	strbuf_release(&msg);
 }
 
+void v_warning(struct vctx *v, struct doc_pos pos, const char *fmt, ...)
+{
+	struct strbuf msg = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	if (v->bound)
+		strbuf_addstr(&msg, " (after substituting variables)");
+	diag_add(v->diags, DIAG_WARNING, v->doc->name, pos, v->ptr.buf, NULL, "%s", msg.buf);
+	strbuf_release(&msg);
+}
+
 size_t v_push(struct vctx *v, const char *key)
 {
 	size_t saved = v->ptr.len;

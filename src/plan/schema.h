@@ -63,6 +63,10 @@ struct vctx {
 void v_error(struct vctx *v, struct doc_pos pos, const char *suggestion, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Reports a warning (the plan stays valid) at pos for the value at the current pointer. */
+void v_warning(struct vctx *v, struct doc_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Pointer navigation: push returns the length to restore with v_pop. */
 size_t v_push(struct vctx *v, const char *key);
 size_t v_push_index(struct vctx *v, size_t index);

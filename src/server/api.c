@@ -451,6 +451,19 @@ static void h_submit(struct request *rq)
 	                  &doc, &dl);
 	if (r == 0)
 		r = plan_from_doc(doc, vals, nvals, &plan, &dl, &err);
+	/* A Human step its starter's release could never get through. */
+	if (r == 0) {
+		struct diag_list starter = DIAG_LIST_INIT;
+		if (human_check_plan_starter(plan, rq->identity, &starter) > 0) {
+			plan_free(plan);
+			plan = NULL;
+			r = SP_EINVAL;
+			diag_list_release(&dl); /* the plan's warnings: not what refused it */
+			dl = starter;
+		} else {
+			diag_list_release(&starter);
+		}
+	}
 	free(text);
 	free(vals);
 	if (r < 0) {
@@ -504,6 +517,33 @@ static void control_answer(struct request *rq, int r, const char *done_what, str
 		respond_error(rq, 503, "store-error", "%s", err->buf);
 }
 
+/*
+ * Asks the engine's rule (human_may_decide()) before queueing a decision,
+ * to answer with the right status: 403 for who the person is (role, name,
+ * approvers), 409 for what the step allows now. The engine applies the
+ * same rule again to the decision itself. Returns true if it may go on.
+ */
+static bool decider_may(struct request *rq, const struct loaded_exec *le, int stage, int step,
+                        bool approve)
+{
+	const struct plan_step *ps = &le->plan->stages[stage].steps[step];
+	const struct step_state *ss = &le->state.steps[stage][step];
+	struct human_decider d;
+	request_decider(rq, &d);
+	struct strbuf why = STRBUF_INIT;
+	enum human_verdict v =
+	    human_may_decide(ps->node, ps->name, &d, approve, le->state.started_by, ss->approved_by,
+	                     ss->napproved, &why);
+	if (v == HUMAN_NOT_LISTED || v == HUMAN_NO_NAME)
+		respond_error(rq, 403, "not-an-approver", "%s", why.buf);
+	else if (v == HUMAN_NO_ROLE)
+		respond_error(rq, 403, "forbidden", "%s", why.buf);
+	else if (v != HUMAN_MAY)
+		respond_error(rq, 409, "refused", "%s", why.buf);
+	strbuf_release(&why);
+	return v == HUMAN_MAY;
+}
+
 static void decide(struct request *rq, bool approve)
 {
 	static const char *const fields[] = { "comment", NULL };
@@ -526,15 +566,10 @@ static void decide(struct request *rq, bool approve)
 		} else if (strcmp(le.plan->stages[stage].steps[step].type->name, "Human") != 0) {
 			respond_error(rq, 409, "refused", "step \"%s\" is not a Human step",
 			              le.plan->stages[stage].steps[step].name);
-		} else if (!human_is_approver(le.plan->stages[stage].steps[step].node,
-		                              rq->identity)) {
-			respond_error(rq, 403, "not-an-approver",
-			              "%s is not among the approvers of \"%s\"", rq->identity,
-			              le.plan->stages[stage].steps[step].name);
+		} else if (!decider_may(rq, &le, (int)stage, (int)step, approve)) {
+			/* answered */
 		} else {
-			json_t *data =
-			    json_pack("{sisissssss}", "stage", (int)stage, "step", (int)step, "by",
-			              rq->identity, "via", "api", "address", rq->address);
+			json_t *data = decision_data(rq, (int)stage, (int)step, "api");
 			if (comment)
 				json_object_set_new(data, "comment", json_string(comment));
 			struct strbuf err = STRBUF_INIT;

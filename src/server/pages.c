@@ -5,15 +5,22 @@
  * token (128 bits from getrandom); only the token's SHA-256 is stored. The
  * link goes to the step's notification channels.
  *
- * GET on a link only shows: the release, the step, its message and a form.
- * Mail scanners and chat previews open links; they must never decide. The
- * decision is a POST of that form, accepted only with the page's CSRF token
- * (an HMAC of the link token under a key that lives in the server's memory)
- * and, when the browser sends one, an Origin of this server. A step with
- * approvers needs a signed-in approver. A link decides its attempt once;
+ * GET on a link only shows: the release, the step, its message, how many
+ * approvals it needs and has, who is excluded, and a form. Mail scanners
+ * and chat previews open links; they must never decide. The decision (and
+ * signing in) is a POST of a form, accepted only with the form's token (an
+ * HMAC, under a key that lives in the server's memory, of what the form is
+ * for, the link's token and who is signed in) and, when the browser sends
+ * one, an Origin of this server (request_same_origin()). Pages are served
+ * with "Referrer-Policy: same-origin": the link's token never leaves for
+ * another site, and the page's own posts carry its Origin.
+ *
+ * Who may decide is the engine's rule (human_may_decide()): the page only
+ * asks it what to offer (the buttons, or a sign-in form and why), and the
+ * engine applies it again to the decision. A link decides its attempt once;
  * afterwards, and for expired or aborted steps, the page says what became
  * of it. A step that needs several approvals (minApprovals) keeps its
- * link open until it has them; each approver decides once.
+ * link open until it has them; each person approves once.
  */
 #include "server/server-internal.h"
 
@@ -46,13 +53,36 @@ static void hex(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static void csrf_of(const struct server *srv, const char *token, char out[65])
+/*
+ * The token of a form of the page of link token: an HMAC of what the form
+ * is for ("decide", "sign-in"), the link's token and who is signed in
+ * (NULL: nobody). A form posted after signing in as someone else, or to
+ * another link, or for another purpose, does not match.
+ */
+static void csrf_of(const struct server *srv, const char *purpose, const char *token,
+                    const char *who, char out[65])
 {
+	struct strbuf msg = STRBUF_INIT;
+	strbuf_addstr(&msg, purpose);
+	strbuf_addch(&msg, '\0');
+	strbuf_addstr(&msg, token);
+	strbuf_addch(&msg, '\0');
+	strbuf_addstr(&msg, who ? who : "");
 	unsigned char mac[32];
 	unsigned int len = sizeof(mac);
-	HMAC(EVP_sha256(), srv->secret, (int)sizeof(srv->secret), (const unsigned char *)token,
-	     strlen(token), mac, &len);
+	HMAC(EVP_sha256(), srv->secret, (int)sizeof(srv->secret), (const unsigned char *)msg.buf,
+	     msg.len, mac, &len);
+	strbuf_release(&msg);
 	hex(mac, 32, out);
+}
+
+/* Whether the form's token (NULL: none) is the one csrf_of() makes. */
+static bool csrf_ok(const struct server *srv, const char *given, const char *purpose,
+                    const char *token, const char *who)
+{
+	char want[65];
+	csrf_of(srv, purpose, token, who, want);
+	return given && strlen(given) == 64 && CRYPTO_memcmp(given, want, 64) == 0;
 }
 
 static void create_link(struct server *srv, const char *id, const struct plan *plan, int stage,
@@ -172,7 +202,8 @@ static void page_start(struct strbuf *out, const char *title)
 	              "padding:.5em 1em;background:#f4f4f4}button{font-size:1em;padding:.5em "
 	              "1.5em;margin-right:1em}.approve{background:#1f7a1f;color:#fff}"
 	              ".reject{background:#a11;color:#fff}textarea{width:100%;min-height:4em}"
-	              ".state{font-weight:600}</style></head><body>");
+	              ".state{font-weight:600}.why{color:#7a4a00}form+form{margin-top:1.5em}</"
+	              "style></head><body>");
 }
 
 static void send_page(struct request *rq, unsigned status, struct strbuf *out)
@@ -255,6 +286,129 @@ static const char *closed_reason(const struct link_view *v)
 	return NULL;
 }
 
+/* The rule's verdict on d deciding the link's step (approve or reject); why may be NULL. */
+static enum human_verdict verdict(const struct link_view *v, const struct human_decider *d,
+                                  bool approve, struct strbuf *why)
+{
+	return human_may_decide(v->ps->node, v->ps->name, d, approve, v->le.state.started_by,
+	                        v->ss->approved_by, v->ss->napproved, why);
+}
+
+/* "Approvals: 1 of 2 approvals given (alice)" and, with self-approval off, who is excluded. */
+static void add_approvals(struct strbuf *out, const struct link_view *v)
+{
+	int need = human_min_approvals(v->ps->node);
+	int given = v->ss->attempt == v->link.attempt ? v->ss->napproved : 0;
+	strbuf_addf(out, "<dt>Approvals</dt><dd id=\"needed\">%d of %d approval%s given", given,
+	            need, need == 1 ? "" : "s");
+	for (int i = 0; i < given; i++) {
+		strbuf_addstr(out, i ? ", " : " (");
+		html_escape(out, *v->ss->approved_by[i] ? v->ss->approved_by[i]
+		                                        : "someone with the link");
+	}
+	strbuf_addstr(out, given ? ")</dd>" : "</dd>");
+	if (!human_self_approval_allowed(v->ps->node)) {
+		const char *starter = v->le.state.started_by;
+		strbuf_addstr(out, "<dt>Excluded</dt><dd id=\"excluded\">");
+		if (starter && *starter) {
+			html_escape(out, starter);
+			strbuf_addstr(out, ", who started the release, may reject but not approve");
+		} else {
+			strbuf_addstr(out, "whoever started the release may not approve it");
+		}
+		strbuf_addstr(out, "</dd>");
+	}
+}
+
+static void add_sign_in(struct strbuf *out, const struct request *rq, const char *label)
+{
+	char csrf[65];
+	csrf_of(rq->srv, "sign-in", rq->params[0], NULL, csrf);
+	strbuf_addstr(out, "<form method=\"post\" action=\"/approvals/");
+	strbuf_addstr(out, rq->params[0]);
+	strbuf_addstr(out, "/sign-in\"><input type=\"hidden\" name=\"csrf\" value=\"");
+	strbuf_addstr(out, csrf);
+	strbuf_addstr(out, "\"><label>");
+	html_escape(out, label);
+	strbuf_addstr(out, " <input type=\"password\" name=\"token\" autocomplete=\"off\" "
+	                   "aria-label=\"token\"></label> <button type=\"submit\">Sign in"
+	                   "</button></form>");
+}
+
+/*
+ * What the visitor may do on an open link, as the engine's rule says: the
+ * buttons they may use, or why not and how to sign in. A visitor nobody
+ * knows must sign in when an approval needs a name (minApprovals > 1,
+ * allowSelfApproval false, approvers), even where the rule would let them
+ * reject anonymously: one way in, and every decision names its maker.
+ */
+static void add_choices(struct strbuf *out, struct request *rq, const struct link_view *v)
+{
+	struct human_decider d;
+	request_decider(rq, &d);
+	struct strbuf why_a = STRBUF_INIT, why_r = STRBUF_INIT;
+	enum human_verdict va = verdict(v, &d, true, &why_a);
+	enum human_verdict vr = verdict(v, &d, false, &why_r);
+	bool tokens = rq->srv->cfg->ntokens > 0;
+	if (d.by) {
+		strbuf_addstr(out, "<p>Signed in as <strong id=\"who\">");
+		html_escape(out, d.by);
+		strbuf_addstr(out, "</strong>.</p>");
+	}
+	if (!d.by && (va == HUMAN_NO_NAME || vr != HUMAN_MAY)) {
+		strbuf_addstr(out, "<p class=\"state\" id=\"state\">");
+		html_escape(out, va != HUMAN_MAY ? why_a.buf : why_r.buf);
+		strbuf_addstr(out, "</p>");
+		if (tokens)
+			add_sign_in(out, rq, "Your steppy token");
+		else
+			strbuf_addstr(out,
+			              "<p>This server has no tokens, so nobody can sign in here: "
+			              "decide with <code>steppy approve --by NAME</code> on its "
+			              "store.</p>");
+	} else if (va == HUMAN_MAY || vr == HUMAN_MAY) {
+		char csrf[65];
+		csrf_of(rq->srv, "decide", rq->params[0], d.by, csrf);
+		strbuf_addstr(out, "<p class=\"state\" id=\"state\">Waiting for a decision.</p>");
+		if (va != HUMAN_MAY) {
+			strbuf_addstr(out, "<p class=\"why\" id=\"why\">");
+			html_escape(out, why_a.buf);
+			strbuf_addstr(out, ".</p>");
+		}
+		strbuf_addstr(out, "<form method=\"post\"><input type=\"hidden\" name=\"csrf\" "
+		                   "value=\"");
+		strbuf_addstr(out, csrf);
+		strbuf_addstr(out, "\"><p><label>Comment<br><textarea name=\"comment\" "
+		                   "maxlength=\"2000\"></textarea></label></p>");
+		if (va == HUMAN_MAY)
+			strbuf_addstr(out, "<button class=\"approve\" name=\"decision\" "
+			                   "value=\"approve\" type=\"submit\">Approve</button>");
+		strbuf_addstr(out, "<button class=\"reject\" name=\"decision\" value=\"reject\" "
+		                   "type=\"submit\">Reject</button></form>");
+		if (d.by)
+			add_sign_in(out, rq, "Not you? Sign in as someone else:");
+	} else {
+		strbuf_addstr(out, "<p class=\"state\" id=\"state\">");
+		html_escape(out, vr != HUMAN_MAY ? why_r.buf : why_a.buf);
+		if (va == HUMAN_NO_ROLE || vr == HUMAN_NO_ROLE) {
+			struct strbuf has = STRBUF_INIT;
+			role_names(rq->roles, ", ", &has);
+			if (!has.len)
+				strbuf_addstr(&has, "no role");
+			strbuf_addstr(out, "; ");
+			html_escape(out, d.by);
+			strbuf_addstr(out, " has ");
+			html_escape(out, has.buf);
+			strbuf_release(&has);
+		}
+		strbuf_addstr(out, ".</p>");
+		if (tokens)
+			add_sign_in(out, rq, "Sign in as someone else:");
+	}
+	strbuf_release(&why_a);
+	strbuf_release(&why_r);
+}
+
 static void h_link_get(struct request *rq)
 {
 	struct strbuf err = STRBUF_INIT;
@@ -300,6 +454,7 @@ static void h_link_get(struct request *rq)
 		}
 		strbuf_addstr(&out, "</dd>");
 	}
+	add_approvals(&out, &v);
 	strbuf_addstr(&out, "</dl><p class=\"msg\">");
 	html_escape(&out, step_string(v.ps->node, "message"));
 	strbuf_addstr(&out, "</p>");
@@ -308,34 +463,8 @@ static void h_link_get(struct request *rq)
 		strbuf_addstr(&out, "<p class=\"state\" id=\"state\">");
 		html_escape(&out, closed);
 		strbuf_addstr(&out, "</p>");
-	} else if (approvers && !rq->identity) {
-		strbuf_addstr(&out,
-		              "<p class=\"state\" id=\"state\">Only the approvers listed may "
-		              "decide: sign in with your steppy token.</p><form method=\"post\" "
-		              "action=\"/approvals/");
-		strbuf_addstr(&out, rq->params[0]);
-		strbuf_addstr(&out, "/sign-in\"><input type=\"password\" name=\"token\" "
-		                    "autocomplete=\"off\" aria-label=\"token\"> <button "
-		                    "type=\"submit\">Sign in</button></form>");
 	} else {
-		char csrf[65];
-		csrf_of(rq->srv, rq->params[0], csrf);
-		strbuf_addstr(&out, "<p class=\"state\" id=\"state\">Waiting for a decision");
-		if (rq->identity && rq->srv->cfg->ntokens) {
-			strbuf_addstr(&out, " (signed in as ");
-			html_escape(&out, rq->identity);
-			strbuf_addstr(&out, ")");
-		}
-		strbuf_addstr(&out,
-		              ".</p><form method=\"post\"><input type=\"hidden\" name=\"csrf\" "
-		              "value=\"");
-		strbuf_addstr(&out, csrf);
-		strbuf_addstr(&out,
-		              "\"><p><label>Comment<br><textarea name=\"comment\" "
-		              "maxlength=\"2000\"></textarea></label></p><button class=\"approve\" "
-		              "name=\"decision\" value=\"approve\" type=\"submit\">Approve</button>"
-		              "<button class=\"reject\" name=\"decision\" value=\"reject\" "
-		              "type=\"submit\">Reject</button></form>");
+		add_choices(&out, rq, &v);
 	}
 	link_view_release(&v);
 	send_page(rq, 200, &out);
@@ -374,16 +503,16 @@ static void h_link_post(struct request *rq)
 	char *csrf = rq->body ? form_value(rq->body, "csrf") : NULL;
 	char *decision = rq->body ? form_value(rq->body, "decision") : NULL;
 	char *comment = rq->body ? form_value(rq->body, "comment") : NULL;
-	char want[65];
-	csrf_of(rq->srv, rq->params[0], want);
+	struct human_decider d;
+	request_decider(rq, &d);
 	struct link_view v;
 	struct store *st = NULL;
-	if (!request_same_origin(rq) || !csrf || strlen(csrf) != 64 ||
-	    CRYPTO_memcmp(csrf, want, 64) != 0) {
+	if (!request_same_origin(rq) || !csrf_ok(rq->srv, csrf, "decide", rq->params[0], d.by)) {
 		simple_page(rq, 403, "Refused",
 		            "This decision did not come from the approval page of this server "
-		            "(missing or wrong form token, or another origin). Open the link and "
-		            "decide there.");
+		            "(missing or wrong form token, or another origin), or you signed in "
+		            "as someone else since the page was shown. Open the link and decide "
+		            "there.");
 	} else if (!decision ||
 	           (strcmp(decision, "approve") != 0 && strcmp(decision, "reject") != 0)) {
 		simple_page(rq, 400, "Bad request", "The decision must be approve or reject.");
@@ -391,19 +520,19 @@ static void h_link_post(struct request *rq)
 		simple_page(rq, 503, "Unavailable", "The store cannot be read right now.");
 	} else if (load_link(rq, st, &v)) {
 		const char *closed = closed_reason(&v);
-		bool needs_identity = doc_get(v.ps->node, "approvers") != NULL;
+		bool approve = !strcmp(decision, "approve");
+		struct strbuf why = STRBUF_INIT;
+		enum human_verdict verd = closed ? HUMAN_MAY : verdict(&v, &d, approve, &why);
 		if (closed) {
 			simple_page(rq, 409, "Already decided", closed);
-		} else if (needs_identity &&
-		           (!rq->identity || !human_is_approver(v.ps->node, rq->identity))) {
-			simple_page(rq, 403, "Not an approver",
-			            "Only the approvers listed for this step may decide it.");
+		} else if (verd == HUMAN_NO_ROLE || verd == HUMAN_NO_NAME ||
+		           verd == HUMAN_NOT_LISTED) {
+			simple_page(rq, 403, "Not allowed", why.buf);
+		} else if (verd != HUMAN_MAY) {
+			simple_page(rq, 409, "Refused", why.buf);
 		} else {
-			const char *by =
-			    rq->identity && rq->srv->cfg->ntokens ? rq->identity : "anonymous";
-			json_t *data =
-			    json_pack("{sisissssss}", "stage", v.link.stage, "step", v.link.step,
-			              "by", by, "via", "link", "address", rq->address);
+			/* The engine applies the same rule again to the decision. */
+			json_t *data = decision_data(rq, v.link.stage, v.link.step, "link");
 			if (comment && *comment)
 				json_object_set_new(data, "comment", json_string(comment));
 			struct strbuf err = STRBUF_INIT;
@@ -416,6 +545,7 @@ static void h_link_post(struct request *rq)
 			}
 			strbuf_release(&err);
 		}
+		strbuf_release(&why);
 		link_view_release(&v);
 	}
 	server_store_put(rq->srv, st);
@@ -426,15 +556,21 @@ static void h_link_post(struct request *rq)
 
 static void h_link_sign_in(struct request *rq)
 {
+	char *csrf = rq->body ? form_value(rq->body, "csrf") : NULL;
 	char *token = rq->body ? form_value(rq->body, "token") : NULL;
 	const struct api_token *t = token ? server_find_token(rq->srv, token) : NULL;
-	if (!request_same_origin(rq) || !t) {
+	if (!request_same_origin(rq) || !csrf_ok(rq->srv, csrf, "sign-in", rq->params[0], NULL)) {
+		simple_page(rq, 403, "Sign-in refused",
+		            "This sign-in did not come from the approval page of this server. Open "
+		            "the link and sign in there.");
+	} else if (!t) {
 		simple_page(rq, 403, "Sign-in refused", "That token is not known here.");
 	} else {
 		rq->set_cookie = session_cookie(rq->srv, token);
 		rq->location = xstrfmt("/approvals/%s", rq->params[0]);
 		respond_text(rq, 303, "text/plain", "signed in\n", 10);
 	}
+	free(csrf);
 	free(token);
 }
 

@@ -7,6 +7,7 @@
 
 #include "notify/notify.h"
 #include "server/server.h"
+#include "steps/human.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -97,8 +98,29 @@ const char *request_query(struct request *rq, const char *name);
 const char *request_header(struct request *rq, const char *name);
 
 /* True if the request comes from a page of this server (its Origin and
- * Sec-Fetch-Site say so), or from no browser at all (neither is sent). */
+ * Sec-Fetch-Site say so; Origin "null" only with Sec-Fetch-Site
+ * "same-origin"), or from no browser at all (neither is sent). */
 bool request_same_origin(struct request *rq);
+
+/*
+ * Who makes the request, as a decider (steps/human.h): the signed-in
+ * person's name and whether they hold the approver role; or nobody (by
+ * NULL, approver_role -1: the link is what lets them decide) when not
+ * signed in, or on a server without tokens, where everyone is
+ * "anonymous". d->by is borrowed from the configuration.
+ */
+void request_decider(const struct request *rq, struct human_decider *d);
+
+/*
+ * The data of a decision made through this request, for control_apply():
+ * {stage, step, by (absent for nobody), approverRole, via, address}. The
+ * engine decides from "by" and "approverRole" whether it counts
+ * (human_may_decide()). The caller owns the result.
+ */
+json_t *decision_data(const struct request *rq, int stage, int step, const char *via);
+
+/* Appends the names of roles (ROLE_* bits) to out, separated by sep. */
+void role_names(unsigned roles, const char *sep, struct strbuf *out);
 
 /* The JSON body as an object whose keys are all in allowed (NULL-ended);
  * else answers 400 and returns NULL. An empty body is {}. */

@@ -201,7 +201,15 @@ json_t *request_json(struct request *rq, const char *const *allowed)
 	return o;
 }
 
-/* The request comes from a page of this server (or from no browser at all). */
+/*
+ * The request comes from a page of this server (or from no browser at all).
+ * Browsers set Origin and Sec-Fetch-Site themselves; a page cannot forge
+ * either. Origin "null" is what a page sends when its referrer policy (or
+ * the browser's settings) hides where it comes from: Chromium does so for
+ * a page's own form POSTs under "no-referrer". It is accepted only when the
+ * browser also says the request is same-origin: an opaque origin of any
+ * other kind (a sandboxed frame, a data: or file: page) is "cross-site".
+ */
 bool request_same_origin(struct request *rq)
 {
 	const char *origin = request_header(rq, "Origin");
@@ -210,6 +218,8 @@ bool request_same_origin(struct request *rq)
 		return false;
 	if (!origin)
 		return true;
+	if (!strcmp(origin, "null"))
+		return site && !strcmp(site, "same-origin");
 	size_t n = strlen(origin);
 	if (!strncmp(rq->srv->url, origin, n) &&
 	    (rq->srv->url[n] == '\0' || rq->srv->url[n] == '/'))
@@ -263,6 +273,39 @@ static void authenticate(struct request *rq)
 		rq->identity = t->name;
 		rq->roles = t->roles;
 	}
+}
+
+void role_names(unsigned roles, const char *sep, struct strbuf *out)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = { { ROLE_VIEWER, "viewer" },
+		      { ROLE_OPERATOR, "operator" },
+		      { ROLE_APPROVER, "approver" } };
+	size_t start = out->len;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (roles & names[i].bit)
+			strbuf_addf(out, "%s%s", out->len > start ? sep : "", names[i].name);
+}
+
+void request_decider(const struct request *rq, struct human_decider *d)
+{
+	d->by = rq->srv->cfg->ntokens && rq->identity ? rq->identity : NULL;
+	d->approver_role = d->by ? (rq->roles & ROLE_APPROVER) != 0 : -1;
+}
+
+json_t *decision_data(const struct request *rq, int stage, int step, const char *via)
+{
+	struct human_decider d;
+	request_decider(rq, &d);
+	json_t *data = json_pack("{sisissss}", "stage", stage, "step", step, "via", via, "address",
+	                         rq->address);
+	if (d.by) {
+		json_object_set_new(data, "by", json_string(d.by));
+		json_object_set_new(data, "approverRole", json_boolean(d.approver_role == 1));
+	}
+	return data;
 }
 
 /* ---- routing ------------------------------------------------------------------- */
@@ -322,9 +365,14 @@ static void dispatch(struct request *rq)
 				return;
 			}
 			if (r->roles && !(rq->roles & r->roles)) {
+				struct strbuf need = STRBUF_INIT, has = STRBUF_INIT;
+				role_names(r->roles, " or ", &need);
+				role_names(rq->roles, ", ", &has);
 				respond_error(rq, 403, "forbidden",
-				              "%s may not do this (the token lacks the role)",
-				              rq->identity);
+				              "this needs the %s role; token '%s' has %s", need.buf,
+				              rq->identity, has.len ? has.buf : "no role");
+				strbuf_release(&need);
+				strbuf_release(&has);
 				return;
 			}
 			r->fn(rq);
@@ -365,7 +413,10 @@ static enum MHD_Result send_response(struct request *rq)
 	if (rq->content_type)
 		MHD_add_response_header(resp, "Content-Type", rq->content_type);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	/* Approval pages carry their token in the URL: it must never reach
+	 * another site, but the page's own form posts should say where they
+	 * come from (under "no-referrer" Chromium sends Origin: null). */
+	MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
 	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 	if (!rq->stream)
 		MHD_add_response_header(resp, "Cache-Control", "no-store");

@@ -6,8 +6,11 @@
  */
 #include "steps/human.h"
 
+#include "plan/diag.h"
+#include "plan/plan.h"
 #include "steps/step-type.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const struct field_spec human_fields[] = {
@@ -65,26 +68,114 @@ bool human_same_person(const char *a, const char *b)
 	return n == person_len(b) && !strncmp(a, b, n);
 }
 
+bool human_anonymous(const char *by)
+{
+	return !by || !*by;
+}
+
+/* The step's approvers as "a, b, c" (for messages). */
+static void list_approvers(const struct doc_node *approvers, struct strbuf *out)
+{
+	for (size_t i = 0; i < approvers->u.array.len; i++)
+		strbuf_addf(out, "%s%s", i ? ", " : "", approvers->u.array.items[i]->u.string.s);
+}
+
+enum human_verdict human_may_decide(const struct doc_node *step, const char *step_name,
+                                    const struct human_decider *d, bool approve,
+                                    const char *starter, char *const *approved_by, int napproved,
+                                    struct strbuf *why)
+{
+	struct strbuf scratch = STRBUF_INIT;
+	struct strbuf *w = why ? why : &scratch;
+	const struct doc_node *approvers = doc_get(step, "approvers");
+	bool anonymous = human_anonymous(d->by);
+	int need = human_min_approvals(step);
+	bool self_ok = human_self_approval_allowed(step);
+	enum human_verdict v = HUMAN_MAY;
+	if (!starter)
+		starter = "";
+	if (d->approver_role == 0) {
+		v = HUMAN_NO_ROLE;
+		strbuf_addf(w, "%s may not decide \"%s\": this needs the approver role",
+		            anonymous ? "this person" : d->by, step_name);
+	} else if (approvers && anonymous) {
+		v = HUMAN_NO_NAME;
+		strbuf_addf(w, "only the approvers of \"%s\" (", step_name);
+		list_approvers(approvers, w);
+		strbuf_addstr(w, ") may decide it: say who you are (sign in)");
+	} else if (approvers && !human_is_approver(step, d->by)) {
+		v = HUMAN_NOT_LISTED;
+		strbuf_addf(w, "%s is not among the approvers of \"%s\"", d->by, step_name);
+	} else if (!approve) {
+		v = HUMAN_MAY; /* whoever may decide may reject, the starter too */
+	} else if (anonymous && need > 1) {
+		v = HUMAN_NO_NAME;
+		strbuf_addf(w,
+		            "\"%s\" needs %d approvals from different people: an approval must "
+		            "say who gives it (sign in)",
+		            step_name, need);
+	} else if (anonymous && !self_ok) {
+		v = HUMAN_NO_NAME;
+		strbuf_addf(w,
+		            "whoever started the release%s%s%s may not approve \"%s\": an approval "
+		            "must say who gives it (sign in)",
+		            *starter ? " (" : "", starter, *starter ? ")" : "", step_name);
+	} else if (!self_ok && *starter && human_same_person(d->by, starter)) {
+		v = HUMAN_STARTER;
+		strbuf_addf(w,
+		            "whoever started the release (%s) cannot approve it: "
+		            "allowSelfApproval is false",
+		            starter);
+	} else {
+		for (int i = 0; i < napproved && v == HUMAN_MAY; i++)
+			if (human_same_person(approved_by[i], d->by ? d->by : ""))
+				v = HUMAN_AGAIN;
+		if (v == HUMAN_AGAIN)
+			strbuf_addf(w,
+			            "%s has already approved \"%s\" (%d of %d approvals so far; "
+			            "each must come from a different person)",
+			            anonymous ? "someone with the link" : d->by, step_name,
+			            napproved, need);
+	}
+	strbuf_release(&scratch);
+	return v;
+}
+
 /*
  * minApprovals must be reachable: with approvers listed, at least that many
  * different people. Names that still hold a variable count as different
  * people until they are substituted (checked again then). The scan stops
- * once enough people are found, so a long list costs at most
- * HUMAN_MAX_APPROVALS comparisons per name.
+ * once one person more than needed is found, so a long list costs at most
+ * HUMAN_MAX_APPROVALS + 1 comparisons per name.
+ *
+ * With allowSelfApproval false, minApprovals > 1 and no one to spare, a
+ * release started by one of the approvers can never be approved: a
+ * warning here (who starts it is not known yet), an error when it is
+ * submitted (human_check_starter()). One approver and one approval is a
+ * common set-up (releases started by CI, approved by a release manager):
+ * no warning, the error at submit time still catches the bad case. The
+ * warning comes from the pass before variables are substituted only (once).
  */
 static void validate_human(struct vctx *v, const struct doc_node *step)
 {
 	const struct doc_member *min = doc_member(step, "minApprovals");
 	const struct doc_node *approvers = doc_get(step, "approvers");
-	if (!min || !approvers || approvers->kind != DOC_ARRAY || min->value->kind != DOC_NUMBER ||
-	    !min->value->u.number.is_integer)
+	if (!approvers || approvers->kind != DOC_ARRAY)
 		return;
-	int64_t need = min->value->u.number.integer;
+	int64_t need = 1;
+	struct doc_pos pos = approvers->pos;
+	if (min) {
+		if (min->value->kind != DOC_NUMBER || !min->value->u.number.is_integer)
+			return;
+		need = min->value->u.number.integer;
+		pos = min->value->pos;
+	}
 	if (need < 1 || need > HUMAN_MAX_APPROVALS)
-		return;                          /* out of range: reported by the field table */
-	const char *people[HUMAN_MAX_APPROVALS]; /* NULL: a name still to substitute */
+		return;                              /* out of range: reported by the field table */
+	const char *people[HUMAN_MAX_APPROVALS + 1]; /* NULL: a name still to substitute */
 	size_t npeople = 0, len = approvers->u.array.len;
-	for (size_t i = 0; i < len && npeople < (size_t)need; i++) {
+	bool deferred = false;
+	for (size_t i = 0; i < len && npeople <= (size_t)need; i++) {
 		const struct doc_node *a = approvers->u.array.items[i];
 		if (a->kind != DOC_STRING || !*a->u.string.s)
 			return; /* reported by check_string_list */
@@ -94,22 +185,82 @@ static void validate_human(struct vctx *v, const struct doc_node *step)
 				return; /* listed twice: reported by check_string_list */
 			seen = people[j] && human_same_person(people[j], a->u.string.s);
 		}
+		deferred |= v_deferred(v, a);
 		if (!seen)
 			people[npeople++] = v_deferred(v, a) ? NULL : a->u.string.s;
 	}
-	if (npeople >= (size_t)need)
-		return;
-	size_t saved = v_push(v, "minApprovals");
-	if (npeople == len)
-		v_error(v, min->value->pos, NULL,
+	size_t saved = v_push(v, min ? "minApprovals" : "approvers");
+	if (npeople < (size_t)need && npeople == len)
+		v_error(v, pos, NULL,
 		        "\"minApprovals\" is %lld but \"approvers\" lists only %zu %s",
 		        (long long)need, npeople, npeople == 1 ? "person" : "people");
-	else
-		v_error(v, min->value->pos, NULL,
+	else if (npeople < (size_t)need)
+		v_error(v, pos, NULL,
 		        "\"minApprovals\" is %lld but the %zu \"approvers\" are only %zu different "
 		        "%s (names are compared by their part before \"@\")",
 		        (long long)need, len, npeople, npeople == 1 ? "person" : "people");
+	else if (need > 1 && npeople == (size_t)need && !deferred && !v->bound &&
+	         !human_self_approval_allowed(step))
+		v_warning(v, pos,
+		          "a release started by one of the %zu \"approvers\" cannot get its %lld "
+		          "%s: allowSelfApproval is false, so its starter may not approve (list "
+		          "another approver, or lower \"minApprovals\")",
+		          npeople, (long long)need, need == 1 ? "approval" : "approvals");
 	v_pop(v, saved);
+}
+
+int human_check_starter(const struct doc_node *step, const char *starter, struct strbuf *why)
+{
+	const struct doc_node *approvers = doc_get(step, "approvers");
+	if (!approvers || !starter || !*starter || human_self_approval_allowed(step))
+		return 0;
+	int need = human_min_approvals(step);
+	/* Different people among the approvers, the starter (by any of their
+	 * names, as the self-approval rule compares them) left out. */
+	const char *people[HUMAN_MAX_APPROVALS];
+	int npeople = 0;
+	bool listed = false;
+	for (size_t i = 0; i < approvers->u.array.len && (npeople < need || !listed); i++) {
+		const char *a = approvers->u.array.items[i]->u.string.s;
+		bool seen = human_same_person(a, starter);
+		listed |= seen;
+		for (int j = 0; j < npeople && !seen; j++)
+			seen = human_same_person(people[j], a);
+		if (!seen && npeople < need)
+			people[npeople++] = a;
+	}
+	if (!listed || npeople >= need)
+		return 0;
+	strbuf_addf(why,
+	            "%s started the release and is among the approvers, and allowSelfApproval is "
+	            "false: the others are %d %s, fewer than minApprovals (%d); nobody could "
+	            "approve it",
+	            starter, npeople, npeople == 1 ? "person" : "people", need);
+	return -1;
+}
+
+int human_check_plan_starter(const struct plan *plan, const char *starter, struct diag_list *dl)
+{
+	int n = 0;
+	for (size_t i = 0; i < plan->nstages; i++)
+		for (size_t j = 0; j < plan->stages[i].nsteps; j++) {
+			const struct plan_step *ps = &plan->stages[i].steps[j];
+			struct strbuf why = STRBUF_INIT;
+			if (!strcmp(ps->type->name, "Human") &&
+			    human_check_starter(ps->node, starter, &why) < 0) {
+				const struct doc_member *m = doc_member(ps->node, "minApprovals");
+				const char *field = m ? "minApprovals" : "approvers";
+				const struct doc_node *at = m ? m->value : doc_get(ps->node, field);
+				char pointer[96];
+				snprintf(pointer, sizeof(pointer), "/stages/%zu/steps/%zu/%s", i, j,
+				         field);
+				diag_add(dl, DIAG_ERROR, plan->doc->name, at->pos, pointer, NULL,
+				         "%s", why.buf);
+				n++;
+			}
+			strbuf_release(&why);
+		}
+	return n;
 }
 
 static void describe_human(const struct doc_node *step, struct strbuf *out)

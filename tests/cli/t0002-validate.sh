@@ -122,4 +122,21 @@ expect_status 2
 expect_err_contains 'the plan declares no variable "REGON"; did you mean "REGION"?'
 end
 
+
+begin 'minApprovals that a release by one of the approvers cannot reach is a warning, not an error'
+cat >"$tmp/selfish.yaml" <<'PLAN'
+stages:
+  - name: Sign-off
+    steps:
+      - type: Human
+        name: Two of two
+        message: Go?
+        approvers: [alice, bob]
+        minApprovals: 2
+PLAN
+run "$STEPPY" validate "$tmp/selfish.yaml"
+expect_status 0
+expect_err_contains 'selfish.yaml:8:23: warning: /stages/0/steps/0/minApprovals: a release started by one of the 2 "approvers" cannot get its 2 approvals: allowSelfApproval is false'
+end
+
 finish

@@ -327,4 +327,25 @@ begin 'the default store lives under XDG_STATE_HOME'
 [ -f "$tmp/xdg/steppy/steppy.db" ] || problem "no store at \$XDG_STATE_HOME/steppy/steppy.db"
 end
 
+
+begin 'run refuses a plan whose Human step its starter could never get through'
+me=$(id -un)
+cat >"$tmp/self.yaml" <<PLAN
+stages:
+  - name: Sign-off
+    steps:
+      - type: Human
+        name: Two of two
+        message: Go?
+        approvers: [$me, bob]
+        minApprovals: 2
+PLAN
+run "$STEPPY" run --db "$db" "$tmp/self.yaml"
+expect_status 1
+expect_err_contains 'self.yaml:8:23: error: /stages/0/steps/0/minApprovals: '"$me"'@'
+expect_err_contains ' started the release and is among the approvers, and allowSelfApproval is false: the others are 1 person, fewer than minApprovals (2); nobody could approve it'
+run "$STEPPY" list --db "$db" --format json
+expect_out_lacks 'self.yaml'
+end
+
 finish

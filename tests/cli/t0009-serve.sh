@@ -97,7 +97,7 @@ api GET /api/v1/executions "$VIEW"
 expect_status 200
 api_body POST /api/v1/executions "$VIEW" '{"plan": {}}'
 expect_status 403
-expect_json '"viewer may not" in d["error"]["message"]'
+expect_json 'd["error"]["message"] == "this needs the operator role; token '"'viewer'"' has viewer"'
 api GET /api/v1/session "$ALICE"
 expect_json 'd["identity"] == "alice" and "approver" in d["roles"]'
 end
@@ -138,7 +138,8 @@ tok=${link##*/}
 run curl -s "$link"
 expect_out_contains 'Ship v1.2?'
 expect_out_contains 'alice, bob'
-expect_out_contains 'sign in with your steppy token'
+expect_out_contains 'may decide it: say who you are (sign in)'
+expect_out_contains '0 of 1 approval given'
 run curl -s -A 'Slackbot-LinkExpanding 1.0' "$link"
 status=$(curl -s -o /dev/null -w '%{http_code}' -I "$link")
 [ "$status" = 200 ] || problem "HEAD on the link: $status"
@@ -152,11 +153,14 @@ sys.exit(1 if sys.argv[2].encode() in raw else 0)
 EOF
 end
 
+# form_token PAGE: the token of the page's decision form (the one without an action)
+form_token() { printf '%s' "$1" | sed -n 's/.*<form method="post"><input type="hidden" name="csrf" value="\([0-9a-f]*\)".*/\1/p'; }
+
 begin 'an approval link: POST without the form token, or from another origin, is refused'
 run curl -s -o /dev/null -w '%{http_code}' -X POST -d 'decision=approve' "$link"
 [ "$out" = 403 ] || problem "no csrf: $out"
 run curl -s -b "steppy_session=$ALICE" "$link"
-csrf=$(printf '%s' "$out" | sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
+csrf=$(form_token "$out")
 [ -n "$csrf" ] || problem "no form for a signed-in approver"
 run curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Origin: https://evil.example' -b "steppy_session=$ALICE" -d "csrf=$csrf&decision=approve" "$link"
 [ "$out" = 403 ] || problem "cross-origin: $out"
@@ -164,6 +168,24 @@ run curl -s -o /dev/null -w '%{http_code}' -X POST -d "csrf=$csrf&decision=appro
 [ "$out" = 403 ] || problem "not signed in: $out"
 run curl -s -o /dev/null -w '%{http_code}' -X POST -b "steppy_session=$OPS" -d "csrf=$csrf&decision=approve" "$link"
 [ "$out" = 403 ] || problem "not an approver: $out"
+# A browser sets Origin and Sec-Fetch-Site itself. Origin "null" (what
+# Chromium sends from a page with a no-referrer policy) passes only when the
+# browser also says same-origin; an opaque origin of another kind (a
+# sandboxed frame, a data: page) says cross-site.
+for h in 'Sec-Fetch-Site: cross-site' 'Sec-Fetch-Site: same-site' 'X-None: 1'; do
+    run curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Origin: null' -H "$h" -b "steppy_session=$ALICE" -d "csrf=$csrf&decision=approve" "$link"
+    [ "$out" = 403 ] || problem "Origin: null with $h: $out"
+    run curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Origin: null' -H "$h" -H 'Content-Type: application/json' -H "Authorization: Bearer $ALICE" --data-binary '{}' "$url/api/v1/executions/$id/steps/1/0/approve"
+    [ "$out" = 403 ] || problem "API, Origin: null with $h: $out"
+done
+run curl -s -o /dev/null -w '%{http_code}' -X POST -H "Origin: https://evil.example" -H 'Sec-Fetch-Site: same-origin' -b "steppy_session=$ALICE" -d "csrf=$csrf&decision=approve" "$link"
+[ "$out" = 403 ] || problem "a foreign Origin claiming same-origin: $out"
+run curl -s -o /dev/null -w '%{http_code}' -X POST -H "Origin: $url" -b "steppy_session=$BOB" -d "csrf=$csrf&decision=approve" "$link"
+[ "$out" = 403 ] || problem "alice's form posted as bob: $out"
+run curl -s -o /dev/null -w '%{http_code}' -X POST -H "Origin: $url" -d "csrf=$csrf&token=$BOB" "$link/sign-in"
+[ "$out" = 403 ] || problem "sign-in with the decision form's token: $out"
+run curl -s -i "$link"
+case "$out" in *'Referrer-Policy: same-origin'*) ;; *) problem "the page's referrer policy" ;; esac
 api GET "/api/v1/executions/$id" "$VIEW"
 expect_json 'd["stages"][1]["steps"][0]["state"] == "RUNNING"'
 end
@@ -182,8 +204,8 @@ api_body POST "/api/v1/executions/$id/steps/x/0/approve" "$ALICE" '{}'
 expect_status 400
 end
 
-begin 'an approval link decides once: approve with a comment, then the page says so'
-run curl -s -o /dev/null -w '%{http_code}' -X POST -H "Origin: $url" -b "steppy_session=$ALICE" -d "csrf=$csrf&decision=approve&comment=all+green" "$link"
+begin 'an approval link decides once: approve with a comment (Origin: null from the same origin), then the page says so'
+run curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Origin: null' -H 'Sec-Fetch-Site: same-origin' -b "steppy_session=$ALICE" -d "csrf=$csrf&decision=approve&comment=all+green" "$link"
 [ "$out" = 303 ] || problem "approve: $out"
 i=0
 while [ $i -lt 50 ]; do
@@ -195,10 +217,10 @@ expect_json 'd["status"] == "SUCCEEDED"'
 run curl -s -b "steppy_session=$ALICE" "$link"
 expect_out_contains 'This step has been approved.'
 expect_out_lacks 'name="csrf"'
-run curl -s -o /dev/null -w '%{http_code}' -X POST -H "Origin: $url" -b "steppy_session=$BOB" -d "csrf=$csrf&decision=reject" "$link"
+run curl -s -o /dev/null -w '%{http_code}' -X POST -H "Origin: $url" -b "steppy_session=$ALICE" -d "csrf=$csrf&decision=reject" "$link"
 [ "$out" = 409 ] || problem "second decision: $out"
 api GET "/api/v1/executions/$id/events?limit=1000" "$VIEW"
-expect_json '[(e["data"]["by"], e["data"]["via"], e["data"]["address"], e["data"].get("comment"), e["data"]["decision"]) for e in d["events"] if e["type"] == "HumanDecision"] == [("alice", "link", "127.0.0.1", "all green", "approve")]'
+expect_json '[(e["data"]["by"], e["data"]["approverRole"], e["data"]["via"], e["data"]["address"], e["data"].get("comment"), e["data"]["decision"]) for e in d["events"] if e["type"] == "HumanDecision"] == [("alice", True, "link", "127.0.0.1", "all green", "approve")]'
 end
 
 begin 'events are paginated'
@@ -297,6 +319,95 @@ api_body POST "/api/v1/executions/$idm/steps/0/0/approve" "$BOB" '{}'
 expect_json 'd["result"] == "approved"'
 api GET "/api/v1/executions/$idm" "$VIEW"
 expect_json 'd["status"] == "SUCCEEDED"'
+end
+
+# link_of STEP: the approval link the server log shows for a step (the last)
+link_of() { sed -n "s/.*step \"$1\": \(http[^ ]*\).*/\1/p" "$tmp/serve.log" | tail -1; }
+# wait_waiting ID: until the release waits for a person (5 s at most)
+wait_waiting() {
+    i=0
+    while [ $i -lt 50 ]; do
+        api GET "/api/v1/executions/$1" "$VIEW"
+        case "$out" in *'"waitingFor":"approval'*) return 0 ;; esac
+        sleep 0.1; i=$((i + 1))
+    done
+}
+
+begin 'one rule for page and API: a viewer-only token named in approvers decides neither way'
+api_body POST /api/v1/executions "$OPS" '{"plan": {"stages": [{"name": "g", "steps": [{"type": "Human", "name": "viewer gate", "message": "ok?", "approvers": ["viewer", "bob"]}]}]}}'
+idv=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+wait_waiting "$idv"
+api_body POST "/api/v1/executions/$idv/steps/0/0/approve" "$VIEW" '{}'
+expect_status 403
+expect_json 'd["error"]["message"] == "this needs the approver role; token '"'viewer'"' has viewer"'
+lv=$(link_of "viewer gate")
+run curl -s -b "steppy_session=$VIEW" "$lv"
+expect_out_contains 'viewer may not decide &quot;viewer gate&quot;: this needs the approver role; viewer has viewer.'
+[ -z "$(form_token "$out")" ] || problem "a decision form for a viewer"
+run curl -s -b "steppy_session=$BOB" "$lv"
+csrf_b=$(form_token "$out")
+run curl -s -o /dev/null -w '%{http_code}' -X POST -H "Origin: $url" -b "steppy_session=$VIEW" -d "csrf=$csrf_b&decision=approve" "$lv"
+[ "$out" = 403 ] || problem "the viewer with bob's form: $out"
+api GET "/api/v1/executions/$idv" "$VIEW"
+expect_json 'd["status"] == "RUNNING" and d["stages"][0]["steps"][0]["approvals"]["by"] == []'
+api_body POST "/api/v1/executions/$idv/steps/0/0/approve" "$BOB" '{}'
+expect_json 'd["result"] == "approved"'
+end
+
+begin 'minApprovals 2 without approvers: the page needs sign-in, counts, and one person counts once'
+api_body POST /api/v1/executions "$OPS" '{"plan": {"stages": [{"name": "g", "steps": [{"type": "Human", "name": "two gate", "message": "ok?", "minApprovals": 2}]}]}}'
+idt=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+wait_waiting "$idt"
+lt=$(link_of "two gate")
+run curl -s "$lt"
+expect_out_contains '0 of 2 approvals given'
+expect_out_contains '&quot;two gate&quot; needs 2 approvals from different people: an approval must say who gives it (sign in)'
+[ -z "$(form_token "$out")" ] || problem "an anonymous decision form"
+run curl -s -b "steppy_session=$ALICE" "$lt"
+csrf_a=$(form_token "$out")
+run curl -s -o /dev/null -w '%{http_code}' -X POST -H "Origin: $url" -d "csrf=$csrf_a&decision=approve" "$lt"
+[ "$out" = 403 ] || problem "alice's form posted anonymously: $out"
+run curl -s -o /dev/null -w '%{http_code}' -X POST -H "Origin: $url" -b "steppy_session=$ALICE" -d "csrf=$csrf_a&decision=approve" "$lt"
+[ "$out" = 303 ] || problem "alice on the page: $out"
+run curl -s -b "steppy_session=$ALICE" "$lt"
+expect_out_contains '1 of 2 approvals given (alice)'
+expect_out_contains 'alice has already approved'
+run curl -s -o /dev/null -w '%{http_code}' -X POST -H "Origin: $url" -b "steppy_session=$ALICE" -d "csrf=$csrf_a&decision=approve" "$lt"
+[ "$out" = 409 ] || problem "alice again on the page: $out"
+api_body POST "/api/v1/executions/$idt/steps/0/0/approve" "$ALICE" '{}'
+expect_status 409
+expect_json 'd["error"]["message"].startswith("alice has already approved")'
+api_body POST "/api/v1/executions/$idt/steps/0/0/approve" "$BOB" '{}'
+expect_json 'd["result"] == "approved"'
+api GET "/api/v1/executions/$idt" "$VIEW"
+expect_json 'd["status"] == "SUCCEEDED"'
+end
+
+begin 'allowSelfApproval false: the page names who is excluded; the starter may reject, not approve'
+api_body POST /api/v1/executions "$ADMIN" '{"plan": {"stages": [{"name": "g", "steps": [{"type": "Human", "name": "self gate", "message": "ok?", "allowSelfApproval": false}]}]}}'
+ids=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+wait_waiting "$ids"
+ls_=$(link_of "self gate")
+run curl -s "$ls_"
+expect_out_contains 'admin, who started the release, may reject but not approve'
+[ -z "$(form_token "$out")" ] || problem "an anonymous decision form"
+api_body POST "/api/v1/executions/$ids/steps/0/0/approve" "$ADMIN" '{}'
+expect_status 409
+expect_json 'd["error"]["message"] == "whoever started the release (admin) cannot approve it: allowSelfApproval is false"'
+run curl -s -b "steppy_session=$ADMIN" "$ls_"
+expect_out_contains 'value="reject"'
+expect_out_lacks 'value="approve"'
+api_body POST "/api/v1/executions/$ids/steps/0/0/approve" "$ALICE" '{}'
+expect_json 'd["result"] == "approved"'
+# Two approvals of two approvers, one of whom starts it: refused at submit.
+api_body POST /api/v1/executions "$ADMIN" '{"plan": {"stages": [{"name": "g", "steps": [{"type": "Human", "name": "pair", "message": "ok?", "approvers": ["admin", "bob"], "minApprovals": 2}]}]}}'
+expect_status 400
+expect_json 'd["error"]["code"] == "invalid-plan" and d["error"]["diagnostics"][0]["pointer"] == "/stages/0/steps/0/minApprovals" and d["error"]["message"] == "admin started the release and is among the approvers, and allowSelfApproval is false: the others are 1 person, fewer than minApprovals (2); nobody could approve it"'
+api_body POST /api/v1/executions "$OPS" '{"plan": {"stages": [{"name": "g", "steps": [{"type": "Human", "name": "pair", "message": "ok?", "approvers": ["admin", "bob"], "minApprovals": 2}]}]}}'
+expect_status 201
+idp=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+api_body POST "/api/v1/executions/$idp/abort" "$OPS" '{}'
+expect_status 200
 end
 
 begin 'bad input: malformed JSON, unknown fields, invalid plans, oversized bodies, wrong methods'

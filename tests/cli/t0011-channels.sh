@@ -80,6 +80,22 @@ status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Origin: $url" -d "cs
 wait_status "$id" SUCCEEDED || problem "not SUCCEEDED"
 end
 
+begin 'without tokens nobody is known: a step that needs names cannot be decided anonymously'
+idn=$(submit '{"plan": {"stages": [{"name": "g", "steps": [{"type": "Human", "name": "Two", "message": "Two?", "channels": ["hook"], "minApprovals": 2}]}]}}')
+wait_file "$tmp/hook.jsonl" '"step": *"Two"' || problem "no approval notice"
+link=$(grep '"Two"' "$tmp/hook.jsonl" | /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["approvalUrl"])')
+page=$(curl -s "$link")
+case "$page" in *'name="csrf"'*) problem "a decision form" ;; esac
+case "$page" in *'This server has no tokens'*) ;; *) problem "the page does not say why" ;; esac
+for k in 1 2; do
+    body=$(curl -s -w ' %{http_code}' -X POST -H 'Content-Type: application/json' --data-binary '{}' "$url/api/v1/executions/$idn/steps/0/0/approve")
+    case "$body" in *'needs 2 approvals from different people'*' 403') ;; *) problem "anonymous API approval $k: $body" ;; esac
+done
+body=$(curl -s -w ' %{http_code}' -X POST -H 'Content-Type: application/json' --data-binary '{}' "$url/api/v1/executions/$idn/steps/0/0/reject")
+case "$body" in *' 200') ;; *) problem "anonymous rejection: $body" ;; esac
+wait_status "$idn" REJECTED || problem "not REJECTED"
+end
+
 begin 'every release reports its start and end to the default channels'
 wait_file "$tmp/audit.log" "succeeded" || problem "no end notice"
 grep -q "started" "$tmp/audit.log" || problem "no start notice"

@@ -382,6 +382,21 @@ static int decide(struct fixture *f, bool approve, const char *by, const char **
 	return r;
 }
 
+/* As decide(), with "approverRole": role (1 true, 0 false, -1 absent). */
+static int decide_as(struct fixture *f, bool approve, const char *by, int role, const char **reason)
+{
+	json_t *who = json_pack("{ss}", "via", "test");
+	if (by)
+		json_object_set_new(who, "by", json_string(by));
+	if (role >= 0)
+		json_object_set_new(who, "approverRole", json_boolean(role));
+	int r = engine_on_decision(&f->ex, 0, 0, approve, who, f->now, &f->out, reason);
+	if (r == 0)
+		engine_advance(&f->ex, f->now, &f->out);
+	keep(f);
+	return r;
+}
+
 /* A Human step named "go" with fields (JSON members, may be empty), then an Exec stage. */
 static char *human_plan(const char *fields)
 {
@@ -413,7 +428,8 @@ static void test_human_two_of_three(void **state)
 	assert_string_equal(reason, "alice@laptop has already approved \"go\" (1 of 2 approvals "
 	                            "so far; each must come from a different person)");
 	assert_int_equal(decide(&f, true, NULL, &reason), SP_EINVAL);
-	assert_string_equal(reason, "an approval of this step must say who gives it (by)");
+	assert_string_equal(reason, "only the approvers of \"go\" (alice, bob, carol) may decide "
+	                            "it: say who you are (sign in)");
 	assert_int_equal(f.out.len, 0);
 	assert_int_equal(f.ex.steps[0][0].napproved, 1);
 
@@ -502,9 +518,142 @@ static void test_human_self_approval(void **state)
 	text = human_plan("\"approvers\": [\"alice\", \"bob\"]");
 	start(&f, text, false);
 	assert_string_equal(f.ex.started_by, "");
-	assert_int_equal(decide(&f, true, NULL, &reason), 0);
+	assert_int_equal(decide(&f, true, "alice", &reason), 0);
 	stop(&f);
 	free(text);
+}
+
+/*
+ * Who may decide is one rule in the engine (human_may_decide()), whichever
+ * front end carries the decision: an anonymous approval (a link without
+ * signing in) never counts toward minApprovals > 1 nor passes
+ * allowSelfApproval: false; a decider without the approver role never
+ * decides; a step with approvers is decided by them only.
+ */
+static void test_human_who_may_decide(void **state)
+{
+	(void)state;
+	struct fixture f;
+	const char *reason = NULL;
+
+	/* minApprovals 2 without approvers: a named approval, then an anonymous one. */
+	char *text = human_plan("\"minApprovals\": 2");
+	start_as(&f, text, false, "dave");
+	event_list_clear(&f.out);
+	assert_int_equal(decide_as(&f, true, "alice", 1, &reason), 0);
+	assert_int_equal(decide_as(&f, true, NULL, -1, &reason), SP_EINVAL);
+	assert_string_equal(reason, "\"go\" needs 2 approvals from different people: an approval "
+	                            "must say who gives it (sign in)");
+	assert_int_equal(decide_as(&f, true, "", 1, &reason), SP_EINVAL); /* "" is nobody too */
+	expect_events(&f, "HumanDecision 0.0#1");
+	assert_int_equal(f.ex.steps[0][0].status, STEP_RUNNING);
+	/* Rejecting needs no name: anyone with the link may stop the release. */
+	assert_int_equal(decide_as(&f, false, NULL, -1, &reason), 0);
+	assert_int_equal(f.ex.status, EXEC_REJECTED);
+	stop(&f);
+	free(text);
+
+	/* allowSelfApproval false: anonymous cannot be told apart from the starter, */
+	text = human_plan("\"allowSelfApproval\": false");
+	start_as(&f, text, false, "dave");
+	assert_int_equal(decide_as(&f, true, NULL, -1, &reason), SP_EINVAL);
+	assert_string_equal(reason, "whoever started the release (dave) may not approve \"go\": an "
+	                            "approval must say who gives it (sign in)");
+	stop(&f);
+	free(text);
+	/* ... even when the history does not say who started it. */
+	start(&f, text = human_plan("\"allowSelfApproval\": false"), false);
+	assert_int_equal(decide_as(&f, true, NULL, -1, &reason), SP_EINVAL);
+	assert_int_equal(decide_as(&f, true, "erin", 1, &reason), 0);
+	assert_int_equal(f.ex.steps[0][0].status, STEP_SUCCEEDED);
+	stop(&f);
+	free(text);
+
+	/* Neither rule: the link alone decides, and the decision names nobody. */
+	text = human_plan("");
+	start_as(&f, text, false, "dave");
+	event_list_clear(&f.out);
+	assert_int_equal(decide_as(&f, true, NULL, -1, &reason), 0);
+	assert_int_equal(f.ex.steps[0][0].status, STEP_SUCCEEDED);
+	assert_null(json_object_get(f.out.items[0].data, "by"));
+	stop(&f);
+	free(text);
+
+	/* Without the approver role nobody decides, listed or not, approve or reject. */
+	text = human_plan("\"approvers\": [\"victor\", \"bob\"]");
+	start_as(&f, text, false, "dave");
+	event_list_clear(&f.out);
+	assert_int_equal(decide_as(&f, true, "victor", 0, &reason), SP_EINVAL);
+	assert_string_equal(reason, "victor may not decide \"go\": this needs the approver role");
+	assert_int_equal(decide_as(&f, false, "victor", 0, &reason), SP_EINVAL);
+	/* Not listed, or nameless: refused, with or without the role. */
+	assert_int_equal(decide_as(&f, false, "carol", 1, &reason), SP_EINVAL);
+	assert_string_equal(reason, "carol is not among the approvers of \"go\"");
+	assert_int_equal(decide_as(&f, false, NULL, 1, &reason), SP_EINVAL);
+	assert_int_equal(f.out.len, 0);
+	/* A listed approver with the role, or told by a front end without roles. */
+	assert_int_equal(decide_as(&f, true, "bob@desk", 1, &reason), 0);
+	assert_int_equal(f.ex.steps[0][0].status, STEP_SUCCEEDED);
+	stop(&f);
+	free(text);
+	text = human_plan("\"approvers\": [\"victor\", \"bob\"]");
+	start_as(&f, text, false, "dave");
+	assert_int_equal(decide_as(&f, true, "victor", -1, &reason), 0);
+	assert_int_equal(f.ex.steps[0][0].status, STEP_SUCCEEDED);
+	stop(&f);
+	free(text);
+	text = human_plan("");
+	start_as(&f, text, false, "dave");
+	assert_int_equal(decide_as(&f, false, "victor", 0, &reason), SP_EINVAL);
+	assert_int_equal(f.ex.steps[0][0].status, STEP_RUNNING);
+	stop(&f);
+	free(text);
+}
+
+/* A release its own starter could never get through is refused at submit. */
+static void test_human_check_starter(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *fields, *starter;
+		int errors;
+	} cases[] = {
+		{ "\"approvers\": [\"alice\", \"bob\"], \"minApprovals\": 2", "alice@ci", 1 },
+		{ "\"approvers\": [\"alice\", \"bob\"], \"minApprovals\": 2", "carol", 0 },
+		{ "\"approvers\": [\"alice\", \"bob\"], \"minApprovals\": 2", "", 0 },
+		{ "\"approvers\": [\"alice\", \"bob\", \"carol\"], \"minApprovals\": 2", "alice",
+		  0 },
+		{ "\"approvers\": [\"alice\", \"bob\"], \"minApprovals\": 2, "
+		  "\"allowSelfApproval\": true",
+		  "alice", 0 },
+		{ "\"approvers\": [\"alice\"]", "alice@laptop", 1 },
+		{ "\"approvers\": [\"alice@ci\", \"bob\"], \"minApprovals\": 2", "alice", 1 },
+		{ "\"minApprovals\": 2, \"allowSelfApproval\": false", "alice", 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *text = human_plan(cases[i].fields);
+		struct plan *plan = plan_from(text);
+		struct diag_list dl = DIAG_LIST_INIT;
+		int n = human_check_plan_starter(plan, cases[i].starter, &dl);
+		if (n != cases[i].errors)
+			fail_msg("case %zu: %d errors, expected %d", i, n, cases[i].errors);
+		if (n) {
+			assert_int_equal(dl.items[0].severity, DIAG_ERROR);
+			assert_string_equal(dl.items[0].pointer,
+			                    strstr(cases[i].fields, "minApprovals")
+			                        ? "/stages/0/steps/0/minApprovals"
+			                        : "/stages/0/steps/0/approvers");
+		}
+		if (i == 0)
+			assert_string_equal(
+			    dl.items[0].message,
+			    "alice@ci started the release and is among the approvers, "
+			    "and allowSelfApproval is false: the others are 1 person, "
+			    "fewer than minApprovals (2); nobody could approve it");
+		diag_list_release(&dl);
+		plan_free(plan);
+		free(text);
+	}
 }
 
 static void test_human_approvals_do_not_carry_over(void **state)
@@ -898,6 +1047,8 @@ int main(void)
 		cmocka_unit_test(test_human_two_of_three),
 		cmocka_unit_test(test_human_reject_after_an_approval),
 		cmocka_unit_test(test_human_self_approval),
+		cmocka_unit_test(test_human_who_may_decide),
+		cmocka_unit_test(test_human_check_starter),
 		cmocka_unit_test(test_human_approvals_do_not_carry_over),
 		cmocka_unit_test(test_apply_rejects_a_second_approval_by_one_person),
 		cmocka_unit_test(test_abort),

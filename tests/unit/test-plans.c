@@ -56,6 +56,8 @@ static void check_file(const char *path, struct diag_list *dl)
 static void render(struct strbuf *out, const struct diag *d)
 {
 	strbuf_addf(out, "%u:%u ", (unsigned)d->pos.line, (unsigned)d->pos.col);
+	if (d->severity == DIAG_WARNING)
+		strbuf_addstr(out, "warning: ");
 	if (d->pointer)
 		strbuf_addf(out, "%s: ", *d->pointer ? d->pointer : "/");
 	strbuf_addstr(out, d->message);

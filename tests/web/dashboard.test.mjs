@@ -298,13 +298,47 @@ await check('an operator aborts a running release, then retries it', async () =>
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.locator('#who-name', { hasText: 'alice' }).waitFor(WAIT);
   await step('0/0', 'RUNNING').waitFor(WAIT);
-  await page.getByText('Abort…').click();
+  // A real button, reached and pressed with the keyboard.
+  const open = page.getByRole('button', { name: 'Abort…' });
+  assert((await open.getAttribute('aria-expanded')) === 'false', 'the abort form starts closed');
+  assert(!(await page.getByLabel('Reason').isVisible()), 'no reason field before opening');
+  await open.focus();
+  await page.keyboard.press('Enter');
+  assert((await open.getAttribute('aria-expanded')) === 'true', 'aria-expanded after opening');
+  await page.getByLabel('Reason').waitFor(WAIT);
   await page.getByLabel('Reason').fill('wrong day');
   await page.getByRole('button', { name: 'Abort release' }).click();
   await page.locator('#release-status[data-status="ABORTED"]').waitFor(WAIT);
   await page.getByRole('button', { name: 'Retry' }).click();
   await page.locator('#release-status[data-status="RUNNING"]').waitFor(WAIT);
   await step('0/0', 'RUNNING').waitFor(WAIT);
+});
+
+await check('five stages fit side by side at 1280 px', async () => {
+  const id = await submitByApi({
+    name: 'Five stages',
+    stages: ['Build', 'Test', 'Staging', 'Approval', 'Production'].map((name) => ({
+      name,
+      steps: [{ type: 'Exec', name: `${name.toLowerCase()} step`, command: ['true'] }],
+    })),
+  });
+  await page.setViewportSize({ width: 1280, height: 800 });
+  try {
+    await page.goto(`${url}/#/executions/${id}`);
+    const stages = page.locator('.board .stage');
+    await stages.nth(4).waitFor(WAIT);
+    assert((await stages.count()) === 5, `${await stages.count()} stages`);
+    await page.screenshot({ path: join(shots, 'five-stages-1280.png') });
+    const board = await page.locator('.board').boundingBox();
+    const fifth = await stages.nth(4).boundingBox();
+    const width = await page.evaluate(() => document.documentElement.clientWidth);
+    assert(fifth.x >= board.x && fifth.x + fifth.width <= board.x + board.width + 0.5, `the fifth stage (${JSON.stringify(fifth)}) is outside the board (${JSON.stringify(board)})`);
+    assert(fifth.x + fifth.width <= width, `the fifth stage ends at ${fifth.x + fifth.width} px, the page is ${width} px wide`);
+    const scrolls = await page.$eval('.board', (b) => b.scrollWidth > b.clientWidth);
+    assert(!scrolls, 'the board scrolls sideways');
+  } finally {
+    await page.setViewportSize({ width: 1360, height: 900 });
+  }
 });
 
 await check('the history is read a page at a time', async () => {

@@ -1,9 +1,12 @@
 #!/bin/sh
-# The dashboard's browser test: starts `steppy serve` on a free port with a
-# fresh store and two API tokens, runs dashboard.test.mjs in Debian's
-# Chromium (driven by playwright-core), stops the server. Screenshots go to
-# build/web/. Ends with "# N passed, M failed"; exit status 0 only if
-# nothing failed.
+# The browser tests, in Debian's Chromium (driven by playwright-core):
+# - dashboard.test.mjs: starts `steppy serve` on a free port with a fresh
+#   store and two API tokens, runs the dashboard's checks, stops the server;
+# - approval.test.mjs: approval links as a channel delivers them; it starts
+#   its own server (and a webhook sink for its channel), so it gets only
+#   STEPPY.
+# Screenshots go to build/web/. Each test ends with "# N passed, M failed"
+# (tests/run.sh adds them up); exit status 0 only if nothing failed.
 #
 #   tests/web/run.sh                 against build/steppy
 #   STEPPY=build/asan/steppy tests/web/run.sh
@@ -75,6 +78,8 @@ mkdir -p "$root/build/web"
 STEPPY_URL=$url STEPPY_TOKEN=$(token_of "$tmp/alice") STEPPY_VIEWER_TOKEN=$(token_of "$tmp/victor") \
     SHOTS="$root/build/web" timeout 240 node tests/web/dashboard.test.mjs
 status=$?
+STEPPY=$STEPPY SHOTS="$root/build/web" timeout 240 node tests/web/approval.test.mjs
+[ $? -eq 0 ] || status=1
 
 # Stop the server (SIGTERM: a graceful stop) and read what it said: a
 # sanitizer's report (STEPPY=build/asan/steppy) is one more failure.
