@@ -1,0 +1,168 @@
+#!/bin/sh
+# t0012: deciding through steppy serve (--server URL with an API token), and
+# a served store refusing local decisions on steps with approvers unless
+# forced. A real server on loopback, real tokens, a real SQLite store.
+. "$(dirname "$0")/lib.sh"
+db="$tmp/steppy.db"
+
+mk() { "$STEPPY" token "$1" "$2" >"$tmp/t-$1.out"; sed -n 's/^token: //p' "$tmp/t-$1.out"; }
+OPS=$(mk ops operator)
+ALICE=$(mk alice approver)
+BOB=$(mk bob approver)
+VIEW=$(mk viewer viewer)
+{
+    echo "tokens:"
+    for n in ops alice bob viewer; do sed -n '/^  - name:/,$p' "$tmp/t-$n.out"; done
+} >"$tmp/config.yaml"
+
+start_server "$tmp/config.yaml" "$db"
+trap 'kill $server_pid 2>/dev/null; rm -rf "$tmp"' EXIT
+[ -n "$url" ] || { echo "the server did not start"; cat "$tmp/serve.log"; exit 1; }
+
+# submit: starts the plan as ops; prints the release id
+submit() {
+    curl -s -H "Authorization: Bearer $OPS" -H 'Content-Type: application/json' \
+        --data-binary '{"plan": {"name": "orders", "stages": [{"name": "go", "steps": [{"type": "Human", "name": "Prod go", "message": "ship?", "approvers": ["alice", "bob"]}]}]}}' \
+        "$url/api/v1/executions" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+# wait_for ID TEXT: polls the release's report until it contains TEXT (10 s at most)
+wait_for() {
+    i=0
+    while [ $i -lt 100 ]; do
+        body=$(curl -s -H "Authorization: Bearer $VIEW" "$url/api/v1/executions/$1")
+        case "$body" in *"$2"*) return 0 ;; esac
+        sleep 0.1; i=$((i + 1))
+    done
+    return 1
+}
+
+id=$(submit)
+wait_for "$id" '"waitingFor":"approval' || echo "release $id does not wait"
+short=$(printf '%s' "$id" | cut -c1-6)
+
+begin 'a bad token is refused: 401 with the server JSON error, nothing recorded'
+STEPPY_TOKEN=stp_not_a_token run "$STEPPY" approve --server "$url" "$id" 'Prod go'
+expect_status 1
+expect_err_contains "$url refused the token (401)"
+expect_err_contains '"code":"unauthenticated"'
+run "$STEPPY" history --db "$db" --format json "$id"
+expect_out_lacks 'HumanDecision'
+end
+
+begin 'a token without the role is refused: 403 with the server JSON error'
+STEPPY_TOKEN=$VIEW run "$STEPPY" approve --server "$url" "$id" 'Prod go'
+expect_status 1
+expect_err_contains '(403)'
+expect_err_contains '"code":"forbidden"'
+end
+
+begin 'an unreachable server is named'
+STEPPY_TOKEN=$ALICE run "$STEPPY" approve --server http://127.0.0.1:1 "$id" 'Prod go'
+expect_status 2
+expect_err_contains 'cannot reach steppy serve at http://127.0.0.1:1'
+run "$STEPPY" approve --server ftp://example "$id" 'Prod go'
+expect_status 2
+expect_err_contains '--server takes the URL of steppy serve'
+end
+
+begin 'an unknown release is 404; an unknown step gets "did you mean"'
+STEPPY_TOKEN=$ALICE run "$STEPPY" approve --server "$url" zzzzzzzzzz 'Prod go'
+expect_status 2
+expect_err_contains "$url has no release \"zzzzzzzzzz\""
+STEPPY_TOKEN=$ALICE run "$STEPPY" approve --server "$url" "$id" 'Prod-go'
+expect_status 2
+expect_err_contains 'the release has no step "Prod-go"; did you mean "Prod go"?'
+end
+
+begin '--by does not go with --server; --token-file needs --server'
+STEPPY_TOKEN=$ALICE run "$STEPPY" approve --server "$url" --by alice "$id" 'Prod go'
+expect_status 2
+expect_err_contains '--by does not go with --server'
+run "$STEPPY" approve --token-file /dev/null --db "$db" "$id" 'Prod go'
+expect_status 2
+expect_err_contains '--token-file goes with --server'
+end
+
+begin 'a token file others can read is refused, as ssh does'
+printf '%s\n' "$ALICE" >"$tmp/alice.token"
+chmod 644 "$tmp/alice.token"
+run "$STEPPY" approve --server "$url" --token-file "$tmp/alice.token" "$id" 'Prod go'
+expect_status 2
+expect_err_contains "the token file $tmp/alice.token can be read by others (mode 0644)"
+end
+
+begin 'local decisions on a served store are refused for steps with approvers'
+run "$STEPPY" approve --db "$db" --by alice "$id" 'Prod go'
+expect_status 1
+expect_err_contains "used by steppy serve with API tokens ($url)"
+expect_err_contains "steppy approve --server $url"
+expect_err_contains '--force'
+run "$STEPPY" reject --db "$db" --by bob "$id" 'Prod go'
+expect_status 1
+end
+
+begin 'approve --server: a prefix and any case; recorded under the token name, via api'
+chmod 600 "$tmp/alice.token"
+env -u STEPPY_TOKEN "$STEPPY" approve --server "$url/" --token-file "$tmp/alice.token" \
+    --comment 'looks good' "$short" 'prod GO' >"$tmp/out" 2>"$tmp/err"
+status=$?; out=$(cat "$tmp/out"); err=$(cat "$tmp/err")
+expect_status 0
+expect_out_contains "approved \"Prod go\" of release $id"
+wait_for "$id" '"status":"SUCCEEDED"' || problem "the release did not succeed"
+run "$STEPPY" history --db "$db" --format json "$id"
+expect_json '[e["data"] for e in d["events"] if e["type"] == "HumanDecision"][0]["by"] == "alice"'
+expect_json '[e["data"] for e in d["events"] if e["type"] == "HumanDecision"][0]["via"] == "api"'
+expect_json '[e["data"] for e in d["events"] if e["type"] == "HumanDecision"][0]["comment"] == "looks good"'
+end
+
+begin 'a change the server refuses is 409 with its message'
+STEPPY_TOKEN=$OPS run "$STEPPY" abort --server "$url" "$id"
+expect_status 1
+expect_err_contains "refused by $url"
+expect_err_contains 'ended'
+end
+
+begin '--force decides locally and records the OS user'
+id2=$(submit)
+wait_for "$id2" '"waitingFor":"approval' || problem "release $id2 does not wait"
+run "$STEPPY" approve --db "$db" --by bob --force "$id2" 'Prod go'
+expect_status 0
+wait_for "$id2" '"status":"SUCCEEDED"' || problem "the release did not succeed"
+run "$STEPPY" history --db "$db" --format json "$id2"
+expect_json '[e["data"] for e in d["events"] if e["type"] == "HumanDecision"][0]["forced"] == "locally by OS user '"$(id -un)"'"'
+expect_json '[e["data"] for e in d["events"] if e["type"] == "HumanDecision"][0]["by"] == "bob"'
+end
+
+begin 'reject, abort and retry through the server'
+id3=$(submit)
+wait_for "$id3" '"waitingFor":"approval' || problem "release $id3 does not wait"
+STEPPY_TOKEN=$BOB run "$STEPPY" reject --server "$url" --comment no "$id3" 'go/Prod go'
+expect_status 0
+expect_out_contains "rejected \"Prod go\" of release $id3"
+wait_for "$id3" '"status":"REJECTED"' || problem "the release was not rejected"
+id4=$(submit)
+wait_for "$id4" '"waitingFor":"approval' || problem "release $id4 does not wait"
+STEPPY_TOKEN=$ALICE run "$STEPPY" abort --server "$url" "$id4"
+expect_status 1
+expect_err_contains '(403)'
+STEPPY_TOKEN=$OPS run "$STEPPY" abort --server "$url" --reason 'wrong tag' "$id4"
+expect_status 0
+expect_out_contains "aborted release $id4"
+wait_for "$id4" '"status":"ABORTED"' || problem "the release was not aborted"
+STEPPY_TOKEN=$OPS run "$STEPPY" retry --server "$url" "$id4"
+expect_status 0
+expect_out_contains "continues release $id4"
+wait_for "$id4" '"waitingFor":"approval' || problem "the release did not continue"
+run "$STEPPY" history --db "$db" --format json "$id4"
+expect_json '[e["data"] for e in d["events"] if e["type"] == "AbortRequested"][0]["by"] == "ops"'
+end
+
+begin 'a server started without tokens lifts the refusal'
+kill "$server_pid"; wait "$server_pid" 2>/dev/null
+printf 'listen: "127.0.0.1:0"\n' >"$tmp/open.yaml"
+start_server "$tmp/open.yaml" "$db"
+run "$STEPPY" approve --db "$db" --by alice "$id4" 'Prod go'
+expect_status 0
+end
+
+finish
