@@ -100,6 +100,10 @@ static int session_open(struct session *s, const char *db, bool fail_fast)
 	free(path);
 	struct runtime_observer obs;
 	s->view = view_new(&obs, true);
+	char *server = NULL;
+	if (store_meta_get(s->store, "serve.tokens", &server, NULL) == 0)
+		view_set_server(s->view, server);
+	free(server);
 	struct runtime_options opts = { .fail_fast = fail_fast,
 		                        .notify_log = s->notify_log,
 		                        .observer = &obs };

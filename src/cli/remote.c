@@ -8,8 +8,8 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <stdbool.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -186,7 +186,8 @@ int remote_call(const struct remote *r, const char *method, const char *path, co
 	} else {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, ret_status);
 		if (answer.len)
-			*ret_json = json_loadb(answer.buf, answer.len, JSON_REJECT_DUPLICATES, NULL);
+			*ret_json =
+			    json_loadb(answer.buf, answer.len, JSON_REJECT_DUPLICATES, NULL);
 	}
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(h);

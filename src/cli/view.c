@@ -35,6 +35,7 @@ struct view {
 	uv_tty_t input;
 	bool input_open;
 	struct strbuf line; /* typed so far */
+	char *server;       /* steppy serve with tokens that uses the store, or NULL */
 };
 
 static const char *c(const struct view *v, const char *code)
@@ -153,6 +154,53 @@ static void tail_lines(struct view *v, const char *label, const char *text, int 
 	}
 }
 
+/* Writes s for a POSIX shell: in single quotes, each ' as '\''. */
+static void shell_quote(FILE *f, const char *s)
+{
+	fputc('\'', f);
+	for (; *s; s++)
+		if (*s == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*s, f);
+	fputc('\'', f);
+}
+
+/*
+ * How to decide a waiting Human step from another terminal: with --by when
+ * it names approvers (the name must be one of them), or through the server
+ * (--server) when a steppy serve with tokens uses the store, since that
+ * store refuses local decisions for approvers.
+ */
+static void print_decide_hint(struct view *v, const char *id, const struct plan_step *ps)
+{
+	const struct doc_node *approvers = doc_get(ps->node, "approvers");
+	size_t n = approvers && approvers->kind == DOC_ARRAY ? approvers->u.array.len : 0;
+	if (n) {
+		fprintf(v->out, "      approvers: ");
+		for (size_t i = 0; i < n; i++)
+			fprintf(v->out, "%s%s", i ? ", " : "",
+			        approvers->u.array.items[i]->u.string.s);
+		fputc('\n', v->out);
+	}
+	for (int k = 0; k < 2; k++) {
+		const char *verb = k ? "reject" : "approve";
+		fprintf(v->out, "      %s:%s steppy %s ", verb, k ? " " : "", verb);
+		if (v->server && n)
+			fprintf(v->out, "--server %s ", v->server);
+		else if (n == 1)
+			fprintf(v->out, "--by %s ", approvers->u.array.items[0]->u.string.s);
+		else if (n)
+			fprintf(v->out, "--by NAME ");
+		fprintf(v->out, "%s ", id);
+		shell_quote(v->out, ps->name);
+		fputc('\n', v->out);
+	}
+	if (v->server && n)
+		fprintf(v->out, "      (with an API token of an approver in $STEPPY_TOKEN or "
+		                "--token-file FILE)\n");
+}
+
 static void on_event(struct view *v, const char *id, const struct exec_state *s,
                      const struct event *e)
 {
@@ -189,8 +237,7 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 			if (need > 1)
 				fprintf(v->out, " by %d different people", need);
 			fprintf(v->out, ": %s\n", step_string(ps->node, "message"));
-			fprintf(v->out, "      approve: steppy approve %s '%s'\n", id, name);
-			fprintf(v->out, "      reject:  steppy reject %s '%s'\n", id, name);
+			print_decide_hint(v, id, ps);
 		} else if (!strcmp(ps->type->name, "Wait")) {
 			struct strbuf d = STRBUF_INIT;
 			json_t *due = json_object_get(e->data, "dueMs");
@@ -274,6 +321,8 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 		else
 			fprintf(v->out, "  %s%s%s %s by %s", c(v, ok ? GREEN : RED),
 			        ok ? "approved" : "REJECTED", c(v, RESET), name, by);
+		if (str(e->data, "forced"))
+			fprintf(v->out, " (forced %s)", str(e->data, "forced"));
 		fprintf(v->out, "%s%s%s\n", comment ? ": \"" : "", comment ? comment : "",
 		        comment ? "\"" : "");
 		break;
@@ -364,7 +413,14 @@ static void decide_typed(struct view *v, const char *line)
 		const struct exec_state *s = runtime_state(v->rt, id);
 		const struct plan_step *ps = &s->plan->stages[stage].steps[step];
 		const char *reason;
-		if (!human_is_approver(ps->node, by))
+		const struct doc_node *approvers = doc_get(ps->node, "approvers");
+		if (v->server && approvers && approvers->kind == DOC_ARRAY &&
+		    approvers->u.array.len)
+			fprintf(v->out,
+			        "a steppy serve with API tokens uses this store: decide with "
+			        "steppy %s --server %s %s '%s'\n",
+			        approve ? "approve" : "reject", v->server, id, ps->name);
+		else if (!human_is_approver(ps->node, by))
 			fprintf(v->out, "%s is not an approver of \"%s\"\n", by, ps->name);
 		else if (runtime_decide(v->rt, id, stage, step, approve,
 		                        json_pack("{ss ss}", "by", by, "via", "terminal"),
@@ -442,5 +498,12 @@ void view_free(struct view *v)
 	for (size_t i = 0; i < v->nexecs; i++)
 		free(v->execs[i].id);
 	strbuf_release(&v->line);
+	free(v->server);
 	free(v);
+}
+
+void view_set_server(struct view *v, const char *url)
+{
+	free(v->server);
+	v->server = url ? xstrdup(url) : NULL;
 }

@@ -157,6 +157,44 @@ run "$STEPPY" history --db "$db" --format json "$id4"
 expect_json '[e["data"] for e in d["events"] if e["type"] == "AbortRequested"][0]["by"] == "ops"'
 end
 
+# run_bg DB: runs plan.yaml in the background into $tmp/run.out; waits for its
+# reject hint; sets $run_pid and $run_id
+cat >"$tmp/plan.yaml" <<'EOF'
+name: hints
+stages:
+  - name: go
+    steps:
+      - {type: Human, name: "Bob's go", message: "ship?", approvers: [alice, bob]}
+EOF
+run_bg() {
+    "$STEPPY" run --db "$1" "$tmp/plan.yaml" >"$tmp/run.out" 2>&1 &
+    run_pid=$!
+    i=0
+    while ! grep -q 'reject:' "$tmp/run.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    run_id=$(sed -n 's/.*release \([0-9a-z]*\) "hints" started.*/\1/p' "$tmp/run.out")
+}
+
+begin 'the live view: a step with approvers is decided with --by (quoted for the shell)'
+run_bg "$tmp/fresh.db"
+out=$(cat "$tmp/run.out")
+expect_out_contains '      approvers: alice, bob'
+expect_out_contains "approve: steppy approve --by NAME $run_id 'Bob'\''s go'"
+expect_out_contains "reject:  steppy reject --by NAME $run_id 'Bob'\''s go'"
+"$STEPPY" approve --db "$tmp/fresh.db" --by bob "$run_id" "Bob's go" >/dev/null 2>&1 ||
+    problem "the hint's command did not approve"
+wait "$run_pid" || problem "the run did not succeed"
+end
+
+begin 'the live view on a served store shows the --server form'
+run_bg "$db"
+out=$(cat "$tmp/run.out")
+expect_out_contains "approve: steppy approve --server $url $run_id 'Bob'\''s go'"
+expect_out_contains 'API token of an approver in $STEPPY_TOKEN'
+STEPPY_TOKEN=$BOB "$STEPPY" approve --server "$url" "$run_id" "bob's GO" >/dev/null 2>&1 ||
+    problem "the hint's command did not approve"
+wait "$run_pid" || problem "the run did not succeed"
+end
+
 begin 'a server started without tokens lifts the refusal'
 kill "$server_pid"; wait "$server_pid" 2>/dev/null
 printf 'listen: "127.0.0.1:0"\n' >"$tmp/open.yaml"
