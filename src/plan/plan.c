@@ -192,8 +192,11 @@ struct plan *plan_build(struct doc *doc)
 			*s = (struct plan_step){ .node = node };
 			s->name = step_string(node, "name");
 			s->type = step_type_find(step_string(node, "type"));
-			s->timeout_seconds = int_field(node, "timeoutSeconds",
-			                               int_field(defaults, "timeoutSeconds", 0));
+			s->timeout_seconds =
+			    int_field(node, "timeoutSeconds",
+			              s->type->flags & STEP_OWN_DURATION
+			                  ? 0
+			                  : int_field(defaults, "timeoutSeconds", 0));
 			s->retry = (struct retry_policy){ 1, 0, 1.0 };
 			if (s->type->flags & STEP_RETRYABLE) {
 				const struct doc_node *retry = doc_get(node, "retry");
