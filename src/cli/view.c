@@ -283,9 +283,19 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 		duration_format(
 		    &d, (json_integer_value(json_object_get(e->data, "dueMs")) - e->time_ms + 999) /
 		            1000);
+		/* maxAttempts counts from the start or the last steppy retry: the
+		 * attempts before that are outside the budget */
+		const struct step_state *st = &s->steps[e->stage][e->step];
+		int base = st->attempt - st->run_attempts, next = e->attempt + 1;
 		stamp(v, id, e->time_ms);
-		fprintf(v->out, "  %s will be tried again in %s (attempt %d of %lld)\n", name,
-		        d.buf, e->attempt + 1, (long long)ps->retry.max_attempts);
+		if (base > 0)
+			fprintf(v->out,
+			        "  %s will be tried again in %s (attempt %d: %d of %lld since the "
+			        "retry)\n",
+			        name, d.buf, next, next - base, (long long)ps->retry.max_attempts);
+		else
+			fprintf(v->out, "  %s will be tried again in %s (attempt %d of %lld)\n",
+			        name, d.buf, next, (long long)ps->retry.max_attempts);
 		strbuf_release(&d);
 		break;
 	}

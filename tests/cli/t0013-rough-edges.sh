@@ -21,4 +21,22 @@ expect_out_lacks 'TIMED OUT'
 expect_out_contains 'SUCCEEDED'
 end
 
+begin 'after steppy retry, attempts are counted against the fresh budget ("attempt 4", not "4 of 2")'
+cat >"$tmp/flaky.yaml" <<'EOF'
+name: flaky
+stages:
+  - name: s
+    steps:
+      - {type: Exec, name: flaky, command: [sh, -c, "exit 3"], retry: {maxAttempts: 2, intervalSeconds: 0}}
+EOF
+run "$STEPPY" run --db "$db" "$tmp/flaky.yaml"
+expect_status 3
+expect_out_contains 'flaky will be tried again in 0s (attempt 2 of 2)'
+fid=$(printf '%s\n' "$out" | sed -n 's/.*release \([0-9a-z]*\) "flaky" started.*/\1/p')
+run "$STEPPY" retry --db "$db" "$fid"
+expect_status 3
+expect_out_lacks 'attempt 4 of 2'
+expect_out_contains 'flaky will be tried again in 0s (attempt 4: 2 of 2 since the retry)'
+end
+
 finish
