@@ -222,6 +222,7 @@ int cmd_run(int argc, char **argv)
 		} else {
 			plan = NULL; /* the runtime owns it */
 			int stopped = runtime_run(s.rt);
+			view_clear(s.view);
 			code = exit_for(runtime_status(s.rt, id));
 			if (stopped && code == EXIT_STOPPED)
 				fprintf(
@@ -304,6 +305,7 @@ int cmd_resume(int argc, char **argv)
 		printf("resuming %zu release%s\n", nids, nids == 1 ? "" : "s");
 		fflush(stdout);
 		int stopped = runtime_run(s.rt);
+		view_clear(s.view);
 		for (size_t i = 0; i < nids; i++) {
 			int c = exit_for(runtime_status(s.rt, ids[i]));
 			if (c > code)
@@ -366,6 +368,7 @@ int cmd_retry(int argc, char **argv)
 			code = EXIT_USAGE;
 		} else {
 			int stopped = runtime_run(s.rt);
+			view_clear(s.view);
 			code = exit_for(runtime_status(s.rt, row.id));
 			if (stopped && code == EXIT_STOPPED)
 				fprintf(stderr, "steppy: stopped; steppy resume %s continues it\n",

@@ -62,6 +62,12 @@ static void draw_status(struct view *v)
 {
 	if (!v->tty)
 		return;
+	/* Ctrl-C: nothing more to show; steppy says why it stops below */
+	if (v->rt && runtime_stopping(v->rt)) {
+		clear_status(v);
+		fflush(v->out);
+		return;
+	}
 	struct strbuf sb = STRBUF_INIT, waiting = STRBUF_INIT;
 	int64_t now = wall_clock_ms();
 	for (size_t i = 0; i < v->nexecs; i++) {
@@ -516,4 +522,10 @@ void view_set_server(struct view *v, const char *url)
 {
 	free(v->server);
 	v->server = url ? xstrdup(url) : NULL;
+}
+
+void view_clear(struct view *v)
+{
+	clear_status(v);
+	fflush(v->out);
 }
