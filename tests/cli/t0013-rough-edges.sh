@@ -66,4 +66,28 @@ out=$(cat -v "$tmp/tty.out")
 expect_out_contains 'steppy: stopped'
 end
 
+begin 'graph draws without --var for variables it does not show'
+cat >"$tmp/vars.yaml" <<'EOF'
+name: vars
+variables:
+  VERSION: {description: the version}
+  REGION: {description: where}
+stages:
+  - name: build
+    steps:
+      - {type: Exec, name: compile, command: [make, "VERSION=${var.VERSION}"]}
+      - {type: Lambda, name: "notify ${var.REGION}", functionName: f, region: "${var.REGION}"}
+EOF
+run "$STEPPY" graph "$tmp/vars.yaml"
+expect_status 0
+expect_out_contains 'Exec: compile'
+expect_out_contains 'Lambda: notify ${var.REGION}'
+run "$STEPPY" graph --var REGION=eu-west-1 "$tmp/vars.yaml"
+expect_status 0
+expect_out_contains 'Lambda: notify eu-west-1'
+run "$STEPPY" graph --var REGON=x "$tmp/vars.yaml"
+expect_status 2
+expect_err_contains 'did you mean "REGION"?'
+end
+
 finish
