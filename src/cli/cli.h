@@ -38,6 +38,15 @@ const struct command *command_find(const char *name);
 /* Prints a command's help to f. */
 void command_help(const struct command *cmd, FILE *f);
 
+struct option;
+/*
+ * For the default case of a getopt_long() loop (main() sets opterr to 0):
+ * prints what is wrong with the option just read - unknown (with "did you
+ * mean" among opts), ambiguous, a value missing or not taken - and returns
+ * EXIT_USAGE. argv[0] is the command's name.
+ */
+int cli_option_error(char **argv, const struct option *opts);
+
 /* Prints "steppy: <message>" to stderr and returns EXIT_USAGE. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

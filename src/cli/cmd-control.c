@@ -191,7 +191,7 @@ static int control(int argc, char **argv, const char *kind, const char *help)
 			fputs(help, stdout);
 			return EXIT_OK;
 		default:
-			return EXIT_USAGE;
+			return cli_option_error(argv, opts);
 		}
 	}
 	if (argc - optind != (decision ? 2 : 1))

@@ -197,7 +197,7 @@ int cmd_graph(int argc, char **argv)
 			free(vals);
 			return EXIT_OK;
 		default:
-			status = EXIT_USAGE;
+			status = cli_option_error(argv, opts);
 		}
 	}
 	if (status == EXIT_OK && argc - optind != 1)

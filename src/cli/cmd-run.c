@@ -192,7 +192,7 @@ static int parse_common(int argc, char **argv, const char *help, bool for_run,
 			fputs(help, stdout);
 			return -1;
 		default:
-			return EXIT_USAGE;
+			return cli_option_error(argv, opts);
 		}
 	}
 	return EXIT_OK;

@@ -116,7 +116,7 @@ int cmd_serve(int argc, char **argv)
 			fputs(serve_help, stdout);
 			return EXIT_OK;
 		default:
-			return usage_error("see steppy serve --help");
+			return cli_option_error(argv, longopts);
 		}
 	}
 	if (optind < argc)

@@ -110,7 +110,7 @@ int cmd_validate(int argc, char **argv)
 			free(vals);
 			return EXIT_OK;
 		default:
-			status = EXIT_USAGE;
+			status = cli_option_error(argv, opts);
 		}
 	}
 	if (status == EXIT_OK && optind >= argc)

@@ -90,4 +90,37 @@ expect_status 2
 expect_err_contains 'did you mean "REGION"?'
 end
 
+begin 'unknown options get "did you mean"; a missing value is named'
+run "$STEPPY" list --stauts RUNNING --db "$db"
+expect_status 2
+expect_err_contains 'steppy list: unknown option --stauts; did you mean --status?'
+run "$STEPPY" approve --comennt x --db "$db" a b
+expect_status 2
+expect_err_contains 'did you mean --comment?'
+run "$STEPPY" run --fail-fats "$tmp/wait.yaml"
+expect_status 2
+expect_err_contains 'did you mean --fail-fast?'
+run "$STEPPY" validate --qiuet "$tmp/wait.yaml"
+expect_status 2
+expect_err_contains 'did you mean --quiet?'
+run "$STEPPY" list --db
+expect_status 2
+expect_err_contains 'steppy list: option --db needs a value'
+run "$STEPPY" list --zzzzzz
+expect_status 2
+expect_err_contains 'steppy list: unknown option --zzzzzz (see steppy list --help)'
+end
+
+begin 'list --status is case-insensitive'
+run "$STEPPY" list --status running --db "$db"
+expect_status 0
+expect_out_contains 'STATUS'
+run "$STEPPY" list --status Failed --db "$db" --format json
+expect_status 0
+expect_json 'all(e["status"] == "FAILED" for e in d["executions"]) and len(d["executions"]) >= 1'
+run "$STEPPY" list --status runing --db "$db"
+expect_status 2
+expect_err_contains 'did you mean RUNNING?'
+end
+
 finish
