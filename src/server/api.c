@@ -452,6 +452,27 @@ static void h_submit(struct request *rq)
 	if (r == 0)
 		r = plan_from_doc(doc, vals, nvals, &plan, &dl, &err);
 	free(text);
+	if (r == SP_EUSAGE) {
+		/* variables: say it in the API's terms, with the field's pointer */
+		const char *unbound = plan_unbound_variable(doc, vals, nvals);
+		const struct doc_node *decls = doc_get(doc->root, "variables");
+		const char *unknown = NULL;
+		for (size_t i = 0; i < nvals && !unknown; i++)
+			if (!doc_member(decls, vals[i].name))
+				unknown = vals[i].name;
+		struct strbuf m = STRBUF_INIT;
+		if (unknown)
+			strbuf_addf(&m, "/variables/%s: %s", unknown, err.buf);
+		else if (unbound)
+			strbuf_addf(&m,
+			            "/variables/%s: variable \"%s\" has no default; give it a "
+			            "value in \"variables\"",
+			            unbound, unbound);
+		if (m.len) {
+			strbuf_release(&err);
+			err = m;
+		}
+	}
 	free(vals);
 	if (r < 0) {
 		diag_list_sort(&dl);

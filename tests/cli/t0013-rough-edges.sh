@@ -123,4 +123,25 @@ expect_status 2
 expect_err_contains 'did you mean RUNNING?'
 end
 
+# ---- against a server (no tokens, loopback) -----------------------------------------
+printf 'listen: "127.0.0.1:0"\n' >"$tmp/serve.yaml"
+start_server "$tmp/serve.yaml" "$tmp/served.db"
+trap 'kill $server_pid 2>/dev/null; rm -rf "$tmp"' EXIT
+# post PATH BODY: sets $status (HTTP) and $out (body)
+post() {
+    status=$(curl -s -o "$tmp/body" -w '%{http_code}' -H 'Content-Type: application/json' \
+        --data-binary "$2" "$url$1")
+    out=$(cat "$tmp/body")
+}
+
+begin 'API errors speak of the API fields, not of --var'
+post /api/v1/executions '{"plan": {"variables": {"TAG": {}}, "stages": [{"name": "s", "steps": [{"type": "Wait", "name": "w", "seconds": 1}]}]}}'
+[ "$status" = 400 ] || problem "HTTP $status"
+expect_out_lacks '--var'
+expect_json 'd["error"]["message"] == "/variables/TAG: variable \"TAG\" has no default; give it a value in \"variables\""'
+post /api/v1/executions '{"plan": {"variables": {"TAG": {}}, "stages": [{"name": "s", "steps": [{"type": "Wait", "name": "w", "seconds": 1}]}]}, "variables": {"TGA": "1"}}'
+[ "$status" = 400 ] || problem "HTTP $status"
+expect_json 'd["error"]["message"] == "/variables/TGA: the plan declares no variable \"TGA\"; did you mean \"TAG\"?"'
+end
+
 finish
