@@ -123,6 +123,21 @@ expect_status 2
 expect_err_contains 'did you mean RUNNING?'
 end
 
+begin 'an unreachable AWS endpoint is named in the error'
+cat >"$tmp/lambda.yaml" <<'EOF'
+name: lam
+stages:
+  - name: s
+    steps:
+      - {type: Lambda, name: call, functionName: f, region: eu-west-1, retry: {maxAttempts: 1}}
+EOF
+AWS_ACCESS_KEY_ID=AKIDTEST AWS_SECRET_ACCESS_KEY=secret AWS_ENDPOINT_URL=http://127.0.0.1:1 \
+    AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_MAX_ATTEMPTS=1 \
+    run "$STEPPY" run --db "$tmp/aws.db" "$tmp/lambda.yaml"
+expect_status 3
+expect_out_contains 'RequestError: cannot reach http://127.0.0.1:1: '
+end
+
 # ---- against a server (no tokens, loopback) -----------------------------------------
 printf 'listen: "127.0.0.1:0"\n' >"$tmp/serve.yaml"
 start_server "$tmp/serve.yaml" "$tmp/served.db"
