@@ -278,6 +278,14 @@ int cmd_show(int argc, char **argv)
 			       s->finished_ms ? "took" : "running for", d.buf);
 			if (row.waiting)
 				printf("waits for %s\n", row.waiting);
+			if (s->abort_ms) {
+				printf("%s by %s",
+				       s->status == EXEC_RUNNING ? "aborting" : "aborted  ",
+				       s->aborted_by ? s->aborted_by : "someone");
+				if (s->abort_reason)
+					printf(": %s", s->abort_reason);
+				putchar('\n');
+			}
 			int width = 16; /* the widest step name, for one aligned table */
 			for (size_t i = 0; i < le.plan->nstages; i++)
 				for (size_t j = 0; j < le.plan->stages[i].nsteps; j++) {

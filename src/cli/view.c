@@ -345,9 +345,12 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 	}
 	case EV_ABORT_REQUESTED:
 		stamp(v, id, e->time_ms);
-		fprintf(v->out, "%srelease %s is being aborted%s%s\n", c(v, RED), id,
+		fprintf(v->out, "%srelease %s is being aborted%s%s", c(v, RED), id,
 		        str(e->data, "by") ? " by " : "",
 		        str(e->data, "by") ? str(e->data, "by") : "");
+		if (str(e->data, "reason"))
+			fprintf(v->out, ": \"%s\"", str(e->data, "reason"));
+		fputc('\n', v->out);
 		fputs(c(v, RESET), v->out);
 		break;
 	case EV_EXECUTION_REDRIVEN:

@@ -159,6 +159,10 @@ json_t *execution_report(const struct exec_row *row, const struct loaded_exec *l
 	json_object_set_new(doc, "status", json_string(exec_status_name(s->status)));
 	json_object_set_new(doc, "startedMs", json_integer(s->started_ms));
 	json_object_set_new(doc, "finishedMs", json_integer(s->finished_ms));
+	if (s->abort_ms)
+		json_object_set_new(doc, "abort",
+		                    json_pack("{ss? ss? sI}", "by", s->aborted_by, "reason",
+		                              s->abort_reason, "timeMs", (json_int_t)s->abort_ms));
 	json_object_set_new(doc, "stages", stages);
 	return doc;
 }

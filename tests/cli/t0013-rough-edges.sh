@@ -139,9 +139,31 @@ expect_out_contains 'RequestError: cannot reach http://127.0.0.1:1: '
 end
 
 # ---- against a server (no tokens, loopback) -----------------------------------------
-printf 'listen: "127.0.0.1:0"\n' >"$tmp/serve.yaml"
+# A webhook receiver: appends each request body (one JSON per line).
+cat >"$tmp/receiver.py" <<'EOF'
+import http.server, sys
+out = open(sys.argv[2], "ab", buffering=0)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        out.write(body.replace(b"\n", b" ") + b"\n")
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_port))
+s.serve_forever()
+EOF
+/usr/bin/python3 "$tmp/receiver.py" "$tmp/hook.port" "$tmp/hook.jsonl" &
+hook_pid=$!
+i=0
+while [ ! -s "$tmp/hook.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+cat >"$tmp/serve.yaml" <<EOF
+channels:
+  hook: {type: webhook, url: "http://127.0.0.1:$(cat "$tmp/hook.port")/steppy"}
+defaultChannels: [hook]
+EOF
 start_server "$tmp/serve.yaml" "$tmp/served.db"
-trap 'kill $server_pid 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $server_pid $hook_pid 2>/dev/null; rm -rf "$tmp"' EXIT
 # post PATH BODY: sets $status (HTTP) and $out (body)
 post() {
     status=$(curl -s -o "$tmp/body" -w '%{http_code}' -H 'Content-Type: application/json' \
@@ -157,6 +179,49 @@ expect_json 'd["error"]["message"] == "/variables/TAG: variable \"TAG\" has no d
 post /api/v1/executions '{"plan": {"variables": {"TAG": {}}, "stages": [{"name": "s", "steps": [{"type": "Wait", "name": "w", "seconds": 1}]}]}, "variables": {"TGA": "1"}}'
 [ "$status" = 400 ] || problem "HTTP $status"
 expect_json 'd["error"]["message"] == "/variables/TGA: the plan declares no variable \"TGA\"; did you mean \"TAG\"?"'
+end
+
+begin 'the abort reason and who aborted: show, show --format json, the notices'
+post /api/v1/executions '{"plan": {"name": "gate", "stages": [{"name": "s", "steps": [{"type": "Human", "name": "go", "message": "?"}]}]}}'
+aid=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+post "/api/v1/executions/$aid/abort" '{"reason": "wrong tag"}'
+[ "$status" = 200 ] || problem "abort: HTTP $status $out"
+i=0
+while ! grep -q '"kind":"aborted"' "$tmp/hook.jsonl" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+run "$STEPPY" show --db "$tmp/served.db" "$aid"
+expect_out_contains 'aborted   by anonymous: wrong tag'
+run "$STEPPY" show --db "$tmp/served.db" --format json "$aid"
+expect_json 'd["abort"]["by"] == "anonymous" and d["abort"]["reason"] == "wrong tag" and d["abort"]["timeMs"] > 0'
+grep '"kind":"aborted"' "$tmp/hook.jsonl" | grep -q 'aborted by anonymous: wrong tag' ||
+    problem "the notice lacks who and why: $(grep aborted "$tmp/hook.jsonl")"
+end
+
+begin 'notices other than approvals carry the release link as releaseUrl'
+grep '"kind":"started"' "$tmp/hook.jsonl" | head -1 | /usr/bin/python3 -c '
+import json, sys
+d = json.loads(sys.stdin.readline())
+assert "approvalUrl" not in d, d
+assert "/#/executions/" in d["releaseUrl"], d' || problem "started notice: $(head -1 "$tmp/hook.jsonl")"
+end
+
+begin 'the live view says who aborted and why'
+cat >"$tmp/gate.yaml" <<'EOF'
+name: gate
+stages:
+  - name: s
+    steps:
+      - {type: Human, name: go, message: "?"}
+EOF
+"$STEPPY" run --db "$tmp/view.db" "$tmp/gate.yaml" >"$tmp/view.out" 2>&1 &
+vpid=$!
+i=0
+while ! grep -q 'reject:' "$tmp/view.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+vid=$(sed -n 's/.*release \([0-9a-z]*\) "gate" started.*/\1/p' "$tmp/view.out")
+"$STEPPY" abort --db "$tmp/view.db" --by carol --reason 'not today' "$vid" >/dev/null 2>&1 ||
+    problem "abort failed"
+wait "$vpid"
+out=$(cat "$tmp/view.out")
+expect_out_contains "release $vid is being aborted by carol: \"not today\""
 end
 
 finish
