@@ -138,6 +138,32 @@ expect_status 3
 expect_out_contains 'RequestError: cannot reach http://127.0.0.1:1: '
 end
 
+begin 'AWS calls run under the role session names docs/aws.md promises (StartBuild per step, BatchGetBuilds by the shared watcher)'
+start_fake_aws
+curl -sf -XPOST "$fake/_fake/configure" -d '{"codebuild": {"projects": {"orders-build": {"durationSeconds": 1, "result": "SUCCEEDED"}}}, "sts": {"roles": {"arn:aws:iam::222222222222:role/steppy-release": {}}}}' >/dev/null ||
+    problem "cannot configure the fake"
+cat >"$tmp/build.yaml" <<'EOF'
+defaults: {roleArn: "arn:aws:iam::222222222222:role/steppy-release", region: eu-west-1}
+stages:
+  - name: build
+    steps:
+      - {type: CodeBuild, name: Build, codeBuildName: orders-build}
+EOF
+run "$STEPPY" run --db "$tmp/aws2.db" "$tmp/build.yaml"
+expect_status 0
+bid=$(printf '%s\n' "$out" | sed -n 's/.*release \([0-9a-z]*\) started.*/\1/p')
+curl -sf "$fake/_fake/calls" | /usr/bin/python3 -c '
+import json, sys
+c = json.load(sys.stdin)
+def sessions(op): return sorted(set(x["roleSessionName"] for x in c if x["operation"] == op))
+assert sessions("StartBuild") == ["steppy-" + sys.argv[1] + "-Build"], sessions("StartBuild")
+assert sessions("BatchGetBuilds") == ["steppy-build-watch"], sessions("BatchGetBuilds")
+' "$bid" || problem "session names differ from docs/aws.md"
+grep -q 'session name `steppy-build-watch`' "$repo/docs/aws.md" ||
+    problem "docs/aws.md does not name the watcher's session"
+kill "$fake_pid" 2>/dev/null
+end
+
 # ---- against a server (no tokens, loopback) -----------------------------------------
 # A webhook receiver: appends each request body (one JSON per line).
 cat >"$tmp/receiver.py" <<'EOF'
