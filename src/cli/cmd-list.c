@@ -325,6 +325,18 @@ int cmd_show(int argc, char **argv)
 					                st2->attempt > 1 || error);
 					putchar('\n');
 					print_work(json_object_get(x, "work"));
+					const json_t *ma = json_object_get(
+					    json_object_get(x, "progress"), "manualApproval");
+					if (json_is_object(ma) && st2->status == STEP_RUNNING)
+						printf(
+						    "              waits for the manual approval "
+						    "\"%s\" in stage \"%s\" (CodePipeline console, "
+						    "or "
+						    "aws codepipeline put-approval-result)\n",
+						    json_string_value(
+						        json_object_get(ma, "action")),
+						    json_string_value(
+						        json_object_get(ma, "stage")));
 				}
 			}
 			strbuf_release(&t);

@@ -353,6 +353,28 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 		fputc('\n', v->out);
 		fputs(c(v, RESET), v->out);
 		break;
+	case EV_NOTICE: {
+		/* a pipeline waits for a manual approval that steppy does not give */
+		const json_t *ma = json_object_get(e->data, "manualApproval");
+		const char *pipeline = ps ? step_string(ps->node, "codePipelineName") : NULL;
+		if (!json_is_object(ma) || !pipeline)
+			break;
+		const char *stage = str(ma, "stage"), *action = str(ma, "action");
+		stamp(v, id, e->time_ms);
+		fprintf(v->out,
+		        "  %s? %s: pipeline %s waits for the manual approval \"%s\" in stage "
+		        "\"%s\"%s\n",
+		        c(v, YELLOW), name, pipeline, action, stage, c(v, RESET));
+		fprintf(v->out,
+		        "      decide in the CodePipeline console, or: aws codepipeline "
+		        "put-approval-result --pipeline-name %s --stage-name %s --action-name %s "
+		        "--result summary=...,status=Approved --token TOKEN (from aws codepipeline "
+		        "get-pipeline-state --name %s)\n",
+		        pipeline, stage, action, pipeline);
+		fprintf(v->out, "      (steppy approves it itself when the step lists the stage "
+		                "in approveApprovalStages)\n");
+		break;
+	}
 	case EV_EXECUTION_REDRIVEN:
 		stamp(v, id, e->time_ms);
 		fprintf(v->out, "%srelease %s continues from stage %d/%zu%s\n", c(v, BOLD), id,

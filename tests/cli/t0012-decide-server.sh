@@ -170,7 +170,7 @@ run_bg() {
     "$STEPPY" run --db "$1" "$tmp/plan.yaml" >"$tmp/run.out" 2>&1 &
     run_pid=$!
     i=0
-    while ! grep -q 'reject:' "$tmp/run.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    while ! grep -q 'reject:' "$tmp/run.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
     run_id=$(sed -n 's/.*release \([0-9a-z]*\) "hints" started.*/\1/p' "$tmp/run.out")
 }
 

@@ -51,7 +51,7 @@ EOF
 TERM=xterm script -qfec "exec $STEPPY run --db $db $tmp/nap.yaml" /dev/null >"$tmp/tty.out" 2>&1 </dev/null &
 script_pid=$!
 i=0
-while ! grep -q 'running: nap' "$tmp/tty.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q 'running: nap' "$tmp/tty.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 steppy_pid=$(ps -o pid= --ppid "$script_pid" | tr -d ' ')
 [ -n "$steppy_pid" ] && kill -INT "$steppy_pid"
 wait "$script_pid"
@@ -164,6 +164,35 @@ grep -q 'session name `steppy-build-watch`' "$repo/docs/aws.md" ||
 kill "$fake_pid" 2>/dev/null
 end
 
+begin 'a CodePipeline step waiting on a manual approval inside the pipeline says so (live view, show, list)'
+rm -f "$tmp/fake.port"
+start_fake_aws
+curl -sf -XPOST "$fake/_fake/configure" -d '{"codepipeline": {"pipelines": {"deploy": {"stages": [{"name": "Source", "seconds": 1}, {"name": "Gate", "approval": true}, {"name": "Ship", "seconds": 1}]}}}}' >/dev/null ||
+    problem "cannot configure the fake"
+cat >"$tmp/pipe.yaml" <<'EOF'
+name: pipe
+stages:
+  - name: deploy
+    steps:
+      - {type: CodePipeline, name: Deploy, codePipelineName: deploy, region: eu-west-1}
+EOF
+"$STEPPY" run --db "$tmp/pipe.db" "$tmp/pipe.yaml" >"$tmp/pipe.out" 2>&1 &
+ppid=$!
+i=0
+while ! grep -q 'manual approval' "$tmp/pipe.out" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+pid_id=$(sed -n 's/.*release \([0-9a-z]*\) "pipe" started.*/\1/p' "$tmp/pipe.out")
+out=$(cat "$tmp/pipe.out")
+expect_out_contains 'Deploy: pipeline deploy waits for the manual approval "Gate" in stage "Gate"'
+expect_out_contains 'aws codepipeline put-approval-result --pipeline-name deploy --stage-name Gate --action-name Gate'
+run "$STEPPY" show --db "$tmp/pipe.db" "$pid_id"
+expect_out_contains 'manual approval "Gate" in stage "Gate"'
+run "$STEPPY" show --db "$tmp/pipe.db" --format json "$pid_id"
+expect_json 'd["stages"][0]["steps"][0]["waitingFor"].endswith(", at the manual approval \"Gate\" in stage \"Gate\"")'
+"$STEPPY" abort --db "$tmp/pipe.db" "$pid_id" >/dev/null 2>&1
+wait "$ppid"
+kill "$fake_pid" 2>/dev/null
+end
+
 # ---- against a server (no tokens, loopback) -----------------------------------------
 # A webhook receiver: appends each request body (one JSON per line).
 cat >"$tmp/receiver.py" <<'EOF'
@@ -241,7 +270,7 @@ EOF
 "$STEPPY" run --db "$tmp/view.db" "$tmp/gate.yaml" >"$tmp/view.out" 2>&1 &
 vpid=$!
 i=0
-while ! grep -q 'reject:' "$tmp/view.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q 'reject:' "$tmp/view.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 vid=$(sed -n 's/.*release \([0-9a-z]*\) "gate" started.*/\1/p' "$tmp/view.out")
 "$STEPPY" abort --db "$tmp/view.db" --by carol --reason 'not today' "$vid" >/dev/null 2>&1 ||
     problem "abort failed"
