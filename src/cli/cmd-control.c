@@ -508,6 +508,11 @@ int cli_remote_control(const char *kind, const char *server, const char *token_f
 		strbuf_release(&err);
 		return EXIT_USAGE;
 	}
+	if (remote_cleartext(&rm))
+		fprintf(stderr,
+		        "steppy: warning: %s is plain http: the API token crosses the network "
+		        "unencrypted (use https://)\n",
+		        rm.url);
 	if (!id_chars(id_arg)) {
 		remote_release(&rm);
 		strbuf_release(&err);

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,11 +117,57 @@ int remote_init(struct remote *r, const char *url, char *token, struct strbuf *e
 	return 0;
 }
 
+bool remote_cleartext(const struct remote *r)
+{
+	if (!r->token || strncmp(r->url, "http://", 7) != 0)
+		return false;
+	const char *host = r->url + 7;
+	size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/");
+	if (n == 9 && !strncasecmp(host, "localhost", 9))
+		return false;
+	if (n == 5 && !strncmp(host, "[::1]", 5))
+		return false;
+	return !(n >= 9 && !strncmp(host, "127.", 4) && strspn(host, "0123456789.") >= n);
+}
+
 void remote_release(struct remote *r)
 {
 	free(r->url);
 	free(r->token);
 	memset(r, 0, sizeof(*r));
+}
+
+/* Replaces control characters in every string value of j by '?': what a
+ * server says ends up on a terminal, where escape sequences would act. */
+static json_t *tame(json_t *j)
+{
+	if (json_is_string(j)) {
+		const char *s = json_string_value(j);
+		size_t n = json_string_length(j);
+		bool bad = false;
+		for (size_t i = 0; i < n && !bad; i++)
+			bad = (unsigned char)s[i] < 0x20 || s[i] == 0x7f;
+		if (bad) {
+			char *copy = xmemdup0(s, n);
+			for (size_t i = 0; i < n; i++)
+				if ((unsigned char)copy[i] < 0x20 || copy[i] == 0x7f)
+					copy[i] = '?';
+			json_string_setn(j, copy, n);
+			free(copy);
+		}
+	} else if (json_is_array(j)) {
+		for (size_t i = 0; i < json_array_size(j); i++)
+			tame(json_array_get(j, i));
+	} else if (json_is_object(j)) {
+		/* keys are only looked up (and json_dumps escapes them) */
+		const char *key;
+		json_t *v;
+		json_object_foreach(j, key, v)
+		{
+			tame(v);
+		}
+	}
+	return j;
 }
 
 static size_t on_data(char *data, size_t size, size_t n, void *arg)
@@ -187,7 +234,7 @@ int remote_call(const struct remote *r, const char *method, const char *path, co
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, ret_status);
 		if (answer.len)
 			*ret_json =
-			    json_loadb(answer.buf, answer.len, JSON_REJECT_DUPLICATES, NULL);
+			    tame(json_loadb(answer.buf, answer.len, JSON_REJECT_DUPLICATES, NULL));
 	}
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(h);

@@ -14,6 +14,7 @@
 #include "util/strbuf.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 
 /* A server to talk to. Both strings are owned (remote_release frees them). */
 struct remote {
@@ -36,6 +37,10 @@ int remote_token_load(const char *token_file, char **ret_token, struct strbuf *e
  */
 int remote_init(struct remote *r, const char *url, char *token, struct strbuf *err);
 
+/* True when r sends its token unencrypted beyond this machine: http:// to a
+ * host other than localhost, 127.x.x.x or [::1]. */
+bool remote_cleartext(const struct remote *r);
+
 /* Frees what r holds; accepts a zeroed r. */
 void remote_release(struct remote *r);
 
@@ -43,7 +48,8 @@ void remote_release(struct remote *r);
  * Sends METHOD url+path (path starts with '/') with body (JSON, borrowed;
  * NULL for none) and the token as a bearer token. On an answer, returns 0
  * with *ret_status (HTTP status) and *ret_json (the parsed body, caller
- * decrefs; NULL when the body is empty or not JSON). Returns SP_EIO when no
+ * decrefs; NULL when the body is empty or not JSON; control characters in
+ * its strings replaced by '?', as it is shown on terminals). Returns SP_EIO when no
  * answer came (err names the URL and the reason), SP_ETOOBIG when the
  * answer exceeds 1 MiB.
  */

@@ -195,6 +195,50 @@ STEPPY_TOKEN=$BOB "$STEPPY" approve --server "$url" "$run_id" "bob's GO" >/dev/n
 wait "$run_pid" || problem "the run did not succeed"
 end
 
+begin 'a hostile server: escape sequences in its answers do not reach the terminal'
+cat >"$tmp/evil.py" <<'EOF'
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self, status, doc):
+        body = json.dumps(doc).encode()
+        self.send_response(status); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def do_GET(self):
+        self.answer(200, {"id": "abcdefghjk", "status": "RUNNING", "stages": [{"name": "s\x1b]0;pwned\x07",
+            "steps": [{"name": "go\x1b[2J", "type": "Human", "state": "RUNNING"}]}]})
+    def do_POST(self):
+        self.answer(409, {"error": {"code": "refused", "message": "no\x1b[31m way\r\n"}})
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_port))
+s.serve_forever()
+EOF
+/usr/bin/python3 "$tmp/evil.py" "$tmp/evil.port" &
+evil_pid=$!
+i=0
+while [ ! -s "$tmp/evil.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+STEPPY_TOKEN=x run "$STEPPY" approve --server "http://127.0.0.1:$(cat "$tmp/evil.port")" abcdefghjk 'GO?[2j'
+expect_status 1
+expect_err_contains 'no?[31m way??'
+printf '%s' "$err" | grep -q "$(printf '\033')" && problem "an escape character reached stderr"
+STEPPY_TOKEN=x run "$STEPPY" approve --server "http://127.0.0.1:$(cat "$tmp/evil.port")" abcdefghjk 'gp?[2J'
+expect_err_contains 'did you mean "go?[2J"?'
+printf '%s' "$err" | grep -q "$(printf '\033')" && problem "an escape character reached stderr"
+kill "$evil_pid"
+end
+
+begin 'a token sent over plain http beyond loopback is warned about'
+# (a malformed id stops the command before anything is sent)
+STEPPY_TOKEN=x run "$STEPPY" approve --server http://192.0.2.1:1 'BAD!' go
+expect_status 2
+expect_err_contains 'warning: http://192.0.2.1:1 is plain http'
+expect_err_contains '"BAD!" is not a release id'
+STEPPY_TOKEN=x run "$STEPPY" approve --server http://localhost:1 'BAD!' go
+expect_err_lacks 'plain http'
+STEPPY_TOKEN=x run "$STEPPY" approve --server http://127.0.0.1:1 'BAD!' go
+expect_err_lacks 'plain http'
+end
+
 begin 'a server started without tokens lifts the refusal'
 kill "$server_pid"; wait "$server_pid" 2>/dev/null
 printf 'listen: "127.0.0.1:0"\n' >"$tmp/open.yaml"
