@@ -194,7 +194,7 @@ static void print_decide_hint(struct view *v, const char *id, const struct plan_
 		fprintf(v->out, "      %s:%s steppy %s ", verb, k ? " " : "", verb);
 		if (v->server && n)
 			fprintf(v->out, "--server %s ", v->server);
-		else if (n == 1)
+		else if (n == 1 && strncmp(approvers->u.array.items[0]->u.string.s, "group:", 6))
 			fprintf(v->out, "--by %s ", approvers->u.array.items[0]->u.string.s);
 		else if (n)
 			fprintf(v->out, "--by NAME ");

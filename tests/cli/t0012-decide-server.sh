@@ -122,6 +122,22 @@ expect_err_contains "refused by $url"
 expect_err_contains 'ended'
 end
 
+begin 'minApprovals through the server: each approval but the last says how far the step got'
+mid=$(curl -s -H "Authorization: Bearer $OPS" -H 'Content-Type: application/json' \
+    --data-binary '{"plan": {"stages": [{"name": "go", "steps": [{"type": "Human", "name": "Two", "message": "?", "approvers": ["alice", "bob"], "minApprovals": 2}]}]}}' \
+    "$url/api/v1/executions" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+wait_for "$mid" '"waitingFor":"approval' || problem "release $mid does not wait"
+STEPPY_TOKEN=$ALICE run "$STEPPY" approve --server "$url" "$mid" two
+expect_status 0
+expect_out_contains "approval 1 of 2 recorded for \"Two\" of release $mid"
+STEPPY_TOKEN=$ALICE run "$STEPPY" approve --server "$url" "$mid" two
+expect_status 1
+expect_err_contains "refused by $url"
+STEPPY_TOKEN=$BOB run "$STEPPY" approve --server "$url" "$mid" two
+expect_status 0
+expect_out_contains "approved \"Two\" of release $mid"
+end
+
 begin '--force decides locally and records the OS user'
 id2=$(submit)
 wait_for "$id2" '"waitingFor":"approval' || problem "release $id2 does not wait"
