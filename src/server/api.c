@@ -19,6 +19,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define DECISION_WAIT_MS 10000
@@ -82,8 +83,11 @@ static void h_list(struct request *rq)
 		return;
 	}
 	bool known = !status;
-	for (int i = 0; status && statuses[i]; i++)
-		known |= !strcmp(status, statuses[i]);
+	for (int i = 0; status && statuses[i] && !known; i++)
+		if (!strcasecmp(status, statuses[i])) {
+			status = statuses[i]; /* any case: running is RUNNING */
+			known = true;
+		}
 	if (!known) {
 		respond_error(
 		    rq, 400, "invalid-parameter",

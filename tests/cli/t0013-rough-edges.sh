@@ -279,4 +279,11 @@ out=$(cat "$tmp/view.out")
 expect_out_contains "release $vid is being aborted by carol: \"not today\""
 end
 
+begin 'the API list takes ?status= in any case'
+status=$(curl -s -o "$tmp/body" -w '%{http_code}' "$url/api/v1/executions?status=aborted")
+out=$(cat "$tmp/body")
+[ "$status" = 200 ] || problem "HTTP $status: $out"
+expect_json 'len(d["executions"]) >= 1 and all(e["status"] == "ABORTED" for e in d["executions"])'
+end
+
 finish
