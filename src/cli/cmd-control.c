@@ -122,16 +122,27 @@ static bool has_approvers(const struct plan_step *ps)
 /*
  * A store that a steppy serve with API tokens uses does not take local
  * decisions on steps with approvers: anyone who can open the file could
- * claim any name. Returns EXIT_OK (also when forced), or prints why and
- * returns EXIT_REFUSED.
+ * claim any name. Returns EXIT_OK, with *ret_forced true when only force
+ * let the decision through; or prints why not and returns EXIT_REFUSED (or
+ * EXIT_USAGE when the store cannot say: it fails closed).
  */
 static int guard_local_decision(struct store *st, const struct plan_step *ps, const char *kind,
-                                bool force)
+                                bool force, bool *ret_forced)
 {
 	char *server = NULL;
-	if (!has_approvers(ps) || store_meta_get(st, "serve.tokens", &server, NULL) < 0)
+	struct strbuf err = STRBUF_INIT;
+	*ret_forced = false;
+	int r = has_approvers(ps) ? store_meta_get(st, "serve.tokens", &server, &err) : SP_ENOENT;
+	if (r < 0 && r != SP_ENOENT) {
+		fprintf(stderr, "steppy: %s\n", err.buf);
+		strbuf_release(&err);
+		return EXIT_USAGE;
+	}
+	strbuf_release(&err);
+	if (r == SP_ENOENT)
 		return EXIT_OK;
 	int code = EXIT_OK;
+	*ret_forced = force;
 	if (!force) {
 		fprintf(stderr,
 		        "steppy: this store is used by steppy serve with API tokens (%s), and "
@@ -245,13 +256,14 @@ static int control(int argc, char **argv, const char *kind, const char *help)
 			int stage = found->stage_index, step = found->step_index;
 			const struct plan_step *ps = &le.plan->stages[stage].steps[step];
 			step_name = ps->name; /* as the plan spells it */
-			code = guard_local_decision(st, ps, kind, force);
+			bool forced = false;
+			code = guard_local_decision(st, ps, kind, force, &forced);
 			if (code == EXIT_OK && !human_is_approver(ps->node, by)) {
 				fprintf(stderr, "steppy: %s is not an approver of \"%s\"\n", by,
 				        ps->name);
 				code = EXIT_REFUSED;
 			}
-			if (force) {
+			if (forced) {
 				char *who = os_user();
 				char *what = xstrfmt("locally by OS user %s", who);
 				json_object_set_new(data, "forced", json_string(what));

@@ -196,9 +196,12 @@ out=$(cat "$tmp/run.out")
 expect_out_contains '      approvers: alice, bob'
 expect_out_contains "approve: steppy approve --by NAME $run_id 'Bob'\''s go'"
 expect_out_contains "reject:  steppy reject --by NAME $run_id 'Bob'\''s go'"
-"$STEPPY" approve --db "$tmp/fresh.db" --by bob "$run_id" "Bob's go" >/dev/null 2>&1 ||
+"$STEPPY" approve --db "$tmp/fresh.db" --by bob --force "$run_id" "Bob's go" >/dev/null 2>&1 ||
     problem "the hint's command did not approve"
 wait "$run_pid" || problem "the run did not succeed"
+# --force on a store no server with tokens uses overrides nothing: not recorded
+run "$STEPPY" history --db "$tmp/fresh.db" "$run_id"
+expect_out_lacks 'forced'
 end
 
 begin 'the live view on a served store shows the --server form'
