@@ -51,15 +51,29 @@ void command_help(const struct command *cmd, FILE *f)
 	fputs(cmd->help, f);
 }
 
+/* Prints "steppy COMMAND: <message>" (fmt starts with "%s:" for the command);
+ * returns EXIT_USAGE. */
+static int option_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int option_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("steppy ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return EXIT_USAGE;
+}
+
 int cli_option_error(char **argv, const struct option *opts)
 {
 	const char *arg = optind > 0 ? argv[optind - 1] : "";
 	if (strncmp(arg, "--", 2) != 0) {
 		if (optopt)
-			return usage_error("steppy %s: unknown option -%c (see steppy %s --help)",
-			                   argv[0], optopt, argv[0]);
-		return usage_error("steppy %s: bad option %s (see steppy %s --help)", argv[0], arg,
-		                   argv[0]);
+			return option_error("%s: unknown option -%c (see steppy %s --help)",
+			                    argv[0], optopt, argv[0]);
+		return option_error("%s: bad option %s (see steppy %s --help)", argv[0], arg,
+		                    argv[0]);
 	}
 	const char *name = arg + 2;
 	size_t len = strcspn(name, "=");
@@ -67,17 +81,16 @@ int cli_option_error(char **argv, const struct option *opts)
 	for (const struct option *o = opts; o->name; o++, n++) {
 		if (strlen(o->name) == len && !strncmp(o->name, name, len)) {
 			if (o->has_arg == required_argument)
-				return usage_error("steppy %s: option --%s needs a value", argv[0],
-				                   o->name);
-			return usage_error("steppy %s: option --%s takes no value", argv[0],
-			                   o->name);
+				return option_error("%s: option --%s needs a value", argv[0],
+				                    o->name);
+			return option_error("%s: option --%s takes no value", argv[0], o->name);
 		}
 		prefixed += !strncmp(o->name, name, len);
 	}
 	char *word = xstrndup(name, len);
 	if (prefixed > 1) {
-		usage_error("steppy %s: option --%s is ambiguous (see steppy %s --help)", argv[0],
-		            word, argv[0]);
+		option_error("%s: option --%s is ambiguous (see steppy %s --help)", argv[0], word,
+		             argv[0]);
 		free(word);
 		return EXIT_USAGE;
 	}
@@ -86,11 +99,10 @@ int cli_option_error(char **argv, const struct option *opts)
 		names[i] = opts[i].name;
 	const char *guess = suggest_closest(word, names);
 	if (guess)
-		usage_error("steppy %s: unknown option --%s; did you mean --%s?", argv[0], word,
-		            guess);
+		option_error("%s: unknown option --%s; did you mean --%s?", argv[0], word, guess);
 	else
-		usage_error("steppy %s: unknown option --%s (see steppy %s --help)", argv[0], word,
-		            argv[0]);
+		option_error("%s: unknown option --%s (see steppy %s --help)", argv[0], word,
+		             argv[0]);
 	free(names);
 	free(word);
 	return EXIT_USAGE;
