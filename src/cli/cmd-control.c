@@ -126,8 +126,8 @@ static bool has_approvers(const struct plan_step *ps)
  * let the decision through; or prints why not and returns EXIT_REFUSED (or
  * EXIT_USAGE when the store cannot say: it fails closed).
  */
-static int guard_local_decision(struct store *st, const struct plan_step *ps, const char *kind,
-                                bool force, bool *ret_forced)
+static int guard_local_decision(struct store *st, const char *id, const struct plan_step *ps,
+                                const char *kind, bool force, bool *ret_forced)
 {
 	char *server = NULL;
 	struct strbuf err = STRBUF_INIT;
@@ -147,10 +147,10 @@ static int guard_local_decision(struct store *st, const struct plan_step *ps, co
 		fprintf(stderr,
 		        "steppy: this store is used by steppy serve with API tokens (%s), and "
 		        "\"%s\" names approvers: a local --by is only a claim.\n"
-		        "  decide through the server: steppy %s --server %s ID STEP "
+		        "  decide through the server: steppy %s --server %s %s '%s' "
 		        "(token in $STEPPY_TOKEN or --token-file FILE)\n"
 		        "  or override with --force (recorded with your OS user)\n",
-		        server, ps->name, kind, server);
+		        server, ps->name, kind, server, id, ps->name);
 		code = EXIT_REFUSED;
 	}
 	free(server);
@@ -257,7 +257,7 @@ static int control(int argc, char **argv, const char *kind, const char *help)
 			const struct plan_step *ps = &le.plan->stages[stage].steps[step];
 			step_name = ps->name; /* as the plan spells it */
 			bool forced = false;
-			code = guard_local_decision(st, ps, kind, force, &forced);
+			code = guard_local_decision(st, row.id, ps, kind, force, &forced);
 			if (code == EXIT_OK && !human_is_approver(ps->node, by)) {
 				fprintf(stderr, "steppy: %s is not an approver of \"%s\"\n", by,
 				        ps->name);

@@ -95,7 +95,7 @@ begin 'local decisions on a served store are refused for steps with approvers'
 run "$STEPPY" approve --db "$db" --by alice "$id" 'Prod go'
 expect_status 1
 expect_err_contains "used by steppy serve with API tokens ($url)"
-expect_err_contains "steppy approve --server $url"
+expect_err_contains "steppy approve --server $url $id 'Prod go'"
 expect_err_contains '--force'
 run "$STEPPY" reject --db "$db" --by bob "$id" 'Prod go'
 expect_status 1
