@@ -133,6 +133,8 @@ bool remote_cleartext(const struct remote *r)
 void remote_release(struct remote *r)
 {
 	free(r->url);
+	if (r->token)
+		memset(r->token, 0, strlen(r->token));
 	free(r->token);
 	memset(r, 0, sizeof(*r));
 }
