@@ -5,6 +5,7 @@
 
 #include "util/suggest.h"
 
+#include <getopt.h>
 #include <string.h>
 
 int main(int argc, char **argv)
@@ -40,5 +41,6 @@ int main(int argc, char **argv)
 			return EXIT_OK;
 		}
 	}
+	opterr = 0; /* the commands say what is wrong with an option (cli_option_error) */
 	return cmd->run(argc - 1, argv + 1);
 }

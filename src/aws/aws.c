@@ -417,7 +417,13 @@ static void http_done(void *arg, const struct http_response *r)
 		bool timeout = strstr(r->error, "imeout") != NULL;
 		if (retry_later(c, timeout ? TIMEOUT_COST : RETRY_COST))
 			return;
-		fail(c, "RequestError", r->error);
+		/* name the endpoint: a wrong endpoint_url is the usual cause */
+		struct strbuf msg = STRBUF_INIT, url = STRBUF_INIT;
+		aws_endpoint(aws, c->service, c->region, &url);
+		strbuf_addf(&msg, "cannot reach %s: %s", url.buf, r->error);
+		fail(c, "RequestError", msg.buf);
+		strbuf_release(&msg);
+		strbuf_release(&url);
 		return;
 	}
 	if (r->status >= 200 && r->status < 300) {

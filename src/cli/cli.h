@@ -38,6 +38,15 @@ const struct command *command_find(const char *name);
 /* Prints a command's help to f. */
 void command_help(const struct command *cmd, FILE *f);
 
+struct option;
+/*
+ * For the default case of a getopt_long() loop (main() sets opterr to 0):
+ * prints what is wrong with the option just read - unknown (with "did you
+ * mean" among opts), ambiguous, a value missing or not taken - and returns
+ * EXIT_USAGE. argv[0] is the command's name.
+ */
+int cli_option_error(char **argv, const struct option *opts);
+
 /* Prints "steppy: <message>" to stderr and returns EXIT_USAGE. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -83,10 +92,32 @@ int cli_open_store(const char *db_flag, struct store **ret, char **ret_path);
 char *cli_whoami(void);
 /* Finds an execution by id or unique prefix; prints errors. Returns an exit code. */
 int cli_find_execution(struct store *st, const char *id_or_prefix, struct exec_row *row);
-/* Finds steps named name (or "STAGE/STEP"); with human_waiting only Human steps
- * waiting now. Returns how many matched; the last match in ret_stage/ret_step. */
-int cli_find_step(const struct plan *plan, const struct exec_state *state, const char *name,
-                  bool human_waiting, int *ret_stage, int *ret_step);
+/* A step as a command names it: from a loaded release or a server's report. */
+struct cli_step {
+	const char *stage, *name; /* borrowed */
+	bool waiting;             /* a Human step that waits for a decision now */
+	int stage_index, step_index;
+};
+/* The steps of a loaded release; *ret is the caller's to free (names borrowed). */
+int cli_steps_of_plan(const struct plan *plan, const struct exec_state *state,
+                      struct cli_step **ret, size_t *ret_n);
+/*
+ * Finds the waiting step that name ("STEP" or "STAGE/STEP") means: exact
+ * matches first, else matches that differ only in case. Returns EXIT_OK and
+ * *ret (pointing into steps), or prints why not ("did you mean" for an
+ * unknown name) and returns 1 (the step does not wait) or EXIT_USAGE.
+ */
+int cli_resolve_step(const struct cli_step *steps, size_t n, const char *name,
+                     const struct cli_step **ret);
+
+/*
+ * approve, reject, abort or retry (kind) through steppy serve at server
+ * (--server), with the token of token_file or $STEPPY_TOKEN. step is the
+ * step's name for decisions (else NULL); text the comment or reason (or
+ * NULL). Prints the outcome; returns the command's exit code.
+ */
+int cli_remote_control(const char *kind, const char *server, const char *token_file, const char *id,
+                       const char *step, const char *text);
 
 /* Exit codes of run, resume and retry, by how the release ended. */
 enum {

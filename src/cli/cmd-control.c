@@ -4,6 +4,7 @@
  */
 #include "cli/cli.h"
 
+#include "cli/remote.h"
 #include "engine/control.h"
 #include "engine/history.h"
 #include "steps/human.h"
@@ -11,46 +12,70 @@
 #include "util/error.h"
 
 #include <getopt.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char approve_help[] =
-    "usage: steppy approve [--comment TEXT] [--by NAME] [--db PATH] ID STEP\n"
+    "usage: steppy approve [--comment TEXT] [--by NAME] [--force] [--db PATH] ID STEP\n"
+    "       steppy approve --server URL [--token-file FILE] [--comment TEXT] ID STEP\n"
     "\n"
     "Approves a Human step that waits for a decision. STEP is the step's name\n"
-    "(or STAGE/STEP when names repeat across stages); ID may be a unique prefix.\n"
-    "If a steppy process runs the release, it applies the decision at once;\n"
-    "otherwise the decision is recorded and steppy resume ID continues.\n"
+    "(or STAGE/STEP when names repeat across stages; case does not matter);\n"
+    "ID may be a unique prefix. If a steppy process runs the release, it\n"
+    "applies the decision at once; otherwise the decision is recorded and\n"
+    "steppy resume ID continues.\n"
     "A step with minApprovals N needs N different people: each approval but\n"
     "the last prints \"approval K of N recorded\". Unless the step allows it\n"
     "(allowSelfApproval), whoever started the release cannot approve it.\n"
     "\n"
+    "With --server, the decision goes through steppy serve's API and is\n"
+    "recorded under the name of your API token, which the server checks\n"
+    "(--by does not apply). The token comes from --token-file FILE (a file\n"
+    "only you may read) or $STEPPY_TOKEN.\n"
+    "\n"
+    "Without --server, --by is a name anyone can claim. On a store that a\n"
+    "steppy serve with API tokens uses, a step that names approvers is\n"
+    "therefore refused unless --force is given; the decision then records\n"
+    "\"forced\": \"locally by OS user USER\".\n"
+    "\n"
     "options:\n"
-    "  --comment TEXT  recorded with the decision\n"
-    "  --by NAME       who decides (default: $USER); must be listed when the\n"
-    "                  step names approvers\n"
-    "  --db PATH       the store (see steppy run --help)\n"
+    "  --comment TEXT     recorded with the decision\n"
+    "  --by NAME          who decides (default: $USER@host); must be listed when\n"
+    "                     the step names approvers\n"
+    "  --force            decide locally on a store served with API tokens\n"
+    "  --db PATH          the store (see steppy run --help)\n"
+    "  --server URL       decide through steppy serve at URL\n"
+    "  --token-file FILE  the API token for --server (else $STEPPY_TOKEN)\n"
     "\n"
     "exit status: 0 recorded, 1 refused (the step does not wait for a decision,\n"
     "             NAME is not an approver, has approved already, or started\n"
-    "             the release), 2 usage or store error,\n"
-    "             7 the process running the release did not answer in time (queued)\n";
+    "             the release; the server answered 401, 403 or 409; a served\n"
+    "             store without --force), 2 usage, store or server error\n"
+    "             (unreachable, 404), 7 the process running the release did\n"
+    "             not answer in time (queued)\n";
 
 const char reject_help[] =
-    "usage: steppy reject [--comment TEXT] [--by NAME] [--db PATH] ID STEP\n"
+    "usage: steppy reject [--comment TEXT] [--by NAME] [--force] [--db PATH] ID STEP\n"
+    "       steppy reject --server URL [--token-file FILE] [--comment TEXT] ID STEP\n"
     "\n"
     "Rejects a Human step: the release stops when the stage's other steps have\n"
     "ended, and ends REJECTED. Options and exit status as steppy approve.\n";
 
 const char abort_help[] =
     "usage: steppy abort [--reason TEXT] [--by NAME] [--db PATH] ID\n"
+    "       steppy abort --server URL [--token-file FILE] [--reason TEXT] ID\n"
     "\n"
     "Aborts a running release: running commands get SIGTERM (SIGKILL after a\n"
     "grace period), waits and approvals end, and the release ends ABORTED.\n"
-    "steppy retry ID continues it later.\n"
+    "steppy retry ID continues it later. With --server, the abort goes\n"
+    "through steppy serve's API under your API token's name (an operator\n"
+    "token; see steppy approve --help).\n"
     "\n"
     "exit status: 0 aborted (or being aborted by the process running it),\n"
-    "             1 refused (it has ended), 2 usage or store error, 7 no answer in time\n";
+    "             1 refused (it has ended; 401, 403, 409 from the server),\n"
+    "             2 usage, store or server error, 7 no answer in time\n";
 
 enum { EXIT_REFUSED = 1, EXIT_QUEUED = 7 };
 
@@ -80,6 +105,58 @@ static void approval_count(struct store *st, const char *id, const json_t *data,
 	strbuf_release(&err);
 }
 
+/* The OS user running the command (from the user database, not $USER). */
+static char *os_user(void)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	return pw ? xstrdup(pw->pw_name) : xstrfmt("uid %d", (int)geteuid());
+}
+
+/* Whether the step names approvers. */
+static bool has_approvers(const struct plan_step *ps)
+{
+	const struct doc_node *a = doc_get(ps->node, "approvers");
+	return a && a->kind == DOC_ARRAY && a->u.array.len > 0;
+}
+
+/*
+ * A store that a steppy serve with API tokens uses does not take local
+ * decisions on steps with approvers: anyone who can open the file could
+ * claim any name. Returns EXIT_OK, with *ret_forced true when only force
+ * let the decision through; or prints why not and returns EXIT_REFUSED (or
+ * EXIT_USAGE when the store cannot say: it fails closed).
+ */
+static int guard_local_decision(struct store *st, const char *id, const struct plan_step *ps,
+                                const char *kind, bool force, bool *ret_forced)
+{
+	char *server = NULL;
+	struct strbuf err = STRBUF_INIT;
+	*ret_forced = false;
+	int r = has_approvers(ps) ? store_meta_get(st, "serve.tokens", &server, &err) : SP_ENOENT;
+	if (r < 0 && r != SP_ENOENT) {
+		fprintf(stderr, "steppy: %s\n", err.buf);
+		strbuf_release(&err);
+		return EXIT_USAGE;
+	}
+	strbuf_release(&err);
+	if (r == SP_ENOENT)
+		return EXIT_OK;
+	int code = EXIT_OK;
+	*ret_forced = force;
+	if (!force) {
+		fprintf(stderr,
+		        "steppy: this store is used by steppy serve with API tokens (%s), and "
+		        "\"%s\" names approvers: a local --by is only a claim.\n"
+		        "  decide through the server: steppy %s --server %s %s '%s' "
+		        "(token in $STEPPY_TOKEN or --token-file FILE)\n"
+		        "  or override with --force (recorded with your OS user)\n",
+		        server, ps->name, kind, server, id, ps->name);
+		code = EXIT_REFUSED;
+	}
+	free(server);
+	return code;
+}
+
 static int control(int argc, char **argv, const char *kind, const char *help)
 {
 	static const struct option opts[] = {
@@ -87,11 +164,14 @@ static int control(int argc, char **argv, const char *kind, const char *help)
 		{ "reason", required_argument, NULL, 'r' },
 		{ "by", required_argument, NULL, 'b' },
 		{ "db", required_argument, NULL, 'd' },
+		{ "server", required_argument, NULL, 's' },
+		{ "token-file", required_argument, NULL, 't' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *comment = NULL, *by_flag = NULL, *db = NULL;
-	bool decision = strcmp(kind, "abort") != 0;
+	const char *comment = NULL, *by_flag = NULL, *db = NULL, *server = NULL, *token_file = NULL;
+	bool decision = strcmp(kind, "abort") != 0, force = false;
 	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -109,15 +189,37 @@ static int control(int argc, char **argv, const char *kind, const char *help)
 		case 'd':
 			db = optarg;
 			break;
+		case 's':
+			server = optarg;
+			break;
+		case 't':
+			token_file = optarg;
+			break;
+		case 'f':
+			force = true;
+			break;
 		case 'h':
 			fputs(help, stdout);
 			return EXIT_OK;
 		default:
-			return EXIT_USAGE;
+			return cli_option_error(argv, opts);
 		}
 	}
 	if (argc - optind != (decision ? 2 : 1))
 		return usage_error("usage: steppy %s (see steppy %s --help)", argv[0], argv[0]);
+	if (server) {
+		if (by_flag)
+			return usage_error("--by does not go with --server: the server records the "
+			                   "name of your API token");
+		if (db || force)
+			return usage_error("--%s does not go with --server", db ? "db" : "force");
+		return cli_remote_control(kind, server, token_file, argv[optind],
+		                          decision ? argv[optind + 1] : NULL, comment);
+	}
+	if (token_file)
+		return usage_error("--token-file goes with --server URL");
+	if (force && !decision)
+		return usage_error("abort takes no --force");
 
 	struct store *st = NULL;
 	int code = cli_open_store(db, &st, NULL);
@@ -145,31 +247,33 @@ static int control(int argc, char **argv, const char *kind, const char *help)
 		json_object_set_new(data, decision ? "comment" : "reason", json_string(comment));
 	const char *step_name = decision ? argv[optind + 1] : NULL;
 	if (code == EXIT_OK && decision) {
-		int stage, step;
-		int n = cli_find_step(le.plan, &le.state, step_name, true, &stage, &step);
-		if (n == 0) {
-			int any =
-			    cli_find_step(le.plan, &le.state, step_name, false, &stage, &step);
-			fprintf(stderr, "steppy: %s\n",
-			        any ? "that step does not wait for a decision now"
-			            : "the release has no step of that name");
-			code = any ? EXIT_REFUSED : EXIT_USAGE;
-		} else if (n > 1) {
-			fprintf(stderr,
-			        "steppy: several waiting steps are named \"%s\"; write "
-			        "STAGE/STEP\n",
-			        step_name);
-			code = EXIT_USAGE;
-		} else {
+		struct cli_step *steps;
+		size_t nsteps;
+		const struct cli_step *found = NULL;
+		cli_steps_of_plan(le.plan, &le.state, &steps, &nsteps);
+		code = cli_resolve_step(steps, nsteps, step_name, &found);
+		if (code == EXIT_OK) {
+			int stage = found->stage_index, step = found->step_index;
 			const struct plan_step *ps = &le.plan->stages[stage].steps[step];
-			if (!human_is_approver(ps->node, by)) {
+			step_name = ps->name; /* as the plan spells it */
+			bool forced = false;
+			code = guard_local_decision(st, row.id, ps, kind, force, &forced);
+			if (code == EXIT_OK && !human_is_approver(ps->node, by)) {
 				fprintf(stderr, "steppy: %s is not an approver of \"%s\"\n", by,
 				        ps->name);
 				code = EXIT_REFUSED;
 			}
+			if (forced) {
+				char *who = os_user();
+				char *what = xstrfmt("locally by OS user %s", who);
+				json_object_set_new(data, "forced", json_string(what));
+				free(what);
+				free(who);
+			}
 			json_object_set_new(data, "stage", json_integer(stage));
 			json_object_set_new(data, "step", json_integer(step));
 		}
+		free(steps);
 	}
 	if (code == EXIT_OK) {
 		struct strbuf err = STRBUF_INIT;
@@ -221,4 +325,295 @@ int cmd_reject(int argc, char **argv)
 int cmd_abort(int argc, char **argv)
 {
 	return control(argc, argv, "abort", abort_help);
+}
+
+/* ---- through steppy serve (--server) ----------------------------------------------- */
+
+static const char *or_else(const char *s, const char *otherwise)
+{
+	return s ? s : otherwise;
+}
+
+/* Prints a failed answer of the server; returns the exit code for it. */
+static int remote_failed(const struct remote *rm, long status, const json_t *j, const char *id)
+{
+	const char *message = remote_error_message(j);
+	const char *code = remote_error_code(j);
+	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	switch (status) {
+	case 401:
+		fprintf(stderr,
+		        "steppy: %s refused the token (401): %s\n"
+		        "  give an API token of this server in $STEPPY_TOKEN or --token-file "
+		        "FILE\n",
+		        rm->url, body ? body : "(no JSON error body)");
+		break;
+	case 403:
+		fprintf(stderr, "steppy: %s refused (403): %s\n", rm->url,
+		        body ? body : "(no JSON error body)");
+		break;
+	case 404:
+		fprintf(stderr, "steppy: %s: %s (404)\n", rm->url, message ? message : "not found");
+		break;
+	case 409:
+		fprintf(stderr, "steppy: refused by %s: %s\n", rm->url,
+		        message ? message : "the change does not apply");
+		break;
+	default:
+		fprintf(stderr, "steppy: %s answered %ld%s%s%s%s about release %s\n", rm->url,
+		        status, code ? " " : "", code ? code : "", message ? ": " : "",
+		        message ? message : "", id);
+	}
+	free(body);
+	return status == 401 || status == 403 || status == 409 ? EXIT_REFUSED : EXIT_USAGE;
+}
+
+/* Whether s is made of execution-id characters only (it goes into a URL path). */
+static bool id_chars(const char *s)
+{
+	if (!*s || strlen(s) > 64)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z')))
+			return false;
+	return true;
+}
+
+/*
+ * The whole id of a release the server has, from an id or unique prefix
+ * (the API takes whole ids only). Returns EXIT_OK and *ret_id (caller
+ * frees), or prints why not and returns an exit code.
+ */
+static int remote_find(const struct remote *rm, const char *prefix, char **ret_id)
+{
+	struct strbuf err = STRBUF_INIT;
+	long status;
+	json_t *j = NULL;
+	char *path = xstrfmt("/api/v1/executions/%s", prefix);
+	int r = remote_call(rm, "GET", path, NULL, &status, &j, &err);
+	free(path);
+	int code = EXIT_OK;
+	if (r < 0) {
+		fprintf(stderr, "steppy: %s\n", err.buf);
+		code = EXIT_USAGE;
+	} else if (status == 200) {
+		*ret_id = xstrdup(prefix);
+	} else if (status != 404) {
+		code = remote_failed(rm, status, j, prefix);
+	} else {
+		/* Not a whole id: look through the listing, a page at a time. */
+		char *match = NULL;
+		int matches = 0;
+		for (long offset = 0; code == EXIT_OK && offset >= 0 && offset < 1000000;) {
+			json_decref(j);
+			j = NULL;
+			path = xstrfmt("/api/v1/executions?limit=1000&offset=%ld", offset);
+			r = remote_call(rm, "GET", path, NULL, &status, &j, &err);
+			free(path);
+			if (r < 0) {
+				fprintf(stderr, "steppy: %s\n", err.buf);
+				code = EXIT_USAGE;
+				break;
+			}
+			if (status != 200) {
+				code = remote_failed(rm, status, j, prefix);
+				break;
+			}
+			json_t *list = json_object_get(j, "executions");
+			for (size_t i = 0; i < json_array_size(list); i++) {
+				const char *id = json_string_value(
+				    json_object_get(json_array_get(list, i), "id"));
+				if (id && !strncmp(id, prefix, strlen(prefix)) && matches++ == 0)
+					match = xstrdup(id);
+			}
+			json_t *next = json_object_get(j, "nextOffset");
+			offset = json_is_integer(next) && json_integer_value(next) > offset
+			             ? (long)json_integer_value(next)
+			             : -1;
+		}
+		if (code == EXIT_OK && matches == 1) {
+			*ret_id = match;
+			match = NULL;
+		} else if (code == EXIT_OK) {
+			fprintf(stderr,
+			        matches ? "steppy: %s: several releases start with \"%s\"\n"
+			                : "steppy: %s has no release \"%s\"\n",
+			        rm->url, prefix);
+			code = EXIT_USAGE;
+		}
+		free(match);
+	}
+	json_decref(j);
+	strbuf_release(&err);
+	return code;
+}
+
+/* GET the report of release id; prints errors. */
+static int remote_report(const struct remote *rm, const char *id, json_t **ret)
+{
+	struct strbuf err = STRBUF_INIT;
+	long status;
+	char *path = xstrfmt("/api/v1/executions/%s", id);
+	int r = remote_call(rm, "GET", path, NULL, &status, ret, &err);
+	free(path);
+	int code = EXIT_OK;
+	if (r < 0) {
+		fprintf(stderr, "steppy: %s\n", err.buf);
+		code = EXIT_USAGE;
+	} else if (status != 200 || !json_is_object(*ret)) {
+		code = status == 200
+		           ? (fprintf(stderr, "steppy: %s answered no JSON report\n", rm->url),
+		              EXIT_USAGE)
+		           : remote_failed(rm, status, *ret, id);
+		json_decref(*ret);
+		*ret = NULL;
+	}
+	strbuf_release(&err);
+	return code;
+}
+
+/* The steps of a server's report (names borrowed from report). */
+static void steps_of_report(const json_t *report, struct cli_step **ret, size_t *ret_n)
+{
+	const json_t *stages = json_object_get(report, "stages");
+	size_t n = 0;
+	for (size_t i = 0; i < json_array_size(stages); i++)
+		n += json_array_size(json_object_get(json_array_get(stages, i), "steps"));
+	struct cli_step *steps = xcalloc(n ? n : 1, sizeof(*steps));
+	size_t k = 0;
+	bool running =
+	    !strcmp(or_else(json_string_value(json_object_get(report, "status")), ""), "RUNNING");
+	for (size_t i = 0; i < json_array_size(stages); i++) {
+		const json_t *stg = json_array_get(stages, i);
+		const json_t *list = json_object_get(stg, "steps");
+		const char *sname = json_string_value(json_object_get(stg, "name"));
+		for (size_t j = 0; j < json_array_size(list) && k < n; j++) {
+			const json_t *x = json_array_get(list, j);
+			const char *name = json_string_value(json_object_get(x, "name"));
+			const char *type = json_string_value(json_object_get(x, "type"));
+			const char *state = json_string_value(json_object_get(x, "state"));
+			if (!name || !sname)
+				continue;
+			steps[k++] = (struct cli_step){
+				.stage = sname,
+				.name = name,
+				.waiting = running && type && !strcmp(type, "Human") && state &&
+				           !strcmp(state, "RUNNING"),
+				.stage_index = (int)i,
+				.step_index = (int)j,
+			};
+		}
+	}
+	*ret = steps;
+	*ret_n = k;
+}
+
+int cli_remote_control(const char *kind, const char *server, const char *token_file,
+                       const char *id_arg, const char *step_name, const char *text)
+{
+	struct strbuf err = STRBUF_INIT;
+	char *token = NULL;
+	struct remote rm = { 0 };
+	if (remote_token_load(token_file, &token, &err) < 0 ||
+	    remote_init(&rm, server, token, &err) < 0) {
+		fprintf(stderr, "steppy: %s\n", err.buf);
+		strbuf_release(&err);
+		return EXIT_USAGE;
+	}
+	if (remote_cleartext(&rm))
+		fprintf(stderr,
+		        "steppy: warning: %s is plain http: the API token crosses the network "
+		        "unencrypted (use https://)\n",
+		        rm.url);
+	if (!id_chars(id_arg)) {
+		remote_release(&rm);
+		strbuf_release(&err);
+		return usage_error("\"%s\" is not a release id", id_arg);
+	}
+	char *id = NULL;
+	json_t *report = NULL, *body = json_object(), *answer = NULL;
+	char *path = NULL;
+	bool decision = step_name != NULL;
+	int code = remote_find(&rm, id_arg, &id);
+	const struct cli_step *found = NULL;
+	struct cli_step *steps = NULL;
+	size_t nsteps = 0;
+	if (code == EXIT_OK && decision) {
+		code = remote_report(&rm, id, &report);
+		if (code == EXIT_OK &&
+		    strcmp(or_else(json_string_value(json_object_get(report, "status")), ""),
+		           "RUNNING")) {
+			fprintf(stderr, "steppy: release %s has ended (%s)\n", id,
+			        or_else(json_string_value(json_object_get(report, "status")), "?"));
+			code = EXIT_REFUSED;
+		}
+		if (code == EXIT_OK) {
+			steps_of_report(report, &steps, &nsteps);
+			code = cli_resolve_step(steps, nsteps, step_name, &found);
+		}
+		if (code == EXIT_OK) {
+			step_name = found->name;
+			path = xstrfmt("/api/v1/executions/%s/steps/%d/%d/%s", id,
+			               found->stage_index, found->step_index, kind);
+			if (text)
+				json_object_set_new(body, "comment", json_string(text));
+		}
+	} else if (code == EXIT_OK) {
+		path = xstrfmt("/api/v1/executions/%s/%s", id, kind);
+		if (text)
+			json_object_set_new(body, "reason", json_string(text));
+	}
+	long status = 0;
+	if (code == EXIT_OK && remote_call(&rm, "POST", path, body, &status, &answer, &err) < 0) {
+		fprintf(stderr, "steppy: %s\n", err.buf);
+		code = EXIT_USAGE;
+	}
+	if (code == EXIT_OK && status == 202) {
+		fprintf(stderr, "steppy: %s\n",
+		        or_else(json_string_value(json_object_get(answer, "message")),
+		                "queued: the process running the release has not answered yet"));
+		code = EXIT_QUEUED;
+	} else if (code == EXIT_OK && status != 200) {
+		code = remote_failed(&rm, status, answer, id);
+	} else if (code == EXIT_OK) {
+		const char *result =
+		    or_else(json_string_value(json_object_get(answer, "result")), "");
+		if (!strcmp(kind, "approve") && strcmp(result, "approved") != 0) {
+			/* minApprovals: say how far the step got */
+			json_t *after = NULL;
+			long got = -1, need = 0;
+			if (remote_report(&rm, id, &after) == EXIT_OK) {
+				const json_t *x = json_array_get(
+				    json_object_get(json_array_get(json_object_get(after, "stages"),
+				                                   (size_t)found->stage_index),
+				                    "steps"),
+				    (size_t)found->step_index);
+				const json_t *ap = json_object_get(x, "approvals");
+				got = (long)json_array_size(json_object_get(ap, "by"));
+				need = (long)json_integer_value(json_object_get(ap, "needed"));
+			}
+			json_decref(after);
+			if (got >= 0 && need)
+				printf("approval %ld of %ld recorded for \"%s\" of release %s\n",
+				       got, need, step_name, id);
+			else
+				printf("%s: \"%s\" of release %s\n", result, step_name, id);
+		} else if (decision) {
+			printf("%s \"%s\" of release %s\n",
+			       !strcmp(kind, "approve") ? "approved" : "rejected", step_name, id);
+		} else if (!strcmp(kind, "abort")) {
+			printf("aborted release %s\n", id);
+		} else {
+			printf("%s continues release %s\n", rm.url, id);
+		}
+	}
+	free(steps);
+	free(path);
+	free(id);
+	json_decref(answer);
+	json_decref(body);
+	json_decref(report);
+	remote_release(&rm);
+	strbuf_release(&err);
+	return code;
 }

@@ -5,6 +5,7 @@
  */
 #include "cli/cli.h"
 
+#include "plan/validate.h"
 #include "util/alloc.h"
 #include "util/strbuf.h"
 
@@ -17,6 +18,8 @@ const char graph_help[] =
     "\n"
     "Prints the plan as a Mermaid flowchart (paste it into Markdown on GitHub or\n"
     "GitLab), or with --dot as Graphviz DOT (steppy graph --dot plan.json | dot -Tsvg).\n"
+    "Variables without a value are drawn as ${var.NAME}: --var is only needed\n"
+    "to see values in names.\n"
     "\n"
     "options:\n"
     "  --dot              Graphviz DOT instead of Mermaid\n"
@@ -116,6 +119,57 @@ static void print_dot(const struct plan *plan)
 	strbuf_release(&out);
 }
 
+/*
+ * Loads path for drawing. A graph shows stage and step names and types, so
+ * a variable without a value (no --var, no default) keeps its reference
+ * text ${var.NAME} instead of stopping the command; the substituted values
+ * are then not checked (there are none to check). Returns an exit code.
+ */
+static int load_for_graph(const char *path, const struct var_value *vals, size_t nvals,
+                          struct plan **ret_plan)
+{
+	struct diag_list dl = DIAG_LIST_INIT;
+	struct doc *doc = NULL;
+	int code = EXIT_OK;
+	/* Any problem with the document itself: the usual loading reports it. */
+	if (cli_load_doc(path, &doc, &dl) < 0 || plan_validate(doc, false, &dl) < 0)
+		code = -1;
+	const struct doc_node *decls = code == EXIT_OK ? doc_get(doc->root, "variables") : NULL;
+	size_t ndecls = decls && decls->kind == DOC_OBJECT ? decls->u.object.len : 0;
+	struct var_value *all = xcalloc(nvals + ndecls + 1, sizeof(*all));
+	char **texts = xcalloc(ndecls + 1, sizeof(*texts));
+	size_t nall = nvals, ntexts = 0;
+	memcpy(all, vals, nvals * sizeof(*vals));
+	for (size_t i = 0; i < ndecls; i++) {
+		const struct doc_member *m = &decls->u.object.members[i];
+		bool given = step_string(m->value, "default") != NULL;
+		for (size_t k = 0; k < nvals && !given; k++)
+			given = !strcmp(vals[k].name, m->key);
+		if (given)
+			continue;
+		texts[ntexts] = xstrfmt("${var.%s}", m->key);
+		all[nall++] = (struct var_value){ m->key, texts[ntexts++] };
+	}
+	if (code != EXIT_OK || !ntexts) {
+		code = cli_load_plan(path, vals, nvals, ret_plan);
+	} else {
+		struct doc *bound = NULL;
+		struct strbuf err = STRBUF_INIT;
+		if (plan_bind(doc, all, nall, &bound, &err) < 0)
+			code = usage_error("%s", err.buf);
+		else
+			*ret_plan = plan_build(bound);
+		strbuf_release(&err);
+	}
+	for (size_t i = 0; i < ntexts; i++)
+		free(texts[i]);
+	free(texts);
+	free(all);
+	doc_free(doc);
+	diag_list_release(&dl);
+	return code;
+}
+
 int cmd_graph(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -143,14 +197,14 @@ int cmd_graph(int argc, char **argv)
 			free(vals);
 			return EXIT_OK;
 		default:
-			status = EXIT_USAGE;
+			status = cli_option_error(argv, opts);
 		}
 	}
 	if (status == EXIT_OK && argc - optind != 1)
 		status = usage_error("graph takes exactly one plan file (see steppy graph --help)");
 	struct plan *plan = NULL;
 	if (status == EXIT_OK)
-		status = cli_load_plan(argv[optind], vals, nvals, &plan);
+		status = load_for_graph(argv[optind], vals, nvals, &plan);
 	if (status == EXIT_OK)
 		(dot ? print_dot : print_mermaid)(plan);
 	plan_free(plan);

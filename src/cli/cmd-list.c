@@ -10,12 +10,14 @@
 #include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/suggest.h"
 #include "util/timefmt.h"
 
 #include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 const char list_help[] =
@@ -23,8 +25,9 @@ const char list_help[] =
     "PATH]\n"
     "\n"
     "Lists releases, newest first: id, status, start time, duration, plan, and\n"
-    "what a running one waits for. STATUS is RUNNING, SUCCEEDED, FAILED,\n"
-    "REJECTED or ABORTED. At most 1000 per page (default 50).\n";
+    "what a running one waits for. STATUS is RUNNING, WAITING (running and\n"
+    "waiting for a person), SUCCEEDED, FAILED, REJECTED or ABORTED, in any\n"
+    "case. At most 1000 per page (default 50).\n";
 
 const char show_help[] = "usage: steppy show [--format text|json] [--db PATH] ID\n"
                          "\n"
@@ -68,14 +71,24 @@ static int parse(int argc, char **argv, const char *help, struct read_opts *o)
 				return usage_error("--format must be text or json, not \"%s\"",
 				                   optarg);
 			break;
-		case 's':
-			o->status = optarg;
-			if (strcmp(optarg, "RUNNING") && strcmp(optarg, "SUCCEEDED") &&
-			    strcmp(optarg, "FAILED") && strcmp(optarg, "REJECTED") &&
-			    strcmp(optarg, "ABORTED"))
-				return usage_error("--status must be RUNNING, SUCCEEDED, FAILED, "
-				                   "REJECTED or ABORTED");
+		case 's': {
+			/* any case: running is RUNNING */
+			static const char *const statuses[] = { "RUNNING", "WAITING",  "SUCCEEDED",
+				                                "FAILED",  "REJECTED", "ABORTED",
+				                                NULL };
+			o->status = NULL;
+			for (int i = 0; statuses[i] && !o->status; i++)
+				if (!strcasecmp(optarg, statuses[i]))
+					o->status = statuses[i];
+			if (!o->status) {
+				const char *guess = suggest_closest(optarg, statuses);
+				return usage_error("--status must be RUNNING, WAITING, SUCCEEDED, "
+				                   "FAILED, REJECTED or ABORTED, not \"%s\"%s%s%s",
+				                   optarg, guess ? "; did you mean " : "",
+				                   guess ? guess : "", guess ? "?" : "");
+			}
 			break;
+		}
 		case 'l':
 		case 'o': {
 			long v = strtol(optarg, &end, 10);
@@ -93,7 +106,7 @@ static int parse(int argc, char **argv, const char *help, struct read_opts *o)
 			fputs(help, stdout);
 			return -1;
 		default:
-			return EXIT_USAGE;
+			return cli_option_error(argv, opts);
 		}
 	}
 	return EXIT_OK;
@@ -265,6 +278,14 @@ int cmd_show(int argc, char **argv)
 			       s->finished_ms ? "took" : "running for", d.buf);
 			if (row.waiting)
 				printf("waits for %s\n", row.waiting);
+			if (s->abort_ms) {
+				printf("%s by %s",
+				       s->status == EXEC_RUNNING ? "aborting" : "aborted  ",
+				       s->aborted_by ? s->aborted_by : "someone");
+				if (s->abort_reason)
+					printf(": %s", s->abort_reason);
+				putchar('\n');
+			}
 			int width = 16; /* the widest step name, for one aligned table */
 			for (size_t i = 0; i < le.plan->nstages; i++)
 				for (size_t j = 0; j < le.plan->stages[i].nsteps; j++) {
@@ -304,6 +325,18 @@ int cmd_show(int argc, char **argv)
 					                st2->attempt > 1 || error);
 					putchar('\n');
 					print_work(json_object_get(x, "work"));
+					const json_t *ma = json_object_get(
+					    json_object_get(x, "progress"), "manualApproval");
+					if (json_is_object(ma) && st2->status == STEP_RUNNING)
+						printf(
+						    "              waits for the manual approval "
+						    "\"%s\" in stage \"%s\" (CodePipeline console, "
+						    "or "
+						    "aws codepipeline put-approval-result)\n",
+						    json_string_value(
+						        json_object_get(ma, "action")),
+						    json_string_value(
+						        json_object_get(ma, "stage")));
 				}
 			}
 			strbuf_release(&t);

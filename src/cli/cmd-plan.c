@@ -192,7 +192,7 @@ int cmd_plan(int argc, char **argv)
 			free(vals);
 			return EXIT_OK;
 		default:
-			status = EXIT_USAGE;
+			status = cli_option_error(argv, opts);
 		}
 	}
 	if (status == EXIT_OK && argc - optind != 1)

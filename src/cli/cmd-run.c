@@ -54,15 +54,18 @@ const char resume_help[] =
     "             outcome), 6 stopped before the end\n";
 
 const char retry_help[] =
-    "usage: steppy retry [--db PATH] ID\n"
+    "usage: steppy retry [--db PATH | --server URL [--token-file FILE]] ID\n"
     "\n"
     "Continues a FAILED or ABORTED release from where it stopped: steps that\n"
     "succeeded are not run again; the failed, timed-out and cancelled steps of\n"
     "the stage that stopped run again (with fresh retry budgets), then the\n"
     "release goes on. Runs in the foreground like steppy run, unless a steppy\n"
     "process serving the store already holds it.\n"
+    "With --server URL, asks that steppy serve to continue it (API token from\n"
+    "$STEPPY_TOKEN or --token-file FILE, as steppy approve --server).\n"
     "\n"
-    "exit status: as steppy run\n";
+    "exit status: as steppy run; with --server: 0 the server continues it,\n"
+    "             1 refused, 2 usage or server error\n";
 
 static int exit_for(int status)
 {
@@ -98,6 +101,10 @@ static int session_open(struct session *s, const char *db, bool fail_fast)
 	free(path);
 	struct runtime_observer obs;
 	s->view = view_new(&obs, true);
+	char *server = NULL;
+	if (store_meta_get(s->store, "serve.tokens", &server, NULL) == 0)
+		view_set_server(s->view, server);
+	free(server);
 	struct runtime_options opts = { .fail_fast = fail_fast,
 		                        .notify_log = s->notify_log,
 		                        .observer = &obs };
@@ -136,7 +143,7 @@ static void adopt_orphans(struct session *s)
 }
 
 struct common_opts {
-	const char *db;
+	const char *db, *server, *token_file;
 	bool fail_fast;
 	struct var_value *vals;
 	size_t nvals;
@@ -150,6 +157,8 @@ static int parse_common(int argc, char **argv, const char *help, bool for_run,
 		{ "db", required_argument, NULL, 'd' },
 		{ "var", required_argument, NULL, 'v' },
 		{ "fail-fast", no_argument, NULL, 'f' },
+		{ "server", required_argument, NULL, 's' },
+		{ "token-file", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -173,11 +182,18 @@ static int parse_common(int argc, char **argv, const char *help, bool for_run,
 				return usage_error("%s takes no --fail-fast", argv[0]);
 			o->fail_fast = true;
 			break;
+		case 's':
+		case 't':
+			if (strcmp(argv[0], "retry") != 0)
+				return usage_error("%s takes no --%s", argv[0],
+				                   c == 's' ? "server" : "token-file");
+			*(c == 's' ? &o->server : &o->token_file) = optarg;
+			break;
 		case 'h':
 			fputs(help, stdout);
 			return -1;
 		default:
-			return EXIT_USAGE;
+			return cli_option_error(argv, opts);
 		}
 	}
 	return EXIT_OK;
@@ -218,6 +234,7 @@ int cmd_run(int argc, char **argv)
 		} else {
 			plan = NULL; /* the runtime owns it */
 			int stopped = runtime_run(s.rt);
+			view_clear(s.view);
 			code = exit_for(runtime_status(s.rt, id));
 			if (stopped && code == EXIT_STOPPED)
 				fprintf(
@@ -300,6 +317,7 @@ int cmd_resume(int argc, char **argv)
 		printf("resuming %zu release%s\n", nids, nids == 1 ? "" : "s");
 		fflush(stdout);
 		int stopped = runtime_run(s.rt);
+		view_clear(s.view);
 		for (size_t i = 0; i < nids; i++) {
 			int c = exit_for(runtime_status(s.rt, ids[i]));
 			if (c > code)
@@ -323,6 +341,15 @@ int cmd_retry(int argc, char **argv)
 	int code = parse_common(argc, argv, retry_help, false, &o);
 	if (code == EXIT_OK && argc - optind != 1)
 		code = usage_error("retry takes one execution id (see steppy retry --help)");
+	if (code == EXIT_OK && (o.server || o.token_file)) {
+		free(o.vals);
+		if (!o.server)
+			return usage_error("--token-file goes with --server URL");
+		if (o.db)
+			return usage_error("--db does not go with --server");
+		return cli_remote_control("retry", o.server, o.token_file, argv[optind], NULL,
+		                          NULL);
+	}
 	struct session s = { 0 };
 	if (code == EXIT_OK)
 		code = session_open(&s, o.db, false);
@@ -353,6 +380,7 @@ int cmd_retry(int argc, char **argv)
 			code = EXIT_USAGE;
 		} else {
 			int stopped = runtime_run(s.rt);
+			view_clear(s.view);
 			code = exit_for(runtime_status(s.rt, row.id));
 			if (stopped && code == EXIT_STOPPED)
 				fprintf(stderr, "steppy: stopped; steppy resume %s continues it\n",

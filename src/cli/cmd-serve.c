@@ -116,7 +116,7 @@ int cmd_serve(int argc, char **argv)
 			fputs(serve_help, stdout);
 			return EXIT_OK;
 		default:
-			return usage_error("see steppy serve --help");
+			return cli_option_error(argv, longopts);
 		}
 	}
 	if (optind < argc)
@@ -168,6 +168,10 @@ int cmd_serve(int argc, char **argv)
 	int r = runtime_new(st, &opts, &rt, &err);
 	if (r == 0)
 		r = server_start(srv, rt, &err);
+	/* Tell local commands that decisions on this store have owners now
+	 * (steppy approve refuses to decide for approvers without --force). */
+	if (r == 0)
+		r = store_meta_set(st, "serve.tokens", cfg.ntokens ? server_url(srv) : NULL, &err);
 	if (r == 0) {
 		size_t n = 0;
 		runtime_adopt_all(rt, &n, &err);

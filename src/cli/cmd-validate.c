@@ -59,6 +59,9 @@ static int validate_one(const char *path, const struct var_value *vals, size_t n
 			code = EXIT_INVALID;
 	} else if (nvals > 0) {
 		/* --var names a variable the plan lacks, or leaves one without a value */
+		const char *unbound = plan_unbound_variable(doc, vals, nvals);
+		if (unbound && !strstr(err.buf, "declares no variable"))
+			strbuf_addf(&err, "; give it a value with --var %s=VALUE", unbound);
 		diag_add(dl, DIAG_ERROR, doc->name, (struct doc_pos){ 0, 0 }, NULL, NULL, "%s",
 		         err.buf);
 		code = EXIT_USAGE;
@@ -110,7 +113,7 @@ int cmd_validate(int argc, char **argv)
 			free(vals);
 			return EXIT_OK;
 		default:
-			status = EXIT_USAGE;
+			status = cli_option_error(argv, opts);
 		}
 	}
 	if (status == EXIT_OK && optind >= argc)

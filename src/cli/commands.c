@@ -3,6 +3,10 @@
  */
 #include "cli/cli.h"
 
+#include "util/alloc.h"
+#include "util/suggest.h"
+
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +49,63 @@ const struct command *command_find(const char *name)
 void command_help(const struct command *cmd, FILE *f)
 {
 	fputs(cmd->help, f);
+}
+
+/* Prints "steppy COMMAND: <message>" (fmt starts with "%s:" for the command);
+ * returns EXIT_USAGE. */
+static int option_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int option_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("steppy ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return EXIT_USAGE;
+}
+
+int cli_option_error(char **argv, const struct option *opts)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	if (strncmp(arg, "--", 2) != 0) {
+		if (optopt)
+			return option_error("%s: unknown option -%c (see steppy %s --help)",
+			                    argv[0], optopt, argv[0]);
+		return option_error("%s: bad option %s (see steppy %s --help)", argv[0], arg,
+		                    argv[0]);
+	}
+	const char *name = arg + 2;
+	size_t len = strcspn(name, "=");
+	size_t n = 0, prefixed = 0;
+	for (const struct option *o = opts; o->name; o++, n++) {
+		if (strlen(o->name) == len && !strncmp(o->name, name, len)) {
+			if (o->has_arg == required_argument)
+				return option_error("%s: option --%s needs a value", argv[0],
+				                    o->name);
+			return option_error("%s: option --%s takes no value", argv[0], o->name);
+		}
+		prefixed += !strncmp(o->name, name, len);
+	}
+	char *word = xstrndup(name, len);
+	if (prefixed > 1) {
+		option_error("%s: option --%s is ambiguous (see steppy %s --help)", argv[0], word,
+		             argv[0]);
+		free(word);
+		return EXIT_USAGE;
+	}
+	const char **names = xcalloc(n + 1, sizeof(*names));
+	for (size_t i = 0; i < n; i++)
+		names[i] = opts[i].name;
+	const char *guess = suggest_closest(word, names);
+	if (guess)
+		option_error("%s: unknown option --%s; did you mean --%s?", argv[0], word, guess);
+	else
+		option_error("%s: unknown option --%s (see steppy %s --help)", argv[0], word,
+		             argv[0]);
+	free(names);
+	free(word);
+	return EXIT_USAGE;
 }
 
 int usage_error(const char *fmt, ...)

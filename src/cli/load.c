@@ -52,7 +52,18 @@ int cli_load_plan(const char *path, const struct var_value *vals, size_t nvals,
 	if (r < 0) {
 		diag_list_sort(&dl);
 		diag_print_text(stderr, &dl, doc, use_colour(stderr));
-		if (r == SP_EUSAGE) {
+		/* plan_bind() names an undeclared --var first, then a missing value */
+		bool undeclared = false;
+		for (size_t i = 0; doc && i < nvals; i++)
+			undeclared |= !doc_member(doc_get(doc->root, "variables"), vals[i].name);
+		const char *unbound = r == SP_EUSAGE && doc && !undeclared
+		                          ? plan_unbound_variable(doc, vals, nvals)
+		                          : NULL;
+		if (unbound) {
+			code = usage_error("variable \"%s\" has no default; give it a value with "
+			                   "--var %s=VALUE",
+			                   unbound, unbound);
+		} else if (r == SP_EUSAGE) {
 			code = usage_error("%s", err.buf);
 		} else if (r == SP_EIO || r == SP_ETOOBIG) {
 			code = EXIT_USAGE;

@@ -6,11 +6,13 @@
 
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/suggest.h"
 
 #include <errno.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -112,26 +114,86 @@ int cli_find_execution(struct store *st, const char *id_or_prefix, struct exec_r
 	return EXIT_OK;
 }
 
-int cli_find_step(const struct plan *plan, const struct exec_state *state, const char *name,
-                  bool human_waiting, int *ret_stage, int *ret_step)
+int cli_steps_of_plan(const struct plan *plan, const struct exec_state *state,
+                      struct cli_step **ret, size_t *ret_n)
 {
-	/* "STAGE/STEP" names a step of one stage; a plain name may match several. */
-	int found = 0;
-	for (size_t i = 0; i < plan->nstages; i++) {
-		for (size_t j = 0; j < plan->stages[i].nsteps; j++) {
-			const char *step = plan->stages[i].steps[j].name;
-			char *qualified = xstrfmt("%s/%s", plan->stages[i].name, step);
-			bool match = !strcmp(step, name) || !strcmp(qualified, name);
-			free(qualified);
-			if (!match)
-				continue;
-			if (human_waiting && ((int)i != state->stage || !state->stage_open ||
-			                      state->steps[i][j].status != STEP_RUNNING))
-				continue;
-			*ret_stage = (int)i;
-			*ret_step = (int)j;
-			found++;
+	size_t n = 0;
+	for (size_t i = 0; i < plan->nstages; i++)
+		n += plan->stages[i].nsteps;
+	struct cli_step *steps = xcalloc(n ? n : 1, sizeof(*steps));
+	size_t k = 0;
+	for (size_t i = 0; i < plan->nstages; i++)
+		for (size_t j = 0; j < plan->stages[i].nsteps; j++, k++) {
+			const struct plan_step *ps = &plan->stages[i].steps[j];
+			steps[k] = (struct cli_step){
+				.stage = plan->stages[i].name,
+				.name = ps->name,
+				.waiting = !strcmp(ps->type->name, "Human") &&
+				           (int)i == state->stage && state->stage_open &&
+				           state->steps[i][j].status == STEP_RUNNING,
+				.stage_index = (int)i,
+				.step_index = (int)j,
+			};
 		}
+	*ret = steps;
+	*ret_n = n;
+	return 0;
+}
+
+/* How well name names s: 2 exactly, 1 but for case, 0 not at all. */
+static int step_match(const struct cli_step *s, const char *name)
+{
+	size_t sl = strlen(s->stage);
+	bool qualified = !strncmp(name, s->stage, sl) && name[sl] == '/';
+	bool qualified_ci = !strncasecmp(name, s->stage, sl) && name[sl] == '/';
+	if (!strcmp(s->name, name) || (qualified && !strcmp(name + sl + 1, s->name)))
+		return 2;
+	if (!strcasecmp(s->name, name) || (qualified_ci && !strcasecmp(name + sl + 1, s->name)))
+		return 1;
+	return 0;
+}
+
+int cli_resolve_step(const struct cli_step *steps, size_t n, const char *name,
+                     const struct cli_step **ret)
+{
+	/* Exact matches win; otherwise the case of the name does not matter. */
+	int found = 0, any = 0;
+	for (int level = 2; level >= 1 && !found && !any; level--)
+		for (size_t i = 0; i < n; i++) {
+			if (step_match(&steps[i], name) != level)
+				continue;
+			any++;
+			if (steps[i].waiting) {
+				*ret = &steps[i];
+				found++;
+			}
+		}
+	if (found == 1)
+		return EXIT_OK;
+	if (found > 1) {
+		fprintf(stderr,
+		        "steppy: several waiting steps are named \"%s\"; write STAGE/STEP\n", name);
+		return EXIT_USAGE;
 	}
-	return found;
+	if (any) {
+		fprintf(stderr, "steppy: step \"%s\" does not wait for a decision now\n", name);
+		return 1;
+	}
+	/* Unknown: suggest a waiting step first, any step otherwise. */
+	const char **names = xcalloc(n + 1, sizeof(*names));
+	const char *guess = NULL;
+	for (int pass = 0; pass < 2 && !guess; pass++) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (pass || steps[i].waiting)
+				names[k++] = steps[i].name;
+		names[k] = NULL;
+		guess = suggest_closest(name, names);
+	}
+	fprintf(stderr, "steppy: the release has no step \"%s\"", name);
+	if (guess)
+		fprintf(stderr, "; did you mean \"%s\"?", guess);
+	fputc('\n', stderr);
+	free(names);
+	return EXIT_USAGE;
 }

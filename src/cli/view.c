@@ -35,6 +35,7 @@ struct view {
 	uv_tty_t input;
 	bool input_open;
 	struct strbuf line; /* typed so far */
+	char *server;       /* steppy serve with tokens that uses the store, or NULL */
 };
 
 static const char *c(const struct view *v, const char *code)
@@ -61,6 +62,12 @@ static void draw_status(struct view *v)
 {
 	if (!v->tty)
 		return;
+	/* Ctrl-C: nothing more to show; steppy says why it stops below */
+	if (v->rt && runtime_stopping(v->rt)) {
+		clear_status(v);
+		fflush(v->out);
+		return;
+	}
 	struct strbuf sb = STRBUF_INIT, waiting = STRBUF_INIT;
 	int64_t now = wall_clock_ms();
 	for (size_t i = 0; i < v->nexecs; i++) {
@@ -153,6 +160,53 @@ static void tail_lines(struct view *v, const char *label, const char *text, int 
 	}
 }
 
+/* Writes s for a POSIX shell: in single quotes, each ' as '\''. */
+static void shell_quote(FILE *f, const char *s)
+{
+	fputc('\'', f);
+	for (; *s; s++)
+		if (*s == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*s, f);
+	fputc('\'', f);
+}
+
+/*
+ * How to decide a waiting Human step from another terminal: with --by when
+ * it names approvers (the name must be one of them), or through the server
+ * (--server) when a steppy serve with tokens uses the store, since that
+ * store refuses local decisions for approvers.
+ */
+static void print_decide_hint(struct view *v, const char *id, const struct plan_step *ps)
+{
+	const struct doc_node *approvers = doc_get(ps->node, "approvers");
+	size_t n = approvers && approvers->kind == DOC_ARRAY ? approvers->u.array.len : 0;
+	if (n) {
+		fprintf(v->out, "      approvers: ");
+		for (size_t i = 0; i < n; i++)
+			fprintf(v->out, "%s%s", i ? ", " : "",
+			        approvers->u.array.items[i]->u.string.s);
+		fputc('\n', v->out);
+	}
+	for (int k = 0; k < 2; k++) {
+		const char *verb = k ? "reject" : "approve";
+		fprintf(v->out, "      %s:%s steppy %s ", verb, k ? " " : "", verb);
+		if (v->server && n)
+			fprintf(v->out, "--server %s ", v->server);
+		else if (n == 1 && strncmp(approvers->u.array.items[0]->u.string.s, "group:", 6))
+			fprintf(v->out, "--by %s ", approvers->u.array.items[0]->u.string.s);
+		else if (n)
+			fprintf(v->out, "--by NAME ");
+		fprintf(v->out, "%s ", id);
+		shell_quote(v->out, ps->name);
+		fputc('\n', v->out);
+	}
+	if (v->server && n)
+		fprintf(v->out, "      (with an API token of an approver in $STEPPY_TOKEN or "
+		                "--token-file FILE)\n");
+}
+
 static void on_event(struct view *v, const char *id, const struct exec_state *s,
                      const struct event *e)
 {
@@ -189,8 +243,7 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 			if (need > 1)
 				fprintf(v->out, " by %d different people", need);
 			fprintf(v->out, ": %s\n", step_string(ps->node, "message"));
-			fprintf(v->out, "      approve: steppy approve %s '%s'\n", id, name);
-			fprintf(v->out, "      reject:  steppy reject %s '%s'\n", id, name);
+			print_decide_hint(v, id, ps);
 		} else if (!strcmp(ps->type->name, "Wait")) {
 			struct strbuf d = STRBUF_INIT;
 			json_t *due = json_object_get(e->data, "dueMs");
@@ -236,9 +289,19 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 		duration_format(
 		    &d, (json_integer_value(json_object_get(e->data, "dueMs")) - e->time_ms + 999) /
 		            1000);
+		/* maxAttempts counts from the start or the last steppy retry: the
+		 * attempts before that are outside the budget */
+		const struct step_state *st = &s->steps[e->stage][e->step];
+		int base = st->attempt - st->run_attempts, next = e->attempt + 1;
 		stamp(v, id, e->time_ms);
-		fprintf(v->out, "  %s will be tried again in %s (attempt %d of %lld)\n", name,
-		        d.buf, e->attempt + 1, (long long)ps->retry.max_attempts);
+		if (base > 0)
+			fprintf(v->out,
+			        "  %s will be tried again in %s (attempt %d: %d of %lld since the "
+			        "retry)\n",
+			        name, d.buf, next, next - base, (long long)ps->retry.max_attempts);
+		else
+			fprintf(v->out, "  %s will be tried again in %s (attempt %d of %lld)\n",
+			        name, d.buf, next, (long long)ps->retry.max_attempts);
 		strbuf_release(&d);
 		break;
 	}
@@ -274,17 +337,44 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 		else
 			fprintf(v->out, "  %s%s%s %s by %s", c(v, ok ? GREEN : RED),
 			        ok ? "approved" : "REJECTED", c(v, RESET), name, by);
+		if (str(e->data, "forced"))
+			fprintf(v->out, " (forced %s)", str(e->data, "forced"));
 		fprintf(v->out, "%s%s%s\n", comment ? ": \"" : "", comment ? comment : "",
 		        comment ? "\"" : "");
 		break;
 	}
 	case EV_ABORT_REQUESTED:
 		stamp(v, id, e->time_ms);
-		fprintf(v->out, "%srelease %s is being aborted%s%s\n", c(v, RED), id,
+		fprintf(v->out, "%srelease %s is being aborted%s%s", c(v, RED), id,
 		        str(e->data, "by") ? " by " : "",
 		        str(e->data, "by") ? str(e->data, "by") : "");
+		if (str(e->data, "reason"))
+			fprintf(v->out, ": \"%s\"", str(e->data, "reason"));
+		fputc('\n', v->out);
 		fputs(c(v, RESET), v->out);
 		break;
+	case EV_NOTICE: {
+		/* a pipeline waits for a manual approval that steppy does not give */
+		const json_t *ma = json_object_get(e->data, "manualApproval");
+		const char *pipeline = ps ? step_string(ps->node, "codePipelineName") : NULL;
+		if (!json_is_object(ma) || !pipeline)
+			break;
+		const char *stage = str(ma, "stage"), *action = str(ma, "action");
+		stamp(v, id, e->time_ms);
+		fprintf(v->out,
+		        "  %s? %s: pipeline %s waits for the manual approval \"%s\" in stage "
+		        "\"%s\"%s\n",
+		        c(v, YELLOW), name, pipeline, action, stage, c(v, RESET));
+		fprintf(v->out,
+		        "      decide in the CodePipeline console, or: aws codepipeline "
+		        "put-approval-result --pipeline-name %s --stage-name %s --action-name %s "
+		        "--result summary=...,status=Approved --token TOKEN (from aws codepipeline "
+		        "get-pipeline-state --name %s)\n",
+		        pipeline, stage, action, pipeline);
+		fprintf(v->out, "      (steppy approves it itself when the step lists the stage "
+		                "in approveApprovalStages)\n");
+		break;
+	}
 	case EV_EXECUTION_REDRIVEN:
 		stamp(v, id, e->time_ms);
 		fprintf(v->out, "%srelease %s continues from stage %d/%zu%s\n", c(v, BOLD), id,
@@ -364,7 +454,14 @@ static void decide_typed(struct view *v, const char *line)
 		const struct exec_state *s = runtime_state(v->rt, id);
 		const struct plan_step *ps = &s->plan->stages[stage].steps[step];
 		const char *reason;
-		if (!human_is_approver(ps->node, by))
+		const struct doc_node *approvers = doc_get(ps->node, "approvers");
+		if (v->server && approvers && approvers->kind == DOC_ARRAY &&
+		    approvers->u.array.len)
+			fprintf(v->out,
+			        "a steppy serve with API tokens uses this store: decide with "
+			        "steppy %s --server %s %s '%s'\n",
+			        approve ? "approve" : "reject", v->server, id, ps->name);
+		else if (!human_is_approver(ps->node, by))
 			fprintf(v->out, "%s is not an approver of \"%s\"\n", by, ps->name);
 		else if (runtime_decide(v->rt, id, stage, step, approve,
 		                        json_pack("{ss ss}", "by", by, "via", "terminal"),
@@ -442,5 +539,18 @@ void view_free(struct view *v)
 	for (size_t i = 0; i < v->nexecs; i++)
 		free(v->execs[i].id);
 	strbuf_release(&v->line);
+	free(v->server);
 	free(v);
+}
+
+void view_set_server(struct view *v, const char *url)
+{
+	free(v->server);
+	v->server = url ? xstrdup(url) : NULL;
+}
+
+void view_clear(struct view *v)
+{
+	clear_status(v);
+	fflush(v->out);
 }

@@ -13,6 +13,13 @@ struct view;
 struct view *view_new(struct runtime_observer *obs, bool interactive);
 /* Connects the view to the runtime (for the y/n prompt on a terminal). */
 void view_attach(struct view *v, struct runtime *rt, bool interactive);
+/* Tells the view that a steppy serve with API tokens at url uses the store
+ * (NULL: none): hints for steps with approvers show --server, and y/n on
+ * the terminal does not decide them. url is copied. */
+void view_set_server(struct view *v, const char *url);
+/* Clears the status line, so that a message can follow on a clean line;
+ * it comes back at the next refresh unless the runtime is stopping. */
+void view_clear(struct view *v);
 /* Clears the status line and frees the view; call before runtime_free(). */
 void view_free(struct view *v);
 

@@ -84,12 +84,21 @@ static void clear_approvals(struct step_state *st)
 	st->napproved = 0;
 }
 
+static void forget_abort(struct exec_state *ex)
+{
+	free(ex->aborted_by);
+	free(ex->abort_reason);
+	ex->aborted_by = ex->abort_reason = NULL;
+	ex->abort_ms = 0;
+}
+
 void exec_state_release(struct exec_state *ex)
 {
 	free(ex->started_by);
 	ex->started_by = NULL;
 	free(ex->reason);
 	ex->reason = NULL;
+	forget_abort(ex);
 	if (!ex->steps)
 		return;
 	for (size_t i = 0; i < ex->plan->nstages; i++) {
@@ -307,9 +316,16 @@ int engine_apply(struct exec_state *ex, const struct event *ev)
 		st->ended_ms = ev->time_ms;
 		st->timeout_ms = 0;
 		break;
-	case EV_ABORT_REQUESTED:
+	case EV_ABORT_REQUESTED: {
+		const char *by = json_string_value(json_object_get(ev->data, "by"));
+		const char *why = json_string_value(json_object_get(ev->data, "reason"));
 		ex->abort_requested = true;
+		forget_abort(ex);
+		ex->aborted_by = by ? xstrdup(by) : NULL;
+		ex->abort_reason = why ? xstrdup(why) : NULL;
+		ex->abort_ms = ev->time_ms;
 		break;
+	}
 	case EV_STAGE_FINISHED: {
 		ex->stage_open = false;
 		const char *outcome = json_string_value(json_object_get(ev->data, "status"));
@@ -328,6 +344,7 @@ int engine_apply(struct exec_state *ex, const struct event *ev)
 	case EV_EXECUTION_REDRIVEN:
 		ex->status = EXEC_RUNNING;
 		ex->abort_requested = false;
+		forget_abort(ex);
 		ex->finished_ms = 0;
 		for (size_t i = 0;
 		     (size_t)ex->stage < ex->plan->nstages && i < stage_len(ex, ex->stage); i++) {

@@ -99,6 +99,10 @@ struct exec_state {
 	char *started_by; /* ExecutionStarted's "startedBy" ("" if none; NULL before it); owned */
 	struct step_state **steps; /* steps[stage][step] */
 	char *reason;              /* text of the last refusal that names someone; owned */
+	/* The last AbortRequested since the last redrive (all NULL/0 if none):
+	 * who asked ("by"; NULL if unsaid), why ("reason"; NULL if unsaid), when. */
+	char *aborted_by, *abort_reason; /* owned */
+	int64_t abort_ms;
 };
 
 /* Prepares an empty state for plan; free with exec_state_release(). */

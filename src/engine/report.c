@@ -102,6 +102,12 @@ static void waiting_for(const struct plan_step *ps, const struct step_state *st,
 	} else if (sf->work && json_object_get(sf->work, "pipelineExecutionId")) {
 		strbuf_addf(out, "pipeline execution %s",
 		            json_string_value(json_object_get(sf->work, "pipelineExecutionId")));
+		/* a manual approval inside the pipeline that steppy does not give */
+		const json_t *ma = json_object_get(sf->progress, "manualApproval");
+		if (json_is_object(ma))
+			strbuf_addf(out, ", at the manual approval \"%s\" in stage \"%s\"",
+			            json_string_value(json_object_get(ma, "action")),
+			            json_string_value(json_object_get(ma, "stage")));
 	} else if (st->status == STEP_CANCELLING) {
 		strbuf_addstr(out, "its work to stop");
 	} else {
@@ -159,6 +165,10 @@ json_t *execution_report(const struct exec_row *row, const struct loaded_exec *l
 	json_object_set_new(doc, "status", json_string(exec_status_name(s->status)));
 	json_object_set_new(doc, "startedMs", json_integer(s->started_ms));
 	json_object_set_new(doc, "finishedMs", json_integer(s->finished_ms));
+	if (s->abort_ms)
+		json_object_set_new(doc, "abort",
+		                    json_pack("{ss? ss? sI}", "by", s->aborted_by, "reason",
+		                              s->abort_reason, "timeMs", (json_int_t)s->abort_ms));
 	json_object_set_new(doc, "stages", stages);
 	return doc;
 }

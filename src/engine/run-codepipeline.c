@@ -8,7 +8,10 @@
  * process only watches it: GetPipelineExecution every 5 s, and with
  * approveApprovalStages, GetPipelineState to find manual approval actions
  * of this execution waiting for a decision, approved with PutApprovalResult
- * (only in the listed stages when a list is given). Succeeded is success;
+ * (only in the listed stages when a list is given). A manual approval that
+ * steppy does not decide is reported as the attempt's progress (a Notice
+ * with "manualApproval": {stage, action}, then null once it has ended), so
+ * people are told where the release waits. Succeeded is success;
  * Failed, Stopped, Superseded and Cancelled are failures. Abort and timeout
  * call StopPipelineExecution and wait for the execution to stop.
  */
@@ -33,7 +36,10 @@ struct pipeline_run {
 	const struct doc_node *approve; /* approveApprovalStages, or NULL */
 	char *execution_id;
 	char *release; /* "release ID, step NAME" for approval summaries */
+	char *waiting; /* "STAGE/ACTION" of the manual approval the execution waits
+	                  for that steppy does not decide (reported), or NULL */
 	bool nowait, cancel, stop_sent;
+	bool no_state; /* GetPipelineState was refused; only needed for approving */
 	struct aws_call *call;
 	uv_timer_t timer;
 };
@@ -43,6 +49,7 @@ static void run_close_cb(uv_handle_t *h)
 	struct pipeline_run *r = h->data;
 	free(r->execution_id);
 	free(r->release);
+	free(r->waiting);
 	free(r);
 }
 
@@ -105,18 +112,25 @@ static void state_done(void *arg, const struct aws_result *res)
 {
 	struct pipeline_run *r = arg;
 	r->call = NULL;
+	/* Looking only for approvals to point out: a role without
+	 * codepipeline:GetPipelineState does not fail the step for it. */
+	if (res->error_code && !r->approve && !aws_error_retryable(res->error_code, res->status)) {
+		r->no_state = true;
+		poll_later(r, POLL_MS);
+		return;
+	}
 	if (watch_failed(r, res, "CodePipeline GetPipelineState"))
 		return;
 	json_t *o = aws_result_json(res);
 	json_t *stage;
 	size_t i;
+	const char *wait_stage = NULL, *wait_action = NULL;
 	json_array_foreach(json_object_get(o, "stageStates"), i, stage)
 	{
 		const char *sname = json_string_value(json_object_get(stage, "stageName"));
 		const char *exec = json_string_value(json_object_get(
 		    json_object_get(stage, "latestExecution"), "pipelineExecutionId"));
-		if (!sname || !exec || strcmp(exec, r->execution_id) != 0 ||
-		    !approves_stage(r, sname))
+		if (!sname || !exec || strcmp(exec, r->execution_id) != 0)
 			continue;
 		json_t *action;
 		size_t k;
@@ -129,6 +143,13 @@ static void state_done(void *arg, const struct aws_result *res)
 			    json_string_value(json_object_get(action, "actionName"));
 			if (!status || strcmp(status, "InProgress") != 0 || !token || !aname)
 				continue;
+			if (!approves_stage(r, sname)) {
+				if (!wait_stage) {
+					wait_stage = sname;
+					wait_action = aname;
+				}
+				continue;
+			}
 			char summary[SUMMARY_MAX];
 			snprintf(summary, sizeof(summary), "Approved by steppy: %s", r->release);
 			json_t *in =
@@ -141,6 +162,17 @@ static void state_done(void *arg, const struct aws_result *res)
 			return; /* one at a time; the next poll finds any other */
 		}
 	}
+	/* Tell people about an approval they have to give (once per approval). */
+	char *now_waiting = wait_stage ? xstrfmt("%s/%s", wait_stage, wait_action) : NULL;
+	if (now_waiting ? !r->waiting || strcmp(now_waiting, r->waiting) != 0 : r->waiting != NULL)
+		attempt_progress(
+		    r->a,
+		    json_pack("{ssso}", "pipelineExecutionId", r->execution_id, "manualApproval",
+		              wait_stage
+		                  ? json_pack("{ssss}", "stage", wait_stage, "action", wait_action)
+		                  : json_null()));
+	free(r->waiting);
+	r->waiting = now_waiting;
 	json_decref(o);
 	poll_later(r, POLL_MS);
 }
@@ -157,7 +189,8 @@ static void execution_done(void *arg, const struct aws_result *res)
 	if (!status || !strcmp(status, "InProgress") || !strcmp(status, "Stopping")) {
 		bool in_progress = status && !strcmp(status, "InProgress");
 		json_decref(o);
-		if (in_progress && r->approve && !r->cancel) {
+		if (in_progress && !r->cancel &&
+		    !r->no_state) { /* approvals to give, or to point out */
 			r->call = aws_json_call(r->aws, &r->target, PREFIX, "GetPipelineState",
 			                        json_pack("{ss}", "name", r->name), state_done, r);
 			return;

@@ -1027,6 +1027,11 @@ void runtime_stop(struct runtime *rt)
 		uv_stop(&rt->loop);
 }
 
+bool runtime_stopping(const struct runtime *rt)
+{
+	return rt->stopping;
+}
+
 int runtime_status(struct runtime *rt, const char *id)
 {
 	struct rexec *e = find_exec(rt, id);

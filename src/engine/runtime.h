@@ -99,6 +99,8 @@ void runtime_stop(struct runtime *rt);
 
 /* The status of an execution the runtime holds, or -1. */
 int runtime_status(struct runtime *rt, const char *id);
+/* True once the runtime was asked to stop (Ctrl-C, SIGTERM, runtime_stop). */
+bool runtime_stopping(const struct runtime *rt);
 
 /* The state of an execution the runtime holds, or NULL. */
 const struct exec_state *runtime_state(struct runtime *rt, const char *id);

@@ -337,11 +337,11 @@ char *format_webhook(const struct notice_text *t)
 {
 	struct strbuf time = STRBUF_INIT;
 	rfc3339_format(&time, t->time_ms);
-	json_t *j =
-	    json_pack("{s:s, s:s?, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s}", "kind", t->kind,
-	              "subject", t->subject, "message", t->message, "executionId", t->execution_id,
-	              "plan", t->plan, "environment", t->environment, "stage", t->stage, "step",
-	              t->step, "approvalUrl", t->url, "time", time.buf);
+	json_t *j = json_pack(
+	    "{s:s, s:s?, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s}", "kind", t->kind, "subject",
+	    t->subject, "message", t->message, "executionId", t->execution_id, "plan", t->plan,
+	    "environment", t->environment, "stage", t->stage, "step", t->step,
+	    !strcmp(t->kind, "approval") ? "approvalUrl" : "releaseUrl", t->url, "time", time.buf);
 	strbuf_release(&time);
 	return dump(j);
 }

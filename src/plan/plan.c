@@ -96,6 +96,19 @@ static struct doc_node *copy_node(struct binder *b, const struct doc_node *in, b
 	return n;
 }
 
+const char *plan_unbound_variable(const struct doc *doc, const struct var_value *vals, size_t nvals)
+{
+	const struct doc_node *decls = doc_get(doc->root, "variables");
+	struct binder b = { .decls = decls, .vals = vals, .nvals = nvals };
+	for (size_t k = 0; decls && decls->kind == DOC_OBJECT && k < decls->u.object.len; k++) {
+		const struct doc_member *m = &decls->u.object.members[k];
+		bool from_default;
+		if (!variable_value(&b, m->key, m->key_len, &from_default))
+			return m->key;
+	}
+	return NULL;
+}
+
 int plan_bind(const struct doc *doc, const struct var_value *vals, size_t nvals,
               struct doc **ret_doc, struct strbuf *err)
 {
@@ -124,10 +137,8 @@ int plan_bind(const struct doc *doc, const struct var_value *vals, size_t nvals,
 			strmap_put(&b.resolved, m->key, m->key_len, (void *)(uintptr_t)value);
 		if (!value) {
 			strmap_release(&b.resolved);
-			strbuf_addf(
-			    err,
-			    "variable \"%s\" has no default; give it a value with --var %s=VALUE",
-			    m->key, m->key);
+			strbuf_addf(err, "variable \"%s\" has no default and was given no value",
+			            m->key);
 			return SP_EUSAGE;
 		}
 	}
@@ -192,8 +203,11 @@ struct plan *plan_build(struct doc *doc)
 			*s = (struct plan_step){ .node = node };
 			s->name = step_string(node, "name");
 			s->type = step_type_find(step_string(node, "type"));
-			s->timeout_seconds = int_field(node, "timeoutSeconds",
-			                               int_field(defaults, "timeoutSeconds", 0));
+			s->timeout_seconds =
+			    int_field(node, "timeoutSeconds",
+			              s->type->flags & STEP_OWN_DURATION
+			                  ? 0
+			                  : int_field(defaults, "timeoutSeconds", 0));
 			s->retry = (struct retry_policy){ 1, 0, 1.0 };
 			if (s->type->flags & STEP_RETRYABLE) {
 				const struct doc_node *retry = doc_get(node, "retry");

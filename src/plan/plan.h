@@ -79,6 +79,14 @@ struct var_value {
 int plan_bind(const struct doc *doc, const struct var_value *vals, size_t nvals,
               struct doc **ret_doc, struct strbuf *err);
 
+/*
+ * The first variable doc declares that has neither a value in vals nor a
+ * default (borrowed from doc), or NULL: what plan_bind() refuses, for the
+ * front ends to say how to give it (--var, the API's "variables").
+ */
+const char *plan_unbound_variable(const struct doc *doc, const struct var_value *vals,
+                                  size_t nvals);
+
 /* Builds the plan from a bound, valid document, taking ownership of it. */
 struct plan *plan_build(struct doc *bound_doc);
 

@@ -19,6 +19,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define DECISION_WAIT_MS 10000
@@ -82,8 +83,11 @@ static void h_list(struct request *rq)
 		return;
 	}
 	bool known = !status;
-	for (int i = 0; status && statuses[i]; i++)
-		known |= !strcmp(status, statuses[i]);
+	for (int i = 0; status && statuses[i] && !known; i++)
+		if (!strcasecmp(status, statuses[i])) {
+			status = statuses[i]; /* any case: running is RUNNING */
+			known = true;
+		}
 	if (!known) {
 		respond_error(
 		    rq, 400, "invalid-parameter",
@@ -465,6 +469,27 @@ static void h_submit(struct request *rq)
 		}
 	}
 	free(text);
+	if (r == SP_EUSAGE) {
+		/* variables: say it in the API's terms, with the field's pointer */
+		const char *unbound = plan_unbound_variable(doc, vals, nvals);
+		const struct doc_node *decls = doc_get(doc->root, "variables");
+		const char *unknown = NULL;
+		for (size_t i = 0; i < nvals && !unknown; i++)
+			if (!doc_member(decls, vals[i].name))
+				unknown = vals[i].name;
+		struct strbuf m = STRBUF_INIT;
+		if (unknown)
+			strbuf_addf(&m, "/variables/%s: %s", unknown, err.buf);
+		else if (unbound)
+			strbuf_addf(&m,
+			            "/variables/%s: variable \"%s\" has no default; give it a "
+			            "value in \"variables\"",
+			            unbound, unbound);
+		if (m.len) {
+			strbuf_release(&err);
+			err = m;
+		}
+	}
 	free(vals);
 	if (r < 0) {
 		diag_list_sort(&dl);

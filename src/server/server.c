@@ -612,14 +612,22 @@ static void release_notice(struct server *srv, const char *id, const struct exec
 	snprintf(kind, sizeof(kind), "%s", started ? "started" : status);
 	for (char *p = kind; *p; p++)
 		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+	/* an abort says who and why */
+	char *message = NULL;
+	if (state->status == EXEC_ABORTED && state->abort_ms)
+		message = xstrfmt("%s\nIt was aborted by %s%s%s", subject,
+		                  state->aborted_by ? state->aborted_by : "someone",
+		                  state->abort_reason ? ": " : "",
+		                  state->abort_reason ? state->abort_reason : "");
 	struct notice n = { .kind = kind,
 		            .subject = subject,
-		            .message = subject,
+		            .message = message ? message : subject,
 		            .execution_id = id,
 		            .plan = plan->name,
 		            .environment = plan->environment,
 		            .approval_url = link };
 	server_notify(srv, NULL, &n, -1, -1, 0);
+	free(message);
 }
 
 /* ---- the observer ---------------------------------------------------------------- */

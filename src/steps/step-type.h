@@ -22,6 +22,9 @@
 #define STEP_AWS       (1u << 0) /* calls AWS: takes region and roleArn */
 #define STEP_RETRYABLE (1u << 1) /* a failed attempt may be retried */
 #define STEP_NO_WAIT   (1u << 2) /* ends once its remote work has started */
+/* its own fields say how long it takes (Wait): defaults.timeoutSeconds does
+ * not apply, only a timeoutSeconds of the step itself */
+#define STEP_OWN_DURATION (1u << 3)
 
 struct step_type {
 	const char *name;                /* as written in plans: "CodeBuild" */

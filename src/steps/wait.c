@@ -63,7 +63,7 @@ static void describe_wait(const struct doc_node *step, struct strbuf *out)
 const struct step_type step_wait = {
 	.name = "Wait",
 	.summary = "wait a number of seconds, or until a time",
-	.flags = 0,
+	.flags = STEP_OWN_DURATION,
 	.fields = wait_fields,
 	.validate = validate_wait,
 	.describe = describe_wait,

@@ -795,3 +795,44 @@ int store_count_by_status(struct store *st, void (*fn)(const char *status, int64
 	sqlite3_finalize(stmt);
 	return r;
 }
+
+int store_meta_get(struct store *st, const char *key, char **ret_value, struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(st, "SELECT value FROM meta WHERE key = ?", err);
+	if (!stmt)
+		return SP_ESTORE;
+	bind_text(stmt, 1, key);
+	int rc = sqlite3_step(stmt), r = SP_ENOENT;
+	if (rc == SQLITE_ROW) {
+		*ret_value = col_text(stmt, 0);
+		r = 0;
+	} else if (rc != SQLITE_DONE) {
+		r = db_error(st, err, "reading the store's settings");
+	}
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int store_meta_set(struct store *st, const char *key, const char *value, struct strbuf *err)
+{
+	if (!strcmp(key, "schema")) {
+		if (err)
+			strbuf_addstr(err, "the store's schema version is not a setting");
+		return SP_EINVAL;
+	}
+	sqlite3_stmt *stmt = prepare(st,
+	                             value ? "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+	                                     "ON CONFLICT (key) DO UPDATE SET value = ?2"
+	                                   : "DELETE FROM meta WHERE key = ?1",
+	                             err);
+	if (!stmt)
+		return SP_ESTORE;
+	bind_text(stmt, 1, key);
+	if (value)
+		bind_text(stmt, 2, value);
+	int r = sqlite3_step(stmt) == SQLITE_DONE
+	            ? 0
+	            : db_error(st, err, "writing the store's settings");
+	sqlite3_finalize(stmt);
+	return r;
+}

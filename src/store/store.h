@@ -162,6 +162,20 @@ int store_approval_link_find(struct store *st, const unsigned char hash[32],
 bool store_approval_link_exists(struct store *st, const char *execution_id, int stage, int step,
                                 int attempt);
 
+/*
+ * Settings of the store itself (the meta table), for what concerns every
+ * process that opens it. Known keys:
+ *   "serve.tokens"  set by `steppy serve` at start when it has API tokens
+ *                   (the value is its URL), removed when it starts without:
+ *                   local decisions on steps with approvers are refused
+ *                   unless forced (docs/cli.md).
+ * The key "schema" is the store's own and cannot be set.
+ * store_meta_get: 0 and *ret_value (caller frees), or SP_ENOENT if unset.
+ * store_meta_set: sets key to value, or removes it when value is NULL.
+ */
+int store_meta_get(struct store *st, const char *key, char **ret_value, struct strbuf *err);
+int store_meta_set(struct store *st, const char *key, const char *value, struct strbuf *err);
+
 /* A number that changes whenever another connection commits (PRAGMA data_version). */
 int64_t store_data_version(struct store *st);
 

@@ -3109,6 +3109,7 @@ class FakeAws:
             'accessKeyId': identity.access_key if identity else None,
             'account': identity.account if identity else None,
             'assumedRole': identity.assumed_role if identity else None,
+            'roleSessionName': identity.session_name if identity else None,
             'params': jsonable(params) if params is not None else None,
             'status': status, 'error': error, 'fault': fault})
 

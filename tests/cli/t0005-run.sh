@@ -119,7 +119,7 @@ expect_status 1
 expect_err_contains 'mallory is not an approver of "go"'
 run "$STEPPY" approve --by alice --comment 'looks good' "$id" nope
 expect_status 2
-expect_err_contains 'no step of that name'
+expect_err_contains 'the release has no step "nope"'
 run "$STEPPY" approve --by alice --comment 'looks good' "$id" go
 expect_status 0
 expect_out_contains "approved \"go\" of release $id"

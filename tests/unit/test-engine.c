@@ -103,6 +103,7 @@ static void stop(struct fixture *f)
 	assert_int_equal(replay.seq, f->ex.seq);
 	assert_int_equal(replay.stage, f->ex.stage);
 	assert_string_equal(replay.started_by, f->ex.started_by);
+	assert_int_equal(replay.abort_ms, f->ex.abort_ms);
 	for (size_t s = 0; s < f->plan->nstages; s++)
 		for (size_t j = 0; j < f->plan->stages[s].nsteps; j++)
 			assert_step_equal(&replay.steps[s][j], &f->ex.steps[s][j]);
@@ -732,11 +733,17 @@ static void test_abort(void **state)
 	start(&f, const_human, false);
 	started(&f, 0, 1, 1);
 	event_list_clear(&f.out);
-	assert_int_equal(
-	    engine_on_abort(&f.ex, json_pack("{ss}", "by", "bob"), f.now, &f.out, &reason), 0);
+	assert_int_equal(engine_on_abort(&f.ex,
+	                                 json_pack("{ssss}", "by", "bob", "reason", "bad tag"),
+	                                 f.now, &f.out, &reason),
+	                 0);
 	engine_advance(&f.ex, f.now, &f.out);
 	keep(&f);
 	expect_events(&f, "AbortRequested StepCancelled 0.0#1 StepCancelRequested 0.1#1");
+	/* who asked and why stay in the state (show, notices) */
+	assert_string_equal(f.ex.aborted_by, "bob");
+	assert_string_equal(f.ex.abort_reason, "bad tag");
+	assert_int_equal(f.ex.abort_ms, f.now);
 	assert_int_equal(f.ex.status, EXEC_RUNNING); /* the Exec still stops */
 	assert_int_equal(engine_on_abort(&f.ex, NULL, f.now, &f.out, &reason), SP_EINVAL);
 	assert_string_equal(reason, "the release is already being aborted");
@@ -809,11 +816,14 @@ static void test_redrive_after_abort(void **state)
 	ended(&f, 0, 1, 1, false); /* the Exec stops */
 	assert_int_equal(f.ex.status, EXEC_ABORTED);
 	event_list_clear(&f.out);
+	assert_int_equal(f.ex.abort_ms, f.now);
+	assert_null(f.ex.aborted_by); /* nobody said who */
 	assert_int_equal(engine_on_redrive(&f.ex, NULL, f.now, &f.out, &reason), 0);
 	engine_advance(&f.ex, f.now, &f.out);
 	keep(&f);
 	expect_events(&f, "ExecutionRedriven StageStarted 0 StepScheduled 0.0#2 StepStarted 0.0#2 "
 	                  "StepScheduled 0.1#2");
+	assert_int_equal(f.ex.abort_ms, 0); /* a retry forgets the abort */
 	stop(&f);
 }
 

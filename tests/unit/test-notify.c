@@ -634,7 +634,7 @@ static void test_slack_limits_and_escaping(void **state)
 	s = format_webhook(&t);
 	assert_string_equal(s, "{\"kind\":\"succeeded\",\"subject\":null,\"message\":\"\","
 	                       "\"executionId\":null,\"plan\":\"web\",\"environment\":null,"
-	                       "\"stage\":null,\"step\":null,\"approvalUrl\":null,"
+	                       "\"stage\":null,\"step\":null,\"releaseUrl\":null,"
 	                       "\"time\":\"2026-01-01T00:00:00Z\"}");
 	free(s);
 	struct strbuf sb = STRBUF_INIT;

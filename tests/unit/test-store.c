@@ -1,6 +1,7 @@
 /*
  * test-store.c - the SQLite store: creating executions, appending under a
- * lease, group commit, history reads, prefixes, leases, the inbox.
+ * lease, group commit, history reads, prefixes, leases, the inbox, the
+ * store's settings.
  */
 #include "unit.h"
 
@@ -253,6 +254,35 @@ static void test_reopen_keeps_everything(void **state)
 	strbuf_release(&err);
 }
 
+/* The store's own settings: set, read back by another connection, replace,
+ * remove; the schema version is not one of them. */
+static void test_meta(void **state)
+{
+	struct store *st = *state, *other;
+	struct strbuf err = STRBUF_INIT;
+	char *v = NULL;
+	assert_int_equal(store_meta_get(st, "serve.tokens", &v, &err), SP_ENOENT);
+	assert_int_equal(store_meta_set(st, "serve.tokens", "http://127.0.0.1:8080", &err), 0);
+	assert_int_equal(store_open(path, &other, &err), 0);
+	assert_int_equal(store_meta_get(other, "serve.tokens", &v, &err), 0);
+	assert_string_equal(v, "http://127.0.0.1:8080");
+	free(v);
+	assert_int_equal(store_meta_set(st, "serve.tokens", "https://steppy.example", &err), 0);
+	assert_int_equal(store_meta_get(other, "serve.tokens", &v, &err), 0);
+	assert_string_equal(v, "https://steppy.example");
+	free(v);
+	assert_int_equal(store_meta_set(st, "serve.tokens", NULL, &err), 0);
+	assert_int_equal(store_meta_get(other, "serve.tokens", &v, &err), SP_ENOENT);
+	assert_int_equal(store_meta_set(st, "serve.tokens", NULL, &err), 0); /* idempotent */
+	assert_int_equal(store_meta_set(st, "schema", "99", &err), SP_EINVAL);
+	assert_non_null(strstr(err.buf, "schema"));
+	assert_int_equal(store_meta_get(st, "schema", &v, NULL), 0);
+	assert_string_equal(v, "1");
+	free(v);
+	store_close(other);
+	strbuf_release(&err);
+}
+
 static void test_open_errors(void **state)
 {
 	(void)state;
@@ -283,6 +313,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_and_unfinished, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
 		cmocka_unit_test(test_open_errors),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
