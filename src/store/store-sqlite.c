@@ -12,11 +12,13 @@
 #include "util/error.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SCHEMA_VERSION "1"
@@ -108,8 +110,38 @@ static void bind_text(sqlite3_stmt *stmt, int i, const char *s)
 		sqlite3_bind_null(stmt, i);
 }
 
+/* ---- file permissions ------------------------------------------------------ */
+
+/*
+ * Creates the store file 0600 (whatever the umask) if it does not exist, so
+ * that SQLite opens a private file: it gives the -wal and -shm files the
+ * mode of the main file. An existing file keeps its mode. Returns 0 or
+ * SP_ESTORE with err filled.
+ */
+static int create_private_file(const char *path, struct strbuf *err)
+{
+	if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5))
+		return 0;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return 0;
+		if (err)
+			strbuf_addf(err, "cannot create %s: %s", path, strerror(errno));
+		return SP_ESTORE;
+	}
+	int r = fchmod(fd, 0600) < 0 ? SP_ESTORE : 0; /* the umask may have taken bits */
+	if (r < 0 && err)
+		strbuf_addf(err, "cannot make %s private: %s", path, strerror(errno));
+	close(fd);
+	return r;
+}
+
 int store_open(const char *path, struct store **ret, struct strbuf *err)
 {
+	if (create_private_file(path, err) < 0)
+		return SP_ESTORE;
+
 	struct store *st = xcalloc(1, sizeof(*st));
 	if (gethostname(st->host, sizeof(st->host) - 1) < 0)
 		strcpy(st->host, "localhost");
