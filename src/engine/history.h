@@ -15,6 +15,7 @@ struct loaded_exec {
 	char *workdir;             /* where the release was started */
 	struct exec_state state;   /* the fold of history */
 	struct event_list history; /* every event, in order */
+	bool from_inbox;           /* started through an inbox (startedBy "inbox:...") */
 };
 
 /*

@@ -55,6 +55,7 @@ struct rexec {
 	struct exec_state state;   /* unused while parked */
 	struct event_list pending; /* applied to state, not yet committed */
 	bool parked;
+	bool from_inbox;    /* started through an inbox: the policy's inbox rule applies */
 	int64_t parked_due; /* next timer while parked, INT64_MAX if none */
 	struct rexec *next;
 };
@@ -336,17 +337,24 @@ static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, in
 {
 	const struct plan_step *ps = &ex->plan->stages[stage].steps[step];
 	const struct step_runner *runner = step_runner_find(ps->type->name);
-	const char *reason;
-	if (!runner) {
+	const char *reason, *where;
+	struct strbuf why = STRBUF_INIT;
+	if (!runner ||
+	    !exec_policy_allows(rt->opts.exec_policy, ps, ex->from_inbox, &why, &where)) {
+		/* Checked again here: a release adopted from another process, or
+		 * submitted before a restart with another configuration. */
 		int64_t now = wall_clock_ms();
 		engine_on_ended(
 		    &ex->state, stage, step, attempt, false,
-		    json_pack("{ss}", "error", "this steppy cannot run steps of this type yet"),
+		    json_pack("{ss}", "error",
+		              runner ? why.buf : "this steppy cannot run steps of this type yet"),
 		    now, &ex->pending, &reason);
+		strbuf_release(&why);
 		engine_advance(&ex->state, now, &ex->pending);
 		mark_dirty(rt);
 		return NULL;
 	}
+	strbuf_release(&why);
 	struct attempt *a = xcalloc(1, sizeof(*a));
 	*a = (struct attempt){ .rt = rt,
 		               .ex = ex,
@@ -372,6 +380,8 @@ static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, in
 		.handle = handle,
 		.reattaching = reattaching,
 		.notify = rt->notify,
+		.minimal_env = rt->opts.exec_minimal_env,
+		.secret_values = rt->opts.secret_values,
 	};
 	struct strbuf err = STRBUF_INIT;
 	/* On error the runner has reported nothing; on success a may be gone. */
@@ -886,6 +896,7 @@ int runtime_submit_as(struct runtime *rt, struct plan *plan, const char *plan_fi
 	}
 	e->id = xstrdup(id);
 	e->plan = plan;
+	e->from_inbox = started_by_inbox(started_by);
 	char *cwd = getcwd(NULL, 0);
 	e->workdir = cwd ? cwd : xstrdup("/");
 	exec_state_init(&e->state, e->id, plan);
@@ -964,6 +975,7 @@ int runtime_adopt(struct runtime *rt, const char *id, struct strbuf *err)
 	e->workdir = le.workdir;
 	e->state = le.state;
 	e->state.id = e->id;
+	e->from_inbox = le.from_inbox;
 	/* Attempts in flight when the last owner stopped are reaped and counted
 	 * as interrupted (failed attempts: the retry policy decides what follows). */
 	execution_recover(&e->state, &le.history, now, &e->pending);
@@ -1090,6 +1102,11 @@ int runtime_redrive(struct runtime *rt, const char *id, json_t *who, struct strb
 	engine_advance(&e->state, now, &e->pending);
 	mark_dirty(rt);
 	return 0;
+}
+
+const struct exec_policy *runtime_exec_policy(const struct runtime *rt)
+{
+	return rt->opts.exec_policy;
 }
 
 struct aws *runtime_aws_client(struct runtime *rt)

@@ -451,6 +451,11 @@ static void h_submit(struct request *rq)
 	                  &doc, &dl);
 	if (r == 0)
 		r = plan_from_doc(doc, vals, nvals, &plan, &dl, &err);
+	if (r == 0 && exec_policy_check_plan(&rq->srv->cfg->exec, plan, false, &dl) < 0) {
+		plan_free(plan);
+		plan = NULL;
+		r = SP_EINVAL;
+	}
 	free(text);
 	free(vals);
 	if (r < 0) {

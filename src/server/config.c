@@ -127,6 +127,34 @@ static void check_inbox(struct vctx *v, const struct doc_node *value)
 	schema_check_object(v, value, tables, "\"inbox\"");
 }
 
+static void check_program(struct vctx *v, const struct doc_node *value)
+{
+	check_string_list(v, value);
+	for (size_t i = 0; i < value->u.array.len; i++) {
+		const struct doc_node *n = value->u.array.items[i];
+		if (n->kind == DOC_STRING && n->u.string.s[0] != '/') {
+			size_t saved = v_push_index(v, i);
+			v_error(v, n->pos, NULL,
+			        "\"%.80s\" is not an absolute path: list programs as Exec steps "
+			        "must name them, such as /usr/bin/make",
+			        n->u.string.s);
+			v_pop(v, saved);
+		}
+	}
+}
+
+static void check_exec(struct vctx *v, const struct doc_node *value)
+{
+	static const struct field_spec fields[] = {
+		{ .name = "enabled", .types = T_BOOL },
+		{ .name = "inbox", .types = T_BOOL },
+		{ .name = "allow", .types = T_ARRAY, .flags = F_NONEMPTY, .check = check_program },
+		{ .name = NULL },
+	};
+	static const struct field_spec *const tables[] = { fields, NULL };
+	schema_check_object(v, value, tables, "\"exec\"");
+}
+
 static const struct field_spec config_fields[] = {
 	{ .name = "listen", .types = T_STRING, .flags = F_NONEMPTY, .check = check_listen },
 	{ .name = "publicUrl", .types = T_STRING, .flags = F_NONEMPTY, .check = check_url },
@@ -137,6 +165,7 @@ static const struct field_spec config_fields[] = {
 	{ .name = "defaultChannels", .types = T_ARRAY, .check = check_string_list },
 	{ .name = "aws", .types = T_OBJECT, .check = check_aws },
 	{ .name = "inbox", .types = T_OBJECT, .check = check_inbox },
+	{ .name = "exec", .types = T_OBJECT, .check = check_exec },
 	{ .name = "maxBodyBytes", .types = T_INTEGER, .min = 1024, .max = 67108864 },
 	{ .name = "clientTimeoutSeconds", .types = T_INTEGER, .min = 1, .max = 3600 },
 	{ .name = NULL },
@@ -266,6 +295,16 @@ int serve_config_load(const char *path, struct serve_config *c, struct diag_list
 	const struct doc_node *poll = doc_get(inbox, "pollSeconds");
 	if (poll)
 		c->inbox_poll_ms = poll->u.number.integer * 1000;
+	const struct doc_node *exec = doc_get(root, "exec");
+	const struct doc_node *n;
+	c->exec.enabled = (n = doc_get(exec, "enabled")) && n->u.boolean;
+	c->exec.inbox = (n = doc_get(exec, "inbox")) && n->u.boolean;
+	if ((n = doc_get(exec, "allow"))) {
+		c->exec_allow = xcalloc(n->u.array.len + 1, sizeof(*c->exec_allow));
+		for (size_t i = 0; i < n->u.array.len; i++)
+			c->exec_allow[i] = n->u.array.items[i]->u.string.s;
+		c->exec.allow = c->exec_allow;
+	}
 	const struct doc_node *timeout = doc_get(root, "clientTimeoutSeconds");
 	if (timeout)
 		c->client_timeout_s = (unsigned)timeout->u.number.integer;
@@ -302,6 +341,7 @@ void serve_config_release(struct serve_config *c)
 		channel_free(c->channel_list[i]);
 	free(c->channel_list);
 	free(c->default_names);
+	free(c->exec_allow);
 	free(c->tokens);
 	doc_free(c->doc);
 	memset(c, 0, sizeof(*c));

@@ -7,6 +7,7 @@
 #ifndef STEPPY_SERVER_CONFIG_H
 #define STEPPY_SERVER_CONFIG_H
 
+#include "engine/policy.h"
 #include "plan/diag.h"
 #include "plan/doc.h"
 
@@ -48,6 +49,8 @@ struct serve_config {
 	int64_t inbox_poll_ms;
 	size_t max_body_bytes;
 	unsigned client_timeout_s; /* a connection silent this long is closed */
+	struct exec_policy exec;   /* steps that run local code; all off by default */
+	const char **exec_allow;   /* owned array behind exec.allow, or NULL */
 };
 
 /* The defaults: 127.0.0.1:8080, no tokens (loopback only), no channels. */

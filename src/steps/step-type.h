@@ -22,6 +22,9 @@
 #define STEP_AWS       (1u << 0) /* calls AWS: takes region and roleArn */
 #define STEP_RETRYABLE (1u << 1) /* a failed attempt may be retried */
 #define STEP_NO_WAIT   (1u << 2) /* ends once its remote work has started */
+#define STEP_LOCAL_CODE                                                                            \
+	(1u << 3) /* runs programs or code on the machine of steppy, as its user (Exec);           \
+	           * a server runs such steps only when its configuration allows (exec_policy) */
 
 struct step_type {
 	const char *name;                /* as written in plans: "CodeBuild" */
