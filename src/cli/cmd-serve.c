@@ -223,6 +223,8 @@ int cmd_serve(int argc, char **argv)
 		serve_config_release(&cfg);
 		return code;
 	}
+	if (cfg.secret_key_file)
+		store_set_key_file(st, cfg.secret_key_file);
 	char *notify_log = cli_notify_log(path);
 	struct server *srv = server_new(&cfg, path);
 	/* Exec commands run as this user: keep them (and anything else of

@@ -47,6 +47,13 @@ int execution_load(struct store *st, const char *id, struct loaded_exec *out, st
 	return 0;
 }
 
+const char *loaded_exec_secrets_problem(const struct loaded_exec *le)
+{
+	if (!le->history.len)
+		return NULL;
+	return json_string_value(json_object_get(le->history.items[0].data, "secretsUnavailable"));
+}
+
 void loaded_exec_release(struct loaded_exec *le)
 {
 	exec_state_release(&le->state);

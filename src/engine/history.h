@@ -26,6 +26,10 @@ struct loaded_exec {
 int execution_load(struct store *st, const char *id, struct loaded_exec *out, struct strbuf *err);
 void loaded_exec_release(struct loaded_exec *le);
 
+/* Why the secret values of a loaded execution's plan could not be read back
+ * (they are "****" then, and it must not run), or NULL. Borrowed from le. */
+const char *loaded_exec_secrets_problem(const struct loaded_exec *le);
+
 /*
  * Recovery after a crash: every external attempt of the current stage still
  * in flight is reaped (its leftover work killed, by the runner's reap hook)

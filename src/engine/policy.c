@@ -14,8 +14,8 @@ bool started_by_inbox(const char *started_by)
 	return started_by && !strncmp(started_by, "inbox:", 6);
 }
 
-bool exec_policy_allows(const struct exec_policy *p, const struct plan_step *step,
-                        bool from_inbox, struct strbuf *why, const char **ret_where)
+bool exec_policy_allows(const struct exec_policy *p, const struct plan_step *step, bool from_inbox,
+                        struct strbuf *why, const char **ret_where)
 {
 	*ret_where = "";
 	if (!p || !(step->type->flags & STEP_LOCAL_CODE))

@@ -36,8 +36,8 @@ struct exec_policy {
  * of the offending value relative to the step ("" or "/command/0") in
  * ret_where (a static string).
  */
-bool exec_policy_allows(const struct exec_policy *p, const struct plan_step *step,
-                        bool from_inbox, struct strbuf *why, const char **ret_where);
+bool exec_policy_allows(const struct exec_policy *p, const struct plan_step *step, bool from_inbox,
+                        struct strbuf *why, const char **ret_where);
 
 /*
  * Checks every step of a plan; adds an error diagnostic per refused step

@@ -204,6 +204,13 @@ static int unpark(struct runtime *rt, struct rexec *e)
 		strbuf_release(&err);
 		return -1;
 	}
+	if (loaded_exec_secrets_problem(&le)) {
+		report(rt, "cannot continue %s without its secret values: %s", e->id,
+		       loaded_exec_secrets_problem(&le));
+		loaded_exec_release(&le);
+		strbuf_release(&err);
+		return -1;
+	}
 	strbuf_release(&err);
 	e->plan = le.plan;
 	e->workdir = le.workdir;
@@ -968,6 +975,13 @@ int runtime_adopt(struct runtime *rt, const char *id, struct strbuf *err)
 	if (r < 0) {
 		store_lease_release(rt->store, id, rt->owner, NULL);
 		return r;
+	}
+	if (loaded_exec_secrets_problem(&le)) {
+		strbuf_addf(err, "cannot continue %s without its secret values: %s", id,
+		            loaded_exec_secrets_problem(&le));
+		loaded_exec_release(&le);
+		store_lease_release(rt->store, id, rt->owner, NULL);
+		return SP_ESTORE;
 	}
 	struct rexec *e = xcalloc(1, sizeof(*e));
 	e->id = le.id;

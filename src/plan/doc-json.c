@@ -117,3 +117,102 @@ void execution_started_redact(json_t *data)
 	}
 	json_decref(secrets);
 }
+
+/* Walks the objects that say "secret": true with a non-empty string value,
+ * in a fixed order (jansson keeps insertion order), calling fn on each. */
+static int walk_secrets(json_t *value, int (*fn)(json_t *obj, void *arg), void *arg)
+{
+	if (json_is_array(value)) {
+		size_t i;
+		json_t *item;
+		json_array_foreach(value, i, item)
+		{
+			if (walk_secrets(item, fn, arg) < 0)
+				return -1;
+		}
+		return 0;
+	}
+	if (!json_is_object(value))
+		return 0;
+	const char *v = json_string_value(json_object_get(value, "value"));
+	if (json_is_true(json_object_get(value, "secret")) && v && *v && fn(value, arg) < 0)
+		return -1;
+	const char *key;
+	json_t *item;
+	json_object_foreach(value, key, item)
+	{
+		if (walk_secrets(item, fn, arg) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int take_value(json_t *obj, void *arg)
+{
+	json_array_append(arg, json_object_get(obj, "value"));
+	json_object_set_new(obj, "value", json_string("****"));
+	return 0;
+}
+
+json_t *execution_started_seal(json_t *data)
+{
+	json_t *values = json_array();
+	walk_secrets(json_object_get(data, "plan"), take_value, values);
+	if (json_array_size(values) == 0) {
+		json_decref(values);
+		return NULL;
+	}
+	json_t *taken = json_object();
+	json_t *vars = json_object_get(data, "variables");
+	const char *name;
+	json_t *v;
+	json_object_foreach(vars, name, v)
+	{
+		const char *value = json_string_value(v);
+		size_t i;
+		json_t *secret;
+		json_array_foreach(values, i, secret)
+		{
+			if (value && *value && strstr(json_string_value(secret), value)) {
+				json_object_set(taken, name, v);
+				json_object_set_new(vars, name, json_string("****"));
+				break;
+			}
+		}
+	}
+	return json_pack("{soso}", "values", values, "variables", taken);
+}
+
+struct put_back {
+	const json_t *values;
+	size_t next;
+};
+
+static int put_value(json_t *obj, void *arg)
+{
+	struct put_back *pb = arg;
+	json_t *v = json_array_get(pb->values, pb->next++);
+	if (!json_is_string(v))
+		return -1;
+	json_object_set(obj, "value", v);
+	return 0;
+}
+
+int execution_started_unseal(json_t *data, const json_t *sealed)
+{
+	struct put_back pb = { json_object_get(sealed, "values"), 0 };
+	if (!json_is_array(pb.values) ||
+	    walk_secrets(json_object_get(data, "plan"), put_value, &pb) < 0 ||
+	    pb.next != json_array_size(pb.values))
+		return -1;
+	json_t *vars = json_object_get(data, "variables");
+	const char *name;
+	json_t *v;
+	json_object_foreach((json_t *)json_object_get(sealed, "variables"), name, v)
+	{
+		if (!json_is_object(vars) || !json_is_string(v))
+			return -1;
+		json_object_set(vars, name, v);
+	}
+	return 0;
+}

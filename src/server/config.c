@@ -159,6 +159,7 @@ static const struct field_spec config_fields[] = {
 	{ .name = "listen", .types = T_STRING, .flags = F_NONEMPTY, .check = check_listen },
 	{ .name = "publicUrl", .types = T_STRING, .flags = F_NONEMPTY, .check = check_url },
 	{ .name = "store", .types = T_STRING, .flags = F_NONEMPTY },
+	{ .name = "secretKeyFile", .types = T_STRING, .flags = F_NONEMPTY },
 	{ .name = "tls", .types = T_OBJECT, .check = check_tls },
 	{ .name = "tokens", .types = T_ARRAY, .check = check_tokens },
 	{ .name = "channels", .types = T_OBJECT }, /* each one: channel_parse() */
@@ -278,6 +279,7 @@ int serve_config_load(const char *path, struct serve_config *c, struct diag_list
 	}
 	c->public_url = str(root, "publicUrl");
 	c->store = str(root, "store");
+	c->secret_key_file = str(root, "secretKeyFile");
 	c->tls_certificate = str(tls, "certificate");
 	c->tls_key = str(tls, "key");
 	c->channels = channels;

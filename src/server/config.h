@@ -34,6 +34,7 @@ struct serve_config {
 	int listen_port;
 	const char *public_url;                /* no trailing slash */
 	const char *store;                     /* or NULL: the command's default */
+	const char *secret_key_file;           /* or NULL: the command's default */
 	const char *tls_certificate, *tls_key; /* both or neither */
 	struct api_token *tokens;
 	size_t ntokens;
