@@ -47,12 +47,14 @@ struct attempt_info {
 	const char *notify_log;  /* path of the local notification log */
 	int64_t cancel_grace_ms; /* SIGTERM to SIGKILL when cancelling */
 	uv_loop_t *loop;
-	struct aws *aws;                  /* the process's AWS client */
-	const json_t *handle;             /* reattaching: the StepStarted handle, or NULL */
-	bool reattaching;                 /* started again by a later process */
-	struct notify_hub *notify;        /* named notification channels, or NULL */
-	bool minimal_env;                 /* Exec: a minimal environment, not steppy's own */
-	const char *const *secret_values; /* masked in output; NULL-terminated, or NULL */
+	struct aws *aws;           /* the process's AWS client */
+	const json_t *handle;      /* reattaching: the StepStarted handle, or NULL */
+	bool reattaching;          /* started again by a later process */
+	struct notify_hub *notify; /* named notification channels, or NULL */
+	bool minimal_env;          /* Exec: a minimal environment, not steppy's own */
+	/* Values to mask in output (the process's secrets and the plan's
+	 * `secret: true` values); NULL-terminated, or NULL; valid during start(). */
+	const char *const *secret_values;
 };
 
 struct step_runner {

@@ -20,6 +20,7 @@
 #include "engine/runner.h"
 #include "plan/doc-json.h"
 #include "plan/validate.h"
+#include "steps/step-type.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"
@@ -336,6 +337,40 @@ static struct aws *runtime_aws(struct runtime *rt)
 	return rt->aws;
 }
 
+/*
+ * The values to mask in the output of a step that runs local code: the
+ * process's (opts.secret_values) and the plan's own `secret: true` values.
+ * NULL-terminated; free the array (not the strings) and release *hold.
+ */
+static const char **secret_values_for(struct runtime *rt, const struct rexec *ex, json_t **hold)
+{
+	size_t n = 0;
+	while (rt->opts.secret_values && rt->opts.secret_values[n])
+		n++;
+	json_t *data = json_pack("{so}", "plan", doc_to_json(ex->plan->doc->root));
+	json_t *taken = execution_started_seal(data);
+	json_decref(data);
+	json_t *values = json_object_get(taken, "values");
+	json_t *vars = json_object_get(taken, "variables"); /* values that went into one */
+	const char **v =
+	    xcalloc(n + json_array_size(values) + json_object_size(vars) + 1, sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		v[i] = rt->opts.secret_values[i];
+	size_t i;
+	json_t *item;
+	json_array_foreach(values, i, item)
+	{
+		v[n++] = json_string_value(item);
+	}
+	const char *name;
+	json_object_foreach(vars, name, item)
+	{
+		v[n++] = json_string_value(item);
+	}
+	*hold = taken;
+	return v;
+}
+
 /* Starts (or, reattaching, finds again) the work of an attempt. Returns it,
  * or NULL if it ended at once. */
 static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, int stage, int step,
@@ -362,6 +397,9 @@ static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, in
 		return NULL;
 	}
 	strbuf_release(&why);
+	json_t *hold = NULL;
+	const char **secrets =
+	    ps->type->flags & STEP_LOCAL_CODE ? secret_values_for(rt, ex, &hold) : NULL;
 	struct attempt *a = xcalloc(1, sizeof(*a));
 	*a = (struct attempt){ .rt = rt,
 		               .ex = ex,
@@ -388,11 +426,13 @@ static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, in
 		.reattaching = reattaching,
 		.notify = rt->notify,
 		.minimal_env = rt->opts.exec_minimal_env,
-		.secret_values = rt->opts.secret_values,
+		.secret_values = secrets ? secrets : rt->opts.secret_values,
 	};
 	struct strbuf err = STRBUF_INIT;
 	/* On error the runner has reported nothing; on success a may be gone. */
 	int r = runner->start(a, &info, &a->state, &err);
+	free(secrets); /* the runner keeps copies */
+	json_decref(hold);
 	if (r < 0)
 		attempt_ended(a, false, json_pack("{ss}", "error", err.buf));
 	strbuf_release(&err);

@@ -158,4 +158,26 @@ fi
 stop_server
 end
 
+begin "the plan's own secret values are masked in Exec output (steppy run)"
+cat >"$tmp/echo-secret.yaml" <<'PLAN'
+variables:
+  KEY: {description: a key}
+stages:
+  - name: s
+    steps:
+      - {type: Exec, name: leak, command: [sh, -c, 'echo "key=$K"'], env: {K: "${var.KEY}"}}
+  - name: later
+    steps:
+      - type: CodeBuild
+        name: b
+        codeBuildName: never-reached
+        environmentVariableOverrides:
+          - {name: KEY, value: "${var.KEY}", secret: true}
+PLAN
+run "$STEPPY" run --db "$tmp/run.db" "$tmp/echo-secret.yaml" --var KEY=planned-secret-77 --fail-fast
+run "$STEPPY" history --db "$tmp/run.db" "$("$STEPPY" list --db "$tmp/run.db" --limit 1 --format json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["executions"][0]["id"])')" --format json
+expect_out_lacks 'planned-secret-77'
+expect_out_contains 'key=****'
+end
+
 finish

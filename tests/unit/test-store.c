@@ -286,6 +286,12 @@ static int create_with_secret(struct store *st, const char *id, struct strbuf *e
 	              "type", "CodeBuild", "name", "b", "environmentVariableOverrides", "name", "T",
 	              "value", "s3cr3t-value-1", "secret", 1, "name", "V", "value", "visible-value",
 	              "variables", "K", "s3cr3t");
+	/* elsewhere in the plan, a string made from a secret */
+	json_array_append_new(
+	    json_object_get(
+	        json_array_get(json_object_get(json_object_get(data, "plan"), "stages"), 0),
+	        "steps"),
+	    json_pack("{ss s{ss}}", "type", "Exec", "env", "E", "pre-s3cr3t-value-1"));
 	struct event *e = event_list_add(&l, EV_EXECUTION_STARTED, -1, -1, 0, data);
 	e->seq = 1;
 	struct store_append_item it = {
@@ -304,6 +310,14 @@ static const char *first_value(const struct event_list *h, size_t i)
 	    json_object_get(json_array_get(json_object_get(plan, "stages"), 0), "steps"), 0);
 	return json_string_value(json_object_get(
 	    json_array_get(json_object_get(step, "environmentVariableOverrides"), i), "value"));
+}
+
+static const char *exec_env(const struct event_list *h)
+{
+	json_t *plan = json_object_get(h->items[0].data, "plan");
+	json_t *step = json_array_get(
+	    json_object_get(json_array_get(json_object_get(plan, "stages"), 0), "steps"), 1);
+	return json_string_value(json_object_get(json_object_get(step, "env"), "E"));
 }
 
 static void test_sealed_secrets(void **state)
@@ -329,6 +343,7 @@ static void test_sealed_secrets(void **state)
 	assert_int_equal(store_history(st, "sealed", 0, &h, &err), 0);
 	assert_string_equal(first_value(&h, 0), "s3cr3t-value-1");
 	assert_string_equal(first_value(&h, 1), "visible-value");
+	assert_string_equal(exec_env(&h), "pre-s3cr3t-value-1");
 	assert_string_equal(
 	    json_string_value(json_object_get(json_object_get(h.items[0].data, "variables"), "K")),
 	    "s3cr3t");
@@ -346,6 +361,7 @@ static void test_sealed_secrets(void **state)
 	assert_string_equal(
 	    json_string_value(json_object_get(json_object_get(h.items[0].data, "variables"), "K")),
 	    "****");
+	assert_string_equal(exec_env(&h), "****");
 	assert_non_null(
 	    strstr(json_string_value(json_object_get(h.items[0].data, "secretsUnavailable")),
 	           "does not open"));
