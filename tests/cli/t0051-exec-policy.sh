@@ -180,4 +180,34 @@ expect_out_lacks 'planned-secret-77'
 expect_out_contains 'key=****'
 end
 
+begin "an Exec command of the server's own user cannot read the server's /proc environ"
+if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
+    echo "# skipped: needs root and setpriv to run the server as nobody"
+else
+    chmod 711 "$tmp"
+    mkdir -p "$tmp/nobody"
+    chmod 777 "$tmp/nobody"
+    printf 'exec: {enabled: true}\n' >"$tmp/nobody/c.yaml"
+    chmod 644 "$tmp/nobody/c.yaml"
+    (cd "$tmp/nobody" && HIDDEN_VALUE=hidden-value-9 exec setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        env HOME="$tmp/nobody" "$STEPPY" serve --config "$tmp/nobody/c.yaml" --listen 127.0.0.1:0 \
+        --db "$tmp/nobody/db" >"$tmp/serve.log" 2>&1) &
+    server_pid=$!
+    i=0
+    while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    url=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/serve.log")
+    api_body POST /api/v1/executions "$(exec_plan "[\"cat\", \"/proc/$server_pid/environ\"]")"
+    expect_status 201
+    id=$(new_id)
+    db_saved=$db
+    db="$tmp/nobody/db"
+    wait_done "$id"
+    history_json "$id" >"$tmp/h.json"
+    db=$db_saved
+    grep -q 'hidden-value-9' "$tmp/h.json" && problem "the command read the server's environment"
+    grep -q 'Permission denied' "$tmp/h.json" || problem "no refusal in the output"
+    stop_server
+fi
+end
+
 finish
