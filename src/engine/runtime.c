@@ -347,7 +347,13 @@ static const char **secret_values_for(struct runtime *rt, const struct rexec *ex
 	size_t n = 0;
 	while (rt->opts.secret_values && rt->opts.secret_values[n])
 		n++;
-	json_t *data = json_pack("{so}", "plan", doc_to_json(ex->plan->doc->root));
+	json_t *vars_in = json_object();
+	for (size_t k = 0; k < ex->plan->nvariables; k++)
+		if (ex->plan->variables[k].value)
+			json_object_set_new(vars_in, ex->plan->variables[k].name,
+			                    json_string(ex->plan->variables[k].value));
+	json_t *data =
+	    json_pack("{soso}", "plan", doc_to_json(ex->plan->doc->root), "variables", vars_in);
 	json_t *taken = execution_started_seal(data);
 	json_decref(data);
 	json_t *values = json_object_get(taken, "values");

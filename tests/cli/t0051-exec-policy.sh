@@ -172,7 +172,7 @@ stages:
         name: b
         codeBuildName: never-reached
         environmentVariableOverrides:
-          - {name: KEY, value: "${var.KEY}", secret: true}
+          - {name: KEY, value: "Bearer ${var.KEY}", secret: true}
 PLAN
 run "$STEPPY" run --db "$tmp/run.db" "$tmp/echo-secret.yaml" --var KEY=planned-secret-77 --fail-fast
 run "$STEPPY" history --db "$tmp/run.db" "$("$STEPPY" list --db "$tmp/run.db" --limit 1 --format json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["executions"][0]["id"])')" --format json
