@@ -39,6 +39,8 @@ const char serve_help[] =
     "\n"
     "Without API tokens in the configuration everyone who can reach the server\n"
     "may do everything, so it then listens on loopback addresses only.\n"
+    "Plans with Exec steps are refused unless the configuration's exec.enabled\n"
+    "is true: they run commands as the server's user.\n"
     "\n"
     "exit status: 0 stopped, 1 invalid configuration, 2 usage, store or I/O error\n";
 
