@@ -84,6 +84,7 @@ def main():
         config = os.path.join(work, "config.yaml")
         with open(config, "w") as f:
             f.write("tokens:\n" + tok.split("for the configuration:\n")[1])
+            f.write("exec: {enabled: true}\n")
         log = open(os.path.join(work, "serve.log"), "w")
         server = subprocess.Popen([args.steppy, "serve", "--config", config, "--listen",
                                    "127.0.0.1:0", "--db", db], stdout=log, stderr=log)

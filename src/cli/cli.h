@@ -82,11 +82,16 @@ int cli_load_plan(const char *path, const struct var_value *vals, size_t nvals,
 /* The store path: --db, $STEPPY_DB, $XDG_STATE_HOME/steppy/steppy.db,
  * ~/.local/state/steppy/steppy.db. Caller frees. */
 char *cli_store_path(const char *db_flag);
-/* Opens the store (creating its directory); prints errors. Returns an exit code. */
 /* The local notification log of a store: notifications.log beside it.
  * Caller frees. */
 char *cli_notify_log(const char *store_path);
 
+/* The secret key file for `secret: true` values: $STEPPY_SECRET_KEY_FILE, else
+ * secret.key under $XDG_STATE_HOME/steppy or ~/.local/state/steppy. Caller frees. */
+char *cli_key_path(void);
+
+/* Opens the store (creating its directory) with the secret key file of
+ * cli_key_path(); prints errors. Returns an exit code. */
 int cli_open_store(const char *db_flag, struct store **ret, char **ret_path);
 /* "user@host" of whoever runs the command; caller frees. */
 char *cli_whoami(void);

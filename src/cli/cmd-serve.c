@@ -15,7 +15,10 @@
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+
+extern char **environ;
 
 const char serve_help[] =
     "usage: steppy serve [--config FILE] [--listen HOST:PORT] [--db PATH]\n"
@@ -36,6 +39,8 @@ const char serve_help[] =
     "\n"
     "Without API tokens in the configuration everyone who can reach the server\n"
     "may do everything, so it then listens on loopback addresses only.\n"
+    "Plans with Exec steps are refused unless the configuration's exec.enabled\n"
+    "is true: they run commands as the server's user.\n"
     "\n"
     "exit status: 0 stopped, 1 invalid configuration, 2 usage, store or I/O error\n";
 
@@ -47,6 +52,68 @@ const char token_help[] =
     "abort, retry), approver (approve and reject), admin (all). Prints the\n"
     "token, to give to its owner, and the lines for the \"tokens\" list of the\n"
     "configuration, which holds only the token's SHA-256.\n";
+
+/* ---- secrets of the environment ---------------------------------------- */
+
+struct strvec {
+	char **v; /* NULL-terminated */
+	size_t n;
+};
+
+static void strvec_add_env(struct strvec *sv, const char *name)
+{
+	const char *value = getenv(name);
+	if (!value || !*value)
+		return;
+	for (size_t i = 0; i < sv->n; i++)
+		if (!strcmp(sv->v[i], value))
+			return;
+	sv->v = xreallocarray(sv->v, sv->n + 2, sizeof(*sv->v));
+	sv->v[sv->n++] = xstrdup(value);
+	sv->v[sv->n] = NULL;
+}
+
+/* Adds the values of the variables a configuration names: any "...Env"
+ * key's value and the values of "headersFromEnv" (channels' secrets). */
+static void add_named_env(struct strvec *sv, const struct doc_node *node, bool names)
+{
+	if (!node)
+		return;
+	if (node->kind == DOC_STRING && names)
+		strvec_add_env(sv, node->u.string.s);
+	if (node->kind == DOC_ARRAY)
+		for (size_t i = 0; i < node->u.array.len; i++)
+			add_named_env(sv, node->u.array.items[i], false);
+	if (node->kind != DOC_OBJECT)
+		return;
+	for (size_t i = 0; i < node->u.object.len; i++) {
+		const char *key = node->u.object.members[i].key;
+		size_t n = strlen(key);
+		bool env = names || (n > 3 && !strcmp(key + n - 3, "Env")) ||
+		           !strcmp(key, "headersFromEnv");
+		add_named_env(sv, node->u.object.members[i].value, env);
+	}
+}
+
+/* The secret values of the server's environment, to mask in Exec output:
+ * AWS credentials, every STEPPY_* value, the variables the configuration
+ * names. Caller frees each and the array. */
+static char **environment_secrets(const struct serve_config *cfg)
+{
+	struct strvec sv = { xcalloc(1, sizeof(char *)), 0 };
+	strvec_add_env(&sv, "AWS_SECRET_ACCESS_KEY");
+	strvec_add_env(&sv, "AWS_SESSION_TOKEN");
+	for (char **e = environ; *e; e++) {
+		if (strncmp(*e, "STEPPY_", 7) != 0 || !strchr(*e, '='))
+			continue;
+		char *name = xstrndup(*e, (size_t)(strchr(*e, '=') - *e));
+		strvec_add_env(&sv, name);
+		free(name);
+	}
+	if (cfg->doc && cfg->doc->root)
+		add_named_env(&sv, cfg->doc->root, false);
+	return sv.v;
+}
 
 int cmd_token(int argc, char **argv)
 {
@@ -158,11 +225,20 @@ int cmd_serve(int argc, char **argv)
 		serve_config_release(&cfg);
 		return code;
 	}
+	if (cfg.secret_key_file)
+		store_set_key_file(st, cfg.secret_key_file);
 	char *notify_log = cli_notify_log(path);
 	struct server *srv = server_new(&cfg, path);
+	/* Exec commands run as this user: keep them (and anything else of
+	 * this user) from reading the server's memory and /proc/PID/environ. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	char **secrets = environment_secrets(&cfg);
 	struct runtime_options opts = { .notify_log = notify_log,
 		                        .observer = server_observer(srv),
-		                        .keep_running = true };
+		                        .keep_running = true,
+		                        .exec_policy = &cfg.exec,
+		                        .exec_minimal_env = true,
+		                        .secret_values = (const char *const *)secrets };
 	struct runtime *rt = NULL;
 	struct strbuf err = STRBUF_INIT;
 	int r = runtime_new(st, &opts, &rt, &err);
@@ -192,6 +268,9 @@ int cmd_serve(int argc, char **argv)
 	runtime_free(rt);
 	store_close(st);
 	strbuf_release(&err);
+	for (size_t i = 0; secrets[i]; i++)
+		free(secrets[i]);
+	free(secrets);
 	free(notify_log);
 	free(path);
 	serve_config_release(&cfg);

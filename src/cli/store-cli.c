@@ -57,6 +57,22 @@ char *cli_store_path(const char *db_flag)
 	return xstrfmt("%s/.local/state/steppy/steppy.db", home);
 }
 
+char *cli_key_path(void)
+{
+	const char *env = getenv("STEPPY_SECRET_KEY_FILE");
+	if (env && *env)
+		return xstrdup(env);
+	const char *state = getenv("XDG_STATE_HOME");
+	if (state && *state == '/')
+		return xstrfmt("%s/steppy/secret.key", state);
+	const char *home = getenv("HOME");
+	if (!home || !*home) {
+		struct passwd *pw = getpwuid(getuid());
+		home = pw ? pw->pw_dir : "/tmp";
+	}
+	return xstrfmt("%s/.local/state/steppy/secret.key", home);
+}
+
 int cli_open_store(const char *db_flag, struct store **ret, char **ret_path)
 {
 	char *path = cli_store_path(db_flag);
@@ -74,6 +90,9 @@ int cli_open_store(const char *db_flag, struct store **ret, char **ret_path)
 		free(path);
 		return EXIT_USAGE;
 	}
+	char *key = cli_key_path();
+	store_set_key_file(*ret, key);
+	free(key);
 	strbuf_release(&err);
 	if (ret_path)
 		*ret_path = path;

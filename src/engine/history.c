@@ -3,6 +3,7 @@
  */
 #include "engine/history.h"
 
+#include "engine/policy.h"
 #include "engine/runner.h"
 #include "engine/runtime.h"
 #include "steps/human.h"
@@ -31,6 +32,8 @@ int execution_load(struct store *st, const char *id, struct loaded_exec *out, st
 	out->id = xstrdup(id);
 	const char *wd = json_string_value(json_object_get(out->history.items[0].data, "workdir"));
 	out->workdir = xstrdup(wd && *wd ? wd : "/");
+	out->from_inbox = started_by_inbox(
+	    json_string_value(json_object_get(out->history.items[0].data, "startedBy")));
 	exec_state_init(&out->state, out->id, out->plan);
 	for (size_t i = 0; i < out->history.len; i++) {
 		if (engine_apply(&out->state, &out->history.items[i]) < 0) {
@@ -42,6 +45,13 @@ int execution_load(struct store *st, const char *id, struct loaded_exec *out, st
 		}
 	}
 	return 0;
+}
+
+const char *loaded_exec_secrets_problem(const struct loaded_exec *le)
+{
+	if (!le->history.len)
+		return NULL;
+	return json_string_value(json_object_get(le->history.items[0].data, "secretsUnavailable"));
 }
 
 void loaded_exec_release(struct loaded_exec *le)

@@ -15,6 +15,7 @@ struct loaded_exec {
 	char *workdir;             /* where the release was started */
 	struct exec_state state;   /* the fold of history */
 	struct event_list history; /* every event, in order */
+	bool from_inbox;           /* started through an inbox (startedBy "inbox:...") */
 };
 
 /*
@@ -24,6 +25,10 @@ struct loaded_exec {
  */
 int execution_load(struct store *st, const char *id, struct loaded_exec *out, struct strbuf *err);
 void loaded_exec_release(struct loaded_exec *le);
+
+/* Why the secret values of a loaded execution's plan could not be read back
+ * (they are "****" then, and it must not run), or NULL. Borrowed from le. */
+const char *loaded_exec_secrets_problem(const struct loaded_exec *le);
 
 /*
  * Recovery after a crash: every external attempt of the current stage still

@@ -4,8 +4,8 @@
  */
 #include "engine/people.h"
 
-#include <strings.h>
 #include <string.h>
+#include <strings.h>
 
 const struct person *people_find(const struct people *p, const char *name)
 {

@@ -13,7 +13,14 @@
  * its session id, and its start time, which tells a reused pid apart) lets
  * a later process kill whatever is left of the session after a crash.
  *
- * stdout and stderr are captured into the history, the last 64 KiB of each.
+ * stdout and stderr are captured into the history, the last 64 KiB of each,
+ * with the secret values the runtime knows masked.
+ *
+ * The environment: under a server (minimal_env) only PATH (a fixed safe
+ * default), HOME, LANG, LC_ALL, TZ, USER, LOGNAME and TMPDIR from steppy's
+ * own, never its credentials or webhook secrets; under `steppy run` the
+ * user's environment without STEPPY_* variables. Then the step's env, then
+ * the STEPPY_* variables that describe the attempt.
  */
 #include "engine/runner.h"
 
@@ -45,6 +52,7 @@ struct capture {
 
 struct exec_run {
 	struct attempt *a;
+	char **secrets; /* values to mask in the output; NULL-terminated, owned */
 	uv_process_t proc;
 	uv_timer_t drain; /* after exit: stop waiting for pipes a leftover holds */
 	struct capture out, err;
@@ -53,6 +61,41 @@ struct exec_run {
 	bool exited;
 	int open_handles;
 };
+
+static void free_strings(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* What a minimal environment keeps of steppy's own (none of them secret). */
+static const char *const kept_vars[] = { "HOME", "LANG",    "LC_ALL", "LC_CTYPE", "TZ",
+	                                 "USER", "LOGNAME", "TMPDIR", NULL };
+/* PATH under a server: fixed, never the server's own. */
+#define SAFE_PATH "/usr/local/bin:/usr/bin:/bin"
+
+static bool kept(const char *entry)
+{
+	for (size_t i = 0; kept_vars[i]; i++) {
+		size_t n = strlen(kept_vars[i]);
+		if (!strncmp(entry, kept_vars[i], n) && entry[n] == '=')
+			return true;
+	}
+	return false;
+}
+
+/* True if the step's env sets the variable of entry ("NAME=value"): the
+ * step's value replaces steppy's. */
+static bool set_by_step(const struct doc_node *env, const char *entry)
+{
+	size_t n = strcspn(entry, "=");
+	for (size_t i = 0; env && i < env->u.object.len; i++)
+		if (strlen(env->u.object.members[i].key) == n &&
+		    !strncmp(env->u.object.members[i].key, entry, n))
+			return true;
+	return false;
+}
 
 static void keep_tail(struct capture *c, const char *data, size_t n)
 {
@@ -70,7 +113,32 @@ static void keep_tail(struct capture *c, const char *data, size_t n)
 	strbuf_add(&c->tail, data, n);
 }
 
-static json_t *capture_json(struct capture *c)
+/* Shortest value worth masking: shorter ones would mask ordinary words. */
+#define MASK_MIN 6
+
+/* Replaces every occurrence of each secret in text by ****; returns text or
+ * a new string (text is then freed). */
+static char *mask_secrets(char *text, char *const *secrets)
+{
+	for (size_t k = 0; secrets && secrets[k]; k++) {
+		size_t n = strlen(secrets[k]);
+		if (n < MASK_MIN || !strstr(text, secrets[k]))
+			continue;
+		struct strbuf out = STRBUF_INIT;
+		const char *p = text, *hit;
+		while ((hit = strstr(p, secrets[k]))) {
+			strbuf_add(&out, p, (size_t)(hit - p));
+			strbuf_addstr(&out, "****");
+			p = hit + n;
+		}
+		strbuf_addstr(&out, p);
+		free(text);
+		text = strbuf_detach(&out, NULL);
+	}
+	return text;
+}
+
+static json_t *capture_json(struct capture *c, char *const *secrets)
 {
 	size_t start = c->tail.len > OUTPUT_KEEP ? c->tail.len - OUTPUT_KEEP : 0;
 	char *text = xmemdup0(c->tail.buf + start, c->tail.len - start);
@@ -78,6 +146,7 @@ static json_t *capture_json(struct capture *c)
 		if (text[i] == '\0')
 			text[i] = '?';
 	utf8_sanitize(text);
+	text = mask_secrets(text, secrets);
 	json_t *j = json_string(text);
 	free(text);
 	return j ? j : json_string("");
@@ -88,9 +157,10 @@ static void finish_if_done(struct exec_run *r)
 	if (r->open_handles > 0)
 		return;
 	bool ok = r->exited && r->exit_status == 0 && r->term_signal == 0;
-	json_t *details = json_pack("{so so sI sI}", "stdout", capture_json(&r->out), "stderr",
-	                            capture_json(&r->err), "stdoutBytes", (json_int_t)r->out.total,
-	                            "stderrBytes", (json_int_t)r->err.total);
+	json_t *details =
+	    json_pack("{so so sI sI}", "stdout", capture_json(&r->out, r->secrets), "stderr",
+	              capture_json(&r->err, r->secrets), "stdoutBytes", (json_int_t)r->out.total,
+	              "stderrBytes", (json_int_t)r->err.total);
 	if (r->term_signal) {
 		json_object_set_new(details, "signal", json_string(strsignal(r->term_signal)));
 		json_object_set_new(
@@ -105,6 +175,7 @@ static void finish_if_done(struct exec_run *r)
 	}
 	strbuf_release(&r->out.tail);
 	strbuf_release(&r->err.tail);
+	free_strings(r->secrets);
 	struct attempt *a = r->a;
 	free(r);
 	attempt_ended(a, ok, details);
@@ -123,6 +194,7 @@ static void spawn_failed_closed(uv_handle_t *h)
 	if (--r->open_handles == 0) {
 		strbuf_release(&r->out.tail);
 		strbuf_release(&r->err.tail);
+		free_strings(r->secrets);
 		free(r);
 	}
 }
@@ -243,11 +315,15 @@ static int exec_start(struct attempt *a, const struct attempt_info *info, void *
 	size_t nenv = 0;
 	while (environ[nenv])
 		nenv++;
-	size_t extra = 6 + (env ? env->u.object.len : 0);
+	size_t extra = 7 + (env ? env->u.object.len : 0);
 	char **envp = xcalloc(nenv + extra + 1, sizeof(*envp));
 	size_t k = 0;
+	if (info->minimal_env && !set_by_step(env, "PATH="))
+		envp[k++] = xstrdup("PATH=" SAFE_PATH);
 	for (size_t i = 0; i < nenv; i++)
-		if (strncmp(environ[i], "STEPPY_", 7) != 0)
+		if ((info->minimal_env ? kept(environ[i])
+		                       : strncmp(environ[i], "STEPPY_", 7) != 0) &&
+		    !set_by_step(env, environ[i]))
 			envp[k++] = xstrdup(environ[i]);
 	for (size_t i = 0; env && i < env->u.object.len; i++)
 		envp[k++] = xstrfmt("%s=%s", env->u.object.members[i].key,
@@ -265,6 +341,12 @@ static int exec_start(struct attempt *a, const struct attempt_info *info, void *
 
 	struct exec_run *r = xcalloc(1, sizeof(*r));
 	r->a = a;
+	size_t nsecrets = 0;
+	while (info->secret_values && info->secret_values[nsecrets])
+		nsecrets++;
+	r->secrets = xcalloc(nsecrets + 1, sizeof(*r->secrets));
+	for (size_t i = 0; i < nsecrets; i++)
+		r->secrets[i] = xstrdup(info->secret_values[i]);
 	strbuf_init(&r->out.tail, SIZE_MAX);
 	strbuf_init(&r->err.tail, SIZE_MAX);
 	uv_pipe_init(info->loop, &r->out.pipe, 0);

@@ -51,6 +51,10 @@ struct attempt_info {
 	const json_t *handle;      /* reattaching: the StepStarted handle, or NULL */
 	bool reattaching;          /* started again by a later process */
 	struct notify_hub *notify; /* named notification channels, or NULL */
+	bool minimal_env;          /* Exec: a minimal environment, not steppy's own */
+	/* Values to mask in output (the process's secrets and the plan's
+	 * `secret: true` values); NULL-terminated, or NULL; valid during start(). */
+	const char *const *secret_values;
 };
 
 struct step_runner {

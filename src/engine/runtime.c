@@ -20,6 +20,7 @@
 #include "engine/runner.h"
 #include "plan/doc-json.h"
 #include "plan/validate.h"
+#include "steps/step-type.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"
@@ -55,6 +56,7 @@ struct rexec {
 	struct exec_state state;   /* unused while parked */
 	struct event_list pending; /* applied to state, not yet committed */
 	bool parked;
+	bool from_inbox;    /* started through an inbox: the policy's inbox rule applies */
 	int64_t parked_due; /* next timer while parked, INT64_MAX if none */
 	struct rexec *next;
 };
@@ -203,6 +205,13 @@ static int unpark(struct runtime *rt, struct rexec *e)
 		strbuf_release(&err);
 		return -1;
 	}
+	if (loaded_exec_secrets_problem(&le)) {
+		report(rt, "cannot continue %s without its secret values: %s", e->id,
+		       loaded_exec_secrets_problem(&le));
+		loaded_exec_release(&le);
+		strbuf_release(&err);
+		return -1;
+	}
 	strbuf_release(&err);
 	e->plan = le.plan;
 	e->workdir = le.workdir;
@@ -328,6 +337,46 @@ static struct aws *runtime_aws(struct runtime *rt)
 	return rt->aws;
 }
 
+/*
+ * The values to mask in the output of a step that runs local code: the
+ * process's (opts.secret_values) and the plan's own `secret: true` values.
+ * NULL-terminated; free the array (not the strings) and release *hold.
+ */
+static const char **secret_values_for(struct runtime *rt, const struct rexec *ex, json_t **hold)
+{
+	size_t n = 0;
+	while (rt->opts.secret_values && rt->opts.secret_values[n])
+		n++;
+	json_t *vars_in = json_object();
+	for (size_t k = 0; k < ex->plan->nvariables; k++)
+		if (ex->plan->variables[k].value)
+			json_object_set_new(vars_in, ex->plan->variables[k].name,
+			                    json_string(ex->plan->variables[k].value));
+	json_t *data =
+	    json_pack("{soso}", "plan", doc_to_json(ex->plan->doc->root), "variables", vars_in);
+	json_t *taken = execution_started_seal(data);
+	json_decref(data);
+	json_t *values = json_object_get(taken, "values");
+	json_t *vars = json_object_get(taken, "variables"); /* values that went into one */
+	const char **v =
+	    xcalloc(n + json_array_size(values) + json_object_size(vars) + 1, sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		v[i] = rt->opts.secret_values[i];
+	size_t i;
+	json_t *item;
+	json_array_foreach(values, i, item)
+	{
+		v[n++] = json_string_value(item);
+	}
+	const char *name;
+	json_object_foreach(vars, name, item)
+	{
+		v[n++] = json_string_value(item);
+	}
+	*hold = taken;
+	return v;
+}
+
 /* Starts (or, reattaching, finds again) the work of an attempt. Returns it,
  * or NULL if it ended at once. */
 static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, int stage, int step,
@@ -336,17 +385,27 @@ static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, in
 {
 	const struct plan_step *ps = &ex->plan->stages[stage].steps[step];
 	const struct step_runner *runner = step_runner_find(ps->type->name);
-	const char *reason;
-	if (!runner) {
+	const char *reason, *where;
+	struct strbuf why = STRBUF_INIT;
+	if (!runner ||
+	    !exec_policy_allows(rt->opts.exec_policy, ps, ex->from_inbox, &why, &where)) {
+		/* Checked again here: a release adopted from another process, or
+		 * submitted before a restart with another configuration. */
 		int64_t now = wall_clock_ms();
 		engine_on_ended(
 		    &ex->state, stage, step, attempt, false,
-		    json_pack("{ss}", "error", "this steppy cannot run steps of this type yet"),
+		    json_pack("{ss}", "error",
+		              runner ? why.buf : "this steppy cannot run steps of this type yet"),
 		    now, &ex->pending, &reason);
+		strbuf_release(&why);
 		engine_advance(&ex->state, now, &ex->pending);
 		mark_dirty(rt);
 		return NULL;
 	}
+	strbuf_release(&why);
+	json_t *hold = NULL;
+	const char **secrets =
+	    ps->type->flags & STEP_LOCAL_CODE ? secret_values_for(rt, ex, &hold) : NULL;
 	struct attempt *a = xcalloc(1, sizeof(*a));
 	*a = (struct attempt){ .rt = rt,
 		               .ex = ex,
@@ -372,10 +431,14 @@ static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, in
 		.handle = handle,
 		.reattaching = reattaching,
 		.notify = rt->notify,
+		.minimal_env = rt->opts.exec_minimal_env,
+		.secret_values = secrets ? secrets : rt->opts.secret_values,
 	};
 	struct strbuf err = STRBUF_INIT;
 	/* On error the runner has reported nothing; on success a may be gone. */
 	int r = runner->start(a, &info, &a->state, &err);
+	free(secrets); /* the runner keeps copies */
+	json_decref(hold);
 	if (r < 0)
 		attempt_ended(a, false, json_pack("{ss}", "error", err.buf));
 	strbuf_release(&err);
@@ -886,6 +949,7 @@ int runtime_submit_as(struct runtime *rt, struct plan *plan, const char *plan_fi
 	}
 	e->id = xstrdup(id);
 	e->plan = plan;
+	e->from_inbox = started_by_inbox(started_by);
 	char *cwd = getcwd(NULL, 0);
 	e->workdir = cwd ? cwd : xstrdup("/");
 	exec_state_init(&e->state, e->id, plan);
@@ -958,12 +1022,20 @@ int runtime_adopt(struct runtime *rt, const char *id, struct strbuf *err)
 		store_lease_release(rt->store, id, rt->owner, NULL);
 		return r;
 	}
+	if (loaded_exec_secrets_problem(&le)) {
+		strbuf_addf(err, "cannot continue %s without its secret values: %s", id,
+		            loaded_exec_secrets_problem(&le));
+		loaded_exec_release(&le);
+		store_lease_release(rt->store, id, rt->owner, NULL);
+		return SP_ESTORE;
+	}
 	struct rexec *e = xcalloc(1, sizeof(*e));
 	e->id = le.id;
 	e->plan = le.plan;
 	e->workdir = le.workdir;
 	e->state = le.state;
 	e->state.id = e->id;
+	e->from_inbox = le.from_inbox;
 	/* Attempts in flight when the last owner stopped are reaped and counted
 	 * as interrupted (failed attempts: the retry policy decides what follows). */
 	execution_recover(&e->state, &le.history, now, &e->pending);
@@ -1095,6 +1167,11 @@ int runtime_redrive(struct runtime *rt, const char *id, json_t *who, struct strb
 	engine_advance(&e->state, now, &e->pending);
 	mark_dirty(rt);
 	return 0;
+}
+
+const struct exec_policy *runtime_exec_policy(const struct runtime *rt)
+{
+	return rt->opts.exec_policy;
 }
 
 struct aws *runtime_aws_client(struct runtime *rt)

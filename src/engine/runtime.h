@@ -15,6 +15,7 @@
 #define STEPPY_ENGINE_RUNTIME_H
 
 #include "engine/engine.h"
+#include "engine/policy.h"
 #include "store/store.h"
 
 #include <stdbool.h>
@@ -43,6 +44,15 @@ struct runtime_options {
 	const char *notify_log;                  /* local notification log file */
 	const struct runtime_observer *observer; /* may be NULL */
 	bool keep_running; /* a server: run until stopped, not until all have ended */
+	/* Steps that run local code (policy.h): NULL runs them all (the user's
+	 * own `steppy run`); borrowed, must outlive the runtime. */
+	const struct exec_policy *exec_policy;
+	/* Exec commands get a minimal environment (PATH, HOME, LANG, TZ ... and
+	 * the step's env) instead of steppy's own without STEPPY_* variables. */
+	bool exec_minimal_env;
+	/* Values masked as **** in Exec output (secrets of the process's
+	 * environment); NULL-terminated, borrowed; may be NULL. */
+	const char *const *secret_values;
 };
 
 int runtime_new(struct store *st, const struct runtime_options *opts, struct runtime **ret,
@@ -80,6 +90,9 @@ int runtime_adopt_all(struct runtime *rt, size_t *ret_n, struct strbuf *err);
  * early.
  */
 int runtime_run(struct runtime *rt);
+
+/* The policy for steps that run local code (opts.exec_policy; NULL: all run). */
+const struct exec_policy *runtime_exec_policy(const struct runtime *rt);
 
 /* The process's AWS client (made on first use). */
 struct aws *runtime_aws_client(struct runtime *rt);

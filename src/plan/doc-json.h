@@ -26,4 +26,18 @@ void plan_json_redact(json_t *value);
  */
 void execution_started_redact(json_t *data);
 
+/*
+ * Takes the secrets out of an ExecutionStarted event's data, in place, for
+ * storing: what execution_started_redact() masks becomes "****". Returns
+ * what was taken ({"values": [...], "variables": {...}}, a new reference),
+ * or NULL when the data holds no secret.
+ */
+json_t *execution_started_seal(json_t *data);
+
+/*
+ * Puts back what execution_started_seal() took, in place. Returns 0, or -1
+ * (data unchanged in part) when sealed does not fit the data.
+ */
+int execution_started_unseal(json_t *data, const json_t *sealed);
+
 #endif

@@ -468,6 +468,11 @@ static void h_submit(struct request *rq)
 			diag_list_release(&starter);
 		}
 	}
+	if (r == 0 && exec_policy_check_plan(&rq->srv->cfg->exec, plan, false, &dl) < 0) {
+		plan_free(plan);
+		plan = NULL;
+		r = SP_EINVAL;
+	}
 	free(text);
 	if (r == SP_EUSAGE) {
 		/* variables: say it in the API's terms, with the field's pointer */

@@ -170,6 +170,22 @@ static void check_group_names(struct vctx *v, const struct doc_node *value)
 	}
 }
 
+static void check_program(struct vctx *v, const struct doc_node *value)
+{
+	check_string_list(v, value);
+	for (size_t i = 0; i < value->u.array.len; i++) {
+		const struct doc_node *n = value->u.array.items[i];
+		if (n->kind == DOC_STRING && n->u.string.s[0] != '/') {
+			size_t saved = v_push_index(v, i);
+			v_error(v, n->pos, NULL,
+			        "\"%.80s\" is not an absolute path: list programs as Exec steps "
+			        "must name them, such as /usr/bin/make",
+			        n->u.string.s);
+			v_pop(v, saved);
+		}
+	}
+}
+
 /* people: name -> { email, slack, groups, roles }; emails and Slack ids
  * name one person each, or a sign-in could not tell who it is. */
 static void check_people(struct vctx *v, const struct doc_node *value)
@@ -214,16 +230,30 @@ static void check_people(struct vctx *v, const struct doc_node *value)
 	}
 }
 
+static void check_exec(struct vctx *v, const struct doc_node *value)
+{
+	static const struct field_spec fields[] = {
+		{ .name = "enabled", .types = T_BOOL },
+		{ .name = "inbox", .types = T_BOOL },
+		{ .name = "allow", .types = T_ARRAY, .flags = F_NONEMPTY, .check = check_program },
+		{ .name = NULL },
+	};
+	static const struct field_spec *const tables[] = { fields, NULL };
+	schema_check_object(v, value, tables, "\"exec\"");
+}
+
 static const struct field_spec config_fields[] = {
 	{ .name = "listen", .types = T_STRING, .flags = F_NONEMPTY, .check = check_listen },
 	{ .name = "publicUrl", .types = T_STRING, .flags = F_NONEMPTY, .check = check_url },
 	{ .name = "store", .types = T_STRING, .flags = F_NONEMPTY },
+	{ .name = "secretKeyFile", .types = T_STRING, .flags = F_NONEMPTY },
 	{ .name = "tls", .types = T_OBJECT, .check = check_tls },
 	{ .name = "tokens", .types = T_ARRAY, .check = check_tokens },
 	{ .name = "channels", .types = T_OBJECT }, /* each one: channel_parse() */
 	{ .name = "defaultChannels", .types = T_ARRAY, .check = check_string_list },
 	{ .name = "aws", .types = T_OBJECT, .check = check_aws },
 	{ .name = "inbox", .types = T_OBJECT, .check = check_inbox },
+	{ .name = "exec", .types = T_OBJECT, .check = check_exec },
 	{ .name = "maxBodyBytes", .types = T_INTEGER, .min = 1024, .max = 67108864 },
 	{ .name = "clientTimeoutSeconds", .types = T_INTEGER, .min = 1, .max = 3600 },
 	{ .name = "people", .types = T_OBJECT, .check = check_people },
@@ -375,6 +405,7 @@ int serve_config_load(const char *path, struct serve_config *c, struct diag_list
 	}
 	c->public_url = str(root, "publicUrl");
 	c->store = str(root, "store");
+	c->secret_key_file = str(root, "secretKeyFile");
 	c->tls_certificate = str(tls, "certificate");
 	c->tls_key = str(tls, "key");
 	c->channels = channels;
@@ -392,6 +423,16 @@ int serve_config_load(const char *path, struct serve_config *c, struct diag_list
 	const struct doc_node *poll = doc_get(inbox, "pollSeconds");
 	if (poll)
 		c->inbox_poll_ms = poll->u.number.integer * 1000;
+	const struct doc_node *exec = doc_get(root, "exec");
+	const struct doc_node *n;
+	c->exec.enabled = (n = doc_get(exec, "enabled")) && n->u.boolean;
+	c->exec.inbox = (n = doc_get(exec, "inbox")) && n->u.boolean;
+	if ((n = doc_get(exec, "allow"))) {
+		c->exec_allow = xcalloc(n->u.array.len + 1, sizeof(*c->exec_allow));
+		for (size_t i = 0; i < n->u.array.len; i++)
+			c->exec_allow[i] = n->u.array.items[i]->u.string.s;
+		c->exec.allow = c->exec_allow;
+	}
 	const struct doc_node *timeout = doc_get(root, "clientTimeoutSeconds");
 	if (timeout)
 		c->client_timeout_s = (unsigned)timeout->u.number.integer;
@@ -421,6 +462,7 @@ void serve_config_release(struct serve_config *c)
 		channel_free(c->channel_list[i]);
 	free(c->channel_list);
 	free(c->default_names);
+	free(c->exec_allow);
 	free(c->tokens);
 	for (size_t i = 0; i < c->people.n; i++)
 		free((void *)c->people.list[i].groups);

@@ -8,6 +8,7 @@
 #define STEPPY_SERVER_CONFIG_H
 
 #include "engine/people.h"
+#include "engine/policy.h"
 #include "plan/diag.h"
 #include "plan/doc.h"
 
@@ -34,6 +35,7 @@ struct serve_config {
 	int listen_port;
 	const char *public_url;                /* no trailing slash */
 	const char *store;                     /* or NULL: the command's default */
+	const char *secret_key_file;           /* or NULL: the command's default */
 	const char *tls_certificate, *tls_key; /* both or neither */
 	struct api_token *tokens;
 	size_t ntokens;
@@ -50,6 +52,8 @@ struct serve_config {
 	size_t max_body_bytes;
 	unsigned client_timeout_s; /* a connection silent this long is closed */
 	struct people people;      /* the people directory; empty when not configured */
+	struct exec_policy exec;   /* steps that run local code; all off by default */
+	const char **exec_allow;   /* owned array behind exec.allow, or NULL */
 };
 
 /* The defaults: 127.0.0.1:8080, no tokens (loopback only), no channels. */

@@ -179,6 +179,11 @@ static void take(struct inbox *in, struct seen *s, const char *path)
 	} else {
 		r = plan_load(path, NULL, 0, &plan, &doc, &dl, &err);
 	}
+	if (r == 0 && exec_policy_check_plan(runtime_exec_policy(in->rt), plan, true, &dl) < 0) {
+		plan_free(plan);
+		plan = NULL;
+		r = SP_EINVAL;
+	}
 	if (r < 0) {
 		json_t *errors = json_array();
 		for (size_t i = 0; i < dl.len; i++)

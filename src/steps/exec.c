@@ -135,7 +135,7 @@ static void describe_exec(const struct doc_node *step, struct strbuf *out)
 const struct step_type step_exec = {
 	.name = "Exec",
 	.summary = "run a local command; exit status 0 is success",
-	.flags = STEP_RETRYABLE,
+	.flags = STEP_RETRYABLE | STEP_LOCAL_CODE,
 	.fields = exec_fields,
 	.describe = describe_exec,
 };

@@ -25,6 +25,9 @@
 /* its own fields say how long it takes (Wait): defaults.timeoutSeconds does
  * not apply, only a timeoutSeconds of the step itself */
 #define STEP_OWN_DURATION (1u << 3)
+#define STEP_LOCAL_CODE                                                                            \
+	(1u << 4) /* runs programs or code on the machine of steppy, as its user (Exec);           \
+	           * a server runs such steps only when its configuration allows (exec_policy) */
 
 struct step_type {
 	const char *name;                /* as written in plans: "CodeBuild" */

@@ -8,15 +8,21 @@
  */
 #include "store/store.h"
 
+#include "plan/doc-json.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SCHEMA_VERSION "1"
@@ -24,6 +30,9 @@
 struct store {
 	sqlite3 *db;
 	char host[256];
+	char *key_path;        /* the secret key file (store_set_key_file), or NULL */
+	unsigned char key[32]; /* valid when have_key */
+	bool have_key;
 };
 
 static const char schema[] =
@@ -64,6 +73,11 @@ static const char schema[] =
     "  execution_id TEXT NOT NULL,"
     "  stage INTEGER NOT NULL, step INTEGER NOT NULL, attempt INTEGER NOT NULL,"
     "  created_ms INTEGER NOT NULL) WITHOUT ROWID;";
+
+/* Sealed secrets (see "sealed secrets" below): one encrypted box per execution. */
+static const char sealed_schema[] = "CREATE TABLE IF NOT EXISTS sealed_secrets ("
+                                    "  execution_id TEXT PRIMARY KEY,"
+                                    "  box BLOB NOT NULL) WITHOUT ROWID;";
 
 static int db_error(struct store *st, struct strbuf *err, const char *what)
 {
@@ -108,8 +122,38 @@ static void bind_text(sqlite3_stmt *stmt, int i, const char *s)
 		sqlite3_bind_null(stmt, i);
 }
 
+/* ---- file permissions ------------------------------------------------------ */
+
+/*
+ * Creates the store file 0600 (whatever the umask) if it does not exist, so
+ * that SQLite opens a private file: it gives the -wal and -shm files the
+ * mode of the main file. An existing file keeps its mode. Returns 0 or
+ * SP_ESTORE with err filled.
+ */
+static int create_private_file(const char *path, struct strbuf *err)
+{
+	if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5))
+		return 0;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return 0;
+		if (err)
+			strbuf_addf(err, "cannot open %s: %s", path, strerror(errno));
+		return SP_ESTORE;
+	}
+	int r = fchmod(fd, 0600) < 0 ? SP_ESTORE : 0; /* the umask may have taken bits */
+	if (r < 0 && err)
+		strbuf_addf(err, "cannot make %s private: %s", path, strerror(errno));
+	close(fd);
+	return r;
+}
+
 int store_open(const char *path, struct store **ret, struct strbuf *err)
 {
+	if (create_private_file(path, err) < 0)
+		return SP_ESTORE;
+
 	struct store *st = xcalloc(1, sizeof(*st));
 	if (gethostname(st->host, sizeof(st->host) - 1) < 0)
 		strcpy(st->host, "localhost");
@@ -130,6 +174,8 @@ int store_open(const char *path, struct store **ret, struct strbuf *err)
 		r = exec_sql(st, "BEGIN IMMEDIATE", err);
 	if (r == 0) {
 		r = exec_sql(st, schema, err);
+		if (r == 0)
+			r = exec_sql(st, sealed_schema, err);
 		if (r == 0)
 			r = exec_sql(st,
 			             "INSERT OR IGNORE INTO meta (key, value) VALUES "
@@ -166,6 +212,8 @@ void store_close(struct store *st)
 	if (!st)
 		return;
 	sqlite3_close(st->db);
+	OPENSSL_cleanse(st->key, sizeof(st->key));
+	free(st->key_path);
 	free(st);
 }
 
@@ -181,6 +229,266 @@ void exec_row_release(struct exec_row *row)
 	memset(row, 0, sizeof(*row));
 }
 
+/* ---- sealed secrets ---------------------------------------------------------
+ *
+ * `secret: true` values of a plan (CodeBuild environment overrides) must be
+ * kept, since a resume sends the same StartBuild again, but not in the
+ * history, which a copy of the store file would give away. An
+ * ExecutionStarted event is stored with them replaced by "****" and the
+ * flag "secretsSealed"; the values go into sealed_secrets, encrypted with
+ * AES-256-GCM (the execution id as associated data) under a 32-byte key
+ * read from a file outside the store (store_set_key_file), made 0600 on
+ * first use. Reading the history puts them back when the key opens the
+ * box; otherwise the event keeps "****" and says why in
+ * "secretsUnavailable", and viewers see what they would anyway.
+ *
+ * box: version (1) | nonce (12) | ciphertext | tag (16).
+ */
+
+#define BOX_NONCE 12
+#define BOX_TAG   16
+
+int store_set_key_file(struct store *st, const char *path)
+{
+	free(st->key_path);
+	st->key_path = path ? xstrdup(path) : NULL;
+	OPENSSL_cleanse(st->key, sizeof(st->key));
+	st->have_key = false;
+	return 0;
+}
+
+/* Creates the missing directories above path (0700). */
+static void make_key_dirs(const char *path)
+{
+	char *dir = xstrdup(path);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(dir, 0700);
+		*p = '/';
+	}
+	free(dir);
+}
+
+/* Makes a new key file at path, unless another process makes it first. */
+static int create_key_file(const char *path, struct strbuf *err)
+{
+	make_key_dirs(path);
+	char *tmp = xstrfmt("%s.XXXXXX", path);
+	int fd = mkostemp(tmp, O_CLOEXEC); /* 0600 */
+	unsigned char key[32];
+	int r = 0;
+	if (fd < 0 || getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key) ||
+	    write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) || fsync(fd) < 0) {
+		r = SP_EIO;
+	} else if (link(tmp, path) < 0 && errno != EEXIST) {
+		r = SP_EIO; /* EEXIST: another process made it; use theirs */
+	}
+	if (r < 0 && err)
+		strbuf_addf(err, "cannot create the secret key file %s: %s", path, strerror(errno));
+	OPENSSL_cleanse(key, sizeof(key));
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	free(tmp);
+	return r;
+}
+
+/* Reads the key (creating the file first when create and it is missing). */
+static int load_key(struct store *st, bool create, struct strbuf *err)
+{
+	if (st->have_key)
+		return 0;
+	if (!st->key_path) {
+		if (err)
+			strbuf_addstr(err, "no secret key file is configured for secret values");
+		return SP_EINVAL;
+	}
+	int fd = open(st->key_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create) {
+		int r = create_key_file(st->key_path, err);
+		if (r < 0)
+			return r;
+		fd = open(st->key_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		if (err)
+			strbuf_addf(err, "cannot open the secret key file %s: %s", st->key_path,
+			            strerror(errno));
+		return SP_EIO;
+	}
+	struct stat sb;
+	int r = 0;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size != 32) {
+		if (err)
+			strbuf_addf(err, "%s is not a secret key file (32 bytes)", st->key_path);
+		r = SP_EINVAL;
+	} else if (sb.st_mode & 077) {
+		if (err)
+			strbuf_addf(err,
+			            "the secret key file %s may be read by others (mode %04o): "
+			            "chmod 600 it",
+			            st->key_path, (unsigned)(sb.st_mode & 07777));
+		r = SP_EINVAL;
+	} else if (read(fd, st->key, sizeof(st->key)) != (ssize_t)sizeof(st->key)) {
+		if (err)
+			strbuf_addf(err, "cannot read the secret key file %s", st->key_path);
+		r = SP_EIO;
+	}
+	close(fd);
+	st->have_key = r == 0;
+	return r;
+}
+
+/* AES-256-GCM of plain under the store's key; *ret_box is malloc'ed. */
+static int box_seal(struct store *st, const char *id, const char *plain, size_t len,
+                    unsigned char **ret_box, size_t *ret_len)
+{
+	unsigned char *box = xmalloc(1 + BOX_NONCE + len + BOX_TAG);
+	box[0] = 1;
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int n = 0, fin = 0;
+	bool ok =
+	    ctx && getrandom(box + 1, BOX_NONCE, 0) == BOX_NONCE &&
+	    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, st->key, box + 1) == 1 &&
+	    EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)id, (int)strlen(id)) == 1 &&
+	    EVP_EncryptUpdate(ctx, box + 1 + BOX_NONCE, &n, (const unsigned char *)plain,
+	                      (int)len) == 1 &&
+	    EVP_EncryptFinal_ex(ctx, box + 1 + BOX_NONCE + n, &fin) == 1 &&
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, BOX_TAG,
+	                        box + 1 + BOX_NONCE + n + fin) == 1;
+	EVP_CIPHER_CTX_free(ctx);
+	if (!ok) {
+		free(box);
+		return SP_EIO;
+	}
+	*ret_box = box;
+	*ret_len = 1 + BOX_NONCE + (size_t)(n + fin) + BOX_TAG;
+	return 0;
+}
+
+/* Opens a box; *ret_plain is malloc'ed and NUL-terminated. */
+static int box_open(struct store *st, const char *id, const unsigned char *box, size_t len,
+                    char **ret_plain)
+{
+	if (len < 1 + BOX_NONCE + BOX_TAG || box[0] != 1 || len > INT32_MAX)
+		return SP_EINVAL;
+	size_t clen = len - 1 - BOX_NONCE - BOX_TAG;
+	unsigned char *plain = xmalloc(clen + 1);
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int n = 0, fin = 0;
+	bool ok =
+	    ctx && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, st->key, box + 1) == 1 &&
+	    EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)id, (int)strlen(id)) == 1 &&
+	    EVP_DecryptUpdate(ctx, plain, &n, box + 1 + BOX_NONCE, (int)clen) == 1 &&
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, BOX_TAG,
+	                        (void *)(box + len - BOX_TAG)) == 1 &&
+	    EVP_DecryptFinal_ex(ctx, plain + n, &fin) == 1;
+	EVP_CIPHER_CTX_free(ctx);
+	if (!ok) {
+		OPENSSL_cleanse(plain, clen + 1);
+		free(plain);
+		return SP_EINVAL;
+	}
+	plain[n + fin] = '\0';
+	*ret_plain = (char *)plain;
+	return 0;
+}
+
+/*
+ * For an ExecutionStarted event about to be stored: when its data holds
+ * secrets, seals them into sealed_secrets (in the caller's transaction) and
+ * sets *ret_copy to the data without them (a new reference); otherwise
+ * *ret_copy is NULL. Fails when the key cannot be had: secrets are never
+ * written in clear.
+ */
+static int seal_secrets(struct store *st, const char *id, const json_t *data, json_t **ret_copy,
+                        struct strbuf *err)
+{
+	*ret_copy = NULL;
+	json_t *copy = json_deep_copy(data);
+	json_t *taken = execution_started_seal(copy);
+	if (!taken) {
+		json_decref(copy);
+		return 0;
+	}
+	int r = load_key(st, true, err);
+	char *plain = r == 0 ? json_dumps(taken, JSON_COMPACT) : NULL;
+	json_decref(taken); /* jansson does not wipe; the plan held the values anyway */
+	unsigned char *box = NULL;
+	size_t box_len = 0;
+	if (r == 0 && (!plain || box_seal(st, id, plain, strlen(plain), &box, &box_len) < 0)) {
+		if (err)
+			strbuf_addstr(err, "cannot encrypt the secret values");
+		r = SP_EIO;
+	}
+	if (plain) {
+		OPENSSL_cleanse(plain, strlen(plain));
+		free(plain);
+	}
+	sqlite3_stmt *stmt = NULL;
+	if (r == 0 && !(stmt = prepare(st,
+	                               "INSERT OR REPLACE INTO sealed_secrets (execution_id, box) "
+	                               "VALUES (?, ?)",
+	                               err)))
+		r = SP_ESTORE;
+	if (r == 0) {
+		bind_text(stmt, 1, id);
+		sqlite3_bind_blob(stmt, 2, box, (int)box_len, SQLITE_TRANSIENT);
+		if (sqlite3_step(stmt) != SQLITE_DONE)
+			r = db_error(st, err, "recording sealed secrets");
+	}
+	sqlite3_finalize(stmt);
+	free(box);
+	if (r < 0) {
+		json_decref(copy);
+		return r;
+	}
+	json_object_set_new(copy, "secretsSealed", json_true());
+	*ret_copy = copy;
+	return 0;
+}
+
+/* Puts the sealed secrets of execution id back into its ExecutionStarted
+ * data; when it cannot, leaves "****" and says why in "secretsUnavailable". */
+static void unseal_secrets(struct store *st, const char *id, json_t *data)
+{
+	struct strbuf why = STRBUF_INIT;
+	sqlite3_stmt *stmt =
+	    prepare(st, "SELECT box FROM sealed_secrets WHERE execution_id = ?", NULL);
+	char *plain = NULL;
+	if (stmt)
+		bind_text(stmt, 1, id);
+	if (!stmt) {
+		strbuf_addstr(&why, "the store cannot be read");
+	} else if (sqlite3_step(stmt) != SQLITE_ROW) {
+		strbuf_addstr(&why, "the store has no sealed secrets for it");
+	} else if (load_key(st, false, &why) < 0) {
+		/* why says it */
+	} else if (box_open(st, id, sqlite3_column_blob(stmt, 0),
+	                    (size_t)sqlite3_column_bytes(stmt, 0), &plain) < 0) {
+		strbuf_addf(&why, "the secret key file %s does not open them (another key?)",
+		            st->key_path);
+	}
+	sqlite3_finalize(stmt);
+	if (plain) {
+		json_t *taken = json_loads(plain, 0, NULL);
+		OPENSSL_cleanse(plain, strlen(plain));
+		free(plain);
+		if (!taken || execution_started_unseal(data, taken) < 0)
+			strbuf_addstr(&why, "the sealed secrets do not fit the plan");
+		json_decref(taken);
+	}
+	if (why.len) {
+		json_object_set_new(data, "secretsUnavailable", json_string(why.buf));
+	} else {
+		json_object_del(data, "secretsSealed");
+	}
+	strbuf_release(&why);
+}
+
 static int insert_events(struct store *st, const struct store_append_item *it, struct strbuf *err)
 {
 	sqlite3_stmt *stmt = prepare(st,
@@ -192,7 +500,13 @@ static int insert_events(struct store *st, const struct store_append_item *it, s
 	int r = 0;
 	for (size_t i = 0; i < it->nevents && r == 0; i++) {
 		const struct event *e = &it->events[i];
-		char *data = json_dumps(e->data, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_t *sealed_copy = NULL; /* the data without its secrets, if it had any */
+		if (e->type == EV_EXECUTION_STARTED &&
+		    (r = seal_secrets(st, it->id, e->data, &sealed_copy, err)) < 0)
+			break;
+		char *data = json_dumps(sealed_copy ? sealed_copy : e->data,
+		                        JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(sealed_copy);
 		sqlite3_reset(stmt);
 		bind_text(stmt, 1, it->id);
 		sqlite3_bind_int64(stmt, 2, e->seq);
@@ -392,6 +706,8 @@ int store_history(struct store *st, const char *id, int64_t after, struct event_
 			r = SP_ESTORE;
 			break;
 		}
+		if (type == EV_EXECUTION_STARTED && json_object_get(data, "secretsSealed"))
+			unseal_secrets(st, id, data);
 		struct event *e =
 		    event_list_add(out, (enum event_type)type, sqlite3_column_int(stmt, 3),
 		                   sqlite3_column_int(stmt, 4), sqlite3_column_int(stmt, 5), data);

@@ -38,6 +38,17 @@ int store_open(const char *path, struct store **ret, struct strbuf *err);
 /* Closes the store; accepts NULL. */
 void store_close(struct store *st);
 
+/*
+ * Names the secret key file (path copied; NULL: none). `secret: true`
+ * values of a plan are stored encrypted with it, apart from the history,
+ * so a copy of the store file alone does not give them away; the file (32
+ * random bytes, 0600) is made when the first secret is stored. Without a
+ * key file, storing a plan with secrets fails, and reading one gives its
+ * ExecutionStarted data with "****" in their place and the reason in
+ * "secretsUnavailable". Returns 0.
+ */
+int store_set_key_file(struct store *st, const char *path);
+
 /* Summary of an execution: the projection row. */
 struct exec_row {
 	char *id;

@@ -28,6 +28,7 @@ VIEW=$(mk viewer viewer)
     echo "tokens:"
     for n in admin ops alice bob viewer; do sed -n '/^  - name:/,$p' "$tmp/t-$n.out"; done
     echo "maxBodyBytes: 65536"
+    echo "exec: {enabled: true}" # Exec steps run as the server's user (t0051)
 } >"$tmp/config.yaml"
 
 begin 'an invalid configuration names file, line, column and pointer; the server does not start'

@@ -141,9 +141,8 @@ static void test_server_urls(void **state)
 	assert_int_equal(remote_init(&r, "https://steppy.example.com/base", NULL, &err), 0);
 	assert_string_equal(r.url, "https://steppy.example.com/base");
 	remote_release(&r);
-	const char *bad[] = { "ftp://x",           "127.0.0.1:8080", "http://",
-		              "http://h/?q=1",     "http://h/#f",    "http://h /x",
-		              "http://h\r\nX: 1" };
+	const char *bad[] = { "ftp://x",     "127.0.0.1:8080", "http://",         "http://h/?q=1",
+		              "http://h/#f", "http://h /x",    "http://h\r\nX: 1" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(remote_init(&r, bad[i], strdup("stp_x"), &err), SP_EINVAL);
 		assert_non_null(strstr(err.buf, "--server takes the URL"));
@@ -159,10 +158,10 @@ static void test_cleartext(void **state)
 		const char *url;
 		bool token, clear;
 	} cases[] = {
-		{ "http://192.0.2.1:8080", true, true },  { "http://steppy.example", true, true },
-		{ "http://127.0.0.1:8080", true, false }, { "http://127.1.2.3", true, false },
-		{ "http://localhost:1", true, false },    { "http://[::1]:8080", true, false },
-		{ "https://192.0.2.1", true, false },     { "http://192.0.2.1", false, false },
+		{ "http://192.0.2.1:8080", true, true },    { "http://steppy.example", true, true },
+		{ "http://127.0.0.1:8080", true, false },   { "http://127.1.2.3", true, false },
+		{ "http://localhost:1", true, false },      { "http://[::1]:8080", true, false },
+		{ "https://192.0.2.1", true, false },       { "http://192.0.2.1", false, false },
 		{ "http://127.0.0.1.example", true, true },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -1,7 +1,7 @@
 /*
  * test-store.c - the SQLite store: creating executions, appending under a
  * lease, group commit, history reads, prefixes, leases, the inbox, the
- * store's settings.
+ * store's settings, sealed secrets.
  */
 #include "unit.h"
 
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char path[64];
@@ -305,6 +306,131 @@ static void test_open_errors(void **state)
 	strbuf_release(&err);
 }
 
+/* Creates an execution whose plan holds a secret; returns store_create's code. */
+static int create_with_secret(struct store *st, const char *id, struct strbuf *err)
+{
+	struct event_list l = EVENT_LIST_INIT;
+	json_t *data =
+	    json_pack("{s{s[{s[{ss ss s[{ss ss sb}{ss ss}]}]}]} s{ss}}", "plan", "stages", "steps",
+	              "type", "CodeBuild", "name", "b", "environmentVariableOverrides", "name", "T",
+	              "value", "s3cr3t-value-1", "secret", 1, "name", "V", "value", "visible-value",
+	              "variables", "K", "s3cr3t");
+	/* elsewhere in the plan, a string made from a secret */
+	json_array_append_new(
+	    json_object_get(
+	        json_array_get(json_object_get(json_object_get(data, "plan"), "stages"), 0),
+	        "steps"),
+	    json_pack("{ss s{ss}}", "type", "Exec", "env", "E", "pre-s3cr3t-value-1"));
+	struct event *e = event_list_add(&l, EV_EXECUTION_STARTED, -1, -1, 0, data);
+	e->seq = 1;
+	struct store_append_item it = {
+		.id = id, .events = l.items, .nevents = 1, .status = "RUNNING"
+	};
+	struct exec_row row = { .id = (char *)id };
+	int r = store_create(st, &row, "me", 5000, 30000, &it, err);
+	event_list_release(&l);
+	return r;
+}
+
+static const char *first_value(const struct event_list *h, size_t i)
+{
+	json_t *plan = json_object_get(h->items[0].data, "plan");
+	json_t *step = json_array_get(
+	    json_object_get(json_array_get(json_object_get(plan, "stages"), 0), "steps"), 0);
+	return json_string_value(json_object_get(
+	    json_array_get(json_object_get(step, "environmentVariableOverrides"), i), "value"));
+}
+
+static const char *exec_env(const struct event_list *h)
+{
+	json_t *plan = json_object_get(h->items[0].data, "plan");
+	json_t *step = json_array_get(
+	    json_object_get(json_array_get(json_object_get(plan, "stages"), 0), "steps"), 1);
+	return json_string_value(json_object_get(json_object_get(step, "env"), "E"));
+}
+
+static void test_sealed_secrets(void **state)
+{
+	struct store *st = *state;
+	struct strbuf err = STRBUF_INIT;
+	/* Without a key file a secret is never stored in clear: refused. */
+	assert_int_equal(create_with_secret(st, "nokey", &err), SP_EINVAL);
+	assert_non_null(strstr(err.buf, "no secret key file"));
+	strbuf_reset(&err);
+
+	char key[80];
+	snprintf(key, sizeof(key), "/tmp/steppy-test-key-%d/k/secret.key", (int)getpid());
+	store_set_key_file(st, key);
+	assert_int_equal(create_with_secret(st, "sealed", &err), 0);
+	struct stat sb;
+	assert_int_equal(stat(key, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(sb.st_size, 32);
+
+	/* Read back with the key: the values are there, the flag is gone. */
+	struct event_list h = EVENT_LIST_INIT;
+	assert_int_equal(store_history(st, "sealed", 0, &h, &err), 0);
+	assert_string_equal(first_value(&h, 0), "s3cr3t-value-1");
+	assert_string_equal(first_value(&h, 1), "visible-value");
+	assert_string_equal(exec_env(&h), "pre-s3cr3t-value-1");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(h.items[0].data, "variables"), "K")),
+	    "s3cr3t");
+	assert_null(json_object_get(h.items[0].data, "secretsSealed"));
+	event_list_release(&h);
+
+	/* Another key (or none): "****" and the reason, never an error. */
+	char other[96];
+	snprintf(other, sizeof(other), "/tmp/steppy-test-key-%d/other.key", (int)getpid());
+	store_set_key_file(st, other);
+	h = (struct event_list)EVENT_LIST_INIT;
+	assert_int_equal(create_with_secret(st, "second", &err), 0); /* makes other.key */
+	assert_int_equal(store_history(st, "sealed", 0, &h, &err), 0);
+	assert_string_equal(first_value(&h, 0), "****");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(h.items[0].data, "variables"), "K")),
+	    "****");
+	assert_string_equal(exec_env(&h), "****");
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(h.items[0].data, "secretsUnavailable")),
+	           "does not open"));
+	event_list_release(&h);
+	store_set_key_file(st, NULL);
+	h = (struct event_list)EVENT_LIST_INIT;
+	assert_int_equal(store_history(st, "sealed", 0, &h, &err), 0);
+	assert_string_equal(first_value(&h, 0), "****");
+	event_list_release(&h);
+
+	/* The raw file holds no secret. */
+	FILE *f = fopen(path, "rb");
+	char wal[80];
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	FILE *w = fopen(wal, "rb");
+	for (FILE *in = f; in; in = in == f ? w : NULL) {
+		char buf[4096];
+		size_t n;
+		static char all[1 << 22];
+		size_t len = 0;
+		while ((n = fread(buf, 1, sizeof(buf), in)) > 0 && len + n < sizeof(all)) {
+			memcpy(all + len, buf, n);
+			len += n;
+		}
+		assert_null(memmem(all, len, "s3cr3t", 6));
+		assert_non_null(in == f ? (void *)1 : memmem(all, len, "visible-value", 13));
+	}
+	if (f)
+		fclose(f);
+	if (w)
+		fclose(w);
+	unlink(key);
+	unlink(other);
+	*strrchr(key, '/') = '\0';
+	rmdir(key);
+	*strrchr(key, '/') = '\0';
+	rmdir(key);
+	strbuf_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -315,6 +441,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
 		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test_setup_teardown(test_sealed_secrets, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

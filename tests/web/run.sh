@@ -56,6 +56,7 @@ token_of() { sed -n 's/^token: //p' "$1"; }
     echo "tokens:"
     sed -n '/^  - name:/,$p' "$tmp/alice"
     sed -n '/^  - name:/,$p' "$tmp/victor"
+    echo "exec: {enabled: true}" # the plans run Exec steps (docs/configuration.md#exec)
 } >"$tmp/steppy.yaml"
 
 # The server runs in the temporary directory: Exec steps start there.
