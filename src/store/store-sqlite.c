@@ -63,6 +63,10 @@ static const char schema[] =
     "  token_sha256 BLOB PRIMARY KEY,"
     "  execution_id TEXT NOT NULL,"
     "  stage INTEGER NOT NULL, step INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS inbox_files ("
+    "  version TEXT PRIMARY KEY,"
+    "  status TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL) WITHOUT ROWID;";
 
 static int db_error(struct store *st, struct strbuf *err, const char *what)
@@ -792,6 +796,44 @@ int store_count_by_status(struct store *st, void (*fn)(const char *status, int64
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
 		fn((const char *)sqlite3_column_text(stmt, 0), sqlite3_column_int64(stmt, 1), arg);
 	int r = rc == SQLITE_DONE ? 0 : db_error(st, err, "counting executions");
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int store_inbox_file_get(struct store *st, const char *version, char **ret_status,
+                         struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(st, "SELECT status FROM inbox_files WHERE version = ?", err);
+	if (!stmt)
+		return SP_ESTORE;
+	bind_text(stmt, 1, version);
+	int rc = sqlite3_step(stmt);
+	int r = 0;
+	if (rc == SQLITE_ROW) {
+		*ret_status = col_text(stmt, 0);
+		r = 1;
+	} else if (rc != SQLITE_DONE) {
+		r = db_error(st, err, "reading the inbox files");
+	}
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int store_inbox_file_put(struct store *st, const char *version, const char *status, int64_t now,
+                         struct strbuf *err)
+{
+	sqlite3_stmt *stmt =
+	    prepare(st,
+	            "INSERT OR REPLACE INTO inbox_files (version, status, created_ms) "
+	            "VALUES (?, ?, ?)",
+	            err);
+	if (!stmt)
+		return SP_ESTORE;
+	bind_text(stmt, 1, version);
+	bind_text(stmt, 2, status);
+	sqlite3_bind_int64(stmt, 3, now);
+	int r =
+	    sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "recording an inbox file");
 	sqlite3_finalize(stmt);
 	return r;
 }

@@ -162,6 +162,20 @@ int store_approval_link_find(struct store *st, const unsigned char hash[32],
 bool store_approval_link_exists(struct store *st, const char *execution_id, int stage, int step,
                                 int attempt);
 
+/*
+ * Inbox files (steppy serve's plan directory or S3 prefix): what became of
+ * a version of a file that started no release, so that a restart neither
+ * reports it again nor reads it again. version is the inbox's name for one
+ * version of one file (a hash of its address and size, time or ETag);
+ * status is "INVALID" for now.
+ */
+/* 1 and *ret_status (caller frees) if version is recorded, 0 if not. */
+int store_inbox_file_get(struct store *st, const char *version, char **ret_status,
+                         struct strbuf *err);
+/* Records (or replaces) what became of version. */
+int store_inbox_file_put(struct store *st, const char *version, const char *status, int64_t now,
+                         struct strbuf *err);
+
 /* A number that changes whenever another connection commits (PRAGMA data_version). */
 int64_t store_data_version(struct store *st);
 
