@@ -34,7 +34,9 @@
  * release is created under that id, so a version starts exactly one
  * release, also across restarts (the second creation fails on the existing
  * id). A version that is invalid is recorded in the store (inbox_files), so
- * a restart does not read or report it again.
+ * a restart does not read or report it again; so is a plan version taken
+ * with variables, without them, so that deleting the variables file does
+ * not take the plan again.
  *
  * The outcome goes next to the file, in NAME.result.json: the release id
  * and status when it starts, the final status when it ends, or the plan's
@@ -517,6 +519,9 @@ static void start_release(struct inbox *in, struct seen *s, const char *path, st
 	strbuf_release(&err);
 }
 
+static void compute_id(const struct inbox *in, const struct seen *s, const struct seen *vars,
+                       char id[11]);
+
 /* Takes the version of entry s (with its variables file vars, or NULL):
  * starts its release, or reports why it cannot. */
 static void take(struct inbox *in, struct seen *s, struct seen *vars)
@@ -590,9 +595,27 @@ static void take(struct inbox *in, struct seen *s, struct seen *vars)
 			                      dl.items[i].pointer, "message", dl.items[i].message));
 		if (err.len)
 			json_array_append_new(errors, json_pack("{ss}", "message", err.buf));
+		if (r == SP_EUSAGE) { /* variables: say where an inbox plan gets them */
+			char *hint =
+			    xstrfmt("values of variables come from %s.vars.json beside the "
+			            "plan, a JSON object of strings",
+			            s->name);
+			json_array_append_new(errors, json_pack("{ss}", "message", hint));
+			free(hint);
+		}
 		report_invalid(in, s, path, errors);
 	} else {
 		start_release(in, s, path, plan);
+	}
+	if (vars && s->taken) {
+		/* This version of the plan is dealt with, with these variables:
+		 * deleting the variables file must not take it again without. */
+		char bare[11];
+		struct strbuf serr = STRBUF_INIT;
+		compute_id(in, s, NULL, bare);
+		if (store_inbox_file_put(in->st, bare, "TAKEN", wall_clock_ms(), &serr) < 0)
+			say(stderr, "%s: %s", path, serr.buf);
+		strbuf_release(&serr);
 	}
 out:
 	doc_free(doc);
@@ -609,10 +632,11 @@ out:
 
 /* ---- polling ------------------------------------------------------------------- */
 
-/* Sets the version id of plan entry s from its version and its variables' (or
- * none); a new version is taken anew. The key of a plan without variables is
- * what it has always been, so ids of existing releases stay. */
-static void set_id(struct inbox *in, struct seen *s, const struct seen *vars)
+/* The version id of plan entry s with its variables vars (or none). The key
+ * of a plan without variables is what it has always been, so ids of
+ * releases started before variables files existed stay. */
+static void compute_id(const struct inbox *in, const struct seen *s, const struct seen *vars,
+                       char id[11])
 {
 	struct strbuf key = STRBUF_INIT;
 	char *path = address(in, s);
@@ -628,16 +652,22 @@ static void set_id(struct inbox *in, struct seen *s, const struct seen *vars)
 		strbuf_addf(&key, ":vars:%lld.%09lld:%lld",
 		            (long long)(vars->v.mtime_ns / 1000000000),
 		            (long long)(vars->v.mtime_ns % 1000000000), (long long)vars->v.size);
-	char id[11];
 	version_id(key.buf, id);
+	strbuf_release(&key);
+	free(path);
+}
+
+/* Sets the version id of plan entry s; a new version is taken anew. */
+static void set_id(struct inbox *in, struct seen *s, const struct seen *vars)
+{
+	char id[11];
+	compute_id(in, s, vars, id);
 	if (strcmp(id, s->id) != 0) {
 		memcpy(s->id, id, sizeof(id));
 		s->taken = false;
 		free(s->status); /* what was written concerns the old version */
 		s->status = NULL;
 	}
-	strbuf_release(&key);
-	free(path);
 }
 
 /* A local entry is complete: unchanged over a poll or renamed in, and not
@@ -759,32 +789,10 @@ static void list_directory(struct inbox *in)
 	closedir(d);
 }
 
-static void poll_cb(uv_timer_t *t)
+/* inotify: who writes which file, between polls. Reads every pending event. */
+static void drain_inotify(struct inbox *in)
 {
-	struct inbox *in = t->data;
-	in->gen++;
-	if (in->bucket) {
-		struct strbuf err = STRBUF_INIT;
-		if (s3_list(in->bucket, in->prefix, s3_object, in, &err) < 0) {
-			say(stderr, "s3://%s/%s: %s", in->bucket, in->prefix, err.buf);
-			for (struct seen *s = in->seen; s; s = s->next)
-				s->gen = in->gen; /* nothing is gone: S3 did not answer */
-			strbuf_release(&err);
-			return;
-		}
-		strbuf_release(&err);
-	} else {
-		list_directory(in);
-	}
-	judge(in);
-}
-
-/* inotify: who writes which file, between polls. */
-static void inotify_cb(uv_poll_t *h, int status, int events)
-{
-	struct inbox *in = h->data;
-	(void)events;
-	if (status < 0)
+	if (in->ifd < 0)
 		return;
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	for (;;) {
@@ -818,6 +826,34 @@ static void inotify_cb(uv_poll_t *h, int status, int events)
 			}
 		}
 	}
+}
+
+static void inotify_cb(uv_poll_t *h, int status, int events)
+{
+	(void)events;
+	if (status == 0)
+		drain_inotify(h->data);
+}
+
+static void poll_cb(uv_timer_t *t)
+{
+	struct inbox *in = t->data;
+	in->gen++;
+	if (in->bucket) {
+		struct strbuf err = STRBUF_INIT;
+		if (s3_list(in->bucket, in->prefix, s3_object, in, &err) < 0) {
+			say(stderr, "s3://%s/%s: %s", in->bucket, in->prefix, err.buf);
+			for (struct seen *s = in->seen; s; s = s->next)
+				s->gen = in->gen; /* nothing is gone: S3 did not answer */
+			strbuf_release(&err);
+			return;
+		}
+		strbuf_release(&err);
+	} else {
+		drain_inotify(in); /* events of this loop iteration not read yet */
+		list_directory(in);
+	}
+	judge(in);
 }
 
 /* ---- lifecycle ----------------------------------------------------------------- */

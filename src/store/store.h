@@ -167,7 +167,8 @@ bool store_approval_link_exists(struct store *st, const char *execution_id, int 
  * a version of a file that started no release, so that a restart neither
  * reports it again nor reads it again. version is the inbox's name for one
  * version of one file (a hash of its address and size, time or ETag);
- * status is "INVALID" for now.
+ * status is "INVALID" (reported), or "TAKEN" for the version of a plan
+ * alone once it was taken with a variables file.
  */
 /* 1 and *ret_status (caller frees) if version is recorded, 0 if not. */
 int store_inbox_file_get(struct store *st, const char *version, char **ret_status,

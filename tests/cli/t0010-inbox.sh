@@ -167,13 +167,19 @@ wait_result "$tmp/inbox/input" SUCCEEDED || problem "no SUCCEEDED result: $(cat 
 s=$(steps_of "$tmp/inbox/input")
 [ "$s" = "w-1.2.3" ] || problem "steps: $s"
 [ -e "$tmp/inbox/input.vars.json.result.json" ] && problem "the vars file was taken as a plan"
+rm "$tmp/inbox/input.vars.json"
+sleep 2.2 # two polls
+n=$(count_plan with-vars)
+[ "$n" = 1 ] || problem "$n releases after the vars file was deleted"
+grep -q 'SUCCEEDED' "$tmp/inbox/input.result.json" || problem "result rewritten: $(cat "$tmp/inbox/input.result.json")"
 end
 
 begin 'a plan whose required variable has no value is invalid, and says which'
 printf 'name: no-vars\nvariables:\n  VERSION: null\nstages:\n  - name: s\n    steps:\n      - {type: Wait, name: "w-${var.VERSION}", seconds: 0}\n' >"$tmp/inbox/.nv.part"
 mv "$tmp/inbox/.nv.part" "$tmp/inbox/novars.yaml"
 wait_result "$tmp/inbox/novars.yaml" INVALID || problem "no INVALID result"
-grep -q 'VERSION' "$tmp/inbox/novars.yaml.result.json" || problem "$(cat "$tmp/inbox/novars.yaml.result.json")"
+run cat "$tmp/inbox/novars.yaml.result.json"
+expect_json 'any("VERSION" in e["message"] for e in d["errors"]) and any("novars.yaml.vars.json" in e["message"] for e in d["errors"])'
 end
 
 begin 'after a restart, invalid files are not reported again'
@@ -190,6 +196,8 @@ expect_out_lacks 'novars'
 [ "$(cat "$tmp/inbox/bad.json.result.json")" = "$before" ] || problem "the result was rewritten"
 n=$(count_plan slow)
 [ "$n" = 1 ] || problem "$n releases of the slow plan"
+n=$(count_plan with-vars)
+[ "$n" = 1 ] || problem "$n releases of input (its vars file deleted)"
 end
 
 kill -TERM $server_pid
