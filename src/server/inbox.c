@@ -348,6 +348,8 @@ static int write_result_file(int dirfd, const char *name, const char *text, stru
 /* Writes the result of entry s (taking doc): a file beside it, or an S3 object. */
 static void put_result(struct inbox *in, struct seen *s, json_t *doc)
 {
+	if (!doc)
+		return; /* json_pack() refused a string (names are checked: never) */
 	const char *status = json_string_value(json_object_get(doc, "status"));
 	if (in->bucket && status && s->status && !strcmp(s->status, status)) {
 		json_decref(doc);
@@ -477,6 +479,93 @@ static int parse_vars(const char *file, const char *text, size_t len, json_t **r
 	return 0;
 }
 
+static void add_node_error(json_t *errors, const struct doc_node *node, const char *pointer,
+                           const char *message)
+{
+	json_array_append_new(errors, json_pack("{sisissss}", "line", (int)node->pos.line, "column",
+	                                        (int)node->pos.col, "pointer", pointer, "message",
+	                                        message));
+}
+
+/*
+ * A plan may come wrapped with its variables, in one file (one S3 PUT):
+ * { "plan": { ...a plan... }, "vars": { "NAME": "value" } }. A plan itself
+ * never has a member "plan", so that member tells. Returns 0 if doc is not
+ * a wrapper; 1 with *view set to doc seen from the plan (sharing its nodes
+ * and text: never doc_free() it) and the variables appended to *vals
+ * (strings borrowed from doc); -1 with entries added to errors (never
+ * quoting values: they may be secrets).
+ */
+static int unwrap(const struct doc *doc, struct doc *view, struct var_value **vals, size_t *nvals,
+                  bool vars_file, json_t *errors)
+{
+	const struct doc_node *root = doc->root;
+	if (root->kind != DOC_OBJECT || !doc_get(root, "plan"))
+		return 0;
+	const struct doc_node *plan = NULL, *vars = NULL;
+	int r = 1;
+	for (size_t i = 0; i < root->u.object.len; i++) {
+		const struct doc_member *m = &root->u.object.members[i];
+		struct strbuf ptr = STRBUF_INIT;
+		json_pointer_push(&ptr, m->key);
+		const struct doc_node **slot = !strcmp(m->key, "plan")   ? &plan
+		                               : !strcmp(m->key, "vars") ? &vars
+		                                                         : NULL;
+		if (!slot || *slot) {
+			add_node_error(errors, m->value, ptr.buf,
+			               slot ? "given twice"
+			                    : "unknown field: a wrapper has \"plan\" "
+			                      "and \"vars\" only");
+			r = -1;
+		} else {
+			*slot = m->value;
+		}
+		strbuf_release(&ptr);
+	}
+	if (plan && plan->kind != DOC_OBJECT) {
+		add_node_error(errors, plan, "/plan", "must be an object (the plan)");
+		r = -1;
+	}
+	if (vars && vars_file) {
+		add_node_error(errors, vars, "/vars",
+		               "variables given twice: here and in the NAME.vars.json file");
+		r = -1;
+	} else if (vars && (vars->kind != DOC_OBJECT || vars->u.object.len > INBOX_MAX_VARS)) {
+		add_node_error(errors, vars, "/vars",
+		               vars->kind != DOC_OBJECT ? "must be an object of strings"
+		                                        : "more than 1000 variables");
+		r = -1;
+	}
+	if (r < 0)
+		return r;
+	size_t n = vars ? vars->u.object.len : 0;
+	*vals = xrealloc(*vals, (*nvals + n + 1) * sizeof(**vals));
+	for (size_t i = 0; i < n; i++) {
+		const struct doc_member *m = &vars->u.object.members[i];
+		const struct doc_node *v = m->value;
+		bool twice = false;
+		for (size_t j = 0; j < i && !twice; j++)
+			twice = !strcmp(vars->u.object.members[j].key, m->key);
+		if (twice || v->kind != DOC_STRING || strlen(v->u.string.s) != v->u.string.len) {
+			struct strbuf ptr = STRBUF_INIT;
+			strbuf_addstr(&ptr, "/vars");
+			json_pointer_push(&ptr, m->key);
+			add_node_error(errors, v, ptr.buf,
+			               twice ? "given twice" : "must be a string (quote numbers)");
+			strbuf_release(&ptr);
+			r = -1;
+			continue;
+		}
+		(*vals)[*nvals].name = m->key;
+		(*vals)[(*nvals)++].value = v->u.string.s;
+	}
+	if (r < 0)
+		return r;
+	*view = *doc;
+	view->root = (struct doc_node *)plan;
+	return 1;
+}
+
 /* Records an invalid version: its errors in the result, one line in the log,
  * and the store, so that a restart does not report it again. */
 static void report_invalid(struct inbox *in, struct seen *s, const char *path, json_t *errors)
@@ -582,23 +671,37 @@ static void take(struct inbox *in, struct seen *s, struct seen *vars)
 	}
 	if (r == 0 && vars && parse_vars(vpath, vtext, vlen, &vjson, &vals, &nvals, errors) < 0)
 		r = SP_EINVAL;
-	if (r == 0) {
+	struct doc view; /* the plan inside a wrapper: doc with another root */
+	const char *under = "";
+	if (r == 0)
 		r = doc_parse(path, text, len, doc_guess_syntax(path, text, len), &doc, &dl);
+	if (r == 0) {
+		int w = unwrap(doc, &view, &vals, &nvals, vars != NULL, errors);
+		if (w < 0)
+			r = SP_EINVAL;
+		else if (w == 1)
+			under = "/plan";
 		if (r == 0)
-			r = plan_from_doc(doc, vals, nvals, &plan, &dl, &err);
+			r = plan_from_doc(w == 1 ? &view : doc, vals, nvals, &plan, &dl, &err);
 	}
 	if (r < 0) {
-		for (size_t i = 0; i < dl.len; i++)
+		for (size_t i = 0; i < dl.len; i++) {
+			char *ptr = dl.items[i].pointer
+			                ? xstrfmt("%s%s", under, dl.items[i].pointer)
+			                : NULL;
 			json_array_append_new(
 			    errors, json_pack("{sisiss?ss}", "line", (int)dl.items[i].pos.line,
-			                      "column", (int)dl.items[i].pos.col, "pointer",
-			                      dl.items[i].pointer, "message", dl.items[i].message));
+			                      "column", (int)dl.items[i].pos.col, "pointer", ptr,
+			                      "message", dl.items[i].message));
+			free(ptr);
+		}
 		if (err.len)
 			json_array_append_new(errors, json_pack("{ss}", "message", err.buf));
 		if (r == SP_EUSAGE) { /* variables: say where an inbox plan gets them */
 			char *hint =
 			    xstrfmt("values of variables come from %s.vars.json beside the "
-			            "plan, a JSON object of strings",
+			            "plan (a JSON object of strings), or from \"vars\" in a "
+			            "wrapper {\"plan\": ..., \"vars\": ...}",
 			            s->name);
 			json_array_append_new(errors, json_pack("{ss}", "message", hint));
 			free(hint);
@@ -679,6 +782,17 @@ static bool complete(const struct inbox *in, const struct seen *s)
 	return (s->stable || s->moved_in) && !s->writing;
 }
 
+static bool utf8_valid(const char *s)
+{
+	for (size_t i = 0, n = strlen(s); i < n;) {
+		size_t k = utf8_seq_len((const unsigned char *)s + i, n - i);
+		if (k == 0)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
 /* After a listing: mentions what is ignored (once), takes what is complete,
  * forgets names that are gone (unless their release still runs). */
 static void judge(struct inbox *in)
@@ -696,6 +810,15 @@ static void judge(struct inbox *in)
 		}
 		if (kind != NAME_PLAN)
 			continue;
+		if (!utf8_valid(s->name)) {
+			if (!s->mentioned) {
+				char *path = address(in, s);
+				say(stderr, "%s ignored: the name is not UTF-8", path);
+				free(path);
+				s->mentioned = true;
+			}
+			continue;
+		}
 		if (!in->bucket && !s->v.regular) {
 			if (!s->mentioned) {
 				char *path = address(in, s);

@@ -128,6 +128,10 @@ esc=$(printf '\033')
 grep -q "$esc" "$tmp/serve.log" && problem "an escape character reached the log"
 grep -q '^\[2Jname.json' "$tmp/serve.log" && problem "a newline of a file name reached the log"
 grep -qF 'evil\n\x1b[2Jname.json' "$tmp/serve.log" || problem "the escaped name is not in the log: $(cat "$tmp/serve.log")"
+cp "$tmp/inbox/release.yaml" "$tmp/inbox/$(printf 'latin\351.yaml')"
+sleep 2.2 # two polls
+kill -0 $server_pid || problem "the server died"
+grep -qF 'latin\xe9.yaml ignored: the name is not UTF-8' "$tmp/serve.log" || problem "no word of the name that is not UTF-8"
 end
 
 begin 'a file written slowly (longer than a poll) starts one release, from the whole plan'
@@ -182,6 +186,36 @@ run cat "$tmp/inbox/novars.yaml.result.json"
 expect_json 'any("VERSION" in e["message"] for e in d["errors"]) and any("novars.yaml.vars.json" in e["message"] for e in d["errors"])'
 end
 
+begin 'a wrapper {plan, vars}: the plan and its variables in one file; errors point into it'
+cat >"$tmp/inbox/.w.part" <<'EOF'
+plan:
+  name: wrapped
+  variables:
+    VERSION: null
+  stages:
+    - name: s
+      steps:
+        - {type: Wait, name: "w-${var.VERSION}", seconds: 0}
+vars:
+  VERSION: "4.5"
+EOF
+mv "$tmp/inbox/.w.part" "$tmp/inbox/wrapped.yaml"
+printf '{"plan": {"stages": [{"name": "s", "steps": [{"type": "Wait", "name": "w", "seconds": -1}]}]},\n "vars": {"A": 1}}\n' >"$tmp/inbox/.wb.part"
+mv "$tmp/inbox/.wb.part" "$tmp/inbox/wrapbad.json"
+wait_result "$tmp/inbox/wrapped.yaml" SUCCEEDED || problem "no SUCCEEDED result: $(cat "$tmp/inbox/wrapped.yaml.result.json" 2>&1)"
+s=$(steps_of "$tmp/inbox/wrapped.yaml")
+[ "$s" = "w-4.5" ] || problem "steps: $s"
+wait_result "$tmp/inbox/wrapbad.json" INVALID || problem "no INVALID result"
+run cat "$tmp/inbox/wrapbad.json.result.json"
+expect_json 'd["errors"][0]["pointer"] == "/vars/A" and d["errors"][0]["line"] == 2'
+printf '{"plan": {"stages": [{"name": "s", "steps": [{"type": "Wait", "name": "w", "seconds": -1}]}]}}\n' >"$tmp/inbox/.wb.part"
+mv "$tmp/inbox/.wb.part" "$tmp/inbox/wrapbad.json"
+i=0
+while [ $i -lt 100 ] && grep -q '/vars/A' "$tmp/inbox/wrapbad.json.result.json"; do sleep 0.1; i=$((i + 1)); done
+run cat "$tmp/inbox/wrapbad.json.result.json"
+expect_json 'd["status"] == "INVALID" and d["errors"][0]["pointer"] == "/plan/stages/0/steps/0/seconds"'
+end
+
 begin 'after a restart, invalid files are not reported again'
 grep -q 'bad.json' "$tmp/serve.log" || problem "bad.json was never reported"
 kill -9 $server_pid
@@ -234,6 +268,8 @@ printf '{"VERSION": "2.0"}' >"$tmp/vars.json"
 s3put "$tmp/vars.json" incoming/withvars.yaml.vars.json
 printf 'name: s3-vars\nvariables:\n  VERSION: null\nstages:\n  - name: s\n    steps:\n      - {type: Wait, name: "w-${var.VERSION}", seconds: 0}\n' >"$tmp/withvars.yaml"
 s3put "$tmp/withvars.yaml" incoming/withvars.yaml
+printf '{"plan": {"name": "s3-wrapped", "variables": {"V": null}, "stages": [{"name": "s", "steps": [{"type": "Wait", "name": "w-${var.V}", "seconds": 0}]}]}, "vars": {"V": "3.0"}}' >"$tmp/wrapped.json"
+s3put "$tmp/wrapped.json" incoming/wrapped.json
 printf 'stages: []\n' >"$tmp/bad.yaml"
 s3put "$tmp/bad.yaml" incoming/bad.yaml
 start_server "$tmp/config.yaml" "$db"
@@ -261,6 +297,13 @@ run s3get incoming/withvars.yaml.result.json
 expect_json 'd["status"] == "SUCCEEDED"'
 run "$STEPPY" show --db "$db" --format json "$(s3get incoming/withvars.yaml.result.json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
 expect_json 'd["stages"][0]["steps"][0]["name"] == "w-2.0"'
+end
+
+begin 'S3: a wrapper object {plan, vars} (one PUT) starts its release with its variables'
+run s3get incoming/wrapped.json.result.json
+expect_json 'd["status"] == "SUCCEEDED"'
+run "$STEPPY" show --db "$db" --format json "$(s3get incoming/wrapped.json.result.json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+expect_json 'd["stages"][0]["steps"][0]["name"] == "w-3.0"'
 end
 
 begin 'S3: an ignored object is named in the log once, with the reason'
