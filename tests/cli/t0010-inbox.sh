@@ -35,6 +35,15 @@ steps_of() {
         /usr/bin/python3 -c 'import json,sys; print(" ".join(s["name"] for st in json.load(sys.stdin)["stages"] for s in st["steps"]))'
 }
 
+# stop_server: SIGTERM, wait; a sanitizer's report in the log is a failure
+stop_server() {
+    kill -TERM $server_pid
+    wait $server_pid 2>/dev/null
+    begin 'the server stopped cleanly (no sanitizer report)'
+    grep -E 'Sanitizer|runtime error' "$tmp/serve.log" && problem "sanitizer report"
+    end
+}
+
 start_server "$tmp/config.yaml" "$db"
 trap 'kill $server_pid 2>/dev/null; rm -rf "$tmp"' EXIT
 
@@ -234,8 +243,7 @@ n=$(count_plan with-vars)
 [ "$n" = 1 ] || problem "$n releases of input (its vars file deleted)"
 end
 
-kill -TERM $server_pid
-wait $server_pid 2>/dev/null
+stop_server
 
 # ---- an S3 prefix as inbox, against the fake AWS endpoint ------------------------
 start_fake_aws
@@ -321,7 +329,6 @@ run cat "$tmp/serve.log"
 expect_out_lacks 'bad.yaml'
 end
 
-kill -TERM $server_pid
-wait $server_pid 2>/dev/null
+stop_server
 echo "# $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
