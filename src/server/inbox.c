@@ -148,10 +148,37 @@ static const char ignored_reason[] =
     "ignored: not a plan (plans are named *.json, *.jsonc, *.yaml, *.yml or input)";
 
 /*
- * Prints one line "steppy serve: inbox: ..." to f, with every control
- * character (C0, DEL, C1), backslash and invalid UTF-8 byte of the formatted
- * text escaped as \n, \\, \xHH: names and S3 answers are outside input.
+ * Appends text (len bytes) to out with every control character (C0, DEL,
+ * C1), backslash and invalid UTF-8 byte escaped as \n, \\, \xHH:
+ * names and S3 answers are outside input, and must neither forge log lines
+ * nor drive a terminal.
  */
+static void add_escaped(struct strbuf *out, const char *text, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_seq_len(s + i, len - i);
+		bool c1 = n == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0; /* U+0080..U+009F */
+		if (n == 0 || c1 || s[i] < 0x20 || s[i] == 0x7F || s[i] == '\\') {
+			if (s[i] == '\n')
+				strbuf_addstr(out, "\\n");
+			else if (s[i] == '\t')
+				strbuf_addstr(out, "\\t");
+			else if (s[i] == '\r')
+				strbuf_addstr(out, "\\r");
+			else if (s[i] == '\\')
+				strbuf_addstr(out, "\\\\");
+			else
+				strbuf_addf(out, "\\x%02x", s[i]);
+			i += 1;
+			continue;
+		}
+		strbuf_add(out, s + i, n);
+		i += n;
+	}
+}
+
+/* Prints one line "steppy serve: inbox: ..." to f, escaped (add_escaped()). */
 __attribute__((format(printf, 2, 3))) static void say(FILE *f, const char *fmt, ...)
 {
 	struct strbuf raw = STRBUF_INIT, out = STRBUF_INIT;
@@ -159,27 +186,7 @@ __attribute__((format(printf, 2, 3))) static void say(FILE *f, const char *fmt, 
 	va_start(ap, fmt);
 	strbuf_vaddf(&raw, fmt, ap);
 	va_end(ap);
-	const unsigned char *s = (const unsigned char *)raw.buf;
-	for (size_t i = 0; i < raw.len;) {
-		size_t n = utf8_seq_len(s + i, raw.len - i);
-		bool c1 = n == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0; /* U+0080..U+009F */
-		if (n == 0 || c1 || s[i] < 0x20 || s[i] == 0x7F || s[i] == '\\') {
-			if (s[i] == '\n')
-				strbuf_addstr(&out, "\\n");
-			else if (s[i] == '\t')
-				strbuf_addstr(&out, "\\t");
-			else if (s[i] == '\r')
-				strbuf_addstr(&out, "\\r");
-			else if (s[i] == '\\')
-				strbuf_addstr(&out, "\\\\");
-			else
-				strbuf_addf(&out, "\\x%02x", s[i]);
-			i += 1;
-			continue;
-		}
-		strbuf_add(&out, s + i, n);
-		i += n;
-	}
+	add_escaped(&out, raw.buf, raw.len);
 	fprintf(f, "steppy serve: inbox: %s\n", out.buf);
 	fflush(f);
 	strbuf_release(&raw);
@@ -590,7 +597,12 @@ static void start_release(struct inbox *in, struct seen *s, const char *path, st
 	 * inbox_finished() then writes the final status. */
 	s->running = true;
 	put_result(in, s, json_pack("{ssssss}", "file", path, "id", s->id, "status", "RUNNING"));
-	int r = runtime_submit_as(in->rt, plan, path, by, s->id, &id, &err);
+	/* The release's planFile is shown by list, show and the dashboard:
+	 * escaped like the log, so a name cannot drive a terminal there either. */
+	struct strbuf file = STRBUF_INIT;
+	add_escaped(&file, path, strlen(path));
+	int r = runtime_submit_as(in->rt, plan, file.buf, by, s->id, &id, &err);
+	strbuf_release(&file);
 	free(by);
 	if (r == 0) {
 		say(stdout, "%s started release %s", path, s->id);

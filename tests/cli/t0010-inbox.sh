@@ -137,6 +137,14 @@ esc=$(printf '\033')
 grep -q "$esc" "$tmp/serve.log" && problem "an escape character reached the log"
 grep -q '^\[2Jname.json' "$tmp/serve.log" && problem "a newline of a file name reached the log"
 grep -qF 'evil\n\x1b[2Jname.json' "$tmp/serve.log" || problem "the escaped name is not in the log: $(cat "$tmp/serve.log")"
+ok=$(printf 'ok\033[31m.yaml')
+printf 'name: ok-name\nstages:\n  - name: s\n    steps:\n      - {type: Wait, name: w, seconds: 0}\n' >"$tmp/inbox/.ok.part"
+mv "$tmp/inbox/.ok.part" "$tmp/inbox/$ok"
+wait_result "$tmp/inbox/$ok" SUCCEEDED || problem "no SUCCEEDED result"
+"$STEPPY" list --db "$db" --limit 1000 >"$tmp/list.txt" 2>&1
+"$STEPPY" show --db "$db" "$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$tmp/inbox/$ok.result.json")" >>"$tmp/list.txt" 2>&1
+grep -q "$esc" "$tmp/list.txt" && problem "an escape character reached list or show"
+grep -qF 'ok\x1b[31m.yaml' "$tmp/list.txt" || problem "the escaped name is not in show: $(cat "$tmp/list.txt")"
 cp "$tmp/inbox/release.yaml" "$tmp/inbox/$(printf 'latin\351.yaml')"
 sleep 2.2 # two polls
 kill -0 $server_pid || problem "the server died"
