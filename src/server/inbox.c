@@ -7,7 +7,8 @@
  * first non-blank character, never by trying one parser after the other).
  * Hidden names, *.tmp (a file being written), *.result.json (ours) and
  * *.vars.json (variables, below) are never taken and never mentioned; any
- * other name is mentioned once in the log, with the reason it is ignored.
+ * other name is mentioned in the log with the reason it is ignored, once
+ * for each version of it (recorded in the store, so also across restarts).
  *
  * When a file is taken: an S3 object at once (objects appear whole). A
  * local file when nothing writes it any more: it has not changed over a
@@ -143,9 +144,6 @@ static enum name_kind classify(const char *name)
 		return NAME_PLAN;
 	return NAME_IGNORED;
 }
-
-static const char ignored_reason[] =
-    "ignored: not a plan (plans are named *.json, *.jsonc, *.yaml, *.yml or input)";
 
 /*
  * Appends text (len bytes) to out with every control character (C0, DEL,
@@ -805,6 +803,29 @@ static bool utf8_valid(const char *s)
 	return true;
 }
 
+/* Says once why entry s is ignored: once per server start, and once per
+ * version of it across restarts (the store records it). */
+static void mention(struct inbox *in, struct seen *s, const char *why)
+{
+	if (s->mentioned)
+		return;
+	s->mentioned = true;
+	char id[11], ignored[11];
+	compute_id(in, s, NULL, id);
+	char *key = xstrfmt("ignored:%s", id); /* never a plan version's id */
+	version_id(key, ignored);
+	free(key);
+	char *recorded = NULL;
+	if (store_inbox_file_get(in->st, ignored, &recorded, NULL) == 1) {
+		free(recorded);
+		return;
+	}
+	char *path = address(in, s);
+	say(stderr, "%s ignored: %s", path, why);
+	free(path);
+	store_inbox_file_put(in->st, ignored, "IGNORED", wall_clock_ms(), NULL);
+}
+
 /* After a listing: mentions what is ignored (once), takes what is complete,
  * forgets names that are gone (unless their release still runs). */
 static void judge(struct inbox *in)
@@ -814,33 +835,18 @@ static void judge(struct inbox *in)
 			continue;
 		enum name_kind kind =
 		    classify(strrchr(s->name, '/') ? strrchr(s->name, '/') + 1 : s->name);
-		if (kind == NAME_IGNORED && !s->mentioned) {
-			char *path = address(in, s);
-			say(stderr, "%s %s", path, ignored_reason);
-			free(path);
-			s->mentioned = true;
-		}
+		if (kind == NAME_IGNORED)
+			mention(in, s,
+			        "not a plan (plans are named *.json, *.jsonc, *.yaml, *.yml or "
+			        "input)");
 		if (kind != NAME_PLAN)
 			continue;
 		if (!utf8_valid(s->name)) {
-			if (!s->mentioned) {
-				char *path = address(in, s);
-				say(stderr, "%s ignored: the name is not UTF-8", path);
-				free(path);
-				s->mentioned = true;
-			}
+			mention(in, s, "the name is not UTF-8");
 			continue;
 		}
 		if (!in->bucket && !s->v.regular) {
-			if (!s->mentioned) {
-				char *path = address(in, s);
-				say(stderr,
-				    "%s ignored: not a regular file (symbolic links are not "
-				    "followed)",
-				    path);
-				free(path);
-				s->mentioned = true;
-			}
+			mention(in, s, "not a regular file (symbolic links are not followed)");
 			continue;
 		}
 		s->mentioned = false;

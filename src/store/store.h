@@ -167,8 +167,9 @@ bool store_approval_link_exists(struct store *st, const char *execution_id, int 
  * a version of a file that started no release, so that a restart neither
  * reports it again nor reads it again. version is the inbox's name for one
  * version of one file (a hash of its address and size, time or ETag);
- * status is "INVALID" (reported), or "TAKEN" for the version of a plan
- * alone once it was taken with a variables file.
+ * status is "INVALID" (reported), "TAKEN" for the version of a plan alone
+ * once it was taken with a variables file, or "IGNORED" (a name that is
+ * not a plan, mentioned in the log).
  */
 /* 1 and *ret_status (caller frees) if version is recorded, 0 if not. */
 int store_inbox_file_get(struct store *st, const char *version, char **ret_status,

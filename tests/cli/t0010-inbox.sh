@@ -244,6 +244,8 @@ run cat "$tmp/serve.log"
 expect_out_lacks 'bad.json'
 expect_out_lacks 'evil'
 expect_out_lacks 'novars'
+expect_out_lacks 'notes.txt'
+expect_out_lacks 'link.yaml'
 [ "$(cat "$tmp/inbox/bad.json.result.json")" = "$before" ] || problem "the result was rewritten"
 n=$(count_plan slow)
 [ "$n" = 1 ] || problem "$n releases of the slow plan"
@@ -292,6 +294,8 @@ start_server "$tmp/config.yaml" "$db"
 i=0
 while [ $i -lt 100 ] && ! s3get incoming/plan.yaml.result.json | grep -q SUCCEEDED; do sleep 0.2; i=$((i + 1)); done
 s3get incoming/plan.yaml.result.json | grep -q '"status": "SUCCEEDED"' || problem "no SUCCEEDED result in S3"
+sleep 1.1 # one more poll
+cp "$tmp/serve.log" "$tmp/serve1.log"
 kill -9 $server_pid
 wait $server_pid 2>/dev/null
 start_server "$tmp/config.yaml" "$db"
@@ -322,9 +326,11 @@ run "$STEPPY" show --db "$db" --format json "$(s3get incoming/wrapped.json.resul
 expect_json 'd["stages"][0]["steps"][0]["name"] == "w-3.0"'
 end
 
-begin 'S3: an ignored object is named in the log once, with the reason'
-n=$(grep -c 'notes.txt.*ignored\|ignor.*notes.txt' "$tmp/serve.log")
-[ "$n" = 1 ] || problem "notes.txt is mentioned $n times: $(cat "$tmp/serve.log")"
+begin 'S3: an ignored object is named in the log once, with the reason, not again after a restart'
+n=$(grep -c 'notes.txt ignored: not a plan' "$tmp/serve1.log")
+[ "$n" = 1 ] || problem "notes.txt is mentioned $n times: $(cat "$tmp/serve1.log")"
+n=$(grep -c 'notes.txt' "$tmp/serve.log")
+[ "$n" = 0 ] || problem "notes.txt is mentioned again after a restart: $(cat "$tmp/serve.log")"
 end
 
 begin 'S3: an invalid object is reported once, not again after a restart'
@@ -335,6 +341,7 @@ start_server "$tmp/config.yaml" "$db"
 sleep 2.5
 run cat "$tmp/serve.log"
 expect_out_lacks 'bad.yaml'
+expect_out_lacks 'notes.txt'
 end
 
 stop_server
