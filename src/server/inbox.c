@@ -73,6 +73,9 @@
 
 /* Most variables a NAME.vars.json may give (as many as a plan may declare). */
 #define INBOX_MAX_VARS 1000
+/* Most ignored names looked up in the store (and mentioned) per poll: each
+ * costs a store write, on the loop thread. */
+#define INBOX_MENTIONS_PER_POLL 20
 
 /* One version of a local file, as fstatat() saw it. */
 struct version {
@@ -111,6 +114,7 @@ struct inbox {
 	uv_timer_t timer;
 	int handles; /* libuv handles not closed yet; memory goes with the last */
 	unsigned gen;
+	int mentions; /* ignored names looked up (and mentioned) in this poll */
 	struct seen *seen;
 };
 
@@ -807,8 +811,9 @@ static bool utf8_valid(const char *s)
  * version of it across restarts (the store records it). */
 static void mention(struct inbox *in, struct seen *s, const char *why)
 {
-	if (s->mentioned)
-		return;
+	if (s->mentioned || in->mentions >= INBOX_MENTIONS_PER_POLL)
+		return; /* the others at the next polls */
+	in->mentions++;
 	s->mentioned = true;
 	char id[11], ignored[11];
 	compute_id(in, s, NULL, id);
@@ -830,6 +835,7 @@ static void mention(struct inbox *in, struct seen *s, const char *why)
  * forgets names that are gone (unless their release still runs). */
 static void judge(struct inbox *in)
 {
+	in->mentions = 0;
 	for (struct seen *s = in->seen; s; s = s->next) {
 		if (s->gen != in->gen)
 			continue;
