@@ -76,6 +76,9 @@
 /* Most ignored names looked up in the store (and mentioned) per poll: each
  * costs a store write, on the loop thread. */
 #define INBOX_MENTIONS_PER_POLL 20
+/* Most plan versions read (and started or reported) per poll: each costs a
+ * read (an S3 GET), a parse and writes, on the loop thread. */
+#define INBOX_READS_PER_POLL 20
 
 /* One version of a local file, as fstatat() saw it. */
 struct version {
@@ -115,6 +118,7 @@ struct inbox {
 	int handles; /* libuv handles not closed yet; memory goes with the last */
 	unsigned gen;
 	int mentions; /* ignored names looked up (and mentioned) in this poll */
+	int reads;    /* plan versions read in this poll */
 	struct seen *seen;
 };
 
@@ -653,6 +657,7 @@ static void take(struct inbox *in, struct seen *s, struct seen *vars)
 		return;
 	}
 
+	in->reads++;
 	struct strbuf err = STRBUF_INIT;
 	struct diag_list dl = DIAG_LIST_INIT;
 	struct doc *doc = NULL;
@@ -835,7 +840,7 @@ static void mention(struct inbox *in, struct seen *s, const char *why)
  * forgets names that are gone (unless their release still runs). */
 static void judge(struct inbox *in)
 {
-	in->mentions = 0;
+	in->mentions = in->reads = 0;
 	for (struct seen *s = in->seen; s; s = s->next) {
 		if (s->gen != in->gen)
 			continue;
@@ -860,8 +865,9 @@ static void judge(struct inbox *in)
 			continue; /* not written yet */
 		struct seen *vars = vars_of(in, s);
 		set_id(in, s, vars);
-		if (s->taken || !complete(in, s) || (vars && !complete(in, vars)))
-			continue;
+		if (s->taken || !complete(in, s) || (vars && !complete(in, vars)) ||
+		    in->reads >= INBOX_READS_PER_POLL)
+			continue; /* (past the limit: at the next polls) */
 		take(in, s, vars);
 	}
 	for (struct seen **p = &in->seen; *p;) {
