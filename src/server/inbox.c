@@ -28,7 +28,8 @@
  *
  * Variables: NAME.vars.json beside the plan NAME, a JSON object of strings,
  * is read with it; its version is part of the plan's version, so writing
- * it again starts the plan again.
+ * it again starts the plan again. Or one file carries both, a wrapper
+ * { "plan": {...}, "vars": {...} } (unwrap()).
  *
  * The release id is derived from the version: path, size and modification
  * time (an object's address and ETag), and the variables file's; the
@@ -44,10 +45,13 @@
  * errors when it is invalid.
  *
  * Every name that reaches the log goes through say(), which escapes control
- * characters: a file name cannot forge log lines or drive a terminal.
+ * characters: a file name cannot forge log lines or drive a terminal (the
+ * release's planFile is escaped the same way).
  *
  * S3 calls are made synchronously on the loop thread (a list per poll, a
- * read and a write per new object): a slow S3 holds the loop that long.
+ * read and a write per new object): a slow S3 holds the loop that long. A
+ * poll reads at most INBOX_READS_PER_POLL plan versions and mentions at
+ * most INBOX_MENTIONS_PER_POLL ignored names; the rest wait for the next.
  */
 #include "server/inbox.h"
 
