@@ -72,6 +72,10 @@ static const char schema[] =
     "  token_sha256 BLOB PRIMARY KEY,"
     "  execution_id TEXT NOT NULL,"
     "  stage INTEGER NOT NULL, step INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS inbox_files ("
+    "  version TEXT PRIMARY KEY,"
+    "  status TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL) WITHOUT ROWID;";
 
 /* Sealed secrets (see "sealed secrets" below): one encrypted box per execution. */
@@ -1129,6 +1133,25 @@ int store_meta_get(struct store *st, const char *key, char **ret_value, struct s
 	return r;
 }
 
+int store_inbox_file_get(struct store *st, const char *version, char **ret_status,
+                         struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(st, "SELECT status FROM inbox_files WHERE version = ?", err);
+	if (!stmt)
+		return SP_ESTORE;
+	bind_text(stmt, 1, version);
+	int rc = sqlite3_step(stmt);
+	int r = 0;
+	if (rc == SQLITE_ROW) {
+		*ret_status = col_text(stmt, 0);
+		r = 1;
+	} else if (rc != SQLITE_DONE) {
+		r = db_error(st, err, "reading the inbox files");
+	}
+	sqlite3_finalize(stmt);
+	return r;
+}
+
 int store_meta_set(struct store *st, const char *key, const char *value, struct strbuf *err)
 {
 	if (!strcmp(key, "schema")) {
@@ -1149,6 +1172,25 @@ int store_meta_set(struct store *st, const char *key, const char *value, struct 
 	int r = sqlite3_step(stmt) == SQLITE_DONE
 	            ? 0
 	            : db_error(st, err, "writing the store's settings");
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int store_inbox_file_put(struct store *st, const char *version, const char *status, int64_t now,
+                         struct strbuf *err)
+{
+	sqlite3_stmt *stmt =
+	    prepare(st,
+	            "INSERT OR REPLACE INTO inbox_files (version, status, created_ms) "
+	            "VALUES (?, ?, ?)",
+	            err);
+	if (!stmt)
+		return SP_ESTORE;
+	bind_text(stmt, 1, version);
+	bind_text(stmt, 2, status);
+	sqlite3_bind_int64(stmt, 3, now);
+	int r =
+	    sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "recording an inbox file");
 	sqlite3_finalize(stmt);
 	return r;
 }

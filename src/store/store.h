@@ -187,6 +187,22 @@ bool store_approval_link_exists(struct store *st, const char *execution_id, int 
 int store_meta_get(struct store *st, const char *key, char **ret_value, struct strbuf *err);
 int store_meta_set(struct store *st, const char *key, const char *value, struct strbuf *err);
 
+/*
+ * Inbox files (steppy serve's plan directory or S3 prefix): what became of
+ * a version of a file that started no release, so that a restart neither
+ * reports it again nor reads it again. version is the inbox's name for one
+ * version of one file (a hash of its address and size, time or ETag);
+ * status is "INVALID" (reported), "TAKEN" for the version of a plan alone
+ * once it was taken with a variables file, or "IGNORED" (a name that is
+ * not a plan, mentioned in the log).
+ */
+/* 1 and *ret_status (caller frees) if version is recorded, 0 if not. */
+int store_inbox_file_get(struct store *st, const char *version, char **ret_status,
+                         struct strbuf *err);
+/* Records (or replaces) what became of version. */
+int store_inbox_file_put(struct store *st, const char *version, const char *status, int64_t now,
+                         struct strbuf *err);
+
 /* A number that changes whenever another connection commits (PRAGMA data_version). */
 int64_t store_data_version(struct store *st);
 

@@ -1,7 +1,7 @@
 /*
  * test-store.c - the SQLite store: creating executions, appending under a
  * lease, group commit, history reads, prefixes, leases, the inbox, the
- * store's settings, sealed secrets.
+ * store's settings, sealed secrets, the serve inbox's file versions.
  */
 #include "unit.h"
 
@@ -284,6 +284,26 @@ static void test_meta(void **state)
 	strbuf_release(&err);
 }
 
+/* The serve inbox's file versions: recorded, replaced, kept across a reopen. */
+static void test_inbox_files(void **state)
+{
+	struct store *st = *state;
+	struct strbuf err = STRBUF_INIT;
+	char *status = NULL;
+	assert_int_equal(store_inbox_file_get(st, "v1", &status, &err), 0);
+	assert_null(status);
+	assert_int_equal(store_inbox_file_put(st, "v1", "INVALID", 1000, &err), 0);
+	assert_int_equal(store_inbox_file_put(st, "v1", "TAKEN", 2000, &err), 0);
+	store_close(st);
+	assert_int_equal(store_open(path, &st, &err), 0);
+	*state = st;
+	assert_int_equal(store_inbox_file_get(st, "v1", &status, &err), 1);
+	assert_string_equal(status, "TAKEN");
+	free(status);
+	assert_int_equal(store_inbox_file_get(st, "v2", &status, &err), 0);
+	strbuf_release(&err);
+}
+
 static void test_open_errors(void **state)
 {
 	(void)state;
@@ -440,6 +460,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_and_unfinished, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inbox_files, setup, teardown),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test_setup_teardown(test_sealed_secrets, setup, teardown),
 	};
