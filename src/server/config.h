@@ -48,6 +48,9 @@ struct serve_config {
 	int64_t inbox_poll_ms;
 	size_t max_body_bytes;
 	unsigned client_timeout_s; /* a connection silent this long is closed */
+	unsigned head_timeout_s;   /* a request head must arrive within this, whole */
+	unsigned max_connections;  /* open connections in all */
+	unsigned max_per_address;  /* open connections from one address, <= max_connections */
 };
 
 /* The defaults: 127.0.0.1:8080, no tokens (loopback only), no channels. */
