@@ -184,6 +184,8 @@ static int hexval(char ch)
 	return ch >= '0' && ch <= '9' ? ch - '0' : ch - 'a' + 10;
 }
 
+static int config_check(struct doc *doc, int r, struct serve_config *c, struct diag_list *diags);
+
 static const char *str(const struct doc_node *obj, const char *key)
 {
 	const struct doc_node *n = doc_get(obj, key);
@@ -195,6 +197,21 @@ int serve_config_load(const char *path, struct serve_config *c, struct diag_list
 	serve_config_defaults(c);
 	struct doc *doc = NULL;
 	int r = doc_load(path, &doc, diags);
+	return config_check(doc, r, c, diags);
+}
+
+int serve_config_parse(const char *name, const char *text, size_t len, struct serve_config *c,
+                       struct diag_list *diags)
+{
+	serve_config_defaults(c);
+	struct doc *doc = NULL;
+	int r = doc_parse(name, text, len, doc_guess_syntax(name, text, len), &doc, diags);
+	return config_check(doc, r, c, diags);
+}
+
+/* Checks the parsed document (r: the parser's result) and fills c. */
+static int config_check(struct doc *doc, int r, struct serve_config *c, struct diag_list *diags)
+{
 	if (r < 0) {
 		c->doc = doc; /* for showing source lines; NULL if unreadable */
 		return r;

@@ -63,6 +63,11 @@ void serve_config_defaults(struct serve_config *c);
  */
 int serve_config_load(const char *path, struct serve_config *c, struct diag_list *diags);
 
+/* As serve_config_load, for text in memory named name (its extension
+ * decides the syntax, as for a file); for the fuzzer. */
+int serve_config_parse(const char *name, const char *text, size_t len, struct serve_config *c,
+                       struct diag_list *diags);
+
 /* Parses "HOST:PORT" or ":PORT" or "PORT". Returns 0 or -1. */
 int parse_listen(const char *s, char *host, size_t host_size, int *port);
 

@@ -12,6 +12,7 @@
 #include "util/error.h"
 #include "util/fileio.h"
 #include "util/timefmt.h"
+#include "util/utf8.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -133,8 +134,13 @@ void respond_text(struct request *rq, unsigned status, const char *ctype, const 
 
 void respond_json(struct request *rq, unsigned status, json_t *body)
 {
-	char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(body);
+	if (!text) { /* a string that is not UTF-8 made json_pack fail */
+		status = 500;
+		text = xstrdup("{\"error\":{\"code\":\"internal\",\"message\":\"the answer "
+		               "could not be encoded\"}}");
+	}
 	free(rq->resp);
 	rq->status = status;
 	rq->content_type = "application/json";
@@ -149,6 +155,7 @@ void respond_error(struct request *rq, unsigned status, const char *code, const 
 	va_start(ap, fmt);
 	strbuf_vaddf(&sb, fmt, ap);
 	va_end(ap);
+	utf8_sanitize(sb.buf); /* it may quote the client's path or parameters */
 	respond_json(rq, status, json_pack("{s{ssss}}", "error", "code", code, "message", sb.buf));
 	strbuf_release(&sb);
 }
@@ -1176,13 +1183,14 @@ static struct MHD_Daemon *start_daemon(struct server *srv, unsigned flags,
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	return MHD_start_daemon(
-	    flags, (uint16_t)c->listen_port, NULL, NULL, access_cb, srv, MHD_OPTION_SOCK_ADDR, addr,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)POLL_THREADS, MHD_OPTION_CONNECTION_TIMEOUT,
-	    c->client_timeout_s, MHD_OPTION_CONNECTION_LIMIT, srv->max_conns,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_address, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv,
-	    MHD_OPTION_NOTIFY_CONNECTION, notify_connection_cb, srv, MHD_OPTION_EXTERNAL_LOGGER,
-	    mhd_log_cb, NULL, MHD_OPTION_ARRAY, c->tls_certificate ? tls : tls + 2, MHD_OPTION_END);
+	    flags, (uint16_t)c->listen_port, NULL, NULL, access_cb, srv, MHD_OPTION_EXTERNAL_LOGGER,
+	    mhd_log_cb, NULL, MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)POLL_THREADS, MHD_OPTION_CONNECTION_TIMEOUT, c->client_timeout_s,
+	    MHD_OPTION_CONNECTION_LIMIT, srv->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    per_address, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv, MHD_OPTION_NOTIFY_CONNECTION,
+	    notify_connection_cb, srv, MHD_OPTION_ARRAY, c->tls_certificate ? tls : tls + 2,
+	    MHD_OPTION_END);
 }
 
 static bool loopback(const char *host)

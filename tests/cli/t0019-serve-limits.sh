@@ -97,6 +97,16 @@ run curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
 expect_out_contains '401'
 end
 
+begin 'a path that is not UTF-8 is answered 404 (it stopped the server) and the server lives on'
+run curl -s -w ' %{http_code}' "$url/%ff%fe"
+expect_out_contains '"not-found"'
+expect_out_contains ' 404'
+run curl -s -w ' %{http_code}' -H "Authorization: Bearer $VIEW" "$url/api/v1/executions?status=%ff"
+expect_out_contains ' 400'
+run curl -s "$url/healthz"
+expect_out_contains '"ok"'
+end
+
 begin 'a slow request head is cut off after requestHeadTimeoutSeconds although it keeps sending'
 /usr/bin/python3 - "$url" <<'EOF' || problem "the slow head was not cut off"
 import socket, sys, time, urllib.parse
@@ -118,6 +128,14 @@ while time.time() < end:
 sys.exit(1)
 EOF
 end
+
+# The flood: with a head deadline far longer than the test, only evicting old
+# unfinished heads keeps room for the others (the deadline alone would make
+# them wait up to a minute; the client gives up after 10 s).
+kill -TERM $server_pid
+wait $server_pid 2>/dev/null
+sed 's/^requestHeadTimeoutSeconds: .*/requestHeadTimeoutSeconds: 60/' "$tmp/config.yaml" >"$tmp/config-flood.yaml"
+start_server "$tmp/config-flood.yaml" "$db"
 
 begin 'hundreds of slow connections from 20 addresses: others still get answers'
 /usr/bin/python3 - "$url" "$VIEW" <<'EOF' >"$tmp/flood.out" 2>&1 || problem "$(cat "$tmp/flood.out")"
@@ -204,6 +222,7 @@ run cat "$tmp/serve.log"
 expect_out_lacks 'closed by remote side'
 expect_out_lacks 'Failed to send'
 expect_out_lacks 'Connection was'
+expect_out_lacks 'MHD_OPTION'
 expect_out_contains 'listening on'
 end
 
