@@ -7,8 +7,8 @@ nothing (tests/cli/t0019-serve-limits.sh checks the behaviour).
 
 1. Bodies before authentication: --bodies connections from 20 loopback
    addresses each send POST /api/v1/executions without a token, announcing
-   and sending --body-bytes; the server's RSS (VmRSS) is read before and
-   while they are all open.
+   and sending --body-bytes but its last byte; the server's RSS (VmRSS) is
+   read before and while they are all open (the bodies incomplete).
 2. Slow heads: --slow connections from 50 addresses send a request line and
    then one header line every 5 s, for --seconds; meanwhile one client asks
    GET /healthz every 0.5 s (5 s timeout). Prints how many answers it got
@@ -77,7 +77,7 @@ def bodies(url, pid, n, size):
             s.sendall(b"POST /api/v1/executions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % size)
             s.setblocking(False)
-            socks.append([s, size])
+            socks.append([s, size - 1])  # the last byte after the measurement
         except OSError:
             pass
     end = time.time() + 30
@@ -98,13 +98,19 @@ def bodies(url, pid, n, size):
     answered = 0
     for s, _ in socks:
         try:
+            s.setblocking(True)
+            s.settimeout(5)
+            try:
+                s.send(b"x")
+            except OSError:
+                pass
             if s.recv(20).startswith(b"HTTP/1.1 4"):
                 answered += 1
         except OSError:
             pass
         s.close()
     print("bodies: %d connections x %d bytes, no token: RSS %.1f MB -> %.1f MB (+%.1f MB); "
-          "%d refused early" % (len(socks), size, before / 1024, peak / 1024,
+          "%d answered 4xx" % (len(socks), size, before / 1024, peak / 1024,
                                 (peak - before) / 1024, answered))
 
 
@@ -145,11 +151,11 @@ def slow(url, n, seconds):
     for s in socks:
         s.close()
     if lat:
-        print("slow heads: %d held open, %.0f s: /healthz answered %d of %d, latency median "
+        print("slow heads: %d kept open (reopened when cut), %.0f s: /healthz answered %d of %d, latency median "
               "%.1f ms, max %.1f ms" % (n, seconds, len(lat), len(lat) + fails,
                                         statistics.median(lat) * 1000, max(lat) * 1000))
     else:
-        print("slow heads: %d held open, %.0f s: /healthz answered 0 of %d" % (n, seconds, fails))
+        print("slow heads: %d kept open (reopened when cut), %.0f s: /healthz answered 0 of %d" % (n, seconds, fails))
 
 
 def main():
