@@ -89,6 +89,7 @@ struct request {
 	char *body;
 	size_t len, cap;
 	size_t body_limit; /* maxBodyBytes, or less before authentication */
+	bool has_body;     /* Content-Length above 0, or Transfer-Encoding */
 	bool too_big;
 	size_t counted_body;  /* bytes of it counted in srv->open_body_bytes */
 	bool over_budget;     /* all bodies before authentication take too much */

@@ -406,7 +406,8 @@ static void dispatch(struct request *rq, bool headers_only)
  * requestHeadTimeoutSeconds of the connection opening or of the previous
  * answer: libmicrohttpd's own timeout restarts at every byte, so a client
  * sending a header line every few seconds would keep its connection for
- * ever. The deadline thread shuts such connections down. When connections
+ * ever. Without a token, the body counts too: the whole request must arrive
+ * in that time. The deadline thread shuts such connections down. When connections
  * run short (7/8 of maxConnections open), each new one evicts the connection
  * that has been reading its head the longest, so slow heads from many
  * addresses cannot keep the others out.
@@ -835,7 +836,8 @@ static void request_head(struct request *rq)
 	const char *cl = request_header(rq, "Content-Length");
 	const char *te = request_header(rq, "Transfer-Encoding");
 	if (!te && (!cl || !strcmp(cl, "0")))
-		return;   /* no body: answered after the head, keeping the connection */
+		return; /* no body: answered after the head, keeping the connection */
+	rq->has_body = true;
 	handle(rq, true); /* who may not, or where nothing is: 401, 403, 404, 405 */
 	if (!rq->status && cl) {
 		char *end;
@@ -928,7 +930,6 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		/* First call: headers only. Answering now closes the connection
 		 * (PITFALLS): only refusals are answered now, the rest waits for
 		 * the next call. */
-		conn_head_done(srv, conn);
 		rq = xcalloc(1, sizeof(*rq));
 		rq->srv = srv;
 		rq->conn = conn;
@@ -937,6 +938,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		remote_address(conn, rq->address, sizeof(rq->address));
 		*con_cls = rq;
 		request_head(rq);
+		/* Without a token, the body is part of the deadline too: a slow
+		 * body would hold the connection as a slow head does. */
+		if (rq->identity || !rq->has_body)
+			conn_head_done(srv, conn);
 		return rq->status ? send_response(rq) : MHD_YES;
 	}
 	if (rq->answered) /* by a worker, which resumed the connection */
@@ -946,6 +951,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	conn_head_done(srv, conn); /* the request is complete */
 	if (rq->too_big)
 		respond_too_big(rq);
 	else if (queue_request(srv, rq))

@@ -129,6 +129,29 @@ sys.exit(1)
 EOF
 end
 
+begin 'without a token, a slow body is cut off too: the whole request has requestHeadTimeoutSeconds'
+/usr/bin/python3 - "$url" <<'EOF' || problem "the slow body was not cut off"
+import socket, sys, time, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+s = socket.create_connection((u.hostname, u.port))
+s.sendall(b"POST /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+          b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+s.settimeout(0.3)
+end = time.time() + 15
+while time.time() < end:
+    try:
+        s.sendall(b" ")
+        d = s.recv(100)
+        if not d:
+            sys.exit(0)
+    except socket.timeout:
+        pass
+    except (BrokenPipeError, ConnectionResetError):
+        sys.exit(0)
+sys.exit(1)
+EOF
+end
+
 # The flood: with a head deadline far longer than the test, only evicting old
 # unfinished heads keeps room for the others (the deadline alone would make
 # them wait up to a minute; the client gives up after 10 s).
