@@ -12,14 +12,17 @@
  * It goes through server_handle(), the same checks and routes a connection's
  * request gets (authentication, the checks made on headers alone, body
  * limits, every handler), on a server that is not started: a temporary
- * store, two tokens ("Bearer stp_fuzz_admin" has every role, "Bearer
- * stp_fuzz_viewer" only viewer) and no loop thread, so a submission or retry
- * is answered 503 and nothing is ever run. Every JSON answer must parse.
+ * store holding one finished release (id "fz00000001", two stages of Wait
+ * steps, run once at start), two tokens ("Bearer stp_fuzz_admin" has every
+ * role, "Bearer stp_fuzz_viewer" only viewer) and no loop thread, so a
+ * submission or retry is answered 503 and nothing more is ever run. Every JSON answer must parse.
  * Build and run: see tests/fuzz/README.md; the test suite replays
  * tests/fuzz/corpus-api/ through replay.c.
  */
 #include "server/server-internal.h"
 
+#include "cli/cli.h"
+#include "engine/runtime.h"
 #include "util/alloc.h"
 
 #include <openssl/sha.h>
@@ -52,11 +55,47 @@ static void cleanup(void)
 	rmdir(dir);
 }
 
+/* Runs one small release to its end into the store, for the handlers that
+ * read a release (the report, events, streams, decisions refused). */
+static void seed_store(void)
+{
+	char plan_path[96];
+	snprintf(plan_path, sizeof(plan_path), "%s/plan.json", dir);
+	FILE *f = fopen(plan_path, "w");
+	if (!f)
+		abort();
+	fputs("{\"name\": \"fuzz\", \"environmentName\": \"test\", \"stages\": ["
+	      "{\"name\": \"one\", \"steps\": [{\"name\": \"a\", \"type\": \"Wait\", "
+	      "\"seconds\": 0}, {\"name\": \"b\", \"type\": \"Wait\", \"seconds\": 0}]},"
+	      "{\"name\": \"two\", \"steps\": [{\"name\": \"c\", \"type\": \"Wait\", "
+	      "\"seconds\": 0}]}]}\n",
+	      f);
+	fclose(f);
+	struct store *st;
+	struct runtime *rt;
+	struct plan *plan;
+	struct strbuf err = STRBUF_INIT;
+	struct runtime_options opts = { 0 };
+	const char *id;
+	if (store_open(store_path, &st, &err) < 0 || runtime_new(st, &opts, &rt, &err) < 0 ||
+	    cli_load_plan(plan_path, NULL, 0, &plan) != 0 ||
+	    runtime_submit_as(rt, plan, plan_path, "fuzz", "fz00000001", &id, &err) < 0) {
+		fprintf(stderr, "fuzz-api: cannot seed the store: %s\n", err.buf);
+		abort();
+	}
+	runtime_run(rt);
+	runtime_free(rt);
+	store_close(st);
+	strbuf_release(&err);
+	unlink(plan_path);
+}
+
 static void setup(void)
 {
 	if (!mkdtemp(dir))
 		abort();
 	snprintf(store_path, sizeof(store_path), "%s/steppy.db", dir);
+	seed_store();
 	serve_config_defaults(&cfg);
 	tokens[0].name = "admin";
 	SHA256((const unsigned char *)"stp_fuzz_admin", 14, tokens[0].sha256);
