@@ -158,7 +158,8 @@ end
 kill -TERM $server_pid
 wait $server_pid 2>/dev/null
 sed 's/^requestHeadTimeoutSeconds: .*/requestHeadTimeoutSeconds: 60/' "$tmp/config.yaml" >"$tmp/config-flood.yaml"
-start_server "$tmp/config-flood.yaml" "$db"
+start_server "$tmp/config-flood.yaml" "$tmp/flood.db"
+[ -n "$url" ] || { echo "the second server did not start:"; cat "$tmp/serve.log"; }
 
 begin 'hundreds of slow connections from 20 addresses: others still get answers'
 /usr/bin/python3 - "$url" "$VIEW" <<'EOF' >"$tmp/flood.out" 2>&1 || problem "$(cat "$tmp/flood.out")"
