@@ -5,7 +5,7 @@
 #   make unit            unit tests only, in this build
 #   make CC=clang        any target with clang
 #   make BUILD=build/asan SAN=1 unit   unit tests under AddressSanitizer + UBSan
-#   make fuzz            the libFuzzer target (clang), see tests/fuzz/README.md
+#   make fuzz            the libFuzzer targets (clang), see tests/fuzz/README.md
 #   make format          clang-format every source file
 
 BUILD  ?= build
@@ -64,18 +64,25 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libsteppy.a
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -Itests/unit $(LDFLAGS) -o $@ \
 		$< $(BUILD)/libsteppy.a $(LIBS) $(shell pkg-config --libs cmocka)
 
-# The fuzz target replays its corpus in the test suite (tests/fuzz/replay.c);
-# the real fuzzer needs clang's libFuzzer.
-$(BUILD)/fuzz-plan-replay: tests/fuzz/fuzz-plan.c tests/fuzz/replay.c $(BUILD)/libsteppy.a
+# The fuzz targets (the plan reader, the API's request handling, the server
+# configuration reader) replay their corpora in the test suite
+# (tests/fuzz/replay.c); the real fuzzers need clang's libFuzzer.
+FUZZ_TARGETS := plan api config
+FUZZ_REPLAY  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz-%-replay)
+
+$(BUILD)/fuzz-%-replay: tests/fuzz/fuzz-%.c tests/fuzz/replay.c $(BUILD)/libsteppy.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 fuzz:
 	$(MAKE) BUILD=build/fuzz CC=clang SAN=1 CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" \
 		build/fuzz/libsteppy.a
-	clang -std=c17 -D_GNU_SOURCE -Isrc -O1 -g -fsanitize=fuzzer,address,undefined \
-		-o build/fuzz/fuzz-plan tests/fuzz/fuzz-plan.c build/fuzz/libsteppy.a $(LIBS)
+	for t in $(FUZZ_TARGETS); do \
+		clang -std=c17 -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS)) -O1 -g \
+			-fsanitize=fuzzer,address,undefined -o build/fuzz/fuzz-$$t \
+			tests/fuzz/fuzz-$$t.c build/fuzz/libsteppy.a $(LIBS) || exit 1; \
+	done
 
-unit: $(UNIT_BIN) $(BUILD)/steppy $(BUILD)/fuzz-plan-replay
+unit: $(UNIT_BIN) $(BUILD)/steppy $(FUZZ_REPLAY)
 
 check:
 	tests/run.sh

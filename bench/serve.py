@@ -4,7 +4,7 @@ with --stored executions in the store while --running releases run.
 Prints figures; asserts nothing.
 
   bench/serve.py [--steppy build/steppy] [--stored 10000] [--running 100]
-                 [--connections 50] [--seconds 20]
+                 [--connections 50] [--seconds 20] [--per-address N]
 
 The stored executions are copies of one real recorded release (its history
 cloned under new ids, as bench/engine.py does); the running ones are
@@ -63,6 +63,8 @@ def main():
     ap.add_argument("--running", type=int, default=100)
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--per-address", type=int, default=0,
+                    help="maxConnectionsPerAddress for the server (0: its default)")
     args = ap.parse_args()
     ensure_wrk()
     work = tempfile.mkdtemp(prefix="steppy-bench-serve.")
@@ -85,6 +87,8 @@ def main():
         with open(config, "w") as f:
             f.write("tokens:\n" + tok.split("for the configuration:\n")[1])
             f.write("exec: {enabled: true}\n")
+            if args.per_address:  # wrk's connections all come from 127.0.0.1
+                f.write("maxConnectionsPerAddress: %d\n" % args.per_address)
         log = open(os.path.join(work, "serve.log"), "w")
         server = subprocess.Popen([args.steppy, "serve", "--config", config, "--listen",
                                    "127.0.0.1:0", "--db", db], stdout=log, stderr=log)

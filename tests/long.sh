@@ -1,7 +1,8 @@
 #!/bin/sh
 # Long test modes, kept out of tests/run.sh (which CI runs):
 #   - the crash test with 500 SIGKILLs (CRASH_KILLS to change);
-#   - libFuzzer on the plan reader for 10 minutes (FUZZ_SECONDS to change).
+#   - libFuzzer on the plan reader for 10 minutes (FUZZ_SECONDS to change), then
+#     on the API's request handling and on the server configuration reader.
 # Prints what each found; exit status 0 only if nothing failed.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -14,4 +15,9 @@ make -s fuzz || exit 2
 mkdir -p build/fuzz/corpus
 build/fuzz/fuzz-plan -dict=tests/fuzz/plan.dict -max_total_time="${FUZZ_SECONDS:-600}" \
     -rss_limit_mb=2048 -print_final_stats=1 build/fuzz/corpus tests/fuzz/corpus || status=1
+for t in api config; do
+    mkdir -p build/fuzz/corpus-$t
+    build/fuzz/fuzz-$t -dict=tests/fuzz/$t.dict -max_total_time="${FUZZ_SECONDS:-600}" \
+        -rss_limit_mb=2048 -print_final_stats=1 build/fuzz/corpus-$t tests/fuzz/corpus-$t || status=1
+done
 exit $status

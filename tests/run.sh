@@ -86,6 +86,9 @@ run_units "valgrind" build valgrind -q --leak-check=full --show-leak-kinds=defin
     --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99
 
 step "fuzz corpus replay (ASan+UBSan)" build/asan/fuzz-plan-replay tests/fuzz/corpus tests/plans
+step "fuzz corpus replay: API requests (ASan+UBSan)" build/asan/fuzz-api-replay tests/fuzz/corpus-api
+step "fuzz corpus replay: server configuration (ASan+UBSan)" build/asan/fuzz-config-replay \
+    tests/fuzz/corpus-config
 
 for t in tests/cli/t[0-9]*.sh; do
     n=$(basename "$t" .sh)

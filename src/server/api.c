@@ -254,8 +254,9 @@ static void h_events(struct request *rq)
 
 struct stream {
 	struct server *srv;
-	char id[128]; /* an execution, or "" for the list */
-	int64_t last_seq, last_version, last_ping;
+	struct request *rq; /* its connection's request, for server_sleep() */
+	char id[128];       /* an execution, or "" for the list */
+	int64_t last_seq, last_version, last_ping, next_poll;
 	struct store *st;
 	struct strbuf pending;
 	size_t sent;
@@ -314,8 +315,15 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		s->sent = 0;
 		if (s->srv->closing)
 			return MHD_CONTENT_READER_END_OF_STREAM;
-		if (!s->first)
-			usleep(STREAM_POLL_MS * 1000);
+		int64_t now = wall_clock_ms();
+		if (!s->first && now < s->next_poll) {
+			/* nothing new yet: park the connection until the next poll
+			 * (this is one of the server's few network threads) */
+			if (!server_sleep(s->srv, s->rq, s->next_poll - now))
+				return MHD_CONTENT_READER_END_OF_STREAM;
+			return 0;
+		}
+		s->next_poll = now + STREAM_POLL_MS;
 		stream_poll(s);
 	}
 	size_t n = s->pending.len - s->sent;
@@ -351,6 +359,7 @@ static void start_stream(struct request *rq, const char *id)
 	}
 	struct stream *s = xcalloc(1, sizeof(*s));
 	s->srv = rq->srv;
+	s->rq = rq;
 	s->st = st;
 	s->first = true;
 	s->last_seq = -1;

@@ -257,6 +257,9 @@ static const struct field_spec config_fields[] = {
 	{ .name = "maxBodyBytes", .types = T_INTEGER, .min = 1024, .max = 67108864 },
 	{ .name = "clientTimeoutSeconds", .types = T_INTEGER, .min = 1, .max = 3600 },
 	{ .name = "people", .types = T_OBJECT, .check = check_people },
+	{ .name = "requestHeadTimeoutSeconds", .types = T_INTEGER, .min = 1, .max = 600 },
+	{ .name = "maxConnections", .types = T_INTEGER, .min = 16, .max = 100000 },
+	{ .name = "maxConnectionsPerAddress", .types = T_INTEGER, .min = 1, .max = 100000 },
 	{ .name = NULL },
 };
 
@@ -289,6 +292,9 @@ void serve_config_defaults(struct serve_config *c)
 	c->inbox_poll_ms = 5000;
 	c->max_body_bytes = 1u << 20;
 	c->client_timeout_s = 30;
+	c->head_timeout_s = 10;
+	c->max_connections = 1024;
+	c->max_per_address = 32;
 }
 
 static int hexval(char ch)
@@ -309,6 +315,7 @@ static unsigned roles_from(const struct doc_node *roles)
 	}
 	return bits;
 }
+static int config_check(struct doc *doc, int r, struct serve_config *c, struct diag_list *diags);
 
 static const char *str(const struct doc_node *obj, const char *key)
 {
@@ -345,6 +352,21 @@ int serve_config_load(const char *path, struct serve_config *c, struct diag_list
 	serve_config_defaults(c);
 	struct doc *doc = NULL;
 	int r = doc_load(path, &doc, diags);
+	return config_check(doc, r, c, diags);
+}
+
+int serve_config_parse(const char *name, const char *text, size_t len, struct serve_config *c,
+                       struct diag_list *diags)
+{
+	serve_config_defaults(c);
+	struct doc *doc = NULL;
+	int r = doc_parse(name, text, len, doc_guess_syntax(name, text, len), &doc, diags);
+	return config_check(doc, r, c, diags);
+}
+
+/* Checks the parsed document (r: the parser's result) and fills c. */
+static int config_check(struct doc *doc, int r, struct serve_config *c, struct diag_list *diags)
+{
 	if (r < 0) {
 		c->doc = doc; /* for showing source lines; NULL if unreadable */
 		return r;
@@ -371,6 +393,20 @@ int serve_config_load(const char *path, struct serve_config *c, struct diag_list
 			v_pop(&v, s2);
 			v_pop(&v, s1);
 		}
+	}
+	/* one address may not take every connection */
+	const struct doc_node *per = doc_get(root, "maxConnectionsPerAddress");
+	const struct doc_node *all = doc_get(root, "maxConnections");
+	int64_t all_n = all && all->kind == DOC_NUMBER && all->u.number.is_integer
+	                    ? all->u.number.integer
+	                    : 1024;
+	if (per && per->kind == DOC_NUMBER && per->u.number.is_integer &&
+	    per->u.number.integer >= all_n) {
+		size_t s1 = v_push(&v, "maxConnectionsPerAddress");
+		v_error(&v, per->pos, NULL,
+		        "must be below maxConnections (%lld), or one address can take them all",
+		        (long long)all_n);
+		v_pop(&v, s1);
 	}
 	const struct doc_node *tls = doc_get(root, "tls");
 	if (channels && channels->kind == DOC_OBJECT) {
@@ -436,6 +472,14 @@ int serve_config_load(const char *path, struct serve_config *c, struct diag_list
 	const struct doc_node *timeout = doc_get(root, "clientTimeoutSeconds");
 	if (timeout)
 		c->client_timeout_s = (unsigned)timeout->u.number.integer;
+	const struct doc_node *head = doc_get(root, "requestHeadTimeoutSeconds");
+	if (head)
+		c->head_timeout_s = (unsigned)head->u.number.integer;
+	const struct doc_node *conns = doc_get(root, "maxConnections");
+	if (conns)
+		c->max_connections = (unsigned)conns->u.number.integer;
+	if (per)
+		c->max_per_address = (unsigned)per->u.number.integer;
 	const struct doc_node *max = doc_get(root, "maxBodyBytes");
 	if (max)
 		c->max_body_bytes = (size_t)max->u.number.integer;

@@ -54,6 +54,9 @@ struct serve_config {
 	struct people people;      /* the people directory; empty when not configured */
 	struct exec_policy exec;   /* steps that run local code; all off by default */
 	const char **exec_allow;   /* owned array behind exec.allow, or NULL */
+	unsigned head_timeout_s;   /* a request head must arrive within this, whole */
+	unsigned max_connections;  /* open connections in all */
+	unsigned max_per_address;  /* open connections from one address, <= max_connections */
 };
 
 /* The defaults: 127.0.0.1:8080, no tokens (loopback only), no channels. */
@@ -65,6 +68,11 @@ void serve_config_defaults(struct serve_config *c);
  * for showing source lines). Free with serve_config_release() either way.
  */
 int serve_config_load(const char *path, struct serve_config *c, struct diag_list *diags);
+
+/* As serve_config_load, for text in memory named name (its extension
+ * decides the syntax, as for a file); for the fuzzer. */
+int serve_config_parse(const char *name, const char *text, size_t len, struct serve_config *c,
+                       struct diag_list *diags);
 
 /* Parses "HOST:PORT" or ":PORT" or "PORT". Returns 0 or -1. */
 int parse_listen(const char *s, char *host, size_t host_size, int *port);

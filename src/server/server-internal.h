@@ -17,6 +17,8 @@
 #include <stdbool.h>
 
 struct job;
+struct conn_slot;
+struct request;
 
 struct server {
 	const struct serve_config *cfg;
@@ -51,15 +53,50 @@ struct server {
 	atomic_ullong approval_wait_count, approval_wait_ms_sum;
 	pthread_mutex_t metrics_lock;
 	json_t *step_ends; /* "TYPE STATE" -> attempts ended so, under metrics_lock */
+	/* connection handling (server.c, "connections"): heads being read, the
+	 * deadline thread, parked streams and the request workers */
+	pthread_mutex_t conns_lock;
+	struct conn_slot *heads, *heads_end; /* reading a request head, oldest first */
+	size_t nconns;                       /* open connections, under conns_lock */
+	unsigned max_conns;                  /* maxConnections, within the open file limit */
+	struct request *sleepers;            /* parked streams, under conns_lock */
+	bool conns_closing;                  /* no more parking, under conns_lock */
+	pthread_t deadline_thread;
+	bool deadline_running;
+	pthread_mutex_t queue_lock;
+	pthread_cond_t queue_cond;
+	struct request *queue, *queue_end; /* complete requests for the workers */
+	bool queue_closing;                /* workers answer 503 and stop */
+	pthread_t *workers;
+	size_t nworkers;
+	atomic_ullong open_body_bytes; /* buffered bodies of requests without a token */
+};
+
+/* One request without a connection (the API fuzzer): what a client sends. */
+struct request_input {
+	const char *method, *path;
+	const char *const *headers; /* name, value, name, value, ..., NULL */
+	const char *const *query;   /* name, value, ..., NULL */
+	const char *body;
+	size_t len;
 };
 
 struct request {
 	struct server *srv;
 	struct MHD_Connection *conn;
 	const char *method, *url;
+	const struct request_input *input; /* instead of conn (the fuzzer), or NULL */
+	char cookie[256];                  /* request_cookie()'s value without conn */
 	char *body;
 	size_t len, cap;
+	size_t body_limit; /* maxBodyBytes, or less before authentication */
+	bool has_body;     /* Content-Length above 0, or Transfer-Encoding */
 	bool too_big;
+	size_t counted_body;  /* bytes of it counted in srv->open_body_bytes */
+	bool over_budget;     /* all bodies before authentication take too much */
+	bool answered;        /* a worker filled the response; queue it */
+	struct request *next; /* in srv->queue or srv->sleepers */
+	int64_t wake_ms;      /* when parked: when to resume */
 	/* who asks */
 	const char *identity; /* token name, or "anonymous" without tokens */
 	unsigned roles;
@@ -125,6 +162,22 @@ void role_names(unsigned roles, const char *sep, struct strbuf *out);
 /* The JSON body as an object whose keys are all in allowed (NULL-ended);
  * else answers 400 and returns NULL. An empty body is {}. */
 json_t *request_json(struct request *rq, const char *const *allowed);
+
+/*
+ * Parks a streaming connection until due_ms (wall clock): call from a content
+ * reader that has nothing to send, and return 0 from it. The connection's
+ * pool thread is free meanwhile. Returns false if the server is closing (then
+ * end the stream instead).
+ */
+bool server_sleep(struct server *srv, struct request *rq, int64_t due_ms);
+
+/*
+ * Handles one request without a socket, with the checks and routes a
+ * connection's request gets; for the API fuzzer. Sets *status and hands over
+ * the answer in *body (NUL-terminated, *len bytes; free it).
+ */
+void server_handle(struct server *srv, const struct request_input *in, unsigned *status,
+                   char **body, size_t *len);
 
 /* Handlers: api.c, pages.c and web.c. Each answers the request. */
 typedef void (*handler_fn)(struct request *rq);

@@ -12,8 +12,10 @@
 #include "util/error.h"
 #include "util/fileio.h"
 #include "util/timefmt.h"
+#include "util/utf8.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -23,12 +25,19 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
-#define MAX_CONNECTIONS 1000 /* a thread each */
-#define MAX_PER_IP      200  /* one address cannot take them all */
-#define MAX_POOL        16   /* idle store connections kept */
-#define ADOPT_EVERY_MS  10000
+#define MAX_POOL         16 /* idle store connections kept */
+#define ADOPT_EVERY_MS   10000
+#define POLL_THREADS     4           /* libmicrohttpd's epoll threads: they never block */
+#define WORKERS          32          /* run handlers, which may block (decisions, jobs) */
+#define CONN_MEMORY      (32u << 10) /* per connection: its head, buffers */
+#define OPEN_BODY_MAX    (64u << 10) /* a body before authentication */
+#define OPEN_BODY_ALL    (16u << 20) /* all bodies before authentication */
+#define DEADLINE_TICK_MS 100
 
 struct job {
 	void (*fn)(struct server *srv, void *arg);
@@ -125,8 +134,13 @@ void respond_text(struct request *rq, unsigned status, const char *ctype, const 
 
 void respond_json(struct request *rq, unsigned status, json_t *body)
 {
-	char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(body);
+	if (!text) { /* a string that is not UTF-8 made json_pack fail */
+		status = 500;
+		text = xstrdup("{\"error\":{\"code\":\"internal\",\"message\":\"the answer "
+		               "could not be encoded\"}}");
+	}
 	free(rq->resp);
 	rq->status = status;
 	rq->content_type = "application/json";
@@ -141,18 +155,53 @@ void respond_error(struct request *rq, unsigned status, const char *code, const 
 	va_start(ap, fmt);
 	strbuf_vaddf(&sb, fmt, ap);
 	va_end(ap);
+	utf8_sanitize(sb.buf); /* it may quote the client's path or parameters */
 	respond_json(rq, status, json_pack("{s{ssss}}", "error", "code", code, "message", sb.buf));
 	strbuf_release(&sb);
 }
 
+/* In a NULL-ended name, value list: the value of name, or NULL. */
+static const char *input_lookup(const char *const *kv, const char *name, bool nocase)
+{
+	for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2)
+		if (nocase ? !strcasecmp(kv[i], name) : !strcmp(kv[i], name))
+			return kv[i + 1];
+	return NULL;
+}
+
 const char *request_query(struct request *rq, const char *name)
 {
+	if (rq->input)
+		return input_lookup(rq->input->query, name, false);
 	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 const char *request_header(struct request *rq, const char *name)
 {
+	if (rq->input)
+		return input_lookup(rq->input->headers, name, true);
 	return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+/* A cookie of the request, or NULL. Without a connection, the Cookie header
+ * is split here (the value is kept in rq->cookie). */
+static const char *request_cookie(struct request *rq, const char *name)
+{
+	if (!rq->input)
+		return MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, name);
+	const char *h = request_header(rq, "Cookie");
+	size_t n = strlen(name);
+	while (h && *h) {
+		h += strspn(h, " ;");
+		size_t len = strcspn(h, ";");
+		if (len > n && !strncmp(h, name, n) && h[n] == '=') {
+			snprintf(rq->cookie, sizeof(rq->cookie), "%.*s", (int)(len - n - 1),
+			         h + n + 1);
+			return rq->cookie;
+		}
+		h += len;
+	}
+	return NULL;
 }
 
 json_t *request_json(struct request *rq, const char *const *allowed)
@@ -265,7 +314,7 @@ static void authenticate(struct request *rq)
 	if (auth && !strncasecmp(auth, "Bearer ", 7))
 		token = auth + 7;
 	if (!token) {
-		token = MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, "steppy_session");
+		token = request_cookie(rq, "steppy_session");
 		rq->by_cookie = token != NULL;
 	}
 	const struct api_token *t = token && *token ? server_find_token(srv, token) : NULL;
@@ -333,7 +382,12 @@ static bool match(const char *pattern, const char *path, char params[4][128])
 	return !*pattern && !*path;
 }
 
-static void dispatch(struct request *rq)
+/*
+ * Routes the request and answers it. With headers_only (the body is not read
+ * yet) it stops before the handler: what it answers then (401, 403, 404,
+ * 405) is decided on the headers alone, and rq->status stays 0 otherwise.
+ */
+static void dispatch(struct request *rq, bool headers_only)
 {
 	const struct route *tables[] = { api_routes, page_routes, web_routes };
 	bool path_known = false;
@@ -375,7 +429,8 @@ static void dispatch(struct request *rq)
 				strbuf_release(&has);
 				return;
 			}
-			r->fn(rq);
+			if (!headers_only)
+				r->fn(rq);
 			return;
 		}
 	if (path_known)
@@ -384,6 +439,342 @@ static void dispatch(struct request *rq)
 	else
 		respond_error(rq, 404, "not-found", "no such resource: %s", rq->url);
 	strbuf_release(&allow);
+}
+
+/* ---- connections: head deadlines, limits, workers -------------------------------- */
+
+/*
+ * libmicrohttpd runs POLL_THREADS epoll threads that must never block, and
+ * handlers may (a decision waits for the engine, a submission for the loop
+ * thread). So a complete request is parked (MHD_suspend_connection) and
+ * handed to one of WORKERS threads, which resumes the connection when its
+ * answer is ready; live streams park between polls (server_sleep).
+ *
+ * A request head (request line and headers) must arrive whole within
+ * requestHeadTimeoutSeconds of the connection opening or of the previous
+ * answer: libmicrohttpd's own timeout restarts at every byte, so a client
+ * sending a header line every few seconds would keep its connection for
+ * ever. Without a token, the body counts too: the whole request must arrive
+ * in that time. The deadline thread shuts such connections down. When connections
+ * run short (7/8 of maxConnections open), each new one evicts the connection
+ * that has been reading its head the longest, so slow heads from many
+ * addresses cannot keep the others out.
+ */
+
+static void handle(struct request *rq, bool headers_only);
+
+/* One open connection (libmicrohttpd's socket context). */
+struct conn_slot {
+	struct conn_slot *prev, *next; /* in srv->heads while in_heads */
+	bool in_heads;                 /* reading a request head */
+	int fd;                        /* valid until the CLOSED notice */
+	int64_t since_ms;              /* monotonic: when this head began */
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Under conns_lock. */
+static void heads_unlink(struct server *srv, struct conn_slot *c)
+{
+	if (!c->in_heads)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->heads = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		srv->heads_end = c->prev;
+	c->prev = c->next = NULL;
+	c->in_heads = false;
+}
+
+/* Under conns_lock: c starts reading a head now, so it goes last. */
+static void heads_append(struct server *srv, struct conn_slot *c)
+{
+	heads_unlink(srv, c);
+	c->since_ms = mono_ms();
+	c->prev = srv->heads_end;
+	if (srv->heads_end)
+		srv->heads_end->next = c;
+	else
+		srv->heads = c;
+	srv->heads_end = c;
+	c->in_heads = true;
+}
+
+/* Under conns_lock: ends c's connection. libmicrohttpd sees the socket end
+ * and closes it; the fd stays c's until the CLOSED notice, which takes the
+ * same lock. */
+static void heads_cut(struct server *srv, struct conn_slot *c)
+{
+	heads_unlink(srv, c);
+	shutdown(c->fd, SHUT_RDWR);
+}
+
+static struct conn_slot *conn_slot_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* The head of a request has arrived. */
+static void conn_head_done(struct server *srv, struct MHD_Connection *conn)
+{
+	struct conn_slot *c = conn_slot_of(conn);
+	if (!c)
+		return;
+	pthread_mutex_lock(&srv->conns_lock);
+	heads_unlink(srv, c);
+	pthread_mutex_unlock(&srv->conns_lock);
+}
+
+/* An answer has gone out: the next head's time starts now. */
+static void conn_head_begin(struct server *srv, struct MHD_Connection *conn)
+{
+	struct conn_slot *c = conn_slot_of(conn);
+	if (!c)
+		return;
+	pthread_mutex_lock(&srv->conns_lock);
+	heads_append(srv, c);
+	pthread_mutex_unlock(&srv->conns_lock);
+}
+
+static void notify_connection_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                 enum MHD_ConnectionNotificationCode code)
+{
+	struct server *srv = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct conn_slot *c = xcalloc(1, sizeof(*c));
+		c->fd = ci ? ci->connect_fd : -1;
+		pthread_mutex_lock(&srv->conns_lock);
+		srv->nconns++;
+		if (srv->nconns > srv->max_conns - srv->max_conns / 8 && srv->heads)
+			heads_cut(srv, srv->heads); /* short of connections: the oldest head goes */
+		if (c->fd >= 0)
+			heads_append(srv, c);
+		pthread_mutex_unlock(&srv->conns_lock);
+		*socket_context = c;
+		return;
+	}
+	struct conn_slot *c = *socket_context;
+	if (!c)
+		return;
+	pthread_mutex_lock(&srv->conns_lock);
+	heads_unlink(srv, c);
+	srv->nconns--;
+	pthread_mutex_unlock(&srv->conns_lock);
+	free(c);
+	*socket_context = NULL;
+}
+
+/* The deadline thread: cuts heads past their deadline, wakes parked streams. */
+static void *deadline_main(void *arg)
+{
+	struct server *srv = arg;
+	int64_t limit = (int64_t)srv->cfg->head_timeout_s * 1000;
+	for (;;) {
+		usleep(DEADLINE_TICK_MS * 1000);
+		int64_t now = mono_ms();
+		struct request *due = NULL;
+		pthread_mutex_lock(&srv->conns_lock);
+		if (srv->conns_closing) {
+			pthread_mutex_unlock(&srv->conns_lock);
+			return NULL;
+		}
+		while (srv->heads && now - srv->heads->since_ms >= limit)
+			heads_cut(srv, srv->heads);
+		for (struct request **p = &srv->sleepers; *p;) {
+			struct request *rq = *p;
+			if (rq->wake_ms <= now) {
+				*p = rq->next;
+				rq->next = due;
+				due = rq;
+			} else {
+				p = &rq->next;
+			}
+		}
+		pthread_mutex_unlock(&srv->conns_lock);
+		while (due) {
+			struct request *rq = due;
+			due = rq->next;
+			rq->next = NULL;
+			MHD_resume_connection(rq->conn);
+		}
+	}
+}
+
+bool server_sleep(struct server *srv, struct request *rq, int64_t delay_ms)
+{
+	if (!rq || !rq->conn)
+		return false;
+	pthread_mutex_lock(&srv->conns_lock);
+	bool parked = !srv->conns_closing && srv->deadline_running;
+	if (parked) {
+		MHD_suspend_connection(rq->conn);
+		rq->wake_ms = mono_ms() + delay_ms;
+		rq->next = srv->sleepers;
+		srv->sleepers = rq;
+	}
+	pthread_mutex_unlock(&srv->conns_lock);
+	return parked;
+}
+
+/* A worker: answers parked requests, one at a time, and resumes them. */
+static void *worker_main(void *arg)
+{
+	struct server *srv = arg;
+	for (;;) {
+		pthread_mutex_lock(&srv->queue_lock);
+		while (!srv->queue && !srv->queue_closing)
+			pthread_cond_wait(&srv->queue_cond, &srv->queue_lock);
+		struct request *rq = srv->queue;
+		if (!rq) {
+			pthread_mutex_unlock(&srv->queue_lock);
+			return NULL;
+		}
+		srv->queue = rq->next;
+		if (!srv->queue)
+			srv->queue_end = NULL;
+		bool closing = srv->queue_closing;
+		pthread_mutex_unlock(&srv->queue_lock);
+		rq->next = NULL;
+		if (closing)
+			respond_error(rq, 503, "shutting-down", "the server is stopping");
+		else
+			handle(rq, false);
+		rq->answered = true;
+		MHD_resume_connection(rq->conn);
+	}
+}
+
+/* Parks the connection and hands the complete request to a worker; false
+ * when the server is stopping (answer it at once then). */
+static bool queue_request(struct server *srv, struct request *rq)
+{
+	pthread_mutex_lock(&srv->queue_lock);
+	bool queued = !srv->queue_closing && srv->nworkers;
+	if (queued) {
+		MHD_suspend_connection(rq->conn);
+		rq->next = NULL;
+		if (srv->queue_end)
+			srv->queue_end->next = rq;
+		else
+			srv->queue = rq;
+		srv->queue_end = rq;
+		pthread_cond_signal(&srv->queue_cond);
+	}
+	pthread_mutex_unlock(&srv->queue_lock);
+	return queued;
+}
+
+/* Starts the workers and the deadline thread. Returns 0 or -1. */
+static int conns_start(struct server *srv)
+{
+	srv->workers = xcalloc(WORKERS, sizeof(*srv->workers));
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 1u << 20);
+	for (; srv->nworkers < WORKERS; srv->nworkers++)
+		if (pthread_create(&srv->workers[srv->nworkers], &attr, worker_main, srv) != 0)
+			break;
+	if (pthread_create(&srv->deadline_thread, &attr, deadline_main, srv) == 0)
+		srv->deadline_running = true;
+	pthread_attr_destroy(&attr);
+	return srv->nworkers && srv->deadline_running ? 0 : -1;
+}
+
+/* Before libmicrohttpd stops (it may not hold parked connections then): the
+ * workers answer what is queued and end, parked streams are resumed (and
+ * see that the server closes). */
+static void conns_stop(struct server *srv)
+{
+	pthread_mutex_lock(&srv->queue_lock);
+	srv->queue_closing = true;
+	pthread_cond_broadcast(&srv->queue_cond);
+	pthread_mutex_unlock(&srv->queue_lock);
+	for (size_t i = 0; i < srv->nworkers; i++)
+		pthread_join(srv->workers[i], NULL);
+	srv->nworkers = 0;
+	pthread_mutex_lock(&srv->conns_lock);
+	srv->conns_closing = true;
+	struct request *parked = srv->sleepers;
+	srv->sleepers = NULL;
+	pthread_mutex_unlock(&srv->conns_lock);
+	while (parked) {
+		struct request *rq = parked;
+		parked = rq->next;
+		rq->next = NULL;
+		MHD_resume_connection(rq->conn);
+	}
+	if (srv->deadline_running)
+		pthread_join(srv->deadline_thread, NULL);
+	srv->deadline_running = false;
+}
+
+/*
+ * libmicrohttpd's own messages. Those about clients that leave (a closed tab,
+ * a dropped or cut connection) are routine and dropped; the rest go to the
+ * server's log, with control characters (from a client's URL) replaced.
+ */
+static void mhd_log_cb(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	static const char *const routine[] = {
+		"closed by remote side",
+		"Failed to send data",
+		"Socket has been disconnected",
+		"Connection reset",
+		"Broken pipe",
+		"non-properly terminated",
+		"socket is closed",
+		"Failed to receive",
+		"has been closed by remote",
+		"incomplete request",
+		NULL,
+	};
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	for (int i = 0; routine[i]; i++)
+		if (strstr(msg, routine[i]))
+			return;
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	fprintf(stderr, "steppy serve: http: %s\n", msg);
+}
+
+/* Each connection is a file descriptor: raises the open file limit to what
+ * want connections need, as far as the hard limit allows; returns how many
+ * connections fit. */
+static unsigned fit_open_files(unsigned want)
+{
+	struct rlimit rl;
+	const rlim_t spare = 128; /* the store, the listening socket, curl, children */
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return want;
+	rlim_t need = (rlim_t)want + spare;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		rl.rlim_cur =
+		    rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return want;
+	return rl.rlim_cur > 2 * spare ? (unsigned)(rl.rlim_cur - spare) : (unsigned)spare;
 }
 
 /* ---- libmicrohttpd glue ----------------------------------------------------------- */
@@ -467,6 +858,118 @@ static bool host_allowed(struct request *rq)
 	       (pub[3 + n] == ':' || pub[3 + n] == '/' || pub[3 + n] == '\0');
 }
 
+/* The checks every request gets, then its route. */
+static void handle(struct request *rq, bool headers_only)
+{
+	if (strstr(rq->url, "/../") || strstr(rq->url, "/./") || strstr(rq->url, "//"))
+		respond_error(rq, 400, "bad-path",
+		              "the path may not contain \"..\", \".\" or \"//\"");
+	else if (!host_allowed(rq))
+		respond_error(rq, 421, "wrong-host",
+		              "this server answers for %s only (DNS rebinding protection)",
+		              rq->srv->url);
+	else
+		dispatch(rq, headers_only);
+}
+
+/*
+ * The first look at a request, on its headers alone: who asks, how large a
+ * body it may send, and, when it announces a body, whether the request could
+ * succeed at all. Refusing now (401, 403, 413, ...) means the body is never
+ * read and a client that sent "Expect: 100-continue" gets no "100 Continue".
+ */
+static void request_head(struct request *rq)
+{
+	authenticate(rq);
+	rq->body_limit = rq->srv->cfg->max_body_bytes;
+	if (!rq->identity && rq->body_limit > OPEN_BODY_MAX)
+		rq->body_limit = OPEN_BODY_MAX; /* forms and sign-ins are small */
+	const char *cl = request_header(rq, "Content-Length");
+	const char *te = request_header(rq, "Transfer-Encoding");
+	if (!te && (!cl || !strcmp(cl, "0")))
+		return; /* no body: answered after the head, keeping the connection */
+	rq->has_body = true;
+	handle(rq, true); /* who may not, or where nothing is: 401, 403, 404, 405 */
+	if (!rq->status && cl) {
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(cl, &end, 10);
+		if (errno || *end || n > rq->body_limit)
+			respond_error(rq, 413, "too-large", "the body is larger than %zu bytes%s",
+			              rq->body_limit, rq->identity ? "" : " (before signing in)");
+	}
+}
+
+/* Keeps a piece of the body, within the request's limit and, before
+ * authentication, within the budget of all such bodies. */
+static void request_body_add(struct request *rq, const char *data, size_t n)
+{
+	if (rq->too_big || rq->len + n > rq->body_limit) {
+		rq->too_big = true;
+		return;
+	}
+	if (!rq->identity) {
+		unsigned long long all = atomic_fetch_add(&rq->srv->open_body_bytes, n) + n;
+		rq->counted_body += n;
+		if (all > OPEN_BODY_ALL) {
+			atomic_fetch_sub(&rq->srv->open_body_bytes, rq->counted_body);
+			rq->counted_body = 0;
+			rq->too_big = rq->over_budget = true;
+			return;
+		}
+	}
+	if (rq->len + n + 1 > rq->cap) {
+		rq->cap = (rq->len + n + 1) * 2;
+		rq->body = xrealloc(rq->body, rq->cap);
+	}
+	memcpy(rq->body + rq->len, data, n);
+	rq->len += n;
+	rq->body[rq->len] = '\0';
+}
+
+static void respond_too_big(struct request *rq)
+{
+	if (rq->over_budget)
+		respond_error(rq, 503, "busy",
+		              "too many unauthenticated requests are sending bodies; try again");
+	else
+		respond_error(rq, 413, "too-large", "the body is larger than %zu bytes%s",
+		              rq->body_limit, rq->identity ? "" : " (before signing in)");
+}
+
+static void request_free(struct request *rq)
+{
+	if (rq->stream)
+		MHD_destroy_response(rq->stream);
+	if (rq->counted_body)
+		atomic_fetch_sub(&rq->srv->open_body_bytes, rq->counted_body);
+	free(rq->body);
+	free(rq->resp);
+	free(rq->location);
+	free(rq->set_cookie);
+}
+
+void server_handle(struct server *srv, const struct request_input *in, unsigned *status,
+                   char **body, size_t *len)
+{
+	struct request rq = { .srv = srv, .input = in, .method = in->method, .url = in->path };
+	snprintf(rq.address, sizeof(rq.address), "127.0.0.1");
+	request_head(&rq);
+	if (!rq.status) {
+		if (in->len)
+			request_body_add(&rq, in->body, in->len);
+		if (rq.too_big)
+			respond_too_big(&rq);
+		else
+			handle(&rq, false);
+	}
+	*status = rq.status;
+	*body = rq.resp ? rq.resp : xstrdup("");
+	*len = rq.resp ? rq.resp_len : 0;
+	rq.resp = NULL;
+	request_free(&rq);
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -475,8 +978,9 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	struct server *srv = cls;
 	struct request *rq = *con_cls;
 	if (!rq) {
-		/* First call: headers only. Answering now would close the
-		 * connection (PITFALLS), so the answer waits for the next call. */
+		/* First call: headers only. Answering now closes the connection
+		 * (PITFALLS): only refusals are answered now, the rest waits for
+		 * the next call. */
 		rq = xcalloc(1, sizeof(*rq));
 		rq->srv = srv;
 		rq->conn = conn;
@@ -484,56 +988,40 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		rq->url = url;
 		remote_address(conn, rq->address, sizeof(rq->address));
 		*con_cls = rq;
-		return MHD_YES;
+		request_head(rq);
+		/* Without a token, the body is part of the deadline too: a slow
+		 * body would hold the connection as a slow head does. */
+		if (rq->identity || !rq->has_body)
+			conn_head_done(srv, conn);
+		return rq->status ? send_response(rq) : MHD_YES;
 	}
+	if (rq->answered) /* by a worker, which resumed the connection */
+		return send_response(rq);
 	if (*upload_data_size) {
-		size_t n = *upload_data_size;
-		if (rq->len + n > srv->cfg->max_body_bytes)
-			rq->too_big = true;
-		if (!rq->too_big) {
-			if (rq->len + n + 1 > rq->cap) {
-				rq->cap = (rq->len + n + 1) * 2;
-				rq->body = xrealloc(rq->body, rq->cap);
-			}
-			memcpy(rq->body + rq->len, upload_data, n);
-			rq->len += n;
-			rq->body[rq->len] = '\0';
-		}
+		request_body_add(rq, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	conn_head_done(srv, conn); /* the request is complete */
 	if (rq->too_big)
-		respond_error(rq, 413, "too-large", "the body is larger than %zu bytes",
-		              srv->cfg->max_body_bytes);
-	else if (strstr(url, "/../") || strstr(url, "/./") || strstr(url, "//"))
-		respond_error(rq, 400, "bad-path",
-		              "the path may not contain \"..\", \".\" or \"//\"");
-	else if (!host_allowed(rq))
-		respond_error(rq, 421, "wrong-host",
-		              "this server answers for %s only (DNS rebinding protection)",
-		              srv->url);
-	else {
-		authenticate(rq);
-		dispatch(rq);
-	}
+		respond_too_big(rq);
+	else if (queue_request(srv, rq))
+		return MHD_YES; /* a worker answers it */
+	else
+		respond_error(rq, 503, "shutting-down", "the server is stopping");
 	return send_response(rq);
 }
 
 static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
-	(void)conn;
-	(void)toe;
+	struct server *srv = cls;
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		conn_head_begin(srv, conn); /* keep-alive: the next head's time starts */
 	struct request *rq = *con_cls;
 	if (!rq)
 		return;
-	if (rq->stream)
-		MHD_destroy_response(rq->stream);
-	free(rq->body);
-	free(rq->resp);
-	free(rq->location);
-	free(rq->set_cookie);
+	request_free(rq);
 	free(rq);
 	*con_cls = NULL;
 }
@@ -701,6 +1189,10 @@ struct server *server_new(const struct serve_config *config, const char *store_p
 	srv->step_ends = json_object();
 	pthread_mutex_init(&srv->jobs_lock, NULL);
 	pthread_cond_init(&srv->jobs_done, NULL);
+	pthread_mutex_init(&srv->conns_lock, NULL);
+	pthread_mutex_init(&srv->queue_lock, NULL);
+	pthread_cond_init(&srv->queue_cond, NULL);
+	srv->max_conns = config->max_connections;
 	srv->observer = (struct runtime_observer){
 		.on_events = observe_events,
 		.on_error = observe_error,
@@ -735,6 +1227,37 @@ static void adopt_cb(uv_timer_t *t)
 	strbuf_release(&err);
 }
 
+/* The daemon: epoll threads, the limits, and the hooks of "connections". */
+static struct MHD_Daemon *start_daemon(struct server *srv, unsigned flags,
+                                       const struct sockaddr *addr)
+{
+	const struct serve_config *c = srv->cfg;
+	srv->max_conns = fit_open_files(c->max_connections);
+	if (srv->max_conns < c->max_connections)
+		fprintf(stderr,
+		        "steppy serve: the open file limit allows %u connections, not %u "
+		        "(maxConnections)\n",
+		        srv->max_conns, c->max_connections);
+	unsigned per_address =
+	    c->max_per_address < srv->max_conns ? c->max_per_address : srv->max_conns / 2;
+	if (conns_start(srv) < 0)
+		return NULL;
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	return MHD_start_daemon(
+	    flags, (uint16_t)c->listen_port, NULL, NULL, access_cb, srv, MHD_OPTION_EXTERNAL_LOGGER,
+	    mhd_log_cb, NULL, MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)POLL_THREADS, MHD_OPTION_CONNECTION_TIMEOUT, c->client_timeout_s,
+	    MHD_OPTION_CONNECTION_LIMIT, srv->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    per_address, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv, MHD_OPTION_NOTIFY_CONNECTION,
+	    notify_connection_cb, srv, MHD_OPTION_ARRAY, c->tls_certificate ? tls : tls + 2,
+	    MHD_OPTION_END);
+}
+
 static bool loopback(const char *host)
 {
 	return !strcmp(host, "127.0.0.1") || !strcmp(host, "::1") || !strcmp(host, "localhost");
@@ -761,7 +1284,7 @@ int server_start(struct server *srv, struct runtime *rt, struct strbuf *err)
 	memset(&addr, 0, sizeof(addr));
 	const char *host = !strcmp(c->listen_host, "localhost") ? "127.0.0.1" : c->listen_host;
 	unsigned flags =
-	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (inet_pton(AF_INET, host, &addr.in4.sin_addr) == 1) {
 		addr.in4.sin_family = AF_INET;
 		addr.in4.sin_port = htons((uint16_t)c->listen_port);
@@ -809,21 +1332,7 @@ int server_start(struct server *srv, struct runtime *rt, struct strbuf *err)
 			srv->inbox_s3 = inbox_start(srv->loop, rt, srv->loop_store, c->inbox_s3,
 			                            c->inbox_poll_ms);
 	}
-	if (c->tls_certificate)
-		srv->mhd = MHD_start_daemon(
-		    flags, (uint16_t)c->listen_port, NULL, NULL, access_cb, srv,
-		    MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_CONNECTION_TIMEOUT,
-		    c->client_timeout_s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)MAX_PER_IP,
-		    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv, MHD_OPTION_HTTPS_MEM_CERT,
-		    srv->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key, MHD_OPTION_END);
-	else
-		srv->mhd = MHD_start_daemon(
-		    flags, (uint16_t)c->listen_port, NULL, NULL, access_cb, srv,
-		    MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_CONNECTION_TIMEOUT,
-		    c->client_timeout_s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)MAX_PER_IP,
-		    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv, MHD_OPTION_END);
+	srv->mhd = start_daemon(srv, flags, &addr.sa);
 	if (!srv->mhd) {
 		strbuf_addf(err, "cannot listen on %s:%d (in use, or not allowed)", c->listen_host,
 		            c->listen_port);
@@ -856,6 +1365,7 @@ void server_free(struct server *srv)
 	srv->closing = true;
 	pthread_cond_broadcast(&srv->jobs_done);
 	pthread_mutex_unlock(&srv->jobs_lock);
+	conns_stop(srv);
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
 	inbox_stop(srv->inbox);
@@ -881,5 +1391,9 @@ void server_free(struct server *srv)
 	json_decref(srv->step_ends);
 	pthread_mutex_destroy(&srv->jobs_lock);
 	pthread_cond_destroy(&srv->jobs_done);
+	pthread_mutex_destroy(&srv->conns_lock);
+	pthread_mutex_destroy(&srv->queue_lock);
+	pthread_cond_destroy(&srv->queue_cond);
+	free(srv->workers);
 	free(srv);
 }

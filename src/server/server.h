@@ -2,10 +2,11 @@
  * server.h - `steppy serve`: the HTTP API, approval pages and dashboard,
  * served by libmicrohttpd beside the engine's libuv loop.
  *
- * Threads: the engine runs on the loop thread; every HTTP connection has a
- * thread of its own (libmicrohttpd's thread-per-connection mode, so that
- * live streams may block). Connection threads read the store through
- * connections of their own (a small pool) and change executions the way
+ * Threads: the engine runs on the loop thread; libmicrohttpd reads and
+ * writes connections on a few epoll threads that never block, and complete
+ * requests are handled on worker threads (their connections parked
+ * meanwhile; live streams park between polls). Worker threads read the
+ * store through connections of their own (a small pool) and change executions the way
  * any other process does: decisions and aborts through control_apply()
  * (the store's inbox, answered by the loop thread), submissions and
  * retries as jobs run on the loop thread.
@@ -27,7 +28,7 @@ struct server *server_new(const struct serve_config *config, const char *store_p
 const struct runtime_observer *server_observer(struct server *srv);
 /* Starts listening. Returns 0, or a negative code with the reason in err. */
 int server_start(struct server *srv, struct runtime *rt, struct strbuf *err);
-/* Stops listening, waits for connection threads, frees; accepts NULL. */
+/* Stops listening, waits for the worker threads, frees; accepts NULL. */
 void server_free(struct server *srv);
 /* The address people use (publicUrl, else where it listens). */
 const char *server_url(const struct server *srv);

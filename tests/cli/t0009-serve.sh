@@ -530,11 +530,13 @@ begin 'a client that stops sending is cut off after clientTimeoutSeconds'
 cp "$tmp/config.yaml" "$tmp/config-slow.yaml"
 echo 'clientTimeoutSeconds: 2' >>"$tmp/config-slow.yaml"
 start_server "$tmp/config-slow.yaml" "$db"
-/usr/bin/python3 - "$url" <<'EOF' || problem "the slow client was not cut off"
+/usr/bin/python3 - "$url" "$ADMIN" <<'EOF' || problem "the slow client was not cut off"
 import socket, sys, time, urllib.parse
 u = urllib.parse.urlparse(sys.argv[1])
 s = socket.create_connection((u.hostname, u.port))
-s.sendall(b"POST /api/v1/executions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+# with a token: a body without one is refused on its headers (t0019)
+s.sendall(b"POST /api/v1/executions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+          sys.argv[2].encode() + b"\r\nContent-Length: 1000\r\n\r\n{")
 s.settimeout(10)
 start = time.time()
 try:
