@@ -11,8 +11,13 @@ set -eu
 BUILD_PKGS="make gcc pkg-config libjansson-dev libyaml-dev libsqlite3-dev libuv1-dev libcurl4-openssl-dev libssl-dev libxml2-dev libmicrohttpd-dev"
 # Tests: unit test framework, second compiler with libFuzzer and sanitizer
 # runtimes, leak checker, formatter, the browser for the dashboard's test
-# (tests/web; node and npm come with the machine image, not from Debian).
+# (tests/web, driven by playwright-core on node).
 TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev valgrind clang-format python3 procps python3-botocore awscli curl openssl chromium"
+# node and npm: Debian's nodejs and npm unless a node is already on PATH
+# (a machine image may carry another build of Node.js, with its own npm).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    TEST_PKGS="$TEST_PKGS nodejs npm"
+fi
 
 missing=""
 for p in $BUILD_PKGS $TEST_PKGS; do

@@ -12,11 +12,10 @@
 #   STEPPY=build/asan/steppy tests/web/run.sh
 #
 # Needs /usr/bin/chromium (scripts/install-deps.sh installs Debian's
-# chromium) and node with npm. node and npm are not Debian's packages here:
-# the machine image carries Node.js 20 (NodeSource's nodejs package) with
-# npm 11, and the CI image is the same image, so the test uses the node on
-# PATH. `npm ci` installs playwright-core from package-lock.json once; it
-# never downloads a browser.
+# chromium) and node with npm: scripts/install-deps.sh installs Debian's
+# nodejs and npm when no node is on PATH (a machine image may carry its own
+# Node.js, which is then used). `npm ci` installs playwright-core from
+# package-lock.json once; it never downloads a browser.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 root=$(pwd)
