@@ -644,6 +644,161 @@ static void test_slack_limits_and_escaping(void **state)
 	strbuf_release(&sb);
 }
 
+/*
+ * Hostile text in every field a plan or a variable controls: nothing in it
+ * may become markup in any format (a live link, a mention, a header).
+ */
+#define EVIL_LINK "[Click to approve](https://elsewhere.example)"
+static const struct notice hostile = {
+	.kind = "approval",
+	.subject = "Deploy " EVIL_LINK "\r\nBcc: victim@example.com",
+	.message = EVIL_LINK " <!channel> <https://elsewhere.example|here> **bold**\r\n"
+	                     "Bcc: victim@example.com\n<b onclick=x>&amp;</b>",
+	.execution_id = "r-1",
+	.plan = EVIL_LINK,
+	.environment = "prod\r\nX-Evil: 1",
+	.stage = "<!here>",
+	.step = "[step](https://elsewhere.example)",
+	.approval_url = APPROVAL_URL,
+	.time_ms = T0,
+};
+
+/* Every "text" of the card's body, each from a TextRun (never read as Markdown). */
+static void teams_texts(json_t *card, struct strbuf *all)
+{
+	json_t *body = json_object_get(card, "body"), *block;
+	size_t i;
+	json_array_foreach(body, i, block)
+	{
+		assert_string_equal(json_string_value(json_object_get(block, "type")),
+		                    "RichTextBlock");
+		assert_null(json_object_get(block, "text"));
+		json_t *run;
+		size_t k;
+		json_array_foreach(json_object_get(block, "inlines"), k, run)
+		{
+			assert_string_equal(json_string_value(json_object_get(run, "type")),
+			                    "TextRun");
+			strbuf_addf(all, "%s|", json_string_value(json_object_get(run, "text")));
+		}
+	}
+}
+
+static void test_hostile_text(void **state)
+{
+	(void)state;
+	struct notice_text t;
+	notice_text_init(&t, &hostile, T0);
+	/* one-line fields lose their line breaks before any format sees them */
+	assert_string_equal(t.subject, "Deploy " EVIL_LINK "  Bcc: victim@example.com");
+	assert_string_equal(t.environment, "prod  X-Evil: 1");
+
+	/* Teams: no TextBlock, no FactSet (Teams reads Markdown in both); the text arrives
+	 * as it was written, in TextRuns only */
+	char *s = format_teams(&t);
+	assert_null(strstr(s, "\"TextBlock\""));
+	assert_null(strstr(s, "FactSet"));
+	json_t *j = json_loads(s, 0, NULL);
+	assert_non_null(j);
+	json_t *card =
+	    json_object_get(json_array_get(json_object_get(j, "attachments"), 0), "content");
+	struct strbuf all = STRBUF_INIT;
+	teams_texts(card, &all);
+	assert_string_equal(all.buf,
+	                    "Deploy " EVIL_LINK "  Bcc: victim@example.com|" EVIL_LINK
+	                    " <!channel> <https://elsewhere.example|here> **bold**\n"
+	                    "Bcc: victim@example.com\n<b onclick=x>&amp;</b>|"
+	                    "Release: |r-1|Plan: |" EVIL_LINK "|Environment: |prod  X-Evil: 1|"
+	                    "Stage: |<!here>|Step: |[step](https://elsewhere.example)|");
+	/* the only link is steppy's own button */
+	json_t *actions = json_object_get(card, "actions");
+	assert_int_equal(json_array_size(actions), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 0), "url")),
+	                    APPROVAL_URL);
+	strbuf_release(&all);
+	json_decref(j);
+	free(s);
+
+	/* Slack: mrkdwn with &, < and > escaped; header and context are plain_text */
+	s = format_slack(&t);
+	assert_null(strstr(s, "<!channel>"));
+	/* the stage's "<!here>" is in the context, plain_text, where nothing is a mention */
+	assert_non_null(strstr(s, "\"plain_text\",\"text\":\"Release r-1 \xC2\xB7 Plan"));
+	assert_null(strstr(s, "<https://elsewhere"));
+	assert_null(strstr(s, "<b "));
+	assert_non_null(strstr(s, "&lt;https://elsewhere.example|here&gt;"));
+	assert_non_null(strstr(s, "&amp;amp;"));
+	j = json_loads(s, 0, NULL);
+	json_t *blocks = json_object_get(j, "blocks"), *b;
+	size_t i;
+	json_array_foreach(blocks, i, b)
+	{
+		const char *type = json_string_value(json_object_get(b, "type"));
+		if (!strcmp(type, "header"))
+			assert_string_equal(
+			    json_string_value(json_object_get(json_object_get(b, "text"), "type")),
+			    "plain_text");
+		if (!strcmp(type, "context"))
+			assert_string_equal(
+			    json_string_value(json_object_get(
+			        json_array_get(json_object_get(b, "elements"), 0), "type")),
+			    "plain_text");
+	}
+	json_decref(j);
+	free(s);
+
+	/* the webhook carries plain text for its receiver to escape: exactly as written,
+	 * JSON-escaped, one-line fields on one line */
+	s = format_webhook(&t);
+	j = json_loads(s, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "message")),
+	                    EVIL_LINK " <!channel> <https://elsewhere.example|here> **bold**\n"
+	                              "Bcc: victim@example.com\n<b onclick=x>&amp;</b>");
+	assert_string_equal(json_string_value(json_object_get(j, "environment")),
+	                    "prod  X-Evil: 1");
+	json_decref(j);
+	free(s);
+
+	/* mail: no header can be added through the subject or a fact; the body is
+	 * quoted-printable text/plain, where nothing is markup */
+	struct channel c = { .from = "steppy@example.com" };
+	char *to[] = { "a@example.com" };
+	c.to = to;
+	c.nto = 1;
+	struct strbuf mail = STRBUF_INIT;
+	format_email(&t, &c, "id@example.com", &mail);
+	const char *end = strstr(mail.buf, "\r\n\r\n");
+	assert_non_null(end);
+	struct strbuf head = STRBUF_INIT;
+	strbuf_add(&head, mail.buf, (size_t)(end - mail.buf) + 2);
+	assert_null(strstr(head.buf, "\r\nBcc:"));
+	assert_null(strstr(head.buf, "\r\nX-Evil:"));
+	assert_non_null(strstr(head.buf, "\r\nContent-Type: text/plain; charset=utf-8\r\n"));
+	assert_non_null(
+	    strstr(head.buf, "\r\nSubject: Deploy " EVIL_LINK "  Bcc: victim@example.com\r\n"));
+	/* steppy's link is the last line, after the facts */
+	assert_non_null(strstr(end, "\r\nStep: [step](https://elsewhere.example)\r\n\r\n"
+	                            "Review and decide: " APPROVAL_URL "\r\n"));
+	strbuf_release(&head);
+	strbuf_release(&mail);
+
+	/* SNS: a subject of one line without control characters */
+	struct strbuf sb = STRBUF_INIT;
+	format_sns_subject(&t, &sb);
+	assert_null(strpbrk(sb.buf, "\r\n"));
+	strbuf_reset(&sb);
+	/* log: one line, tabs only between fields */
+	format_log_line(&t, &sb);
+	assert_ptr_equal(strchr(sb.buf, '\n'), sb.buf + sb.len - 1);
+	size_t tabs = 0;
+	for (const char *p = sb.buf; *p; p++)
+		tabs += *p == '\t';
+	assert_int_equal(tabs, 5);
+	strbuf_release(&sb);
+	notice_text_release(&t);
+}
+
 /* ---- HTTP channels --------------------------------------------------------------------------- */
 
 static struct channel *hook_channel(struct fx *f, const char *type, const char *extra)
@@ -705,14 +860,24 @@ static void test_teams(void **state)
 	    "\"application/vnd.microsoft.card.adaptive\",\"contentUrl\":null,\"content\":{"
 	    "\"$schema\":\"http://adaptivecards.io/schemas/adaptive-card.json\",\"type\":"
 	    "\"AdaptiveCard\",\"version\":\"1.4\",\"body\":["
-	    "{\"type\":\"TextBlock\",\"text\":\"Deploy web 3.2 to production?\",\"size\":\"Large\","
-	    "\"weight\":\"Bolder\",\"wrap\":true},"
-	    "{\"type\":\"TextBlock\",\"text\":\"Release 3.2 passed staging.\\nApprove <b>now</b> & "
-	    "go\",\"wrap\":true},"
-	    "{\"type\":\"FactSet\",\"facts\":[{\"title\":\"Release\",\"value\":\"r-123\"},"
-	    "{\"title\":\"Plan\",\"value\":\"web\"},{\"title\":\"Environment\",\"value\":"
-	    "\"production\"},{\"title\":\"Stage\",\"value\":\"prod\"},{\"title\":\"Step\","
-	    "\"value\":\"Approve\"}]}],"
+	    "{\"type\":\"RichTextBlock\",\"inlines\":[{\"type\":\"TextRun\",\"text\":"
+	    "\"Deploy web 3.2 to production?\",\"size\":\"Large\",\"weight\":\"Bolder\"}]},"
+	    "{\"type\":\"RichTextBlock\",\"inlines\":[{\"type\":\"TextRun\",\"text\":"
+	    "\"Release 3.2 passed staging.\\nApprove <b>now</b> & go\"}]},"
+	    "{\"type\":\"RichTextBlock\",\"inlines\":[{\"type\":\"TextRun\",\"text\":"
+	    "\"Release: \",\"weight\":\"Bolder\"},{\"type\":\"TextRun\",\"text\":\"r-123\"}]},"
+	    "{\"type\":\"RichTextBlock\",\"inlines\":[{\"type\":\"TextRun\",\"text\":"
+	    "\"Plan: \",\"weight\":\"Bolder\"},{\"type\":\"TextRun\",\"text\":\"web\"}],"
+	    "\"spacing\":\"None\"},"
+	    "{\"type\":\"RichTextBlock\",\"inlines\":[{\"type\":\"TextRun\",\"text\":"
+	    "\"Environment: \",\"weight\":\"Bolder\"},{\"type\":\"TextRun\",\"text\":"
+	    "\"production\"}],\"spacing\":\"None\"},"
+	    "{\"type\":\"RichTextBlock\",\"inlines\":[{\"type\":\"TextRun\",\"text\":"
+	    "\"Stage: \",\"weight\":\"Bolder\"},{\"type\":\"TextRun\",\"text\":\"prod\"}],"
+	    "\"spacing\":\"None\"},"
+	    "{\"type\":\"RichTextBlock\",\"inlines\":[{\"type\":\"TextRun\",\"text\":"
+	    "\"Step: \",\"weight\":\"Bolder\"},{\"type\":\"TextRun\",\"text\":"
+	    "\"Approve\"}],\"spacing\":\"None\"}],"
 	    "\"actions\":[{\"type\":\"Action.OpenUrl\",\"title\":\"Review and decide\",\"url\":"
 	    "\"" APPROVAL_URL "\"}]}}]}");
 	channel_free(c);
@@ -1067,6 +1232,7 @@ int main(void)
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_encodings),
 		cmocka_unit_test(test_slack_limits_and_escaping),
+		cmocka_unit_test(test_hostile_text),
 		cmocka_unit_test_setup_teardown(test_slack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_teams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_webhook, setup, teardown),
