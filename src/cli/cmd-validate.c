@@ -3,7 +3,9 @@
  */
 #include "cli/cli.h"
 
+#include "notify/notify.h"
 #include "plan/validate.h"
+#include "server/config.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
@@ -13,7 +15,7 @@
 #include <string.h>
 
 const char validate_help[] =
-    "usage: steppy validate [--format text|json] [--var NAME=VALUE]... PLAN...\n"
+    "usage: steppy validate [--format text|json] [--var NAME=VALUE]... [--config FILE] PLAN...\n"
     "\n"
     "Checks release plans (JSON with comments, or YAML; - reads standard input)\n"
     "and reports every problem at once, each with file:line:column, the JSON\n"
@@ -22,9 +24,13 @@ const char validate_help[] =
     "Values given with --var, and declared defaults, are substituted and checked\n"
     "too when every variable has a value.\n"
     "\n"
+    "With --config, the configuration of `steppy serve` is checked too, and every\n"
+    "channel a Human or Notify step names must be one of its channels.\n"
+    "\n"
     "options:\n"
     "  --format text|json  text for people (default), json for CI systems\n"
     "  --var NAME=VALUE    a value for a plan variable (repeatable)\n"
+    "  --config FILE       the server's configuration (steppy serve --config FILE)\n"
     "  -q, --quiet         print nothing for valid plans\n"
     "  -h, --help          show this help\n"
     "\n"
@@ -38,7 +44,8 @@ struct plan_result {
 
 /* Validates one file; adds its diagnostics to dl. Returns the exit code for it. */
 static int validate_one(const char *path, const struct var_value *vals, size_t nvals,
-                        struct diag_list *dl, struct doc **ret_doc, struct plan_result *res)
+                        const struct serve_config *cfg, const char *cfg_name, struct diag_list *dl,
+                        struct doc **ret_doc, struct plan_result *res)
 {
 	struct doc *doc = NULL;
 	*res = (struct plan_result){ 0 };
@@ -46,7 +53,13 @@ static int validate_one(const char *path, const struct var_value *vals, size_t n
 	*ret_doc = doc;
 	if (r == SP_EIO || r == SP_ETOOBIG)
 		return EXIT_USAGE;
-	if (r < 0 || plan_validate(doc, false, dl) < 0)
+	if (r < 0)
+		return EXIT_INVALID;
+	r = plan_validate(doc, false, dl);
+	/* the server's channels: a name it does not have would lose an approval link */
+	if (cfg && channels_check_plan(cfg->channel_list, cfg->nchannels, doc, cfg_name, dl))
+		r = SP_EINVAL;
+	if (r < 0)
 		return EXIT_INVALID;
 
 	/* Check substituted values when every variable has one. */
@@ -82,16 +95,15 @@ static int validate_one(const char *path, const struct var_value *vals, size_t n
 int cmd_validate(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "format", required_argument, NULL, 'f' },
-		{ "var", required_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "format", required_argument, NULL, 'f' }, { "var", required_argument, NULL, 'v' },
+		{ "config", required_argument, NULL, 'c' }, { "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 	};
 	enum output_format format = FORMAT_TEXT;
 	struct var_value *vals = xcalloc((size_t)argc, sizeof(*vals));
 	size_t nvals = 0;
 	bool quiet = false;
+	const char *config_path = NULL;
 	int c, status = EXIT_OK;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
@@ -107,6 +119,9 @@ int cmd_validate(int argc, char **argv)
 			break;
 		case 'q':
 			quiet = true;
+			break;
+		case 'c':
+			config_path = optarg;
 			break;
 		case 'h':
 			fputs(validate_help, stdout);
@@ -124,6 +139,22 @@ int cmd_validate(int argc, char **argv)
 		return status;
 	}
 
+	struct serve_config cfg;
+	serve_config_defaults(&cfg);
+	if (config_path) {
+		struct diag_list dl = DIAG_LIST_INIT;
+		if (serve_config_load(config_path, &cfg, &dl) < 0) {
+			diag_list_sort(&dl);
+			diag_print_text(stderr, &dl, cfg.doc, use_colour(stderr));
+			fprintf(stderr, "%s: invalid configuration\n", config_path);
+			diag_list_release(&dl);
+			serve_config_release(&cfg);
+			free(vals);
+			return EXIT_USAGE;
+		}
+		diag_list_release(&dl);
+	}
+
 	json_t *files = json_array();
 	size_t total_errors = 0;
 	bool colour = use_colour(stderr);
@@ -131,7 +162,8 @@ int cmd_validate(int argc, char **argv)
 		struct diag_list dl = DIAG_LIST_INIT;
 		struct doc *doc = NULL;
 		struct plan_result res;
-		int code = validate_one(argv[i], vals, nvals, &dl, &doc, &res);
+		int code = validate_one(argv[i], vals, nvals, config_path ? &cfg : NULL,
+		                        config_path, &dl, &doc, &res);
 		diag_list_sort(&dl);
 		total_errors += dl.errors;
 		if (code > status)
@@ -174,6 +206,7 @@ int cmd_validate(int argc, char **argv)
 	} else {
 		json_decref(files);
 	}
+	serve_config_release(&cfg);
 	free(vals);
 	return status;
 }

@@ -14,6 +14,7 @@
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/strmap.h"
+#include "util/suggest.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -570,4 +571,87 @@ const char *channel_name(const struct channel *c)
 const char *channel_type(const struct channel *c)
 {
 	return kind_names[c->kind];
+}
+
+/* ---- names in plans -------------------------------------------------------------------------- */
+
+/* Checks one step's "channels" (v->ptr is the step's pointer). */
+static void check_step_channels(struct vctx *v, const struct doc_node *step,
+                                const char *const *known, const char *const *candidates,
+                                bool notify, const char *where)
+{
+	const struct doc_node *list = doc_get(step, "channels");
+	if (!list || list->kind != DOC_ARRAY)
+		return;
+	size_t s1 = v_push(v, "channels");
+	for (size_t i = 0; i < list->u.array.len; i++) {
+		const struct doc_node *item = list->u.array.items[i];
+		if (item->kind != DOC_STRING || strstr(item->u.string.s, "${"))
+			continue;
+		const char *name = item->u.string.s;
+		bool found = notify && (!strcmp(name, "terminal") || !strcmp(name, "log") ||
+		                        (!strncmp(name, "arn:", 4) && strstr(name, ":sns:")));
+		for (const char *const *k = known; *k && !found; k++)
+			found = !strcmp(*k, name);
+		if (found)
+			continue;
+		size_t s2 = v_push_index(v, i);
+		struct strbuf list_text = STRBUF_INIT;
+		for (const char *const *k = known; *k; k++)
+			strbuf_addf(&list_text, "%s%s", k == known ? "" : ", ", *k);
+		if (!*known)
+			v_error(v, item->pos, notify ? suggest_closest(name, candidates) : NULL,
+			        "no channel \"%.64s\" is configured: %s has no channels%s", name,
+			        where,
+			        notify ? " (a Notify step may use \"terminal\" and \"log\")" : "");
+		else
+			v_error(v, item->pos, suggest_closest(name, notify ? candidates : known),
+			        "no channel \"%.64s\" is configured (%s has %s)", name, where,
+			        list_text.buf);
+		strbuf_release(&list_text);
+		v_pop(v, s2);
+	}
+	v_pop(v, s1);
+}
+
+size_t channels_check_plan(struct channel *const *channels, size_t n, const struct doc *doc,
+                           const char *where, struct diag_list *diags)
+{
+	size_t errors = diags->errors;
+	const char **known = xcalloc(n + 3, sizeof(*known));
+	for (size_t i = 0; i < n; i++)
+		known[i] = channels[i]->name;
+	const char **with_builtins = xcalloc(n + 3, sizeof(*with_builtins));
+	memcpy(with_builtins, known, n * sizeof(*known));
+	with_builtins[n] = "terminal";
+	with_builtins[n + 1] = "log";
+	struct vctx v = { .doc = doc, .diags = diags, .bound = false };
+	strbuf_init(&v.ptr, SIZE_MAX);
+	const struct doc_node *stages = doc_get(doc->root, "stages");
+	for (size_t i = 0; stages && stages->kind == DOC_ARRAY && i < stages->u.array.len; i++) {
+		const struct doc_node *steps = doc_get(stages->u.array.items[i], "steps");
+		size_t s1 = v_push(&v, "stages");
+		size_t s2 = v_push_index(&v, i);
+		size_t s3 = v_push(&v, "steps");
+		for (size_t k = 0; steps && steps->kind == DOC_ARRAY && k < steps->u.array.len;
+		     k++) {
+			const struct doc_node *step = steps->u.array.items[k];
+			const struct doc_node *type = doc_get(step, "type");
+			if (!type || type->kind != DOC_STRING)
+				continue;
+			bool notify = !strcmp(type->u.string.s, "Notify");
+			if (!notify && strcmp(type->u.string.s, "Human") != 0)
+				continue;
+			size_t s4 = v_push_index(&v, k);
+			check_step_channels(&v, step, known, with_builtins, notify, where);
+			v_pop(&v, s4);
+		}
+		v_pop(&v, s3);
+		v_pop(&v, s2);
+		v_pop(&v, s1);
+	}
+	free(with_builtins);
+	free(known);
+	strbuf_release(&v.ptr);
+	return diags->errors - errors;
 }

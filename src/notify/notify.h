@@ -68,6 +68,19 @@ int channel_parse(struct vctx *v, const char *name, const struct doc_node *node,
 /* Accepts NULL. Deliveries in flight do not need the channel any more. */
 void channel_free(struct channel *c);
 
+/*
+ * Checks the channels that the Human and Notify steps of the plan document
+ * doc name against a server's channels (n of them; channels may be NULL when
+ * n is 0): each name that is not one of them is an error in diags (file,
+ * line, column, JSON pointer of the name, "did you mean"). where says whose
+ * channels they are in messages ("this server", "serve.yaml"). Notify steps
+ * may also name the built-in "terminal" and "log" and SNS topic ARNs. Names
+ * still holding a ${...} reference are left for the bound document. Returns
+ * the number of errors added.
+ */
+size_t channels_check_plan(struct channel *const *channels, size_t n, const struct doc *doc,
+                           const char *where, struct diag_list *diags);
+
 /* The channel's name and type ("slack", "teams", "webhook", "email", "sns", "log"). */
 const char *channel_name(const struct channel *c);
 const char *channel_type(const struct channel *c);

@@ -464,6 +464,13 @@ static void h_submit(struct request *rq)
 	                  &doc, &dl);
 	if (r == 0)
 		r = plan_from_doc(doc, vals, nvals, &plan, &dl, &err);
+	/* A channel the server does not have would lose the step's approval link. */
+	if (r == 0 && channels_check_plan(rq->srv->cfg->channel_list, rq->srv->cfg->nchannels,
+	                                  plan->doc, "this server", &dl)) {
+		plan_free(plan);
+		plan = NULL;
+		r = SP_EINVAL;
+	}
 	/* A Human step its starter's release could never get through. */
 	if (r == 0) {
 		struct diag_list starter = DIAG_LIST_INIT;

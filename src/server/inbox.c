@@ -55,6 +55,8 @@
  */
 #include "server/inbox.h"
 
+#include "notify/notify.h"
+
 #include "aws/s3.h"
 #include "plan/limits.h"
 #include "plan/plan.h"
@@ -124,6 +126,8 @@ struct inbox {
 	int mentions; /* ignored names looked up (and mentioned) in this poll */
 	int reads;    /* plan versions read in this poll */
 	struct seen *seen;
+	struct channel *const *channels; /* the server's, borrowed */
+	size_t nchannels;
 };
 
 /* ---- names ------------------------------------------------------------------ */
@@ -712,6 +716,13 @@ static void take(struct inbox *in, struct seen *s, struct seen *vars)
 		plan = NULL;
 		r = SP_EINVAL;
 	}
+	/* A channel the server does not have would lose a Human step's approval link. */
+	if (r == 0 &&
+	    channels_check_plan(in->channels, in->nchannels, plan->doc, "this server", &dl)) {
+		plan_free(plan);
+		plan = NULL;
+		r = SP_EINVAL;
+	}
 	if (r < 0) {
 		for (size_t i = 0; i < dl.len; i++) {
 			char *ptr = dl.items[i].pointer
@@ -1035,12 +1046,14 @@ void inbox_finished(struct inbox *in, const char *id, const char *status)
 }
 
 struct inbox *inbox_start(uv_loop_t *loop, struct runtime *rt, struct store *st, const char *dir,
-                          int64_t poll_ms)
+                          int64_t poll_ms, struct channel *const *channels, size_t nchannels)
 {
 	struct inbox *in = xcalloc(1, sizeof(*in));
 	in->rt = rt;
 	in->st = st;
 	in->dirfd = in->ifd = in->wd = -1;
+	in->channels = channels;
+	in->nchannels = nchannels;
 	if (s3_is_url(dir)) {
 		const char *b = dir + 5;
 		size_t n = strcspn(b, "/");

@@ -1327,10 +1327,11 @@ int server_start(struct server *srv, struct runtime *rt, struct strbuf *err)
 			return SP_ESTORE;
 		if (c->inbox_directory)
 			srv->inbox = inbox_start(srv->loop, rt, srv->loop_store, c->inbox_directory,
-			                         c->inbox_poll_ms);
+			                         c->inbox_poll_ms, c->channel_list, c->nchannels);
 		if (c->inbox_s3)
-			srv->inbox_s3 = inbox_start(srv->loop, rt, srv->loop_store, c->inbox_s3,
-			                            c->inbox_poll_ms);
+			srv->inbox_s3 =
+			    inbox_start(srv->loop, rt, srv->loop_store, c->inbox_s3,
+			                c->inbox_poll_ms, c->channel_list, c->nchannels);
 	}
 	srv->mhd = start_daemon(srv, flags, &addr.sa);
 	if (!srv->mhd) {

@@ -139,4 +139,30 @@ expect_status 0
 expect_err_contains 'selfish.yaml:8:23: warning: /stages/0/steps/0/minApprovals: a release started by one of the 2 "approvers" cannot get its 2 approvals: allowSelfApproval is false'
 end
 
+begin '--config: channels of Human and Notify steps must be the server'\''s, with "did you mean"'
+cat >"$tmp/serve.yaml" <<'CONF'
+channels:
+  releases: {type: log, path: /dev/null}
+  ops: {type: log, path: /dev/null}
+CONF
+cat >"$tmp/chan.yaml" <<'PLAN'
+stages:
+  - name: prod
+    steps:
+      - {type: Human, name: go, message: "?", channels: [relases, ops]}
+      - {type: Notify, name: tell, message: hi, channels: [terminl, log, ops, "arn:aws:sns:eu-west-1:123456789012:t"]}
+PLAN
+run "$STEPPY" validate --config "$tmp/serve.yaml" "$tmp/chan.yaml"
+expect_status 1
+expect_err_contains 'chan.yaml:4:58: error: /stages/0/steps/0/channels/0: no channel "relases" is configured ('
+expect_err_contains 'serve.yaml has releases, ops); did you mean "releases"?'
+expect_err_contains 'chan.yaml:5:60: error: /stages/0/steps/1/channels/0: no channel "terminl" is configured ('
+expect_err_contains 'serve.yaml has releases, ops); did you mean "terminal"?'
+expect_err_contains 'chan.yaml: 2 errors'
+run "$STEPPY" validate "$tmp/chan.yaml"
+expect_status 0
+run "$STEPPY" validate --config "$tmp/nonexistent.yaml" "$tmp/chan.yaml"
+expect_status 2
+end
+
 finish

@@ -84,6 +84,16 @@ n=$(count_releases)
 [ "$n" = 1 ] || problem "$n releases"
 end
 
+begin 'a plan naming a channel the server does not have is INVALID, naming it'
+printf '{ "stages": [ { "name": "s", "steps": [ { "type": "Human", "name": "h", "message": "?", "channels": ["ops"] } ] } ] }\n' \
+    >"$tmp/inbox/chan.json"
+wait_result "$tmp/inbox/chan.json" INVALID || problem "no INVALID result"
+run cat "$tmp/inbox/chan.json.result.json"
+expect_json 'd["errors"][0]["pointer"] == "/stages/0/steps/0/channels/0" and "no channel \"ops\" is configured: this server has no channels" in d["errors"][0]["message"]'
+n=$(count_releases)
+[ "$n" = 1 ] || problem "$n releases"
+end
+
 begin 'a changed file starts a new release; other files are ignored'
 sleep 1.1
 cat >"$tmp/inbox/release.yaml" <<'EOF'
