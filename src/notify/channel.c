@@ -285,6 +285,50 @@ static const struct field_spec hook_fields[] = {
 	{ .name = NULL },
 };
 
+static void check_slack_channel_id(struct vctx *v, const struct doc_node *value)
+{
+	const char *s = value->u.string.s;
+	if (strlen(s) < 3 || strlen(s) > 32 || !strchr("CGD", s[0]) ||
+	    !str_all_in(s + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
+		v_error(v, value->pos, NULL,
+		        "\"%.80s\" is not a Slack channel id such as C0123456789 (in Slack: the "
+		        "channel's details, at the bottom; the bot must be a member)",
+		        s);
+}
+
+static void check_api_url(struct vctx *v, const struct doc_node *value)
+{
+	static const char *const schemes[] = { "https://", "http://", NULL };
+	check_url(v, value, schemes, "an http:// or https:// URL (https://slack.com/api)",
+	          "the token goes in \"tokenEnv\" or \"tokenFile\"");
+}
+
+/* Slack: an incoming webhook (url, urlEnv), or a bot (token, channel, signing secret). */
+static const struct field_spec slack_fields[] = {
+	{ .name = "tokenEnv", .types = T_STRING, .flags = F_NONEMPTY, .check = check_env_var },
+	{ .name = "tokenFile",
+	  .types = T_STRING,
+	  .flags = F_NONEMPTY,
+	  .max_len = 4096,
+	  .check = check_one_line },
+	{ .name = "channel", .types = T_STRING, .check = check_slack_channel_id },
+	{ .name = "signingSecretEnv",
+	  .types = T_STRING,
+	  .flags = F_NONEMPTY,
+	  .check = check_env_var },
+	{ .name = "signingSecretFile",
+	  .types = T_STRING,
+	  .flags = F_NONEMPTY,
+	  .max_len = 4096,
+	  .check = check_one_line },
+	{ .name = "apiUrl",
+	  .types = T_STRING,
+	  .flags = F_NONEMPTY,
+	  .max_len = 2048,
+	  .check = check_api_url },
+	{ .name = NULL },
+};
+
 static const struct field_spec webhook_fields[] = {
 	{ .name = "headers", .types = T_OBJECT, .check = check_plain_headers },
 	{ .name = "headersFromEnv", .types = T_OBJECT, .check = check_env_headers },
@@ -329,7 +373,7 @@ static const struct field_spec log_fields[] = {
 
 /* The tables of each kind, in enum channel_kind order. */
 static const struct field_spec *const kind_tables[][4] = {
-	[CHANNEL_SLACK] = { common_fields, hook_fields, NULL },
+	[CHANNEL_SLACK] = { common_fields, hook_fields, slack_fields, NULL },
 	[CHANNEL_TEAMS] = { common_fields, hook_fields, NULL },
 	[CHANNEL_WEBHOOK] = { common_fields, hook_fields, webhook_fields, NULL },
 	[CHANNEL_EMAIL] = { common_fields, email_fields, NULL },
@@ -418,6 +462,48 @@ static void check_email(struct vctx *v, const struct doc_node *node)
 	}
 }
 
+/* Webhook mode (url or urlEnv) or bot mode (a token, a channel id), not both. */
+static void check_slack(struct vctx *v, const struct doc_node *node)
+{
+	static const char *const bot_keys[] = {
+		"tokenEnv",          "tokenFile", "channel", "signingSecretEnv",
+		"signingSecretFile", "apiUrl",    NULL
+	};
+	bool hook = doc_member(node, "url") || doc_member(node, "urlEnv");
+	bool bot = false;
+	for (const char *const *k = bot_keys; *k; k++)
+		bot |= doc_member(node, *k) != NULL;
+	if (!bot) {
+		check_one_of(v, node, "a slack channel", "url", "urlEnv");
+		return;
+	}
+	if (hook) {
+		const struct doc_member *m = doc_member(node, "url");
+		if (!m)
+			m = doc_member(node, "urlEnv");
+		size_t saved = v_push(v, m->key);
+		v_error(
+		    v, m->key_pos, NULL,
+		    "a slack channel posts through an incoming webhook (\"url\", \"urlEnv\") or "
+		    "as a bot (\"tokenEnv\" or \"tokenFile\", and \"channel\"), not both");
+		v_pop(v, saved);
+		return;
+	}
+	check_one_of(v, node, "a slack bot channel", "tokenEnv", "tokenFile");
+	if (!doc_member(node, "channel"))
+		v_error(v, node->pos, NULL,
+		        "a slack bot channel needs \"channel\", the id of the conversation to post "
+		        "to (C0123456789)");
+	const struct doc_member *se = doc_member(node, "signingSecretEnv");
+	const struct doc_member *sf = doc_member(node, "signingSecretFile");
+	if (se && sf) {
+		size_t saved = v_push(v, sf->key);
+		v_error(v, sf->key_pos, NULL,
+		        "give \"signingSecretEnv\" or \"signingSecretFile\", not both");
+		v_pop(v, saved);
+	}
+}
+
 /* ---- building -------------------------------------------------------------------------------- */
 
 static char *get_string(const struct doc_node *node, const char *key)
@@ -449,6 +535,19 @@ static struct channel *build(const char *name, enum channel_kind kind, const str
 	                                        : 10000;
 	c->url = get_string(node, "url");
 	c->url_env = get_string(node, "urlEnv");
+	c->token_env = get_string(node, "tokenEnv");
+	c->token_file = get_string(node, "tokenFile");
+	c->slack_channel = get_string(node, "channel");
+	c->signing_env = get_string(node, "signingSecretEnv");
+	c->signing_file = get_string(node, "signingSecretFile");
+	c->api_url = get_string(node, "apiUrl");
+	if (c->slack_channel && !c->api_url)
+		c->api_url = xstrdup("https://slack.com/api");
+	if (c->api_url) {
+		size_t n = strlen(c->api_url);
+		while (n && c->api_url[n - 1] == '/')
+			c->api_url[--n] = '\0';
+	}
 	const struct doc_node *h = doc_get(node, "headers"), *he = doc_get(node, "headersFromEnv");
 	size_t nh = (h ? h->u.object.len : 0) + (he ? he->u.object.len : 0);
 	if (nh) {
@@ -512,6 +611,8 @@ static int parse(struct vctx *v, const char *name, const struct doc_node *node,
 	schema_check_object(v, node, kind_tables[kind], what);
 	switch ((enum channel_kind)kind) {
 	case CHANNEL_SLACK:
+		check_slack(v, node);
+		break;
 	case CHANNEL_TEAMS:
 		check_one_of(v, node, what, "url", "urlEnv");
 		break;
@@ -556,8 +657,10 @@ void channel_free(struct channel *c)
 	for (size_t i = 0; i < c->nto; i++)
 		free(c->to[i]);
 	free(c->to);
-	char *strings[] = { c->name, c->url,       c->url_env, c->username, c->password_env,
-		            c->from, c->topic_arn, c->region,  c->role_arn, c->path };
+	char *strings[] = { c->name,          c->url,         c->url_env,      c->username,
+		            c->password_env,  c->from,        c->topic_arn,    c->region,
+		            c->role_arn,      c->path,        c->token_env,    c->token_file,
+		            c->slack_channel, c->signing_env, c->signing_file, c->api_url };
 	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
 		free(strings[i]);
 	free(c);

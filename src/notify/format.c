@@ -151,12 +151,21 @@ void notice_text_init(struct notice_text *t, const struct notice *n, int64_t now
 	else
 		t->title = xstrdup(default_title(t->kind));
 	t->time_ms = n->time_ms ? n->time_ms : now_ms;
+	if (n->decide_ref && *n->decide_ref && strlen(n->decide_ref) <= 1000) {
+		bool printable = true;
+		for (const unsigned char *p = (const unsigned char *)n->decide_ref; *p; p++)
+			printable &= *p >= 0x20 && *p < 0x7F;
+		if (printable)
+			t->decide_ref = xstrdup(n->decide_ref);
+	}
+	t->outcome = clean_copy(n->outcome, MAX_SUBJECT, true);
 }
 
 void notice_text_release(struct notice_text *t)
 {
-	char **fields[] = { &t->kind, &t->title,       &t->subject, &t->message, &t->execution_id,
-		            &t->plan, &t->environment, &t->stage,   &t->step,    &t->url };
+	char **fields[] = { &t->kind,         &t->title, &t->subject,     &t->message,
+		            &t->execution_id, &t->plan,  &t->environment, &t->stage,
+		            &t->step,         &t->url,   &t->decide_ref,  &t->outcome };
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		free(*fields[i]);
 		*fields[i] = NULL;
@@ -165,7 +174,9 @@ void notice_text_release(struct notice_text *t)
 
 const char *notice_link_label(const struct notice_text *t)
 {
-	return !strcmp(t->kind, "approval") ? "Review and decide" : "Open in steppy";
+	/* once decided (an outcome, no buttons left), the page only shows what happened */
+	bool open = !strcmp(t->kind, "approval") && (!t->outcome || t->decide_ref);
+	return open ? "Review and decide" : "Open in steppy";
 }
 
 /* The facts of a notice as label/value pairs; returns how many (at most 5). */
@@ -248,7 +259,8 @@ static void slack_escape(struct strbuf *out, const char *s, size_t max_chars)
 	}
 }
 
-char *format_slack(const struct notice_text *t)
+/* The message: the fallback "text" and the "blocks"; buttons: Approve and Reject. */
+static json_t *slack_message(const struct notice_text *t, bool buttons)
 {
 	struct strbuf sb = STRBUF_INIT;
 	json_t *blocks = json_array();
@@ -271,12 +283,44 @@ char *format_slack(const struct notice_text *t)
 		json_array_append_new(blocks, json_pack("{s:s, s:[{s:s, s:o}]}", "type", "context",
 		                                        "elements", "type", "plain_text", "text",
 		                                        take_string(&sb)));
-	if (t->url)
+	if (t->outcome) {
+		add_chars(&sb, t->outcome, SLACK_SECTION_CHARS);
+		json_array_append_new(blocks,
+		                      json_pack("{s:s, s:{s:s, s:o}}", "type", "section", "text",
+		                                "type", "plain_text", "text", take_string(&sb)));
+	}
+	json_t *elements = json_array();
+	if (buttons && t->decide_ref) {
+		json_array_append_new(elements,
+		                      json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:s}", "type",
+		                                "button", "text", "type", "plain_text", "text",
+		                                "Approve", "style", "primary", "action_id",
+		                                "steppy-approve", "value", t->decide_ref));
 		json_array_append_new(
-		    blocks, json_pack("{s:s, s:[{s:s, s:{s:s, s:s}, s:s, s:s, s:s}]}", "type",
-		                      "actions", "elements", "type", "button", "text", "type",
-		                      "plain_text", "text", notice_link_label(t), "url", t->url,
-		                      "style", "primary", "action_id", "steppy-open"));
+		    elements,
+		    json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:{s:{s:s, s:s}, s:{s:s, s:s}, "
+		              "s:{s:s, s:s}, s:{s:s, s:s}}}",
+		              "type", "button", "text", "type", "plain_text", "text", "Reject",
+		              "style", "danger", "action_id", "steppy-reject", "value",
+		              t->decide_ref, "confirm", "title", "type", "plain_text", "text",
+		              "Reject?", "text", "type", "plain_text", "text",
+		              "The release stops at this step.", "confirm", "type", "plain_text",
+		              "text", "Reject", "deny", "type", "plain_text", "text", "Cancel"));
+	}
+	if (t->url) {
+		/* primary unless Approve is */
+		bool primary = !json_array_size(elements);
+		json_array_append_new(
+		    elements,
+		    json_pack("{s:s, s:{s:s, s:s}, s:s, s:s?, s:s}", "type", "button", "text",
+		              "type", "plain_text", "text", notice_link_label(t), "url", t->url,
+		              "style", primary ? "primary" : NULL, "action_id", "steppy-open"));
+	}
+	if (json_array_size(elements))
+		json_array_append_new(
+		    blocks, json_pack("{s:s, s:o}", "type", "actions", "elements", elements));
+	else
+		json_decref(elements);
 
 	/* The fallback text, for notifications and clients without blocks. */
 	slack_escape(&sb, t->title, SLACK_HEADER_CHARS);
@@ -286,7 +330,26 @@ char *format_slack(const struct notice_text *t)
 	}
 	json_t *msg = json_pack("{s:o, s:o}", "text", take_string(&sb), "blocks", blocks);
 	strbuf_release(&sb);
-	return dump(msg);
+	return msg;
+}
+
+char *format_slack(const struct notice_text *t)
+{
+	return dump(slack_message(t, false));
+}
+
+char *format_slack_api(const struct notice_text *t, const char *slack_channel, const char *ts,
+                       bool buttons)
+{
+	json_t *msg = slack_message(t, buttons);
+	json_t *j = json_pack("{s:s}", "channel", slack_channel);
+	if (ts)
+		json_object_set_new(j, "ts", json_string(ts));
+	json_object_update_new(j, msg);
+	if (!ts) /* a preview would fetch the approval page for everyone in the channel */
+		json_object_update_new(
+		    j, json_pack("{s:b, s:b}", "unfurl_links", 0, "unfurl_media", 0));
+	return dump(j);
 }
 
 /* ---- Microsoft Teams ------------------------------------------------------------------------- */

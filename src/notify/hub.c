@@ -53,10 +53,26 @@ const char *const *notify_hub_defaults(const struct notify_hub *h, size_t *ret_n
 	return h ? h->defaults : NULL;
 }
 
-bool notify_hub_has(const struct notify_hub *h, const char *name)
+const struct channel *notify_hub_find(const struct notify_hub *h, const char *name)
 {
 	for (size_t i = 0; h && i < h->n; i++)
 		if (!strcmp(channel_name(h->channels[i]), name))
-			return true;
-	return false;
+			return h->channels[i];
+	return NULL;
+}
+
+bool notify_hub_has(const struct notify_hub *h, const char *name)
+{
+	return notify_hub_find(h, name) != NULL;
+}
+
+struct channel *const *notify_hub_channels(const struct notify_hub *h, size_t *ret_n)
+{
+	*ret_n = h ? h->n : 0;
+	return h ? h->channels : NULL;
+}
+
+struct notifier *notify_hub_notifier(struct notify_hub *h)
+{
+	return h ? h->notifier : NULL;
 }

@@ -23,6 +23,15 @@ int notify_hub_send(struct notify_hub *h, const char *name, const struct notice 
 /* Whether a channel called name exists. */
 bool notify_hub_has(const struct notify_hub *h, const char *name);
 
+/* The channel called name (borrowed), or NULL. Any thread: channels never change. */
+const struct channel *notify_hub_find(const struct notify_hub *h, const char *name);
+
+/* The channels (borrowed) and how many. Any thread. */
+struct channel *const *notify_hub_channels(const struct notify_hub *h, size_t *ret_n);
+
+/* The notifier the hub sends with, for notify_slack_update() and the like. Loop thread. */
+struct notifier *notify_hub_notifier(struct notify_hub *h);
+
 /* The default channels' names (borrowed) and how many. */
 const char *const *notify_hub_defaults(const struct notify_hub *h, size_t *ret_n);
 

@@ -31,9 +31,17 @@ struct channel {
 	char *name;
 	enum channel_kind kind;
 	long timeout_ms; /* whole delivery attempt */
-	/* slack, teams, webhook: exactly one of url and url_env; email: url */
+	/* slack (webhook mode), teams, webhook: exactly one of url and url_env; email: url */
 	char *url;
 	char *url_env;
+	/* slack, bot mode (instead of url): the bot token from exactly one of token_env and
+	 * token_file, the conversation to post to, the Web API's base URL (no trailing
+	 * slash); with a signing secret (from signing_env or signing_file, or neither),
+	 * approval requests carry Approve and Reject buttons */
+	char *token_env, *token_file;
+	char *slack_channel;
+	char *api_url;
+	char *signing_env, *signing_file;
 	struct channel_header *headers; /* webhook */
 	size_t nheaders;
 	/* email */
@@ -64,6 +72,8 @@ struct notice_text {
 	char *execution_id, *plan, *environment, *stage, *step;
 	char *url;
 	int64_t time_ms;
+	char *decide_ref; /* printable ASCII, at most 1000 bytes, or NULL */
+	char *outcome;    /* one line, or NULL */
 };
 
 /* Fills t from n (now when n->time_ms is 0). */
@@ -75,6 +85,10 @@ const char *notice_link_label(const struct notice_text *t);
 
 /* Payloads; the caller frees the JSON texts. */
 char *format_slack(const struct notice_text *t);
+/* Slack's Web API (chat.postMessage; chat.update when ts is given) to the conversation
+ * slack_channel; buttons: Approve and Reject buttons carrying t->decide_ref, when set. */
+char *format_slack_api(const struct notice_text *t, const char *slack_channel, const char *ts,
+                       bool buttons);
 char *format_teams(const struct notice_text *t);
 char *format_webhook(const struct notice_text *t);
 /* The plain-text body of mail and SNS: message, the facts one per line, the

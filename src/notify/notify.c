@@ -18,10 +18,12 @@
 
 #include "aws/http.h"
 #include "util/alloc.h"
+#include "util/fileio.h"
 #include "util/timefmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +50,9 @@ struct notify_delivery {
 	notify_done_fn done;
 	void *arg;
 	enum channel_kind kind;
-	char *what; /* "slack channel \"releases\"", for errors */
+	char *what;               /* "slack channel \"releases\"", for errors */
+	const char *slack_method; /* Slack's Web API ("chat.postMessage"): 200 answers say
+	                             {"ok": false, "error": ...} when refused; else NULL */
 	int attempts, max_attempts;
 	bool ok;
 	char *error; /* the last attempt's, when it failed */
@@ -258,6 +262,34 @@ static char *snippet(const char *body, size_t len)
 
 /* ---- HTTP: slack, teams, webhook ------------------------------------------------------------- */
 
+/*
+ * Slack's Web API answers 200 with {"ok": true, ...}, or {"ok": false, "error":
+ * "channel_not_found"}: final, but for Slack's own passing troubles.
+ */
+static void slack_answer(struct notify_delivery *d, const struct http_response *res)
+{
+	static const char *const passing[] = { "internal_error",      "fatal_error",
+		                               "service_unavailable", "request_timeout",
+		                               "ratelimited",         NULL };
+	json_t *j = json_loadb(res->body, res->len, 0, NULL);
+	if (json_is_true(json_object_get(j, "ok"))) {
+		json_decref(j);
+		attempt_done(d, true, NULL, false, 0);
+		return;
+	}
+	const char *code = json_string_value(json_object_get(j, "error"));
+	char *text = code ? snippet(code, strlen(code)) : snippet(res->body, res->len);
+	bool retry = false;
+	for (const char *const *p = passing; code && *p; p++)
+		retry |= !strcmp(code, *p);
+	attempt_done(
+	    d, false,
+	    xstrfmt("%s refused by %s: %s", d->slack_method, d->host, text ? text : "no answer"),
+	    retry, 0);
+	free(text);
+	json_decref(j);
+}
+
 static void http_done(void *arg, const struct http_response *res)
 {
 	struct notify_delivery *d = arg;
@@ -267,6 +299,10 @@ static void http_done(void *arg, const struct http_response *res)
 		    d, false,
 		    xstrfmt("cannot reach %s: %s", d->host, *d->errbuf ? d->errbuf : res->error),
 		    true, 0);
+		return;
+	}
+	if (res->status >= 200 && res->status < 300 && d->slack_method) {
+		slack_answer(d, res);
 		return;
 	}
 	if (res->status >= 200 && res->status < 300) {
@@ -544,6 +580,100 @@ static char *from_env(struct notify_delivery *d, const char *var, const char *wh
 	return xstrdup(v);
 }
 
+/* A secret from an environment variable or a file (one line; surrounding blanks dropped), or
+ * NULL with why in *error (naming the variable or file, never the value). */
+static char *read_secret(const char *env, const char *file, const char *what, char **error)
+{
+	if (env) {
+		const char *v = getenv(env);
+		if (!v || !*v) {
+			*error = xstrfmt("the environment variable %s (%s) is not set", env, what);
+			return NULL;
+		}
+		return xstrdup(v);
+	}
+	char *data = NULL;
+	size_t len;
+	struct strbuf err = STRBUF_INIT;
+	if (read_file_capped(file, 4096, &data, &len, &err) < 0) {
+		*error = xstrfmt("cannot read %s: %s", what, err.buf);
+		strbuf_release(&err);
+		return NULL;
+	}
+	strbuf_release(&err);
+	while (len && strchr(" \t\r\n", data[len - 1]))
+		data[--len] = '\0';
+	size_t start = strspn(data, " \t\r\n");
+	if (start == len || strpbrk(data + start, "\r\n") || memchr(data, '\0', len)) {
+		explicit_bzero(data, len);
+		free(data);
+		*error = xstrfmt("%s holds no secret of one line", what);
+		return NULL;
+	}
+	char *s = xstrdup(data + start);
+	explicit_bzero(data, len);
+	free(data);
+	return s;
+}
+
+bool channel_slack_bot(const struct channel *c)
+{
+	return c->kind == CHANNEL_SLACK && c->slack_channel;
+}
+
+bool channel_slack_interactive(const struct channel *c)
+{
+	return channel_slack_bot(c) && (c->signing_env || c->signing_file);
+}
+
+char *channel_slack_signing_secret(const struct channel *c, struct strbuf *err)
+{
+	if (!channel_slack_interactive(c))
+		return NULL;
+	char *error = NULL;
+	char *what = c->signing_env ? xstrdup("signingSecretEnv")
+	                            : xstrfmt("signingSecretFile %s", c->signing_file);
+	char *secret = read_secret(c->signing_env, c->signing_file, what, &error);
+	free(what);
+	if (!secret && err)
+		strbuf_addf(err, "slack channel \"%s\": %s", c->name, error);
+	free(error);
+	return secret;
+}
+
+/* A call of Slack's Web API method with body (taken), as the bot of channel c. */
+static bool prepare_slack_api(struct notify_delivery *d, const struct channel *c,
+                              const char *method, char *body)
+{
+	static const char *const http_schemes[] = { "http", "https", NULL };
+	d->body = body;
+	d->len = strlen(body);
+	d->slack_method = method;
+	d->url = xstrfmt("%s/%s", c->api_url, method);
+	d->host = url_host(d->url, http_schemes);
+	if (!d->host) {
+		set_error(d, xstrdup("\"apiUrl\" is not an http:// or https:// URL"));
+		return false;
+	}
+	char *error = NULL;
+	char *what = c->token_env ? xstrdup("tokenEnv") : xstrfmt("tokenFile %s", c->token_file);
+	char *token = read_secret(c->token_env, c->token_file, what, &error);
+	free(what);
+	if (!token) {
+		set_error(d, error);
+		return false;
+	}
+	if (strpbrk(token, "\r\n")) {
+		wipe(token);
+		set_error(d, xstrdup("the bot token holds a line break"));
+		return false;
+	}
+	d->headers = xcalloc(1, sizeof(char *));
+	d->headers[d->nheaders++] = xstrfmt("Authorization: Bearer %s", token);
+	wipe(token);
+	return true;
+}
+
 /* Fills the request of d; false (with d->error) when it cannot be sent at all. */
 static bool prepare(struct notify_delivery *d, const struct channel *c, const struct notice_text *t)
 {
@@ -551,8 +681,12 @@ static bool prepare(struct notify_delivery *d, const struct channel *c, const st
 	static const char *const smtp_schemes[] = { "smtp", "smtps", NULL };
 	d->timeout_ms = c->timeout_ms;
 	d->max_attempts = c->kind == CHANNEL_SNS ? 1 : MAX_ATTEMPTS;
+	if (channel_slack_bot(c))
+		return prepare_slack_api(
+		    d, c, "chat.postMessage",
+		    format_slack_api(t, c->slack_channel, NULL, channel_slack_interactive(c)));
 	switch (c->kind) {
-	case CHANNEL_SLACK:
+	case CHANNEL_SLACK: /* an incoming webhook */
 	case CHANNEL_TEAMS:
 	case CHANNEL_WEBHOOK:
 		d->url = c->url ? xstrdup(c->url) : from_env(d, c->url_env, "urlEnv");
@@ -650,8 +784,9 @@ static bool prepare(struct notify_delivery *d, const struct channel *c, const st
 	return false;
 }
 
-struct notify_delivery *notify_send(struct notifier *n, const struct channel *c,
-                                    const struct notice *notice, notify_done_fn done, void *arg)
+/* A new delivery to c, linked in n, its timer ready. */
+static struct notify_delivery *delivery_new(struct notifier *n, const struct channel *c,
+                                            notify_done_fn done, void *arg)
 {
 	struct notify_delivery *d = xcalloc(1, sizeof(*d));
 	d->n = n;
@@ -666,16 +801,77 @@ struct notify_delivery *notify_send(struct notifier *n, const struct channel *c,
 		n->deliveries->prev = d;
 	n->deliveries = d;
 	n->n++;
+	return d;
+}
 
-	struct notice_text t;
-	notice_text_init(&t, notice, wall_clock_ms());
-	bool ready = prepare(d, c, &t);
-	notice_text_release(&t);
+/* Starts d's first attempt when ready, else reports its error (from the loop). */
+static struct notify_delivery *delivery_start(struct notify_delivery *d, bool ready)
+{
 	if (ready) {
+		d->timeout_ms = d->timeout_ms ? d->timeout_ms : 10000;
+		d->max_attempts = d->max_attempts ? d->max_attempts : MAX_ATTEMPTS;
 		uv_timer_start(&d->timer, attempt, 0, 0);
 	} else {
 		d->ok = false;
 		finish(d);
 	}
 	return d;
+}
+
+struct notify_delivery *notify_send(struct notifier *n, const struct channel *c,
+                                    const struct notice *notice, notify_done_fn done, void *arg)
+{
+	struct notify_delivery *d = delivery_new(n, c, done, arg);
+	struct notice_text t;
+	notice_text_init(&t, notice, wall_clock_ms());
+	bool ready = prepare(d, c, &t);
+	notice_text_release(&t);
+	return delivery_start(d, ready);
+}
+
+struct notify_delivery *notify_slack_update(struct notifier *n, const struct channel *c,
+                                            const struct notice *notice, const char *slack_channel,
+                                            const char *ts, notify_done_fn done, void *arg)
+{
+	struct notify_delivery *d = delivery_new(n, c, done, arg);
+	d->timeout_ms = c->timeout_ms;
+	struct notice_text t;
+	notice_text_init(&t, notice, wall_clock_ms());
+	bool ready = false;
+	if (!channel_slack_bot(c))
+		set_error(d, xstrdup("not a Slack bot channel"));
+	else
+		ready = prepare_slack_api(
+		    d, c, "chat.update",
+		    format_slack_api(&t, slack_channel, ts, channel_slack_interactive(c)));
+	notice_text_release(&t);
+	return delivery_start(d, ready);
+}
+
+struct notify_delivery *notify_slack_ephemeral(struct notifier *n, const struct channel *c,
+                                               const char *slack_channel, const char *user,
+                                               const char *text, notify_done_fn done, void *arg)
+{
+	struct notify_delivery *d = delivery_new(n, c, done, arg);
+	d->timeout_ms = c->timeout_ms;
+	bool ready = false;
+	if (!channel_slack_bot(c)) {
+		set_error(d, xstrdup("not a Slack bot channel"));
+	} else {
+		struct strbuf esc = STRBUF_INIT;
+		for (const char *p = text; *p; p++) /* mrkdwn: nothing in it is a link */
+			if (*p == '&' || *p == '<' || *p == '>')
+				strbuf_addstr(&esc, *p == '&'   ? "&amp;"
+				                    : *p == '<' ? "&lt;"
+				                                : "&gt;");
+			else
+				strbuf_addch(&esc, *p);
+		json_t *j = json_pack("{s:s, s:s, s:s}", "channel", slack_channel, "user", user,
+		                      "text", esc.buf);
+		strbuf_release(&esc);
+		char *body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(j);
+		ready = prepare_slack_api(d, c, "chat.postEphemeral", body);
+	}
+	return delivery_start(d, ready);
 }

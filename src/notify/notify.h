@@ -47,6 +47,13 @@ struct notice {
 	const char *approval_url; /* the page to decide on (or to look at): http(s),
 	                             at most 2048 bytes, else left out */
 	int64_t time_ms;          /* when it happened (ms since the epoch); 0: now */
+	/* Slack bot channels with a signing secret: the value of the Approve and Reject
+	 * buttons, which comes back in Slack's interaction request (at most 1000 bytes of
+	 * printable ASCII, else no buttons); NULL: no buttons */
+	const char *decide_ref;
+	/* What became of the request ("Approved by alice"), one line shown after the facts;
+	 * NULL while nothing has */
+	const char *outcome;
 };
 
 struct channel; /* one parsed channel configuration; immutable */
@@ -124,5 +131,33 @@ struct notify_delivery *notify_send(struct notifier *n, const struct channel *c,
                                     const struct notice *notice, notify_done_fn done, void *arg);
 /* Abandons a delivery; done is not called. */
 void notify_cancel(struct notify_delivery *d);
+
+/*
+ * Slack bot channels (docs/channels.md): whether c posts as a bot, and
+ * whether it also takes decisions (it has a signing secret to verify
+ * Slack's interaction requests with).
+ */
+bool channel_slack_bot(const struct channel *c);
+bool channel_slack_interactive(const struct channel *c);
+
+/*
+ * c's signing secret, read now from its environment variable or file: a new
+ * string the caller wipes (explicit_bzero) and frees. NULL when c has none
+ * or it cannot be read (why in err, never the secret).
+ */
+char *channel_slack_signing_secret(const struct channel *c, struct strbuf *err);
+
+/*
+ * Slack bot channel c: replaces the message at ts in the conversation
+ * slack_channel with notice (chat.update), as notify_send() sends, with
+ * retries. Every argument is copied.
+ */
+struct notify_delivery *notify_slack_update(struct notifier *n, const struct channel *c,
+                                            const struct notice *notice, const char *slack_channel,
+                                            const char *ts, notify_done_fn done, void *arg);
+/* Slack bot channel c: a message in slack_channel that only user sees (chat.postEphemeral). */
+struct notify_delivery *notify_slack_ephemeral(struct notifier *n, const struct channel *c,
+                                               const char *slack_channel, const char *user,
+                                               const char *text, notify_done_fn done, void *arg);
 
 #endif

@@ -10,6 +10,7 @@
 #include "unit.h"
 
 #include "notify/notify-internal.h"
+#include "notify/slack.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/fileio.h"
@@ -62,6 +63,7 @@ struct server {
 	int statuses[8];
 	size_t nstatuses, served;
 	const char *reply;
+	const char *ok_reply; /* the body of 200 answers; NULL: "ok" */
 	struct request reqs[8];
 	size_t nreqs;
 	/* SMTP: commands as received, one a line, and the message data as sent (still
@@ -145,7 +147,9 @@ static void http_input(struct conn *c)
 	s->nreqs++;
 	int status = s->served < s->nstatuses ? s->statuses[s->served] : 200;
 	s->served++;
-	const char *body = status == 200 ? "ok" : s->reply ? s->reply : "";
+	const char *body = status == 200 ? (s->ok_reply ? s->ok_reply : "ok")
+	                   : s->reply    ? s->reply
+	                                 : "";
 	char *resp = xstrfmt("HTTP/1.1 %d X\r\nContent-Type: text/plain\r\nContent-Length: "
 	                     "%zu\r\nConnection: close\r\n\r\n%s",
 	                     status, strlen(body), body);
@@ -883,6 +887,223 @@ static void test_teams(void **state)
 	channel_free(c);
 }
 
+/* A Slack bot channel: Web API calls with the bot token, Block Kit buttons. */
+static struct channel *bot_channel(struct fx *f, const char *extra)
+{
+	char yaml[1024];
+	snprintf(yaml, sizeof(yaml),
+	         "channels:\n  rel:\n    type: slack\n    tokenEnv: STEPPY_TEST_SLACK_TOKEN\n"
+	         "    channel: C0123ABCD\n    apiUrl: http://127.0.0.1:%d/api/\n%s",
+	         f->http.port, extra);
+	return parse_one(yaml);
+}
+
+static void test_slack_bot(void **state)
+{
+	struct fx *f = *state;
+	setenv("STEPPY_TEST_SLACK_TOKEN", "xoxb-test-token", 1);
+	setenv("STEPPY_TEST_SLACK_SIGNING", "sekrit", 1);
+	struct channel *c = bot_channel(f, "    signingSecretEnv: STEPPY_TEST_SLACK_SIGNING\n");
+	assert_true(channel_slack_bot(c));
+	assert_true(channel_slack_interactive(c));
+	f->http.ok_reply = "{\"ok\":true,\"channel\":\"C0123ABCD\",\"ts\":\"1.2\"}";
+	struct notice n = approval;
+	n.decide_ref = "{\"execution\":\"r-123\",\"stage\":0,\"step\":0,\"attempt\":1}";
+	notify_send(f->n, c, &n, on_done, f);
+	run_until(f, 1);
+	if (!f->ok)
+		fail_msg("%s", f->error);
+	const struct request *r = &f->http.reqs[0];
+	char buf[256];
+	assert_true(!strncmp(r->head, "POST /api/chat.postMessage HTTP/1.1\r\n", 37));
+	assert_string_equal(req_header(r, "Authorization", buf, sizeof(buf)),
+	                    "Bearer xoxb-test-token");
+	assert_string_equal(req_header(r, "Content-Type", buf, sizeof(buf)),
+	                    "application/json; charset=utf-8");
+	json_t *j = json_loads(r->body, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "channel")), "C0123ABCD");
+	assert_true(json_is_false(json_object_get(j, "unfurl_links")));
+	json_t *blocks = json_object_get(j, "blocks");
+	json_t *actions = json_array_get(blocks, json_array_size(blocks) - 1);
+	assert_string_equal(json_string_value(json_object_get(actions, "type")), "actions");
+	json_t *els = json_object_get(actions, "elements");
+	assert_int_equal(json_array_size(els), 3);
+	const char *ids[] = { "steppy-approve", "steppy-reject", "steppy-open" };
+	for (size_t i = 0; i < 3; i++) {
+		json_t *b = json_array_get(els, i);
+		assert_string_equal(json_string_value(json_object_get(b, "action_id")), ids[i]);
+		if (i < 2)
+			assert_string_equal(json_string_value(json_object_get(b, "value")),
+			                    n.decide_ref);
+	}
+	assert_string_equal(json_string_value(json_object_get(json_array_get(els, 2), "url")),
+	                    APPROVAL_URL);
+	assert_non_null(json_object_get(json_array_get(els, 1), "confirm"));
+	json_decref(j);
+
+	/* after a decision: chat.update with the outcome, no buttons, the link kept */
+	n.decide_ref = NULL;
+	n.outcome = "Approved by alice";
+	notify_slack_update(f->n, c, &n, "C0123ABCD", "1.2", on_done, f);
+	run_until(f, 2);
+	assert_true(f->ok);
+	r = &f->http.reqs[1];
+	assert_true(!strncmp(r->head, "POST /api/chat.update HTTP/1.1\r\n", 32));
+	j = json_loads(r->body, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(j, "ts")), "1.2");
+	assert_null(strstr(r->body, "steppy-approve"));
+	assert_non_null(strstr(r->body, "{\"type\":\"section\",\"text\":{\"type\":\"plain_text\","
+	                                "\"text\":\"Approved by alice\"}}"));
+	assert_non_null(strstr(r->body, "\"text\":\"Open in steppy\""));
+	json_decref(j);
+
+	/* an ephemeral answer, its text escaped for mrkdwn */
+	notify_slack_ephemeral(f->n, c, "C0123ABCD", "U1", "no <!channel> & co", on_done, f);
+	run_until(f, 3);
+	assert_true(f->ok);
+	assert_string_equal(f->http.reqs[2].body,
+	                    "{\"channel\":\"C0123ABCD\",\"user\":\"U1\",\"text\":\"no "
+	                    "&lt;!channel&gt; &amp; co\"}");
+
+	/* Slack's refusals come as 200 {"ok": false}: final, named */
+	f->http.ok_reply = "{\"ok\":false,\"error\":\"channel_not_found\"}";
+	notify_send(f->n, c, &n, on_done, f);
+	run_until(f, 4);
+	assert_false(f->ok);
+	assert_string_equal(f->error, "slack channel \"rel\": chat.postMessage refused by "
+	                              "127.0.0.1: channel_not_found");
+	assert_int_equal(f->http.nreqs, 4);
+	channel_free(c);
+
+	/* the token from a file; a missing file fails at once, naming it, never a secret */
+	char path[300];
+	snprintf(path, sizeof(path), "%s/token", f->dir);
+	char extra[400];
+	snprintf(extra, sizeof(extra), "    tokenFile: %s\n", path);
+	char yaml[1024];
+	snprintf(yaml, sizeof(yaml),
+	         "channels:\n  rel:\n    type: slack\n    channel: C0123ABCD\n"
+	         "    apiUrl: http://127.0.0.1:%d/api\n%s",
+	         f->http.port, extra);
+	c = parse_one(yaml);
+	assert_false(channel_slack_interactive(c));
+	notify_send(f->n, c, &n, on_done, f);
+	run_until(f, 5);
+	assert_false(f->ok);
+	assert_non_null(strstr(f->error, "cannot read tokenFile"));
+	FILE *fp = fopen(path, "w");
+	fputs("  xoxb-from-file\n", fp);
+	fclose(fp);
+	f->http.ok_reply = "{\"ok\":true}";
+	notify_send(f->n, c, &n, on_done, f);
+	run_until(f, 6);
+	assert_true(f->ok);
+	assert_string_equal(req_header(&f->http.reqs[4], "Authorization", buf, sizeof(buf)),
+	                    "Bearer xoxb-from-file");
+	/* no signing secret: no decision buttons */
+	assert_null(strstr(f->http.reqs[4].body, "steppy-approve"));
+	channel_free(c);
+	unsetenv("STEPPY_TEST_SLACK_TOKEN");
+	unsetenv("STEPPY_TEST_SLACK_SIGNING");
+}
+
+/* Slack's request signing, as its documentation computes it. */
+static void test_slack_signature(void **state)
+{
+	(void)state;
+	const char *body = "payload=%7B%22type%22%3A%22block_actions%22%7D";
+	const char *why = NULL;
+	/* v0=HMAC-SHA256("sekrit", "v0:1767225600:" + body), computed with Python's hmac */
+	const char *sig = "v0=a8e47cbb18daeb721a284cbbeae630b0449b2f6f17b149d2fb177b7ca8dc3a34";
+	assert_int_equal(slack_signature_check("sekrit", "1767225600", body, strlen(body), sig,
+	                                       1767225600 + 299, &why),
+	                 0);
+	assert_int_equal(slack_signature_check("sekrit2", "1767225600", body, strlen(body), sig,
+	                                       1767225600, &why),
+	                 SP_EINVAL);
+	assert_int_equal(slack_signature_check("sekrit", "1767225601", body, strlen(body), sig,
+	                                       1767225600, &why),
+	                 SP_EINVAL);
+	assert_int_equal(
+	    slack_signature_check("sekrit", NULL, body, strlen(body), "v0=x", 1767225600, &why),
+	    SP_EINVAL);
+	assert_non_null(strstr(why, "not signed"));
+	assert_int_equal(slack_signature_check("sekrit", "1767225600", body, strlen(body),
+	                                       "v0=0000000000000000000000000000000000000000"
+	                                       "000000000000000000000000",
+	                                       1767225600, &why),
+	                 SP_EINVAL);
+	assert_non_null(strstr(why, "wrong"));
+	/* six minutes old: refused before the signature is even looked at */
+	assert_int_equal(slack_signature_check("sekrit", "1767225240", body, strlen(body),
+	                                       "v0=0000000000000000000000000000000000000000"
+	                                       "000000000000000000000000",
+	                                       1767225600, &why),
+	                 SP_EINVAL);
+	assert_non_null(strstr(why, "more than 5 minutes old"));
+	assert_int_equal(slack_signature_check("sekrit", "17x", body, strlen(body), "v0=", 0, &why),
+	                 SP_EINVAL);
+
+	/* replays */
+	struct slack_replay *r = slack_replay_new();
+	assert_false(slack_replay_seen(r, "v0=aa", 100, 100));
+	assert_false(slack_replay_seen(r, "v0=bb", 100, 100));
+	assert_true(slack_replay_seen(r, "v0=aa", 100, 200));
+	assert_false(slack_replay_seen(r, "v0=aa", 100, 100 + 2 * SLACK_MAX_SKEW_S + 1));
+	for (int i = 0; i < 1000; i++) {
+		char s[32];
+		snprintf(s, sizeof(s), "v0=%d", i);
+		assert_false(slack_replay_seen(r, s, 1000, 1000));
+	}
+	assert_true(slack_replay_seen(r, "v0=7", 1000, 1000));
+	slack_replay_free(r);
+
+	/* forms */
+	char *v = form_field("a=1&payload=x%41+y&b=2", 22, "payload");
+	assert_string_equal(v, "xA y");
+	free(v);
+	assert_null(form_field("payload=%4", 10, "payload"));
+	assert_null(form_field("payload=%00", 11, "payload"));
+	assert_null(form_field("payloads=1", 10, "payload"));
+}
+
+static void test_slack_payload(void **state)
+{
+	(void)state;
+	const char *json =
+	    "{\"type\":\"block_actions\",\"user\":{\"id\":\"U0123ABCD\",\"team_id\":\"T1\"},"
+	    "\"team\":{\"id\":\"T1\"},\"container\":{\"type\":\"message\",\"message_ts\":\"1.2\","
+	    "\"channel_id\":\"C0123ABCD\"},\"channel\":{\"id\":\"C0123ABCD\"},"
+	    "\"message\":{\"ts\":\"1.2\",\"blocks\":[{\"type\":\"actions\",\"elements\":["
+	    "{\"type\":\"button\",\"action_id\":\"steppy-open\",\"url\":\"https://s/approvals/"
+	    "x\"}]}]},"
+	    "\"actions\":[{\"type\":\"button\",\"action_id\":\"steppy-approve\",\"value\":\"ref\"}]"
+	    "}";
+	struct strbuf body = STRBUF_INIT;
+	strbuf_addstr(&body, "payload=");
+	for (const char *p = json; *p; p++)
+		strbuf_addf(&body, "%%%02X", (unsigned char)*p);
+	struct slack_action a;
+	struct strbuf err = STRBUF_INIT;
+	if (slack_action_parse(body.buf, body.len, &a, &err) != 0)
+		fail_msg("%s", err.buf);
+	assert_string_equal(a.action_id, "steppy-approve");
+	assert_string_equal(a.value, "ref");
+	assert_string_equal(a.user_id, "U0123ABCD");
+	assert_string_equal(a.team_id, "T1");
+	assert_string_equal(a.channel_id, "C0123ABCD");
+	assert_string_equal(a.message_ts, "1.2");
+	assert_string_equal(a.link_url, "https://s/approvals/x");
+	slack_action_release(&a);
+	assert_int_equal(slack_action_parse("payload=%7B%7D", 14, &a, &err), SP_EINVAL);
+	slack_action_release(&a);
+	assert_int_equal(slack_action_parse("nothing", 7, &a, &err), SP_EINVAL);
+	slack_action_release(&a);
+	strbuf_release(&err);
+	strbuf_release(&body);
+}
+
 static void test_webhook(void **state)
 {
 	struct fx *f = *state;
@@ -1235,6 +1456,9 @@ int main(void)
 		cmocka_unit_test(test_hostile_text),
 		cmocka_unit_test_setup_teardown(test_slack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_teams, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slack_bot, setup, teardown),
+		cmocka_unit_test(test_slack_signature),
+		cmocka_unit_test(test_slack_payload),
 		cmocka_unit_test_setup_teardown(test_webhook, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_then_success, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_final_failure, setup, teardown),
