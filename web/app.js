@@ -585,12 +585,35 @@ function executionView(id) {
     };
     approve.addEventListener('click', () => decide('approve', 'Approve'));
     reject.addEventListener('click', () => decide('reject', 'Reject'));
+    // A link that reached nobody: a fresh one, sent again; the old one stops working.
+    const relink = h(
+      'button',
+      { type: 'button', class: 'quiet', title: 'Send a new approval link to the step\'s channels; the old link stops working' },
+      'New link',
+    );
+    relink.addEventListener('click', async () => {
+      relink.disabled = true;
+      say(`New link for "${step.name}"…`);
+      try {
+        const res = await api('POST', `${base}/steps/${i}/${j}/link`, {});
+        const field = h('input', { type: 'text', readOnly: true, class: 'new-link', value: res.url, 'aria-label': 'New approval link' });
+        message.className = 'message';
+        message.replaceChildren(
+          `New approval link for "${step.name}", sent to ${res.channels.join(', ')}; the old link no longer works: `,
+          field,
+        );
+        field.select();
+      } catch (e) {
+        say(`New link for "${step.name}" failed: ${e.message}`, true);
+      }
+      relink.disabled = false;
+    });
     return h(
       'div',
       { class: 'decision' },
       h('label', { for: fieldId }, 'Comment'),
       comment,
-      h('div', { class: 'actions' }, approve, reject),
+      h('div', { class: 'actions' }, approve, reject, relink),
     );
   }
 

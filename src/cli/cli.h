@@ -149,6 +149,7 @@ int cmd_show(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_link(int argc, char **argv);
 
 #define STEPPY_VERSION "0.1.0"
 

@@ -15,6 +15,7 @@
 extern const char validate_help[], plan_help[], graph_help[], help_help[], version_help[],
     supervise_help[], run_help[], resume_help[], retry_help[], approve_help[], reject_help[],
     abort_help[], list_help[], show_help[], history_help[], serve_help[], token_help[];
+extern const char link_help[];
 
 const struct command commands[] = {
 	{ "validate", cmd_validate, "check release plans and report every problem", validate_help },
@@ -26,6 +27,7 @@ const struct command commands[] = {
 	{ "approve", cmd_approve, "approve a Human step", approve_help },
 	{ "reject", cmd_reject, "reject a Human step (the release stops)", reject_help },
 	{ "abort", cmd_abort, "abort a running release", abort_help },
+	{ "link", cmd_link, "ask a server for a new approval link of a waiting step", link_help },
 	{ "list", cmd_list, "list releases", list_help },
 	{ "show", cmd_show, "show a release: stages and steps with state and timing", show_help },
 	{ "history", cmd_history, "show a release's event history", history_help },

@@ -189,7 +189,8 @@ struct route {
 };
 extern const struct route api_routes[];
 extern const struct route page_routes[];
-extern const struct route web_routes[]; /* the dashboard: / and /assets/NAME */
+extern const struct route web_routes[];  /* the dashboard: / and /assets/NAME */
+extern const struct route link_routes[]; /* re-issuing approval links (relink.c) */
 
 /* The observer's approval links: creates the link of a waiting Human step
  * attempt if it has none, and sends it to the step's channels. Loop thread. */

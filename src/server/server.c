@@ -389,7 +389,7 @@ static bool match(const char *pattern, const char *path, char params[4][128])
  */
 static void dispatch(struct request *rq, bool headers_only)
 {
-	const struct route *tables[] = { api_routes, page_routes, web_routes };
+	const struct route *tables[] = { api_routes, page_routes, web_routes, link_routes };
 	bool path_known = false;
 	struct strbuf allow = STRBUF_INIT;
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)

@@ -1063,6 +1063,36 @@ int store_approval_link_find(struct store *st, const unsigned char hash[32],
 	return r;
 }
 
+int store_approval_link_replace(struct store *st, const unsigned char hash[32],
+                                const char *execution_id, int stage, int step, int attempt,
+                                int64_t now, struct strbuf *err)
+{
+	int r = exec_sql(st, "BEGIN IMMEDIATE", err);
+	if (r < 0)
+		return r;
+	sqlite3_stmt *stmt = prepare(st,
+	                             "DELETE FROM approval_links WHERE execution_id = ? AND "
+	                             "stage = ? AND step = ? AND attempt = ?",
+	                             err);
+	if (!stmt) {
+		exec_sql(st, "ROLLBACK", NULL);
+		return SP_ESTORE;
+	}
+	bind_text(stmt, 1, execution_id);
+	sqlite3_bind_int(stmt, 2, stage);
+	sqlite3_bind_int(stmt, 3, step);
+	sqlite3_bind_int(stmt, 4, attempt);
+	r = sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "removing approval links");
+	sqlite3_finalize(stmt);
+	if (r == 0)
+		r = store_approval_link_add(st, hash, execution_id, stage, step, attempt, now, err);
+	if (r == 0)
+		r = exec_sql(st, "COMMIT", err);
+	if (r < 0)
+		exec_sql(st, "ROLLBACK", NULL);
+	return r;
+}
+
 bool store_approval_link_exists(struct store *st, const char *execution_id, int stage, int step,
                                 int attempt)
 {

@@ -169,6 +169,13 @@ int store_approval_link_add(struct store *st, const unsigned char hash[32],
 /* Finds the link of a token hash: 0 (caller frees out->execution_id), SP_ENOENT. */
 int store_approval_link_find(struct store *st, const unsigned char hash[32],
                              struct approval_link *out, struct strbuf *err);
+/*
+ * Replaces the links of an attempt by the one of hash (in one transaction):
+ * the old links no longer open anything. Returns 0 or SP_ESTORE.
+ */
+int store_approval_link_replace(struct store *st, const unsigned char hash[32],
+                                const char *execution_id, int stage, int step, int attempt,
+                                int64_t now, struct strbuf *err);
 /* True if an attempt has its link already. */
 bool store_approval_link_exists(struct store *st, const char *execution_id, int stage, int step,
                                 int attempt);

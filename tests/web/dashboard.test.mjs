@@ -242,6 +242,18 @@ await check('the waiting step says what it waits for and since when', async () =
   await page.screenshot({ path: join(shots, 'waiting.png'), fullPage: true });
 });
 
+await check('"New link" re-issues the approval link: shown to copy, recorded in the history', async () => {
+  await page.getByRole('button', { name: 'New link' }).click();
+  const field = page.getByLabel('New approval link');
+  await field.waitFor(WAIT);
+  const link = await field.inputValue();
+  assert(link.startsWith(`${url}/approvals/`), `link: ${link}`);
+  assert((await page.locator('.message').innerText()).includes('the old link no longer works'), 'message');
+  const row = page.locator('table.events tr', { hasText: 'approval link re-issued' });
+  await row.waitFor(WAIT);
+  assert(!(await row.innerText()).includes(link.split('/').pop()), 'the token is in the history');
+});
+
 await check('approving with a comment by clicking finishes the release', async () => {
   await page.getByLabel('Comment').fill('looks good');
   await page.getByRole('button', { name: 'Approve' }).click();
