@@ -147,9 +147,8 @@ static bool find_step(json_t *report, const char *want, long *ret_stage, long *r
 		}
 	}
 	if (found > 1)
-		fprintf(stderr,
-		        "steppy: %zu steps are called \"%s\": say which as STAGE/STEP\n", found,
-		        step_name);
+		fprintf(stderr, "steppy: %zu steps are called \"%s\": say which as STAGE/STEP\n",
+		        found, step_name);
 	else if (!found) {
 		const char *guess = suggest_closest(step_name, names);
 		fprintf(stderr, "steppy: the release has no step \"%s\"%s%s%s\n", want,
@@ -223,17 +222,18 @@ int cmd_link(int argc, char **argv)
 			printf("%s\n", json_string_value(json_object_get(ans, "url")));
 			json_t *to = json_object_get(ans, "channels"), *ch;
 			size_t i;
-			fprintf(stderr, "steppy: new approval link for %s, step \"%s\"; sent to ", id,
-			        want);
+			fprintf(stderr, "steppy: new approval link for %s, step \"%s\"; sent to ",
+			        id, want);
 			json_array_foreach(to, i, ch)
-				fprintf(stderr, "%s%s", i ? ", " : "", json_string_value(ch));
+			    fprintf(stderr, "%s%s", i ? ", " : "", json_string_value(ch));
 			fputs("; the old link no longer works\n", stderr);
 		} else if (!code) {
 			fprintf(stderr, "steppy: cannot reach %s: %s\n", base.buf, err.buf);
 			status = EXIT_USAGE;
 		} else {
 			fprintf(stderr, "steppy: HTTP %ld: %s\n", code, answer_error(ans));
-			status = code == 409 || code == 403 || code == 404 ? EXIT_INVALID : EXIT_USAGE;
+			status =
+			    code == 409 || code == 403 || code == 404 ? EXIT_INVALID : EXIT_USAGE;
 		}
 	}
 	json_decref(report);

@@ -20,9 +20,8 @@
 
 /* ---- signatures ------------------------------------------------------------------------------ */
 
-int slack_signature_check(const char *secret, const char *timestamp, const char *body,
-                          size_t len, const char *signature, int64_t now_s,
-                          const char **ret_why)
+int slack_signature_check(const char *secret, const char *timestamp, const char *body, size_t len,
+                          const char *signature, int64_t now_s, const char **ret_why)
 {
 	if (!timestamp || !signature) {
 		*ret_why = "the request is not signed (no X-Slack-Signature or "

@@ -30,9 +30,8 @@
  * missing or malformed, a timestamp more than SLACK_MAX_SKEW_S away from now
  * (checked first, whatever the signature), or a wrong signature.
  */
-int slack_signature_check(const char *secret, const char *timestamp, const char *body,
-                          size_t len, const char *signature, int64_t now_s,
-                          const char **ret_why);
+int slack_signature_check(const char *secret, const char *timestamp, const char *body, size_t len,
+                          const char *signature, int64_t now_s, const char **ret_why);
 
 /* Signatures seen in the last window, to refuse replays. Thread-safe. */
 struct slack_replay;

@@ -579,6 +579,60 @@ static void test_parse_errors(void **state)
 
 /* ---- formats --------------------------------------------------------------------------------- */
 
+/* Slack's two modes: a webhook, or a bot (token, channel, signing secret); not both. */
+static void test_parse_slack_bot(void **state)
+{
+	(void)state;
+	struct strbuf d = STRBUF_INIT;
+	struct channel **cs = parse_all("channels:\n"
+	                                "  a:\n"
+	                                "    type: slack\n"
+	                                "    urlEnv: HOOK\n"
+	                                "    channel: C0123\n"
+	                                "  b:\n"
+	                                "    type: slack\n"
+	                                "    tokenEnv: T\n"
+	                                "    tokenFile: /t\n"
+	                                "  c:\n"
+	                                "    type: slack\n"
+	                                "    tokenEnv: T\n"
+	                                "    channel: general\n"
+	                                "    signingSecretEnv: S\n"
+	                                "    signingSecretFile: /s\n"
+	                                "    apiUrl: ftp://slack.com/api\n"
+	                                "  d:\n"
+	                                "    type: teams\n"
+	                                "    url: https://x.example.com\n"
+	                                "    channel: C0123\n",
+	                                &d);
+	assert_null(cs[0]);
+	assert_string_equal(
+	    d.buf,
+	    "4:5 /channels/a/urlEnv: a slack channel posts through an incoming webhook (\"url\", "
+	    "\"urlEnv\") or as a bot (\"tokenEnv\" or \"tokenFile\", and \"channel\"), not both\n"
+	    "9:5 /channels/b/tokenFile: give \"tokenEnv\" or \"tokenFile\", not both\n"
+	    "7:5 /channels/b: a slack bot channel needs \"channel\", the id of the conversation "
+	    "to post to (C0123456789)\n"
+	    "13:14 /channels/c/channel: \"general\" is not a Slack channel id such as C0123456789 "
+	    "(in Slack: the channel's details, at the bottom; the bot must be a member)\n"
+	    "16:13 /channels/c/apiUrl: \"ftp://slack.com/api\" is not an http:// or https:// URL "
+	    "(https://slack.com/api)\n"
+	    "15:5 /channels/c/signingSecretFile: give \"signingSecretEnv\" or "
+	    "\"signingSecretFile\", not both\n"
+	    "20:5 /channels/d/channel: unknown field \"channel\" in a teams channel\n");
+	free_all(cs);
+	strbuf_release(&d);
+	struct channel *c = parse_one("channels:\n  r:\n    type: slack\n    tokenFile: /t\n"
+	                              "    channel: C0123ABCD\n");
+	assert_true(channel_slack_bot(c));
+	assert_false(channel_slack_interactive(c));
+	assert_string_equal(c->api_url, "https://slack.com/api");
+	channel_free(c);
+	c = parse_one("channels:\n  r:\n    type: slack\n    url: https://hooks.slack.com/x\n");
+	assert_false(channel_slack_bot(c));
+	channel_free(c);
+}
+
 static void test_encodings(void **state)
 {
 	(void)state;
@@ -1451,6 +1505,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_valid),
 		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_parse_slack_bot),
 		cmocka_unit_test(test_encodings),
 		cmocka_unit_test(test_slack_limits_and_escaping),
 		cmocka_unit_test(test_hostile_text),
