@@ -218,6 +218,36 @@ static void count_row(const struct exec_row *row, void *arg)
 	(*(int *)arg)++;
 }
 
+/* Approval links: a re-issued link replaces the attempt's links; others stay. */
+static void test_approval_links(void **state)
+{
+	struct store *st = *state;
+	struct strbuf err = STRBUF_INIT;
+	unsigned char a[32], b[32], c[32];
+	memset(a, 1, 32);
+	memset(b, 2, 32);
+	memset(c, 3, 32);
+	assert_int_equal(store_approval_link_add(st, a, "lnk1", 0, 1, 1, 10, &err), 0);
+	assert_int_equal(store_approval_link_add(st, c, "lnk1", 0, 2, 1, 10, &err), 0);
+	assert_true(store_approval_link_exists(st, "lnk1", 0, 1, 1));
+	assert_int_equal(store_approval_link_replace(st, b, "lnk1", 0, 1, 1, 20, &err), 0);
+	struct approval_link l;
+	assert_int_equal(store_approval_link_find(st, a, &l, &err), SP_ENOENT);
+	assert_int_equal(store_approval_link_find(st, b, &l, &err), 0);
+	assert_string_equal(l.execution_id, "lnk1");
+	assert_int_equal(l.step, 1);
+	assert_int_equal(l.created_ms, 20);
+	free(l.execution_id);
+	/* another step's link is untouched */
+	assert_int_equal(store_approval_link_find(st, c, &l, &err), 0);
+	free(l.execution_id);
+	/* replacing with a hash in use fails as a whole: the old link stays */
+	assert_int_equal(store_approval_link_replace(st, c, "lnk1", 0, 1, 1, 30, &err), SP_ESTORE);
+	assert_int_equal(store_approval_link_find(st, b, &l, &err), 0);
+	free(l.execution_id);
+	strbuf_release(&err);
+}
+
 static void test_list_and_unfinished(void **state)
 {
 	struct store *st = *state;
@@ -457,6 +487,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_append_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_approval_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_and_unfinished, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
