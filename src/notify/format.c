@@ -312,7 +312,7 @@ static json_t *slack_message(const struct notice_text *t, bool buttons)
 		bool primary = !json_array_size(elements);
 		json_array_append_new(
 		    elements,
-		    json_pack("{s:s, s:{s:s, s:s}, s:s, s:s?, s:s}", "type", "button", "text",
+		    json_pack("{s:s, s:{s:s, s:s}, s:s, s:s*, s:s}", "type", "button", "text",
 		              "type", "plain_text", "text", notice_link_label(t), "url", t->url,
 		              "style", primary ? "primary" : NULL, "action_id", "steppy-open"));
 	}

@@ -994,6 +994,8 @@ static void test_slack_bot(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_array_get(els, 2), "url")),
 	                    APPROVAL_URL);
 	assert_non_null(json_object_get(json_array_get(els, 1), "confirm"));
+	/* one primary button: Approve; the link has no style (Slack refuses a null one) */
+	assert_null(json_object_get(json_array_get(els, 2), "style"));
 	json_decref(j);
 
 	/* after a decision: chat.update with the outcome, no buttons, the link kept */
