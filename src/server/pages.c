@@ -119,7 +119,9 @@ static void create_link(struct server *srv, const char *id, const struct plan *p
 	strbuf_release(&err);
 	char *url = xstrfmt("%s/approvals/%s", srv->url, token);
 	char *subject = xstrfmt("Approval requested: %s", ps->name);
+	char *ref = slack_decide_ref(id, stage, step, attempt); /* Slack's Approve/Reject */
 	struct notice n = { .kind = "approval",
+		            .decide_ref = ref,
 		            .subject = subject,
 		            .message = step_string(ps->node, "message"),
 		            .execution_id = id,
@@ -147,6 +149,7 @@ static void create_link(struct server *srv, const char *id, const struct plan *p
 		fflush(stdout);
 	}
 	free(subject);
+	free(ref);
 	free(url);
 }
 

@@ -100,8 +100,9 @@ static void do_relink(struct server *srv, void *arg)
 	                       json_pack("{sssssO}", "notice", "approval link re-issued", "by",
 	                                 j->by, "channels", j->channels));
 	if (r == SP_ENOENT) {
-		strbuf_addstr(&j->err, "another steppy process runs this release: re-issue the link "
-		                       "through the server that runs it");
+		strbuf_addstr(&j->err,
+		              "another steppy process runs this release: re-issue the link "
+		              "through the server that runs it");
 		goto out;
 	}
 	if (r < 0) {
@@ -123,6 +124,7 @@ static void do_relink(struct server *srv, void *arg)
 	j->url = xstrfmt("%s/approvals/%s", srv->url, token);
 	explicit_bzero(token, sizeof(token));
 	char *subject = xstrfmt("Approval requested: %s", ps->name);
+	char *ref = slack_decide_ref(row.id, j->stage, j->step, j->attempt);
 	struct notice n = { .kind = "approval",
 		            .subject = subject,
 		            .message = step_string(ps->node, "message"),
@@ -131,14 +133,16 @@ static void do_relink(struct server *srv, void *arg)
 		            .environment = le.plan->environment,
 		            .stage = le.plan->stages[j->stage].name,
 		            .step = ps->name,
-		            .approval_url = j->url };
-	size_t sent = server_notify(srv, doc_get(ps->node, "channels"), &n, j->stage, j->step,
-	                            j->attempt);
+		            .approval_url = j->url,
+		            .decide_ref = ref };
+	size_t sent =
+	    server_notify(srv, doc_get(ps->node, "channels"), &n, j->stage, j->step, j->attempt);
 	if (!sent) {
 		printf("approval link re-issued by %s: release %s, step \"%s\": %s\n", j->by,
 		       row.id, ps->name, j->url);
 		fflush(stdout);
 	}
+	free(ref);
 	free(subject);
 	j->status = 201;
 out:

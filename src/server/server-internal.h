@@ -41,12 +41,13 @@ struct server {
 	struct job *jobs;
 	uv_async_t async;
 	uv_timer_t adopt_timer;
-	bool handles;              /* async and adopt_timer are initialized */
-	struct inbox *inbox;       /* a directory, or NULL */
-	struct inbox *inbox_s3;    /* an S3 prefix, or NULL */
-	struct notify_hub *notify; /* the configured channels, or NULL */
-	struct store *loop_store;  /* the loop thread's own connection, for the inbox */
-	atomic_bool closing;       /* read by stream threads without the lock */
+	bool handles;                      /* async and adopt_timer are initialized */
+	struct inbox *inbox;               /* a directory, or NULL */
+	struct inbox *inbox_s3;            /* an S3 prefix, or NULL */
+	struct notify_hub *notify;         /* the configured channels, or NULL */
+	struct slack_replay *slack_replay; /* Slack interactions seen (slack-actions.c) */
+	struct store *loop_store;          /* the loop thread's own connection, for the inbox */
+	atomic_bool closing;               /* read by stream threads without the lock */
 	/* metrics */
 	atomic_ullong http_requests, http_errors;
 	atomic_int streams; /* live event streams open */
@@ -189,8 +190,13 @@ struct route {
 };
 extern const struct route api_routes[];
 extern const struct route page_routes[];
-extern const struct route web_routes[];  /* the dashboard: / and /assets/NAME */
-extern const struct route link_routes[]; /* re-issuing approval links (relink.c) */
+extern const struct route web_routes[];   /* the dashboard: / and /assets/NAME */
+extern const struct route slack_routes[]; /* Slack's interactions (slack-actions.c) */
+extern const struct route link_routes[];  /* re-issuing approval links (relink.c) */
+
+/* The value of the Approve and Reject buttons of Slack bot channels for an attempt of a
+ * Human step (struct notice's decide_ref); the caller frees it. */
+char *slack_decide_ref(const char *id, int stage, int step, int attempt);
 
 /* The observer's approval links: creates the link of a waiting Human step
  * attempt if it has none, and sends it to the step's channels. Loop thread. */

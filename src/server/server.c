@@ -7,6 +7,7 @@
 #include "server/server-internal.h"
 
 #include "notify/hub.h"
+#include "notify/slack.h"
 #include "server/inbox.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -389,7 +390,8 @@ static bool match(const char *pattern, const char *path, char params[4][128])
  */
 static void dispatch(struct request *rq, bool headers_only)
 {
-	const struct route *tables[] = { api_routes, page_routes, web_routes, link_routes };
+	const struct route *tables[] = { api_routes, page_routes, web_routes, slack_routes,
+		                         link_routes };
 	bool path_known = false;
 	struct strbuf allow = STRBUF_INIT;
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
@@ -1187,6 +1189,7 @@ struct server *server_new(const struct serve_config *config, const char *store_p
 	pthread_mutex_init(&srv->pool_lock, NULL);
 	pthread_mutex_init(&srv->metrics_lock, NULL);
 	srv->step_ends = json_object();
+	srv->slack_replay = slack_replay_new();
 	pthread_mutex_init(&srv->jobs_lock, NULL);
 	pthread_cond_init(&srv->jobs_done, NULL);
 	pthread_mutex_init(&srv->conns_lock, NULL);
@@ -1390,6 +1393,7 @@ void server_free(struct server *srv)
 	pthread_mutex_destroy(&srv->pool_lock);
 	pthread_mutex_destroy(&srv->metrics_lock);
 	json_decref(srv->step_ends);
+	slack_replay_free(srv->slack_replay);
 	pthread_mutex_destroy(&srv->jobs_lock);
 	pthread_cond_destroy(&srv->jobs_done);
 	pthread_mutex_destroy(&srv->conns_lock);
