@@ -138,7 +138,7 @@ print("ok")
 EOF
 expect_out_contains ok
 run curl -s "$url/api/v1/executions/$id/events"
-expect_out_contains '"by":"alice","via":"slack","slackUser":"U0ALICE"'
+expect_out_contains '"by":"alice","approverRole":true,"via":"slack","slackUser":"U0ALICE"'
 end
 
 begin 'the same request again (a replay) is refused; nothing more recorded'
