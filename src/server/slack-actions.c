@@ -20,14 +20,7 @@
 
 #include "engine/control.h"
 #include "engine/history.h"
-/* The people directory (engine/people.h) landed on main while this was written; the guard
- * (without it, every click is refused) can go. */
-#if defined(__has_include)
-#if __has_include("engine/people.h")
 #include "engine/people.h"
-#define HAVE_PEOPLE 1
-#endif
-#endif
 #include "notify/hub.h"
 #include "notify/slack.h"
 #include "steps/human.h"
@@ -95,17 +88,6 @@ static void message_release(struct message *m)
 		free(fields[i]);
 }
 
-#ifndef HAVE_PEOPLE
-/* Without the people directory nobody can be recognised: every click is refused. */
-static void decide(struct request *rq, const struct slack_action *a, bool approve,
-                   struct message *m)
-{
-	(void)rq, (void)approve;
-	m->refusal = xstrfmt("steppy cannot tell who you are (%s): this build has no people "
-	                     "directory. Nothing was recorded.",
-	                     a->user_id);
-}
-#else
 /* The button's reference: {"execution", "stage", "step", "attempt"}; false if it is not one. */
 static bool parse_ref(const char *value, char *id, size_t idsize, int *stage, int *step,
                       int *attempt)
@@ -256,7 +238,6 @@ out:
 	server_store_put(srv, st);
 	strbuf_release(&err);
 }
-#endif
 
 static void h_interactions(struct request *rq)
 {
