@@ -113,6 +113,9 @@ timeout 900 /usr/bin/python3 tests/crash/crash.py --steppy "$root/build/steppy" 
     >"$log/crash.log" 2>&1
 count "crash test (${CRASH_KILLS:-20} kills)" "$log/crash.log" $?
 
+# The API's description must stay valid YAML (tools read it).
+step "docs/openapi.yaml parses" /usr/bin/python3 -c 'import sys, yaml; yaml.safe_load(open(sys.argv[1]))' docs/openapi.yaml
+
 step "clang-format" sh -c 'clang-format --dry-run -Werror $(git ls-files "*.c" "*.h" 2>/dev/null || find src tests -name "*.[ch]")'
 
 echo
