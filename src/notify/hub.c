@@ -60,3 +60,11 @@ bool notify_hub_has(const struct notify_hub *h, const char *name)
 			return true;
 	return false;
 }
+
+const char *notify_hub_type(const struct notify_hub *h, const char *name)
+{
+	for (size_t i = 0; h && i < h->n; i++)
+		if (!strcmp(channel_name(h->channels[i]), name))
+			return channel_type(h->channels[i]);
+	return NULL;
+}

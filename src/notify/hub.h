@@ -23,6 +23,9 @@ int notify_hub_send(struct notify_hub *h, const char *name, const struct notice 
 /* Whether a channel called name exists. */
 bool notify_hub_has(const struct notify_hub *h, const char *name);
 
+/* The type of the channel called name ("email", "slack" ...), or NULL if there is none. */
+const char *notify_hub_type(const struct notify_hub *h, const char *name);
+
 /* The default channels' names (borrowed) and how many. */
 const char *const *notify_hub_defaults(const struct notify_hub *h, size_t *ret_n);
 

@@ -64,6 +64,8 @@ struct notice_text {
 	char *execution_id, *plan, *environment, *stage, *step;
 	char *url;
 	int64_t time_ms;
+	char *to;    /* one recipient instead of the channel's (email), or NULL */
+	bool bad_to; /* a recipient was given that is not a plain address */
 };
 
 /* Fills t from n (now when n->time_ms is 0). */

@@ -47,6 +47,9 @@ struct notice {
 	const char *approval_url; /* the page to decide on (or to look at): http(s),
 	                             at most 2048 bytes, else left out */
 	int64_t time_ms;          /* when it happened (ms since the epoch); 0: now */
+	const char *to;           /* email channels: this one address instead of the channel's
+	                             "to" list (a personal approval link); other channels ignore
+	                             it. An address that is not plainly one fails the delivery. */
 };
 
 struct channel; /* one parsed channel configuration; immutable */
