@@ -52,9 +52,11 @@ static void hex(const unsigned char *in, size_t n, char *out)
 
 /* ---- sending --------------------------------------------------------------------- */
 
-/* Adds who to people unless there already (by name). */
+/* Adds who to people unless there already (by name), or without the approver role. */
 static void add_person(const struct person **people, size_t *n, const struct person *who)
 {
+	if (!(who->roles & ROLE_APPROVER))
+		return; /* a link that could never decide helps nobody */
 	for (size_t i = 0; i < *n; i++)
 		if (people[i] == who || !strcmp(people[i]->name, who->name))
 			return;
