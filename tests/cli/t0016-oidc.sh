@@ -74,8 +74,10 @@ $(sed -n '/^  - name:/,$p' "$tmp/t-ops.out")
 oidc:
   issuer: $idp
   clientId: steppy
-  clientSecretFile: $tmp/client-secret
+  clientSecretEnv: STEPPY_TEST_OIDC_SECRET
   label: Fake IdP
+  groupsClaim: groups
+  groupRoles: {ops-team: [operator]}
 people:
   alice:
     email: Alice@Example.com
@@ -111,7 +113,9 @@ kill $open_pid
 wait $open_pid 2>/dev/null
 end
 
+export STEPPY_TEST_OIDC_SECRET='idp s3cret/+'
 start_server "$tmp/config.yaml" "$db"
+unset STEPPY_TEST_OIDC_SECRET
 
 # sign_in USER [RETURN] [EXTRA-QUERY]: the whole flow with a fresh cookie jar
 # $tmp/jar; leaves the callback's status in $status and its page in $out.
@@ -249,6 +253,28 @@ status=$(curl -s -o /dev/null -w '%{http_code}' "$url/auth/login?return=/approva
 [ "$status" = 303 ] || problem "a local path answered $status"
 end
 
+begin "groupRoles: the provider's groups add roles (groupsClaim)"
+sign_in victor / '&groups=ops-team,other'
+expect_status 200
+out=$(whoami)
+expect_json 'd["identity"] == "victor" and d["roles"] == ["viewer", "operator"]'
+sign_in victor
+out=$(whoami)
+expect_json 'd["roles"] == ["viewer"]'
+end
+
+begin 'the client secret from the environment is not passed on to what releases run'
+printf '{"name": "env", "stages": [{"name": "s", "steps": [{"type": "Exec", "name": "env", "command": ["sh", "-c", "env > %s/exec-env.txt"]}]}]}' "$tmp" >"$tmp/env-plan.json"
+status=$(curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $OPS" \
+    -H 'Content-Type: application/json' \
+    --data-binary "{\"plan\": $(cat "$tmp/env-plan.json")}" "$url/api/v1/executions")
+[ "$status" = 201 ] || problem "submit: $status $(cat "$tmp/body")"
+i=0
+while [ ! -s "$tmp/exec-env.txt" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -s "$tmp/exec-env.txt" ] || problem "the Exec step did not run"
+grep -q 'STEPPY_TEST_OIDC_SECRET\|s3cret' "$tmp/exec-env.txt" && problem "the secret reached a command"
+end
+
 begin 'the dashboard learns how to sign in from the 401 of /api/v1/session'
 out=$(curl -s "$url/api/v1/session")
 expect_json 'd["signIn"]["oidc"] == {"label": "Fake IdP", "url": "/auth/login"} and d["signIn"]["token"] is True'
@@ -326,7 +352,7 @@ status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Origin: https://evil
 [ "$status" = 403 ] || problem "another origin: $status"
 end
 
-begin 'a personal link decides once, in its person's name'
+begin "a personal link decides once, in its person's name"
 status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d "csrf=$csrf&decision=approve&comment=lgtm" "$bob_link")
 [ "$status" = 303 ] || problem "decision: $status"
 run curl -s "$bob_link"
