@@ -48,8 +48,7 @@ run "$STEPPY" serve --config "$tmp/bad.yaml" --db "$db"
 expect_status 1
 expect_err_contains 'bad.yaml:2:11'
 expect_err_contains '/oidc/issuer: "http://idp.example.com" is not an https:// URL'
-expect_err_contains '/oidc: '
-expect_err_contains 'clientId'
+expect_err_contains '/oidc/clientId: "oidc" needs a "clientId" field'
 expect_err_contains '/oidc/claim'
 expect_err_contains '/oidc/redirectPath'
 expect_err_contains '/oidc/scopes/1: "bad scope" is not a scope name'
