@@ -17,7 +17,7 @@ mkdir "$tmp/mail"
     >"$tmp/smtp.log" 2>&1 &
 smtp_pid=$!
 server_pid=""
-trap 'kill $idp_pid $smtp_pid $server_pid 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $idp_pid $smtp_pid $server_pid 2>/dev/null; [ -z "${KEEP:-}" ] || cp "$tmp/serve.log" "$KEEP"; rm -rf "$tmp"' EXIT
 i=0
 while { [ ! -s "$tmp/idp.port" ] || [ ! -s "$tmp/smtp.port" ]; } && [ $i -lt 100 ]; do
     sleep 0.1; i=$((i + 1))
@@ -397,7 +397,13 @@ run curl -s "$link"
 expect_out_contains "href=\"/auth/login?return=/approvals/${link##*/}\">Sign in with Fake IdP"
 end
 
+begin 'the server stops cleanly (and, sanitized, without a report)'
 kill $server_pid
 wait $server_pid 2>/dev/null
 server_pid=""
+grep -q "steppy serve: stopped" "$tmp/serve.log" || problem "no graceful stop: $(tail -5 "$tmp/serve.log")"
+if grep -q -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' -e 'runtime error:' "$tmp/serve.log"; then
+    problem "sanitizer: $(grep -A20 -e ERROR -e 'runtime error' "$tmp/serve.log" | head -40)"
+fi
+end
 finish
