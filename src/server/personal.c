@@ -134,6 +134,8 @@ const char **personal_links_send(struct server *srv, const char *id, const struc
 		n.to = people[i]->email;
 		for (size_t k = 0; k < nemail; k++)
 			server_notify_one(srv, email[k], &n, stage, step, attempt);
+		/* Direct messages (a person's slack id) would be sent here too, by
+		 * the Slack channel, with the same personal url. */
 		free(url);
 		json_array_append_new(*ret_people, json_string(people[i]->name));
 		any = true;
