@@ -71,8 +71,8 @@ static size_t approvers_of(const struct people *dir, const struct doc_node *appr
 	size_t n = 0;
 	for (size_t i = 0; approvers && i < approvers->u.array.len; i++) {
 		const char *a = approvers->u.array.items[i]->u.string.s;
-		size_t plen = strlen(HUMAN_GROUP_PREFIX);
-		if (!strncmp(a, HUMAN_GROUP_PREFIX, plen)) {
+		size_t plen = strlen(PEOPLE_GROUP_PREFIX);
+		if (!strncmp(a, PEOPLE_GROUP_PREFIX, plen)) {
 			for (size_t k = 0; dir && k < dir->n; k++)
 				if (person_in_group(&dir->list[k], a + plen))
 					add_person(out, &n, &dir->list[k]);

@@ -77,12 +77,12 @@ bool human_is_approver(const struct doc_node *step, const struct people *people,
 	bool looked = false;
 	for (size_t i = 0; i < approvers->u.array.len; i++) {
 		const char *a = approvers->u.array.items[i]->u.string.s;
-		if (!strncmp(a, HUMAN_GROUP_PREFIX, strlen(HUMAN_GROUP_PREFIX))) {
+		if (!strncmp(a, PEOPLE_GROUP_PREFIX, strlen(PEOPLE_GROUP_PREFIX))) {
 			if (!looked) {
 				who = find_person(people, by);
 				looked = true;
 			}
-			if (who && person_in_group(who, a + strlen(HUMAN_GROUP_PREFIX)))
+			if (who && person_in_group(who, a + strlen(PEOPLE_GROUP_PREFIX)))
 				return true;
 			continue;
 		}
@@ -191,7 +191,7 @@ static void validate_human(struct vctx *v, const struct doc_node *step)
 	const struct doc_node *list = doc_get(step, "approvers");
 	for (size_t i = 0; list && list->kind == DOC_ARRAY && i < list->u.array.len; i++) {
 		const struct doc_node *a = list->u.array.items[i];
-		if (a->kind == DOC_STRING && !strcmp(a->u.string.s, HUMAN_GROUP_PREFIX)) {
+		if (a->kind == DOC_STRING && !strcmp(a->u.string.s, PEOPLE_GROUP_PREFIX)) {
 			size_t s1 = v_push(v, "approvers");
 			size_t s2 = v_push_index(v, i);
 			v_error(v, a->pos, NULL,
@@ -222,7 +222,7 @@ static void validate_human(struct vctx *v, const struct doc_node *step)
 		const struct doc_node *a = approvers->u.array.items[i];
 		if (a->kind != DOC_STRING || !*a->u.string.s)
 			return; /* reported by check_string_list */
-		if (!strncmp(a->u.string.s, HUMAN_GROUP_PREFIX, strlen(HUMAN_GROUP_PREFIX)))
+		if (!strncmp(a->u.string.s, PEOPLE_GROUP_PREFIX, strlen(PEOPLE_GROUP_PREFIX)))
 			return; /* a group may hold any number of people */
 		bool seen = false;
 		for (size_t j = 0; j < npeople && !seen && !v_deferred(v, a); j++) {

@@ -16,8 +16,6 @@
 
 #define HUMAN_MAX_APPROVALS 100 /* the largest minApprovals a plan may ask */
 
-#define HUMAN_GROUP_PREFIX "group:" /* approvers: ["group:release-managers"] */
-
 struct people;
 
 /*
