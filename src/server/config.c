@@ -459,15 +459,7 @@ static void load_people(struct serve_config *c, const struct doc_node *people)
 
 unsigned roles_of_names(const struct doc_node *list)
 {
-	unsigned roles = 0;
-	for (size_t k = 0; list && list->kind == DOC_ARRAY && k < list->u.array.len; k++) {
-		const char *role = list->u.array.items[k]->u.string.s;
-		roles |= !strcmp(role, "viewer")     ? ROLE_VIEWER
-		         : !strcmp(role, "operator") ? ROLE_OPERATOR | ROLE_VIEWER
-		         : !strcmp(role, "approver") ? ROLE_APPROVER | ROLE_VIEWER
-		                                     : ROLE_VIEWER | ROLE_OPERATOR | ROLE_APPROVER;
-	}
-	return roles;
+	return list && list->kind == DOC_ARRAY ? roles_from(list) : 0;
 }
 
 /*
