@@ -90,6 +90,7 @@ people:
   victor:
     email: victor@example.com
     roles: [viewer]
+exec: {enabled: true}
 channels:
   mail:
     type: email

@@ -449,6 +449,8 @@ static void test_sealed_secrets(void **state)
 	*strrchr(key, '/') = '\0';
 	rmdir(key);
 	strbuf_release(&err);
+}
+
 /* Personal links: found by the hash of their token, used once, released
  * again only by whoever used them (at that same time). */
 static void test_personal_links(void **state)
