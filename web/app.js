@@ -130,9 +130,10 @@ function reconcile(parent, items) {
 // ---- the API ---------------------------------------------------------------
 
 class ApiError extends Error {
-  constructor(status, error) {
+  constructor(status, error, signIn) {
     super(error.message || `HTTP ${status}`);
     this.status = status;
+    this.signIn = signIn || null; // how one may sign in here (a 401 of /api/v1/session)
     this.code = error.code || '';
     this.diagnostics = error.diagnostics || [];
   }
@@ -156,7 +157,7 @@ async function api(method, path, body) {
   }
   if (!res.ok) {
     if (res.status === 401 && !path.startsWith('/api/v1/session')) showSignIn('Your session ended. Sign in again.');
-    throw new ApiError(res.status, (data && data.error) || {});
+    throw new ApiError(res.status, (data && data.error) || {}, data && data.signIn);
   }
   return data;
 }
@@ -210,12 +211,22 @@ function showSignIn(message, { error: isError = true } = {}) {
   const token = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', required: true });
   const button = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
   const error = h('p', { class: isError ? 'error' : 'muted', role: 'alert' }, message || '');
+  // Single sign-on (OpenID Connect) when the server has it: back here afterwards.
+  const oidc = app.signIn && app.signIn.oidc;
+  const sso = oidc
+    ? h('p', {},
+      h('a', {
+        id: 'sso', class: 'button primary',
+        href: `${oidc.url}?return=${encodeURIComponent('/' + (location.hash || ''))}`,
+      }, `Sign in with ${oidc.label}`))
+    : null;
   const form = h(
     'form',
     { class: 'panel narrow', 'aria-labelledby': 'sign-in-title', onsubmit: signIn },
     h('h1', { id: 'sign-in-title' }, 'Sign in'),
-    h('p', {}, 'This server needs an API token. Its administrator makes them with ',
-      h('code', {}, 'steppy token'), '.'),
+    sso,
+    h('p', {}, sso ? 'Or sign in with an API token. ' : 'This server needs an API token. ',
+      'Its administrator makes them with ', h('code', {}, 'steppy token'), '.'),
     h('label', { for: 'token' }, 'API token'),
     token,
     h('div', { class: 'actions' }, button),
@@ -244,6 +255,7 @@ function showSignIn(message, { error: isError = true } = {}) {
 async function signOut() {
   try {
     await api('DELETE', '/api/v1/session');
+    await api('GET', '/api/v1/session').catch((e) => { app.signIn = e.signIn || app.signIn; });
   } finally {
     showSignIn('Signed out.', { error: false });
   }
@@ -943,6 +955,7 @@ async function start() {
   try {
     app.session = await api('GET', '/api/v1/session');
   } catch (e) {
+    app.signIn = e.signIn;
     if (e.status !== 401) {
       show('Unavailable', h('h1', {}, 'The server does not answer'), h('p', {}, e.message));
       return;

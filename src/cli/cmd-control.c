@@ -258,7 +258,7 @@ static int control(int argc, char **argv, const char *kind, const char *help)
 			step_name = ps->name; /* as the plan spells it */
 			bool forced = false;
 			code = guard_local_decision(st, row.id, ps, kind, force, &forced);
-			if (code == EXIT_OK && !human_is_approver(ps->node, by)) {
+			if (code == EXIT_OK && !human_is_approver(ps->node, NULL, by)) {
 				fprintf(stderr, "steppy: %s is not an approver of \"%s\"\n", by,
 				        ps->name);
 				code = EXIT_REFUSED;

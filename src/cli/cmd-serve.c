@@ -238,7 +238,8 @@ int cmd_serve(int argc, char **argv)
 		                        .keep_running = true,
 		                        .exec_policy = &cfg.exec,
 		                        .exec_minimal_env = true,
-		                        .secret_values = (const char *const *)secrets };
+		                        .secret_values = (const char *const *)secrets,
+		                        .people = &cfg.people };
 	struct runtime *rt = NULL;
 	struct strbuf err = STRBUF_INIT;
 	int r = runtime_new(st, &opts, &rt, &err);

@@ -461,7 +461,7 @@ static void decide_typed(struct view *v, const char *line)
 			        "a steppy serve with API tokens uses this store: decide with "
 			        "steppy %s --server %s %s '%s'\n",
 			        approve ? "approve" : "reject", v->server, id, ps->name);
-		else if (!human_is_approver(ps->node, by))
+		else if (!human_is_approver(ps->node, NULL, by))
 			fprintf(v->out, "%s is not an approver of \"%s\"\n", by, ps->name);
 		else if (runtime_decide(v->rt, id, stage, step, approve,
 		                        json_pack("{ss ss}", "by", by, "via", "terminal"),

@@ -664,6 +664,7 @@ static int may_decide(struct exec_state *ex, int stage, int step, bool approve, 
 	struct human_decider d = {
 		.by = json_string_value(json_object_get(who, "by")),
 		.approver_role = json_is_boolean(role) ? json_is_true(role) : -1,
+		.people = ex->people,
 	};
 	struct strbuf why = STRBUF_INIT;
 	enum human_verdict v = human_may_decide(ps->node, ps->name, &d, approve, ex->started_by,

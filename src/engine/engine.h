@@ -27,6 +27,8 @@
 #include "engine/event.h"
 #include "plan/plan.h"
 
+struct people;
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -103,6 +105,8 @@ struct exec_state {
 	 * who asked ("by"; NULL if unsaid), why ("reason"; NULL if unsaid), when. */
 	char *aborted_by, *abort_reason; /* owned */
 	int64_t abort_ms;
+	const struct people *people; /* the people directory for "group:" approvers (borrowed,
+	                              * set by whoever runs the release), or NULL */
 };
 
 /* Prepares an empty state for plan; free with exec_state_release(). */

@@ -217,6 +217,7 @@ static int unpark(struct runtime *rt, struct rexec *e)
 	e->workdir = le.workdir;
 	e->state = le.state;
 	e->state.id = e->id;
+	e->state.people = rt->opts.people;
 	e->parked = false;
 	event_list_release(&le.history);
 	free(le.id);
@@ -953,6 +954,7 @@ int runtime_submit_as(struct runtime *rt, struct plan *plan, const char *plan_fi
 	char *cwd = getcwd(NULL, 0);
 	e->workdir = cwd ? cwd : xstrdup("/");
 	exec_state_init(&e->state, e->id, plan);
+	e->state.people = rt->opts.people;
 
 	json_t *vars = json_object();
 	for (size_t i = 0; i < plan->nvariables; i++)
@@ -1036,6 +1038,7 @@ int runtime_adopt(struct runtime *rt, const char *id, struct strbuf *err)
 	e->state = le.state;
 	e->state.id = e->id;
 	e->from_inbox = le.from_inbox;
+	e->state.people = rt->opts.people;
 	/* Attempts in flight when the last owner stopped are reaped and counted
 	 * as interrupted (failed attempts: the retry policy decides what follows). */
 	execution_recover(&e->state, &le.history, now, &e->pending);

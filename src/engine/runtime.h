@@ -53,6 +53,8 @@ struct runtime_options {
 	/* Values masked as **** in Exec output (secrets of the process's
 	 * environment); NULL-terminated, borrowed; may be NULL. */
 	const char *const *secret_values;
+	const struct people *people; /* the directory for "group:" approvers (borrowed; must
+	                              * outlive the runtime), or NULL */
 };
 
 int runtime_new(struct store *st, const struct runtime_options *opts, struct runtime **ret,

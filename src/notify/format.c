@@ -159,13 +159,28 @@ void notice_text_init(struct notice_text *t, const struct notice *n, int64_t now
 			t->decide_ref = xstrdup(n->decide_ref);
 	}
 	t->outcome = clean_copy(n->outcome, MAX_SUBJECT, true);
+	if (n->to) {
+		/* local@domain, printable, nothing that could end a header or add one */
+		const char *at = strchr(n->to, '@');
+		bool ok =
+		    at && at != n->to && at[1] && !strchr(at + 1, '@') && strlen(n->to) <= 254;
+		for (const char *p = n->to; ok && *p; p++)
+			ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f &&
+			     !strchr("<>,;:\"\\()[]", *p);
+		if (ok)
+			t->to = xstrdup(n->to);
+		else
+			t->bad_to = true;
+	}
 }
 
 void notice_text_release(struct notice_text *t)
 {
-	char **fields[] = { &t->kind,         &t->title, &t->subject,     &t->message,
-		            &t->execution_id, &t->plan,  &t->environment, &t->stage,
-		            &t->step,         &t->url,   &t->decide_ref,  &t->outcome };
+	char **fields[] = { &t->kind,        &t->title,        &t->subject,
+		            &t->message,     &t->execution_id, &t->plan,
+		            &t->environment, &t->stage,        &t->step,
+		            &t->url,         &t->decide_ref,   &t->outcome,
+		            &t->to };
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		free(*fields[i]);
 		*fields[i] = NULL;
@@ -528,7 +543,9 @@ void format_email(const struct notice_text *t, const struct channel *c, const ch
 	rfc5322_date(out, t->time_ms);
 	strbuf_addf(out, "\r\nFrom: %s\r\nTo: ", c->from);
 	size_t col = 4;
-	for (size_t i = 0; i < c->nto; i++) {
+	if (t->to)
+		strbuf_addstr(out, t->to);
+	for (size_t i = 0; !t->to && i < c->nto; i++) {
 		size_t w = strlen(c->to[i]);
 		if (i && col + w + 2 > 78) { /* fold long recipient lists */
 			strbuf_addstr(out, ",\r\n ");

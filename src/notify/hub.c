@@ -76,3 +76,11 @@ struct notifier *notify_hub_notifier(struct notify_hub *h)
 {
 	return h ? h->notifier : NULL;
 }
+
+const char *notify_hub_type(const struct notify_hub *h, const char *name)
+{
+	for (size_t i = 0; h && i < h->n; i++)
+		if (!strcmp(channel_name(h->channels[i]), name))
+			return channel_type(h->channels[i]);
+	return NULL;
+}

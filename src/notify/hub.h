@@ -31,6 +31,8 @@ struct channel *const *notify_hub_channels(const struct notify_hub *h, size_t *r
 
 /* The notifier the hub sends with, for notify_slack_update() and the like. Loop thread. */
 struct notifier *notify_hub_notifier(struct notify_hub *h);
+/* The type of the channel called name ("email", "slack" ...), or NULL if there is none. */
+const char *notify_hub_type(const struct notify_hub *h, const char *name);
 
 /* The default channels' names (borrowed) and how many. */
 const char *const *notify_hub_defaults(const struct notify_hub *h, size_t *ret_n);

@@ -74,6 +74,8 @@ struct notice_text {
 	int64_t time_ms;
 	char *decide_ref; /* printable ASCII, at most 1000 bytes, or NULL */
 	char *outcome;    /* one line, or NULL */
+	char *to;         /* one recipient instead of the channel's (email), or NULL */
+	bool bad_to;      /* a recipient was given that is not a plain address */
 };
 
 /* Fills t from n (now when n->time_ms is 0). */

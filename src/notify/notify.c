@@ -742,7 +742,16 @@ static bool prepare(struct notify_delivery *d, const struct channel *c, const st
 				return false;
 		}
 		d->mail_from = xstrfmt("<%s>", c->from);
-		for (size_t i = 0; i < c->nto; i++) {
+		if (t->bad_to) {
+			set_error(d, xstrdup("the recipient is not a plain email address"));
+			return false;
+		}
+		if (t->to) {
+			char *rcpt = xstrfmt("<%s>", t->to);
+			d->rcpt = curl_slist_append(d->rcpt, rcpt);
+			free(rcpt);
+		}
+		for (size_t i = 0; !t->to && i < c->nto; i++) {
 			char *rcpt = xstrfmt("<%s>", c->to[i]);
 			d->rcpt = curl_slist_append(d->rcpt, rcpt);
 			free(rcpt);

@@ -54,6 +54,9 @@ struct notice {
 	/* What became of the request ("Approved by alice"), one line shown after the facts;
 	 * NULL while nothing has */
 	const char *outcome;
+	const char *to; /* email channels: this one address instead of the channel's
+	                   "to" list (a personal approval link); other channels ignore
+	                   it. An address that is not plainly one fails the delivery. */
 };
 
 struct channel; /* one parsed channel configuration; immutable */

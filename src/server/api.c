@@ -12,6 +12,7 @@
 #include "plan/doc-json.h"
 #include "plan/limits.h"
 #include "plan/plan.h"
+#include "server/auth.h"
 #include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -726,7 +727,10 @@ static json_t *roles_json(unsigned roles)
 static void h_whoami(struct request *rq)
 {
 	if (!rq->identity) {
-		respond_error(rq, 401, "unauthenticated", "not signed in");
+		/* the dashboard offers the ways to sign in that this server has */
+		respond_json(rq, 401,
+		             json_pack("{s{ssss}so}", "error", "code", "unauthenticated", "message",
+		                       "not signed in", "signIn", auth_methods_json(rq->srv)));
 		return;
 	}
 	respond_json(rq, 200,
@@ -741,7 +745,7 @@ static void h_login(struct request *rq)
 		return;
 	const char *token = json_string_value(json_object_get(in, "token"));
 	const struct api_token *t = token ? server_find_token(rq->srv, token) : NULL;
-	if (!rq->srv->cfg->ntokens) {
+	if (!server_auth_on(rq->srv)) {
 		respond_json(
 		    rq, 200,
 		    json_pack("{ssso}", "identity", "anonymous", "roles", roles_json(rq->roles)));

@@ -7,6 +7,7 @@
 #include "plan/schema.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/fileio.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,6 +243,114 @@ static void check_exec(struct vctx *v, const struct doc_node *value)
 	schema_check_object(v, value, tables, "\"exec\"");
 }
 
+/* An issuer or redirect must be https, or plain http on this machine (tests, a local proxy). */
+static bool local_or_https(const char *s)
+{
+	if (!strncmp(s, "https://", 8))
+		return s[8] != '\0';
+	static const char *const local[] = { "http://127.0.0.1", "http://localhost", "http://[::1]",
+		                             NULL };
+	for (int i = 0; local[i]; i++) {
+		size_t n = strlen(local[i]);
+		if (!strncmp(s, local[i], n) && (s[n] == ':' || s[n] == '/' || !s[n]))
+			return true;
+	}
+	return false;
+}
+
+static void check_issuer(struct vctx *v, const struct doc_node *value)
+{
+	if (!local_or_https(value->u.string.s))
+		v_error(v, value->pos, NULL,
+		        "\"%.80s\" is not an https:// URL (plain http is accepted only for "
+		        "127.0.0.1, localhost and [::1])",
+		        value->u.string.s);
+}
+
+static void check_redirect_path(struct vctx *v, const struct doc_node *value)
+{
+	const char *s = value->u.string.s;
+	static const char *const taken[] = { "/api/", "/approvals/", "/assets/", "/auth/login",
+		                             NULL };
+	bool clash = !strcmp(s, "/");
+	for (int i = 0; taken[i]; i++)
+		clash |= !strncmp(s, taken[i], strlen(taken[i]));
+	if (s[0] != '/' || s[1] == '/' || strpbrk(s, "?#\\ ") || strstr(s, "/.") || clash)
+		v_error(v, value->pos, NULL,
+		        "\"%.80s\" is not a free path of this server: a path such as "
+		        "/auth/callback (not under /api/, /approvals/ or /assets/)",
+		        s);
+}
+
+static void check_role_map(struct vctx *v, const struct doc_node *value)
+{
+	for (size_t i = 0; i < value->u.object.len; i++) {
+		const struct doc_member *m = &value->u.object.members[i];
+		size_t saved = v_push(v, m->key);
+		if (m->value->kind != DOC_ARRAY)
+			v_error(v, m->value->pos, NULL, "a list of roles, such as [approver]");
+		else
+			check_roles(v, m->value);
+		v_pop(v, saved);
+	}
+}
+
+static void check_oidc(struct vctx *v, const struct doc_node *value)
+{
+	static const char *const claims[] = { "email", "preferred_username", "sub", NULL };
+	static const struct field_spec fields[] = {
+		{ .name = "issuer", .types = T_STRING, .flags = F_REQUIRED, .check = check_issuer },
+		{ .name = "clientId",
+		  .types = T_STRING,
+		  .flags = F_REQUIRED | F_NONEMPTY,
+		  .max_len = 200,
+		  .check = check_no_control_chars },
+		{ .name = "clientSecretFile", .types = T_STRING, .flags = F_NONEMPTY },
+		{ .name = "clientSecretEnv", .types = T_STRING, .check = check_env_name },
+		{ .name = "redirectPath",
+		  .types = T_STRING,
+		  .max_len = 200,
+		  .check = check_redirect_path },
+		{ .name = "claim", .types = T_STRING, .choices = claims },
+		{ .name = "groupsClaim", .types = T_STRING, .flags = F_NONEMPTY, .max_len = 100 },
+		{ .name = "groupRoles", .types = T_OBJECT, .check = check_role_map },
+		{ .name = "scopes",
+		  .types = T_ARRAY,
+		  .flags = F_NONEMPTY,
+		  .check = check_string_list },
+		{ .name = "defaultRoles", .types = T_ARRAY, .check = check_roles },
+		{ .name = "sessionHours", .types = T_INTEGER, .min = 1, .max = 720 },
+		{ .name = "label",
+		  .types = T_STRING,
+		  .flags = F_NONEMPTY,
+		  .max_len = 60,
+		  .check = check_no_control_chars },
+		{ .name = NULL },
+	};
+	static const struct field_spec *const tables[] = { fields, NULL };
+	schema_check_object(v, value, tables, "\"oidc\"");
+	const struct doc_member *file = doc_member(value, "clientSecretFile");
+	if (file && doc_get(value, "clientSecretEnv")) {
+		size_t saved = v_push(v, "clientSecretFile");
+		v_error(v, file->value->pos, NULL,
+		        "give the client secret once: clientSecretFile or clientSecretEnv");
+		v_pop(v, saved);
+	}
+	const struct doc_node *scopes = doc_get(value, "scopes");
+	for (size_t i = 0; scopes && scopes->kind == DOC_ARRAY && i < scopes->u.array.len; i++) {
+		const struct doc_node *sc = scopes->u.array.items[i];
+		if (sc->kind == DOC_STRING &&
+		    !str_all_in(sc->u.string.s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+		                                "OPQRSTUVWXYZ0123456789_-.:/")) {
+			size_t s1 = v_push(v, "scopes");
+			size_t s2 = v_push_index(v, i);
+			v_error(v, sc->pos, NULL, "\"%.60s\" is not a scope name", sc->u.string.s);
+			v_pop(v, s2);
+			v_pop(v, s1);
+		}
+	}
+}
+
 static const struct field_spec config_fields[] = {
 	{ .name = "listen", .types = T_STRING, .flags = F_NONEMPTY, .check = check_listen },
 	{ .name = "publicUrl", .types = T_STRING, .flags = F_NONEMPTY, .check = check_url },
@@ -257,6 +366,7 @@ static const struct field_spec config_fields[] = {
 	{ .name = "maxBodyBytes", .types = T_INTEGER, .min = 1024, .max = 67108864 },
 	{ .name = "clientTimeoutSeconds", .types = T_INTEGER, .min = 1, .max = 3600 },
 	{ .name = "people", .types = T_OBJECT, .check = check_people },
+	{ .name = "oidc", .types = T_OBJECT, .check = check_oidc },
 	{ .name = "requestHeadTimeoutSeconds", .types = T_INTEGER, .min = 1, .max = 600 },
 	{ .name = "maxConnections", .types = T_INTEGER, .min = 16, .max = 100000 },
 	{ .name = "maxConnectionsPerAddress", .types = T_INTEGER, .min = 1, .max = 100000 },
@@ -347,6 +457,79 @@ static void load_people(struct serve_config *c, const struct doc_node *people)
 	c->people.n = n;
 }
 
+unsigned roles_of_names(const struct doc_node *list)
+{
+	return list && list->kind == DOC_ARRAY ? roles_from(list) : 0;
+}
+
+/*
+ * The "oidc" section into c->oidc, once its fields are checked. The client
+ * secret is read now: from its file, or from its environment variable,
+ * which is then removed so that no command a release runs inherits it.
+ */
+static void load_oidc(struct vctx *v, struct doc *doc, struct serve_config *c,
+                      const struct doc_node *node)
+{
+	struct oidc_config *o = &c->oidc;
+	o->issuer = str(node, "issuer");
+	o->client_id = str(node, "clientId");
+	o->redirect_path = str(node, "redirectPath") ? str(node, "redirectPath") : "/auth/callback";
+	o->claim = str(node, "claim") ? str(node, "claim") : "email";
+	o->groups_claim = str(node, "groupsClaim");
+	o->group_roles = doc_get(node, "groupRoles");
+	o->default_roles = roles_of_names(doc_get(node, "defaultRoles"));
+	const struct doc_node *hours = doc_get(node, "sessionHours");
+	o->session_s = (hours ? hours->u.number.integer : 12) * 3600;
+	o->label = str(node, "label") ? str(node, "label") : "single sign-on";
+	/* scopes, space-separated, "openid" first whatever the list says */
+	struct strbuf sc = STRBUF_INIT;
+	strbuf_addstr(&sc, "openid");
+	const struct doc_node *scopes = doc_get(node, "scopes");
+	for (size_t i = 0; scopes && i < scopes->u.array.len; i++)
+		if (strcmp(scopes->u.array.items[i]->u.string.s, "openid") != 0)
+			strbuf_addf(&sc, " %s", scopes->u.array.items[i]->u.string.s);
+	if (!scopes)
+		strbuf_addstr(&sc, " email profile");
+	o->scopes = arena_strdup(&doc->arena, sc.buf);
+	strbuf_release(&sc);
+	const struct doc_member *file = doc_member(node, "clientSecretFile");
+	const struct doc_member *env = doc_member(node, "clientSecretEnv");
+	char *secret = NULL;
+	if (file) {
+		struct strbuf e = STRBUF_INIT;
+		size_t len;
+		if (read_file_capped(file->value->u.string.s, 65536, &secret, &len, &e) < 0) {
+			size_t s1 = v_push(v, "oidc");
+			size_t s2 = v_push(v, "clientSecretFile");
+			v_error(v, file->value->pos, NULL, "cannot read the client secret: %s",
+			        e.buf);
+			v_pop(v, s2);
+			v_pop(v, s1);
+		}
+		strbuf_release(&e);
+	} else if (env) {
+		const char *val = getenv(env->value->u.string.s);
+		if (!val || !*val) {
+			size_t s1 = v_push(v, "oidc");
+			size_t s2 = v_push(v, "clientSecretEnv");
+			v_error(v, env->value->pos, NULL, "the environment variable %s is not set",
+			        env->value->u.string.s);
+			v_pop(v, s2);
+			v_pop(v, s1);
+		} else {
+			secret = xstrdup(val);
+			unsetenv(env->value->u.string.s);
+		}
+	}
+	if (secret) {
+		size_t n = strlen(secret);
+		while (n &&
+		       (secret[n - 1] == '\n' || secret[n - 1] == '\r' || secret[n - 1] == ' '))
+			secret[--n] = '\0';
+	}
+	o->client_secret = secret;
+}
+
 int serve_config_load(const char *path, struct serve_config *c, struct diag_list *diags)
 {
 	serve_config_defaults(c);
@@ -422,6 +605,9 @@ static int config_check(struct doc *doc, int r, struct serve_config *c, struct d
 			v_pop(&v, s1);
 		}
 	}
+	const struct doc_node *oidc = doc_get(root, "oidc");
+	if (oidc && oidc->kind == DOC_OBJECT && !diags->errors)
+		load_oidc(&v, doc, c, oidc);
 	strbuf_release(&v.ptr);
 	if (diags->errors) {
 		for (size_t i = 0; i < c->nchannels; i++)
@@ -502,6 +688,10 @@ static int config_check(struct doc *doc, int r, struct serve_config *c, struct d
 
 void serve_config_release(struct serve_config *c)
 {
+	if (c->oidc.client_secret) {
+		memset(c->oidc.client_secret, 0, strlen(c->oidc.client_secret));
+		free(c->oidc.client_secret);
+	}
 	for (size_t i = 0; i < c->nchannels; i++)
 		channel_free(c->channel_list[i]);
 	free(c->channel_list);

@@ -29,6 +29,29 @@ struct api_token {
 	unsigned roles;
 };
 
+/*
+ * OpenID Connect sign-in for the dashboard and the approval pages
+ * (docs/configuration.md, "oidc"); on when issuer is not NULL. Strings
+ * are borrowed from the configuration's document but client_secret.
+ */
+struct oidc_config {
+	const char *issuer;        /* exactly as the provider's tokens say "iss" */
+	const char *client_id;     /* steppy's client id at the provider */
+	char *client_secret;       /* read from clientSecretFile or clientSecretEnv; owned and
+	                            * wiped by serve_config_release(); NULL: a public client */
+	const char *redirect_path; /* "/auth/callback": where the provider sends people back */
+	const char *claim;         /* "email", "preferred_username" or "sub" */
+	const char *groups_claim;  /* a claim listing the provider's groups, or NULL */
+	const struct doc_node *group_roles; /* object: provider group -> list of roles, or NULL */
+	const char *scopes;                 /* space-separated, always with "openid" */
+	unsigned default_roles;             /* for names the people directory lacks; 0: refused */
+	int64_t session_s;                  /* how long a sign-in lasts */
+	const char *label;                  /* the button says "Sign in with LABEL" */
+};
+
+/* The roles a list of role names grants (viewer, operator, approver, admin). */
+unsigned roles_of_names(const struct doc_node *list);
+
 struct serve_config {
 	struct doc *doc; /* owns every string below; NULL for the built-in defaults */
 	const char *listen_host;
@@ -57,6 +80,7 @@ struct serve_config {
 	unsigned head_timeout_s;   /* a request head must arrive within this, whole */
 	unsigned max_connections;  /* open connections in all */
 	unsigned max_per_address;  /* open connections from one address, <= max_connections */
+	struct oidc_config oidc;   /* oidc.issuer NULL: no OpenID Connect sign-in */
 };
 
 /* The defaults: 127.0.0.1:8080, no tokens (loopback only), no channels. */

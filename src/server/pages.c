@@ -26,6 +26,7 @@
 
 #include "engine/control.h"
 #include "engine/history.h"
+#include "server/auth.h"
 #include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -130,7 +131,15 @@ static void create_link(struct server *srv, const char *id, const struct plan *p
 		            .stage = stage_name,
 		            .step = ps->name,
 		            .approval_url = url };
-	size_t sent = server_notify(srv, doc_get(ps->node, "channels"), &n, stage, step, attempt);
+	/* Approvers with an email address get personal links through the email
+	 * channels (personal.c); those channels then carry no general message. */
+	json_t *personal = NULL;
+	const char **skip = personal_links_send(srv, id, plan, stage, step, attempt, &n, &personal);
+	size_t sent = server_notify_except(srv, doc_get(ps->node, "channels"), &n, stage, step,
+	                                   attempt, skip);
+	for (size_t i = 0; skip[i]; i++)
+		sent++;
+	free(skip);
 	/* When and where people were asked, for the history and the dashboard. */
 	json_t *to = json_array();
 	const struct doc_node *chans = doc_get(ps->node, "channels");
@@ -140,8 +149,12 @@ static void create_link(struct server *srv, const char *id, const struct plan *p
 		json_array_append_new(to, json_string("default channels"));
 	if (!sent)
 		json_array_append_new(to, json_string("server log"));
-	runtime_notice(srv->rt, id, stage, step, attempt,
-	               json_pack("{ssso}", "notice", "approval requested", "channels", to));
+	json_t *data = json_pack("{ssso}", "notice", "approval requested", "channels", to);
+	if (json_array_size(personal))
+		json_object_set_new(data, "personalLinks", personal);
+	else
+		json_decref(personal);
+	runtime_notice(srv->rt, id, stage, step, attempt, data);
 	if (!sent) {
 		/* No channels: the link goes to the server's own log, and the
 		 * person who runs the server passes it on. */
@@ -168,7 +181,7 @@ void approvals_on_events(struct server *srv, const char *id, const struct exec_s
 
 /* ---- HTML ------------------------------------------------------------------------- */
 
-static void html_escape(struct strbuf *out, const char *s)
+void html_escape(struct strbuf *out, const char *s)
 {
 	for (; s && *s; s++) {
 		switch (*s) {
@@ -193,7 +206,7 @@ static void html_escape(struct strbuf *out, const char *s)
 	}
 }
 
-static void page_start(struct strbuf *out, const char *title)
+void page_start(struct strbuf *out, const char *title)
 {
 	strbuf_addstr(out, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
 	                   "<meta name=\"viewport\" content=\"width=device-width\"><title>");
@@ -209,14 +222,14 @@ static void page_start(struct strbuf *out, const char *title)
 	              "style></head><body>");
 }
 
-static void send_page(struct request *rq, unsigned status, struct strbuf *out)
+void send_page(struct request *rq, unsigned status, struct strbuf *out)
 {
 	strbuf_addstr(out, "</body></html>\n");
 	respond_text(rq, status, "text/html; charset=utf-8", out->buf, out->len);
 	strbuf_release(out);
 }
 
-static void simple_page(struct request *rq, unsigned status, const char *title, const char *text)
+void simple_page(struct request *rq, unsigned status, const char *title, const char *text)
 {
 	struct strbuf out = STRBUF_INIT;
 	page_start(&out, title);
@@ -362,9 +375,12 @@ static void add_choices(struct strbuf *out, struct request *rq, const struct lin
 		strbuf_addstr(out, "<p class=\"state\" id=\"state\">");
 		html_escape(out, va != HUMAN_MAY ? why_a.buf : why_r.buf);
 		strbuf_addstr(out, "</p>");
+		char *back = xstrfmt("/approvals/%s", rq->params[0]);
+		auth_sign_in_link(rq, out, back);
+		free(back);
 		if (tokens)
 			add_sign_in(out, rq, "Your steppy token");
-		else
+		else if (!rq->srv->cfg->oidc.issuer)
 			strbuf_addstr(out,
 			              "<p>This server has no tokens, so nobody can sign in here: "
 			              "decide with <code>steppy approve --by NAME</code> on its "
@@ -475,7 +491,7 @@ static void h_link_get(struct request *rq)
 
 /* The value of name in an application/x-www-form-urlencoded body (decoded;
  * caller frees), or NULL. */
-static char *form_value(const char *body, const char *name)
+char *form_value(const char *body, const char *name)
 {
 	size_t n = strlen(name);
 	for (const char *p = body; p && *p;) {

@@ -46,6 +46,7 @@ struct server {
 	struct inbox *inbox_s3;            /* an S3 prefix, or NULL */
 	struct notify_hub *notify;         /* the configured channels, or NULL */
 	struct slack_replay *slack_replay; /* Slack interactions seen (slack-actions.c) */
+	struct oidc *oidc;                 /* OpenID Connect sign-in, or NULL */
 	struct store *loop_store;          /* the loop thread's own connection, for the inbox */
 	atomic_bool closing;               /* read by stream threads without the lock */
 	/* metrics */
@@ -102,6 +103,7 @@ struct request {
 	const char *identity; /* token name, or "anonymous" without tokens */
 	unsigned roles;
 	bool by_cookie;
+	char session_name[128]; /* identity of a signed session cookie */
 	char address[64];
 	/* path parameters matched by the route */
 	char params[4][128];
@@ -112,6 +114,7 @@ struct request {
 	const char *content_type;
 	char *location; /* for 303 redirects, or NULL */
 	char *set_cookie;
+	char *set_cookie_2;          /* a second Set-Cookie, or NULL */
 	struct MHD_Response *stream; /* a prepared response instead (a stream, an embedded
 	                              * file), with any headers of its own */
 };
@@ -211,6 +214,41 @@ void approvals_on_events(struct server *srv, const char *id, const struct exec_s
  */
 size_t server_notify(struct server *srv, const struct doc_node *channels,
                      const struct notice *notice, int stage, int step, int attempt);
+/* The same, leaving out the channels named in skip (NULL-terminated, or NULL). */
+size_t server_notify_except(struct server *srv, const struct doc_node *channels,
+                            const struct notice *notice, int stage, int step, int attempt,
+                            const char *const *skip);
+
+/* The pages' HTML (pages.c): text escaped for HTML; a page's head with its
+ * title; the end of a page, sent as the answer (out released); a page of one
+ * paragraph. */
+void html_escape(struct strbuf *out, const char *s);
+void page_start(struct strbuf *out, const char *title);
+void send_page(struct request *rq, unsigned status, struct strbuf *out);
+void simple_page(struct request *rq, unsigned status, const char *title, const char *text);
+/* The value of name in an application/x-www-form-urlencoded body (decoded;
+ * caller frees), or NULL. */
+char *form_value(const char *body, const char *name);
+
+/* Sends notice to the channel called name, recording a failure as a Notice
+ * of the release (see server_notify()). Loop thread. */
+void server_notify_one(struct server *srv, const char *name, const struct notice *notice, int stage,
+                       int step, int attempt);
+
+/*
+ * Personal approval links (personal.c): for each person a Human step's
+ * approvers name (by name or group, through the people directory), a link
+ * bound to them, sent to their email address through the step's email
+ * channels (its channels, else the default ones). general is the step's
+ * general notice (its link is replaced). Returns the names of the email
+ * channels that carried at least one (NULL-terminated; caller frees the
+ * array, not the names) and sets *ret_people to the names of the people who
+ * got a link. Loop thread.
+ */
+const char **personal_links_send(struct server *srv, const char *id, const struct plan *plan,
+                                 int stage, int step, int attempt, const struct notice *general,
+                                 json_t **ret_people);
+extern const struct route personal_routes[];
 
 /* The Set-Cookie value of a session (Secure when served over https). */
 char *session_cookie(const struct server *srv, const char *token);

@@ -8,7 +8,9 @@
 
 #include "notify/hub.h"
 #include "notify/slack.h"
+#include "server/auth.h"
 #include "server/inbox.h"
+#include "server/oidc.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/fileio.h"
@@ -304,7 +306,7 @@ char *session_cookie(const struct server *srv, const char *token)
 static void authenticate(struct request *rq)
 {
 	struct server *srv = rq->srv;
-	if (!srv->cfg->ntokens) {
+	if (!server_auth_on(srv)) {
 		/* No tokens: the server listens on loopback only (checked at start). */
 		rq->identity = "anonymous";
 		rq->roles = ROLE_VIEWER | ROLE_OPERATOR | ROLE_APPROVER;
@@ -317,6 +319,11 @@ static void authenticate(struct request *rq)
 	if (!token) {
 		token = request_cookie(rq, "steppy_session");
 		rq->by_cookie = token != NULL;
+	}
+	if (rq->by_cookie && session_signed_check(srv, token, (int64_t)time(NULL), rq->session_name,
+	                                          sizeof(rq->session_name), &rq->roles)) {
+		rq->identity = rq->session_name; /* signed in through OpenID Connect */
+		return;
 	}
 	const struct api_token *t = token && *token ? server_find_token(srv, token) : NULL;
 	if (t) {
@@ -341,8 +348,9 @@ void role_names(unsigned roles, const char *sep, struct strbuf *out)
 
 void request_decider(const struct request *rq, struct human_decider *d)
 {
-	d->by = rq->srv->cfg->ntokens && rq->identity ? rq->identity : NULL;
+	d->by = server_auth_on(rq->srv) && rq->identity ? rq->identity : NULL;
 	d->approver_role = d->by ? (rq->roles & ROLE_APPROVER) != 0 : -1;
+	d->people = &rq->srv->cfg->people;
 }
 
 json_t *decision_data(const struct request *rq, int stage, int step, const char *via)
@@ -390,8 +398,10 @@ static bool match(const char *pattern, const char *path, char params[4][128])
  */
 static void dispatch(struct request *rq, bool headers_only)
 {
-	const struct route *tables[] = { api_routes, page_routes, web_routes, slack_routes,
-		                         link_routes };
+	if (auth_route(rq))
+		return;
+	const struct route *tables[] = { api_routes, page_routes,  personal_routes,
+		                         web_routes, slack_routes, link_routes };
 	bool path_known = false;
 	struct strbuf allow = STRBUF_INIT;
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
@@ -817,6 +827,8 @@ static enum MHD_Result send_response(struct request *rq)
 		MHD_add_response_header(resp, "Location", rq->location);
 	if (rq->set_cookie)
 		MHD_add_response_header(resp, "Set-Cookie", rq->set_cookie);
+	if (rq->set_cookie_2)
+		MHD_add_response_header(resp, "Set-Cookie", rq->set_cookie_2);
 	if (rq->status == 405) {
 		const char *m = strstr(rq->resp ? rq->resp : "", "use ");
 		if (m) {
@@ -842,7 +854,7 @@ static enum MHD_Result send_response(struct request *rq)
  */
 static bool host_allowed(struct request *rq)
 {
-	if (rq->srv->cfg->ntokens)
+	if (server_auth_on(rq->srv))
 		return true;
 	const char *host = request_header(rq, "Host");
 	if (!host)
@@ -949,6 +961,7 @@ static void request_free(struct request *rq)
 	free(rq->resp);
 	free(rq->location);
 	free(rq->set_cookie);
+	free(rq->set_cookie_2);
 }
 
 void server_handle(struct server *srv, const struct request_input *in, unsigned *status,
@@ -1069,22 +1082,51 @@ static void send_one(struct server *srv, const char *name, const struct notice *
 	}
 }
 
-size_t server_notify(struct server *srv, const struct doc_node *channels,
-                     const struct notice *notice, int stage, int step, int attempt)
+void server_notify_one(struct server *srv, const char *name, const struct notice *notice, int stage,
+                       int step, int attempt)
+{
+	send_one(srv, name, notice, stage, step, attempt);
+}
+
+static bool skipped(const char *const *skip, const char *name)
+{
+	for (size_t i = 0; skip && skip[i]; i++)
+		if (!strcmp(skip[i], name))
+			return true;
+	return false;
+}
+
+size_t server_notify_except(struct server *srv, const struct doc_node *channels,
+                            const struct notice *notice, int stage, int step, int attempt,
+                            const char *const *skip)
 {
 	if (!srv->notify)
 		return 0;
+	size_t sent = 0;
 	if (channels) {
-		for (size_t i = 0; i < channels->u.array.len; i++)
-			send_one(srv, channels->u.array.items[i]->u.string.s, notice, stage, step,
-			         attempt);
-		return channels->u.array.len;
+		for (size_t i = 0; i < channels->u.array.len; i++) {
+			const char *name = channels->u.array.items[i]->u.string.s;
+			if (!skipped(skip, name)) {
+				send_one(srv, name, notice, stage, step, attempt);
+				sent++;
+			}
+		}
+		return sent;
 	}
 	size_t n;
 	const char *const *names = notify_hub_defaults(srv->notify, &n);
 	for (size_t i = 0; i < n; i++)
-		send_one(srv, names[i], notice, stage, step, attempt);
-	return n;
+		if (!skipped(skip, names[i])) {
+			send_one(srv, names[i], notice, stage, step, attempt);
+			sent++;
+		}
+	return sent;
+}
+
+size_t server_notify(struct server *srv, const struct doc_node *channels,
+                     const struct notice *notice, int stage, int step, int attempt)
+{
+	return server_notify_except(srv, channels, notice, stage, step, attempt, NULL);
 }
 
 /* Start, success and failure of every release go to the default channels. */
@@ -1203,6 +1245,8 @@ struct server *server_new(const struct serve_config *config, const char *store_p
 	};
 	if (getrandom(srv->secret, sizeof(srv->secret), 0) != (ssize_t)sizeof(srv->secret))
 		abort(); /* no CSPRNG: nothing safe can be served */
+	if (config->oidc.issuer)
+		srv->oidc = oidc_new(&config->oidc);
 	return srv;
 }
 
@@ -1271,7 +1315,7 @@ int server_start(struct server *srv, struct runtime *rt, struct strbuf *err)
 	const struct serve_config *c = srv->cfg;
 	srv->rt = rt;
 	srv->loop = runtime_loop(rt);
-	if (!c->ntokens && !loopback(c->listen_host)) {
+	if (!server_auth_on(srv) && !loopback(c->listen_host)) {
 		strbuf_addf(err,
 		            "refusing to listen on %s without API tokens: anyone could start and "
 		            "approve releases. Configure \"tokens\" (steppy token), or listen on "
@@ -1387,6 +1431,7 @@ void server_free(struct server *srv)
 		store_close(srv->pool[i]);
 	store_close(srv->loop_store);
 	free(srv->pool);
+	oidc_free(srv->oidc);
 	free(srv->tls_cert);
 	free(srv->tls_key);
 	free(srv->store_path);

@@ -3,9 +3,11 @@
  * through a link; rejection stops it. A step may need several approvals
  * from different people (minApprovals), and by default whoever started a
  * release with listed approvers cannot approve it (allowSelfApproval).
+ * Approvers are names, or groups of the people directory ("group:NAME").
  */
 #include "steps/human.h"
 
+#include "engine/people.h"
 #include "plan/diag.h"
 #include "plan/plan.h"
 #include "steps/step-type.h"
@@ -46,16 +48,44 @@ static size_t person_len(const char *name)
 	return at && at != name ? (size_t)(at - name) : strlen(name);
 }
 
-bool human_is_approver(const struct doc_node *step, const char *by)
+/* The directory's entry for by, or for its user part ("alice@laptop" is alice). */
+static const struct person *find_person(const struct people *people, const char *by)
+{
+	const struct person *who = people_find(people, by);
+	size_t n = person_len(by);
+	if (!who && by[n] && n < 128) {
+		char user[128];
+		memcpy(user, by, n);
+		user[n] = '\0';
+		who = people_find(people, user);
+	}
+	return who;
+}
+
+bool human_is_approver(const struct doc_node *step, const struct people *people, const char *by)
 {
 	const struct doc_node *approvers = doc_get(step, "approvers");
 	if (!approvers)
 		return true; /* anyone who can reach the release may decide */
-	/* An approver may be listed as "alice" or as "alice@host". */
+	if (!by || !*by)
+		return false;
+	/* An approver may be listed as "alice" or as "alice@host", or by a
+	 * group of the people directory. */
 	const char *at = strchr(by, '@');
 	size_t user_len = at ? (size_t)(at - by) : strlen(by);
+	const struct person *who = NULL;
+	bool looked = false;
 	for (size_t i = 0; i < approvers->u.array.len; i++) {
 		const char *a = approvers->u.array.items[i]->u.string.s;
+		if (!strncmp(a, PEOPLE_GROUP_PREFIX, strlen(PEOPLE_GROUP_PREFIX))) {
+			if (!looked) {
+				who = find_person(people, by);
+				looked = true;
+			}
+			if (who && person_in_group(who, a + strlen(PEOPLE_GROUP_PREFIX)))
+				return true;
+			continue;
+		}
 		if (!strcmp(a, by) || (strlen(a) == user_len && !strncmp(a, by, user_len)))
 			return true;
 	}
@@ -103,7 +133,7 @@ enum human_verdict human_may_decide(const struct doc_node *step, const char *ste
 		strbuf_addf(w, "only the approvers of \"%s\" (", step_name);
 		list_approvers(approvers, w);
 		strbuf_addstr(w, ") may decide it: say who you are (sign in)");
-	} else if (approvers && !human_is_approver(step, d->by)) {
+	} else if (approvers && !human_is_approver(step, d->people, d->by)) {
 		v = HUMAN_NOT_LISTED;
 		strbuf_addf(w, "%s is not among the approvers of \"%s\"", d->by, step_name);
 	} else if (!approve) {
@@ -158,6 +188,19 @@ enum human_verdict human_may_decide(const struct doc_node *step, const char *ste
  */
 static void validate_human(struct vctx *v, const struct doc_node *step)
 {
+	const struct doc_node *list = doc_get(step, "approvers");
+	for (size_t i = 0; list && list->kind == DOC_ARRAY && i < list->u.array.len; i++) {
+		const struct doc_node *a = list->u.array.items[i];
+		if (a->kind == DOC_STRING && !strcmp(a->u.string.s, PEOPLE_GROUP_PREFIX)) {
+			size_t s1 = v_push(v, "approvers");
+			size_t s2 = v_push_index(v, i);
+			v_error(v, a->pos, NULL,
+			        "\"group:\" needs a group name of the people directory, such as "
+			        "\"group:release-managers\"");
+			v_pop(v, s2);
+			v_pop(v, s1);
+		}
+	}
 	const struct doc_member *min = doc_member(step, "minApprovals");
 	const struct doc_node *approvers = doc_get(step, "approvers");
 	if (!approvers || approvers->kind != DOC_ARRAY)
@@ -179,6 +222,8 @@ static void validate_human(struct vctx *v, const struct doc_node *step)
 		const struct doc_node *a = approvers->u.array.items[i];
 		if (a->kind != DOC_STRING || !*a->u.string.s)
 			return; /* reported by check_string_list */
+		if (!strncmp(a->u.string.s, PEOPLE_GROUP_PREFIX, strlen(PEOPLE_GROUP_PREFIX)))
+			return; /* a group may hold any number of people */
 		bool seen = false;
 		for (size_t j = 0; j < npeople && !seen && !v_deferred(v, a); j++) {
 			if (people[j] && !strcmp(people[j], a->u.string.s))

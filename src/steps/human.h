@@ -16,9 +16,16 @@
 
 #define HUMAN_MAX_APPROVALS 100 /* the largest minApprovals a plan may ask */
 
-/* Whether by ("alice" or "alice@host") may decide the step: true when it
- * lists no approvers, or lists by or its user part. */
-bool human_is_approver(const struct doc_node *step, const char *by);
+struct people;
+
+/*
+ * Whether by ("alice" or "alice@host") may decide the step: true when it
+ * lists no approvers, or lists by or its user part, or lists "group:NAME"
+ * and the people directory (borrowed; NULL: no directory, so no group has
+ * members) puts by (or its user part) in group NAME. An empty or NULL by
+ * is nobody's name: false when approvers are listed.
+ */
+bool human_is_approver(const struct doc_node *step, const struct people *people, const char *by);
 
 /* minApprovals: distinct people who must approve; 1 when absent. */
 int human_min_approvals(const struct doc_node *step);
@@ -67,6 +74,7 @@ struct human_decider {
 	 * host, trusted as whoever can open the store).
 	 */
 	int approver_role;
+	const struct people *people; /* the directory for "group:" approvers (borrowed), or NULL */
 };
 
 /* Why a decision is refused (human_may_decide()); HUMAN_MAY when it is not. */

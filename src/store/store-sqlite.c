@@ -76,7 +76,13 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS inbox_files ("
     "  version TEXT PRIMARY KEY,"
     "  status TEXT NOT NULL,"
-    "  created_ms INTEGER NOT NULL) WITHOUT ROWID;";
+    "  created_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS personal_links ("
+    "  token_sha256 BLOB PRIMARY KEY,"
+    "  execution_id TEXT NOT NULL,"
+    "  stage INTEGER NOT NULL, step INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+    "  person TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL, used_ms INTEGER) WITHOUT ROWID;";
 
 /* Sealed secrets (see "sealed secrets" below): one encrypted box per execution. */
 static const char sealed_schema[] = "CREATE TABLE IF NOT EXISTS sealed_secrets ("
@@ -1091,6 +1097,89 @@ int store_approval_link_replace(struct store *st, const unsigned char hash[32],
 	if (r < 0)
 		exec_sql(st, "ROLLBACK", NULL);
 	return r;
+}
+
+int store_personal_link_add(struct store *st, const unsigned char hash[32],
+                            const char *execution_id, int stage, int step, int attempt,
+                            const char *person, int64_t now, struct strbuf *err)
+{
+	sqlite3_stmt *stmt =
+	    prepare(st,
+	            "INSERT INTO personal_links (token_sha256, execution_id, stage, step, "
+	            "attempt, person, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	            err);
+	if (!stmt)
+		return SP_ESTORE;
+	sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_STATIC);
+	bind_text(stmt, 2, execution_id);
+	sqlite3_bind_int(stmt, 3, stage);
+	sqlite3_bind_int(stmt, 4, step);
+	sqlite3_bind_int(stmt, 5, attempt);
+	bind_text(stmt, 6, person);
+	sqlite3_bind_int64(stmt, 7, now);
+	int r =
+	    sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "recording a personal link");
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int store_personal_link_find(struct store *st, const unsigned char hash[32],
+                             struct personal_link *out, struct strbuf *err)
+{
+	sqlite3_stmt *stmt = prepare(st,
+	                             "SELECT execution_id, stage, step, attempt, created_ms, "
+	                             "person, used_ms FROM personal_links WHERE token_sha256 = ?",
+	                             err);
+	if (!stmt)
+		return SP_ESTORE;
+	sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_STATIC);
+	int rc = sqlite3_step(stmt);
+	int r = 0;
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		out->link.execution_id = xstrdup((const char *)sqlite3_column_text(stmt, 0));
+		out->link.stage = sqlite3_column_int(stmt, 1);
+		out->link.step = sqlite3_column_int(stmt, 2);
+		out->link.attempt = sqlite3_column_int(stmt, 3);
+		out->link.created_ms = sqlite3_column_int64(stmt, 4);
+		out->person = xstrdup((const char *)sqlite3_column_text(stmt, 5));
+		out->used_ms = sqlite3_column_int64(stmt, 6);
+	} else if (rc == SQLITE_DONE) {
+		r = SP_ENOENT;
+	} else {
+		r = db_error(st, err, "reading a personal link");
+	}
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int store_personal_link_use(struct store *st, const unsigned char hash[32], bool used, int64_t now,
+                            struct strbuf *err)
+{
+	sqlite3_stmt *stmt =
+	    prepare(st,
+	            used ? "UPDATE personal_links SET used_ms = ? WHERE token_sha256 = ? AND "
+	                   "used_ms IS NULL"
+	                 : "UPDATE personal_links SET used_ms = NULL WHERE used_ms = ? AND "
+	                   "token_sha256 = ?",
+	            err);
+	if (!stmt)
+		return SP_ESTORE;
+	sqlite3_bind_int64(stmt, 1, now);
+	sqlite3_bind_blob(stmt, 2, hash, 32, SQLITE_STATIC);
+	int r = sqlite3_step(stmt) == SQLITE_DONE ? sqlite3_changes(st->db) > 0
+	                                          : db_error(st, err, "using a personal link");
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+void personal_link_release(struct personal_link *pl)
+{
+	if (!pl)
+		return;
+	free(pl->link.execution_id);
+	free(pl->person);
+	memset(pl, 0, sizeof(*pl));
 }
 
 bool store_approval_link_exists(struct store *st, const char *execution_id, int stage, int step,

@@ -210,6 +210,28 @@ int store_inbox_file_get(struct store *st, const char *version, char **ret_statu
 int store_inbox_file_put(struct store *st, const char *version, const char *status, int64_t now,
                          struct strbuf *err);
 
+/*
+ * Personal approval links: like approval links, but bound to one person and
+ * used once. Only the SHA-256 of the token is stored.
+ */
+struct personal_link {
+	struct approval_link link; /* what it decides */
+	char *person;              /* who it speaks for (the people directory's name) */
+	int64_t used_ms;           /* when it decided, or 0 */
+};
+int store_personal_link_add(struct store *st, const unsigned char hash[32],
+                            const char *execution_id, int stage, int step, int attempt,
+                            const char *person, int64_t now, struct strbuf *err);
+/* Finds the link of a token hash: 0 (caller frees with personal_link_release()), SP_ENOENT. */
+int store_personal_link_find(struct store *st, const unsigned char hash[32],
+                             struct personal_link *out, struct strbuf *err);
+/* Marks a link used at now (used = true) or unused again (used = false, when
+ * the decision it carried was refused). Returns 1 if it changed, 0 if it was
+ * already so (someone else used it first), or SP_ESTORE. */
+int store_personal_link_use(struct store *st, const unsigned char hash[32], bool used, int64_t now,
+                            struct strbuf *err);
+void personal_link_release(struct personal_link *pl);
+
 /* A number that changes whenever another connection commits (PRAGMA data_version). */
 int64_t store_data_version(struct store *st);
 

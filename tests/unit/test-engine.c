@@ -6,6 +6,7 @@
 #include "unit.h"
 
 #include "engine/engine.h"
+#include "engine/people.h"
 #include "plan/validate.h"
 #include "steps/human.h"
 #include "util/alloc.h"
@@ -1044,6 +1045,43 @@ static void test_random_simulation_invariants(void **state)
 			fail_msg("no run ended %s", exec_status_name((enum exec_status)i));
 }
 
+/*
+ * Approvers may name groups of the people directory ("group:NAME"): a
+ * member decides under the directory's name or its user part; without a
+ * directory (or outside the group) nobody does; names still match.
+ */
+static void test_human_group_approvers(void **state)
+{
+	(void)state;
+	const char *rm[] = { "release-managers", NULL }, *none[] = { NULL };
+	const struct person list[] = {
+		{ .name = "alice", .email = "alice@example.com", .groups = rm, .roles = 0 },
+		{ .name = "bob", .email = NULL, .groups = none, .roles = 0 },
+	};
+	const struct people dir = { .list = list, .n = 2 };
+	char *text = human_plan("\"approvers\": [\"carol\", \"group:release-managers\"]");
+	struct plan *plan = plan_from(text);
+	const struct doc_node *step = plan->stages[0].steps[0].node;
+	assert_true(human_is_approver(step, &dir, "alice"));
+	assert_true(human_is_approver(step, &dir, "alice@laptop")); /* her user part */
+	assert_false(human_is_approver(step, &dir, "bob"));         /* not in the group */
+	assert_false(human_is_approver(step, NULL, "alice"));       /* no directory */
+	assert_true(human_is_approver(step, &dir, "carol"));        /* listed by name */
+	assert_false(human_is_approver(step, &dir, "oidc:alice@example.com"));
+	assert_false(human_is_approver(step, &dir, "release-managers"));
+	assert_false(human_is_approver(step, &dir, ""));
+	assert_false(human_is_approver(step, &dir, NULL));
+	plan_free(plan);
+	free(text);
+
+	/* A group may hold any number of people: minApprovals is not counted. */
+	text = human_plan("\"approvers\": [\"group:rm\"], \"minApprovals\": 3");
+	plan = plan_from(text);
+	assert_int_equal(human_min_approvals(plan->stages[0].steps[0].node), 3);
+	plan_free(plan);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1069,6 +1107,7 @@ int main(void)
 		cmocka_unit_test(test_interrupted_attempt_after_crash),
 		cmocka_unit_test(test_apply_rejects_malformed_histories),
 		cmocka_unit_test(test_random_simulation_invariants),
+		cmocka_unit_test(test_human_group_approvers),
 	};
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

@@ -1396,6 +1396,42 @@ static void test_email(void **state)
 	unsetenv("STEPPY_TEST_SMTP_PASSWORD");
 }
 
+/* A personal approval link: one recipient instead of the channel's list;
+ * anything but a plain address fails the delivery (no header injection). */
+static void test_email_one_recipient(void **state)
+{
+	struct fx *f = *state;
+	setenv("STEPPY_TEST_SMTP_PASSWORD", "pa55", 1);
+	struct channel *c = mail_channel(f, "room@example.com");
+	struct notice n = approval;
+	n.to = "bob@example.com";
+	notify_send(f->n, c, &n, on_done, f);
+	run_until(f, 1);
+	if (!f->ok)
+		fail_msg("%s", f->error);
+	assert_int_equal(f->smtp.mails, 1);
+	assert_non_null(strstr(f->smtp.commands.buf, "\nRCPT TO:<bob@example.com>\nDATA\n"));
+	assert_null(strstr(f->smtp.commands.buf, "room@example.com"));
+	assert_non_null(strstr(f->smtp.data.buf, "\r\nTo: bob@example.com\r\n"));
+	assert_null(strstr(f->smtp.data.buf, "room@example.com"));
+	const char *bad[] = { "bob@example.com\r\nBcc: eve@example.com",
+		              "<bob@example.com>",
+		              "bob",
+		              "a@b@c",
+		              "bob@example.com, eve@example.com",
+		              NULL };
+	for (int i = 0; bad[i]; i++) {
+		n.to = bad[i];
+		notify_send(f->n, c, &n, on_done, f);
+		run_until(f, 2 + i);
+		assert_false(f->ok);
+		assert_non_null(strstr(f->error, "not a plain email address"));
+	}
+	assert_int_equal(f->smtp.mails, 1);
+	channel_free(c);
+	unsetenv("STEPPY_TEST_SMTP_PASSWORD");
+}
+
 static void test_email_rejected(void **state)
 {
 	struct fx *f = *state;
@@ -1523,6 +1559,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_from_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_email, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_email_one_recipient, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_email_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_mail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log, setup, teardown),

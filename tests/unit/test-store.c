@@ -481,6 +481,38 @@ static void test_sealed_secrets(void **state)
 	strbuf_release(&err);
 }
 
+/* Personal links: found by the hash of their token, used once, released
+ * again only by whoever used them (at that same time). */
+static void test_personal_links(void **state)
+{
+	struct store *st = *state;
+	unsigned char h1[32], h2[32];
+	memset(h1, 1, sizeof(h1));
+	memset(h2, 2, sizeof(h2));
+	assert_int_equal(store_personal_link_add(st, h1, "x1", 0, 1, 2, "alice", 1000, NULL), 0);
+	assert_int_equal(store_personal_link_add(st, h1, "x1", 0, 1, 2, "bob", 1000, NULL),
+	                 SP_ESTORE); /* one token, one row */
+	struct personal_link pl;
+	assert_int_equal(store_personal_link_find(st, h2, &pl, NULL), SP_ENOENT);
+	assert_int_equal(store_personal_link_find(st, h1, &pl, NULL), 0);
+	assert_string_equal(pl.link.execution_id, "x1");
+	assert_int_equal(pl.link.stage, 0);
+	assert_int_equal(pl.link.step, 1);
+	assert_int_equal(pl.link.attempt, 2);
+	assert_string_equal(pl.person, "alice");
+	assert_int_equal(pl.used_ms, 0);
+	personal_link_release(&pl);
+	assert_int_equal(store_personal_link_use(st, h1, true, 5000, NULL), 1);
+	assert_int_equal(store_personal_link_use(st, h1, true, 6000, NULL), 0);  /* used */
+	assert_int_equal(store_personal_link_use(st, h1, false, 6000, NULL), 0); /* not ours */
+	assert_int_equal(store_personal_link_find(st, h1, &pl, NULL), 0);
+	assert_int_equal(pl.used_ms, 5000);
+	personal_link_release(&pl);
+	assert_int_equal(store_personal_link_use(st, h1, false, 5000, NULL), 1); /* refused: free */
+	assert_int_equal(store_personal_link_use(st, h1, true, 7000, NULL), 1);
+	personal_link_release(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -492,6 +524,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbox_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_personal_links, setup, teardown),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test_setup_teardown(test_sealed_secrets, setup, teardown),
 	};
