@@ -10,6 +10,7 @@
 #include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/timefmt.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -23,7 +24,8 @@ const char run_help[] =
     "together. Progress is shown live (a status line on a terminal, plain log\n"
     "lines otherwise). A Human step is decided with steppy approve/reject from\n"
     "anywhere, or by typing y or n here when it is the only one waiting.\n"
-    "Unfinished releases left by stopped steppy processes are resumed too.\n"
+    "It drives this release only: unfinished releases left by stopped steppy\n"
+    "processes are counted in one line, and steppy resume continues them.\n"
     "\n"
     "Ctrl-C stops steppy, not the release: running commands are stopped, and\n"
     "steppy resume continues the release later (interrupted attempts count as\n"
@@ -129,17 +131,29 @@ static void session_close(struct session *s)
 	free(s->notify_log);
 }
 
-/* Resumes what no live process runs; says so when it finds any. */
-static void adopt_orphans(struct session *s)
+/*
+ * Says in one line how many other releases are unfinished with no live
+ * steppy process running them. run drives its own release only: resuming
+ * those is steppy resume's job (a CI job must not wait for them).
+ */
+static void mention_orphans(struct session *s)
 {
-	size_t n = 0;
-	struct strbuf err = STRBUF_INIT;
-	if (runtime_adopt_all(s->rt, &n, &err) < 0)
-		fprintf(stderr, "steppy: cannot resume unfinished releases: %s\n", err.buf);
-	else if (n)
-		printf("resuming %zu unfinished release%s\n", n, n == 1 ? "" : "s");
+	char **ids = NULL;
+	size_t n = 0, orphans = 0;
+	if (store_unfinished(s->store, &ids, &n, NULL) < 0)
+		return;
+	int64_t now = wall_clock_ms();
+	for (size_t i = 0; i < n; i++) {
+		orphans += !store_lease_held_elsewhere(s->store, ids[i], "", now);
+		free(ids[i]);
+	}
+	free(ids);
+	if (orphans == 1)
+		printf("1 other release is unfinished; steppy resume continues it\n");
+	else if (orphans > 1)
+		printf("%zu other releases are unfinished; steppy resume continues them\n",
+		       orphans);
 	fflush(stdout);
-	strbuf_release(&err);
 }
 
 struct common_opts {
@@ -223,7 +237,7 @@ int cmd_run(int argc, char **argv)
 	if (code == EXIT_OK)
 		code = session_open(&s, o.db, o.fail_fast);
 	if (code == EXIT_OK) {
-		adopt_orphans(&s);
+		mention_orphans(&s);
 		const char *id = NULL;
 		char *by = cli_whoami();
 		struct strbuf err = STRBUF_INIT;

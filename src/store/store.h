@@ -33,8 +33,20 @@
 
 struct store;
 
-/* Opens (creating if needed) the store at path; sets *ret. */
+/*
+ * Opens (creating if needed) the store at path; sets *ret. Several processes
+ * may open and create the same new store at once: the steps where SQLite
+ * answers "busy" without waiting (switching a new file to WAL, creating the
+ * schema) are retried with backoff for up to 10 s.
+ */
 int store_open(const char *path, struct store **ret, struct strbuf *err);
+/* store_open() of a store that exists already: SP_ENOENT ("no store at
+ * PATH") if there is no file, which is then not created. For commands that
+ * only read or ask. */
+int store_open_existing(const char *path, struct store **ret, struct strbuf *err);
+/* Checks the file's integrity (PRAGMA quick_check): 0, or SP_ESTORE with
+ * what is wrong and the file's name in err. Reads the whole file. */
+int store_check(struct store *st, struct strbuf *err);
 /* Closes the store; accepts NULL. */
 void store_close(struct store *st);
 
