@@ -227,6 +227,18 @@ int cmd_serve(int argc, char **argv)
 	}
 	if (cfg.secret_key_file)
 		store_set_key_file(st, cfg.secret_key_file);
+	/* A damaged file would answer with errors (or worse, nothing) for days:
+	 * refuse it now, naming the file. */
+	struct strbuf cerr = STRBUF_INIT;
+	if (store_check(st, &cerr) < 0) {
+		fprintf(stderr, "steppy serve: %s; the server does not start\n", cerr.buf);
+		strbuf_release(&cerr);
+		store_close(st);
+		free(path);
+		serve_config_release(&cfg);
+		return EXIT_USAGE;
+	}
+	strbuf_release(&cerr);
 	char *notify_log = cli_notify_log(path);
 	struct server *srv = server_new(&cfg, path);
 	/* Exec commands run as this user: keep them (and anything else of

@@ -774,8 +774,17 @@ static void h_metrics(struct request *rq)
 	if (!st)
 		return;
 	json_t *counts = json_object();
-	store_count_by_status(st, count_status, counts, NULL);
+	struct strbuf err = STRBUF_INIT;
+	int r = store_count_by_status(st, count_status, counts, &err);
 	server_store_put(srv, st);
+	if (r < 0) {
+		/* Zero counts would look like an empty store: say what is wrong. */
+		json_decref(counts);
+		respond_error(rq, 503, "store-error", "%s", err.buf);
+		strbuf_release(&err);
+		return;
+	}
+	strbuf_release(&err);
 	struct strbuf out = STRBUF_INIT;
 	strbuf_addstr(&out, "# HELP steppy_executions Executions in the store by status.\n"
 	                    "# TYPE steppy_executions gauge\n");
