@@ -250,7 +250,16 @@ int cmd_run(int argc, char **argv)
 			int stopped = runtime_run(s.rt);
 			view_clear(s.view);
 			code = exit_for(runtime_status(s.rt, id));
-			if (stopped && code == EXIT_STOPPED)
+			if (stopped == 2) {
+				/* The state in memory is ahead of the store: the store
+				 * has the truth, and it did not record the end. */
+				fprintf(stderr,
+				        "steppy: stopped: the store refused the release's events "
+				        "(see above); release %s is unfinished: steppy resume "
+				        "%s continues it from what was recorded\n",
+				        id, id);
+				code = EXIT_USAGE;
+			} else if (stopped && code == EXIT_STOPPED)
 				fprintf(
 				    stderr,
 				    "steppy: stopped; release %s is unfinished: steppy resume %s "
@@ -332,12 +341,16 @@ int cmd_resume(int argc, char **argv)
 		fflush(stdout);
 		int stopped = runtime_run(s.rt);
 		view_clear(s.view);
-		for (size_t i = 0; i < nids; i++) {
+		for (size_t i = 0; i < nids && stopped != 2; i++) {
 			int c = exit_for(runtime_status(s.rt, ids[i]));
 			if (c > code)
 				code = c;
 		}
-		if (stopped && code == EXIT_STOPPED)
+		if (stopped == 2) {
+			fprintf(stderr, "steppy: stopped: the store refused events (see above); "
+			                "steppy resume continues from what was recorded\n");
+			code = EXIT_USAGE;
+		} else if (stopped && code == EXIT_STOPPED)
 			fprintf(stderr, "steppy: stopped before every release ended\n");
 	}
 	for (size_t i = 0; i < nids; i++)
@@ -396,7 +409,14 @@ int cmd_retry(int argc, char **argv)
 			int stopped = runtime_run(s.rt);
 			view_clear(s.view);
 			code = exit_for(runtime_status(s.rt, row.id));
-			if (stopped && code == EXIT_STOPPED)
+			if (stopped == 2) {
+				fprintf(stderr,
+				        "steppy: stopped: the store refused the release's events "
+				        "(see above); steppy resume %s continues it from what "
+				        "was recorded\n",
+				        row.id);
+				code = EXIT_USAGE;
+			} else if (stopped && code == EXIT_STOPPED)
 				fprintf(stderr, "steppy: stopped; steppy resume %s continues it\n",
 				        row.id);
 		}

@@ -250,7 +250,8 @@ int cmd_serve(int argc, char **argv)
 		                        .keep_running = true,
 		                        .exec_policy = &cfg.exec,
 		                        .exec_minimal_env = true,
-		                        .secret_values = (const char *const *)secrets };
+		                        .secret_values = (const char *const *)secrets,
+		                        .retry_store = true };
 	struct runtime *rt = NULL;
 	struct strbuf err = STRBUF_INIT;
 	int r = runtime_new(st, &opts, &rt, &err);
@@ -269,9 +270,15 @@ int cmd_serve(int argc, char **argv)
 		if (strcmp(server_url(srv), server_listen_url(srv)) != 0)
 			printf("steppy serve: public URL %s\n", server_url(srv));
 		fflush(stdout);
-		runtime_run(rt);
-		printf("steppy serve: stopped\n");
-		code = EXIT_OK;
+		if (runtime_run(rt) == 2) {
+			/* Never 0 after a failure: a service manager restarts on non-zero. */
+			fprintf(stderr, "steppy serve: stopped while the store refused events; "
+			                "the next start continues from what was recorded\n");
+			code = EXIT_USAGE;
+		} else {
+			printf("steppy serve: stopped\n");
+			code = EXIT_OK;
+		}
 	} else {
 		fprintf(stderr, "steppy serve: %s\n", err.buf);
 		code = EXIT_USAGE;

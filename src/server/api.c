@@ -32,7 +32,29 @@ static const char *const statuses[] = { "RUNNING", "SUCCEEDED", "FAILED", "REJEC
 
 static void h_health(struct request *rq)
 {
+	char why[256];
+	if (rq->srv->rt && !runtime_store_ok(rq->srv->rt, why, sizeof(why))) {
+		respond_json(rq, 503,
+		             json_pack("{sssss{ssss}}", "status", "unhealthy", "version",
+		                       STEPPY_VERSION, "error", "code", "store-unavailable",
+		                       "message", why));
+		return;
+	}
 	respond_json(rq, 200, json_pack("{ssss}", "status", "ok", "version", STEPPY_VERSION));
+}
+
+/* Changes need a store that accepts writes: while it refuses them (the
+ * runtime retries), answers 503 at once and returns false. */
+static bool writable(struct request *rq)
+{
+	char why[256];
+	if (!rq->srv->rt || runtime_store_ok(rq->srv->rt, why, sizeof(why)))
+		return true;
+	respond_error(rq, 503, "store-unavailable",
+	              "the store does not accept writes now (%s); steppy retries; try again "
+	              "later",
+	              why);
+	return false;
 }
 
 /* ---- reading ------------------------------------------------------------------ */
@@ -408,6 +430,8 @@ static json_t *diag_json(const struct diag_list *dl)
 static void h_submit(struct request *rq)
 {
 	static const char *const fields[] = { "plan", "variables", "name", NULL };
+	if (!writable(rq))
+		return;
 	json_t *in = request_json(rq, fields);
 	if (!in)
 		return;
@@ -577,6 +601,8 @@ static bool decider_may(struct request *rq, const struct loaded_exec *le, int st
 static void decide(struct request *rq, bool approve)
 {
 	static const char *const fields[] = { "comment", NULL };
+	if (!writable(rq))
+		return;
 	json_t *in = request_json(rq, fields);
 	if (!in)
 		return;
@@ -637,6 +663,8 @@ static void h_reject(struct request *rq)
 static void h_abort(struct request *rq)
 {
 	static const char *const fields[] = { "reason", NULL };
+	if (!writable(rq))
+		return;
 	json_t *in = request_json(rq, fields);
 	if (!in)
 		return;
@@ -672,6 +700,8 @@ static void do_retry(struct server *srv, void *arg)
 
 static void h_retry(struct request *rq)
 {
+	if (!writable(rq))
+		return;
 	json_t *in = request_json(rq, NULL);
 	if (!in)
 		return;

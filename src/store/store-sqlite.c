@@ -214,6 +214,16 @@ static int set_wal(struct store *st, const char *path, struct strbuf *err)
  */
 static int init_schema(struct store *st, const char *path, struct strbuf *err)
 {
+	/* A store in use has its schema: reading the version needs no write
+	 * lock, so opening works while another process holds it. */
+	sqlite3_stmt *probe = NULL;
+	bool ready = sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = 'schema'", -1,
+	                                &probe, NULL) == SQLITE_OK &&
+	             sqlite3_step(probe) == SQLITE_ROW && sqlite3_column_text(probe, 0) &&
+	             !strcmp((const char *)sqlite3_column_text(probe, 0), SCHEMA_VERSION);
+	sqlite3_finalize(probe);
+	if (ready)
+		return 0;
 	int64_t deadline = mono_ms() + OPEN_RETRY_MS;
 	for (int round = 0;; round++) {
 		struct strbuf e = STRBUF_INIT;

@@ -118,6 +118,7 @@ end
 
 begin '/metrics and API reads answer 503 with a JSON error when the store is damaged'
 cp "$tmp/good.db" "$tmp/live.db"
+rm -f "$tmp/serve.log"
 start_server "$tmp/serve.yaml" "$tmp/live.db"
 trap 'kill $server_pid 2>/dev/null; rm -rf "$tmp"' EXIT
 [ -n "$url" ] || problem "the server did not start: $(cat "$tmp/serve.log")"
@@ -159,6 +160,7 @@ EOF
 
 begin 'serve: writes refused past the busy timeout: unhealthy and 503, then the release completes'
 db="$tmp/locked.db"
+rm -f "$tmp/serve.log" # the last server's "listening on" must not be read
 start_server "$tmp/serve.yaml" "$db"
 trap 'kill $server_pid $lock_pid 2>/dev/null; rm -rf "$tmp"' EXIT
 status=$(curl -s -o "$tmp/body" -w '%{http_code}' -H 'Content-Type: application/json' \
