@@ -274,9 +274,15 @@ static void h_events(struct request *rq)
 
 /* ---- live updates (server-sent events) --------------------------------------------- */
 
+#define STREAM_MAX_EVENTS 1000 /* events per message at most */
+
 struct stream {
 	struct server *srv;
 	char id[128]; /* an execution, or "" for the list */
+	/* An execution's stream: the seq of the last event sent (its cursor),
+	 * and the plan, read once with the first report, that names the
+	 * stages and steps of later events. NULL until then. */
+	struct plan *plan;
 	int64_t last_seq, last_version, last_ping;
 	struct store *st;
 	struct strbuf pending;
@@ -284,28 +290,64 @@ struct stream {
 	bool first;
 };
 
+/* The first message of an execution's stream: its whole report (one fold). */
+static void stream_first(struct stream *s, const struct exec_row *row)
+{
+	struct loaded_exec le;
+	if (execution_load(s->st, row->id, &le, NULL) < 0)
+		return;
+	json_t *doc = execution_report(row, &le);
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	strbuf_addf(&s->pending, "event: execution\ndata: %s\n\n", text);
+	free(text);
+	json_decref(doc);
+	s->last_seq = le.history.len ? le.history.items[le.history.len - 1].seq : 0;
+	s->plan = le.plan; /* kept: it names the stages and steps of later events */
+	le.plan = NULL;
+	loaded_exec_release(&le);
+}
+
+/*
+ * Later messages: only the events after the cursor (read by key range, at
+ * most STREAM_MAX_EVENTS a message) with the summary row. Nothing is folded
+ * again, so a stream costs the same for a release of ten events or ten
+ * thousand.
+ */
+static void stream_next(struct stream *s, const struct exec_row *row)
+{
+	if (row->last_seq <= s->last_seq)
+		return;
+	struct event_list evs = EVENT_LIST_INIT;
+	if (store_history(s->st, row->id, s->last_seq, &evs, NULL) < 0) {
+		event_list_release(&evs);
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < evs.len && i < STREAM_MAX_EVENTS; i++) {
+		json_array_append_new(arr, event_json(&evs.items[i], s->plan));
+		s->last_seq = evs.items[i].seq;
+	}
+	event_list_release(&evs);
+	json_t *doc = json_pack("{sosO}", "execution", exec_row_json(row), "events", arr);
+	json_decref(arr);
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	strbuf_addf(&s->pending, "event: events\ndata: %s\n\n", text);
+	free(text);
+	json_decref(doc);
+}
+
 /* The next SSE message, when something changed: "event: X\ndata: JSON\n\n". */
 static void stream_poll(struct stream *s)
 {
 	int64_t now = wall_clock_ms();
-	struct request fake = { .srv = s->srv };
 	if (*s->id) {
 		struct exec_row row;
 		if (store_get(s->st, s->id, &row, NULL) < 0)
 			return;
-		bool changed = row.last_seq != s->last_seq;
-		s->last_seq = row.last_seq;
-		if (changed) {
-			struct loaded_exec le;
-			if (execution_load(s->st, row.id, &le, NULL) == 0) {
-				json_t *doc = execution_report(&row, &le);
-				char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-				strbuf_addf(&s->pending, "event: execution\ndata: %s\n\n", text);
-				free(text);
-				json_decref(doc);
-				loaded_exec_release(&le);
-			}
-		}
+		if (!s->plan)
+			stream_first(s, &row);
+		else
+			stream_next(s, &row);
 		exec_row_release(&row);
 	} else {
 		int64_t v = store_data_version(s->st);
@@ -319,7 +361,6 @@ static void stream_poll(struct stream *s)
 			json_decref(acc.array);
 		}
 	}
-	(void)fake;
 	s->first = false;
 	if (!s->pending.len && now - s->last_ping >= STREAM_PING_MS)
 		strbuf_addstr(&s->pending, ": ping\n\n");
@@ -354,6 +395,7 @@ static void stream_free(void *cls)
 	atomic_fetch_sub(&s->srv->streams, 1);
 	server_store_put(s->srv, s->st);
 	strbuf_release(&s->pending);
+	plan_free(s->plan);
 	free(s);
 }
 

@@ -888,16 +888,22 @@ static int get_by_prefix(struct store *st, const char *prefix, struct exec_row *
 	next[n] = '\0';
 	if (n > 0)
 		next[n - 1] = (char)((unsigned char)next[n - 1] + 1);
-	sqlite3_stmt *stmt = prepare(st,
-	                             "SELECT " ROW_COLUMNS " FROM executions WHERE id >= ?1 "
-	                             "AND (?2 IS NULL OR id < ?2) ORDER BY id LIMIT 2",
-	                             err);
+	/* Two statements, not "?2 IS NULL OR id < ?2": SQLite uses a bound in
+	 * the index only when it is a plain comparison. */
+	sqlite3_stmt *stmt =
+	    prepare(st,
+	            n > 0 ? "SELECT " ROW_COLUMNS " FROM executions WHERE id >= ?1 AND id < ?2 "
+	                    "ORDER BY id LIMIT 2"
+	                  : "SELECT " ROW_COLUMNS " FROM executions WHERE id >= ?1 "
+	                    "ORDER BY id LIMIT 2",
+	            err);
 	if (!stmt) {
 		free(next);
 		return SP_ESTORE;
 	}
 	bind_text(stmt, 1, prefix);
-	bind_text(stmt, 2, n > 0 ? next : NULL);
+	if (n > 0)
+		bind_text(stmt, 2, next);
 	int rc = sqlite3_step(stmt), r;
 	if (rc == SQLITE_ROW) {
 		read_row(stmt, out);

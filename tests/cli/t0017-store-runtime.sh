@@ -135,6 +135,54 @@ kill "$server_pid"
 wait "$server_pid" 2>/dev/null
 end
 
+# ---- item 8: live streams send only new events ---------------------------------------
+begin 'a release stream sends the report once, then only the new events, each once'
+rm -f "$tmp/serve.log"
+start_server "$tmp/serve.yaml" "$tmp/stream.db"
+trap 'kill $server_pid 2>/dev/null; rm -rf "$tmp"' EXIT
+cat >"$tmp/steps.json" <<'EOF'
+{"plan": {"name": "steps", "stages": [
+  {"name": "one", "steps": [{"type": "Exec", "name": "a", "command": ["sh", "-c", "sleep 1"]}]},
+  {"name": "two", "steps": [{"type": "Exec", "name": "b", "command": ["sh", "-c", "sleep 1"]}]},
+  {"name": "three", "steps": [{"type": "Wait", "name": "w", "seconds": 1}]}]}}
+EOF
+status=$(curl -s -o "$tmp/body" -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data-binary @"$tmp/steps.json" "$url/api/v1/executions")
+expect_status 201
+id=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$tmp/body")
+curl -sN "$url/api/v1/executions/$id/stream" >"$tmp/sse" 2>/dev/null &
+curl_pid=$!
+i=0
+while ! grep -q '"ExecutionFinished"' "$tmp/sse" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+kill "$curl_pid" 2>/dev/null
+wait "$curl_pid" 2>/dev/null
+out=$(/usr/bin/python3 - "$tmp/sse" <<'EOF'
+import json, sys
+msgs, name = [], None
+for line in open(sys.argv[1]):
+    line = line.rstrip("\n")
+    if line.startswith("event: "):
+        name = line[7:]
+    elif line.startswith("data: "):
+        msgs.append((name, json.loads(line[6:])))
+print(json.dumps({"names": [m[0] for m in msgs],
+                  "first": msgs[0][1]["events"] if msgs else None,
+                  "seqs": [e["seq"] for n, d in msgs if n == "events" for e in d["events"]],
+                  "types": [e["type"] for n, d in msgs if n == "events" for e in d["events"]],
+                  "named": all(e.get("stepName") for n, d in msgs if n == "events"
+                               for e in d["events"] if e.get("step") is not None),
+                  "last": msgs[-1][1]["execution"]["status"] if msgs and msgs[-1][0] == "events" else None}))
+EOF
+)
+expect_json 'd["names"][0] == "execution" and d["names"].count("execution") == 1'
+expect_json 'len(d["names"]) > 2 and set(d["names"][1:]) == {"events"}'
+expect_json 'd["seqs"] == list(range(d["first"] + 1, d["first"] + 1 + len(d["seqs"])))'
+expect_json '"ExecutionFinished" in d["types"] and d["named"]'
+expect_json 'd["last"] == "SUCCEEDED"'
+kill "$server_pid"
+wait "$server_pid" 2>/dev/null
+end
+
 # ---- item 7: a store that refuses writes for a while --------------------------------
 # lock DB FLAG: holds a write lock on DB (BEGIN EXCLUSIVE) until FLAG is removed.
 lock() {
