@@ -110,7 +110,8 @@ int store_append(struct store *st, const char *owner, int64_t now,
 int store_history(struct store *st, const char *id, int64_t after, struct event_list *out,
                   struct strbuf *err);
 
-/* Finds an execution by id or unique id prefix. SP_ENOENT if none, SP_EINVAL if ambiguous. */
+/* Finds an execution by id (a primary-key read) or unique id prefix (a key
+ * range). SP_ENOENT if none, SP_EINVAL if ambiguous, SP_ESTORE. */
 int store_get(struct store *st, const char *id_or_prefix, struct exec_row *out, struct strbuf *err);
 
 /*

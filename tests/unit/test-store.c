@@ -438,13 +438,7 @@ static void test_sealed_secrets(void **state)
 static void test_prefix_lookup(void **state)
 {
 	struct store *st = *state;
-	const char *ids[] = { "abc",
-		              "abcd",
-		              "abd1",
-		              "x%y",
-		              "x_y",
-		              "q\xff"
-		              "1" };
+	const char *ids[] = { "abc", "abcd", "abd1", "x%y", "x_y", "q\3771" /* q, 0xff, 1 */ };
 	for (size_t i = 0; i < sizeof(ids) / sizeof(*ids); i++)
 		create(st, ids[i], "o");
 	struct strbuf err = STRBUF_INIT;
@@ -453,23 +447,18 @@ static void test_prefix_lookup(void **state)
 		const char *ask, *found; /* found NULL: expect code */
 		int code;
 	} cases[] = {
-		{ "abc", "abc", 0 },   /* exact, although also a prefix of abcd */
-		{ "abcd", "abcd", 0 }, /* exact */
-		{ "abd", "abd1", 0 },  /* unique prefix */
-		{ "abd1", "abd1", 0 }, /* whole id */
-		{ "x%", "x%y", 0 },    /* % is no wildcard */
-		{ "x_", "x_y", 0 },    /* _ is no wildcard */
-		{ "q\xff",
-		  "q\xff"
-		  "1",
-		  0 },                     /* a last byte that cannot be incremented */
+		{ "abc", "abc", 0 },       /* exact, although also a prefix of abcd */
+		{ "abcd", "abcd", 0 },     /* exact */
+		{ "abd", "abd1", 0 },      /* unique prefix */
+		{ "abd1", "abd1", 0 },     /* whole id */
+		{ "x%", "x%y", 0 },        /* % is no wildcard */
+		{ "x_", "x_y", 0 },        /* _ is no wildcard */
+		{ "q\xff", "q\3771", 0 },  /* a last byte that cannot be incremented */
 		{ "ab", NULL, SP_EINVAL }, /* ambiguous */
-		{ "a", NULL, SP_EINVAL },
-		{ "x", NULL, SP_EINVAL },
+		{ "a", NULL, SP_EINVAL },     { "x", NULL, SP_EINVAL },
 		{ "abce", NULL, SP_ENOENT },  /* none */
 		{ "abcde", NULL, SP_ENOENT }, /* longer than any id */
-		{ "b", NULL, SP_ENOENT },
-		{ "", NULL, SP_ENOENT },
+		{ "b", NULL, SP_ENOENT },     { "", NULL, SP_ENOENT },
 		{ "%", NULL, SP_ENOENT },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
