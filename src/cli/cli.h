@@ -94,9 +94,9 @@ char *cli_key_path(void);
  * of cli_key_path(); prints errors. Returns an exit code; *ret_path (if not
  * NULL) is the path, caller frees. */
 int cli_open_store(const char *db_flag, struct store **ret, char **ret_path);
-/* cli_open_store() for commands that only read or ask: a missing store is
- * not created ("no store at PATH", EXIT_USAGE). */
-int cli_open_store_existing(const char *db_flag, struct store **ret);
+/* cli_open_store() for commands that only read, ask, or continue what is
+ * there: a missing store is not created ("no store at PATH", EXIT_USAGE). */
+int cli_open_store_existing(const char *db_flag, struct store **ret, char **ret_path);
 /* "user@host" of whoever runs the command; caller frees. */
 char *cli_whoami(void);
 /* Finds an execution by id or unique prefix; prints errors. Returns an exit code. */

@@ -92,11 +92,13 @@ struct session {
 	struct view *view;
 };
 
-static int session_open(struct session *s, const char *db, bool fail_fast)
+/* create: run makes a missing store; resume and retry continue what is there. */
+static int session_open(struct session *s, const char *db, bool fail_fast, bool create)
 {
 	memset(s, 0, sizeof(*s));
 	char *path = NULL;
-	int code = cli_open_store(db, &s->store, &path);
+	int code = create ? cli_open_store(db, &s->store, &path)
+	                  : cli_open_store_existing(db, &s->store, &path);
 	if (code != EXIT_OK)
 		return code;
 	s->notify_log = cli_notify_log(path);
@@ -235,7 +237,7 @@ int cmd_run(int argc, char **argv)
 	}
 	struct session s = { 0 };
 	if (code == EXIT_OK)
-		code = session_open(&s, o.db, o.fail_fast);
+		code = session_open(&s, o.db, o.fail_fast, true);
 	if (code == EXIT_OK) {
 		mention_orphans(&s);
 		const char *id = NULL;
@@ -282,7 +284,7 @@ int cmd_resume(int argc, char **argv)
 	int code = parse_common(argc, argv, resume_help, false, &o);
 	struct session s = { 0 };
 	if (code == EXIT_OK)
-		code = session_open(&s, o.db, false);
+		code = session_open(&s, o.db, false, false);
 	char **ids = NULL;
 	size_t nids = 0;
 	if (code == EXIT_OK && optind < argc) {
@@ -379,7 +381,7 @@ int cmd_retry(int argc, char **argv)
 	}
 	struct session s = { 0 };
 	if (code == EXIT_OK)
-		code = session_open(&s, o.db, false);
+		code = session_open(&s, o.db, false, false);
 	struct exec_row row = { 0 };
 	if (code == EXIT_OK)
 		code = cli_find_execution(s.store, argv[optind], &row);

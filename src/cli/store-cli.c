@@ -106,9 +106,9 @@ int cli_open_store(const char *db_flag, struct store **ret, char **ret_path)
 	return open_at(cli_store_path(db_flag), true, ret, ret_path);
 }
 
-int cli_open_store_existing(const char *db_flag, struct store **ret)
+int cli_open_store_existing(const char *db_flag, struct store **ret, char **ret_path)
 {
-	return open_at(cli_store_path(db_flag), false, ret, NULL);
+	return open_at(cli_store_path(db_flag), false, ret, ret_path);
 }
 
 char *cli_notify_log(const char *store_path)

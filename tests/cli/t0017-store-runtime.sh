@@ -50,7 +50,7 @@ end
 
 begin 'read-only commands do not create a store: "no store at PATH"'
 missing="$tmp/nothing-here/steppy.db"
-for cmd in "list" "show abc" "history abc" "approve abc go" "reject abc go" "abort abc"; do
+for cmd in "list" "show abc" "history abc" "approve abc go" "reject abc go" "abort abc" "resume" "retry abc"; do
     # shellcheck disable=SC2086
     run "$STEPPY" $cmd --db "$missing"
     expect_status 2
