@@ -696,7 +696,9 @@ static bool flush_once(struct runtime *rt)
 		strbuf_release(&err);
 		return true; /* the others' events go in the next round */
 	}
-	if (r < 0 && r != SP_ECONFLICT && rt->opts.retry_store && !rt->stopping) {
+	/* A conflict that take_back_leases() could not resolve means it could
+	 * not read or write the leases either: the store is down too. */
+	if (r < 0 && rt->opts.retry_store && !rt->stopping) {
 		/* Nothing was written: everything stays pending for the retry. */
 		store_went_down(rt, err.buf);
 		strbuf_release(&err);
