@@ -17,6 +17,7 @@
 #include "util/error.h"
 #include "util/timefmt.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -290,12 +291,20 @@ struct stream {
 	bool first;
 };
 
+/* One first report at a time: streams opened together (a dashboard
+ * reloaded by many viewers) would otherwise fold the history all at once,
+ * and the peak memory is one fold per stream. */
+static pthread_mutex_t first_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* The first message of an execution's stream: its whole report (one fold). */
 static void stream_first(struct stream *s, const struct exec_row *row)
 {
+	pthread_mutex_lock(&first_lock);
 	struct loaded_exec le;
-	if (execution_load(s->st, row->id, &le, NULL) < 0)
+	if (execution_load(s->st, row->id, &le, NULL) < 0) {
+		pthread_mutex_unlock(&first_lock);
 		return;
+	}
 	json_t *doc = execution_report(row, &le);
 	char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	strbuf_addf(&s->pending, "event: execution\ndata: %s\n\n", text);
@@ -305,6 +314,11 @@ static void stream_first(struct stream *s, const struct exec_row *row)
 	s->plan = le.plan; /* kept: it names the stages and steps of later events */
 	le.plan = NULL;
 	loaded_exec_release(&le);
+	/* The fold's memory was taken in this connection thread's own malloc
+	 * arena, which glibc keeps for the thread: give it back (measured:
+	 * 28 MB kept per stream of a 24,000-event release without this). */
+	malloc_trim(0);
+	pthread_mutex_unlock(&first_lock);
 }
 
 /*
