@@ -263,6 +263,32 @@ status=$?
 expect_status 0
 end
 
+begin 'serve: stopped while the store still refuses writes: exits non-zero'
+db="$tmp/locked2.db"
+rm -f "$tmp/serve.log"
+start_server "$tmp/serve.yaml" "$db"
+trap 'kill $server_pid $lock_pid 2>/dev/null; rm -rf "$tmp"' EXIT
+status=$(curl -s -o "$tmp/body" -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data-binary @"$tmp/slow.json" "$url/api/v1/executions")
+expect_status 201
+touch "$tmp/flag3"
+lock "$db" "$tmp/flag3"
+i=0
+while [ $i -lt 300 ]; do
+    hs=$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz")
+    [ "$hs" = 503 ] && break
+    sleep 0.1; i=$((i + 1))
+done
+[ "$hs" = 503 ] || problem "healthz answered $hs while the store refused writes"
+kill -TERM "$server_pid"
+wait "$server_pid"
+status=$?
+rm -f "$tmp/flag3"
+wait "$lock_pid" 2>/dev/null
+expect_status 2
+grep -q 'stopped while the store refused events' "$tmp/serve.log" || problem "no word on why: $(tail -3 "$tmp/serve.log")"
+end
+
 begin 'run: writes refused past the busy timeout: exits non-zero, says why'
 db="$tmp/run-locked.db"
 cat >"$tmp/slow.yaml" <<'PLAN'
