@@ -1,7 +1,8 @@
 #!/bin/sh
 # t0017: the store at run time - many processes opening a new store at once,
 # read-only commands that must not create one, `run` driving only its own
-# release, a damaged store (refused at start, 503 from /metrics), and a store
+# release, a damaged store (refused at start, 503 from /metrics), a live
+# stream that sends the report once and then only new events, and a store
 # that refuses writes for a while (locked past the busy timeout): the server
 # keeps serving, says it is unhealthy, and finishes the release once the
 # store accepts writes again. Real processes, real SQLite files, real HTTP.
