@@ -322,8 +322,8 @@ static void stream_first(struct stream *s, const struct exec_row *row)
 }
 
 /*
- * Later messages: only the events after the cursor (read by key range, at
- * most STREAM_MAX_EVENTS a message) with the summary row. Nothing is folded
+ * Later messages: only the events after the cursor (read by key range) with
+ * the summary row, STREAM_MAX_EVENTS a message at most. Nothing is folded
  * again, so a stream costs the same for a release of ten events or ten
  * thousand.
  */
@@ -336,18 +336,19 @@ static void stream_next(struct stream *s, const struct exec_row *row)
 		event_list_release(&evs);
 		return;
 	}
-	json_t *arr = json_array();
-	for (size_t i = 0; i < evs.len && i < STREAM_MAX_EVENTS; i++) {
-		json_array_append_new(arr, event_json(&evs.items[i], s->plan));
-		s->last_seq = evs.items[i].seq;
+	for (size_t from = 0; from < evs.len; from += STREAM_MAX_EVENTS) {
+		json_t *arr = json_array();
+		for (size_t i = from; i < evs.len && i < from + STREAM_MAX_EVENTS; i++) {
+			json_array_append_new(arr, event_json(&evs.items[i], s->plan));
+			s->last_seq = evs.items[i].seq;
+		}
+		json_t *doc = json_pack("{soso}", "execution", exec_row_json(row), "events", arr);
+		char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		strbuf_addf(&s->pending, "event: events\ndata: %s\n\n", text);
+		free(text);
+		json_decref(doc);
 	}
 	event_list_release(&evs);
-	json_t *doc = json_pack("{sosO}", "execution", exec_row_json(row), "events", arr);
-	json_decref(arr);
-	char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	strbuf_addf(&s->pending, "event: events\ndata: %s\n\n", text);
-	free(text);
-	json_decref(doc);
 }
 
 /* The next SSE message, when something changed: "event: X\ndata: JSON\n\n". */
