@@ -47,6 +47,10 @@
 /* A store that refused a commit is tried again after 100 ms, doubling up
  * to this (retry_store: a server). */
 #define STORE_RETRY_MAX_MS 5000
+/* While the store is down, writes wait this long for a lock (instead of
+ * 10 s), so the loop thread stays free for the rest between retries. */
+#define STORE_DOWN_BUSY_MS 200
+#define STORE_BUSY_MS      10000
 
 /*
  * An execution this process holds. While it only waits for a person or a
@@ -654,6 +658,7 @@ static void store_went_down(struct runtime *rt, const char *why)
 	snprintf(rt->down_reason, sizeof(rt->down_reason), "%s", why);
 	pthread_mutex_unlock(&rt->down_lock);
 	atomic_store(&rt->store_down, true);
+	store_busy_timeout(rt->store, STORE_DOWN_BUSY_MS);
 	report(rt,
 	       "cannot record events: %s; nothing is lost: they are kept and tried again "
 	       "with backoff, and changes are refused (503) until the store accepts writes",
@@ -663,6 +668,7 @@ static void store_went_down(struct runtime *rt, const char *why)
 static void store_came_back(struct runtime *rt)
 {
 	atomic_store(&rt->store_down, false);
+	store_busy_timeout(rt->store, STORE_BUSY_MS);
 	rt->retry_round = 0;
 	uv_timer_stop(&rt->retry_timer);
 	report(rt, "the store accepts writes again; the events kept meanwhile are recorded");
@@ -1184,6 +1190,8 @@ int runtime_run(struct runtime *rt)
 	if (rt->opts.keep_running || (rt->execs && !all_finished(rt)))
 		uv_run(&rt->loop, UV_RUN_DEFAULT);
 	rt->retry_at = 0; /* a last try, whatever the backoff says */
+	if (atomic_load(&rt->store_down))
+		store_busy_timeout(rt->store, STORE_BUSY_MS);
 	if (!rt->failed)
 		flush(rt);
 	uv_timer_stop(&rt->poll_timer);

@@ -1341,3 +1341,8 @@ int store_check(struct store *st, struct strbuf *err)
 	strbuf_release(&found);
 	return r;
 }
+
+void store_busy_timeout(struct store *st, int ms)
+{
+	sqlite3_busy_timeout(st->db, ms);
+}

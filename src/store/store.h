@@ -200,6 +200,10 @@ bool store_approval_link_exists(struct store *st, const char *execution_id, int 
 int store_meta_get(struct store *st, const char *key, char **ret_value, struct strbuf *err);
 int store_meta_set(struct store *st, const char *key, const char *value, struct strbuf *err);
 
+/* How long a write waits for another process's write lock before failing
+ * (SQLite's busy timeout); 10 s after store_open(). */
+void store_busy_timeout(struct store *st, int ms);
+
 /* A number that changes whenever another connection commits (PRAGMA data_version). */
 int64_t store_data_version(struct store *st);
 
