@@ -217,8 +217,12 @@ static int init_schema(struct store *st, const char *path, struct strbuf *err)
 	/* A store in use has its schema: reading the version needs no write
 	 * lock, so opening works while another process holds it. */
 	sqlite3_stmt *probe = NULL;
-	bool ready = sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = 'schema'", -1,
-	                                &probe, NULL) == SQLITE_OK &&
+	/* ... and every table of this version (sealed_secrets came later). */
+	bool ready = sqlite3_prepare_v2(st->db,
+	                                "SELECT value FROM meta WHERE key = 'schema' AND EXISTS "
+	                                "(SELECT 1 FROM sqlite_master WHERE name = "
+	                                "'sealed_secrets')",
+	                                -1, &probe, NULL) == SQLITE_OK &&
 	             sqlite3_step(probe) == SQLITE_ROW && sqlite3_column_text(probe, 0) &&
 	             !strcmp((const char *)sqlite3_column_text(probe, 0), SCHEMA_VERSION);
 	sqlite3_finalize(probe);
