@@ -106,7 +106,7 @@ db="$tmp/damaged.db"
 for k in 1 2 3; do "$STEPPY" run --db "$db" "$tmp/quick.yaml" >/dev/null 2>&1; done
 cp "$db" "$tmp/good.db"
 garble "$db"
-printf 'maxBodyBytes: 65536\n' >"$tmp/serve.yaml"
+printf 'maxBodyBytes: 65536\nexec:\n  enabled: true\n' >"$tmp/serve.yaml" # the tests' plans run Exec steps
 
 begin 'serve refuses to start on a damaged store, naming the file'
 run timeout 20 "$STEPPY" serve --config "$tmp/serve.yaml" --listen 127.0.0.1:0 --db "$db"
