@@ -747,6 +747,29 @@ function executionView(id) {
       if (closed) return;
       render(r);
       es = follow(`${base}/stream`, 'execution', render, indicator);
+      // Later messages carry only the new events: read the report again, one
+      // request at a time (what changes meanwhile comes with the next one).
+      let refreshing = false;
+      let again = false;
+      const refresh = async () => {
+        if (refreshing) {
+          again = true;
+          return;
+        }
+        refreshing = true;
+        try {
+          render(await api('GET', base));
+        } catch {
+          // the indicator shows a broken stream; the next message tries again
+        } finally {
+          refreshing = false;
+        }
+        if (again && !closed) {
+          again = false;
+          refresh();
+        }
+      };
+      es.addEventListener('events', refresh);
     } catch (e) {
       if (e.status === 401) return;
       show(

@@ -90,9 +90,13 @@ char *cli_notify_log(const char *store_path);
  * secret.key under $XDG_STATE_HOME/steppy or ~/.local/state/steppy. Caller frees. */
 char *cli_key_path(void);
 
-/* Opens the store (creating its directory) with the secret key file of
- * cli_key_path(); prints errors. Returns an exit code. */
+/* Opens the store (creating it and its directory) with the secret key file
+ * of cli_key_path(); prints errors. Returns an exit code; *ret_path (if not
+ * NULL) is the path, caller frees. */
 int cli_open_store(const char *db_flag, struct store **ret, char **ret_path);
+/* cli_open_store() for commands that only read, ask, or continue what is
+ * there: a missing store is not created ("no store at PATH", EXIT_USAGE). */
+int cli_open_store_existing(const char *db_flag, struct store **ret, char **ret_path);
 /* "user@host" of whoever runs the command; caller frees. */
 char *cli_whoami(void);
 /* Finds an execution by id or unique prefix; prints errors. Returns an exit code. */

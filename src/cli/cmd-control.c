@@ -222,7 +222,7 @@ static int control(int argc, char **argv, const char *kind, const char *help)
 		return usage_error("abort takes no --force");
 
 	struct store *st = NULL;
-	int code = cli_open_store(db, &st, NULL);
+	int code = cli_open_store_existing(db, &st, NULL);
 	struct exec_row row = { 0 };
 	if (code == EXIT_OK)
 		code = cli_find_execution(st, argv[optind], &row);

@@ -159,7 +159,7 @@ int cmd_list(int argc, char **argv)
 	if (optind != argc)
 		return usage_error("list takes no arguments (see steppy list --help)");
 	struct store *st;
-	code = cli_open_store(o.db, &st, NULL);
+	code = cli_open_store_existing(o.db, &st, NULL);
 	if (code != EXIT_OK)
 		return code;
 	struct list_ctx ctx = { .format = o.format, .colour = use_colour(stdout) };
@@ -191,7 +191,7 @@ int cmd_list(int argc, char **argv)
 static int load_one(const struct read_opts *o, const char *id, struct store **st,
                     struct exec_row *row, struct loaded_exec *le)
 {
-	int code = cli_open_store(o->db, st, NULL);
+	int code = cli_open_store_existing(o->db, st, NULL);
 	if (code == EXIT_OK)
 		code = cli_find_execution(*st, id, row);
 	if (code == EXIT_OK) {

@@ -10,6 +10,7 @@
 #include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/timefmt.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -23,7 +24,8 @@ const char run_help[] =
     "together. Progress is shown live (a status line on a terminal, plain log\n"
     "lines otherwise). A Human step is decided with steppy approve/reject from\n"
     "anywhere, or by typing y or n here when it is the only one waiting.\n"
-    "Unfinished releases left by stopped steppy processes are resumed too.\n"
+    "It drives this release only: unfinished releases left by stopped steppy\n"
+    "processes are counted in one line, and steppy resume continues them.\n"
     "\n"
     "Ctrl-C stops steppy, not the release: running commands are stopped, and\n"
     "steppy resume continues the release later (interrupted attempts count as\n"
@@ -90,11 +92,13 @@ struct session {
 	struct view *view;
 };
 
-static int session_open(struct session *s, const char *db, bool fail_fast)
+/* create: run makes a missing store; resume and retry continue what is there. */
+static int session_open(struct session *s, const char *db, bool fail_fast, bool create)
 {
 	memset(s, 0, sizeof(*s));
 	char *path = NULL;
-	int code = cli_open_store(db, &s->store, &path);
+	int code = create ? cli_open_store(db, &s->store, &path)
+	                  : cli_open_store_existing(db, &s->store, &path);
 	if (code != EXIT_OK)
 		return code;
 	s->notify_log = cli_notify_log(path);
@@ -129,17 +133,29 @@ static void session_close(struct session *s)
 	free(s->notify_log);
 }
 
-/* Resumes what no live process runs; says so when it finds any. */
-static void adopt_orphans(struct session *s)
+/*
+ * Says in one line how many other releases are unfinished with no live
+ * steppy process running them. run drives its own release only: resuming
+ * those is steppy resume's job (a CI job must not wait for them).
+ */
+static void mention_orphans(struct session *s)
 {
-	size_t n = 0;
-	struct strbuf err = STRBUF_INIT;
-	if (runtime_adopt_all(s->rt, &n, &err) < 0)
-		fprintf(stderr, "steppy: cannot resume unfinished releases: %s\n", err.buf);
-	else if (n)
-		printf("resuming %zu unfinished release%s\n", n, n == 1 ? "" : "s");
+	char **ids = NULL;
+	size_t n = 0, orphans = 0;
+	if (store_unfinished(s->store, &ids, &n, NULL) < 0)
+		return;
+	int64_t now = wall_clock_ms();
+	for (size_t i = 0; i < n; i++) {
+		orphans += !store_lease_held_elsewhere(s->store, ids[i], "", now);
+		free(ids[i]);
+	}
+	free(ids);
+	if (orphans == 1)
+		printf("1 other release is unfinished; steppy resume continues it\n");
+	else if (orphans > 1)
+		printf("%zu other releases are unfinished; steppy resume continues them\n",
+		       orphans);
 	fflush(stdout);
-	strbuf_release(&err);
 }
 
 struct common_opts {
@@ -221,9 +237,9 @@ int cmd_run(int argc, char **argv)
 	}
 	struct session s = { 0 };
 	if (code == EXIT_OK)
-		code = session_open(&s, o.db, o.fail_fast);
+		code = session_open(&s, o.db, o.fail_fast, true);
 	if (code == EXIT_OK) {
-		adopt_orphans(&s);
+		mention_orphans(&s);
 		const char *id = NULL;
 		char *by = cli_whoami();
 		struct strbuf err = STRBUF_INIT;
@@ -236,7 +252,16 @@ int cmd_run(int argc, char **argv)
 			int stopped = runtime_run(s.rt);
 			view_clear(s.view);
 			code = exit_for(runtime_status(s.rt, id));
-			if (stopped && code == EXIT_STOPPED)
+			if (stopped == 2) {
+				/* The state in memory is ahead of the store: the store
+				 * has the truth, and it did not record the end. */
+				fprintf(stderr,
+				        "steppy: stopped: the store refused the release's events "
+				        "(see above); release %s is unfinished: steppy resume "
+				        "%s continues it from what was recorded\n",
+				        id, id);
+				code = EXIT_USAGE;
+			} else if (stopped && code == EXIT_STOPPED)
 				fprintf(
 				    stderr,
 				    "steppy: stopped; release %s is unfinished: steppy resume %s "
@@ -259,7 +284,7 @@ int cmd_resume(int argc, char **argv)
 	int code = parse_common(argc, argv, resume_help, false, &o);
 	struct session s = { 0 };
 	if (code == EXIT_OK)
-		code = session_open(&s, o.db, false);
+		code = session_open(&s, o.db, false, false);
 	char **ids = NULL;
 	size_t nids = 0;
 	if (code == EXIT_OK && optind < argc) {
@@ -318,12 +343,16 @@ int cmd_resume(int argc, char **argv)
 		fflush(stdout);
 		int stopped = runtime_run(s.rt);
 		view_clear(s.view);
-		for (size_t i = 0; i < nids; i++) {
+		for (size_t i = 0; i < nids && stopped != 2; i++) {
 			int c = exit_for(runtime_status(s.rt, ids[i]));
 			if (c > code)
 				code = c;
 		}
-		if (stopped && code == EXIT_STOPPED)
+		if (stopped == 2) {
+			fprintf(stderr, "steppy: stopped: the store refused events (see above); "
+			                "steppy resume continues from what was recorded\n");
+			code = EXIT_USAGE;
+		} else if (stopped && code == EXIT_STOPPED)
 			fprintf(stderr, "steppy: stopped before every release ended\n");
 	}
 	for (size_t i = 0; i < nids; i++)
@@ -352,7 +381,7 @@ int cmd_retry(int argc, char **argv)
 	}
 	struct session s = { 0 };
 	if (code == EXIT_OK)
-		code = session_open(&s, o.db, false);
+		code = session_open(&s, o.db, false, false);
 	struct exec_row row = { 0 };
 	if (code == EXIT_OK)
 		code = cli_find_execution(s.store, argv[optind], &row);
@@ -382,7 +411,14 @@ int cmd_retry(int argc, char **argv)
 			int stopped = runtime_run(s.rt);
 			view_clear(s.view);
 			code = exit_for(runtime_status(s.rt, row.id));
-			if (stopped && code == EXIT_STOPPED)
+			if (stopped == 2) {
+				fprintf(stderr,
+				        "steppy: stopped: the store refused the release's events "
+				        "(see above); steppy resume %s continues it from what "
+				        "was recorded\n",
+				        row.id);
+				code = EXIT_USAGE;
+			} else if (stopped && code == EXIT_STOPPED)
 				fprintf(stderr, "steppy: stopped; steppy resume %s continues it\n",
 				        row.id);
 		}

@@ -227,6 +227,18 @@ int cmd_serve(int argc, char **argv)
 	}
 	if (cfg.secret_key_file)
 		store_set_key_file(st, cfg.secret_key_file);
+	/* A damaged file would answer with errors (or worse, nothing) for days:
+	 * refuse it now, naming the file. */
+	struct strbuf cerr = STRBUF_INIT;
+	if (store_check(st, &cerr) < 0) {
+		fprintf(stderr, "steppy serve: %s; the server does not start\n", cerr.buf);
+		strbuf_release(&cerr);
+		store_close(st);
+		free(path);
+		serve_config_release(&cfg);
+		return EXIT_USAGE;
+	}
+	strbuf_release(&cerr);
 	char *notify_log = cli_notify_log(path);
 	struct server *srv = server_new(&cfg, path);
 	/* Exec commands run as this user: keep them (and anything else of
@@ -239,7 +251,8 @@ int cmd_serve(int argc, char **argv)
 		                        .exec_policy = &cfg.exec,
 		                        .exec_minimal_env = true,
 		                        .secret_values = (const char *const *)secrets,
-		                        .people = &cfg.people };
+		                        .people = &cfg.people,
+		                        .retry_store = true };
 	struct runtime *rt = NULL;
 	struct strbuf err = STRBUF_INIT;
 	int r = runtime_new(st, &opts, &rt, &err);
@@ -258,9 +271,15 @@ int cmd_serve(int argc, char **argv)
 		if (strcmp(server_url(srv), server_listen_url(srv)) != 0)
 			printf("steppy serve: public URL %s\n", server_url(srv));
 		fflush(stdout);
-		runtime_run(rt);
-		printf("steppy serve: stopped\n");
-		code = EXIT_OK;
+		if (runtime_run(rt) == 2) {
+			/* Never 0 after a failure: a service manager restarts on non-zero. */
+			fprintf(stderr, "steppy serve: stopped while the store refused events; "
+			                "the next start continues from what was recorded\n");
+			code = EXIT_USAGE;
+		} else {
+			printf("steppy serve: stopped\n");
+			code = EXIT_OK;
+		}
 	} else {
 		fprintf(stderr, "steppy serve: %s\n", err.buf);
 		code = EXIT_USAGE;

@@ -73,17 +73,17 @@ char *cli_key_path(void)
 	return xstrfmt("%s/.local/state/steppy/secret.key", home);
 }
 
-int cli_open_store(const char *db_flag, struct store **ret, char **ret_path)
+/* Opens the store at path; create: make it (and its directory) if missing. */
+static int open_at(char *path, bool create, struct store **ret, char **ret_path)
 {
-	char *path = cli_store_path(db_flag);
-	if (make_parents(path) < 0) {
+	if (create && make_parents(path) < 0) {
 		fprintf(stderr, "steppy: cannot create the directory of %s: %s\n", path,
 		        strerror(errno));
 		free(path);
 		return EXIT_USAGE;
 	}
 	struct strbuf err = STRBUF_INIT;
-	int r = store_open(path, ret, &err);
+	int r = create ? store_open(path, ret, &err) : store_open_existing(path, ret, &err);
 	if (r < 0) {
 		fprintf(stderr, "steppy: %s\n", err.buf);
 		strbuf_release(&err);
@@ -99,6 +99,16 @@ int cli_open_store(const char *db_flag, struct store **ret, char **ret_path)
 	else
 		free(path);
 	return EXIT_OK;
+}
+
+int cli_open_store(const char *db_flag, struct store **ret, char **ret_path)
+{
+	return open_at(cli_store_path(db_flag), true, ret, ret_path);
+}
+
+int cli_open_store_existing(const char *db_flag, struct store **ret, char **ret_path)
+{
+	return open_at(cli_store_path(db_flag), false, ret, ret_path);
 }
 
 char *cli_notify_log(const char *store_path)

@@ -26,7 +26,9 @@
 #include "util/timefmt.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,13 @@
 #define PARK_ABOVE 32
 /* ... and only if nothing of theirs comes due within this time. */
 #define PARK_MIN_MS 60000
+/* A store that refused a commit is tried again after 100 ms, doubling up
+ * to this (retry_store: a server). */
+#define STORE_RETRY_MAX_MS 5000
+/* While the store is down, writes wait this long for a lock (instead of
+ * 10 s), so the loop thread stays free for the rest between retries. */
+#define STORE_DOWN_BUSY_MS 200
+#define STORE_BUSY_MS      10000
 
 /*
  * An execution this process holds. While it only waits for a person or a
@@ -88,6 +97,19 @@ struct runtime {
 	uv_signal_t sigint, sigterm;
 	bool stopping;
 	bool failed; /* a store error stopped us */
+	/*
+	 * The store refused a commit and retry_store is set: pending events
+	 * (and inbox answers) stay in memory, no effect is carried out, and the
+	 * commit is tried again at retry_at (loop time) with backoff. store_down
+	 * is read by other threads (runtime_store_ok()); down_reason under
+	 * down_lock.
+	 */
+	atomic_bool store_down;
+	int retry_round;
+	uint64_t retry_at;
+	uv_timer_t retry_timer;
+	pthread_mutex_t down_lock;
+	char down_reason[256];
 	int64_t data_version;
 	int64_t last_renew_ms;
 	/* Inbox commands answered, committed with the next flush. */
@@ -615,6 +637,44 @@ static bool take_back_leases(struct runtime *rt)
 	return changed;
 }
 
+static void retry_cb(uv_timer_t *t)
+{
+	(void)t; /* only wakes the loop: the flush that follows tries again */
+}
+
+/* A commit failed and will be retried: says so once, schedules the retry. */
+static void store_went_down(struct runtime *rt, const char *why)
+{
+	uint64_t delay = 100;
+	for (int i = 0; i < rt->retry_round && delay < STORE_RETRY_MAX_MS; i++)
+		delay *= 2;
+	if (delay > STORE_RETRY_MAX_MS)
+		delay = STORE_RETRY_MAX_MS;
+	rt->retry_round++;
+	rt->retry_at = uv_now(&rt->loop) + delay;
+	uv_timer_start(&rt->retry_timer, retry_cb, delay, 0);
+	if (atomic_load(&rt->store_down))
+		return;
+	pthread_mutex_lock(&rt->down_lock);
+	snprintf(rt->down_reason, sizeof(rt->down_reason), "%s", why);
+	pthread_mutex_unlock(&rt->down_lock);
+	atomic_store(&rt->store_down, true);
+	store_busy_timeout(rt->store, STORE_DOWN_BUSY_MS);
+	report(rt,
+	       "cannot record events: %s; nothing is lost: they are kept and tried again "
+	       "with backoff, and changes are refused (503) until the store accepts writes",
+	       why);
+}
+
+static void store_came_back(struct runtime *rt)
+{
+	atomic_store(&rt->store_down, false);
+	store_busy_timeout(rt->store, STORE_BUSY_MS);
+	rt->retry_round = 0;
+	uv_timer_stop(&rt->retry_timer);
+	report(rt, "the store accepts writes again; the events kept meanwhile are recorded");
+}
+
 /* Commits every pending event in one transaction, then performs effects. */
 static bool flush_once(struct runtime *rt)
 {
@@ -643,6 +703,16 @@ static bool flush_once(struct runtime *rt)
 		strbuf_release(&err);
 		return true; /* the others' events go in the next round */
 	}
+	/* A conflict that take_back_leases() could not resolve means it could
+	 * not read or write the leases either: the store is down too. */
+	if (r < 0 && rt->opts.retry_store && !rt->stopping) {
+		/* Nothing was written: everything stays pending for the retry. */
+		store_went_down(rt, err.buf);
+		strbuf_release(&err);
+		return false;
+	}
+	if (r == 0 && atomic_load(&rt->store_down))
+		store_came_back(rt);
 	for (size_t i = 0; i < rt->ndone; i++)
 		free(rt->done_results[i]);
 	rt->ndone = 0;
@@ -704,15 +774,33 @@ static void forget_finished(struct runtime *rt)
 	}
 }
 
+/* While the store is down: true once the next retry is due and the leases
+ * could be renewed (a cheap write that says whether writes work again). */
+static bool retry_due(struct runtime *rt)
+{
+	if (uv_now(&rt->loop) < rt->retry_at)
+		return false;
+	struct strbuf err = STRBUF_INIT;
+	int r = store_lease_renew(rt->store, rt->owner, wall_clock_ms(), LEASE_TTL_MS, &err);
+	if (r < 0)
+		store_went_down(rt, err.buf);
+	else
+		rt->last_renew_ms = wall_clock_ms();
+	strbuf_release(&err);
+	return r == 0;
+}
+
 static void flush(struct runtime *rt)
 {
-	for (int round = 0; round < FLUSH_ROUNDS && !rt->failed; round++)
+	bool try = !atomic_load(&rt->store_down) || retry_due(rt);
+	for (int round = 0; try && round < FLUSH_ROUNDS && !rt->failed; round++)
 		if (!flush_once(rt))
 			break;
 	bool dirty = rt->ndone > 0;
 	for (struct rexec *e = rt->execs; e; e = e->next)
 		dirty |= e->pending.len > 0;
-	if (!dirty)
+	/* A store that is down is tried again by retry_timer, not by spinning. */
+	if (!dirty || atomic_load(&rt->store_down))
 		uv_idle_stop(&rt->wake);
 	if (rt->opts.keep_running)
 		forget_finished(rt);
@@ -826,7 +914,10 @@ static void poll_cb(uv_timer_t *t)
 {
 	struct runtime *rt = t->data;
 	int64_t now = wall_clock_ms();
-	if (now - rt->last_renew_ms >= LEASE_RENEW_MS) {
+	bool down = atomic_load(&rt->store_down);
+	/* While the store is down, the retries renew the leases; and commands
+	 * are not read, since their answers could not be recorded. */
+	if (!down && now - rt->last_renew_ms >= LEASE_RENEW_MS) {
 		struct strbuf err = STRBUF_INIT;
 		if (store_lease_renew(rt->store, rt->owner, now, LEASE_TTL_MS, &err) < 0)
 			report(rt, "cannot renew leases: %s", err.buf);
@@ -835,6 +926,8 @@ static void poll_cb(uv_timer_t *t)
 	}
 	if (rt->observer.on_tick)
 		rt->observer.on_tick(rt->observer.arg);
+	if (down)
+		return;
 	int64_t v = store_data_version(rt->store);
 	if (v == rt->data_version || rt->stopping)
 		return;
@@ -879,11 +972,14 @@ int runtime_new(struct store *st, const struct runtime_options *opts, struct run
 	}
 	uv_timer_init(&rt->loop, &rt->due_timer);
 	uv_timer_init(&rt->loop, &rt->poll_timer);
+	uv_timer_init(&rt->loop, &rt->retry_timer);
+	pthread_mutex_init(&rt->down_lock, NULL);
 	uv_check_init(&rt->loop, &rt->flush_check);
 	uv_idle_init(&rt->loop, &rt->wake);
 	uv_signal_init(&rt->loop, &rt->sigint);
 	uv_signal_init(&rt->loop, &rt->sigterm);
 	rt->due_timer.data = rt->poll_timer.data = rt->flush_check.data = rt->wake.data = rt;
+	rt->retry_timer.data = rt;
 	rt->sigint.data = rt->sigterm.data = rt;
 	uv_check_start(&rt->flush_check, flush_cb);
 	uv_unref((uv_handle_t *)&rt->flush_check);
@@ -908,10 +1004,14 @@ void runtime_free(struct runtime *rt)
 	while (rt->attempts)
 		uv_run(&rt->loop, UV_RUN_ONCE);
 	aws_free(rt->aws);
-	for (struct rexec *e = rt->execs; e; e = e->next)
+	/* After a store failure the leases are left to lapse (30 s; at once for
+	 * another process of this host): each release would wait for the busy
+	 * timeout again. */
+	for (struct rexec *e = rt->execs; e && !rt->failed; e = e->next)
 		store_lease_release(rt->store, e->id, rt->owner, NULL);
 	uv_close((uv_handle_t *)&rt->due_timer, close_cb);
 	uv_close((uv_handle_t *)&rt->poll_timer, close_cb);
+	uv_close((uv_handle_t *)&rt->retry_timer, close_cb);
 	uv_close((uv_handle_t *)&rt->flush_check, close_cb);
 	uv_close((uv_handle_t *)&rt->wake, close_cb);
 	uv_close((uv_handle_t *)&rt->sigint, close_cb);
@@ -929,6 +1029,7 @@ void runtime_free(struct runtime *rt)
 	for (size_t i = 0; i < rt->ndone; i++)
 		free(rt->done_results[i]);
 	free(rt->done_results);
+	pthread_mutex_destroy(&rt->down_lock);
 	free(rt);
 }
 
@@ -942,6 +1043,10 @@ int runtime_submit_as(struct runtime *rt, struct plan *plan, const char *plan_fi
                       const char *started_by, const char *id, const char **ret_id,
                       struct strbuf *err)
 {
+	if (atomic_load(&rt->store_down)) {
+		strbuf_addstr(err, "the store does not accept writes now (retrying)");
+		return SP_ESTORE;
+	}
 	struct rexec *e = xcalloc(1, sizeof(*e));
 	char fresh[11];
 	if (!id) {
@@ -1057,6 +1162,9 @@ int runtime_adopt_all(struct runtime *rt, size_t *ret_n, struct strbuf *err)
 {
 	char **ids = NULL;
 	size_t n = 0, adopted = 0;
+	*ret_n = 0;
+	if (atomic_load(&rt->store_down))
+		return 0; /* taking leases is writing: later */
 	int r = store_unfinished(rt->store, &ids, &n, err);
 	if (r < 0)
 		return r;
@@ -1084,12 +1192,19 @@ int runtime_run(struct runtime *rt)
 	mark_dirty(rt);
 	if (rt->opts.keep_running || (rt->execs && !all_finished(rt)))
 		uv_run(&rt->loop, UV_RUN_DEFAULT);
-	flush(rt);
+	rt->retry_at = 0; /* a last try, whatever the backoff says */
+	if (atomic_load(&rt->store_down))
+		store_busy_timeout(rt->store, STORE_BUSY_MS);
+	if (!rt->failed)
+		flush(rt);
 	uv_timer_stop(&rt->poll_timer);
 	uv_timer_stop(&rt->due_timer);
+	uv_timer_stop(&rt->retry_timer);
 	uv_signal_stop(&rt->sigint);
 	uv_signal_stop(&rt->sigterm);
-	return rt->stopping || rt->failed ? 1 : 0;
+	if (rt->failed || atomic_load(&rt->store_down))
+		return 2;
+	return rt->stopping ? 1 : 0;
 }
 
 void runtime_stop(struct runtime *rt)
@@ -1211,4 +1326,16 @@ void runtime_park_idle(struct runtime *rt)
 void runtime_detach_observer(struct runtime *rt)
 {
 	memset(&rt->observer, 0, sizeof(rt->observer));
+}
+
+bool runtime_store_ok(struct runtime *rt, char *reason, size_t size)
+{
+	if (!atomic_load(&rt->store_down))
+		return true;
+	if (reason && size) {
+		pthread_mutex_lock(&rt->down_lock);
+		snprintf(reason, size, "%s", rt->down_reason);
+		pthread_mutex_unlock(&rt->down_lock);
+	}
+	return false;
 }

@@ -55,6 +55,12 @@ struct runtime_options {
 	const char *const *secret_values;
 	const struct people *people; /* the directory for "group:" approvers (borrowed; must
 	                              * outlive the runtime), or NULL */
+	/* A server: when the store refuses a commit (locked past the busy
+	 * timeout, disk full), keep the events in memory, carry out nothing
+	 * that depends on them, and retry with backoff (100 ms doubling to 5 s)
+	 * until it accepts them; runtime_store_ok() says false meanwhile.
+	 * Without it the runtime stops and runtime_run() returns 2. */
+	bool retry_store;
 };
 
 int runtime_new(struct store *st, const struct runtime_options *opts, struct runtime **ret,
@@ -88,8 +94,10 @@ int runtime_adopt_all(struct runtime *rt, size_t *ret_n, struct strbuf *err);
 
 /*
  * Runs until every execution the runtime holds has finished, or a stop was
- * asked (runtime_stop(), SIGINT, SIGTERM). Returns 0, or 1 when stopped
- * early.
+ * asked (runtime_stop(), SIGINT, SIGTERM). Returns 0, 1 when stopped early,
+ * or 2 when events could not be recorded (the store refused a commit; what
+ * was not recorded is lost from this process and the releases' histories
+ * end before it: a resume continues from there).
  */
 int runtime_run(struct runtime *rt);
 
@@ -107,6 +115,10 @@ void runtime_set_notify(struct runtime *rt, struct notify_hub *hub);
  * SP_ENOENT (not run here) or SP_EINVAL (it has ended). */
 int runtime_notice(struct runtime *rt, const char *id, int stage, int step, int attempt,
                    json_t *data);
+
+/* False while the store refuses commits (retry_store), with the store's
+ * last error in reason (size bytes). Safe from any thread. */
+bool runtime_store_ok(struct runtime *rt, char *reason, size_t size);
 
 /* Asks runtime_run() to return soon; in-flight work is stopped and stays
  * in the histories as in flight, for a later resume. */

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SCHEMA_VERSION "1"
@@ -159,15 +160,143 @@ static int create_private_file(const char *path, struct strbuf *err)
 	return r;
 }
 
-int store_open(const char *path, struct store **ret, struct strbuf *err)
+/* True for the answers that mean "another connection is in the way". */
+static bool busy_code(int rc)
 {
-	if (create_private_file(path, err) < 0)
+	return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+/* Sleeps before retry number `round` (0, 1, ...): 1 ms doubling up to 100 ms,
+ * with jitter so that processes that collided do not collide again. */
+static void busy_backoff(int round)
+{
+	long ms = round < 7 ? 1L << round : 100;
+	long us = ms * 1000 / 2 + (long)((unsigned)rand() % (unsigned)(ms * 1000 / 2 + 1));
+	usleep((useconds_t)us);
+}
+
+#define OPEN_RETRY_MS 10000
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Switches the file to WAL. SQLite answers SQLITE_BUSY at once, without
+ * its busy handler, while another connection is creating the same new
+ * file: retried with backoff. Journal mode reads back as "wal" when done.
+ */
+static int set_wal(struct store *st, const char *path, struct strbuf *err)
+{
+	int64_t deadline = mono_ms() + OPEN_RETRY_MS;
+	for (int round = 0;; round++) {
+		sqlite3_stmt *stmt = NULL;
+		int rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &stmt, NULL);
+		bool wal = false;
+		if (rc == SQLITE_OK) {
+			rc = sqlite3_step(stmt);
+			if (rc == SQLITE_ROW) {
+				const unsigned char *mode = sqlite3_column_text(stmt, 0);
+				wal = mode && !strcmp((const char *)mode, "wal");
+				rc = SQLITE_OK;
+			}
+		}
+		sqlite3_finalize(stmt);
+		if (wal)
+			return 0;
+		if ((rc != SQLITE_OK && !busy_code(rc)) || mono_ms() > deadline) {
+			if (err)
+				strbuf_addf(err, "cannot open store %s: %s", path,
+				            sqlite3_errmsg(st->db));
+			return SP_ESTORE;
+		}
+		busy_backoff(round);
+	}
+}
+
+/*
+ * Creates the schema if it is missing and checks its version, in one write
+ * transaction. A "busy" anywhere in it (another opener creating the same
+ * schema) rolls back and tries again with backoff.
+ */
+static int init_schema(struct store *st, const char *path, struct strbuf *err)
+{
+	/* A store in use has its schema: reading the version needs no write
+	 * lock, so opening works while another process holds it. */
+	sqlite3_stmt *probe = NULL;
+	/* ... and every table of this version (these three came later: a store
+	 * made before them gets them at its next open). */
+	bool ready = sqlite3_prepare_v2(st->db,
+	                                "SELECT value FROM meta WHERE key = 'schema' AND "
+	                                "(SELECT count(*) FROM sqlite_master WHERE name IN "
+	                                "('sealed_secrets', 'personal_links', 'inbox_files')) = 3",
+	                                -1, &probe, NULL) == SQLITE_OK &&
+	             sqlite3_step(probe) == SQLITE_ROW && sqlite3_column_text(probe, 0) &&
+	             !strcmp((const char *)sqlite3_column_text(probe, 0), SCHEMA_VERSION);
+	sqlite3_finalize(probe);
+	if (ready)
+		return 0;
+	int64_t deadline = mono_ms() + OPEN_RETRY_MS;
+	for (int round = 0;; round++) {
+		struct strbuf e = STRBUF_INIT;
+		int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(st->db, schema, NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(st->db, sealed_schema, NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(st->db,
+			                  "INSERT OR IGNORE INTO meta (key, value) VALUES "
+			                  "('schema', '" SCHEMA_VERSION "')",
+			                  NULL, NULL, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_stmt *stmt = NULL;
+			rc = sqlite3_prepare_v2(
+			    st->db, "SELECT value FROM meta WHERE key = 'schema'", -1, &stmt, NULL);
+			if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+				const char *v = (const char *)sqlite3_column_text(stmt, 0);
+				if (!v || strcmp(v, SCHEMA_VERSION) != 0)
+					strbuf_addf(&e,
+					            "%s has store schema %s; this steppy knows %s",
+					            path, v ? v : "(none)", SCHEMA_VERSION);
+				rc = SQLITE_OK;
+			}
+			sqlite3_finalize(stmt);
+		}
+		if (rc == SQLITE_OK && e.len == 0)
+			rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+		if (rc == SQLITE_OK && e.len == 0) {
+			strbuf_release(&e);
+			return 0;
+		}
+		if (rc != SQLITE_OK && e.len == 0)
+			strbuf_addf(&e, "cannot open store %s: %s", path, sqlite3_errmsg(st->db));
+		if (!sqlite3_get_autocommit(st->db))
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		if (rc == SQLITE_OK || !busy_code(rc) || mono_ms() > deadline) {
+			if (err)
+				strbuf_add(err, e.buf, e.len);
+			strbuf_release(&e);
+			return SP_ESTORE;
+		}
+		strbuf_release(&e);
+		busy_backoff(round);
+	}
+}
+
+/* Opens path, creating the file if create; then WAL, pragmas and schema. */
+static int open_store(const char *path, bool create, struct store **ret, struct strbuf *err)
+{
+	if (create && create_private_file(path, err) < 0)
 		return SP_ESTORE;
 
 	struct store *st = xcalloc(1, sizeof(*st));
 	if (gethostname(st->host, sizeof(st->host) - 1) < 0)
 		strcpy(st->host, "localhost");
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
 	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
 		if (err)
 			strbuf_addf(err, "cannot open %s: %s", path,
@@ -176,37 +305,11 @@ int store_open(const char *path, struct store **ret, struct strbuf *err)
 		return SP_ESTORE;
 	}
 	sqlite3_busy_timeout(st->db, 10000);
-	int r = exec_sql(st,
-	                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-	                 "PRAGMA foreign_keys=ON;",
-	                 err);
+	int r = set_wal(st, path, err);
 	if (r == 0)
-		r = exec_sql(st, "BEGIN IMMEDIATE", err);
-	if (r == 0) {
-		r = exec_sql(st, schema, err);
-		if (r == 0)
-			r = exec_sql(st, sealed_schema, err);
-		if (r == 0)
-			r = exec_sql(st,
-			             "INSERT OR IGNORE INTO meta (key, value) VALUES "
-			             "('schema', '" SCHEMA_VERSION "')",
-			             err);
-		r = r == 0 ? exec_sql(st, "COMMIT", err) : (exec_sql(st, "ROLLBACK", NULL), r);
-	}
-	if (r == 0) {
-		sqlite3_stmt *stmt =
-		    prepare(st, "SELECT value FROM meta WHERE key = 'schema'", err);
-		if (!stmt || sqlite3_step(stmt) != SQLITE_ROW) {
-			r = SP_ESTORE;
-		} else if (strcmp((const char *)sqlite3_column_text(stmt, 0), SCHEMA_VERSION) !=
-		           0) {
-			if (err)
-				strbuf_addf(err, "%s has store schema %s; this steppy knows %s",
-				            path, sqlite3_column_text(stmt, 0), SCHEMA_VERSION);
-			r = SP_ESTORE;
-		}
-		sqlite3_finalize(stmt);
-	}
+		r = exec_sql(st, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err);
+	if (r == 0)
+		r = init_schema(st, path, err);
 	if (r < 0) {
 		if (err && err->len == 0)
 			strbuf_addf(err, "cannot open store %s", path);
@@ -215,6 +318,22 @@ int store_open(const char *path, struct store **ret, struct strbuf *err)
 	}
 	*ret = st;
 	return 0;
+}
+
+int store_open(const char *path, struct store **ret, struct strbuf *err)
+{
+	return open_store(path, true, ret, err);
+}
+
+int store_open_existing(const char *path, struct store **ret, struct strbuf *err)
+{
+	struct stat sb;
+	if (stat(path, &sb) < 0 && errno == ENOENT) {
+		if (err)
+			strbuf_addf(err, "no store at %s", path);
+		return SP_ENOENT;
+	}
+	return open_store(path, false, ret, err);
 }
 
 void store_close(struct store *st)
@@ -749,35 +868,84 @@ static void read_row(sqlite3_stmt *stmt, struct exec_row *row)
 	row->waiting = col_text(stmt, 10);
 }
 
-int store_get(struct store *st, const char *id_or_prefix, struct exec_row *out, struct strbuf *err)
+/* Reads the row of exactly id: 0, SP_ENOENT, or SP_ESTORE. */
+static int get_exact(struct store *st, const char *id, struct exec_row *out, struct strbuf *err)
 {
 	sqlite3_stmt *stmt =
-	    prepare(st,
-	            "SELECT " ROW_COLUMNS " FROM executions WHERE id = ?1 OR "
-	            "(substr(id, 1, length(?1)) = ?1) ORDER BY id = ?1 DESC LIMIT 2",
-	            err);
+	    prepare(st, "SELECT " ROW_COLUMNS " FROM executions WHERE id = ?1", err);
 	if (!stmt)
 		return SP_ESTORE;
-	bind_text(stmt, 1, id_or_prefix);
-	int r;
-	if (!*id_or_prefix || sqlite3_step(stmt) != SQLITE_ROW) {
-		if (err)
-			strbuf_addf(err, "no execution \"%s\"", id_or_prefix);
-		r = SP_ENOENT;
-	} else {
+	bind_text(stmt, 1, id);
+	int rc = sqlite3_step(stmt), r;
+	if (rc == SQLITE_ROW) {
 		read_row(stmt, out);
 		r = 0;
-		if (strcmp(out->id, id_or_prefix) != 0 && sqlite3_step(stmt) == SQLITE_ROW) {
-			if (err)
-				strbuf_addf(
-				    err,
-				    "\"%s\" names more than one execution; give more of the id",
-				    id_or_prefix);
-			exec_row_release(out);
-			r = SP_EINVAL;
-		}
+	} else {
+		r = rc == SQLITE_DONE ? SP_ENOENT : db_error(st, err, "reading an execution");
 	}
 	sqlite3_finalize(stmt);
+	return r;
+}
+
+/*
+ * Ids starting with prefix lie in the key range [prefix, next) where next
+ * is prefix with its last byte incremented (trailing 0xff bytes dropped
+ * first; none left: no upper bound). SQLite compares text bytewise, so the
+ * primary key index answers the range without reading any other row.
+ */
+static int get_by_prefix(struct store *st, const char *prefix, struct exec_row *out,
+                         struct strbuf *err)
+{
+	size_t n = strlen(prefix);
+	char *next = xstrdup(prefix);
+	while (n > 0 && (unsigned char)next[n - 1] == 0xff)
+		n--;
+	next[n] = '\0';
+	if (n > 0)
+		next[n - 1] = (char)((unsigned char)next[n - 1] + 1);
+	/* Two statements, not "?2 IS NULL OR id < ?2": SQLite uses a bound in
+	 * the index only when it is a plain comparison. */
+	sqlite3_stmt *stmt =
+	    prepare(st,
+	            n > 0 ? "SELECT " ROW_COLUMNS " FROM executions WHERE id >= ?1 AND id < ?2 "
+	                    "ORDER BY id LIMIT 2"
+	                  : "SELECT " ROW_COLUMNS " FROM executions WHERE id >= ?1 "
+	                    "ORDER BY id LIMIT 2",
+	            err);
+	if (!stmt) {
+		free(next);
+		return SP_ESTORE;
+	}
+	bind_text(stmt, 1, prefix);
+	if (n > 0)
+		bind_text(stmt, 2, next);
+	int rc = sqlite3_step(stmt), r;
+	if (rc == SQLITE_ROW) {
+		read_row(stmt, out);
+		rc = sqlite3_step(stmt);
+		r = rc == SQLITE_DONE ? 0 : rc == SQLITE_ROW ? SP_EINVAL : SP_ESTORE;
+		if (r < 0)
+			exec_row_release(out);
+	} else {
+		r = rc == SQLITE_DONE ? SP_ENOENT : SP_ESTORE;
+	}
+	if (r == SP_ESTORE)
+		db_error(st, err, "reading an execution");
+	sqlite3_finalize(stmt);
+	free(next);
+	return r;
+}
+
+int store_get(struct store *st, const char *id_or_prefix, struct exec_row *out, struct strbuf *err)
+{
+	int r = *id_or_prefix ? get_exact(st, id_or_prefix, out, err) : SP_ENOENT;
+	if (r == SP_ENOENT && *id_or_prefix)
+		r = get_by_prefix(st, id_or_prefix, out, err);
+	if (r == SP_ENOENT && err)
+		strbuf_addf(err, "no execution \"%s\"", id_or_prefix);
+	else if (r == SP_EINVAL && err)
+		strbuf_addf(err, "\"%s\" names more than one execution; give more of the id",
+		            id_or_prefix);
 	return r;
 }
 
@@ -1312,4 +1480,35 @@ int store_inbox_file_put(struct store *st, const char *version, const char *stat
 	    sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "recording an inbox file");
 	sqlite3_finalize(stmt);
 	return r;
+}
+
+int store_check(struct store *st, struct strbuf *err)
+{
+	const char *path = sqlite3_db_filename(st->db, "main");
+	sqlite3_stmt *stmt = NULL;
+	int rc = sqlite3_prepare_v2(st->db, "PRAGMA quick_check(5)", -1, &stmt, NULL);
+	struct strbuf found = STRBUF_INIT;
+	while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *line = (const char *)sqlite3_column_text(stmt, 0);
+		if (line && strcmp(line, "ok") != 0)
+			strbuf_addf(&found, "%s%s", found.len ? "; " : "", line);
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE && found.len == 0)
+		strbuf_addstr(&found, sqlite3_errmsg(st->db));
+	sqlite3_finalize(stmt);
+	int r = 0;
+	if (found.len) {
+		if (err)
+			strbuf_addf(err, "the store %s is damaged: %s", path ? path : "(unknown)",
+			            found.buf);
+		r = SP_ESTORE;
+	}
+	strbuf_release(&found);
+	return r;
+}
+
+void store_busy_timeout(struct store *st, int ms)
+{
+	sqlite3_busy_timeout(st->db, ms);
 }

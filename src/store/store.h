@@ -33,8 +33,20 @@
 
 struct store;
 
-/* Opens (creating if needed) the store at path; sets *ret. */
+/*
+ * Opens (creating if needed) the store at path; sets *ret. Several processes
+ * may open and create the same new store at once: the steps where SQLite
+ * answers "busy" without waiting (switching a new file to WAL, creating the
+ * schema) are retried with backoff for up to 10 s.
+ */
 int store_open(const char *path, struct store **ret, struct strbuf *err);
+/* store_open() of a store that exists already: SP_ENOENT ("no store at
+ * PATH") if there is no file, which is then not created. For commands that
+ * only read or ask. */
+int store_open_existing(const char *path, struct store **ret, struct strbuf *err);
+/* Checks the file's integrity (PRAGMA quick_check): 0, or SP_ESTORE with
+ * what is wrong and the file's name in err. Reads the whole file. */
+int store_check(struct store *st, struct strbuf *err);
 /* Closes the store; accepts NULL. */
 void store_close(struct store *st);
 
@@ -98,7 +110,8 @@ int store_append(struct store *st, const char *owner, int64_t now,
 int store_history(struct store *st, const char *id, int64_t after, struct event_list *out,
                   struct strbuf *err);
 
-/* Finds an execution by id or unique id prefix. SP_ENOENT if none, SP_EINVAL if ambiguous. */
+/* Finds an execution by id (a primary-key read) or unique id prefix (a key
+ * range). SP_ENOENT if none, SP_EINVAL if ambiguous, SP_ESTORE. */
 int store_get(struct store *st, const char *id_or_prefix, struct exec_row *out, struct strbuf *err);
 
 /*
@@ -231,6 +244,10 @@ int store_personal_link_find(struct store *st, const unsigned char hash[32],
 int store_personal_link_use(struct store *st, const unsigned char hash[32], bool used, int64_t now,
                             struct strbuf *err);
 void personal_link_release(struct personal_link *pl);
+
+/* How long a write waits for another process's write lock before failing
+ * (SQLite's busy timeout); 10 s after store_open(). */
+void store_busy_timeout(struct store *st, int ms);
 
 /* A number that changes whenever another connection commits (PRAGMA data_version). */
 int64_t store_data_version(struct store *st);

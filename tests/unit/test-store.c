@@ -8,10 +8,12 @@
 #include "store/store.h"
 #include "util/error.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char path[64];
@@ -513,6 +515,173 @@ static void test_personal_links(void **state)
 	personal_link_release(NULL);
 }
 
+/* Lookups by id and by prefix: exact ids win, prefixes must be unique, and
+ * characters that mean something to LIKE or GLOB are plain characters. */
+static void test_prefix_lookup(void **state)
+{
+	struct store *st = *state;
+	const char *ids[] = { "abc", "abcd", "abd1", "x%y", "x_y", "q\3771" /* q, 0xff, 1 */ };
+	for (size_t i = 0; i < sizeof(ids) / sizeof(*ids); i++)
+		create(st, ids[i], "o");
+	struct strbuf err = STRBUF_INIT;
+	struct exec_row r = { 0 };
+	static const struct {
+		const char *ask, *found; /* found NULL: expect code */
+		int code;
+	} cases[] = {
+		{ "abc", "abc", 0 },       /* exact, although also a prefix of abcd */
+		{ "abcd", "abcd", 0 },     /* exact */
+		{ "abd", "abd1", 0 },      /* unique prefix */
+		{ "abd1", "abd1", 0 },     /* whole id */
+		{ "x%", "x%y", 0 },        /* % is no wildcard */
+		{ "x_", "x_y", 0 },        /* _ is no wildcard */
+		{ "q\xff", "q\3771", 0 },  /* a last byte that cannot be incremented */
+		{ "ab", NULL, SP_EINVAL }, /* ambiguous */
+		{ "a", NULL, SP_EINVAL },     { "x", NULL, SP_EINVAL },
+		{ "abce", NULL, SP_ENOENT },  /* none */
+		{ "abcde", NULL, SP_ENOENT }, /* longer than any id */
+		{ "b", NULL, SP_ENOENT },     { "", NULL, SP_ENOENT },
+		{ "%", NULL, SP_ENOENT },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		strbuf_reset(&err);
+		int rc = store_get(st, cases[i].ask, &r, &err);
+		if (cases[i].found) {
+			if (rc != 0)
+				fail_msg("\"%s\": %d %s", cases[i].ask, rc, err.buf);
+			assert_string_equal(r.id, cases[i].found);
+			exec_row_release(&r);
+		} else {
+			if (rc != cases[i].code)
+				fail_msg("\"%s\": %d, expected %d", cases[i].ask, rc,
+				         cases[i].code);
+			assert_true(err.len > 0);
+		}
+	}
+	strbuf_release(&err);
+}
+
+/* Many processes open a store that does not exist yet, all at once; each
+ * records an execution. None may fail ("database is locked"). */
+static void test_concurrent_open(void **state)
+{
+	(void)state;
+	char fresh[80];
+	for (int round = 0; round < 20; round++) {
+		snprintf(fresh, sizeof(fresh), "/tmp/steppy-test-open-%d-%d.db", (int)getpid(),
+		         round);
+		int go[2];
+		assert_int_equal(pipe(go), 0);
+		pid_t kids[12];
+		for (int k = 0; k < 12; k++) {
+			kids[k] = fork();
+			assert_true(kids[k] >= 0);
+			if (kids[k] == 0) {
+				char c;
+				close(go[1]);
+				if (read(go[0], &c, 1) < 0)
+					_exit(3);
+				struct store *s = NULL;
+				struct strbuf e = STRBUF_INIT;
+				int r = store_open(fresh, &s, &e);
+				if (r == 0 && k % 2 == 0) {
+					char id[16];
+					snprintf(id, sizeof(id), "k%d", k);
+					struct event_list l = events_from(1, 1);
+					struct store_append_item it = { .id = id,
+						                        .events = l.items,
+						                        .nevents = 1,
+						                        .status = "RUNNING" };
+					struct exec_row row = { .id = id };
+					r = store_create(s, &row, "o", 1, 30000, &it, &e);
+					event_list_release(&l);
+				}
+				if (r < 0)
+					fprintf(stderr, "opener %d: %s\n", k, e.buf);
+				store_close(s);
+				_exit(r < 0 ? 1 : 0);
+			}
+		}
+		close(go[0]);
+		close(go[1]); /* every child reads EOF at once */
+		int failed = 0;
+		for (int k = 0; k < 12; k++) {
+			int ws;
+			waitpid(kids[k], &ws, 0);
+			failed += !WIFEXITED(ws) || WEXITSTATUS(ws) != 0;
+		}
+		char side[96];
+		unlink(fresh);
+		snprintf(side, sizeof(side), "%s-wal", fresh);
+		unlink(side);
+		snprintf(side, sizeof(side), "%s-shm", fresh);
+		unlink(side);
+		if (failed)
+			fail_msg("round %d: %d of 12 openers failed", round, failed);
+	}
+}
+
+/* Commands that only read never create a store. */
+static void test_open_existing(void **state)
+{
+	(void)state;
+	char missing[80];
+	snprintf(missing, sizeof(missing), "/tmp/steppy-test-missing-%d.db", (int)getpid());
+	unlink(missing);
+	struct store *st = NULL;
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(store_open_existing(missing, &st, &err), SP_ENOENT);
+	assert_null(st);
+	assert_non_null(strstr(err.buf, "no store at"));
+	assert_non_null(strstr(err.buf, missing));
+	assert_int_equal(access(missing, F_OK), -1);
+	/* Once created, it opens. */
+	assert_int_equal(store_open(missing, &st, &err), 0);
+	store_close(st);
+	st = NULL;
+	assert_int_equal(store_open_existing(missing, &st, &err), 0);
+	store_close(st);
+	char side[96];
+	unlink(missing);
+	snprintf(side, sizeof(side), "%s-wal", missing);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", missing);
+	unlink(side);
+	strbuf_release(&err);
+}
+
+/* A store whose pages were overwritten with garbage is reported by the
+ * integrity check, naming the file. */
+static void test_integrity_check(void **state)
+{
+	struct store *st = *state;
+	for (int i = 0; i < 200; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "c%03d", i);
+		create(st, id, "o");
+	}
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(store_check(st, &err), 0);
+	store_close(st);
+	*state = NULL;
+	/* Everything is in the main file after a clean close; garble pages 3 to 6. */
+	int fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	char junk[4096 * 4];
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)(i * 7 + 13);
+	assert_int_equal(pwrite(fd, junk, sizeof(junk), 4096 * 2), (ssize_t)sizeof(junk));
+	close(fd);
+	int r = store_open(path, &st, &err);
+	if (r == 0) {
+		r = store_check(st, &err);
+		store_close(st);
+	}
+	assert_int_equal(r, SP_ESTORE);
+	assert_non_null(strstr(err.buf, path));
+	strbuf_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -527,6 +696,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_personal_links, setup, teardown),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test_setup_teardown(test_sealed_secrets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefix_lookup, setup, teardown),
+		cmocka_unit_test(test_concurrent_open),
+		cmocka_unit_test(test_open_existing),
+		cmocka_unit_test_setup_teardown(test_integrity_check, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
