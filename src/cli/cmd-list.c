@@ -282,8 +282,13 @@ int cmd_show(int argc, char **argv)
 				printf("%s by %s",
 				       s->status == EXEC_RUNNING ? "aborting" : "aborted  ",
 				       s->aborted_by ? s->aborted_by : "someone");
-				if (s->abort_reason)
-					printf(": %s", s->abort_reason);
+				if (s->abort_reason) {
+					struct strbuf safe = STRBUF_INIT; /* from outside */
+					strbuf_add_escaped(&safe, s->abort_reason,
+					                   strlen(s->abort_reason));
+					printf(": %s", safe.buf);
+					strbuf_release(&safe);
+				}
 				putchar('\n');
 			}
 			int width = 16; /* the widest step name, for one aligned table */

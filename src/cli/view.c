@@ -339,8 +339,11 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 			        ok ? "approved" : "REJECTED", c(v, RESET), name, by);
 		if (str(e->data, "forced"))
 			fprintf(v->out, " (forced %s)", str(e->data, "forced"));
-		fprintf(v->out, "%s%s%s\n", comment ? ": \"" : "", comment ? comment : "",
-		        comment ? "\"" : "");
+		struct strbuf safe = STRBUF_INIT; /* a comment comes from outside */
+		if (comment)
+			strbuf_add_escaped(&safe, comment, strlen(comment));
+		fprintf(v->out, "%s%s%s\n", comment ? ": \"" : "", safe.buf, comment ? "\"" : "");
+		strbuf_release(&safe);
 		break;
 	}
 	case EV_ABORT_REQUESTED:
@@ -348,8 +351,13 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 		fprintf(v->out, "%srelease %s is being aborted%s%s", c(v, RED), id,
 		        str(e->data, "by") ? " by " : "",
 		        str(e->data, "by") ? str(e->data, "by") : "");
-		if (str(e->data, "reason"))
-			fprintf(v->out, ": \"%s\"", str(e->data, "reason"));
+		if (str(e->data, "reason")) {
+			struct strbuf safe = STRBUF_INIT; /* a reason comes from outside */
+			strbuf_add_escaped(&safe, str(e->data, "reason"),
+			                   strlen(str(e->data, "reason")));
+			fprintf(v->out, ": \"%s\"", safe.buf);
+			strbuf_release(&safe);
+		}
 		fputc('\n', v->out);
 		fputs(c(v, RESET), v->out);
 		break;

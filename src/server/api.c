@@ -537,7 +537,11 @@ static void h_submit(struct request *rq)
 	char *text = json_is_string(plan_in)
 	                 ? xstrdup(json_string_value(plan_in))
 	                 : json_dumps(plan_in, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	const char *name = label ? label : "submitted plan";
+	/* the label is shown by list and show: no control characters reach a terminal */
+	struct strbuf safe_label = STRBUF_INIT;
+	if (label)
+		strbuf_add_escaped(&safe_label, label, strlen(label));
+	const char *name = label ? safe_label.buf : "submitted plan";
 	struct diag_list dl = DIAG_LIST_INIT;
 	struct doc *doc = NULL;
 	struct plan *plan = NULL;
@@ -620,6 +624,7 @@ static void h_submit(struct request *rq)
 		strbuf_release(&j.err);
 	}
 	strbuf_release(&err);
+	strbuf_release(&safe_label);
 	diag_list_release(&dl);
 	doc_free(doc);
 	json_decref(in);

@@ -161,38 +161,7 @@ static enum name_kind classify(const char *name)
 	return NAME_IGNORED;
 }
 
-/*
- * Appends text (len bytes) to out with every control character (C0, DEL,
- * C1), backslash and invalid UTF-8 byte escaped as \n, \\, \xHH:
- * names and S3 answers are outside input, and must neither forge log lines
- * nor drive a terminal.
- */
-static void add_escaped(struct strbuf *out, const char *text, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)text;
-	for (size_t i = 0; i < len;) {
-		size_t n = utf8_seq_len(s + i, len - i);
-		bool c1 = n == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0; /* U+0080..U+009F */
-		if (n == 0 || c1 || s[i] < 0x20 || s[i] == 0x7F || s[i] == '\\') {
-			if (s[i] == '\n')
-				strbuf_addstr(out, "\\n");
-			else if (s[i] == '\t')
-				strbuf_addstr(out, "\\t");
-			else if (s[i] == '\r')
-				strbuf_addstr(out, "\\r");
-			else if (s[i] == '\\')
-				strbuf_addstr(out, "\\\\");
-			else
-				strbuf_addf(out, "\\x%02x", s[i]);
-			i += 1;
-			continue;
-		}
-		strbuf_add(out, s + i, n);
-		i += n;
-	}
-}
-
-/* Prints one line "steppy serve: inbox: ..." to f, escaped (add_escaped()). */
+/* Prints one line "steppy serve: inbox: ..." to f, escaped (strbuf_add_escaped()). */
 __attribute__((format(printf, 2, 3))) static void say(FILE *f, const char *fmt, ...)
 {
 	struct strbuf raw = STRBUF_INIT, out = STRBUF_INIT;
@@ -200,7 +169,7 @@ __attribute__((format(printf, 2, 3))) static void say(FILE *f, const char *fmt, 
 	va_start(ap, fmt);
 	strbuf_vaddf(&raw, fmt, ap);
 	va_end(ap);
-	add_escaped(&out, raw.buf, raw.len);
+	strbuf_add_escaped(&out, raw.buf, raw.len);
 	fprintf(f, "steppy serve: inbox: %s\n", out.buf);
 	fflush(f);
 	strbuf_release(&raw);
@@ -614,7 +583,7 @@ static void start_release(struct inbox *in, struct seen *s, const char *path, st
 	/* The release's planFile is shown by list, show and the dashboard:
 	 * escaped like the log, so a name cannot drive a terminal there either. */
 	struct strbuf file = STRBUF_INIT;
-	add_escaped(&file, path, strlen(path));
+	strbuf_add_escaped(&file, path, strlen(path));
 	int r = runtime_submit_as(in->rt, plan, file.buf, by, s->id, &id, &err);
 	strbuf_release(&file);
 	free(by);

@@ -5,7 +5,9 @@
 
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/utf8.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,4 +127,31 @@ char *xstrfmt(const char *fmt, ...)
 	strbuf_vaddf(&sb, fmt, ap);
 	va_end(ap);
 	return strbuf_detach(&sb, NULL);
+}
+
+int strbuf_add_escaped(struct strbuf *out, const char *text, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	int r = 0;
+	for (size_t i = 0; i < len && r == 0;) {
+		size_t n = utf8_seq_len(s + i, len - i);
+		bool c1 = n == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0; /* U+0080..U+009F */
+		if (n == 0 || c1 || s[i] < 0x20 || s[i] == 0x7F || s[i] == '\\') {
+			if (s[i] == '\n')
+				r = strbuf_addstr(out, "\\n");
+			else if (s[i] == '\t')
+				r = strbuf_addstr(out, "\\t");
+			else if (s[i] == '\r')
+				r = strbuf_addstr(out, "\\r");
+			else if (s[i] == '\\')
+				r = strbuf_addstr(out, "\\\\");
+			else
+				r = strbuf_addf(out, "\\x%02x", s[i]);
+			i += 1;
+			continue;
+		}
+		r = strbuf_add(out, s + i, n);
+		i += n;
+	}
+	return r;
 }

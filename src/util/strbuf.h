@@ -46,6 +46,14 @@ int strbuf_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(p
 int strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/*
+ * Appends text (len bytes) with every control character (C0, DEL, C1),
+ * backslash and invalid UTF-8 byte escaped as \n, \t, \r, \\ or \xHH, for
+ * text from outside (names, comments, reasons) that must neither forge log
+ * lines nor drive a terminal. Returns 0 or SP_ENOMEM as strbuf_add() does.
+ */
+int strbuf_add_escaped(struct strbuf *sb, const char *text, size_t len);
+
 /* Returns a malloc'd string built from a format; never NULL. */
 char *xstrfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

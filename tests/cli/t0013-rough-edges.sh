@@ -281,6 +281,33 @@ out=$(cat "$tmp/view.out")
 expect_out_contains "release $vid is being aborted by carol: \"not today\""
 end
 
+begin 'text from outside (a comment, an abort reason, a submitted name) never reaches a terminal as control characters'
+esc=$(printf '\033')
+post /api/v1/executions '{"name": "pf\u001b]0;TITLE\u0007\u001b[31mRED", "plan": {"name": "gate", "stages": [{"name": "s", "steps": [{"type": "Human", "name": "go", "message": "?"}]}]}}'
+[ "$status" = 201 ] || problem "submit: HTTP $status $out"
+eid=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+post "/api/v1/executions/$eid/abort" '{"reason": "bye \u001b[2J\u001b[31mRED"}'
+[ "$status" = 200 ] || problem "abort: HTTP $status $out"
+i=0
+while ! "$STEPPY" show --db "$tmp/served.db" "$eid" 2>/dev/null | grep -q '^aborted' && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+run "$STEPPY" show --db "$tmp/served.db" "$eid"
+case $out in *"$esc"*) problem "show prints an escape character: $out" ;; esac
+expect_out_contains 'bye \x1b[2J\x1b[31mRED'
+run "$STEPPY" list --db "$tmp/served.db"
+case $out in *"$esc"*) problem "list prints an escape character" ;; esac
+"$STEPPY" run --db "$tmp/esc.db" "$tmp/gate.yaml" >"$tmp/esc.out" 2>&1 &
+epid=$!
+i=0
+while ! grep -q 'reject:' "$tmp/esc.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+rid=$(sed -n 's/.*release \([0-9a-z]*\) "gate" started.*/\1/p' "$tmp/esc.out")
+"$STEPPY" reject --db "$tmp/esc.db" --by carol --comment "ok ${esc}]0;TITLE${esc}[2J" "$rid" go >/dev/null 2>&1 ||
+    problem "reject failed"
+wait "$epid"
+out=$(cat "$tmp/esc.out")
+case $out in *"$esc"*) problem "the live view prints an escape character: $out" ;; esac
+expect_out_contains 'ok \x1b]0;TITLE\x1b[2J'
+end
+
 begin 'the API list takes ?status= in any case'
 status=$(curl -s -o "$tmp/body" -w '%{http_code}' "$url/api/v1/executions?status=aborted")
 out=$(cat "$tmp/body")
