@@ -147,10 +147,21 @@ static int create_private_file(const char *path, struct strbuf *err)
 		return 0;
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		if (errno == EEXIST)
-			return 0;
-		if (err)
+		struct stat target;
+		if (errno == EEXIST && stat(path, &target) == 0)
+			return 0; /* there is a store (or a link to one) */
+		if (errno == EEXIST || errno == ENOENT) {
+			/* a link to nothing: SQLite would create its target with the umask's mode
+			 */
+			if (err)
+				strbuf_addf(
+				    err,
+				    "cannot open %s: it is a symbolic link to a file that does not "
+				    "exist (steppy does not create a store through a link)",
+				    path);
+		} else if (err) {
 			strbuf_addf(err, "cannot open %s: %s", path, strerror(errno));
+		}
 		return SP_ESTORE;
 	}
 	int r = fchmod(fd, 0600) < 0 ? SP_ESTORE : 0; /* the umask may have taken bits */

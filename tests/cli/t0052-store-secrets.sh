@@ -162,4 +162,15 @@ grep -q '[*][*][*][*]' "$tmp/body" || problem "the API shows no ****"
 kill $server_pid; wait $server_pid 2>/dev/null
 end
 
+
+begin 'a store path that is a link to nothing is refused, not created with the umask mode'
+mkdir -p "$tmp/lnk"
+ln -s "$tmp/lnk/target.db" "$tmp/lnk/link.db"
+printf 'stages: [{name: s, steps: [{type: Wait, name: w, seconds: 0}]}]\n' >"$tmp/lnk/p.yaml"
+run sh -c "umask 022; exec \"\$0\" run --db \"\$1\" \"\$2\"" "$STEPPY" "$tmp/lnk/link.db" "$tmp/lnk/p.yaml"
+expect_status 2
+expect_err_contains 'symbolic link to a file that does not exist'
+[ -e "$tmp/lnk/target.db" ] && problem "the link's target was created: $(ls -l "$tmp/lnk")"
+end
+
 finish
