@@ -113,15 +113,19 @@ static char *os_user(void)
 }
 
 /* Whether the step names approvers. */
-static bool has_approvers(const struct plan_step *ps)
+/* Whether the step's rules depend on who decides: it lists approvers, needs
+ * several people, or excludes the starter. A local --by cannot prove any of it. */
+static bool needs_named_decider(const struct plan_step *ps)
 {
 	const struct doc_node *a = doc_get(ps->node, "approvers");
-	return a && a->kind == DOC_ARRAY && a->u.array.len > 0;
+	return (a && a->kind == DOC_ARRAY && a->u.array.len > 0) ||
+	       human_min_approvals(ps->node) > 1 || !human_self_approval_allowed(ps->node);
 }
 
 /*
  * A store that a steppy serve with API tokens uses does not take local
- * decisions on steps with approvers: anyone who can open the file could
+ * decisions on steps whose rules depend on who decides (approvers,
+ * minApprovals > 1, allowSelfApproval: false): anyone who can open the file could
  * claim any name. Returns EXIT_OK, with *ret_forced true when only force
  * let the decision through; or prints why not and returns EXIT_REFUSED (or
  * EXIT_USAGE when the store cannot say: it fails closed).
@@ -132,7 +136,8 @@ static int guard_local_decision(struct store *st, const char *id, const struct p
 	char *server = NULL;
 	struct strbuf err = STRBUF_INIT;
 	*ret_forced = false;
-	int r = has_approvers(ps) ? store_meta_get(st, "serve.tokens", &server, &err) : SP_ENOENT;
+	int r =
+	    needs_named_decider(ps) ? store_meta_get(st, "serve.tokens", &server, &err) : SP_ENOENT;
 	if (r < 0 && r != SP_ENOENT) {
 		fprintf(stderr, "steppy: %s\n", err.buf);
 		strbuf_release(&err);
@@ -146,7 +151,8 @@ static int guard_local_decision(struct store *st, const char *id, const struct p
 	if (!force) {
 		fprintf(stderr,
 		        "steppy: this store is used by steppy serve with API tokens (%s), and "
-		        "\"%s\" names approvers: a local --by is only a claim.\n"
+		        "\"%s\" depends on who decides (approvers, minApprovals or "
+		        "allowSelfApproval): a local --by is only a claim.\n"
 		        "  decide through the server: steppy %s --server %s %s '%s' "
 		        "(token in $STEPPY_TOKEN or --token-file FILE)\n"
 		        "  or override with --force (recorded with your OS user)\n",

@@ -101,6 +101,19 @@ run "$STEPPY" reject --db "$db" --by bob "$id" 'Prod go'
 expect_status 1
 end
 
+begin 'local decisions on a served store are refused for steps needing several people, without approvers'
+nid=$(curl -s -H "Authorization: Bearer $OPS" -H 'Content-Type: application/json' \
+    --data-binary '{"plan": {"stages": [{"name": "go", "steps": [{"type": "Human", "name": "Two", "message": "?", "minApprovals": 2}]}]}}' \
+    "$url/api/v1/executions" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+wait_for "$nid" '"waitingFor":"approval' || problem "release $nid does not wait"
+run "$STEPPY" approve --db "$db" --by x1 "$nid" Two
+expect_status 1
+expect_err_contains 'depends on who decides'
+run "$STEPPY" history --db "$db" --format json "$nid"
+expect_json 'not [e for e in d["events"] if e["type"] == "HumanDecision"]'
+STEPPY_TOKEN=$OPS run "$STEPPY" abort --server "$url" "$nid"
+end
+
 begin 'approve --server: a prefix and any case; recorded under the token name, via api'
 chmod 600 "$tmp/alice.token"
 env -u STEPPY_TOKEN "$STEPPY" approve --server "$url/" --token-file "$tmp/alice.token" \
