@@ -13,7 +13,7 @@ BUILD_PKGS="make gcc pkg-config libjansson-dev libyaml-dev libsqlite3-dev libuv1
 # runtimes, leak checker, formatter, the browser for the dashboard's test
 # (tests/web, driven by playwright-core on node), and the fake OpenID Connect
 # provider's crypto (tests/oidc).
-TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev valgrind clang-format python3 python3-yaml procps python3-botocore awscli curl openssl chromium python3-cryptography python3-jwt"
+TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev valgrind clang-format python3 python3-yaml sqlite3 procps python3-botocore awscli curl openssl chromium python3-cryptography python3-jwt"
 # node and npm: Debian's nodejs and npm unless a node is already on PATH
 # (a machine image may carry another build of Node.js, with its own npm).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
