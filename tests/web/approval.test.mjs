@@ -103,7 +103,7 @@ for (const [name, roles] of [
 }
 writeFileSync(
   join(dir, 'steppy.yaml'),
-  `tokens:\n${entries.join('')}channels:\n  hook:\n    type: webhook\n    url: ${sinkUrl}\n`,
+  `exec:\n  enabled: true\ntokens:\n${entries.join('')}channels:\n  hook:\n    type: webhook\n    url: ${sinkUrl}\n`,
 );
 const server = spawn(steppy, ['serve', '--listen', '127.0.0.1:0', '--db', join(dir, 'store.db'), '--config', join(dir, 'steppy.yaml')], {
   cwd: dir,
