@@ -116,6 +116,12 @@ count "crash test (${CRASH_KILLS:-20} kills)" "$log/crash.log" $?
 # The API's description must stay valid YAML (tools read it).
 step "docs/openapi.yaml parses" /usr/bin/python3 -c 'import sys, yaml; yaml.safe_load(open(sys.argv[1]))' docs/openapi.yaml
 
+# The layering of src/ and the length of its functions (tests/lint/).
+for lint in layers functions; do
+    sh "tests/lint/$lint.sh" >"$log/lint.log" 2>&1
+    count "lint: $lint" "$log/lint.log" $?
+done
+
 step "clang-format" sh -c 'clang-format --dry-run -Werror $(git ls-files "*.c" "*.h" 2>/dev/null || find src tests -name "*.[ch]")'
 
 echo

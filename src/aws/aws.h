@@ -19,7 +19,7 @@
 #ifndef STEPPY_AWS_AWS_H
 #define STEPPY_AWS_AWS_H
 
-#include "aws/http.h"
+#include "http/http.h"
 #include "util/strbuf.h"
 
 #include <jansson.h>

@@ -9,11 +9,12 @@
 #ifndef STEPPY_CLI_H
 #define STEPPY_CLI_H
 
-#include "engine/engine.h"
+#include "core/engine.h"
 #include "plan/diag.h"
 #include "plan/doc.h"
 #include "plan/plan.h"
 #include "store/store.h"
+#include "util/version.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -154,7 +155,5 @@ int cmd_history(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_link(int argc, char **argv);
-
-#define STEPPY_VERSION "0.1.0"
 
 #endif

@@ -5,8 +5,8 @@
 #include "cli/cli.h"
 
 #include "cli/remote.h"
-#include "engine/control.h"
-#include "engine/history.h"
+#include "runtime/control.h"
+#include "runtime/history.h"
 #include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"

@@ -4,9 +4,9 @@
  */
 #include "cli/cli.h"
 
-#include "engine/history.h"
-#include "engine/report.h"
 #include "plan/doc-json.h"
+#include "runtime/history.h"
+#include "runtime/report.h"
 #include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -253,7 +253,7 @@ int cmd_show(int argc, char **argv)
 	if (code == EXIT_OK) {
 		const struct exec_state *s = &le.state;
 		int64_t now = (int64_t)time(NULL) * 1000;
-		/* the same document as the API's (engine/report.h) */
+		/* the same document as the API's (runtime/report.h) */
 		json_t *doc = execution_report(&row, &le);
 		json_t *stages = json_object_get(doc, "stages");
 		if (o.format == FORMAT_JSON) {

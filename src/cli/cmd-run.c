@@ -5,8 +5,8 @@
 #include "cli/cli.h"
 
 #include "cli/view.h"
-#include "engine/control.h"
-#include "engine/runtime.h"
+#include "runtime/control.h"
+#include "runtime/runtime.h"
 #include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"

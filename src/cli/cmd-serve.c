@@ -5,7 +5,7 @@
  */
 #include "cli/cli.h"
 
-#include "engine/runtime.h"
+#include "runtime/runtime.h"
 #include "server/config.h"
 #include "server/server.h"
 #include "util/alloc.h"

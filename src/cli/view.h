@@ -5,7 +5,7 @@
 #define STEPPY_CLI_VIEW_H
 
 #include "cli/cli.h"
-#include "engine/runtime.h"
+#include "runtime/runtime.h"
 
 struct view;
 

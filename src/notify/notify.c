@@ -16,7 +16,7 @@
  */
 #include "notify/notify-internal.h"
 
-#include "aws/http.h"
+#include "http/http.h"
 #include "util/alloc.h"
 #include "util/fileio.h"
 #include "util/timefmt.h"

@@ -14,7 +14,7 @@
  * named by environment variable and are read when a notice is sent.
  *
  * Sending is asynchronous on one libuv loop: HTTP goes through the project's
- * libcurl multi layer (aws/http.h), SNS through the AWS client (aws/aws.h),
+ * libcurl multi layer (http/http.h), SNS through the AWS client (aws/aws.h),
  * mail through libcurl on a thread of libuv's pool (libcurl waits for an
  * SMTP server's last answer in a blocking call). A delivery that fails for a
  * passing reason (no connection, a timeout, HTTP 408, 429 or 5xx, an SMTP

@@ -16,7 +16,7 @@
 #define STEPPY_PLAN_PLAN_H
 
 #include "plan/doc.h"
-#include "steps/step-type.h"
+#include "plan/step-type.h"
 
 #include <stdbool.h>
 #include <stdint.h>

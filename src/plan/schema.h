@@ -7,7 +7,7 @@
  * schema_check_object(), applies the tables: wrong types, missing and unknown
  * fields (with "did you mean"), duplicates, ranges and choices all produce
  * diagnostics at the offending value's position and JSON pointer. Step types
- * describe their fields with the same tables (see steps/step-type.h).
+ * describe their fields with the same tables (see plan/step-type.h).
  */
 #ifndef STEPPY_PLAN_SCHEMA_H
 #define STEPPY_PLAN_SCHEMA_H

@@ -1,14 +1,14 @@
 /*
  * validate.c - the rules of the plan language: the plan, its variables and
  * defaults, stages, and the fields every step shares. Type-specific fields
- * are checked through the step type's own table (steps/step-type.h).
+ * are checked through the step type's own table (plan/step-type.h).
  */
 #include "plan/validate.h"
 
 #include "plan/limits.h"
 #include "plan/schema.h"
+#include "plan/step-type.h"
 #include "plan/template.h"
-#include "steps/step-type.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/strmap.h"

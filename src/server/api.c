@@ -6,17 +6,17 @@
 #include "server/server-internal.h"
 
 #include "aws/aws.h"
-#include "cli/cli.h"
-#include "engine/control.h"
-#include "engine/report.h"
 #include "plan/doc-json.h"
 #include "plan/limits.h"
 #include "plan/plan.h"
+#include "runtime/control.h"
+#include "runtime/report.h"
 #include "server/auth.h"
 #include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"
+#include "util/version.h"
 
 #include <malloc.h>
 #include <stdlib.h>

@@ -7,8 +7,8 @@
 #ifndef STEPPY_SERVER_CONFIG_H
 #define STEPPY_SERVER_CONFIG_H
 
-#include "engine/people.h"
-#include "engine/policy.h"
+#include "core/people.h"
+#include "core/policy.h"
 #include "plan/diag.h"
 #include "plan/doc.h"
 

@@ -5,7 +5,7 @@
 #ifndef STEPPY_SERVER_INBOX_H
 #define STEPPY_SERVER_INBOX_H
 
-#include "engine/runtime.h"
+#include "runtime/runtime.h"
 #include "store/store.h"
 
 #include <uv.h>

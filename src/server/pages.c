@@ -24,8 +24,8 @@
  */
 #include "server/server-internal.h"
 
-#include "engine/control.h"
-#include "engine/history.h"
+#include "runtime/control.h"
+#include "runtime/history.h"
 #include "server/auth.h"
 #include "steps/human.h"
 #include "util/alloc.h"

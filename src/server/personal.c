@@ -19,12 +19,12 @@
  */
 #include "server/server-internal.h"
 
-#include "engine/control.h"
-#include "engine/history.h"
-#include "engine/people.h"
+#include "core/people.h"
 #include "notify/hub.h"
+#include "plan/step-type.h"
+#include "runtime/control.h"
+#include "runtime/history.h"
 #include "steps/human.h"
-#include "steps/step-type.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"

@@ -15,8 +15,8 @@
  */
 #include "server/server-internal.h"
 
-#include "engine/history.h"
 #include "notify/hub.h"
+#include "runtime/history.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"

@@ -17,7 +17,7 @@
 #ifndef STEPPY_SERVER_SERVER_H
 #define STEPPY_SERVER_SERVER_H
 
-#include "engine/runtime.h"
+#include "runtime/runtime.h"
 #include "server/config.h"
 
 struct server;

@@ -18,11 +18,11 @@
  */
 #include "server/server-internal.h"
 
-#include "engine/control.h"
-#include "engine/history.h"
-#include "engine/people.h"
+#include "core/people.h"
 #include "notify/hub.h"
 #include "notify/slack.h"
+#include "runtime/control.h"
+#include "runtime/history.h"
 #include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"

@@ -3,7 +3,7 @@
  * CodeBuild project on a branch, tag or commit, with environment overrides;
  * CodeBuild waits for the build to end, CodeBuildNoWait only for its start.
  */
-#include "steps/step-type.h"
+#include "plan/step-type.h"
 
 #include "util/strmap.h"
 

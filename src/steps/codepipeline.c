@@ -4,7 +4,7 @@
  * revisions); CodePipeline waits for it to end and can approve its manual
  * approval actions, CodePipelineNoWait only waits for the start.
  */
-#include "steps/step-type.h"
+#include "plan/step-type.h"
 
 #include "util/strmap.h"
 

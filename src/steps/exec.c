@@ -2,7 +2,7 @@
  * exec.c - the Exec step type: run a local command (an argv list, no
  * shell); exit status 0 is success.
  */
-#include "steps/step-type.h"
+#include "plan/step-type.h"
 
 #include "util/strmap.h"
 

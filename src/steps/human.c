@@ -7,10 +7,10 @@
  */
 #include "steps/human.h"
 
-#include "engine/people.h"
+#include "core/people.h"
 #include "plan/diag.h"
 #include "plan/plan.h"
-#include "steps/step-type.h"
+#include "plan/step-type.h"
 
 #include <stdio.h>
 #include <string.h>

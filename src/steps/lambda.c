@@ -2,7 +2,7 @@
  * lambda.c - the Lambda step type: invoke an AWS Lambda function with a
  * JSON payload; a function error fails the step.
  */
-#include "steps/step-type.h"
+#include "plan/step-type.h"
 
 #include "plan/doc-json.h"
 

@@ -2,7 +2,7 @@
  * notify.c - the Notify step type: publish a message to notification
  * channels (the terminal and log by default; SNS, chat, email when set up).
  */
-#include "steps/step-type.h"
+#include "plan/step-type.h"
 
 static void check_subject(struct vctx *v, const struct doc_node *value)
 {

@@ -1,7 +1,7 @@
 /*
  * registry.c - the list of step types: built-in ones and plugins.
  */
-#include "steps/step-type.h"
+#include "plan/step-type.h"
 
 #include "util/error.h"
 

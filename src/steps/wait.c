@@ -1,7 +1,7 @@
 /*
  * wait.c - the Wait step type: wait a number of seconds, or until a time.
  */
-#include "steps/step-type.h"
+#include "plan/step-type.h"
 
 #include "util/timefmt.h"
 

@@ -25,7 +25,7 @@
 #ifndef STEPPY_STORE_STORE_H
 #define STEPPY_STORE_STORE_H
 
-#include "engine/event.h"
+#include "core/event.h"
 #include "util/strbuf.h"
 
 #include <stdbool.h>

@@ -40,7 +40,7 @@ EOF
 start_server "$tmp/config.yaml" "$db"
 trap 'kill $server_pid $slack_pid 2>/dev/null; rm -rf "$tmp"' EXIT
 if [ -z "$url" ] && grep -q 'unknown field "people"' "$tmp/serve.log"; then
-    # The people directory (engine/people.h, "people:" in the configuration) lands on
+    # The people directory (core/people.h, "people:" in the configuration) lands on
     # main separately; without it nobody can be recognised from Slack.
     echo "# SKIP: this steppy has no people directory yet; t0041 needs it"
     finish

@@ -22,7 +22,7 @@
 #include "server/server-internal.h"
 
 #include "cli/cli.h"
-#include "engine/runtime.h"
+#include "runtime/runtime.h"
 #include "util/alloc.h"
 
 #include <openssl/sha.h>

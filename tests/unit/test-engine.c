@@ -5,8 +5,8 @@
  */
 #include "unit.h"
 
-#include "engine/engine.h"
-#include "engine/people.h"
+#include "core/engine.h"
+#include "core/people.h"
 #include "plan/validate.h"
 #include "steps/human.h"
 #include "util/alloc.h"

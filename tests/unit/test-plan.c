@@ -5,8 +5,8 @@
 #include "unit.h"
 
 #include "plan/plan.h"
+#include "plan/step-type.h"
 #include "plan/validate.h"
-#include "steps/step-type.h"
 #include "util/error.h"
 
 #include <stdio.h>

@@ -1,0 +1,75 @@
+/*
+ * step-type.h - the interface every step type implements.
+ *
+ * A step type is one file in src/steps/ exporting one const struct
+ * step_type, listed in registry.c. Plugins register theirs at start-up with
+ * step_type_register(). The validator and `steppy plan` know step types only
+ * through this table; the engine's hooks (start, poll, cancel) join it when
+ * the engine lands.
+ *
+ * To add a step type: write src/steps/<name>.c with its field table,
+ * validate and describe hooks; add one line to builtin_types in registry.c;
+ * document its fields in docs/plan-format.md; add valid and invalid plans
+ * to tests/plans/.
+ */
+#ifndef STEPPY_PLAN_STEP_TYPE_H
+#define STEPPY_PLAN_STEP_TYPE_H
+
+#include "plan/schema.h"
+#include "util/strbuf.h"
+
+/* Step type flags. */
+#define STEP_AWS       (1u << 0) /* calls AWS: takes region and roleArn */
+#define STEP_RETRYABLE (1u << 1) /* a failed attempt may be retried */
+#define STEP_NO_WAIT   (1u << 2) /* ends once its remote work has started */
+/* its own fields say how long it takes (Wait): defaults.timeoutSeconds does
+ * not apply, only a timeoutSeconds of the step itself */
+#define STEP_OWN_DURATION (1u << 3)
+#define STEP_LOCAL_CODE                                                                            \
+	(1u << 4) /* runs programs or code on the machine of steppy, as its user (Exec);           \
+	           * a server runs such steps only when its configuration allows (exec_policy) */
+
+struct step_type {
+	const char *name;                /* as written in plans: "CodeBuild" */
+	const char *summary;             /* one line, for help and docs */
+	unsigned flags;                  /* STEP_* */
+	const struct field_spec *fields; /* type-specific fields; ends with { NULL } */
+	/*
+	 * Checks what the field table cannot express (exclusive fields,
+	 * formats that depend on other fields). The step's common fields and
+	 * every field's type have been checked already. May be NULL.
+	 */
+	void (*validate)(struct vctx *v, const struct doc_node *step);
+	/*
+	 * Appends what the step will do as lines made with describe_line(),
+	 * for reviewers reading `steppy plan`. The step is valid and its
+	 * variables are substituted.
+	 */
+	void (*describe)(const struct doc_node *step, struct strbuf *out);
+};
+
+/* Appends one "      label       text" line of a step description; the lines
+ * of a multi-line text after the first are indented to line up with it. */
+void describe_line(struct strbuf *out, const char *label, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Returns the step type called name, or NULL. */
+const struct step_type *step_type_find(const char *name);
+
+/*
+ * Adds a step type (for plugins). The struct must outlive the process'
+ * use of plans. Returns 0, SP_EINVAL if the name is taken, or SP_ETOOBIG
+ * past the registry's capacity.
+ */
+int step_type_register(const struct step_type *type);
+
+/* Fills names (NULL-terminated, at most max - 1 entries) with every type's name. */
+void step_type_names(const char **names, size_t max);
+
+/* Calls fn for every registered type, built-in ones first. */
+void step_type_foreach(void (*fn)(const struct step_type *type, void *arg), void *arg);
+
+/* The string value of field name in a step, or NULL if absent or not a string. */
+const char *step_string(const struct doc_node *step, const char *name);
+
+#endif
