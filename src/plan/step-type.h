@@ -18,16 +18,28 @@
 #include "plan/schema.h"
 #include "util/strbuf.h"
 
-/* Step type flags. */
+/*
+ * Capabilities of a step type (in the style of curl's PROTOPT_*): code
+ * outside a step type's file asks these, never the type's name.
+ */
 #define STEP_AWS       (1u << 0) /* calls AWS: takes region and roleArn */
 #define STEP_RETRYABLE (1u << 1) /* a failed attempt may be retried */
 #define STEP_NO_WAIT   (1u << 2) /* ends once its remote work has started */
 /* its own fields say how long it takes (Wait): defaults.timeoutSeconds does
  * not apply, only a timeoutSeconds of the step itself */
 #define STEP_OWN_DURATION (1u << 3)
-#define STEP_LOCAL_CODE                                                                            \
-	(1u << 4) /* runs programs or code on the machine of steppy, as its user (Exec);           \
-	           * a server runs such steps only when its configuration allows (exec_policy) */
+/* runs programs or code on the machine of steppy, as its user (Exec); a
+ * server runs such steps only when its configuration allows (exec_policy) */
+#define STEP_LOCAL_CODE (1u << 4)
+/* run by the engine itself, with no runner: a durable due time (Wait) or
+ * people's decisions (Human) */
+#define STEP_INTERNAL (1u << 5)
+/* waits for people to approve or reject it (Human): decisions, approval
+ * links and their channels apply to it */
+#define STEP_DECISION (1u << 6)
+/* its work outlives the process (an AWS build): after a crash or a stop
+ * the next process finds it again instead of counting it interrupted */
+#define STEP_REATTACH (1u << 7)
 
 struct step_type {
 	const char *name;                /* as written in plans: "CodeBuild" */

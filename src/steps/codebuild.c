@@ -218,7 +218,7 @@ static void describe_codebuild_nowait(const struct doc_node *step, struct strbuf
 const struct step_type step_codebuild = {
 	.name = "CodeBuild",
 	.summary = "start an AWS CodeBuild build and wait for it to end",
-	.flags = STEP_AWS | STEP_RETRYABLE,
+	.flags = STEP_AWS | STEP_RETRYABLE | STEP_REATTACH,
 	.fields = codebuild_fields,
 	.describe = describe_codebuild,
 };
@@ -226,7 +226,7 @@ const struct step_type step_codebuild = {
 const struct step_type step_codebuild_nowait = {
 	.name = "CodeBuildNoWait",
 	.summary = "start an AWS CodeBuild build and move on",
-	.flags = STEP_AWS | STEP_RETRYABLE | STEP_NO_WAIT,
+	.flags = STEP_AWS | STEP_RETRYABLE | STEP_NO_WAIT | STEP_REATTACH,
 	.fields = codebuild_fields,
 	.describe = describe_codebuild_nowait,
 };

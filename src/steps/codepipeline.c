@@ -175,7 +175,7 @@ static void describe_codepipeline_nowait(const struct doc_node *step, struct str
 const struct step_type step_codepipeline = {
 	.name = "CodePipeline",
 	.summary = "start an AWS CodePipeline execution and wait for it to end",
-	.flags = STEP_AWS | STEP_RETRYABLE,
+	.flags = STEP_AWS | STEP_RETRYABLE | STEP_REATTACH,
 	.fields = codepipeline_fields,
 	.describe = describe_codepipeline,
 };
@@ -183,7 +183,7 @@ const struct step_type step_codepipeline = {
 const struct step_type step_codepipeline_nowait = {
 	.name = "CodePipelineNoWait",
 	.summary = "start an AWS CodePipeline execution and move on",
-	.flags = STEP_AWS | STEP_RETRYABLE | STEP_NO_WAIT,
+	.flags = STEP_AWS | STEP_RETRYABLE | STEP_NO_WAIT | STEP_REATTACH,
 	.fields = codepipeline_fields,
 	.validate = validate_nowait,
 	.describe = describe_codepipeline_nowait,

@@ -336,7 +336,7 @@ static void describe_human(const struct doc_node *step, struct strbuf *out)
 const struct step_type step_human = {
 	.name = "Human",
 	.summary = "wait for a person to approve or reject",
-	.flags = 0,
+	.flags = STEP_INTERNAL | STEP_DECISION,
 	.fields = human_fields,
 	.validate = validate_human,
 	.describe = describe_human,

@@ -63,7 +63,7 @@ static void describe_wait(const struct doc_node *step, struct strbuf *out)
 const struct step_type step_wait = {
 	.name = "Wait",
 	.summary = "wait a number of seconds, or until a time",
-	.flags = STEP_OWN_DURATION,
+	.flags = STEP_OWN_DURATION | STEP_INTERNAL,
 	.fields = wait_fields,
 	.validate = validate_wait,
 	.describe = describe_wait,
