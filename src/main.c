@@ -5,19 +5,18 @@
 
 #include "util/suggest.h"
 
-#include <getopt.h>
 #include <string.h>
 
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		cmd_help(1, argv);
+		command_run(command_find("help"), 1, argv);
 		return EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
-		return cmd_help(1, argv);
+		return command_run(command_find("help"), 1, argv);
 	if (!strcmp(argv[1], "--version"))
-		return cmd_version(1, argv + 1);
+		return command_run(command_find("version"), 1, argv + 1);
 	const struct command *cmd = command_find(argv[1]);
 	if (!cmd) {
 		const char *names[32];
@@ -41,6 +40,5 @@ int main(int argc, char **argv)
 			return EXIT_OK;
 		}
 	}
-	opterr = 0; /* the commands say what is wrong with an option (cli_option_error) */
-	return cmd->run(argc - 1, argv + 1);
+	return command_run(cmd, argc - 1, argv + 1);
 }

@@ -2,9 +2,21 @@
  * cli.h - what the subcommands share: the command table, exit codes,
  * terminal colour, option helpers, diagnostics output.
  *
- * Adding a subcommand: write src/cli/cmd-<name>.c with a cmd_<name>()
- * function and its help text, declare it below, add one row to the table
- * in commands.c, document it in docs/cli.md, and test it in tests/cli/.
+ * Adding a command (the checklist docs/ARCHITECTURE.md repeats):
+ *  1. write src/cli/cmd-<name>.c: its help text `const char <name>_help[]`
+ *     (usage line, what it does, options, exit status) and
+ *     `int cmd_<name>(int argc, char **argv, const struct cli_ctx *ctx)`;
+ *     argv holds the operands only (argv[0] is the name), the shared
+ *     options are in ctx, its own options in ctx->opts (switch on id);
+ *  2. own options: a `const struct option <name>_options[]` ({NULL} ended;
+ *     val is the id it gets in ctx->opts) in that file;
+ *  3. declare cmd_<name> below and add one row to `commands[]` in
+ *     commands.c: name, function, the CLI_* flags of the shared options it
+ *     takes (--db, --format, --var, --config, --server), its own options,
+ *     a one-line summary (NULL hides it from `steppy help`), the help;
+ *  4. return the codes of `enum exit_code` only, print errors with
+ *     usage_error() or "steppy: ..." on stderr, results on stdout;
+ *  5. document it in docs/cli.md and test it in tests/cli/tNNNN-*.sh.
  */
 #ifndef STEPPY_CLI_H
 #define STEPPY_CLI_H
@@ -16,21 +28,87 @@
 #include "store/store.h"
 #include "util/version.h"
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 
-/* Exit codes of every subcommand (documented in docs/cli.md). */
-enum {
+/*
+ * Exit codes of every subcommand, the one list (documented in docs/cli.md,
+ * "Exit status"; README.md and each command's help quote it). Numbers are
+ * never reused for something else: scripts test them.
+ *
+ * 1 has two names on purpose. It was documented and tested as "a plan is
+ * invalid" for the commands that read a plan or a configuration (validate,
+ * plan, graph, run, serve) and as "refused" for the commands that ask for a
+ * change (approve, reject, abort, link, retry --server) before both lived in
+ * one list; no command can end both ways, so the code stays 1 for each and
+ * what it means follows from the command (tests/unit/test-cli-options.c).
+ */
+enum exit_code {
 	EXIT_OK = 0,      /* success; for validate: every plan is valid */
-	EXIT_INVALID = 1, /* a plan is invalid */
-	EXIT_USAGE = 2,   /* bad arguments, unreadable file, or other I/O error */
+	EXIT_INVALID = 1, /* a plan or configuration is invalid (diagnostics printed) */
+	EXIT_REFUSED =
+	    1,           /* a change was refused: the release ended, not an approver, 401/403/409 */
+	EXIT_USAGE = 2,  /* bad arguments, unreadable file, store, server or other I/O error */
+	EXIT_FAILED = 3, /* run, resume, retry: the release ended FAILED */
+	EXIT_REJECTED = 4, /* ... ended REJECTED */
+	EXIT_ABORTED = 5,  /* ... ended ABORTED */
+	EXIT_STOPPED = 6,  /* steppy stopped before the release ended; resume continues it */
+	EXIT_QUEUED = 7,   /* approve, reject, abort, retry: the process running the release
+	                      did not answer in time; the command stays queued for it */
+};
+
+enum output_format { FORMAT_TEXT, FORMAT_JSON };
+
+/*
+ * The options several commands take, parsed once (command_run()) as the
+ * flags of a command's row say, in the style of git's RUN_SETUP: a command
+ * finds them in its struct cli_ctx and parses only its own options.
+ */
+enum cli_common {
+	CLI_DB = 1 << 0,     /* --db PATH: the store (cli_store_path()) */
+	CLI_FORMAT = 1 << 1, /* --format text|json */
+	CLI_VAR = 1 << 2,    /* --var NAME=VALUE, repeatable: values of plan variables */
+	CLI_CONFIG = 1 << 3, /* --config FILE: steppy serve's configuration */
+	CLI_SERVER = 1 << 4, /* --server URL and --token-file FILE: through steppy serve */
+	CLI_RAW = 1 << 5,    /* no parsing at all: the command reads its argv as given */
+};
+
+/* One of a command's own options, in command-line order. */
+struct cli_opt {
+	int id;          /* the val of its struct option */
+	const char *arg; /* its value (borrowed from argv), NULL if it takes none */
+};
+
+/*
+ * What command_run() hands a command. Every pointer borrows from argv or
+ * is owned by the context (cli_ctx_release()); a field of an option the
+ * command does not take stays NULL / 0 / FORMAT_TEXT.
+ */
+struct cli_ctx {
+	const char *db;            /* --db, or NULL: the default store */
+	enum output_format format; /* --format, FORMAT_TEXT by default */
+	struct var_value *vars;    /* every --var, in order (owned; names and values borrowed) */
+	size_t nvars;
+	const char *config;     /* --config, or NULL */
+	const char *server;     /* --server, or NULL */
+	const char *token_file; /* --token-file, or NULL */
+	struct cli_opt *opts;   /* the command's own options, in order (owned) */
+	size_t nopts;
+	char **operands; /* what is left: operands[0] is the command's name (owned) */
+	int noperands;   /* counting operands[0] */
 };
 
 struct command {
 	const char *name;
-	int (*run)(int argc, char **argv); /* argv[0] is the command name */
-	const char *summary;               /* one line for `steppy help`; NULL: internal */
-	const char *help;                  /* full text for --help */
+	/* argv[0] is the command's name, then its operands (every option taken
+	 * out, unless CLI_RAW: then argv is as given). Returns the exit code. */
+	int (*run)(int argc, char **argv, const struct cli_ctx *ctx);
+	unsigned common;          /* enum cli_common: which shared options it takes */
+	const struct option *own; /* its own long options ({NULL} ended), or NULL */
+	const char *short_opts;   /* its own short options ("q"), or NULL; -h is everyone's */
+	const char *summary;      /* one line for `steppy help`; NULL: internal */
+	const char *help;         /* full text for --help */
 };
 
 extern const struct command commands[];
@@ -39,27 +117,33 @@ const struct command *command_find(const char *name);
 /* Prints a command's help to f. */
 void command_help(const struct command *cmd, FILE *f);
 
-struct option;
 /*
- * For the default case of a getopt_long() loop (main() sets opterr to 0):
- * prints what is wrong with the option just read - unknown (with "did you
- * mean" among opts), ambiguous, a value missing or not taken - and returns
- * EXIT_USAGE. argv[0] is the command's name.
+ * Parses argv (argv[0] the command's name) for cmd into ctx: its common
+ * options as cmd->common says, its own options in order, the operands.
+ * Returns EXIT_OK; or -1 when --help (or -h) asked for the help, which it
+ * has printed; or prints what is wrong ("steppy list: unknown option
+ * --stauts; did you mean --status?", "--format must be text or json, not
+ * \"x\"") and returns EXIT_USAGE. Call cli_ctx_release() in every case.
+ * Sets getopt's opterr to 0.
  */
-int cli_option_error(char **argv, const struct option *opts);
+int cli_parse(const struct command *cmd, int argc, char **argv, struct cli_ctx *ctx);
+/* Frees what ctx owns (not argv); ctx may be zeroed or partly filled. */
+void cli_ctx_release(struct cli_ctx *ctx);
+/* cli_parse(), then cmd->run() with the context; returns the exit code. */
+int command_run(const struct command *cmd, int argc, char **argv);
+
+/*
+ * For commands with CLI_SERVER that can also work on the store: --token-file
+ * only with --server, and no --db with --server. Prints the mistake and
+ * returns EXIT_USAGE, else EXIT_OK.
+ */
+int cli_check_server(const struct cli_ctx *ctx);
 
 /* Prints "steppy: <message>" to stderr and returns EXIT_USAGE. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Whether to colour output to f: a terminal, NO_COLOR unset or empty, TERM not dumb. */
 bool use_colour(FILE *f);
-
-/* Parses NAME=VALUE into v (pointing into arg). Returns 0 or -1. */
-int parse_var(char *arg, struct var_value *v);
-
-enum output_format { FORMAT_TEXT, FORMAT_JSON };
-/* Parses a --format argument. Returns 0 or -1. */
-int parse_format(const char *arg, enum output_format *out);
 
 /* Prints diagnostics as compilers do: location, message, source line, caret. */
 void diag_print_text(FILE *f, const struct diag_list *dl, const struct doc *doc, bool colour);
@@ -129,31 +213,23 @@ int cli_resolve_step(const struct cli_step *steps, size_t n, const char *name,
 int cli_remote_control(const char *kind, const char *server, const char *token_file, const char *id,
                        const char *step, const char *text);
 
-/* Exit codes of run, resume and retry, by how the release ended. */
-enum {
-	EXIT_FAILED = 3,
-	EXIT_REJECTED = 4,
-	EXIT_ABORTED = 5,
-	EXIT_STOPPED = 6, /* steppy stopped before the release ended; resume continues it */
-};
-
-int cmd_validate(int argc, char **argv);
-int cmd_plan(int argc, char **argv);
-int cmd_graph(int argc, char **argv);
-int cmd_help(int argc, char **argv);
-int cmd_version(int argc, char **argv);
-int cmd_supervise(int argc, char **argv);
-int cmd_run(int argc, char **argv);
-int cmd_resume(int argc, char **argv);
-int cmd_retry(int argc, char **argv);
-int cmd_approve(int argc, char **argv);
-int cmd_reject(int argc, char **argv);
-int cmd_abort(int argc, char **argv);
-int cmd_list(int argc, char **argv);
-int cmd_show(int argc, char **argv);
-int cmd_history(int argc, char **argv);
-int cmd_serve(int argc, char **argv);
-int cmd_token(int argc, char **argv);
-int cmd_link(int argc, char **argv);
+int cmd_validate(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_plan(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_graph(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_help(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_version(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_supervise(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_run(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_resume(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_retry(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_approve(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_reject(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_abort(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_list(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_show(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_history(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_serve(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_token(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_link(int argc, char **argv, const struct cli_ctx *ctx);
 
 #endif

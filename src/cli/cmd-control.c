@@ -11,7 +11,6 @@
 #include "util/alloc.h"
 #include "util/error.h"
 
-#include <getopt.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,8 +75,6 @@ const char abort_help[] =
     "exit status: 0 aborted (or being aborted by the process running it),\n"
     "             1 refused (it has ended; 401, 403, 409 from the server),\n"
     "             2 usage, store or server error, 7 no answer in time\n";
-
-enum { EXIT_REFUSED = 1, EXIT_QUEUED = 7 };
 
 /*
  * After an approval was applied: reads the release back and sets *ret_nth to
@@ -163,153 +160,180 @@ static int guard_local_decision(struct store *st, const char *id, const struct p
 	return code;
 }
 
-static int control(int argc, char **argv, const char *kind, const char *help)
-{
-	static const struct option opts[] = {
-		{ "comment", required_argument, NULL, 'c' },
-		{ "reason", required_argument, NULL, 'r' },
-		{ "by", required_argument, NULL, 'b' },
-		{ "db", required_argument, NULL, 'd' },
-		{ "server", required_argument, NULL, 's' },
-		{ "token-file", required_argument, NULL, 't' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *comment = NULL, *by_flag = NULL, *db = NULL, *server = NULL, *token_file = NULL;
-	bool decision = strcmp(kind, "abort") != 0, force = false;
-	int c;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-		case 'r':
-			if ((c == 'c') != decision)
-				return usage_error("%s takes --%s", argv[0],
-				                   decision ? "comment" : "reason");
-			comment = optarg;
-			break;
-		case 'b':
-			by_flag = optarg;
-			break;
-		case 'd':
-			db = optarg;
-			break;
-		case 's':
-			server = optarg;
-			break;
-		case 't':
-			token_file = optarg;
-			break;
-		case 'f':
-			force = true;
-			break;
-		case 'h':
-			fputs(help, stdout);
-			return EXIT_OK;
-		default:
-			return cli_option_error(argv, opts);
-		}
-	}
-	if (argc - optind != (decision ? 2 : 1))
-		return usage_error("usage: steppy %s (see steppy %s --help)", argv[0], argv[0]);
-	if (server) {
-		if (by_flag)
-			return usage_error("--by does not go with --server: the server records the "
-			                   "name of your API token");
-		if (db || force)
-			return usage_error("--%s does not go with --server", db ? "db" : "force");
-		return cli_remote_control(kind, server, token_file, argv[optind],
-		                          decision ? argv[optind + 1] : NULL, comment);
-	}
-	if (token_file)
-		return usage_error("--token-file goes with --server URL");
-	if (force && !decision)
-		return usage_error("abort takes no --force");
+const struct option control_options[] = {
+	{ "comment", required_argument, NULL, 'c' },
+	{ "reason", required_argument, NULL, 'r' },
+	{ "by", required_argument, NULL, 'b' },
+	{ "force", no_argument, NULL, 'f' },
+	{ NULL, 0, NULL, 0 },
+};
 
-	struct store *st = NULL;
-	int code = cli_open_store_existing(db, &st, NULL);
-	struct exec_row row = { 0 };
+/* What approve, reject or abort was asked to do. */
+struct control_req {
+	const char *kind;    /* "approve", "reject" or "abort" */
+	bool decision;       /* approve or reject: names a step */
+	const char *comment; /* --comment (decisions) or --reason (abort), or NULL */
+	const char *by_flag; /* --by, or NULL */
+	bool force;          /* --force */
+	const char *id_arg;  /* ID as given (maybe a prefix) */
+	const char *step;    /* STEP as given (decisions), else NULL */
+};
+
+/* Reads the command line into req; prints what is wrong and returns
+ * EXIT_USAGE, else EXIT_OK. */
+static int control_args(int argc, char **argv, const struct cli_ctx *ctx, const char *kind,
+                        struct control_req *req)
+{
+	*req = (struct control_req){ .kind = kind, .decision = strcmp(kind, "abort") != 0 };
+	for (size_t i = 0; i < ctx->nopts; i++) {
+		int c = ctx->opts[i].id;
+		if ((c == 'c' || c == 'r') && (c == 'c') != req->decision)
+			return usage_error("%s takes --%s", argv[0],
+			                   req->decision ? "comment" : "reason");
+		if (c == 'c' || c == 'r')
+			req->comment = ctx->opts[i].arg;
+		else if (c == 'b')
+			req->by_flag = ctx->opts[i].arg;
+		else if (c == 'f')
+			req->force = true;
+	}
+	if (argc != (req->decision ? 3 : 2))
+		return usage_error("usage: steppy %s (see steppy %s --help)", argv[0], argv[0]);
+	req->id_arg = argv[1];
+	req->step = req->decision ? argv[2] : NULL;
+	if (ctx->server && req->by_flag)
+		return usage_error("--by does not go with --server: the server records the "
+		                   "name of your API token");
+	int code = cli_check_server(ctx);
+	if (code == EXIT_OK && ctx->server && req->force)
+		code = usage_error("--force does not go with --server");
+	if (code == EXIT_OK && req->force && !req->decision)
+		code = usage_error("abort takes no --force");
+	return code;
+}
+
+/* Opens the store and loads the release id_arg names, which must still run.
+ * Returns an exit code (printed); *row and *le are the caller's to release. */
+static int load_running(const char *db, const char *id_arg, struct store **st, struct exec_row *row,
+                        struct loaded_exec *le)
+{
+	int code = cli_open_store_existing(db, st, NULL);
 	if (code == EXIT_OK)
-		code = cli_find_execution(st, argv[optind], &row);
-	struct loaded_exec le = { 0 };
+		code = cli_find_execution(*st, id_arg, row);
 	if (code == EXIT_OK) {
 		struct strbuf err = STRBUF_INIT;
-		if (execution_load(st, row.id, &le, &err) < 0) {
+		if (execution_load(*st, row->id, le, &err) < 0) {
 			fprintf(stderr, "steppy: %s\n", err.buf);
 			code = EXIT_USAGE;
 		}
 		strbuf_release(&err);
 	}
-	if (code == EXIT_OK && le.state.status != EXEC_RUNNING) {
-		fprintf(stderr, "steppy: release %s has ended (%s)\n", row.id,
-		        exec_status_name(le.state.status));
+	if (code == EXIT_OK && le->state.status != EXEC_RUNNING) {
+		fprintf(stderr, "steppy: release %s has ended (%s)\n", row->id,
+		        exec_status_name(le->state.status));
 		code = EXIT_REFUSED;
 	}
-	char *me = cli_whoami();
-	const char *by = by_flag ? by_flag : me;
-	json_t *data = json_pack("{ss ss}", "by", by, "via", "cli");
-	if (comment)
-		json_object_set_new(data, decision ? "comment" : "reason", json_string(comment));
-	const char *step_name = decision ? argv[optind + 1] : NULL;
-	if (code == EXIT_OK && decision) {
-		struct cli_step *steps;
-		size_t nsteps;
-		const struct cli_step *found = NULL;
-		cli_steps_of_plan(le.plan, &le.state, &steps, &nsteps);
-		code = cli_resolve_step(steps, nsteps, step_name, &found);
-		if (code == EXIT_OK) {
-			int stage = found->stage_index, step = found->step_index;
-			const struct plan_step *ps = &le.plan->stages[stage].steps[step];
-			step_name = ps->name; /* as the plan spells it */
-			bool forced = false;
-			code = guard_local_decision(st, row.id, ps, kind, force, &forced);
-			if (code == EXIT_OK && !human_is_approver(ps->node, NULL, by)) {
-				fprintf(stderr, "steppy: %s is not an approver of \"%s\"\n", by,
-				        ps->name);
-				code = EXIT_REFUSED;
-			}
-			if (forced) {
-				char *who = os_user();
-				char *what = xstrfmt("locally by OS user %s", who);
-				json_object_set_new(data, "forced", json_string(what));
-				free(what);
-				free(who);
-			}
-			json_object_set_new(data, "stage", json_integer(stage));
-			json_object_set_new(data, "step", json_integer(step));
-		}
-		free(steps);
-	}
+	return code;
+}
+
+/*
+ * For a decision: finds the step req names among the waiting ones, checks
+ * that by may decide it here (the served-store guard, the approvers), and
+ * adds the step (and "forced") to data. *ret_name becomes the step's name as
+ * the plan spells it. Returns an exit code (printed).
+ */
+static int decision_target(struct store *st, const char *id, const struct loaded_exec *le,
+                           const struct control_req *req, const char *by, json_t *data,
+                           const char **ret_name)
+{
+	struct cli_step *steps;
+	size_t nsteps;
+	const struct cli_step *found = NULL;
+	cli_steps_of_plan(le->plan, &le->state, &steps, &nsteps);
+	int code = cli_resolve_step(steps, nsteps, req->step, &found);
 	if (code == EXIT_OK) {
-		struct strbuf err = STRBUF_INIT;
-		int r = control_apply(st, row.id, kind, json_incref(data), 10000, &err);
-		if (r == CONTROL_DONE_BY_OWNER || r == CONTROL_DONE_HERE) {
-			int nth = 0, need = 1;
-			if (!strcmp(kind, "approve"))
-				approval_count(st, row.id, data, by, &nth, &need);
-			if (nth && nth < need)
-				printf("approval %d of %d recorded for \"%s\" of release %s\n", nth,
-				       need, step_name, row.id);
-			else if (decision)
-				printf("%s \"%s\" of release %s\n",
-				       !strcmp(kind, "approve") ? "approved" : "rejected",
-				       step_name, row.id);
-			else
-				printf("aborted release %s\n", row.id);
-			if (r == CONTROL_DONE_HERE && decision && !(nth && nth < need))
-				printf("no steppy process runs it now: steppy resume %s continues "
-				       "it\n",
-				       row.id);
-		} else if (r == SP_EBUSY) {
-			fprintf(stderr, "steppy: %s\n", err.buf);
-			code = EXIT_QUEUED;
-		} else {
-			fprintf(stderr, "steppy: refused: %s\n", err.buf);
-			code = r == SP_EINVAL ? EXIT_REFUSED : EXIT_USAGE;
+		int stage = found->stage_index, step = found->step_index;
+		const struct plan_step *ps = &le->plan->stages[stage].steps[step];
+		*ret_name = ps->name;
+		bool forced = false;
+		code = guard_local_decision(st, id, ps, req->kind, req->force, &forced);
+		if (code == EXIT_OK && !human_is_approver(ps->node, NULL, by)) {
+			fprintf(stderr, "steppy: %s is not an approver of \"%s\"\n", by, ps->name);
+			code = EXIT_REFUSED;
 		}
-		strbuf_release(&err);
+		if (forced) {
+			char *who = os_user();
+			char *what = xstrfmt("locally by OS user %s", who);
+			json_object_set_new(data, "forced", json_string(what));
+			free(what);
+			free(who);
+		}
+		json_object_set_new(data, "stage", json_integer(stage));
+		json_object_set_new(data, "step", json_integer(step));
 	}
+	free(steps);
+	return code;
+}
+
+/* Prints what a change that was applied (r: CONTROL_DONE_*) did. */
+static void print_applied(struct store *st, const char *id, const struct control_req *req,
+                          const json_t *data, const char *by, const char *step_name, int r)
+{
+	int nth = 0, need = 1;
+	if (!strcmp(req->kind, "approve"))
+		approval_count(st, id, data, by, &nth, &need);
+	bool partial = nth && nth < need;
+	if (partial)
+		printf("approval %d of %d recorded for \"%s\" of release %s\n", nth, need,
+		       step_name, id);
+	else if (req->decision)
+		printf("%s \"%s\" of release %s\n",
+		       !strcmp(req->kind, "approve") ? "approved" : "rejected", step_name, id);
+	else
+		printf("aborted release %s\n", id);
+	if (r == CONTROL_DONE_HERE && req->decision && !partial)
+		printf("no steppy process runs it now: steppy resume %s continues it\n", id);
+}
+
+/* Applies the change (through the owner's inbox, or here); prints the
+ * outcome and returns the exit code. */
+static int apply(struct store *st, const char *id, const struct control_req *req, json_t *data,
+                 const char *by, const char *step_name)
+{
+	struct strbuf err = STRBUF_INIT;
+	int code = EXIT_OK;
+	int r = control_apply(st, id, req->kind, json_incref(data), 10000, &err);
+	if (r == CONTROL_DONE_BY_OWNER || r == CONTROL_DONE_HERE) {
+		print_applied(st, id, req, data, by, step_name, r);
+	} else if (r == SP_EBUSY) {
+		fprintf(stderr, "steppy: %s\n", err.buf);
+		code = EXIT_QUEUED;
+	} else {
+		fprintf(stderr, "steppy: refused: %s\n", err.buf);
+		code = r == SP_EINVAL ? EXIT_REFUSED : EXIT_USAGE;
+	}
+	strbuf_release(&err);
+	return code;
+}
+
+/* approve, reject or abort on the store itself (no --server). */
+static int control_local(const struct control_req *req, const char *db)
+{
+	struct store *st = NULL;
+	struct exec_row row = { 0 };
+	struct loaded_exec le = { 0 };
+	int code = load_running(db, req->id_arg, &st, &row, &le);
+	char *me = cli_whoami();
+	const char *by = req->by_flag ? req->by_flag : me;
+	json_t *data = json_pack("{ss ss}", "by", by, "via", "cli");
+	if (req->comment)
+		json_object_set_new(data, req->decision ? "comment" : "reason",
+		                    json_string(req->comment));
+	const char *step_name = req->step;
+	if (code == EXIT_OK && req->decision)
+		code = decision_target(st, row.id, &le, req, by, data, &step_name);
+	if (code == EXIT_OK)
+		code = apply(st, row.id, req, data, by, step_name);
 	json_decref(data);
 	free(me);
 	loaded_exec_release(&le);
@@ -318,19 +342,31 @@ static int control(int argc, char **argv, const char *kind, const char *help)
 	return code;
 }
 
-int cmd_approve(int argc, char **argv)
+static int control(int argc, char **argv, const struct cli_ctx *ctx, const char *kind)
 {
-	return control(argc, argv, "approve", approve_help);
+	struct control_req req;
+	int code = control_args(argc, argv, ctx, kind, &req);
+	if (code != EXIT_OK)
+		return code;
+	if (ctx->server)
+		return cli_remote_control(kind, ctx->server, ctx->token_file, req.id_arg, req.step,
+		                          req.comment);
+	return control_local(&req, ctx->db);
 }
 
-int cmd_reject(int argc, char **argv)
+int cmd_approve(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	return control(argc, argv, "reject", reject_help);
+	return control(argc, argv, ctx, "approve");
 }
 
-int cmd_abort(int argc, char **argv)
+int cmd_reject(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	return control(argc, argv, "abort", abort_help);
+	return control(argc, argv, ctx, "reject");
+}
+
+int cmd_abort(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	return control(argc, argv, ctx, "abort");
 }
 
 /* ---- through steppy serve (--server) ----------------------------------------------- */
@@ -514,112 +550,172 @@ static void steps_of_report(const json_t *report, struct cli_step **ret, size_t 
 	*ret_n = k;
 }
 
-int cli_remote_control(const char *kind, const char *server, const char *token_file,
-                       const char *id_arg, const char *step_name, const char *text)
+/* The client for server with its token; prints what is wrong and returns
+ * EXIT_USAGE, else EXIT_OK (release rm in every case). */
+static int remote_open(struct remote *rm, const char *server, const char *token_file,
+                       const char *id_arg)
 {
 	struct strbuf err = STRBUF_INIT;
 	char *token = NULL;
-	struct remote rm = { 0 };
+	int code = EXIT_OK;
 	if (remote_token_load(token_file, &token, &err) < 0 ||
-	    remote_init(&rm, server, token, &err) < 0) {
-		fprintf(stderr, "steppy: %s\n", err.buf);
-		strbuf_release(&err);
-		return EXIT_USAGE;
-	}
-	if (remote_cleartext(&rm))
-		fprintf(stderr,
-		        "steppy: warning: %s is plain http: the API token crosses the network "
-		        "unencrypted (use https://)\n",
-		        rm.url);
-	if (!id_chars(id_arg)) {
-		remote_release(&rm);
-		strbuf_release(&err);
-		return usage_error("\"%s\" is not a release id", id_arg);
-	}
-	char *id = NULL;
-	json_t *report = NULL, *body = json_object(), *answer = NULL;
-	char *path = NULL;
-	bool decision = step_name != NULL;
-	int code = remote_find(&rm, id_arg, &id);
-	const struct cli_step *found = NULL;
-	struct cli_step *steps = NULL;
-	size_t nsteps = 0;
-	if (code == EXIT_OK && decision) {
-		code = remote_report(&rm, id, &report);
-		if (code == EXIT_OK &&
-		    strcmp(or_else(json_string_value(json_object_get(report, "status")), ""),
-		           "RUNNING")) {
-			fprintf(stderr, "steppy: release %s has ended (%s)\n", id,
-			        or_else(json_string_value(json_object_get(report, "status")), "?"));
-			code = EXIT_REFUSED;
-		}
-		if (code == EXIT_OK) {
-			steps_of_report(report, &steps, &nsteps);
-			code = cli_resolve_step(steps, nsteps, step_name, &found);
-		}
-		if (code == EXIT_OK) {
-			step_name = found->name;
-			path = xstrfmt("/api/v1/executions/%s/steps/%d/%d/%s", id,
-			               found->stage_index, found->step_index, kind);
-			if (text)
-				json_object_set_new(body, "comment", json_string(text));
-		}
-	} else if (code == EXIT_OK) {
-		path = xstrfmt("/api/v1/executions/%s/%s", id, kind);
-		if (text)
-			json_object_set_new(body, "reason", json_string(text));
-	}
-	long status = 0;
-	if (code == EXIT_OK && remote_call(&rm, "POST", path, body, &status, &answer, &err) < 0) {
+	    remote_init(rm, server, token, &err) < 0) {
 		fprintf(stderr, "steppy: %s\n", err.buf);
 		code = EXIT_USAGE;
 	}
-	if (code == EXIT_OK && status == 202) {
+	strbuf_release(&err);
+	if (code != EXIT_OK)
+		return code;
+	if (remote_cleartext(rm))
+		fprintf(stderr,
+		        "steppy: warning: %s is plain http: the API token crosses the network "
+		        "unencrypted (use https://)\n",
+		        rm->url);
+	if (!id_chars(id_arg))
+		return usage_error("\"%s\" is not a release id", id_arg);
+	return EXIT_OK;
+}
+
+/* Where a change goes on the server: the API path, and for a decision the
+ * step (in the report, which it keeps). */
+struct remote_target {
+	char *path;                   /* POST here (owned) */
+	json_t *report;               /* decisions: the release's report (owned) */
+	struct cli_step *steps;       /* decisions: its steps (owned, names in report) */
+	const struct cli_step *found; /* decisions: the step decided, in steps */
+};
+
+static void remote_target_release(struct remote_target *t)
+{
+	free(t->path);
+	json_decref(t->report);
+	free(t->steps);
+}
+
+/* For a decision: finds step_name among the waiting steps of the running
+ * release id. Returns an exit code (printed). */
+static int remote_find_step(const struct remote *rm, const char *id, const char *step_name,
+                            struct remote_target *t)
+{
+	int code = remote_report(rm, id, &t->report);
+	const char *status = json_string_value(json_object_get(t->report, "status"));
+	if (code == EXIT_OK && strcmp(or_else(status, ""), "RUNNING")) {
+		fprintf(stderr, "steppy: release %s has ended (%s)\n", id, or_else(status, "?"));
+		code = EXIT_REFUSED;
+	}
+	if (code == EXIT_OK) {
+		size_t nsteps = 0;
+		steps_of_report(t->report, &t->steps, &nsteps);
+		code = cli_resolve_step(t->steps, nsteps, step_name, &t->found);
+	}
+	return code;
+}
+
+/* The target of kind on release id and the body to post (text as the
+ * decision's comment or the abort's reason). Returns an exit code. */
+static int remote_target(const struct remote *rm, const char *kind, const char *id,
+                         const char *step_name, const char *text, struct remote_target *t,
+                         json_t *body)
+{
+	if (!step_name) {
+		t->path = xstrfmt("/api/v1/executions/%s/%s", id, kind);
+		if (text)
+			json_object_set_new(body, "reason", json_string(text));
+		return EXIT_OK;
+	}
+	int code = remote_find_step(rm, id, step_name, t);
+	if (code == EXIT_OK) {
+		t->path = xstrfmt("/api/v1/executions/%s/steps/%d/%d/%s", id, t->found->stage_index,
+		                  t->found->step_index, kind);
+		if (text)
+			json_object_set_new(body, "comment", json_string(text));
+	}
+	return code;
+}
+
+/* After an approval that did not complete the step (minApprovals): says
+ * how far the step got, from the release's report. */
+static void print_approval_progress(const struct remote *rm, const char *id,
+                                    const struct cli_step *found, const char *result)
+{
+	json_t *after = NULL;
+	long got = -1, need = 0;
+	if (remote_report(rm, id, &after) == EXIT_OK) {
+		const json_t *stage =
+		    json_array_get(json_object_get(after, "stages"), (size_t)found->stage_index);
+		const json_t *x =
+		    json_array_get(json_object_get(stage, "steps"), (size_t)found->step_index);
+		const json_t *ap = json_object_get(x, "approvals");
+		got = (long)json_array_size(json_object_get(ap, "by"));
+		need = (long)json_integer_value(json_object_get(ap, "needed"));
+	}
+	json_decref(after);
+	if (got >= 0 && need)
+		printf("approval %ld of %ld recorded for \"%s\" of release %s\n", got, need,
+		       found->name, id);
+	else
+		printf("%s: \"%s\" of release %s\n", result, found->name, id);
+}
+
+/* Prints what the server did with a change it took (200). */
+static void print_remote_done(const struct remote *rm, const char *kind, const char *id,
+                              const struct cli_step *found, const json_t *answer)
+{
+	const char *result = or_else(json_string_value(json_object_get(answer, "result")), "");
+	if (!strcmp(kind, "approve") && strcmp(result, "approved") != 0)
+		print_approval_progress(rm, id, found, result);
+	else if (found)
+		printf("%s \"%s\" of release %s\n",
+		       !strcmp(kind, "approve") ? "approved" : "rejected", found->name, id);
+	else if (!strcmp(kind, "abort"))
+		printf("aborted release %s\n", id);
+	else
+		printf("%s continues release %s\n", rm->url, id);
+}
+
+/* Posts body to the target; prints the outcome and returns the exit code. */
+static int remote_post(const struct remote *rm, const char *kind, const char *id,
+                       const struct remote_target *t, json_t *body)
+{
+	struct strbuf err = STRBUF_INIT;
+	json_t *answer = NULL;
+	long status = 0;
+	int code = EXIT_OK;
+	if (remote_call(rm, "POST", t->path, body, &status, &answer, &err) < 0) {
+		fprintf(stderr, "steppy: %s\n", err.buf);
+		code = EXIT_USAGE;
+	} else if (status == 202) {
 		fprintf(stderr, "steppy: %s\n",
 		        or_else(json_string_value(json_object_get(answer, "message")),
 		                "queued: the process running the release has not answered yet"));
 		code = EXIT_QUEUED;
-	} else if (code == EXIT_OK && status != 200) {
-		code = remote_failed(&rm, status, answer, id);
-	} else if (code == EXIT_OK) {
-		const char *result =
-		    or_else(json_string_value(json_object_get(answer, "result")), "");
-		if (!strcmp(kind, "approve") && strcmp(result, "approved") != 0) {
-			/* minApprovals: say how far the step got */
-			json_t *after = NULL;
-			long got = -1, need = 0;
-			if (remote_report(&rm, id, &after) == EXIT_OK) {
-				const json_t *x = json_array_get(
-				    json_object_get(json_array_get(json_object_get(after, "stages"),
-				                                   (size_t)found->stage_index),
-				                    "steps"),
-				    (size_t)found->step_index);
-				const json_t *ap = json_object_get(x, "approvals");
-				got = (long)json_array_size(json_object_get(ap, "by"));
-				need = (long)json_integer_value(json_object_get(ap, "needed"));
-			}
-			json_decref(after);
-			if (got >= 0 && need)
-				printf("approval %ld of %ld recorded for \"%s\" of release %s\n",
-				       got, need, step_name, id);
-			else
-				printf("%s: \"%s\" of release %s\n", result, step_name, id);
-		} else if (decision) {
-			printf("%s \"%s\" of release %s\n",
-			       !strcmp(kind, "approve") ? "approved" : "rejected", step_name, id);
-		} else if (!strcmp(kind, "abort")) {
-			printf("aborted release %s\n", id);
-		} else {
-			printf("%s continues release %s\n", rm.url, id);
-		}
+	} else if (status != 200) {
+		code = remote_failed(rm, status, answer, id);
+	} else {
+		print_remote_done(rm, kind, id, t->found, answer);
 	}
-	free(steps);
-	free(path);
-	free(id);
 	json_decref(answer);
-	json_decref(body);
-	json_decref(report);
-	remote_release(&rm);
 	strbuf_release(&err);
+	return code;
+}
+
+int cli_remote_control(const char *kind, const char *server, const char *token_file,
+                       const char *id_arg, const char *step_name, const char *text)
+{
+	struct remote rm = { 0 };
+	struct remote_target t = { 0 };
+	json_t *body = json_object();
+	char *id = NULL;
+	int code = remote_open(&rm, server, token_file, id_arg);
+	if (code == EXIT_OK)
+		code = remote_find(&rm, id_arg, &id);
+	if (code == EXIT_OK)
+		code = remote_target(&rm, kind, id, step_name, text, &t, body);
+	if (code == EXIT_OK)
+		code = remote_post(&rm, kind, id, &t, body);
+	remote_target_release(&t);
+	json_decref(body);
+	free(id);
+	remote_release(&rm);
 	return code;
 }

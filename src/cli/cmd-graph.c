@@ -9,7 +9,6 @@
 #include "util/alloc.h"
 #include "util/strbuf.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,44 +169,22 @@ static int load_for_graph(const char *path, const struct var_value *vals, size_t
 	return code;
 }
 
-int cmd_graph(int argc, char **argv)
+const struct option graph_options[] = {
+	{ "dot", no_argument, NULL, 'd' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int cmd_graph(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "dot", no_argument, NULL, 'd' },
-		{ "var", required_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	bool dot = false;
-	struct var_value *vals = xcalloc((size_t)argc, sizeof(*vals));
-	size_t nvals = 0;
-	int c, status = EXIT_OK;
-	optind = 0;
-	while (status == EXIT_OK && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			dot = true;
-			break;
-		case 'v':
-			if (parse_var(optarg, &vals[nvals++]) < 0)
-				status = usage_error("--var takes NAME=VALUE, not \"%s\"", optarg);
-			break;
-		case 'h':
-			fputs(graph_help, stdout);
-			free(vals);
-			return EXIT_OK;
-		default:
-			status = cli_option_error(argv, opts);
-		}
-	}
-	if (status == EXIT_OK && argc - optind != 1)
-		status = usage_error("graph takes exactly one plan file (see steppy graph --help)");
+	for (size_t i = 0; i < ctx->nopts; i++)
+		dot |= ctx->opts[i].id == 'd';
+	if (argc != 2)
+		return usage_error("graph takes exactly one plan file (see steppy graph --help)");
 	struct plan *plan = NULL;
-	if (status == EXIT_OK)
-		status = load_for_graph(argv[optind], vals, nvals, &plan);
+	int status = load_for_graph(argv[1], ctx->vars, ctx->nvars, &plan);
 	if (status == EXIT_OK)
 		(dot ? print_dot : print_mermaid)(plan);
 	plan_free(plan);
-	free(vals);
 	return status;
 }

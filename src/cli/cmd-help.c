@@ -13,8 +13,9 @@ const char version_help[] = "usage: steppy version\n"
                             "\n"
                             "Prints steppy's version (same as steppy --version).\n";
 
-int cmd_help(int argc, char **argv)
+int cmd_help(int argc, char **argv, const struct cli_ctx *ctx)
 {
+	(void)ctx; /* CLI_RAW */
 	if (argc > 2)
 		return usage_error("help takes at most one command name");
 	if (argc == 2 && strcmp(argv[1], "--help") != 0 && strcmp(argv[1], "-h") != 0) {
@@ -37,8 +38,9 @@ int cmd_help(int argc, char **argv)
 	return EXIT_OK;
 }
 
-int cmd_version(int argc, char **argv)
+int cmd_version(int argc, char **argv, const struct cli_ctx *ctx)
 {
+	(void)ctx; /* CLI_RAW */
 	(void)argv;
 	if (argc > 1)
 		return usage_error("version takes no arguments");

@@ -12,7 +12,6 @@
 #include "util/suggest.h"
 
 #include <curl/curl.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,39 +157,17 @@ static bool find_step(json_t *report, const char *want, long *ret_stage, long *r
 	return found == 1;
 }
 
-int cmd_link(int argc, char **argv)
+int cmd_link(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "server", required_argument, NULL, 's' },
-		{ "token-file", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *server = NULL, *token_file = NULL;
-	int c, status = EXIT_OK;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			server = optarg;
-			break;
-		case 't':
-			token_file = optarg;
-			break;
-		case 'h':
-			fputs(link_help, stdout);
-			return EXIT_OK;
-		default:
-			return EXIT_USAGE;
-		}
-	}
+	const char *server = ctx->server, *token_file = ctx->token_file;
+	int status = EXIT_OK;
 	if (!server)
 		return usage_error("link needs --server URL (see steppy link --help)");
 	if (strncmp(server, "http://", 7) != 0 && strncmp(server, "https://", 8) != 0)
 		return usage_error("--server takes an http:// or https:// URL, not \"%s\"", server);
-	if (argc - optind != 2)
+	if (argc != 3)
 		return usage_error("link needs EXECUTION and STEP (see steppy link --help)");
-	const char *id = argv[optind], *want = argv[optind + 1];
+	const char *id = argv[1], *want = argv[2];
 	if (strpbrk(id, "/?#% ") || !*id)
 		return usage_error("\"%s\" is not an execution id", id);
 	char *token = read_token(token_file, &status);

@@ -13,7 +13,6 @@
 #include "util/suggest.h"
 #include "util/timefmt.h"
 
-#include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,74 +39,54 @@ const char history_help[] =
     "Prints a release's event history, oldest first: everything that happened,\n"
     "as it was recorded.\n";
 
-struct read_opts {
-	const char *db, *status;
-	enum output_format format;
+const struct option list_options[] = {
+	{ "status", required_argument, NULL, 's' },
+	{ "limit", required_argument, NULL, 'l' },
+	{ "offset", required_argument, NULL, 'o' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct list_opts {
+	const char *status; /* one of the statuses below, or NULL */
 	int limit, offset;
 };
 
-static int parse(int argc, char **argv, const char *help, struct read_opts *o)
+/* --status in any case ("running" is RUNNING). Returns EXIT_OK or EXIT_USAGE (printed). */
+static int parse_status(const char *arg, const char **ret)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'd' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "status", required_argument, NULL, 's' },
-		{ "limit", required_argument, NULL, 'l' },
-		{ "offset", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	*o = (struct read_opts){ .format = FORMAT_TEXT, .limit = 50 };
-	int c;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	static const char *const statuses[] = { "RUNNING",  "WAITING", "SUCCEEDED", "FAILED",
+		                                "REJECTED", "ABORTED", NULL };
+	*ret = NULL;
+	for (int i = 0; statuses[i] && !*ret; i++)
+		if (!strcasecmp(arg, statuses[i]))
+			*ret = statuses[i];
+	if (*ret)
+		return EXIT_OK;
+	const char *guess = suggest_closest(arg, statuses);
+	return usage_error("--status must be RUNNING, WAITING, SUCCEEDED, FAILED, REJECTED or "
+	                   "ABORTED, not \"%s\"%s%s%s",
+	                   arg, guess ? "; did you mean " : "", guess ? guess : "",
+	                   guess ? "?" : "");
+}
+
+/* The own options of list, in order. Returns EXIT_OK or EXIT_USAGE (printed). */
+static int parse_list(const struct cli_ctx *ctx, struct list_opts *o)
+{
+	*o = (struct list_opts){ .limit = 50 };
+	for (size_t i = 0; i < ctx->nopts; i++) {
+		int c = ctx->opts[i].id;
+		const char *arg = ctx->opts[i].arg;
+		if (c == 's') {
+			if (parse_status(arg, &o->status) != EXIT_OK)
+				return EXIT_USAGE;
+			continue;
+		}
 		char *end;
-		switch (c) {
-		case 'd':
-			o->db = optarg;
-			break;
-		case 'f':
-			if (parse_format(optarg, &o->format) < 0)
-				return usage_error("--format must be text or json, not \"%s\"",
-				                   optarg);
-			break;
-		case 's': {
-			/* any case: running is RUNNING */
-			static const char *const statuses[] = { "RUNNING", "WAITING",  "SUCCEEDED",
-				                                "FAILED",  "REJECTED", "ABORTED",
-				                                NULL };
-			o->status = NULL;
-			for (int i = 0; statuses[i] && !o->status; i++)
-				if (!strcasecmp(optarg, statuses[i]))
-					o->status = statuses[i];
-			if (!o->status) {
-				const char *guess = suggest_closest(optarg, statuses);
-				return usage_error("--status must be RUNNING, WAITING, SUCCEEDED, "
-				                   "FAILED, REJECTED or ABORTED, not \"%s\"%s%s%s",
-				                   optarg, guess ? "; did you mean " : "",
-				                   guess ? guess : "", guess ? "?" : "");
-			}
-			break;
-		}
-		case 'l':
-		case 'o': {
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < (c == 'l' ? 1 : 0) || v > (c == 'l' ? 1000 : 1000000000))
-				return usage_error("--%s takes a number%s",
-				                   c == 'l' ? "limit" : "offset",
-				                   c == 'l' ? " from 1 to 1000" : "");
-			if (c == 'l')
-				o->limit = (int)v;
-			else
-				o->offset = (int)v;
-			break;
-		}
-		case 'h':
-			fputs(help, stdout);
-			return -1;
-		default:
-			return cli_option_error(argv, opts);
-		}
+		long v = strtol(arg, &end, 10);
+		if (*end || v < (c == 'l' ? 1 : 0) || v > (c == 'l' ? 1000 : 1000000000))
+			return usage_error("--%s takes a number%s", c == 'l' ? "limit" : "offset",
+			                   c == 'l' ? " from 1 to 1000" : "");
+		*(c == 'l' ? &o->limit : &o->offset) = (int)v;
 	}
 	return EXIT_OK;
 }
@@ -150,20 +129,21 @@ static void print_row(const struct exec_row *r, void *arg)
 	strbuf_release(&d);
 }
 
-int cmd_list(int argc, char **argv)
+int cmd_list(int argc, char **argv, const struct cli_ctx *cli)
 {
-	struct read_opts o;
-	int code = parse(argc, argv, list_help, &o);
-	if (code != EXIT_OK)
-		return code < 0 ? EXIT_OK : code;
-	if (optind != argc)
-		return usage_error("list takes no arguments (see steppy list --help)");
-	struct store *st;
-	code = cli_open_store_existing(o.db, &st, NULL);
+	(void)argv;
+	struct list_opts o;
+	int code = parse_list(cli, &o);
 	if (code != EXIT_OK)
 		return code;
-	struct list_ctx ctx = { .format = o.format, .colour = use_colour(stdout) };
-	if (o.format == FORMAT_JSON)
+	if (argc != 1)
+		return usage_error("list takes no arguments (see steppy list --help)");
+	struct store *st;
+	code = cli_open_store_existing(cli->db, &st, NULL);
+	if (code != EXIT_OK)
+		return code;
+	struct list_ctx ctx = { .format = cli->format, .colour = use_colour(stdout) };
+	if (cli->format == FORMAT_JSON)
 		ctx.array = json_array();
 	else
 		printf("%-10s  %-9s  %-20s  %8s  %-24s  %s\n", "ID", "STATUS", "STARTED",
@@ -173,7 +153,7 @@ int cmd_list(int argc, char **argv)
 	if (n < 0) {
 		fprintf(stderr, "steppy: %s\n", err.buf);
 		code = EXIT_USAGE;
-	} else if (o.format == FORMAT_JSON) {
+	} else if (cli->format == FORMAT_JSON) {
 		json_t *doc = json_pack("{so si si}", "executions", ctx.array, "limit", o.limit,
 		                        "offset", o.offset);
 		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -188,10 +168,10 @@ int cmd_list(int argc, char **argv)
 }
 
 /* Opens the store and loads one execution for show and history. */
-static int load_one(const struct read_opts *o, const char *id, struct store **st,
-                    struct exec_row *row, struct loaded_exec *le)
+static int load_one(const char *db, const char *id, struct store **st, struct exec_row *row,
+                    struct loaded_exec *le)
 {
-	int code = cli_open_store_existing(o->db, st, NULL);
+	int code = cli_open_store_existing(db, st, NULL);
 	if (code == EXIT_OK)
 		code = cli_find_execution(*st, id, row);
 	if (code == EXIT_OK) {
@@ -238,114 +218,116 @@ static void print_approvals(const struct plan_step *ps, const struct step_state 
 		printf("%s%s", k ? ", " : ": ", st->approved_by[k]);
 }
 
-int cmd_show(int argc, char **argv)
+/* The head of show's text: the release, its plan, who started it, since when. */
+static void show_header(const struct exec_row *row, const struct exec_state *s, int64_t now)
 {
-	struct read_opts o;
-	int code = parse(argc, argv, show_help, &o);
-	if (code != EXIT_OK)
-		return code < 0 ? EXIT_OK : code;
-	if (argc - optind != 1)
+	struct strbuf t = STRBUF_INIT, d = STRBUF_INIT;
+	time_text(&t, s->started_ms);
+	duration_format(&d, ((s->finished_ms ? s->finished_ms : now) - s->started_ms) / 1000);
+	printf("release %s  %s\n", row->id, exec_status_name(s->status));
+	if (row->plan_name)
+		printf("plan      %s%s%s\n", row->plan_name, row->plan_file ? "  " : "",
+		       row->plan_file ? row->plan_file : "");
+	else if (row->plan_file)
+		printf("plan      %s\n", row->plan_file);
+	if (row->environment)
+		printf("env       %s\n", row->environment);
+	printf("started   %s by %s, %s %s\n", t.buf, row->started_by ? row->started_by : "?",
+	       s->finished_ms ? "took" : "running for", d.buf);
+	if (row->waiting)
+		printf("waits for %s\n", row->waiting);
+	if (s->abort_ms) {
+		printf("%s by %s", s->status == EXEC_RUNNING ? "aborting" : "aborted  ",
+		       s->aborted_by ? s->aborted_by : "someone");
+		if (s->abort_reason) {
+			struct strbuf safe = STRBUF_INIT; /* from outside */
+			strbuf_add_escaped(&safe, s->abort_reason, strlen(s->abort_reason));
+			printf(": %s", safe.buf);
+			strbuf_release(&safe);
+		}
+		putchar('\n');
+	}
+	strbuf_release(&t);
+	strbuf_release(&d);
+}
+
+/* The widest step name (16 to 60), for one aligned table. */
+static int step_name_width(const struct plan *plan)
+{
+	int width = 16;
+	for (size_t i = 0; i < plan->nstages; i++)
+		for (size_t j = 0; j < plan->stages[i].nsteps; j++) {
+			size_t n = strlen(plan->stages[i].steps[j].name);
+			if (n > (size_t)width && n <= 60)
+				width = (int)n;
+		}
+	return width;
+}
+
+/* One step's line of show (x is its entry in the report), then its work and
+ * what it waits for outside steppy. */
+static void show_step(const json_t *x, const struct plan_step *ps, const struct step_state *st,
+                      int width, int64_t now)
+{
+	struct strbuf d = STRBUF_INIT;
+	if (st->started_ms)
+		duration_format(&d, ((st->ended_ms ? st->ended_ms : now) - st->started_ms) / 1000);
+	printf("  %-10s  %-*s  %-8s  %-6s  ", json_string_value(json_object_get(x, "state")), width,
+	       json_string_value(json_object_get(x, "name")),
+	       json_string_value(json_object_get(x, "type")), d.len ? d.buf : "-");
+	strbuf_release(&d);
+	if (st->attempt > 1)
+		printf("%d attempts", st->attempt);
+	const char *error = json_string_value(json_object_get(x, "error"));
+	if (error)
+		printf("%s%s", st->attempt > 1 ? "; " : "", error);
+	print_approvals(ps, st, st->attempt > 1 || error);
+	putchar('\n');
+	print_work(json_object_get(x, "work"));
+	const json_t *ma = json_object_get(json_object_get(x, "progress"), "manualApproval");
+	if (json_is_object(ma) && st->status == STEP_RUNNING)
+		printf("              waits for the manual approval \"%s\" in stage \"%s\" "
+		       "(CodePipeline console, or aws codepipeline put-approval-result)\n",
+		       json_string_value(json_object_get(ma, "action")),
+		       json_string_value(json_object_get(ma, "stage")));
+}
+
+/* show as text: the header, then each stage and its steps. */
+static void show_text(const struct exec_row *row, const struct loaded_exec *le,
+                      const json_t *report)
+{
+	int64_t now = (int64_t)time(NULL) * 1000;
+	show_header(row, &le->state, now);
+	int width = step_name_width(le->plan);
+	const json_t *stages = json_object_get(report, "stages");
+	for (size_t i = 0; i < json_array_size(stages); i++) {
+		const json_t *stg = json_array_get(stages, i);
+		printf("\nstage %zu/%zu  %-9s  %s\n", i + 1, json_array_size(stages),
+		       json_string_value(json_object_get(stg, "state")),
+		       json_string_value(json_object_get(stg, "name")));
+		const json_t *steps = json_object_get(stg, "steps");
+		for (size_t j = 0; j < json_array_size(steps); j++)
+			show_step(json_array_get(steps, j), &le->plan->stages[i].steps[j],
+			          &le->state.steps[i][j], width, now);
+	}
+}
+
+int cmd_show(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	if (argc != 2)
 		return usage_error("show takes one execution id (see steppy show --help)");
 	struct store *st = NULL;
 	struct exec_row row = { 0 };
 	struct loaded_exec le = { 0 };
-	code = load_one(&o, argv[optind], &st, &row, &le);
+	int code = load_one(ctx->db, argv[1], &st, &row, &le);
 	if (code == EXIT_OK) {
-		const struct exec_state *s = &le.state;
-		int64_t now = (int64_t)time(NULL) * 1000;
 		/* the same document as the API's (runtime/report.h) */
 		json_t *doc = execution_report(&row, &le);
-		json_t *stages = json_object_get(doc, "stages");
-		if (o.format == FORMAT_JSON) {
+		if (ctx->format == FORMAT_JSON) {
 			json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 			fputc('\n', stdout);
 		} else {
-			struct strbuf t = STRBUF_INIT, d = STRBUF_INIT;
-			time_text(&t, s->started_ms);
-			duration_format(
-			    &d, ((s->finished_ms ? s->finished_ms : now) - s->started_ms) / 1000);
-			printf("release %s  %s\n", row.id, exec_status_name(s->status));
-			if (row.plan_name)
-				printf("plan      %s%s%s\n", row.plan_name,
-				       row.plan_file ? "  " : "",
-				       row.plan_file ? row.plan_file : "");
-			else if (row.plan_file)
-				printf("plan      %s\n", row.plan_file);
-			if (row.environment)
-				printf("env       %s\n", row.environment);
-			printf("started   %s by %s, %s %s\n", t.buf,
-			       row.started_by ? row.started_by : "?",
-			       s->finished_ms ? "took" : "running for", d.buf);
-			if (row.waiting)
-				printf("waits for %s\n", row.waiting);
-			if (s->abort_ms) {
-				printf("%s by %s",
-				       s->status == EXEC_RUNNING ? "aborting" : "aborted  ",
-				       s->aborted_by ? s->aborted_by : "someone");
-				if (s->abort_reason) {
-					struct strbuf safe = STRBUF_INIT; /* from outside */
-					strbuf_add_escaped(&safe, s->abort_reason,
-					                   strlen(s->abort_reason));
-					printf(": %s", safe.buf);
-					strbuf_release(&safe);
-				}
-				putchar('\n');
-			}
-			int width = 16; /* the widest step name, for one aligned table */
-			for (size_t i = 0; i < le.plan->nstages; i++)
-				for (size_t j = 0; j < le.plan->stages[i].nsteps; j++) {
-					size_t n = strlen(le.plan->stages[i].steps[j].name);
-					if (n > (size_t)width && n <= 60)
-						width = (int)n;
-				}
-			for (size_t i = 0; i < json_array_size(stages); i++) {
-				json_t *stg = json_array_get(stages, i);
-				printf("\nstage %zu/%zu  %-9s  %s\n", i + 1,
-				       json_array_size(stages),
-				       json_string_value(json_object_get(stg, "state")),
-				       json_string_value(json_object_get(stg, "name")));
-				json_t *steps = json_object_get(stg, "steps");
-
-				for (size_t j = 0; j < json_array_size(steps); j++) {
-					json_t *x = json_array_get(steps, j);
-					const struct step_state *st2 = &s->steps[i][j];
-					strbuf_reset(&d);
-					if (st2->started_ms)
-						duration_format(
-						    &d, ((st2->ended_ms ? st2->ended_ms : now) -
-						         st2->started_ms) /
-						            1000);
-					printf("  %-10s  %-*s  %-8s  %-6s  ",
-					       json_string_value(json_object_get(x, "state")),
-					       width, json_string_value(json_object_get(x, "name")),
-					       json_string_value(json_object_get(x, "type")),
-					       d.len ? d.buf : "-");
-					if (st2->attempt > 1)
-						printf("%d attempts", st2->attempt);
-					const char *error =
-					    json_string_value(json_object_get(x, "error"));
-					if (error)
-						printf("%s%s", st2->attempt > 1 ? "; " : "", error);
-					print_approvals(&le.plan->stages[i].steps[j], st2,
-					                st2->attempt > 1 || error);
-					putchar('\n');
-					print_work(json_object_get(x, "work"));
-					const json_t *ma = json_object_get(
-					    json_object_get(x, "progress"), "manualApproval");
-					if (json_is_object(ma) && st2->status == STEP_RUNNING)
-						printf(
-						    "              waits for the manual approval "
-						    "\"%s\" in stage \"%s\" (CodePipeline console, "
-						    "or "
-						    "aws codepipeline put-approval-result)\n",
-						    json_string_value(
-						        json_object_get(ma, "action")),
-						    json_string_value(
-						        json_object_get(ma, "stage")));
-				}
-			}
-			strbuf_release(&t);
-			strbuf_release(&d);
+			show_text(&row, &le, doc);
 		}
 		json_decref(doc);
 	}
@@ -355,18 +337,14 @@ int cmd_show(int argc, char **argv)
 	return code;
 }
 
-int cmd_history(int argc, char **argv)
+int cmd_history(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	struct read_opts o;
-	int code = parse(argc, argv, history_help, &o);
-	if (code != EXIT_OK)
-		return code < 0 ? EXIT_OK : code;
-	if (argc - optind != 1)
+	if (argc != 2)
 		return usage_error("history takes one execution id (see steppy history --help)");
 	struct store *st = NULL;
 	struct exec_row row = { 0 };
 	struct loaded_exec le = { 0 };
-	code = load_one(&o, argv[optind], &st, &row, &le);
+	int code = load_one(ctx->db, argv[1], &st, &row, &le);
 	if (code == EXIT_OK) {
 		json_t *events = json_array();
 		for (size_t i = 0; i < le.history.len; i++) {
@@ -393,7 +371,7 @@ int cmd_history(int argc, char **argv)
 				json_object_set_new(j, "data", data);
 			} else
 				json_object_set_new(j, "data", json_incref(e->data));
-			if (o.format == FORMAT_JSON) {
+			if (ctx->format == FORMAT_JSON) {
 				json_array_append_new(events, j);
 				continue;
 			}
@@ -416,7 +394,7 @@ int cmd_history(int argc, char **argv)
 			strbuf_release(&t);
 			json_decref(j);
 		}
-		if (o.format == FORMAT_JSON) {
+		if (ctx->format == FORMAT_JSON) {
 			json_t *doc = json_pack("{ss so}", "id", row.id, "events", events);
 			json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 			fputc('\n', stdout);

@@ -6,10 +6,8 @@
 #include "cli/cli.h"
 
 #include "plan/doc-json.h"
-#include "util/alloc.h"
 #include "util/timefmt.h"
 
-#include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,53 +161,21 @@ static void print_json(const struct plan *plan)
 	json_decref(root);
 }
 
-int cmd_plan(int argc, char **argv)
+int cmd_plan(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "format", required_argument, NULL, 'f' },
-		{ "var", required_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	enum output_format format = FORMAT_TEXT;
-	struct var_value *vals = xcalloc((size_t)argc, sizeof(*vals));
-	size_t nvals = 0;
-	int c, status = EXIT_OK;
-	optind = 0;
-	while (status == EXIT_OK && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			if (parse_format(optarg, &format) < 0)
-				status = usage_error("--format must be text or json, not \"%s\"",
-				                     optarg);
-			break;
-		case 'v':
-			if (parse_var(optarg, &vals[nvals++]) < 0)
-				status = usage_error("--var takes NAME=VALUE, not \"%s\"", optarg);
-			break;
-		case 'h':
-			fputs(plan_help, stdout);
-			free(vals);
-			return EXIT_OK;
-		default:
-			status = cli_option_error(argv, opts);
-		}
-	}
-	if (status == EXIT_OK && argc - optind != 1)
-		status = usage_error("plan takes exactly one plan file (see steppy plan --help)");
+	if (argc != 2)
+		return usage_error("plan takes exactly one plan file (see steppy plan --help)");
 	struct plan *plan = NULL;
-	if (status == EXIT_OK)
-		status = cli_load_plan(argv[optind], vals, nvals, &plan);
+	int status = cli_load_plan(argv[1], ctx->vars, ctx->nvars, &plan);
 	if (status == EXIT_OK) {
 		bool colour = use_colour(stdout);
 		struct style st = { colour ? "\033[1m" : "", colour ? "\033[2m" : "",
 			            colour ? "\033[0m" : "" };
-		if (format == FORMAT_JSON)
+		if (ctx->format == FORMAT_JSON)
 			print_json(plan);
 		else
 			print_text(plan, plan->doc->name, &st);
 	}
 	plan_free(plan);
-	free(vals);
 	return status;
 }

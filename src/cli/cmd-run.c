@@ -12,7 +12,6 @@
 #include "util/error.h"
 #include "util/timefmt.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,72 +157,20 @@ static void mention_orphans(struct session *s)
 	fflush(stdout);
 }
 
-struct common_opts {
-	const char *db, *server, *token_file;
-	bool fail_fast;
-	struct var_value *vals;
-	size_t nvals;
+const struct option run_options[] = {
+	{ "fail-fast", no_argument, NULL, 'f' },
+	{ NULL, 0, NULL, 0 },
 };
 
-/* Parses the options run, resume and retry share. Returns an exit code. */
-static int parse_common(int argc, char **argv, const char *help, bool for_run,
-                        struct common_opts *o)
+int cmd_run(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'd' },
-		{ "var", required_argument, NULL, 'v' },
-		{ "fail-fast", no_argument, NULL, 'f' },
-		{ "server", required_argument, NULL, 's' },
-		{ "token-file", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	memset(o, 0, sizeof(*o));
-	o->vals = xcalloc((size_t)argc, sizeof(*o->vals));
-	int c;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			o->db = optarg;
-			break;
-		case 'v':
-			if (!for_run)
-				return usage_error("%s takes no --var", argv[0]);
-			if (parse_var(optarg, &o->vals[o->nvals++]) < 0)
-				return usage_error("--var takes NAME=VALUE, not \"%s\"", optarg);
-			break;
-		case 'f':
-			if (!for_run)
-				return usage_error("%s takes no --fail-fast", argv[0]);
-			o->fail_fast = true;
-			break;
-		case 's':
-		case 't':
-			if (strcmp(argv[0], "retry") != 0)
-				return usage_error("%s takes no --%s", argv[0],
-				                   c == 's' ? "server" : "token-file");
-			*(c == 's' ? &o->server : &o->token_file) = optarg;
-			break;
-		case 'h':
-			fputs(help, stdout);
-			return -1;
-		default:
-			return cli_option_error(argv, opts);
-		}
-	}
-	return EXIT_OK;
-}
-
-int cmd_run(int argc, char **argv)
-{
-	struct common_opts o;
-	int code = parse_common(argc, argv, run_help, true, &o);
-	if (code == EXIT_OK && argc - optind != 1)
-		code = usage_error("run takes exactly one plan file (see steppy run --help)");
+	bool fail_fast = false;
+	for (size_t i = 0; i < ctx->nopts; i++)
+		fail_fast |= ctx->opts[i].id == 'f';
+	if (argc != 2)
+		return usage_error("run takes exactly one plan file (see steppy run --help)");
 	struct plan *plan = NULL;
-	if (code == EXIT_OK)
-		code = cli_load_plan(argv[optind], o.vals, o.nvals, &plan);
+	int code = cli_load_plan(argv[1], ctx->vars, ctx->nvars, &plan);
 	if (code == EXIT_OK) {
 		/* A Human step that nobody could approve in a release of this user. */
 		char *me = cli_whoami();
@@ -237,7 +184,7 @@ int cmd_run(int argc, char **argv)
 	}
 	struct session s = { 0 };
 	if (code == EXIT_OK)
-		code = session_open(&s, o.db, o.fail_fast, true);
+		code = session_open(&s, ctx->db, fail_fast, true);
 	if (code == EXIT_OK) {
 		mention_orphans(&s);
 		const char *id = NULL;
@@ -274,21 +221,17 @@ int cmd_run(int argc, char **argv)
 	if (s.rt || s.store)
 		session_close(&s);
 	plan_free(plan);
-	free(o.vals);
-	return code < 0 ? EXIT_OK : code;
+	return code;
 }
 
-int cmd_resume(int argc, char **argv)
+int cmd_resume(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	struct common_opts o;
-	int code = parse_common(argc, argv, resume_help, false, &o);
 	struct session s = { 0 };
-	if (code == EXIT_OK)
-		code = session_open(&s, o.db, false, false);
+	int code = session_open(&s, ctx->db, false, false);
 	char **ids = NULL;
 	size_t nids = 0;
-	if (code == EXIT_OK && optind < argc) {
-		for (int i = optind; i < argc && code == EXIT_OK; i++) {
+	if (code == EXIT_OK && argc > 1) {
+		for (int i = 1; i < argc && code == EXIT_OK; i++) {
 			struct exec_row row = { 0 };
 			code = cli_find_execution(s.store, argv[i], &row);
 			if (code != EXIT_OK)
@@ -360,31 +303,24 @@ int cmd_resume(int argc, char **argv)
 	free(ids);
 	if (s.rt || s.store)
 		session_close(&s);
-	free(o.vals);
-	return code < 0 ? EXIT_OK : code;
+	return code;
 }
 
-int cmd_retry(int argc, char **argv)
+int cmd_retry(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	struct common_opts o;
-	int code = parse_common(argc, argv, retry_help, false, &o);
-	if (code == EXIT_OK && argc - optind != 1)
-		code = usage_error("retry takes one execution id (see steppy retry --help)");
-	if (code == EXIT_OK && (o.server || o.token_file)) {
-		free(o.vals);
-		if (!o.server)
-			return usage_error("--token-file goes with --server URL");
-		if (o.db)
-			return usage_error("--db does not go with --server");
-		return cli_remote_control("retry", o.server, o.token_file, argv[optind], NULL,
+	if (argc != 2)
+		return usage_error("retry takes one execution id (see steppy retry --help)");
+	int code = cli_check_server(ctx);
+	if (code != EXIT_OK)
+		return code;
+	if (ctx->server)
+		return cli_remote_control("retry", ctx->server, ctx->token_file, argv[1], NULL,
 		                          NULL);
-	}
 	struct session s = { 0 };
-	if (code == EXIT_OK)
-		code = session_open(&s, o.db, false, false);
+	code = session_open(&s, ctx->db, false, false);
 	struct exec_row row = { 0 };
 	if (code == EXIT_OK)
-		code = cli_find_execution(s.store, argv[optind], &row);
+		code = cli_find_execution(s.store, argv[1], &row);
 	if (code == EXIT_OK) {
 		char *by = cli_whoami();
 		struct strbuf err = STRBUF_INIT;
@@ -402,7 +338,7 @@ int cmd_retry(int argc, char **argv)
 				code = EXIT_OK;
 			} else {
 				fprintf(stderr, "steppy: cannot retry %s: %s\n", row.id, err.buf);
-				code = r == SP_EBUSY ? 7 : EXIT_USAGE;
+				code = r == SP_EBUSY ? EXIT_QUEUED : EXIT_USAGE;
 			}
 		} else if (r < 0) {
 			fprintf(stderr, "steppy: cannot retry %s: %s\n", row.id, err.buf);
@@ -428,6 +364,5 @@ int cmd_retry(int argc, char **argv)
 	exec_row_release(&row);
 	if (s.rt || s.store)
 		session_close(&s);
-	free(o.vals);
-	return code < 0 ? EXIT_OK : code;
+	return code;
 }

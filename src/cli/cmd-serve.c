@@ -11,7 +11,6 @@
 #include "util/alloc.h"
 #include "util/error.h"
 
-#include <getopt.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,8 +114,9 @@ static char **environment_secrets(const struct serve_config *cfg)
 	return sv.v;
 }
 
-int cmd_token(int argc, char **argv)
+int cmd_token(int argc, char **argv, const struct cli_ctx *ctx)
 {
+	(void)ctx; /* CLI_RAW */
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		fputs(token_help, stdout);
 		return EXIT_OK;
@@ -156,112 +156,105 @@ int cmd_token(int argc, char **argv)
 	return EXIT_OK;
 }
 
-int cmd_serve(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "db", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *config_path = NULL, *listen = NULL, *db = NULL;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'l':
-			listen = optarg;
-			break;
-		case 'd':
-			db = optarg;
-			break;
-		case 'h':
-			fputs(serve_help, stdout);
-			return EXIT_OK;
-		default:
-			return cli_option_error(argv, longopts);
-		}
-	}
-	if (optind < argc)
-		return usage_error("serve takes no arguments (see steppy serve --help)");
+const struct option serve_options[] = {
+	{ "listen", required_argument, NULL, 'l' },
+	{ NULL, 0, NULL, 0 },
+};
 
-	struct serve_config cfg;
+/*
+ * The configuration: --config's file (or the defaults), --listen over its
+ * address, its AWS defaults put in the environment unless that says
+ * otherwise. Returns EXIT_OK, or prints why not and returns the exit code
+ * (cfg released).
+ */
+static int serve_configure(const char *config_path, const char *listen, struct serve_config *cfg)
+{
 	if (config_path) {
 		struct diag_list dl = DIAG_LIST_INIT;
-		if (serve_config_load(config_path, &cfg, &dl) < 0) {
+		int r = serve_config_load(config_path, cfg, &dl);
+		if (r < 0) {
 			diag_list_sort(&dl);
-			diag_print_text(stderr, &dl, cfg.doc, use_colour(stderr));
+			diag_print_text(stderr, &dl, cfg->doc, use_colour(stderr));
 			fprintf(stderr, "%s: invalid configuration; the server does not start\n",
 			        config_path);
-			diag_list_release(&dl);
-			serve_config_release(&cfg);
-			return EXIT_INVALID;
+			serve_config_release(cfg);
 		}
 		diag_list_release(&dl);
+		if (r < 0)
+			return EXIT_INVALID;
 	} else {
-		serve_config_defaults(&cfg);
+		serve_config_defaults(cfg);
 	}
 	static char host[256];
-	if (listen && parse_listen(listen, host, sizeof(host), &cfg.listen_port) < 0) {
-		serve_config_release(&cfg);
+	if (listen && parse_listen(listen, host, sizeof(host), &cfg->listen_port) < 0) {
+		serve_config_release(cfg);
 		return usage_error("--listen takes HOST:PORT, not \"%s\"", listen);
 	}
 	if (listen)
-		cfg.listen_host = host;
-	/* AWS defaults of the configuration, unless the environment says otherwise. */
-	if (cfg.aws_region && !getenv("AWS_REGION"))
-		setenv("AWS_REGION", cfg.aws_region, 1);
-	if (cfg.aws_profile && !getenv("AWS_PROFILE"))
-		setenv("AWS_PROFILE", cfg.aws_profile, 1);
+		cfg->listen_host = host;
+	if (cfg->aws_region && !getenv("AWS_REGION"))
+		setenv("AWS_REGION", cfg->aws_region, 1);
+	if (cfg->aws_profile && !getenv("AWS_PROFILE"))
+		setenv("AWS_PROFILE", cfg->aws_profile, 1);
+	return EXIT_OK;
+}
 
-	struct store *st;
-	char *path;
-	int code = cli_open_store(db ? db : cfg.store, &st, &path);
-	if (code != EXIT_OK) {
-		serve_config_release(&cfg);
+/* Opens the store of --db or the configuration and checks it: a damaged file
+ * would answer with errors (or worse, nothing) for days, so it is refused
+ * now, naming the file. Returns an exit code (printed). */
+static int serve_open_store(const char *db, const struct serve_config *cfg, struct store **ret,
+                            char **ret_path)
+{
+	int code = cli_open_store(db ? db : cfg->store, ret, ret_path);
+	if (code != EXIT_OK)
 		return code;
+	if (cfg->secret_key_file)
+		store_set_key_file(*ret, cfg->secret_key_file);
+	struct strbuf err = STRBUF_INIT;
+	if (store_check(*ret, &err) < 0) {
+		fprintf(stderr, "steppy serve: %s; the server does not start\n", err.buf);
+		store_close(*ret);
+		*ret = NULL;
+		free(*ret_path);
+		*ret_path = NULL;
+		code = EXIT_USAGE;
 	}
-	if (cfg.secret_key_file)
-		store_set_key_file(st, cfg.secret_key_file);
-	/* A damaged file would answer with errors (or worse, nothing) for days:
-	 * refuse it now, naming the file. */
-	struct strbuf cerr = STRBUF_INIT;
-	if (store_check(st, &cerr) < 0) {
-		fprintf(stderr, "steppy serve: %s; the server does not start\n", cerr.buf);
-		strbuf_release(&cerr);
-		store_close(st);
-		free(path);
-		serve_config_release(&cfg);
-		return EXIT_USAGE;
-	}
-	strbuf_release(&cerr);
+	strbuf_release(&err);
+	return code;
+}
+
+/*
+ * Starts the runtime and the server on st, resumes what is unfinished and
+ * runs until a signal stops it. Returns EXIT_OK, or EXIT_USAGE when it could
+ * not start or stopped while the store refused events (never 0 then: a
+ * service manager restarts on non-zero).
+ */
+static int serve_run(struct store *st, const char *path, struct serve_config *cfg)
+{
 	char *notify_log = cli_notify_log(path);
-	struct server *srv = server_new(&cfg, path);
+	struct server *srv = server_new(cfg, path);
 	/* Exec commands run as this user: keep them (and anything else of
 	 * this user) from reading the server's memory and /proc/PID/environ. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	char **secrets = environment_secrets(&cfg);
+	char **secrets = environment_secrets(cfg);
 	struct runtime_options opts = { .notify_log = notify_log,
 		                        .observer = server_observer(srv),
 		                        .keep_running = true,
-		                        .exec_policy = &cfg.exec,
+		                        .exec_policy = &cfg->exec,
 		                        .exec_minimal_env = true,
 		                        .secret_values = (const char *const *)secrets,
-		                        .people = &cfg.people,
+		                        .people = &cfg->people,
 		                        .retry_store = true };
 	struct runtime *rt = NULL;
 	struct strbuf err = STRBUF_INIT;
+	int code = EXIT_USAGE;
 	int r = runtime_new(st, &opts, &rt, &err);
 	if (r == 0)
 		r = server_start(srv, rt, &err);
 	/* Tell local commands that decisions on this store have owners now
 	 * (steppy approve refuses to decide for approvers without --force). */
 	if (r == 0)
-		r = store_meta_set(st, "serve.tokens", cfg.ntokens ? server_url(srv) : NULL, &err);
+		r = store_meta_set(st, "serve.tokens", cfg->ntokens ? server_url(srv) : NULL, &err);
 	if (r == 0) {
 		size_t n = 0;
 		runtime_adopt_all(rt, &n, &err);
@@ -272,26 +265,44 @@ int cmd_serve(int argc, char **argv)
 			printf("steppy serve: public URL %s\n", server_url(srv));
 		fflush(stdout);
 		if (runtime_run(rt) == 2) {
-			/* Never 0 after a failure: a service manager restarts on non-zero. */
 			fprintf(stderr, "steppy serve: stopped while the store refused events; "
 			                "the next start continues from what was recorded\n");
-			code = EXIT_USAGE;
 		} else {
 			printf("steppy serve: stopped\n");
 			code = EXIT_OK;
 		}
 	} else {
 		fprintf(stderr, "steppy serve: %s\n", err.buf);
-		code = EXIT_USAGE;
 	}
 	server_free(srv);
 	runtime_free(rt);
-	store_close(st);
 	strbuf_release(&err);
 	for (size_t i = 0; secrets[i]; i++)
 		free(secrets[i]);
 	free(secrets);
 	free(notify_log);
+	return code;
+}
+
+int cmd_serve(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	(void)argv;
+	const char *listen = NULL;
+	for (size_t i = 0; i < ctx->nopts; i++)
+		if (ctx->opts[i].id == 'l')
+			listen = ctx->opts[i].arg;
+	if (argc != 1)
+		return usage_error("serve takes no arguments (see steppy serve --help)");
+	struct serve_config cfg;
+	int code = serve_configure(ctx->config, listen, &cfg);
+	if (code != EXIT_OK)
+		return code;
+	struct store *st = NULL;
+	char *path = NULL;
+	code = serve_open_store(ctx->db, &cfg, &st, &path);
+	if (code == EXIT_OK)
+		code = serve_run(st, path, &cfg);
+	store_close(st);
 	free(path);
 	serve_config_release(&cfg);
 	return code;

@@ -86,8 +86,9 @@ static int exit_like(int status)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
-int cmd_supervise(int argc, char **argv)
+int cmd_supervise(int argc, char **argv, const struct cli_ctx *ctx)
 {
+	(void)ctx; /* CLI_RAW */
 	if (argc < 5 || strcmp(argv[3], "--") != 0)
 		return usage_error("__supervise is internal to steppy");
 	long grace_ms = atol(argv[1]);

@@ -6,10 +6,8 @@
 #include "notify/notify.h"
 #include "plan/validate.h"
 #include "server/config.h"
-#include "util/alloc.h"
 #include "util/error.h"
 
-#include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,121 +90,109 @@ static int validate_one(const char *path, const struct var_value *vals, size_t n
 	return EXIT_OK;
 }
 
-int cmd_validate(int argc, char **argv)
+const struct option validate_options[] = {
+	{ "quiet", no_argument, NULL, 'q' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* The configuration of --config, or the defaults. Returns EXIT_OK, or prints
+ * its diagnostics and returns EXIT_USAGE (cfg released). */
+static int load_config(const char *path, struct serve_config *cfg)
 {
-	static const struct option opts[] = {
-		{ "format", required_argument, NULL, 'f' }, { "var", required_argument, NULL, 'v' },
-		{ "config", required_argument, NULL, 'c' }, { "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
-	};
-	enum output_format format = FORMAT_TEXT;
-	struct var_value *vals = xcalloc((size_t)argc, sizeof(*vals));
-	size_t nvals = 0;
+	if (!path) {
+		serve_config_defaults(cfg);
+		return EXIT_OK;
+	}
+	struct diag_list dl = DIAG_LIST_INIT;
+	int code = EXIT_OK;
+	if (serve_config_load(path, cfg, &dl) < 0) {
+		diag_list_sort(&dl);
+		diag_print_text(stderr, &dl, cfg->doc, use_colour(stderr));
+		fprintf(stderr, "%s: invalid configuration\n", path);
+		serve_config_release(cfg);
+		code = EXIT_USAGE;
+	}
+	diag_list_release(&dl);
+	return code;
+}
+
+/* The --format json entry of one file. */
+static json_t *file_json(const char *name, int code, const struct diag_list *dl,
+                         const struct plan_result *res)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "file", json_string(name));
+	json_object_set_new(o, "valid", json_boolean(code == EXIT_OK));
+	json_object_set_new(o, "errorCount", json_integer((json_int_t)dl->errors));
+	if (code == EXIT_OK) {
+		json_object_set_new(o, "stages", json_integer((json_int_t)res->stages));
+		json_object_set_new(o, "steps", json_integer((json_int_t)res->steps));
+	}
+	json_object_set_new(o, "diagnostics", diag_to_json(dl));
+	return o;
+}
+
+/* The text report of one file: diagnostics and the error count on stderr,
+ * "valid (S stages, T steps)" on stdout unless quiet. */
+static void file_text(const char *name, int code, const struct diag_list *dl, const struct doc *doc,
+                      const struct plan_result *res, bool quiet)
+{
+	diag_print_text(stderr, dl, doc, use_colour(stderr));
+	if (code == EXIT_OK && !quiet)
+		printf("%s: valid (%zu stage%s, %zu step%s)\n", name, res->stages,
+		       res->stages == 1 ? "" : "s", res->steps, res->steps == 1 ? "" : "s");
+	else if (code != EXIT_OK)
+		fprintf(stderr, "%s: %zu error%s\n", name, dl->errors, dl->errors == 1 ? "" : "s");
+}
+
+/* The --format json document of the whole run. */
+static void print_summary_json(json_t *files, int status, size_t total_errors)
+{
+	json_t *out = json_object();
+	json_object_set_new(out, "valid", json_boolean(status == EXIT_OK));
+	json_object_set_new(out, "errorCount", json_integer((json_int_t)total_errors));
+	json_object_set_new(out, "files", files);
+	json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(out);
+}
+
+int cmd_validate(int argc, char **argv, const struct cli_ctx *ctx)
+{
 	bool quiet = false;
-	const char *config_path = NULL;
-	int c, status = EXIT_OK;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			if (parse_format(optarg, &format) < 0)
-				status = usage_error("--format must be text or json, not \"%s\"",
-				                     optarg);
-			break;
-		case 'v':
-			if (parse_var(optarg, &vals[nvals++]) < 0)
-				status = usage_error("--var takes NAME=VALUE, not \"%s\"", optarg);
-			break;
-		case 'q':
-			quiet = true;
-			break;
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'h':
-			fputs(validate_help, stdout);
-			free(vals);
-			return EXIT_OK;
-		default:
-			status = cli_option_error(argv, opts);
-		}
-	}
-	if (status == EXIT_OK && optind >= argc)
-		status = usage_error(
+	for (size_t i = 0; i < ctx->nopts; i++)
+		quiet |= ctx->opts[i].id == 'q';
+	if (argc < 2)
+		return usage_error(
 		    "validate needs at least one plan file (see steppy validate --help)");
-	if (status != EXIT_OK) {
-		free(vals);
-		return status;
-	}
-
 	struct serve_config cfg;
-	serve_config_defaults(&cfg);
-	if (config_path) {
-		struct diag_list dl = DIAG_LIST_INIT;
-		if (serve_config_load(config_path, &cfg, &dl) < 0) {
-			diag_list_sort(&dl);
-			diag_print_text(stderr, &dl, cfg.doc, use_colour(stderr));
-			fprintf(stderr, "%s: invalid configuration\n", config_path);
-			diag_list_release(&dl);
-			serve_config_release(&cfg);
-			free(vals);
-			return EXIT_USAGE;
-		}
-		diag_list_release(&dl);
-	}
-
+	int status = load_config(ctx->config, &cfg);
+	if (status != EXIT_OK)
+		return status;
 	json_t *files = json_array();
 	size_t total_errors = 0;
-	bool colour = use_colour(stderr);
-	for (int i = optind; i < argc; i++) {
+	for (int i = 1; i < argc; i++) {
 		struct diag_list dl = DIAG_LIST_INIT;
 		struct doc *doc = NULL;
 		struct plan_result res;
-		int code = validate_one(argv[i], vals, nvals, config_path ? &cfg : NULL,
-		                        config_path, &dl, &doc, &res);
+		int code = validate_one(argv[i], ctx->vars, ctx->nvars, ctx->config ? &cfg : NULL,
+		                        ctx->config, &dl, &doc, &res);
 		diag_list_sort(&dl);
 		total_errors += dl.errors;
 		if (code > status)
 			status = code;
 		const char *name = doc ? doc->name : (!strcmp(argv[i], "-") ? "<stdin>" : argv[i]);
-		if (format == FORMAT_JSON) {
-			json_t *o = json_object();
-			json_object_set_new(o, "file", json_string(name));
-			json_object_set_new(o, "valid", json_boolean(code == EXIT_OK));
-			json_object_set_new(o, "errorCount", json_integer((json_int_t)dl.errors));
-			if (code == EXIT_OK) {
-				json_object_set_new(o, "stages",
-				                    json_integer((json_int_t)res.stages));
-				json_object_set_new(o, "steps",
-				                    json_integer((json_int_t)res.steps));
-			}
-			json_object_set_new(o, "diagnostics", diag_to_json(&dl));
-			json_array_append_new(files, o);
-		} else {
-			diag_print_text(stderr, &dl, doc, colour);
-			if (code == EXIT_OK && !quiet)
-				printf("%s: valid (%zu stage%s, %zu step%s)\n", name, res.stages,
-				       res.stages == 1 ? "" : "s", res.steps,
-				       res.steps == 1 ? "" : "s");
-			else if (code != EXIT_OK)
-				fprintf(stderr, "%s: %zu error%s\n", name, dl.errors,
-				        dl.errors == 1 ? "" : "s");
-		}
+		if (ctx->format == FORMAT_JSON)
+			json_array_append_new(files, file_json(name, code, &dl, &res));
+		else
+			file_text(name, code, &dl, doc, &res, quiet);
 		diag_list_release(&dl);
 		doc_free(doc);
 	}
-	if (format == FORMAT_JSON) {
-		json_t *out = json_object();
-		json_object_set_new(out, "valid", json_boolean(status == EXIT_OK));
-		json_object_set_new(out, "errorCount", json_integer((json_int_t)total_errors));
-		json_object_set_new(out, "files", files);
-		json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(out);
-	} else {
+	if (ctx->format == FORMAT_JSON)
+		print_summary_json(files, status, total_errors);
+	else
 		json_decref(files);
-	}
 	serve_config_release(&cfg);
-	free(vals);
 	return status;
 }

@@ -24,11 +24,6 @@ echo "# $passed passed, $failed failed"
 [ $failed -eq 0 ]
 
 # Functions still to split (issue 11 empties this list):
-# except: src/cli/cmd-control.c control
-# except: src/cli/cmd-control.c cli_remote_control
-# except: src/cli/cmd-list.c cmd_show
-# except: src/cli/cmd-serve.c cmd_serve
-# except: src/cli/cmd-validate.c cmd_validate
 # except: src/cli/view.c on_event
 # except: src/core/engine.c engine_apply
 # except: src/notify/notify.c prepare
