@@ -196,6 +196,91 @@ static enum scalar_type core_schema_type(const char *s)
 	return SC_STRING;
 }
 
+/*
+ * The type an explicit tag gives a scalar: !!str, !!int, !!float, !!bool or
+ * !!null, whose text must then be one of that type (an integer is a float
+ * too). Returns 0 and *ret, or -1 after reporting the tag or the text.
+ */
+static int tagged_type(struct yp *yp, const char *tag, const char *text, struct doc_pos pos,
+                       enum scalar_type *ret)
+{
+	static const struct {
+		const char *tag;
+		enum scalar_type type;
+	} tags[] = { { YAML_STR_TAG, SC_STRING },
+		     { YAML_INT_TAG, SC_INT },
+		     { YAML_FLOAT_TAG, SC_FLOAT },
+		     { YAML_BOOL_TAG, SC_BOOL },
+		     { YAML_NULL_TAG, SC_NULL } };
+	size_t k;
+	for (k = 0; k < sizeof(tags) / sizeof(tags[0]); k++)
+		if (!strcmp(tag, tags[k].tag))
+			break;
+	struct strbuf shown = STRBUF_INIT;
+	tag_shorthand(&shown, tag);
+	int r = 0;
+	if (k == sizeof(tags) / sizeof(tags[0])) {
+		yp_error(yp, pos, "unsupported YAML tag \"%s\"", shown.buf);
+		r = -1;
+	} else if (tags[k].type != SC_STRING && core_schema_type(text) != tags[k].type &&
+	           !(tags[k].type == SC_FLOAT && core_schema_type(text) == SC_INT)) {
+		yp_error(yp, pos, "\"%.40s\" is not a valid %s", text, shown.buf);
+		r = -1;
+	} else {
+		*ret = tags[k].type;
+	}
+	strbuf_release(&shown);
+	return r;
+}
+
+/* The number node of text (type SC_INT or SC_FLOAT): octal and hex
+ * integers, integers exact past 2^53, whole floats as integers too; NULL
+ * (reported) for infinities and NaN. */
+static struct doc_node *number_node(struct yp *yp, const char *text, enum scalar_type type,
+                                    struct doc_pos pos)
+{
+	double v;
+	bool is_int = false;
+	long long iv = 0;
+	if (!strncmp(text, "0o", 2) || !strncmp(text, "0x", 2)) {
+		errno = 0;
+		unsigned long long u = strtoull(text + 2, NULL, text[1] == 'o' ? 8 : 16);
+		if (errno == 0 && u <= INT64_MAX) {
+			iv = (long long)u;
+			is_int = true;
+		}
+		v = (double)u;
+	} else if (strstr(text, "inf") || strstr(text, "Inf") || strstr(text, "INF") ||
+	           strstr(text, "nan") || strstr(text, "NaN") || strstr(text, "NAN")) {
+		v = NAN;
+	} else {
+		v = strtod(text, NULL);
+		if (type == SC_INT) {
+			/* Exact, even past 2^53, where the double is not. */
+			errno = 0;
+			iv = strtoll(text, NULL, 10);
+			is_int = errno == 0;
+		} else {
+			/* 10.0 and 1e1 are whole numbers too. */
+			int64_t whole;
+			is_int = doc_whole_int64(v, &whole);
+			iv = is_int ? (long long)whole : 0;
+		}
+	}
+	if (!isfinite(v)) {
+		yp_error(yp, pos, "%.40s is not a finite number; plans allow only finite numbers",
+		         text);
+		return NULL;
+	}
+	struct doc_node *node = new_node(yp, DOC_NUMBER, pos);
+	if (node) {
+		node->u.number.value = v;
+		node->u.number.integer = iv;
+		node->u.number.is_integer = is_int;
+	}
+	return node;
+}
+
 static struct doc_node *scalar_node(struct yp *yp, yaml_event_t *ev)
 {
 	const char *text = (const char *)ev->data.scalar.value;
@@ -203,36 +288,9 @@ static struct doc_node *scalar_node(struct yp *yp, yaml_event_t *ev)
 	const char *tag = (const char *)ev->data.scalar.tag;
 	struct doc_pos pos = mark_pos(ev->start_mark);
 	enum scalar_type type = SC_STRING;
-
 	if (tag && strcmp(tag, "!") != 0) {
-		static const struct {
-			const char *tag;
-			enum scalar_type type;
-		} tags[] = { { YAML_STR_TAG, SC_STRING },
-			     { YAML_INT_TAG, SC_INT },
-			     { YAML_FLOAT_TAG, SC_FLOAT },
-			     { YAML_BOOL_TAG, SC_BOOL },
-			     { YAML_NULL_TAG, SC_NULL } };
-		size_t k;
-		for (k = 0; k < sizeof(tags) / sizeof(tags[0]); k++)
-			if (!strcmp(tag, tags[k].tag))
-				break;
-		if (k == sizeof(tags) / sizeof(tags[0])) {
-			struct strbuf shown = STRBUF_INIT;
-			tag_shorthand(&shown, tag);
-			yp_error(yp, pos, "unsupported YAML tag \"%s\"", shown.buf);
-			strbuf_release(&shown);
+		if (tagged_type(yp, tag, text, pos, &type) < 0)
 			return NULL;
-		}
-		type = tags[k].type;
-		if (type != SC_STRING && core_schema_type(text) != type &&
-		    !(type == SC_FLOAT && core_schema_type(text) == SC_INT)) {
-			struct strbuf shown = STRBUF_INIT;
-			tag_shorthand(&shown, tag);
-			yp_error(yp, pos, "\"%.40s\" is not a valid %s", text, shown.buf);
-			strbuf_release(&shown);
-			return NULL;
-		}
 	} else if (!tag && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
 		type = core_schema_type(text);
 	}
@@ -247,49 +305,8 @@ static struct doc_node *scalar_node(struct yp *yp, yaml_event_t *ev)
 			node->u.boolean = text[0] == 't' || text[0] == 'T';
 		return node;
 	case SC_INT:
-	case SC_FLOAT: {
-		double v;
-		bool is_int = false;
-		long long iv = 0;
-		if (!strncmp(text, "0o", 2) || !strncmp(text, "0x", 2)) {
-			errno = 0;
-			unsigned long long u = strtoull(text + 2, NULL, text[1] == 'o' ? 8 : 16);
-			if (errno == 0 && u <= INT64_MAX) {
-				iv = (long long)u;
-				is_int = true;
-			}
-			v = (double)u;
-		} else if (strstr(text, "inf") || strstr(text, "Inf") || strstr(text, "INF") ||
-		           strstr(text, "nan") || strstr(text, "NaN") || strstr(text, "NAN")) {
-			v = NAN;
-		} else {
-			v = strtod(text, NULL);
-			if (type == SC_INT) {
-				/* Exact, even past 2^53, where the double is not. */
-				errno = 0;
-				iv = strtoll(text, NULL, 10);
-				is_int = errno == 0;
-			} else {
-				/* 10.0 and 1e1 are whole numbers too. */
-				int64_t whole;
-				is_int = doc_whole_int64(v, &whole);
-				iv = is_int ? (long long)whole : 0;
-			}
-		}
-		if (!isfinite(v)) {
-			yp_error(yp, pos,
-			         "%.40s is not a finite number; plans allow only finite numbers",
-			         text);
-			return NULL;
-		}
-		node = new_node(yp, DOC_NUMBER, pos);
-		if (node) {
-			node->u.number.value = v;
-			node->u.number.integer = iv;
-			node->u.number.is_integer = is_int;
-		}
-		return node;
-	}
+	case SC_FLOAT:
+		return number_node(yp, text, type, pos);
 	case SC_STRING:
 		break;
 	}

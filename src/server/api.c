@@ -494,30 +494,11 @@ static json_t *diag_json(const struct diag_list *dl)
 	return arr;
 }
 
-static void h_submit(struct request *rq)
+/* The "variables" of a submission as values (names and values borrowed from
+ * vars_in). Returns 0, or answers 400 and returns -1. *ret is the caller's. */
+static int submit_variables(struct request *rq, json_t *vars_in, struct var_value **ret,
+                            size_t *ret_n)
 {
-	static const char *const fields[] = { "plan", "variables", "name", NULL };
-	if (!writable(rq))
-		return;
-	json_t *in = request_json(rq, fields);
-	if (!in)
-		return;
-	json_t *plan_in = json_object_get(in, "plan");
-	json_t *vars_in = json_object_get(in, "variables");
-	const char *label = json_string_value(json_object_get(in, "name"));
-	if (!plan_in || !(json_is_string(plan_in) || json_is_object(plan_in))) {
-		respond_error(
-		    rq, 400, "invalid-body",
-		    "/plan: give the plan as a JSON object, or its text (JSON or YAML) as "
-		    "a string");
-		json_decref(in);
-		return;
-	}
-	if (vars_in && !json_is_object(vars_in)) {
-		respond_error(rq, 400, "invalid-body", "/variables: an object of NAME: \"value\"");
-		json_decref(in);
-		return;
-	}
 	size_t nvals = json_object_size(vars_in);
 	struct var_value *vals = xcalloc(nvals ? nvals : 1, sizeof(*vals));
 	size_t k = 0;
@@ -529,104 +510,158 @@ static void h_submit(struct request *rq)
 			respond_error(rq, 400, "invalid-body", "/variables/%s: values are strings",
 			              key);
 			free(vals);
-			json_decref(in);
-			return;
+			return -1;
 		}
 		vals[k++] = (struct var_value){ key, json_string_value(v) };
 	}
-	char *text = json_is_string(plan_in)
-	                 ? xstrdup(json_string_value(plan_in))
-	                 : json_dumps(plan_in, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	/* the label is shown by list and show: no control characters reach a terminal */
-	struct strbuf safe_label = STRBUF_INIT;
-	if (label)
-		strbuf_add_escaped(&safe_label, label, strlen(label));
-	const char *name = label ? safe_label.buf : "submitted plan";
-	struct diag_list dl = DIAG_LIST_INIT;
-	struct doc *doc = NULL;
+	*ret = vals;
+	*ret_n = nvals;
+	return 0;
+}
+
+/*
+ * Reads, validates and binds a submitted plan text and checks what this
+ * server adds: its channels, the starter (rq's identity) being able to get
+ * through its Human steps, its exec policy. Returns 0 and *ret_plan, or a
+ * negative code with the reasons in dl and err. *ret_doc (the document as
+ * read, for messages) is the caller's in both cases.
+ */
+static int submit_plan(struct request *rq, const char *name, const char *text,
+                       const struct var_value *vals, size_t nvals, struct doc **ret_doc,
+                       struct plan **ret_plan, struct diag_list *dl, struct strbuf *err)
+{
 	struct plan *plan = NULL;
-	struct strbuf err = STRBUF_INIT;
-	int r = doc_parse(name, text, strlen(text), doc_guess_syntax(name, text, strlen(text)),
-	                  &doc, &dl);
+	size_t len = strlen(text);
+	int r = doc_parse(name, text, len, doc_guess_syntax(name, text, len), ret_doc, dl);
 	if (r == 0)
-		r = plan_from_doc(doc, vals, nvals, &plan, &dl, &err);
+		r = plan_from_doc(*ret_doc, vals, nvals, &plan, dl, err);
 	/* A channel the server does not have would lose the step's approval link. */
 	if (r == 0 && channels_check_plan(rq->srv->cfg->channel_list, rq->srv->cfg->nchannels,
-	                                  plan->doc, "this server", &dl)) {
-		plan_free(plan);
-		plan = NULL;
+	                                  plan->doc, "this server", dl))
 		r = SP_EINVAL;
-	}
 	/* A Human step its starter's release could never get through. */
 	if (r == 0) {
 		struct diag_list starter = DIAG_LIST_INIT;
 		if (human_check_plan_starter(plan, rq->identity, &starter) > 0) {
-			plan_free(plan);
-			plan = NULL;
 			r = SP_EINVAL;
-			diag_list_release(&dl); /* the plan's warnings: not what refused it */
-			dl = starter;
+			diag_list_release(dl); /* the plan's warnings: not what refused it */
+			*dl = starter;
 		} else {
 			diag_list_release(&starter);
 		}
 	}
-	if (r == 0 && exec_policy_check_plan(&rq->srv->cfg->exec, plan, false, &dl) < 0) {
-		plan_free(plan);
-		plan = NULL;
+	if (r == 0 && exec_policy_check_plan(&rq->srv->cfg->exec, plan, false, dl) < 0)
 		r = SP_EINVAL;
+	if (r < 0)
+		plan_free(plan);
+	else
+		*ret_plan = plan;
+	return r;
+}
+
+/* For a plan refused over its variables (SP_EUSAGE): err in the API's terms,
+ * with the field's pointer. */
+static void variables_message(const struct doc *doc, const struct var_value *vals, size_t nvals,
+                              struct strbuf *err)
+{
+	const char *unbound = plan_unbound_variable(doc, vals, nvals);
+	const struct doc_node *decls = doc_get(doc->root, "variables");
+	const char *unknown = NULL;
+	for (size_t i = 0; i < nvals && !unknown; i++)
+		if (!doc_member(decls, vals[i].name))
+			unknown = vals[i].name;
+	struct strbuf m = STRBUF_INIT;
+	if (unknown)
+		strbuf_addf(&m, "/variables/%s: %s", unknown, err->buf);
+	else if (unbound)
+		strbuf_addf(&m,
+		            "/variables/%s: variable \"%s\" has no default; give it a value in "
+		            "\"variables\"",
+		            unbound, unbound);
+	if (m.len) {
+		strbuf_release(err);
+		*err = m;
 	}
-	free(text);
-	if (r == SP_EUSAGE) {
-		/* variables: say it in the API's terms, with the field's pointer */
-		const char *unbound = plan_unbound_variable(doc, vals, nvals);
-		const struct doc_node *decls = doc_get(doc->root, "variables");
-		const char *unknown = NULL;
-		for (size_t i = 0; i < nvals && !unknown; i++)
-			if (!doc_member(decls, vals[i].name))
-				unknown = vals[i].name;
-		struct strbuf m = STRBUF_INIT;
-		if (unknown)
-			strbuf_addf(&m, "/variables/%s: %s", unknown, err.buf);
-		else if (unbound)
-			strbuf_addf(&m,
-			            "/variables/%s: variable \"%s\" has no default; give it a "
-			            "value in \"variables\"",
-			            unbound, unbound);
-		if (m.len) {
-			strbuf_release(&err);
-			err = m;
-		}
+}
+
+/* 400 invalid-plan: the first reason as the message, every diagnostic. */
+static void respond_invalid_plan(struct request *rq, struct diag_list *dl, const struct strbuf *err)
+{
+	diag_list_sort(dl);
+	const char *message = err->len  ? err->buf
+	                      : dl->len ? dl->items[0].message
+	                                : "the plan is invalid";
+	json_t *body = json_pack("{s{sssssO}}", "error", "code", "invalid-plan", "message", message,
+	                         "diagnostics", json_null());
+	json_object_set_new(json_object_get(body, "error"), "diagnostics", diag_json(dl));
+	respond_json(rq, 400, body);
+}
+
+/* Hands plan (taken) to the loop thread to start as a release; answers 201. */
+static void submit_start(struct request *rq, struct plan *plan, const char *label)
+{
+	struct submit_job j = { .plan = plan, .label = label, .by = rq->identity };
+	strbuf_init(&j.err, SIZE_MAX);
+	if (server_call(rq->srv, do_submit, &j) < 0) {
+		plan_free(plan);
+		respond_error(rq, 503, "closing", "the server is shutting down");
+	} else if (j.r < 0) {
+		plan_free(plan);
+		respond_error(rq, 503, "store-error", "%s", j.err.buf);
+	} else {
+		respond_json(rq, 201,
+		             json_pack("{ssssss}", "id", j.id, "status", "RUNNING", "startedBy",
+		                       rq->identity));
+	}
+	strbuf_release(&j.err);
+}
+
+static void h_submit(struct request *rq)
+{
+	static const char *const fields[] = { "plan", "variables", "name", NULL };
+	if (!writable(rq))
+		return;
+	json_t *in = request_json(rq, fields);
+	if (!in)
+		return;
+	json_t *plan_in = json_object_get(in, "plan");
+	json_t *vars_in = json_object_get(in, "variables");
+	const char *label = json_string_value(json_object_get(in, "name"));
+	struct var_value *vals = NULL;
+	size_t nvals = 0;
+	if (!plan_in || !(json_is_string(plan_in) || json_is_object(plan_in)))
+		respond_error(rq, 400, "invalid-body",
+		              "/plan: give the plan as a JSON object, or its text (JSON or YAML) "
+		              "as a string");
+	else if (vars_in && !json_is_object(vars_in))
+		respond_error(rq, 400, "invalid-body", "/variables: an object of NAME: \"value\"");
+	else if (submit_variables(rq, vars_in, &vals, &nvals) == 0) {
+		char *text = json_is_string(plan_in)
+		                 ? xstrdup(json_string_value(plan_in))
+		                 : json_dumps(plan_in, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		/* the label is shown by list and show: no control characters reach a terminal */
+		struct strbuf safe_label = STRBUF_INIT;
+		if (label)
+			strbuf_add_escaped(&safe_label, label, strlen(label));
+		const char *name = label ? safe_label.buf : "submitted plan";
+		struct diag_list dl = DIAG_LIST_INIT;
+		struct doc *doc = NULL;
+		struct plan *plan = NULL;
+		struct strbuf err = STRBUF_INIT;
+		int r = submit_plan(rq, name, text, vals, nvals, &doc, &plan, &dl, &err);
+		free(text);
+		if (r == SP_EUSAGE)
+			variables_message(doc, vals, nvals, &err);
+		if (r < 0)
+			respond_invalid_plan(rq, &dl, &err);
+		else
+			submit_start(rq, plan, name);
+		strbuf_release(&err);
+		strbuf_release(&safe_label);
+		diag_list_release(&dl);
+		doc_free(doc);
 	}
 	free(vals);
-	if (r < 0) {
-		diag_list_sort(&dl);
-		const char *message = err.len  ? err.buf
-		                      : dl.len ? dl.items[0].message
-		                               : "the plan is invalid";
-		json_t *body = json_pack("{s{sssssO}}", "error", "code", "invalid-plan", "message",
-		                         message, "diagnostics", json_null());
-		json_object_set_new(json_object_get(body, "error"), "diagnostics", diag_json(&dl));
-		respond_json(rq, 400, body);
-	} else {
-		struct submit_job j = { .plan = plan, .label = name, .by = rq->identity };
-		strbuf_init(&j.err, SIZE_MAX);
-		if (server_call(rq->srv, do_submit, &j) < 0) {
-			plan_free(plan);
-			respond_error(rq, 503, "closing", "the server is shutting down");
-		} else if (j.r < 0) {
-			plan_free(plan);
-			respond_error(rq, 503, "store-error", "%s", j.err.buf);
-		} else {
-			respond_json(rq, 201,
-			             json_pack("{ssssss}", "id", j.id, "status", "RUNNING",
-			                       "startedBy", rq->identity));
-		}
-		strbuf_release(&j.err);
-	}
-	strbuf_release(&err);
-	strbuf_release(&safe_label);
-	diag_list_release(&dl);
-	doc_free(doc);
 	json_decref(in);
 }
 

@@ -548,19 +548,9 @@ int serve_config_parse(const char *name, const char *text, size_t len, struct se
 }
 
 /* Checks the parsed document (r: the parser's result) and fills c. */
-static int config_check(struct doc *doc, int r, struct serve_config *c, struct diag_list *diags)
+/* defaultChannels must name channels of "channels". */
+static void check_default_channels(struct vctx *v, const struct doc_node *root)
 {
-	if (r < 0) {
-		c->doc = doc; /* for showing source lines; NULL if unreadable */
-		return r;
-	}
-	/* bound = false: a configuration has no variables to speak of */
-	struct vctx v = { .doc = doc, .diags = diags, .bound = false };
-	strbuf_init(&v.ptr, SIZE_MAX);
-	static const struct field_spec *const tables[] = { config_fields, NULL };
-	schema_check_object(&v, doc->root, tables, "the configuration");
-	const struct doc_node *root = doc->root;
-	/* defaultChannels must name channels */
 	const struct doc_node *defaults = doc_get(root, "defaultChannels");
 	const struct doc_node *channels = doc_get(root, "channels");
 	for (size_t i = 0; defaults && defaults->kind == DOC_ARRAY && i < defaults->u.array.len;
@@ -568,16 +558,20 @@ static int config_check(struct doc *doc, int r, struct serve_config *c, struct d
 		const struct doc_node *n = defaults->u.array.items[i];
 		if (n->kind == DOC_STRING && !(channels && channels->kind == DOC_OBJECT &&
 		                               doc_get(channels, n->u.string.s))) {
-			size_t s1 = v_push(&v, "defaultChannels");
-			size_t s2 = v_push_index(&v, i);
-			v_error(&v, n->pos, NULL,
+			size_t s1 = v_push(v, "defaultChannels");
+			size_t s2 = v_push_index(v, i);
+			v_error(v, n->pos, NULL,
 			        "no channel \"%.60s\" is configured under \"channels\"",
 			        n->u.string.s);
-			v_pop(&v, s2);
-			v_pop(&v, s1);
+			v_pop(v, s2);
+			v_pop(v, s1);
 		}
 	}
-	/* one address may not take every connection */
+}
+
+/* One address may not take every connection. */
+static void check_connection_limits(struct vctx *v, const struct doc_node *root)
+{
 	const struct doc_node *per = doc_get(root, "maxConnectionsPerAddress");
 	const struct doc_node *all = doc_get(root, "maxConnections");
 	int64_t all_n = all && all->kind == DOC_NUMBER && all->u.number.is_integer
@@ -585,60 +579,51 @@ static int config_check(struct doc *doc, int r, struct serve_config *c, struct d
 	                    : 1024;
 	if (per && per->kind == DOC_NUMBER && per->u.number.is_integer &&
 	    per->u.number.integer >= all_n) {
-		size_t s1 = v_push(&v, "maxConnectionsPerAddress");
-		v_error(&v, per->pos, NULL,
+		size_t s1 = v_push(v, "maxConnectionsPerAddress");
+		v_error(v, per->pos, NULL,
 		        "must be below maxConnections (%lld), or one address can take them all",
 		        (long long)all_n);
-		v_pop(&v, s1);
+		v_pop(v, s1);
 	}
-	const struct doc_node *tls = doc_get(root, "tls");
-	if (channels && channels->kind == DOC_OBJECT) {
-		c->channel_list = xcalloc(channels->u.object.len + 1, sizeof(*c->channel_list));
-		for (size_t i = 0; i < channels->u.object.len; i++) {
-			const struct doc_member *m = &channels->u.object.members[i];
-			size_t s1 = v_push(&v, "channels");
-			size_t s2 = v_push(&v, m->key);
-			struct channel *ch;
-			if (channel_parse(&v, m->key, m->value, &ch) == 0)
-				c->channel_list[c->nchannels++] = ch;
-			v_pop(&v, s2);
-			v_pop(&v, s1);
-		}
+}
+
+/* Parses every channel of "channels" into c->channel_list (problems to v). */
+static void parse_channels(struct vctx *v, struct serve_config *c, const struct doc_node *channels)
+{
+	if (!channels || channels->kind != DOC_OBJECT)
+		return;
+	c->channel_list = xcalloc(channels->u.object.len + 1, sizeof(*c->channel_list));
+	for (size_t i = 0; i < channels->u.object.len; i++) {
+		const struct doc_member *m = &channels->u.object.members[i];
+		size_t s1 = v_push(v, "channels");
+		size_t s2 = v_push(v, m->key);
+		struct channel *ch;
+		if (channel_parse(v, m->key, m->value, &ch) == 0)
+			c->channel_list[c->nchannels++] = ch;
+		v_pop(v, s2);
+		v_pop(v, s1);
 	}
-	const struct doc_node *oidc = doc_get(root, "oidc");
-	if (oidc && oidc->kind == DOC_OBJECT && !diags->errors)
-		load_oidc(&v, doc, c, oidc);
-	strbuf_release(&v.ptr);
-	if (diags->errors) {
-		for (size_t i = 0; i < c->nchannels; i++)
-			channel_free(c->channel_list[i]);
-		free(c->channel_list);
-		c->channel_list = NULL;
-		c->nchannels = 0;
-		c->doc = doc; /* for showing source lines */
-		return SP_EINVAL;
-	}
-	c->doc = doc;
-	const char *listen = str(root, "listen");
-	if (listen) {
-		char host[256];
-		parse_listen(listen, host, sizeof(host), &c->listen_port);
-		c->listen_host = arena_strdup(&doc->arena, host);
-	}
-	c->public_url = str(root, "publicUrl");
-	c->store = str(root, "store");
-	c->secret_key_file = str(root, "secretKeyFile");
-	c->tls_certificate = str(tls, "certificate");
-	c->tls_key = str(tls, "key");
-	c->channels = channels;
-	c->default_channels = defaults;
-	c->ndefault_names = defaults ? defaults->u.array.len : 0;
-	c->default_names = xcalloc(c->ndefault_names + 1, sizeof(*c->default_names));
-	for (size_t i = 0; i < c->ndefault_names; i++)
-		c->default_names[i] = defaults->u.array.items[i]->u.string.s;
-	const struct doc_node *aws = doc_get(root, "aws");
-	c->aws_region = str(aws, "region");
-	c->aws_profile = str(aws, "profile");
+}
+
+/* The server's limits: timeouts, connections, body size. */
+static void apply_limits(struct serve_config *c, const struct doc_node *root)
+{
+	const struct doc_node *n;
+	if ((n = doc_get(root, "clientTimeoutSeconds")))
+		c->client_timeout_s = (unsigned)n->u.number.integer;
+	if ((n = doc_get(root, "requestHeadTimeoutSeconds")))
+		c->head_timeout_s = (unsigned)n->u.number.integer;
+	if ((n = doc_get(root, "maxConnections")))
+		c->max_connections = (unsigned)n->u.number.integer;
+	if ((n = doc_get(root, "maxConnectionsPerAddress")))
+		c->max_per_address = (unsigned)n->u.number.integer;
+	if ((n = doc_get(root, "maxBodyBytes")))
+		c->max_body_bytes = (size_t)n->u.number.integer;
+}
+
+/* The inbox and what Exec steps may run. */
+static void apply_inbox_exec(struct serve_config *c, const struct doc_node *root)
+{
 	const struct doc_node *inbox = doc_get(root, "inbox");
 	c->inbox_directory = str(inbox, "directory");
 	c->inbox_s3 = str(inbox, "s3");
@@ -655,20 +640,11 @@ static int config_check(struct doc *doc, int r, struct serve_config *c, struct d
 			c->exec_allow[i] = n->u.array.items[i]->u.string.s;
 		c->exec.allow = c->exec_allow;
 	}
-	const struct doc_node *timeout = doc_get(root, "clientTimeoutSeconds");
-	if (timeout)
-		c->client_timeout_s = (unsigned)timeout->u.number.integer;
-	const struct doc_node *head = doc_get(root, "requestHeadTimeoutSeconds");
-	if (head)
-		c->head_timeout_s = (unsigned)head->u.number.integer;
-	const struct doc_node *conns = doc_get(root, "maxConnections");
-	if (conns)
-		c->max_connections = (unsigned)conns->u.number.integer;
-	if (per)
-		c->max_per_address = (unsigned)per->u.number.integer;
-	const struct doc_node *max = doc_get(root, "maxBodyBytes");
-	if (max)
-		c->max_body_bytes = (size_t)max->u.number.integer;
+}
+
+/* The API tokens: name, SHA-256 (from hex) and roles of each. */
+static void apply_tokens(struct serve_config *c, const struct doc_node *root)
+{
 	const struct doc_node *tokens = doc_get(root, "tokens");
 	c->ntokens = tokens ? tokens->u.array.len : 0;
 	c->tokens = xcalloc(c->ntokens ? c->ntokens : 1, sizeof(*c->tokens));
@@ -682,7 +658,69 @@ static int config_check(struct doc *doc, int r, struct serve_config *c, struct d
 			    (unsigned char)(hexval(hex[2 * k]) << 4 | hexval(hex[2 * k + 1]));
 		at->roles = roles_from(doc_get(t, "roles"));
 	}
+}
+
+/* Takes the values of a checked configuration into c (pointing into doc). */
+static void config_apply(struct serve_config *c, struct doc *doc)
+{
+	const struct doc_node *root = doc->root;
+	c->doc = doc;
+	const char *listen = str(root, "listen");
+	if (listen) {
+		char host[256];
+		parse_listen(listen, host, sizeof(host), &c->listen_port);
+		c->listen_host = arena_strdup(&doc->arena, host);
+	}
+	c->public_url = str(root, "publicUrl");
+	c->store = str(root, "store");
+	c->secret_key_file = str(root, "secretKeyFile");
+	const struct doc_node *tls = doc_get(root, "tls");
+	c->tls_certificate = str(tls, "certificate");
+	c->tls_key = str(tls, "key");
+	c->channels = doc_get(root, "channels");
+	const struct doc_node *defaults = doc_get(root, "defaultChannels");
+	c->default_channels = defaults;
+	c->ndefault_names = defaults ? defaults->u.array.len : 0;
+	c->default_names = xcalloc(c->ndefault_names + 1, sizeof(*c->default_names));
+	for (size_t i = 0; i < c->ndefault_names; i++)
+		c->default_names[i] = defaults->u.array.items[i]->u.string.s;
+	const struct doc_node *aws = doc_get(root, "aws");
+	c->aws_region = str(aws, "region");
+	c->aws_profile = str(aws, "profile");
+	apply_inbox_exec(c, root);
+	apply_limits(c, root);
+	apply_tokens(c, root);
 	load_people(c, doc_get(root, "people"));
+}
+
+static int config_check(struct doc *doc, int r, struct serve_config *c, struct diag_list *diags)
+{
+	if (r < 0) {
+		c->doc = doc; /* for showing source lines; NULL if unreadable */
+		return r;
+	}
+	/* bound = false: a configuration has no variables to speak of */
+	struct vctx v = { .doc = doc, .diags = diags, .bound = false };
+	strbuf_init(&v.ptr, SIZE_MAX);
+	static const struct field_spec *const tables[] = { config_fields, NULL };
+	schema_check_object(&v, doc->root, tables, "the configuration");
+	check_default_channels(&v, doc->root);
+	check_connection_limits(&v, doc->root);
+	parse_channels(&v, c, doc_get(doc->root, "channels"));
+	const struct doc_node *oidc = doc_get(doc->root, "oidc");
+	if (oidc && oidc->kind == DOC_OBJECT && !diags->errors)
+		load_oidc(&v, doc, c, oidc);
+	strbuf_release(&v.ptr);
+	if (diags->errors) {
+		for (size_t i = 0; i < c->nchannels; i++)
+			channel_free(c->channel_list[i]);
+		free(c->channel_list);
+		c->channel_list = NULL;
+		c->nchannels = 0;
+		c->doc = doc; /* for showing source lines */
+		return SP_EINVAL;
+	}
+	config_apply(c, doc);
 	return 0;
 }
 

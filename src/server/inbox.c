@@ -608,10 +608,12 @@ static void compute_id(const struct inbox *in, const struct seen *s, const struc
 
 /* Takes the version of entry s (with its variables file vars, or NULL):
  * starts its release, or reports why it cannot. */
-static void take(struct inbox *in, struct seen *s, struct seen *vars)
+/*
+ * Whether plan file s was dealt with before a restart: started (its result
+ * is brought up to date with how the release stands) or reported invalid.
+ */
+static bool taken_before(struct inbox *in, struct seen *s, const char *path)
 {
-	s->taken = true;
-	char *path = address(in, s);
 	struct exec_row row;
 	char *recorded = NULL;
 	if (store_get(in->st, s->id, &row, NULL) == 0) {
@@ -625,120 +627,168 @@ static void take(struct inbox *in, struct seen *s, struct seen *vars)
 			                     row.status));
 		free(old);
 		exec_row_release(&row);
-		free(path);
-		return;
+		return true;
 	}
 	if (store_inbox_file_get(in->st, s->id, &recorded, NULL) == 1) {
 		free(recorded); /* reported before a restart: its result says so */
-		free(path);
-		return;
+		return true;
 	}
+	return false;
+}
 
-	in->reads++;
-	struct strbuf err = STRBUF_INIT;
-	struct diag_list dl = DIAG_LIST_INIT;
-	struct doc *doc = NULL;
-	struct plan *plan = NULL;
-	json_t *errors = json_array();
-	char *text = NULL, *vtext = NULL, *vpath = vars ? address(in, vars) : NULL;
-	size_t len = 0, vlen = 0;
-	json_t *vjson = NULL;
-	struct var_value *vals = NULL;
-	size_t nvals = 0;
-	int r = read_entry(in, s, &text, &len, &err);
+/* One plan file being taken: what was read of it and made of it. */
+struct take {
+	char *path, *vpath; /* the plan's and its variables' addresses (owned) */
+	char *text, *vtext; /* their contents (owned) */
+	size_t len, vlen;
+	json_t *vjson;          /* the variables file, parsed (vals point into it) */
+	struct var_value *vals; /* the variables' values (owned array) */
+	size_t nvals;
+	json_t *errors;      /* problems for the result file: [{file|line..., message}] */
+	struct diag_list dl; /* the plan's diagnostics */
+	struct doc *doc;     /* the plan file as read */
+	struct doc view;     /* the plan inside a wrapper: doc with another root */
+	const char *under;   /* "/plan" when the plan sits in a wrapper, else "" */
+	struct plan *plan;   /* the plan, when valid (owned until started) */
+	struct strbuf err;   /* a problem that is not a diagnostic */
+};
+
+static void take_release(struct take *t)
+{
+	doc_free(t->doc);
+	diag_list_release(&t->dl);
+	plan_free(t->plan);
+	free(t->vals);
+	json_decref(t->vjson);
+	json_decref(t->errors);
+	free(t->text);
+	free(t->vtext);
+	free(t->vpath);
+	free(t->path);
+	strbuf_release(&t->err);
+}
+
+/* Reads the plan file and its variables file (vars, or NULL). Returns 0,
+ * 1 when a file changed since it was listed, or a negative code. */
+static int take_read(struct inbox *in, struct seen *s, struct seen *vars, struct take *t)
+{
+	int r = read_entry(in, s, &t->text, &t->len, &t->err);
 	if (r == 0 && vars && !in->bucket && !vars->v.regular) {
 		json_array_append_new(
-		    errors, json_pack("{ssss}", "file", vpath, "message",
-		                      "not a regular file (symbolic links are not followed)"));
+		    t->errors, json_pack("{ssss}", "file", t->vpath, "message",
+		                         "not a regular file (symbolic links are not followed)"));
 		r = SP_EINVAL;
 	} else if (r == 0 && vars) {
 		struct strbuf verr = STRBUF_INIT;
-		r = read_entry(in, vars, &vtext, &vlen, &verr);
+		r = read_entry(in, vars, &t->vtext, &t->vlen, &verr);
 		if (r < 0)
-			strbuf_addf(&err, "%s: %s", vpath, verr.buf);
+			strbuf_addf(&t->err, "%s: %s", t->vpath, verr.buf);
 		strbuf_release(&verr);
 	}
+	return r;
+}
+
+/* Makes the plan of what take_read() read: variables, the document (maybe
+ * in a wrapper), the plan bound, the server's exec policy and channels.
+ * Returns 0 with t->plan, or a negative code with the problems in t. */
+static int take_plan(struct inbox *in, bool with_vars, struct take *t)
+{
+	int r = 0;
+	if (with_vars &&
+	    parse_vars(t->vpath, t->vtext, t->vlen, &t->vjson, &t->vals, &t->nvals, t->errors) < 0)
+		return SP_EINVAL;
+	r = doc_parse(t->path, t->text, t->len, doc_guess_syntax(t->path, t->text, t->len), &t->doc,
+	              &t->dl);
+	if (r == 0) {
+		int w = unwrap(t->doc, &t->view, &t->vals, &t->nvals, with_vars, t->errors);
+		if (w < 0)
+			return SP_EINVAL;
+		if (w == 1)
+			t->under = "/plan";
+		r = plan_from_doc(w == 1 ? &t->view : t->doc, t->vals, t->nvals, &t->plan, &t->dl,
+		                  &t->err);
+	}
+	if (r == 0 &&
+	    exec_policy_check_plan(runtime_exec_policy(in->rt), t->plan, true, &t->dl) < 0)
+		r = SP_EINVAL;
+	/* A channel the server does not have would lose a Human step's approval link. */
+	if (r == 0 &&
+	    channels_check_plan(in->channels, in->nchannels, t->plan->doc, "this server", &t->dl))
+		r = SP_EINVAL;
+	if (r < 0) {
+		plan_free(t->plan);
+		t->plan = NULL;
+	}
+	return r;
+}
+
+/* Records why the plan file s is invalid (r: the code take_plan() gave). */
+static void take_refuse(struct inbox *in, struct seen *s, struct take *t, int r)
+{
+	for (size_t i = 0; i < t->dl.len; i++) {
+		const struct diag *d = &t->dl.items[i];
+		char *ptr = d->pointer ? xstrfmt("%s%s", t->under, d->pointer) : NULL;
+		json_array_append_new(t->errors, json_pack("{sisiss?ss}", "line", (int)d->pos.line,
+		                                           "column", (int)d->pos.col, "pointer",
+		                                           ptr, "message", d->message));
+		free(ptr);
+	}
+	if (t->err.len)
+		json_array_append_new(t->errors, json_pack("{ss}", "message", t->err.buf));
+	if (r == SP_EUSAGE) { /* variables: say where an inbox plan gets them */
+		char *hint = xstrfmt("values of variables come from %s.vars.json beside the "
+		                     "plan (a JSON object of strings), or from \"vars\" in a "
+		                     "wrapper {\"plan\": ..., \"vars\": ...}",
+		                     s->name);
+		json_array_append_new(t->errors, json_pack("{ss}", "message", hint));
+		free(hint);
+	}
+	report_invalid(in, s, t->path, t->errors);
+}
+
+/* This version of the plan is dealt with, with these variables: deleting
+ * the variables file must not take it again without. */
+static void mark_taken_bare(struct inbox *in, struct seen *s, const char *path)
+{
+	char bare[11];
+	struct strbuf serr = STRBUF_INIT;
+	compute_id(in, s, NULL, bare);
+	if (store_inbox_file_put(in->st, bare, "TAKEN", wall_clock_ms(), &serr) < 0)
+		say(stderr, "%s: %s", path, serr.buf);
+	strbuf_release(&serr);
+}
+
+static void take(struct inbox *in, struct seen *s, struct seen *vars)
+{
+	s->taken = true;
+	struct take t = { .path = address(in, s), .under = "", .err = STRBUF_INIT };
+	if (taken_before(in, s, t.path)) {
+		free(t.path);
+		return;
+	}
+	in->reads++;
+	t.errors = json_array();
+	t.vpath = vars ? address(in, vars) : NULL;
+	int r = take_read(in, s, vars, &t);
 	if (r == 1 || (r < 0 && in->bucket && r != SP_ETOOBIG)) {
 		/* changed since listed, or S3 unreachable: again at the next poll */
 		s->taken = false;
 		if (r < 0)
-			say(stderr, "%s", err.buf);
-		goto out;
+			say(stderr, "%s", t.err.buf);
+		take_release(&t);
+		return;
 	}
-	if (r == 0 && vars && parse_vars(vpath, vtext, vlen, &vjson, &vals, &nvals, errors) < 0)
-		r = SP_EINVAL;
-	struct doc view; /* the plan inside a wrapper: doc with another root */
-	const char *under = "";
 	if (r == 0)
-		r = doc_parse(path, text, len, doc_guess_syntax(path, text, len), &doc, &dl);
-	if (r == 0) {
-		int w = unwrap(doc, &view, &vals, &nvals, vars != NULL, errors);
-		if (w < 0)
-			r = SP_EINVAL;
-		else if (w == 1)
-			under = "/plan";
-		if (r == 0)
-			r = plan_from_doc(w == 1 ? &view : doc, vals, nvals, &plan, &dl, &err);
-	}
-	if (r == 0 && exec_policy_check_plan(runtime_exec_policy(in->rt), plan, true, &dl) < 0) {
-		plan_free(plan);
-		plan = NULL;
-		r = SP_EINVAL;
-	}
-	/* A channel the server does not have would lose a Human step's approval link. */
-	if (r == 0 &&
-	    channels_check_plan(in->channels, in->nchannels, plan->doc, "this server", &dl)) {
-		plan_free(plan);
-		plan = NULL;
-		r = SP_EINVAL;
-	}
+		r = take_plan(in, vars != NULL, &t);
 	if (r < 0) {
-		for (size_t i = 0; i < dl.len; i++) {
-			char *ptr = dl.items[i].pointer
-			                ? xstrfmt("%s%s", under, dl.items[i].pointer)
-			                : NULL;
-			json_array_append_new(
-			    errors, json_pack("{sisiss?ss}", "line", (int)dl.items[i].pos.line,
-			                      "column", (int)dl.items[i].pos.col, "pointer", ptr,
-			                      "message", dl.items[i].message));
-			free(ptr);
-		}
-		if (err.len)
-			json_array_append_new(errors, json_pack("{ss}", "message", err.buf));
-		if (r == SP_EUSAGE) { /* variables: say where an inbox plan gets them */
-			char *hint =
-			    xstrfmt("values of variables come from %s.vars.json beside the "
-			            "plan (a JSON object of strings), or from \"vars\" in a "
-			            "wrapper {\"plan\": ..., \"vars\": ...}",
-			            s->name);
-			json_array_append_new(errors, json_pack("{ss}", "message", hint));
-			free(hint);
-		}
-		report_invalid(in, s, path, errors);
+		take_refuse(in, s, &t, r);
 	} else {
-		start_release(in, s, path, plan);
+		start_release(in, s, t.path, t.plan);
+		t.plan = NULL;
 	}
-	if (vars && s->taken) {
-		/* This version of the plan is dealt with, with these variables:
-		 * deleting the variables file must not take it again without. */
-		char bare[11];
-		struct strbuf serr = STRBUF_INIT;
-		compute_id(in, s, NULL, bare);
-		if (store_inbox_file_put(in->st, bare, "TAKEN", wall_clock_ms(), &serr) < 0)
-			say(stderr, "%s: %s", path, serr.buf);
-		strbuf_release(&serr);
-	}
-out:
-	doc_free(doc);
-	diag_list_release(&dl);
-	free(vals);
-	json_decref(vjson);
-	json_decref(errors);
-	free(text);
-	free(vtext);
-	free(vpath);
-	free(path);
-	strbuf_release(&err);
+	if (vars && s->taken)
+		mark_taken_bare(in, s, t.path);
+	take_release(&t);
 }
 
 /* ---- polling ------------------------------------------------------------------- */

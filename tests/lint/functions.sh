@@ -27,8 +27,4 @@ echo "# $passed passed, $failed failed"
 # except: src/cli/view.c on_event
 # except: src/core/engine.c engine_apply
 # except: src/notify/notify.c prepare
-# except: src/plan/yaml.c scalar_node
 # except: src/runtime/run-notify.c notify_start
-# except: src/server/api.c h_submit
-# except: src/server/config.c config_check
-# except: src/server/inbox.c take
