@@ -1198,15 +1198,16 @@ int64_t store_data_version(struct store *st)
 	return v;
 }
 
-int store_approval_link_add(struct store *st, const unsigned char hash[32],
-                            const char *execution_id, int stage, int step, int attempt, int64_t now,
-                            struct strbuf *err)
+/*
+ * Inserts a link row with sql: the token's hash, the step attempt it is
+ * for, then for a personal link (personal) its person, and the time. what
+ * names the row in an error.
+ */
+static int link_insert(struct store *st, const char *sql, const unsigned char hash[32],
+                       const char *execution_id, int stage, int step, int attempt, bool personal,
+                       const char *person, int64_t now, const char *what, struct strbuf *err)
 {
-	sqlite3_stmt *stmt =
-	    prepare(st,
-	            "INSERT INTO approval_links (token_sha256, execution_id, stage, "
-	            "step, attempt, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
-	            err);
+	sqlite3_stmt *stmt = prepare(st, sql, err);
 	if (!stmt)
 		return SP_ESTORE;
 	sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_STATIC);
@@ -1214,36 +1215,63 @@ int store_approval_link_add(struct store *st, const unsigned char hash[32],
 	sqlite3_bind_int(stmt, 3, stage);
 	sqlite3_bind_int(stmt, 4, step);
 	sqlite3_bind_int(stmt, 5, attempt);
-	sqlite3_bind_int64(stmt, 6, now);
-	int r =
-	    sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "recording an approval link");
+	int col = 6;
+	if (personal)
+		bind_text(stmt, col++, person);
+	sqlite3_bind_int64(stmt, col, now);
+	int r = sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, what);
 	sqlite3_finalize(stmt);
 	return r;
 }
 
-int store_approval_link_find(struct store *st, const unsigned char hash[32],
-                             struct approval_link *out, struct strbuf *err)
+/*
+ * Reads the link row of hash with sql, whose first columns are
+ * execution_id, stage, step, attempt, created_ms, into *out. Returns 0 with
+ * *ret_stmt on the row (for further columns; caller finalizes), or
+ * SP_ENOENT / an error (nothing to finalize). what names the row in an error.
+ */
+static int link_find(struct store *st, const char *sql, const unsigned char hash[32],
+                     struct approval_link *out, sqlite3_stmt **ret_stmt, const char *what,
+                     struct strbuf *err)
 {
-	sqlite3_stmt *stmt = prepare(st,
-	                             "SELECT execution_id, stage, step, attempt, created_ms FROM "
-	                             "approval_links WHERE token_sha256 = ?",
-	                             err);
+	sqlite3_stmt *stmt = prepare(st, sql, err);
 	if (!stmt)
 		return SP_ESTORE;
 	sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_STATIC);
 	int rc = sqlite3_step(stmt);
-	int r = 0;
 	if (rc == SQLITE_ROW) {
 		out->execution_id = xstrdup((const char *)sqlite3_column_text(stmt, 0));
 		out->stage = sqlite3_column_int(stmt, 1);
 		out->step = sqlite3_column_int(stmt, 2);
 		out->attempt = sqlite3_column_int(stmt, 3);
 		out->created_ms = sqlite3_column_int64(stmt, 4);
-	} else if (rc == SQLITE_DONE) {
-		r = SP_ENOENT;
-	} else {
-		r = db_error(st, err, "reading an approval link");
+		*ret_stmt = stmt;
+		return 0;
 	}
+	int r = rc == SQLITE_DONE ? SP_ENOENT : db_error(st, err, what);
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int store_approval_link_add(struct store *st, const unsigned char hash[32],
+                            const char *execution_id, int stage, int step, int attempt, int64_t now,
+                            struct strbuf *err)
+{
+	return link_insert(st,
+	                   "INSERT INTO approval_links (token_sha256, execution_id, stage, step, "
+	                   "attempt, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+	                   hash, execution_id, stage, step, attempt, false, NULL, now,
+	                   "recording an approval link", err);
+}
+
+int store_approval_link_find(struct store *st, const unsigned char hash[32],
+                             struct approval_link *out, struct strbuf *err)
+{
+	sqlite3_stmt *stmt = NULL;
+	int r = link_find(st,
+	                  "SELECT execution_id, stage, step, attempt, created_ms FROM "
+	                  "approval_links WHERE token_sha256 = ?",
+	                  hash, out, &stmt, "reading an approval link", err);
 	sqlite3_finalize(stmt);
 	return r;
 }
@@ -1282,51 +1310,27 @@ int store_personal_link_add(struct store *st, const unsigned char hash[32],
                             const char *execution_id, int stage, int step, int attempt,
                             const char *person, int64_t now, struct strbuf *err)
 {
-	sqlite3_stmt *stmt =
-	    prepare(st,
-	            "INSERT INTO personal_links (token_sha256, execution_id, stage, step, "
-	            "attempt, person, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-	            err);
-	if (!stmt)
-		return SP_ESTORE;
-	sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_STATIC);
-	bind_text(stmt, 2, execution_id);
-	sqlite3_bind_int(stmt, 3, stage);
-	sqlite3_bind_int(stmt, 4, step);
-	sqlite3_bind_int(stmt, 5, attempt);
-	bind_text(stmt, 6, person);
-	sqlite3_bind_int64(stmt, 7, now);
-	int r =
-	    sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "recording a personal link");
-	sqlite3_finalize(stmt);
-	return r;
+	return link_insert(st,
+	                   "INSERT INTO personal_links (token_sha256, execution_id, stage, step, "
+	                   "attempt, person, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	                   hash, execution_id, stage, step, attempt, true, person, now,
+	                   "recording a personal link", err);
 }
 
 int store_personal_link_find(struct store *st, const unsigned char hash[32],
                              struct personal_link *out, struct strbuf *err)
 {
-	sqlite3_stmt *stmt = prepare(st,
-	                             "SELECT execution_id, stage, step, attempt, created_ms, "
-	                             "person, used_ms FROM personal_links WHERE token_sha256 = ?",
-	                             err);
-	if (!stmt)
-		return SP_ESTORE;
-	sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_STATIC);
-	int rc = sqlite3_step(stmt);
-	int r = 0;
-	if (rc == SQLITE_ROW) {
+	sqlite3_stmt *stmt = NULL;
+	struct approval_link link;
+	int r = link_find(st,
+	                  "SELECT execution_id, stage, step, attempt, created_ms, person, used_ms "
+	                  "FROM personal_links WHERE token_sha256 = ?",
+	                  hash, &link, &stmt, "reading a personal link", err);
+	if (r == 0) {
 		memset(out, 0, sizeof(*out));
-		out->link.execution_id = xstrdup((const char *)sqlite3_column_text(stmt, 0));
-		out->link.stage = sqlite3_column_int(stmt, 1);
-		out->link.step = sqlite3_column_int(stmt, 2);
-		out->link.attempt = sqlite3_column_int(stmt, 3);
-		out->link.created_ms = sqlite3_column_int64(stmt, 4);
+		out->link = link;
 		out->person = xstrdup((const char *)sqlite3_column_text(stmt, 5));
 		out->used_ms = sqlite3_column_int64(stmt, 6);
-	} else if (rc == SQLITE_DONE) {
-		r = SP_ENOENT;
-	} else {
-		r = db_error(st, err, "reading a personal link");
 	}
 	sqlite3_finalize(stmt);
 	return r;
