@@ -44,7 +44,7 @@
 
 /* ---- links ---------------------------------------------------------------------- */
 
-static void hex(const unsigned char *in, size_t n, char *out)
+void hex_encode(const unsigned char *in, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
 	for (size_t i = 0; i < n; i++) {
@@ -74,7 +74,7 @@ static void csrf_of(const struct server *srv, const char *purpose, const char *t
 	HMAC(EVP_sha256(), srv->secret, (int)sizeof(srv->secret), (const unsigned char *)msg.buf,
 	     msg.len, mac, &len);
 	strbuf_release(&msg);
-	hex(mac, 32, out);
+	hex_encode(mac, 32, out);
 }
 
 /* Whether the form's token (NULL: none) is the one csrf_of() makes. */
@@ -86,12 +86,45 @@ static bool csrf_ok(const struct server *srv, const char *given, const char *pur
 	return given && strlen(given) == 64 && CRYPTO_memcmp(given, want, 64) == 0;
 }
 
+void link_token_new(char token[33], unsigned char hash[32])
+{
+	unsigned char raw[16];
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		abort(); /* no CSPRNG: no link can be safe */
+	hex_encode(raw, sizeof(raw), token);
+	explicit_bzero(raw, sizeof(raw));
+	SHA256((const unsigned char *)token, strlen(token), hash);
+}
+
+void approval_notice_init(struct approval_notice *an, const char *id, const struct plan *plan,
+                          int stage, int step, int attempt, const char *url)
+{
+	const struct plan_step *ps = &plan->stages[stage].steps[step];
+	an->subject = xstrfmt("Approval requested: %s", ps->name);
+	an->decide_ref = slack_decide_ref(id, stage, step, attempt); /* Slack's Approve/Reject */
+	an->n = (struct notice){ .kind = "approval",
+		                 .decide_ref = an->decide_ref,
+		                 .subject = an->subject,
+		                 .message = step_string(ps->node, "message"),
+		                 .execution_id = id,
+		                 .plan = plan->name,
+		                 .environment = plan->environment,
+		                 .stage = plan->stages[stage].name,
+		                 .step = ps->name,
+		                 .approval_url = url };
+}
+
+void approval_notice_release(struct approval_notice *an)
+{
+	free(an->subject);
+	free(an->decide_ref);
+	memset(an, 0, sizeof(*an));
+}
+
 static void create_link(struct server *srv, const char *id, const struct plan *plan, int stage,
                         int step, int attempt)
 {
 	const struct plan_step *ps = &plan->stages[stage].steps[step];
-	const char *plan_name = plan->name, *environment = plan->environment;
-	const char *stage_name = plan->stages[stage].name;
 	struct strbuf err = STRBUF_INIT;
 	struct store *st = server_store_get(srv, &err);
 	if (!st) {
@@ -104,12 +137,9 @@ static void create_link(struct server *srv, const char *id, const struct plan *p
 		strbuf_release(&err);
 		return;
 	}
-	unsigned char raw[16], hash[32];
-	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
-		abort();
+	unsigned char hash[32];
 	char token[33];
-	hex(raw, sizeof(raw), token);
-	SHA256((const unsigned char *)token, strlen(token), hash);
+	link_token_new(token, hash);
 	int r = store_approval_link_add(st, hash, id, stage, step, attempt, wall_clock_ms(), &err);
 	server_store_put(srv, st);
 	if (r < 0) {
@@ -119,18 +149,10 @@ static void create_link(struct server *srv, const char *id, const struct plan *p
 	}
 	strbuf_release(&err);
 	char *url = xstrfmt("%s/approvals/%s", srv->url, token);
-	char *subject = xstrfmt("Approval requested: %s", ps->name);
-	char *ref = slack_decide_ref(id, stage, step, attempt); /* Slack's Approve/Reject */
-	struct notice n = { .kind = "approval",
-		            .decide_ref = ref,
-		            .subject = subject,
-		            .message = step_string(ps->node, "message"),
-		            .execution_id = id,
-		            .plan = plan_name,
-		            .environment = environment,
-		            .stage = stage_name,
-		            .step = ps->name,
-		            .approval_url = url };
+	explicit_bzero(token, sizeof(token));
+	struct approval_notice an;
+	approval_notice_init(&an, id, plan, stage, step, attempt, url);
+	const struct notice n = an.n;
 	/* Approvers with an email address get personal links through the email
 	 * channels (personal.c); those channels then carry no general message. */
 	json_t *personal = NULL;
@@ -161,8 +183,7 @@ static void create_link(struct server *srv, const char *id, const struct plan *p
 		printf("approval requested: release %s, step \"%s\": %s\n", id, ps->name, url);
 		fflush(stdout);
 	}
-	free(subject);
-	free(ref);
+	approval_notice_release(&an);
 	free(url);
 }
 
@@ -284,22 +305,28 @@ static void link_view_release(struct link_view *v)
 	free(v->link.execution_id);
 }
 
+const char *link_closed_reason(const struct exec_state *state, const struct step_state *ss,
+                               int attempt)
+{
+	if (ss->attempt != attempt)
+		return "This request was replaced by a newer one for the same step.";
+	if (ss->status == STEP_SUCCEEDED)
+		return "This step has been approved.";
+	if (ss->status == STEP_REJECTED)
+		return "This step has been rejected.";
+	if (ss->status == STEP_TIMED_OUT)
+		return "This request expired: nobody decided in time.";
+	if (ss->status == STEP_CANCELLED || state->status == EXEC_ABORTED)
+		return "The release was aborted; there is nothing to decide.";
+	if (ss->status != STEP_RUNNING || state->status != EXEC_RUNNING)
+		return "This step does not wait for a decision.";
+	return NULL;
+}
+
 /* Why the link cannot decide any more, or NULL if it can. */
 static const char *closed_reason(const struct link_view *v)
 {
-	if (v->ss->attempt != v->link.attempt)
-		return "This request was replaced by a newer one for the same step.";
-	if (v->ss->status == STEP_SUCCEEDED)
-		return "This step has been approved.";
-	if (v->ss->status == STEP_REJECTED)
-		return "This step has been rejected.";
-	if (v->ss->status == STEP_TIMED_OUT)
-		return "This request expired: nobody decided in time.";
-	if (v->ss->status == STEP_CANCELLED || v->le.state.status == EXEC_ABORTED)
-		return "The release was aborted; there is nothing to decide.";
-	if (v->ss->status != STEP_RUNNING || v->le.state.status != EXEC_RUNNING)
-		return "This step does not wait for a decision.";
-	return NULL;
+	return link_closed_reason(&v->le.state, v->ss, v->link.attempt);
 }
 
 /* The rule's verdict on d deciding the link's step (approve or reject); why may be NULL. */
@@ -428,6 +455,29 @@ static void add_choices(struct strbuf *out, struct request *rq, const struct lin
 	strbuf_release(&why_r);
 }
 
+void page_release_facts(struct strbuf *out, const struct exec_row *row, const char *stage,
+                        const char *step)
+{
+	strbuf_addstr(out, "<dt>Release</dt><dd>");
+	html_escape(out, row->id);
+	if (row->plan_name) {
+		strbuf_addstr(out, " &mdash; ");
+		html_escape(out, row->plan_name);
+	}
+	if (row->environment) {
+		strbuf_addstr(out, " (");
+		html_escape(out, row->environment);
+		strbuf_addstr(out, ")");
+	}
+	strbuf_addstr(out, "</dd><dt>Started by</dt><dd>");
+	html_escape(out, row->started_by ? row->started_by : "?");
+	strbuf_addstr(out, "</dd><dt>Step</dt><dd>");
+	html_escape(out, stage);
+	strbuf_addstr(out, " / ");
+	html_escape(out, step);
+	strbuf_addstr(out, "</dd>");
+}
+
 static void h_link_get(struct request *rq)
 {
 	struct strbuf err = STRBUF_INIT;
@@ -445,24 +495,8 @@ static void h_link_get(struct request *rq)
 	server_store_put(rq->srv, st);
 	struct strbuf out = STRBUF_INIT;
 	page_start(&out, "Approval requested");
-	strbuf_addstr(&out, "<h1>Approval requested</h1><dl><dt>Release</dt><dd>");
-	html_escape(&out, v.row.id);
-	if (v.row.plan_name) {
-		strbuf_addstr(&out, " &mdash; ");
-		html_escape(&out, v.row.plan_name);
-	}
-	if (v.row.environment) {
-		strbuf_addstr(&out, " (");
-		html_escape(&out, v.row.environment);
-		strbuf_addstr(&out, ")");
-	}
-	strbuf_addstr(&out, "</dd><dt>Started by</dt><dd>");
-	html_escape(&out, v.row.started_by ? v.row.started_by : "?");
-	strbuf_addstr(&out, "</dd><dt>Step</dt><dd>");
-	html_escape(&out, v.le.plan->stages[v.link.stage].name);
-	strbuf_addstr(&out, " / ");
-	html_escape(&out, v.ps->name);
-	strbuf_addstr(&out, "</dd>");
+	strbuf_addstr(&out, "<h1>Approval requested</h1><dl>");
+	page_release_facts(&out, &v.row, v.le.plan->stages[v.link.stage].name, v.ps->name);
 	const struct doc_node *approvers = doc_get(v.ps->node, "approvers");
 	if (approvers) {
 		strbuf_addstr(&out, "<dt>Approvers</dt><dd>");

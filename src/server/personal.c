@@ -4,7 +4,7 @@
  *
  * When a Human step with approvers starts, every person its approvers name
  * (a name of the people directory, or the members of a "group:NAME") gets
- * a link of their own: a 128-bit token from OpenSSL's RAND_bytes, only its
+ * a link of their own: a 128-bit token from the kernel's CSPRNG, only its
  * SHA-256 stored (the personal_links table), mailed to the person's email
  * address through the step's email channels. Channels that post to a room
  * (Slack, Teams, webhooks) keep the general link, which needs a sign-in
@@ -31,7 +31,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,16 +38,6 @@
 
 #define DECISION_WAIT_MS 10000
 #define MAX_PEOPLE       HUMAN_MAX_APPROVALS * 2 /* personal links per step */
-
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 /* ---- sending --------------------------------------------------------------------- */
 
@@ -112,12 +101,9 @@ const char **personal_links_send(struct server *srv, const char *id, const struc
 	for (size_t i = 0; st && i < npeople; i++) {
 		if (!people[i]->email)
 			continue;
-		unsigned char raw[16], hash[32];
-		if (RAND_bytes(raw, (int)sizeof(raw)) != 1)
-			abort(); /* no CSPRNG: no link is safe */
+		unsigned char hash[32];
 		char token[33];
-		hex(raw, sizeof(raw), token);
-		SHA256((const unsigned char *)token, strlen(token), hash);
+		link_token_new(token, hash);
 		struct strbuf err = STRBUF_INIT;
 		if (store_personal_link_add(st, hash, id, stage, step, attempt, people[i]->name,
 		                            wall_clock_ms(), &err) < 0) {
@@ -165,7 +151,7 @@ static void csrf_of(const struct server *srv, const char *token, char out[65])
 	HMAC(EVP_sha256(), srv->secret, (int)sizeof(srv->secret), (const unsigned char *)text,
 	     strlen(text), mac, &len);
 	free(text);
-	hex(mac, 32, out);
+	hex_encode(mac, 32, out);
 }
 
 /* Finds the link of rq->params[0]; answers and returns false if there is none. */
@@ -205,18 +191,9 @@ static const char *closed(const struct personal_view *v)
 {
 	if (v->pl.used_ms)
 		return "This personal link has been used: it decides once.";
-	if (v->ss->attempt != v->pl.link.attempt)
-		return "This request was replaced by a newer one for the same step.";
-	if (v->ss->status == STEP_SUCCEEDED)
-		return "This step has been approved.";
-	if (v->ss->status == STEP_REJECTED)
-		return "This step has been rejected.";
-	if (v->ss->status == STEP_TIMED_OUT)
-		return "This request expired: nobody decided in time.";
-	if (v->ss->status == STEP_CANCELLED || v->le.state.status == EXEC_ABORTED)
-		return "The release was aborted; there is nothing to decide.";
-	if (v->ss->status != STEP_RUNNING || v->le.state.status != EXEC_RUNNING)
-		return "This step does not wait for a decision.";
+	const char *why = link_closed_reason(&v->le.state, v->ss, v->pl.link.attempt);
+	if (why)
+		return why;
 	for (int i = 0; i < v->ss->napproved; i++)
 		if (human_same_person(v->ss->approved_by[i], v->pl.person))
 			return "You have approved this step already.";
@@ -239,24 +216,9 @@ static void h_get(struct request *rq)
 	page_start(&out, "Approval requested");
 	strbuf_addstr(&out, "<h1>Approval requested</h1><p id=\"who\">Your personal link, ");
 	html_escape(&out, v.pl.person);
-	strbuf_addstr(&out, ": it decides once, in your name.</p><dl><dt>Release</dt><dd>");
-	html_escape(&out, v.row.id);
-	if (v.row.plan_name) {
-		strbuf_addstr(&out, " &mdash; ");
-		html_escape(&out, v.row.plan_name);
-	}
-	if (v.row.environment) {
-		strbuf_addstr(&out, " (");
-		html_escape(&out, v.row.environment);
-		strbuf_addstr(&out, ")");
-	}
-	strbuf_addstr(&out, "</dd><dt>Started by</dt><dd>");
-	html_escape(&out, v.row.started_by ? v.row.started_by : "?");
-	strbuf_addstr(&out, "</dd><dt>Step</dt><dd>");
-	html_escape(&out, v.le.plan->stages[v.pl.link.stage].name);
-	strbuf_addstr(&out, " / ");
-	html_escape(&out, v.ps->name);
-	strbuf_addstr(&out, "</dd></dl><p class=\"msg\">");
+	strbuf_addstr(&out, ": it decides once, in your name.</p><dl>");
+	page_release_facts(&out, &v.row, v.le.plan->stages[v.pl.link.stage].name, v.ps->name);
+	strbuf_addstr(&out, "</dl><p class=\"msg\">");
 	html_escape(&out, step_string(v.ps->node, "message"));
 	strbuf_addstr(&out, "</p>");
 	const char *why = closed(&v);

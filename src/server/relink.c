@@ -21,11 +21,9 @@
 #include "util/error.h"
 #include "util/timefmt.h"
 
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 struct relink_job {
 	const char *id, *by;
@@ -109,41 +107,25 @@ static void do_relink(struct server *srv, void *arg)
 		strbuf_addstr(&j->err, "the release has ended");
 		goto out;
 	}
-	unsigned char raw[16], hash[32];
-	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
-		abort(); /* no CSPRNG: no link can be safe */
+	unsigned char hash[32];
 	char token[33];
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(token + 2 * i, 3, "%02x", raw[i]);
-	explicit_bzero(raw, sizeof(raw));
-	SHA256((const unsigned char *)token, strlen(token), hash);
+	link_token_new(token, hash);
 	j->status = 503;
 	if (store_approval_link_replace(st, hash, row.id, j->stage, j->step, j->attempt,
 	                                wall_clock_ms(), &j->err) < 0)
 		goto out;
 	j->url = xstrfmt("%s/approvals/%s", srv->url, token);
 	explicit_bzero(token, sizeof(token));
-	char *subject = xstrfmt("Approval requested: %s", ps->name);
-	char *ref = slack_decide_ref(row.id, j->stage, j->step, j->attempt);
-	struct notice n = { .kind = "approval",
-		            .subject = subject,
-		            .message = step_string(ps->node, "message"),
-		            .execution_id = row.id,
-		            .plan = le.plan->name,
-		            .environment = le.plan->environment,
-		            .stage = le.plan->stages[j->stage].name,
-		            .step = ps->name,
-		            .approval_url = j->url,
-		            .decide_ref = ref };
+	struct approval_notice an;
+	approval_notice_init(&an, row.id, le.plan, j->stage, j->step, j->attempt, j->url);
 	size_t sent =
-	    server_notify(srv, doc_get(ps->node, "channels"), &n, j->stage, j->step, j->attempt);
+	    server_notify(srv, doc_get(ps->node, "channels"), &an.n, j->stage, j->step, j->attempt);
 	if (!sent) {
 		printf("approval link re-issued by %s: release %s, step \"%s\": %s\n", j->by,
 		       row.id, ps->name, j->url);
 		fflush(stdout);
 	}
-	free(ref);
-	free(subject);
+	approval_notice_release(&an);
 	j->status = 201;
 out:
 	if (loaded)

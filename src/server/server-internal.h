@@ -219,6 +219,37 @@ size_t server_notify_except(struct server *srv, const struct doc_node *channels,
                             const struct notice *notice, int stage, int step, int attempt,
                             const char *const *skip);
 
+/* Lowercase hex of the n bytes at in, into out (2n + 1 bytes, NUL-ended). */
+void hex_encode(const unsigned char *in, size_t n, char *out);
+
+/*
+ * A new link token (approval and personal links): 128 bits from the
+ * kernel's CSPRNG as 32 hex digits, and its SHA-256, the only form the
+ * store keeps. Aborts without random numbers: no link could be safe. The
+ * caller wipes token when done with it.
+ */
+void link_token_new(char token[33], unsigned char hash[32]);
+
+/* The notice that asks for a decision on a Human step's attempt, with its
+ * link; it owns the strings it makes (subject, Slack's decide_ref). */
+struct approval_notice {
+	struct notice n; /* borrows from the plan, id and url given to _init */
+	char *subject, *decide_ref;
+};
+void approval_notice_init(struct approval_notice *an, const char *id, const struct plan *plan,
+                          int stage, int step, int attempt, const char *url);
+void approval_notice_release(struct approval_notice *an);
+
+/* An approval page's facts about the release: "<dt>Release</dt><dd>ID -
+ * plan (environment)</dd><dt>Started by</dt>...<dt>Step</dt><dd>STAGE /
+ * STEP</dd>", escaped. */
+void page_release_facts(struct strbuf *out, const struct exec_row *row, const char *stage,
+                        const char *step);
+/* Why a link for attempt of a step (ss, of the release in state) cannot
+ * decide any more - replaced, decided, expired, aborted - or NULL. */
+const char *link_closed_reason(const struct exec_state *state, const struct step_state *ss,
+                               int attempt);
+
 /* The pages' HTML (pages.c): text escaped for HTML; a page's head with its
  * title; the end of a page, sent as the answer (out released); a page of one
  * paragraph. */
