@@ -25,6 +25,8 @@ import tempfile
 import time
 import urllib.request
 
+from benchlib import start_serve
+
 PLAN = """name: tiny
 stages:
   - name: one
@@ -91,18 +93,7 @@ def main():
     print("  steppy show PREFIX    %8.1f ms per process (median of 20)" %
           median_run([steppy, "show", "--db", db, rid[:6]]))
 
-    log = open(os.path.join(tmp, "serve.log"), "w+")
-    srv = subprocess.Popen([steppy, "serve", "--listen", "127.0.0.1:0", "--db", db],
-                           stdout=log, stderr=subprocess.STDOUT)
-    url = None
-    for _ in range(600):
-        log.seek(0)
-        for line in log:
-            if "listening on " in line:
-                url = line.split("listening on ")[1].split()[0]
-        if url:
-            break
-        time.sleep(0.1)
+    srv, url = start_serve(steppy, tmp, db)
     try:
         times = []
         for _ in range(a.requests):

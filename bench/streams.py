@@ -21,6 +21,8 @@ import threading
 import time
 import urllib.request
 
+from benchlib import start_serve
+
 
 def proc_cpu(pid):
     with open("/proc/%d/stat" % pid) as f:
@@ -49,18 +51,7 @@ def main():
     steppy = os.path.abspath(a.steppy)
     tmp = tempfile.mkdtemp(prefix="steppy-streams-")
     db = os.path.join(tmp, "steppy.db")
-    log = open(os.path.join(tmp, "serve.log"), "w+")
-    srv = subprocess.Popen([steppy, "serve", "--listen", "127.0.0.1:0", "--db", db],
-                           stdout=log, stderr=subprocess.STDOUT)
-    url = None
-    for _ in range(600):
-        log.seek(0)
-        for line in log:
-            if "listening on " in line:
-                url = line.split("listening on ")[1].split()[0]
-        if url:
-            break
-        time.sleep(0.1)
+    srv, url = start_serve(steppy, tmp, db)
     plan = {"name": "large", "stages": [
         {"name": "many", "steps": [{"type": "Wait", "name": "w%d" % i, "seconds": 0}
                                    for i in range(a.steps)]},

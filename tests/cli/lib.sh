@@ -100,6 +100,30 @@ start_fake_aws() {
     export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 }
 
+# start_webhook_receiver OUT: a webhook receiver on a free loopback port; it
+# answers every POST 200 and appends its body to OUT (one line each). Sets
+# $hook_pid; the port is in $tmp/hook.port. The caller's EXIT trap must kill
+# $hook_pid.
+start_webhook_receiver() {
+    cat >"$tmp/receiver.py" <<'EOF'
+import http.server, sys
+out = open(sys.argv[2], "ab", buffering=0)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        out.write(body.replace(b"\n", b" ") + b"\n")
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_port))
+s.serve_forever()
+EOF
+    /usr/bin/python3 "$tmp/receiver.py" "$tmp/hook.port" "$1" &
+    hook_pid=$!
+    i=0
+    while [ ! -s "$tmp/hook.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+}
+
 # start_server CONFIG DB: starts `steppy serve` on a free loopback port; sets
 # $server_pid and $url once it listens (10 s at most). Log: $tmp/serve.log.
 start_server() {

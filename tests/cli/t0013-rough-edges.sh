@@ -197,23 +197,7 @@ end
 
 # ---- against a server (no tokens, loopback) -----------------------------------------
 # A webhook receiver: appends each request body (one JSON per line).
-cat >"$tmp/receiver.py" <<'EOF'
-import http.server, sys
-out = open(sys.argv[2], "ab", buffering=0)
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        out.write(body.replace(b"\n", b" ") + b"\n")
-        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
-    def log_message(self, *a): pass
-s = http.server.HTTPServer(("127.0.0.1", 0), H)
-open(sys.argv[1], "w").write(str(s.server_port))
-s.serve_forever()
-EOF
-/usr/bin/python3 "$tmp/receiver.py" "$tmp/hook.port" "$tmp/hook.jsonl" &
-hook_pid=$!
-i=0
-while [ ! -s "$tmp/hook.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+start_webhook_receiver "$tmp/hook.jsonl"
 cat >"$tmp/serve.yaml" <<EOF
 channels:
   hook: {type: webhook, url: "http://127.0.0.1:$(cat "$tmp/hook.port")/steppy"}

@@ -107,17 +107,20 @@ run curl -s "$url/healthz"
 expect_out_contains '"ok"'
 end
 
-begin 'a slow request head is cut off after requestHeadTimeoutSeconds although it keeps sending'
-/usr/bin/python3 - "$url" <<'EOF' || problem "the slow head was not cut off"
+# trickle HEAD DRIP: opens a connection to $url, sends HEAD, then DRIP again
+# and again (both with \r\n escapes) for up to 15 s; succeeds when the
+# server closes the connection.
+cat >"$tmp/trickle.py" <<'EOF'
 import socket, sys, time, urllib.parse
 u = urllib.parse.urlparse(sys.argv[1])
+head, drip = (a.encode().decode("unicode_escape").encode() for a in sys.argv[2:4])
 s = socket.create_connection((u.hostname, u.port))
-s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+s.sendall(head)
 s.settimeout(0.3)
 end = time.time() + 15
 while time.time() < end:
     try:
-        s.sendall(b"X-Slow: 1\r\n")
+        s.sendall(drip)
         d = s.recv(100)
         if not d:
             sys.exit(0)
@@ -127,29 +130,18 @@ while time.time() < end:
         sys.exit(0)
 sys.exit(1)
 EOF
+trickle() {
+    /usr/bin/python3 "$tmp/trickle.py" "$url" "$1" "$2"
+}
+
+begin 'a slow request head is cut off after requestHeadTimeoutSeconds although it keeps sending'
+trickle 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n' 'X-Slow: 1\r\n' ||
+    problem "the slow head was not cut off"
 end
 
 begin 'without a token, a slow body is cut off too: the whole request has requestHeadTimeoutSeconds'
-/usr/bin/python3 - "$url" <<'EOF' || problem "the slow body was not cut off"
-import socket, sys, time, urllib.parse
-u = urllib.parse.urlparse(sys.argv[1])
-s = socket.create_connection((u.hostname, u.port))
-s.sendall(b"POST /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-          b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
-s.settimeout(0.3)
-end = time.time() + 15
-while time.time() < end:
-    try:
-        s.sendall(b" ")
-        d = s.recv(100)
-        if not d:
-            sys.exit(0)
-    except socket.timeout:
-        pass
-    except (BrokenPipeError, ConnectionResetError):
-        sys.exit(0)
-sys.exit(1)
-EOF
+trickle 'POST /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{' ' ' ||
+    problem "the slow body was not cut off"
 end
 
 # The flood: with a head deadline far longer than the test, only evicting old

@@ -63,12 +63,17 @@ static const struct option own[] = {
 };
 
 /* A command with every shared option and two of its own. */
-static const struct command all = { "test", no_run, CLI_DB | CLI_FORMAT | CLI_VAR | CLI_CONFIG |
-	                                                    CLI_SERVER,
-	                            own, "q", "a test", "usage: steppy test\n" };
+static const struct command all = { "test",
+	                            no_run,
+	                            CLI_DB | CLI_FORMAT | CLI_VAR | CLI_CONFIG | CLI_SERVER,
+	                            own,
+	                            "q",
+	                            "a test",
+	                            "usage: steppy test\n" };
 /* A command with --db only. */
-static const struct command db_only = { "dbonly", no_run, CLI_DB, NULL, NULL, "a test",
-	                                "usage: steppy dbonly\n" };
+static const struct command db_only = {
+	"dbonly", no_run, CLI_DB, NULL, NULL, "a test", "usage: steppy dbonly\n"
+};
 
 /* ---- what a command receives ---------------------------------------------- */
 
@@ -76,10 +81,10 @@ static void shared_options_fill_the_context(void **state)
 {
 	(void)state;
 	struct cli_ctx ctx;
-	const char *args[] = { "test",   "--db",         "/tmp/s.db", "--format=json",
-		               "--var",  "A=1",          "x.yaml",    "--var=B=two=2",
-		               "--config", "c.yaml",     "--server",  "http://127.0.0.1:1",
-		               "--token-file", "t",     NULL };
+	const char *args[] = { "test",         "--db",   "/tmp/s.db", "--format=json",
+		               "--var",        "A=1",    "x.yaml",    "--var=B=two=2",
+		               "--config",     "c.yaml", "--server",  "http://127.0.0.1:1",
+		               "--token-file", "t",      NULL };
 	assert_int_equal(parse(&all, args, &ctx), EXIT_OK);
 	assert_string_equal(ctx.db, "/tmp/s.db");
 	assert_int_equal(ctx.format, FORMAT_JSON);
@@ -237,8 +242,8 @@ static void server_option_conflicts(void **state)
 
 /* ---- the real table -------------------------------------------------------- */
 
-static const char *const shared_names[] = { "db", "format", "var", "config", "server",
-	                                    "token-file", "help", NULL };
+static const char *const shared_names[] = { "db",     "format",     "var",  "config",
+	                                    "server", "token-file", "help", NULL };
 
 /* No command's own option shadows a shared one or --help, or repeats a name;
  * ids stay below the shared ones' (0x100 and up) and are not '?' or 'h'. */
