@@ -18,7 +18,7 @@
 //
 // Prints one line per check and "# N passed, M failed" (what run.sh and
 // tests/run.sh count). After a failure the rest are reported as not run.
-import { chromium } from 'playwright-core';
+import { assert, check, closeChromium, finish, launchChromium, sleep } from './lib.mjs';
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,33 +29,7 @@ const steppy = process.env.STEPPY;
 const shots = process.env.SHOTS || 'build/web';
 const WAIT = { timeout: 15000 };
 
-const results = [];
-let failedOnce = false;
 
-async function check(name, fn) {
-  if (failedOnce) {
-    results.push(false);
-    console.log(`not ok ${results.length} - ${name} # not run after an earlier failure`);
-    return;
-  }
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push(true);
-    console.log(`ok ${results.length} - ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    results.push(false);
-    failedOnce = true;
-    console.log(`not ok ${results.length} - ${name}`);
-    console.log(String(e.stack || e).replace(/^/gm, '#   '));
-  }
-}
-
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---- the webhook sink: what the channel delivered ----------------------------------
 
@@ -156,17 +130,11 @@ async function waitRelease(id, status) {
 // ---- the browser ----------------------------------------------------------------
 
 mkdirSync(shots, { recursive: true });
-const profile = mkdtempSync(join(tmpdir(), 'steppy-chromium-'));
 const started = Date.now();
 let context;
 try {
   assert(url, `the server did not start: ${serverErr}`);
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1024, height: 800 },
-  });
+  context = await launchChromium({ width: 1024, height: 800 });
 } catch (e) {
   console.log(`not ok 1 - the server and Chromium start\n#   ${e.message}`);
   console.log('# 0 passed, 1 failed');
@@ -345,8 +313,7 @@ await check('no page errors, and no request went anywhere but 127.0.0.1', async 
   assert(foreign.length === 0, `requests to: ${foreign.join(', ')}`);
 });
 
-await context.close();
-rmSync(profile, { recursive: true, force: true });
+await closeChromium(context);
 server.kill('SIGTERM');
 await new Promise((resolve) => (server.exitCode !== null ? resolve() : server.on('exit', resolve)));
 sink.close();
@@ -355,7 +322,5 @@ await check('the server stopped cleanly, without sanitizer reports', async () =>
   assert(!/ERROR: (Address|Leak)Sanitizer|runtime error:/.test(serverErr), serverErr);
 });
 rmSync(dir, { recursive: true, force: true });
-const passed = results.filter(Boolean).length;
 console.log(`# approval test took ${((Date.now() - started) / 1000).toFixed(1)} s`);
-console.log(`# ${passed} passed, ${results.length - passed} failed`);
-process.exit(passed === results.length ? 0 : 1);
+process.exit(finish());

@@ -10,9 +10,8 @@
 // The checks run in order, each building on the last; after a failure the
 // rest are reported as failed without running. Prints one line per check
 // and "# N passed, M failed" (what tests/run.sh counts).
-import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { assert, check, closeChromium, finish, launchChromium } from './lib.mjs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const url = process.env.STEPPY_URL;
@@ -81,31 +80,6 @@ const EXPECTED_ERRORS = new Set([
   'POST /api/v1/executions 400', // the invalid plan
 ]);
 
-const results = [];
-let failedOnce = false;
-
-async function check(name, fn) {
-  if (failedOnce) {
-    results.push(false);
-    console.log(`not ok ${results.length} - ${name} # not run after an earlier failure`);
-    return;
-  }
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push(true);
-    console.log(`ok ${results.length} - ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    results.push(false);
-    failedOnce = true;
-    console.log(`not ok ${results.length} - ${name}`);
-    console.log(String(e.stack || e).replace(/^/gm, '#   '));
-  }
-}
-
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
 
 async function submitByApi(plan) {
   const res = await fetch(`${url}/api/v1/executions`, {
@@ -118,27 +92,10 @@ async function submitByApi(plan) {
 }
 
 mkdirSync(shots, { recursive: true });
-const profile = mkdtempSync(join(tmpdir(), 'steppy-chromium-'));
 const started = Date.now();
 let context;
 try {
-  // The flags of the machine notes: no sandbox (root), no GPU, and nothing
-  // that would reach out to Google's services. headless: true adds --headless;
-  // the profile is a fresh --user-data-dir.
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1360, height: 900 },
-  });
+  context = await launchChromium({ width: 1360, height: 900 });
 } catch (e) {
   console.log(`not ok 1 - Chromium starts\n#   ${e.message}`);
   console.log('# 0 passed, 1 failed');
@@ -379,9 +336,6 @@ await check('no request went anywhere but 127.0.0.1', async () => {
   assert(foreign.length === 0, `requests to: ${foreign.join(', ')}`);
 });
 
-await context.close();
-rmSync(profile, { recursive: true, force: true });
-const passed = results.filter(Boolean).length;
+await closeChromium(context);
 console.log(`# browser test took ${((Date.now() - started) / 1000).toFixed(1)} s`);
-console.log(`# ${passed} passed, ${results.length - passed} failed`);
-process.exit(passed === results.length ? 0 : 1);
+process.exit(finish());

@@ -12,9 +12,8 @@
 //
 // The directory: bob and carol are release-managers; alice is an approver.
 // Prints one line per check and "# N passed, M failed".
-import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { assert, check, closeChromium, finish, launchChromium, sleep } from './lib.mjs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const url = process.env.STEPPY_URL;
@@ -24,30 +23,6 @@ const mailDir = process.env.MAIL_DIR;
 const shots = process.env.SHOTS || 'build/web';
 const WAIT = { timeout: 15000 };
 
-const results = [];
-let failedOnce = false;
-async function check(name, fn) {
-  if (failedOnce) {
-    results.push(false);
-    console.log(`not ok ${results.length} - ${name} # not run after an earlier failure`);
-    return;
-  }
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push(true);
-    console.log(`ok ${results.length} - ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    results.push(false);
-    failedOnce = true;
-    console.log(`not ok ${results.length} - ${name}`);
-    console.log(String(e.stack || e).replace(/^/gm, '#   '));
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function apiGet(path) {
   const res = await fetch(`${url}${path}`, { headers: { Authorization: `Bearer ${opsToken}` } });
@@ -98,16 +73,9 @@ async function personalLink(addr, id) {
 }
 
 mkdirSync(shots, { recursive: true });
-const profile = mkdtempSync(join(tmpdir(), 'steppy-chromium-'));
 let context;
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 900 },
-  });
+  context = await launchChromium({ width: 1280, height: 900 });
 } catch (e) {
   console.log(`not ok 1 - Chromium starts\n#   ${e.message}`);
   console.log('# 0 passed, 1 failed');
@@ -217,8 +185,5 @@ await check('no page errors; no request went anywhere but 127.0.0.1', async () =
   assert(foreign.length === 0, `requests to: ${foreign.join(', ')}`);
 });
 
-await context.close();
-rmSync(profile, { recursive: true, force: true });
-const passed = results.filter(Boolean).length;
-console.log(`# ${passed} passed, ${results.length - passed} failed`);
-process.exit(passed === results.length ? 0 : 1);
+await closeChromium(context);
+process.exit(finish());
