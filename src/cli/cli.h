@@ -182,6 +182,12 @@ int cli_open_store(const char *db_flag, struct store **ret, char **ret_path);
 /* cli_open_store() for commands that only read, ask, or continue what is
  * there: a missing store is not created ("no store at PATH", EXIT_USAGE). */
 int cli_open_store_existing(const char *db_flag, struct store **ret, char **ret_path);
+struct loaded_exec;
+/* Opens the store (existing only), finds the release id_or_prefix names and
+ * loads it (history folded). Prints errors; returns an exit code. *st, *row
+ * and *le are the caller's to release (zeroed ones too) in every case. */
+int cli_load_execution(const char *db, const char *id_or_prefix, struct store **st,
+                       struct exec_row *row, struct loaded_exec *le);
 /* "user@host" of whoever runs the command; caller frees. */
 char *cli_whoami(void);
 /* Finds an execution by id or unique prefix; prints errors. Returns an exit code. */

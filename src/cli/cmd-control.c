@@ -217,17 +217,7 @@ static int control_args(int argc, char **argv, const struct cli_ctx *ctx, const 
 static int load_running(const char *db, const char *id_arg, struct store **st, struct exec_row *row,
                         struct loaded_exec *le)
 {
-	int code = cli_open_store_existing(db, st, NULL);
-	if (code == EXIT_OK)
-		code = cli_find_execution(*st, id_arg, row);
-	if (code == EXIT_OK) {
-		struct strbuf err = STRBUF_INIT;
-		if (execution_load(*st, row->id, le, &err) < 0) {
-			fprintf(stderr, "steppy: %s\n", err.buf);
-			code = EXIT_USAGE;
-		}
-		strbuf_release(&err);
-	}
+	int code = cli_load_execution(db, id_arg, st, row, le);
 	if (code == EXIT_OK && le->state.status != EXEC_RUNNING) {
 		fprintf(stderr, "steppy: release %s has ended (%s)\n", row->id,
 		        exec_status_name(le->state.status));

@@ -167,24 +167,6 @@ int cmd_list(int argc, char **argv, const struct cli_ctx *cli)
 	return code;
 }
 
-/* Opens the store and loads one execution for show and history. */
-static int load_one(const char *db, const char *id, struct store **st, struct exec_row *row,
-                    struct loaded_exec *le)
-{
-	int code = cli_open_store_existing(db, st, NULL);
-	if (code == EXIT_OK)
-		code = cli_find_execution(*st, id, row);
-	if (code == EXIT_OK) {
-		struct strbuf err = STRBUF_INIT;
-		if (execution_load(*st, row->id, le, &err) < 0) {
-			fprintf(stderr, "steppy: %s\n", err.buf);
-			code = EXIT_USAGE;
-		}
-		strbuf_release(&err);
-	}
-	return code;
-}
-
 /* The remote work of a step: "build ID #N", "pipeline execution ID", logs. */
 static void print_work(const json_t *w)
 {
@@ -319,7 +301,7 @@ int cmd_show(int argc, char **argv, const struct cli_ctx *ctx)
 	struct store *st = NULL;
 	struct exec_row row = { 0 };
 	struct loaded_exec le = { 0 };
-	int code = load_one(ctx->db, argv[1], &st, &row, &le);
+	int code = cli_load_execution(ctx->db, argv[1], &st, &row, &le);
 	if (code == EXIT_OK) {
 		/* the same document as the API's (runtime/report.h) */
 		json_t *doc = execution_report(&row, &le);
@@ -344,7 +326,7 @@ int cmd_history(int argc, char **argv, const struct cli_ctx *ctx)
 	struct store *st = NULL;
 	struct exec_row row = { 0 };
 	struct loaded_exec le = { 0 };
-	int code = load_one(ctx->db, argv[1], &st, &row, &le);
+	int code = cli_load_execution(ctx->db, argv[1], &st, &row, &le);
 	if (code == EXIT_OK) {
 		json_t *events = json_array();
 		for (size_t i = 0; i < le.history.len; i++) {

@@ -4,6 +4,7 @@
  */
 #include "cli/cli.h"
 
+#include "runtime/history.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/suggest.h"
@@ -225,4 +226,21 @@ int cli_resolve_step(const struct cli_step *steps, size_t n, const char *name,
 	fputc('\n', stderr);
 	free(names);
 	return EXIT_USAGE;
+}
+
+int cli_load_execution(const char *db, const char *id_or_prefix, struct store **st,
+                       struct exec_row *row, struct loaded_exec *le)
+{
+	int code = cli_open_store_existing(db, st, NULL);
+	if (code == EXIT_OK)
+		code = cli_find_execution(*st, id_or_prefix, row);
+	if (code == EXIT_OK) {
+		struct strbuf err = STRBUF_INIT;
+		if (execution_load(*st, row->id, le, &err) < 0) {
+			fprintf(stderr, "steppy: %s\n", err.buf);
+			code = EXIT_USAGE;
+		}
+		strbuf_release(&err);
+	}
+	return code;
 }
