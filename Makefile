@@ -70,7 +70,7 @@ $(BUILD)/libsteppy-cli.a: $(CLI_OBJ)
 $(BUILD)/steppy: $(BUILD)/src/main.o $(LINK_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LINK_LIBS)
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -Itests/unit $(LDFLAGS) -o $@ \
 		$< $(LINK_LIBS) $(LIBS) $(shell pkg-config --libs cmocka)

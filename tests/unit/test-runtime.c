@@ -1,0 +1,970 @@
+/*
+ * test-runtime.c - the runtime (src/runtime/runtime.c) driven end to end on
+ * a temporary store, with a stub step type whose attempts the test starts
+ * and ends: stages in order, steps of a stage together, a failure halting
+ * the release, retries with backoff, timeouts, fail fast, abort, group
+ * commit, recovery after a restart (interrupted attempts, reattached remote
+ * work, Wait timers), parking, redrive, and a store that refuses writes.
+ *
+ * What is asserted is what the store holds: the committed histories, read
+ * through a connection of the test's own (runtime-harness.h).
+ */
+#include "runtime-harness.h"
+
+#include "plan/step-type.h"
+#include "runtime/control.h"
+#include "runtime/runner.h"
+
+#include <sqlite3.h>
+
+/* ---- the stub step types ------------------------------------------------------
+ *
+ * "Stub" runs local work that the test starts and ends; "StubRemote" is
+ * remote work that outlives the process (it reattaches). Registered with
+ * step_type_register(), as a plugin's types are. Everything that knows the
+ * runner interface is in this section.
+ *
+ * Today a runner is found by name through step_runner_find() (runners.c);
+ * this test defines that function, so the linker takes it instead of the
+ * library's, and answers for the stubs before the built-in runners.
+ */
+
+#define MAX_STUBS 256
+
+struct stub {
+	char key[64];       /* the attempt's idempotency key "ID/stage/step/attempt" */
+	struct attempt *a;  /* while live */
+	uv_timer_t timer;   /* ends the attempt after a cancel (never inside cancel()) */
+	bool live;          /* started, not ended or detached */
+	bool reattaching;   /* started again by a later runtime */
+	json_t *handle;     /* the handle start() was given (reattaching), or NULL */
+	int cancels;        /* cancel() calls */
+	bool detached;      /* detach() was called */
+	json_t *cancel_end; /* details of the end after a cancel, or NULL: {"error": "stopped"} */
+};
+
+static pthread_mutex_t stub_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct stub stubs[MAX_STUBS]; /* [0, nstubs) used, under stub_lock */
+static size_t nstubs;
+static int nreaped;      /* reap() calls */
+static char reaped[256]; /* the handle of the last one, as JSON */
+
+static const struct field_spec stub_fields[] = {
+	/* start() fails at once with this message */
+	{ .name = "failStart", .types = T_STRING },
+	{ .name = NULL },
+};
+
+static void stub_describe(const struct doc_node *step, struct strbuf *out)
+{
+	(void)step;
+	describe_line(out, "does", "what the unit test says");
+}
+
+static const struct step_type stub_type = {
+	.name = "Stub",
+	.summary = "local work the unit test starts and ends",
+	.flags = STEP_RETRYABLE,
+	.fields = stub_fields,
+	.describe = stub_describe,
+};
+
+static const struct step_type stub_remote_type = {
+	.name = "StubRemote",
+	.summary = "remote work the unit test starts and ends; outlives the process",
+	.flags = STEP_RETRYABLE | STEP_REATTACH,
+	.fields = stub_fields,
+	.describe = stub_describe,
+};
+
+static void stub_close_cb(uv_handle_t *h)
+{
+	(void)h;
+}
+
+/* Ends a live stub attempt (loop thread). details taken. */
+static void stub_finish(struct stub *s, bool ok, json_t *details)
+{
+	if (!s->live) {
+		json_decref(details);
+		return;
+	}
+	struct attempt *a = s->a;
+	s->live = false;
+	s->a = NULL;
+	uv_close((uv_handle_t *)&s->timer, stub_close_cb);
+	attempt_ended(a, ok, details);
+}
+
+static void stub_cancel_cb(uv_timer_t *t)
+{
+	struct stub *s = t->data;
+	stub_finish(s, false,
+	            s->cancel_end ? json_incref(s->cancel_end)
+	                          : json_pack("{ss}", "error", "stopped"));
+}
+
+static int stub_start(struct attempt *a, const struct attempt_info *info, void **ret_state,
+                      struct strbuf *err)
+{
+	const char *refuse = step_string(info->step_plan->node, "failStart");
+	if (refuse) {
+		strbuf_addstr(err, refuse);
+		return SP_EINVAL;
+	}
+	pthread_mutex_lock(&stub_lock);
+	if (nstubs == MAX_STUBS) {
+		pthread_mutex_unlock(&stub_lock);
+		strbuf_addstr(err, "too many stub attempts");
+		return SP_ETOOBIG;
+	}
+	struct stub *s = &stubs[nstubs];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->key, sizeof(s->key), "%s", info->idempotency_key ? info->idempotency_key : "");
+	s->a = a;
+	s->live = true;
+	s->reattaching = info->reattaching;
+	s->handle = info->handle ? json_deep_copy(info->handle) : NULL;
+	uv_timer_init(info->loop, &s->timer);
+	s->timer.data = s;
+	nstubs++;
+	pthread_mutex_unlock(&stub_lock);
+	*ret_state = s;
+	return 0;
+}
+
+static void stub_cancel(struct attempt *a, void *state)
+{
+	(void)a;
+	struct stub *s = state;
+	s->cancels++;
+	if (s->live && !uv_is_active((uv_handle_t *)&s->timer))
+		uv_timer_start(&s->timer, stub_cancel_cb, 0, 0);
+}
+
+static void stub_reap(const json_t *handle)
+{
+	char *text = json_dumps(handle, JSON_COMPACT | JSON_SORT_KEYS);
+	pthread_mutex_lock(&stub_lock);
+	nreaped++;
+	snprintf(reaped, sizeof(reaped), "%s", text ? text : "");
+	pthread_mutex_unlock(&stub_lock);
+	free(text);
+}
+
+static void stub_detach(void *state)
+{
+	struct stub *s = state;
+	s->detached = true;
+	s->live = false;
+	s->a = NULL;
+	uv_close((uv_handle_t *)&s->timer, stub_close_cb);
+}
+
+static const struct step_runner stub_runner = {
+	.type = "Stub",
+	.start = stub_start,
+	.cancel = stub_cancel,
+	.reap = stub_reap,
+};
+
+static const struct step_runner stub_remote_runner = {
+	.type = "StubRemote",
+	.start = stub_start,
+	.cancel = stub_cancel,
+	.reattach = true,
+	.detach = stub_detach,
+};
+
+const struct step_runner *step_runner_find(const char *type)
+{
+	static const struct step_runner *const runners[] = {
+		&stub_runner,         &stub_remote_runner,         &exec_runner,
+		&notify_runner,       &codebuild_runner,           &codebuild_nowait_runner,
+		&codepipeline_runner, &codepipeline_nowait_runner, &lambda_runner,
+	};
+	for (size_t i = 0; i < sizeof(runners) / sizeof(runners[0]); i++)
+		if (!strcmp(runners[i]->type, type))
+			return runners[i];
+	return NULL;
+}
+
+/* Forgets the stub attempts of the last test (no runtime may run). */
+static void stub_reset(void)
+{
+	for (size_t i = 0; i < nstubs; i++) {
+		json_decref(stubs[i].handle);
+		json_decref(stubs[i].cancel_end);
+	}
+	nstubs = 0;
+	nreaped = 0;
+	reaped[0] = '\0';
+}
+
+/* ---- driving stub attempts from the test thread ---------------------------------- */
+
+static void stub_key(char *out, size_t size, const char *id, int stage, int step, int attempt)
+{
+	snprintf(out, size, "%s/%d/%d/%d", id, stage, step, attempt);
+}
+
+/* The stub attempt of key (waits for its start()); its index. With
+ * reattaching, the one a later runtime started again. */
+static size_t stub_wait_for(const char *id, int stage, int step, int attempt, bool reattaching)
+{
+	char key[64];
+	stub_key(key, sizeof(key), id, stage, step, attempt);
+	int64_t deadline = rt_now_ms() + DEADLINE_MS;
+	for (;;) {
+		pthread_mutex_lock(&stub_lock);
+		for (size_t i = nstubs; i-- > 0;)
+			if (!strcmp(stubs[i].key, key) && stubs[i].reattaching == reattaching) {
+				pthread_mutex_unlock(&stub_lock);
+				return i;
+			}
+		pthread_mutex_unlock(&stub_lock);
+		if (rt_now_ms() > deadline)
+			fail_msg("stub attempt %s never started", key);
+		rt_sleep_ms(2);
+	}
+}
+
+static size_t stub_wait(const char *id, int stage, int step, int attempt)
+{
+	return stub_wait_for(id, stage, step, attempt, false);
+}
+
+/* How many stub attempts have started. */
+static size_t stub_count(void)
+{
+	pthread_mutex_lock(&stub_lock);
+	size_t n = nstubs;
+	pthread_mutex_unlock(&stub_lock);
+	return n;
+}
+
+struct stub_op {
+	size_t i[2];    /* stub attempts */
+	size_t n;       /* how many of i */
+	json_t *handle; /* report started with it (taken), unless NULL */
+	bool end, ok;   /* then report ended */
+	json_t *details;
+};
+
+static void stub_op_fn(void *arg)
+{
+	struct stub_op *op = arg;
+	for (size_t k = 0; k < op->n; k++) {
+		struct stub *s = &stubs[op->i[k]];
+		if (op->handle && s->live)
+			attempt_started(s->a, json_deep_copy(op->handle));
+		if (op->end)
+			stub_finish(s, op->ok, op->details ? json_incref(op->details) : NULL);
+	}
+	json_decref(op->handle);
+	json_decref(op->details);
+}
+
+/* Reports stub attempt i started, with handle (taken). */
+static void stub_started(struct rt_fixture *fx, size_t i, json_t *handle)
+{
+	struct stub_op op = { .i = { i }, .n = 1, .handle = handle };
+	rt_call(fx, stub_op_fn, &op);
+}
+
+/* Reports stub attempt i ended (details taken, may be NULL). */
+static void stub_end(struct rt_fixture *fx, size_t i, bool ok, json_t *details)
+{
+	struct stub_op op = { .i = { i }, .n = 1, .end = true, .ok = ok, .details = details };
+	rt_call(fx, stub_op_fn, &op);
+}
+
+/* Reports stub attempt i started and, in the same loop callback, ended. */
+static void stub_run(struct rt_fixture *fx, size_t i, bool ok)
+{
+	struct stub_op op = {
+		.i = { i }, .n = 1, .handle = json_pack("{si}", "pid", 4242), .end = true, .ok = ok
+	};
+	rt_call(fx, stub_op_fn, &op);
+}
+
+/* ---- fixtures ---------------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+	struct rt_fixture *fx = xcalloc(1, sizeof(*fx));
+	rt_setup(fx, "runtime");
+	stub_reset();
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct rt_fixture *fx = *state;
+	rt_teardown(fx);
+	stub_reset();
+	free(fx);
+	return 0;
+}
+
+static const struct runtime_options plain = { 0 };
+
+static const char *const two_stages =
+    "{\"stages\": ["
+    "{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": \"a\"},"
+    "                               {\"type\": \"Stub\", \"name\": \"b\"}]},"
+    "{\"name\": \"two\", \"steps\": [{\"type\": \"Stub\", \"name\": \"c\"}]}]}";
+
+/* ---- tests ---------------------------------------------------------------------------- */
+
+static void test_stages_in_order(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx, two_stages, "alice", id);
+	rt_start(fx);
+	/* Both steps of the first stage start together ... */
+	size_t a = stub_wait(id, 0, 0, 1), b = stub_wait(id, 0, 1, 1);
+	stub_started(fx, a, json_pack("{si}", "pid", 1));
+	stub_started(fx, b, json_pack("{si}", "pid", 2));
+	stub_end(fx, a, true, NULL);
+	rt_wait_events(fx, id, "StepSucceeded 0.0#1");
+	/* ... and the next stage waits for the last of them. */
+	char *h = rt_events(fx, id);
+	assert_null(strstr(h, "StageStarted 1"));
+	free(h);
+	assert_int_equal(stub_count(), 2);
+	stub_end(fx, b, true, json_pack("{ss}", "output", "done"));
+	size_t c = stub_wait(id, 1, 0, 1);
+	stub_run(fx, c, true);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepScheduled 0.1#1 "
+	                 "StepStarted 0.0#1 StepStarted 0.1#1 StepSucceeded 0.0#1 "
+	                 "StepSucceeded 0.1#1 StageFinished 0 StageStarted 1 StepScheduled 1.0#1 "
+	                 "StepStarted 1.0#1 StepSucceeded 1.0#1 StageFinished 1 ExecutionFinished");
+	char *status = rt_status(fx, id);
+	assert_string_equal(status, "SUCCEEDED");
+	free(status);
+	/* What the runner reported is in the history: its handle, its details. */
+	struct event ev;
+	rt_find_event(fx, id, EV_STEP_STARTED, 0, 1, 1, &ev);
+	assert_int_equal(json_integer_value(json_object_get(ev.data, "pid")), 2);
+	json_decref(ev.data);
+	rt_find_event(fx, id, EV_STEP_SUCCEEDED, 0, 1, 1, &ev);
+	assert_string_equal(json_string_value(json_object_get(ev.data, "output")), "done");
+	json_decref(ev.data);
+	rt_find_event(fx, id, EV_STEP_SCHEDULED, 1, 0, 1, &ev);
+	char key[64];
+	stub_key(key, sizeof(key), id, 1, 0, 1);
+	assert_string_equal(json_string_value(json_object_get(ev.data, "idempotencyKey")), key);
+	json_decref(ev.data);
+	assert_string_equal(stubs[c].key, key);
+}
+
+static void test_failure_halts(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx, two_stages, "alice", id);
+	rt_start(fx);
+	size_t a = stub_wait(id, 0, 0, 1), b = stub_wait(id, 0, 1, 1);
+	stub_started(fx, a, json_pack("{si}", "pid", 1));
+	stub_end(fx, a, false, json_pack("{ss}", "error", "exit status 3"));
+	rt_wait_events(fx, id, "StepFailed 0.0#1");
+	/* Without failFast the other step of the stage goes on to its end. */
+	assert_int_equal(stubs[b].cancels, 0);
+	stub_run(fx, b, true);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepScheduled 0.1#1 "
+	                 "StepStarted 0.0#1 StepFailed 0.0#1 StepStarted 0.1#1 "
+	                 "StepSucceeded 0.1#1 StageFinished 0 ExecutionFinished");
+	assert_int_equal(stub_count(), 2); /* the second stage never started */
+	char *status = rt_status(fx, id);
+	assert_string_equal(status, "FAILED");
+	free(status);
+	struct event ev;
+	rt_find_event(fx, id, EV_STEP_FAILED, 0, 0, 1, &ev);
+	assert_string_equal(json_string_value(json_object_get(ev.data, "error")), "exit status 3");
+	json_decref(ev.data);
+}
+
+static void test_fail_fast_cancels(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"failFast\": true, \"steps\": ["
+	          "{\"type\": \"Stub\", \"name\": \"a\"}, {\"type\": \"Stub\", \"name\": \"b\"}]},"
+	          "{\"name\": \"two\", \"steps\": [{\"type\": \"Stub\", \"name\": \"c\"}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	size_t a = stub_wait(id, 0, 0, 1), b = stub_wait(id, 0, 1, 1);
+	stub_started(fx, b, json_pack("{si}", "pid", 2));
+	stub_run(fx, a, false);
+	/* b is cancelled through its runner, and ends cancelled once it has stopped. */
+	assert_int_equal(rt_join(fx), 0);
+	assert_int_equal(stubs[b].cancels, 1);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepScheduled 0.1#1 "
+	                 "StepStarted 0.1#1 StepStarted 0.0#1 StepFailed 0.0#1 "
+	                 "StepCancelRequested 0.1#1 StepCancelled 0.1#1 StageFinished 0 "
+	                 "ExecutionFinished");
+	char *status = rt_status(fx, id);
+	assert_string_equal(status, "FAILED");
+	free(status);
+}
+
+static void test_start_refused(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": "
+	          "\"a\", \"failStart\": \"no such job\"}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepFailed 0.0#1 "
+	                 "StageFinished 0 ExecutionFinished");
+	struct event ev;
+	rt_find_event(fx, id, EV_STEP_FAILED, 0, 0, 1, &ev);
+	assert_string_equal(json_string_value(json_object_get(ev.data, "error")), "no such job");
+	json_decref(ev.data);
+}
+
+static void test_retry_backoff(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": "
+	          "\"a\", \"retry\": {\"maxAttempts\": 3, \"intervalSeconds\": 1, "
+	          "\"backoffRate\": 2}}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	stub_run(fx, stub_wait(id, 0, 0, 1), false);
+	stub_run(fx, stub_wait(id, 0, 0, 2), false);
+	stub_run(fx, stub_wait(id, 0, 0, 3), true);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepFailed 0.0#1 RetryScheduled 0.0#1 TimerFired 0.0#1 "
+	                 "StepScheduled 0.0#2 StepStarted 0.0#2 StepFailed 0.0#2 "
+	                 "RetryScheduled 0.0#2 TimerFired 0.0#2 StepScheduled 0.0#3 "
+	                 "StepStarted 0.0#3 StepSucceeded 0.0#3 StageFinished 0 ExecutionFinished");
+	/* The waits: 1 s, then 2 s (backoffRate 2); no attempt starts before its time. */
+	for (int attempt = 1; attempt <= 2; attempt++) {
+		struct event failed, retry, fired;
+		rt_find_event(fx, id, EV_STEP_FAILED, 0, 0, attempt, &failed);
+		rt_find_event(fx, id, EV_RETRY_SCHEDULED, 0, 0, attempt, &retry);
+		rt_find_event(fx, id, EV_TIMER_FIRED, 0, 0, attempt, &fired);
+		int64_t due = json_integer_value(json_object_get(retry.data, "dueMs"));
+		assert_int_equal(due - failed.time_ms, attempt == 1 ? 1000 : 2000);
+		assert_int_equal(json_integer_value(json_object_get(retry.data, "nextAttempt")),
+		                 attempt + 1);
+		assert_true(fired.time_ms >= due);
+		json_decref(failed.data);
+		json_decref(retry.data);
+		json_decref(fired.data);
+	}
+}
+
+static void test_timeout(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": "
+	          "\"a\", \"timeoutSeconds\": 1, \"retry\": {\"maxAttempts\": 2, "
+	          "\"intervalSeconds\": 0}}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	size_t first = stub_wait(id, 0, 0, 1);
+	stub_started(fx, first, json_pack("{si}", "pid", 1));
+	/* Never ended by the test: the timeout cancels it, and the retry runs. */
+	size_t second = stub_wait(id, 0, 0, 2);
+	assert_int_equal(stubs[first].cancels, 1);
+	stub_run(fx, second, true);
+	assert_int_equal(rt_join(fx), 0);
+	/* The first attempt's end after its cancel changes nothing. */
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "TimerFired 0.0#1 StepTimedOut 0.0#1 RetryScheduled 0.0#1 "
+	                 "TimerFired 0.0#1 StepScheduled 0.0#2 StepStarted 0.0#2 "
+	                 "StepSucceeded 0.0#2 StageFinished 0 ExecutionFinished");
+	struct event started, fired;
+	rt_find_event(fx, id, EV_STEP_STARTED, 0, 0, 1, &started);
+	rt_find_event(fx, id, EV_STEP_TIMED_OUT, 0, 0, 1, &fired);
+	int64_t timeout = json_integer_value(json_object_get(started.data, "timeoutMs"));
+	assert_int_equal(timeout - started.time_ms, 1000);
+	assert_true(fired.time_ms >= timeout);
+	json_decref(started.data);
+	json_decref(fired.data);
+}
+
+static void test_abort_through_owner(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx, two_stages, "alice", id);
+	rt_start(fx);
+	size_t a = stub_wait(id, 0, 0, 1), b = stub_wait(id, 0, 1, 1);
+	stub_started(fx, a, json_pack("{si}", "pid", 1));
+	rt_wait_events(fx, id, "StepStarted 0.0#1");
+	/* Another process asks (the inbox); this runtime owns the release. */
+	struct strbuf err = STRBUF_INIT;
+	int r = control_apply(fx->reader, id, "abort",
+	                      json_pack("{ssss}", "by", "bob", "reason", "wrong tag"), DEADLINE_MS,
+	                      &err);
+	if (r != CONTROL_DONE_BY_OWNER)
+		fail_msg("control_apply: %d %s", r, err.buf);
+	strbuf_release(&err);
+	assert_int_equal(rt_join(fx), 0);
+	assert_int_equal(stubs[a].cancels, 1);
+	assert_int_equal(stubs[b].cancels, 1);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepScheduled 0.1#1 "
+	                 "StepStarted 0.0#1 AbortRequested StepCancelRequested 0.0#1 "
+	                 "StepCancelRequested 0.1#1 StepCancelled 0.0#1 StepCancelled 0.1#1 "
+	                 "StageFinished 0 ExecutionFinished");
+	char *status = rt_status(fx, id);
+	assert_string_equal(status, "ABORTED");
+	free(status);
+	struct event ev;
+	rt_find_event(fx, id, EV_ABORT_REQUESTED, -1, -1, 0, &ev);
+	assert_string_equal(json_string_value(json_object_get(ev.data, "by")), "bob");
+	assert_string_equal(json_string_value(json_object_get(ev.data, "reason")), "wrong tag");
+	json_decref(ev.data);
+}
+
+/* Group commit: the observer hears of one execution's batch only after the
+ * transaction; if the other's events of the same loop iteration are visible
+ * to another connection by then, they were in the same transaction. */
+static struct store *probe;
+static char probe_other[16];
+static int probe_seen = -1; /* -1: not called yet; else: did the other's end show */
+
+static void probe_on_events(struct rt_fixture *fx, const char *id, const struct event *events,
+                            size_t n)
+{
+	(void)fx;
+	bool ends = false;
+	for (size_t i = 0; i < n; i++)
+		ends |= events[i].type == EV_STEP_SUCCEEDED;
+	if (!ends || probe_seen >= 0 || !strcmp(id, probe_other))
+		return;
+	struct event_list h = EVENT_LIST_INIT;
+	probe_seen = 0;
+	if (store_history(probe, probe_other, 0, &h, NULL) == 0)
+		for (size_t i = 0; i < h.len; i++)
+			if (h.items[i].type == EV_STEP_SUCCEEDED)
+				probe_seen = 1;
+	event_list_release(&h);
+}
+
+static void test_group_commit(void **state)
+{
+	struct rt_fixture *fx = *state;
+	const char *one = "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	                  "[{\"type\": \"Stub\", \"name\": \"a\"}]}]}";
+	char x[16], y[16];
+	assert_int_equal(store_open(fx->path, &probe, NULL), 0);
+	rt_new(fx, &plain);
+	rt_submit(fx, one, "alice", x);
+	rt_submit(fx, one, "alice", y);
+	memcpy(probe_other, y, sizeof(probe_other));
+	probe_seen = -1;
+	fx->on_events = probe_on_events;
+	rt_start(fx);
+	size_t ax = stub_wait(x, 0, 0, 1), ay = stub_wait(y, 0, 0, 1);
+	/* Both end in one loop callback: one transaction holds both. */
+	struct stub_op op = { .i = { ax, ay },
+		              .n = 2,
+		              .handle = json_pack("{si}", "pid", 7),
+		              .end = true,
+		              .ok = true };
+	rt_call(fx, stub_op_fn, &op);
+	assert_int_equal(rt_join(fx), 0);
+	assert_int_equal(probe_seen, 1);
+	rt_expect_events(fx, x,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepSucceeded 0.0#1 StageFinished 0 ExecutionFinished");
+	rt_expect_events(fx, y,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepSucceeded 0.0#1 StageFinished 0 ExecutionFinished");
+	store_close(probe);
+	probe = NULL;
+}
+
+/* Frees the runtime and its store connection, and makes a new one on the same
+ * file: the next steppy process. */
+static void restart(struct rt_fixture *fx, const struct runtime_options *opts)
+{
+	rt_free(fx);
+	store_close(fx->st);
+	struct strbuf err = STRBUF_INIT;
+	if (store_open(fx->path, &fx->st, &err) < 0)
+		fail_msg("store_open: %s", err.buf);
+	strbuf_release(&err);
+	rt_new(fx, opts);
+}
+
+struct adopt_job {
+	struct rt_fixture *fx;
+	size_t n;
+	int r;
+};
+
+static void adopt_fn(void *arg)
+{
+	struct adopt_job *j = arg;
+	struct strbuf err = STRBUF_INIT;
+	j->r = runtime_adopt_all(j->fx->rt, &j->n, &err);
+	strbuf_release(&err);
+}
+
+static void test_restart_recovers(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": ["
+	          "{\"type\": \"Stub\", \"name\": \"local\", \"retry\": {\"maxAttempts\": 2, "
+	          "\"intervalSeconds\": 0}},"
+	          "{\"type\": \"StubRemote\", \"name\": \"remote\"}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	size_t local = stub_wait(id, 0, 0, 1), remote = stub_wait(id, 0, 1, 1);
+	stub_started(fx, local, json_pack("{si}", "pid", 4242));
+	stub_started(fx, remote, json_pack("{ss}", "build", "b-1"));
+	rt_wait_events(fx, id, "StepStarted 0.1#1");
+	/* The process stops: local work is stopped, remote work forgotten, and
+	 * neither end is recorded. */
+	assert_int_equal(rt_stop(fx), 1);
+	assert_int_equal(stubs[local].cancels, 1);
+	assert_true(stubs[remote].detached);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepScheduled 0.1#1 "
+	                 "StepStarted 0.0#1 StepStarted 0.1#1");
+
+	restart(fx, &plain);
+	struct adopt_job j = { .fx = fx };
+	rt_call(fx, adopt_fn, &j);
+	assert_int_equal(j.r, 0);
+	assert_int_equal(j.n, 1);
+	/* The local attempt's leftovers were reaped, by its handle ... */
+	assert_int_equal(nreaped, 1);
+	assert_string_equal(reaped, "{\"pid\":4242}");
+	/* ... and the remote work found again through its handle, not restarted. */
+	size_t again = stub_wait_for(id, 0, 1, 1, true);
+	assert_non_null(stubs[again].handle);
+	assert_string_equal(json_string_value(json_object_get(stubs[again].handle, "build")),
+	                    "b-1");
+	rt_start(fx);
+	/* The interrupted attempt counts as failed: the retry policy runs it again. */
+	size_t local2 = stub_wait(id, 0, 0, 2);
+	stub_run(fx, local2, true);
+	stub_end(fx, again, true, NULL);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepScheduled 0.1#1 "
+	                 "StepStarted 0.0#1 StepStarted 0.1#1 StepFailed 0.0#1 "
+	                 "RetryScheduled 0.0#1 TimerFired 0.0#1 StepScheduled 0.0#2 "
+	                 "StepStarted 0.0#2 StepSucceeded 0.0#2 StepSucceeded 0.1#1 "
+	                 "StageFinished 0 ExecutionFinished");
+	struct event ev;
+	rt_find_event(fx, id, EV_STEP_FAILED, 0, 0, 1, &ev);
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(ev.data, "error")), "interrupted"));
+	json_decref(ev.data);
+}
+
+static void test_restart_resumes_wait(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	/* The first process records the Wait's due time and stops before its
+	 * loop ever runs: only the next process can fire the timer. */
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	          "[{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 1}]}]}",
+	          "alice", id);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1");
+	struct event started;
+	rt_find_event(fx, id, EV_STEP_STARTED, 0, 0, 1, &started);
+	int64_t due = json_integer_value(json_object_get(started.data, "dueMs"));
+	json_decref(started.data);
+
+	restart(fx, &plain);
+	struct adopt_job j = { .fx = fx };
+	rt_call(fx, adopt_fn, &j);
+	assert_int_equal(j.n, 1);
+	rt_start(fx);
+	assert_int_equal(rt_join(fx), 0);
+	/* The same attempt, with the due time the first process recorded. */
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "TimerFired 0.0#1 StepSucceeded 0.0#1 StageFinished 0 ExecutionFinished");
+	struct event fired;
+	rt_find_event(fx, id, EV_TIMER_FIRED, 0, 0, 1, &fired);
+	assert_true(fired.time_ms >= due);
+	json_decref(fired.data);
+}
+
+/* ---- parking ---------------------------------------------------------------------------- */
+
+#define NPARK 40
+
+struct park_job {
+	struct rt_fixture *fx;
+	char (*ids)[16];
+	int parked;  /* how many have no state in memory */
+	int first;   /* the index of one of them, or -1 */
+	int running; /* runtime_status() says RUNNING */
+};
+
+static void park_count_fn(void *arg)
+{
+	struct park_job *j = arg;
+	j->parked = j->running = 0;
+	j->first = -1;
+	for (int i = 0; i < NPARK; i++) {
+		if (!runtime_state(j->fx->rt, j->ids[i])) {
+			j->parked++;
+			if (j->first < 0)
+				j->first = i;
+		}
+		j->running += runtime_status(j->fx->rt, j->ids[i]) == (int)EXEC_RUNNING;
+	}
+}
+
+static void test_parking(void **state)
+{
+	struct rt_fixture *fx = *state;
+	static char ids[NPARK][16];
+	rt_new(fx, &plain);
+	for (int i = 0; i < NPARK; i++)
+		rt_submit(fx,
+		          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Human\", "
+		          "\"name\": \"go\", \"message\": \"Go?\"}]}]}",
+		          "alice", ids[i]);
+	rt_start(fx);
+	/* Only waiting for people: all but 32 leave memory. */
+	struct park_job j = { .fx = fx, .ids = ids };
+	int64_t deadline = rt_now_ms() + DEADLINE_MS;
+	do {
+		rt_call(fx, park_count_fn, &j);
+	} while (j.parked < NPARK - 32 && rt_now_ms() < deadline && (rt_sleep_ms(5), 1));
+	assert_int_equal(j.parked, NPARK - 32);
+	assert_int_equal(j.running, NPARK);
+	/* A decision reads a parked release back and moves it on. */
+	const char *id = ids[j.first];
+	struct strbuf err = STRBUF_INIT;
+	int r = control_apply(fx->reader, id, "approve",
+	                      json_pack("{sisiss}", "stage", 0, "step", 0, "by", "bob"),
+	                      DEADLINE_MS, &err);
+	if (r != CONTROL_DONE_BY_OWNER)
+		fail_msg("control_apply: %d %s", r, err.buf);
+	strbuf_release(&err);
+	rt_wait_status(fx, id, "SUCCEEDED");
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "HumanDecision 0.0#1 StageFinished 0 ExecutionFinished");
+	for (int i = 0; i < NPARK; i++) {
+		if (i == j.first)
+			continue;
+		char *status = rt_status(fx, ids[i]);
+		assert_string_equal(status, "RUNNING");
+		free(status);
+	}
+	assert_int_equal(rt_stop(fx), 1);
+}
+
+/* ---- redrive -------------------------------------------------------------------------------- */
+
+struct redrive_job {
+	struct rt_fixture *fx;
+	const char *id;
+	int r;
+	struct strbuf err;
+};
+
+static void redrive_fn(void *arg)
+{
+	struct redrive_job *j = arg;
+	j->r = runtime_redrive(j->fx->rt, j->id, json_pack("{ss}", "by", "bob"), &j->err);
+}
+
+static void test_redrive(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	/* A server's runtime: it keeps running, and forgets ended releases. */
+	struct runtime_options opts = { .keep_running = true };
+	rt_new(fx, &opts);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": "
+	          "\"a\"}]}, {\"name\": \"two\", \"steps\": [{\"type\": \"Stub\", \"name\": "
+	          "\"b\"}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	stub_run(fx, stub_wait(id, 0, 0, 1), false);
+	rt_wait_status(fx, id, "FAILED");
+	/* steppy retry: the failed step runs again, then the rest. */
+	struct redrive_job j = { .fx = fx, .id = id };
+	strbuf_init(&j.err, SIZE_MAX);
+	rt_call(fx, redrive_fn, &j);
+	if (j.r != 0)
+		fail_msg("runtime_redrive: %s", j.err.buf);
+	strbuf_release(&j.err);
+	stub_run(fx, stub_wait(id, 0, 0, 2), true);
+	stub_run(fx, stub_wait(id, 1, 0, 1), true);
+	rt_wait_status(fx, id, "SUCCEEDED");
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepFailed 0.0#1 StageFinished 0 ExecutionFinished ExecutionRedriven "
+	                 "StageStarted 0 StepScheduled 0.0#2 StepStarted 0.0#2 StepSucceeded 0.0#2 "
+	                 "StageFinished 0 StageStarted 1 StepScheduled 1.0#1 StepStarted 1.0#1 "
+	                 "StepSucceeded 1.0#1 StageFinished 1 ExecutionFinished");
+	struct event ev;
+	rt_find_event(fx, id, EV_EXECUTION_REDRIVEN, -1, -1, 0, &ev);
+	assert_string_equal(json_string_value(json_object_get(ev.data, "by")), "bob");
+	json_decref(ev.data);
+	assert_int_equal(rt_stop(fx), 1);
+}
+
+/* ---- a store that refuses writes --------------------------------------------------------------
+ */
+
+/* Takes the store's write lock from a connection of its own (another process
+ * writing for long), or gives it back. */
+static sqlite3 *lock_store(const char *path)
+{
+	sqlite3 *db = NULL;
+	if (sqlite3_open(path, &db) != SQLITE_OK ||
+	    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("cannot lock the store: %s", sqlite3_errmsg(db));
+	return db;
+}
+
+static void unlock_store(sqlite3 *db)
+{
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+}
+
+static void test_store_down_retry(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	const char *one = "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	                  "[{\"type\": \"Stub\", \"name\": \"a\"}]}]}";
+	/* A server's runtime; a short busy timeout so the first refusal comes soon
+	 * (the runtime shortens it itself once the store is down). */
+	struct runtime_options opts = { .retry_store = true, .keep_running = true };
+	store_busy_timeout(fx->st, 100);
+	rt_new(fx, &opts);
+	rt_submit(fx, one, "alice", id);
+	rt_start(fx);
+	size_t a = stub_wait(id, 0, 0, 1);
+	stub_started(fx, a, json_pack("{si}", "pid", 1));
+	rt_wait_events(fx, id, "StepStarted 0.0#1");
+	assert_true(runtime_store_ok(fx->rt, NULL, 0));
+
+	sqlite3 *lock = lock_store(fx->path);
+	stub_end(fx, a, true, NULL);
+	int64_t deadline = rt_now_ms() + DEADLINE_MS;
+	char why[256] = "";
+	while (runtime_store_ok(fx->rt, why, sizeof(why)) && rt_now_ms() < deadline)
+		rt_sleep_ms(5);
+	assert_false(runtime_store_ok(fx->rt, why, sizeof(why)));
+	assert_true(why[0] != '\0');
+	assert_true(rt_reported(fx, "cannot record events"));
+	/* Nothing is written meanwhile, and new releases are refused. */
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1");
+	struct rt_submit_job j = { .fx = fx, .plan = rt_plan(one), .started_by = "alice" };
+	strbuf_init(&j.err, SIZE_MAX);
+	rt_call(fx, rt_submit_fn, &j);
+	assert_int_equal(j.r, SP_ESTORE);
+	assert_non_null(strstr(j.err.buf, "does not accept writes"));
+	plan_free(j.plan); /* the caller keeps the plan on failure */
+	strbuf_release(&j.err);
+
+	/* The store accepts writes again: what was kept goes in, once. */
+	unlock_store(lock);
+	rt_wait_status(fx, id, "SUCCEEDED");
+	deadline = rt_now_ms() + DEADLINE_MS;
+	while (!runtime_store_ok(fx->rt, NULL, 0) && rt_now_ms() < deadline)
+		rt_sleep_ms(5);
+	assert_true(runtime_store_ok(fx->rt, NULL, 0));
+	assert_true(rt_reported(fx, "accepts writes again"));
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepSucceeded 0.0#1 StageFinished 0 ExecutionFinished");
+	assert_int_equal(rt_stop(fx), 1);
+}
+
+static void test_store_down_stops(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	/* steppy run: a refused commit stops the runtime (exit status 2). */
+	store_busy_timeout(fx->st, 100);
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	          "[{\"type\": \"Stub\", \"name\": \"a\"}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	size_t a = stub_wait(id, 0, 0, 1);
+	stub_started(fx, a, json_pack("{si}", "pid", 1));
+	rt_wait_events(fx, id, "StepStarted 0.0#1");
+	sqlite3 *lock = lock_store(fx->path);
+	stub_end(fx, a, true, NULL);
+	assert_int_equal(rt_join(fx), 2);
+	unlock_store(lock);
+	assert_true(rt_reported(fx, "cannot record events, stopping"));
+	/* The history ends before what could not be recorded. */
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1");
+}
+
+int main(void)
+{
+	if (step_type_register(&stub_type) < 0 || step_type_register(&stub_remote_type) < 0) {
+		fprintf(stderr, "cannot register the stub step types\n");
+		return 1;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_stages_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failure_halts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fail_fast_cancels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_through_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_recovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_resumes_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parking, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_redrive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_down_retry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_down_stops, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

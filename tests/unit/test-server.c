@@ -1,0 +1,406 @@
+/*
+ * test-server.c - `steppy serve` in-process (src/server/): the server and a
+ * runtime on a temporary store, listening on 127.0.0.1 at a free port, and
+ * called over real HTTP with libcurl: /healthz, submitting, listing and
+ * reading releases, bad input answered 400 with a JSON error body,
+ * authentication (401) and roles (403) with API tokens, and decisions and
+ * aborts through the API reaching the runtime and its store.
+ *
+ * The runtime runs on its own thread as in `steppy serve`
+ * (runtime-harness.h); the test thread is the HTTP client.
+ */
+#include "runtime-harness.h"
+
+#include "server/server-internal.h"
+
+#include <curl/curl.h>
+#include <openssl/sha.h>
+
+struct srv_fixture {
+	struct rt_fixture rt;
+	struct serve_config cfg;
+	struct server *srv;
+	char url[300]; /* where it listens */
+};
+
+/* Tokens of the configuration with tokens (their SHA-256 goes in it). */
+#define VIEWER_TOKEN   "stp_viewer_token_for_tests"
+#define OPERATOR_TOKEN "stp_operator_token_for_tests"
+#define APPROVER_TOKEN "stp_approver_token_for_tests"
+
+static void sha256_hex(const char *text, char out[65])
+{
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)text, strlen(text), h);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+		snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+/* Starts a server with configuration text (YAML), or the defaults when NULL
+ * (no tokens: loopback only, everyone may do everything). */
+static void start_server(struct srv_fixture *f, const char *config)
+{
+	struct diag_list dl = DIAG_LIST_INIT;
+	if (config) {
+		if (serve_config_parse("serve.yaml", config, strlen(config), &f->cfg, &dl) < 0)
+			fail_msg("bad test configuration: %s", dl.len ? dl.items[0].message : "");
+	} else {
+		serve_config_defaults(&f->cfg);
+	}
+	diag_list_release(&dl);
+	f->cfg.listen_host = "127.0.0.1";
+	f->cfg.listen_port = 0; /* any free port */
+	f->srv = server_new(&f->cfg, f->rt.path);
+	/* The options of steppy serve. */
+	struct runtime_options opts = { .observer = server_observer(f->srv),
+		                        .keep_running = true,
+		                        .exec_policy = &f->cfg.exec,
+		                        .exec_minimal_env = true,
+		                        .people = &f->cfg.people,
+		                        .retry_store = true };
+	rt_new(&f->rt, &opts);
+	struct strbuf err = STRBUF_INIT;
+	if (server_start(f->srv, f->rt.rt, &err) < 0)
+		fail_msg("server_start: %s", err.buf);
+	strbuf_release(&err);
+	snprintf(f->url, sizeof(f->url), "%s", server_listen_url(f->srv));
+	rt_start(&f->rt);
+}
+
+static int setup(void **state)
+{
+	struct srv_fixture *f = xcalloc(1, sizeof(*f));
+	rt_setup(&f->rt, "server");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct srv_fixture *f = *state;
+	/* The order of steppy serve: the runtime stops, then the server goes. */
+	rt_stop(&f->rt);
+	server_free(f->srv);
+	rt_teardown(&f->rt);
+	serve_config_release(&f->cfg);
+	free(f);
+	return 0;
+}
+
+/* ---- the client ------------------------------------------------------------------ */
+
+struct answer {
+	long status;
+	json_t *json; /* the body, when it is JSON; else NULL */
+	char *body;
+	char *content_type;
+};
+
+static size_t collect(char *data, size_t size, size_t n, void *arg)
+{
+	strbuf_add(arg, data, size * n);
+	return size * n;
+}
+
+static void answer_release(struct answer *a)
+{
+	json_decref(a->json);
+	free(a->body);
+	free(a->content_type);
+	memset(a, 0, sizeof(*a));
+}
+
+/* One request: method, path, a bearer token (or NULL) and a body (or NULL). */
+static struct answer call(struct srv_fixture *f, const char *method, const char *path,
+                          const char *token, const char *body)
+{
+	CURL *c = curl_easy_init();
+	assert_non_null(c);
+	char url[512], auth[128];
+	snprintf(url, sizeof(url), "%s%s", f->url, path);
+	struct curl_slist *headers = NULL;
+	if (token) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		headers = curl_slist_append(headers, auth);
+	}
+	if (body)
+		headers = curl_slist_append(headers, "Content-Type: application/json");
+	struct strbuf out = STRBUF_INIT;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)DEADLINE_MS);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	} else if (!strcmp(method, "POST")) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	}
+	CURLcode rc = curl_easy_perform(c);
+	if (rc != CURLE_OK)
+		fail_msg("%s %s: %s", method, url, curl_easy_strerror(rc));
+	struct answer a = { 0 };
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.status);
+	char *ct = NULL;
+	curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+	a.content_type = xstrdup(ct ? ct : "");
+	a.body = strbuf_detach(&out, NULL);
+	if (!strncmp(a.content_type, "application/json", 16))
+		a.json = json_loads(a.body, 0, NULL);
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(c);
+	return a;
+}
+
+/* Asserts the answer is status with a JSON error body of code. */
+static void expect_error(struct answer *a, long status, const char *code)
+{
+	if (a->status != status)
+		fail_msg("answered %ld, not %ld: %s", a->status, status, a->body);
+	assert_non_null(a->json);
+	json_t *e = json_object_get(a->json, "error");
+	assert_true(json_is_object(e));
+	assert_string_equal(json_string_value(json_object_get(e, "code")), code);
+	assert_true(json_string_length(json_object_get(e, "message")) > 0);
+}
+
+static const char *str(const struct answer *a, const char *key)
+{
+	return json_string_value(json_object_get(a->json, key));
+}
+
+static const char *const human_plan =
+    "{\"plan\": {\"stages\": [{\"name\": \"sign-off\", \"steps\": [{\"type\": \"Human\", "
+    "\"name\": \"go\", \"message\": \"Go?\"}]}]}, \"name\": \"orders\"}";
+
+/* ---- without tokens -------------------------------------------------------------------- */
+
+static void test_health_submit_list_decide(void **state)
+{
+	struct srv_fixture *f = *state;
+	start_server(f, NULL);
+	struct answer a = call(f, "GET", "/healthz", NULL, NULL);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(str(&a, "status"), "ok");
+	assert_non_null(str(&a, "version"));
+	answer_release(&a);
+
+	a = call(f, "POST", "/api/v1/executions", NULL, human_plan);
+	if (a.status != 201)
+		fail_msg("submit answered %ld: %s", a.status, a.body);
+	char id[16];
+	snprintf(id, sizeof(id), "%s", str(&a, "id"));
+	assert_string_equal(str(&a, "status"), "RUNNING");
+	assert_string_equal(str(&a, "startedBy"), "anonymous");
+	answer_release(&a);
+	rt_wait_events(&f->rt, id, "StepStarted 0.0#1");
+
+	a = call(f, "GET", "/api/v1/executions", NULL, NULL);
+	assert_int_equal(a.status, 200);
+	json_t *list = json_object_get(a.json, "executions");
+	assert_int_equal(json_array_size(list), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "id")), id);
+	answer_release(&a);
+
+	char path[128];
+	snprintf(path, sizeof(path), "/api/v1/executions/%s", id);
+	a = call(f, "GET", path, NULL, NULL);
+	assert_int_equal(a.status, 200);
+	assert_non_null(strstr(a.body, id));
+	answer_release(&a);
+
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/steps/0/0/approve", id);
+	a = call(f, "POST", path, NULL, "{\"comment\": \"ship it\"}");
+	if (a.status != 200)
+		fail_msg("approve answered %ld: %s", a.status, a.body);
+	assert_string_equal(str(&a, "result"), "approved");
+	answer_release(&a);
+	rt_wait_status(&f->rt, id, "SUCCEEDED");
+	struct event ev;
+	rt_find_event(&f->rt, id, EV_HUMAN_DECISION, 0, 0, 1, &ev);
+	assert_string_equal(json_string_value(json_object_get(ev.data, "comment")), "ship it");
+	assert_string_equal(json_string_value(json_object_get(ev.data, "via")), "api");
+	json_decref(ev.data);
+
+	/* Decided already: a second decision is refused. */
+	a = call(f, "POST", path, NULL, NULL);
+	expect_error(&a, 409, "refused");
+	answer_release(&a);
+}
+
+static void test_bad_input(void **state)
+{
+	struct srv_fixture *f = *state;
+	start_server(f, NULL);
+	/* Not JSON: where it breaks. */
+	struct answer a = call(f, "POST", "/api/v1/executions", NULL, "{\"plan\": ");
+	expect_error(&a, 400, "malformed-json");
+	assert_non_null(strstr(a.body, "line 1"));
+	answer_release(&a);
+	/* JSON, but not an object. */
+	a = call(f, "POST", "/api/v1/executions", NULL, "[1]");
+	expect_error(&a, 400, "invalid-body");
+	answer_release(&a);
+	/* A field the endpoint does not take, by its pointer. */
+	a = call(f, "POST", "/api/v1/executions", NULL, "{\"plan\": {}, \"colour\": \"red\"}");
+	expect_error(&a, 400, "unknown-field");
+	assert_non_null(strstr(a.body, "/colour"));
+	answer_release(&a);
+	/* The plan in a form the API does not take. */
+	a = call(f, "POST", "/api/v1/executions", NULL, "{\"plan\": 5}");
+	expect_error(&a, 400, "invalid-body");
+	answer_release(&a);
+	/* An invalid plan: each problem with its place. */
+	a = call(f, "POST", "/api/v1/executions", NULL,
+	         "{\"plan\": {\"stages\": [{\"name\": \"s\", \"steps\": [{\"type\": \"Wait\", "
+	         "\"name\": \"w\", \"seconds\": -1}]}]}}");
+	expect_error(&a, 400, "invalid-plan");
+	json_t *diags = json_object_get(json_object_get(a.json, "error"), "diagnostics");
+	assert_true(json_array_size(diags) >= 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(diags, 0), "pointer")),
+	                    "/stages/0/steps/0/seconds");
+	answer_release(&a);
+	/* Variables that are not strings. */
+	a = call(f, "POST", "/api/v1/executions", NULL,
+	         "{\"plan\": {}, \"variables\": {\"A\": 1}}");
+	expect_error(&a, 400, "invalid-body");
+	answer_release(&a);
+	/* Parameters. */
+	a = call(f, "GET", "/api/v1/executions?limit=0", NULL, NULL);
+	expect_error(&a, 400, "invalid-parameter");
+	answer_release(&a);
+	a = call(f, "GET", "/api/v1/executions?status=LOST", NULL, NULL);
+	expect_error(&a, 400, "invalid-parameter");
+	answer_release(&a);
+	a = call(f, "POST", "/api/v1/executions/abcdefghij/steps/x/0/approve", NULL, NULL);
+	assert_int_equal(a.status, 400);
+	answer_release(&a);
+	/* What does not exist. */
+	a = call(f, "GET", "/api/v1/executions/abcdefghij", NULL, NULL);
+	expect_error(&a, 404, "not-found");
+	answer_release(&a);
+	a = call(f, "DELETE", "/api/v1/executions", NULL, NULL);
+	assert_int_equal(a.status, 405);
+	answer_release(&a);
+	/* None of it started anything. */
+	a = call(f, "GET", "/api/v1/executions", NULL, NULL);
+	assert_int_equal(json_array_size(json_object_get(a.json, "executions")), 0);
+	answer_release(&a);
+}
+
+/* ---- with tokens ------------------------------------------------------------------------ */
+
+static void start_with_tokens(struct srv_fixture *f)
+{
+	char v[65], o[65], ap[65];
+	sha256_hex(VIEWER_TOKEN, v);
+	sha256_hex(OPERATOR_TOKEN, o);
+	sha256_hex(APPROVER_TOKEN, ap);
+	char *config = xstrfmt("tokens:\n"
+	                       "  - {name: vera, sha256: \"%s\", roles: [viewer]}\n"
+	                       "  - {name: otto, sha256: \"%s\", roles: [viewer, operator]}\n"
+	                       "  - {name: anna, sha256: \"%s\", roles: [viewer, approver]}\n",
+	                       v, o, ap);
+	start_server(f, config);
+	free(config);
+}
+
+static void test_tokens_and_roles(void **state)
+{
+	struct srv_fixture *f = *state;
+	start_with_tokens(f);
+	/* /healthz is open to all. */
+	struct answer a = call(f, "GET", "/healthz", NULL, NULL);
+	assert_int_equal(a.status, 200);
+	answer_release(&a);
+	/* No token, or one the server does not know: 401. */
+	a = call(f, "GET", "/api/v1/executions", NULL, NULL);
+	expect_error(&a, 401, "unauthenticated");
+	answer_release(&a);
+	a = call(f, "GET", "/api/v1/executions", "stp_not_a_token", NULL);
+	expect_error(&a, 401, "unauthenticated");
+	answer_release(&a);
+	/* A viewer reads but does not submit: 403, naming what is missing. */
+	a = call(f, "GET", "/api/v1/executions", VIEWER_TOKEN, NULL);
+	assert_int_equal(a.status, 200);
+	answer_release(&a);
+	a = call(f, "POST", "/api/v1/executions", VIEWER_TOKEN, human_plan);
+	expect_error(&a, 403, "forbidden");
+	assert_non_null(strstr(a.body, "operator"));
+	answer_release(&a);
+
+	a = call(f, "POST", "/api/v1/executions", OPERATOR_TOKEN, human_plan);
+	if (a.status != 201)
+		fail_msg("submit answered %ld: %s", a.status, a.body);
+	assert_string_equal(str(&a, "startedBy"), "otto");
+	char id[16], path[128];
+	snprintf(id, sizeof(id), "%s", str(&a, "id"));
+	answer_release(&a);
+	rt_wait_events(&f->rt, id, "StepStarted 0.0#1");
+
+	/* Decisions need the approver role. */
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/steps/0/0/approve", id);
+	a = call(f, "POST", path, OPERATOR_TOKEN, NULL);
+	expect_error(&a, 403, "forbidden");
+	answer_release(&a);
+	a = call(f, "POST", path, APPROVER_TOKEN, "{\"comment\": \"fine\"}");
+	if (a.status != 200)
+		fail_msg("approve answered %ld: %s", a.status, a.body);
+	answer_release(&a);
+	rt_wait_status(&f->rt, id, "SUCCEEDED");
+	struct event ev;
+	rt_find_event(&f->rt, id, EV_HUMAN_DECISION, 0, 0, 1, &ev);
+	assert_string_equal(json_string_value(json_object_get(ev.data, "by")), "anna");
+	json_decref(ev.data);
+}
+
+static void test_abort_through_api(void **state)
+{
+	struct srv_fixture *f = *state;
+	start_with_tokens(f);
+	struct answer a = call(f, "POST", "/api/v1/executions", OPERATOR_TOKEN, human_plan);
+	assert_int_equal(a.status, 201);
+	char id[16], path[128];
+	snprintf(id, sizeof(id), "%s", str(&a, "id"));
+	answer_release(&a);
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/abort", id);
+	a = call(f, "POST", path, APPROVER_TOKEN, NULL);
+	expect_error(&a, 403, "forbidden");
+	answer_release(&a);
+	a = call(f, "POST", path, OPERATOR_TOKEN, "{\"reason\": \"wrong build\"}");
+	if (a.status != 200)
+		fail_msg("abort answered %ld: %s", a.status, a.body);
+	assert_string_equal(str(&a, "result"), "aborted");
+	answer_release(&a);
+	rt_wait_status(&f->rt, id, "ABORTED");
+	struct event ev;
+	rt_find_event(&f->rt, id, EV_ABORT_REQUESTED, -1, -1, 0, &ev);
+	assert_string_equal(json_string_value(json_object_get(ev.data, "by")), "otto");
+	assert_string_equal(json_string_value(json_object_get(ev.data, "reason")), "wrong build");
+	json_decref(ev.data);
+	/* The list filters by status. */
+	a = call(f, "GET", "/api/v1/executions?status=aborted", VIEWER_TOKEN, NULL);
+	assert_int_equal(a.status, 200);
+	assert_int_equal(json_array_size(json_object_get(a.json, "executions")), 1);
+	answer_release(&a);
+	a = call(f, "GET", "/api/v1/executions?status=RUNNING", VIEWER_TOKEN, NULL);
+	assert_int_equal(json_array_size(json_object_get(a.json, "executions")), 0);
+	answer_release(&a);
+}
+
+int main(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_health_submit_list_decide, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tokens_and_roles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_through_api, setup, teardown),
+	};
+	int r = cmocka_run_group_tests(tests, NULL, NULL);
+	curl_global_cleanup();
+	return r;
+}
