@@ -8,6 +8,7 @@
 #include "runtime/control.h"
 #include "runtime/runtime.h"
 #include "steps/human.h"
+#include "steps/services.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"
@@ -118,6 +119,7 @@ static int session_open(struct session *s, const char *db, bool fail_fast, bool 
 		return EXIT_USAGE;
 	}
 	strbuf_release(&err);
+	step_services_open(runtime_services(s->rt));
 	view_attach(s->view, s->rt, true);
 	return EXIT_OK;
 }

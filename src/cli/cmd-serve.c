@@ -8,6 +8,7 @@
 #include "runtime/runtime.h"
 #include "server/config.h"
 #include "server/server.h"
+#include "steps/services.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
@@ -249,6 +250,8 @@ static int serve_run(struct store *st, const char *path, struct serve_config *cf
 	struct strbuf err = STRBUF_INIT;
 	int code = EXIT_USAGE;
 	int r = runtime_new(st, &opts, &rt, &err);
+	if (r == 0)
+		step_services_open(runtime_services(rt));
 	if (r == 0)
 		r = server_start(srv, rt, &err);
 	/* Tell local commands that decisions on this store have owners now

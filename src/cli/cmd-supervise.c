@@ -1,7 +1,7 @@
 /*
  * cmd-supervise.c - `steppy __supervise`: the keeper of one Exec command.
  *
- * Not for people: the runtime starts it (run-exec.c) as
+ * Not for people: the runtime starts it (steps/exec.c) as
  *     steppy __supervise GRACE_MS PARENT_PID -- COMMAND [ARGS...]
  * in a new session. It runs the command in a process group of its own (in
  * that session), asks the kernel for SIGTERM when the engine dies

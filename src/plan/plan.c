@@ -224,6 +224,8 @@ struct plan *plan_build(struct doc *doc)
 				if (!s->external_id)
 					s->external_id = step_string(defaults, "externalId");
 			}
+			if (s->type->bind)
+				s->config = s->type->bind(node);
 		}
 	}
 
@@ -284,6 +286,12 @@ void plan_free(struct plan *plan)
 {
 	if (!plan)
 		return;
+	for (size_t i = 0; i < plan->nstages; i++)
+		for (size_t j = 0; j < plan->stages[i].nsteps; j++) {
+			const struct plan_step *s = &plan->stages[i].steps[j];
+			if (s->config && s->type->free_config)
+				s->type->free_config(s->config);
+		}
 	doc_free(plan->doc);
 	free(plan);
 }

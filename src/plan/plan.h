@@ -9,7 +9,8 @@
  *   plan_build()     doc -> struct plan, with defaults applied
  * plan_load() does all of it.
  *
- * Ownership: a struct plan owns its bound document; every string in the
+ * Ownership: a struct plan owns its bound document and each step's typed
+ * config (step_type.bind); every string in the
  * plan points into it and lives until plan_free().
  */
 #ifndef STEPPY_PLAN_PLAN_H
@@ -36,6 +37,7 @@ struct plan_step {
 	const char *region;      /* AWS steps: NULL means from the environment */
 	const char *role_arn;    /* AWS steps: NULL means the default credentials */
 	const char *external_id; /* AWS steps with role_arn: STS external id, or NULL */
+	void *config;            /* owned: type->bind(node), or NULL; see step-type.h */
 };
 
 struct plan_stage {

@@ -1,22 +1,34 @@
 /*
  * step-type.h - the interface every step type implements.
  *
- * A step type is one file in src/steps/ exporting one const struct
- * step_type, listed in registry.c. Plugins register theirs at start-up with
- * step_type_register(). The validator and `steppy plan` know step types only
- * through this table; the engine's hooks (start, poll, cancel) join it when
- * the engine lands.
+ * A step type is one unit: one file in src/steps/ (two when it is long,
+ * e.g. codebuild.c and codebuild-run.c) exporting one const struct
+ * step_type, listed in registry.c. Its table holds everything about the
+ * type: the fields and checks of the plan language (fields, validate), how
+ * `steppy plan` describes it (describe), the typed configuration read once
+ * when a plan is built (bind, free_config), and how it runs (start,
+ * cancel, reap, detach: the runner, whose side of the contract with the
+ * runtime is runtime/runner.h). Code outside the type's own files never
+ * names a type: it asks the STEP_* flags and calls the hooks. Plugins
+ * register their types at start-up with step_type_register().
  *
- * To add a step type: write src/steps/<name>.c with its field table,
- * validate and describe hooks; add one line to builtin_types in registry.c;
- * document its fields in docs/plan-format.md; add valid and invalid plans
- * to tests/plans/.
+ * Adding a step type (docs/ARCHITECTURE.md, "Adding a step type"):
+ *   1. write src/steps/<name>.c: a field table, validate and describe;
+ *      a struct <name>_config with bind and free_config; start and, as the
+ *      work needs, cancel, reap, detach; one const struct step_type with
+ *      its STEP_* flags;
+ *   2. add one row to builtin_types in src/steps/registry.c;
+ *   3. document its fields in docs/plan-format.md; add valid and invalid
+ *      plans to tests/plans/ and a runner test (tests/unit, tests/cli).
+ * tests/extend/ proves it: a Jenkins-like type from one file and one row.
  */
 #ifndef STEPPY_PLAN_STEP_TYPE_H
 #define STEPPY_PLAN_STEP_TYPE_H
 
 #include "plan/schema.h"
 #include "util/strbuf.h"
+
+#include <jansson.h>
 
 /*
  * Capabilities of a step type (in the style of curl's PROTOPT_*): code
@@ -41,6 +53,9 @@
  * the next process finds it again instead of counting it interrupted */
 #define STEP_REATTACH (1u << 7)
 
+struct attempt;      /* the runtime's record of one attempt (runtime/runner.h) */
+struct attempt_info; /* what an attempt is, and the services it may use */
+
 struct step_type {
 	const char *name;                /* as written in plans: "CodeBuild" */
 	const char *summary;             /* one line, for help and docs */
@@ -58,6 +73,51 @@ struct step_type {
 	 * variables are substituted.
 	 */
 	void (*describe)(const struct doc_node *step, struct strbuf *out);
+
+	/* ---- configuration: read once, when the plan is built ---- */
+	/*
+	 * Reads a valid, bound step into the type's own config struct (struct
+	 * codebuild_config ...), so that start() never reads fields by name.
+	 * The plan owns the result (plan_step.config) and frees it with
+	 * free_config(); strings in it may point into step, which the plan
+	 * keeps as long. Cannot fail: the step has been validated. May be
+	 * NULL (the config is then NULL).
+	 */
+	void *(*bind)(const struct doc_node *step);
+	/* Frees what bind() returned. Accepts NULL. May be NULL if bind is. */
+	void (*free_config)(void *config);
+
+	/* ---- the runner: NULL for STEP_INTERNAL types, required otherwise ---- */
+	/*
+	 * Starts the work of an attempt, whose StepScheduled is committed.
+	 * config is the step's bind() result (borrowed: valid until the attempt
+	 * has ended or been detached). Sets *ret_state to what cancel() and
+	 * detach() get. Reports through attempt_started() and attempt_ended()
+	 * (runtime/runner.h), which it may call before returning. Returns 0, or
+	 * a negative SP_E* code with a message in err, having reported nothing
+	 * (the attempt then fails at once). With STEP_REATTACH it is called
+	 * again by a later process for an attempt in flight (info->reattaching).
+	 */
+	int (*start)(struct attempt *a, const struct attempt_info *info, const void *config,
+	             void **ret_state, struct strbuf *err);
+	/*
+	 * Asks the work to stop; may be called more than once. The runner
+	 * still calls attempt_ended() once it has stopped (possibly at once).
+	 */
+	void (*cancel)(struct attempt *a, void *state);
+	/*
+	 * After a crash, kills what a dead process left of an attempt, from
+	 * the handle its StepStarted recorded (a leftover process group); the
+	 * attempt is then counted as interrupted. May be NULL. Not called for
+	 * STEP_REATTACH types.
+	 */
+	void (*reap)(const json_t *handle);
+	/*
+	 * The process stops: forgets the work without stopping it and without
+	 * reporting (state is freed; the attempt stays in flight in the
+	 * history). May be NULL: the work is then cancelled.
+	 */
+	void (*detach)(void *state);
 };
 
 /* Appends one "      label       text" line of a step description; the lines

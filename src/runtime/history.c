@@ -4,7 +4,7 @@
 #include "runtime/history.h"
 
 #include "core/policy.h"
-#include "runtime/runner.h"
+#include "plan/step-type.h"
 #include "runtime/runtime.h"
 #include "steps/human.h"
 #include "util/alloc.h"
@@ -75,14 +75,14 @@ void execution_recover(struct exec_state *state, const struct event_list *histor
 		if (!engine_in_flight(state, stage, s))
 			continue;
 		int attempt = state->steps[stage][s].attempt;
-		const struct step_runner *runner = step_runner_find(ps->steps[s].type->name);
-		if (runner && runner->reattach)
+		const struct step_type *type = ps->steps[s].type;
+		if (type->start && (type->flags & STEP_REATTACH))
 			continue;
 		const struct event *started =
 		    execution_find_event(history, EV_STEP_STARTED, stage, s, attempt);
 		const json_t *handle = started ? started->data : NULL;
-		if (handle && runner && runner->reap)
-			runner->reap(handle);
+		if (handle && type->reap)
+			type->reap(handle);
 		const char *reason;
 		engine_on_ended(state, stage, s, attempt, false,
 		                json_pack("{ss}", "error",

@@ -15,7 +15,6 @@
  */
 #include "runtime/runtime.h"
 
-#include "aws/aws.h"
 #include "plan/doc-json.h"
 #include "plan/step-type.h"
 #include "plan/validate.h"
@@ -74,7 +73,7 @@ struct attempt {
 	struct runtime *rt;
 	struct rexec *ex;
 	int stage, step, attempt;
-	const struct step_runner *runner;
+	const struct step_type *type; /* its hooks: start, cancel, detach */
 	void *state;
 	bool ended;
 	struct attempt *next;
@@ -88,9 +87,8 @@ struct runtime {
 	char owner[128];
 	struct rexec *execs;
 	struct attempt *attempts;
-	struct aws *aws;           /* created when the first AWS step starts */
-	struct notify_hub *notify; /* named channels (a server's), or NULL */
-	size_t in_memory;          /* executions not parked */
+	struct step_services svc; /* what runners get; clients filled in by the owner */
+	size_t in_memory;         /* executions not parked */
 	uv_timer_t due_timer, poll_timer;
 	uv_check_t flush_check;
 	uv_idle_t wake;
@@ -353,13 +351,6 @@ void attempt_ended(struct attempt *a, bool ok, json_t *details)
 		uv_stop(&rt->loop);
 }
 
-static struct aws *runtime_aws(struct runtime *rt)
-{
-	if (!rt->aws)
-		rt->aws = aws_new(&rt->loop);
-	return rt->aws;
-}
-
 /*
  * The values to mask in the output of a step that runs local code: the
  * process's (opts.secret_values) and the plan's own `secret: true` values.
@@ -407,10 +398,11 @@ static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, in
                                         bool reattaching)
 {
 	const struct plan_step *ps = &ex->plan->stages[stage].steps[step];
-	const struct step_runner *runner = step_runner_find(ps->type->name);
+	const struct step_type *type = ps->type;
+	bool runnable = type->start != NULL;
 	const char *reason, *where;
 	struct strbuf why = STRBUF_INIT;
-	if (!runner ||
+	if (!runnable ||
 	    !exec_policy_allows(rt->opts.exec_policy, ps, ex->from_inbox, &why, &where)) {
 		/* Checked again here: a release adopted from another process, or
 		 * submitted before a restart with another configuration. */
@@ -418,7 +410,7 @@ static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, in
 		engine_on_ended(
 		    &ex->state, stage, step, attempt, false,
 		    json_pack("{ss}", "error",
-		              runner ? why.buf : "this steppy cannot run steps of this type yet"),
+		              runnable ? why.buf : "this steppy cannot run steps of this type yet"),
 		    now, &ex->pending, &reason);
 		strbuf_release(&why);
 		engine_advance(&ex->state, now, &ex->pending);
@@ -430,12 +422,9 @@ static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, in
 	const char **secrets =
 	    ps->type->flags & STEP_LOCAL_CODE ? secret_values_for(rt, ex, &hold) : NULL;
 	struct attempt *a = xcalloc(1, sizeof(*a));
-	*a = (struct attempt){ .rt = rt,
-		               .ex = ex,
-		               .stage = stage,
-		               .step = step,
-		               .attempt = attempt,
-		               .runner = runner };
+	*a = (struct attempt){
+		.rt = rt, .ex = ex, .stage = stage, .step = step, .attempt = attempt, .type = type
+	};
 	a->next = rt->attempts;
 	rt->attempts = a;
 	struct attempt_info info = {
@@ -447,19 +436,14 @@ static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, in
 		.step_plan = ps,
 		.stage_name = ex->plan->stages[stage].name,
 		.workdir = ex->workdir,
-		.notify_log = rt->opts.notify_log,
-		.cancel_grace_ms = rt->opts.cancel_grace_ms,
-		.loop = &rt->loop,
-		.aws = runtime_aws(rt),
 		.handle = handle,
 		.reattaching = reattaching,
-		.notify = rt->notify,
-		.minimal_env = rt->opts.exec_minimal_env,
+		.svc = &rt->svc,
 		.secret_values = secrets ? secrets : rt->opts.secret_values,
 	};
 	struct strbuf err = STRBUF_INIT;
 	/* On error the runner has reported nothing; on success a may be gone. */
-	int r = runner->start(a, &info, &a->state, &err);
+	int r = type->start(a, &info, ps->config, &a->state, &err);
 	free(secrets); /* the runner keeps copies */
 	json_decref(hold);
 	if (r < 0)
@@ -483,8 +467,9 @@ static void reattach_attempts(struct runtime *rt, struct rexec *e, const struct 
 		return;
 	const struct plan_stage *ps = &e->plan->stages[s->stage];
 	for (int i = 0; (size_t)i < ps->nsteps; i++) {
-		const struct step_runner *runner = step_runner_find(ps->steps[i].type->name);
-		if (!runner || !runner->reattach || !engine_in_flight(s, s->stage, i))
+		const struct step_type *type = ps->steps[i].type;
+		if (!type->start || !(type->flags & STEP_REATTACH) ||
+		    !engine_in_flight(s, s->stage, i))
 			continue;
 		int attempt = s->steps[s->stage][i].attempt;
 		const struct event *sched =
@@ -498,7 +483,7 @@ static void reattach_attempts(struct runtime *rt, struct rexec *e, const struct 
 		          : NULL,
 		    started ? started->data : NULL, true);
 		if (a && cancelling)
-			a->runner->cancel(a, a->state);
+			a->type->cancel(a, a->state);
 	}
 }
 
@@ -508,12 +493,12 @@ static void stop_attempts(struct runtime *rt)
 	struct attempt **p = &rt->attempts;
 	while (*p) {
 		struct attempt *a = *p;
-		if (a->runner->detach) {
+		if (a->type->detach) {
 			*p = a->next;
-			a->runner->detach(a->state);
+			a->type->detach(a->state);
 			free(a);
 		} else {
-			a->runner->cancel(a, a->state);
+			a->type->cancel(a, a->state);
 			p = &a->next;
 		}
 	}
@@ -523,7 +508,7 @@ static void cancel_attempt(struct runtime *rt, struct rexec *ex, const struct ev
 {
 	struct attempt *a = find_attempt(rt, ex, ev->stage, ev->step, ev->attempt);
 	if (a)
-		a->runner->cancel(a, a->state);
+		a->type->cancel(a, a->state);
 }
 
 /* Carries out what committed events ask for. */
@@ -583,13 +568,13 @@ static void drop_exec(struct runtime *rt, struct rexec *e)
 			mine[n++] = a;
 	for (size_t i = 0; i < n; i++) {
 		struct attempt *a = mine[i];
-		if (a->runner->detach) {
+		if (a->type->detach) {
 			unlink_attempt(rt, a);
-			a->runner->detach(a->state);
+			a->type->detach(a->state);
 			free(a);
 		} else {
 			a->ex = NULL; /* orphaned: its end goes nowhere */
-			a->runner->cancel(a, a->state);
+			a->type->cancel(a, a->state);
 		}
 	}
 	free(mine);
@@ -985,6 +970,10 @@ int runtime_new(struct store *st, const struct runtime_options *opts, struct run
 	uv_unref((uv_handle_t *)&rt->flush_check);
 	rt->data_version = -1;
 	rt->last_renew_ms = wall_clock_ms();
+	rt->svc = (struct step_services){ .loop = &rt->loop,
+		                          .notify_log = rt->opts.notify_log,
+		                          .cancel_grace_ms = rt->opts.cancel_grace_ms,
+		                          .minimal_env = rt->opts.exec_minimal_env };
 	*ret = rt;
 	return 0;
 }
@@ -1003,7 +992,8 @@ void runtime_free(struct runtime *rt)
 	stop_attempts(rt);
 	while (rt->attempts)
 		uv_run(&rt->loop, UV_RUN_ONCE);
-	aws_free(rt->aws);
+	if (rt->svc.release)
+		rt->svc.release(&rt->svc);
 	/* After a store failure the leases are left to lapse (30 s; at once for
 	 * another process of this host): each release would wait for the busy
 	 * timeout again. */
@@ -1292,14 +1282,9 @@ const struct exec_policy *runtime_exec_policy(const struct runtime *rt)
 	return rt->opts.exec_policy;
 }
 
-struct aws *runtime_aws_client(struct runtime *rt)
+struct step_services *runtime_services(struct runtime *rt)
 {
-	return runtime_aws(rt);
-}
-
-void runtime_set_notify(struct runtime *rt, struct notify_hub *hub)
-{
-	rt->notify = hub;
+	return &rt->svc;
 }
 
 int runtime_notice(struct runtime *rt, const char *id, int stage, int step, int attempt,

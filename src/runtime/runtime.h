@@ -104,12 +104,15 @@ int runtime_run(struct runtime *rt);
 /* The policy for steps that run local code (opts.exec_policy; NULL: all run). */
 const struct exec_policy *runtime_exec_policy(const struct runtime *rt);
 
-/* The process's AWS client (made on first use). */
-struct aws *runtime_aws_client(struct runtime *rt);
-
-/* Named notification channels for Notify steps (borrowed; a server's). */
-struct notify_hub;
-void runtime_set_notify(struct runtime *rt, struct notify_hub *hub);
+/*
+ * The services every runner gets (runtime/runner.h): loop, notify_log,
+ * cancel_grace_ms and minimal_env are set from the options; the caller
+ * fills in its clients (aws, http, notify) and their release hook after
+ * runtime_new(), before the first runtime_submit() or runtime_adopt().
+ * Owned by the runtime, valid until runtime_free().
+ */
+struct step_services;
+struct step_services *runtime_services(struct runtime *rt);
 
 /* Records a Notice in a release this runtime runs (data taken). Returns 0,
  * SP_ENOENT (not run here) or SP_EINVAL (it has ended). */

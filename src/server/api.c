@@ -11,6 +11,7 @@
 #include "plan/plan.h"
 #include "runtime/control.h"
 #include "runtime/report.h"
+#include "runtime/runner.h"
 #include "server/auth.h"
 #include "steps/human.h"
 #include "util/alloc.h"
@@ -909,7 +910,9 @@ struct aws_counts_job {
 static void read_aws_counts(struct server *srv, void *arg)
 {
 	struct aws_counts_job *j = arg;
-	aws_counts(runtime_aws_client(srv->rt), &j->calls, &j->errors);
+	const struct aws *aws = runtime_services(srv->rt)->aws;
+	if (aws)
+		aws_counts(aws, &j->calls, &j->errors);
 }
 
 static void h_metrics(struct request *rq)

@@ -8,6 +8,7 @@
 
 #include "notify/hub.h"
 #include "notify/slack.h"
+#include "runtime/runner.h"
 #include "server/auth.h"
 #include "server/inbox.h"
 #include "server/oidc.h"
@@ -1358,10 +1359,10 @@ int server_start(struct server *srv, struct runtime *rt, struct strbuf *err)
 	uv_async_init(srv->loop, &srv->async, async_cb);
 	srv->handles = true;
 	if (c->nchannels) {
-		srv->notify =
-		    notify_hub_new(srv->loop, runtime_aws_client(rt), c->channel_list, c->nchannels,
-		                   (const char *const *)c->default_names, c->ndefault_names);
-		runtime_set_notify(rt, srv->notify);
+		srv->notify = notify_hub_new(srv->loop, runtime_services(rt)->aws, c->channel_list,
+		                             c->nchannels, (const char *const *)c->default_names,
+		                             c->ndefault_names);
+		runtime_services(rt)->notify = srv->notify;
 	}
 	srv->async.data = srv;
 	uv_timer_init(srv->loop, &srv->adopt_timer);
@@ -1419,7 +1420,7 @@ void server_free(struct server *srv)
 	inbox_stop(srv->inbox);
 	inbox_stop(srv->inbox_s3);
 	if (srv->notify) {
-		runtime_set_notify(srv->rt, NULL);
+		runtime_services(srv->rt)->notify = NULL;
 		notify_hub_free(srv->notify);
 	}
 	if (srv->handles) {

@@ -3,10 +3,12 @@
  * CodeBuild project on a branch, tag or commit, with environment overrides;
  * CodeBuild waits for the build to end, CodeBuildNoWait only for its start.
  */
-#include "plan/step-type.h"
+#include "steps/codebuild.h"
 
+#include "util/alloc.h"
 #include "util/strmap.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define HEX "0123456789abcdefABCDEF"
@@ -215,12 +217,61 @@ static void describe_codebuild_nowait(const struct doc_node *step, struct strbuf
 	describe_line(out, "waits", "only for the build to start");
 }
 
+/* The sourceVersion as StartBuild takes it: a branch as refs/heads/NAME, a
+ * tag as refs/tags/NAME, a commit or a plain string as written. */
+static char *source_version(const struct doc_node *sv)
+{
+	if (!sv)
+		return NULL;
+	if (sv->kind == DOC_STRING)
+		return xstrdup(sv->u.string.s);
+	const char *kind = step_string(sv, "type"), *value = step_string(sv, "value");
+	return !strcmp(kind, "branch") ? xstrfmt("refs/heads/%s", value)
+	       : !strcmp(kind, "tag")  ? xstrfmt("refs/tags/%s", value)
+	                               : xstrdup(value);
+}
+
+static void *bind_codebuild(const struct doc_node *step)
+{
+	struct codebuild_config *c = xcalloc(1, sizeof(*c));
+	c->project = step_string(step, "codeBuildName");
+	c->source_version = source_version(doc_get(step, "sourceVersion"));
+	const struct doc_node *env = doc_get(step, "environmentVariableOverrides");
+	if (env) {
+		c->nenv = env->u.array.len;
+		c->env = xcalloc(c->nenv + 1, sizeof(*c->env));
+		for (size_t i = 0; i < c->nenv; i++) {
+			const struct doc_node *e = env->u.array.items[i];
+			const char *type = step_string(e, "type");
+			c->env[i] = (struct codebuild_env){ .name = step_string(e, "name"),
+				                            .value = step_string(e, "value"),
+				                            .type = type ? type : "PLAINTEXT" };
+		}
+	}
+	return c;
+}
+
+static void free_codebuild(void *config)
+{
+	struct codebuild_config *c = config;
+	if (!c)
+		return;
+	free(c->source_version);
+	free(c->env);
+	free(c);
+}
+
 const struct step_type step_codebuild = {
 	.name = "CodeBuild",
 	.summary = "start an AWS CodeBuild build and wait for it to end",
 	.flags = STEP_AWS | STEP_RETRYABLE | STEP_REATTACH,
 	.fields = codebuild_fields,
 	.describe = describe_codebuild,
+	.bind = bind_codebuild,
+	.free_config = free_codebuild,
+	.start = codebuild_start,
+	.cancel = codebuild_cancel,
+	.detach = codebuild_detach,
 };
 
 const struct step_type step_codebuild_nowait = {
@@ -229,4 +280,9 @@ const struct step_type step_codebuild_nowait = {
 	.flags = STEP_AWS | STEP_RETRYABLE | STEP_NO_WAIT | STEP_REATTACH,
 	.fields = codebuild_fields,
 	.describe = describe_codebuild_nowait,
+	.bind = bind_codebuild,
+	.free_config = free_codebuild,
+	.start = codebuild_start,
+	.cancel = codebuild_cancel,
+	.detach = codebuild_detach,
 };

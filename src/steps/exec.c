@@ -1,13 +1,45 @@
 /*
  * exec.c - the Exec step type: run a local command (an argv list, no
  * shell); exit status 0 is success.
+ *
+ * Running it:
+ * The command does not run as our child directly. We start `steppy
+ * __supervise` (src/cli/cmd-supervise.c) in a new session; it runs the
+ * command in a process group of that session, which holds everything the
+ * command starts. The supervisor asks the kernel for SIGTERM when we die
+ * (PR_SET_PDEATHSIG) and then stops the group, so a killed engine leaves no
+ * command running unnoticed. Cancelling is SIGTERM to the supervisor, which
+ * passes it on to the group and sends SIGKILL after the grace period.
+ *
+ * The handle recorded in StepStarted (the supervisor's pid, which is also
+ * its session id, and its start time, which tells a reused pid apart) lets
+ * a later process kill whatever is left of the session after a crash.
+ *
+ * stdout and stderr are captured into the history, the last 64 KiB of each,
+ * with the secret values the runtime knows masked.
+ *
+ * The environment: under a server (minimal_env) only PATH (a fixed safe
+ * default), HOME, LANG, LC_ALL, TZ, USER, LOGNAME and TMPDIR from steppy's
+ * own, never its credentials or webhook secrets; under `steppy run` the
+ * user's environment without STEPPY_* variables. Then the step's env, then
+ * the STEPPY_* variables that describe the attempt.
  */
-#include "plan/step-type.h"
+#include "runtime/runner.h"
 
+#include "util/alloc.h"
+#include "util/error.h"
 #include "util/strmap.h"
+#include "util/utf8.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void check_command(struct vctx *v, const struct doc_node *value)
 {
@@ -132,10 +164,467 @@ static void describe_exec(const struct doc_node *step, struct strbuf *out)
 		              env->u.object.members[i].value->u.string.s);
 }
 
+/* ---- configuration ------------------------------------------------------ */
+
+/* An Exec step, read once when the plan is built. */
+struct exec_config {
+	size_t argc;
+	const char **argv; /* owned array of argc (NULL-terminated); strings borrowed */
+	size_t nenv;
+	char **env;      /* owned: the step's env as "NAME=value" entries */
+	const char *cwd; /* borrowed, or NULL: the directory steppy was started in */
+};
+
+static void *bind_exec(const struct doc_node *step)
+{
+	struct exec_config *c = xcalloc(1, sizeof(*c));
+	const struct doc_node *cmd = doc_get(step, "command");
+	const struct doc_node *env = doc_get(step, "env");
+	c->argc = cmd->u.array.len;
+	c->argv = xcalloc(c->argc + 1, sizeof(*c->argv));
+	for (size_t i = 0; i < c->argc; i++)
+		c->argv[i] = cmd->u.array.items[i]->u.string.s;
+	c->nenv = env ? env->u.object.len : 0;
+	c->env = xcalloc(c->nenv + 1, sizeof(*c->env));
+	for (size_t i = 0; i < c->nenv; i++)
+		c->env[i] = xstrfmt("%s=%s", env->u.object.members[i].key,
+		                    env->u.object.members[i].value->u.string.s);
+	c->cwd = step_string(step, "cwd");
+	return c;
+}
+
+static void free_exec(void *config)
+{
+	struct exec_config *c = config;
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nenv; i++)
+		free(c->env[i]);
+	free(c->env);
+	free(c->argv);
+	free(c);
+}
+
+/* ---- the runner ------------------------------------------------------------ */
+
+#define OUTPUT_KEEP ((size_t)64 * 1024)
+/* How long to wait for output after the command exits (the supervisor stops
+ * leftovers within 2 s). */
+#define DRAIN_MS 3000
+
+extern char **environ;
+
+struct capture {
+	uv_pipe_t pipe;
+	struct strbuf tail; /* the last OUTPUT_KEEP bytes at most */
+	size_t total;
+};
+
+struct exec_run {
+	struct attempt *a;
+	char **secrets; /* values to mask in the output; NULL-terminated, owned */
+	uv_process_t proc;
+	uv_timer_t drain; /* after exit: stop waiting for pipes a leftover holds */
+	struct capture out, err;
+	int64_t exit_status;
+	int term_signal;
+	bool exited;
+	int open_handles;
+};
+
+static void free_strings(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* What a minimal environment keeps of steppy's own (none of them secret). */
+static const char *const kept_vars[] = { "HOME", "LANG",    "LC_ALL", "LC_CTYPE", "TZ",
+	                                 "USER", "LOGNAME", "TMPDIR", NULL };
+/* PATH under a server: fixed, never the server's own. */
+#define SAFE_PATH "/usr/local/bin:/usr/bin:/bin"
+
+static bool kept(const char *entry)
+{
+	for (size_t i = 0; kept_vars[i]; i++) {
+		size_t n = strlen(kept_vars[i]);
+		if (!strncmp(entry, kept_vars[i], n) && entry[n] == '=')
+			return true;
+	}
+	return false;
+}
+
+/* True if the step's env sets the variable of entry ("NAME=value"): the
+ * step's value replaces steppy's. */
+static bool set_by_step(const struct exec_config *c, const char *entry)
+{
+	size_t n = strcspn(entry, "=");
+	for (size_t i = 0; i < c->nenv; i++)
+		if (!strncmp(c->env[i], entry, n) && c->env[i][n] == '=')
+			return true;
+	return false;
+}
+
+static void keep_tail(struct capture *c, const char *data, size_t n)
+{
+	c->total += n;
+	if (n >= OUTPUT_KEEP) {
+		strbuf_reset(&c->tail);
+		strbuf_add(&c->tail, data + n - OUTPUT_KEEP, OUTPUT_KEEP);
+		return;
+	}
+	if (c->tail.len + n > 2 * OUTPUT_KEEP) {
+		size_t drop = c->tail.len + n - OUTPUT_KEEP;
+		memmove(c->tail.buf, c->tail.buf + drop, c->tail.len - drop);
+		strbuf_truncate(&c->tail, c->tail.len - drop);
+	}
+	strbuf_add(&c->tail, data, n);
+}
+
+/* Shortest value worth masking: shorter ones would mask ordinary words. */
+#define MASK_MIN 6
+
+/* Replaces every occurrence of each secret in text by ****; returns text or
+ * a new string (text is then freed). */
+static char *mask_secrets(char *text, char *const *secrets)
+{
+	for (size_t k = 0; secrets && secrets[k]; k++) {
+		size_t n = strlen(secrets[k]);
+		if (n < MASK_MIN || !strstr(text, secrets[k]))
+			continue;
+		struct strbuf out = STRBUF_INIT;
+		const char *p = text, *hit;
+		while ((hit = strstr(p, secrets[k]))) {
+			strbuf_add(&out, p, (size_t)(hit - p));
+			strbuf_addstr(&out, "****");
+			p = hit + n;
+		}
+		strbuf_addstr(&out, p);
+		free(text);
+		text = strbuf_detach(&out, NULL);
+	}
+	return text;
+}
+
+static json_t *capture_json(struct capture *c, char *const *secrets)
+{
+	size_t start = c->tail.len > OUTPUT_KEEP ? c->tail.len - OUTPUT_KEEP : 0;
+	char *text = xmemdup0(c->tail.buf + start, c->tail.len - start);
+	for (size_t i = 0; i < c->tail.len - start; i++)
+		if (text[i] == '\0')
+			text[i] = '?';
+	utf8_sanitize(text);
+	text = mask_secrets(text, secrets);
+	json_t *j = json_string(text);
+	free(text);
+	return j ? j : json_string("");
+}
+
+static void finish_if_done(struct exec_run *r)
+{
+	if (r->open_handles > 0)
+		return;
+	bool ok = r->exited && r->exit_status == 0 && r->term_signal == 0;
+	json_t *details =
+	    json_pack("{so so sI sI}", "stdout", capture_json(&r->out, r->secrets), "stderr",
+	              capture_json(&r->err, r->secrets), "stdoutBytes", (json_int_t)r->out.total,
+	              "stderrBytes", (json_int_t)r->err.total);
+	if (r->term_signal) {
+		json_object_set_new(details, "signal", json_string(strsignal(r->term_signal)));
+		json_object_set_new(
+		    details, "error",
+		    json_sprintf("the command was killed by %s", strsignal(r->term_signal)));
+	} else {
+		json_object_set_new(details, "exitCode", json_integer(r->exit_status));
+		if (!ok)
+			json_object_set_new(details, "error",
+			                    json_sprintf("the command exited with status %lld",
+			                                 (long long)r->exit_status));
+	}
+	strbuf_release(&r->out.tail);
+	strbuf_release(&r->err.tail);
+	free_strings(r->secrets);
+	struct attempt *a = r->a;
+	free(r);
+	attempt_ended(a, ok, details);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct exec_run *r = h->data;
+	r->open_handles--;
+	finish_if_done(r);
+}
+
+static void spawn_failed_closed(uv_handle_t *h)
+{
+	struct exec_run *r = h->data;
+	if (--r->open_handles == 0) {
+		strbuf_release(&r->out.tail);
+		strbuf_release(&r->err.tail);
+		free_strings(r->secrets);
+		free(r);
+	}
+}
+
+static void close_pipe(struct capture *c);
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)h;
+	static char chunk[65536];
+	(void)suggested;
+	*buf = uv_buf_init(chunk, sizeof(chunk));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct exec_run *r = s->data;
+	struct capture *c = (uv_pipe_t *)s == &r->out.pipe ? &r->out : &r->err;
+	if (n > 0) {
+		keep_tail(c, buf->base, (size_t)n);
+	} else if (n < 0) {
+		close_pipe(c);
+		if (r->exited && uv_is_closing((uv_handle_t *)&r->out.pipe) &&
+		    uv_is_closing((uv_handle_t *)&r->err.pipe) &&
+		    !uv_is_closing((uv_handle_t *)&r->drain))
+			uv_close((uv_handle_t *)&r->drain, handle_closed);
+	}
+}
+
+static void close_pipe(struct capture *c)
+{
+	if (!uv_is_closing((uv_handle_t *)&c->pipe)) {
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		uv_close((uv_handle_t *)&c->pipe, handle_closed);
+	}
+}
+
+/* The command has exited but its output pipes are still open: something it
+ * left (that escaped its process group) holds them. Stop waiting. */
+static void drain_cb(uv_timer_t *t)
+{
+	struct exec_run *r = t->data;
+	close_pipe(&r->out);
+	close_pipe(&r->err);
+	uv_close((uv_handle_t *)t, handle_closed);
+}
+
+static void exit_cb(uv_process_t *p, int64_t status, int term_signal)
+{
+	struct exec_run *r = p->data;
+	r->exited = true;
+	r->exit_status = status;
+	r->term_signal = term_signal;
+	uv_close((uv_handle_t *)p, handle_closed);
+	if (uv_is_closing((uv_handle_t *)&r->out.pipe) &&
+	    uv_is_closing((uv_handle_t *)&r->err.pipe))
+		uv_close((uv_handle_t *)&r->drain, handle_closed);
+	else
+		uv_timer_start(&r->drain, drain_cb, DRAIN_MS, 0);
+}
+
+/* Start time of a process in clock ticks since boot (/proc/PID/stat field 22), or 0. */
+static long long process_start_time(int pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+	if (!p)
+		return 0;
+	long long start = 0;
+	/* after ") " come fields 3..: state(3) ... starttime(22) */
+	int field = 2;
+	for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
+		if (++field == 22) {
+			start = atoll(tok);
+			break;
+		}
+	return start;
+}
+
+static const char *self_exe(void)
+{
+	static char path[PATH_MAX];
+	if (!path[0]) {
+		ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+		if (n <= 0)
+			return "steppy";
+		path[n] = '\0';
+	}
+	return path;
+}
+
+static int exec_start(struct attempt *a, const struct attempt_info *info, const void *config,
+                      void **ret_state, struct strbuf *err)
+{
+	const struct exec_config *c = config;
+	const char *cwd = c->cwd;
+	bool minimal_env = info->svc->minimal_env;
+
+	/* argv: steppy __supervise GRACE_MS PARENT_PID -- command... */
+	size_t argc = 5 + c->argc;
+	char **argv = xcalloc(argc + 1, sizeof(*argv));
+	argv[0] = xstrdup(self_exe());
+	argv[1] = xstrdup("__supervise");
+	argv[2] = xstrfmt("%lld", (long long)info->svc->cancel_grace_ms);
+	argv[3] = xstrfmt("%d", (int)getpid());
+	argv[4] = xstrdup("--");
+	for (size_t i = 0; i < c->argc; i++)
+		argv[5 + i] = xstrdup(c->argv[i]);
+
+	size_t nenv = 0;
+	while (environ[nenv])
+		nenv++;
+	size_t extra = 7 + c->nenv;
+	char **envp = xcalloc(nenv + extra + 1, sizeof(*envp));
+	size_t k = 0;
+	if (minimal_env && !set_by_step(c, "PATH="))
+		envp[k++] = xstrdup("PATH=" SAFE_PATH);
+	for (size_t i = 0; i < nenv; i++)
+		if ((minimal_env ? kept(environ[i]) : strncmp(environ[i], "STEPPY_", 7) != 0) &&
+		    !set_by_step(c, environ[i]))
+			envp[k++] = xstrdup(environ[i]);
+	for (size_t i = 0; i < c->nenv; i++)
+		envp[k++] = xstrdup(c->env[i]);
+	envp[k++] = xstrfmt("STEPPY_EXECUTION_ID=%s", info->execution_id);
+	envp[k++] = xstrfmt("STEPPY_STAGE=%s", info->stage_name);
+	envp[k++] = xstrfmt("STEPPY_STEP=%s", info->step_plan->name);
+	envp[k++] = xstrfmt("STEPPY_STEP_ID=%d.%d", info->stage, info->step);
+	envp[k++] = xstrfmt("STEPPY_ATTEMPT=%d", info->attempt);
+	envp[k++] = xstrfmt("STEPPY_IDEMPOTENCY_KEY=%s", info->idempotency_key);
+
+	char *dir = !cwd            ? xstrdup(info->workdir)
+	            : cwd[0] == '/' ? xstrdup(cwd)
+	                            : xstrfmt("%s/%s", info->workdir, cwd);
+
+	struct exec_run *r = xcalloc(1, sizeof(*r));
+	r->a = a;
+	size_t nsecrets = 0;
+	while (info->secret_values && info->secret_values[nsecrets])
+		nsecrets++;
+	r->secrets = xcalloc(nsecrets + 1, sizeof(*r->secrets));
+	for (size_t i = 0; i < nsecrets; i++)
+		r->secrets[i] = xstrdup(info->secret_values[i]);
+	strbuf_init(&r->out.tail, SIZE_MAX);
+	strbuf_init(&r->err.tail, SIZE_MAX);
+	uv_pipe_init(info->svc->loop, &r->out.pipe, 0);
+	uv_pipe_init(info->svc->loop, &r->err.pipe, 0);
+	uv_timer_init(info->svc->loop, &r->drain);
+	r->drain.data = r;
+	r->out.pipe.data = r->err.pipe.data = r->proc.data = r;
+	uv_stdio_container_t stdio[3] = {
+		{ .flags = UV_IGNORE },
+		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+		  .data.stream = (uv_stream_t *)&r->out.pipe },
+		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+		  .data.stream = (uv_stream_t *)&r->err.pipe },
+	};
+	uv_process_options_t opts = {
+		.exit_cb = exit_cb,
+		.file = argv[0],
+		.args = argv,
+		.env = envp,
+		.cwd = dir,
+		.flags = UV_PROCESS_DETACHED, /* setsid: the supervisor leads a new group */
+		.stdio_count = 3,
+		.stdio = stdio,
+	};
+	int rc = uv_spawn(info->svc->loop, &r->proc, &opts);
+	for (size_t i = 0; argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+	for (size_t i = 0; envp[i]; i++)
+		free(envp[i]);
+	free(envp);
+	free(dir);
+	if (rc < 0) {
+		strbuf_addf(err, "cannot start the command: %s", uv_strerror(rc));
+		/* The handles must be closed before r is freed (spawn_failed_closed). */
+		r->open_handles = 4;
+		uv_close((uv_handle_t *)&r->drain, spawn_failed_closed);
+		uv_close((uv_handle_t *)&r->out.pipe, spawn_failed_closed);
+		uv_close((uv_handle_t *)&r->err.pipe, spawn_failed_closed);
+		uv_close((uv_handle_t *)&r->proc, spawn_failed_closed);
+		return SP_EIO;
+	}
+	r->open_handles = 4; /* process, two pipes, drain timer */
+	uv_read_start((uv_stream_t *)&r->out.pipe, alloc_cb, read_cb);
+	uv_read_start((uv_stream_t *)&r->err.pipe, alloc_cb, read_cb);
+	*ret_state = r;
+	attempt_started(a, json_pack("{si sI}", "pid", r->proc.pid, "startTime",
+	                             (json_int_t)process_start_time(r->proc.pid)));
+	return 0;
+}
+
+static void exec_cancel(struct attempt *a, void *state)
+{
+	(void)a;
+	struct exec_run *r = state;
+	if (r && !r->exited)
+		uv_process_kill(&r->proc, SIGTERM);
+}
+
+/* Session id of a process (/proc/PID/stat field 6), or -1. */
+static long process_session(const char *pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	long sid = -1;
+	int field = 2;
+	for (char *tok = p ? strtok(p + 1, " ") : NULL; tok; tok = strtok(NULL, " "))
+		if (++field == 6) {
+			sid = atol(tok);
+			break;
+		}
+	return sid;
+}
+
+static void exec_reap(const json_t *handle)
+{
+	int pid = (int)json_integer_value(json_object_get(handle, "pid"));
+	long long start = (long long)json_integer_value(json_object_get(handle, "startTime"));
+	if (pid <= 1)
+		return;
+	/* The supervisor led a session holding the command and all it started.
+	 * A session id is not reused while any member lives, so every process
+	 * still in it is ours - unless the pid now belongs to a new process
+	 * (another start time), which leads a session of its own. */
+	long long now_start = process_start_time(pid);
+	if (now_start && start && now_start != start)
+		return;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && process_session(e->d_name) == pid)
+			kill((pid_t)atol(e->d_name), SIGKILL);
+	if (d)
+		closedir(d);
+}
+
 const struct step_type step_exec = {
 	.name = "Exec",
 	.summary = "run a local command; exit status 0 is success",
 	.flags = STEP_RETRYABLE | STEP_LOCAL_CODE,
 	.fields = exec_fields,
 	.describe = describe_exec,
+	.bind = bind_exec,
+	.free_config = free_exec,
+	.start = exec_start,
+	.cancel = exec_cancel,
+	.reap = exec_reap,
 };

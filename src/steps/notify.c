@@ -2,7 +2,7 @@
  * notify.c - the Notify step type: publish a message to notification
  * channels (the terminal and log by default; SNS, chat, email when set up).
  */
-#include "plan/step-type.h"
+#include "steps/notify.h"
 
 static void check_subject(struct vctx *v, const struct doc_node *value)
 {
@@ -56,4 +56,7 @@ const struct step_type step_notify = {
 	.flags = STEP_RETRYABLE,
 	.fields = notify_fields,
 	.describe = describe_notify,
+	.start = notify_step_start,
+	.cancel = notify_step_cancel,
+	.detach = notify_step_detach,
 };

@@ -27,4 +27,4 @@ echo "# $passed passed, $failed failed"
 # except: src/cli/view.c on_event
 # except: src/core/engine.c engine_apply
 # except: src/notify/notify.c prepare
-# except: src/runtime/run-notify.c notify_start
+# except: src/steps/notify-run.c notify_step_start

@@ -61,8 +61,6 @@ echo "# $passed passed, $failed failed"
 # except: src/core/engine.c steps/human.h
 # except: src/runtime/history.c steps/human.h
 # except: src/runtime/report.c steps/human.h
-# except: src/runtime/runtime.c aws/aws.h
-# except: src/runtime/run-aws.h aws/aws.h
 # except: src/server/api.c steps/human.h
 # except: src/server/pages.c steps/human.h
 # except: src/server/personal.c steps/human.h

@@ -24,9 +24,8 @@
  * step_type_register(), as a plugin's types are. Everything that knows the
  * runner interface is in this section.
  *
- * Today a runner is found by name through step_runner_find() (runners.c);
- * this test defines that function, so the linker takes it instead of the
- * library's, and answers for the stubs before the built-in runners.
+ * The runner hooks are members of the step types (plan/step-type.h); the
+ * runtime finds them through each step's type.
  */
 
 #define MAX_STUBS 256
@@ -61,22 +60,6 @@ static void stub_describe(const struct doc_node *step, struct strbuf *out)
 	describe_line(out, "does", "what the unit test says");
 }
 
-static const struct step_type stub_type = {
-	.name = "Stub",
-	.summary = "local work the unit test starts and ends",
-	.flags = STEP_RETRYABLE,
-	.fields = stub_fields,
-	.describe = stub_describe,
-};
-
-static const struct step_type stub_remote_type = {
-	.name = "StubRemote",
-	.summary = "remote work the unit test starts and ends; outlives the process",
-	.flags = STEP_RETRYABLE | STEP_REATTACH,
-	.fields = stub_fields,
-	.describe = stub_describe,
-};
-
 static void stub_close_cb(uv_handle_t *h)
 {
 	(void)h;
@@ -104,9 +87,10 @@ static void stub_cancel_cb(uv_timer_t *t)
 	                          : json_pack("{ss}", "error", "stopped"));
 }
 
-static int stub_start(struct attempt *a, const struct attempt_info *info, void **ret_state,
-                      struct strbuf *err)
+static int stub_start(struct attempt *a, const struct attempt_info *info, const void *config,
+                      void **ret_state, struct strbuf *err)
 {
+	(void)config;
 	const char *refuse = step_string(info->step_plan->node, "failStart");
 	if (refuse) {
 		strbuf_addstr(err, refuse);
@@ -125,7 +109,7 @@ static int stub_start(struct attempt *a, const struct attempt_info *info, void *
 	s->live = true;
 	s->reattaching = info->reattaching;
 	s->handle = info->handle ? json_deep_copy(info->handle) : NULL;
-	uv_timer_init(info->loop, &s->timer);
+	uv_timer_init(info->svc->loop, &s->timer);
 	s->timer.data = s;
 	nstubs++;
 	pthread_mutex_unlock(&stub_lock);
@@ -161,33 +145,27 @@ static void stub_detach(void *state)
 	uv_close((uv_handle_t *)&s->timer, stub_close_cb);
 }
 
-static const struct step_runner stub_runner = {
-	.type = "Stub",
+static const struct step_type stub_type = {
+	.name = "Stub",
+	.summary = "local work the unit test starts and ends",
+	.flags = STEP_RETRYABLE,
+	.fields = stub_fields,
+	.describe = stub_describe,
 	.start = stub_start,
 	.cancel = stub_cancel,
 	.reap = stub_reap,
 };
 
-static const struct step_runner stub_remote_runner = {
-	.type = "StubRemote",
+static const struct step_type stub_remote_type = {
+	.name = "StubRemote",
+	.summary = "remote work the unit test starts and ends; outlives the process",
+	.flags = STEP_RETRYABLE | STEP_REATTACH,
+	.fields = stub_fields,
+	.describe = stub_describe,
 	.start = stub_start,
 	.cancel = stub_cancel,
-	.reattach = true,
 	.detach = stub_detach,
 };
-
-const struct step_runner *step_runner_find(const char *type)
-{
-	static const struct step_runner *const runners[] = {
-		&stub_runner,         &stub_remote_runner,         &exec_runner,
-		&notify_runner,       &codebuild_runner,           &codebuild_nowait_runner,
-		&codepipeline_runner, &codepipeline_nowait_runner, &lambda_runner,
-	};
-	for (size_t i = 0; i < sizeof(runners) / sizeof(runners[0]); i++)
-		if (!strcmp(runners[i]->type, type))
-			return runners[i];
-	return NULL;
-}
 
 /* Forgets the stub attempts of the last test (no runtime may run). */
 static void stub_reset(void)

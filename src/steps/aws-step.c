@@ -1,11 +1,18 @@
 /*
- * run-aws.c - helpers of the AWS step runners (see run-aws.h).
+ * aws-step.c - helpers of the AWS step types (see aws-step.h).
  */
-#include "runtime/run-aws.h"
+#include "steps/aws-step.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+
+struct aws *step_aws_client(const struct attempt_info *info, struct strbuf *err)
+{
+	if (!info->svc->aws)
+		strbuf_addstr(err, "this steppy has no AWS client to run AWS steps with");
+	return info->svc->aws;
+}
 
 void step_aws_target(const struct attempt_info *info, const char *service, struct aws_target *t,
                      char session[65])

@@ -1,5 +1,5 @@
 /*
- * run-notify.c - Notify steps: the local channels, the terminal (the
+ * notify-run.c - the runner of Notify steps (notify.c): the local channels, the terminal (the
  * runtime's observer shows the message from the StepSucceeded event) and a
  * log file; Amazon SNS topics named by their ARN (Publish in the topic's
  * region, with the default credentials); and the named channels of a
@@ -8,7 +8,8 @@
  * step's output, or fails the step when it says mustDeliver. Naming a
  * channel that does not exist fails the step at once.
  */
-#include "runtime/run-aws.h"
+#include "steps/aws-step.h"
+#include "steps/notify.h"
 
 #include "notify/hub.h"
 #include "util/alloc.h"
@@ -147,9 +148,10 @@ static void publish_start(struct publish *p, struct aws *aws, const char *topic,
 	tc->call = aws_query_call(aws, &t, "Publish", "2010-03-31", params, published, tc);
 }
 
-static int notify_start(struct attempt *a, const struct attempt_info *info, void **ret_state,
-                        struct strbuf *err)
+int notify_step_start(struct attempt *a, const struct attempt_info *info, const void *config,
+                      void **ret_state, struct strbuf *err)
 {
+	(void)config;
 	*ret_state = NULL;
 	const struct doc_node *node = info->step_plan->node;
 	const struct doc_node *channels = doc_get(node, "channels");
@@ -163,7 +165,7 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 			ntopics++;
 			continue;
 		}
-		if (notify_hub_has(info->notify, c)) {
+		if (notify_hub_has(info->svc->notify, c)) {
 			nnamed++;
 			continue;
 		}
@@ -187,10 +189,10 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 	for (const char *p = message; *p; p++)
 		strbuf_addch(&line, *p == '\n' ? ' ' : *p);
 	strbuf_addch(&line, '\n');
-	const char *log = to_log ? info->notify_log : NULL;
+	const char *log = to_log ? info->svc->notify_log : NULL;
 	int fd = log ? open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600) : -1;
 	if (log && (fd < 0 || write_all(fd, line.buf, line.len) < 0)) {
-		strbuf_addf(err, "cannot write the notification log %s: %s", info->notify_log,
+		strbuf_addf(err, "cannot write the notification log %s: %s", info->svc->notify_log,
 		            strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -212,7 +214,7 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 			json_array_append_new(used, json_string(c));
 	}
 	size_t nd = 0;
-	const char *const *dnames = channels ? NULL : notify_hub_defaults(info->notify, &nd);
+	const char *const *dnames = channels ? NULL : notify_hub_defaults(info->svc->notify, &nd);
 	for (size_t i = 0; i < nd; i++)
 		json_array_append_new(used, json_string(dnames[i]));
 	json_t *details =
@@ -220,7 +222,7 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 	/* Without "channels", a server's default channels get it too. */
 	size_t ndefaults = 0;
 	const char *const *defaults =
-	    channels ? NULL : notify_hub_defaults(info->notify, &ndefaults);
+	    channels ? NULL : notify_hub_defaults(info->svc->notify, &ndefaults);
 	nnamed += ndefaults;
 	if (!ntopics && !nnamed) {
 		attempt_ended(a, true, details);
@@ -246,13 +248,13 @@ static int notify_start(struct attempt *a, const struct attempt_info *info, void
 	p->pending = ntopics + nnamed;
 	p->named_pending = nnamed;
 	for (size_t i = 0; i < ndefaults; i++)
-		notify_hub_send(info->notify, defaults[i], &notice, named_done, p);
+		notify_hub_send(info->svc->notify, defaults[i], &notice, named_done, p);
 	for (size_t i = 0; channels && i < channels->u.array.len; i++) {
 		const char *c = channels->u.array.items[i]->u.string.s;
 		if (is_sns_arn(c))
-			publish_start(p, info->aws, c, subject, message);
-		else if (notify_hub_has(info->notify, c))
-			notify_hub_send(info->notify, c, &notice, named_done, p);
+			publish_start(p, info->svc->aws, c, subject, message);
+		else if (notify_hub_has(info->svc->notify, c))
+			notify_hub_send(info->svc->notify, c, &notice, named_done, p);
 	}
 	return 0;
 }
@@ -272,7 +274,7 @@ static void abandon(struct publish *p)
 		publish_free(p);
 }
 
-static void step_cancel(struct attempt *a, void *state)
+void notify_step_cancel(struct attempt *a, void *state)
 {
 	struct publish *p = state;
 	if (!p)
@@ -282,15 +284,8 @@ static void step_cancel(struct attempt *a, void *state)
 }
 
 /* The process stops: the next one counts the attempt as interrupted. */
-static void notify_detach(void *state)
+void notify_step_detach(void *state)
 {
 	if (state)
 		abandon(state);
 }
-
-const struct step_runner notify_runner = {
-	.type = "Notify",
-	.start = notify_start,
-	.cancel = step_cancel,
-	.detach = notify_detach,
-};

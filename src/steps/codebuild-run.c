@@ -1,5 +1,6 @@
 /*
- * run-codebuild.c - CodeBuild and CodeBuildNoWait steps on AWS CodeBuild.
+ * codebuild-run.c - the runner of the CodeBuild and CodeBuildNoWait steps
+ * (their plan language is codebuild.c).
  *
  * StartBuild carries the attempt's idempotency key as idempotencyToken, so a
  * process that crashed before recording the build id and starts the attempt
@@ -17,9 +18,11 @@
  * of that call. Abort and timeout call StopBuild and wait for the build to
  * stop.
  */
-#include "runtime/run-aws.h"
+#include "steps/aws-step.h"
+#include "steps/codebuild.h"
 
 #include "util/alloc.h"
+#include "util/error.h"
 #include "util/timefmt.h"
 
 #include <stdio.h>
@@ -674,18 +677,21 @@ static void start_done(void *arg, const struct aws_result *res)
 		send_stop(b);
 }
 
-static int start(struct attempt *a, const struct attempt_info *info, void **ret_state,
-                 struct strbuf *err)
+int codebuild_start(struct attempt *a, const struct attempt_info *info, const void *config,
+                    void **ret_state, struct strbuf *err)
 {
+	const struct codebuild_config *c = config;
 	bool nowait = info->step_plan->type->flags & STEP_NO_WAIT;
-	const struct doc_node *node = info->step_plan->node;
+	struct aws *aws = step_aws_client(info, err);
+	if (!aws)
+		return SP_EINVAL;
 	struct build *b = xcalloc(1, sizeof(*b));
 	b->a = a;
-	b->aws = info->aws;
-	b->loop = info->loop;
+	b->aws = aws;
+	b->loop = info->svc->loop;
 	b->nowait = nowait;
 	b->phase = -1;
-	b->project = step_string(node, "codeBuildName");
+	b->project = c->project;
 	step_aws_target(info, "codebuild", &b->target, b->session);
 	*ret_state = b;
 	const char *id = json_string_value(json_object_get(info->handle, "buildId"));
@@ -704,41 +710,26 @@ static int start(struct attempt *a, const struct attempt_info *info, void **ret_
 	if (!info->idempotency_key) {
 		build_free(b);
 		strbuf_addstr(err, "the attempt has no idempotency key (a malformed history)");
-		return -1;
+		return SP_EINVAL;
 	}
 	json_t *in = json_pack("{ssss}", "projectName", b->project, "idempotencyToken",
 	                       info->idempotency_key);
-	const struct doc_node *sv = doc_get(node, "sourceVersion");
-	if (sv && sv->kind == DOC_STRING)
-		json_object_set_new(in, "sourceVersion", json_string(sv->u.string.s));
-	else if (sv) {
-		const char *kind = step_string(sv, "type"), *value = step_string(sv, "value");
-		char *v = !strcmp(kind, "branch") ? xstrfmt("refs/heads/%s", value)
-		          : !strcmp(kind, "tag")  ? xstrfmt("refs/tags/%s", value)
-		                                  : xstrdup(value);
-		json_object_set_new(in, "sourceVersion", json_string(v));
-		free(v);
-	}
-	const struct doc_node *env = doc_get(node, "environmentVariableOverrides");
-	if (env) {
+	if (c->source_version)
+		json_object_set_new(in, "sourceVersion", json_string(c->source_version));
+	if (c->env) {
 		json_t *list = json_array();
-		for (size_t i = 0; i < env->u.array.len; i++) {
-			const struct doc_node *e = env->u.array.items[i];
-			const char *type = step_string(e, "type");
+		for (size_t i = 0; i < c->nenv; i++)
 			json_array_append_new(list,
-			                      json_pack("{ssssss}", "name", step_string(e, "name"),
-			                                "value", step_string(e, "value"), "type",
-			                                type ? type : "PLAINTEXT"));
-		}
+			                      json_pack("{ssssss}", "name", c->env[i].name, "value",
+			                                c->env[i].value, "type", c->env[i].type));
 		json_object_set_new(in, "environmentVariablesOverride", list);
 	}
-	(void)err;
 	b->call = aws_json_call(b->aws, &b->target, "CodeBuild_20161006", "StartBuild", in,
 	                        start_done, b);
 	return 0;
 }
 
-static void cancel(struct attempt *a, void *state)
+void codebuild_cancel(struct attempt *a, void *state)
 {
 	(void)a;
 	struct build *b = state;
@@ -750,23 +741,7 @@ static void cancel(struct attempt *a, void *state)
 	/* With StartBuild in flight, start_done() sees cancel and stops it. */
 }
 
-static void detach(void *state)
+void codebuild_detach(void *state)
 {
 	build_free(state);
 }
-
-const struct step_runner codebuild_runner = {
-	.type = "CodeBuild",
-	.start = start,
-	.cancel = cancel,
-	.reattach = true,
-	.detach = detach,
-};
-
-const struct step_runner codebuild_nowait_runner = {
-	.type = "CodeBuildNoWait",
-	.start = start,
-	.cancel = cancel,
-	.reattach = true,
-	.detach = detach,
-};
