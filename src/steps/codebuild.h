@@ -19,8 +19,8 @@ struct codebuild_env {
 
 /* A CodeBuild or CodeBuildNoWait step, read once when the plan is built. */
 struct codebuild_config {
-	const char *project;    /* codeBuildName (borrowed from the plan) */
-	char *source_version;   /* owned: as StartBuild takes it (refs/heads/...), or NULL */
+	const char *project;  /* codeBuildName (borrowed from the plan) */
+	char *source_version; /* owned: as StartBuild takes it (refs/heads/...), or NULL */
 	size_t nenv;
 	struct codebuild_env *env; /* owned array of nenv */
 };

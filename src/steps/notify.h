@@ -9,7 +9,7 @@
 #include "runtime/runner.h"
 
 int notify_step_start(struct attempt *a, const struct attempt_info *info, const void *config,
-                 void **ret_state, struct strbuf *err);
+                      void **ret_state, struct strbuf *err);
 void notify_step_cancel(struct attempt *a, void *state);
 void notify_step_detach(void *state);
 

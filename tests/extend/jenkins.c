@@ -35,7 +35,8 @@
 static void check_url(struct vctx *v, const struct doc_node *value)
 {
 	const char *s = value->u.string.s;
-	if (!v_deferred(v, value) && strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+	if (!v_deferred(v, value) && strncmp(s, "http://", 7) != 0 &&
+	    strncmp(s, "https://", 8) != 0)
 		v_error(v, value->pos, NULL, "\"%.60s\" is not an http:// or https:// URL", s);
 }
 
@@ -45,7 +46,8 @@ static void check_params(struct vctx *v, const struct doc_node *value)
 		const struct doc_member *m = &value->u.object.members[i];
 		if (m->value->kind != DOC_STRING) {
 			size_t saved = v_push(v, m->key);
-			v_error(v, m->value->pos, NULL, "job parameters must be strings (quote it)");
+			v_error(v, m->value->pos, NULL,
+			        "job parameters must be strings (quote it)");
 			v_pop(v, saved);
 		}
 	}
@@ -89,7 +91,8 @@ static void *bind_jenkins(const struct doc_node *step)
 	const struct doc_node *params = doc_get(step, "params");
 	for (size_t i = 0; params && i < params->u.object.len; i++) {
 		char *k = curl_easy_escape(NULL, params->u.object.members[i].key, 0);
-		char *val = curl_easy_escape(NULL, params->u.object.members[i].value->u.string.s, 0);
+		char *val =
+		    curl_easy_escape(NULL, params->u.object.members[i].value->u.string.s, 0);
 		strbuf_addf(&q, "%s=%s&", k, val);
 		curl_free(k);
 		curl_free(val);
@@ -203,7 +206,8 @@ static void queue_done(void *arg, const struct http_response *res)
 	if (call_failed(r, res, "queue item"))
 		return;
 	json_t *o = json_loadb(res->body, res->len, 0, NULL);
-	json_int_t n = json_integer_value(json_object_get(json_object_get(o, "executable"), "number"));
+	json_int_t n =
+	    json_integer_value(json_object_get(json_object_get(o, "executable"), "number"));
 	json_decref(o);
 	if (n > 0) {
 		r->number = (long)n;

@@ -100,7 +100,7 @@ static json_t *stub_call(const char *op, json_t *in)
 			struct stub_build *b = stub_find(json_string_value(id));
 			if (!b)
 				continue;
-			const char *status = b->stopped              ? "STOPPED"
+			const char *status = b->stopped                   ? "STOPPED"
 			                     : b->polls >= stub.end_after ? stub.final
 			                                                  : "IN_PROGRESS";
 			b->polls++;
