@@ -50,7 +50,9 @@
  * links and their channels apply to it */
 #define STEP_DECISION (1u << 6)
 /* its work outlives the process (an AWS build): after a crash or a stop
- * the next process finds it again instead of counting it interrupted */
+ * the next process calls start() again for the attempt in flight (with the
+ * StepStarted handle, or none and the same idempotency key) instead of
+ * reaping it and counting it interrupted; start() never starts it twice */
 #define STEP_REATTACH (1u << 7)
 
 struct attempt;      /* the runtime's record of one attempt (runtime/runner.h) */
