@@ -2,6 +2,9 @@
  * codebuild.c - the CodeBuild and CodeBuildNoWait step types: start an AWS
  * CodeBuild project on a branch, tag or commit, with environment overrides;
  * CodeBuild waits for the build to end, CodeBuildNoWait only for its start.
+ * This file is their plan language, their typed config (bind) and their
+ * step_type tables; the runner is codebuild-run.c (the two together are
+ * 1,000 lines), and codebuild.h is what the two share.
  */
 #include "steps/codebuild.h"
 
