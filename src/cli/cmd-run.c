@@ -7,7 +7,6 @@
 #include "cli/view.h"
 #include "runtime/control.h"
 #include "runtime/runtime.h"
-#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"
@@ -175,7 +174,7 @@ int cmd_run(int argc, char **argv, const struct cli_ctx *ctx)
 		/* A Human step that nobody could approve in a release of this user. */
 		char *me = cli_whoami();
 		struct diag_list dl = DIAG_LIST_INIT;
-		if (human_check_plan_starter(plan, me, &dl) > 0) {
+		if (approval_check_plan_starter(plan, me, &dl) > 0) {
 			diag_print_text(stderr, &dl, plan->doc, use_colour(stderr));
 			code = EXIT_INVALID;
 		}

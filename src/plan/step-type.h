@@ -18,6 +18,9 @@
 #include "plan/schema.h"
 #include "util/strbuf.h"
 
+#include <jansson.h>
+#include <stdbool.h>
+
 /*
  * Capabilities of a step type (in the style of curl's PROTOPT_*): code
  * outside a step type's file asks these, never the type's name.
@@ -41,6 +44,15 @@
  * the next process finds it again instead of counting it interrupted */
 #define STEP_REATTACH (1u << 7)
 
+struct approval_rule; /* core/approval.h: who may decide a step */
+
+/* What presentation hooks know of a step's current attempt (all borrowed). */
+struct step_view {
+	bool cancelling;        /* its work is being stopped */
+	const json_t *work;     /* its StepStarted data (the handle of its work), or NULL */
+	const json_t *progress; /* its latest Notice (a build's phase ...), or NULL */
+};
+
 struct step_type {
 	const char *name;                /* as written in plans: "CodeBuild" */
 	const char *summary;             /* one line, for help and docs */
@@ -58,6 +70,34 @@ struct step_type {
 	 * variables are substituted.
 	 */
 	void (*describe)(const struct doc_node *step, struct strbuf *out);
+
+	/* ---- rules and presentation (code outside the step's file asks these,
+	 * never the type's name) ---- */
+
+	/*
+	 * STEP_DECISION types: who may decide a step (a valid step, variables
+	 * substituted), as a typed description the core's rule works on
+	 * (core/approval.h). *out comes zeroed but for min_approvals 1 and
+	 * self_approval true; the hook may allocate its approvers array (the
+	 * rule owns it), the strings are borrowed from step.
+	 */
+	void (*approval)(const struct doc_node *step, struct approval_rule *out);
+	/*
+	 * What a started attempt waits for, appended to out for people: "approval
+	 * by alice, bob", "its timer", "build ID in phase BUILD", "its command
+	 * to end". Appends nothing to leave it to the generic text ("its work
+	 * to end", "its work to stop" while cancelled). May be NULL.
+	 */
+	void (*waiting_for)(const struct doc_node *step, const struct step_view *view,
+	                    struct strbuf *out);
+	/*
+	 * The remote work an attempt started, from the data of its StepStarted
+	 * event (its handle): a one-line summary ("build ID #N", "pipeline NAME
+	 * execution ID"), or with brief only what names the work ("ID",
+	 * "NAME ID"). Appends nothing when the handle names no remote work.
+	 * Links to it go in the handle's "logs" field. May be NULL.
+	 */
+	void (*work_summary)(const json_t *work, bool brief, struct strbuf *out);
 };
 
 /* Appends one "      label       text" line of a step description; the lines

@@ -172,12 +172,41 @@ static void describe_codepipeline_nowait(const struct doc_node *step, struct str
 	describe_line(out, "waits", "only for the execution to start");
 }
 
+/* "pipeline execution ID", and a manual approval it waits at. */
+static void codepipeline_waiting_for(const struct doc_node *step, const struct step_view *view,
+                                     struct strbuf *out)
+{
+	(void)step;
+	const char *id = json_string_value(json_object_get(view->work, "pipelineExecutionId"));
+	if (!id)
+		return;
+	strbuf_addf(out, "pipeline execution %s", id);
+	/* a manual approval inside the pipeline that steppy does not give */
+	const json_t *ma = json_object_get(view->progress, "manualApproval");
+	if (json_is_object(ma))
+		strbuf_addf(out, ", at the manual approval \"%s\" in stage \"%s\"",
+		            json_string_value(json_object_get(ma, "action")),
+		            json_string_value(json_object_get(ma, "stage")));
+}
+
+/* "pipeline NAME execution ID"; brief: "NAME ID". */
+static void codepipeline_work_summary(const json_t *work, bool brief, struct strbuf *out)
+{
+	const char *id = json_string_value(json_object_get(work, "pipelineExecutionId"));
+	const char *name = json_string_value(json_object_get(work, "pipelineName"));
+	if (id)
+		strbuf_addf(out, brief ? "%s %s" : "pipeline %s execution %s",
+		            name ? name : "(null)", id);
+}
+
 const struct step_type step_codepipeline = {
 	.name = "CodePipeline",
 	.summary = "start an AWS CodePipeline execution and wait for it to end",
 	.flags = STEP_AWS | STEP_RETRYABLE | STEP_REATTACH,
 	.fields = codepipeline_fields,
 	.describe = describe_codepipeline,
+	.waiting_for = codepipeline_waiting_for,
+	.work_summary = codepipeline_work_summary,
 };
 
 const struct step_type step_codepipeline_nowait = {
@@ -187,4 +216,6 @@ const struct step_type step_codepipeline_nowait = {
 	.fields = codepipeline_fields,
 	.validate = validate_nowait,
 	.describe = describe_codepipeline_nowait,
+	.waiting_for = codepipeline_waiting_for,
+	.work_summary = codepipeline_work_summary,
 };

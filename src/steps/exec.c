@@ -132,10 +132,20 @@ static void describe_exec(const struct doc_node *step, struct strbuf *out)
 		              env->u.object.members[i].value->u.string.s);
 }
 
+/* What a running command waits for ("its work to stop" while it is stopped). */
+static void exec_waiting_for(const struct doc_node *step, const struct step_view *view,
+                             struct strbuf *out)
+{
+	(void)step;
+	if (!view->cancelling)
+		strbuf_addstr(out, "its command to end");
+}
+
 const struct step_type step_exec = {
 	.name = "Exec",
 	.summary = "run a local command; exit status 0 is success",
 	.flags = STEP_RETRYABLE | STEP_LOCAL_CODE,
 	.fields = exec_fields,
 	.describe = describe_exec,
+	.waiting_for = exec_waiting_for,
 };

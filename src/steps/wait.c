@@ -60,6 +60,15 @@ static void describe_wait(const struct doc_node *step, struct strbuf *out)
 	}
 }
 
+/* What a running Wait waits for. */
+static void wait_waiting_for(const struct doc_node *step, const struct step_view *view,
+                             struct strbuf *out)
+{
+	(void)step;
+	(void)view;
+	strbuf_addstr(out, "its timer");
+}
+
 const struct step_type step_wait = {
 	.name = "Wait",
 	.summary = "wait a number of seconds, or until a time",
@@ -67,4 +76,5 @@ const struct step_type step_wait = {
 	.fields = wait_fields,
 	.validate = validate_wait,
 	.describe = describe_wait,
+	.waiting_for = wait_waiting_for,
 };
