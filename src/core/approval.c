@@ -208,8 +208,7 @@ int approval_check_starter(const struct approval_rule *rule, const char *starter
 	return -1;
 }
 
-int approval_check_plan_starter(const struct plan *plan, const char *starter,
-                                struct diag_list *dl)
+int approval_check_plan_starter(const struct plan *plan, const char *starter, struct diag_list *dl)
 {
 	int n = 0;
 	for (size_t i = 0; i < plan->nstages; i++)

@@ -149,7 +149,6 @@ int approval_check_starter(const struct approval_rule *rule, const char *starter
  * release started by starter could never get through. Returns how many
  * were added to dl.
  */
-int approval_check_plan_starter(const struct plan *plan, const char *starter,
-                                struct diag_list *dl);
+int approval_check_plan_starter(const struct plan *plan, const char *starter, struct diag_list *dl);
 
 #endif

@@ -13,7 +13,6 @@
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/strbuf.h"
-#include "util/timefmt.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -422,7 +421,8 @@ static json_t *timer_data(const char *purpose)
 	return json_pack("{ss}", "purpose", purpose);
 }
 
-/* Begins an attempt of an internal step (Wait, Human) right after its intent. */
+/* Begins an attempt of an internal step right after its intent: a wait for
+ * its type's due time (Wait), or for people's decisions (Human). */
 static void start_internal(struct exec_state *ex, int stage, int step, int64_t now,
                            struct event_list *out)
 {
@@ -434,15 +434,7 @@ static void start_internal(struct exec_state *ex, int stage, int step, int64_t n
 		if (!timeout)
 			timeout = now + HUMAN_MAX_WAIT_MS;
 	} else {
-		const struct doc_node *secs = doc_get(ps->node, "seconds");
-		int64_t due;
-		if (secs) {
-			due = now + secs->u.number.integer * 1000;
-		} else {
-			const char *reason;
-			if (rfc3339_parse(step_string(ps->node, "until"), &due, &reason) < 0)
-				due = now;
-		}
+		int64_t due = ps->type->due_ms ? ps->type->due_ms(ps->node, now) : now;
 		json_object_set_new(data, "dueMs", json_integer(due > now ? due : now));
 	}
 	if (timeout)

@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /*
  * Capabilities of a step type (in the style of curl's PROTOPT_*): code
@@ -82,6 +83,13 @@ struct step_type {
 	 * rule owns it), the strings are borrowed from step.
 	 */
 	void (*approval)(const struct doc_node *step, struct approval_rule *out);
+	/*
+	 * STEP_INTERNAL types that wait for a time (Wait): when an attempt that
+	 * starts at now (ms since the epoch) has waited enough, in ms since the
+	 * epoch; a time already past ends it at once. The engine keeps it as a
+	 * durable due time.
+	 */
+	int64_t (*due_ms)(const struct doc_node *step, int64_t now);
 	/*
 	 * What a started attempt waits for, appended to out for people: "approval
 	 * by alice, bob", "its timer", "build ID in phase BUILD", "its command
