@@ -527,13 +527,16 @@ static void steps_of_report(const json_t *report, struct cli_step **ret, size_t 
 			const json_t *x = json_array_get(list, j);
 			const char *name = json_string_value(json_object_get(x, "name"));
 			const char *state = json_string_value(json_object_get(x, "state"));
+			/* the report names the type; its flags say what it does */
+			const char *tname = json_string_value(json_object_get(x, "type"));
+			const struct step_type *type = tname ? step_type_find(tname) : NULL;
 			if (!name || !sname)
 				continue;
 			steps[k++] = (struct cli_step){
 				.stage = sname,
 				.name = name,
-				.waiting = running && json_object_get(x, "approvals") && state &&
-				           !strcmp(state, "RUNNING"),
+				.waiting = running && type && (type->flags & STEP_DECISION) &&
+				           state && !strcmp(state, "RUNNING"),
 				.stage_index = (int)i,
 				.step_index = (int)j,
 			};

@@ -32,6 +32,15 @@ int approval_needed(const struct plan_step *ps)
 	return need;
 }
 
+const char *approval_message(const struct plan_step *ps)
+{
+	struct approval_rule rule;
+	approval_rule_of(ps, &rule);
+	const char *message = rule.message;
+	approval_rule_release(&rule);
+	return message;
+}
+
 void approval_rule_release(struct approval_rule *rule)
 {
 	if (!rule)

@@ -59,6 +59,10 @@ bool approval_rule_of(const struct plan_step *ps, struct approval_rule *out);
  * it (1 for a step that takes no decisions). */
 int approval_needed(const struct plan_step *ps);
 
+/* What people are asked at ps (its rule's message, borrowed from the plan),
+ * or NULL. */
+const char *approval_message(const struct plan_step *ps);
+
 /* Frees the rule's list (not its strings) and zeroes it. Accepts NULL. */
 void approval_rule_release(struct approval_rule *rule);
 

@@ -104,7 +104,7 @@ void approval_notice_init(struct approval_notice *an, const char *id, const stru
 	an->n = (struct notice){ .kind = "approval",
 		                 .decide_ref = an->decide_ref,
 		                 .subject = an->subject,
-		                 .message = step_string(ps->node, "message"),
+		                 .message = approval_message(ps),
 		                 .execution_id = id,
 		                 .plan = plan->name,
 		                 .environment = plan->environment,

@@ -231,7 +231,7 @@ static void h_get(struct request *rq)
 	strbuf_addstr(&out, ": it decides once, in your name.</p><dl>");
 	page_release_facts(&out, &v.row, v.le.plan->stages[v.pl.link.stage].name, v.ps->name);
 	strbuf_addstr(&out, "</dl><p class=\"msg\">");
-	html_escape(&out, step_string(v.ps->node, "message"));
+	html_escape(&out, approval_message(v.ps));
 	strbuf_addstr(&out, "</p>");
 	const char *why = closed(&v);
 	if (why) {

@@ -220,7 +220,7 @@ static void decide(struct request *rq, const struct slack_action *a, bool approv
 	m->environment = dup_or_null(le.plan->environment);
 	m->stage = xstrdup(le.plan->stages[stage].name);
 	m->step = xstrdup(ps->name);
-	m->text = dup_or_null(step_string(ps->node, "message"));
+	m->text = dup_or_null(approval_message(ps));
 	m->subject = xstrfmt("Approval requested: %s", ps->name);
 	/* the link of the message, when it is this server's approval page; else the release */
 	size_t base = strlen(srv->url);
