@@ -267,12 +267,12 @@ static void show_step(const json_t *x, const struct plan_step *ps, const struct 
 	print_approvals(ps, st, st->attempt > 1 || error);
 	putchar('\n');
 	print_work(ps, json_object_get(x, "work"));
-	const json_t *ma = json_object_get(json_object_get(x, "progress"), "manualApproval");
-	if (json_is_object(ma) && st->status == STEP_RUNNING)
-		printf("              waits for the manual approval \"%s\" in stage \"%s\" "
-		       "(CodePipeline console, or aws codepipeline put-approval-result)\n",
-		       json_string_value(json_object_get(ma, "action")),
-		       json_string_value(json_object_get(ma, "stage")));
+	struct strbuf outside = STRBUF_INIT;
+	if (st->status == STEP_RUNNING && ps->type->outside_wait)
+		ps->type->outside_wait(ps->node, json_object_get(x, "progress"), true, &outside);
+	if (outside.len)
+		printf("              %s\n", outside.buf);
+	strbuf_release(&outside);
 }
 
 /* show as text: the header, then each stage and its steps. */

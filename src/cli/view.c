@@ -323,28 +323,30 @@ static void on_abort_requested(struct view *v, const char *id, const struct even
 	fputs(c(v, RESET), v->out);
 }
 
-/* A pipeline waits for a manual approval that steppy does not give. */
+/* A notice that asks something of people outside steppy (a pipeline waits
+ * for a manual approval that steppy does not give), in its type's words: the
+ * question highlighted, how to answer it below. */
 static void on_notice(struct view *v, const char *id, const struct plan_step *ps,
                       const struct event *e)
 {
-	const json_t *ma = json_object_get(e->data, "manualApproval");
-	const char *pipeline = ps ? step_string(ps->node, "codePipelineName") : NULL;
-	if (!json_is_object(ma) || !pipeline)
-		return;
-	const char *stage = str(ma, "stage"), *action = str(ma, "action");
-	stamp(v, id, e->time_ms);
-	fprintf(v->out,
-	        "  %s? %s: pipeline %s waits for the manual approval \"%s\" in stage "
-	        "\"%s\"%s\n",
-	        c(v, YELLOW), ps->name, pipeline, action, stage, c(v, RESET));
-	fprintf(v->out,
-	        "      decide in the CodePipeline console, or: aws codepipeline "
-	        "put-approval-result --pipeline-name %s --stage-name %s --action-name %s "
-	        "--result summary=...,status=Approved --token TOKEN (from aws codepipeline "
-	        "get-pipeline-state --name %s)\n",
-	        pipeline, stage, action, pipeline);
-	fprintf(v->out, "      (steppy approves it itself when the step lists the stage "
-	                "in approveApprovalStages)\n");
+	struct strbuf sb = STRBUF_INIT;
+	if (ps && ps->type->outside_wait)
+		ps->type->outside_wait(ps->node, e->data, false, &sb);
+	if (sb.len) {
+		char *how = strchr(sb.buf, '\n');
+		if (how)
+			*how++ = '\0';
+		stamp(v, id, e->time_ms);
+		fprintf(v->out, "  %s? %s: %s%s\n", c(v, YELLOW), ps->name, sb.buf, c(v, RESET));
+		while (how && *how) {
+			char *next = strchr(how, '\n');
+			if (next)
+				*next++ = '\0';
+			fprintf(v->out, "      %s\n", how);
+			how = next;
+		}
+	}
+	strbuf_release(&sb);
 }
 
 static void on_execution_finished(struct view *v, const char *id, const struct exec_state *s,

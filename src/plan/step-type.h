@@ -106,6 +106,16 @@ struct step_type {
 	 * Links to it go in the handle's "logs" field. May be NULL.
 	 */
 	void (*work_summary)(const json_t *work, bool brief, struct strbuf *out);
+	/*
+	 * The data of a Notice of a started attempt that asks something of
+	 * people outside steppy (a pipeline waiting at a manual approval that
+	 * steppy does not give): appends the question ("pipeline NAME waits for
+	 * the manual approval ..."), then, after a newline each, the lines that
+	 * say how to answer it; with brief, one line for a table. Appends
+	 * nothing when the notice asks nothing. May be NULL.
+	 */
+	void (*outside_wait)(const struct doc_node *step, const json_t *notice, bool brief,
+	                     struct strbuf *out);
 };
 
 /* Appends one "      label       text" line of a step description; the lines

@@ -189,6 +189,35 @@ static void codepipeline_waiting_for(const struct doc_node *step, const struct s
 		            json_string_value(json_object_get(ma, "stage")));
 }
 
+/* A manual approval the pipeline waits at (from the runner's Notice). */
+static void codepipeline_outside_wait(const struct doc_node *step, const json_t *notice, bool brief,
+                                      struct strbuf *out)
+{
+	const json_t *ma = json_object_get(notice, "manualApproval");
+	if (!json_is_object(ma))
+		return;
+	const char *stage = json_string_value(json_object_get(ma, "stage"));
+	const char *action = json_string_value(json_object_get(ma, "action"));
+	const char *pipeline = step_string(step, "codePipelineName");
+	if (brief) {
+		strbuf_addf(out,
+		            "waits for the manual approval \"%s\" in stage \"%s\" (CodePipeline "
+		            "console, or aws codepipeline put-approval-result)",
+		            action, stage);
+		return;
+	}
+	strbuf_addf(out, "pipeline %s waits for the manual approval \"%s\" in stage \"%s\"\n",
+	            pipeline, action, stage);
+	strbuf_addf(out,
+	            "decide in the CodePipeline console, or: aws codepipeline put-approval-result "
+	            "--pipeline-name %s --stage-name %s --action-name %s --result "
+	            "summary=...,status=Approved --token TOKEN (from aws codepipeline "
+	            "get-pipeline-state --name %s)\n",
+	            pipeline, stage, action, pipeline);
+	strbuf_addstr(out, "(steppy approves it itself when the step lists the stage in "
+	                   "approveApprovalStages)");
+}
+
 /* "pipeline NAME execution ID"; brief: "NAME ID". */
 static void codepipeline_work_summary(const json_t *work, bool brief, struct strbuf *out)
 {
@@ -207,6 +236,7 @@ const struct step_type step_codepipeline = {
 	.describe = describe_codepipeline,
 	.waiting_for = codepipeline_waiting_for,
 	.work_summary = codepipeline_work_summary,
+	.outside_wait = codepipeline_outside_wait,
 };
 
 const struct step_type step_codepipeline_nowait = {
@@ -218,4 +248,5 @@ const struct step_type step_codepipeline_nowait = {
 	.describe = describe_codepipeline_nowait,
 	.waiting_for = codepipeline_waiting_for,
 	.work_summary = codepipeline_work_summary,
+	.outside_wait = codepipeline_outside_wait,
 };

@@ -36,10 +36,9 @@ static struct plan *plan_from(const char *text)
 /* A rule as a step type would describe it (approvers borrowed from names). */
 static struct approval_rule rule_of(const char **names, size_t n, int need, bool self)
 {
-	return (struct approval_rule){ .approvers = names,
-		                       .napprovers = n,
-		                       .min_approvals = need,
-		                       .self_approval = self };
+	return (struct approval_rule){
+		.approvers = names, .napprovers = n, .min_approvals = need, .self_approval = self
+	};
 }
 
 /* The verdict on by (approver_role role) deciding, with its text in *why (caller frees). */
@@ -125,7 +124,8 @@ static void test_verdicts(void **state)
 	free(why);
 	assert_int_equal(verdict(&listed, "", -1, false, "", NULL, 0, &why), APPROVAL_NO_NAME);
 	assert_string_equal(
-	    why, "only the approvers of \"go\" (alice, bob) may decide it: say who you are (sign in)");
+	    why,
+	    "only the approvers of \"go\" (alice, bob) may decide it: say who you are (sign in)");
 	free(why);
 	assert_int_equal(verdict(&listed, "carol", 1, false, "", NULL, 0, &why),
 	                 APPROVAL_NOT_LISTED);
@@ -183,8 +183,8 @@ static void test_check_starter(void **state)
 	                             "and allowSelfApproval is false: the others are 1 person, "
 	                             "fewer than minApprovals (2); nobody could approve it");
 	strbuf_reset(&why);
-	assert_int_equal(approval_check_starter(&r, "dave", &why), 0);   /* not listed */
-	assert_int_equal(approval_check_starter(&r, "", &why), 0);       /* unknown starter */
+	assert_int_equal(approval_check_starter(&r, "dave", &why), 0); /* not listed */
+	assert_int_equal(approval_check_starter(&r, "", &why), 0);     /* unknown starter */
 	r.self_approval = true;
 	assert_int_equal(approval_check_starter(&r, "alice", &why), 0);
 	r = rule_of(three, 3, 2, false);
@@ -269,38 +269,38 @@ static void test_engine_on_command(void **state)
 	                                   T0, &out, &reason),
 	                 SP_EINVAL);
 	assert_string_equal(reason, "the command names no step");
-	assert_int_equal(engine_on_command(&ex, ENGINE_APPROVE,
-	                                   json_pack("{sisiss}", "stage", 0, "step", 0, "by",
-	                                             "carol"),
-	                                   T0, &out, &reason),
-	                 SP_EINVAL);
+	assert_int_equal(
+	    engine_on_command(&ex, ENGINE_APPROVE,
+	                      json_pack("{sisiss}", "stage", 0, "step", 0, "by", "carol"), T0, &out,
+	                      &reason),
+	    SP_EINVAL);
 	assert_string_equal(reason, "carol is not among the approvers of \"go\"");
 	assert_int_equal(out.len, 0);
 	/* Recorded without stage and step; one approval of two. */
-	assert_int_equal(engine_on_command(&ex, ENGINE_APPROVE,
-	                                   json_pack("{sisiss}", "stage", 0, "step", 0, "by",
-	                                             "alice"),
-	                                   T0, &out, &reason),
-	                 0);
+	assert_int_equal(
+	    engine_on_command(&ex, ENGINE_APPROVE,
+	                      json_pack("{sisiss}", "stage", 0, "step", 0, "by", "alice"), T0, &out,
+	                      &reason),
+	    0);
 	assert_int_equal(out.len, 1);
 	assert_int_equal(out.items[0].type, EV_HUMAN_DECISION);
 	assert_null(json_object_get(out.items[0].data, "stage"));
 	assert_string_equal(json_string_value(json_object_get(out.items[0].data, "decision")),
 	                    "approve");
 	assert_int_equal(ex.steps[0][0].status, STEP_RUNNING);
-	assert_int_equal(engine_on_command(&ex, ENGINE_REJECT,
-	                                   json_pack("{sisiss}", "stage", 0, "step", 1, "by",
-	                                             "anyone"),
-	                                   T0, &out, &reason),
-	                 0);
+	assert_int_equal(
+	    engine_on_command(&ex, ENGINE_REJECT,
+	                      json_pack("{sisiss}", "stage", 0, "step", 1, "by", "anyone"), T0,
+	                      &out, &reason),
+	    0);
 	assert_int_equal(ex.steps[0][1].status, STEP_REJECTED);
 	/* Retry goes to redrive (refused while running), abort to abort. */
 	assert_int_equal(engine_on_command(&ex, ENGINE_RETRY, NULL, T0, &out, &reason), SP_EINVAL);
 	assert_string_equal(reason, "the release is still running");
 	size_t before = out.len;
-	assert_int_equal(engine_on_command(&ex, ENGINE_ABORT, json_pack("{ss}", "by", "ops"), T0,
-	                                   &out, &reason),
-	                 0);
+	assert_int_equal(
+	    engine_on_command(&ex, ENGINE_ABORT, json_pack("{ss}", "by", "ops"), T0, &out, &reason),
+	    0);
 	assert_int_equal(out.items[before].type, EV_ABORT_REQUESTED);
 	assert_true(ex.abort_requested);
 	event_list_release(&out);
@@ -383,6 +383,31 @@ static void test_presentation_hooks(void **state)
 	strbuf_reset(&sb);
 	cp->work_summary(pw, true, &sb);
 	assert_string_equal(sb.buf, "deploy e-1");
+	strbuf_reset(&sb);
+	struct plan *pp = plan_from("{\"stages\": [{\"name\": \"a\", \"steps\": [{\"type\": "
+	                            "\"CodePipeline\", \"name\": \"p\", \"codePipelineName\": "
+	                            "\"deploy\"}]}]}");
+	const struct plan_step *ps = &pp->stages[0].steps[0];
+	json_t *notice = json_pack("{s{ssss}}", "manualApproval", "stage", "Gate", "action", "Ok");
+	ps->type->outside_wait(ps->node, notice, true, &sb);
+	assert_string_equal(sb.buf, "waits for the manual approval \"Ok\" in stage \"Gate\" "
+	                            "(CodePipeline console, or aws codepipeline "
+	                            "put-approval-result)");
+	strbuf_reset(&sb);
+	ps->type->outside_wait(ps->node, notice, false, &sb);
+	assert_true(!strncmp(sb.buf,
+	                     "pipeline deploy waits for the manual approval \"Ok\" in stage "
+	                     "\"Gate\"\ndecide in the CodePipeline console, or: aws codepipeline "
+	                     "put-approval-result --pipeline-name deploy --stage-name Gate",
+	                     strlen("pipeline deploy waits for the manual approval \"Ok\" in stage "
+	                            "\"Gate\"\ndecide in the CodePipeline console, or: aws "
+	                            "codepipeline put-approval-result --pipeline-name deploy "
+	                            "--stage-name Gate")));
+	strbuf_reset(&sb);
+	ps->type->outside_wait(ps->node, pw, false, &sb); /* asks nothing */
+	assert_int_equal(sb.len, 0);
+	json_decref(notice);
+	plan_free(pp);
 	json_decref(pw);
 	json_decref(work);
 	json_decref(progress);
