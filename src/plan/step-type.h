@@ -91,6 +91,13 @@ struct step_type {
 	 */
 	int64_t (*due_ms)(const struct doc_node *step, int64_t now);
 	/*
+	 * STEP_LOCAL_CODE types whose steps run one program (Exec): the
+	 * program (the first word of its command, borrowed from step), which a
+	 * server's exec.allow lists; NULL when the step runs no one program. A
+	 * type without the hook runs code no allow list can name.
+	 */
+	const char *(*program)(const struct doc_node *step);
+	/*
 	 * What a started attempt waits for, appended to out for people: "approval
 	 * by alice, bob", "its timer", "build ID in phase BUILD", "its command
 	 * to end". Appends nothing to leave it to the generic text ("its work

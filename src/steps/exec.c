@@ -132,6 +132,16 @@ static void describe_exec(const struct doc_node *step, struct strbuf *out)
 		              env->u.object.members[i].value->u.string.s);
 }
 
+/* The program a step runs: its command's first word (exec.allow names it). */
+static const char *exec_program(const struct doc_node *step)
+{
+	const struct doc_node *cmd = doc_get(step, "command");
+	if (!cmd || cmd->kind != DOC_ARRAY || !cmd->u.array.len ||
+	    cmd->u.array.items[0]->kind != DOC_STRING)
+		return NULL;
+	return cmd->u.array.items[0]->u.string.s;
+}
+
 /* What a running command waits for ("its work to stop" while it is stopped). */
 static void exec_waiting_for(const struct doc_node *step, const struct step_view *view,
                              struct strbuf *out)
@@ -147,5 +157,6 @@ const struct step_type step_exec = {
 	.flags = STEP_RETRYABLE | STEP_LOCAL_CODE,
 	.fields = exec_fields,
 	.describe = describe_exec,
+	.program = exec_program,
 	.waiting_for = exec_waiting_for,
 };
