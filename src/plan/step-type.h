@@ -10,7 +10,11 @@
  * To add a step type: write src/steps/<name>.c with its field table,
  * validate and describe hooks; add one line to builtin_types in registry.c;
  * document its fields in docs/plan-format.md; add valid and invalid plans
- * to tests/plans/.
+ * to tests/plans/. Code outside src/steps/ knows a type only by its flags
+ * and hooks, never by its name: give it the rule hooks it needs (approval
+ * for STEP_DECISION, due_ms for a wait, program for STEP_LOCAL_CODE) and
+ * the presentation hooks that say what its steps wait for and what work
+ * they started (waiting_for, work_summary, outside_wait).
  */
 #ifndef STEPPY_PLAN_STEP_TYPE_H
 #define STEPPY_PLAN_STEP_TYPE_H
