@@ -11,7 +11,6 @@
 #include "cli/view.h"
 
 #include "core/people.h"
-
 #include "util/alloc.h"
 #include "util/timefmt.h"
 
@@ -79,10 +78,10 @@ static void draw_status(struct view *v)
 		for (size_t j = 0; j < stage->nsteps; j++) {
 			const struct step_state *st = &s->steps[s->stage][j];
 			struct approval_rule rule;
-			bool human = approval_rule_of(&stage->steps[j], &rule);
+			bool decision = approval_rule_of(&stage->steps[j], &rule);
 			int need = rule.min_approvals;
 			approval_rule_release(&rule);
-			if (st->status == STEP_RUNNING && human) {
+			if (st->status == STEP_RUNNING && decision) {
 				strbuf_addf(&waiting, "%s\"%s\"", waiting.len ? ", " : "",
 				            stage->steps[j].name);
 				if (need > 1)
