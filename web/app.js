@@ -94,8 +94,10 @@ setInterval(() => {
   app.view?.tick?.();
 }, 1000);
 
-// The label of a state: a RUNNING release or Human step that waits for a
-// person shows as "waiting", the rest in lower case.
+// The label of a state: a RUNNING release or step that waits for a person's
+// decision shows as "waiting", the rest in lower case. The report says which
+// steps take decisions (they have "approvals"); the dashboard knows no step
+// types.
 function stateLabel(state, waiting) {
   if (state === 'RUNNING' && waiting) return 'waiting';
   return state.toLowerCase().replace('_', ' ');
@@ -554,14 +556,14 @@ function executionView(id) {
   // One step: its state, timing, what it waits for, its error, its work.
   function card(i, j, step) {
     const active = ['SCHEDULED', 'RUNNING', 'CANCELLING', 'RETRY_WAIT'].includes(step.state);
-    const human = step.type === 'Human' && step.state === 'RUNNING';
+    const human = !!step.approvals && step.state === 'RUNNING';
     const facts = [];
     if (step.startedMs) facts.push(['Started', at(step.startedMs)]);
     if (step.endedMs && !active) facts.push(['Took', duration(step.endedMs - step.startedMs)]);
     else if (step.startedMs && active) facts.push(['For', ticking({ since: step.startedMs })]);
     if (step.attempts > 1 || step.state === 'RETRY_WAIT') facts.push(['Attempts', String(step.attempts)]);
     if (active && step.dueMs) {
-      const due = step.type === 'Wait' || step.state === 'RETRY_WAIT' ? 'Due' : 'Times out';
+      const due = step.dueIsDeadline ? 'Times out' : 'Due';
       facts.push([due, h('span', {}, at(step.dueMs), ' (', ticking({ until: step.dueMs }), ')')]);
     }
     const work = step.work || {};
@@ -578,8 +580,7 @@ function executionView(id) {
       progress && h('p', { class: 'progress' }, String(progress)),
       step.error && h('p', { class: 'step-error' }, step.error),
       work.logs && h('a', { href: work.logs, target: '_blank', rel: 'noopener noreferrer', class: 'logs' }, 'Build logs'),
-      !work.logs && (work.buildId || work.pipelineExecutionId) &&
-        h('p', { class: 'muted small' }, work.buildId || `${work.pipelineName} ${work.pipelineExecutionId}`),
+      !work.logs && step.workName && h('p', { class: 'muted small' }, step.workName),
       human && can('approver') && decision(i, j, step),
     );
   }
@@ -643,7 +644,7 @@ function executionView(id) {
     r.stages.forEach((stage, i) =>
       stage.steps.forEach((step, j) => {
         const track = h('div', { class: 'track' });
-        const waiting = step.type === 'Human' && step.state === 'RUNNING';
+        const waiting = !!step.approvals && step.state === 'RUNNING';
         let text = 'not started';
         if (step.startedMs) {
           const end = step.endedMs || r.finishedMs || Date.now();
@@ -719,7 +720,7 @@ function executionView(id) {
     after.stages.forEach((stage, i) =>
       stage.steps.forEach((step, j) => {
         const was = before.stages[i].steps[j].state;
-        if (was !== step.state) out.push(`${step.name}: ${stateLabel(step.state, step.type === 'Human')}`);
+        if (was !== step.state) out.push(`${step.name}: ${stateLabel(step.state, !!step.approvals)}`);
       }),
     );
     if (before.status !== after.status) out.push(`Release ${after.status.toLowerCase()}`);

@@ -195,7 +195,7 @@ int cli_find_execution(struct store *st, const char *id_or_prefix, struct exec_r
 /* A step as a command names it: from a loaded release or a server's report. */
 struct cli_step {
 	const char *stage, *name; /* borrowed */
-	bool waiting;             /* a Human step that waits for a decision now */
+	bool waiting;             /* a step that takes decisions and waits for one now */
 	int stage_index, step_index;
 };
 /* The steps of a loaded release; *ret is the caller's to free (names borrowed). */
@@ -209,6 +209,14 @@ int cli_steps_of_plan(const struct plan *plan, const struct exec_state *state,
  */
 int cli_resolve_step(const struct cli_step *steps, size_t n, const char *name,
                      const struct cli_step **ret);
+/*
+ * Whether the engine's rule refuses by deciding step of state because the
+ * step's approvers (rule) do not name them, as a command on the store's
+ * host sees it (no roles, no people directory): the CLI says so before
+ * sending the decision. Other refusals are left to the engine.
+ */
+bool cli_not_an_approver(const struct exec_state *state, int stage, int step,
+                         const struct approval_rule *rule, const char *by, bool approve);
 
 /*
  * approve, reject, abort or retry (kind) through steppy serve at server

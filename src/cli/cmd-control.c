@@ -7,7 +7,6 @@
 #include "cli/remote.h"
 #include "runtime/control.h"
 #include "runtime/history.h"
-#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
@@ -93,9 +92,9 @@ static void approval_count(struct store *st, const char *id, const json_t *data,
 	    (size_t)stage < le.plan->nstages && step >= 0 &&
 	    (size_t)step < le.plan->stages[stage].nsteps) {
 		const struct step_state *s = &le.state.steps[stage][step];
-		*ret_need = human_min_approvals(le.plan->stages[stage].steps[step].node);
+		*ret_need = approval_needed(&le.plan->stages[stage].steps[step]);
 		for (int i = 0; i < s->napproved && !*ret_nth; i++)
-			if (human_same_person(s->approved_by[i], by))
+			if (approval_same_person(s->approved_by[i], by))
 				*ret_nth = i + 1;
 	}
 	loaded_exec_release(&le);
@@ -109,14 +108,15 @@ static char *os_user(void)
 	return pw ? xstrdup(pw->pw_name) : xstrfmt("uid %d", (int)geteuid());
 }
 
-/* Whether the step names approvers. */
 /* Whether the step's rules depend on who decides: it lists approvers, needs
  * several people, or excludes the starter. A local --by cannot prove any of it. */
 static bool needs_named_decider(const struct plan_step *ps)
 {
-	const struct doc_node *a = doc_get(ps->node, "approvers");
-	return (a && a->kind == DOC_ARRAY && a->u.array.len > 0) ||
-	       human_min_approvals(ps->node) > 1 || !human_self_approval_allowed(ps->node);
+	struct approval_rule rule;
+	approval_rule_of(ps, &rule);
+	bool named = rule.napprovers > 0 || rule.min_approvals > 1 || !rule.self_approval;
+	approval_rule_release(&rule);
+	return named;
 }
 
 /*
@@ -247,10 +247,14 @@ static int decision_target(struct store *st, const char *id, const struct loaded
 		*ret_name = ps->name;
 		bool forced = false;
 		code = guard_local_decision(st, id, ps, req->kind, req->force, &forced);
-		if (code == EXIT_OK && !human_is_approver(ps->node, NULL, by)) {
+		struct approval_rule rule;
+		approval_rule_of(ps, &rule);
+		if (code == EXIT_OK && cli_not_an_approver(&le->state, stage, step, &rule, by,
+		                                           !strcmp(req->kind, "approve"))) {
 			fprintf(stderr, "steppy: %s is not an approver of \"%s\"\n", by, ps->name);
 			code = EXIT_REFUSED;
 		}
+		approval_rule_release(&rule);
 		if (forced) {
 			char *who = os_user();
 			char *what = xstrfmt("locally by OS user %s", who);
@@ -522,15 +526,17 @@ static void steps_of_report(const json_t *report, struct cli_step **ret, size_t 
 		for (size_t j = 0; j < json_array_size(list) && k < n; j++) {
 			const json_t *x = json_array_get(list, j);
 			const char *name = json_string_value(json_object_get(x, "name"));
-			const char *type = json_string_value(json_object_get(x, "type"));
 			const char *state = json_string_value(json_object_get(x, "state"));
+			/* the report names the type; its flags say what it does */
+			const char *tname = json_string_value(json_object_get(x, "type"));
+			const struct step_type *type = tname ? step_type_find(tname) : NULL;
 			if (!name || !sname)
 				continue;
 			steps[k++] = (struct cli_step){
 				.stage = sname,
 				.name = name,
-				.waiting = running && type && !strcmp(type, "Human") && state &&
-				           !strcmp(state, "RUNNING"),
+				.waiting = running && type && (type->flags & STEP_DECISION) &&
+				           state && !strcmp(state, "RUNNING"),
 				.stage_index = (int)i,
 				.step_index = (int)j,
 			};

@@ -7,7 +7,6 @@
 #include "plan/doc-json.h"
 #include "runtime/history.h"
 #include "runtime/report.h"
-#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/suggest.h"
@@ -167,18 +166,17 @@ int cmd_list(int argc, char **argv, const struct cli_ctx *cli)
 	return code;
 }
 
-/* The remote work of a step: "build ID #N", "pipeline execution ID", logs. */
-static void print_work(const json_t *w)
+/* The remote work of a step ("build ID #N", "pipeline NAME execution ID":
+ * its type's words), and its logs. */
+static void print_work(const struct plan_step *ps, const json_t *w)
 {
-	const char *build = json_string_value(json_object_get(w, "buildId"));
-	const char *pipe = json_string_value(json_object_get(w, "pipelineExecutionId"));
 	const char *logs = json_string_value(json_object_get(w, "logs"));
-	if (build)
-		printf("              build %s #%lld\n", build,
-		       (long long)json_integer_value(json_object_get(w, "buildNumber")));
-	if (pipe)
-		printf("              pipeline %s execution %s\n",
-		       json_string_value(json_object_get(w, "pipelineName")), pipe);
+	struct strbuf summary = STRBUF_INIT;
+	if (w && ps->type->work_summary)
+		ps->type->work_summary(w, false, &summary);
+	if (summary.len)
+		printf("              %s\n", summary.buf);
+	strbuf_release(&summary);
 	if (logs)
 		printf("              logs %s\n", logs);
 }
@@ -186,9 +184,12 @@ static void print_work(const json_t *w)
 /* "approvals 1 of 2: alice" for a Human step that needs several or has some. */
 static void print_approvals(const struct plan_step *ps, const struct step_state *st, bool after)
 {
-	if (strcmp(ps->type->name, "Human") != 0)
+	struct approval_rule rule;
+	bool decision = approval_rule_of(ps, &rule);
+	int need = rule.min_approvals;
+	approval_rule_release(&rule);
+	if (!decision)
 		return;
-	int need = human_min_approvals(ps->node);
 	if (need == 1 && !st->napproved)
 		return;
 	if (need == 1 && st->status == STEP_SUCCEEDED) {
@@ -265,13 +266,13 @@ static void show_step(const json_t *x, const struct plan_step *ps, const struct 
 		printf("%s%s", st->attempt > 1 ? "; " : "", error);
 	print_approvals(ps, st, st->attempt > 1 || error);
 	putchar('\n');
-	print_work(json_object_get(x, "work"));
-	const json_t *ma = json_object_get(json_object_get(x, "progress"), "manualApproval");
-	if (json_is_object(ma) && st->status == STEP_RUNNING)
-		printf("              waits for the manual approval \"%s\" in stage \"%s\" "
-		       "(CodePipeline console, or aws codepipeline put-approval-result)\n",
-		       json_string_value(json_object_get(ma, "action")),
-		       json_string_value(json_object_get(ma, "stage")));
+	print_work(ps, json_object_get(x, "work"));
+	struct strbuf outside = STRBUF_INIT;
+	if (st->status == STEP_RUNNING && ps->type->outside_wait)
+		ps->type->outside_wait(ps->node, json_object_get(x, "progress"), true, &outside);
+	if (outside.len)
+		printf("              %s\n", outside.buf);
+	strbuf_release(&outside);
 }
 
 /* show as text: the header, then each stage and its steps. */

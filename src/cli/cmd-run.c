@@ -7,7 +7,6 @@
 #include "cli/view.h"
 #include "runtime/control.h"
 #include "runtime/runtime.h"
-#include "steps/human.h"
 #include "steps/services.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -16,31 +15,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char run_help[] =
-    "usage: steppy run [--var NAME=VALUE]... [--db PATH] [--fail-fast] PLAN\n"
-    "\n"
-    "Validates PLAN, records a new execution in the store and runs it in the\n"
-    "foreground until it ends: stages one after another, the steps of a stage\n"
-    "together. Progress is shown live (a status line on a terminal, plain log\n"
-    "lines otherwise). A Human step is decided with steppy approve/reject from\n"
-    "anywhere, or by typing y or n here when it is the only one waiting.\n"
-    "It drives this release only: unfinished releases left by stopped steppy\n"
-    "processes are counted in one line, and steppy resume continues them.\n"
-    "\n"
-    "Ctrl-C stops steppy, not the release: running commands are stopped, and\n"
-    "steppy resume continues the release later (interrupted attempts count as\n"
-    "failed attempts). To stop the release itself: steppy abort ID.\n"
-    "\n"
-    "options:\n"
-    "  --var NAME=VALUE  a value for a plan variable (repeatable)\n"
-    "  --db PATH         the store (default $STEPPY_DB, else\n"
-    "                    $XDG_STATE_HOME/steppy/steppy.db or ~/.local/state/steppy/steppy.db)\n"
-    "  --fail-fast       the first failed step of any stage cancels the others\n"
-    "  -h, --help        show this help\n"
-    "\n"
-    "exit status: 0 succeeded, 1 invalid plan, 2 usage, store or I/O error,\n"
-    "             3 failed, 4 rejected, 5 aborted,\n"
-    "             6 steppy stopped before the release ended (steppy resume continues it)\n";
+        const char run_help[] =
+            "usage: steppy run [--var NAME=VALUE]... [--db PATH] [--fail-fast] PLAN\n"
+            "\n"
+            "Validates PLAN, records a new execution in the store and runs it in the\n"
+            "foreground until it ends: stages one after another, the steps of a stage\n"
+            "together. Progress is shown live (a status line on a terminal, plain log\n"
+            "lines otherwise). A Human step is decided with steppy approve/reject from\n"
+            "anywhere, or by typing y or n here when it is the only one waiting.\n"
+            "It drives this release only: unfinished releases left by stopped steppy\n"
+            "processes are counted in one line, and steppy resume continues them.\n"
+            "\n"
+            "Ctrl-C stops steppy, not the release: running commands are stopped, and\n"
+            "steppy resume continues the release later (interrupted attempts count as\n"
+            "failed attempts). To stop the release itself: steppy abort ID.\n"
+            "\n"
+            "options:\n"
+            "  --var NAME=VALUE  a value for a plan variable (repeatable)\n"
+            "  --db PATH         the store (default $STEPPY_DB, else\n"
+            "                    $XDG_STATE_HOME/steppy/steppy.db or "
+            "~/.local/state/steppy/steppy.db)\n"
+            "  --fail-fast       the first failed step of any stage cancels the others\n"
+            "  -h, --help        show this help\n"
+            "\n"
+            "exit status: 0 succeeded, 1 invalid plan, 2 usage, store or I/O error,\n"
+            "             3 failed, 4 rejected, 5 aborted,\n"
+            "             6 steppy stopped before the release ended (steppy resume continues it)\n";
 
 const char resume_help[] =
     "usage: steppy resume [--db PATH] [ID...]\n"
@@ -177,7 +177,7 @@ int cmd_run(int argc, char **argv, const struct cli_ctx *ctx)
 		/* A Human step that nobody could approve in a release of this user. */
 		char *me = cli_whoami();
 		struct diag_list dl = DIAG_LIST_INIT;
-		if (human_check_plan_starter(plan, me, &dl) > 0) {
+		if (approval_check_plan_starter(plan, me, &dl) > 0) {
 			diag_print_text(stderr, &dl, plan->doc, use_colour(stderr));
 			code = EXIT_INVALID;
 		}

@@ -158,7 +158,7 @@ int cli_steps_of_plan(const struct plan *plan, const struct exec_state *state,
 			steps[k] = (struct cli_step){
 				.stage = plan->stages[i].name,
 				.name = ps->name,
-				.waiting = !strcmp(ps->type->name, "Human") &&
+				.waiting = (ps->type->flags & STEP_DECISION) &&
 				           (int)i == state->stage && state->stage_open &&
 				           state->steps[i][j].status == STEP_RUNNING,
 				.stage_index = (int)i,
@@ -168,6 +168,14 @@ int cli_steps_of_plan(const struct plan *plan, const struct exec_state *state,
 	*ret = steps;
 	*ret_n = n;
 	return 0;
+}
+
+bool cli_not_an_approver(const struct exec_state *state, int stage, int step,
+                         const struct approval_rule *rule, const char *by, bool approve)
+{
+	struct approval_decider d = { .by = by, .approver_role = -1, .people = NULL };
+	enum approval_verdict v = engine_may_decide(state, stage, step, &d, approve, NULL);
+	return v == APPROVAL_NOT_LISTED || (v == APPROVAL_NO_NAME && rule->napprovers);
 }
 
 /* How well name names s: 2 exactly, 1 but for case, 0 not at all. */

@@ -10,7 +10,7 @@
  */
 #include "cli/view.h"
 
-#include "steps/human.h"
+#include "core/people.h"
 #include "util/alloc.h"
 #include "util/timefmt.h"
 
@@ -77,9 +77,11 @@ static void draw_status(struct view *v)
 		const struct plan_stage *stage = &s->plan->stages[s->stage];
 		for (size_t j = 0; j < stage->nsteps; j++) {
 			const struct step_state *st = &s->steps[s->stage][j];
-			bool human = !strcmp(stage->steps[j].type->name, "Human");
-			if (st->status == STEP_RUNNING && human) {
-				int need = human_min_approvals(stage->steps[j].node);
+			struct approval_rule rule;
+			bool decision = approval_rule_of(&stage->steps[j], &rule);
+			int need = rule.min_approvals;
+			approval_rule_release(&rule);
+			if (st->status == STEP_RUNNING && decision) {
 				strbuf_addf(&waiting, "%s\"%s\"", waiting.len ? ", " : "",
 				            stage->steps[j].name);
 				if (need > 1)
@@ -178,15 +180,14 @@ static void shell_quote(FILE *f, const char *s)
  * (--server) when a steppy serve with tokens uses the store, since that
  * store refuses local decisions for approvers.
  */
-static void print_decide_hint(struct view *v, const char *id, const struct plan_step *ps)
+static void print_decide_hint(struct view *v, const char *id, const struct plan_step *ps,
+                              const struct approval_rule *rule)
 {
-	const struct doc_node *approvers = doc_get(ps->node, "approvers");
-	size_t n = approvers && approvers->kind == DOC_ARRAY ? approvers->u.array.len : 0;
+	size_t n = rule->napprovers;
 	if (n) {
 		fprintf(v->out, "      approvers: ");
 		for (size_t i = 0; i < n; i++)
-			fprintf(v->out, "%s%s", i ? ", " : "",
-			        approvers->u.array.items[i]->u.string.s);
+			fprintf(v->out, "%s%s", i ? ", " : "", rule->approvers[i]);
 		fputc('\n', v->out);
 	}
 	for (int k = 0; k < 2; k++) {
@@ -194,8 +195,9 @@ static void print_decide_hint(struct view *v, const char *id, const struct plan_
 		fprintf(v->out, "      %s:%s steppy %s ", verb, k ? " " : "", verb);
 		if (v->server && n)
 			fprintf(v->out, "--server %s ", v->server);
-		else if (n == 1 && strncmp(approvers->u.array.items[0]->u.string.s, "group:", 6))
-			fprintf(v->out, "--by %s ", approvers->u.array.items[0]->u.string.s);
+		else if (n == 1 && strncmp(rule->approvers[0], PEOPLE_GROUP_PREFIX,
+		                           strlen(PEOPLE_GROUP_PREFIX)))
+			fprintf(v->out, "--by %s ", rule->approvers[0]);
 		else if (n)
 			fprintf(v->out, "--by NAME ");
 		fprintf(v->out, "%s ", id);
@@ -207,6 +209,158 @@ static void print_decide_hint(struct view *v, const char *id, const struct plan_
 		                "--token-file FILE)\n");
 }
 
+static void on_execution_started(struct view *v, const char *id, const struct plan *plan,
+                                 const struct event *e)
+{
+	size_t steps = 0;
+	for (size_t i = 0; i < plan->nstages; i++)
+		steps += plan->stages[i].nsteps;
+	stamp(v, id, e->time_ms);
+	fprintf(v->out, "%srelease %s%s%s%s started: %zu stage%s, %zu step%s", c(v, BOLD), id,
+	        plan->name ? " \"" : "", plan->name ? plan->name : "", plan->name ? "\"" : "",
+	        plan->nstages, plan->nstages == 1 ? "" : "s", steps, steps == 1 ? "" : "s");
+	if (plan->environment)
+		fprintf(v->out, " (environment %s)", plan->environment);
+	fprintf(v->out, "%s\n", c(v, RESET));
+}
+
+/* A step's attempt began: a question for people, a wait, or work. */
+static void on_step_started(struct view *v, const char *id, const struct plan_step *ps,
+                            const struct event *e)
+{
+	struct approval_rule rule;
+	stamp(v, id, e->time_ms);
+	if (approval_rule_of(ps, &rule)) {
+		fprintf(v->out, "  %s? %s%s waits for approval", c(v, YELLOW), ps->name,
+		        c(v, RESET));
+		if (rule.min_approvals > 1)
+			fprintf(v->out, " by %d different people", rule.min_approvals);
+		fprintf(v->out, ": %s\n", rule.message);
+		print_decide_hint(v, id, ps, &rule);
+	} else if (ps->type->flags & STEP_INTERNAL) {
+		struct strbuf d = STRBUF_INIT;
+		json_t *due = json_object_get(e->data, "dueMs");
+		duration_format(&d, (json_integer_value(due) - e->time_ms + 999) / 1000);
+		fprintf(v->out, "  > %s waits %s\n", ps->name, d.buf);
+		strbuf_release(&d);
+	} else {
+		fprintf(v->out, "  > %s (%s) started", ps->name, ps->type->name);
+		if (e->attempt > 1)
+			fprintf(v->out, ", attempt %d", e->attempt);
+		fputc('\n', v->out);
+	}
+	approval_rule_release(&rule);
+}
+
+static void on_retry_scheduled(struct view *v, const char *id, const struct exec_state *s,
+                               const struct plan_step *ps, const struct event *e)
+{
+	struct strbuf d = STRBUF_INIT;
+	duration_format(
+	    &d, (json_integer_value(json_object_get(e->data, "dueMs")) - e->time_ms + 999) / 1000);
+	/* maxAttempts counts from the start or the last steppy retry: the
+	 * attempts before that are outside the budget */
+	const struct step_state *st = &s->steps[e->stage][e->step];
+	int base = st->attempt - st->run_attempts, next = e->attempt + 1;
+	stamp(v, id, e->time_ms);
+	if (base > 0)
+		fprintf(v->out,
+		        "  %s will be tried again in %s (attempt %d: %d of %lld since the "
+		        "retry)\n",
+		        ps->name, d.buf, next, next - base, (long long)ps->retry.max_attempts);
+	else
+		fprintf(v->out, "  %s will be tried again in %s (attempt %d of %lld)\n", ps->name,
+		        d.buf, next, (long long)ps->retry.max_attempts);
+	strbuf_release(&d);
+}
+
+/* Prints ": \"text\"" with text escaped (it comes from outside), or nothing. */
+static void quoted(struct view *v, const char *text)
+{
+	if (!text)
+		return;
+	struct strbuf safe = STRBUF_INIT;
+	strbuf_add_escaped(&safe, text, strlen(text));
+	fprintf(v->out, ": \"%s\"", safe.buf);
+	strbuf_release(&safe);
+}
+
+static void on_decision(struct view *v, const char *id, const struct exec_state *s,
+                        const struct plan_step *ps, const struct event *e)
+{
+	bool ok = !strcmp(str(e->data, "decision"), "approve");
+	const char *name = ps->name;
+	const char *by = str(e->data, "by") ? str(e->data, "by") : "someone";
+	const struct step_state *st = &s->steps[e->stage][e->step];
+	int need = approval_needed(ps), nth = 0;
+	for (int i = 0; ok && st->attempt == e->attempt && i < st->napproved && !nth; i++)
+		if (approval_same_person(st->approved_by[i], by))
+			nth = i + 1;
+	stamp(v, id, e->time_ms);
+	if (ok && nth && nth < need)
+		fprintf(v->out, "  %sapproval %d of %d%s for %s by %s", c(v, GREEN), nth, need,
+		        c(v, RESET), name, by);
+	else if (ok && nth && need > 1)
+		fprintf(v->out, "  %sapproved%s %s by %s (approval %d of %d)", c(v, GREEN),
+		        c(v, RESET), name, by, nth, need);
+	else
+		fprintf(v->out, "  %s%s%s %s by %s", c(v, ok ? GREEN : RED),
+		        ok ? "approved" : "REJECTED", c(v, RESET), name, by);
+	if (str(e->data, "forced"))
+		fprintf(v->out, " (forced %s)", str(e->data, "forced"));
+	quoted(v, str(e->data, "comment"));
+	fputc('\n', v->out);
+}
+
+static void on_abort_requested(struct view *v, const char *id, const struct event *e)
+{
+	stamp(v, id, e->time_ms);
+	fprintf(v->out, "%srelease %s is being aborted%s%s", c(v, RED), id,
+	        str(e->data, "by") ? " by " : "", str(e->data, "by") ? str(e->data, "by") : "");
+	quoted(v, str(e->data, "reason"));
+	fputc('\n', v->out);
+	fputs(c(v, RESET), v->out);
+}
+
+/* A notice that asks something of people outside steppy (a pipeline waits
+ * for a manual approval that steppy does not give), in its type's words: the
+ * question highlighted, how to answer it below. */
+static void on_notice(struct view *v, const char *id, const struct plan_step *ps,
+                      const struct event *e)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (ps && ps->type->outside_wait)
+		ps->type->outside_wait(ps->node, e->data, false, &sb);
+	if (sb.len) {
+		char *how = strchr(sb.buf, '\n');
+		if (how)
+			*how++ = '\0';
+		stamp(v, id, e->time_ms);
+		fprintf(v->out, "  %s? %s: %s%s\n", c(v, YELLOW), ps->name, sb.buf, c(v, RESET));
+		while (how && *how) {
+			char *next = strchr(how, '\n');
+			if (next)
+				*next++ = '\0';
+			fprintf(v->out, "      %s\n", how);
+			how = next;
+		}
+	}
+	strbuf_release(&sb);
+}
+
+static void on_execution_finished(struct view *v, const char *id, const struct exec_state *s,
+                                  const struct event *e)
+{
+	const char *status = str(e->data, "status");
+	bool ok = !strcmp(status, "SUCCEEDED");
+	stamp(v, id, e->time_ms);
+	fprintf(v->out, "%srelease %s %s%s in ", c(v, ok ? GREEN : RED), id, status, c(v, RESET));
+	struct strbuf d = STRBUF_INIT;
+	duration_format(&d, (e->time_ms - s->started_ms) / 1000);
+	fprintf(v->out, "%s\n", d.buf);
+	strbuf_release(&d);
+}
+
 static void on_event(struct view *v, const char *id, const struct exec_state *s,
                      const struct event *e)
 {
@@ -215,47 +369,16 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 	    e->stage >= 0 && e->step >= 0 ? &plan->stages[e->stage].steps[e->step] : NULL;
 	const char *name = ps ? ps->name : "";
 	switch (e->type) {
-	case EV_EXECUTION_STARTED: {
-		size_t steps = 0;
-		for (size_t i = 0; i < plan->nstages; i++)
-			steps += plan->stages[i].nsteps;
-		stamp(v, id, e->time_ms);
-		fprintf(v->out, "%srelease %s%s%s%s started: %zu stage%s, %zu step%s", c(v, BOLD),
-		        id, plan->name ? " \"" : "", plan->name ? plan->name : "",
-		        plan->name ? "\"" : "", plan->nstages, plan->nstages == 1 ? "" : "s", steps,
-		        steps == 1 ? "" : "s");
-		if (plan->environment)
-			fprintf(v->out, " (environment %s)", plan->environment);
-		fprintf(v->out, "%s\n", c(v, RESET));
+	case EV_EXECUTION_STARTED:
+		on_execution_started(v, id, plan, e);
 		break;
-	}
 	case EV_STAGE_STARTED:
 		stamp(v, id, e->time_ms);
 		fprintf(v->out, "%sstage %d/%zu: %s%s\n", c(v, BOLD), e->stage + 1, plan->nstages,
 		        plan->stages[e->stage].name, c(v, RESET));
 		break;
 	case EV_STEP_STARTED:
-		stamp(v, id, e->time_ms);
-		if (!strcmp(ps->type->name, "Human")) {
-			int need = human_min_approvals(ps->node);
-			fprintf(v->out, "  %s? %s%s waits for approval", c(v, YELLOW), name,
-			        c(v, RESET));
-			if (need > 1)
-				fprintf(v->out, " by %d different people", need);
-			fprintf(v->out, ": %s\n", step_string(ps->node, "message"));
-			print_decide_hint(v, id, ps);
-		} else if (!strcmp(ps->type->name, "Wait")) {
-			struct strbuf d = STRBUF_INIT;
-			json_t *due = json_object_get(e->data, "dueMs");
-			duration_format(&d, (json_integer_value(due) - e->time_ms + 999) / 1000);
-			fprintf(v->out, "  > %s waits %s\n", name, d.buf);
-			strbuf_release(&d);
-		} else {
-			fprintf(v->out, "  > %s (%s) started", name, ps->type->name);
-			if (e->attempt > 1)
-				fprintf(v->out, ", attempt %d", e->attempt);
-			fputc('\n', v->out);
-		}
+		on_step_started(v, id, ps, e);
 		break;
 	case EV_STEP_SUCCEEDED: {
 		const struct step_state *st = &s->steps[e->stage][e->step];
@@ -284,27 +407,9 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 		        e->attempt, str(e->data, "error") ? str(e->data, "error") : "failed");
 		tail_lines(v, "stderr", str(e->data, "stderr"), 10);
 		break;
-	case EV_RETRY_SCHEDULED: {
-		struct strbuf d = STRBUF_INIT;
-		duration_format(
-		    &d, (json_integer_value(json_object_get(e->data, "dueMs")) - e->time_ms + 999) /
-		            1000);
-		/* maxAttempts counts from the start or the last steppy retry: the
-		 * attempts before that are outside the budget */
-		const struct step_state *st = &s->steps[e->stage][e->step];
-		int base = st->attempt - st->run_attempts, next = e->attempt + 1;
-		stamp(v, id, e->time_ms);
-		if (base > 0)
-			fprintf(v->out,
-			        "  %s will be tried again in %s (attempt %d: %d of %lld since the "
-			        "retry)\n",
-			        name, d.buf, next, next - base, (long long)ps->retry.max_attempts);
-		else
-			fprintf(v->out, "  %s will be tried again in %s (attempt %d of %lld)\n",
-			        name, d.buf, next, (long long)ps->retry.max_attempts);
-		strbuf_release(&d);
+	case EV_RETRY_SCHEDULED:
+		on_retry_scheduled(v, id, s, ps, e);
 		break;
-	}
 	case EV_STEP_TIMED_OUT:
 		stamp(v, id, e->time_ms);
 		fprintf(v->out, "  %sTIMED OUT%s %s after %llds\n", c(v, RED), c(v, RESET), name,
@@ -318,88 +423,23 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 		stamp(v, id, e->time_ms);
 		fprintf(v->out, "  cancelled %s\n", name);
 		break;
-	case EV_HUMAN_DECISION: {
-		bool ok = !strcmp(str(e->data, "decision"), "approve");
-		const char *comment = str(e->data, "comment");
-		const char *by = str(e->data, "by") ? str(e->data, "by") : "someone";
-		const struct step_state *st = &s->steps[e->stage][e->step];
-		int need = human_min_approvals(ps->node), nth = 0;
-		for (int i = 0; ok && st->attempt == e->attempt && i < st->napproved && !nth; i++)
-			if (human_same_person(st->approved_by[i], by))
-				nth = i + 1;
-		stamp(v, id, e->time_ms);
-		if (ok && nth && nth < need)
-			fprintf(v->out, "  %sapproval %d of %d%s for %s by %s", c(v, GREEN), nth,
-			        need, c(v, RESET), name, by);
-		else if (ok && nth && need > 1)
-			fprintf(v->out, "  %sapproved%s %s by %s (approval %d of %d)", c(v, GREEN),
-			        c(v, RESET), name, by, nth, need);
-		else
-			fprintf(v->out, "  %s%s%s %s by %s", c(v, ok ? GREEN : RED),
-			        ok ? "approved" : "REJECTED", c(v, RESET), name, by);
-		if (str(e->data, "forced"))
-			fprintf(v->out, " (forced %s)", str(e->data, "forced"));
-		struct strbuf safe = STRBUF_INIT; /* a comment comes from outside */
-		if (comment)
-			strbuf_add_escaped(&safe, comment, strlen(comment));
-		fprintf(v->out, "%s%s%s\n", comment ? ": \"" : "", safe.buf, comment ? "\"" : "");
-		strbuf_release(&safe);
+	case EV_HUMAN_DECISION:
+		on_decision(v, id, s, ps, e);
 		break;
-	}
 	case EV_ABORT_REQUESTED:
-		stamp(v, id, e->time_ms);
-		fprintf(v->out, "%srelease %s is being aborted%s%s", c(v, RED), id,
-		        str(e->data, "by") ? " by " : "",
-		        str(e->data, "by") ? str(e->data, "by") : "");
-		if (str(e->data, "reason")) {
-			struct strbuf safe = STRBUF_INIT; /* a reason comes from outside */
-			strbuf_add_escaped(&safe, str(e->data, "reason"),
-			                   strlen(str(e->data, "reason")));
-			fprintf(v->out, ": \"%s\"", safe.buf);
-			strbuf_release(&safe);
-		}
-		fputc('\n', v->out);
-		fputs(c(v, RESET), v->out);
+		on_abort_requested(v, id, e);
 		break;
-	case EV_NOTICE: {
-		/* a pipeline waits for a manual approval that steppy does not give */
-		const json_t *ma = json_object_get(e->data, "manualApproval");
-		const char *pipeline = ps ? step_string(ps->node, "codePipelineName") : NULL;
-		if (!json_is_object(ma) || !pipeline)
-			break;
-		const char *stage = str(ma, "stage"), *action = str(ma, "action");
-		stamp(v, id, e->time_ms);
-		fprintf(v->out,
-		        "  %s? %s: pipeline %s waits for the manual approval \"%s\" in stage "
-		        "\"%s\"%s\n",
-		        c(v, YELLOW), name, pipeline, action, stage, c(v, RESET));
-		fprintf(v->out,
-		        "      decide in the CodePipeline console, or: aws codepipeline "
-		        "put-approval-result --pipeline-name %s --stage-name %s --action-name %s "
-		        "--result summary=...,status=Approved --token TOKEN (from aws codepipeline "
-		        "get-pipeline-state --name %s)\n",
-		        pipeline, stage, action, pipeline);
-		fprintf(v->out, "      (steppy approves it itself when the step lists the stage "
-		                "in approveApprovalStages)\n");
+	case EV_NOTICE:
+		on_notice(v, id, ps, e);
 		break;
-	}
 	case EV_EXECUTION_REDRIVEN:
 		stamp(v, id, e->time_ms);
 		fprintf(v->out, "%srelease %s continues from stage %d/%zu%s\n", c(v, BOLD), id,
 		        s->stage + 1, plan->nstages, c(v, RESET));
 		break;
-	case EV_EXECUTION_FINISHED: {
-		const char *status = str(e->data, "status");
-		bool ok = !strcmp(status, "SUCCEEDED");
-		stamp(v, id, e->time_ms);
-		fprintf(v->out, "%srelease %s %s%s in ", c(v, ok ? GREEN : RED), id, status,
-		        c(v, RESET));
-		struct strbuf d = STRBUF_INIT;
-		duration_format(&d, (e->time_ms - s->started_ms) / 1000);
-		fprintf(v->out, "%s\n", d.buf);
-		strbuf_release(&d);
+	case EV_EXECUTION_FINISHED:
+		on_execution_finished(v, id, s, e);
 		break;
-	}
 	default:
 		break;
 	}
@@ -445,7 +485,7 @@ static void decide_typed(struct view *v, const char *line)
 			continue;
 		for (size_t j = 0; j < s->plan->stages[s->stage].nsteps; j++)
 			if (s->steps[s->stage][j].status == STEP_RUNNING &&
-			    !strcmp(s->plan->stages[s->stage].steps[j].type->name, "Human")) {
+			    (s->plan->stages[s->stage].steps[j].type->flags & STEP_DECISION)) {
 				id = v->execs[i].id;
 				stage = s->stage;
 				step = (int)j;
@@ -462,19 +502,20 @@ static void decide_typed(struct view *v, const char *line)
 		const struct exec_state *s = runtime_state(v->rt, id);
 		const struct plan_step *ps = &s->plan->stages[stage].steps[step];
 		const char *reason;
-		const struct doc_node *approvers = doc_get(ps->node, "approvers");
-		if (v->server && approvers && approvers->kind == DOC_ARRAY &&
-		    approvers->u.array.len)
+		struct approval_rule rule;
+		approval_rule_of(ps, &rule);
+		if (v->server && rule.napprovers)
 			fprintf(v->out,
 			        "a steppy serve with API tokens uses this store: decide with "
 			        "steppy %s --server %s %s '%s'\n",
 			        approve ? "approve" : "reject", v->server, id, ps->name);
-		else if (!human_is_approver(ps->node, NULL, by))
+		else if (cli_not_an_approver(s, stage, step, &rule, by, approve))
 			fprintf(v->out, "%s is not an approver of \"%s\"\n", by, ps->name);
 		else if (runtime_decide(v->rt, id, stage, step, approve,
 		                        json_pack("{ss ss}", "by", by, "via", "terminal"),
 		                        &reason) < 0)
 			fprintf(v->out, "cannot decide: %s\n", reason);
+		approval_rule_release(&rule);
 		free(by);
 	}
 	draw_status(v);

@@ -10,11 +10,9 @@
  */
 #include "core/engine.h"
 
-#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/strbuf.h"
-#include "util/timefmt.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -57,14 +55,16 @@ static bool step_status_failed(enum step_status s)
 	return s == STEP_FAILED || s == STEP_TIMED_OUT || s == STEP_REJECTED;
 }
 
-bool step_type_internal(const struct step_type *type)
+/* Whether a step runs inside the engine (Wait, Human): no runner. */
+static bool is_internal(const struct plan_step *ps)
 {
-	return !strcmp(type->name, "Wait") || !strcmp(type->name, "Human");
+	return (ps->type->flags & STEP_INTERNAL) != 0;
 }
 
-static bool is_human(const struct plan_step *ps)
+/* Whether a step waits for people's decisions (Human). */
+static bool takes_decisions(const struct plan_step *ps)
 {
-	return !strcmp(ps->type->name, "Human");
+	return (ps->type->flags & STEP_DECISION) != 0;
 }
 
 void exec_state_init(struct exec_state *ex, const char *id, const struct plan *plan)
@@ -144,7 +144,7 @@ static bool is_approval(const json_t *data)
 static bool approved_already(const struct step_state *st, const char *by)
 {
 	for (int i = 0; i < st->napproved; i++)
-		if (human_same_person(st->approved_by[i], by))
+		if (approval_same_person(st->approved_by[i], by))
 			return true;
 	return false;
 }
@@ -212,7 +212,7 @@ static int check(const struct exec_state *ex, const struct event *ev)
 		 * approve (allowSelfApproval) is decided on input, not here: it
 		 * depends on names, and older histories did not apply it. */
 		return current && this_attempt && st->status == STEP_RUNNING &&
-		               is_human(&ex->plan->stages[ev->stage].steps[ev->step]) &&
+		               takes_decisions(&ex->plan->stages[ev->stage].steps[ev->step]) &&
 		               !(is_approval(ev->data) &&
 		                 approved_already(st, decided_by(ev->data)))
 		           ? 0
@@ -243,6 +243,55 @@ static int check(const struct exec_state *ex, const struct event *ev)
 	return SP_EINVAL;
 }
 
+/* ExecutionStarted: the release begins at its first stage. */
+static void apply_started(struct exec_state *ex, const struct event *ev)
+{
+	const char *by = json_string_value(json_object_get(ev->data, "startedBy"));
+	ex->started = true;
+	ex->status = EXEC_RUNNING;
+	ex->stage = 0;
+	ex->started_ms = ev->time_ms;
+	ex->fail_fast = json_is_true(json_object_get(ev->data, "failFast"));
+	ex->started_by = xstrdup(by ? by : "");
+}
+
+/* HumanDecision: an approval counts (the step succeeds once enough
+ * different people gave one), a rejection ends the step. */
+static void apply_decision(struct exec_state *ex, struct step_state *st, const struct event *ev)
+{
+	if (is_approval(ev->data)) {
+		st->approved_by = xreallocarray(st->approved_by, (size_t)st->napproved + 1,
+		                                sizeof(*st->approved_by));
+		st->approved_by[st->napproved++] = xstrdup(decided_by(ev->data));
+		if (st->napproved < approval_needed(&ex->plan->stages[ev->stage].steps[ev->step]))
+			return; /* waits for more approvals */
+		st->status = STEP_SUCCEEDED;
+	} else {
+		st->status = STEP_REJECTED;
+	}
+	st->ended_ms = ev->time_ms;
+	st->timeout_ms = 0;
+}
+
+/* ExecutionRedriven: the steps of the stage that stopped it start again. */
+static void apply_redriven(struct exec_state *ex)
+{
+	ex->status = EXEC_RUNNING;
+	ex->abort_requested = false;
+	forget_abort(ex);
+	ex->finished_ms = 0;
+	for (size_t i = 0; (size_t)ex->stage < ex->plan->nstages && i < stage_len(ex, ex->stage);
+	     i++) {
+		struct step_state *s = &ex->steps[ex->stage][i];
+		if (s->status != STEP_SUCCEEDED) {
+			s->status = STEP_PENDING;
+			s->run_attempts = 0;
+			s->due_ms = 0;
+			s->timeout_ms = 0;
+		}
+	}
+}
+
 int engine_apply(struct exec_state *ex, const struct event *ev)
 {
 	int r = check(ex, ev);
@@ -252,16 +301,9 @@ int engine_apply(struct exec_state *ex, const struct event *ev)
 	struct step_state *st =
 	    valid_step(ex, ev->stage, ev->step) ? &ex->steps[ev->stage][ev->step] : NULL;
 	switch (ev->type) {
-	case EV_EXECUTION_STARTED: {
-		const char *by = json_string_value(json_object_get(ev->data, "startedBy"));
-		ex->started = true;
-		ex->status = EXEC_RUNNING;
-		ex->stage = 0;
-		ex->started_ms = ev->time_ms;
-		ex->fail_fast = json_is_true(json_object_get(ev->data, "failFast"));
-		ex->started_by = xstrdup(by ? by : "");
+	case EV_EXECUTION_STARTED:
+		apply_started(ex, ev);
 		break;
-	}
 	case EV_STAGE_STARTED:
 		ex->stage_open = true;
 		break;
@@ -302,19 +344,7 @@ int engine_apply(struct exec_state *ex, const struct event *ev)
 		st->ended_ms = 0;
 		break;
 	case EV_HUMAN_DECISION:
-		if (is_approval(ev->data)) {
-			st->approved_by = xreallocarray(st->approved_by, (size_t)st->napproved + 1,
-			                                sizeof(*st->approved_by));
-			st->approved_by[st->napproved++] = xstrdup(decided_by(ev->data));
-			if (st->napproved <
-			    human_min_approvals(ex->plan->stages[ev->stage].steps[ev->step].node))
-				break; /* waits for more approvals */
-			st->status = STEP_SUCCEEDED;
-		} else {
-			st->status = STEP_REJECTED;
-		}
-		st->ended_ms = ev->time_ms;
-		st->timeout_ms = 0;
+		apply_decision(ex, st, ev);
 		break;
 	case EV_ABORT_REQUESTED: {
 		const char *by = json_string_value(json_object_get(ev->data, "by"));
@@ -342,20 +372,7 @@ int engine_apply(struct exec_state *ex, const struct event *ev)
 		break;
 	}
 	case EV_EXECUTION_REDRIVEN:
-		ex->status = EXEC_RUNNING;
-		ex->abort_requested = false;
-		forget_abort(ex);
-		ex->finished_ms = 0;
-		for (size_t i = 0;
-		     (size_t)ex->stage < ex->plan->nstages && i < stage_len(ex, ex->stage); i++) {
-			struct step_state *s = &ex->steps[ex->stage][i];
-			if (s->status != STEP_SUCCEEDED) {
-				s->status = STEP_PENDING;
-				s->run_attempts = 0;
-				s->due_ms = 0;
-				s->timeout_ms = 0;
-			}
-		}
+		apply_redriven(ex);
 		break;
 	case EV_TIMER_FIRED:
 	case EV_NOTICE:
@@ -404,7 +421,8 @@ static json_t *timer_data(const char *purpose)
 	return json_pack("{ss}", "purpose", purpose);
 }
 
-/* Begins an attempt of an internal step (Wait, Human) right after its intent. */
+/* Begins an attempt of an internal step right after its intent: a wait for
+ * its type's due time (Wait), or for people's decisions (Human). */
 static void start_internal(struct exec_state *ex, int stage, int step, int64_t now,
                            struct event_list *out)
 {
@@ -412,19 +430,11 @@ static void start_internal(struct exec_state *ex, int stage, int step, int64_t n
 	const struct step_state *st = &ex->steps[stage][step];
 	json_t *data = json_object();
 	int64_t timeout = ps->timeout_seconds ? now + ps->timeout_seconds * 1000 : 0;
-	if (is_human(ps)) {
+	if (takes_decisions(ps)) {
 		if (!timeout)
 			timeout = now + HUMAN_MAX_WAIT_MS;
 	} else {
-		const struct doc_node *secs = doc_get(ps->node, "seconds");
-		int64_t due;
-		if (secs) {
-			due = now + secs->u.number.integer * 1000;
-		} else {
-			const char *reason;
-			if (rfc3339_parse(step_string(ps->node, "until"), &due, &reason) < 0)
-				due = now;
-		}
+		int64_t due = ps->type->due_ms ? ps->type->due_ms(ps->node, now) : now;
 		json_object_set_new(data, "dueMs", json_integer(due > now ? due : now));
 	}
 	if (timeout)
@@ -442,7 +452,7 @@ static void schedule(struct exec_state *ex, int stage, int step, int64_t now,
 	json_t *data = json_pack("{ss}", "idempotencyKey", key);
 	free(key);
 	emit(ex, out, now, EV_STEP_SCHEDULED, stage, step, attempt, data);
-	if (step_type_internal(plan_step(ex, stage, step)->type))
+	if (is_internal(plan_step(ex, stage, step)))
 		start_internal(ex, stage, step, now, out);
 }
 
@@ -454,7 +464,7 @@ static void cancel_stage(struct exec_state *ex, const char *reason, int64_t now,
 	int stage = ex->stage;
 	for (int i = 0; (size_t)i < stage_len(ex, stage); i++) {
 		const struct step_state *st = &ex->steps[stage][i];
-		bool internal = step_type_internal(plan_step(ex, stage, i)->type);
+		bool internal = is_internal(plan_step(ex, stage, i));
 		switch (st->status) {
 		case STEP_PENDING:
 		case STEP_RETRY_WAIT:
@@ -492,7 +502,7 @@ static bool fire_timers(struct exec_state *ex, int64_t now, struct event_list *o
 		const struct step_state *st = &ex->steps[stage][i];
 		const struct plan_step *ps = plan_step(ex, stage, i);
 		if (st->status == STEP_RUNNING && st->due_ms && st->due_ms <= now &&
-		    !is_human(ps)) {
+		    !takes_decisions(ps)) {
 			emit(ex, out, now, EV_TIMER_FIRED, stage, i, st->attempt,
 			     timer_data("wait"));
 			emit(ex, out, now, EV_STEP_SUCCEEDED, stage, i, st->attempt, NULL);
@@ -500,7 +510,7 @@ static bool fire_timers(struct exec_state *ex, int64_t now, struct event_list *o
 		} else if ((st->status == STEP_RUNNING || st->status == STEP_CANCELLING) &&
 		           st->timeout_ms && st->timeout_ms <= now) {
 			emit(ex, out, now, EV_TIMER_FIRED, stage, i, st->attempt,
-			     timer_data(is_human(ps) ? "expiry" : "timeout"));
+			     timer_data(takes_decisions(ps) ? "expiry" : "timeout"));
 			json_int_t secs = (json_int_t)((st->timeout_ms - st->started_ms) / 1000);
 			emit(ex, out, now, EV_STEP_TIMED_OUT, stage, i, st->attempt,
 			     json_pack("{sI ss}", "timeoutSeconds", secs, "error",
@@ -648,9 +658,29 @@ int engine_on_ended(struct exec_state *ex, int stage, int step, int attempt, boo
 	return 0;
 }
 
+enum approval_verdict engine_may_decide(const struct exec_state *ex, int stage, int step,
+                                        const struct approval_decider *d, bool approve,
+                                        struct strbuf *why)
+{
+	const struct plan_step *ps = plan_step(ex, stage, step);
+	const struct step_state *st = &ex->steps[stage][step];
+	struct approval_rule rule;
+	approval_rule_of(ps, &rule);
+	struct approval_ask ask = {
+		.step_name = ps->name,
+		.approve = approve,
+		.starter = ex->started_by,
+		.approved_by = st->approved_by,
+		.napproved = st->napproved,
+	};
+	enum approval_verdict v = approval_may_decide(&rule, d, &ask, why);
+	approval_rule_release(&rule);
+	return v;
+}
+
 /*
  * Whether the decider described by who may decide step now: the one rule
- * of steps/human.h, applied here to every decision whichever front end
+ * of core/approval.h, applied here to every decision whichever front end
  * carries it. who's "by" names the person (absent or "": nobody signed in);
  * "approverRole" says whether they hold the approver role (absent: the
  * front end has no roles). Returns 0 or SP_EINVAL.
@@ -658,18 +688,14 @@ int engine_on_ended(struct exec_state *ex, int stage, int step, int attempt, boo
 static int may_decide(struct exec_state *ex, int stage, int step, bool approve, const json_t *who,
                       const char **ret_reason)
 {
-	const struct plan_step *ps = plan_step(ex, stage, step);
-	const struct step_state *st = &ex->steps[stage][step];
 	const json_t *role = json_object_get(who, "approverRole");
-	struct human_decider d = {
+	struct approval_decider d = {
 		.by = json_string_value(json_object_get(who, "by")),
 		.approver_role = json_is_boolean(role) ? json_is_true(role) : -1,
 		.people = ex->people,
 	};
 	struct strbuf why = STRBUF_INIT;
-	enum human_verdict v = human_may_decide(ps->node, ps->name, &d, approve, ex->started_by,
-	                                        st->approved_by, st->napproved, &why);
-	if (v != HUMAN_MAY) {
+	if (engine_may_decide(ex, stage, step, &d, approve, &why) != APPROVAL_MAY) {
 		free(ex->reason);
 		ex->reason = strbuf_detach(&why, NULL);
 		*ret_reason = ex->reason;
@@ -683,7 +709,7 @@ int engine_on_decision(struct exec_state *ex, int stage, int step, bool approve,
                        int64_t now, struct event_list *out, const char **ret_reason)
 {
 	int r = current_attempt(ex, stage, step, 0, ret_reason);
-	if (r == 0 && !is_human(plan_step(ex, stage, step))) {
+	if (r == 0 && !takes_decisions(plan_step(ex, stage, step))) {
 		*ret_reason = "the step is not a Human step";
 		r = SP_EINVAL;
 	} else if (r == 0 && ex->steps[stage][step].status != STEP_RUNNING) {
@@ -767,8 +793,59 @@ int64_t engine_next_due(const struct exec_state *ex)
 bool engine_in_flight(const struct exec_state *ex, int stage, int step)
 {
 	if (!valid_step(ex, stage, step) || stage != ex->stage || !ex->stage_open ||
-	    step_type_internal(plan_step(ex, stage, step)->type))
+	    is_internal(plan_step(ex, stage, step)))
 		return false;
 	enum step_status s = ex->steps[stage][step].status;
 	return s == STEP_SCHEDULED || s == STEP_RUNNING || s == STEP_CANCELLING;
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+static const char *const command_names[] = {
+#define ENGINE_COMMAND_NAME(e, name) name,
+	ENGINE_COMMAND_LIST(ENGINE_COMMAND_NAME)
+#undef ENGINE_COMMAND_NAME
+};
+
+int engine_command_find(const char *name, enum engine_command *ret)
+{
+	for (size_t i = 0; name && i < sizeof(command_names) / sizeof(*command_names); i++)
+		if (!strcmp(name, command_names[i])) {
+			*ret = (enum engine_command)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *engine_command_name(enum engine_command cmd)
+{
+	return command_names[cmd];
+}
+
+int engine_on_command(struct exec_state *ex, enum engine_command cmd, json_t *data, int64_t now,
+                      struct event_list *out, const char **ret_reason)
+{
+	switch (cmd) {
+	case ENGINE_APPROVE:
+	case ENGINE_REJECT: {
+		json_t *s = json_object_get(data, "stage"), *j = json_object_get(data, "step");
+		if (!json_is_integer(s) || !json_is_integer(j)) {
+			*ret_reason = "the command names no step";
+			json_decref(data);
+			return SP_EINVAL;
+		}
+		int stage = (int)json_integer_value(s), step = (int)json_integer_value(j);
+		json_object_del(data, "stage");
+		json_object_del(data, "step");
+		return engine_on_decision(ex, stage, step, cmd == ENGINE_APPROVE, data, now, out,
+		                          ret_reason);
+	}
+	case ENGINE_ABORT:
+		return engine_on_abort(ex, data, now, out, ret_reason);
+	case ENGINE_RETRY:
+		return engine_on_redrive(ex, data, now, out, ret_reason);
+	}
+	json_decref(data);
+	*ret_reason = "unknown command";
+	return SP_EINVAL;
 }

@@ -18,12 +18,15 @@
  * crash the history says which attempts were in flight
  * (engine_in_flight()), and the runtime tells the engine how each ended.
  *
- * Wait and Human steps run inside the engine (their "work" is a durable
- * timer, or waiting for a decision); every other step type is external.
+ * Steps of STEP_INTERNAL types (Wait, Human) run inside the engine (their
+ * "work" is a durable timer, or waiting for a decision); every other step
+ * type is external. Steps of STEP_DECISION types wait for people, whose
+ * decisions the engine checks with the rule of core/approval.h.
  */
 #ifndef STEPPY_CORE_ENGINE_H
 #define STEPPY_CORE_ENGINE_H
 
+#include "core/approval.h"
 #include "core/event.h"
 #include "plan/plan.h"
 
@@ -78,8 +81,8 @@ struct step_state {
 	int64_t due_ms;     /* wait end, human expiry or retry time; 0 if none */
 	int64_t timeout_ms; /* latest attempt's deadline; 0 if none */
 	/*
-	 * Human steps: the `by` of each approval of the latest attempt, in the
-	 * order given, one per person (human_same_person()); owned. Emptied when
+	 * Steps that take decisions: the `by` of each approval of the latest
+	 * attempt, in the order given, one per person (approval_same_person()); owned. Emptied when
 	 * an attempt is scheduled, so approvals never carry over to a retry or
 	 * a redrive. The step succeeds when napproved reaches minApprovals.
 	 */
@@ -154,7 +157,7 @@ int engine_on_ended(struct exec_state *ex, int stage, int step, int attempt, boo
  * absent when the front end has no roles (a command on the store's host).
  * A rejection ends the step REJECTED. An approval is recorded; the step
  * succeeds once minApprovals different people have approved its current
- * attempt. Who may decide is human_may_decide() (steps/human.h), applied
+ * attempt. Who may decide is engine_may_decide() (core/approval.h), applied
  * here whichever front end carries the decision: refused are deciders
  * without the approver role, anyone not among the step's approvers, an
  * approval without a name when minApprovals > 1 or allowSelfApproval is
@@ -185,7 +188,46 @@ int64_t engine_next_due(const struct exec_state *ex);
  * (SCHEDULED, RUNNING or CANCELLING, not Wait or Human). */
 bool engine_in_flight(const struct exec_state *ex, int stage, int step);
 
-/* Whether a step type runs inside the engine (Wait, Human). */
-bool step_type_internal(const struct step_type *type);
+/*
+ * The rule of who may decide (approval_may_decide()) for d deciding step
+ * (a step that takes decisions) of ex now: its approval rule, its starter,
+ * the approvals of its current attempt. engine_on_decision() applies it to
+ * every decision; front ends ask it only to show what a person may do and
+ * to answer with the right status. Returns APPROVAL_MAY, or why not (its
+ * text appended to why when not NULL). Does not look at whether the step
+ * waits for a decision now.
+ */
+enum approval_verdict engine_may_decide(const struct exec_state *ex, int stage, int step,
+                                        const struct approval_decider *d, bool approve,
+                                        struct strbuf *why);
+
+/* The commands people send to a release: X(enum, name as in the inbox). */
+#define ENGINE_COMMAND_LIST(X)                                                                     \
+	X(ENGINE_APPROVE, "approve")                                                               \
+	X(ENGINE_REJECT, "reject")                                                                 \
+	X(ENGINE_ABORT, "abort")                                                                   \
+	X(ENGINE_RETRY, "retry")
+
+enum engine_command {
+#define ENGINE_COMMAND_ENUM(e, name) e,
+	ENGINE_COMMAND_LIST(ENGINE_COMMAND_ENUM)
+#undef ENGINE_COMMAND_ENUM
+};
+
+/* The command called name ("approve" ...): 0 and *ret set, or -1 if none is. */
+int engine_command_find(const char *name, enum engine_command *ret);
+const char *engine_command_name(enum engine_command cmd);
+
+/*
+ * One command, whichever way it came (the inbox, a direct apply, the
+ * terminal): approve and reject go to engine_on_decision() for the step
+ * data names ({"stage", "step"}, removed before the rest is recorded as
+ * who decided), abort to engine_on_abort(), retry to engine_on_redrive().
+ * data is taken. Returns as those do; "the command names no step" when a
+ * decision names none. The caller calls engine_advance() when it runs the
+ * release.
+ */
+int engine_on_command(struct exec_state *ex, enum engine_command cmd, json_t *data, int64_t now,
+                      struct event_list *out, const char **ret_reason);
 
 #endif

@@ -37,16 +37,14 @@ bool exec_policy_allows(const struct exec_policy *p, const struct plan_step *ste
 	}
 	if (!p->allow)
 		return true;
-	const struct doc_node *cmd = doc_get(step->node, "command");
-	if (strcmp(type, "Exec") != 0 || !cmd || cmd->kind != DOC_ARRAY || !cmd->u.array.len ||
-	    cmd->u.array.items[0]->kind != DOC_STRING) {
+	const char *program = step->type->program ? step->type->program(step->node) : NULL;
+	if (!program) {
 		strbuf_addf(why,
 		            "%s steps run local code, and this server runs only the programs of "
 		            "its configuration's exec.allow",
 		            type);
 		return false;
 	}
-	const char *program = cmd->u.array.items[0]->u.string.s;
 	for (const char *const *a = p->allow; *a; a++)
 		if (!strcmp(*a, program))
 			return true;

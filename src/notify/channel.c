@@ -10,6 +10,7 @@
  * a configuration without errors.
  */
 #include "notify/notify-internal.h"
+#include "plan/step-type.h"
 
 #include "util/alloc.h"
 #include "util/error.h"
@@ -743,7 +744,8 @@ size_t channels_check_plan(struct channel *const *channels, size_t n, const stru
 			if (!type || type->kind != DOC_STRING)
 				continue;
 			bool notify = !strcmp(type->u.string.s, "Notify");
-			if (!notify && strcmp(type->u.string.s, "Human") != 0)
+			const struct step_type *t = step_type_find(type->u.string.s);
+			if (!notify && !(t && (t->flags & STEP_DECISION)))
 				continue;
 			size_t s4 = v_push_index(&v, k);
 			check_step_channels(&v, step, known, with_builtins, notify, where);

@@ -15,8 +15,11 @@
  * Adding a step type (docs/ARCHITECTURE.md, "Adding a step type"):
  *   1. write src/steps/<name>.c: a field table, validate and describe;
  *      a struct <name>_config with bind and free_config; start and, as the
- *      work needs, cancel, reap, detach; one const struct step_type with
- *      its STEP_* flags;
+ *      work needs, cancel, reap, detach; the rule hooks it needs (approval
+ *      for STEP_DECISION, due_ms for a wait, program for STEP_LOCAL_CODE)
+ *      and the presentation hooks that say what its steps wait for and
+ *      what work they started (waiting_for, work_summary, outside_wait);
+ *      one const struct step_type with its STEP_* flags;
  *   2. add one row to builtin_types in src/steps/registry.c;
  *   3. document its fields in docs/plan-format.md; add valid and invalid
  *      plans to tests/plans/ and a runner test (tests/unit, tests/cli).
@@ -29,6 +32,8 @@
 #include "util/strbuf.h"
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 /*
  * Capabilities of a step type (in the style of curl's PROTOPT_*): code
@@ -55,8 +60,16 @@
  * reaping it and counting it interrupted; start() never starts it twice */
 #define STEP_REATTACH (1u << 7)
 
-struct attempt;      /* the runtime's record of one attempt (runtime/runner.h) */
-struct attempt_info; /* what an attempt is, and the services it may use */
+struct attempt;       /* the runtime's record of one attempt (runtime/runner.h) */
+struct attempt_info;  /* what an attempt is, and the services it may use */
+struct approval_rule; /* core/approval.h: who may decide a step */
+
+/* What presentation hooks know of a step's current attempt (all borrowed). */
+struct step_view {
+	bool cancelling;        /* its work is being stopped */
+	const json_t *work;     /* its StepStarted data (the handle of its work), or NULL */
+	const json_t *progress; /* its latest Notice (a build's phase ...), or NULL */
+};
 
 struct step_type {
 	const char *name;                /* as written in plans: "CodeBuild" */
@@ -120,6 +133,57 @@ struct step_type {
 	 * history). May be NULL: the work is then cancelled.
 	 */
 	void (*detach)(void *state);
+	/* ---- rules and presentation (code outside the step's file asks these,
+	 * never the type's name) ---- */
+
+	/*
+	 * STEP_DECISION types: who may decide a step (a valid step, variables
+	 * substituted), as a typed description the core's rule works on
+	 * (core/approval.h). *out comes zeroed but for min_approvals 1 and
+	 * self_approval true; the hook may allocate its approvers array (the
+	 * rule owns it), the strings are borrowed from step.
+	 */
+	void (*approval)(const struct doc_node *step, struct approval_rule *out);
+	/*
+	 * STEP_INTERNAL types that wait for a time (Wait): when an attempt that
+	 * starts at now (ms since the epoch) has waited enough, in ms since the
+	 * epoch; a time already past ends it at once. The engine keeps it as a
+	 * durable due time.
+	 */
+	int64_t (*due_ms)(const struct doc_node *step, int64_t now);
+	/*
+	 * STEP_LOCAL_CODE types whose steps run one program (Exec): the
+	 * program (the first word of its command, borrowed from step), which a
+	 * server's exec.allow lists; NULL when the step runs no one program. A
+	 * type without the hook runs code no allow list can name.
+	 */
+	const char *(*program)(const struct doc_node *step);
+	/*
+	 * What a started attempt waits for, appended to out for people: "approval
+	 * by alice, bob", "its timer", "build ID in phase BUILD", "its command
+	 * to end". Appends nothing to leave it to the generic text ("its work
+	 * to end", "its work to stop" while cancelled). May be NULL.
+	 */
+	void (*waiting_for)(const struct doc_node *step, const struct step_view *view,
+	                    struct strbuf *out);
+	/*
+	 * The remote work an attempt started, from the data of its StepStarted
+	 * event (its handle): a one-line summary ("build ID #N", "pipeline NAME
+	 * execution ID"), or with brief only what names the work ("ID",
+	 * "NAME ID"). Appends nothing when the handle names no remote work.
+	 * Links to it go in the handle's "logs" field. May be NULL.
+	 */
+	void (*work_summary)(const json_t *work, bool brief, struct strbuf *out);
+	/*
+	 * The data of a Notice of a started attempt that asks something of
+	 * people outside steppy (a pipeline waiting at a manual approval that
+	 * steppy does not give): appends the question ("pipeline NAME waits for
+	 * the manual approval ..."), then, after a newline each, the lines that
+	 * say how to answer it; with brief, one line for a table. Appends
+	 * nothing when the notice asks nothing. May be NULL.
+	 */
+	void (*outside_wait)(const struct doc_node *step, const json_t *notice, bool brief,
+	                     struct strbuf *out);
 };
 
 /* Appends one "      label       text" line of a step description; the lines

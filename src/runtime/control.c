@@ -107,25 +107,19 @@ int control_apply(struct store *st, const char *id, const char *kind, json_t *da
 	}
 	struct event_list out = EVENT_LIST_INIT;
 	const char *reason = NULL;
-	if (!strcmp(kind, "approve") || !strcmp(kind, "reject")) {
-		int stage = (int)json_integer_value(json_object_get(data, "stage"));
-		int step = (int)json_integer_value(json_object_get(data, "step"));
-		json_object_del(data, "stage");
-		json_object_del(data, "step");
-		/* Recorded only: the next process to run the release moves it on. */
-		r = engine_on_decision(&le.state, stage, step, !strcmp(kind, "approve"), data, now,
-		                       &out, &reason);
-	} else if (!strcmp(kind, "abort")) {
-		/* Nobody runs the release: stop it here and now. */
-		r = engine_on_abort(&le.state, data, now, &out, &reason);
-		if (r == 0) {
-			execution_recover(&le.state, &le.history, now, &out);
-			engine_advance(&le.state, now, &out);
-		}
-	} else {
+	enum engine_command cmd;
+	if (engine_command_find(kind, &cmd) < 0) {
 		json_decref(data);
 		reason = "unknown command";
 		r = SP_EINVAL;
+	} else {
+		/* A decision is recorded only: the next process to run the
+		 * release moves it on. An abort stops it here and now. */
+		r = engine_on_command(&le.state, cmd, data, now, &out, &reason);
+		if (r == 0 && cmd == ENGINE_ABORT) {
+			execution_recover(&le.state, &le.history, now, &out);
+			engine_advance(&le.state, now, &out);
+		}
 	}
 	if (r < 0) {
 		strbuf_addstr(err, reason);

@@ -6,7 +6,6 @@
 #include "core/policy.h"
 #include "plan/step-type.h"
 #include "runtime/runtime.h"
-#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
@@ -112,10 +111,10 @@ char *execution_waiting(const struct plan *plan, const struct exec_state *s)
 	const struct plan_stage *stage = &plan->stages[s->stage];
 	for (size_t i = 0; i < stage->nsteps; i++) {
 		const struct step_state *st = &s->steps[s->stage][i];
-		if (st->status != STEP_RUNNING || strcmp(stage->steps[i].type->name, "Human") != 0)
+		if (st->status != STEP_RUNNING || !(stage->steps[i].type->flags & STEP_DECISION))
 			continue;
 		strbuf_addf(&sb, "%sapproval of \"%s\"", sb.len ? ", " : "", stage->steps[i].name);
-		int need = human_min_approvals(stage->steps[i].node);
+		int need = approval_needed(&stage->steps[i]);
 		if (need > 1 || st->napproved) {
 			strbuf_addf(&sb, " (%d of %d", st->napproved, need);
 			for (int j = 0; j < st->napproved; j++)

@@ -3,7 +3,6 @@
  */
 #include "runtime/report.h"
 
-#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/strbuf.h"
 
@@ -27,6 +26,18 @@ struct step_facts {
 	int64_t started_ms;     /* the current attempt's StepStarted */
 };
 
+/* Whether the data of a step's StepStarted names remote work (its type says). */
+static bool names_work(const struct plan_step *ps, const json_t *data)
+{
+	if (!ps->type->work_summary)
+		return false;
+	struct strbuf sb = STRBUF_INIT;
+	ps->type->work_summary(data, true, &sb);
+	bool named = sb.len > 0;
+	strbuf_release(&sb);
+	return named;
+}
+
 static struct step_facts *gather(const struct loaded_exec *le, size_t **ret_offsets)
 {
 	size_t *offsets = xcalloc(le->plan->nstages ? le->plan->nstages : 1, sizeof(*offsets));
@@ -45,8 +56,7 @@ static struct step_facts *gather(const struct loaded_exec *le, size_t **ret_offs
 		case EV_STEP_STARTED:
 			sf->started_ms = e->time_ms;
 			sf->progress = NULL;
-			if (json_object_get(e->data, "buildId") ||
-			    json_object_get(e->data, "pipelineExecutionId"))
+			if (names_work(&le->plan->stages[e->stage].steps[e->step], e->data))
 				sf->work = e->data;
 			break;
 		case EV_NOTICE:
@@ -67,11 +77,11 @@ static struct step_facts *gather(const struct loaded_exec *le, size_t **ret_offs
 	return f;
 }
 
-/* "approval by alice, bob", "the timer (due ...)", "build ... in phase BUILD". */
+/* "approval by alice, bob", "its timer", "build ... in phase BUILD": the
+ * step type's words (its waiting_for hook), else the generic ones. */
 static void waiting_for(const struct plan_step *ps, const struct step_state *st,
                         const struct step_facts *sf, struct strbuf *out)
 {
-	const char *type = ps->type->name;
 	if (st->status == STEP_RETRY_WAIT) {
 		strbuf_addstr(out, "its next attempt");
 		return;
@@ -79,40 +89,43 @@ static void waiting_for(const struct plan_step *ps, const struct step_state *st,
 	if (st->status != STEP_RUNNING && st->status != STEP_SCHEDULED &&
 	    st->status != STEP_CANCELLING)
 		return;
-	if (!strcmp(type, "Human")) {
-		const struct doc_node *approvers = doc_get(ps->node, "approvers");
-		strbuf_addstr(out, "approval");
-		for (size_t i = 0; approvers && i < approvers->u.array.len; i++)
-			strbuf_addf(out, "%s%s", i ? ", " : " by ",
-			            approvers->u.array.items[i]->u.string.s);
-		const json_t *to = json_object_get(sf->progress, "channels");
-		for (size_t i = 0; i < json_array_size(to); i++)
-			strbuf_addf(out, "%s%s", i ? ", " : " (asked through ",
-			            json_string_value(json_array_get(to, i)));
-		if (json_array_size(to))
-			strbuf_addch(out, ')');
-	} else if (!strcmp(type, "Wait")) {
-		strbuf_addstr(out, "its timer");
-	} else if (sf->work && json_object_get(sf->work, "buildId")) {
-		strbuf_addf(out, "build %s",
-		            json_string_value(json_object_get(sf->work, "buildId")));
-		const char *phase = json_string_value(json_object_get(sf->progress, "phase"));
-		if (phase)
-			strbuf_addf(out, " in phase %s", phase);
-	} else if (sf->work && json_object_get(sf->work, "pipelineExecutionId")) {
-		strbuf_addf(out, "pipeline execution %s",
-		            json_string_value(json_object_get(sf->work, "pipelineExecutionId")));
-		/* a manual approval inside the pipeline that steppy does not give */
-		const json_t *ma = json_object_get(sf->progress, "manualApproval");
-		if (json_is_object(ma))
-			strbuf_addf(out, ", at the manual approval \"%s\" in stage \"%s\"",
-			            json_string_value(json_object_get(ma, "action")),
-			            json_string_value(json_object_get(ma, "stage")));
-	} else if (st->status == STEP_CANCELLING) {
-		strbuf_addstr(out, "its work to stop");
-	} else {
-		strbuf_addf(out, "its %s to end", !strcmp(type, "Exec") ? "command" : "work");
+	struct step_view view = {
+		.cancelling = st->status == STEP_CANCELLING,
+		.work = sf->work,
+		.progress = sf->progress,
+	};
+	if (ps->type->waiting_for)
+		ps->type->waiting_for(ps->node, &view, out);
+	if (!out->len)
+		strbuf_addstr(out, view.cancelling ? "its work to stop" : "its work to end");
+}
+
+/*
+ * What the report says of a step beyond its state: how far its approvals
+ * have got (steps that take decisions), what names its remote work, and
+ * whether its due time is a deadline - so that readers (the dashboard)
+ * need not know step types.
+ */
+static void add_step_extras(json_t *step, const struct plan_step *ps, const struct step_state *t,
+                            const struct step_facts *sf)
+{
+	struct approval_rule rule;
+	if (approval_rule_of(ps, &rule)) {
+		json_t *by = json_array();
+		for (int k = 0; k < t->napproved; k++)
+			json_array_append_new(by, json_string(t->approved_by[k]));
+		json_object_set_new(step, "approvals",
+		                    json_pack("{sisO}", "needed", rule.min_approvals, "by", by));
+		json_decref(by);
 	}
+	approval_rule_release(&rule);
+	if (sf->work) {
+		struct strbuf name = STRBUF_INIT;
+		ps->type->work_summary(sf->work, true, &name);
+		json_object_set_new(step, "workName", json_string(name.buf));
+		strbuf_release(&name);
+	}
+	json_object_set_new(step, "dueIsDeadline", json_boolean(!t->due_ms && t->timeout_ms));
 }
 
 json_t *execution_report(const struct exec_row *row, const struct loaded_exec *le)
@@ -139,16 +152,8 @@ json_t *execution_report(const struct exec_row *row, const struct loaded_exec *l
 			                     "error", sf->error, "work", sf->work, "progress",
 			                     sf->progress, "waitingFor", w.len ? w.buf : NULL));
 			strbuf_release(&w);
-			if (!strcmp(ps->steps[j].type->name, "Human")) {
-				json_t *by = json_array();
-				for (int k = 0; k < t->napproved; k++)
-					json_array_append_new(by, json_string(t->approved_by[k]));
-				json_object_set_new(
-				    json_array_get(steps, json_array_size(steps) - 1), "approvals",
-				    json_pack("{sisO}", "needed",
-				              human_min_approvals(ps->steps[j].node), "by", by));
-				json_decref(by);
-			}
+			add_step_extras(json_array_get(steps, json_array_size(steps) - 1),
+			                &ps->steps[j], t, sf);
 		}
 		const char *state = (int)i < s->stage           ? "SUCCEEDED"
 		                    : (int)i > s->stage         ? "PENDING"

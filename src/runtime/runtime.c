@@ -184,7 +184,7 @@ static bool parkable(struct runtime *rt, const struct rexec *e, int64_t now)
 	for (size_t i = 0; i < stage->nsteps; i++) {
 		const struct step_state *st = &s->steps[s->stage][i];
 		const struct step_type *type = stage->steps[i].type;
-		bool human = !strcmp(type->name, "Human");
+		bool human = (type->flags & STEP_DECISION) != 0;
 		bool far = st->due_ms > now + PARK_MIN_MS &&
 		           (!st->timeout_ms || st->timeout_ms > now + PARK_MIN_MS);
 		if (step_status_final(st->status))
@@ -192,7 +192,7 @@ static bool parkable(struct runtime *rt, const struct rexec *e, int64_t now)
 		if (st->status == STEP_RUNNING && human &&
 		    (!st->timeout_ms || st->timeout_ms > now + PARK_MIN_MS))
 			continue;
-		if (st->status == STEP_RUNNING && !human && step_type_internal(type) && far)
+		if (st->status == STEP_RUNNING && !human && (type->flags & STEP_INTERNAL) && far)
 			continue;
 		if (st->status == STEP_RETRY_WAIT && far)
 			continue;
@@ -521,7 +521,8 @@ static void perform(struct runtime *rt, struct rexec *ex, const struct event *ev
 			/* While stopping, a committed intent stays without effect:
 			 * the next process to adopt the release recovers it. */
 			if (!rt->stopping &&
-			    !step_type_internal(ex->plan->stages[ev->stage].steps[ev->step].type))
+			    !(ex->plan->stages[ev->stage].steps[ev->step].type->flags &
+			      STEP_INTERNAL))
 				start_attempt(rt, ex, ev);
 			break;
 		case EV_STEP_TIMED_OUT:
@@ -832,17 +833,6 @@ static void due_cb(uv_timer_t *t)
 
 /* ---- commands from other processes ------------------------------------- */
 
-/* The stage and step a decision command names. Returns 0, or -1 if it names none. */
-static int command_step(const json_t *data, int *stage, int *step)
-{
-	json_t *s = json_object_get(data, "stage"), *j = json_object_get(data, "step");
-	if (!json_is_integer(s) || !json_is_integer(j))
-		return -1;
-	*stage = (int)json_integer_value(s);
-	*step = (int)json_integer_value(j);
-	return 0;
-}
-
 static void answer(struct runtime *rt, int64_t id, const char *result)
 {
 	if (rt->ndone == rt->done_alloc) {
@@ -864,30 +854,14 @@ static void apply_command(struct runtime *rt, struct inbox_cmd *cmd)
 	const char *reason = NULL;
 	int r = SP_EINVAL;
 	int64_t now = wall_clock_ms();
-	json_t *who = json_deep_copy(cmd->data);
-	int stage, step;
-	if (!e) {
+	enum engine_command kind;
+	if (!e)
 		reason = "the execution is not run by this process";
-		json_decref(who);
-	} else if (!strcmp(cmd->kind, "approve") || !strcmp(cmd->kind, "reject")) {
-		if (command_step(cmd->data, &stage, &step) < 0) {
-			reason = "the command names no step";
-			json_decref(who);
-		} else {
-			json_object_del(who, "stage");
-			json_object_del(who, "step");
-			r = engine_on_decision(&e->state, stage, step,
-			                       !strcmp(cmd->kind, "approve"), who, now, &e->pending,
-			                       &reason);
-		}
-	} else if (!strcmp(cmd->kind, "abort")) {
-		r = engine_on_abort(&e->state, who, now, &e->pending, &reason);
-	} else if (!strcmp(cmd->kind, "retry")) {
-		r = engine_on_redrive(&e->state, who, now, &e->pending, &reason);
-	} else {
+	else if (engine_command_find(cmd->kind, &kind) < 0)
 		reason = "unknown command";
-		json_decref(who);
-	}
+	else
+		r = engine_on_command(&e->state, kind, json_deep_copy(cmd->data), now, &e->pending,
+		                      &reason);
 	if (r == 0)
 		engine_advance(&e->state, now, &e->pending);
 	char *result = r == 0 ? xstrdup("ok") : xstrfmt("refused: %s", reason);

@@ -13,7 +13,6 @@
 #include "runtime/report.h"
 #include "runtime/runner.h"
 #include "server/auth.h"
-#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"
@@ -543,7 +542,7 @@ static int submit_plan(struct request *rq, const char *name, const char *text,
 	/* A Human step its starter's release could never get through. */
 	if (r == 0) {
 		struct diag_list starter = DIAG_LIST_INIT;
-		if (human_check_plan_starter(plan, rq->identity, &starter) > 0) {
+		if (approval_check_plan_starter(plan, rq->identity, &starter) > 0) {
 			r = SP_EINVAL;
 			diag_list_release(dl); /* the plan's warnings: not what refused it */
 			*dl = starter;
@@ -687,7 +686,7 @@ static void control_answer(struct request *rq, int r, const char *done_what, str
 }
 
 /*
- * Asks the engine's rule (human_may_decide()) before queueing a decision,
+ * Asks the engine's rule (engine_may_decide()) before queueing a decision,
  * to answer with the right status: 403 for who the person is (role, name,
  * approvers), 409 for what the step allows now. The engine applies the
  * same rule again to the decision itself. Returns true if it may go on.
@@ -695,22 +694,18 @@ static void control_answer(struct request *rq, int r, const char *done_what, str
 static bool decider_may(struct request *rq, const struct loaded_exec *le, int stage, int step,
                         bool approve)
 {
-	const struct plan_step *ps = &le->plan->stages[stage].steps[step];
-	const struct step_state *ss = &le->state.steps[stage][step];
-	struct human_decider d;
+	struct approval_decider d;
 	request_decider(rq, &d);
 	struct strbuf why = STRBUF_INIT;
-	enum human_verdict v =
-	    human_may_decide(ps->node, ps->name, &d, approve, le->state.started_by, ss->approved_by,
-	                     ss->napproved, &why);
-	if (v == HUMAN_NOT_LISTED || v == HUMAN_NO_NAME)
+	enum approval_verdict v = engine_may_decide(&le->state, stage, step, &d, approve, &why);
+	if (v == APPROVAL_NOT_LISTED || v == APPROVAL_NO_NAME)
 		respond_error(rq, 403, "not-an-approver", "%s", why.buf);
-	else if (v == HUMAN_NO_ROLE)
+	else if (v == APPROVAL_NO_ROLE)
 		respond_error(rq, 403, "forbidden", "%s", why.buf);
-	else if (v != HUMAN_MAY)
+	else if (v != APPROVAL_MAY)
 		respond_error(rq, 409, "refused", "%s", why.buf);
 	strbuf_release(&why);
-	return v == HUMAN_MAY;
+	return v == APPROVAL_MAY;
 }
 
 static void decide(struct request *rq, bool approve)
@@ -734,7 +729,7 @@ static void decide(struct request *rq, bool approve)
 		    (size_t)step >= le.plan->stages[stage].nsteps) {
 			respond_error(rq, 404, "not-found", "execution %s has no step %ld/%ld",
 			              row.id, stage, step);
-		} else if (strcmp(le.plan->stages[stage].steps[step].type->name, "Human") != 0) {
+		} else if (!(le.plan->stages[stage].steps[step].type->flags & STEP_DECISION)) {
 			respond_error(rq, 409, "refused", "step \"%s\" is not a Human step",
 			              le.plan->stages[stage].steps[step].name);
 		} else if (!decider_may(rq, &le, (int)stage, (int)step, approve)) {

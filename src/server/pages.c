@@ -15,7 +15,7 @@
  * with "Referrer-Policy: same-origin": the link's token never leaves for
  * another site, and the page's own posts carry its Origin.
  *
- * Who may decide is the engine's rule (human_may_decide()): the page only
+ * Who may decide is the engine's rule (engine_may_decide()): the page only
  * asks it what to offer (the buttons, or a sign-in form and why), and the
  * engine applies it again to the decision. A link decides its attempt once;
  * afterwards, and for expired or aborted steps, the page says what became
@@ -27,7 +27,6 @@
 #include "runtime/control.h"
 #include "runtime/history.h"
 #include "server/auth.h"
-#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"
@@ -105,7 +104,7 @@ void approval_notice_init(struct approval_notice *an, const char *id, const stru
 	an->n = (struct notice){ .kind = "approval",
 		                 .decide_ref = an->decide_ref,
 		                 .subject = an->subject,
-		                 .message = step_string(ps->node, "message"),
+		                 .message = approval_message(ps),
 		                 .execution_id = id,
 		                 .plan = plan->name,
 		                 .environment = plan->environment,
@@ -195,7 +194,7 @@ void approvals_on_events(struct server *srv, const char *id, const struct exec_s
 		if (e->type != EV_STEP_STARTED)
 			continue;
 		const struct plan_step *ps = &state->plan->stages[e->stage].steps[e->step];
-		if (!strcmp(ps->type->name, "Human"))
+		if (ps->type->flags & STEP_DECISION)
 			create_link(srv, id, state->plan, e->stage, e->step, e->attempt);
 	}
 }
@@ -330,17 +329,17 @@ static const char *closed_reason(const struct link_view *v)
 }
 
 /* The rule's verdict on d deciding the link's step (approve or reject); why may be NULL. */
-static enum human_verdict verdict(const struct link_view *v, const struct human_decider *d,
-                                  bool approve, struct strbuf *why)
+static enum approval_verdict verdict(const struct link_view *v, const struct approval_decider *d,
+                                     bool approve, struct strbuf *why)
 {
-	return human_may_decide(v->ps->node, v->ps->name, d, approve, v->le.state.started_by,
-	                        v->ss->approved_by, v->ss->napproved, why);
+	return engine_may_decide(&v->le.state, v->link.stage, v->link.step, d, approve, why);
 }
 
 /* "Approvals: 1 of 2 approvals given (alice)" and, with self-approval off, who is excluded. */
-static void add_approvals(struct strbuf *out, const struct link_view *v)
+static void add_approvals(struct strbuf *out, const struct link_view *v,
+                          const struct approval_rule *rule)
 {
-	int need = human_min_approvals(v->ps->node);
+	int need = rule->min_approvals;
 	int given = v->ss->attempt == v->link.attempt ? v->ss->napproved : 0;
 	strbuf_addf(out, "<dt>Approvals</dt><dd id=\"needed\">%d of %d approval%s given", given,
 	            need, need == 1 ? "" : "s");
@@ -350,7 +349,7 @@ static void add_approvals(struct strbuf *out, const struct link_view *v)
 		                                        : "someone with the link");
 	}
 	strbuf_addstr(out, given ? ")</dd>" : "</dd>");
-	if (!human_self_approval_allowed(v->ps->node)) {
+	if (!rule->self_approval) {
 		const char *starter = v->le.state.started_by;
 		strbuf_addstr(out, "<dt>Excluded</dt><dd id=\"excluded\">");
 		if (starter && *starter) {
@@ -387,20 +386,20 @@ static void add_sign_in(struct strbuf *out, const struct request *rq, const char
  */
 static void add_choices(struct strbuf *out, struct request *rq, const struct link_view *v)
 {
-	struct human_decider d;
+	struct approval_decider d;
 	request_decider(rq, &d);
 	struct strbuf why_a = STRBUF_INIT, why_r = STRBUF_INIT;
-	enum human_verdict va = verdict(v, &d, true, &why_a);
-	enum human_verdict vr = verdict(v, &d, false, &why_r);
+	enum approval_verdict va = verdict(v, &d, true, &why_a);
+	enum approval_verdict vr = verdict(v, &d, false, &why_r);
 	bool tokens = rq->srv->cfg->ntokens > 0;
 	if (d.by) {
 		strbuf_addstr(out, "<p>Signed in as <strong id=\"who\">");
 		html_escape(out, d.by);
 		strbuf_addstr(out, "</strong>.</p>");
 	}
-	if (!d.by && (va == HUMAN_NO_NAME || vr != HUMAN_MAY)) {
+	if (!d.by && (va == APPROVAL_NO_NAME || vr != APPROVAL_MAY)) {
 		strbuf_addstr(out, "<p class=\"state\" id=\"state\">");
-		html_escape(out, va != HUMAN_MAY ? why_a.buf : why_r.buf);
+		html_escape(out, va != APPROVAL_MAY ? why_a.buf : why_r.buf);
 		strbuf_addstr(out, "</p>");
 		char *back = xstrfmt("/approvals/%s", rq->params[0]);
 		auth_sign_in_link(rq, out, back);
@@ -412,11 +411,11 @@ static void add_choices(struct strbuf *out, struct request *rq, const struct lin
 			              "<p>This server has no tokens, so nobody can sign in here: "
 			              "decide with <code>steppy approve --by NAME</code> on its "
 			              "store.</p>");
-	} else if (va == HUMAN_MAY || vr == HUMAN_MAY) {
+	} else if (va == APPROVAL_MAY || vr == APPROVAL_MAY) {
 		char csrf[65];
 		csrf_of(rq->srv, "decide", rq->params[0], d.by, csrf);
 		strbuf_addstr(out, "<p class=\"state\" id=\"state\">Waiting for a decision.</p>");
-		if (va != HUMAN_MAY) {
+		if (va != APPROVAL_MAY) {
 			strbuf_addstr(out, "<p class=\"why\" id=\"why\">");
 			html_escape(out, why_a.buf);
 			strbuf_addstr(out, ".</p>");
@@ -426,7 +425,7 @@ static void add_choices(struct strbuf *out, struct request *rq, const struct lin
 		strbuf_addstr(out, csrf);
 		strbuf_addstr(out, "\"><p><label>Comment<br><textarea name=\"comment\" "
 		                   "maxlength=\"2000\"></textarea></label></p>");
-		if (va == HUMAN_MAY)
+		if (va == APPROVAL_MAY)
 			strbuf_addstr(out, "<button class=\"approve\" name=\"decision\" "
 			                   "value=\"approve\" type=\"submit\">Approve</button>");
 		strbuf_addstr(out, "<button class=\"reject\" name=\"decision\" value=\"reject\" "
@@ -435,8 +434,8 @@ static void add_choices(struct strbuf *out, struct request *rq, const struct lin
 			add_sign_in(out, rq, "Not you? Sign in as someone else:");
 	} else {
 		strbuf_addstr(out, "<p class=\"state\" id=\"state\">");
-		html_escape(out, vr != HUMAN_MAY ? why_r.buf : why_a.buf);
-		if (va == HUMAN_NO_ROLE || vr == HUMAN_NO_ROLE) {
+		html_escape(out, vr != APPROVAL_MAY ? why_r.buf : why_a.buf);
+		if (va == APPROVAL_NO_ROLE || vr == APPROVAL_NO_ROLE) {
 			struct strbuf has = STRBUF_INIT;
 			role_names(rq->roles, ", ", &has);
 			if (!has.len)
@@ -497,19 +496,21 @@ static void h_link_get(struct request *rq)
 	page_start(&out, "Approval requested");
 	strbuf_addstr(&out, "<h1>Approval requested</h1><dl>");
 	page_release_facts(&out, &v.row, v.le.plan->stages[v.link.stage].name, v.ps->name);
-	const struct doc_node *approvers = doc_get(v.ps->node, "approvers");
-	if (approvers) {
+	struct approval_rule rule;
+	approval_rule_of(v.ps, &rule);
+	if (rule.napprovers) {
 		strbuf_addstr(&out, "<dt>Approvers</dt><dd>");
-		for (size_t i = 0; i < approvers->u.array.len; i++) {
+		for (size_t i = 0; i < rule.napprovers; i++) {
 			if (i)
 				strbuf_addstr(&out, ", ");
-			html_escape(&out, approvers->u.array.items[i]->u.string.s);
+			html_escape(&out, rule.approvers[i]);
 		}
 		strbuf_addstr(&out, "</dd>");
 	}
-	add_approvals(&out, &v);
+	add_approvals(&out, &v, &rule);
 	strbuf_addstr(&out, "</dl><p class=\"msg\">");
-	html_escape(&out, step_string(v.ps->node, "message"));
+	html_escape(&out, rule.message);
+	approval_rule_release(&rule);
 	strbuf_addstr(&out, "</p>");
 	const char *closed = closed_reason(&v);
 	if (closed) {
@@ -556,7 +557,7 @@ static void h_link_post(struct request *rq)
 	char *csrf = rq->body ? form_value(rq->body, "csrf") : NULL;
 	char *decision = rq->body ? form_value(rq->body, "decision") : NULL;
 	char *comment = rq->body ? form_value(rq->body, "comment") : NULL;
-	struct human_decider d;
+	struct approval_decider d;
 	request_decider(rq, &d);
 	struct link_view v;
 	struct store *st = NULL;
@@ -575,13 +576,13 @@ static void h_link_post(struct request *rq)
 		const char *closed = closed_reason(&v);
 		bool approve = !strcmp(decision, "approve");
 		struct strbuf why = STRBUF_INIT;
-		enum human_verdict verd = closed ? HUMAN_MAY : verdict(&v, &d, approve, &why);
+		enum approval_verdict verd = closed ? APPROVAL_MAY : verdict(&v, &d, approve, &why);
 		if (closed) {
 			simple_page(rq, 409, "Already decided", closed);
-		} else if (verd == HUMAN_NO_ROLE || verd == HUMAN_NO_NAME ||
-		           verd == HUMAN_NOT_LISTED) {
+		} else if (verd == APPROVAL_NO_ROLE || verd == APPROVAL_NO_NAME ||
+		           verd == APPROVAL_NOT_LISTED) {
 			simple_page(rq, 403, "Not allowed", why.buf);
-		} else if (verd != HUMAN_MAY) {
+		} else if (verd != APPROVAL_MAY) {
 			simple_page(rq, 409, "Refused", why.buf);
 		} else {
 			/* The engine applies the same rule again to the decision. */

@@ -24,7 +24,6 @@
 #include "plan/step-type.h"
 #include "runtime/control.h"
 #include "runtime/history.h"
-#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"
@@ -37,7 +36,7 @@
 #include <string.h>
 
 #define DECISION_WAIT_MS 10000
-#define MAX_PEOPLE       HUMAN_MAX_APPROVALS * 2 /* personal links per step */
+#define MAX_PEOPLE       APPROVAL_MAX * 2 /* personal links per step */
 
 /* ---- sending --------------------------------------------------------------------- */
 
@@ -53,13 +52,13 @@ static void add_person(const struct person **people, size_t *n, const struct per
 		people[(*n)++] = who;
 }
 
-/* The people a step's approvers name, through the directory. */
-static size_t approvers_of(const struct people *dir, const struct doc_node *approvers,
+/* The people a step's approvers (its approval rule) name, through the directory. */
+static size_t approvers_of(const struct people *dir, const struct approval_rule *rule,
                            const struct person **out)
 {
 	size_t n = 0;
-	for (size_t i = 0; approvers && i < approvers->u.array.len; i++) {
-		const char *a = approvers->u.array.items[i]->u.string.s;
+	for (size_t i = 0; i < rule->napprovers; i++) {
+		const char *a = rule->approvers[i];
 		size_t plen = strlen(PEOPLE_GROUP_PREFIX);
 		if (!strncmp(a, PEOPLE_GROUP_PREFIX, plen)) {
 			for (size_t k = 0; dir && k < dir->n; k++)
@@ -80,9 +79,11 @@ const char **personal_links_send(struct server *srv, const char *id, const struc
 {
 	*ret_people = json_array();
 	const struct plan_step *ps = &plan->stages[stage].steps[step];
-	const struct doc_node *approvers = doc_get(ps->node, "approvers");
+	struct approval_rule rule;
+	approval_rule_of(ps, &rule);
 	const struct person *people[MAX_PEOPLE];
-	size_t npeople = approvers_of(&srv->cfg->people, approvers, people);
+	size_t npeople = approvers_of(&srv->cfg->people, &rule, people);
+	approval_rule_release(&rule);
 	/* the email channels among the step's (or the default) channels */
 	const struct doc_node *chans = doc_get(ps->node, "channels");
 	size_t ndefaults = 0;
@@ -195,9 +196,20 @@ static const char *closed(const struct personal_view *v)
 	if (why)
 		return why;
 	for (int i = 0; i < v->ss->napproved; i++)
-		if (human_same_person(v->ss->approved_by[i], v->pl.person))
+		if (approval_same_person(v->ss->approved_by[i], v->pl.person))
 			return "You have approved this step already.";
 	return NULL;
+}
+
+/* The engine's rule on the link's person deciding now (their role is
+ * checked when the decision is applied): APPROVAL_NOT_LISTED once the step's
+ * approvers no longer name them. */
+static enum approval_verdict still_listed(const struct personal_view *v,
+                                          const struct people *people, const char *decision)
+{
+	struct approval_decider d = { .by = v->pl.person, .approver_role = -1, .people = people };
+	return engine_may_decide(&v->le.state, v->pl.link.stage, v->pl.link.step, &d,
+	                         !strcmp(decision, "approve"), NULL);
 }
 
 static void h_get(struct request *rq)
@@ -219,7 +231,7 @@ static void h_get(struct request *rq)
 	strbuf_addstr(&out, ": it decides once, in your name.</p><dl>");
 	page_release_facts(&out, &v.row, v.le.plan->stages[v.pl.link.stage].name, v.ps->name);
 	strbuf_addstr(&out, "</dl><p class=\"msg\">");
-	html_escape(&out, step_string(v.ps->node, "message"));
+	html_escape(&out, approval_message(v.ps));
 	strbuf_addstr(&out, "</p>");
 	const char *why = closed(&v);
 	if (why) {
@@ -301,7 +313,7 @@ static void h_post(struct request *rq)
 		const char *why = closed(&v);
 		if (why)
 			simple_page(rq, 409, "Already decided", why);
-		else if (!human_is_approver(v.ps->node, &rq->srv->cfg->people, v.pl.person))
+		else if (still_listed(&v, &rq->srv->cfg->people, decision) == APPROVAL_NOT_LISTED)
 			simple_page(rq, 403, "Not an approver",
 			            "You are no longer among the approvers of this step.");
 		else

@@ -82,7 +82,7 @@ static void do_relink(struct server *srv, void *arg)
 	const struct plan_step *ps = &le.plan->stages[j->stage].steps[j->step];
 	const struct step_state *ss = &le.state.steps[j->stage][j->step];
 	j->status = 409;
-	if (strcmp(ps->type->name, "Human") != 0) {
+	if (!(ps->type->flags & STEP_DECISION)) {
 		strbuf_addf(&j->err, "step \"%s\" is not a Human step", ps->name);
 		goto out;
 	}

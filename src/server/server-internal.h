@@ -5,9 +5,9 @@
 #ifndef STEPPY_SERVER_INTERNAL_H
 #define STEPPY_SERVER_INTERNAL_H
 
+#include "core/approval.h"
 #include "notify/notify.h"
 #include "server/server.h"
-#include "steps/human.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -144,19 +144,19 @@ const char *request_header(struct request *rq, const char *name);
 bool request_same_origin(struct request *rq);
 
 /*
- * Who makes the request, as a decider (steps/human.h): the signed-in
+ * Who makes the request, as a decider (core/approval.h): the signed-in
  * person's name and whether they hold the approver role; or nobody (by
  * NULL, approver_role -1: the link is what lets them decide) when not
  * signed in, or on a server without tokens, where everyone is
  * "anonymous". d->by is borrowed from the configuration.
  */
-void request_decider(const struct request *rq, struct human_decider *d);
+void request_decider(const struct request *rq, struct approval_decider *d);
 
 /*
  * The data of a decision made through this request, for control_apply():
  * {stage, step, by (absent for nobody), approverRole, via, address}. The
  * engine decides from "by" and "approverRole" whether it counts
- * (human_may_decide()). The caller owns the result.
+ * (engine_may_decide()). The caller owns the result.
  */
 json_t *decision_data(const struct request *rq, int stage, int step, const char *via);
 

@@ -347,7 +347,7 @@ void role_names(unsigned roles, const char *sep, struct strbuf *out)
 			strbuf_addf(out, "%s%s", out->len > start ? sep : "", names[i].name);
 }
 
-void request_decider(const struct request *rq, struct human_decider *d)
+void request_decider(const struct request *rq, struct approval_decider *d)
 {
 	d->by = server_auth_on(rq->srv) && rq->identity ? rq->identity : NULL;
 	d->approver_role = d->by ? (rq->roles & ROLE_APPROVER) != 0 : -1;
@@ -356,7 +356,7 @@ void request_decider(const struct request *rq, struct human_decider *d)
 
 json_t *decision_data(const struct request *rq, int stage, int step, const char *via)
 {
-	struct human_decider d;
+	struct approval_decider d;
 	request_decider(rq, &d);
 	json_t *data = json_pack("{sisissss}", "stage", stage, "step", step, "via", via, "address",
 	                         rq->address);

@@ -23,7 +23,6 @@
 #include "notify/slack.h"
 #include "runtime/control.h"
 #include "runtime/history.h"
-#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/timefmt.h"
@@ -170,7 +169,7 @@ static void decide(struct request *rq, const struct slack_action *a, bool approv
 		goto out;
 	}
 	if ((size_t)stage >= le.plan->nstages || (size_t)step >= le.plan->stages[stage].nsteps ||
-	    strcmp(le.plan->stages[stage].steps[step].type->name, "Human") != 0) {
+	    !(le.plan->stages[stage].steps[step].type->flags & STEP_DECISION)) {
 		*refusal = xstrdup("This button does not belong to a steppy approval request.");
 		goto out;
 	}
@@ -203,7 +202,7 @@ static void decide(struct request *rq, const struct slack_action *a, bool approv
 		const struct step_state *ss = &after.state.steps[stage][step];
 		more = ss->status == STEP_RUNNING && ss->attempt == attempt;
 		have = ss->napproved;
-		need = human_min_approvals(ps->node);
+		need = approval_needed(ps);
 		loaded_exec_release(&after);
 	}
 	if (!approve)
@@ -221,7 +220,7 @@ static void decide(struct request *rq, const struct slack_action *a, bool approv
 	m->environment = dup_or_null(le.plan->environment);
 	m->stage = xstrdup(le.plan->stages[stage].name);
 	m->step = xstrdup(ps->name);
-	m->text = dup_or_null(step_string(ps->node, "message"));
+	m->text = dup_or_null(approval_message(ps));
 	m->subject = xstrfmt("Approval requested: %s", ps->name);
 	/* the link of the message, when it is this server's approval page; else the release */
 	size_t base = strlen(srv->url);

@@ -264,6 +264,31 @@ static void free_codebuild(void *config)
 	free(c);
 }
 
+/* "build ID in phase BUILD", once the build is known. */
+static void codebuild_waiting_for(const struct doc_node *step, const struct step_view *view,
+                                  struct strbuf *out)
+{
+	(void)step;
+	const char *id = json_string_value(json_object_get(view->work, "buildId"));
+	if (!id)
+		return;
+	strbuf_addf(out, "build %s", id);
+	const char *phase = json_string_value(json_object_get(view->progress, "phase"));
+	if (phase)
+		strbuf_addf(out, " in phase %s", phase);
+}
+
+/* "build ID #N"; brief: "ID". */
+static void codebuild_work_summary(const json_t *work, bool brief, struct strbuf *out)
+{
+	const char *id = json_string_value(json_object_get(work, "buildId"));
+	if (id && brief)
+		strbuf_addstr(out, id);
+	else if (id)
+		strbuf_addf(out, "build %s #%lld", id,
+		            (long long)json_integer_value(json_object_get(work, "buildNumber")));
+}
+
 const struct step_type step_codebuild = {
 	.name = "CodeBuild",
 	.summary = "start an AWS CodeBuild build and wait for it to end",
@@ -275,6 +300,8 @@ const struct step_type step_codebuild = {
 	.start = codebuild_start,
 	.cancel = codebuild_cancel,
 	.detach = codebuild_detach,
+	.waiting_for = codebuild_waiting_for,
+	.work_summary = codebuild_work_summary,
 };
 
 const struct step_type step_codebuild_nowait = {
@@ -288,4 +315,6 @@ const struct step_type step_codebuild_nowait = {
 	.start = codebuild_start,
 	.cancel = codebuild_cancel,
 	.detach = codebuild_detach,
+	.waiting_for = codebuild_waiting_for,
+	.work_summary = codebuild_work_summary,
 };

@@ -591,6 +591,62 @@ static void detach(void *state)
 	run_free(state);
 }
 
+/* "pipeline execution ID", and a manual approval it waits at. */
+static void codepipeline_waiting_for(const struct doc_node *step, const struct step_view *view,
+                                     struct strbuf *out)
+{
+	(void)step;
+	const char *id = json_string_value(json_object_get(view->work, "pipelineExecutionId"));
+	if (!id)
+		return;
+	strbuf_addf(out, "pipeline execution %s", id);
+	/* a manual approval inside the pipeline that steppy does not give */
+	const json_t *ma = json_object_get(view->progress, "manualApproval");
+	if (json_is_object(ma))
+		strbuf_addf(out, ", at the manual approval \"%s\" in stage \"%s\"",
+		            json_string_value(json_object_get(ma, "action")),
+		            json_string_value(json_object_get(ma, "stage")));
+}
+
+/* A manual approval the pipeline waits at (from the runner's Notice). */
+static void codepipeline_outside_wait(const struct doc_node *step, const json_t *notice, bool brief,
+                                      struct strbuf *out)
+{
+	const json_t *ma = json_object_get(notice, "manualApproval");
+	if (!json_is_object(ma))
+		return;
+	const char *stage = json_string_value(json_object_get(ma, "stage"));
+	const char *action = json_string_value(json_object_get(ma, "action"));
+	const char *pipeline = step_string(step, "codePipelineName");
+	if (brief) {
+		strbuf_addf(out,
+		            "waits for the manual approval \"%s\" in stage \"%s\" (CodePipeline "
+		            "console, or aws codepipeline put-approval-result)",
+		            action, stage);
+		return;
+	}
+	strbuf_addf(out, "pipeline %s waits for the manual approval \"%s\" in stage \"%s\"\n",
+	            pipeline, action, stage);
+	strbuf_addf(out,
+	            "decide in the CodePipeline console, or: aws codepipeline put-approval-result "
+	            "--pipeline-name %s --stage-name %s --action-name %s --result "
+	            "summary=...,status=Approved --token TOKEN (from aws codepipeline "
+	            "get-pipeline-state --name %s)\n",
+	            pipeline, stage, action, pipeline);
+	strbuf_addstr(out, "(steppy approves it itself when the step lists the stage in "
+	                   "approveApprovalStages)");
+}
+
+/* "pipeline NAME execution ID"; brief: "NAME ID". */
+static void codepipeline_work_summary(const json_t *work, bool brief, struct strbuf *out)
+{
+	const char *id = json_string_value(json_object_get(work, "pipelineExecutionId"));
+	const char *name = json_string_value(json_object_get(work, "pipelineName"));
+	if (id)
+		strbuf_addf(out, brief ? "%s %s" : "pipeline %s execution %s",
+		            name ? name : "(null)", id);
+}
+
 const struct step_type step_codepipeline = {
 	.name = "CodePipeline",
 	.summary = "start an AWS CodePipeline execution and wait for it to end",
@@ -602,6 +658,9 @@ const struct step_type step_codepipeline = {
 	.start = start,
 	.cancel = cancel,
 	.detach = detach,
+	.waiting_for = codepipeline_waiting_for,
+	.work_summary = codepipeline_work_summary,
+	.outside_wait = codepipeline_outside_wait,
 };
 
 const struct step_type step_codepipeline_nowait = {
@@ -616,4 +675,7 @@ const struct step_type step_codepipeline_nowait = {
 	.start = start,
 	.cancel = cancel,
 	.detach = detach,
+	.waiting_for = codepipeline_waiting_for,
+	.work_summary = codepipeline_work_summary,
+	.outside_wait = codepipeline_outside_wait,
 };

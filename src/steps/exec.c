@@ -616,6 +616,25 @@ static void exec_reap(const json_t *handle)
 		closedir(d);
 }
 
+/* The program a step runs: its command's first word (exec.allow names it). */
+static const char *exec_program(const struct doc_node *step)
+{
+	const struct doc_node *cmd = doc_get(step, "command");
+	if (!cmd || cmd->kind != DOC_ARRAY || !cmd->u.array.len ||
+	    cmd->u.array.items[0]->kind != DOC_STRING)
+		return NULL;
+	return cmd->u.array.items[0]->u.string.s;
+}
+
+/* What a running command waits for ("its work to stop" while it is stopped). */
+static void exec_waiting_for(const struct doc_node *step, const struct step_view *view,
+                             struct strbuf *out)
+{
+	(void)step;
+	if (!view->cancelling)
+		strbuf_addstr(out, "its command to end");
+}
+
 const struct step_type step_exec = {
 	.name = "Exec",
 	.summary = "run a local command; exit status 0 is success",
@@ -627,4 +646,6 @@ const struct step_type step_exec = {
 	.start = exec_start,
 	.cancel = exec_cancel,
 	.reap = exec_reap,
+	.program = exec_program,
+	.waiting_for = exec_waiting_for,
 };

@@ -60,6 +60,28 @@ static void describe_wait(const struct doc_node *step, struct strbuf *out)
 	}
 }
 
+/* When the wait of an attempt that starts at now ends (due_ms hook). */
+static int64_t wait_due_ms(const struct doc_node *step, int64_t now)
+{
+	const struct doc_node *secs = doc_get(step, "seconds");
+	int64_t due;
+	const char *reason;
+	if (secs)
+		return now + secs->u.number.integer * 1000;
+	if (rfc3339_parse(step_string(step, "until"), &due, &reason) < 0)
+		return now;
+	return due;
+}
+
+/* What a running Wait waits for. */
+static void wait_waiting_for(const struct doc_node *step, const struct step_view *view,
+                             struct strbuf *out)
+{
+	(void)step;
+	(void)view;
+	strbuf_addstr(out, "its timer");
+}
+
 const struct step_type step_wait = {
 	.name = "Wait",
 	.summary = "wait a number of seconds, or until a time",
@@ -67,4 +89,6 @@ const struct step_type step_wait = {
 	.fields = wait_fields,
 	.validate = validate_wait,
 	.describe = describe_wait,
+	.due_ms = wait_due_ms,
+	.waiting_for = wait_waiting_for,
 };

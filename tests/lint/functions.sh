@@ -24,7 +24,5 @@ echo "# $passed passed, $failed failed"
 [ $failed -eq 0 ]
 
 # Functions still to split (issue 11 empties this list):
-# except: src/cli/view.c on_event
-# except: src/core/engine.c engine_apply
 # except: src/notify/notify.c prepare
 # except: src/steps/notify-run.c notify_step_start

@@ -58,11 +58,3 @@ echo "# $passed passed, $failed failed"
 
 # The exceptions (issue 11 removes them: the approval rule into the core,
 # the AWS runners into their step types):
-# except: src/core/engine.c steps/human.h
-# except: src/runtime/history.c steps/human.h
-# except: src/runtime/report.c steps/human.h
-# except: src/server/api.c steps/human.h
-# except: src/server/pages.c steps/human.h
-# except: src/server/personal.c steps/human.h
-# except: src/server/slack-actions.c steps/human.h
-# except: src/server/server-internal.h steps/human.h

@@ -8,7 +8,6 @@
 #include "core/engine.h"
 #include "core/people.h"
 #include "plan/validate.h"
-#include "steps/human.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
@@ -526,7 +525,7 @@ static void test_human_self_approval(void **state)
 }
 
 /*
- * Who may decide is one rule in the engine (human_may_decide()), whichever
+ * Who may decide is one rule in the engine (engine_may_decide()), whichever
  * front end carries the decision: an anonymous approval (a link without
  * signing in) never counts toward minApprovals > 1 nor passes
  * allowSelfApproval: false; a decider without the approver role never
@@ -636,7 +635,7 @@ static void test_human_check_starter(void **state)
 		char *text = human_plan(cases[i].fields);
 		struct plan *plan = plan_from(text);
 		struct diag_list dl = DIAG_LIST_INIT;
-		int n = human_check_plan_starter(plan, cases[i].starter, &dl);
+		int n = approval_check_plan_starter(plan, cases[i].starter, &dl);
 		if (n != cases[i].errors)
 			fail_msg("case %zu: %d errors, expected %d", i, n, cases[i].errors);
 		if (n) {
@@ -969,7 +968,8 @@ static void test_random_simulation_invariants(void **state)
 			case 0:
 			case 1:
 				if (st->status == STEP_SCHEDULED &&
-				    !step_type_internal(f.plan->stages[stage].steps[step].type))
+				    !(f.plan->stages[stage].steps[step].type->flags &
+				      STEP_INTERNAL))
 					started(&f, stage, step, st->attempt);
 				break;
 			case 2:
@@ -1007,10 +1007,10 @@ static void test_random_simulation_invariants(void **state)
 			assert_true(h->napproved <= 2);
 			assert_true(h->status == STEP_SUCCEEDED || h->napproved < 2);
 			for (int i = 0; i < h->napproved; i++) {
-				assert_false(human_same_person(h->approved_by[i], "carol"));
+				assert_false(approval_same_person(h->approved_by[i], "carol"));
 				for (int j = 0; j < i; j++)
-					assert_false(human_same_person(h->approved_by[i],
-					                               h->approved_by[j]));
+					assert_false(approval_same_person(h->approved_by[i],
+					                                  h->approved_by[j]));
 			}
 			for (size_t i = 0; i < f.history.len; i++)
 				assert_int_equal(f.history.items[i].seq, (int64_t)i + 1);
@@ -1061,23 +1061,26 @@ static void test_human_group_approvers(void **state)
 	const struct people dir = { .list = list, .n = 2 };
 	char *text = human_plan("\"approvers\": [\"carol\", \"group:release-managers\"]");
 	struct plan *plan = plan_from(text);
-	const struct doc_node *step = plan->stages[0].steps[0].node;
-	assert_true(human_is_approver(step, &dir, "alice"));
-	assert_true(human_is_approver(step, &dir, "alice@laptop")); /* her user part */
-	assert_false(human_is_approver(step, &dir, "bob"));         /* not in the group */
-	assert_false(human_is_approver(step, NULL, "alice"));       /* no directory */
-	assert_true(human_is_approver(step, &dir, "carol"));        /* listed by name */
-	assert_false(human_is_approver(step, &dir, "oidc:alice@example.com"));
-	assert_false(human_is_approver(step, &dir, "release-managers"));
-	assert_false(human_is_approver(step, &dir, ""));
-	assert_false(human_is_approver(step, &dir, NULL));
+	struct approval_rule rule;
+	assert_true(approval_rule_of(&plan->stages[0].steps[0], &rule));
+	const struct approval_rule *step = &rule;
+	assert_true(approval_is_approver(step, &dir, "alice"));
+	assert_true(approval_is_approver(step, &dir, "alice@laptop")); /* her user part */
+	assert_false(approval_is_approver(step, &dir, "bob"));         /* not in the group */
+	assert_false(approval_is_approver(step, NULL, "alice"));       /* no directory */
+	assert_true(approval_is_approver(step, &dir, "carol"));        /* listed by name */
+	assert_false(approval_is_approver(step, &dir, "oidc:alice@example.com"));
+	assert_false(approval_is_approver(step, &dir, "release-managers"));
+	assert_false(approval_is_approver(step, &dir, ""));
+	assert_false(approval_is_approver(step, &dir, NULL));
+	approval_rule_release(&rule);
 	plan_free(plan);
 	free(text);
 
 	/* A group may hold any number of people: minApprovals is not counted. */
 	text = human_plan("\"approvers\": [\"group:rm\"], \"minApprovals\": 3");
 	plan = plan_from(text);
-	assert_int_equal(human_min_approvals(plan->stages[0].steps[0].node), 3);
+	assert_int_equal(approval_needed(&plan->stages[0].steps[0]), 3);
 	plan_free(plan);
 	free(text);
 }
