@@ -211,12 +211,12 @@ int cli_resolve_step(const struct cli_step *steps, size_t n, const char *name,
                      const struct cli_step **ret);
 /*
  * Whether the engine's rule refuses by deciding step of state because the
- * step's approvers (rule) do not name them, as a command on the store's
+ * step's approvers do not name them, as a command on the store's
  * host sees it (no roles, no people directory): the CLI says so before
  * sending the decision. Other refusals are left to the engine.
  */
-bool cli_not_an_approver(const struct exec_state *state, int stage, int step,
-                         const struct approval_rule *rule, const char *by, bool approve);
+bool cli_not_an_approver(const struct exec_state *state, int stage, int step, const char *by,
+                         bool approve);
 
 /*
  * approve, reject, abort or retry (kind) through steppy serve at server

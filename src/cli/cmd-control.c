@@ -112,11 +112,8 @@ static char *os_user(void)
  * several people, or excludes the starter. A local --by cannot prove any of it. */
 static bool needs_named_decider(const struct plan_step *ps)
 {
-	struct approval_rule rule;
-	approval_rule_of(ps, &rule);
-	bool named = rule.napprovers > 0 || rule.min_approvals > 1 || !rule.self_approval;
-	approval_rule_release(&rule);
-	return named;
+	const struct approval_rule *rule = approval_rule_of(ps);
+	return rule && (rule->napprovers > 0 || rule->min_approvals > 1 || !rule->self_approval);
 }
 
 /*
@@ -247,14 +244,11 @@ static int decision_target(struct store *st, const char *id, const struct loaded
 		*ret_name = ps->name;
 		bool forced = false;
 		code = guard_local_decision(st, id, ps, req->kind, req->force, &forced);
-		struct approval_rule rule;
-		approval_rule_of(ps, &rule);
-		if (code == EXIT_OK && cli_not_an_approver(&le->state, stage, step, &rule, by,
+		if (code == EXIT_OK && cli_not_an_approver(&le->state, stage, step, by,
 		                                           !strcmp(req->kind, "approve"))) {
 			fprintf(stderr, "steppy: %s is not an approver of \"%s\"\n", by, ps->name);
 			code = EXIT_REFUSED;
 		}
-		approval_rule_release(&rule);
 		if (forced) {
 			char *who = os_user();
 			char *what = xstrfmt("locally by OS user %s", who);

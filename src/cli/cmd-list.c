@@ -184,12 +184,10 @@ static void print_work(const struct plan_step *ps, const json_t *w)
 /* "approvals 1 of 2: alice" for a Human step that needs several or has some. */
 static void print_approvals(const struct plan_step *ps, const struct step_state *st, bool after)
 {
-	struct approval_rule rule;
-	bool decision = approval_rule_of(ps, &rule);
-	int need = rule.min_approvals;
-	approval_rule_release(&rule);
-	if (!decision)
+	const struct approval_rule *rule = approval_rule_of(ps);
+	if (!rule)
 		return;
+	int need = rule->min_approvals;
 	if (need == 1 && !st->napproved)
 		return;
 	if (need == 1 && st->status == STEP_SUCCEEDED) {

@@ -170,12 +170,14 @@ int cli_steps_of_plan(const struct plan *plan, const struct exec_state *state,
 	return 0;
 }
 
-bool cli_not_an_approver(const struct exec_state *state, int stage, int step,
-                         const struct approval_rule *rule, const char *by, bool approve)
+bool cli_not_an_approver(const struct exec_state *state, int stage, int step, const char *by,
+                         bool approve)
 {
 	struct approval_decider d = { .by = by, .approver_role = -1, .people = NULL };
 	enum approval_verdict v = engine_may_decide(state, stage, step, &d, approve, NULL);
-	return v == APPROVAL_NOT_LISTED || (v == APPROVAL_NO_NAME && rule->napprovers);
+	const struct approval_rule *rule =
+	    approval_rule_of(&state->plan->stages[stage].steps[step]);
+	return v == APPROVAL_NOT_LISTED || (v == APPROVAL_NO_NAME && rule && rule->napprovers);
 }
 
 /* How well name names s: 2 exactly, 1 but for case, 0 not at all. */

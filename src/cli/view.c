@@ -77,11 +77,9 @@ static void draw_status(struct view *v)
 		const struct plan_stage *stage = &s->plan->stages[s->stage];
 		for (size_t j = 0; j < stage->nsteps; j++) {
 			const struct step_state *st = &s->steps[s->stage][j];
-			struct approval_rule rule;
-			bool decision = approval_rule_of(&stage->steps[j], &rule);
-			int need = rule.min_approvals;
-			approval_rule_release(&rule);
-			if (st->status == STEP_RUNNING && decision) {
+			const struct approval_rule *rule = approval_rule_of(&stage->steps[j]);
+			int need = rule ? rule->min_approvals : 1;
+			if (st->status == STEP_RUNNING && rule) {
 				strbuf_addf(&waiting, "%s\"%s\"", waiting.len ? ", " : "",
 				            stage->steps[j].name);
 				if (need > 1)
@@ -228,15 +226,15 @@ static void on_execution_started(struct view *v, const char *id, const struct pl
 static void on_step_started(struct view *v, const char *id, const struct plan_step *ps,
                             const struct event *e)
 {
-	struct approval_rule rule;
+	const struct approval_rule *rule = approval_rule_of(ps);
 	stamp(v, id, e->time_ms);
-	if (approval_rule_of(ps, &rule)) {
+	if (rule) {
 		fprintf(v->out, "  %s? %s%s waits for approval", c(v, YELLOW), ps->name,
 		        c(v, RESET));
-		if (rule.min_approvals > 1)
-			fprintf(v->out, " by %d different people", rule.min_approvals);
-		fprintf(v->out, ": %s\n", rule.message);
-		print_decide_hint(v, id, ps, &rule);
+		if (rule->min_approvals > 1)
+			fprintf(v->out, " by %d different people", rule->min_approvals);
+		fprintf(v->out, ": %s\n", rule->message);
+		print_decide_hint(v, id, ps, rule);
 	} else if (ps->type->flags & STEP_INTERNAL) {
 		struct strbuf d = STRBUF_INIT;
 		json_t *due = json_object_get(e->data, "dueMs");
@@ -249,7 +247,6 @@ static void on_step_started(struct view *v, const char *id, const struct plan_st
 			fprintf(v->out, ", attempt %d", e->attempt);
 		fputc('\n', v->out);
 	}
-	approval_rule_release(&rule);
 }
 
 static void on_retry_scheduled(struct view *v, const char *id, const struct exec_state *s,
@@ -502,20 +499,18 @@ static void decide_typed(struct view *v, const char *line)
 		const struct exec_state *s = runtime_state(v->rt, id);
 		const struct plan_step *ps = &s->plan->stages[stage].steps[step];
 		const char *reason;
-		struct approval_rule rule;
-		approval_rule_of(ps, &rule);
-		if (v->server && rule.napprovers)
+		const struct approval_rule *rule = approval_rule_of(ps);
+		if (v->server && rule && rule->napprovers)
 			fprintf(v->out,
 			        "a steppy serve with API tokens uses this store: decide with "
 			        "steppy %s --server %s %s '%s'\n",
 			        approve ? "approve" : "reject", v->server, id, ps->name);
-		else if (cli_not_an_approver(s, stage, step, &rule, by, approve))
+		else if (cli_not_an_approver(s, stage, step, by, approve))
 			fprintf(v->out, "%s is not an approver of \"%s\"\n", by, ps->name);
 		else if (runtime_decide(v->rt, id, stage, step, approve,
 		                        json_pack("{ss ss}", "by", by, "via", "terminal"),
 		                        &reason) < 0)
 			fprintf(v->out, "cannot decide: %s\n", reason);
-		approval_rule_release(&rule);
 		free(by);
 	}
 	draw_status(v);

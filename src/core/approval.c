@@ -14,39 +14,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool approval_rule_of(const struct plan_step *ps, struct approval_rule *out)
+/* The rule of a step that takes no decisions: it refuses nobody. */
+static const struct approval_rule no_rule = { .min_approvals = 1, .self_approval = true };
+
+const struct approval_rule *approval_rule_of(const struct plan_step *ps)
 {
-	*out = (struct approval_rule){ .min_approvals = 1, .self_approval = true };
-	if (!(ps->type->flags & STEP_DECISION) || !ps->type->approval)
-		return false;
-	ps->type->approval(ps->node, out);
-	return true;
+	if (!(ps->type->flags & STEP_DECISION) || !ps->type->approval || !ps->config)
+		return NULL;
+	return ps->type->approval(ps->config);
 }
 
 int approval_needed(const struct plan_step *ps)
 {
-	struct approval_rule rule;
-	approval_rule_of(ps, &rule);
-	int need = rule.min_approvals;
-	approval_rule_release(&rule);
-	return need;
+	const struct approval_rule *rule = approval_rule_of(ps);
+	return rule ? rule->min_approvals : 1;
 }
 
 const char *approval_message(const struct plan_step *ps)
 {
-	struct approval_rule rule;
-	approval_rule_of(ps, &rule);
-	const char *message = rule.message;
-	approval_rule_release(&rule);
-	return message;
+	const struct approval_rule *rule = approval_rule_of(ps);
+	return rule ? rule->message : NULL;
 }
 
-void approval_rule_release(struct approval_rule *rule)
+enum approval_verdict approval_may_decide_at(const struct plan_step *ps,
+                                             const struct approval_decider *d,
+                                             const struct approval_ask *ask, struct strbuf *why)
 {
-	if (!rule)
-		return;
-	free(rule->approvers);
-	memset(rule, 0, sizeof(*rule));
+	const struct approval_rule *rule = approval_rule_of(ps);
+	return approval_may_decide(rule ? rule : &no_rule, d, ask, why);
 }
 
 /* The part of a name that says who it is: before any "@", unless that is empty. */
@@ -222,18 +217,18 @@ int approval_check_plan_starter(const struct plan *plan, const char *starter, st
 	int n = 0;
 	for (size_t i = 0; i < plan->nstages; i++)
 		for (size_t j = 0; j < plan->stages[i].nsteps; j++) {
-			struct approval_rule rule;
+			const struct approval_rule *rule =
+			    approval_rule_of(&plan->stages[i].steps[j]);
 			struct strbuf why = STRBUF_INIT;
-			if (approval_rule_of(&plan->stages[i].steps[j], &rule) &&
-			    approval_check_starter(&rule, starter, &why) < 0 && rule.count_node) {
+			if (rule && approval_check_starter(rule, starter, &why) < 0 &&
+			    rule->count_node) {
 				char pointer[96];
 				snprintf(pointer, sizeof(pointer), "/stages/%zu/steps/%zu/%s", i, j,
-				         rule.count_field);
-				diag_add(dl, DIAG_ERROR, plan->doc->name, rule.count_node->pos,
+				         rule->count_field);
+				diag_add(dl, DIAG_ERROR, plan->doc->name, rule->count_node->pos,
 				         pointer, NULL, "%s", why.buf);
 				n++;
 			}
-			approval_rule_release(&rule);
 			strbuf_release(&why);
 		}
 	return n;

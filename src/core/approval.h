@@ -33,9 +33,8 @@ struct approval_rule {
 	const char *message; /* what people are asked (borrowed from the plan), or NULL */
 	/*
 	 * Who may decide: names ("alice", "alice@host") and groups of the
-	 * people directory ("group:NAME"). The array is owned by the rule,
-	 * the strings are borrowed from the plan. NULL (napprovers 0): anyone
-	 * who can reach the release may decide.
+	 * people directory ("group:NAME"); strings borrowed from the plan.
+	 * NULL (napprovers 0): anyone who can reach the release may decide.
 	 */
 	const char **approvers;
 	size_t napprovers;
@@ -49,11 +48,11 @@ struct approval_rule {
 };
 
 /*
- * The approval rule of a step: its type's `approval` hook fills *out.
- * Returns true, or false (*out zeroed) when the type takes no decisions.
- * Release with approval_rule_release() either way.
+ * The approval rule of a step, read once when the plan was built (its
+ * type's typed config, through its `approval` hook); borrowed from the
+ * plan. NULL when the step's type takes no decisions.
  */
-bool approval_rule_of(const struct plan_step *ps, struct approval_rule *out);
+const struct approval_rule *approval_rule_of(const struct plan_step *ps);
 
 /* The rule's min_approvals for ps: how many different people must approve
  * it (1 for a step that takes no decisions). */
@@ -62,9 +61,6 @@ int approval_needed(const struct plan_step *ps);
 /* What people are asked at ps (its rule's message, borrowed from the plan),
  * or NULL. */
 const char *approval_message(const struct plan_step *ps);
-
-/* Frees the rule's list (not its strings) and zeroes it. Accepts NULL. */
-void approval_rule_release(struct approval_rule *rule);
 
 /*
  * Whether two names are the same person: compared by their part before any
@@ -144,6 +140,12 @@ enum approval_verdict approval_may_decide(const struct approval_rule *rule,
  * appended to why. For submitting (the validator only warns: it does not
  * know who will start the release).
  */
+/* approval_may_decide() on the rule of ps; a step that takes no decisions
+ * refuses nobody (APPROVAL_MAY). */
+enum approval_verdict approval_may_decide_at(const struct plan_step *ps,
+                                             const struct approval_decider *d,
+                                             const struct approval_ask *ask, struct strbuf *why);
+
 int approval_check_starter(const struct approval_rule *rule, const char *starter,
                            struct strbuf *why);
 

@@ -434,7 +434,8 @@ static void start_internal(struct exec_state *ex, int stage, int step, int64_t n
 		if (!timeout)
 			timeout = now + HUMAN_MAX_WAIT_MS;
 	} else {
-		int64_t due = ps->type->due_ms ? ps->type->due_ms(ps->node, now) : now;
+		int64_t due =
+		    ps->type->due_ms && ps->config ? ps->type->due_ms(ps->config, now) : now;
 		json_object_set_new(data, "dueMs", json_integer(due > now ? due : now));
 	}
 	if (timeout)
@@ -664,8 +665,6 @@ enum approval_verdict engine_may_decide(const struct exec_state *ex, int stage, 
 {
 	const struct plan_step *ps = plan_step(ex, stage, step);
 	const struct step_state *st = &ex->steps[stage][step];
-	struct approval_rule rule;
-	approval_rule_of(ps, &rule);
 	struct approval_ask ask = {
 		.step_name = ps->name,
 		.approve = approve,
@@ -673,9 +672,7 @@ enum approval_verdict engine_may_decide(const struct exec_state *ex, int stage, 
 		.approved_by = st->approved_by,
 		.napproved = st->napproved,
 	};
-	enum approval_verdict v = approval_may_decide(&rule, d, &ask, why);
-	approval_rule_release(&rule);
-	return v;
+	return approval_may_decide_at(ps, d, &ask, why);
 }
 
 /*

@@ -37,7 +37,8 @@ bool exec_policy_allows(const struct exec_policy *p, const struct plan_step *ste
 	}
 	if (!p->allow)
 		return true;
-	const char *program = step->type->program ? step->type->program(step->node) : NULL;
+	const char *program =
+	    step->type->program && step->config ? step->type->program(step->config) : NULL;
 	if (!program) {
 		strbuf_addf(why,
 		            "%s steps run local code, and this server runs only the programs of "

@@ -137,27 +137,26 @@ struct step_type {
 	 * never the type's name) ---- */
 
 	/*
-	 * STEP_DECISION types: who may decide a step (a valid step, variables
-	 * substituted), as a typed description the core's rule works on
-	 * (core/approval.h). *out comes zeroed but for min_approvals 1 and
-	 * self_approval true; the hook may allocate its approvers array (the
-	 * rule owns it), the strings are borrowed from step.
+	 * STEP_DECISION types: who may decide a step, as the typed description
+	 * the core's rule works on (core/approval.h), held in the step's config
+	 * (its bind() result; never NULL for these types). Borrowed.
 	 */
-	void (*approval)(const struct doc_node *step, struct approval_rule *out);
+	const struct approval_rule *(*approval)(const void *config);
 	/*
 	 * STEP_INTERNAL types that wait for a time (Wait): when an attempt that
 	 * starts at now (ms since the epoch) has waited enough, in ms since the
-	 * epoch; a time already past ends it at once. The engine keeps it as a
-	 * durable due time.
+	 * epoch, from the step's config (its bind() result); a time already
+	 * past ends it at once. The engine keeps it as a durable due time.
 	 */
-	int64_t (*due_ms)(const struct doc_node *step, int64_t now);
+	int64_t (*due_ms)(const void *config, int64_t now);
 	/*
 	 * STEP_LOCAL_CODE types whose steps run one program (Exec): the
-	 * program (the first word of its command, borrowed from step), which a
-	 * server's exec.allow lists; NULL when the step runs no one program. A
-	 * type without the hook runs code no allow list can name.
+	 * program (the first word of its command) from the step's config (its
+	 * bind() result), which a server's exec.allow lists; NULL when the
+	 * step runs no one program. A type without the hook runs code no allow
+	 * list can name.
 	 */
-	const char *(*program)(const struct doc_node *step);
+	const char *(*program)(const void *config);
 	/*
 	 * What a started attempt waits for, appended to out for people: "approval
 	 * by alice, bob", "its timer", "build ID in phase BUILD", "its command

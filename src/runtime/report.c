@@ -109,16 +109,15 @@ static void waiting_for(const struct plan_step *ps, const struct step_state *st,
 static void add_step_extras(json_t *step, const struct plan_step *ps, const struct step_state *t,
                             const struct step_facts *sf)
 {
-	struct approval_rule rule;
-	if (approval_rule_of(ps, &rule)) {
+	const struct approval_rule *rule = approval_rule_of(ps);
+	if (rule) {
 		json_t *by = json_array();
 		for (int k = 0; k < t->napproved; k++)
 			json_array_append_new(by, json_string(t->approved_by[k]));
 		json_object_set_new(step, "approvals",
-		                    json_pack("{sisO}", "needed", rule.min_approvals, "by", by));
+		                    json_pack("{sisO}", "needed", rule->min_approvals, "by", by));
 		json_decref(by);
 	}
-	approval_rule_release(&rule);
 	if (sf->work) {
 		struct strbuf name = STRBUF_INIT;
 		ps->type->work_summary(sf->work, true, &name);

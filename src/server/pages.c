@@ -496,21 +496,19 @@ static void h_link_get(struct request *rq)
 	page_start(&out, "Approval requested");
 	strbuf_addstr(&out, "<h1>Approval requested</h1><dl>");
 	page_release_facts(&out, &v.row, v.le.plan->stages[v.link.stage].name, v.ps->name);
-	struct approval_rule rule;
-	approval_rule_of(v.ps, &rule);
-	if (rule.napprovers) {
+	const struct approval_rule *rule = approval_rule_of(v.ps);
+	if (rule->napprovers) {
 		strbuf_addstr(&out, "<dt>Approvers</dt><dd>");
-		for (size_t i = 0; i < rule.napprovers; i++) {
+		for (size_t i = 0; i < rule->napprovers; i++) {
 			if (i)
 				strbuf_addstr(&out, ", ");
-			html_escape(&out, rule.approvers[i]);
+			html_escape(&out, rule->approvers[i]);
 		}
 		strbuf_addstr(&out, "</dd>");
 	}
-	add_approvals(&out, &v, &rule);
+	add_approvals(&out, &v, rule);
 	strbuf_addstr(&out, "</dl><p class=\"msg\">");
-	html_escape(&out, rule.message);
-	approval_rule_release(&rule);
+	html_escape(&out, rule->message);
 	strbuf_addstr(&out, "</p>");
 	const char *closed = closed_reason(&v);
 	if (closed) {

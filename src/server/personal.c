@@ -79,11 +79,9 @@ const char **personal_links_send(struct server *srv, const char *id, const struc
 {
 	*ret_people = json_array();
 	const struct plan_step *ps = &plan->stages[stage].steps[step];
-	struct approval_rule rule;
-	approval_rule_of(ps, &rule);
+	const struct approval_rule *rule = approval_rule_of(ps);
 	const struct person *people[MAX_PEOPLE];
-	size_t npeople = approvers_of(&srv->cfg->people, &rule, people);
-	approval_rule_release(&rule);
+	size_t npeople = rule ? approvers_of(&srv->cfg->people, rule, people) : 0;
 	/* the email channels among the step's (or the default) channels */
 	const struct doc_node *chans = doc_get(ps->node, "channels");
 	size_t ndefaults = 0;

@@ -205,6 +205,13 @@ static void free_exec(void *config)
 	free(c);
 }
 
+/* The program a step runs: its command's first word (exec.allow names it). */
+static const char *exec_program(const void *config)
+{
+	const struct exec_config *c = config;
+	return c->argc ? c->argv[0] : NULL;
+}
+
 /* ---- the runner ------------------------------------------------------------ */
 
 #define OUTPUT_KEEP ((size_t)64 * 1024)
@@ -614,16 +621,6 @@ static void exec_reap(const json_t *handle)
 			kill((pid_t)atol(e->d_name), SIGKILL);
 	if (d)
 		closedir(d);
-}
-
-/* The program a step runs: its command's first word (exec.allow names it). */
-static const char *exec_program(const struct doc_node *step)
-{
-	const struct doc_node *cmd = doc_get(step, "command");
-	if (!cmd || cmd->kind != DOC_ARRAY || !cmd->u.array.len ||
-	    cmd->u.array.items[0]->kind != DOC_STRING)
-		return NULL;
-	return cmd->u.array.items[0]->u.string.s;
 }
 
 /* What a running command waits for ("its work to stop" while it is stopped). */

@@ -12,6 +12,7 @@
 #include "plan/step-type.h"
 #include "util/alloc.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const struct field_spec human_fields[] = {
@@ -149,22 +150,38 @@ static void describe_human(const struct doc_node *step, struct strbuf *out)
 	strbuf_release(&text);
 }
 
-/* The step's rule for the core (core/approval.h): its fields, read here only. */
-static void human_approval(const struct doc_node *step, struct approval_rule *out)
+/* A Human step, read once when the plan is built: its rule, for the core
+ * (core/approval.h). Its fields are read here only. */
+static void *bind_human(const struct doc_node *step)
 {
+	struct approval_rule *r = xcalloc(1, sizeof(*r));
 	const struct doc_node *approvers = doc_get(step, "approvers");
 	const struct doc_member *min = doc_member(step, "minApprovals");
-	out->message = step_string(step, "message");
-	out->min_approvals = min_approvals(step);
-	out->self_approval = self_approval_allowed(step);
+	r->message = step_string(step, "message");
+	r->min_approvals = min_approvals(step);
+	r->self_approval = self_approval_allowed(step);
 	if (!approvers || approvers->kind != DOC_ARRAY || !approvers->u.array.len)
-		return;
-	out->napprovers = approvers->u.array.len;
-	out->approvers = xcalloc(out->napprovers, sizeof(*out->approvers));
-	for (size_t i = 0; i < out->napprovers; i++)
-		out->approvers[i] = approvers->u.array.items[i]->u.string.s;
-	out->count_field = min ? "minApprovals" : "approvers";
-	out->count_node = min ? min->value : approvers;
+		return r;
+	r->napprovers = approvers->u.array.len;
+	r->approvers = xcalloc(r->napprovers, sizeof(*r->approvers));
+	for (size_t i = 0; i < r->napprovers; i++)
+		r->approvers[i] = approvers->u.array.items[i]->u.string.s;
+	r->count_field = min ? "minApprovals" : "approvers";
+	r->count_node = min ? min->value : approvers;
+	return r;
+}
+
+static void free_human(void *config)
+{
+	struct approval_rule *r = config;
+	if (r)
+		free(r->approvers);
+	free(r);
+}
+
+static const struct approval_rule *human_approval(const void *config)
+{
+	return config;
 }
 
 /* "approval by alice, bob (asked through slack)". */
@@ -191,6 +208,8 @@ const struct step_type step_human = {
 	.fields = human_fields,
 	.validate = validate_human,
 	.describe = describe_human,
+	.bind = bind_human,
+	.free_config = free_human,
 	.approval = human_approval,
 	.waiting_for = human_waiting_for,
 };

@@ -3,7 +3,11 @@
  */
 #include "plan/step-type.h"
 
+#include "util/alloc.h"
 #include "util/timefmt.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
 
 #define MAX_WAIT_SECONDS 31536000 /* 365 days */
 
@@ -60,17 +64,31 @@ static void describe_wait(const struct doc_node *step, struct strbuf *out)
 	}
 }
 
-/* When the wait of an attempt that starts at now ends (due_ms hook). */
-static int64_t wait_due_ms(const struct doc_node *step, int64_t now)
+/* A Wait step, read once when the plan is built. */
+struct wait_config {
+	bool relative; /* "seconds": the wait starts with the attempt */
+	int64_t ms;    /* its length (relative), or the time it ends (ms since the epoch) */
+};
+
+static void *bind_wait(const struct doc_node *step)
 {
+	struct wait_config *c = xcalloc(1, sizeof(*c));
 	const struct doc_node *secs = doc_get(step, "seconds");
-	int64_t due;
 	const char *reason;
-	if (secs)
-		return now + secs->u.number.integer * 1000;
-	if (rfc3339_parse(step_string(step, "until"), &due, &reason) < 0)
-		return now;
-	return due;
+	if (secs) {
+		c->relative = true;
+		c->ms = secs->u.number.integer * 1000;
+	} else if (rfc3339_parse(step_string(step, "until"), &c->ms, &reason) < 0) {
+		c->ms = 0; /* cannot happen in a valid plan: ends at once */
+	}
+	return c;
+}
+
+/* When the wait of an attempt that starts at now ends (due_ms hook). */
+static int64_t wait_due_ms(const void *config, int64_t now)
+{
+	const struct wait_config *c = config;
+	return c->relative ? now + c->ms : c->ms;
 }
 
 /* What a running Wait waits for. */
@@ -89,6 +107,8 @@ const struct step_type step_wait = {
 	.fields = wait_fields,
 	.validate = validate_wait,
 	.describe = describe_wait,
+	.bind = bind_wait,
+	.free_config = free,
 	.due_ms = wait_due_ms,
 	.waiting_for = wait_waiting_for,
 };

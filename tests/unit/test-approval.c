@@ -207,33 +207,29 @@ static void test_rule_of_steps(void **state)
 	(void)state;
 	struct plan *plan = plan_from(plan_text);
 	const struct plan_step *steps = plan->stages[0].steps;
-	struct approval_rule r;
-	assert_true(approval_rule_of(&steps[0], &r));
-	assert_int_equal(r.napprovers, 2);
-	assert_string_equal(r.approvers[0], "alice");
-	assert_string_equal(r.approvers[1], "group:rm");
-	assert_int_equal(r.min_approvals, 2);
-	assert_false(r.self_approval); /* the default with approvers */
-	assert_string_equal(r.message, "ship?");
-	assert_string_equal(r.count_field, "minApprovals");
-	approval_rule_release(&r);
-	assert_null(r.approvers);
-	assert_true(approval_rule_of(&steps[1], &r));
-	assert_int_equal(r.napprovers, 0);
-	assert_int_equal(r.min_approvals, 1);
-	assert_true(r.self_approval); /* the default without approvers */
-	assert_null(r.count_node);
-	approval_rule_release(&r);
-	for (int i = 2; i < 4; i++) {
-		assert_false(approval_rule_of(&steps[i], &r));
-		assert_int_equal(r.min_approvals, 1);
-		approval_rule_release(&r);
-	}
+	/* read once, when the plan was built: the same rule every time */
+	const struct approval_rule *r = approval_rule_of(&steps[0]);
+	assert_non_null(r);
+	assert_ptr_equal(r, approval_rule_of(&steps[0]));
+	assert_int_equal(r->napprovers, 2);
+	assert_string_equal(r->approvers[0], "alice");
+	assert_string_equal(r->approvers[1], "group:rm");
+	assert_int_equal(r->min_approvals, 2);
+	assert_false(r->self_approval); /* the default with approvers */
+	assert_string_equal(r->message, "ship?");
+	assert_string_equal(r->count_field, "minApprovals");
+	r = approval_rule_of(&steps[1]);
+	assert_non_null(r);
+	assert_int_equal(r->napprovers, 0);
+	assert_int_equal(r->min_approvals, 1);
+	assert_true(r->self_approval); /* the default without approvers */
+	assert_null(r->count_node);
+	for (int i = 2; i < 4; i++)
+		assert_null(approval_rule_of(&steps[i]));
 	assert_int_equal(approval_needed(&steps[0]), 2);
 	assert_string_equal(approval_message(&steps[1]), "ok?");
 	assert_null(approval_message(&steps[3]));
 	assert_int_equal(approval_needed(&steps[3]), 1);
-	approval_rule_release(NULL);
 	plan_free(plan);
 }
 
@@ -363,7 +359,8 @@ static void test_presentation_hooks(void **state)
 	view.cancelling = true; /* left to the generic words */
 	steps[3].type->waiting_for(steps[3].node, &view, &sb);
 	assert_int_equal(sb.len, 0);
-	assert_true(steps[2].type->due_ms(steps[2].node, T0) == T0 + 5000);
+	assert_true(steps[2].type->due_ms(steps[2].config, T0) == T0 + 5000);
+	assert_string_equal(steps[3].type->program(steps[3].config), "true");
 	assert_null(steps[3].type->work_summary);
 
 	const struct step_type *cb = step_type_find("CodeBuild");
