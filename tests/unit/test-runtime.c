@@ -14,6 +14,7 @@
 #include "plan/step-type.h"
 #include "runtime/control.h"
 #include "runtime/runner.h"
+#include "util/timefmt.h"
 
 #include <sqlite3.h>
 
@@ -825,6 +826,139 @@ static void test_redrive(void **state)
 	assert_int_equal(rt_stop(fx), 1);
 }
 
+/* ---- leases -------------------------------------------------------------------------------- */
+
+/* Runs sql on the store file through a connection of its own (another
+ * process writing the leases table). */
+static void store_sql(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	if (sqlite3_open(path, &db) != SQLITE_OK || sqlite3_busy_timeout(db, 10000) != SQLITE_OK ||
+	    sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* Gives the lease of id to owner (of process pid on this host), whoever held it. */
+static void lease_to(struct rt_fixture *fx, const char *id, const char *owner, long pid)
+{
+	char host[64] = "localhost";
+	gethostname(host, sizeof(host) - 1);
+	char *sql = xstrfmt("UPDATE leases SET owner = '%s', host = '%s', pid = %ld, "
+	                    "expires_ms = %lld WHERE execution_id = '%s'",
+	                    owner, host, pid, (long long)(wall_clock_ms() + 600000), id);
+	store_sql(fx->path, sql);
+	free(sql);
+}
+
+static const char *const one_stage_two =
+    "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": \"a\"},"
+    "{\"type\": \"Stub\", \"name\": \"b\"}]}]}";
+
+static void status_fn(void *arg)
+{
+	struct redrive_job *j = arg; /* id in, r out */
+	j->r = runtime_status(j->fx->rt, j->id);
+}
+
+static void test_lease_expired_taken_back(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx, one_stage_two, "alice", id);
+	rt_start(fx);
+	size_t a = stub_wait(id, 0, 0, 1), b = stub_wait(id, 0, 1, 1);
+	stub_started(fx, a, json_pack("{si}", "pid", 1));
+	rt_wait_events(fx, id, "StepStarted 0.0#1");
+	/* The lease lapsed (the process hung), and nobody took the release. */
+	char *sql = xstrfmt("UPDATE leases SET expires_ms = 0 WHERE execution_id = '%s'", id);
+	store_sql(fx->path, sql);
+	free(sql);
+	stub_end(fx, a, true, NULL);
+	stub_run(fx, b, true);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepScheduled 0.1#1 "
+	                 "StepStarted 0.0#1 StepSucceeded 0.0#1 StepStarted 0.1#1 "
+	                 "StepSucceeded 0.1#1 StageFinished 0 ExecutionFinished");
+}
+
+static void test_lease_taken_over(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16], thief[128];
+	rt_new(fx, &plain);
+	rt_submit(fx, one_stage_two, "alice", id);
+	rt_start(fx);
+	size_t a = stub_wait(id, 0, 0, 1), b = stub_wait(id, 0, 1, 1);
+	stub_started(fx, a, json_pack("{si}", "pid", 1));
+	stub_started(fx, b, json_pack("{si}", "pid", 2));
+	rt_wait_events(fx, id, "StepStarted 0.1#1");
+	/* Another live process (this one's pid) took the release over. */
+	snprintf(thief, sizeof(thief), "thief:%d", (int)getpid());
+	lease_to(fx, id, thief, (long)getpid());
+	stub_end(fx, a, true, NULL);
+	/* The runtime lets it go: its event is not written, its other work stops,
+	 * and the release is no longer its own. */
+	assert_int_equal(rt_join(fx), 0);
+	assert_true(rt_reported(fx, "run by another steppy process now"));
+	assert_int_equal(stubs[b].cancels, 1);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepScheduled 0.1#1 "
+	                 "StepStarted 0.0#1 StepStarted 0.1#1");
+	struct redrive_job j = { .fx = fx, .id = id };
+	rt_call(fx, status_fn, &j);
+	assert_int_equal(j.r, -1);
+	assert_true(store_lease_held_elsewhere(fx->reader, id, "", wall_clock_ms()));
+}
+
+static void test_lease_behind(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Human\", "
+	          "\"name\": \"go\", \"message\": \"Go?\"}, {\"type\": \"Stub\", \"name\": "
+	          "\"s\"}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	size_t s = stub_wait(id, 0, 1, 1);
+	stub_started(fx, s, json_pack("{si}", "pid", 1));
+	rt_wait_events(fx, id, "StepStarted 0.1#1");
+	/* The lease passes to a process that is gone (pids never go this high) ... */
+	lease_to(fx, id, "gone", 0x7ffffff0L);
+	/* ... so a decision is applied directly, behind the runtime's back. */
+	struct strbuf err = STRBUF_INIT;
+	int r = control_apply(fx->reader, id, "approve",
+	                      json_pack("{sisiss}", "stage", 0, "step", 0, "by", "bob"),
+	                      DEADLINE_MS, &err);
+	if (r != CONTROL_DONE_HERE)
+		fail_msg("control_apply: %d %s", r, err.buf);
+	strbuf_release(&err);
+	/* The runtime's copy is stale: it takes the lease back but not the
+	 * release; what it had not recorded is not written over the decision. */
+	stub_end(fx, s, true, NULL);
+	assert_int_equal(rt_join(fx), 0);
+	assert_true(rt_reported(fx, "run by another steppy process now"));
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepScheduled 0.1#1 StepStarted 0.1#1 HumanDecision 0.0#1");
+	/* It gave the lease back: the next process continues from the store. */
+	assert_false(store_lease_held_elsewhere(fx->reader, id, "", wall_clock_ms()));
+	restart(fx, &plain);
+	struct adopt_job aj = { .fx = fx };
+	rt_call(fx, adopt_fn, &aj);
+	assert_int_equal(aj.n, 1);
+	rt_start(fx);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepScheduled 0.1#1 StepStarted 0.1#1 HumanDecision 0.0#1 "
+	                 "StepFailed 0.1#1 StageFinished 0 ExecutionFinished");
+}
+
 /* ---- a store that refuses writes --------------------------------------------------------------
  */
 
@@ -941,6 +1075,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_resumes_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parking, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redrive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_expired_taken_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_taken_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_behind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_stops, setup, teardown),
 	};
