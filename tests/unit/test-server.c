@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 #include <openssl/sha.h>
+#include <sqlite3.h>
 
 struct srv_fixture {
 	struct rt_fixture rt;
@@ -391,6 +392,118 @@ static void test_abort_through_api(void **state)
 	answer_release(&a);
 }
 
+static void test_retry_events_metrics(void **state)
+{
+	struct srv_fixture *f = *state;
+	start_with_tokens(f);
+	struct answer a = call(f, "POST", "/api/v1/executions", OPERATOR_TOKEN, human_plan);
+	assert_int_equal(a.status, 201);
+	char id[16], path[128];
+	snprintf(id, sizeof(id), "%s", str(&a, "id"));
+	answer_release(&a);
+	/* A release that runs is not retried. */
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/retry", id);
+	a = call(f, "POST", path, OPERATOR_TOKEN, NULL);
+	expect_error(&a, 409, "refused");
+	answer_release(&a);
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/abort", id);
+	a = call(f, "POST", path, OPERATOR_TOKEN, NULL);
+	assert_int_equal(a.status, 200);
+	answer_release(&a);
+	rt_wait_status(&f->rt, id, "ABORTED");
+	/* An aborted one is continued by the server's runtime (a job on its loop). */
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/retry", id);
+	a = call(f, "POST", path, OPERATOR_TOKEN, NULL);
+	if (a.status != 200)
+		fail_msg("retry answered %ld: %s", a.status, a.body);
+	assert_string_equal(str(&a, "result"), "retrying");
+	answer_release(&a);
+	rt_wait_events(&f->rt, id, "ExecutionRedriven StageStarted 0 StepScheduled 0.0#2");
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/steps/0/0/approve", id);
+	a = call(f, "POST", path, APPROVER_TOKEN, NULL);
+	assert_int_equal(a.status, 200);
+	answer_release(&a);
+	rt_wait_status(&f->rt, id, "SUCCEEDED");
+	/* The history through the API is the store's. */
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/events", id);
+	a = call(f, "GET", path, VIEWER_TOKEN, NULL);
+	assert_int_equal(a.status, 200);
+	json_t *events = json_object_get(a.json, "events");
+	struct event_list h;
+	rt_history(&f->rt, id, &h);
+	assert_int_equal(json_array_size(events), h.len);
+	event_list_release(&h);
+	answer_release(&a);
+	/* Metrics: for viewers, in Prometheus' text format. */
+	a = call(f, "GET", "/metrics", NULL, NULL);
+	expect_error(&a, 401, "unauthenticated");
+	answer_release(&a);
+	a = call(f, "GET", "/metrics", VIEWER_TOKEN, NULL);
+	assert_int_equal(a.status, 200);
+	assert_non_null(strstr(a.content_type, "text/plain"));
+	assert_non_null(strstr(a.body, "# TYPE steppy_http_requests_total counter"));
+	answer_release(&a);
+}
+
+/* While the store refuses writes the server says so: /healthz and changes
+ * answer 503 with a JSON error, reads go on. */
+static void test_store_down_503(void **state)
+{
+	struct srv_fixture *f = *state;
+	/* A short busy timeout (of the runtime's connection), so the refusal comes soon. */
+	store_busy_timeout(f->rt.st, 100);
+	start_server(f, NULL);
+	struct answer a = call(f, "POST", "/api/v1/executions", NULL,
+	                       "{\"plan\": {\"stages\": [{\"name\": \"s\", \"steps\": "
+	                       "[{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 2}]}]}}");
+	assert_int_equal(a.status, 201);
+	char id[16];
+	snprintf(id, sizeof(id), "%s", str(&a, "id"));
+	answer_release(&a);
+	/* Another process holds the write lock when the Wait comes due. */
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(f->rt.path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	char *h = rt_events(&f->rt, id);
+	bool late = strstr(h, "TimerFired") != NULL;
+	free(h);
+	if (late) {
+		sqlite3_close(db);
+		skip(); /* a machine too slow to take the lock within 2 s proves nothing */
+	}
+	int64_t deadline = rt_now_ms() + DEADLINE_MS;
+	for (;;) {
+		a = call(f, "GET", "/healthz", NULL, NULL);
+		if (a.status != 200 || rt_now_ms() > deadline)
+			break;
+		answer_release(&a);
+		rt_sleep_ms(20);
+	}
+	expect_error(&a, 503, "store-unavailable");
+	assert_string_equal(str(&a, "status"), "unhealthy");
+	answer_release(&a);
+	a = call(f, "POST", "/api/v1/executions", NULL, human_plan);
+	expect_error(&a, 503, "store-unavailable");
+	answer_release(&a);
+	a = call(f, "GET", "/api/v1/executions", NULL, NULL);
+	assert_int_equal(a.status, 200);
+	answer_release(&a);
+	/* The lock goes: the kept events are recorded, and all is well again. */
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	rt_wait_status(&f->rt, id, "SUCCEEDED");
+	deadline = rt_now_ms() + DEADLINE_MS;
+	for (;;) {
+		a = call(f, "GET", "/healthz", NULL, NULL);
+		if (a.status == 200 || rt_now_ms() > deadline)
+			break;
+		answer_release(&a);
+		rt_sleep_ms(20);
+	}
+	assert_int_equal(a.status, 200);
+	answer_release(&a);
+}
+
 int main(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -399,6 +512,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens_and_roles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_through_api, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_events_metrics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_down_503, setup, teardown),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	curl_global_cleanup();
