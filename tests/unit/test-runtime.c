@@ -17,6 +17,7 @@
 #include "util/timefmt.h"
 
 #include <sqlite3.h>
+#include <stdatomic.h>
 
 /* ---- the stub step types ------------------------------------------------------
  *
@@ -46,8 +47,9 @@ struct stub {
 static pthread_mutex_t stub_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct stub stubs[MAX_STUBS]; /* [0, nstubs) used, under stub_lock */
 static size_t nstubs;
-static int nreaped;      /* reap() calls */
-static char reaped[256]; /* the handle of the last one, as JSON */
+static atomic_bool stub_stubborn; /* cancel() does not stop the work */
+static int nreaped;               /* reap() calls */
+static char reaped[256];          /* the handle of the last one, as JSON */
 
 static const struct field_spec stub_fields[] = {
 	/* start() fails at once with this message */
@@ -123,7 +125,7 @@ static void stub_cancel(struct attempt *a, void *state)
 	(void)a;
 	struct stub *s = state;
 	s->cancels++;
-	if (s->live && !uv_is_active((uv_handle_t *)&s->timer))
+	if (s->live && !atomic_load(&stub_stubborn) && !uv_is_active((uv_handle_t *)&s->timer))
 		uv_timer_start(&s->timer, stub_cancel_cb, 0, 0);
 }
 
@@ -176,6 +178,7 @@ static void stub_reset(void)
 		json_decref(stubs[i].cancel_end);
 	}
 	nstubs = 0;
+	atomic_store(&stub_stubborn, false);
 	nreaped = 0;
 	reaped[0] = '\0';
 }
@@ -281,6 +284,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct rt_fixture *fx = *state;
+	atomic_store(&stub_stubborn, false); /* a failed test must not hang runtime_free() */
 	rt_teardown(fx);
 	stub_reset();
 	free(fx);
@@ -704,6 +708,83 @@ static void test_restart_resumes_wait(void **state)
 	json_decref(fired.data);
 }
 
+static void test_reattach_while_cancelling(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	          "[{\"type\": \"StubRemote\", \"name\": \"r\"}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	size_t r = stub_wait(id, 0, 0, 1);
+	stub_started(fx, r, json_pack("{ss}", "build", "b-9"));
+	rt_wait_events(fx, id, "StepStarted 0.0#1");
+	/* An abort asks the remote work to stop; it takes its time ... */
+	atomic_store(&stub_stubborn, true);
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(control_apply(fx->reader, id, "abort", json_pack("{ss}", "by", "bob"),
+	                               DEADLINE_MS, &err),
+	                 CONTROL_DONE_BY_OWNER);
+	strbuf_release(&err);
+	rt_wait_events(fx, id, "StepCancelRequested 0.0#1");
+	/* ... and the process stops meanwhile, forgetting it. */
+	assert_int_equal(rt_stop(fx), 1);
+	assert_true(stubs[r].detached);
+	assert_int_equal(stubs[r].cancels, 1);
+
+	/* The next process finds the work again and asks it to stop again. */
+	restart(fx, &plain);
+	struct adopt_job j = { .fx = fx };
+	rt_call(fx, adopt_fn, &j);
+	assert_int_equal(j.n, 1);
+	size_t again = stub_wait_for(id, 0, 0, 1, true);
+	assert_int_equal(stubs[again].cancels, 1);
+	rt_start(fx);
+	stub_end(fx, again, false, json_pack("{ss}", "error", "stopped"));
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "AbortRequested StepCancelRequested 0.0#1 StepCancelled 0.0#1 "
+	                 "StageFinished 0 ExecutionFinished");
+	char *status = rt_status(fx, id);
+	assert_string_equal(status, "ABORTED");
+	free(status);
+}
+
+static void test_reattach_before_started(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	          "[{\"type\": \"StubRemote\", \"name\": \"r\"}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	stub_wait(id, 0, 0, 1);
+	/* Stopped before the work was known to exist (no StepStarted) ... */
+	assert_int_equal(rt_stop(fx), 1);
+	restart(fx, &plain);
+	struct adopt_job j = { .fx = fx };
+	rt_call(fx, adopt_fn, &j);
+	assert_int_equal(j.n, 1);
+	/* ... the next process starts it again with the same idempotency key and
+	 * no handle, and the runner reports it started. */
+	size_t again = stub_wait_for(id, 0, 0, 1, true);
+	assert_null(stubs[again].handle);
+	char key[64];
+	stub_key(key, sizeof(key), id, 0, 0, 1);
+	assert_string_equal(stubs[again].key, key);
+	rt_start(fx);
+	stub_run(fx, again, true);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepSucceeded 0.0#1 StageFinished 0 ExecutionFinished");
+}
+
 /* ---- parking ---------------------------------------------------------------------------- */
 
 #define NPARK 40
@@ -1073,6 +1154,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_resumes_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reattach_while_cancelling, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reattach_before_started, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parking, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redrive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_expired_taken_back, setup, teardown),
