@@ -42,6 +42,7 @@ struct stub {
 	int cancels;        /* cancel() calls */
 	bool detached;      /* detach() was called */
 	json_t *cancel_end; /* details of the end after a cancel, or NULL: {"error": "stopped"} */
+	char secrets[128];  /* the values to mask start() was given, each followed by ";" */
 };
 
 static pthread_mutex_t stub_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -112,6 +113,9 @@ static int stub_start(struct attempt *a, const struct attempt_info *info, const 
 	s->live = true;
 	s->reattaching = info->reattaching;
 	s->handle = info->handle ? json_deep_copy(info->handle) : NULL;
+	for (size_t i = 0; info->secret_values && info->secret_values[i]; i++)
+		snprintf(s->secrets + strlen(s->secrets), sizeof(s->secrets) - strlen(s->secrets),
+		         "%s;", info->secret_values[i]);
 	uv_timer_init(info->svc->loop, &s->timer);
 	s->timer.data = s;
 	nstubs++;
@@ -168,6 +172,17 @@ static const struct step_type stub_remote_type = {
 	.start = stub_start,
 	.cancel = stub_cancel,
 	.detach = stub_detach,
+};
+
+/* Runs programs on steppy's machine, as Exec does: a policy applies. */
+static const struct step_type stub_local_type = {
+	.name = "StubLocal",
+	.summary = "local code the unit test starts and ends",
+	.flags = STEP_LOCAL_CODE,
+	.fields = stub_fields,
+	.describe = stub_describe,
+	.start = stub_start,
+	.cancel = stub_cancel,
 };
 
 /* Forgets the stub attempts of the last test (no runtime may run). */
@@ -785,6 +800,53 @@ static void test_reattach_before_started(void **state)
 	                 "StepSucceeded 0.0#1 StageFinished 0 ExecutionFinished");
 }
 
+static void test_local_code_policy(void **state)
+{
+	struct rt_fixture *fx = *state;
+	const char *plan = "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	                   "[{\"type\": \"StubLocal\", \"name\": \"l\"}]}]}";
+	char id[16], inbox_id[16], refused_id[16];
+	/* A server whose policy takes local code, but not from an inbox. */
+	static const struct exec_policy policy = { .enabled = true, .inbox = false };
+	static const char *const secrets[] = { "s3cr3t", NULL };
+	struct runtime_options opts = { .exec_policy = &policy, .secret_values = secrets };
+	rt_new(fx, &opts);
+	rt_submit(fx, plan, "alice", id);
+	rt_submit(fx, plan, "inbox:plans/deploy.yaml", inbox_id);
+	rt_start(fx);
+	/* Allowed: it runs, and is told which values to mask. */
+	size_t l = stub_wait(id, 0, 0, 1);
+	assert_string_equal(stubs[l].secrets, "s3cr3t;");
+	stub_run(fx, l, true);
+	assert_int_equal(rt_join(fx), 0);
+	char *status = rt_status(fx, id);
+	assert_string_equal(status, "SUCCEEDED");
+	free(status);
+	/* From an inbox: refused before the runner is asked. */
+	rt_expect_events(fx, inbox_id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepFailed 0.0#1 "
+	                 "StageFinished 0 ExecutionFinished");
+	assert_int_equal(stub_count(), 1);
+	struct event ev;
+	rt_find_event(fx, inbox_id, EV_STEP_FAILED, 0, 0, 1, &ev);
+	assert_non_null(strstr(json_string_value(json_object_get(ev.data, "error")), "exec.inbox"));
+	json_decref(ev.data);
+
+	/* A process whose policy refuses local code (another configuration after a
+	 * restart): checked again before each attempt. */
+	static const struct exec_policy off = { .enabled = false };
+	struct runtime_options opts_off = { .exec_policy = &off };
+	restart(fx, &opts_off);
+	rt_submit(fx, plan, "alice", refused_id);
+	rt_start(fx);
+	assert_int_equal(rt_join(fx), 0);
+	rt_find_event(fx, refused_id, EV_STEP_FAILED, 0, 0, 1, &ev);
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(ev.data, "error")), "exec.enabled"));
+	json_decref(ev.data);
+	assert_int_equal(stub_count(), 1);
+}
+
 /* ---- parking ---------------------------------------------------------------------------- */
 
 #define NPARK 40
@@ -1139,7 +1201,8 @@ static void test_store_down_stops(void **state)
 
 int main(void)
 {
-	if (step_type_register(&stub_type) < 0 || step_type_register(&stub_remote_type) < 0) {
+	if (step_type_register(&stub_type) < 0 || step_type_register(&stub_remote_type) < 0 ||
+	    step_type_register(&stub_local_type) < 0) {
 		fprintf(stderr, "cannot register the stub step types\n");
 		return 1;
 	}
@@ -1156,6 +1219,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_resumes_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reattach_while_cancelling, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reattach_before_started, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_local_code_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parking, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redrive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_expired_taken_back, setup, teardown),
