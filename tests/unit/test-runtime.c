@@ -241,10 +241,11 @@ static size_t stub_count(void)
 }
 
 struct stub_op {
-	size_t i[2];    /* stub attempts */
-	size_t n;       /* how many of i */
-	json_t *handle; /* report started with it (taken), unless NULL */
-	bool end, ok;   /* then report ended */
+	size_t i[2];      /* stub attempts */
+	size_t n;         /* how many of i */
+	json_t *handle;   /* report started with it (taken), unless NULL */
+	json_t *progress; /* then report this progress (taken), unless NULL */
+	bool end, ok;     /* then report ended */
 	json_t *details;
 };
 
@@ -255,10 +256,13 @@ static void stub_op_fn(void *arg)
 		struct stub *s = &stubs[op->i[k]];
 		if (op->handle && s->live)
 			attempt_started(s->a, json_deep_copy(op->handle));
+		if (op->progress && s->live)
+			attempt_progress(s->a, json_deep_copy(op->progress));
 		if (op->end)
 			stub_finish(s, op->ok, op->details ? json_incref(op->details) : NULL);
 	}
 	json_decref(op->handle);
+	json_decref(op->progress);
 	json_decref(op->details);
 }
 
@@ -847,6 +851,81 @@ static void test_local_code_policy(void **state)
 	assert_int_equal(stub_count(), 1);
 }
 
+static void test_progress_is_a_notice(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	          "[{\"type\": \"Stub\", \"name\": \"a\"}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	size_t a = stub_wait(id, 0, 0, 1);
+	struct stub_op op = { .i = { a },
+		              .n = 1,
+		              .handle = json_pack("{si}", "pid", 1),
+		              .progress = json_pack("{ss}", "phase", "BUILD") };
+	rt_call(fx, stub_op_fn, &op);
+	stub_end(fx, a, true, NULL);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "Notice 0.0#1 StepSucceeded 0.0#1 StageFinished 0 ExecutionFinished");
+	struct event ev;
+	rt_find_event(fx, id, EV_NOTICE, 0, 0, 1, &ev);
+	assert_string_equal(json_string_value(json_object_get(ev.data, "phase")), "BUILD");
+	json_decref(ev.data);
+}
+
+struct submit_as_job {
+	struct rt_fixture *fx;
+	struct plan *plan;
+	const char *id;
+	int r;
+};
+
+static void submit_as_fn(void *arg)
+{
+	struct submit_as_job *j = arg;
+	const char *id;
+	struct strbuf err = STRBUF_INIT;
+	j->r = runtime_submit_as(j->fx->rt, j->plan, "t.json", "inbox:x", j->id, &id, &err);
+	strbuf_release(&err);
+}
+
+static void test_submit_as_and_adopt_refusals(void **state)
+{
+	struct rt_fixture *fx = *state;
+	const char *plan = "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	                   "[{\"type\": \"Human\", \"name\": \"go\", \"message\": \"Go?\"}]}]}";
+	rt_new(fx, &plain);
+	/* An inbox file starts exactly one release: its id is given. */
+	struct submit_as_job j = { .fx = fx, .plan = rt_plan(plan), .id = "inboxfile1" };
+	rt_call(fx, submit_as_fn, &j);
+	assert_int_equal(j.r, 0);
+	j.plan = rt_plan(plan);
+	rt_call(fx, submit_as_fn, &j);
+	assert_int_equal(j.r, SP_ECONFLICT);
+	plan_free(j.plan); /* the caller keeps the plan on failure */
+	rt_expect_events(fx, "inboxfile1",
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1");
+	/* Another runtime (another process) cannot take a release this live one
+	 * runs, nor one that does not exist. */
+	struct store *st2;
+	struct runtime *rt2;
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(store_open(fx->path, &st2, NULL), 0);
+	assert_int_equal(runtime_new(st2, &plain, &rt2, NULL), 0);
+	assert_int_equal(runtime_adopt(rt2, "inboxfile1", &err), SP_EBUSY);
+	assert_non_null(strstr(err.buf, "another steppy process"));
+	strbuf_reset(&err);
+	assert_int_equal(runtime_adopt(rt2, "nosuchid00", &err), SP_ENOENT);
+	strbuf_release(&err);
+	runtime_free(rt2);
+	store_close(st2);
+}
+
 /* ---- parking ---------------------------------------------------------------------------- */
 
 #define NPARK 40
@@ -906,8 +985,20 @@ static void test_parking(void **state)
 	rt_expect_events(fx, id,
 	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
 	                 "HumanDecision 0.0#1 StageFinished 0 ExecutionFinished");
+	int approved = j.first;
+	/* So does an abort, of another parked one. */
+	rt_call(fx, park_count_fn, &j);
+	assert_true(j.first >= 0 && j.first != approved);
+	int aborted = j.first;
+	err = (struct strbuf)STRBUF_INIT;
+	r = control_apply(fx->reader, ids[aborted], "abort", json_pack("{ss}", "by", "bob"),
+	                  DEADLINE_MS, &err);
+	if (r != CONTROL_DONE_BY_OWNER)
+		fail_msg("control_apply: %d %s", r, err.buf);
+	strbuf_release(&err);
+	rt_wait_status(fx, ids[aborted], "ABORTED");
 	for (int i = 0; i < NPARK; i++) {
-		if (i == j.first)
+		if (i == approved || i == aborted)
 			continue;
 		char *status = rt_status(fx, ids[i]);
 		assert_string_equal(status, "RUNNING");
@@ -1220,6 +1311,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reattach_while_cancelling, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reattach_before_started, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_code_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progress_is_a_notice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_submit_as_and_adopt_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parking, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redrive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_expired_taken_back, setup, teardown),
