@@ -926,6 +926,65 @@ static void test_submit_as_and_adopt_refusals(void **state)
 	store_close(st2);
 }
 
+static void test_abort_during_retry_wait(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": "
+	          "\"a\", \"retry\": {\"maxAttempts\": 2, \"intervalSeconds\": 3600}}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	stub_run(fx, stub_wait(id, 0, 0, 1), false);
+	rt_wait_events(fx, id, "RetryScheduled 0.0#1");
+	/* Nothing runs while the retry waits: the abort ends the step at once. */
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(control_apply(fx->reader, id, "abort", json_pack("{ss}", "by", "bob"),
+	                               DEADLINE_MS, &err),
+	                 CONTROL_DONE_BY_OWNER);
+	strbuf_release(&err);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepFailed 0.0#1 RetryScheduled 0.0#1 AbortRequested StepCancelled 0.0#1 "
+	                 "StageFinished 0 ExecutionFinished");
+	assert_int_equal(stub_count(), 1);
+}
+
+static void test_human_expiry_and_waiting(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Human\", "
+	          "\"name\": \"go\", \"message\": \"Go?\", \"timeoutSeconds\": 1}]}]}",
+	          "alice", id);
+	/* The projection says what it waits for, for list and the dashboard. */
+	struct exec_row row;
+	assert_int_equal(store_get(fx->reader, id, &row, NULL), 0);
+	assert_non_null(row.waiting);
+	assert_string_equal(row.waiting, "approval of \"go\"");
+	assert_true(row.next_due_ms > 0);
+	exec_row_release(&row);
+	rt_start(fx);
+	/* Nobody decides in time. */
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "TimerFired 0.0#1 StepTimedOut 0.0#1 StageFinished 0 ExecutionFinished");
+	assert_int_equal(store_get(fx->reader, id, &row, NULL), 0);
+	assert_string_equal(row.status, "FAILED");
+	assert_null(row.waiting);
+	assert_int_equal(row.next_due_ms, 0);
+	exec_row_release(&row);
+	struct event ev;
+	rt_find_event(fx, id, EV_TIMER_FIRED, 0, 0, 1, &ev);
+	assert_string_equal(json_string_value(json_object_get(ev.data, "purpose")), "expiry");
+	json_decref(ev.data);
+}
+
 /* ---- parking ---------------------------------------------------------------------------- */
 
 #define NPARK 40
@@ -1313,6 +1372,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_local_code_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_progress_is_a_notice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_submit_as_and_adopt_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_during_retry_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_human_expiry_and_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parking, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redrive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_expired_taken_back, setup, teardown),
