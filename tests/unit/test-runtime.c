@@ -985,6 +985,53 @@ static void test_human_expiry_and_waiting(void **state)
 	json_decref(ev.data);
 }
 
+struct decide_job {
+	struct rt_fixture *fx;
+	const char *id;
+	const char *by;
+	bool approve;
+	int r;
+	char reason[256];
+};
+
+static void decide_fn(void *arg)
+{
+	struct decide_job *j = arg;
+	const char *reason = NULL;
+	j->r = runtime_decide(j->fx->rt, j->id, 0, 0, j->approve, json_pack("{ss}", "by", j->by),
+	                      &reason);
+	snprintf(j->reason, sizeof(j->reason), "%s", reason ? reason : "");
+}
+
+/* The terminal of steppy run decides on the runtime directly (no inbox). */
+static void test_decide_from_terminal(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Human\", "
+	          "\"name\": \"go\", \"message\": \"Go?\", \"approvers\": [\"carol\"]}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	struct decide_job j = { .fx = fx, .id = id, .by = "bob", .approve = true };
+	rt_call(fx, decide_fn, &j);
+	assert_int_equal(j.r, SP_EINVAL);
+	assert_non_null(strstr(j.reason, "bob"));
+	j.id = "nosuchid00";
+	rt_call(fx, decide_fn, &j);
+	assert_int_equal(j.r, SP_EINVAL);
+	assert_non_null(strstr(j.reason, "not run by this process"));
+	j.id = id;
+	j.by = "carol";
+	rt_call(fx, decide_fn, &j);
+	assert_int_equal(j.r, 0);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "HumanDecision 0.0#1 StageFinished 0 ExecutionFinished");
+}
+
 /* ---- parking ---------------------------------------------------------------------------- */
 
 #define NPARK 40
@@ -1374,6 +1421,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_submit_as_and_adopt_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_during_retry_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_human_expiry_and_waiting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_decide_from_terminal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parking, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redrive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_expired_taken_back, setup, teardown),
