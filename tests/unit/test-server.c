@@ -25,9 +25,10 @@ struct srv_fixture {
 };
 
 /* Tokens of the configuration with tokens (their SHA-256 goes in it). */
-#define VIEWER_TOKEN   "stp_viewer_token_for_tests"
-#define OPERATOR_TOKEN "stp_operator_token_for_tests"
-#define APPROVER_TOKEN "stp_approver_token_for_tests"
+#define VIEWER_TOKEN    "stp_viewer_token_for_tests"
+#define OPERATOR_TOKEN  "stp_operator_token_for_tests"
+#define APPROVER_TOKEN  "stp_approver_token_for_tests"
+#define APPROVER2_TOKEN "stp_second_approver_token_for_tests"
 
 static void sha256_hex(const char *text, char out[65])
 {
@@ -296,15 +297,17 @@ static void test_bad_input(void **state)
 
 static void start_with_tokens(struct srv_fixture *f)
 {
-	char v[65], o[65], ap[65];
+	char v[65], o[65], ap[65], ap2[65];
 	sha256_hex(VIEWER_TOKEN, v);
 	sha256_hex(OPERATOR_TOKEN, o);
 	sha256_hex(APPROVER_TOKEN, ap);
+	sha256_hex(APPROVER2_TOKEN, ap2);
 	char *config = xstrfmt("tokens:\n"
 	                       "  - {name: vera, sha256: \"%s\", roles: [viewer]}\n"
 	                       "  - {name: otto, sha256: \"%s\", roles: [viewer, operator]}\n"
-	                       "  - {name: anna, sha256: \"%s\", roles: [viewer, approver]}\n",
-	                       v, o, ap);
+	                       "  - {name: anna, sha256: \"%s\", roles: [viewer, approver]}\n"
+	                       "  - {name: ben, sha256: \"%s\", roles: [approver]}\n",
+	                       v, o, ap, ap2);
 	start_server(f, config);
 	free(config);
 }
@@ -504,6 +507,46 @@ static void test_store_down_503(void **state)
 	answer_release(&a);
 }
 
+static void test_several_approvals(void **state)
+{
+	struct srv_fixture *f = *state;
+	start_with_tokens(f);
+	struct answer a = call(f, "POST", "/api/v1/executions", OPERATOR_TOKEN,
+	                       "{\"plan\": {\"stages\": [{\"name\": \"s\", \"steps\": "
+	                       "[{\"type\": \"Human\", \"name\": \"go\", \"message\": \"Go?\", "
+	                       "\"approvers\": [\"anna\", \"ben\"], \"minApprovals\": 2}]}]}}");
+	if (a.status != 201)
+		fail_msg("submit answered %ld: %s", a.status, a.body);
+	char id[16], path[128];
+	snprintf(id, sizeof(id), "%s", str(&a, "id"));
+	answer_release(&a);
+	/* The server records where it asked for approval. */
+	rt_wait_events(&f->rt, id, "StepStarted 0.0#1 Notice 0.0#1");
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/steps/0/0/approve", id);
+	/* One of two: recorded, the step still waits. */
+	a = call(f, "POST", path, APPROVER_TOKEN, NULL);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(str(&a, "result"), "approval recorded; more approvals are needed");
+	answer_release(&a);
+	/* The same person again: refused, for what the step allows now. */
+	a = call(f, "POST", path, APPROVER_TOKEN, NULL);
+	expect_error(&a, 409, "refused");
+	answer_release(&a);
+	/* A token without the approver's name in the list: not an approver. */
+	a = call(f, "POST", path, OPERATOR_TOKEN, NULL);
+	expect_error(&a, 403, "forbidden");
+	answer_release(&a);
+	a = call(f, "POST", path, APPROVER2_TOKEN, NULL);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(str(&a, "result"), "approved");
+	answer_release(&a);
+	rt_wait_status(&f->rt, id, "SUCCEEDED");
+	rt_expect_events(&f->rt, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "Notice 0.0#1 HumanDecision 0.0#1 HumanDecision 0.0#1 StageFinished 0 "
+	                 "ExecutionFinished");
+}
+
 int main(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -513,6 +556,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tokens_and_roles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_through_api, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_events_metrics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_several_approvals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_503, setup, teardown),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
