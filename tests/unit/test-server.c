@@ -12,6 +12,7 @@
 #include "runtime-harness.h"
 
 #include "server/server-internal.h"
+#include "steps/services.h"
 
 #include <curl/curl.h>
 #include <openssl/sha.h>
@@ -61,6 +62,7 @@ static void start_server(struct srv_fixture *f, const char *config)
 		                        .people = &f->cfg.people,
 		                        .retry_store = true };
 	rt_new(&f->rt, &opts);
+	step_services_open(runtime_services(f->rt.rt));
 	struct strbuf err = STRBUF_INIT;
 	if (server_start(f->srv, f->rt.rt, &err) < 0)
 		fail_msg("server_start: %s", err.buf);
