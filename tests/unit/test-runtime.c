@@ -22,12 +22,11 @@
 /* ---- the stub step types ------------------------------------------------------
  *
  * "Stub" runs local work that the test starts and ends; "StubRemote" is
- * remote work that outlives the process (it reattaches). Registered with
- * step_type_register(), as a plugin's types are. Everything that knows the
- * runner interface is in this section.
- *
- * The runner hooks are members of the step types (plan/step-type.h); the
- * runtime finds them through each step's type.
+ * remote work that outlives the process (it reattaches); "StubLocal" runs
+ * local code (an exec policy applies). Registered with step_type_register(),
+ * as a plugin's types are. Everything that knows the step-type interface
+ * (plan/step-type.h: typed config, start, cancel, reap, detach) is in this
+ * section; the runtime finds the hooks through each step's type.
  */
 
 #define MAX_STUBS 256
@@ -64,6 +63,29 @@ static void stub_describe(const struct doc_node *step, struct strbuf *out)
 	describe_line(out, "does", "what the unit test says");
 }
 
+/* The typed config: the step's fields, read once when the plan is built. */
+struct stub_config {
+	const char *fail_start; /* "failStart", or NULL; points into the step */
+};
+
+static atomic_int stub_configs; /* bound and not yet freed */
+
+static void *stub_bind(const struct doc_node *step)
+{
+	struct stub_config *c = xcalloc(1, sizeof(*c));
+	c->fail_start = step_string(step, "failStart");
+	atomic_fetch_add(&stub_configs, 1);
+	return c;
+}
+
+static void stub_free_config(void *config)
+{
+	if (!config)
+		return;
+	atomic_fetch_sub(&stub_configs, 1);
+	free(config);
+}
+
 static void stub_close_cb(uv_handle_t *h)
 {
 	(void)h;
@@ -94,10 +116,13 @@ static void stub_cancel_cb(uv_timer_t *t)
 static int stub_start(struct attempt *a, const struct attempt_info *info, const void *config,
                       void **ret_state, struct strbuf *err)
 {
-	(void)config;
-	const char *refuse = step_string(info->step_plan->node, "failStart");
-	if (refuse) {
-		strbuf_addstr(err, refuse);
+	const struct stub_config *c = config;
+	if (!c) {
+		strbuf_addstr(err, "start() was given no config");
+		return SP_EINVAL;
+	}
+	if (c->fail_start) {
+		strbuf_addstr(err, c->fail_start);
 		return SP_EINVAL;
 	}
 	pthread_mutex_lock(&stub_lock);
@@ -158,6 +183,8 @@ static const struct step_type stub_type = {
 	.flags = STEP_RETRYABLE,
 	.fields = stub_fields,
 	.describe = stub_describe,
+	.bind = stub_bind,
+	.free_config = stub_free_config,
 	.start = stub_start,
 	.cancel = stub_cancel,
 	.reap = stub_reap,
@@ -169,6 +196,8 @@ static const struct step_type stub_remote_type = {
 	.flags = STEP_RETRYABLE | STEP_REATTACH,
 	.fields = stub_fields,
 	.describe = stub_describe,
+	.bind = stub_bind,
+	.free_config = stub_free_config,
 	.start = stub_start,
 	.cancel = stub_cancel,
 	.detach = stub_detach,
@@ -181,6 +210,8 @@ static const struct step_type stub_local_type = {
 	.flags = STEP_LOCAL_CODE,
 	.fields = stub_fields,
 	.describe = stub_describe,
+	.bind = stub_bind,
+	.free_config = stub_free_config,
 	.start = stub_start,
 	.cancel = stub_cancel,
 };
@@ -307,6 +338,13 @@ static int teardown(void **state)
 	rt_teardown(fx);
 	stub_reset();
 	free(fx);
+	/* Every plan is freed by now, and with it every config its steps bound. */
+	int configs = atomic_load(&stub_configs);
+	if (configs != 0) {
+		fprintf(stderr, "%d stub configs were not freed\n", configs);
+		atomic_store(&stub_configs, 0);
+		return -1;
+	}
 	return 0;
 }
 
@@ -326,6 +364,7 @@ static void test_stages_in_order(void **state)
 	char id[16];
 	rt_new(fx, &plain);
 	rt_submit(fx, two_stages, "alice", id);
+	assert_int_equal(atomic_load(&stub_configs), 3); /* bound once, when the plan was built */
 	rt_start(fx);
 	/* Both steps of the first stage start together ... */
 	size_t a = stub_wait(id, 0, 0, 1), b = stub_wait(id, 0, 1, 1);
