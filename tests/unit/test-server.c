@@ -3,8 +3,11 @@
  * runtime on a temporary store, listening on 127.0.0.1 at a free port, and
  * called over real HTTP with libcurl: /healthz, submitting, listing and
  * reading releases, bad input answered 400 with a JSON error body,
- * authentication (401) and roles (403) with API tokens, and decisions and
- * aborts through the API reaching the runtime and its store.
+ * authentication (401) and roles (403) with API tokens, decisions (one and
+ * several approvals), aborts and retries through the API reaching the
+ * runtime and its store, live streams (a release's report once, then only
+ * later events; ended by the shutdown), and 503 while the store refuses
+ * writes.
  *
  * The runtime runs on its own thread as in `steppy serve`
  * (runtime-harness.h); the test thread is the HTTP client.
@@ -549,6 +552,134 @@ static void test_several_approvals(void **state)
 	                 "ExecutionFinished");
 }
 
+/* ---- live streams ------------------------------------------------------------------- */
+
+/* A server-sent-events client on a thread of its own: it reads until the
+ * text holds until (or the server ends the stream). */
+struct stream_client {
+	struct srv_fixture *f;
+	char path[128];
+	const char *until;
+	pthread_mutex_t lock;
+	struct strbuf text; /* what arrived, under lock */
+	bool done;          /* the request is over, under lock */
+	CURLcode rc;
+	pthread_t thread;
+};
+
+static size_t stream_collect(char *data, size_t size, size_t n, void *arg)
+{
+	struct stream_client *c = arg;
+	pthread_mutex_lock(&c->lock);
+	strbuf_add(&c->text, data, size * n);
+	bool enough = c->until && strstr(c->text.buf, c->until);
+	pthread_mutex_unlock(&c->lock);
+	return enough ? 0 : size * n; /* 0 ends the transfer */
+}
+
+static void *stream_main(void *arg)
+{
+	struct stream_client *c = arg;
+	CURL *h = curl_easy_init();
+	char url[512];
+	snprintf(url, sizeof(url), "%s%s", c->f->url, c->path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, stream_collect);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)DEADLINE_MS);
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	c->rc = curl_easy_perform(h);
+	curl_easy_cleanup(h);
+	pthread_mutex_lock(&c->lock);
+	c->done = true;
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+static void stream_open(struct stream_client *c, struct srv_fixture *f, const char *path,
+                        const char *until)
+{
+	memset(c, 0, sizeof(*c));
+	c->f = f;
+	c->until = until;
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	pthread_mutex_init(&c->lock, NULL);
+	c->text = (struct strbuf)STRBUF_INIT;
+	assert_int_equal(pthread_create(&c->thread, NULL, stream_main, c), 0);
+}
+
+/* Waits until the stream has received text (or is over). */
+static void stream_wait(struct stream_client *c, const char *text)
+{
+	int64_t deadline = rt_now_ms() + DEADLINE_MS;
+	for (;;) {
+		pthread_mutex_lock(&c->lock);
+		bool seen = strstr(c->text.buf, text) != NULL, over = c->done;
+		pthread_mutex_unlock(&c->lock);
+		if (seen)
+			return;
+		if (over || rt_now_ms() > deadline)
+			fail_msg("the stream %s never sent \"%s\"", c->path, text);
+		rt_sleep_ms(10);
+	}
+}
+
+/* Waits for the client's end (c->text stays: release it). */
+static void stream_close(struct stream_client *c)
+{
+	pthread_join(c->thread, NULL);
+	pthread_mutex_destroy(&c->lock);
+}
+
+static size_t count(const char *text, const char *what)
+{
+	size_t n = 0;
+	for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
+		n++;
+	return n;
+}
+
+static void test_streams(void **state)
+{
+	struct srv_fixture *f = *state;
+	start_server(f, NULL);
+	struct answer a = call(f, "POST", "/api/v1/executions", NULL, human_plan);
+	assert_int_equal(a.status, 201);
+	char id[16], path[128];
+	snprintf(id, sizeof(id), "%s", str(&a, "id"));
+	answer_release(&a);
+	rt_wait_events(&f->rt, id, "StepStarted 0.0#1 Notice 0.0#1");
+	/* A release's stream: its report once, then only the events after it. */
+	struct stream_client one;
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/stream", id);
+	stream_open(&one, f, path, "ExecutionFinished");
+	stream_wait(&one, "event: execution\n");
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/steps/0/0/approve", id);
+	a = call(f, "POST", path, NULL, NULL);
+	assert_int_equal(a.status, 200);
+	answer_release(&a);
+	stream_close(&one);
+	assert_int_equal(one.rc, CURLE_WRITE_ERROR); /* we ended it, having read enough */
+	assert_int_equal(count(one.text.buf, "event: execution\n"), 1);
+	assert_int_equal(count(one.text.buf, "\"type\":\"HumanDecision\""), 1);
+	assert_int_equal(count(one.text.buf, "\"type\":\"ExecutionFinished\""), 1);
+	/* what the report covered is not sent again */
+	assert_int_equal(count(one.text.buf, "\"type\":\"StepStarted\""), 0);
+	strbuf_release(&one.text);
+
+	/* The list's stream stays open; the server's shutdown ends it. */
+	struct stream_client list;
+	stream_open(&list, f, "/api/v1/stream", NULL);
+	stream_wait(&list, "event: executions\n");
+	stream_wait(&list, id);
+	rt_stop(&f->rt);
+	server_free(f->srv);
+	f->srv = NULL;
+	stream_close(&list);
+	assert_int_equal(list.rc, CURLE_OK);
+	strbuf_release(&list.text);
+}
+
 int main(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -559,6 +690,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_abort_through_api, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_events_metrics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_several_approvals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_503, setup, teardown),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
