@@ -14,10 +14,12 @@
 #include "plan/step-type.h"
 #include "runtime/control.h"
 #include "runtime/runner.h"
+#include "util/fileio.h"
 #include "util/timefmt.h"
 
 #include <sqlite3.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 
 /* ---- the stub step types ------------------------------------------------------
  *
@@ -1071,6 +1073,38 @@ static void test_decide_from_terminal(void **state)
 	                 "HumanDecision 0.0#1 StageFinished 0 ExecutionFinished");
 }
 
+/* A built-in type runs under the runtime the same way: Notify to the local
+ * log, which needs nothing outside this machine. */
+static void test_builtin_notify_to_log(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16], log[128];
+	snprintf(log, sizeof(log), "%s/notify.log", fx->dir);
+	struct runtime_options opts = { .notify_log = log };
+	rt_new(fx, &opts);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Notify\", "
+	          "\"name\": \"tell\", \"subject\": \"Released\", \"message\": \"v1 is out\", "
+	          "\"channels\": [\"log\"]}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepSucceeded 0.0#1 StageFinished 0 ExecutionFinished");
+	char *text = NULL;
+	size_t len = 0;
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(read_file_capped(log, 1 << 20, &text, &len, &err), 0);
+	strbuf_release(&err);
+	assert_non_null(strstr(text, id));
+	assert_non_null(strstr(text, "[Released] v1 is out"));
+	free(text);
+	struct stat sb;
+	assert_int_equal(stat(log, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+}
+
 /* ---- parking ---------------------------------------------------------------------------- */
 
 #define NPARK 40
@@ -1461,6 +1495,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_abort_during_retry_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_human_expiry_and_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decide_from_terminal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_builtin_notify_to_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parking, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redrive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_expired_taken_back, setup, teardown),
