@@ -14,18 +14,21 @@
 #include "plan/step-type.h"
 #include "runtime/control.h"
 #include "runtime/runner.h"
+#include "util/fileio.h"
+#include "util/timefmt.h"
 
 #include <sqlite3.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
 
 /* ---- the stub step types ------------------------------------------------------
  *
  * "Stub" runs local work that the test starts and ends; "StubRemote" is
- * remote work that outlives the process (it reattaches). Registered with
- * step_type_register(), as a plugin's types are. Everything that knows the
- * runner interface is in this section.
- *
- * The runner hooks are members of the step types (plan/step-type.h); the
- * runtime finds them through each step's type.
+ * remote work that outlives the process (it reattaches); "StubLocal" runs
+ * local code (an exec policy applies). Registered with step_type_register(),
+ * as a plugin's types are. Everything that knows the step-type interface
+ * (plan/step-type.h: typed config, start, cancel, reap, detach) is in this
+ * section; the runtime finds the hooks through each step's type.
  */
 
 #define MAX_STUBS 256
@@ -40,13 +43,15 @@ struct stub {
 	int cancels;        /* cancel() calls */
 	bool detached;      /* detach() was called */
 	json_t *cancel_end; /* details of the end after a cancel, or NULL: {"error": "stopped"} */
+	char secrets[128];  /* the values to mask start() was given, each followed by ";" */
 };
 
 static pthread_mutex_t stub_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct stub stubs[MAX_STUBS]; /* [0, nstubs) used, under stub_lock */
 static size_t nstubs;
-static int nreaped;      /* reap() calls */
-static char reaped[256]; /* the handle of the last one, as JSON */
+static atomic_bool stub_stubborn; /* cancel() does not stop the work */
+static int nreaped;               /* reap() calls */
+static char reaped[256];          /* the handle of the last one, as JSON */
 
 static const struct field_spec stub_fields[] = {
 	/* start() fails at once with this message */
@@ -58,6 +63,29 @@ static void stub_describe(const struct doc_node *step, struct strbuf *out)
 {
 	(void)step;
 	describe_line(out, "does", "what the unit test says");
+}
+
+/* The typed config: the step's fields, read once when the plan is built. */
+struct stub_config {
+	const char *fail_start; /* "failStart", or NULL; points into the step */
+};
+
+static atomic_int stub_configs; /* bound and not yet freed */
+
+static void *stub_bind(const struct doc_node *step)
+{
+	struct stub_config *c = xcalloc(1, sizeof(*c));
+	c->fail_start = step_string(step, "failStart");
+	atomic_fetch_add(&stub_configs, 1);
+	return c;
+}
+
+static void stub_free_config(void *config)
+{
+	if (!config)
+		return;
+	atomic_fetch_sub(&stub_configs, 1);
+	free(config);
 }
 
 static void stub_close_cb(uv_handle_t *h)
@@ -90,10 +118,13 @@ static void stub_cancel_cb(uv_timer_t *t)
 static int stub_start(struct attempt *a, const struct attempt_info *info, const void *config,
                       void **ret_state, struct strbuf *err)
 {
-	(void)config;
-	const char *refuse = step_string(info->step_plan->node, "failStart");
-	if (refuse) {
-		strbuf_addstr(err, refuse);
+	const struct stub_config *c = config;
+	if (!c) {
+		strbuf_addstr(err, "start() was given no config");
+		return SP_EINVAL;
+	}
+	if (c->fail_start) {
+		strbuf_addstr(err, c->fail_start);
 		return SP_EINVAL;
 	}
 	pthread_mutex_lock(&stub_lock);
@@ -109,6 +140,9 @@ static int stub_start(struct attempt *a, const struct attempt_info *info, const 
 	s->live = true;
 	s->reattaching = info->reattaching;
 	s->handle = info->handle ? json_deep_copy(info->handle) : NULL;
+	for (size_t i = 0; info->secret_values && info->secret_values[i]; i++)
+		snprintf(s->secrets + strlen(s->secrets), sizeof(s->secrets) - strlen(s->secrets),
+		         "%s;", info->secret_values[i]);
 	uv_timer_init(info->svc->loop, &s->timer);
 	s->timer.data = s;
 	nstubs++;
@@ -122,7 +156,7 @@ static void stub_cancel(struct attempt *a, void *state)
 	(void)a;
 	struct stub *s = state;
 	s->cancels++;
-	if (s->live && !uv_is_active((uv_handle_t *)&s->timer))
+	if (s->live && !atomic_load(&stub_stubborn) && !uv_is_active((uv_handle_t *)&s->timer))
 		uv_timer_start(&s->timer, stub_cancel_cb, 0, 0);
 }
 
@@ -151,6 +185,8 @@ static const struct step_type stub_type = {
 	.flags = STEP_RETRYABLE,
 	.fields = stub_fields,
 	.describe = stub_describe,
+	.bind = stub_bind,
+	.free_config = stub_free_config,
 	.start = stub_start,
 	.cancel = stub_cancel,
 	.reap = stub_reap,
@@ -162,9 +198,24 @@ static const struct step_type stub_remote_type = {
 	.flags = STEP_RETRYABLE | STEP_REATTACH,
 	.fields = stub_fields,
 	.describe = stub_describe,
+	.bind = stub_bind,
+	.free_config = stub_free_config,
 	.start = stub_start,
 	.cancel = stub_cancel,
 	.detach = stub_detach,
+};
+
+/* Runs programs on steppy's machine, as Exec does: a policy applies. */
+static const struct step_type stub_local_type = {
+	.name = "StubLocal",
+	.summary = "local code the unit test starts and ends",
+	.flags = STEP_LOCAL_CODE,
+	.fields = stub_fields,
+	.describe = stub_describe,
+	.bind = stub_bind,
+	.free_config = stub_free_config,
+	.start = stub_start,
+	.cancel = stub_cancel,
 };
 
 /* Forgets the stub attempts of the last test (no runtime may run). */
@@ -175,6 +226,7 @@ static void stub_reset(void)
 		json_decref(stubs[i].cancel_end);
 	}
 	nstubs = 0;
+	atomic_store(&stub_stubborn, false);
 	nreaped = 0;
 	reaped[0] = '\0';
 }
@@ -222,10 +274,11 @@ static size_t stub_count(void)
 }
 
 struct stub_op {
-	size_t i[2];    /* stub attempts */
-	size_t n;       /* how many of i */
-	json_t *handle; /* report started with it (taken), unless NULL */
-	bool end, ok;   /* then report ended */
+	size_t i[2];      /* stub attempts */
+	size_t n;         /* how many of i */
+	json_t *handle;   /* report started with it (taken), unless NULL */
+	json_t *progress; /* then report this progress (taken), unless NULL */
+	bool end, ok;     /* then report ended */
 	json_t *details;
 };
 
@@ -236,10 +289,13 @@ static void stub_op_fn(void *arg)
 		struct stub *s = &stubs[op->i[k]];
 		if (op->handle && s->live)
 			attempt_started(s->a, json_deep_copy(op->handle));
+		if (op->progress && s->live)
+			attempt_progress(s->a, json_deep_copy(op->progress));
 		if (op->end)
 			stub_finish(s, op->ok, op->details ? json_incref(op->details) : NULL);
 	}
 	json_decref(op->handle);
+	json_decref(op->progress);
 	json_decref(op->details);
 }
 
@@ -280,9 +336,17 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct rt_fixture *fx = *state;
+	atomic_store(&stub_stubborn, false); /* a failed test must not hang runtime_free() */
 	rt_teardown(fx);
 	stub_reset();
 	free(fx);
+	/* Every plan is freed by now, and with it every config its steps bound. */
+	int configs = atomic_load(&stub_configs);
+	if (configs != 0) {
+		fprintf(stderr, "%d stub configs were not freed\n", configs);
+		atomic_store(&stub_configs, 0);
+		return -1;
+	}
 	return 0;
 }
 
@@ -302,6 +366,7 @@ static void test_stages_in_order(void **state)
 	char id[16];
 	rt_new(fx, &plain);
 	rt_submit(fx, two_stages, "alice", id);
+	assert_int_equal(atomic_load(&stub_configs), 3); /* bound once, when the plan was built */
 	rt_start(fx);
 	/* Both steps of the first stage start together ... */
 	size_t a = stub_wait(id, 0, 0, 1), b = stub_wait(id, 0, 1, 1);
@@ -703,6 +768,343 @@ static void test_restart_resumes_wait(void **state)
 	json_decref(fired.data);
 }
 
+static void test_reattach_while_cancelling(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	          "[{\"type\": \"StubRemote\", \"name\": \"r\"}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	size_t r = stub_wait(id, 0, 0, 1);
+	stub_started(fx, r, json_pack("{ss}", "build", "b-9"));
+	rt_wait_events(fx, id, "StepStarted 0.0#1");
+	/* An abort asks the remote work to stop; it takes its time ... */
+	atomic_store(&stub_stubborn, true);
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(control_apply(fx->reader, id, "abort", json_pack("{ss}", "by", "bob"),
+	                               DEADLINE_MS, &err),
+	                 CONTROL_DONE_BY_OWNER);
+	strbuf_release(&err);
+	rt_wait_events(fx, id, "StepCancelRequested 0.0#1");
+	/* ... and the process stops meanwhile, forgetting it. */
+	assert_int_equal(rt_stop(fx), 1);
+	assert_true(stubs[r].detached);
+	assert_int_equal(stubs[r].cancels, 1);
+
+	/* The next process finds the work again and asks it to stop again. */
+	restart(fx, &plain);
+	struct adopt_job j = { .fx = fx };
+	rt_call(fx, adopt_fn, &j);
+	assert_int_equal(j.n, 1);
+	size_t again = stub_wait_for(id, 0, 0, 1, true);
+	assert_int_equal(stubs[again].cancels, 1);
+	rt_start(fx);
+	stub_end(fx, again, false, json_pack("{ss}", "error", "stopped"));
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "AbortRequested StepCancelRequested 0.0#1 StepCancelled 0.0#1 "
+	                 "StageFinished 0 ExecutionFinished");
+	char *status = rt_status(fx, id);
+	assert_string_equal(status, "ABORTED");
+	free(status);
+}
+
+static void test_reattach_before_started(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	          "[{\"type\": \"StubRemote\", \"name\": \"r\"}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	stub_wait(id, 0, 0, 1);
+	/* Stopped before the work was known to exist (no StepStarted) ... */
+	assert_int_equal(rt_stop(fx), 1);
+	restart(fx, &plain);
+	struct adopt_job j = { .fx = fx };
+	rt_call(fx, adopt_fn, &j);
+	assert_int_equal(j.n, 1);
+	/* ... the next process starts it again with the same idempotency key and
+	 * no handle, and the runner reports it started. */
+	size_t again = stub_wait_for(id, 0, 0, 1, true);
+	assert_null(stubs[again].handle);
+	char key[64];
+	stub_key(key, sizeof(key), id, 0, 0, 1);
+	assert_string_equal(stubs[again].key, key);
+	rt_start(fx);
+	stub_run(fx, again, true);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepSucceeded 0.0#1 StageFinished 0 ExecutionFinished");
+}
+
+static void test_local_code_policy(void **state)
+{
+	struct rt_fixture *fx = *state;
+	const char *plan = "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	                   "[{\"type\": \"StubLocal\", \"name\": \"l\"}]}]}";
+	char id[16], inbox_id[16], refused_id[16];
+	/* A server whose policy takes local code, but not from an inbox. */
+	static const struct exec_policy policy = { .enabled = true, .inbox = false };
+	static const char *const secrets[] = { "s3cr3t", NULL };
+	struct runtime_options opts = { .exec_policy = &policy, .secret_values = secrets };
+	rt_new(fx, &opts);
+	rt_submit(fx, plan, "alice", id);
+	rt_submit(fx, plan, "inbox:plans/deploy.yaml", inbox_id);
+	rt_start(fx);
+	/* Allowed: it runs, and is told which values to mask. */
+	size_t l = stub_wait(id, 0, 0, 1);
+	assert_string_equal(stubs[l].secrets, "s3cr3t;");
+	stub_run(fx, l, true);
+	assert_int_equal(rt_join(fx), 0);
+	char *status = rt_status(fx, id);
+	assert_string_equal(status, "SUCCEEDED");
+	free(status);
+	/* From an inbox: refused before the runner is asked. */
+	rt_expect_events(fx, inbox_id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepFailed 0.0#1 "
+	                 "StageFinished 0 ExecutionFinished");
+	assert_int_equal(stub_count(), 1);
+	struct event ev;
+	rt_find_event(fx, inbox_id, EV_STEP_FAILED, 0, 0, 1, &ev);
+	assert_non_null(strstr(json_string_value(json_object_get(ev.data, "error")), "exec.inbox"));
+	json_decref(ev.data);
+
+	/* A process whose policy refuses local code (another configuration after a
+	 * restart): checked again before each attempt. */
+	static const struct exec_policy off = { .enabled = false };
+	struct runtime_options opts_off = { .exec_policy = &off };
+	restart(fx, &opts_off);
+	rt_submit(fx, plan, "alice", refused_id);
+	rt_start(fx);
+	assert_int_equal(rt_join(fx), 0);
+	rt_find_event(fx, refused_id, EV_STEP_FAILED, 0, 0, 1, &ev);
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(ev.data, "error")), "exec.enabled"));
+	json_decref(ev.data);
+	assert_int_equal(stub_count(), 1);
+}
+
+static void test_progress_is_a_notice(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	          "[{\"type\": \"Stub\", \"name\": \"a\"}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	size_t a = stub_wait(id, 0, 0, 1);
+	struct stub_op op = { .i = { a },
+		              .n = 1,
+		              .handle = json_pack("{si}", "pid", 1),
+		              .progress = json_pack("{ss}", "phase", "BUILD") };
+	rt_call(fx, stub_op_fn, &op);
+	stub_end(fx, a, true, NULL);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "Notice 0.0#1 StepSucceeded 0.0#1 StageFinished 0 ExecutionFinished");
+	struct event ev;
+	rt_find_event(fx, id, EV_NOTICE, 0, 0, 1, &ev);
+	assert_string_equal(json_string_value(json_object_get(ev.data, "phase")), "BUILD");
+	json_decref(ev.data);
+}
+
+struct submit_as_job {
+	struct rt_fixture *fx;
+	struct plan *plan;
+	const char *id;
+	int r;
+};
+
+static void submit_as_fn(void *arg)
+{
+	struct submit_as_job *j = arg;
+	const char *id;
+	struct strbuf err = STRBUF_INIT;
+	j->r = runtime_submit_as(j->fx->rt, j->plan, "t.json", "inbox:x", j->id, &id, &err);
+	strbuf_release(&err);
+}
+
+static void test_submit_as_and_adopt_refusals(void **state)
+{
+	struct rt_fixture *fx = *state;
+	const char *plan = "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	                   "[{\"type\": \"Human\", \"name\": \"go\", \"message\": \"Go?\"}]}]}";
+	rt_new(fx, &plain);
+	/* An inbox file starts exactly one release: its id is given. */
+	struct submit_as_job j = { .fx = fx, .plan = rt_plan(plan), .id = "inboxfile1" };
+	rt_call(fx, submit_as_fn, &j);
+	assert_int_equal(j.r, 0);
+	j.plan = rt_plan(plan);
+	rt_call(fx, submit_as_fn, &j);
+	assert_int_equal(j.r, SP_ECONFLICT);
+	plan_free(j.plan); /* the caller keeps the plan on failure */
+	rt_expect_events(fx, "inboxfile1",
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1");
+	/* Another runtime (another process) cannot take a release this live one
+	 * runs, nor one that does not exist. */
+	struct store *st2;
+	struct runtime *rt2;
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(store_open(fx->path, &st2, NULL), 0);
+	assert_int_equal(runtime_new(st2, &plain, &rt2, NULL), 0);
+	assert_int_equal(runtime_adopt(rt2, "inboxfile1", &err), SP_EBUSY);
+	assert_non_null(strstr(err.buf, "another steppy process"));
+	strbuf_reset(&err);
+	assert_int_equal(runtime_adopt(rt2, "nosuchid00", &err), SP_ENOENT);
+	strbuf_release(&err);
+	runtime_free(rt2);
+	store_close(st2);
+}
+
+static void test_abort_during_retry_wait(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": "
+	          "\"a\", \"retry\": {\"maxAttempts\": 2, \"intervalSeconds\": 3600}}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	stub_run(fx, stub_wait(id, 0, 0, 1), false);
+	rt_wait_events(fx, id, "RetryScheduled 0.0#1");
+	/* Nothing runs while the retry waits: the abort ends the step at once. */
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(control_apply(fx->reader, id, "abort", json_pack("{ss}", "by", "bob"),
+	                               DEADLINE_MS, &err),
+	                 CONTROL_DONE_BY_OWNER);
+	strbuf_release(&err);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepFailed 0.0#1 RetryScheduled 0.0#1 AbortRequested StepCancelled 0.0#1 "
+	                 "StageFinished 0 ExecutionFinished");
+	assert_int_equal(stub_count(), 1);
+}
+
+static void test_human_expiry_and_waiting(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Human\", "
+	          "\"name\": \"go\", \"message\": \"Go?\", \"timeoutSeconds\": 1}]}]}",
+	          "alice", id);
+	/* The projection says what it waits for, for list and the dashboard. */
+	struct exec_row row;
+	assert_int_equal(store_get(fx->reader, id, &row, NULL), 0);
+	assert_non_null(row.waiting);
+	assert_string_equal(row.waiting, "approval of \"go\"");
+	assert_true(row.next_due_ms > 0);
+	exec_row_release(&row);
+	rt_start(fx);
+	/* Nobody decides in time. */
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "TimerFired 0.0#1 StepTimedOut 0.0#1 StageFinished 0 ExecutionFinished");
+	assert_int_equal(store_get(fx->reader, id, &row, NULL), 0);
+	assert_string_equal(row.status, "FAILED");
+	assert_null(row.waiting);
+	assert_int_equal(row.next_due_ms, 0);
+	exec_row_release(&row);
+	struct event ev;
+	rt_find_event(fx, id, EV_TIMER_FIRED, 0, 0, 1, &ev);
+	assert_string_equal(json_string_value(json_object_get(ev.data, "purpose")), "expiry");
+	json_decref(ev.data);
+}
+
+struct decide_job {
+	struct rt_fixture *fx;
+	const char *id;
+	const char *by;
+	bool approve;
+	int r;
+	char reason[256];
+};
+
+static void decide_fn(void *arg)
+{
+	struct decide_job *j = arg;
+	const char *reason = NULL;
+	j->r = runtime_decide(j->fx->rt, j->id, 0, 0, j->approve, json_pack("{ss}", "by", j->by),
+	                      &reason);
+	snprintf(j->reason, sizeof(j->reason), "%s", reason ? reason : "");
+}
+
+/* The terminal of steppy run decides on the runtime directly (no inbox). */
+static void test_decide_from_terminal(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Human\", "
+	          "\"name\": \"go\", \"message\": \"Go?\", \"approvers\": [\"carol\"]}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	struct decide_job j = { .fx = fx, .id = id, .by = "bob", .approve = true };
+	rt_call(fx, decide_fn, &j);
+	assert_int_equal(j.r, SP_EINVAL);
+	assert_non_null(strstr(j.reason, "bob"));
+	j.id = "nosuchid00";
+	rt_call(fx, decide_fn, &j);
+	assert_int_equal(j.r, SP_EINVAL);
+	assert_non_null(strstr(j.reason, "not run by this process"));
+	j.id = id;
+	j.by = "carol";
+	rt_call(fx, decide_fn, &j);
+	assert_int_equal(j.r, 0);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "HumanDecision 0.0#1 StageFinished 0 ExecutionFinished");
+}
+
+/* A built-in type runs under the runtime the same way: Notify to the local
+ * log, which needs nothing outside this machine. */
+static void test_builtin_notify_to_log(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16], log[128];
+	snprintf(log, sizeof(log), "%s/notify.log", fx->dir);
+	struct runtime_options opts = { .notify_log = log };
+	rt_new(fx, &opts);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Notify\", "
+	          "\"name\": \"tell\", \"subject\": \"Released\", \"message\": \"v1 is out\", "
+	          "\"channels\": [\"log\"]}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepSucceeded 0.0#1 StageFinished 0 ExecutionFinished");
+	char *text = NULL;
+	size_t len = 0;
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(read_file_capped(log, 1 << 20, &text, &len, &err), 0);
+	strbuf_release(&err);
+	assert_non_null(strstr(text, id));
+	assert_non_null(strstr(text, "[Released] v1 is out"));
+	free(text);
+	struct stat sb;
+	assert_int_equal(stat(log, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+}
+
 /* ---- parking ---------------------------------------------------------------------------- */
 
 #define NPARK 40
@@ -762,8 +1164,20 @@ static void test_parking(void **state)
 	rt_expect_events(fx, id,
 	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
 	                 "HumanDecision 0.0#1 StageFinished 0 ExecutionFinished");
+	int approved = j.first;
+	/* So does an abort, of another parked one. */
+	rt_call(fx, park_count_fn, &j);
+	assert_true(j.first >= 0 && j.first != approved);
+	int aborted = j.first;
+	err = (struct strbuf)STRBUF_INIT;
+	r = control_apply(fx->reader, ids[aborted], "abort", json_pack("{ss}", "by", "bob"),
+	                  DEADLINE_MS, &err);
+	if (r != CONTROL_DONE_BY_OWNER)
+		fail_msg("control_apply: %d %s", r, err.buf);
+	strbuf_release(&err);
+	rt_wait_status(fx, ids[aborted], "ABORTED");
 	for (int i = 0; i < NPARK; i++) {
-		if (i == j.first)
+		if (i == approved || i == aborted)
 			continue;
 		char *status = rt_status(fx, ids[i]);
 		assert_string_equal(status, "RUNNING");
@@ -823,6 +1237,139 @@ static void test_redrive(void **state)
 	assert_string_equal(json_string_value(json_object_get(ev.data, "by")), "bob");
 	json_decref(ev.data);
 	assert_int_equal(rt_stop(fx), 1);
+}
+
+/* ---- leases -------------------------------------------------------------------------------- */
+
+/* Runs sql on the store file through a connection of its own (another
+ * process writing the leases table). */
+static void store_sql(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	if (sqlite3_open(path, &db) != SQLITE_OK || sqlite3_busy_timeout(db, 10000) != SQLITE_OK ||
+	    sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* Gives the lease of id to owner (of process pid on this host), whoever held it. */
+static void lease_to(struct rt_fixture *fx, const char *id, const char *owner, long pid)
+{
+	char host[64] = "localhost";
+	gethostname(host, sizeof(host) - 1);
+	char *sql = xstrfmt("UPDATE leases SET owner = '%s', host = '%s', pid = %ld, "
+	                    "expires_ms = %lld WHERE execution_id = '%s'",
+	                    owner, host, pid, (long long)(wall_clock_ms() + 600000), id);
+	store_sql(fx->path, sql);
+	free(sql);
+}
+
+static const char *const one_stage_two =
+    "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": \"a\"},"
+    "{\"type\": \"Stub\", \"name\": \"b\"}]}]}";
+
+static void status_fn(void *arg)
+{
+	struct redrive_job *j = arg; /* id in, r out */
+	j->r = runtime_status(j->fx->rt, j->id);
+}
+
+static void test_lease_expired_taken_back(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx, one_stage_two, "alice", id);
+	rt_start(fx);
+	size_t a = stub_wait(id, 0, 0, 1), b = stub_wait(id, 0, 1, 1);
+	stub_started(fx, a, json_pack("{si}", "pid", 1));
+	rt_wait_events(fx, id, "StepStarted 0.0#1");
+	/* The lease lapsed (the process hung), and nobody took the release. */
+	char *sql = xstrfmt("UPDATE leases SET expires_ms = 0 WHERE execution_id = '%s'", id);
+	store_sql(fx->path, sql);
+	free(sql);
+	stub_end(fx, a, true, NULL);
+	stub_run(fx, b, true);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepScheduled 0.1#1 "
+	                 "StepStarted 0.0#1 StepSucceeded 0.0#1 StepStarted 0.1#1 "
+	                 "StepSucceeded 0.1#1 StageFinished 0 ExecutionFinished");
+}
+
+static void test_lease_taken_over(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16], thief[128];
+	rt_new(fx, &plain);
+	rt_submit(fx, one_stage_two, "alice", id);
+	rt_start(fx);
+	size_t a = stub_wait(id, 0, 0, 1), b = stub_wait(id, 0, 1, 1);
+	stub_started(fx, a, json_pack("{si}", "pid", 1));
+	stub_started(fx, b, json_pack("{si}", "pid", 2));
+	rt_wait_events(fx, id, "StepStarted 0.1#1");
+	/* Another live process (this one's pid) took the release over. */
+	snprintf(thief, sizeof(thief), "thief:%d", (int)getpid());
+	lease_to(fx, id, thief, (long)getpid());
+	stub_end(fx, a, true, NULL);
+	/* The runtime lets it go: its event is not written, its other work stops,
+	 * and the release is no longer its own. */
+	assert_int_equal(rt_join(fx), 0);
+	assert_true(rt_reported(fx, "run by another steppy process now"));
+	assert_int_equal(stubs[b].cancels, 1);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepScheduled 0.1#1 "
+	                 "StepStarted 0.0#1 StepStarted 0.1#1");
+	struct redrive_job j = { .fx = fx, .id = id };
+	rt_call(fx, status_fn, &j);
+	assert_int_equal(j.r, -1);
+	assert_true(store_lease_held_elsewhere(fx->reader, id, "", wall_clock_ms()));
+}
+
+static void test_lease_behind(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	rt_new(fx, &plain);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Human\", "
+	          "\"name\": \"go\", \"message\": \"Go?\"}, {\"type\": \"Stub\", \"name\": "
+	          "\"s\"}]}]}",
+	          "alice", id);
+	rt_start(fx);
+	size_t s = stub_wait(id, 0, 1, 1);
+	stub_started(fx, s, json_pack("{si}", "pid", 1));
+	rt_wait_events(fx, id, "StepStarted 0.1#1");
+	/* The lease passes to a process that is gone (pids never go this high) ... */
+	lease_to(fx, id, "gone", 0x7ffffff0L);
+	/* ... so a decision is applied directly, behind the runtime's back. */
+	struct strbuf err = STRBUF_INIT;
+	int r = control_apply(fx->reader, id, "approve",
+	                      json_pack("{sisiss}", "stage", 0, "step", 0, "by", "bob"),
+	                      DEADLINE_MS, &err);
+	if (r != CONTROL_DONE_HERE)
+		fail_msg("control_apply: %d %s", r, err.buf);
+	strbuf_release(&err);
+	/* The runtime's copy is stale: it takes the lease back but not the
+	 * release; what it had not recorded is not written over the decision. */
+	stub_end(fx, s, true, NULL);
+	assert_int_equal(rt_join(fx), 0);
+	assert_true(rt_reported(fx, "run by another steppy process now"));
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepScheduled 0.1#1 StepStarted 0.1#1 HumanDecision 0.0#1");
+	/* It gave the lease back: the next process continues from the store. */
+	assert_false(store_lease_held_elsewhere(fx->reader, id, "", wall_clock_ms()));
+	restart(fx, &plain);
+	struct adopt_job aj = { .fx = fx };
+	rt_call(fx, adopt_fn, &aj);
+	assert_int_equal(aj.n, 1);
+	rt_start(fx);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepScheduled 0.1#1 StepStarted 0.1#1 HumanDecision 0.0#1 "
+	                 "StepFailed 0.1#1 StageFinished 0 ExecutionFinished");
 }
 
 /* ---- a store that refuses writes --------------------------------------------------------------
@@ -924,7 +1471,8 @@ static void test_store_down_stops(void **state)
 
 int main(void)
 {
-	if (step_type_register(&stub_type) < 0 || step_type_register(&stub_remote_type) < 0) {
+	if (step_type_register(&stub_type) < 0 || step_type_register(&stub_remote_type) < 0 ||
+	    step_type_register(&stub_local_type) < 0) {
 		fprintf(stderr, "cannot register the stub step types\n");
 		return 1;
 	}
@@ -939,8 +1487,20 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_resumes_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reattach_while_cancelling, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reattach_before_started, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_local_code_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progress_is_a_notice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_submit_as_and_adopt_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_during_retry_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_human_expiry_and_waiting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_decide_from_terminal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_builtin_notify_to_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parking, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redrive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_expired_taken_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_taken_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_behind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_stops, setup, teardown),
 	};

@@ -3,8 +3,11 @@
  * runtime on a temporary store, listening on 127.0.0.1 at a free port, and
  * called over real HTTP with libcurl: /healthz, submitting, listing and
  * reading releases, bad input answered 400 with a JSON error body,
- * authentication (401) and roles (403) with API tokens, and decisions and
- * aborts through the API reaching the runtime and its store.
+ * authentication (401) and roles (403) with API tokens, decisions (one and
+ * several approvals), aborts and retries through the API reaching the
+ * runtime and its store, live streams (a release's report once, then only
+ * later events; ended by the shutdown), and 503 while the store refuses
+ * writes.
  *
  * The runtime runs on its own thread as in `steppy serve`
  * (runtime-harness.h); the test thread is the HTTP client.
@@ -12,9 +15,11 @@
 #include "runtime-harness.h"
 
 #include "server/server-internal.h"
+#include "steps/services.h"
 
 #include <curl/curl.h>
 #include <openssl/sha.h>
+#include <sqlite3.h>
 
 struct srv_fixture {
 	struct rt_fixture rt;
@@ -24,9 +29,10 @@ struct srv_fixture {
 };
 
 /* Tokens of the configuration with tokens (their SHA-256 goes in it). */
-#define VIEWER_TOKEN   "stp_viewer_token_for_tests"
-#define OPERATOR_TOKEN "stp_operator_token_for_tests"
-#define APPROVER_TOKEN "stp_approver_token_for_tests"
+#define VIEWER_TOKEN    "stp_viewer_token_for_tests"
+#define OPERATOR_TOKEN  "stp_operator_token_for_tests"
+#define APPROVER_TOKEN  "stp_approver_token_for_tests"
+#define APPROVER2_TOKEN "stp_second_approver_token_for_tests"
 
 static void sha256_hex(const char *text, char out[65])
 {
@@ -59,6 +65,7 @@ static void start_server(struct srv_fixture *f, const char *config)
 		                        .people = &f->cfg.people,
 		                        .retry_store = true };
 	rt_new(&f->rt, &opts);
+	step_services_open(runtime_services(f->rt.rt));
 	struct strbuf err = STRBUF_INIT;
 	if (server_start(f->srv, f->rt.rt, &err) < 0)
 		fail_msg("server_start: %s", err.buf);
@@ -295,15 +302,17 @@ static void test_bad_input(void **state)
 
 static void start_with_tokens(struct srv_fixture *f)
 {
-	char v[65], o[65], ap[65];
+	char v[65], o[65], ap[65], ap2[65];
 	sha256_hex(VIEWER_TOKEN, v);
 	sha256_hex(OPERATOR_TOKEN, o);
 	sha256_hex(APPROVER_TOKEN, ap);
+	sha256_hex(APPROVER2_TOKEN, ap2);
 	char *config = xstrfmt("tokens:\n"
 	                       "  - {name: vera, sha256: \"%s\", roles: [viewer]}\n"
 	                       "  - {name: otto, sha256: \"%s\", roles: [viewer, operator]}\n"
-	                       "  - {name: anna, sha256: \"%s\", roles: [viewer, approver]}\n",
-	                       v, o, ap);
+	                       "  - {name: anna, sha256: \"%s\", roles: [viewer, approver]}\n"
+	                       "  - {name: ben, sha256: \"%s\", roles: [approver]}\n",
+	                       v, o, ap, ap2);
 	start_server(f, config);
 	free(config);
 }
@@ -391,6 +400,286 @@ static void test_abort_through_api(void **state)
 	answer_release(&a);
 }
 
+static void test_retry_events_metrics(void **state)
+{
+	struct srv_fixture *f = *state;
+	start_with_tokens(f);
+	struct answer a = call(f, "POST", "/api/v1/executions", OPERATOR_TOKEN, human_plan);
+	assert_int_equal(a.status, 201);
+	char id[16], path[128];
+	snprintf(id, sizeof(id), "%s", str(&a, "id"));
+	answer_release(&a);
+	/* A release that runs is not retried. */
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/retry", id);
+	a = call(f, "POST", path, OPERATOR_TOKEN, NULL);
+	expect_error(&a, 409, "refused");
+	answer_release(&a);
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/abort", id);
+	a = call(f, "POST", path, OPERATOR_TOKEN, NULL);
+	assert_int_equal(a.status, 200);
+	answer_release(&a);
+	rt_wait_status(&f->rt, id, "ABORTED");
+	/* An aborted one is continued by the server's runtime (a job on its loop). */
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/retry", id);
+	a = call(f, "POST", path, OPERATOR_TOKEN, NULL);
+	if (a.status != 200)
+		fail_msg("retry answered %ld: %s", a.status, a.body);
+	assert_string_equal(str(&a, "result"), "retrying");
+	answer_release(&a);
+	rt_wait_events(&f->rt, id, "ExecutionRedriven StageStarted 0 StepScheduled 0.0#2");
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/steps/0/0/approve", id);
+	a = call(f, "POST", path, APPROVER_TOKEN, NULL);
+	assert_int_equal(a.status, 200);
+	answer_release(&a);
+	rt_wait_status(&f->rt, id, "SUCCEEDED");
+	/* The history through the API is the store's. */
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/events", id);
+	a = call(f, "GET", path, VIEWER_TOKEN, NULL);
+	assert_int_equal(a.status, 200);
+	json_t *events = json_object_get(a.json, "events");
+	struct event_list h;
+	rt_history(&f->rt, id, &h);
+	assert_int_equal(json_array_size(events), h.len);
+	event_list_release(&h);
+	answer_release(&a);
+	/* Metrics: for viewers, in Prometheus' text format. */
+	a = call(f, "GET", "/metrics", NULL, NULL);
+	expect_error(&a, 401, "unauthenticated");
+	answer_release(&a);
+	a = call(f, "GET", "/metrics", VIEWER_TOKEN, NULL);
+	assert_int_equal(a.status, 200);
+	assert_non_null(strstr(a.content_type, "text/plain"));
+	assert_non_null(strstr(a.body, "# TYPE steppy_http_requests_total counter"));
+	answer_release(&a);
+}
+
+/* While the store refuses writes the server says so: /healthz and changes
+ * answer 503 with a JSON error, reads go on. */
+static void test_store_down_503(void **state)
+{
+	struct srv_fixture *f = *state;
+	/* A short busy timeout (of the runtime's connection), so the refusal comes soon. */
+	store_busy_timeout(f->rt.st, 100);
+	start_server(f, NULL);
+	struct answer a = call(f, "POST", "/api/v1/executions", NULL,
+	                       "{\"plan\": {\"stages\": [{\"name\": \"s\", \"steps\": "
+	                       "[{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 2}]}]}}");
+	assert_int_equal(a.status, 201);
+	char id[16];
+	snprintf(id, sizeof(id), "%s", str(&a, "id"));
+	answer_release(&a);
+	/* Another process holds the write lock when the Wait comes due. */
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(f->rt.path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	char *h = rt_events(&f->rt, id);
+	bool late = strstr(h, "TimerFired") != NULL;
+	free(h);
+	if (late) {
+		sqlite3_close(db);
+		skip(); /* a machine too slow to take the lock within 2 s proves nothing */
+	}
+	int64_t deadline = rt_now_ms() + DEADLINE_MS;
+	for (;;) {
+		a = call(f, "GET", "/healthz", NULL, NULL);
+		if (a.status != 200 || rt_now_ms() > deadline)
+			break;
+		answer_release(&a);
+		rt_sleep_ms(20);
+	}
+	expect_error(&a, 503, "store-unavailable");
+	assert_string_equal(str(&a, "status"), "unhealthy");
+	answer_release(&a);
+	a = call(f, "POST", "/api/v1/executions", NULL, human_plan);
+	expect_error(&a, 503, "store-unavailable");
+	answer_release(&a);
+	a = call(f, "GET", "/api/v1/executions", NULL, NULL);
+	assert_int_equal(a.status, 200);
+	answer_release(&a);
+	/* The lock goes: the kept events are recorded, and all is well again. */
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	rt_wait_status(&f->rt, id, "SUCCEEDED");
+	deadline = rt_now_ms() + DEADLINE_MS;
+	for (;;) {
+		a = call(f, "GET", "/healthz", NULL, NULL);
+		if (a.status == 200 || rt_now_ms() > deadline)
+			break;
+		answer_release(&a);
+		rt_sleep_ms(20);
+	}
+	assert_int_equal(a.status, 200);
+	answer_release(&a);
+}
+
+static void test_several_approvals(void **state)
+{
+	struct srv_fixture *f = *state;
+	start_with_tokens(f);
+	struct answer a = call(f, "POST", "/api/v1/executions", OPERATOR_TOKEN,
+	                       "{\"plan\": {\"stages\": [{\"name\": \"s\", \"steps\": "
+	                       "[{\"type\": \"Human\", \"name\": \"go\", \"message\": \"Go?\", "
+	                       "\"approvers\": [\"anna\", \"ben\"], \"minApprovals\": 2}]}]}}");
+	if (a.status != 201)
+		fail_msg("submit answered %ld: %s", a.status, a.body);
+	char id[16], path[128];
+	snprintf(id, sizeof(id), "%s", str(&a, "id"));
+	answer_release(&a);
+	/* The server records where it asked for approval. */
+	rt_wait_events(&f->rt, id, "StepStarted 0.0#1 Notice 0.0#1");
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/steps/0/0/approve", id);
+	/* One of two: recorded, the step still waits. */
+	a = call(f, "POST", path, APPROVER_TOKEN, NULL);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(str(&a, "result"), "approval recorded; more approvals are needed");
+	answer_release(&a);
+	/* The same person again: refused, for what the step allows now. */
+	a = call(f, "POST", path, APPROVER_TOKEN, NULL);
+	expect_error(&a, 409, "refused");
+	answer_release(&a);
+	/* A token without the approver's name in the list: not an approver. */
+	a = call(f, "POST", path, OPERATOR_TOKEN, NULL);
+	expect_error(&a, 403, "forbidden");
+	answer_release(&a);
+	a = call(f, "POST", path, APPROVER2_TOKEN, NULL);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(str(&a, "result"), "approved");
+	answer_release(&a);
+	rt_wait_status(&f->rt, id, "SUCCEEDED");
+	rt_expect_events(&f->rt, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "Notice 0.0#1 HumanDecision 0.0#1 HumanDecision 0.0#1 StageFinished 0 "
+	                 "ExecutionFinished");
+}
+
+/* ---- live streams ------------------------------------------------------------------- */
+
+/* A server-sent-events client on a thread of its own: it reads until the
+ * text holds until (or the server ends the stream). */
+struct stream_client {
+	struct srv_fixture *f;
+	char path[128];
+	const char *until;
+	pthread_mutex_t lock;
+	struct strbuf text; /* what arrived, under lock */
+	bool done;          /* the request is over, under lock */
+	CURLcode rc;
+	pthread_t thread;
+};
+
+static size_t stream_collect(char *data, size_t size, size_t n, void *arg)
+{
+	struct stream_client *c = arg;
+	pthread_mutex_lock(&c->lock);
+	strbuf_add(&c->text, data, size * n);
+	bool enough = c->until && strstr(c->text.buf, c->until);
+	pthread_mutex_unlock(&c->lock);
+	return enough ? 0 : size * n; /* 0 ends the transfer */
+}
+
+static void *stream_main(void *arg)
+{
+	struct stream_client *c = arg;
+	CURL *h = curl_easy_init();
+	char url[512];
+	snprintf(url, sizeof(url), "%s%s", c->f->url, c->path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, stream_collect);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)DEADLINE_MS);
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	c->rc = curl_easy_perform(h);
+	curl_easy_cleanup(h);
+	pthread_mutex_lock(&c->lock);
+	c->done = true;
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+static void stream_open(struct stream_client *c, struct srv_fixture *f, const char *path,
+                        const char *until)
+{
+	memset(c, 0, sizeof(*c));
+	c->f = f;
+	c->until = until;
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	pthread_mutex_init(&c->lock, NULL);
+	c->text = (struct strbuf)STRBUF_INIT;
+	assert_int_equal(pthread_create(&c->thread, NULL, stream_main, c), 0);
+}
+
+/* Waits until the stream has received text (or is over). */
+static void stream_wait(struct stream_client *c, const char *text)
+{
+	int64_t deadline = rt_now_ms() + DEADLINE_MS;
+	for (;;) {
+		pthread_mutex_lock(&c->lock);
+		bool seen = strstr(c->text.buf, text) != NULL, over = c->done;
+		pthread_mutex_unlock(&c->lock);
+		if (seen)
+			return;
+		if (over || rt_now_ms() > deadline)
+			fail_msg("the stream %s never sent \"%s\"", c->path, text);
+		rt_sleep_ms(10);
+	}
+}
+
+/* Waits for the client's end (c->text stays: release it). */
+static void stream_close(struct stream_client *c)
+{
+	pthread_join(c->thread, NULL);
+	pthread_mutex_destroy(&c->lock);
+}
+
+static size_t count(const char *text, const char *what)
+{
+	size_t n = 0;
+	for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
+		n++;
+	return n;
+}
+
+static void test_streams(void **state)
+{
+	struct srv_fixture *f = *state;
+	start_server(f, NULL);
+	struct answer a = call(f, "POST", "/api/v1/executions", NULL, human_plan);
+	assert_int_equal(a.status, 201);
+	char id[16], path[128];
+	snprintf(id, sizeof(id), "%s", str(&a, "id"));
+	answer_release(&a);
+	rt_wait_events(&f->rt, id, "StepStarted 0.0#1 Notice 0.0#1");
+	/* A release's stream: its report once, then only the events after it. */
+	struct stream_client one;
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/stream", id);
+	stream_open(&one, f, path, "ExecutionFinished");
+	stream_wait(&one, "event: execution\n");
+	snprintf(path, sizeof(path), "/api/v1/executions/%s/steps/0/0/approve", id);
+	a = call(f, "POST", path, NULL, NULL);
+	assert_int_equal(a.status, 200);
+	answer_release(&a);
+	stream_close(&one);
+	assert_int_equal(one.rc, CURLE_WRITE_ERROR); /* we ended it, having read enough */
+	assert_int_equal(count(one.text.buf, "event: execution\n"), 1);
+	assert_int_equal(count(one.text.buf, "\"type\":\"HumanDecision\""), 1);
+	assert_int_equal(count(one.text.buf, "\"type\":\"ExecutionFinished\""), 1);
+	/* what the report covered is not sent again */
+	assert_int_equal(count(one.text.buf, "\"type\":\"StepStarted\""), 0);
+	strbuf_release(&one.text);
+
+	/* The list's stream stays open; the server's shutdown ends it. */
+	struct stream_client list;
+	stream_open(&list, f, "/api/v1/stream", NULL);
+	stream_wait(&list, "event: executions\n");
+	stream_wait(&list, id);
+	rt_stop(&f->rt);
+	server_free(f->srv);
+	f->srv = NULL;
+	stream_close(&list);
+	assert_int_equal(list.rc, CURLE_OK);
+	strbuf_release(&list.text);
+}
+
 int main(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -399,6 +688,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens_and_roles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_through_api, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_events_metrics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_several_approvals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_streams, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_down_503, setup, teardown),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	curl_global_cleanup();
