@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 #include "cli/view.h"
+#include "notify/hub.h"
 #include "runtime/control.h"
 #include "runtime/runtime.h"
 #include "steps/services.h"
@@ -15,32 +16,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-        const char run_help[] =
-            "usage: steppy run [--var NAME=VALUE]... [--db PATH] [--fail-fast] PLAN\n"
-            "\n"
-            "Validates PLAN, records a new execution in the store and runs it in the\n"
-            "foreground until it ends: stages one after another, the steps of a stage\n"
-            "together. Progress is shown live (a status line on a terminal, plain log\n"
-            "lines otherwise). A Human step is decided with steppy approve/reject from\n"
-            "anywhere, or by typing y or n here when it is the only one waiting.\n"
-            "It drives this release only: unfinished releases left by stopped steppy\n"
-            "processes are counted in one line, and steppy resume continues them.\n"
-            "\n"
-            "Ctrl-C stops steppy, not the release: running commands are stopped, and\n"
-            "steppy resume continues the release later (interrupted attempts count as\n"
-            "failed attempts). To stop the release itself: steppy abort ID.\n"
-            "\n"
-            "options:\n"
-            "  --var NAME=VALUE  a value for a plan variable (repeatable)\n"
-            "  --db PATH         the store (default $STEPPY_DB, else\n"
-            "                    $XDG_STATE_HOME/steppy/steppy.db or "
-            "~/.local/state/steppy/steppy.db)\n"
-            "  --fail-fast       the first failed step of any stage cancels the others\n"
-            "  -h, --help        show this help\n"
-            "\n"
-            "exit status: 0 succeeded, 1 invalid plan, 2 usage, store or I/O error,\n"
-            "             3 failed, 4 rejected, 5 aborted,\n"
-            "             6 steppy stopped before the release ended (steppy resume continues it)\n";
+const char run_help[] =
+    "usage: steppy run [--var NAME=VALUE]... [--db PATH] [--fail-fast] PLAN\n"
+    "\n"
+    "Validates PLAN, records a new execution in the store and runs it in the\n"
+    "foreground until it ends: stages one after another, the steps of a stage\n"
+    "together. Progress is shown live (a status line on a terminal, plain log\n"
+    "lines otherwise). A Human step is decided with steppy approve/reject from\n"
+    "anywhere, or by typing y or n here when it is the only one waiting.\n"
+    "It drives this release only: unfinished releases left by stopped steppy\n"
+    "processes are counted in one line, and steppy resume continues them.\n"
+    "\n"
+    "Ctrl-C stops steppy, not the release: running commands are stopped, and\n"
+    "steppy resume continues the release later (interrupted attempts count as\n"
+    "failed attempts). To stop the release itself: steppy abort ID.\n"
+    "\n"
+    "options:\n"
+    "  --var NAME=VALUE  a value for a plan variable (repeatable)\n"
+    "  --db PATH         the store (default $STEPPY_DB, else\n"
+    "                    $XDG_STATE_HOME/steppy/steppy.db or "
+    "~/.local/state/steppy/steppy.db)\n"
+    "  --fail-fast       the first failed step of any stage cancels the others\n"
+    "  -h, --help        show this help\n"
+    "\n"
+    "exit status: 0 succeeded, 1 invalid plan, 2 usage, store or I/O error,\n"
+    "             3 failed, 4 rejected, 5 aborted,\n"
+    "             6 steppy stopped before the release ended (steppy resume continues it)\n";
 
 const char resume_help[] =
     "usage: steppy resume [--db PATH] [ID...]\n"
@@ -87,7 +88,8 @@ static int exit_for(int status)
 
 struct session {
 	struct store *store;
-	char *notify_log; /* next to the store; the runtime borrows it */
+	char *notify_log;       /* next to the store; the runtime borrows it */
+	struct notify_hub *hub; /* the channels of Notify steps, in the runtime's services */
 	struct runtime *rt;
 	struct view *view;
 };
@@ -119,15 +121,25 @@ static int session_open(struct session *s, const char *db, bool fail_fast, bool 
 		return EXIT_USAGE;
 	}
 	strbuf_release(&err);
-	step_services_open(runtime_services(s->rt));
+	struct step_services *svc = runtime_services(s->rt);
+	step_services_open(svc);
+	/* The terminal channel is the view; the log channel notifications.log. */
+	struct notify_hub_options hub = { .log_path = s->notify_log,
+		                          .terminal = view_notify,
+		                          .terminal_arg = s->view };
+	s->hub = notify_hub_new(svc->loop, svc->aws, &hub);
+	svc->notify = s->hub;
 	view_attach(s->view, s->rt, true);
 	return EXIT_OK;
 }
 
 static void session_close(struct session *s)
 {
-	if (s->rt)
+	if (s->rt) {
 		runtime_detach_observer(s->rt);
+		runtime_services(s->rt)->notify = NULL;
+	}
+	notify_hub_free(s->hub);
 	view_free(s->view);
 	runtime_free(s->rt);
 	store_close(s->store);
