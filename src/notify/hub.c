@@ -66,14 +66,17 @@ void notify_hub_free(struct notify_hub *h)
 		return;
 	while (h->sends) {
 		struct notify_send *s = h->sends;
-		struct notify_result r = { .channel = s->channel,
+		char *channel = s->channel;
+		struct notify_result r = { .channel = channel,
 			                   .cancelled = true,
 			                   .error = "stopped" };
 		notify_result_fn done = s->done;
 		void *arg = s->arg;
+		s->channel = NULL;
 		notify_cancel(s->d);
 		unlink_send(s);
 		done(arg, &r);
+		free(channel);
 	}
 	notifier_free(h->notifier);
 	channel_free(h->terminal);

@@ -27,7 +27,8 @@ static void check_room(struct vctx *v, const struct doc_node *value)
 	const char *s = value->u.string.s;
 	if (!*s || strlen(s) > 40 || !str_all_in(s, "abcdefghijklmnopqrstuvwxyz0123456789-"))
 		v_error(v, value->pos, NULL,
-		        "\"%.80s\" is not an xyz room (up to 40 lowercase letters, digits and -)", s);
+		        "\"%.80s\" is not an xyz room (up to 40 lowercase letters, digits and -)",
+		        s);
 }
 
 static const struct field_spec xyz_fields[] = {
@@ -65,9 +66,9 @@ static int format_xyz(const struct channel *ch, const struct notice_text *t,
 	strbuf_addstr(&text, t->title);
 	if (*t->message)
 		strbuf_addf(&text, "\n%s", t->message);
-	req->body = json_dump_compact(json_pack("{s:s, s:s, s:o, s:s?}", "room", c->room, "kind",
-	                                        t->kind, "text", json_take_string(&text), "link",
-	                                        t->url));
+	req->body =
+	    json_dump_compact(json_pack("{s:s, s:s, s:o, s:s?}", "room", c->room, "kind", t->kind,
+	                                "text", json_take_string(&text), "link", t->url));
 	strbuf_release(&text);
 	req->len = strlen(req->body);
 	return 0;
