@@ -24,7 +24,8 @@
 /* 2026-01-01T00:00:00Z */
 #define T0 1767225600000LL
 
-/* ---- a kind whose attempts the test scripts ---------------------------------------------------- */
+/* ---- a kind whose attempts the test scripts ----------------------------------------------------
+ */
 
 /* The script: what each attempt answers (then ok), and what was sent. */
 struct script {
@@ -81,7 +82,8 @@ static const struct channel_type fake_once = {
 	.send = send_fake,
 };
 
-/* ---- results ----------------------------------------------------------------------------------- */
+/* ---- results -----------------------------------------------------------------------------------
+ */
 
 struct outcome {
 	int calls;
@@ -130,7 +132,8 @@ static const struct notice note = {
 	.time_ms = T0,
 };
 
-/* ---- the retry rule ---------------------------------------------------------------------------- */
+/* ---- the retry rule ----------------------------------------------------------------------------
+ */
 
 static struct outcome deliver(const struct channel_type *type, struct script *s,
                               const struct notice *n)
@@ -142,7 +145,7 @@ static struct outcome deliver(const struct channel_type *type, struct script *s,
 	struct channel *c = channel_new("x", type, s);
 	struct outcome o = { 0 };
 	notify_send(nf, c, n, done, &o);
-	channel_free(c); /* the delivery copied what it needs */
+	channel_free(c);              /* the delivery copied what it needs */
 	assert_int_equal(o.calls, 0); /* never inside the call that sent */
 	uv_run(&loop, UV_RUN_DEFAULT);
 	notifier_free(nf);
@@ -195,7 +198,8 @@ static void test_retry_final(void **state)
 	assert_string_equal(o.error, "fake channel \"x\": cannot format that");
 }
 
-/* ---- built-in kinds ---------------------------------------------------------------------------- */
+/* ---- built-in kinds ----------------------------------------------------------------------------
+ */
 
 struct shown {
 	int n;
@@ -253,9 +257,8 @@ static void test_builtin_channels(void **state)
 	size_t len;
 	struct strbuf err = STRBUF_INIT;
 	assert_int_equal(read_file_capped(log, 4096, &data, &len, &err), 0);
-	assert_string_equal(data,
-	                    "2026-01-01T00:00:00Z r-123 Tell: [Release 3.2] v3.2 is out see "
-	                    "the notes\n");
+	assert_string_equal(data, "2026-01-01T00:00:00Z r-123 Tell: [Release 3.2] v3.2 is out see "
+	                          "the notes\n");
 	free(data);
 	strbuf_release(&err);
 	notify_hub_free(h);
@@ -286,7 +289,8 @@ static void test_sns_topic_format(void **state)
 	channel_free(c);
 }
 
-/* ---- fan-out ----------------------------------------------------------------------------------- */
+/* ---- fan-out -----------------------------------------------------------------------------------
+ */
 
 static struct channel *fake_channel(const char *name, struct script *s)
 {
