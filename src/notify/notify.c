@@ -35,6 +35,12 @@
 #define MAX_ATTEMPTS    3
 #define MAX_RETRY_AFTER 60 /* seconds of a 429's Retry-After we honour */
 
+/*
+ * A delivery's first attempt waits for the loop's check phase, then one more
+ * turn (a timer): the runtime commits the events of a step (StepStarted)
+ * at its own check, so what the terminal channel shows comes after the
+ * view's line of the step, as it always did.
+ */
 struct notifier {
 	uv_loop_t *loop;
 	struct aws *aws; /* borrowed, may be NULL */
@@ -42,6 +48,10 @@ struct notifier {
 	uint64_t delays_ms[MAX_ATTEMPTS - 1];
 	struct notify_delivery *deliveries; /* in flight, doubly linked */
 	size_t n;
+	uv_check_t check;              /* runs while deliveries are ready to start */
+	uv_idle_t idle;                /* keeps the loop from blocking meanwhile */
+	struct notify_delivery *ready; /* to start at the next check, linked by ready_next */
+	int closing;                   /* handles still to close before the notifier is freed */
 };
 
 struct notify_delivery {
@@ -71,6 +81,8 @@ struct notify_delivery {
 	bool working;     /* work queued and not yet reported */
 	atomic_int abort; /* set to stop the worker */
 	char errbuf[CURL_ERROR_SIZE];
+	struct notify_delivery *ready_next;
+	bool queued;       /* in the notifier's ready list */
 	bool dead;         /* cancelled or done: no more attempts, nor callbacks */
 	bool timer_closed; /* freed once the timer is closed and the worker reported */
 };
@@ -85,6 +97,9 @@ struct notifier *notifier_new(uv_loop_t *loop, struct aws *aws)
 	n->http = http_new(loop);
 	n->delays_ms[0] = 1000;
 	n->delays_ms[1] = 4000;
+	uv_check_init(loop, &n->check);
+	uv_idle_init(loop, &n->idle);
+	n->check.data = n->idle.data = n;
 	return n;
 }
 
@@ -99,6 +114,13 @@ size_t notifier_in_flight(const struct notifier *n)
 	return n->n;
 }
 
+static void notifier_close_cb(uv_handle_t *h)
+{
+	struct notifier *n = h->data;
+	if (--n->closing == 0)
+		free(n);
+}
+
 void notifier_free(struct notifier *n)
 {
 	if (!n)
@@ -106,7 +128,9 @@ void notifier_free(struct notifier *n)
 	while (n->deliveries)
 		notify_cancel(n->deliveries);
 	http_free(n->http);
-	free(n);
+	n->closing = 2;
+	uv_close((uv_handle_t *)&n->check, notifier_close_cb);
+	uv_close((uv_handle_t *)&n->idle, notifier_close_cb);
 }
 
 /* ---- delivery lifecycle ---------------------------------------------------------------------- */
@@ -158,8 +182,20 @@ static void unlink_delivery(struct notify_delivery *d)
 
 /* Stops whatever is in flight and frees d once its timer has closed (and its worker, if any,
  * has reported). */
+static void unqueue(struct notify_delivery *d)
+{
+	for (struct notify_delivery **p = &d->n->ready; *p; p = &(*p)->ready_next)
+		if (*p == d) {
+			*p = d->ready_next;
+			break;
+		}
+	d->queued = false;
+}
+
 static void delivery_destroy(struct notify_delivery *d)
 {
+	if (d->queued)
+		unqueue(d);
 	if (d->transfer)
 		http_cancel(d->transfer);
 	if (d->call)
@@ -469,12 +505,37 @@ struct notify_delivery *delivery_new(struct notifier *n, const struct channel *c
 	return d;
 }
 
+static void idle_cb(uv_idle_t *h)
+{
+	(void)h; /* only keeps the loop from blocking until the check */
+}
+
+/* The ready deliveries' first attempts, one turn of the loop from now. */
+static void check_cb(uv_check_t *h)
+{
+	struct notifier *n = h->data;
+	uv_check_stop(&n->check);
+	uv_idle_stop(&n->idle);
+	while (n->ready) {
+		struct notify_delivery *d = n->ready;
+		n->ready = d->ready_next;
+		d->queued = false;
+		uv_timer_start(&d->timer, attempt, 0, 0);
+	}
+}
+
 struct notify_delivery *delivery_start(struct notify_delivery *d, bool ready, char *error)
 {
 	if (ready) {
 		d->timeout_ms = d->timeout_ms ? d->timeout_ms : 10000;
 		d->max_attempts = d->max_attempts ? d->max_attempts : MAX_ATTEMPTS;
-		uv_timer_start(&d->timer, attempt, 0, 0);
+		struct notify_delivery **p = &d->n->ready; /* in the order they were sent */
+		while (*p)
+			p = &(*p)->ready_next;
+		*p = d;
+		d->queued = true;
+		uv_check_start(&d->n->check, check_cb);
+		uv_idle_start(&d->n->idle, idle_cb);
 	} else {
 		d->ok = false;
 		set_error(d, error);
