@@ -100,6 +100,14 @@ for t in tests/cli/t[0-9]*.sh; do
     count "cli-asan $n" "$log/$n-asan.log" $?
 done
 
+# A channel kind in one file and one table row, linked into a binary of its own (tests/extend/).
+for b in build build/asan; do
+    cc=cc; [ "$b" = build/asan ] && cc=clang
+    STEPPY="$root/$b/steppy" STEPPY_SANITIZED=$([ "$b" = build/asan ] && echo 1 || echo 0) CC=$cc \
+        ASAN_OPTIONS=detect_leaks=1 timeout 300 sh tests/extend/channel-xyz.sh >"$log/extend-channel.log" 2>&1
+    count "extend: a channel in one file and one row ($b)" "$log/extend-channel.log" $?
+done
+
 # The fake AWS endpoint itself, proved with the AWS CLI (tests/aws/t-awscli.sh).
 timeout 300 sh tests/aws/t-awscli.sh >"$log/awscli.log" 2>&1
 count "fake AWS vs the AWS CLI" "$log/awscli.log" $?

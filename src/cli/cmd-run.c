@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 #include "cli/view.h"
+#include "notify/hub.h"
 #include "runtime/control.h"
 #include "runtime/runtime.h"
 #include "steps/services.h"
@@ -87,7 +88,8 @@ static int exit_for(int status)
 
 struct session {
 	struct store *store;
-	char *notify_log; /* next to the store; the runtime borrows it */
+	char *notify_log;       /* next to the store; the runtime borrows it */
+	struct notify_hub *hub; /* the channels of Notify steps, in the runtime's services */
 	struct runtime *rt;
 	struct view *view;
 };
@@ -119,15 +121,25 @@ static int session_open(struct session *s, const char *db, bool fail_fast, bool 
 		return EXIT_USAGE;
 	}
 	strbuf_release(&err);
-	step_services_open(runtime_services(s->rt));
+	struct step_services *svc = runtime_services(s->rt);
+	step_services_open(svc);
+	/* The terminal channel is the view; the log channel notifications.log. */
+	struct notify_hub_options hub = { .log_path = s->notify_log,
+		                          .terminal = view_notify,
+		                          .terminal_arg = s->view };
+	s->hub = notify_hub_new(svc->loop, svc->aws, &hub);
+	svc->notify = s->hub;
 	view_attach(s->view, s->rt, true);
 	return EXIT_OK;
 }
 
 static void session_close(struct session *s)
 {
-	if (s->rt)
+	if (s->rt) {
 		runtime_detach_observer(s->rt);
+		runtime_services(s->rt)->notify = NULL;
+	}
+	notify_hub_free(s->hub);
 	view_free(s->view);
 	runtime_free(s->rt);
 	store_close(s->store);

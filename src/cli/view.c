@@ -379,18 +379,6 @@ static void on_event(struct view *v, const char *id, const struct exec_state *s,
 		break;
 	case EV_STEP_SUCCEEDED: {
 		const struct step_state *st = &s->steps[e->stage][e->step];
-		json_t *channels = json_object_get(e->data, "channels");
-		bool to_terminal = false;
-		for (size_t k = 0; k < json_array_size(channels); k++)
-			to_terminal |=
-			    !strcmp(json_string_value(json_array_get(channels, k)), "terminal");
-		if (!strcmp(ps->type->name, "Notify") && to_terminal) {
-			stamp(v, id, e->time_ms);
-			const char *subject = str(e->data, "subject");
-			fprintf(v->out, "  %s[notify]%s %s%s%s\n", c(v, BOLD), c(v, RESET),
-			        subject ? subject : "", subject ? ": " : "",
-			        str(e->data, "message"));
-		}
 		stamp(v, id, e->time_ms);
 		fprintf(v->out, "  %sok%s %s", c(v, GREEN), c(v, RESET), name);
 		if (st->started_ms)
@@ -452,6 +440,16 @@ static void view_events(void *arg, const char *id, const struct exec_state *stat
 		on_event(v, id, state, &events[i]);
 	draw_status(v);
 	fflush(v->out); /* a pipe (CI log, a script waiting for a line) sees it now */
+}
+
+void view_notify(void *arg, const char *execution_id, int64_t time_ms, const char *text)
+{
+	struct view *v = arg;
+	clear_status(v);
+	stamp(v, execution_id ? execution_id : "", time_ms);
+	fprintf(v->out, "  %s[notify]%s %s\n", c(v, BOLD), c(v, RESET), text);
+	draw_status(v);
+	fflush(v->out);
 }
 
 static void view_error(void *arg, const char *message)

@@ -1,7 +1,9 @@
 /*
- * format.c - a notice in each service's format (see notify-internal.h):
- * Slack's Block Kit message, a Microsoft Teams Adaptive Card, the generic
- * webhook's JSON, an RFC 5322 mail, SNS's subject and text, a log line.
+ * format.c - a notice as every channel kind sees it (channel-type.h): its
+ * texts copied, made valid UTF-8, cut to caps and cleaned of control
+ * characters (struct notice_text); its facts, its link's label, and the
+ * plain text that mail and SNS send. Each kind's own payload (Slack's Block
+ * Kit, a Teams card, a mail) is in the kind's file.
  *
  * Every text that reaches a service is cut to what the service accepts
  * (Slack rejects a header over 150 characters with HTTP 400), and what the
@@ -14,12 +16,9 @@
 #include "util/timefmt.h"
 #include "util/utf8.h"
 
-#include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_SUBJECT 250   /* bytes of a notice's subject */
 #define MAX_MESSAGE 16384 /* bytes of a notice's message */
@@ -27,11 +26,6 @@
 #define MAX_URL     2048
 
 #define ELLIPSIS "\xE2\x80\xA6" /* U+2026, marks a text that was cut */
-
-#define SLACK_HEADER_CHARS  150  /* Block Kit: header text */
-#define SLACK_SECTION_CHARS 3000 /* Block Kit: section text, and the fallback text */
-#define TEAMS_MESSAGE_CHARS 10000
-#define SNS_SUBJECT_CHARS   99 /* "less than 100 characters" */
 
 /* ---- text helpers ---------------------------------------------------------------------------- */
 
@@ -194,8 +188,7 @@ const char *notice_link_label(const struct notice_text *t)
 	return open ? "Review and decide" : "Open in steppy";
 }
 
-/* The facts of a notice as label/value pairs; returns how many (at most 5). */
-static size_t facts(const struct notice_text *t, const char *labels[5], const char *values[5])
+size_t notice_facts(const struct notice_text *t, const char *labels[5], const char *values[5])
 {
 	const char *l[] = { "Release", "Plan", "Environment", "Stage", "Step" };
 	const char *v[] = { t->execution_id, t->plan, t->environment, t->stage, t->step };
@@ -208,8 +201,7 @@ static size_t facts(const struct notice_text *t, const char *labels[5], const ch
 	return n;
 }
 
-/* Appends s cut to max_chars characters (an ellipsis marks the cut). */
-static void add_chars(struct strbuf *out, const char *s, size_t max_chars)
+void add_chars(struct strbuf *out, const char *s, size_t max_chars)
 {
 	bool all;
 	size_t n = prefix_chars(s, max_chars, &all);
@@ -222,7 +214,7 @@ static void add_chars(struct strbuf *out, const char *s, size_t max_chars)
 	strbuf_addstr(out, ELLIPSIS);
 }
 
-static char *dump(json_t *j)
+char *json_dump_compact(json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(j);
@@ -233,211 +225,11 @@ static char *dump(json_t *j)
 	return s;
 }
 
-/* A jansson string of sb's text; sb is emptied. */
-static json_t *take_string(struct strbuf *sb)
+json_t *json_take_string(struct strbuf *sb)
 {
 	json_t *j = json_stringn(sb->buf, sb->len);
 	strbuf_reset(sb);
 	return j;
-}
-
-/* ---- Slack ----------------------------------------------------------------------------------- */
-
-/*
- * Appends s escaped for Slack's mrkdwn (&, <, > as entities, so nothing in a
- * message becomes a link or a mention), at most max_chars characters of
- * output, never cutting an entity.
- */
-static void slack_escape(struct strbuf *out, const char *s, size_t max_chars)
-{
-	size_t used = 0;
-	for (size_t i = 0; s[i];) {
-		size_t k = 1;
-		while (is_cont((unsigned char)s[i + k]))
-			k++;
-		const char *rep = s[i] == '&'   ? "&amp;"
-		                  : s[i] == '<' ? "&lt;"
-		                  : s[i] == '>' ? "&gt;"
-		                                : NULL;
-		size_t w = rep ? strlen(rep) : 1;
-		/* keep room for the ellipsis unless this is the last character */
-		if (used + w > max_chars || (used + w == max_chars && s[i + k])) {
-			strbuf_addstr(out, ELLIPSIS);
-			return;
-		}
-		if (rep)
-			strbuf_addstr(out, rep);
-		else
-			strbuf_add(out, s + i, k);
-		used += w;
-		i += k;
-	}
-}
-
-/* The message: the fallback "text" and the "blocks"; buttons: Approve and Reject. */
-static json_t *slack_message(const struct notice_text *t, bool buttons)
-{
-	struct strbuf sb = STRBUF_INIT;
-	json_t *blocks = json_array();
-
-	add_chars(&sb, t->title, SLACK_HEADER_CHARS);
-	json_array_append_new(blocks, json_pack("{s:s, s:{s:s, s:o, s:b}}", "type", "header",
-	                                        "text", "type", "plain_text", "text",
-	                                        take_string(&sb), "emoji", 1));
-	if (*t->message) {
-		slack_escape(&sb, t->message, SLACK_SECTION_CHARS);
-		json_array_append_new(blocks,
-		                      json_pack("{s:s, s:{s:s, s:o}}", "type", "section", "text",
-		                                "type", "mrkdwn", "text", take_string(&sb)));
-	}
-	const char *labels[5], *values[5];
-	size_t n = facts(t, labels, values);
-	for (size_t i = 0; i < n; i++)
-		strbuf_addf(&sb, "%s%s %s", i ? " \xC2\xB7 " : "", labels[i], values[i]);
-	if (n)
-		json_array_append_new(blocks, json_pack("{s:s, s:[{s:s, s:o}]}", "type", "context",
-		                                        "elements", "type", "plain_text", "text",
-		                                        take_string(&sb)));
-	if (t->outcome) {
-		add_chars(&sb, t->outcome, SLACK_SECTION_CHARS);
-		json_array_append_new(blocks,
-		                      json_pack("{s:s, s:{s:s, s:o}}", "type", "section", "text",
-		                                "type", "plain_text", "text", take_string(&sb)));
-	}
-	json_t *elements = json_array();
-	if (buttons && t->decide_ref) {
-		json_array_append_new(elements,
-		                      json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:s}", "type",
-		                                "button", "text", "type", "plain_text", "text",
-		                                "Approve", "style", "primary", "action_id",
-		                                "steppy-approve", "value", t->decide_ref));
-		json_array_append_new(
-		    elements,
-		    json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:{s:{s:s, s:s}, s:{s:s, s:s}, "
-		              "s:{s:s, s:s}, s:{s:s, s:s}}}",
-		              "type", "button", "text", "type", "plain_text", "text", "Reject",
-		              "style", "danger", "action_id", "steppy-reject", "value",
-		              t->decide_ref, "confirm", "title", "type", "plain_text", "text",
-		              "Reject?", "text", "type", "plain_text", "text",
-		              "The release stops at this step.", "confirm", "type", "plain_text",
-		              "text", "Reject", "deny", "type", "plain_text", "text", "Cancel"));
-	}
-	if (t->url) {
-		/* primary unless Approve is */
-		bool primary = !json_array_size(elements);
-		json_array_append_new(
-		    elements,
-		    json_pack("{s:s, s:{s:s, s:s}, s:s, s:s*, s:s}", "type", "button", "text",
-		              "type", "plain_text", "text", notice_link_label(t), "url", t->url,
-		              "style", primary ? "primary" : NULL, "action_id", "steppy-open"));
-	}
-	if (json_array_size(elements))
-		json_array_append_new(
-		    blocks, json_pack("{s:s, s:o}", "type", "actions", "elements", elements));
-	else
-		json_decref(elements);
-
-	/* The fallback text, for notifications and clients without blocks. */
-	slack_escape(&sb, t->title, SLACK_HEADER_CHARS);
-	if (*t->message) {
-		strbuf_addstr(&sb, "\n");
-		slack_escape(&sb, t->message, SLACK_SECTION_CHARS - SLACK_HEADER_CHARS - 1);
-	}
-	json_t *msg = json_pack("{s:o, s:o}", "text", take_string(&sb), "blocks", blocks);
-	strbuf_release(&sb);
-	return msg;
-}
-
-char *format_slack(const struct notice_text *t)
-{
-	return dump(slack_message(t, false));
-}
-
-char *format_slack_api(const struct notice_text *t, const char *slack_channel, const char *ts,
-                       bool buttons)
-{
-	json_t *msg = slack_message(t, buttons);
-	json_t *j = json_pack("{s:s}", "channel", slack_channel);
-	if (ts)
-		json_object_set_new(j, "ts", json_string(ts));
-	json_object_update_new(j, msg);
-	if (!ts) /* a preview would fetch the approval page for everyone in the channel */
-		json_object_update_new(
-		    j, json_pack("{s:b, s:b}", "unfurl_links", 0, "unfurl_media", 0));
-	return dump(j);
-}
-
-/* ---- Microsoft Teams ------------------------------------------------------------------------- */
-
-/*
- * A RichTextBlock of TextRuns (label bold, then text). Teams reads Markdown in
- * a TextBlock's text and in a FactSet's titles and values, so a message or a
- * step name such as "[Click to approve](https://elsewhere.example)" would
- * become a live link there; a TextRun's text is never read as Markdown
- * (Adaptive Cards 1.2+), so every text of a notice goes in TextRuns.
- */
-static json_t *teams_text(const char *label, json_t *text, const char *size, bool spaced)
-{
-	json_t *inlines = json_array();
-	if (label)
-		json_array_append_new(inlines, json_pack("{s:s, s:s+, s:s}", "type", "TextRun",
-		                                         "text", label, ": ", "weight", "Bolder"));
-	json_t *run = json_pack("{s:s, s:o}", "type", "TextRun", "text", text);
-	if (size)
-		json_object_update_new(run,
-		                       json_pack("{s:s, s:s}", "size", size, "weight", "Bolder"));
-	json_array_append_new(inlines, run);
-	json_t *block = json_pack("{s:s, s:o}", "type", "RichTextBlock", "inlines", inlines);
-	if (!spaced)
-		json_object_set_new(block, "spacing", json_string("None"));
-	return block;
-}
-
-/*
- * An Adaptive Card (1.4) in the message envelope that both Teams webhooks
- * take: the Workflows app's "When a Teams webhook request is received" and
- * the retiring Office 365 connectors' incoming webhooks.
- */
-char *format_teams(const struct notice_text *t)
-{
-	struct strbuf sb = STRBUF_INIT;
-	json_t *body = json_array();
-	json_array_append_new(body, teams_text(NULL, json_string(t->title), "Large", true));
-	if (*t->message) {
-		add_chars(&sb, t->message, TEAMS_MESSAGE_CHARS);
-		json_array_append_new(body, teams_text(NULL, take_string(&sb), NULL, true));
-	}
-	const char *labels[5], *values[5];
-	size_t n = facts(t, labels, values);
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(body,
-		                      teams_text(labels[i], json_string(values[i]), NULL, !i));
-	json_t *card = json_pack("{s:s, s:s, s:s, s:o}", "$schema",
-	                         "http://adaptivecards.io/schemas/adaptive-card.json", "type",
-	                         "AdaptiveCard", "version", "1.4", "body", body);
-	if (t->url)
-		json_object_set_new(card, "actions",
-		                    json_pack("[{s:s, s:s, s:s}]", "type", "Action.OpenUrl",
-		                              "title", notice_link_label(t), "url", t->url));
-	strbuf_release(&sb);
-	return dump(json_pack("{s:s, s:[{s:s, s:n, s:o}]}", "type", "message", "attachments",
-	                      "contentType", "application/vnd.microsoft.card.adaptive",
-	                      "contentUrl", "content", card));
-}
-
-/* ---- generic webhook ------------------------------------------------------------------------- */
-
-char *format_webhook(const struct notice_text *t)
-{
-	struct strbuf time = STRBUF_INIT;
-	rfc3339_format(&time, t->time_ms);
-	json_t *j = json_pack(
-	    "{s:s, s:s?, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s}", "kind", t->kind, "subject",
-	    t->subject, "message", t->message, "executionId", t->execution_id, "plan", t->plan,
-	    "environment", t->environment, "stage", t->stage, "step", t->step,
-	    !strcmp(t->kind, "approval") ? "approvalUrl" : "releaseUrl", t->url, "time", time.buf);
-	strbuf_release(&time);
-	return dump(j);
 }
 
 /* ---- plain text: mail and SNS ---------------------------------------------------------------- */
@@ -455,7 +247,7 @@ void format_text(const struct notice_text *t, const char *nl, struct strbuf *out
 	if (any)
 		strbuf_addstr(out, nl);
 	const char *labels[5], *values[5];
-	size_t n = facts(t, labels, values);
+	size_t n = notice_facts(t, labels, values);
 	if (n && any)
 		strbuf_addstr(out, nl);
 	for (size_t i = 0; i < n; i++)
@@ -463,136 +255,4 @@ void format_text(const struct notice_text *t, const char *nl, struct strbuf *out
 	if (t->url)
 		strbuf_addf(out, "%s%s: %s%s", n || any ? nl : "", notice_link_label(t), t->url,
 		            nl);
-}
-
-void format_sns_subject(const struct notice_text *t, struct strbuf *out)
-{
-	add_chars(out, t->title, SNS_SUBJECT_CHARS);
-}
-
-/* ---- mail ------------------------------------------------------------------------------------ */
-
-void qp_encode(const char *s, size_t len, struct strbuf *out)
-{
-	size_t col = 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '\r' && i + 1 < len && s[i + 1] == '\n') {
-			strbuf_addstr(out, "\r\n");
-			col = 0;
-			i++;
-			continue;
-		}
-		bool eol = i + 1 == len || (s[i + 1] == '\r' && i + 2 < len && s[i + 2] == '\n');
-		char enc[4];
-		size_t n = 1;
-		enc[0] = (char)c;
-		/* Literal: printable ASCII but '=', and blanks not ending a line. */
-		if (!((c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !eol)))
-			n = (size_t)snprintf(enc, sizeof(enc), "=%02X", c);
-		if (col + n > 75) { /* a soft line break keeps lines within 76 characters */
-			strbuf_addstr(out, "=\r\n");
-			col = 0;
-		}
-		strbuf_add(out, enc, n);
-		col += n;
-	}
-}
-
-void mime_header_encode(const char *text, struct strbuf *out)
-{
-	bool plain = strstr(text, "=?") == NULL;
-	for (const unsigned char *p = (const unsigned char *)text; *p && plain; p++)
-		plain = *p >= 0x20 && *p < 0x7F;
-	if (plain) {
-		strbuf_addstr(out, text);
-		return;
-	}
-	/* Encoded words of at most 75 characters: 45 bytes of text each, whole characters. */
-	const char *s = text;
-	while (*s) {
-		size_t n = strlen(s);
-		if (n > 45) {
-			n = 45;
-			while (n && is_cont((unsigned char)s[n]))
-				n--;
-		}
-		unsigned char b64[64];
-		int k = EVP_EncodeBlock(b64, (const unsigned char *)s, (int)n);
-		strbuf_addf(out, "%s=?UTF-8?B?%.*s?=", s == text ? "" : "\r\n ", k, (char *)b64);
-		s += n;
-	}
-}
-
-static void rfc5322_date(struct strbuf *out, int64_t ms)
-{
-	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-		                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	strbuf_addf(out, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday,
-	            months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
-void format_email(const struct notice_text *t, const struct channel *c, const char *message_id,
-                  struct strbuf *out)
-{
-	strbuf_addstr(out, "Date: ");
-	rfc5322_date(out, t->time_ms);
-	strbuf_addf(out, "\r\nFrom: %s\r\nTo: ", c->from);
-	size_t col = 4;
-	if (t->to)
-		strbuf_addstr(out, t->to);
-	for (size_t i = 0; !t->to && i < c->nto; i++) {
-		size_t w = strlen(c->to[i]);
-		if (i && col + w + 2 > 78) { /* fold long recipient lists */
-			strbuf_addstr(out, ",\r\n ");
-			col = 1;
-		} else if (i) {
-			strbuf_addstr(out, ", ");
-			col += 2;
-		}
-		strbuf_addstr(out, c->to[i]);
-		col += w;
-	}
-	strbuf_addstr(out, "\r\nSubject: ");
-	mime_header_encode(t->title, out);
-	strbuf_addf(out,
-	            "\r\nMessage-ID: <%s>\r\n"
-	            "MIME-Version: 1.0\r\n"
-	            "Content-Type: text/plain; charset=utf-8\r\n"
-	            "Content-Transfer-Encoding: quoted-printable\r\n"
-	            "Auto-Submitted: auto-generated\r\n"
-	            "\r\n",
-	            message_id);
-	struct strbuf text = STRBUF_INIT;
-	format_text(t, "\r\n", &text);
-	qp_encode(text.buf, text.len, out);
-	strbuf_release(&text);
-}
-
-/* ---- log ------------------------------------------------------------------------------------- */
-
-static void add_field(struct strbuf *out, const char *s)
-{
-	strbuf_addch(out, '\t');
-	if (!s || !*s) {
-		strbuf_addch(out, '-');
-		return;
-	}
-	for (; *s; s++)
-		strbuf_addch(out, *s == '\n' || *s == '\t' ? ' ' : *s);
-}
-
-void format_log_line(const struct notice_text *t, struct strbuf *out)
-{
-	rfc3339_format(out, t->time_ms);
-	add_field(out, t->kind);
-	add_field(out, t->execution_id);
-	add_field(out, t->title);
-	add_field(out, t->message);
-	add_field(out, t->url);
-	strbuf_addch(out, '\n');
 }

@@ -1,89 +1,63 @@
 /*
- * notify-internal.h - what the files of src/notify/ share: the parsed channel
- * (channel.c), the notice as the formatters see it, and the formatters
- * (format.c), which turn a notice into each service's payload. The
+ * notify-internal.h - what the files of src/notify/ share beyond the channel
+ * interface (channel-type.h): the configs of the built-in kinds (read by
+ * their unit tests), their formatters, which turn a notice into each
+ * service's payload, and the hub's constructors of built-in channels. The
  * formatters are pure functions, so tests check payloads byte for byte.
  */
 #ifndef STEPPY_NOTIFY_INTERNAL_H
 #define STEPPY_NOTIFY_INTERNAL_H
 
-#include "notify/notify.h"
-#include "util/strbuf.h"
+#include "notify/channel-type.h"
 
-enum channel_kind {
-	CHANNEL_SLACK,
-	CHANNEL_TEAMS,
-	CHANNEL_WEBHOOK,
-	CHANNEL_EMAIL,
-	CHANNEL_SNS,
-	CHANNEL_LOG
-};
+/* The kinds (one file each, listed in channels.c). */
+extern const struct channel_type channel_slack, channel_teams, channel_webhook, channel_email,
+    channel_sns, channel_log, channel_terminal;
 
-/* An extra HTTP header of a webhook channel. */
-struct channel_header {
-	char *name;
-	char *value;   /* the value, or the environment variable's name when from_env */
-	bool from_env; /* from "headersFromEnv": read when a notice is sent */
-};
-
-/* Fields unused by a type are NULL, 0 or false. Every string is owned. */
-struct channel {
-	char *name;
-	enum channel_kind kind;
-	long timeout_ms; /* whole delivery attempt */
-	/* slack (webhook mode), teams, webhook: exactly one of url and url_env; email: url */
-	char *url;
-	char *url_env;
-	/* slack, bot mode (instead of url): the bot token from exactly one of token_env and
-	 * token_file, the conversation to post to, the Web API's base URL (no trailing
-	 * slash); with a signing secret (from signing_env or signing_file, or neither),
-	 * approval requests carry Approve and Reject buttons */
+/* slack: an incoming webhook (hook), or a bot: the token from exactly one of token_env and
+ * token_file, the conversation to post to, the Web API's base URL (no trailing slash); with
+ * a signing secret (from signing_env or signing_file, or neither), approval requests carry
+ * Approve and Reject buttons. Strings owned, NULL when not given. */
+struct slack_config {
+	struct hook_config hook;
 	char *token_env, *token_file;
 	char *slack_channel;
 	char *api_url;
 	char *signing_env, *signing_file;
-	struct channel_header *headers; /* webhook */
-	size_t nheaders;
-	/* email */
+};
+
+struct email_config {
+	char *url;          /* smtp:// or smtps:// */
 	bool starttls;      /* smtp:// upgraded with STARTTLS, required */
 	char *username;     /* with password_env, or both NULL */
 	char *password_env; /* the environment variable holding the password */
 	char *from;         /* bare address */
 	char **to;          /* bare addresses, nto >= 1 */
 	size_t nto;
-	/* sns */
-	char *topic_arn;
-	char *region; /* from the ARN */
-	char *role_arn;
-	/* log */
-	char *path;
 };
 
-/*
- * A notice copied for sending: valid UTF-8, capped, control characters out
- * of the one-line fields. kind, title and message are never NULL (message
- * may be ""); the others are NULL when absent or empty.
- */
-struct notice_text {
-	char *kind;
-	char *title;   /* the subject, or one made from kind and plan */
-	char *subject; /* as given, or NULL */
-	char *message;
-	char *execution_id, *plan, *environment, *stage, *step;
-	char *url;
-	int64_t time_ms;
-	char *decide_ref; /* printable ASCII, at most 1000 bytes, or NULL */
-	char *outcome;    /* one line, or NULL */
-	char *to;         /* one recipient instead of the channel's (email), or NULL */
-	bool bad_to;      /* a recipient was given that is not a plain address */
+struct sns_config {
+	char *topic_arn;
+	char *region; /* from the ARN; NULL: the default region */
+	char *role_arn;
+	bool plain; /* a topic a Notify step names: the message as written, the subject
+	               only when given (no facts, no title made up) */
 };
+
+struct log_config {
+	char *path;
+	bool local; /* the "log" channel of Notify steps: "TIME ID STEP: [SUBJECT] MESSAGE" */
+};
+
+/* Built-in channels of the hub. */
+struct channel *log_channel_new(const char *name, const char *path);
+struct channel *terminal_channel_new(const char *name, notify_terminal_fn fn, void *arg);
+/* The topic a Notify step names by its ARN ("arn:...:sns:..."). */
+struct channel *sns_topic_channel_new(const char *arn);
 
 /* Fills t from n (now when n->time_ms is 0). */
 void notice_text_init(struct notice_text *t, const struct notice *n, int64_t now_ms);
 void notice_text_release(struct notice_text *t);
-
-/* The label of the link: "Review and decide" for approvals, else "Open in steppy". */
-const char *notice_link_label(const struct notice_text *t);
 
 /* Payloads; the caller frees the JSON texts. */
 char *format_slack(const struct notice_text *t);
@@ -96,9 +70,9 @@ char *format_webhook(const struct notice_text *t);
 /* The plain-text body of mail and SNS: message, the facts one per line, the
  * link; lines end with nl ("\n" or "\r\n"). */
 void format_text(const struct notice_text *t, const char *nl, struct strbuf *out);
-/* A whole RFC 5322 message (CRLF lines, quoted-printable body) from c->from
- * to c->to; message_id without angle brackets. Not dot-stuffed: libcurl does
- * that while sending. */
+/* A whole RFC 5322 message (CRLF lines, quoted-printable body) from the email
+ * channel c's from to its to; message_id without angle brackets. Not
+ * dot-stuffed: libcurl does that while sending. */
 void format_email(const struct notice_text *t, const struct channel *c, const char *message_id,
                   struct strbuf *out);
 /* SNS's Subject: one line of fewer than 100 characters, no control characters. */
@@ -111,5 +85,24 @@ void qp_encode(const char *text, size_t len, struct strbuf *out); /* CRLF lines 
 /* A header value: as it is when printable ASCII, else RFC 2047 encoded words
  * (UTF-8, base64) folded onto continuation lines. */
 void mime_header_encode(const char *text, struct strbuf *out);
+
+/*
+ * Deliveries for other requests than a notice (Slack's chat.update): a new
+ * delivery to c, linked in n, not started; then delivery_start() with
+ * req filled (ready), or with the error (taken) that fails it untried.
+ */
+struct notify_delivery *delivery_new(struct notifier *n, const struct channel *c,
+                                     notify_done_fn done, void *arg);
+struct notify_delivery *delivery_start(struct notify_delivery *d, bool ready, char *error);
+
+/* The notifier's own result of a delivery, for the hub: as notify_done_fn, with what
+ * the service answered that is worth keeping (SNS's MessageId), or NULL. */
+typedef void (*notify_result_done_fn)(void *arg, bool ok, const char *error, const char *receipt);
+struct notify_delivery *notify_send_full(struct notifier *n, const struct channel *c,
+                                         const struct notice *notice, notify_result_done_fn done,
+                                         void *arg);
+/* A delivery that fails at once with error (no channel): reported like the rest. */
+struct notify_delivery *notify_send_error(struct notifier *n, const char *error,
+                                          notify_result_done_fn done, void *arg);
 
 #endif

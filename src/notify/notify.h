@@ -59,6 +59,15 @@ struct notice {
 	                   it. An address that is not plainly one fails the delivery. */
 };
 
+/*
+ * The built-in "terminal" channel's way out (notify/hub.h): a Notify step's
+ * text ("SUBJECT: MESSAGE", or the message) for the release execution_id
+ * (may be NULL), sent at time_ms. Called from the loop; text valid during
+ * the call.
+ */
+typedef void (*notify_terminal_fn)(void *arg, const char *execution_id, int64_t time_ms,
+                                   const char *text);
+
 struct channel; /* one parsed channel configuration; immutable */
 struct notifier;
 struct notify_delivery;
@@ -91,7 +100,7 @@ void channel_free(struct channel *c);
 size_t channels_check_plan(struct channel *const *channels, size_t n, const struct doc *doc,
                            const char *where, struct diag_list *diags);
 
-/* The channel's name and type ("slack", "teams", "webhook", "email", "sns", "log"). */
+/* The channel's name and type ("slack", "teams", "webhook", "email", "sns", "log" ...). */
 const char *channel_name(const struct channel *c);
 const char *channel_type(const struct channel *c);
 

@@ -57,8 +57,8 @@ struct step_services {
 	uv_loop_t *loop;           /* the runtime's loop: all I/O of runners */
 	struct http *http;         /* a shared HTTP client (owner's), or NULL */
 	struct aws *aws;           /* the AWS client (owner's), or NULL: AWS steps fail */
-	struct notify_hub *notify; /* named notification channels (a server's), or NULL */
-	const char *notify_log;    /* path of the local notification log, or NULL */
+	struct notify_hub *notify; /* every notification channel (owner's), or NULL */
+	const char *notify_log;    /* notifications.log, for the owner's hub, or NULL */
 	int64_t cancel_grace_ms;   /* SIGTERM to SIGKILL when cancelling local work */
 	bool minimal_env;          /* Exec: a minimal environment, not steppy's own */
 	/* Frees the owner's clients (see above); NULL if there are none. */

@@ -29,8 +29,6 @@ struct runtime_observer {
 	/* Events of an execution were committed. */
 	void (*on_events)(void *arg, const char *id, const struct exec_state *state,
 	                  const struct event *events, size_t n);
-	/* A notification for the local channel (terminal). */
-	void (*on_notify)(void *arg, const char *id, const char *subject, const char *message);
 	/* Something went wrong outside any execution's history (store errors ...). */
 	void (*on_error)(void *arg, const char *message);
 	/* Called about five times a second, to refresh a live view. May be NULL. */

@@ -44,7 +44,7 @@ struct server {
 	bool handles;                      /* async and adopt_timer are initialized */
 	struct inbox *inbox;               /* a directory, or NULL */
 	struct inbox *inbox_s3;            /* an S3 prefix, or NULL */
-	struct notify_hub *notify;         /* the configured channels, or NULL */
+	struct notify_hub *notify;         /* every channel (borrowed), or NULL */
 	struct slack_replay *slack_replay; /* Slack interactions seen (slack-actions.c) */
 	struct oidc *oidc;                 /* OpenID Connect sign-in, or NULL */
 	struct store *loop_store;          /* the loop thread's own connection, for the inbox */

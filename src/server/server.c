@@ -1044,84 +1044,74 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- notifications ------------------------------------------------------------------ */
 
+/* The sends of one notice to a release's channels: a failure becomes a Notice of the
+ * release while it runs, else a line in the server's log. */
 struct warn_ctx {
 	struct server *srv;
-	char *id, *channel;
+	char *id;
 	int stage, step, attempt;
+	size_t pending; /* results still to come */
 };
 
-static void notify_done(void *arg, bool ok, const char *error)
+static void notify_done(void *arg, const struct notify_result *r)
 {
 	struct warn_ctx *w = arg;
-	if (!ok) {
+	if (r->unknown) {
+		fprintf(stderr, "steppy serve: release %s: no channel \"%s\" is configured\n",
+		        w->id, r->channel);
+	} else if (!r->ok && !r->cancelled) {
 		json_t *data = json_pack("{ssssss}", "warning", "notification not delivered",
-		                         "channel", w->channel, "error", error);
+		                         "channel", r->channel, "error", r->error);
 		if (runtime_notice(w->srv->rt, w->id, w->stage, w->step, w->attempt, data) < 0)
-			fprintf(stderr, "steppy serve: release %s: %s\n", w->id, error);
+			fprintf(stderr, "steppy serve: release %s: %s\n", w->id, r->error);
 	}
-	free(w->id);
-	free(w->channel);
-	free(w);
+	if (--w->pending == 0) {
+		free(w->id);
+		free(w);
+	}
 }
 
-static void send_one(struct server *srv, const char *name, const struct notice *notice, int stage,
-                     int step, int attempt)
+static struct warn_ctx *warn_new(struct server *srv, const struct notice *notice, int stage,
+                                 int step, int attempt)
 {
 	struct warn_ctx *w = xcalloc(1, sizeof(*w));
 	*w = (struct warn_ctx){ .srv = srv,
 		                .id = xstrdup(notice->execution_id),
-		                .channel = xstrdup(name),
 		                .stage = stage,
 		                .step = step,
 		                .attempt = attempt };
-	if (notify_hub_send(srv->notify, name, notice, notify_done, w) < 0) {
-		fprintf(stderr, "steppy serve: release %s: no channel \"%s\" is configured\n",
-		        notice->execution_id, name);
+	return w;
+}
+
+/* Frees w when nothing was sent (no result will come). */
+static size_t warn_expect(struct warn_ctx *w, size_t sent)
+{
+	w->pending = sent;
+	if (!sent) {
 		free(w->id);
-		free(w->channel);
 		free(w);
 	}
+	return sent;
 }
 
 void server_notify_one(struct server *srv, const char *name, const struct notice *notice, int stage,
                        int step, int attempt)
 {
-	send_one(srv, name, notice, stage, step, attempt);
-}
-
-static bool skipped(const char *const *skip, const char *name)
-{
-	for (size_t i = 0; skip && skip[i]; i++)
-		if (!strcmp(skip[i], name))
-			return true;
-	return false;
+	struct warn_ctx *w = warn_new(srv, notice, stage, step, attempt);
+	bool sent = notify_hub_send(srv->notify, name, notice, notify_done, w) != NULL;
+	if (!sent)
+		fprintf(stderr, "steppy serve: release %s: no channel \"%s\" is configured\n",
+		        notice->execution_id, name);
+	warn_expect(w, sent);
 }
 
 size_t server_notify_except(struct server *srv, const struct doc_node *channels,
                             const struct notice *notice, int stage, int step, int attempt,
                             const char *const *skip)
 {
-	if (!srv->notify)
-		return 0;
-	size_t sent = 0;
-	if (channels) {
-		for (size_t i = 0; i < channels->u.array.len; i++) {
-			const char *name = channels->u.array.items[i]->u.string.s;
-			if (!skipped(skip, name)) {
-				send_one(srv, name, notice, stage, step, attempt);
-				sent++;
-			}
-		}
-		return sent;
-	}
-	size_t n;
-	const char *const *names = notify_hub_defaults(srv->notify, &n);
-	for (size_t i = 0; i < n; i++)
-		if (!skipped(skip, names[i])) {
-			send_one(srv, names[i], notice, stage, step, attempt);
-			sent++;
-		}
-	return sent;
+	struct warn_ctx *w = warn_new(srv, notice, stage, step, attempt);
+	return warn_expect(w,
+	                   notify_hub_fanout(srv->notify, channels, skip, notice, notify_done, w));
 }
 
 size_t server_notify(struct server *srv, const struct doc_node *channels,
@@ -1358,12 +1348,15 @@ int server_start(struct server *srv, struct runtime *rt, struct strbuf *err)
 	}
 	uv_async_init(srv->loop, &srv->async, async_cb);
 	srv->handles = true;
-	if (c->nchannels) {
-		srv->notify = notify_hub_new(srv->loop, runtime_services(rt)->aws, c->channel_list,
-		                             c->nchannels, (const char *const *)c->default_names,
-		                             c->ndefault_names);
-		runtime_services(rt)->notify = srv->notify;
-	}
+	/* Every channel: the configuration's, and the built-in ones of Notify steps. */
+	struct step_services *svc = runtime_services(rt);
+	struct notify_hub_options ho = { .channels = c->channel_list,
+		                         .nchannels = c->nchannels,
+		                         .defaults = (const char *const *)c->default_names,
+		                         .ndefaults = c->ndefault_names,
+		                         .log_path = svc->notify_log };
+	srv->notify = notify_hub_new(srv->loop, svc->aws, &ho);
+	svc->notify = srv->notify;
 	srv->async.data = srv;
 	uv_timer_init(srv->loop, &srv->adopt_timer);
 	srv->adopt_timer.data = srv;

@@ -133,3 +133,26 @@ start_server() {
     while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
     url=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/serve.log")
 }
+
+# submit_plan JSON: POSTs {"plan": ...} to the server at $url; prints the new id.
+submit_plan() {
+    curl -s -X POST -H "Content-Type: application/json" --data-binary "$1" "$url/api/v1/executions" |
+        /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+
+# wait_status ID STATUS: waits (15 s at most) until the server says release ID is STATUS.
+wait_status() {
+    i=0
+    while [ $i -lt 150 ]; do
+        curl -s "$url/api/v1/executions/$1" | grep -q "\"status\":\"$2\"" && return 0
+        sleep 0.1; i=$((i + 1))
+    done
+    return 1
+}
+
+# wait_file FILE TEXT: waits (10 s at most) until FILE holds TEXT.
+wait_file() {
+    i=0
+    while [ $i -lt 100 ]; do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; i=$((i + 1)); done
+    return 1
+}

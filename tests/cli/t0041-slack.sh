@@ -48,15 +48,7 @@ if [ -z "$url" ] && grep -q 'unknown field "people"' "$tmp/serve.log"; then
 fi
 [ -n "$url" ] || { cat "$tmp/serve.log"; exit 1; }
 
-submit() { curl -s -X POST -H "Content-Type: application/json" --data-binary "$1" "$url/api/v1/executions" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
-wait_status() {
-    i=0
-    while [ $i -lt 150 ]; do
-        curl -s "$url/api/v1/executions/$1" | grep -q "\"status\":\"$2\"" && return 0
-        sleep 0.1; i=$((i + 1))
-    done
-    return 1
-}
+submit() { submit_plan "$1"; }
 # calls N METHOD [TEXT]: until the fake has N calls of METHOD (containing TEXT)
 calls() {
     i=0

@@ -24,5 +24,3 @@ echo "# $passed passed, $failed failed"
 [ $failed -eq 0 ]
 
 # Functions still to split (issue 11 empties this list):
-# except: src/notify/notify.c prepare
-# except: src/steps/notify-run.c notify_step_start

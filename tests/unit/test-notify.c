@@ -470,19 +470,23 @@ static void test_parse_valid(void **state)
 		assert_string_equal(channel_type(cs[i]), types[i]);
 		assert_string_equal(channel_name(cs[i]), names[i]);
 	}
-	assert_string_equal(cs[0]->url_env, "SLACK_RELEASES_URL");
-	assert_null(cs[0]->url);
+	const struct slack_config *slack = cs[0]->config;
+	const struct hook_config *hook = cs[2]->config;
+	const struct email_config *email = cs[3]->config;
+	assert_string_equal(slack->hook.url_env, "SLACK_RELEASES_URL");
+	assert_null(slack->hook.url);
 	assert_int_equal(cs[0]->timeout_ms, 10000);
 	assert_int_equal(cs[1]->timeout_ms, 20000);
-	assert_int_equal(cs[2]->nheaders, 2);
-	assert_false(cs[2]->headers[0].from_env);
-	assert_true(cs[2]->headers[1].from_env);
-	assert_string_equal(cs[2]->headers[1].value, "AUDIT_AUTH");
-	assert_true(cs[3]->starttls);
-	assert_int_equal(cs[3]->nto, 2);
+	assert_int_equal(hook->nheaders, 2);
+	assert_false(hook->headers[0].from_env);
+	assert_true(hook->headers[1].from_env);
+	assert_string_equal(hook->headers[1].value, "AUDIT_AUTH");
+	assert_true(email->starttls);
+	assert_int_equal(email->nto, 2);
 	assert_int_equal(cs[3]->timeout_ms, 30000);
-	assert_string_equal(cs[4]->region, "eu-west-1");
-	assert_string_equal(cs[5]->path, "/var/log/steppy/notices.log");
+	assert_string_equal(((struct sns_config *)cs[4]->config)->region, "eu-west-1");
+	assert_string_equal(((struct log_config *)cs[5]->config)->path,
+	                    "/var/log/steppy/notices.log");
 	free_all(cs);
 	strbuf_release(&d);
 }
@@ -626,7 +630,7 @@ static void test_parse_slack_bot(void **state)
 	                              "    channel: C0123ABCD\n");
 	assert_true(channel_slack_bot(c));
 	assert_false(channel_slack_interactive(c));
-	assert_string_equal(c->api_url, "https://slack.com/api");
+	assert_string_equal(((struct slack_config *)c->config)->api_url, "https://slack.com/api");
 	channel_free(c);
 	c = parse_one("channels:\n  r:\n    type: slack\n    url: https://hooks.slack.com/x\n");
 	assert_false(channel_slack_bot(c));
@@ -820,10 +824,9 @@ static void test_hostile_text(void **state)
 
 	/* mail: no header can be added through the subject or a fact; the body is
 	 * quoted-printable text/plain, where nothing is markup */
-	struct channel c = { .from = "steppy@example.com" };
 	char *to[] = { "a@example.com" };
-	c.to = to;
-	c.nto = 1;
+	struct email_config ec = { .from = "steppy@example.com", .to = to, .nto = 1 };
+	struct channel c = { .type = &channel_email, .config = &ec };
 	struct strbuf mail = STRBUF_INIT;
 	format_email(&t, &c, "id@example.com", &mail);
 	const char *end = strstr(mail.buf, "\r\n\r\n");
