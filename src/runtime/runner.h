@@ -63,7 +63,6 @@ struct step_services {
 	bool minimal_env;          /* Exec: a minimal environment, not steppy's own */
 	/* Frees the owner's clients (see above); NULL if there are none. */
 	void (*release)(struct step_services *svc);
-	void *owner_arg; /* for release */
 };
 
 /* One attempt, as start() sees it. Everything is borrowed, valid during start(). */

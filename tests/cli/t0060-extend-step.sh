@@ -4,8 +4,9 @@
 # in the registry (tests/extend/build.sh), then runs plans with it against
 # a stub Jenkins (tests/extend/fake_jenkins.py): validation and `plan`,
 # success, failure, abort (the build is stopped), and SIGKILL of `steppy
-# run` before and after the build number was recorded: `resume` finds the
-# same build, the stub counts exactly one start.
+# run` before and after the build number was recorded, and of `steppy
+# serve` that adopted the release: the next process finds the same build,
+# the stub counts exactly one start.
 . "$(dirname "$0")/lib.sh"
 export STEPPY_DB="$tmp/steppy.db"
 X="$tmp/steppy-jenkins"
@@ -142,6 +143,44 @@ control '{"holdBuilds": false}'
 run "$X" resume "$id"
 expect_status 0
 stats_check 's["starts"] == 5 and s["stops"] == 1 and [b["result"] for b in s["builds"] if b["job"] == "watched"] == ["SUCCESS"]'
+run "$X" history --format json "$id"
+expect_json 'len([e for e in d["events"] if e["type"] == "StepStarted"]) == 1 and any(e["type"] == "StepSucceeded" and e["data"]["build"] == 1 for e in d["events"])'
+end
+
+begin 'SIGKILL of run, serve adopts and watches the build; SIGKILL of serve, the next serve finishes it'
+plan served served
+control '{"holdBuilds": true}'
+"$X" run "$tmp/served.yaml" >"$tmp/run.out" 2>&1 &
+pid=$!
+wait_stats 'any(b["job"] == "served" and b["polls"] >= 1 for b in s["builds"])'
+kill -9 $pid
+wait $pid 2>/dev/null
+id=$(last_id)
+printf 'maxBodyBytes: 65536\n' >"$tmp/serve.yaml"
+serve() { # starts the extended steppy's server on the store; sets $server_pid
+    : >"$tmp/serve.log"
+    "$X" serve --config "$tmp/serve.yaml" --listen 127.0.0.1:0 --db "$STEPPY_DB" >"$tmp/serve.log" 2>&1 &
+    server_pid=$!
+    i=0
+    while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    grep -q '1 unfinished release resumed' "$tmp/serve.log" || problem "serve did not resume the release: $(cat "$tmp/serve.log")"
+}
+serve
+polls=$(curl -sf "$jenkins/_stats" | /usr/bin/python3 -c 'import json,sys; print([b["polls"] for b in json.load(sys.stdin)["builds"] if b["job"] == "served"][0])')
+wait_stats "any(b['job'] == 'served' and b['polls'] > $polls for b in s['builds'])"
+kill -9 $server_pid
+wait $server_pid 2>/dev/null
+control '{"holdBuilds": false}'
+serve
+i=0
+while [ $i -lt 300 ]; do
+    "$X" show --format json "$id" 2>/dev/null | grep -q '"status": "SUCCEEDED"' && break
+    sleep 0.1
+    i=$((i + 1))
+done
+kill -TERM $server_pid
+wait $server_pid 2>/dev/null
+stats_check 's["starts"] == 6 and [b["result"] for b in s["builds"] if b["job"] == "served"] == ["SUCCESS"]'
 run "$X" history --format json "$id"
 expect_json 'len([e for e in d["events"] if e["type"] == "StepStarted"]) == 1 and any(e["type"] == "StepSucceeded" and e["data"]["build"] == 1 for e in d["events"])'
 end
