@@ -47,10 +47,10 @@
 enum exit_code {
 	EXIT_OK = 0,      /* success; for validate: every plan is valid */
 	EXIT_INVALID = 1, /* a plan or configuration is invalid (diagnostics printed) */
-	EXIT_REFUSED =
-	    1,           /* a change was refused: the release ended, not an approver, 401/403/409 */
-	EXIT_USAGE = 2,  /* bad arguments, unreadable file, store, server or other I/O error */
-	EXIT_FAILED = 3, /* run, resume, retry: the release ended FAILED */
+	/* a change was refused: the release has ended, not an approver, 401/403/409 */
+	EXIT_REFUSED = 1,
+	EXIT_USAGE = 2,    /* bad arguments, unreadable file, store, server or other I/O error */
+	EXIT_FAILED = 3,   /* run, resume, retry: the release ended FAILED */
 	EXIT_REJECTED = 4, /* ... ended REJECTED */
 	EXIT_ABORTED = 5,  /* ... ended ABORTED */
 	EXIT_STOPPED = 6,  /* steppy stopped before the release ended; resume continues it */
