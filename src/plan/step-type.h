@@ -20,7 +20,7 @@
  *      and the presentation hooks that say what its steps wait for and
  *      what work they started (waiting_for, work_summary, outside_wait);
  *      one const struct step_type with its STEP_* flags;
- *   2. add one row to builtin_types in src/steps/registry.c;
+ *   2. add one row to BUILTIN_STEP_TYPES in src/steps/registry.c;
  *   3. document its fields in docs/plan-format.md; add valid and invalid
  *      plans to tests/plans/ and a runner test (tests/unit, tests/cli).
  * tests/extend/ proves it: a Jenkins-like type from one file and one row.
