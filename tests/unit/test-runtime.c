@@ -11,6 +11,7 @@
  */
 #include "runtime-harness.h"
 
+#include "notify/hub.h"
 #include "plan/step-type.h"
 #include "runtime/control.h"
 #include "runtime/runner.h"
@@ -1082,6 +1083,10 @@ static void test_builtin_notify_to_log(void **state)
 	snprintf(log, sizeof(log), "%s/notify.log", fx->dir);
 	struct runtime_options opts = { .notify_log = log };
 	rt_new(fx, &opts);
+	/* As `steppy run` does: the owner's hub, whose "log" channel is the file. */
+	struct notify_hub_options ho = { .log_path = log };
+	struct notify_hub *hub = notify_hub_new(runtime_loop(fx->rt), NULL, &ho);
+	runtime_services(fx->rt)->notify = hub;
 	rt_submit(fx,
 	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Notify\", "
 	          "\"name\": \"tell\", \"subject\": \"Released\", \"message\": \"v1 is out\", "
@@ -1092,6 +1097,8 @@ static void test_builtin_notify_to_log(void **state)
 	rt_expect_events(fx, id,
 	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
 	                 "StepSucceeded 0.0#1 StageFinished 0 ExecutionFinished");
+	runtime_services(fx->rt)->notify = NULL;
+	notify_hub_free(hub);
 	char *text = NULL;
 	size_t len = 0;
 	struct strbuf err = STRBUF_INIT;
