@@ -3,23 +3,28 @@
  * a temporary store, with a stub step type whose attempts the test starts
  * and ends: stages in order, steps of a stage together, a failure halting
  * the release, retries with backoff, timeouts, fail fast, abort, group
- * commit, recovery after a restart (interrupted attempts, reattached remote
- * work, Wait timers), parking, redrive, and a store that refuses writes.
+ * commit, recovery after a restart and after a SIGKILL (interrupted
+ * attempts reaped by their handle, reattached remote work, Wait timers),
+ * leases (lapsed, taken over, left behind), the exec policy, parking,
+ * redrive, decisions, and a store that refuses writes.
  *
  * What is asserted is what the store holds: the committed histories, read
  * through a connection of the test's own (runtime-harness.h).
  */
 #include "runtime-harness.h"
 
+#include "notify/hub.h"
 #include "plan/step-type.h"
 #include "runtime/control.h"
 #include "runtime/runner.h"
 #include "util/fileio.h"
 #include "util/timefmt.h"
 
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 /* ---- the stub step types ------------------------------------------------------
  *
@@ -1082,6 +1087,10 @@ static void test_builtin_notify_to_log(void **state)
 	snprintf(log, sizeof(log), "%s/notify.log", fx->dir);
 	struct runtime_options opts = { .notify_log = log };
 	rt_new(fx, &opts);
+	/* As `steppy run` does: the owner's hub, whose "log" channel is the file. */
+	struct notify_hub_options ho = { .log_path = log };
+	struct notify_hub *hub = notify_hub_new(runtime_loop(fx->rt), NULL, &ho);
+	runtime_services(fx->rt)->notify = hub;
 	rt_submit(fx,
 	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Notify\", "
 	          "\"name\": \"tell\", \"subject\": \"Released\", \"message\": \"v1 is out\", "
@@ -1092,6 +1101,8 @@ static void test_builtin_notify_to_log(void **state)
 	rt_expect_events(fx, id,
 	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
 	                 "StepSucceeded 0.0#1 StageFinished 0 ExecutionFinished");
+	runtime_services(fx->rt)->notify = NULL;
+	notify_hub_free(hub);
 	char *text = NULL;
 	size_t len = 0;
 	struct strbuf err = STRBUF_INIT;
@@ -1103,6 +1114,119 @@ static void test_builtin_notify_to_log(void **state)
 	struct stat sb;
 	assert_int_equal(stat(log, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
+}
+
+/*
+ * The child of a crash test: a steppy process that submits plan, reports
+ * its stub attempt started (with handle, if not NULL) and sees that
+ * committed, writes the release's id to fd, and is killed (SIGKILL: its
+ * lease stays, nothing is cleaned up). Never returns.
+ */
+static void crash_child(struct rt_fixture *fx, struct plan *plan, json_t *handle, int fd)
+{
+	struct store *st;
+	struct runtime *rt;
+	const char *id;
+	if (store_open(fx->path, &st, NULL) < 0 || runtime_new(st, &plain, &rt, NULL) < 0 ||
+	    runtime_submit(rt, plan, "t.json", "alice", &id, NULL) < 0)
+		_exit(1);
+	if (handle) {
+		attempt_started(stubs[nstubs - 1].a, handle);
+		for (int i = 0; i < 10000; i++) {
+			uv_run(runtime_loop(rt), UV_RUN_NOWAIT); /* a flush commits it */
+			struct event_list h = EVENT_LIST_INIT;
+			bool started = false;
+			if (store_history(st, id, 0, &h, NULL) == 0)
+				for (size_t k = 0; k < h.len; k++)
+					started |= h.items[k].type == EV_STEP_STARTED;
+			event_list_release(&h);
+			if (started)
+				break;
+			rt_sleep_ms(1);
+		}
+	}
+	if (write(fd, id, 10) != 10)
+		_exit(1);
+	/* Killed by a shell in its place (same pid): under valgrind, a process
+	 * that raises SIGKILL itself still gets its leak report, an exec none. */
+	execl("/bin/sh", "sh", "-c", "kill -KILL $$", (char *)NULL);
+	raise(SIGKILL);
+	_exit(1);
+}
+
+/* Runs crash_child() in a child process; returns the id of its release. */
+static void crash(struct rt_fixture *fx, const char *plan_text, json_t *handle, char id[16])
+{
+	struct plan *plan = rt_plan(plan_text);
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		crash_child(fx, plan, handle, fds[1]);
+	}
+	assert_true(pid > 0);
+	close(fds[1]);
+	plan_free(plan); /* the child's copy went with it */
+	json_decref(handle);
+	memset(id, 0, 16);
+	assert_int_equal(read(fds[0], id, 10), 10);
+	close(fds[0]);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+static const char *const retried_once =
+    "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": \"a\", "
+    "\"retry\": {\"maxAttempts\": 2, \"intervalSeconds\": 0}}]}]}";
+
+static void test_crash_before_started(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	/* Killed after the intent (StepScheduled) and start(), before StepStarted. */
+	crash(fx, retried_once, NULL, id);
+	rt_expect_events(fx, id, "ExecutionStarted StageStarted 0 StepScheduled 0.0#1");
+	/* Its lease is still there, but its process is gone: taken at once. */
+	rt_new(fx, &plain);
+	struct adopt_job j = { .fx = fx };
+	rt_call(fx, adopt_fn, &j);
+	assert_int_equal(j.n, 1);
+	assert_int_equal(nreaped, 0); /* no handle: nothing to reap */
+	rt_start(fx);
+	stub_run(fx, stub_wait(id, 0, 0, 2), true);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepFailed 0.0#1 "
+	                 "RetryScheduled 0.0#1 TimerFired 0.0#1 StepScheduled 0.0#2 "
+	                 "StepStarted 0.0#2 StepSucceeded 0.0#2 StageFinished 0 ExecutionFinished");
+}
+
+static void test_crash_after_started(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	/* Killed while the attempt runs: its StepStarted handle is recorded. */
+	crash(fx, retried_once, json_pack("{si}", "pid", 777), id);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1");
+	rt_new(fx, &plain);
+	struct adopt_job j = { .fx = fx };
+	rt_call(fx, adopt_fn, &j);
+	assert_int_equal(j.n, 1);
+	/* What the dead process left running is reaped by its handle ... */
+	assert_int_equal(nreaped, 1);
+	assert_string_equal(reaped, "{\"pid\":777}");
+	/* ... and the attempt counts as interrupted. */
+	rt_start(fx);
+	stub_run(fx, stub_wait(id, 0, 0, 2), true);
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepFailed 0.0#1 RetryScheduled 0.0#1 TimerFired 0.0#1 "
+	                 "StepScheduled 0.0#2 StepStarted 0.0#2 StepSucceeded 0.0#2 "
+	                 "StageFinished 0 ExecutionFinished");
 }
 
 /* ---- parking ---------------------------------------------------------------------------- */
@@ -1496,6 +1620,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_human_expiry_and_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decide_from_terminal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_builtin_notify_to_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_before_started, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_after_started, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parking, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redrive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_expired_taken_back, setup, teardown),

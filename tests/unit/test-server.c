@@ -6,8 +6,9 @@
  * authentication (401) and roles (403) with API tokens, decisions (one and
  * several approvals), aborts and retries through the API reaching the
  * runtime and its store, live streams (a release's report once, then only
- * later events; ended by the shutdown), and 503 while the store refuses
- * writes.
+ * later events; ended by the shutdown), the inbox directory (a plan file
+ * starts one release; invalid plans and Exec get INVALID results), and 503
+ * while the store refuses writes.
  *
  * The runtime runs on its own thread as in `steppy serve`
  * (runtime-harness.h); the test thread is the HTTP client.
@@ -20,6 +21,7 @@
 #include <curl/curl.h>
 #include <openssl/sha.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 struct srv_fixture {
 	struct rt_fixture rt;
@@ -680,6 +682,89 @@ static void test_streams(void **state)
 	strbuf_release(&list.text);
 }
 
+/* ---- the inbox directory -------------------------------------------------------------- */
+
+/* Writes text to dir/name as a writer should: under NAME.tmp, then renamed. */
+static void drop_file(const char *dir, const char *name, const char *text)
+{
+	char tmp[256], path[256];
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *fp = fopen(tmp, "w");
+	assert_non_null(fp);
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+/* Waits until dir/NAME.result.json says status; returns it (caller frees). */
+static json_t *wait_result(const char *dir, const char *name, const char *status)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s.result.json", dir, name);
+	int64_t deadline = rt_now_ms() + DEADLINE_MS;
+	for (;;) {
+		json_t *r = json_load_file(path, 0, NULL);
+		const char *st = json_string_value(json_object_get(r, "status"));
+		if (st && !strcmp(st, status))
+			return r;
+		if (rt_now_ms() > deadline) {
+			char *text = r ? json_dumps(r, 0) : NULL;
+			fail_msg("%s never said %s: %s", path, status, text ? text : "(none)");
+		}
+		json_decref(r);
+		rt_sleep_ms(20);
+	}
+}
+
+static void test_inbox_directory(void **state)
+{
+	struct srv_fixture *f = *state;
+	char dir[128];
+	snprintf(dir, sizeof(dir), "%s/inbox", f->rt.dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	char *config = xstrfmt("inbox: {directory: \"%s\", pollSeconds: 1}\n", dir);
+	start_server(f, config);
+	free(config);
+	/* A plan dropped in starts one release; its result says which, then how it ended. */
+	drop_file(dir, "release.json",
+	          "{\"stages\": [{\"name\": \"s\", \"steps\": "
+	          "[{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 0}]}]}");
+	json_t *r = wait_result(dir, "release.json", "SUCCEEDED");
+	const char *id = json_string_value(json_object_get(r, "id"));
+	assert_non_null(id);
+	struct exec_row row;
+	assert_int_equal(store_get(f->rt.reader, id, &row, NULL), 0);
+	assert_non_null(strstr(row.started_by, "inbox"));
+	exec_row_release(&row);
+	char path[256];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/release.json.result.json", dir);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	json_decref(r);
+	/* An invalid plan starts nothing; the result says where it is wrong. */
+	drop_file(dir, "broken.yaml", "stages:\n  - name: s\n    steps: [{type: Wait, name: w}]\n");
+	r = wait_result(dir, "broken.yaml", "INVALID");
+	json_t *e = json_array_get(json_object_get(r, "errors"), 0);
+	assert_true(json_integer_value(json_object_get(e, "line")) > 0);
+	assert_true(json_string_length(json_object_get(e, "message")) > 0);
+	json_decref(r);
+	/* Exec is off by default: a plan with Exec is refused, naming the step. */
+	drop_file(dir, "exec.json",
+	          "{\"stages\": [{\"name\": \"s\", \"steps\": "
+	          "[{\"type\": \"Exec\", \"name\": \"x\", \"command\": [\"true\"]}]}]}");
+	r = wait_result(dir, "exec.json", "INVALID");
+	char *text = json_dumps(r, 0);
+	assert_non_null(strstr(text, "exec.enabled"));
+	free(text);
+	json_decref(r);
+	/* One release in all. */
+	struct answer a = call(f, "GET", "/api/v1/executions", NULL, NULL);
+	assert_int_equal(json_array_size(json_object_get(a.json, "executions")), 1);
+	answer_release(&a);
+}
+
 int main(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -691,6 +776,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retry_events_metrics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_several_approvals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_streams, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inbox_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_503, setup, teardown),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
