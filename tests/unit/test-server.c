@@ -6,9 +6,10 @@
  * authentication (401) and roles (403) with API tokens, decisions (one and
  * several approvals), aborts and retries through the API reaching the
  * runtime and its store, live streams (a release's report once, then only
- * later events; ended by the shutdown), the inbox directory (a plan file
- * starts one release; invalid plans and Exec get INVALID results), and 503
- * while the store refuses writes.
+ * later events; ended by the shutdown), approval links (the page, its
+ * form token and Origin check, a decision through it), the inbox directory
+ * (a plan file starts one release; invalid plans and Exec get INVALID
+ * results), and 503 while the store refuses writes.
  *
  * The runtime runs on its own thread as in `steppy serve`
  * (runtime-harness.h); the test thread is the HTTP client.
@@ -17,8 +18,10 @@
 
 #include "server/server-internal.h"
 #include "steps/services.h"
+#include "util/fileio.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <openssl/sha.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -119,21 +122,28 @@ static void answer_release(struct answer *a)
 	memset(a, 0, sizeof(*a));
 }
 
-/* One request: method, path, a bearer token (or NULL) and a body (or NULL). */
-static struct answer call(struct srv_fixture *f, const char *method, const char *path,
-                          const char *token, const char *body)
+/* One request: method, path (or a whole URL), a bearer token (or NULL), a body
+ * (or NULL) of content_type (NULL: JSON), and one more header (or NULL). */
+static struct answer call_ex(struct srv_fixture *f, const char *method, const char *path,
+                             const char *token, const char *body, const char *content_type,
+                             const char *header)
 {
 	CURL *c = curl_easy_init();
 	assert_non_null(c);
 	char url[512], auth[128];
-	snprintf(url, sizeof(url), "%s%s", f->url, path);
+	snprintf(url, sizeof(url), "%s%s", strncmp(path, "http", 4) ? f->url : "", path);
 	struct curl_slist *headers = NULL;
 	if (token) {
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
 		headers = curl_slist_append(headers, auth);
 	}
+	char ctype[128];
+	snprintf(ctype, sizeof(ctype), "Content-Type: %s",
+	         content_type ? content_type : "application/json");
 	if (body)
-		headers = curl_slist_append(headers, "Content-Type: application/json");
+		headers = curl_slist_append(headers, ctype);
+	if (header)
+		headers = curl_slist_append(headers, header);
 	struct strbuf out = STRBUF_INIT;
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -162,6 +172,12 @@ static struct answer call(struct srv_fixture *f, const char *method, const char 
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(c);
 	return a;
+}
+
+static struct answer call(struct srv_fixture *f, const char *method, const char *path,
+                          const char *token, const char *body)
+{
+	return call_ex(f, method, path, token, body, NULL, NULL);
 }
 
 /* Asserts the answer is status with a JSON error body of code. */
@@ -682,6 +698,91 @@ static void test_streams(void **state)
 	strbuf_release(&list.text);
 }
 
+/* ---- approval links ------------------------------------------------------------------ */
+
+/* The value of the form field name in an HTML page (caller frees), or NULL. */
+static char *form_field(const char *html, const char *name)
+{
+	char key[64];
+	snprintf(key, sizeof(key), "name=\"%s\" value=\"", name);
+	const char *p = strstr(html, key);
+	if (!p)
+		return NULL;
+	p += strlen(key);
+	return xstrndup(p, strcspn(p, "\""));
+}
+
+static void test_approval_link(void **state)
+{
+	struct srv_fixture *f = *state;
+	char out[160];
+	snprintf(out, sizeof(out), "%s/stdout.txt", f->rt.dir);
+	/* Without channels the link goes to the server's log (stdout): caught here. */
+	fflush(stdout);
+	int saved = dup(1), fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	dup2(fd, 1);
+	close(fd);
+	start_server(f, NULL);
+	struct answer a = call(f, "POST", "/api/v1/executions", NULL, human_plan);
+	assert_int_equal(a.status, 201);
+	char id[16];
+	snprintf(id, sizeof(id), "%s", str(&a, "id"));
+	answer_release(&a);
+	rt_wait_events(&f->rt, id, "StepStarted 0.0#1 Notice 0.0#1");
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	char *log = NULL;
+	size_t len = 0;
+	assert_int_equal(read_file_capped(out, 1 << 20, &log, &len, NULL), 0);
+	const char *u = strstr(log, "http://");
+	assert_non_null(u);
+	char *url = xstrndup(u, strcspn(u, "\n"));
+	free(log);
+	assert_non_null(strstr(url, "/approvals/"));
+
+	/* The page: GET changes nothing, and carries the form's token. */
+	a = call(f, "GET", url, NULL, NULL);
+	assert_int_equal(a.status, 200);
+	assert_non_null(strstr(a.content_type, "text/html"));
+	char *csrf = form_field(a.body, "csrf");
+	assert_non_null(csrf);
+	answer_release(&a);
+	/* A form from elsewhere, or with a wrong token, is refused. */
+	char *body = xstrfmt("csrf=%s&decision=approve", csrf);
+	a = call_ex(f, "POST", url, NULL, body, "application/x-www-form-urlencoded",
+	            "Origin: https://evil.example");
+	assert_int_equal(a.status, 403);
+	answer_release(&a);
+	a = call_ex(f, "POST", url, NULL, "csrf=00&decision=approve",
+	            "application/x-www-form-urlencoded", NULL);
+	assert_int_equal(a.status, 403);
+	answer_release(&a);
+	rt_expect_events(&f->rt, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "Notice 0.0#1");
+	/* The page's own form decides, and goes back to the page. */
+	free(body);
+	body = xstrfmt("csrf=%s&decision=approve&comment=seen+it", csrf);
+	a = call_ex(f, "POST", url, NULL, body, "application/x-www-form-urlencoded", NULL);
+	assert_int_equal(a.status, 303);
+	answer_release(&a);
+	rt_wait_status(&f->rt, id, "SUCCEEDED");
+	struct event ev;
+	rt_find_event(&f->rt, id, EV_HUMAN_DECISION, 0, 0, 1, &ev);
+	assert_string_equal(json_string_value(json_object_get(ev.data, "via")), "link");
+	assert_string_equal(json_string_value(json_object_get(ev.data, "comment")), "seen it");
+	json_decref(ev.data);
+	/* Decided: the link offers nothing more. */
+	a = call_ex(f, "POST", url, NULL, body, "application/x-www-form-urlencoded", NULL);
+	assert_int_equal(a.status, 409);
+	answer_release(&a);
+	free(body);
+	free(csrf);
+	free(url);
+}
+
 /* ---- the inbox directory -------------------------------------------------------------- */
 
 /* Writes text to dir/name as a writer should: under NAME.tmp, then renamed. */
@@ -776,6 +877,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retry_events_metrics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_several_approvals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_streams, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_approval_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbox_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_503, setup, teardown),
 	};
