@@ -156,6 +156,12 @@ static void test_owner_refuses(void **state)
 	                 SP_EINVAL);
 	assert_true(err[0] != '\0');
 	free(err);
+	/* A decision that names no step. */
+	assert_int_equal(
+	    control(fx, id, "approve", json_pack("{ss}", "by", "bob"), DEADLINE_MS, &err),
+	    SP_EINVAL);
+	assert_non_null(strstr(err, "names no step"));
+	free(err);
 	/* A retry of a release that runs. */
 	assert_int_equal(
 	    control(fx, id, "retry", json_pack("{ss}", "by", "bob"), DEADLINE_MS, &err), SP_EINVAL);
@@ -209,6 +215,10 @@ static void test_approve_without_owner(void **state)
 	expect_status(fx, id, "RUNNING");
 	/* The decision is checked here as it would be by an owner. */
 	char *err;
+	assert_int_equal(control(fx, id, "reject", json_pack("{ss}", "by", "carol"), 1000, &err),
+	                 SP_EINVAL);
+	assert_non_null(strstr(err, "names no step"));
+	free(err);
 	assert_int_equal(control(fx, id, "reject", decision("carol"), 1000, &err), SP_EINVAL);
 	free(err);
 	assert_int_equal(resume(fx), 0);
