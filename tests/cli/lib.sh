@@ -50,7 +50,7 @@ run() {
 }
 
 expect_status() {
-    [ "$status" -eq "$1" ] || problem "exit status $status, expected $1"
+    [ "$status" -eq "$1" ] || problem "exit status $status, expected $1 (stderr: $(printf "%s" "$err" | head -c 400))"
 }
 
 expect_out_contains() {
@@ -92,7 +92,7 @@ start_fake_aws() {
         >"$tmp/fake.log" 2>&1 &
     fake_pid=$!
     i=0
-    while [ ! -s "$tmp/fake.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    while [ ! -s "$tmp/fake.port" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
     fake="http://127.0.0.1:$(cat "$tmp/fake.port")"
     for v in $(env | sed -n 's/^\(AWS_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
     export AWS_ACCESS_KEY_ID=AKIDSTEPPYTEST AWS_SECRET_ACCESS_KEY='steppy/test+secret'
@@ -121,7 +121,7 @@ EOF
     /usr/bin/python3 "$tmp/receiver.py" "$tmp/hook.port" "$1" &
     hook_pid=$!
     i=0
-    while [ ! -s "$tmp/hook.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    while [ ! -s "$tmp/hook.port" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 }
 
 # start_server CONFIG DB: starts `steppy serve` on a free loopback port; sets
@@ -130,7 +130,7 @@ start_server() {
     "$STEPPY" serve --config "$1" --listen 127.0.0.1:0 --db "$2" >"$tmp/serve.log" 2>&1 &
     server_pid=$!
     i=0
-    while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
     url=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/serve.log")
 }
 
@@ -150,9 +150,9 @@ wait_status() {
     return 1
 }
 
-# wait_file FILE TEXT: waits (10 s at most) until FILE holds TEXT.
+# wait_file FILE TEXT: waits (30 s at most) until FILE holds TEXT.
 wait_file() {
     i=0
-    while [ $i -lt 100 ]; do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; i=$((i + 1)); done
+    while [ $i -lt 300 ]; do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; i=$((i + 1)); done
     return 1
 }

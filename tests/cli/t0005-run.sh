@@ -197,7 +197,7 @@ rm -f "$MARKS/sleeper.pid"
 "$STEPPY" run "$tmp/long.yaml" >"$tmp/run.out" 2>&1 &
 pid=$!
 i=0
-while [ ! -s "$MARKS/sleeper.pid" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while [ ! -s "$MARKS/sleeper.pid" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 id=$(last_id)
 child=$(cat "$MARKS/sleeper.pid")
 run "$STEPPY" abort --by carol --reason 'wrong day' "$id"

@@ -560,7 +560,7 @@ printf 'tls:\n  certificate: %s\n  key: %s\n' "$tmp/cert.pem" "$tmp/key.pem" >>"
 "$STEPPY" serve --config "$tmp/config-tls.yaml" --listen 127.0.0.1:0 --db "$db" >"$tmp/serve.log" 2>&1 &
 server_pid=$!
 i=0
-while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 url=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/serve.log")
 case "$url" in https://*) ;; *) problem "not https: $url" ;; esac
 run curl -s --cacert "$tmp/cert.pem" -H "Authorization: Bearer $VIEW" "$url/api/v1/executions?limit=1"

@@ -30,7 +30,7 @@ EOF
 server_pid=$!
 trap 'kill $server_pid $hook_pid 2>/dev/null; rm -rf "$tmp"' EXIT
 i=0
-while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 url=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/serve.log")
 submit() { submit_plan "$1"; }
 

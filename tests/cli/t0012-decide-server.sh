@@ -199,7 +199,7 @@ run_bg() {
     "$STEPPY" run --db "$1" "$tmp/plan.yaml" >"$tmp/run.out" 2>&1 &
     run_pid=$!
     i=0
-    while ! grep -q 'reject:' "$tmp/run.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    while ! grep -q 'reject:' "$tmp/run.out" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
     run_id=$(sed -n 's/.*release \([0-9a-z]*\) "hints" started.*/\1/p' "$tmp/run.out")
 }
 
@@ -248,7 +248,7 @@ EOF
 /usr/bin/python3 "$tmp/evil.py" "$tmp/evil.port" &
 evil_pid=$!
 i=0
-while [ ! -s "$tmp/evil.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while [ ! -s "$tmp/evil.port" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 STEPPY_TOKEN=x run "$STEPPY" approve --server "http://127.0.0.1:$(cat "$tmp/evil.port")" abcdefghjk 'GO?[2j'
 expect_status 1
 expect_err_contains 'no?[31m way??'

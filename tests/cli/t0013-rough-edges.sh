@@ -52,7 +52,7 @@ EOF
     TERM=xterm script -qfec "exec $STEPPY run --db $db $tmp/nap.yaml" /dev/null >"$tmp/tty.out" 2>&1 </dev/null &
     script_pid=$!
     i=0
-    while ! grep -q 'running: nap' "$tmp/tty.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    while ! grep -q 'running: nap' "$tmp/tty.out" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
     steppy_pid=$(ps -o pid= --ppid "$script_pid" | tr -d ' ')
     [ -n "$steppy_pid" ] && kill -INT "$steppy_pid"
     wait "$script_pid"
@@ -228,7 +228,7 @@ aid=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load
 post "/api/v1/executions/$aid/abort" '{"reason": "wrong tag"}'
 [ "$status" = 200 ] || problem "abort: HTTP $status $out"
 i=0
-while ! grep -q '"kind":"aborted"' "$tmp/hook.jsonl" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q '"kind":"aborted"' "$tmp/hook.jsonl" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 run "$STEPPY" show --db "$tmp/served.db" "$aid"
 expect_out_contains 'aborted   by anonymous: wrong tag'
 run "$STEPPY" show --db "$tmp/served.db" --format json "$aid"
@@ -256,7 +256,7 @@ EOF
 "$STEPPY" run --db "$tmp/view.db" "$tmp/gate.yaml" >"$tmp/view.out" 2>&1 &
 vpid=$!
 i=0
-while ! grep -q 'reject:' "$tmp/view.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q 'reject:' "$tmp/view.out" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 vid=$(sed -n 's/.*release \([0-9a-z]*\) "gate" started.*/\1/p' "$tmp/view.out")
 "$STEPPY" abort --db "$tmp/view.db" --by carol --reason 'not today' "$vid" >/dev/null 2>&1 ||
     problem "abort failed"
@@ -273,7 +273,7 @@ eid=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load
 post "/api/v1/executions/$eid/abort" '{"reason": "bye \u001b[2J\u001b[31mRED"}'
 [ "$status" = 200 ] || problem "abort: HTTP $status $out"
 i=0
-while ! "$STEPPY" show --db "$tmp/served.db" "$eid" 2>/dev/null | grep -q '^aborted' && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! "$STEPPY" show --db "$tmp/served.db" "$eid" 2>/dev/null | grep -q '^aborted' && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 run "$STEPPY" show --db "$tmp/served.db" "$eid"
 case $out in *"$esc"*) problem "show prints an escape character: $out" ;; esac
 expect_out_contains 'bye \x1b[2J\x1b[31mRED'
@@ -282,7 +282,7 @@ case $out in *"$esc"*) problem "list prints an escape character" ;; esac
 "$STEPPY" run --db "$tmp/esc.db" "$tmp/gate.yaml" >"$tmp/esc.out" 2>&1 &
 epid=$!
 i=0
-while ! grep -q 'reject:' "$tmp/esc.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q 'reject:' "$tmp/esc.out" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 rid=$(sed -n 's/.*release \([0-9a-z]*\) "gate" started.*/\1/p' "$tmp/esc.out")
 "$STEPPY" reject --db "$tmp/esc.db" --by carol --comment "ok ${esc}]0;TITLE${esc}[2J" "$rid" go >/dev/null 2>&1 ||
     problem "reject failed"

@@ -104,7 +104,7 @@ printf 'oidc:\n  issuer: %s\n  clientId: steppy\n' "$idp" >"$tmp/open.yaml"
 "$STEPPY" serve --config "$tmp/open.yaml" --listen 0.0.0.0:0 --db "$tmp/open.db" >"$tmp/open.log" 2>&1 &
 open_pid=$!
 i=0
-while ! grep -q 'listening on' "$tmp/open.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q 'listening on' "$tmp/open.log" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 grep -q 'listening on http://0.0.0.0:' "$tmp/open.log" || problem "did not listen: $(cat "$tmp/open.log")"
 open_url=$(sed -n 's/.*listening on http:\/\/0.0.0.0:\([0-9]*\) .*/http:\/\/127.0.0.1:\1/p' "$tmp/open.log")
 status=$(curl -s -o /dev/null -w '%{http_code}' "$open_url/api/v1/executions")
@@ -270,7 +270,7 @@ status=$(curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H "Authorization: Bea
     --data-binary "{\"plan\": $(cat "$tmp/env-plan.json")}" "$url/api/v1/executions")
 [ "$status" = 201 ] || problem "submit: $status $(cat "$tmp/body")"
 i=0
-while [ ! -s "$tmp/exec-env.txt" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while [ ! -s "$tmp/exec-env.txt" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 [ -s "$tmp/exec-env.txt" ] || problem "the Exec step did not run"
 grep -q 'STEPPY_TEST_OIDC_SECRET\|s3cret' "$tmp/exec-env.txt" && problem "the secret reached a command"
 end
@@ -392,7 +392,7 @@ cat >"$tmp/plan2.json" <<'EOF'
 EOF
 submit "$tmp/plan2.json"
 i=0
-while ! grep -q 'step "Quiet go": http' "$tmp/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q 'step "Quiet go": http' "$tmp/serve.log" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 link=$(sed -n 's/.*step "Quiet go": \(http[^ ]*\).*/\1/p' "$tmp/serve.log" | tail -1)
 run curl -s "$link"
 expect_out_contains "href=\"/auth/login?return=/approvals/${link##*/}\">Sign in with Fake IdP"

@@ -67,7 +67,7 @@ db="$tmp/own.db"
 "$STEPPY" run --db "$db" "$tmp/human.yaml" >"$tmp/h.out" 2>&1 &
 hpid=$!
 i=0
-while ! "$STEPPY" list --db "$db" 2>/dev/null | grep -q RUNNING && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! "$STEPPY" list --db "$db" 2>/dev/null | grep -q RUNNING && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 kill -9 "$hpid"
 wait "$hpid" 2>/dev/null
 other=$("$STEPPY" list --db "$db" --format json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["executions"][0]["id"])')
@@ -198,7 +198,7 @@ con.execute("ROLLBACK")
 EOF
     lock_pid=$!
     i=0
-    while [ ! -e "$2.held" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    while [ ! -e "$2.held" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 }
 
 cat >"$tmp/slow.json" <<'EOF'
@@ -302,7 +302,7 @@ PLAN
 "$STEPPY" run --db "$db" "$tmp/slow.yaml" >"$tmp/run.out" 2>"$tmp/run.err" &
 rpid=$!
 i=0
-while ! "$STEPPY" list --db "$db" 2>/dev/null | grep -q RUNNING && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! "$STEPPY" list --db "$db" 2>/dev/null | grep -q RUNNING && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 touch "$tmp/flag2"
 lock "$db" "$tmp/flag2"
 wait "$rpid"

@@ -17,7 +17,7 @@ $fake serve --port-file "$tmp/slack.port" --log "$tmp/slack.jsonl" --token "$STE
     2>"$tmp/slack.err" &
 slack_pid=$!
 i=0
-while [ ! -s "$tmp/slack.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while [ ! -s "$tmp/slack.port" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 slack="http://127.0.0.1:$(cat "$tmp/slack.port")"
 
 cat >"$tmp/config.yaml" <<EOF

@@ -99,7 +99,7 @@ end
 begin 'the inbox refuses Exec unless exec.inbox is true; the result names the step'
 printf '{"stages": [{"name": "s", "steps": [{"type": "Exec", "name": "e", "command": ["/bin/echo", "x"]}]}]}\n' >"$tmp/inbox/e.json"
 i=0
-while [ ! -s "$tmp/inbox/e.json.result.json" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while [ ! -s "$tmp/inbox/e.json.result.json" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 run cat "$tmp/inbox/e.json.result.json"
 expect_json 'd["status"] == "INVALID" and d["errors"][0]["pointer"] == "/stages/0/steps/0" and "exec.inbox" in d["errors"][0]["message"]'
 stop_server
@@ -194,7 +194,7 @@ else
         --db "$tmp/nobody/db" >"$tmp/serve.log" 2>&1) &
     server_pid=$!
     i=0
-    while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
     url=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/serve.log")
     api_body POST /api/v1/executions "$(exec_plan "[\"cat\", \"/proc/$server_pid/environ\"]")"
     expect_status 201

@@ -30,7 +30,7 @@ PLAN
 (umask 000 && exec "$STEPPY" run --db "$tmp/state/b.db" "$tmp/sleepy.yaml" >/dev/null 2>&1) &
 pid=$!
 i=0
-while [ ! -e "$tmp/state/b.db-shm" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while [ ! -e "$tmp/state/b.db-shm" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 for f in "$tmp/state/b.db" "$tmp/state/b.db-wal" "$tmp/state/b.db-shm"; do
     [ -e "$f" ] || problem "$f missing"
     [ ! -e "$f" ] || [ "$(mode "$f")" = 600 ] || problem "$f mode $(mode "$f") under umask 000"
@@ -130,7 +130,7 @@ expect_err_contains 'secret'
 # the killed run's StartBuild is recorded when the fake answers it (5 s)
 count_starts() { fake_calls StartBuild | /usr/bin/python3 -c "import json,sys; print(len(json.load(sys.stdin)))"; }
 i=0
-while [ "$(count_starts)" -lt 1 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while [ "$(count_starts)" -lt 1 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 n=$(count_starts)
 [ "$n" = 1 ] || problem "$n StartBuild calls: the copy without its key sent one"
 fake_calls StartBuild | grep -q '[*][*][*][*]' && problem "a StartBuild carried ****"

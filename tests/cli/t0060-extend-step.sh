@@ -22,7 +22,7 @@ end
 jenkins_pid=$!
 trap 'kill $jenkins_pid 2>/dev/null; rm -rf "$tmp"' EXIT
 i=0
-while [ ! -s "$tmp/jenkins.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while [ ! -s "$tmp/jenkins.port" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 jenkins="http://127.0.0.1:$(cat "$tmp/jenkins.port")"
 
 control() { curl -sf -XPOST "$jenkins/_control" -d "$1" >/dev/null || problem "control failed: $1"; }
