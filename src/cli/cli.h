@@ -245,5 +245,6 @@ int cmd_history(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_serve(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_token(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_link(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_store(int argc, char **argv, const struct cli_ctx *ctx);
 
 #endif

@@ -15,7 +15,8 @@ extern const char validate_help[], plan_help[], graph_help[], help_help[], versi
     supervise_help[], run_help[], resume_help[], retry_help[], approve_help[], reject_help[],
     abort_help[], list_help[], show_help[], history_help[], serve_help[], token_help[], link_help[];
 extern const struct option validate_options[], graph_options[], run_options[], control_options[],
-    list_options[], serve_options[];
+    list_options[], serve_options[], store_options[];
+extern const char store_help[];
 
 /* Which shared options each command takes: its CLI_* flags (cli.h). */
 const struct command commands[] = {
@@ -45,6 +46,8 @@ const struct command commands[] = {
 	  history_help },
 	{ "serve", cmd_serve, CLI_CONFIG | CLI_DB, serve_options, NULL,
 	  "run releases behind the HTTP API, approval pages and dashboard", serve_help },
+	{ "store", cmd_store, CLI_DB, store_options, NULL, "back up or check the store",
+	  store_help },
 	{ "token", cmd_token, CLI_RAW, NULL, NULL, "make an API token for steppy serve",
 	  token_help },
 	{ "help", cmd_help, CLI_RAW, NULL, NULL, "show help for steppy or one command", help_help },

@@ -26,7 +26,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION "1"
+/* The store's schema version (meta key "schema"): bumped with every change
+ * of the tables, each change a step in `migrations` below. A store of an
+ * older version is migrated forward at open; one of a newer version (a
+ * newer steppy wrote it) is refused, never changed. */
+#define SCHEMA_VERSION 1
 
 struct store {
 	sqlite3 *db;
@@ -229,9 +233,109 @@ static int set_wal(struct store *st, const char *path, struct strbuf *err)
 }
 
 /*
- * Creates the schema if it is missing and checks its version, in one write
- * transaction. A "busy" anywhere in it (another opener creating the same
- * schema) rolls back and tries again with backoff.
+ * The steps from one schema version to the next: migrations[i] takes a
+ * store of version i (0: a new file) to version i + 1. Each is idempotent
+ * (IF NOT EXISTS), so a store stamped 1 before its later tables existed
+ * gets them too. A new version appends one entry and bumps SCHEMA_VERSION.
+ */
+static const char *const migrations[SCHEMA_VERSION][2] = {
+	{ schema, sealed_schema }, /* 0 -> 1 */
+};
+
+/*
+ * Reads the schema version of the open file: 1 and *ret (0 for a file
+ * without steppy's tables yet), or SP_ESTORE with the reason in err (not a
+ * number, unreadable).
+ */
+static int read_schema_version(struct store *st, const char *path, int *ret, struct strbuf *err)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc =
+	    sqlite3_prepare_v2(st->db,
+	                       "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+	                       "AND name = 'meta'), (SELECT count(*) FROM sqlite_master)",
+	                       -1, &stmt, NULL);
+	bool have_meta = false;
+	if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		have_meta = sqlite3_column_int(stmt, 0) > 0;
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_OK) {
+		if (err)
+			strbuf_addf(err, "cannot read store %s: %s", path, sqlite3_errmsg(st->db));
+		return busy_code(rc) ? SP_EBUSY : SP_ESTORE;
+	}
+	*ret = 0;
+	if (!have_meta)
+		return 1;
+	stmt = NULL;
+	rc = sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = 'schema'", -1, &stmt,
+	                        NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(stmt, 0);
+		char *end = NULL;
+		long n = v ? strtol(v, &end, 10) : -1;
+		if (!v || end == v || *end || n < 1 || n > 1000000) {
+			if (err)
+				strbuf_addf(err,
+				            "%s has store schema \"%s\", which is not a version",
+				            path, v ? v : "");
+			sqlite3_finalize(stmt);
+			return SP_ESTORE;
+		}
+		*ret = (int)n;
+		rc = SQLITE_DONE;
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		if (err)
+			strbuf_addf(err, "cannot read store %s: %s", path, sqlite3_errmsg(st->db));
+		return busy_code(rc) ? SP_EBUSY : SP_ESTORE;
+	}
+	return 1;
+}
+
+/* SP_ESTORE with the message for a store a newer steppy wrote. */
+static int newer_schema(const char *path, int version, struct strbuf *err)
+{
+	if (err)
+		strbuf_addf(err,
+		            "%s was written by a newer steppy (store schema %d; this steppy knows "
+		            "schemas up to %d): run that version or a newer one; this one does "
+		            "not change the file",
+		            path, version, SCHEMA_VERSION);
+	return SP_ESTORE;
+}
+
+/* Runs the migrations from version `from` to SCHEMA_VERSION and stamps the
+ * version, inside the caller's transaction. Returns an SQLite code. */
+static int migrate(struct store *st, int from)
+{
+	int rc = SQLITE_OK;
+	for (int v = from; v < SCHEMA_VERSION && rc == SQLITE_OK; v++)
+		for (size_t i = 0; i < 2 && rc == SQLITE_OK && migrations[v][i]; i++)
+			rc = sqlite3_exec(st->db, migrations[v][i], NULL, NULL, NULL);
+	/* A store stamped with this version before its later tables existed. */
+	if (rc == SQLITE_OK && from == SCHEMA_VERSION)
+		for (size_t i = 0; i < 2 && rc == SQLITE_OK && migrations[from - 1][i]; i++)
+			rc = sqlite3_exec(st->db, migrations[from - 1][i], NULL, NULL, NULL);
+	if (rc == SQLITE_OK) {
+		char sql[128];
+		snprintf(sql, sizeof(sql),
+		         "INSERT INTO meta (key, value) VALUES ('schema', '%d') "
+		         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+		         SCHEMA_VERSION);
+		rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+	}
+	return rc;
+}
+
+/*
+ * Creates the schema if it is missing, migrates an older one forward and
+ * refuses a newer one, in one write transaction. A "busy" anywhere in it
+ * (another opener creating the same schema) rolls back and tries again
+ * with backoff.
  */
 static int init_schema(struct store *st, const char *path, struct strbuf *err)
 {
@@ -240,49 +344,43 @@ static int init_schema(struct store *st, const char *path, struct strbuf *err)
 	sqlite3_stmt *probe = NULL;
 	/* ... and every table of this version (these three came later: a store
 	 * made before them gets them at its next open). */
+	int found = -1;
 	bool ready = sqlite3_prepare_v2(st->db,
 	                                "SELECT value FROM meta WHERE key = 'schema' AND "
 	                                "(SELECT count(*) FROM sqlite_master WHERE name IN "
 	                                "('sealed_secrets', 'personal_links', 'inbox_files')) = 3",
 	                                -1, &probe, NULL) == SQLITE_OK &&
 	             sqlite3_step(probe) == SQLITE_ROW && sqlite3_column_text(probe, 0) &&
-	             !strcmp((const char *)sqlite3_column_text(probe, 0), SCHEMA_VERSION);
+	             (found = atoi((const char *)sqlite3_column_text(probe, 0))) == SCHEMA_VERSION;
 	sqlite3_finalize(probe);
 	if (ready)
 		return 0;
+	if (found > SCHEMA_VERSION)
+		return newer_schema(path, found, err);
 	int64_t deadline = mono_ms() + OPEN_RETRY_MS;
 	for (int round = 0;; round++) {
 		struct strbuf e = STRBUF_INIT;
+		int version = 0;
 		int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(st->db, schema, NULL, NULL, NULL);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(st->db, sealed_schema, NULL, NULL, NULL);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(st->db,
-			                  "INSERT OR IGNORE INTO meta (key, value) VALUES "
-			                  "('schema', '" SCHEMA_VERSION "')",
-			                  NULL, NULL, NULL);
 		if (rc == SQLITE_OK) {
-			sqlite3_stmt *stmt = NULL;
-			rc = sqlite3_prepare_v2(
-			    st->db, "SELECT value FROM meta WHERE key = 'schema'", -1, &stmt, NULL);
-			if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-				const char *v = (const char *)sqlite3_column_text(stmt, 0);
-				if (!v || strcmp(v, SCHEMA_VERSION) != 0)
-					strbuf_addf(&e,
-					            "%s has store schema %s; this steppy knows %s",
-					            path, v ? v : "(none)", SCHEMA_VERSION);
-				rc = SQLITE_OK;
-			}
-			sqlite3_finalize(stmt);
+			int r = read_schema_version(st, path, &version, &e);
+			if (r == SP_EBUSY)
+				rc = SQLITE_BUSY;
+			else if (r < 0)
+				rc = SQLITE_ERROR;
+			else if (version > SCHEMA_VERSION)
+				newer_schema(path, version, &e);
 		}
+		if (rc == SQLITE_OK && e.len == 0)
+			rc = migrate(st, version);
 		if (rc == SQLITE_OK && e.len == 0)
 			rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 		if (rc == SQLITE_OK && e.len == 0) {
 			strbuf_release(&e);
 			return 0;
 		}
+		if (rc != SQLITE_OK && busy_code(rc))
+			strbuf_reset(&e);
 		if (rc != SQLITE_OK && e.len == 0)
 			strbuf_addf(&e, "cannot open store %s: %s", path, sqlite3_errmsg(st->db));
 		if (!sqlite3_get_autocommit(st->db))
@@ -316,7 +414,20 @@ static int open_store(const char *path, bool create, struct store **ret, struct 
 		return SP_ESTORE;
 	}
 	sqlite3_busy_timeout(st->db, 10000);
-	int r = set_wal(st, path, err);
+	/* A newer steppy's store is refused before anything is written to it
+	 * (switching to WAL writes its header). */
+	int version = 0;
+	struct strbuf verr = STRBUF_INIT;
+	int r = read_schema_version(st, path, &version, &verr);
+	if (r == SP_EBUSY) /* another opener is creating it: checked again below */
+		r = 0;
+	else if (r > 0)
+		r = version > SCHEMA_VERSION ? newer_schema(path, version, err) : 0;
+	else if (err)
+		strbuf_add(err, verr.buf, verr.len);
+	strbuf_release(&verr);
+	if (r == 0)
+		r = set_wal(st, path, err);
 	if (r == 0)
 		r = exec_sql(st, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err);
 	if (r == 0)
@@ -1526,4 +1637,139 @@ int store_check(struct store *st, struct strbuf *err)
 void store_busy_timeout(struct store *st, int ms)
 {
 	sqlite3_busy_timeout(st->db, ms);
+}
+
+int store_schema_version(struct store *st, int *ret_version, int *ret_known, struct strbuf *err)
+{
+	const char *path = sqlite3_db_filename(st->db, "main");
+	int version = 0;
+	int r = read_schema_version(st, path ? path : "(unknown)", &version, err);
+	if (r < 0)
+		return r == SP_EBUSY ? SP_ESTORE : r;
+	*ret_version = version;
+	*ret_known = SCHEMA_VERSION;
+	return 0;
+}
+
+/*
+ * Makes the temporary file a backup goes to, beside path (so that the
+ * final rename stays in one file system): 0600 whatever the umask.
+ * Returns its name (caller frees) or NULL with the reason in err.
+ */
+static char *backup_temp(const char *path, struct strbuf *err)
+{
+	char *tmp = xstrfmt("%s.tmp-XXXXXX", path);
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		if (err)
+			strbuf_addf(err, "cannot write beside %s: %s", path, strerror(errno));
+		free(tmp);
+		return NULL;
+	}
+	if (fchmod(fd, 0600) < 0) {
+		if (err)
+			strbuf_addf(err, "cannot make %s private: %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		free(tmp);
+		return NULL;
+	}
+	close(fd);
+	return tmp;
+}
+
+/* fsyncs a file or directory by name; 0 or -1 with errno. */
+static int sync_path(const char *path, bool dir)
+{
+	int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+/* The directory of path, for syncing it after a rename; caller frees. */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+/* Where the finished temporary file goes: path, which must not exist
+ * unless force, and is never a symbolic link or anything but a file. */
+static int backup_place(const char *tmp, const char *path, bool force, struct strbuf *err)
+{
+	struct stat sb;
+	if (lstat(path, &sb) == 0) {
+		if (S_ISLNK(sb.st_mode)) {
+			if (err)
+				strbuf_addf(err,
+				            "%s is a symbolic link; steppy does not write a backup "
+				            "through one",
+				            path);
+			return SP_EINVAL;
+		}
+		if (!force) {
+			if (err)
+				strbuf_addf(err, "%s exists; --force replaces it", path);
+			return SP_EINVAL;
+		}
+		if (!S_ISREG(sb.st_mode)) {
+			if (err)
+				strbuf_addf(err, "%s is not a regular file", path);
+			return SP_EINVAL;
+		}
+	}
+	/* Without force, link() fails if the name appeared meanwhile. */
+	int rc = force ? rename(tmp, path) : link(tmp, path);
+	if (rc < 0) {
+		if (err)
+			strbuf_addf(err, "cannot write %s: %s", path,
+			            errno == EEXIST ? "it exists; --force replaces it"
+			                            : strerror(errno));
+		return errno == EEXIST ? SP_EINVAL : SP_EIO;
+	}
+	if (!force)
+		unlink(tmp);
+	char *dir = dir_of(path);
+	sync_path(dir, true);
+	free(dir);
+	return 0;
+}
+
+int store_backup(struct store *st, const char *path, bool force, struct strbuf *err)
+{
+	struct stat sb;
+	if (lstat(path, &sb) == 0 && (S_ISLNK(sb.st_mode) || !force)) {
+		return backup_place(NULL, path, force, err); /* says why not */
+	}
+	char *tmp = backup_temp(path, err);
+	if (!tmp)
+		return SP_EIO;
+	/* VACUUM INTO reads one snapshot (a read transaction): the copy is
+	 * consistent while other processes go on writing, and compact. */
+	sqlite3_stmt *stmt = prepare(st, "VACUUM INTO ?1", err);
+	int r = stmt ? 0 : SP_ESTORE;
+	if (stmt) {
+		bind_text(stmt, 1, tmp);
+		if (sqlite3_step(stmt) != SQLITE_DONE)
+			r = db_error(st, err, "writing the backup");
+		sqlite3_finalize(stmt);
+	}
+	if (r == 0 && sync_path(tmp, false) < 0) {
+		if (err)
+			strbuf_addf(err, "cannot write %s: %s", tmp, strerror(errno));
+		r = SP_EIO;
+	}
+	if (r == 0)
+		r = backup_place(tmp, path, force, err);
+	if (r < 0)
+		unlink(tmp);
+	free(tmp);
+	return r;
 }

@@ -47,6 +47,21 @@ int store_open_existing(const char *path, struct store **ret, struct strbuf *err
 /* Checks the file's integrity (PRAGMA quick_check): 0, or SP_ESTORE with
  * what is wrong and the file's name in err. Reads the whole file. */
 int store_check(struct store *st, struct strbuf *err);
+/* The schema version of the store's file (*ret_version) and the newest this
+ * steppy knows (*ret_known). Opening migrates an older store forward and
+ * refuses (SP_ESTORE, "written by a newer steppy") a newer one, so an open
+ * store has *ret_version == *ret_known. Returns 0 or SP_ESTORE. */
+int store_schema_version(struct store *st, int *ret_version, int *ret_known, struct strbuf *err);
+/*
+ * Writes a consistent copy of the store to path (SQLite's VACUUM INTO: one
+ * read snapshot, so other processes may go on writing meanwhile), 0600,
+ * through a temporary file beside it that is synced and then renamed. path
+ * must not exist unless force, and is never followed if it is a symbolic
+ * link. The secret key file (store_set_key_file) is not part of the copy.
+ * Returns 0, SP_EINVAL (path exists, is a link or not a file: err says),
+ * SP_EIO or SP_ESTORE.
+ */
+int store_backup(struct store *st, const char *path, bool force, struct strbuf *err);
 /* Closes the store; accepts NULL. */
 void store_close(struct store *st);
 
