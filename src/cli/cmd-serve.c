@@ -7,6 +7,7 @@
 
 #include "runtime/runtime.h"
 #include "server/config.h"
+#include "server/log.h"
 #include "server/server.h"
 #include "steps/services.h"
 #include "util/alloc.h"
@@ -22,6 +23,7 @@ extern char **environ;
 
 const char serve_help[] =
     "usage: steppy serve [--config FILE] [--listen HOST:PORT] [--db PATH]\n"
+    "                    [--log-format text|json]\n"
     "\n"
     "Runs releases and serves them over HTTP: the JSON API under /api/v1\n"
     "(docs/openapi.yaml), approval pages for the links sent when a Human step\n"
@@ -35,6 +37,8 @@ const char serve_help[] =
     "  --listen HOST:PORT where to listen (default 127.0.0.1:8080; port 0: any free)\n"
     "  --db PATH          the store (default: the configuration's \"store\", else as for\n"
     "                     steppy run)\n"
+    "  --log-format F     the log on stderr: text (default) or json, one object\n"
+    "                     a line\n"
     "  -h, --help         show this help\n"
     "\n"
     "Without API tokens in the configuration everyone who can reach the server\n"
@@ -159,6 +163,7 @@ int cmd_token(int argc, char **argv, const struct cli_ctx *ctx)
 
 const struct option serve_options[] = {
 	{ "listen", required_argument, NULL, 'l' },
+	{ "log-format", required_argument, NULL, 'F' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -238,6 +243,7 @@ static int serve_run(struct store *st, const char *path, struct serve_config *cf
 	 * this user) from reading the server's memory and /proc/PID/environ. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	char **secrets = environment_secrets(cfg);
+	log_set_secrets((const char *const *)secrets);
 	struct runtime_options opts = { .notify_log = notify_log,
 		                        .observer = server_observer(srv),
 		                        .keep_running = true,
@@ -282,6 +288,7 @@ static int serve_run(struct store *st, const char *path, struct serve_config *cf
 	strbuf_release(&err);
 	for (size_t i = 0; secrets[i]; i++)
 		free(secrets[i]);
+	log_set_secrets(NULL);
 	free(secrets);
 	free(notify_log);
 	return code;
@@ -291,9 +298,15 @@ int cmd_serve(int argc, char **argv, const struct cli_ctx *ctx)
 {
 	(void)argv;
 	const char *listen = NULL;
-	for (size_t i = 0; i < ctx->nopts; i++)
+	enum log_format log_format = LOG_TEXT;
+	for (size_t i = 0; i < ctx->nopts; i++) {
 		if (ctx->opts[i].id == 'l')
 			listen = ctx->opts[i].arg;
+		if (ctx->opts[i].id == 'F' && log_parse_format(ctx->opts[i].arg, &log_format) < 0)
+			return usage_error("--log-format takes text or json, not \"%s\"",
+			                   ctx->opts[i].arg);
+	}
+	log_set_format(log_format);
 	if (argc != 1)
 		return usage_error("serve takes no arguments (see steppy serve --help)");
 	struct serve_config cfg;

@@ -4,6 +4,7 @@
  * routing, JSON errors, the store connection pool and jobs for the loop
  * thread.
  */
+#include "server/log.h"
 #include "server/server-internal.h"
 
 #include "notify/hub.h"
@@ -152,6 +153,19 @@ void respond_json(struct request *rq, unsigned status, json_t *body)
 	rq->resp_len = strlen(text);
 }
 
+/* A refused request makes a log line: who, from where, which route (a
+ * link's token left out), why. */
+static void log_refusal(const struct request *rq, unsigned status, const char *code,
+                        const char *why)
+{
+	char path[160], st[8];
+	log_safe_path(rq->url ? rq->url : "", path, sizeof(path));
+	snprintf(st, sizeof(st), "%u", status);
+	log_event("warning", "request.refused", NULL, "status", st, "code", code, "method",
+	          rq->method, "path", path, "address", rq->address, "identity", rq->identity,
+	          "reason", why, NULL);
+}
+
 void respond_error(struct request *rq, unsigned status, const char *code, const char *fmt, ...)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -160,6 +174,8 @@ void respond_error(struct request *rq, unsigned status, const char *code, const 
 	strbuf_vaddf(&sb, fmt, ap);
 	va_end(ap);
 	utf8_sanitize(sb.buf); /* it may quote the client's path or parameters */
+	if (status == 401 || status == 403)
+		log_refusal(rq, status, code, sb.buf);
 	respond_json(rq, status, json_pack("{s{ssss}}", "error", "code", code, "message", sb.buf));
 	strbuf_release(&sb);
 }
@@ -1159,6 +1175,7 @@ static void observe_events(void *arg, const char *id, const struct exec_state *s
                            const struct event *events, size_t n)
 {
 	struct server *srv = arg;
+	log_release_events(id, state, events, n);
 	for (size_t i = 0; i < n; i++) {
 		switch (events[i].type) {
 		case EV_STEP_SUCCEEDED:
@@ -1209,7 +1226,7 @@ static void observe_events(void *arg, const char *id, const struct exec_state *s
 static void observe_error(void *arg, const char *message)
 {
 	(void)arg;
-	fprintf(stderr, "steppy serve: %s\n", message);
+	log_event("error", "server.error", message, NULL);
 }
 
 /* ---- lifetime ------------------------------------------------------------------------ */
