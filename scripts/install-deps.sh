@@ -8,7 +8,7 @@
 set -eu
 
 # Build: compiler, pkg-config and the -dev packages the Makefile asks pkg-config for.
-BUILD_PKGS="make gcc pkg-config libjansson-dev libyaml-dev libsqlite3-dev libuv1-dev libcurl4-openssl-dev libssl-dev libxml2-dev libmicrohttpd-dev libcjose-dev"
+BUILD_PKGS="make gcc pkg-config libjansson-dev libyaml-dev libsqlite3-dev libuv1-dev libcurl4-openssl-dev libssl-dev libxml2-dev libmicrohttpd-dev libcjose-dev libsystemd-dev"
 # Tests: unit test framework, second compiler with libFuzzer and sanitizer
 # runtimes, leak checker, formatter, the browser for the dashboard's test
 # (tests/web, driven by playwright-core on node), and the fake OpenID Connect

@@ -9,6 +9,7 @@
 #include "server/config.h"
 #include "server/log.h"
 #include "server/server.h"
+#include "server/service.h"
 #include "steps/services.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -233,9 +234,11 @@ static int serve_open_store(const char *db, const struct serve_config *cfg, stru
  * Starts the runtime and the server on st, resumes what is unfinished and
  * runs until a signal stops it. Returns EXIT_OK, or EXIT_USAGE when it could
  * not start or stopped while the store refused events (never 0 then: a
- * service manager restarts on non-zero).
+ * service manager restarts on non-zero). SIGHUP reloads config_path (when
+ * not NULL): its tokens, channels and people.
  */
-static int serve_run(struct store *st, const char *path, struct serve_config *cfg)
+static int serve_run(struct store *st, const char *path, struct serve_config *cfg,
+                     const char *config_path)
 {
 	char *notify_log = cli_notify_log(path);
 	struct server *srv = server_new(cfg, path);
@@ -244,13 +247,15 @@ static int serve_run(struct store *st, const char *path, struct serve_config *cf
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	char **secrets = environment_secrets(cfg);
 	log_set_secrets((const char *const *)secrets);
+	/* The runtime's people directory: SIGHUP replaces it (reload.c). */
+	struct people live_people = cfg->people;
 	struct runtime_options opts = { .notify_log = notify_log,
 		                        .observer = server_observer(srv),
 		                        .keep_running = true,
 		                        .exec_policy = &cfg->exec,
 		                        .exec_minimal_env = true,
 		                        .secret_values = (const char *const *)secrets,
-		                        .people = &cfg->people,
+		                        .people = &live_people,
 		                        .retry_store = true };
 	struct runtime *rt = NULL;
 	struct strbuf err = STRBUF_INIT;
@@ -260,6 +265,8 @@ static int serve_run(struct store *st, const char *path, struct serve_config *cf
 		step_services_open(runtime_services(rt));
 	if (r == 0)
 		r = server_start(srv, rt, &err);
+	if (r == 0)
+		r = server_watch_reload(srv, config_path, &live_people);
 	/* Tell local commands that decisions on this store have owners now
 	 * (steppy approve refuses to decide for approvers without --force). */
 	if (r == 0)
@@ -273,7 +280,10 @@ static int serve_run(struct store *st, const char *path, struct serve_config *cf
 		if (strcmp(server_url(srv), server_listen_url(srv)) != 0)
 			printf("steppy serve: public URL %s\n", server_url(srv));
 		fflush(stdout);
-		if (runtime_run(rt) == 2) {
+		service_ready(server_url(srv));
+		int stopped = runtime_run(rt);
+		service_stopping();
+		if (stopped == 2) {
 			fprintf(stderr, "steppy serve: stopped while the store refused events; "
 			                "the next start continues from what was recorded\n");
 		} else {
@@ -317,7 +327,7 @@ int cmd_serve(int argc, char **argv, const struct cli_ctx *ctx)
 	char *path = NULL;
 	code = serve_open_store(ctx->db, &cfg, &st, &path);
 	if (code == EXIT_OK)
-		code = serve_run(st, path, &cfg);
+		code = serve_run(st, path, &cfg, ctx->config);
 	store_close(st);
 	free(path);
 	serve_config_release(&cfg);

@@ -140,7 +140,11 @@ void log_event(const char *level, const char *event, const char *message, ...)
 		strbuf_release(&now);
 	} else {
 		strbuf_addstr(&line, "steppy serve: ");
-		text_value(&line, message ? message : event, false);
+		text_value(&line, event, false);
+		if (message) {
+			strbuf_addstr(&line, ": ");
+			text_value(&line, message, false);
+		}
 		const char *k;
 		while ((k = va_arg(ap, const char *)) != NULL) {
 			const char *v = va_arg(ap, const char *);

@@ -37,7 +37,7 @@ void log_set_secrets(const char *const *values);
  * Writes one line: level ("info", "warning", "error"), event (a dotted name
  * such as "release.started"), message (for people; may be NULL), then
  * key, value pairs of strings ending with NULL (a NULL value skips its
- * key). Text:  steppy serve: MESSAGE key=value key="a value"
+ * key). Text:  steppy serve: EVENT: MESSAGE key=value key="a value"
  * JSON:        {"time":"...","level":"info","event":"...","message":"...","key":"value"}
  */
 void log_event(const char *level, const char *event, const char *message, ...)

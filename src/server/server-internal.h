@@ -45,6 +45,7 @@ struct server {
 	struct inbox *inbox;               /* a directory, or NULL */
 	struct inbox *inbox_s3;            /* an S3 prefix, or NULL */
 	struct notify_hub *notify;         /* every channel (borrowed), or NULL */
+	struct reload_state *reload;       /* SIGHUP reloads (reload.c), or NULL */
 	struct slack_replay *slack_replay; /* Slack interactions seen (slack-actions.c) */
 	struct oidc *oidc;                 /* OpenID Connect sign-in, or NULL */
 	struct store *loop_store;          /* the loop thread's own connection, for the inbox */
@@ -283,6 +284,12 @@ extern const struct route personal_routes[];
 
 /* The Set-Cookie value of a session (Secure when served over https). */
 char *session_cookie(const struct server *srv, const char *token);
+
+/* reload.c: closes the SIGHUP handle and frees the channel hubs reloads
+ * replaced (before the loop's last run in server_free()); then frees the
+ * configurations reloads loaded (at its end). Both accept srv->reload NULL. */
+void reload_stop(struct server *srv);
+void reload_release(struct server *srv);
 
 /* Checks the SHA-256 of token against the configured tokens. */
 const struct api_token *server_find_token(const struct server *srv, const char *token);

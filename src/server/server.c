@@ -6,6 +6,7 @@
  */
 #include "server/log.h"
 #include "server/server-internal.h"
+#include "server/service.h"
 
 #include "notify/hub.h"
 #include "notify/slack.h"
@@ -1229,6 +1230,16 @@ static void observe_error(void *arg, const char *message)
 	log_event("error", "server.error", message, NULL);
 }
 
+/* On the loop thread, five times a second: systemd's watchdog is fed from
+ * here, so a loop that hangs gets the service restarted. */
+static void observe_tick(void *arg)
+{
+	(void)arg;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	service_watchdog((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
 /* ---- lifetime ------------------------------------------------------------------------ */
 
 struct server *server_new(const struct serve_config *config, const char *store_path)
@@ -1249,6 +1260,7 @@ struct server *server_new(const struct serve_config *config, const char *store_p
 	srv->observer = (struct runtime_observer){
 		.on_events = observe_events,
 		.on_error = observe_error,
+		.on_tick = observe_tick,
 		.arg = srv,
 	};
 	if (getrandom(srv->secret, sizeof(srv->secret), 0) != (ssize_t)sizeof(srv->secret))
@@ -1433,6 +1445,7 @@ void server_free(struct server *srv)
 		runtime_services(srv->rt)->notify = NULL;
 		notify_hub_free(srv->notify);
 	}
+	reload_stop(srv);
 	if (srv->handles) {
 		uv_close((uv_handle_t *)&srv->async, handle_close_cb);
 		uv_close((uv_handle_t *)&srv->adopt_timer, handle_close_cb);
@@ -1456,5 +1469,6 @@ void server_free(struct server *srv)
 	pthread_mutex_destroy(&srv->queue_lock);
 	pthread_cond_destroy(&srv->queue_cond);
 	free(srv->workers);
+	reload_release(srv);
 	free(srv);
 }

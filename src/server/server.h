@@ -28,6 +28,15 @@ struct server *server_new(const struct serve_config *config, const char *store_p
 const struct runtime_observer *server_observer(struct server *srv);
 /* Starts listening. Returns 0, or a negative code with the reason in err. */
 int server_start(struct server *srv, struct runtime *rt, struct strbuf *err);
+/*
+ * After server_start(): SIGHUP reads config_path again and applies its
+ * tokens, channels and people (reload.c) without stopping anything;
+ * live_people is the directory the runtime was given (runtime_options),
+ * updated in place on the loop thread. A configuration that does not load,
+ * or that would remove every token, is refused with a log line and the old
+ * one stays. config_path NULL: nothing to reload. Returns 0.
+ */
+int server_watch_reload(struct server *srv, const char *config_path, struct people *live_people);
 /* Stops listening, waits for the worker threads, frees; accepts NULL. */
 void server_free(struct server *srv);
 /* The address people use (publicUrl, else where it listens). */
