@@ -7,6 +7,8 @@
 #   make BUILD=build/asan SAN=1 unit   unit tests under AddressSanitizer + UBSan
 #   make fuzz            the libFuzzer targets (clang), see tests/fuzz/README.md
 #   make format          clang-format every source file
+#   make man             the man pages, from docs/ (pandoc)
+#   make install         PREFIX (/usr/local), DESTDIR; make uninstall
 
 BUILD  ?= build
 CC     ?= cc
@@ -15,7 +17,7 @@ PKGS   := jansson yaml-0.1 sqlite3 libuv libcurl libcrypto libxml-2.0 libmicroht
 WARN   := -Wall -Wextra -Werror -Wshadow -Wconversion -Wstrict-prototypes \
           -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Isrc \
+ALL_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) -Isrc \
               $(shell pkg-config --cflags $(PKGS))
 LIBS   := $(shell pkg-config --libs $(PKGS)) -lm
 LDFLAGS ?=
@@ -37,7 +39,7 @@ LINK_LIBS := $(BUILD)/libsteppy-cli.a $(BUILD)/libsteppy.a
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all unit check clean format fuzz demo
+.PHONY: all unit check clean format fuzz demo man install uninstall
 all: $(BUILD)/steppy
 
 $(BUILD)/%.o: %.c
@@ -105,6 +107,57 @@ demo: $(BUILD)/steppy
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# ---- installing (docs/operations.md) -----------------------------------------
+# The man pages are made from docs/*.md by tools/man.sh (pandoc).
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+LIBDIR      ?= $(PREFIX)/lib
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/steppy
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/vendor-completions
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR  ?= /etc
+PLUGINDIR   ?= $(LIBDIR)/steppy/plugins
+VERSION     := $(shell sed -n 's/.*STEPPY_VERSION "\(.*\)"/\1/p' src/util/version.h)
+MAN_STAMP   := $(BUILD)/man/.stamp
+
+$(MAN_STAMP): tools/man.sh docs/cli.md docs/plan-format.md docs/configuration.md $(BUILD)/steppy
+	rm -rf $(BUILD)/man
+	sh tools/man.sh $(BUILD)/man $(VERSION) $(BUILD)/steppy
+	touch $@
+
+man: $(MAN_STAMP)
+
+install: $(BUILD)/steppy $(MAN_STAMP)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/examples
+	install -m 0755 $(BUILD)/steppy $(DESTDIR)$(BINDIR)/steppy
+	install -m 0644 $(BUILD)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(BUILD)/man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 dist/completion/steppy.bash $(DESTDIR)$(BASHCOMPDIR)/steppy
+	install -m 0644 dist/completion/_steppy $(DESTDIR)$(ZSHCOMPDIR)/_steppy
+	sed 's|/usr/bin/steppy|$(BINDIR)/steppy|; s|/etc/steppy/|$(SYSCONFDIR)/steppy/|' \
+		dist/steppy.service >$(DESTDIR)$(UNITDIR)/steppy.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/steppy.service
+	install -m 0644 dist/serve.yaml $(DESTDIR)$(DOCDIR)/examples/serve.yaml
+	install -m 0644 examples/*.yaml examples/*.jsonc $(DESTDIR)$(DOCDIR)/examples/
+	@# The example configuration, unless one is there (never overwritten).
+	install -d $(DESTDIR)$(SYSCONFDIR)/steppy
+	test -e $(DESTDIR)$(SYSCONFDIR)/steppy/serve.yaml || \
+		install -m 0644 dist/serve.yaml $(DESTDIR)$(SYSCONFDIR)/steppy/serve.yaml
+
+# Removes what install put there, except the configuration (yours now) and
+# the store (/var/lib/steppy).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/steppy $(DESTDIR)$(UNITDIR)/steppy.service \
+		$(DESTDIR)$(BASHCOMPDIR)/steppy $(DESTDIR)$(ZSHCOMPDIR)/_steppy \
+		$(DESTDIR)$(MANDIR)/man1/steppy.1 $(DESTDIR)$(MANDIR)/man1/steppy-*.1 \
+		$(DESTDIR)$(MANDIR)/man5/steppy-plan.5 $(DESTDIR)$(MANDIR)/man5/steppy-serve.conf.5
+	rm -rf $(DESTDIR)$(DOCDIR)
+	-rmdir $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(LIBDIR)/steppy 2>/dev/null
 
 clean:
 	rm -rf build

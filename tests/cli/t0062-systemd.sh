@@ -74,7 +74,7 @@ conf old
     >"$tmp/hup.out" 2>"$tmp/hup.err" &
 server_pid=$!
 i=0
-while ! grep -q 'listening on' "$tmp/hup.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q 'listening on' "$tmp/hup.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 url=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/hup.out")
 /usr/bin/python3 -c 'import json; print(json.dumps({"plan": {"name": "p", "stages": [{"name": "go", "steps": [{"type": "Human", "name": "ship", "message": "Ship?"}]}]}}))' >"$tmp/submit.json"
 curl -s -o "$tmp/body" -X POST -H "Authorization: Bearer $OLD" -H 'Content-Type: application/json' \
