@@ -42,7 +42,7 @@ STEPPY_TEST_SECRET=$ENV_SECRET "$STEPPY" serve --config "$tmp/config.yaml" --lis
 server_pid=$!
 trap 'kill $server_pid $fake_pid 2>/dev/null; rm -rf "$tmp"' EXIT
 i=0
-while ! grep -q 'listening on' "$tmp/serve.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q 'listening on' "$tmp/serve.out" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 url=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/serve.out")
 
 post() { # TOKEN PATH BODY-FILE: prints the HTTP status, body in $tmp/body
@@ -114,7 +114,7 @@ begin 'text is the default: one line per event; a link'"'"'s token is left out o
     >"$tmp/serve.out" 2>"$tmp/serve.err" &
 server_pid=$!
 i=0
-while ! grep -q 'listening on' "$tmp/serve.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q 'listening on' "$tmp/serve.out" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 url=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/serve.out")
 curl -s -o /dev/null -H "Authorization: Bearer nope" "$url/api/v1/executions"
 curl -s -o /dev/null -X POST -H 'Origin: https://evil.example' "$url/approvals/secret-link-token-77"

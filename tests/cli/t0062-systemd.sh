@@ -28,7 +28,7 @@ NOTIFY_SOCKET="$tmp/notify.sock" WATCHDOG_USEC=600000 "$STEPPY" serve --listen 1
     --db "$db" >"$tmp/serve.log" 2>&1 &
 server_pid=$!
 i=0
-while ! grep -q 'READY=1' "$tmp/notify.log" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q 'READY=1' "$tmp/notify.log" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 grep -q 'READY=1 | STATUS=http://127.0.0.1:' "$tmp/notify.log" || problem "no READY=1: $(cat "$tmp/notify.log" 2>/dev/null)"
 url=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/serve.log")
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz")" = 200 ] || problem "not serving when ready"
@@ -47,7 +47,7 @@ begin 'without NOTIFY_SOCKET nothing is sent and the server runs as before'
 "$STEPPY" serve --listen 127.0.0.1:0 --db "$db" >"$tmp/serve2.log" 2>&1 &
 server_pid=$!
 i=0
-while ! grep -q 'listening on' "$tmp/serve2.log" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q 'listening on' "$tmp/serve2.log" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 kill -TERM $server_pid
 wait $server_pid
 run true
@@ -74,7 +74,7 @@ conf old
     >"$tmp/hup.out" 2>"$tmp/hup.err" &
 server_pid=$!
 i=0
-while ! grep -q 'listening on' "$tmp/hup.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q 'listening on' "$tmp/hup.out" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 url=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/hup.out")
 /usr/bin/python3 -c 'import json; print(json.dumps({"plan": {"name": "p", "stages": [{"name": "go", "steps": [{"type": "Human", "name": "ship", "message": "Ship?"}]}]}}))' >"$tmp/submit.json"
 curl -s -o "$tmp/body" -X POST -H "Authorization: Bearer $OLD" -H 'Content-Type: application/json' \

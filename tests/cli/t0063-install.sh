@@ -51,7 +51,7 @@ begin 'the example configuration is valid, and a second install keeps the one th
     --db "$tmp/x.db" >"$tmp/serve.log" 2>&1 &
 pid=$!
 i=0
-while ! grep -q 'listening on' "$tmp/serve.log" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q 'listening on' "$tmp/serve.log" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 kill -TERM $pid
 wait $pid
 grep -q 'listening on' "$tmp/serve.log" || problem "the example does not start: $(cat "$tmp/serve.log")"
