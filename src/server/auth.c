@@ -21,6 +21,7 @@
  * tokens in the same cookie (the token sign-in) keep working as before.
  */
 #include "server/auth.h"
+#include "server/log.h"
 
 #include "server/oidc.h"
 #include "server/server-internal.h"
@@ -250,7 +251,7 @@ static void h_login(struct request *rq)
 	struct strbuf err = STRBUF_INIT;
 	int r = oidc_authorize_url(srv->oidc, uri, state, nonce, challenge, &url, &err);
 	if (r < 0) {
-		fprintf(stderr, "steppy serve: sign-in: %s\n", err.buf);
+		log_eventf("error", "signin.error", "sign-in: %s", err.buf);
 		auth_page(rq, 502, "Sign-in unavailable",
 		          "The sign-in provider cannot be reached right now. Try again later, or "
 		          "sign in with an API token.",
@@ -384,10 +385,10 @@ static void h_callback(struct request *rq)
 		char name[MAX_NAME_LEN + 8];
 		unsigned roles = 0;
 		if (r < 0) {
-			fprintf(stderr, "steppy serve: sign-in refused: %s\n", err.buf);
+			log_eventf("warning", "signin.refused", "sign-in refused: %s", err.buf);
 			auth_page(rq, r == SP_EIO ? 502 : 403, "Sign-in refused", err.buf, NULL);
 		} else if (!map_claims(srv, claims, name, sizeof(name), &roles, &err)) {
-			fprintf(stderr, "steppy serve: sign-in refused: %s\n", err.buf);
+			log_eventf("warning", "signin.refused", "sign-in refused: %s", err.buf);
 			auth_page(rq, 403, "No access", err.buf, NULL);
 		} else {
 			free(rq->set_cookie);
@@ -397,9 +398,8 @@ static void h_callback(struct request *rq)
 			rq->set_cookie = session;
 			rq->set_cookie_2 =
 			    xstrdup("steppy_oidc=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
-			printf("steppy serve: %s signed in through %s\n", name,
-			       srv->cfg->oidc.issuer);
-			fflush(stdout);
+			log_eventf("info", "signin", "%s signed in through %s", name,
+			           srv->cfg->oidc.issuer);
 			char *text = xstrfmt("Signed in as %s.", name);
 			/* A page of ours moves on, so that the SameSite=Strict session
 			 * cookie goes with the next request (a redirect chain that began

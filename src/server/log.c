@@ -159,6 +159,17 @@ void log_event(const char *level, const char *event, const char *message, ...)
 	strbuf_release(&line);
 }
 
+void log_eventf(const char *level, const char *event, const char *fmt, ...)
+{
+	struct strbuf msg = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	log_event(level, event, msg.buf, NULL);
+	strbuf_release(&msg);
+}
+
 void log_safe_path(const char *url, char *out, size_t size)
 {
 	if (!strncmp(url, "/api/", 5) || !strcmp(url, "/") || !strcmp(url, "/healthz") ||

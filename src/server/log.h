@@ -43,6 +43,10 @@ void log_set_secrets(const char *const *values);
 void log_event(const char *level, const char *event, const char *message, ...)
     __attribute__((sentinel));
 
+/* log_event() with a message made by fmt and no fields. */
+void log_eventf(const char *level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* The lines of a release's newly committed events (the server's runtime
  * observer calls it): release started/ended, step started/ended, decisions,
  * aborts. */

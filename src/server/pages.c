@@ -22,6 +22,7 @@
  * of it. A step that needs several approvals (minApprovals) keeps its
  * link open until it has them; each person approves once.
  */
+#include "server/log.h"
 #include "server/server-internal.h"
 
 #include "runtime/control.h"
@@ -127,7 +128,7 @@ static void create_link(struct server *srv, const char *id, const struct plan *p
 	struct strbuf err = STRBUF_INIT;
 	struct store *st = server_store_get(srv, &err);
 	if (!st) {
-		fprintf(stderr, "steppy serve: no approval link for %s: %s\n", id, err.buf);
+		log_eventf("error", "link.error", "no approval link for %s: %s", id, err.buf);
 		strbuf_release(&err);
 		return;
 	}
@@ -142,7 +143,7 @@ static void create_link(struct server *srv, const char *id, const struct plan *p
 	int r = store_approval_link_add(st, hash, id, stage, step, attempt, wall_clock_ms(), &err);
 	server_store_put(srv, st);
 	if (r < 0) {
-		fprintf(stderr, "steppy serve: no approval link for %s: %s\n", id, err.buf);
+		log_eventf("error", "link.error", "no approval link for %s: %s", id, err.buf);
 		strbuf_release(&err);
 		return;
 	}

@@ -17,6 +17,7 @@
  * A decision the engine refuses (the starter approving their own release,
  * someone who already approved) leaves the link unused.
  */
+#include "server/log.h"
 #include "server/server-internal.h"
 
 #include "core/people.h"
@@ -106,8 +107,8 @@ const char **personal_links_send(struct server *srv, const char *id, const struc
 		struct strbuf err = STRBUF_INIT;
 		if (store_personal_link_add(st, hash, id, stage, step, attempt, people[i]->name,
 		                            wall_clock_ms(), &err) < 0) {
-			fprintf(stderr, "steppy serve: no personal link for %s: %s\n",
-			        people[i]->name, err.buf);
+			log_eventf("error", "link.error", "no personal link for %s: %s",
+			           people[i]->name, err.buf);
 			strbuf_release(&err);
 			continue;
 		}

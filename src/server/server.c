@@ -783,7 +783,7 @@ static void mhd_log_cb(void *cls, const char *fmt, va_list ap)
 	for (char *p = msg; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
-	fprintf(stderr, "steppy serve: http: %s\n", msg);
+	log_eventf("warning", "http.error", "http: %s", msg);
 }
 
 /* Each connection is a file descriptor: raises the open file limit to what
@@ -1074,13 +1074,13 @@ static void notify_done(void *arg, const struct notify_result *r)
 {
 	struct warn_ctx *w = arg;
 	if (r->unknown) {
-		fprintf(stderr, "steppy serve: release %s: no channel \"%s\" is configured\n",
-		        w->id, r->channel);
+		log_eventf("error", "notify.error", "release %s: no channel \"%s\" is configured",
+		           w->id, r->channel);
 	} else if (!r->ok && !r->cancelled) {
 		json_t *data = json_pack("{ssssss}", "warning", "notification not delivered",
 		                         "channel", r->channel, "error", r->error);
 		if (runtime_notice(w->srv->rt, w->id, w->stage, w->step, w->attempt, data) < 0)
-			fprintf(stderr, "steppy serve: release %s: %s\n", w->id, r->error);
+			log_eventf("warning", "notify.error", "release %s: %s", w->id, r->error);
 	}
 	if (--w->pending == 0) {
 		free(w->id);
@@ -1117,8 +1117,8 @@ void server_notify_one(struct server *srv, const char *name, const struct notice
 	struct warn_ctx *w = warn_new(srv, notice, stage, step, attempt);
 	bool sent = notify_hub_send(srv->notify, name, notice, notify_done, w) != NULL;
 	if (!sent)
-		fprintf(stderr, "steppy serve: release %s: no channel \"%s\" is configured\n",
-		        notice->execution_id, name);
+		log_eventf("error", "notify.error", "release %s: no channel \"%s\" is configured",
+		           notice->execution_id, name);
 	warn_expect(w, sent);
 }
 

@@ -16,6 +16,7 @@
  * refusal is answered to the person alone (chat.postEphemeral) with the
  * reason. Both go through the channel's notifier on the loop thread.
  */
+#include "server/log.h"
 #include "server/server-internal.h"
 
 #include "core/people.h"
@@ -45,7 +46,7 @@ static void followup_done(void *arg, bool ok, const char *error)
 {
 	(void)arg;
 	if (!ok)
-		fprintf(stderr, "steppy serve: slack: %s\n", error);
+		log_eventf("error", "slack.error", "slack: %s", error);
 }
 
 static void followup_send(struct server *srv, void *arg)
@@ -255,7 +256,7 @@ static void h_interactions(struct request *rq)
 		char *secret = channel_slack_signing_secret(c, &err);
 		if (!secret) {
 			why = "the signing secret cannot be read (see the server's log)";
-			fprintf(stderr, "steppy serve: slack: %s\n", err.buf);
+			log_eventf("error", "slack.error", "slack: %s", err.buf);
 			strbuf_reset(&err);
 			continue;
 		}
@@ -267,14 +268,14 @@ static void h_interactions(struct request *rq)
 	}
 	strbuf_release(&err);
 	if (!matched) {
-		fprintf(stderr, "steppy serve: slack: refused a request from %s: %s\n", rq->address,
-		        why);
+		log_eventf("warning", "slack.refused", "slack: refused a request from %s: %s",
+		           rq->address, why);
 		respond_error(rq, 401, "bad-signature", "%s", why);
 		return;
 	}
 	if (slack_replay_seen(srv->slack_replay, sig, strtoll(ts, NULL, 10), now)) {
-		fprintf(stderr, "steppy serve: slack: refused a replayed request from %s\n",
-		        rq->address);
+		log_eventf("warning", "slack.refused", "slack: refused a replayed request from %s",
+		           rq->address);
 		respond_error(rq, 401, "replayed", "this request was received before");
 		return;
 	}

@@ -49,8 +49,9 @@ static void test_text_one_line_quoted(void **state)
 	log_event("info", "release.started", NULL, "release", "abc123", "plan",
 	          "two words \"quoted\"\nsecond line\x1b[2J", "skipped", NULL, "by", "ops", NULL);
 	char *out = capture_end(h, saved);
-	assert_string_equal(out, "steppy serve: release.started release=abc123 "
-	                         "plan=\"two words \\\"quoted\\\"\\x0asecond line\\x1b[2J\" by=ops\n");
+	assert_string_equal(out,
+	                    "steppy serve: release.started release=abc123 "
+	                    "plan=\"two words \\\"quoted\\\"\\x0asecond line\\x1b[2J\" by=ops\n");
 	free(out);
 }
 
@@ -126,8 +127,10 @@ static void test_safe_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_text_one_line_quoted), cmocka_unit_test(test_text_message),
-		cmocka_unit_test(test_json_parses),          cmocka_unit_test(test_secrets_masked),
+		cmocka_unit_test(test_text_one_line_quoted),
+		cmocka_unit_test(test_text_message),
+		cmocka_unit_test(test_json_parses),
+		cmocka_unit_test(test_secrets_masked),
 		cmocka_unit_test(test_safe_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
