@@ -58,6 +58,7 @@ end
 mk() { "$STEPPY" token "$1" "$2" >"$tmp/t-$1.out"; sed -n 's/^token: //p' "$tmp/t-$1.out"; }
 OLD=$(mk old admin)
 NEW=$(mk new admin)
+KEEP=$(mk keep viewer)
 conf() { # NAME...: a configuration with these tokens and a log channel
     {
         echo "tokens:"
@@ -69,7 +70,7 @@ conf() { # NAME...: a configuration with these tokens and a log channel
     mv "$tmp/config.yaml.new" "$tmp/config.yaml"
 }
 code() { curl -s -o "$tmp/body" -w '%{http_code}' -H "Authorization: Bearer $1" "$url$2"; }
-conf old
+conf old keep
 "$STEPPY" serve --config "$tmp/config.yaml" --listen 127.0.0.1:0 --db "$tmp/hup.db" \
     >"$tmp/hup.out" 2>"$tmp/hup.err" &
 server_pid=$!
@@ -88,13 +89,18 @@ wait_hup() { # N: waits for the Nth reload line
     while [ "$(hups)" -lt "$1" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 }
 
-begin 'SIGHUP: the new token is accepted, the old one refused, the release goes on'
+begin 'SIGHUP: the new token is accepted, the old one refused, the release and an open stream go on'
 [ "$(code "$OLD" /api/v1/executions)" = 200 ] || problem "the old token was refused before the reload"
 [ "$(code "$NEW" /api/v1/executions)" = 401 ] || problem "the new token was accepted before the reload"
-conf new
+# a live stream opened before the reload, with a token both configurations have
+curl -sN -H "Authorization: Bearer $KEEP" "$url/api/v1/executions/$id/stream" >"$tmp/sse" 2>/dev/null &
+stream=$!
+i=0
+while ! grep -q '"status"' "$tmp/sse" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+conf new keep
 kill -HUP $server_pid
 wait_hup 1
-grep -q 'config.reloaded .*tokens=1 channels=1' "$tmp/hup.err" || problem "no reload line: $(cat "$tmp/hup.err")"
+grep -q 'config.reloaded .*tokens=2 channels=1' "$tmp/hup.err" || problem "no reload line: $(cat "$tmp/hup.err")"
 [ "$(code "$OLD" /api/v1/executions)" = 401 ] || problem "the old token still works"
 [ "$(code "$NEW" "/api/v1/executions/$id")" = 200 ] || problem "the new token is refused"
 /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["status"] == "RUNNING" and d["waitingFor"] else 1)' "$tmp/body" ||
@@ -107,6 +113,10 @@ i=0
 while [ "$(code "$NEW" "/api/v1/executions/$id")" = 200 ] &&
     ! grep -q '"SUCCEEDED"' "$tmp/body" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 grep -q '"SUCCEEDED"' "$tmp/body" || problem "the release did not end: $(cat "$tmp/body")"
+i=0
+while ! grep -q '"status":"SUCCEEDED"' "$tmp/sse" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+grep -q '"status":"SUCCEEDED"' "$tmp/sse" || problem "the stream opened before the reload missed the end: $(tail -c 300 "$tmp/sse")"
+kill $stream 2>/dev/null
 run true
 end
 
