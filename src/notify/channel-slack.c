@@ -384,11 +384,7 @@ static int format_slack_request(const struct channel *c, const struct notice_tex
 		    c, "chat.postMessage",
 		    format_slack_api(t, s->slack_channel, NULL, channel_slack_interactive(c)), req,
 		    error);
-	if (hook_prepare(&s->hook, req, error) < 0)
-		return -1;
-	req->body = format_slack(t);
-	req->len = strlen(req->body);
-	return 0;
+	return hook_request(&s->hook, format_slack(t), req, error);
 }
 
 const struct channel_type channel_slack = {

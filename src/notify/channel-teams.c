@@ -73,11 +73,7 @@ static const struct field_spec *const teams_tables[] = { hook_fields, NULL };
 static int format_teams_request(const struct channel *c, const struct notice_text *t,
                                 struct channel_request *req, char **error)
 {
-	if (hook_prepare(c->config, req, error) < 0)
-		return -1;
-	req->body = format_teams(t);
-	req->len = strlen(req->body);
-	return 0;
+	return hook_request(c->config, format_teams(t), req, error);
 }
 
 const struct channel_type channel_teams = {

@@ -235,6 +235,9 @@ void hook_config_free(void *config);
 void hook_check(struct vctx *v, const struct doc_node *node, const char *what);
 /* req's url (read from the environment now), host and headers from h; -1 with *error. */
 int hook_prepare(const struct hook_config *h, struct channel_request *req, char **error);
+/* hook_prepare(), and body (taken) as the request's payload. */
+int hook_request(const struct hook_config *c, char *body, struct channel_request *req,
+                 char **error);
 /* An owned copy of the string at key of node, or NULL. */
 char *node_string(const struct doc_node *node, const char *key);
 

@@ -148,11 +148,7 @@ char *format_webhook(const struct notice_text *t)
 static int format_webhook_request(const struct channel *c, const struct notice_text *t,
                                   struct channel_request *req, char **error)
 {
-	if (hook_prepare(c->config, req, error) < 0)
-		return -1;
-	req->body = format_webhook(t);
-	req->len = strlen(req->body);
-	return 0;
+	return hook_request(c->config, format_webhook(t), req, error);
 }
 
 const struct channel_type channel_webhook = {

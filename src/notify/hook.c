@@ -139,6 +139,17 @@ int hook_prepare(const struct hook_config *c, struct channel_request *req, char 
 	return 0;
 }
 
+int hook_request(const struct hook_config *c, char *body, struct channel_request *req, char **error)
+{
+	if (hook_prepare(c, req, error) < 0) {
+		free(body);
+		return -1;
+	}
+	req->body = body;
+	req->len = strlen(body);
+	return 0;
+}
+
 void *hook_config_new(const struct doc_node *node)
 {
 	struct hook_config *c = xcalloc(1, sizeof(*c));

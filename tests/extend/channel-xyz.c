@@ -60,18 +60,14 @@ static int format_xyz(const struct channel *ch, const struct notice_text *t,
                       struct channel_request *req, char **error)
 {
 	const struct xyz_config *c = ch->config;
-	if (hook_prepare(&c->hook, req, error) < 0)
-		return -1;
 	struct strbuf text = STRBUF_INIT;
 	strbuf_addstr(&text, t->title);
 	if (*t->message)
 		strbuf_addf(&text, "\n%s", t->message);
-	req->body =
-	    json_dump_compact(json_pack("{s:s, s:s, s:o, s:s?}", "room", c->room, "kind", t->kind,
-	                                "text", json_take_string(&text), "link", t->url));
+	json_t *j = json_pack("{s:s, s:s, s:o, s:s?}", "room", c->room, "kind", t->kind, "text",
+	                      json_take_string(&text), "link", t->url);
 	strbuf_release(&text);
-	req->len = strlen(req->body);
-	return 0;
+	return hook_request(&c->hook, json_dump_compact(j), req, error);
 }
 
 const struct channel_type channel_xyz = {
