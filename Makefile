@@ -39,7 +39,7 @@ LINK_LIBS := $(BUILD)/libsteppy-cli.a $(BUILD)/libsteppy.a
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all unit check clean format fuzz demo man install uninstall
+.PHONY: all unit check clean format fuzz demo print-pkgs man install uninstall
 all: $(BUILD)/steppy
 
 $(BUILD)/%.o: %.c
@@ -104,6 +104,10 @@ check:
 demo: $(BUILD)/steppy
 	$(BUILD)/steppy validate examples/demo.yaml examples/original.jsonc
 	$(BUILD)/steppy plan examples/demo.yaml
+
+# The Debian libraries the build links (tests/extend/ builds with them too).
+print-pkgs:
+	@echo $(PKGS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -194,9 +194,10 @@ static void print_approvals(const struct plan_step *ps, const struct step_state 
 		printf("%sapproved by %s", after ? "; " : "", st->approved_by[0]);
 		return;
 	}
-	printf("%sapprovals %d of %d", after ? "; " : "", st->napproved, need);
-	for (int k = 0; k < st->napproved; k++)
-		printf("%s%s", k ? ", " : ": ", st->approved_by[k]);
+	struct strbuf sb = STRBUF_INIT;
+	approval_progress(st->napproved, need, st->approved_by, true, &sb);
+	printf("%sapprovals %s", after ? "; " : "", sb.buf);
+	strbuf_release(&sb);
 }
 
 /* The head of show's text: the release, its plan, who started it, since when. */

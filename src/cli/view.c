@@ -82,8 +82,12 @@ static void draw_status(struct view *v)
 			if (st->status == STEP_RUNNING && rule) {
 				strbuf_addf(&waiting, "%s\"%s\"", waiting.len ? ", " : "",
 				            stage->steps[j].name);
-				if (need > 1)
-					strbuf_addf(&waiting, " (%d of %d)", st->napproved, need);
+				if (need > 1) {
+					strbuf_addstr(&waiting, " (");
+					approval_progress(st->napproved, need, st->approved_by,
+					                  false, &waiting);
+					strbuf_addch(&waiting, ')');
+				}
 			} else if (st->status == STEP_RUNNING || st->status == STEP_CANCELLING) {
 				strbuf_addf(&sb, "%s%s ", sb.len ? ", " : "", stage->steps[j].name);
 				duration_format(&sb, (now - st->started_ms) / 1000);

@@ -30,6 +30,14 @@ int approval_needed(const struct plan_step *ps)
 	return rule ? rule->min_approvals : 1;
 }
 
+void approval_progress(int napproved, int need, char *const *approved_by, bool names,
+                       struct strbuf *out)
+{
+	strbuf_addf(out, "%d of %d", napproved, need);
+	for (int i = 0; names && i < napproved; i++)
+		strbuf_addf(out, "%s%s", i ? ", " : ": ", approved_by[i]);
+}
+
 const char *approval_message(const struct plan_step *ps)
 {
 	const struct approval_rule *rule = approval_rule_of(ps);

@@ -58,6 +58,14 @@ const struct approval_rule *approval_rule_of(const struct plan_step *ps);
  * it (1 for a step that takes no decisions). */
 int approval_needed(const struct plan_step *ps);
 
+/*
+ * How far a step's approvals are, as every front end words it: "1 of 2"
+ * and, with names, the names of who approved (": alice, bob"), appended to
+ * out. approved_by: the napproved names (borrowed).
+ */
+void approval_progress(int napproved, int need, char *const *approved_by, bool names,
+                       struct strbuf *out);
+
 /* What people are asked at ps (its rule's message, borrowed from the plan),
  * or NULL. */
 const char *approval_message(const struct plan_step *ps);

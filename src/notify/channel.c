@@ -305,8 +305,8 @@ size_t channels_check_plan(struct channel *const *channels, size_t n, const stru
 			const struct doc_node *type = doc_get(step, "type");
 			if (!type || type->kind != DOC_STRING)
 				continue;
-			bool notify = !strcmp(type->u.string.s, "Notify");
 			const struct step_type *t = step_type_find(type->u.string.s);
+			bool notify = t && (t->flags & STEP_SENDS);
 			if (!notify && !(t && (t->flags & STEP_DECISION)))
 				continue;
 			size_t s4 = v_push_index(&v, k);

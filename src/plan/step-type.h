@@ -59,6 +59,9 @@
  * StepStarted handle, or none and the same idempotency key) instead of
  * reaping it and counting it interrupted; start() never starts it twice */
 #define STEP_REATTACH (1u << 7)
+/* sends a message to the channels it names (Notify): besides configured
+ * channels, those may be the built-in ones ("terminal", "log", SNS ARNs) */
+#define STEP_SENDS (1u << 8)
 
 struct attempt;       /* the runtime's record of one attempt (runtime/runner.h) */
 struct attempt_info;  /* what an attempt is, and the services it may use */

@@ -116,9 +116,8 @@ char *execution_waiting(const struct plan *plan, const struct exec_state *s)
 		strbuf_addf(&sb, "%sapproval of \"%s\"", sb.len ? ", " : "", stage->steps[i].name);
 		int need = approval_needed(&stage->steps[i]);
 		if (need > 1 || st->napproved) {
-			strbuf_addf(&sb, " (%d of %d", st->napproved, need);
-			for (int j = 0; j < st->napproved; j++)
-				strbuf_addf(&sb, "%s%s", j ? ", " : ": ", st->approved_by[j]);
+			strbuf_addstr(&sb, " (");
+			approval_progress(st->napproved, need, st->approved_by, true, &sb);
 			strbuf_addch(&sb, ')');
 		}
 	}

@@ -193,8 +193,27 @@ static bool has_name(const json_t *names, const char *name)
 	return false;
 }
 
+/* A Notify step, read once when the plan is built (strings and nodes borrowed from it). */
+struct notify_config {
+	const char *subject; /* or NULL */
+	const char *message;
+	const struct doc_node *channels; /* names, or NULL: the default channels */
+	bool must_deliver;
+};
+
+static void *bind_notify(const struct doc_node *step)
+{
+	struct notify_config *c = xcalloc(1, sizeof(*c));
+	c->subject = step_string(step, "subject");
+	c->message = step_string(step, "message");
+	c->channels = doc_get(step, "channels");
+	const struct doc_node *must = doc_get(step, "mustDeliver");
+	c->must_deliver = must && must->kind == DOC_BOOL && must->u.boolean;
+	return c;
+}
+
 /* The step's output so far: where it went ("terminal" and "log" first), what it said. */
-static json_t *details_of(const struct doc_node *node, const json_t *names)
+static json_t *details_of(const struct notify_config *c, const json_t *names)
 {
 	json_t *used = json_array();
 	bool topics = false;
@@ -206,14 +225,13 @@ static json_t *details_of(const struct doc_node *node, const json_t *names)
 	json_t *n;
 	json_array_foreach(names, i, n)
 	{
-		const char *c = json_string_value(n);
-		if (strcmp(c, "terminal") != 0 && strcmp(c, "log") != 0)
-			json_array_append_new(used, json_string(c));
-		topics |= is_sns_arn(c);
+		const char *name = json_string_value(n);
+		if (strcmp(name, "terminal") != 0 && strcmp(name, "log") != 0)
+			json_array_append_new(used, json_string(name));
+		topics |= is_sns_arn(name);
 	}
-	json_t *details =
-	    json_pack("{so ss? ss}", "channels", used, "subject", step_string(node, "subject"),
-	              "message", step_string(node, "message"));
+	json_t *details = json_pack("{so ss? ss}", "channels", used, "subject", c->subject,
+	                            "message", c->message);
 	if (topics)
 		json_object_set_new(details, "snsMessageIds", json_object());
 	return details;
@@ -222,25 +240,22 @@ static json_t *details_of(const struct doc_node *node, const json_t *names)
 static int notify_start(struct attempt *a, const struct attempt_info *info, const void *config,
                         void **ret_state, struct strbuf *err)
 {
-	(void)config; /* the step's fields are few: read from the node */
+	const struct notify_config *c = config;
 	*ret_state = NULL;
-	const struct doc_node *node = info->step_plan->node;
-	const struct doc_node *channels = doc_get(node, "channels");
-	int r = check_channels(info->svc->notify, channels, err);
+	int r = check_channels(info->svc->notify, c->channels, err);
 	if (r < 0)
 		return r;
 	attempt_started(a, json_object());
-	json_t *names = channel_names(info->svc->notify, channels);
+	json_t *names = channel_names(info->svc->notify, c->channels);
 	struct publish *p = xcalloc(1, sizeof(*p));
 	p->a = a;
-	p->details = details_of(node, names);
+	p->details = details_of(c, names);
 	p->errors = json_array();
 	p->slots = xcalloc(json_array_size(names) + 1, sizeof(*p->slots));
-	const struct doc_node *must = doc_get(node, "mustDeliver");
-	p->must_deliver = must && must->kind == DOC_BOOL && must->u.boolean;
+	p->must_deliver = c->must_deliver;
 	struct notice notice = { .kind = "notify",
-		                 .subject = step_string(node, "subject"),
-		                 .message = step_string(node, "message"),
+		                 .subject = c->subject,
+		                 .message = c->message,
 		                 .execution_id = info->execution_id,
 		                 .stage = info->stage_name,
 		                 .step = info->step_plan->name };
@@ -287,9 +302,11 @@ static void notify_detach(void *state)
 const struct step_type step_notify = {
 	.name = "Notify",
 	.summary = "publish a message to notification channels",
-	.flags = STEP_RETRYABLE,
+	.flags = STEP_RETRYABLE | STEP_SENDS,
 	.fields = notify_fields,
 	.describe = describe_notify,
+	.bind = bind_notify,
+	.free_config = free,
 	.start = notify_start,
 	.cancel = step_cancel,
 	.detach = notify_detach,

@@ -22,7 +22,7 @@ for f in src/main.o libsteppy-cli.a libsteppy.a; do
     [ -e "$build/$f" ] || { echo "build.sh: $build/$f is missing: build steppy first" >&2; exit 2; }
 done
 
-pkgs="jansson yaml-0.1 sqlite3 libuv libcurl libcrypto libxml-2.0 libmicrohttpd cjose"
+pkgs=$(make -s -C "$repo" print-pkgs)
 cc=${CC:-cc}
 flags="-O2 -g"
 if [ "${STEPPY_SANITIZED:-0}" = 1 ]; then

@@ -10,7 +10,7 @@
 . "$(dirname "$0")/../cli/lib.sh"
 build=$(cd "$(dirname "$STEPPY")" && pwd)
 cc=${CC:-cc}
-pkgs=$(sed -n 's/^PKGS *:= *//p' "$repo/Makefile")
+pkgs=$(make -s -C "$repo" print-pkgs)
 flags="-std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wconversion -Wmissing-prototypes -I$repo/src $(pkg-config --cflags $pkgs)"
 [ "${STEPPY_SANITIZED:-0}" = 1 ] && flags="$flags -fsanitize=address,undefined -fno-omit-frame-pointer"
 
