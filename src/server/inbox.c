@@ -54,6 +54,7 @@
  * most INBOX_MENTIONS_PER_POLL ignored names; the rest wait for the next.
  */
 #include "server/inbox.h"
+#include "server/log.h"
 
 #include "notify/notify.h"
 
@@ -161,19 +162,17 @@ static enum name_kind classify(const char *name)
 	return NAME_IGNORED;
 }
 
-/* Prints one line "steppy serve: inbox: ..." to f, escaped (strbuf_add_escaped()). */
+/* Logs one line "steppy serve: inbox: ..." (log.h: escaped, JSON with
+ * --log-format json); a warning when f is stderr, else news. */
 __attribute__((format(printf, 2, 3))) static void say(FILE *f, const char *fmt, ...)
 {
-	struct strbuf raw = STRBUF_INIT, out = STRBUF_INIT;
+	struct strbuf msg = STRBUF_INIT;
 	va_list ap;
 	va_start(ap, fmt);
-	strbuf_vaddf(&raw, fmt, ap);
+	strbuf_vaddf(&msg, fmt, ap);
 	va_end(ap);
-	strbuf_add_escaped(&out, raw.buf, raw.len);
-	fprintf(f, "steppy serve: inbox: %s\n", out.buf);
-	fflush(f);
-	strbuf_release(&raw);
-	strbuf_release(&out);
+	log_event(f == stderr ? "warning" : "info", "inbox", msg.buf, NULL);
+	strbuf_release(&msg);
 }
 
 /* The release id of a version: 10 characters of the hash of key, in the

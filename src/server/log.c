@@ -63,32 +63,34 @@ static void mask_secrets(struct strbuf *sb)
 	}
 }
 
-/* A value for a text line: bare if it is a plain word, else quoted with
- * \" \\ and \xNN for control characters (one event stays one line). */
+/* A value for a text line: bare if it is a plain word, else quoted, with
+ * \" for quotes; control characters, backslashes and invalid UTF-8 are
+ * escaped as everywhere (strbuf_add_escaped()), so one event stays one line. */
 static void text_value(struct strbuf *sb, const char *v, bool bare_ok)
 {
 	bool bare = bare_ok && *v;
 	for (const char *p = v; *p && bare; p++)
-		if ((unsigned char)*p <= ' ' || *p == '"' || *p == '\\' || *p == '=' || *p == 0x7f)
+		if ((unsigned char)*p <= ' ' || *p == '"' || *p == '\\' || *p == '=' ||
+		    (unsigned char)*p >= 0x7f)
 			bare = false;
 	if (bare) {
 		strbuf_addstr(sb, v);
 		return;
 	}
-	if (bare_ok)
-		strbuf_addch(sb, '"');
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		if (*p == '"' && bare_ok)
-			strbuf_addstr(sb, "\\\"");
-		else if (*p == '\\')
-			strbuf_addstr(sb, "\\\\");
-		else if (*p < ' ' || *p == 0x7f)
-			strbuf_addf(sb, "\\x%02x", *p);
-		else
-			strbuf_addch(sb, (char)*p);
+	if (!bare_ok) {
+		strbuf_add_escaped(sb, v, strlen(v));
+		return;
 	}
-	if (bare_ok)
-		strbuf_addch(sb, '"');
+	strbuf_addch(sb, '"');
+	for (const char *p = v;;) {
+		const char *q = strchr(p, '"');
+		strbuf_add_escaped(sb, p, q ? (size_t)(q - p) : strlen(p));
+		if (!q)
+			break;
+		strbuf_addstr(sb, "\\\"");
+		p = q + 1;
+	}
+	strbuf_addch(sb, '"');
 }
 
 /* The same string made valid UTF-8 (jansson refuses anything else). */

@@ -51,7 +51,7 @@ static void test_text_one_line_quoted(void **state)
 	char *out = capture_end(h, saved);
 	assert_string_equal(out,
 	                    "steppy serve: release.started release=abc123 "
-	                    "plan=\"two words \\\"quoted\\\"\\x0asecond line\\x1b[2J\" by=ops\n");
+	                    "plan=\"two words \\\"quoted\\\"\\nsecond line\\x1b[2J\" by=ops\n");
 	free(out);
 }
 
