@@ -536,8 +536,9 @@ static int submit_plan(struct request *rq, const char *name, const char *text,
 	if (r == 0)
 		r = plan_from_doc(*ret_doc, vals, nvals, &plan, dl, err);
 	/* A channel the server does not have would lose the step's approval link. */
-	if (r == 0 && channels_check_plan(rq->srv->cfg->channel_list, rq->srv->cfg->nchannels,
-	                                  plan->doc, "this server", dl))
+	if (r == 0 &&
+	    channels_check_plan(server_config(rq->srv)->channel_list,
+	                        server_config(rq->srv)->nchannels, plan->doc, "this server", dl))
 		r = SP_EINVAL;
 	/* A Human step its starter's release could never get through. */
 	if (r == 0) {
@@ -550,7 +551,7 @@ static int submit_plan(struct request *rq, const char *name, const char *text,
 			diag_list_release(&starter);
 		}
 	}
-	if (r == 0 && exec_policy_check_plan(&rq->srv->cfg->exec, plan, false, dl) < 0)
+	if (r == 0 && exec_policy_check_plan(&server_config(rq->srv)->exec, plan, false, dl) < 0)
 		r = SP_EINVAL;
 	if (r < 0)
 		plan_free(plan);
@@ -875,7 +876,8 @@ static void h_login(struct request *rq)
 	} else if (!t) {
 		respond_error(rq, 401, "unauthenticated", "that token is not known");
 	} else {
-		bool tls = rq->srv->cfg->tls_certificate || !strncmp(rq->srv->url, "https://", 8);
+		bool tls = server_config(rq->srv)->tls_certificate ||
+		           !strncmp(rq->srv->url, "https://", 8);
 		rq->set_cookie = xstrfmt("steppy_session=%s; Path=/; HttpOnly; SameSite=Strict%s",
 		                         token, tls ? "; Secure" : "");
 		respond_json(

@@ -110,7 +110,7 @@ static char *random_b64(size_t nbytes)
 
 bool server_auth_on(const struct server *srv)
 {
-	return srv->cfg->ntokens || srv->cfg->oidc.issuer;
+	return server_config(srv)->ntokens || server_config(srv)->oidc.issuer;
 }
 
 char *session_signed_cookie(const struct server *srv, const char *name, unsigned roles,
@@ -203,7 +203,7 @@ static void auth_page(struct request *rq, unsigned status, const char *title, co
 
 void auth_sign_in_link(const struct request *rq, struct strbuf *out, const char *return_path)
 {
-	if (!rq->srv->cfg->oidc.issuer || !auth_local_path(return_path))
+	if (!server_config(rq->srv)->oidc.issuer || !auth_local_path(return_path))
 		return;
 	strbuf_addstr(out, "<p><a class=\"sso\" id=\"sso\" href=\"/auth/login?return=");
 	for (const char *p = return_path; *p; p++) {
@@ -215,7 +215,7 @@ void auth_sign_in_link(const struct request *rq, struct strbuf *out, const char 
 			strbuf_addf(out, "%%%02X", c);
 	}
 	strbuf_addstr(out, "\">Sign in with ");
-	html(out, rq->srv->cfg->oidc.label);
+	html(out, server_config(rq->srv)->oidc.label);
 	strbuf_addstr(out, "</a></p>");
 }
 
@@ -223,7 +223,7 @@ void auth_sign_in_link(const struct request *rq, struct strbuf *out, const char 
 
 static char *redirect_uri(const struct server *srv)
 {
-	return xstrfmt("%s%s", srv->url, srv->cfg->oidc.redirect_path);
+	return xstrfmt("%s%s", srv->url, server_config(srv)->oidc.redirect_path);
 }
 
 static void h_login(struct request *rq)
@@ -260,7 +260,7 @@ static void h_login(struct request *rq)
 		json_t *p = json_pack("{sssssssssI}", "s", state, "n", nonce, "v", verifier, "r",
 		                      ret ? ret : "/", "e", (json_int_t)(time(NULL) + LOGIN_TTL_S));
 		char *value = sign_json(srv, "login", p);
-		bool tls = srv->cfg->tls_certificate || !strncmp(srv->url, "https://", 8);
+		bool tls = server_config(srv)->tls_certificate || !strncmp(srv->url, "https://", 8);
 		/* Lax: the provider sends the browser back with a cross-site navigation */
 		rq->set_cookie = xstrfmt("steppy_oidc=%s; Path=/; HttpOnly; SameSite=Lax; "
 		                         "Max-Age=%d%s",
@@ -317,7 +317,7 @@ static bool printable(const char *s)
 static bool map_claims(const struct server *srv, const json_t *claims, char *name, size_t name_size,
                        unsigned *roles, struct strbuf *why)
 {
-	const struct oidc_config *cfg = &srv->cfg->oidc;
+	const struct oidc_config *cfg = &server_config(srv)->oidc;
 	const char *value = json_string_value(json_object_get(claims, cfg->claim));
 	if (!printable(value)) {
 		strbuf_addf(why, "the provider did not say who signed in (no usable \"%s\" claim)",
@@ -330,8 +330,8 @@ static bool map_claims(const struct server *srv, const json_t *claims, char *nam
 		return false;
 	}
 	const struct person *p = !strcmp(cfg->claim, "email")
-	                             ? people_by_email(&srv->cfg->people, value)
-	                             : people_find(&srv->cfg->people, value);
+	                             ? people_by_email(&server_config(srv)->people, value)
+	                             : people_find(&server_config(srv)->people, value);
 	unsigned extra = group_roles(cfg, claims);
 	if (p) {
 		snprintf(name, name_size, "%s", p->name);
@@ -394,12 +394,13 @@ static void h_callback(struct request *rq)
 			free(rq->set_cookie);
 			/* Both cookies: the session, and the end of the login one. */
 			char *session = session_signed_cookie(
-			    srv, name, roles, (int64_t)time(NULL) + srv->cfg->oidc.session_s);
+			    srv, name, roles,
+			    (int64_t)time(NULL) + server_config(srv)->oidc.session_s);
 			rq->set_cookie = session;
 			rq->set_cookie_2 =
 			    xstrdup("steppy_oidc=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
 			log_eventf("info", "signin", "%s signed in through %s", name,
-			           srv->cfg->oidc.issuer);
+			           server_config(srv)->oidc.issuer);
 			char *text = xstrfmt("Signed in as %s.", name);
 			/* A page of ours moves on, so that the SameSite=Strict session
 			 * cookie goes with the next request (a redirect chain that began
@@ -419,7 +420,7 @@ bool auth_route(struct request *rq)
 	struct server *srv = rq->srv;
 	const char *method = !strcmp(rq->method, "HEAD") ? "GET" : rq->method;
 	bool login = !strcmp(rq->url, "/auth/login");
-	bool callback = srv->oidc && !strcmp(rq->url, srv->cfg->oidc.redirect_path);
+	bool callback = srv->oidc && !strcmp(rq->url, server_config(srv)->oidc.redirect_path);
 	if (!login && !callback)
 		return false;
 	if (strcmp(method, "GET") != 0) {
@@ -437,10 +438,10 @@ bool auth_route(struct request *rq)
 json_t *auth_methods_json(const struct server *srv)
 {
 	json_t *m = json_object();
-	json_object_set_new(m, "token", json_boolean(srv->cfg->ntokens > 0));
-	if (srv->cfg->oidc.issuer)
-		json_object_set_new(
-		    m, "oidc",
-		    json_pack("{ssss}", "label", srv->cfg->oidc.label, "url", "/auth/login"));
+	json_object_set_new(m, "token", json_boolean(server_config(srv)->ntokens > 0));
+	if (server_config(srv)->oidc.issuer)
+		json_object_set_new(m, "oidc",
+		                    json_pack("{ssss}", "label", server_config(srv)->oidc.label,
+		                              "url", "/auth/login"));
 	return m;
 }

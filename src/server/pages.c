@@ -392,7 +392,7 @@ static void add_choices(struct strbuf *out, struct request *rq, const struct lin
 	struct strbuf why_a = STRBUF_INIT, why_r = STRBUF_INIT;
 	enum approval_verdict va = verdict(v, &d, true, &why_a);
 	enum approval_verdict vr = verdict(v, &d, false, &why_r);
-	bool tokens = rq->srv->cfg->ntokens > 0;
+	bool tokens = server_config(rq->srv)->ntokens > 0;
 	if (d.by) {
 		strbuf_addstr(out, "<p>Signed in as <strong id=\"who\">");
 		html_escape(out, d.by);
@@ -407,7 +407,7 @@ static void add_choices(struct strbuf *out, struct request *rq, const struct lin
 		free(back);
 		if (tokens)
 			add_sign_in(out, rq, "Your steppy token");
-		else if (!rq->srv->cfg->oidc.issuer)
+		else if (!server_config(rq->srv)->oidc.issuer)
 			strbuf_addstr(out,
 			              "<p>This server has no tokens, so nobody can sign in here: "
 			              "decide with <code>steppy approve --by NAME</code> on its "

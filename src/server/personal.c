@@ -82,7 +82,7 @@ const char **personal_links_send(struct server *srv, const char *id, const struc
 	const struct plan_step *ps = &plan->stages[stage].steps[step];
 	const struct approval_rule *rule = approval_rule_of(ps);
 	const struct person *people[MAX_PEOPLE];
-	size_t npeople = rule ? approvers_of(&srv->cfg->people, rule, people) : 0;
+	size_t npeople = rule ? approvers_of(&server_config(srv)->people, rule, people) : 0;
 	/* the email channels among the step's (or the default) channels */
 	const struct doc_node *chans = doc_get(ps->node, "channels");
 	size_t ndefaults = 0;
@@ -267,7 +267,7 @@ static void decide(struct request *rq, struct store *st, struct personal_view *v
 		                      : "The store cannot be written right now.");
 		return;
 	}
-	const struct person *who = people_find(&rq->srv->cfg->people, v->pl.person);
+	const struct person *who = people_find(&server_config(rq->srv)->people, v->pl.person);
 	json_t *data =
 	    json_pack("{sisissssss}", "stage", v->pl.link.stage, "step", v->pl.link.step, "by",
 	              v->pl.person, "via", "personal-link", "address", rq->address);
@@ -312,7 +312,8 @@ static void h_post(struct request *rq)
 		const char *why = closed(&v);
 		if (why)
 			simple_page(rq, 409, "Already decided", why);
-		else if (still_listed(&v, &rq->srv->cfg->people, decision) == APPROVAL_NOT_LISTED)
+		else if (still_listed(&v, &server_config(rq->srv)->people, decision) ==
+		         APPROVAL_NOT_LISTED)
 			simple_page(rq, 403, "Not an approver",
 			            "You are no longer among the approvers of this step.");
 		else

@@ -67,7 +67,7 @@ static void reload(struct server *srv)
 	if (serve_config_load(rs->config_path, &gen.loaded, &dl) < 0) {
 		diag_list_sort(&dl);
 		first_problem(rs->config_path, &dl, &why);
-	} else if (srv->cfg->ntokens && !gen.loaded.ntokens) {
+	} else if (server_config(srv)->ntokens && !gen.loaded.ntokens) {
 		/* Without tokens every request may do everything. */
 		strbuf_addstr(&why, "the new configuration has no tokens; removing every "
 		                    "token takes a restart");

@@ -21,6 +21,8 @@ struct conn_slot;
 struct request;
 
 struct server {
+	/* The configuration now in force: replaced whole by a reload (reload.c)
+	 * on the loop thread; read it with server_config(). */
 	const struct serve_config *cfg;
 	char *store_path;
 	char url[300];        /* the public URL (publicUrl, else listen_url) */
@@ -74,6 +76,13 @@ struct server {
 	size_t nworkers;
 	atomic_ullong open_body_bytes; /* buffered bodies of requests without a token */
 };
+
+/* The configuration in force (any thread): one whole view, never one a
+ * reload is still building; a request that reads it twice may see two. */
+static inline const struct serve_config *server_config(const struct server *srv)
+{
+	return __atomic_load_n(&srv->cfg, __ATOMIC_ACQUIRE);
+}
 
 /* One request without a connection (the API fuzzer): what a client sends. */
 struct request_input {

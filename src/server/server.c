@@ -307,15 +307,15 @@ const struct api_token *server_find_token(const struct server *srv, const char *
 	unsigned char h[SHA256_DIGEST_LENGTH];
 	SHA256((const unsigned char *)token, strlen(token), h);
 	const struct api_token *found = NULL;
-	for (size_t i = 0; i < srv->cfg->ntokens; i++)
-		if (CRYPTO_memcmp(h, srv->cfg->tokens[i].sha256, sizeof(h)) == 0)
-			found = &srv->cfg->tokens[i];
+	for (size_t i = 0; i < server_config(srv)->ntokens; i++)
+		if (CRYPTO_memcmp(h, server_config(srv)->tokens[i].sha256, sizeof(h)) == 0)
+			found = &server_config(srv)->tokens[i];
 	return found;
 }
 
 char *session_cookie(const struct server *srv, const char *token)
 {
-	bool tls = srv->cfg->tls_certificate || !strncmp(srv->url, "https://", 8);
+	bool tls = server_config(srv)->tls_certificate || !strncmp(srv->url, "https://", 8);
 	return xstrfmt("steppy_session=%s; Path=/; HttpOnly; SameSite=Strict%s", token,
 	               tls ? "; Secure" : "");
 }
@@ -368,7 +368,7 @@ void request_decider(const struct request *rq, struct approval_decider *d)
 {
 	d->by = server_auth_on(rq->srv) && rq->identity ? rq->identity : NULL;
 	d->approver_role = d->by ? (rq->roles & ROLE_APPROVER) != 0 : -1;
-	d->people = &rq->srv->cfg->people;
+	d->people = &server_config(rq->srv)->people;
 }
 
 json_t *decision_data(const struct request *rq, int stage, int step, const char *via)
@@ -611,7 +611,7 @@ static void notify_connection_cb(void *cls, struct MHD_Connection *conn, void **
 static void *deadline_main(void *arg)
 {
 	struct server *srv = arg;
-	int64_t limit = (int64_t)srv->cfg->head_timeout_s * 1000;
+	int64_t limit = (int64_t)server_config(srv)->head_timeout_s * 1000;
 	for (;;) {
 		usleep(DEADLINE_TICK_MS * 1000);
 		int64_t now = mono_ms();
@@ -913,7 +913,7 @@ static void handle(struct request *rq, bool headers_only)
 static void request_head(struct request *rq)
 {
 	authenticate(rq);
-	rq->body_limit = rq->srv->cfg->max_body_bytes;
+	rq->body_limit = server_config(rq->srv)->max_body_bytes;
 	if (!rq->identity && rq->body_limit > OPEN_BODY_MAX)
 		rq->body_limit = OPEN_BODY_MAX; /* forms and sign-ins are small */
 	const char *cl = request_header(rq, "Content-Length");

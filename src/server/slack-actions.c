@@ -141,7 +141,7 @@ static void decide(struct request *rq, const struct slack_action *a, bool approv
 {
 	char **refusal = &m->refusal, **outcome = &m->outcome, **keep_ref = &m->keep_ref;
 	struct server *srv = rq->srv;
-	const struct person *who = people_by_slack(&srv->cfg->people, a->user_id);
+	const struct person *who = people_by_slack(&server_config(srv)->people, a->user_id);
 	char id[128];
 	int stage, step, attempt;
 	if (!who) {
@@ -249,8 +249,8 @@ static void h_interactions(struct request *rq)
 	const char *why = "no Slack channel of this server takes interactions (none has a "
 	                  "signing secret)";
 	struct strbuf err = STRBUF_INIT;
-	for (size_t i = 0; i < srv->cfg->nchannels && !matched; i++) {
-		const struct channel *c = srv->cfg->channel_list[i];
+	for (size_t i = 0; i < server_config(srv)->nchannels && !matched; i++) {
+		const struct channel *c = server_config(srv)->channel_list[i];
 		if (!channel_slack_interactive(c))
 			continue;
 		char *secret = channel_slack_signing_secret(c, &err);
