@@ -3,8 +3,9 @@
  *
  * A channel is one configured destination (docs/channels.md): a Slack or
  * Microsoft Teams incoming webhook, a generic JSON webhook, email through an
- * SMTP server, an Amazon SNS topic, or a local log file. `steppy serve` sends
- * notices to channels: an approval request with the link to its approval
+ * SMTP server, an Amazon SNS topic, or a local log file. Each kind is one
+ * file (channel-type.h, the table in channels.c). Notices go to channels
+ * through a hub (hub.h): an approval request with the link to its approval
  * page, a Notify step's message, a release that started, succeeded or failed.
  *
  * Configuration is parsed with the plan's table-driven checks (plan/schema.h),

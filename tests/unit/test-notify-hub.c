@@ -269,6 +269,30 @@ static void test_builtin_channels(void **state)
 	free(log);
 }
 
+/* The built-in log follows the one retry rule: a file that cannot be written is tried
+ * three times, then the error names the channel (a warning for the Notify step). */
+static void test_builtin_log_retried(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct notify_hub_options o = { .log_path = "/nonexistent-steppy-dir/notifications.log" };
+	struct notify_hub *h = notify_hub_new(&loop, NULL, &o);
+	notifier_set_retry_delays(notify_hub_notifier(h), 1, 2);
+	struct results rs = { 0 };
+	assert_non_null(notify_hub_send(h, "log", &note, hub_done, &rs));
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(rs.n, 1);
+	assert_false(rs.r[0].ok);
+	assert_string_equal(rs.r[0].error,
+	                    "log channel \"log\": cannot append to "
+	                    "/nonexistent-steppy-dir/notifications.log: No such file or directory "
+	                    "(3 attempts)");
+	notify_hub_free(h);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* The SNS request of a topic a Notify step names: the message as written, its subject. */
 static void test_sns_topic_format(void **state)
 {
@@ -401,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_retry_passing),
 		cmocka_unit_test(test_retry_final),
 		cmocka_unit_test(test_builtin_channels),
+		cmocka_unit_test(test_builtin_log_retried),
 		cmocka_unit_test(test_sns_topic_format),
 		cmocka_unit_test(test_fanout),
 		cmocka_unit_test(test_cancel_and_free),
