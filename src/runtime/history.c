@@ -5,12 +5,37 @@
 
 #include "core/policy.h"
 #include "plan/step-type.h"
-#include "runtime/runtime.h"
+#include "plan/validate.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+int plan_from_stored(const json_t *plan_json, struct plan **ret, struct strbuf *err)
+{
+	char *text = json_dumps(plan_json, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (!text) {
+		strbuf_addstr(err, "the stored plan is missing");
+		return SP_ESTORE;
+	}
+	struct diag_list dl = DIAG_LIST_INIT;
+	struct doc *doc = NULL;
+	int r = doc_parse("stored plan", text, strlen(text), DOC_JSONC, &doc, &dl);
+	free(text);
+	if (r == 0)
+		r = plan_validate(doc, true, &dl);
+	if (r < 0) {
+		strbuf_addf(err, "the stored plan is invalid: %s",
+		            dl.len ? dl.items[0].message : "unreadable");
+		diag_list_release(&dl);
+		doc_free(doc);
+		return SP_ESTORE;
+	}
+	diag_list_release(&dl);
+	*ret = plan_build(doc);
+	return 0;
+}
 
 int execution_load(struct store *st, const char *id, struct loaded_exec *out, struct strbuf *err)
 {

@@ -19,6 +19,13 @@ struct loaded_exec {
 };
 
 /*
+ * Builds a plan from the JSON stored in an ExecutionStarted event: parsed,
+ * validated and built again. Returns 0 and *ret (caller frees with
+ * plan_free()), or SP_ESTORE with the reason in err.
+ */
+int plan_from_stored(const json_t *plan_json, struct plan **ret, struct strbuf *err);
+
+/*
  * Reads execution id (exact id) and folds its history. Returns 0, or
  * SP_ENOENT / SP_ESTORE (unreadable or malformed history; err says where).
  * Release with loaded_exec_release().

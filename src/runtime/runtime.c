@@ -17,7 +17,6 @@
 
 #include "plan/doc-json.h"
 #include "plan/step-type.h"
-#include "plan/validate.h"
 #include "runtime/history.h"
 #include "runtime/runner.h"
 #include "util/alloc.h"
@@ -253,31 +252,6 @@ static void park_idle(struct runtime *rt)
 	for (struct rexec *e = rt->execs; e && rt->in_memory > PARK_ABOVE; e = e->next)
 		if (parkable(rt, e, now))
 			park(rt, e);
-}
-
-int plan_from_stored(const json_t *plan_json, struct plan **ret, struct strbuf *err)
-{
-	char *text = json_dumps(plan_json, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (!text) {
-		strbuf_addstr(err, "the stored plan is missing");
-		return SP_ESTORE;
-	}
-	struct diag_list dl = DIAG_LIST_INIT;
-	struct doc *doc = NULL;
-	int r = doc_parse("stored plan", text, strlen(text), DOC_JSONC, &doc, &dl);
-	free(text);
-	if (r == 0)
-		r = plan_validate(doc, true, &dl);
-	if (r < 0) {
-		strbuf_addf(err, "the stored plan is invalid: %s",
-		            dl.len ? dl.items[0].message : "unreadable");
-		diag_list_release(&dl);
-		doc_free(doc);
-		return SP_ESTORE;
-	}
-	diag_list_release(&dl);
-	*ret = plan_build(doc);
-	return 0;
 }
 
 /* ---- attempts ------------------------------------------------------------- */

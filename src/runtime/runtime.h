@@ -151,9 +151,6 @@ void runtime_park_idle(struct runtime *rt);
 /* The runtime's loop, for handles of the caller's own (a terminal prompt). */
 uv_loop_t *runtime_loop(struct runtime *rt);
 
-/* Builds a plan from the JSON stored in an ExecutionStarted event. */
-int plan_from_stored(const json_t *plan_json, struct plan **ret, struct strbuf *err);
-
 /* Makes an execution id: 10 characters of base32 from the system's CSPRNG. */
 void execution_id_new(char out[11]);
 
