@@ -129,6 +129,11 @@ struct request {
 	                              * file), with any headers of its own */
 };
 
+/* The helpers of one request and its answer, and the store pool, are in
+ * respond.c; sending notices to channels in notices.c. Neither uses
+ * server.c, so handlers (api.c, pages.c ...) depend on them, not on the
+ * server's routing and connections. */
+
 /* A store connection for this thread's request; give it back after. */
 struct store *server_store_get(struct server *srv, struct strbuf *err);
 void server_store_put(struct server *srv, struct store *st);
@@ -144,9 +149,12 @@ void respond_error(struct request *rq, unsigned status, const char *code, const 
 void respond_text(struct request *rq, unsigned status, const char *ctype, const char *text,
                   size_t len);
 
-/* A query parameter or header of the request, or NULL. */
+/* A query parameter, header or cookie of the request, or NULL (borrowed
+ * from the request). Without a connection the Cookie header is split here
+ * and the value kept in rq->cookie. */
 const char *request_query(struct request *rq, const char *name);
 const char *request_header(struct request *rq, const char *name);
+const char *request_cookie(struct request *rq, const char *name);
 
 /* True if the request comes from a page of this server (its Origin and
  * Sec-Fetch-Site say so; Origin "null" only with Sec-Fetch-Site
