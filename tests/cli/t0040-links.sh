@@ -75,6 +75,11 @@ end
 
 begin 'steppy link: by step name, prints the new link; the previous one stops working'
 printf '%s\n' "$ALICE" >"$tmp/alice.token"
+chmod 644 "$tmp/alice.token"
+run "$STEPPY" link --server "$url" --token-file "$tmp/alice.token" "$id" "Go live"
+expect_status 2
+expect_err_contains 'can be read by others (mode 0644)'
+chmod 600 "$tmp/alice.token"
 run "$STEPPY" link --server "$url" --token-file "$tmp/alice.token" "$id" "Go live"
 expect_status 0
 expect_out_contains "$url/approvals/"
