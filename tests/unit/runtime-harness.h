@@ -12,6 +12,7 @@
 #ifndef STEPPY_TESTS_RUNTIME_HARNESS_H
 #define STEPPY_TESTS_RUNTIME_HARNESS_H
 
+#include "plan-fixture.h"
 #include "unit.h"
 
 #include "plan/validate.h"
@@ -73,21 +74,6 @@ static int64_t rt_now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A plan from JSON text, bound without variables; the test fails on an invalid one. */
-static HARNESS_UNUSED struct plan *rt_plan(const char *text)
-{
-	struct diag_list dl = DIAG_LIST_INIT;
-	struct doc *doc = NULL, *bound = NULL;
-	struct strbuf err = STRBUF_INIT;
-	if (doc_parse("t.json", text, strlen(text), DOC_JSONC, &doc, &dl) < 0 ||
-	    plan_validate(doc, false, &dl) < 0 || plan_bind(doc, NULL, 0, &bound, &err) < 0)
-		fail_msg("bad test plan: %s%s", dl.len ? dl.items[0].message : "", err.buf);
-	doc_free(doc);
-	diag_list_release(&dl);
-	strbuf_release(&err);
-	return plan_build(bound);
 }
 
 static void rt_on_error(void *arg, const char *message)
@@ -317,7 +303,9 @@ static HARNESS_UNUSED void rt_submit(struct rt_fixture *fx, const char *plan_tex
                                      const char *started_by, char id[16])
 {
 	/* parsed here: a bad plan fails the test on the test's own thread */
-	struct rt_submit_job j = { .fx = fx, .plan = rt_plan(plan_text), .started_by = started_by };
+	struct rt_submit_job j = { .fx = fx,
+		                   .plan = test_plan(plan_text),
+		                   .started_by = started_by };
 	strbuf_init(&j.err, SIZE_MAX);
 	rt_call(fx, rt_submit_fn, &j);
 	if (j.r < 0) {
@@ -367,6 +355,16 @@ static HARNESS_UNUSED char *rt_status(struct rt_fixture *fx, const char *id)
 	char *s = xstrdup(row.status);
 	exec_row_release(&row);
 	return s;
+}
+
+/* Asserts that the status of id in the store's projection is status. */
+static HARNESS_UNUSED void rt_expect_status(struct rt_fixture *fx, const char *id,
+                                            const char *status)
+{
+	char *s = rt_status(fx, id);
+	assert_non_null(s);
+	assert_string_equal(s, status);
+	free(s);
 }
 
 /* Waits until the committed history of id contains words (as rt_events()

@@ -6,6 +6,8 @@
  */
 #include "unit.h"
 
+#include "plan-fixture.h"
+
 #include "core/approval.h"
 #include "core/engine.h"
 #include "core/people.h"
@@ -18,20 +20,6 @@
 #include <string.h>
 
 #define T0 1800000000000LL
-
-static struct plan *plan_from(const char *text)
-{
-	struct diag_list dl = DIAG_LIST_INIT;
-	struct doc *doc = NULL, *bound = NULL;
-	struct strbuf err = STRBUF_INIT;
-	if (doc_parse("t.json", text, strlen(text), DOC_JSONC, &doc, &dl) < 0 ||
-	    plan_validate(doc, false, &dl) < 0 || plan_bind(doc, NULL, 0, &bound, &err) < 0)
-		fail_msg("bad test plan: %s%s", dl.len ? dl.items[0].message : "", err.buf);
-	doc_free(doc);
-	diag_list_release(&dl);
-	strbuf_release(&err);
-	return plan_build(bound);
-}
 
 /* A rule as a step type would describe it (approvers borrowed from names). */
 static struct approval_rule rule_of(const char **names, size_t n, int need, bool self)
@@ -205,7 +193,7 @@ static const char *const plan_text =
 static void test_rule_of_steps(void **state)
 {
 	(void)state;
-	struct plan *plan = plan_from(plan_text);
+	struct plan *plan = test_plan(plan_text);
 	const struct plan_step *steps = plan->stages[0].steps;
 	/* read once, when the plan was built: the same rule every time */
 	const struct approval_rule *r = approval_rule_of(&steps[0]);
@@ -246,7 +234,7 @@ static void test_engine_on_command(void **state)
 	assert_int_equal(engine_command_find(NULL, &cmd), -1);
 	assert_string_equal(engine_command_name(ENGINE_ABORT), "abort");
 
-	struct plan *plan = plan_from(plan_text);
+	struct plan *plan = test_plan(plan_text);
 	struct exec_state ex;
 	struct event_list out = EVENT_LIST_INIT;
 	const char *reason = NULL;
@@ -308,7 +296,7 @@ static void test_engine_on_command(void **state)
 static void test_engine_may_decide(void **state)
 {
 	(void)state;
-	struct plan *plan = plan_from(plan_text);
+	struct plan *plan = test_plan(plan_text);
 	struct exec_state ex;
 	exec_state_init(&ex, "id", plan);
 	struct event_list out = EVENT_LIST_INIT;
@@ -342,7 +330,7 @@ static void test_engine_may_decide(void **state)
 static void test_presentation_hooks(void **state)
 {
 	(void)state;
-	struct plan *plan = plan_from(plan_text);
+	struct plan *plan = test_plan(plan_text);
 	const struct plan_step *steps = plan->stages[0].steps;
 	struct strbuf sb = STRBUF_INIT;
 	json_t *progress = json_pack("{s[ss]}", "channels", "slack", "mail");
@@ -381,7 +369,7 @@ static void test_presentation_hooks(void **state)
 	cp->work_summary(pw, true, &sb);
 	assert_string_equal(sb.buf, "deploy e-1");
 	strbuf_reset(&sb);
-	struct plan *pp = plan_from("{\"stages\": [{\"name\": \"a\", \"steps\": [{\"type\": "
+	struct plan *pp = test_plan("{\"stages\": [{\"name\": \"a\", \"steps\": [{\"type\": "
 	                            "\"CodePipeline\", \"name\": \"p\", \"codePipelineName\": "
 	                            "\"deploy\"}]}]}");
 	const struct plan_step *ps = &pp->stages[0].steps[0];
@@ -417,7 +405,7 @@ static void test_presentation_hooks(void **state)
 static void test_check_plan_starter(void **state)
 {
 	(void)state;
-	struct plan *plan = plan_from(
+	struct plan *plan = test_plan(
 	    "{\"stages\": [{\"name\": \"a\", \"steps\": [{\"type\": \"Human\", \"name\": \"go\", "
 	    "\"message\": \"m\", \"approvers\": [\"alice\"]}]}]}");
 	struct diag_list dl = DIAG_LIST_INIT;

@@ -85,32 +85,31 @@ static int resume(struct rt_fixture *fx)
 	return rt_join(fx);
 }
 
-static void expect_status(struct rt_fixture *fx, const char *id, const char *status)
-{
-	char *s = rt_status(fx, id);
-	assert_non_null(s);
-	assert_string_equal(s, status);
-	free(s);
-}
-
 /* ---- a live owner: the inbox --------------------------------------------------- */
+
+/* Starts a release of human_plan, has bob decide (kind) through the
+ * running owner's inbox and waits until the release has ended; its id in id. */
+static void decide_by_owner(struct rt_fixture *fx, const char *kind, char id[16])
+{
+	rt_new(fx, &plain);
+	rt_submit(fx, human_plan, "alice", id);
+	rt_start(fx);
+	assert_int_equal(control(fx, id, kind, decision("bob"), DEADLINE_MS, NULL),
+	                 CONTROL_DONE_BY_OWNER);
+	assert_int_equal(rt_join(fx), 0);
+}
 
 static void test_approve_through_owner(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16];
-	rt_new(fx, &plain);
-	rt_submit(fx, human_plan, "alice", id);
-	rt_start(fx);
-	assert_int_equal(control(fx, id, "approve", decision("bob"), DEADLINE_MS, NULL),
-	                 CONTROL_DONE_BY_OWNER);
-	assert_int_equal(rt_join(fx), 0);
+	decide_by_owner(fx, "approve", id);
 	rt_expect_events(fx, id,
 	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
 	                 "HumanDecision 0.0#1 StageFinished 0 StageStarted 1 StepScheduled 1.0#1 "
 	                 "StepStarted 1.0#1 TimerFired 1.0#1 StepSucceeded 1.0#1 StageFinished 1 "
 	                 "ExecutionFinished");
-	expect_status(fx, id, "SUCCEEDED");
+	rt_expect_status(fx, id, "SUCCEEDED");
 	struct event ev;
 	rt_find_event(fx, id, EV_HUMAN_DECISION, 0, 0, 1, &ev);
 	assert_string_equal(json_string_value(json_object_get(ev.data, "by")), "bob");
@@ -123,16 +122,11 @@ static void test_reject_through_owner(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16];
-	rt_new(fx, &plain);
-	rt_submit(fx, human_plan, "alice", id);
-	rt_start(fx);
-	assert_int_equal(control(fx, id, "reject", decision("bob"), DEADLINE_MS, NULL),
-	                 CONTROL_DONE_BY_OWNER);
-	assert_int_equal(rt_join(fx), 0);
+	decide_by_owner(fx, "reject", id);
 	rt_expect_events(fx, id,
 	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
 	                 "HumanDecision 0.0#1 StageFinished 0 ExecutionFinished");
-	expect_status(fx, id, "REJECTED");
+	rt_expect_status(fx, id, "REJECTED");
 }
 
 static void test_owner_refuses(void **state)
@@ -174,7 +168,7 @@ static void test_owner_refuses(void **state)
 	assert_int_equal(control(fx, id, "reject", decision("alice"), DEADLINE_MS, NULL),
 	                 CONTROL_DONE_BY_OWNER);
 	assert_int_equal(rt_join(fx), 0);
-	expect_status(fx, id, "REJECTED");
+	rt_expect_status(fx, id, "REJECTED");
 }
 
 static void test_abort_through_owner(void **state)
@@ -191,7 +185,7 @@ static void test_abort_through_owner(void **state)
 	rt_expect_events(fx, id,
 	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
 	                 "AbortRequested StepCancelled 0.0#1 StageFinished 0 ExecutionFinished");
-	expect_status(fx, id, "ABORTED");
+	rt_expect_status(fx, id, "ABORTED");
 	/* An ended release refuses a second abort. */
 	char *err;
 	assert_int_equal(
@@ -212,7 +206,7 @@ static void test_approve_without_owner(void **state)
 	rt_expect_events(fx, id,
 	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
 	                 "HumanDecision 0.0#1");
-	expect_status(fx, id, "RUNNING");
+	rt_expect_status(fx, id, "RUNNING");
 	/* The decision is checked here as it would be by an owner. */
 	char *err;
 	assert_int_equal(control(fx, id, "reject", json_pack("{ss}", "by", "carol"), 1000, &err),
@@ -222,7 +216,7 @@ static void test_approve_without_owner(void **state)
 	assert_int_equal(control(fx, id, "reject", decision("carol"), 1000, &err), SP_EINVAL);
 	free(err);
 	assert_int_equal(resume(fx), 0);
-	expect_status(fx, id, "SUCCEEDED");
+	rt_expect_status(fx, id, "SUCCEEDED");
 	rt_wait_events(fx, id, "HumanDecision 0.0#1 StageFinished 0 StageStarted 1");
 }
 
@@ -237,7 +231,7 @@ static void test_abort_without_owner(void **state)
 	rt_expect_events(fx, id,
 	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
 	                 "AbortRequested StepCancelled 0.0#1 StageFinished 0 ExecutionFinished");
-	expect_status(fx, id, "ABORTED");
+	rt_expect_status(fx, id, "ABORTED");
 }
 
 static void test_retry_without_owner(void **state)
@@ -259,7 +253,7 @@ static void test_retry_without_owner(void **state)
 	assert_int_equal(control(fx, id, "approve", decision("bob"), 1000, NULL),
 	                 CONTROL_DONE_HERE);
 	assert_int_equal(resume(fx), 0);
-	expect_status(fx, id, "SUCCEEDED");
+	rt_expect_status(fx, id, "SUCCEEDED");
 }
 
 /* ---- leases ---------------------------------------------------------------------------- */
@@ -288,7 +282,7 @@ static void test_silent_owner_keeps_command_queued(void **state)
 	/* Whoever runs the release next answers the queued command. */
 	assert_int_equal(store_lease_release(fx->reader, id, owner, NULL), 0);
 	assert_int_equal(resume(fx), 0);
-	expect_status(fx, id, "SUCCEEDED");
+	rt_expect_status(fx, id, "SUCCEEDED");
 	struct event ev;
 	rt_find_event(fx, id, EV_HUMAN_DECISION, 0, 0, 1, &ev);
 	assert_string_equal(json_string_value(json_object_get(ev.data, "by")), "bob");
@@ -324,7 +318,7 @@ static void test_dead_owner(void **state)
 	assert_int_equal(
 	    control(fx, id, "abort", json_pack("{ss}", "by", "bob"), DEADLINE_MS, NULL),
 	    CONTROL_DONE_HERE);
-	expect_status(fx, id, "ABORTED");
+	rt_expect_status(fx, id, "ABORTED");
 }
 
 /* control_apply() on a thread of its own, while the test plays the owner. */
@@ -383,7 +377,7 @@ static void test_owner_lets_go_unread(void **state)
 	                 "HumanDecision 0.0#1");
 	/* Applied once: the next owner finds no command left to answer. */
 	assert_int_equal(resume(fx), 0);
-	expect_status(fx, id, "SUCCEEDED");
+	rt_expect_status(fx, id, "SUCCEEDED");
 	char *h = rt_events(fx, id);
 	assert_null(strstr(strstr(h, "HumanDecision") + 1, "HumanDecision"));
 	free(h);

@@ -5,6 +5,8 @@
  */
 #include "unit.h"
 
+#include "plan-fixture.h"
+
 #include "core/engine.h"
 #include "core/people.h"
 #include "plan/validate.h"
@@ -25,20 +27,6 @@ struct fixture {
 	int64_t now;
 };
 
-static struct plan *plan_from(const char *text)
-{
-	struct diag_list dl = DIAG_LIST_INIT;
-	struct doc *doc = NULL, *bound = NULL;
-	struct strbuf err = STRBUF_INIT;
-	if (doc_parse("t.json", text, strlen(text), DOC_JSONC, &doc, &dl) < 0 ||
-	    plan_validate(doc, false, &dl) < 0 || plan_bind(doc, NULL, 0, &bound, &err) < 0)
-		fail_msg("bad test plan: %s%s", dl.len ? dl.items[0].message : "", err.buf);
-	doc_free(doc);
-	diag_list_release(&dl);
-	strbuf_release(&err);
-	return plan_build(bound);
-}
-
 /* Copies the input's new events into the history. */
 static void keep(struct fixture *f)
 {
@@ -57,7 +45,7 @@ static void keep(struct fixture *f)
 static void start_as(struct fixture *f, const char *text, bool fail_fast, const char *started_by)
 {
 	memset(f, 0, sizeof(*f));
-	f->plan = plan_from(text);
+	f->plan = test_plan(text);
 	f->now = T0;
 	exec_state_init(&f->ex, "x1", f->plan);
 	json_t *data = json_pack("{sb}", "failFast", fail_fast);
@@ -633,7 +621,7 @@ static void test_human_check_starter(void **state)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *text = human_plan(cases[i].fields);
-		struct plan *plan = plan_from(text);
+		struct plan *plan = test_plan(text);
 		struct diag_list dl = DIAG_LIST_INIT;
 		int n = approval_check_plan_starter(plan, cases[i].starter, &dl);
 		if (n != cases[i].errors)
@@ -868,7 +856,7 @@ static void test_interrupted_attempt_after_crash(void **state)
 static void test_apply_rejects_malformed_histories(void **state)
 {
 	(void)state;
-	struct plan *plan = plan_from(const_exec2);
+	struct plan *plan = test_plan(const_exec2);
 	struct exec_state ex;
 	exec_state_init(&ex, "x", plan);
 	struct event_list l = EVENT_LIST_INIT;
@@ -1060,7 +1048,7 @@ static void test_human_group_approvers(void **state)
 	};
 	const struct people dir = { .list = list, .n = 2 };
 	char *text = human_plan("\"approvers\": [\"carol\", \"group:release-managers\"]");
-	struct plan *plan = plan_from(text);
+	struct plan *plan = test_plan(text);
 	const struct approval_rule *step = approval_rule_of(&plan->stages[0].steps[0]);
 	assert_non_null(step);
 	assert_true(approval_is_approver(step, &dir, "alice"));
@@ -1077,7 +1065,7 @@ static void test_human_group_approvers(void **state)
 
 	/* A group may hold any number of people: minApprovals is not counted. */
 	text = human_plan("\"approvers\": [\"group:rm\"], \"minApprovals\": 3");
-	plan = plan_from(text);
+	plan = test_plan(text);
 	assert_int_equal(approval_needed(&plan->stages[0].steps[0]), 3);
 	plan_free(plan);
 	free(text);

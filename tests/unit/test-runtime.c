@@ -393,9 +393,7 @@ static void test_stages_in_order(void **state)
 	                 "StepStarted 0.0#1 StepStarted 0.1#1 StepSucceeded 0.0#1 "
 	                 "StepSucceeded 0.1#1 StageFinished 0 StageStarted 1 StepScheduled 1.0#1 "
 	                 "StepStarted 1.0#1 StepSucceeded 1.0#1 StageFinished 1 ExecutionFinished");
-	char *status = rt_status(fx, id);
-	assert_string_equal(status, "SUCCEEDED");
-	free(status);
+	rt_expect_status(fx, id, "SUCCEEDED");
 	/* What the runner reported is in the history: its handle, its details. */
 	struct event ev;
 	rt_find_event(fx, id, EV_STEP_STARTED, 0, 1, 1, &ev);
@@ -432,9 +430,7 @@ static void test_failure_halts(void **state)
 	                 "StepStarted 0.0#1 StepFailed 0.0#1 StepStarted 0.1#1 "
 	                 "StepSucceeded 0.1#1 StageFinished 0 ExecutionFinished");
 	assert_int_equal(stub_count(), 2); /* the second stage never started */
-	char *status = rt_status(fx, id);
-	assert_string_equal(status, "FAILED");
-	free(status);
+	rt_expect_status(fx, id, "FAILED");
 	struct event ev;
 	rt_find_event(fx, id, EV_STEP_FAILED, 0, 0, 1, &ev);
 	assert_string_equal(json_string_value(json_object_get(ev.data, "error")), "exit status 3");
@@ -463,9 +459,7 @@ static void test_fail_fast_cancels(void **state)
 	                 "StepStarted 0.1#1 StepStarted 0.0#1 StepFailed 0.0#1 "
 	                 "StepCancelRequested 0.1#1 StepCancelled 0.1#1 StageFinished 0 "
 	                 "ExecutionFinished");
-	char *status = rt_status(fx, id);
-	assert_string_equal(status, "FAILED");
-	free(status);
+	rt_expect_status(fx, id, "FAILED");
 }
 
 static void test_start_refused(void **state)
@@ -586,9 +580,7 @@ static void test_abort_through_owner(void **state)
 	                 "StepStarted 0.0#1 AbortRequested StepCancelRequested 0.0#1 "
 	                 "StepCancelRequested 0.1#1 StepCancelled 0.0#1 StepCancelled 0.1#1 "
 	                 "StageFinished 0 ExecutionFinished");
-	char *status = rt_status(fx, id);
-	assert_string_equal(status, "ABORTED");
-	free(status);
+	rt_expect_status(fx, id, "ABORTED");
 	struct event ev;
 	rt_find_event(fx, id, EV_ABORT_REQUESTED, -1, -1, 0, &ev);
 	assert_string_equal(json_string_value(json_object_get(ev.data, "by")), "bob");
@@ -813,9 +805,7 @@ static void test_reattach_while_cancelling(void **state)
 	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
 	                 "AbortRequested StepCancelRequested 0.0#1 StepCancelled 0.0#1 "
 	                 "StageFinished 0 ExecutionFinished");
-	char *status = rt_status(fx, id);
-	assert_string_equal(status, "ABORTED");
-	free(status);
+	rt_expect_status(fx, id, "ABORTED");
 }
 
 static void test_reattach_before_started(void **state)
@@ -869,9 +859,7 @@ static void test_local_code_policy(void **state)
 	assert_string_equal(stubs[l].secrets, "s3cr3t;");
 	stub_run(fx, l, true);
 	assert_int_equal(rt_join(fx), 0);
-	char *status = rt_status(fx, id);
-	assert_string_equal(status, "SUCCEEDED");
-	free(status);
+	rt_expect_status(fx, id, "SUCCEEDED");
 	/* From an inbox: refused before the runner is asked. */
 	rt_expect_events(fx, inbox_id,
 	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepFailed 0.0#1 "
@@ -947,10 +935,10 @@ static void test_submit_as_and_adopt_refusals(void **state)
 	                   "[{\"type\": \"Human\", \"name\": \"go\", \"message\": \"Go?\"}]}]}";
 	rt_new(fx, &plain);
 	/* An inbox file starts exactly one release: its id is given. */
-	struct submit_as_job j = { .fx = fx, .plan = rt_plan(plan), .id = "inboxfile1" };
+	struct submit_as_job j = { .fx = fx, .plan = test_plan(plan), .id = "inboxfile1" };
 	rt_call(fx, submit_as_fn, &j);
 	assert_int_equal(j.r, 0);
-	j.plan = rt_plan(plan);
+	j.plan = test_plan(plan);
 	rt_call(fx, submit_as_fn, &j);
 	assert_int_equal(j.r, SP_ECONFLICT);
 	plan_free(j.plan); /* the caller keeps the plan on failure */
@@ -1157,7 +1145,7 @@ static void crash_child(struct rt_fixture *fx, struct plan *plan, json_t *handle
 /* Runs crash_child() in a child process; returns the id of its release. */
 static void crash(struct rt_fixture *fx, const char *plan_text, json_t *handle, char id[16])
 {
-	struct plan *plan = rt_plan(plan_text);
+	struct plan *plan = test_plan(plan_text);
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
 	pid_t pid = fork();
@@ -1303,9 +1291,7 @@ static void test_parking(void **state)
 	for (int i = 0; i < NPARK; i++) {
 		if (i == approved || i == aborted)
 			continue;
-		char *status = rt_status(fx, ids[i]);
-		assert_string_equal(status, "RUNNING");
-		free(status);
+		rt_expect_status(fx, ids[i], "RUNNING");
 	}
 	assert_int_equal(rt_stop(fx), 1);
 }
@@ -1546,7 +1532,7 @@ static void test_store_down_retry(void **state)
 	/* Nothing is written meanwhile, and new releases are refused. */
 	rt_expect_events(fx, id,
 	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1");
-	struct rt_submit_job j = { .fx = fx, .plan = rt_plan(one), .started_by = "alice" };
+	struct rt_submit_job j = { .fx = fx, .plan = test_plan(one), .started_by = "alice" };
 	strbuf_init(&j.err, SIZE_MAX);
 	rt_call(fx, rt_submit_fn, &j);
 	assert_int_equal(j.r, SP_ESTORE);
