@@ -443,4 +443,16 @@ static HARNESS_UNUSED void rt_find_event(struct rt_fixture *fx, const char *id,
 	event_list_release(&h);
 }
 
+/* Asserts that the string field key of the latest committed event of type
+ * for an attempt is want. */
+static HARNESS_UNUSED void rt_expect_field(struct rt_fixture *fx, const char *id,
+                                           enum event_type type, int stage, int step, int attempt,
+                                           const char *key, const char *want)
+{
+	struct event ev;
+	rt_find_event(fx, id, type, stage, step, attempt, &ev);
+	assert_string_equal(json_string_value(json_object_get(ev.data, key)), want);
+	json_decref(ev.data);
+}
+
 #endif

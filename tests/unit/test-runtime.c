@@ -357,6 +357,15 @@ static int teardown(void **state)
 
 static const struct runtime_options plain = { 0 };
 
+/* A runtime without services running a release of plan_text, started by
+ * alice; its id in id. */
+static void rt_begin(struct rt_fixture *fx, const char *plan_text, char id[16])
+{
+	rt_new(fx, &plain);
+	rt_submit(fx, plan_text, "alice", id);
+	rt_start(fx);
+}
+
 static const char *const two_stages =
     "{\"stages\": ["
     "{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": \"a\"},"
@@ -399,9 +408,7 @@ static void test_stages_in_order(void **state)
 	rt_find_event(fx, id, EV_STEP_STARTED, 0, 1, 1, &ev);
 	assert_int_equal(json_integer_value(json_object_get(ev.data, "pid")), 2);
 	json_decref(ev.data);
-	rt_find_event(fx, id, EV_STEP_SUCCEEDED, 0, 1, 1, &ev);
-	assert_string_equal(json_string_value(json_object_get(ev.data, "output")), "done");
-	json_decref(ev.data);
+	rt_expect_field(fx, id, EV_STEP_SUCCEEDED, 0, 1, 1, "output", "done");
 	rt_find_event(fx, id, EV_STEP_SCHEDULED, 1, 0, 1, &ev);
 	char key[64];
 	stub_key(key, sizeof(key), id, 1, 0, 1);
@@ -414,9 +421,7 @@ static void test_failure_halts(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16];
-	rt_new(fx, &plain);
-	rt_submit(fx, two_stages, "alice", id);
-	rt_start(fx);
+	rt_begin(fx, two_stages, id);
 	size_t a = stub_wait(id, 0, 0, 1), b = stub_wait(id, 0, 1, 1);
 	stub_started(fx, a, json_pack("{si}", "pid", 1));
 	stub_end(fx, a, false, json_pack("{ss}", "error", "exit status 3"));
@@ -431,23 +436,18 @@ static void test_failure_halts(void **state)
 	                 "StepSucceeded 0.1#1 StageFinished 0 ExecutionFinished");
 	assert_int_equal(stub_count(), 2); /* the second stage never started */
 	rt_expect_status(fx, id, "FAILED");
-	struct event ev;
-	rt_find_event(fx, id, EV_STEP_FAILED, 0, 0, 1, &ev);
-	assert_string_equal(json_string_value(json_object_get(ev.data, "error")), "exit status 3");
-	json_decref(ev.data);
+	rt_expect_field(fx, id, EV_STEP_FAILED, 0, 0, 1, "error", "exit status 3");
 }
 
 static void test_fail_fast_cancels(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16];
-	rt_new(fx, &plain);
-	rt_submit(fx,
-	          "{\"stages\": [{\"name\": \"one\", \"failFast\": true, \"steps\": ["
-	          "{\"type\": \"Stub\", \"name\": \"a\"}, {\"type\": \"Stub\", \"name\": \"b\"}]},"
-	          "{\"name\": \"two\", \"steps\": [{\"type\": \"Stub\", \"name\": \"c\"}]}]}",
-	          "alice", id);
-	rt_start(fx);
+	rt_begin(fx,
+	         "{\"stages\": [{\"name\": \"one\", \"failFast\": true, \"steps\": ["
+	         "{\"type\": \"Stub\", \"name\": \"a\"}, {\"type\": \"Stub\", \"name\": \"b\"}]},"
+	         "{\"name\": \"two\", \"steps\": [{\"type\": \"Stub\", \"name\": \"c\"}]}]}",
+	         id);
 	size_t a = stub_wait(id, 0, 0, 1), b = stub_wait(id, 0, 1, 1);
 	stub_started(fx, b, json_pack("{si}", "pid", 2));
 	stub_run(fx, a, false);
@@ -466,33 +466,26 @@ static void test_start_refused(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16];
-	rt_new(fx, &plain);
-	rt_submit(fx,
-	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": "
-	          "\"a\", \"failStart\": \"no such job\"}]}]}",
-	          "alice", id);
-	rt_start(fx);
+	rt_begin(fx,
+	         "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": "
+	         "\"a\", \"failStart\": \"no such job\"}]}]}",
+	         id);
 	assert_int_equal(rt_join(fx), 0);
 	rt_expect_events(fx, id,
 	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepFailed 0.0#1 "
 	                 "StageFinished 0 ExecutionFinished");
-	struct event ev;
-	rt_find_event(fx, id, EV_STEP_FAILED, 0, 0, 1, &ev);
-	assert_string_equal(json_string_value(json_object_get(ev.data, "error")), "no such job");
-	json_decref(ev.data);
+	rt_expect_field(fx, id, EV_STEP_FAILED, 0, 0, 1, "error", "no such job");
 }
 
 static void test_retry_backoff(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16];
-	rt_new(fx, &plain);
-	rt_submit(fx,
-	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": "
-	          "\"a\", \"retry\": {\"maxAttempts\": 3, \"intervalSeconds\": 1, "
-	          "\"backoffRate\": 2}}]}]}",
-	          "alice", id);
-	rt_start(fx);
+	rt_begin(fx,
+	         "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": "
+	         "\"a\", \"retry\": {\"maxAttempts\": 3, \"intervalSeconds\": 1, "
+	         "\"backoffRate\": 2}}]}]}",
+	         id);
 	stub_run(fx, stub_wait(id, 0, 0, 1), false);
 	stub_run(fx, stub_wait(id, 0, 0, 2), false);
 	stub_run(fx, stub_wait(id, 0, 0, 3), true);
@@ -524,13 +517,11 @@ static void test_timeout(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16];
-	rt_new(fx, &plain);
-	rt_submit(fx,
-	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": "
-	          "\"a\", \"timeoutSeconds\": 1, \"retry\": {\"maxAttempts\": 2, "
-	          "\"intervalSeconds\": 0}}]}]}",
-	          "alice", id);
-	rt_start(fx);
+	rt_begin(fx,
+	         "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": "
+	         "\"a\", \"timeoutSeconds\": 1, \"retry\": {\"maxAttempts\": 2, "
+	         "\"intervalSeconds\": 0}}]}]}",
+	         id);
 	size_t first = stub_wait(id, 0, 0, 1);
 	stub_started(fx, first, json_pack("{si}", "pid", 1));
 	/* Never ended by the test: the timeout cancels it, and the retry runs. */
@@ -558,9 +549,7 @@ static void test_abort_through_owner(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16];
-	rt_new(fx, &plain);
-	rt_submit(fx, two_stages, "alice", id);
-	rt_start(fx);
+	rt_begin(fx, two_stages, id);
 	size_t a = stub_wait(id, 0, 0, 1), b = stub_wait(id, 0, 1, 1);
 	stub_started(fx, a, json_pack("{si}", "pid", 1));
 	rt_wait_events(fx, id, "StepStarted 0.0#1");
@@ -678,14 +667,12 @@ static void test_restart_recovers(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16];
-	rt_new(fx, &plain);
-	rt_submit(fx,
-	          "{\"stages\": [{\"name\": \"one\", \"steps\": ["
-	          "{\"type\": \"Stub\", \"name\": \"local\", \"retry\": {\"maxAttempts\": 2, "
-	          "\"intervalSeconds\": 0}},"
-	          "{\"type\": \"StubRemote\", \"name\": \"remote\"}]}]}",
-	          "alice", id);
-	rt_start(fx);
+	rt_begin(fx,
+	         "{\"stages\": [{\"name\": \"one\", \"steps\": ["
+	         "{\"type\": \"Stub\", \"name\": \"local\", \"retry\": {\"maxAttempts\": 2, "
+	         "\"intervalSeconds\": 0}},"
+	         "{\"type\": \"StubRemote\", \"name\": \"remote\"}]}]}",
+	         id);
 	size_t local = stub_wait(id, 0, 0, 1), remote = stub_wait(id, 0, 1, 1);
 	stub_started(fx, local, json_pack("{si}", "pid", 4242));
 	stub_started(fx, remote, json_pack("{ss}", "build", "b-1"));
@@ -769,12 +756,10 @@ static void test_reattach_while_cancelling(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16];
-	rt_new(fx, &plain);
-	rt_submit(fx,
-	          "{\"stages\": [{\"name\": \"one\", \"steps\": "
-	          "[{\"type\": \"StubRemote\", \"name\": \"r\"}]}]}",
-	          "alice", id);
-	rt_start(fx);
+	rt_begin(fx,
+	         "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	         "[{\"type\": \"StubRemote\", \"name\": \"r\"}]}]}",
+	         id);
 	size_t r = stub_wait(id, 0, 0, 1);
 	stub_started(fx, r, json_pack("{ss}", "build", "b-9"));
 	rt_wait_events(fx, id, "StepStarted 0.0#1");
@@ -812,12 +797,10 @@ static void test_reattach_before_started(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16];
-	rt_new(fx, &plain);
-	rt_submit(fx,
-	          "{\"stages\": [{\"name\": \"one\", \"steps\": "
-	          "[{\"type\": \"StubRemote\", \"name\": \"r\"}]}]}",
-	          "alice", id);
-	rt_start(fx);
+	rt_begin(fx,
+	         "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	         "[{\"type\": \"StubRemote\", \"name\": \"r\"}]}]}",
+	         id);
 	stub_wait(id, 0, 0, 1);
 	/* Stopped before the work was known to exist (no StepStarted) ... */
 	assert_int_equal(rt_stop(fx), 1);
@@ -889,12 +872,10 @@ static void test_progress_is_a_notice(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16];
-	rt_new(fx, &plain);
-	rt_submit(fx,
-	          "{\"stages\": [{\"name\": \"one\", \"steps\": "
-	          "[{\"type\": \"Stub\", \"name\": \"a\"}]}]}",
-	          "alice", id);
-	rt_start(fx);
+	rt_begin(fx,
+	         "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	         "[{\"type\": \"Stub\", \"name\": \"a\"}]}]}",
+	         id);
 	size_t a = stub_wait(id, 0, 0, 1);
 	struct stub_op op = { .i = { a },
 		              .n = 1,
@@ -906,10 +887,7 @@ static void test_progress_is_a_notice(void **state)
 	rt_expect_events(fx, id,
 	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
 	                 "Notice 0.0#1 StepSucceeded 0.0#1 StageFinished 0 ExecutionFinished");
-	struct event ev;
-	rt_find_event(fx, id, EV_NOTICE, 0, 0, 1, &ev);
-	assert_string_equal(json_string_value(json_object_get(ev.data, "phase")), "BUILD");
-	json_decref(ev.data);
+	rt_expect_field(fx, id, EV_NOTICE, 0, 0, 1, "phase", "BUILD");
 }
 
 struct submit_as_job {
@@ -964,12 +942,10 @@ static void test_abort_during_retry_wait(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16];
-	rt_new(fx, &plain);
-	rt_submit(fx,
-	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": "
-	          "\"a\", \"retry\": {\"maxAttempts\": 2, \"intervalSeconds\": 3600}}]}]}",
-	          "alice", id);
-	rt_start(fx);
+	rt_begin(fx,
+	         "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": "
+	         "\"a\", \"retry\": {\"maxAttempts\": 2, \"intervalSeconds\": 3600}}]}]}",
+	         id);
 	stub_run(fx, stub_wait(id, 0, 0, 1), false);
 	rt_wait_events(fx, id, "RetryScheduled 0.0#1");
 	/* Nothing runs while the retry waits: the abort ends the step at once. */
@@ -1013,10 +989,7 @@ static void test_human_expiry_and_waiting(void **state)
 	assert_null(row.waiting);
 	assert_int_equal(row.next_due_ms, 0);
 	exec_row_release(&row);
-	struct event ev;
-	rt_find_event(fx, id, EV_TIMER_FIRED, 0, 0, 1, &ev);
-	assert_string_equal(json_string_value(json_object_get(ev.data, "purpose")), "expiry");
-	json_decref(ev.data);
+	rt_expect_field(fx, id, EV_TIMER_FIRED, 0, 0, 1, "purpose", "expiry");
 }
 
 struct decide_job {
@@ -1042,12 +1015,10 @@ static void test_decide_from_terminal(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16];
-	rt_new(fx, &plain);
-	rt_submit(fx,
-	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Human\", "
-	          "\"name\": \"go\", \"message\": \"Go?\", \"approvers\": [\"carol\"]}]}]}",
-	          "alice", id);
-	rt_start(fx);
+	rt_begin(fx,
+	         "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Human\", "
+	         "\"name\": \"go\", \"message\": \"Go?\", \"approvers\": [\"carol\"]}]}]}",
+	         id);
 	struct decide_job j = { .fx = fx, .id = id, .by = "bob", .approve = true };
 	rt_call(fx, decide_fn, &j);
 	assert_int_equal(j.r, SP_EINVAL);
@@ -1342,10 +1313,7 @@ static void test_redrive(void **state)
 	                 "StageStarted 0 StepScheduled 0.0#2 StepStarted 0.0#2 StepSucceeded 0.0#2 "
 	                 "StageFinished 0 StageStarted 1 StepScheduled 1.0#1 StepStarted 1.0#1 "
 	                 "StepSucceeded 1.0#1 StageFinished 1 ExecutionFinished");
-	struct event ev;
-	rt_find_event(fx, id, EV_EXECUTION_REDRIVEN, -1, -1, 0, &ev);
-	assert_string_equal(json_string_value(json_object_get(ev.data, "by")), "bob");
-	json_decref(ev.data);
+	rt_expect_field(fx, id, EV_EXECUTION_REDRIVEN, -1, -1, 0, "by", "bob");
 	assert_int_equal(rt_stop(fx), 1);
 }
 
@@ -1388,9 +1356,7 @@ static void test_lease_expired_taken_back(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16];
-	rt_new(fx, &plain);
-	rt_submit(fx, one_stage_two, "alice", id);
-	rt_start(fx);
+	rt_begin(fx, one_stage_two, id);
 	size_t a = stub_wait(id, 0, 0, 1), b = stub_wait(id, 0, 1, 1);
 	stub_started(fx, a, json_pack("{si}", "pid", 1));
 	rt_wait_events(fx, id, "StepStarted 0.0#1");
@@ -1411,9 +1377,7 @@ static void test_lease_taken_over(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16], thief[128];
-	rt_new(fx, &plain);
-	rt_submit(fx, one_stage_two, "alice", id);
-	rt_start(fx);
+	rt_begin(fx, one_stage_two, id);
 	size_t a = stub_wait(id, 0, 0, 1), b = stub_wait(id, 0, 1, 1);
 	stub_started(fx, a, json_pack("{si}", "pid", 1));
 	stub_started(fx, b, json_pack("{si}", "pid", 2));
@@ -1440,13 +1404,11 @@ static void test_lease_behind(void **state)
 {
 	struct rt_fixture *fx = *state;
 	char id[16];
-	rt_new(fx, &plain);
-	rt_submit(fx,
-	          "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Human\", "
-	          "\"name\": \"go\", \"message\": \"Go?\"}, {\"type\": \"Stub\", \"name\": "
-	          "\"s\"}]}]}",
-	          "alice", id);
-	rt_start(fx);
+	rt_begin(fx,
+	         "{\"stages\": [{\"name\": \"one\", \"steps\": [{\"type\": \"Human\", "
+	         "\"name\": \"go\", \"message\": \"Go?\"}, {\"type\": \"Stub\", \"name\": "
+	         "\"s\"}]}]}",
+	         id);
 	size_t s = stub_wait(id, 0, 1, 1);
 	stub_started(fx, s, json_pack("{si}", "pid", 1));
 	rt_wait_events(fx, id, "StepStarted 0.1#1");
@@ -1560,12 +1522,10 @@ static void test_store_down_stops(void **state)
 	char id[16];
 	/* steppy run: a refused commit stops the runtime (exit status 2). */
 	store_busy_timeout(fx->st, 100);
-	rt_new(fx, &plain);
-	rt_submit(fx,
-	          "{\"stages\": [{\"name\": \"one\", \"steps\": "
-	          "[{\"type\": \"Stub\", \"name\": \"a\"}]}]}",
-	          "alice", id);
-	rt_start(fx);
+	rt_begin(fx,
+	         "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	         "[{\"type\": \"Stub\", \"name\": \"a\"}]}]}",
+	         id);
 	size_t a = stub_wait(id, 0, 0, 1);
 	stub_started(fx, a, json_pack("{si}", "pid", 1));
 	rt_wait_events(fx, id, "StepStarted 0.0#1");
