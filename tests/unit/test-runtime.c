@@ -366,6 +366,16 @@ static void rt_begin(struct rt_fixture *fx, const char *plan_text, char id[16])
 	rt_start(fx);
 }
 
+/* Waits for the runtime's end and asserts the whole history of id (as
+ * rt_events() renders it) and its status. */
+static void rt_expect_ended(struct rt_fixture *fx, const char *id, const char *status,
+                            const char *words)
+{
+	assert_int_equal(rt_join(fx), 0);
+	rt_expect_events(fx, id, words);
+	rt_expect_status(fx, id, status);
+}
+
 static const char *const two_stages =
     "{\"stages\": ["
     "{\"name\": \"one\", \"steps\": [{\"type\": \"Stub\", \"name\": \"a\"},"
@@ -396,13 +406,11 @@ static void test_stages_in_order(void **state)
 	stub_end(fx, b, true, json_pack("{ss}", "output", "done"));
 	size_t c = stub_wait(id, 1, 0, 1);
 	stub_run(fx, c, true);
-	assert_int_equal(rt_join(fx), 0);
-	rt_expect_events(fx, id,
-	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepScheduled 0.1#1 "
-	                 "StepStarted 0.0#1 StepStarted 0.1#1 StepSucceeded 0.0#1 "
-	                 "StepSucceeded 0.1#1 StageFinished 0 StageStarted 1 StepScheduled 1.0#1 "
-	                 "StepStarted 1.0#1 StepSucceeded 1.0#1 StageFinished 1 ExecutionFinished");
-	rt_expect_status(fx, id, "SUCCEEDED");
+	rt_expect_ended(fx, id, "SUCCEEDED",
+	                "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepScheduled 0.1#1 "
+	                "StepStarted 0.0#1 StepStarted 0.1#1 StepSucceeded 0.0#1 "
+	                "StepSucceeded 0.1#1 StageFinished 0 StageStarted 1 StepScheduled 1.0#1 "
+	                "StepStarted 1.0#1 StepSucceeded 1.0#1 StageFinished 1 ExecutionFinished");
 	/* What the runner reported is in the history: its handle, its details. */
 	struct event ev;
 	rt_find_event(fx, id, EV_STEP_STARTED, 0, 1, 1, &ev);
@@ -785,12 +793,10 @@ static void test_reattach_while_cancelling(void **state)
 	assert_int_equal(stubs[again].cancels, 1);
 	rt_start(fx);
 	stub_end(fx, again, false, json_pack("{ss}", "error", "stopped"));
-	assert_int_equal(rt_join(fx), 0);
-	rt_expect_events(fx, id,
-	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
-	                 "AbortRequested StepCancelRequested 0.0#1 StepCancelled 0.0#1 "
-	                 "StageFinished 0 ExecutionFinished");
-	rt_expect_status(fx, id, "ABORTED");
+	rt_expect_ended(fx, id, "ABORTED",
+	                "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                "AbortRequested StepCancelRequested 0.0#1 StepCancelled 0.0#1 "
+	                "StageFinished 0 ExecutionFinished");
 }
 
 static void test_reattach_before_started(void **state)
