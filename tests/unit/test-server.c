@@ -384,15 +384,23 @@ static void test_tokens_and_roles(void **state)
 	json_decref(ev.data);
 }
 
-static void test_abort_through_api(void **state)
+/* A server with tokens running a release of human_plan submitted by the
+ * operator through the API; its id in id. */
+static void start_human(struct srv_fixture *f, char id[16])
 {
-	struct srv_fixture *f = *state;
 	start_with_tokens(f);
 	struct answer a = call(f, "POST", "/api/v1/executions", OPERATOR_TOKEN, human_plan);
 	assert_int_equal(a.status, 201);
-	char id[16], path[128];
-	snprintf(id, sizeof(id), "%s", str(&a, "id"));
+	snprintf(id, 16, "%s", str(&a, "id"));
 	answer_release(&a);
+}
+
+static void test_abort_through_api(void **state)
+{
+	struct srv_fixture *f = *state;
+	char id[16], path[128];
+	start_human(f, id);
+	struct answer a;
 	snprintf(path, sizeof(path), "/api/v1/executions/%s/abort", id);
 	a = call(f, "POST", path, APPROVER_TOKEN, NULL);
 	expect_error(&a, 403, "forbidden");
@@ -421,12 +429,9 @@ static void test_abort_through_api(void **state)
 static void test_retry_events_metrics(void **state)
 {
 	struct srv_fixture *f = *state;
-	start_with_tokens(f);
-	struct answer a = call(f, "POST", "/api/v1/executions", OPERATOR_TOKEN, human_plan);
-	assert_int_equal(a.status, 201);
 	char id[16], path[128];
-	snprintf(id, sizeof(id), "%s", str(&a, "id"));
-	answer_release(&a);
+	start_human(f, id);
+	struct answer a;
 	/* A release that runs is not retried. */
 	snprintf(path, sizeof(path), "/api/v1/executions/%s/retry", id);
 	a = call(f, "POST", path, OPERATOR_TOKEN, NULL);
