@@ -47,6 +47,17 @@ sys.exit(0 if eval(sys.argv[1]) else 1)' "$1" && return 0
     problem "never true: $1"
 }
 last_id() { "$X" list --limit 1 --format json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["executions"][0]["id"])'; }
+killed_run() { # NAME HOLD PYTHON-EXPR: runs plan NAME (job NAME) while the stub holds
+    # (HOLD), SIGKILLs it once the stub's stats satisfy PYTHON-EXPR; sets $id
+    plan "$1" "$1"
+    control "{\"$2\": true}"
+    "$X" run "$tmp/$1.yaml" >"$tmp/run.out" 2>&1 &
+    pid=$!
+    wait_stats "$3"
+    kill -9 $pid
+    wait $pid 2>/dev/null
+    id=$(last_id)
+}
 plan() { # FILE JOB
     cat >"$tmp/$1.yaml" <<PLAN
 stages:
@@ -114,14 +125,7 @@ control '{"holdBuilds": false}'
 end
 
 begin 'SIGKILL before the build number was recorded: resume finds the same build, one start'
-plan queued queued
-control '{"holdQueue": true}'
-"$X" run "$tmp/queued.yaml" >"$tmp/run.out" 2>&1 &
-pid=$!
-wait_stats 's["starts"] == 4'
-kill -9 $pid
-wait $pid 2>/dev/null
-id=$(last_id)
+killed_run queued holdQueue 's["starts"] == 4'
 control '{"holdQueue": false}'
 run "$X" resume "$id"
 expect_status 0
@@ -131,14 +135,7 @@ expect_json 'len([e for e in d["events"] if e["type"] == "StepStarted"]) == 1 an
 end
 
 begin 'SIGKILL while the build is watched: resume watches it and starts nothing'
-plan watched watched
-control '{"holdBuilds": true}'
-"$X" run "$tmp/watched.yaml" >"$tmp/run.out" 2>&1 &
-pid=$!
-wait_stats 'any(b["job"] == "watched" and b["polls"] >= 1 for b in s["builds"])'
-kill -9 $pid
-wait $pid 2>/dev/null
-id=$(last_id)
+killed_run watched holdBuilds 'any(b["job"] == "watched" and b["polls"] >= 1 for b in s["builds"])'
 control '{"holdBuilds": false}'
 run "$X" resume "$id"
 expect_status 0
@@ -148,14 +145,7 @@ expect_json 'len([e for e in d["events"] if e["type"] == "StepStarted"]) == 1 an
 end
 
 begin 'SIGKILL of run, serve adopts and watches the build; SIGKILL of serve, the next serve finishes it'
-plan served served
-control '{"holdBuilds": true}'
-"$X" run "$tmp/served.yaml" >"$tmp/run.out" 2>&1 &
-pid=$!
-wait_stats 'any(b["job"] == "served" and b["polls"] >= 1 for b in s["builds"])'
-kill -9 $pid
-wait $pid 2>/dev/null
-id=$(last_id)
+killed_run served holdBuilds 'any(b["job"] == "served" and b["polls"] >= 1 for b in s["builds"])'
 printf 'maxBodyBytes: 65536\n' >"$tmp/serve.yaml"
 serve() { # starts the extended steppy's server on the store; sets $server_pid
     : >"$tmp/serve.log"
