@@ -210,6 +210,11 @@ int cmd_run(int argc, char **argv, const struct cli_ctx *ctx)
 			code = EXIT_USAGE;
 		} else {
 			plan = NULL; /* the runtime owns it */
+			/* the runtime's id goes when another process takes the
+			 * release over: keep a copy for the messages below */
+			char own_id[64];
+			snprintf(own_id, sizeof(own_id), "%s", id);
+			id = own_id;
 			int stopped = runtime_run(s.rt);
 			view_clear(s.view);
 			code = exit_for(runtime_status(s.rt, id));

@@ -67,9 +67,13 @@ int runtime_new(struct store *st, const struct runtime_options *opts, struct run
 void runtime_free(struct runtime *rt);
 
 /*
- * Creates an execution of a bound plan (taken: the runtime owns it) and
- * starts it. plan_json is the bound plan as stored. Sets *ret_id (owned by
- * the runtime, valid until runtime_free()).
+ * Creates an execution of a bound plan (taken on success: the runtime owns
+ * it; on failure the caller keeps it) and starts it. Sets *ret_id, borrowed
+ * from the runtime and valid only until its loop runs again: a server
+ * runtime (keep_running) forgets a release once it has ended, and any
+ * runtime drops one another process has taken over (its lease expired), at
+ * the latest runtime_free(). A caller that needs the id later - after
+ * runtime_run(), on another thread - copies it at once.
  */
 int runtime_submit(struct runtime *rt, struct plan *plan, const char *plan_file,
                    const char *started_by, const char **ret_id, struct strbuf *err);
@@ -92,7 +96,9 @@ int runtime_adopt_all(struct runtime *rt, size_t *ret_n, struct strbuf *err);
 
 /*
  * Runs until every execution the runtime holds has finished, or a stop was
- * asked (runtime_stop(), SIGINT, SIGTERM). Returns 0, 1 when stopped early,
+ * asked (runtime_stop(), SIGINT, SIGTERM). Called once per runtime, on the
+ * thread that owns it: its signal watchers and timers are stopped when it
+ * returns, and what remains is for runtime_free(). Returns 0, 1 when stopped early,
  * or 2 when events could not be recorded (the store refused a commit; what
  * was not recorded is lost from this process and the releases' histories
  * end before it: a resume continues from there).
