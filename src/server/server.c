@@ -526,7 +526,7 @@ static void mhd_log_cb(void *cls, const char *fmt, va_list ap)
 	for (char *p = msg; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
-	log_eventf("warning", "http.error", "http: %s", msg);
+	log_eventf("warning", "http", "%s", msg);
 }
 
 /* Each connection is a file descriptor: raises the open file limit to what
