@@ -10,8 +10,8 @@
  *     options are in ctx, its own options in ctx->opts (switch on id);
  *  2. own options: a `const struct option <name>_options[]` ({NULL} ended;
  *     val is the id it gets in ctx->opts) in that file;
- *  3. declare cmd_<name> below and add one row to `commands[]` in
- *     commands.c: name, function, the CLI_* flags of the shared options it
+ *  3. declare cmd_<name> below, declare <name>_help (and <name>_options)
+ *     at the top of commands.c, and add one row to `commands[]` there: name, function, the CLI_* flags of the shared options it
  *     takes (--db, --format, --var, --config, --server), its own options,
  *     a one-line summary (NULL hides it from `steppy help`), the help;
  *  4. return the codes of `enum exit_code` only, print errors with

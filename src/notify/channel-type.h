@@ -19,8 +19,8 @@
  *      (the payload, from struct notice_text: texts already cut and cleaned)
  *      and send (one attempt, through notify_http_post(), notify_aws_query(),
  *      notify_work() or at once). A webhook-like kind reuses hook_fields and
- *      hook_prepare().
- *   2. Add one row to channel_types[] in src/notify/channels.c.
+ *      hook_request() (or hook_prepare()).
+ *   2. Add one row X(<kind>) to CHANNEL_KINDS in src/notify/channels.c.
  *   3. Document its keys in docs/channels.md; test its format and its
  *      parse errors in tests/unit/test-notify*.c.
  * Nothing else names a kind: `steppy serve`'s configuration, validation of

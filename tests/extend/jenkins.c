@@ -2,10 +2,11 @@
  * jenkins.c - the JenkinsJob step type: start a Jenkins job with
  * parameters, wait for its build to end; SUCCESS is success.
  *
- * This file is the proof of issue 11's "a step type is one file and one
- * registry row": tests/extend/run.sh compiles it with a copy of
- * src/steps/registry.c that has one more row (X(step_jenkins)) and links
- * them before libsteppy.a. Nothing else in steppy knows this type.
+ * This file proves that a step type is one file and one registry row:
+ * tests/extend/build.sh compiles it with a copy of src/steps/registry.c
+ * that has one more row and links them before libsteppy.a
+ * (tests/cli/t0060-extend-step.sh runs it). Nothing else in steppy knows
+ * this type.
  *
  * The protocol is Jenkins's remote API:
  *   POST {url}/job/{job}/buildWithParameters?NAME=VALUE...   201, Location: the queue item
