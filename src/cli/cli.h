@@ -11,9 +11,9 @@
  *  2. own options: a `const struct option <name>_options[]` ({NULL} ended;
  *     val is the id it gets in ctx->opts) in that file;
  *  3. declare cmd_<name> below, declare <name>_help (and <name>_options)
- *     at the top of commands.c, and add one row to `commands[]` there: name, function, the CLI_* flags of the shared options it
- *     takes (--db, --format, --var, --config, --server), its own options,
- *     a one-line summary (NULL hides it from `steppy help`), the help;
+ *     at the top of commands.c, and add one row to `commands[]` there: name, function, the CLI_*
+ * flags of the shared options it takes (--db, --format, --var, --config, --server), its own
+ * options, a one-line summary (NULL hides it from `steppy help`), the help;
  *  4. return the codes of `enum exit_code` only, print errors with
  *     usage_error() or "steppy: ..." on stderr, results on stdout;
  *  5. document it in docs/cli.md and test it in tests/cli/tNNNN-*.sh.

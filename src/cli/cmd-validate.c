@@ -3,6 +3,7 @@
  */
 #include "cli/cli.h"
 
+#include "core/policy.h"
 #include "notify/notify.h"
 #include "plan/validate.h"
 #include "server/config.h"
@@ -22,8 +23,9 @@ const char validate_help[] =
     "Values given with --var, and declared defaults, are substituted and checked\n"
     "too when every variable has a value.\n"
     "\n"
-    "With --config, the configuration of `steppy serve` is checked too, and every\n"
-    "channel a Human or Notify step names must be one of its channels.\n"
+    "With --config, the configuration of `steppy serve` is checked too, every\n"
+    "channel a Human or Notify step names must be one of its channels, and its\n"
+    "exec setting must allow the plan's Exec steps (when every variable has a value).\n"
     "\n"
     "options:\n"
     "  --format text|json  text for people (default), json for CI systems\n"
@@ -66,8 +68,16 @@ static int validate_one(const char *path, const struct var_value *vals, size_t n
 	int code = EXIT_OK;
 	r = plan_bind(doc, vals, nvals, &bound, &err);
 	if (r == 0) {
-		if (plan_validate(bound, true, dl) < 0)
+		if (plan_validate(bound, true, dl) < 0) {
 			code = EXIT_INVALID;
+		} else if (cfg) {
+			/* the server's exec policy: a plan it would refuse is not valid there */
+			struct plan *plan = plan_build(bound);
+			bound = NULL; /* the plan owns it */
+			if (exec_policy_check_plan(&cfg->exec, plan, false, dl) < 0)
+				code = EXIT_INVALID;
+			plan_free(plan);
+		}
 	} else if (nvals > 0) {
 		/* --var names a variable the plan lacks, or leaves one without a value */
 		const char *unbound = plan_unbound_variable(doc, vals, nvals);

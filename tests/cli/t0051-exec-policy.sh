@@ -47,6 +47,26 @@ api_body POST /api/v1/executions '{"plan": {"stages": [{"name": "s", "steps": [{
 expect_status 201
 end
 
+begin 'validate --config says what the server would refuse: Exec off, a program exec.allow lacks'
+cat >"$tmp/exec.yaml" <<'PLAN'
+stages:
+  - name: s
+    steps:
+      - {type: Exec, name: e, command: [/bin/sh, -c, "true"]}
+PLAN
+run "$STEPPY" validate --config "$tmp/default.yaml" "$tmp/exec.yaml"
+expect_status 1
+expect_err_contains 'exec.yaml:4:9: error: /stages/0/steps/0: Exec steps run commands'
+printf 'exec:\n  enabled: true\n  allow: [/bin/echo]\n' >"$tmp/allow-only.yaml"
+run "$STEPPY" validate --config "$tmp/allow-only.yaml" "$tmp/exec.yaml"
+expect_status 1
+expect_err_contains '/stages/0/steps/0/command/0'
+expect_err_contains 'exec.allow'
+printf 'exec:\n  enabled: true\n' >"$tmp/on.yaml"
+run "$STEPPY" validate --config "$tmp/on.yaml" "$tmp/exec.yaml"
+expect_status 0
+end
+
 begin 'the runner checks again: an Exec step of an adopted release fails on a server without Exec'
 cat >"$tmp/later.yaml" <<'PLAN'
 stages:
