@@ -26,6 +26,7 @@ struct notify_send {
 
 struct notify_hub {
 	struct notifier *notifier;
+	bool own_notifier; /* made here (else borrowed from the options) */
 	struct channel *const *channels;
 	size_t n;
 	const char *const *defaults;
@@ -38,7 +39,8 @@ struct notify_hub *notify_hub_new(uv_loop_t *loop, struct aws *aws,
                                   const struct notify_hub_options *o)
 {
 	struct notify_hub *h = xcalloc(1, sizeof(*h));
-	h->notifier = notifier_new(loop, aws);
+	h->own_notifier = !o->notifier;
+	h->notifier = o->notifier ? o->notifier : notifier_new(loop, aws);
 	h->channels = o->channels;
 	h->n = o->nchannels;
 	h->defaults = o->defaults;
@@ -78,10 +80,16 @@ void notify_hub_free(struct notify_hub *h)
 		done(arg, &r);
 		free(channel);
 	}
-	notifier_free(h->notifier);
+	if (h->own_notifier)
+		notifier_free(h->notifier);
 	channel_free(h->terminal);
 	channel_free(h->log);
 	free(h);
+}
+
+bool notify_hub_idle(const struct notify_hub *h)
+{
+	return !h->sends;
 }
 
 static void send_done(void *arg, bool ok, const char *error, const char *receipt)

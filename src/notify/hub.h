@@ -27,6 +27,9 @@ struct notify_hub_options {
 	/* the built-in "terminal" channel: NULL shows nothing (and counts as delivered) */
 	notify_terminal_fn terminal;
 	void *terminal_arg;
+	/* The notifier to send with (borrowed: must outlive the hub), so that the
+	 * hubs a server makes at each reload share one; NULL: the hub makes its own. */
+	struct notifier *notifier;
 };
 
 /* A new hub on loop; aws (borrowed, may be NULL: SNS then fails) must outlive it. */
@@ -82,6 +85,10 @@ const struct channel *notify_hub_find(const struct notify_hub *h, const char *na
 
 /* The configured channels (borrowed) and how many. Any thread. */
 struct channel *const *notify_hub_channels(const struct notify_hub *h, size_t *ret_n);
+
+/* Whether nothing the hub sent is still on its way (it may be freed without
+ * cancelling anything). Loop thread. */
+bool notify_hub_idle(const struct notify_hub *h);
 
 /* The notifier the hub sends with, for notify_slack_update() and the like. Loop thread. */
 struct notifier *notify_hub_notifier(struct notify_hub *h);

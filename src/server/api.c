@@ -531,14 +531,14 @@ static int submit_plan(struct request *rq, const char *name, const char *text,
                        struct plan **ret_plan, struct diag_list *dl, struct strbuf *err)
 {
 	struct plan *plan = NULL;
+	const struct serve_config *cfg = server_config(rq->srv); /* one view throughout */
 	size_t len = strlen(text);
 	int r = doc_parse(name, text, len, doc_guess_syntax(name, text, len), ret_doc, dl);
 	if (r == 0)
 		r = plan_from_doc(*ret_doc, vals, nvals, &plan, dl, err);
 	/* A channel the server does not have would lose the step's approval link. */
 	if (r == 0 &&
-	    channels_check_plan(server_config(rq->srv)->channel_list,
-	                        server_config(rq->srv)->nchannels, plan->doc, "this server", dl))
+	    channels_check_plan(cfg->channel_list, cfg->nchannels, plan->doc, "this server", dl))
 		r = SP_EINVAL;
 	/* A Human step its starter's release could never get through. */
 	if (r == 0) {
@@ -551,7 +551,7 @@ static int submit_plan(struct request *rq, const char *name, const char *text,
 			diag_list_release(&starter);
 		}
 	}
-	if (r == 0 && exec_policy_check_plan(&server_config(rq->srv)->exec, plan, false, dl) < 0)
+	if (r == 0 && exec_policy_check_plan(&cfg->exec, plan, false, dl) < 0)
 		r = SP_EINVAL;
 	if (r < 0)
 		plan_free(plan);

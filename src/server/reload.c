@@ -8,10 +8,13 @@
  * Everything happens on the loop thread (a uv signal handle). Worker
  * threads read the configuration through srv->cfg: a reload builds a new
  * view (a copy of the current one with the reloaded parts of the new file)
- * and publishes it with one atomic store. Old views, the files they point
- * into and old channel hubs stay alive until server_free(), so a worker
- * that read the old pointer never sees freed memory; reloads are rare and
- * small, so keeping them costs little.
+ * and publishes it with one atomic store; workers read it once per use
+ * (server_config()). A replaced view, the file it points into and its
+ * channel hub are freed RETIRE_AFTER_MS after the swap, once the hub has
+ * nothing on its way: long past any handler that read the old pointer.
+ * Every hub sends with the server's one notifier, so a reload opens no
+ * descriptor. A configuration path that is not a regular file (a FIFO
+ * would block the loop) is refused.
  */
 #include "notify/hub.h"
 #include "runtime/runner.h"
@@ -20,27 +23,81 @@
 #include "server/service.h"
 #include "util/alloc.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-/* One reload: the loaded file (owner of its strings and channels) and the
- * view published from it. */
+#define RETIRE_AFTER_MS (120 * 1000) /* a replaced view and hub live this long */
+#define SWEEP_EVERY_MS  (30 * 1000)
+
+/* One reload: the loaded file (owner of its strings and channels), the
+ * view published from it and the hub made of its channels. */
 struct reload_gen {
 	struct serve_config loaded;
 	struct serve_config *view;
+	struct notify_hub *hub;
+	uint64_t retired_ms; /* when a later reload replaced it (loop time); 0: in force */
 };
 
 struct reload_state {
 	char *config_path;
 	struct people *live_people; /* the runtime's directory (loop thread only) */
 	uv_signal_t signal;
-	struct reload_gen *gens;
+	uv_timer_t sweep;
+	struct reload_gen *gens; /* in order; the last one is in force */
 	size_t ngens;
-	struct notify_hub **old_hubs;
-	size_t nold_hubs;
+	struct notify_hub *first_hub; /* server_start()'s, once replaced; or NULL */
+	uint64_t first_retired_ms;
 };
+
+/* Frees what was replaced long enough ago and has nothing on its way. */
+static void sweep(struct server *srv)
+{
+	struct reload_state *rs = srv->reload;
+	uint64_t now = uv_now(srv->loop);
+	if (rs->first_hub && now - rs->first_retired_ms >= RETIRE_AFTER_MS &&
+	    notify_hub_idle(rs->first_hub)) {
+		notify_hub_free(rs->first_hub);
+		rs->first_hub = NULL;
+	}
+	size_t kept = 0;
+	for (size_t i = 0; i < rs->ngens; i++) {
+		struct reload_gen *g = &rs->gens[i];
+		if (g->retired_ms && now - g->retired_ms >= RETIRE_AFTER_MS &&
+		    notify_hub_idle(g->hub)) {
+			notify_hub_free(g->hub);
+			free(g->view);
+			serve_config_release(&g->loaded);
+			continue;
+		}
+		rs->gens[kept++] = *g;
+	}
+	rs->ngens = kept;
+}
+
+static void sweep_cb(uv_timer_t *t)
+{
+	sweep(t->data);
+}
+
+/* The configuration file, if it is one: a FIFO or a device would block the
+ * loop thread that reads it. */
+static bool regular_file(const char *path, struct strbuf *why)
+{
+	struct stat sb;
+	if (stat(path, &sb) < 0) {
+		strbuf_addf(why, "%s cannot be read: %s", path, strerror(errno));
+		return false;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		strbuf_addf(why, "%s is not a regular file", path);
+		return false;
+	}
+	return true;
+}
 
 /* The first problem of a configuration that does not load, for the log. */
 static void first_problem(const char *path, const struct diag_list *dl, struct strbuf *out)
@@ -64,7 +121,10 @@ static void reload(struct server *srv)
 	struct reload_gen gen;
 	struct diag_list dl = DIAG_LIST_INIT;
 	struct strbuf why = STRBUF_INIT;
-	if (serve_config_load(rs->config_path, &gen.loaded, &dl) < 0) {
+	memset(&gen, 0, sizeof(gen));
+	if (!regular_file(rs->config_path, &why)) {
+		/* refused below */
+	} else if (serve_config_load(rs->config_path, &gen.loaded, &dl) < 0) {
 		diag_list_sort(&dl);
 		first_problem(rs->config_path, &dl, &why);
 	} else if (server_config(srv)->ntokens && !gen.loaded.ntokens) {
@@ -95,27 +155,31 @@ static void reload(struct server *srv)
 	view->ndefault_names = n->ndefault_names;
 	view->people = n->people;
 	gen.view = view;
-	rs->gens = xreallocarray(rs->gens, rs->ngens + 1, sizeof(*rs->gens));
-	rs->gens[rs->ngens++] = gen;
 
 	/* Channels: a new hub (with the built-in ones, as server_start() makes
-	 * it); the old one finishes what it sends. */
+	 * it); the old one finishes what it sends, then goes with its view. */
 	struct notify_hub *old = srv->notify;
 	struct step_services *svc = runtime_services(srv->rt);
 	struct notify_hub_options ho = { .channels = view->channel_list,
 		                         .nchannels = view->nchannels,
 		                         .defaults = (const char *const *)view->default_names,
 		                         .ndefaults = view->ndefault_names,
-		                         .log_path = svc->notify_log };
-	struct notify_hub *hub = notify_hub_new(srv->loop, svc->aws, &ho);
-	svc->notify = hub; /* for Notify steps */
-	__atomic_store_n(&srv->notify, hub, __ATOMIC_RELEASE);
-	if (old) {
-		rs->old_hubs =
-		    xreallocarray(rs->old_hubs, rs->nold_hubs + 1, sizeof(*rs->old_hubs));
-		rs->old_hubs[rs->nold_hubs++] = old;
-	}
+		                         .log_path = svc->notify_log,
+		                         .notifier = srv->notifier };
+	gen.hub = notify_hub_new(srv->loop, svc->aws, &ho);
+	svc->notify = gen.hub; /* for Notify steps */
+	__atomic_store_n(&srv->notify, gen.hub, __ATOMIC_RELEASE);
 	__atomic_store_n(&srv->cfg, (const struct serve_config *)view, __ATOMIC_RELEASE);
+	uint64_t now = uv_now(srv->loop);
+	if (rs->ngens) {
+		rs->gens[rs->ngens - 1].retired_ms = now ? now : 1;
+	} else if (old) {
+		rs->first_hub = old;
+		rs->first_retired_ms = now;
+	}
+	rs->gens = xreallocarray(rs->gens, rs->ngens + 1, sizeof(*rs->gens));
+	rs->gens[rs->ngens++] = gen;
+	sweep(srv);
 	if (rs->live_people)
 		*rs->live_people = view->people;
 
@@ -154,6 +218,10 @@ int server_watch_reload(struct server *srv, const char *config_path, struct peop
 	rs->signal.data = srv;
 	uv_signal_start(&rs->signal, hup_cb, SIGHUP);
 	uv_unref((uv_handle_t *)&rs->signal); /* it alone does not keep the loop running */
+	uv_timer_init(srv->loop, &rs->sweep);
+	rs->sweep.data = srv;
+	uv_timer_start(&rs->sweep, sweep_cb, SWEEP_EVERY_MS, SWEEP_EVERY_MS);
+	uv_unref((uv_handle_t *)&rs->sweep);
 	return 0;
 }
 
@@ -163,11 +231,14 @@ void reload_stop(struct server *srv)
 	if (!rs)
 		return;
 	uv_close((uv_handle_t *)&rs->signal, NULL);
-	for (size_t i = 0; i < rs->nold_hubs; i++)
-		notify_hub_free(rs->old_hubs[i]);
-	free(rs->old_hubs);
-	rs->old_hubs = NULL;
-	rs->nold_hubs = 0;
+	uv_close((uv_handle_t *)&rs->sweep, NULL);
+	notify_hub_free(rs->first_hub);
+	rs->first_hub = NULL;
+	/* The one in force is srv->notify, which server_free() has freed. */
+	for (size_t i = 0; i + 1 < rs->ngens; i++) {
+		notify_hub_free(rs->gens[i].hub);
+		rs->gens[i].hub = NULL;
+	}
 }
 
 void reload_release(struct server *srv)

@@ -231,9 +231,10 @@ const struct api_token *server_find_token(const struct server *srv, const char *
 	unsigned char h[SHA256_DIGEST_LENGTH];
 	SHA256((const unsigned char *)token, strlen(token), h);
 	const struct api_token *found = NULL;
-	for (size_t i = 0; i < server_config(srv)->ntokens; i++)
-		if (CRYPTO_memcmp(h, server_config(srv)->tokens[i].sha256, sizeof(h)) == 0)
-			found = &server_config(srv)->tokens[i];
+	const struct serve_config *cfg = server_config(srv); /* one view: a reload may swap it */
+	for (size_t i = 0; i < cfg->ntokens; i++)
+		if (CRYPTO_memcmp(h, cfg->tokens[i].sha256, sizeof(h)) == 0)
+			found = &cfg->tokens[i];
 	return found;
 }
 

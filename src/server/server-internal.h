@@ -47,6 +47,7 @@ struct server {
 	struct inbox *inbox;               /* a directory, or NULL */
 	struct inbox *inbox_s3;            /* an S3 prefix, or NULL */
 	struct notify_hub *notify;         /* every channel (borrowed), or NULL */
+	struct notifier *notifier;         /* what every hub of the server sends with */
 	struct reload_state *reload;       /* SIGHUP reloads (reload.c), or NULL */
 	struct slack_replay *slack_replay; /* Slack interactions seen (slack-actions.c) */
 	struct oidc *oidc;                 /* OpenID Connect sign-in, or NULL */

@@ -1049,6 +1049,8 @@ int server_start(struct server *srv, struct runtime *rt, struct strbuf *err)
 		                         .defaults = (const char *const *)c->default_names,
 		                         .ndefaults = c->ndefault_names,
 		                         .log_path = svc->notify_log };
+	srv->notifier = notifier_new(srv->loop, svc->aws);
+	ho.notifier = srv->notifier;
 	srv->notify = notify_hub_new(srv->loop, svc->aws, &ho);
 	svc->notify = srv->notify;
 	srv->async.data = srv;
@@ -1111,6 +1113,8 @@ void server_free(struct server *srv)
 		notify_hub_free(srv->notify);
 	}
 	reload_stop(srv);
+	notifier_free(srv->notifier); /* after every hub that sends with it */
+	srv->notifier = NULL;
 	if (srv->handles) {
 		uv_close((uv_handle_t *)&srv->async, handle_close_cb);
 		uv_close((uv_handle_t *)&srv->adopt_timer, handle_close_cb);

@@ -249,8 +249,9 @@ static void h_interactions(struct request *rq)
 	const char *why = "no Slack channel of this server takes interactions (none has a "
 	                  "signing secret)";
 	struct strbuf err = STRBUF_INIT;
-	for (size_t i = 0; i < server_config(srv)->nchannels && !matched; i++) {
-		const struct channel *c = server_config(srv)->channel_list[i];
+	const struct serve_config *cfg = server_config(srv); /* one view: a reload may swap it */
+	for (size_t i = 0; i < cfg->nchannels && !matched; i++) {
+		const struct channel *c = cfg->channel_list[i];
 		if (!channel_slack_interactive(c))
 			continue;
 		char *secret = channel_slack_signing_secret(c, &err);

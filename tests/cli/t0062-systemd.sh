@@ -132,6 +132,34 @@ wait_hup 3
 grep -q 'removing every token takes a restart' "$tmp/hup.err" || problem "no refusal: $(cat "$tmp/hup.err")"
 [ "$(code "$NEW" /api/v1/executions)" = 200 ] || problem "the token was dropped"
 [ "$(code "" /api/v1/executions)" = 401 ] || problem "the server lets everyone in"
+run true
+end
+
+begin 'SIGHUP many times: no descriptor per reload (the hubs share one notifier)'
+conf new keep
+fds() { ls "/proc/$server_pid/fd" | wc -l; }
+before=$(fds)
+n=0
+while [ $n -lt 200 ]; do kill -HUP $server_pid; n=$((n + 1)); sleep 0.01; done
+wait_hup 4
+sleep 1
+after=$(fds)
+[ "$after" -le $((before + 4)) ] || problem "descriptors grew from $before to $after over 200 reloads"
+[ "$(code "$NEW" /api/v1/executions)" = 200 ] || problem "the server stopped answering after the reloads"
+run true
+end
+
+begin 'SIGHUP with the configuration replaced by a FIFO: refused, the loop does not block'
+rm -f "$tmp/config.yaml"
+mkfifo "$tmp/config.yaml"
+kill -HUP $server_pid
+i=0
+while ! grep -q 'config.yaml is not a regular file' "$tmp/hup.err" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+grep -q 'config.reload.refused.*not a regular file' "$tmp/hup.err" || problem "no refusal: $(tail -3 "$tmp/hup.err")"
+status=$(curl -s -m 10 -o "$tmp/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $NEW" \
+    -H 'Content-Type: application/json' --data-binary @"$tmp/submit.json" "$url/api/v1/executions")
+[ "$status" = 201 ] || problem "a submit after the FIFO reload answered $status (the loop blocked?)"
+rm -f "$tmp/config.yaml"
 kill -TERM $server_pid
 wait $server_pid
 grep -q 'steppy serve: stopped' "$tmp/hup.out" || problem "no graceful stop: $(cat "$tmp/hup.out" "$tmp/hup.err")"
