@@ -239,6 +239,15 @@ static struct option *options_of(const struct command *cmd)
 static int take_option(const struct command *cmd, struct cli_ctx *ctx, int c, char **argv,
                        const struct option *opts)
 {
+	/* "" would read as "not given" later (the default store, the default
+	 * configuration): a mistake, never a silent default */
+	const char *valued = c == ID_DB           ? "--db"
+	                     : c == ID_CONFIG     ? "--config"
+	                     : c == ID_SERVER     ? "--server"
+	                     : c == ID_TOKEN_FILE ? "--token-file"
+	                                          : NULL;
+	if (valued && optarg && !*optarg)
+		return usage_error("%s needs a value", valued);
 	switch (c) {
 	case ID_DB:
 		ctx->db = optarg;

@@ -211,6 +211,23 @@ static void mistakes_are_named(void **state)
 	             "steppy test: option --s is ambiguous (see steppy test --help)\n");
 }
 
+/* An empty value would later read as "not given" (the default store, the
+ * default configuration): a usage error instead, in both spellings. */
+static void empty_values_are_refused(void **state)
+{
+	(void)state;
+	expect_usage(&all, (const char *[]){ "test", "--db=", NULL },
+	             "steppy: --db needs a value\n");
+	expect_usage(&all, (const char *[]){ "test", "--db", "", NULL },
+	             "steppy: --db needs a value\n");
+	expect_usage(&all, (const char *[]){ "test", "--config=", NULL },
+	             "steppy: --config needs a value\n");
+	expect_usage(&all, (const char *[]){ "test", "--server=", NULL },
+	             "steppy: --server needs a value\n");
+	expect_usage(&all, (const char *[]){ "test", "--token-file=", NULL },
+	             "steppy: --token-file needs a value\n");
+}
+
 static void options_of_other_commands_are_named_as_such(void **state)
 {
 	(void)state;
@@ -317,6 +334,7 @@ int main(void)
 		cmocka_unit_test(raw_commands_get_argv_as_given),
 		cmocka_unit_test(help_is_printed_not_an_error),
 		cmocka_unit_test(mistakes_are_named),
+		cmocka_unit_test(empty_values_are_refused),
 		cmocka_unit_test(options_of_other_commands_are_named_as_such),
 		cmocka_unit_test(server_option_conflicts),
 		cmocka_unit_test(table_options_do_not_collide),
