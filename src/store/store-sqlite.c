@@ -308,6 +308,18 @@ static int newer_schema(const char *path, int version, struct strbuf *err)
 	return SP_ESTORE;
 }
 
+/* Says why store_open_existing() refuses a file without steppy's schema
+ * (an empty file, another program's database): nothing is written to it. */
+static int not_a_store(const char *path, struct strbuf *err)
+{
+	if (err)
+		strbuf_addf(err,
+		            "%s is not a steppy store (no steppy schema in it); this command "
+		            "does not create one and did not change the file",
+		            path);
+	return SP_ESTORE;
+}
+
 /* Runs the migrations from version `from` to SCHEMA_VERSION and stamps the
  * version, inside the caller's transaction. Returns an SQLite code. */
 static int migrate(struct store *st, int from)
@@ -421,6 +433,8 @@ static int open_store(const char *path, bool create, struct store **ret, struct 
 	int r = read_schema_version(st, path, &version, &verr);
 	if (r == SP_EBUSY) /* another opener is creating it: checked again below */
 		r = 0;
+	else if (r > 0 && version == 0 && !create)
+		r = not_a_store(path, err);
 	else if (r > 0)
 		r = version > SCHEMA_VERSION ? newer_schema(path, version, err) : 0;
 	else if (err)

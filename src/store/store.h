@@ -41,8 +41,10 @@ struct store;
  */
 int store_open(const char *path, struct store **ret, struct strbuf *err);
 /* store_open() of a store that exists already: SP_ENOENT ("no store at
- * PATH") if there is no file, which is then not created. For commands that
- * only read or ask. */
+ * PATH") if there is no file, which is then not created; SP_ESTORE ("not a
+ * steppy store") for a file without steppy's schema (an empty file, another
+ * program's database), to which nothing is written. For commands that only
+ * read or ask. */
 int store_open_existing(const char *path, struct store **ret, struct strbuf *err);
 /* Checks the file's integrity (PRAGMA quick_check): 0, or SP_ESTORE with
  * what is wrong and the file's name in err. Reads the whole file. */

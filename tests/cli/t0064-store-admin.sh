@@ -110,6 +110,26 @@ expect_status 2
 expect_err_contains 'store has no "frobnicate"'
 end
 
+begin 'check and list refuse a file that is no steppy store, writing nothing'
+: >"$tmp/zero.db"
+run "$STEPPY" store check --db "$tmp/zero.db"
+expect_status 1
+expect_err_contains 'zero.db is not a steppy store'
+[ "$(stat -c %s "$tmp/zero.db")" = 0 ] || problem "check wrote into the empty file"
+[ -e "$tmp/zero.db-wal" ] && problem "check made a WAL file"
+: >"$tmp/zero2.db"
+run "$STEPPY" list --db "$tmp/zero2.db"
+expect_status 2
+expect_err_contains 'zero2.db is not a steppy store'
+[ "$(stat -c %s "$tmp/zero2.db")" = 0 ] || problem "list wrote into the empty file"
+sqlite3 "$tmp/other.db" "CREATE TABLE t(x)"
+before=$(sha256sum <"$tmp/other.db")
+run "$STEPPY" store check --db "$tmp/other.db"
+expect_status 1
+expect_err_contains 'other.db is not a steppy store'
+[ "$(sha256sum <"$tmp/other.db")" = "$before" ] || problem "check changed another database"
+end
+
 begin 'check finds a damaged copy: exit 1, naming the file'
 cp "$tmp/final.db" "$tmp/bad.db"
 # Overwrite pages 2.. with garbage, keeping the header (page 1).
