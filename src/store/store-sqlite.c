@@ -1714,6 +1714,54 @@ static char *dir_of(const char *path)
 	return xstrndup(path, (size_t)(slash - path));
 }
 
+/* path with its directory resolved (symbolic links, "..") into out;
+ * false if the directory does not resolve. */
+static bool resolved_name(const char *path, struct strbuf *out)
+{
+	char *dir = dir_of(path);
+	char *real = realpath(dir, NULL);
+	free(dir);
+	if (!real)
+		return false;
+	const char *slash = strrchr(path, '/');
+	strbuf_addf(out, "%s/%s", strcmp(real, "/") == 0 ? "" : real, slash ? slash + 1 : path);
+	free(real);
+	return true;
+}
+
+/* Whether path names the store st itself or its -wal/-shm/-journal file:
+ * the same file (device and inode, also through another name), or the
+ * same name even while that file does not exist. Replacing one of these
+ * would put a new file under every process that has the store open. */
+static bool is_store_file(struct store *st, const char *path)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+	const char *db = sqlite3_db_filename(st->db, "main");
+	if (!db || !*db)
+		return false;
+	struct stat target;
+	bool exists = lstat(path, &target) == 0;
+	struct strbuf want = STRBUF_INIT, name = STRBUF_INIT;
+	bool have_want = resolved_name(path, &want);
+	bool same = false;
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(*suffixes) && !same; i++) {
+		strbuf_reset(&name);
+		strbuf_addf(&name, "%s%s", db, suffixes[i]);
+		struct stat sb;
+		if (exists && stat(name.buf, &sb) == 0 && sb.st_dev == target.st_dev &&
+		    sb.st_ino == target.st_ino)
+			same = true;
+		struct strbuf real = STRBUF_INIT;
+		if (!same && have_want && resolved_name(name.buf, &real) &&
+		    strcmp(real.buf, want.buf) == 0)
+			same = true;
+		strbuf_release(&real);
+	}
+	strbuf_release(&name);
+	strbuf_release(&want);
+	return same;
+}
+
 /* Where the finished temporary file goes: path, which must not exist
  * unless force, and is never a symbolic link or anything but a file. */
 static int backup_place(const char *tmp, const char *path, bool force, struct strbuf *err)
@@ -1758,6 +1806,15 @@ static int backup_place(const char *tmp, const char *path, bool force, struct st
 
 int store_backup(struct store *st, const char *path, bool force, struct strbuf *err)
 {
+	if (is_store_file(st, path)) {
+		if (err)
+			strbuf_addf(
+			    err,
+			    "%s is the store itself (or its -wal/-shm/-journal file); a backup "
+			    "never replaces the store it copies",
+			    path);
+		return SP_EINVAL;
+	}
 	struct stat sb;
 	if (lstat(path, &sb) == 0 && (S_ISLNK(sb.st_mode) || !force)) {
 		return backup_place(NULL, path, force, err); /* says why not */

@@ -110,6 +110,30 @@ expect_status 2
 expect_err_contains 'store has no "frobnicate"'
 end
 
+begin 'backup --force never replaces the live store or its -wal/-shm/-journal files'
+start_server "$tmp/config.yaml" "$db"
+[ -e "$db-wal" ] && [ -e "$db-shm" ] || problem "the live store has no -wal/-shm files"
+ino=$(stat -c %i "$db")
+for f in "$db" "$db-wal" "$db-shm" "$db-journal"; do
+    run "$STEPPY" store backup --db "$db" --force "$f"
+    expect_status 2
+    expect_err_contains 'is the store itself'
+done
+ln "$db" "$tmp/hard.db"
+run "$STEPPY" store backup --db "$db" --force "$tmp/hard.db"
+expect_status 2
+expect_err_contains 'is the store itself'
+run "$STEPPY" store backup --db "$db" --force "$tmp/../$(basename "$tmp")/steppy.db-wal"
+expect_status 2
+expect_err_contains 'is the store itself'
+[ "$(stat -c %i "$db")" = "$ino" ] || problem "the live store was replaced"
+[ -e "$db-journal" ] && problem "a -journal file was made"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$url/api/v1/executions")
+[ "$code" = 200 ] || problem "the server no longer reads its store (HTTP $code)"
+kill -TERM $server_pid
+wait $server_pid
+end
+
 begin 'check and list refuse a file that is no steppy store, writing nothing'
 : >"$tmp/zero.db"
 run "$STEPPY" store check --db "$tmp/zero.db"
