@@ -134,34 +134,49 @@ $(MAN_STAMP): tools/man.sh docs/cli.md docs/plan-format.md docs/configuration.md
 
 man: $(MAN_STAMP)
 
-install: $(BUILD)/steppy $(MAN_STAMP)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(MANDIR)/man1 \
-		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
-		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/examples
-	install -m 0755 $(BUILD)/steppy $(DESTDIR)$(BINDIR)/steppy
-	install -m 0644 $(BUILD)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
-	install -m 0644 $(BUILD)/man/*.5 $(DESTDIR)$(MANDIR)/man5/
-	install -m 0644 dist/completion/steppy.bash $(DESTDIR)$(BASHCOMPDIR)/steppy
-	install -m 0644 dist/completion/_steppy $(DESTDIR)$(ZSHCOMPDIR)/_steppy
-	sed 's|/usr/bin/steppy|$(BINDIR)/steppy|; s|/etc/steppy/|$(SYSCONFDIR)/steppy/|' \
-		dist/steppy.service >$(DESTDIR)$(UNITDIR)/steppy.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/steppy.service
-	install -m 0644 dist/serve.yaml $(DESTDIR)$(DOCDIR)/examples/serve.yaml
-	install -m 0644 examples/*.yaml examples/*.jsonc $(DESTDIR)$(DOCDIR)/examples/
-	@# The example configuration, unless one is there (never overwritten).
-	install -d $(DESTDIR)$(SYSCONFDIR)/steppy
-	test -e $(DESTDIR)$(SYSCONFDIR)/steppy/serve.yaml || \
-		install -m 0644 dist/serve.yaml $(DESTDIR)$(SYSCONFDIR)/steppy/serve.yaml
+# What install puts in place, named once so uninstall removes exactly these:
+# a man page per command section of docs/cli.md (as tools/man.sh makes them)
+# and the examples.
+MAN1_PAGES := steppy $(addprefix steppy-,$(shell sed -n 's/^\#\# steppy \(.*\)/\1/p' docs/cli.md | tr ',' '\n' | sed 's/^ *steppy //; s/^ *//'))
+MAN5_PAGES := steppy-plan steppy-serve.conf
+EXAMPLES   := $(wildcard examples/*.yaml examples/*.jsonc)
 
-# Removes what install put there, except the configuration (yours now) and
-# the store (/var/lib/steppy).
+# Every path is quoted: DESTDIR and the directories may hold spaces.
+install: $(BUILD)/steppy $(MAN_STAMP)
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(PLUGINDIR)" "$(DESTDIR)$(MANDIR)/man1" \
+		"$(DESTDIR)$(MANDIR)/man5" "$(DESTDIR)$(BASHCOMPDIR)" "$(DESTDIR)$(ZSHCOMPDIR)" \
+		"$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(DOCDIR)/examples"
+	install -m 0755 "$(BUILD)/steppy" "$(DESTDIR)$(BINDIR)/steppy"
+	for p in $(MAN1_PAGES); do \
+		install -m 0644 "$(BUILD)/man/$$p.1" "$(DESTDIR)$(MANDIR)/man1/$$p.1" || exit 1; \
+	done
+	for p in $(MAN5_PAGES); do \
+		install -m 0644 "$(BUILD)/man/$$p.5" "$(DESTDIR)$(MANDIR)/man5/$$p.5" || exit 1; \
+	done
+	install -m 0644 dist/completion/steppy.bash "$(DESTDIR)$(BASHCOMPDIR)/steppy"
+	install -m 0644 dist/completion/_steppy "$(DESTDIR)$(ZSHCOMPDIR)/_steppy"
+	sed 's|/usr/bin/steppy|$(BINDIR)/steppy|; s|/etc/steppy/|$(SYSCONFDIR)/steppy/|' \
+		dist/steppy.service >"$(DESTDIR)$(UNITDIR)/steppy.service"
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/steppy.service"
+	install -m 0644 dist/serve.yaml "$(DESTDIR)$(DOCDIR)/examples/serve.yaml"
+	install -m 0644 $(EXAMPLES) "$(DESTDIR)$(DOCDIR)/examples/"
+	@# The example configuration, unless one is there (never overwritten).
+	install -d "$(DESTDIR)$(SYSCONFDIR)/steppy"
+	test -e "$(DESTDIR)$(SYSCONFDIR)/steppy/serve.yaml" || \
+		install -m 0644 dist/serve.yaml "$(DESTDIR)$(SYSCONFDIR)/steppy/serve.yaml"
+
+# Removes what install put there, file by file, except the configuration
+# (yours now) and the store (/var/lib/steppy); a directory goes only if
+# that left it empty (never rm -r: you may keep files there).
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/steppy $(DESTDIR)$(UNITDIR)/steppy.service \
-		$(DESTDIR)$(BASHCOMPDIR)/steppy $(DESTDIR)$(ZSHCOMPDIR)/_steppy \
-		$(DESTDIR)$(MANDIR)/man1/steppy.1 $(DESTDIR)$(MANDIR)/man1/steppy-*.1 \
-		$(DESTDIR)$(MANDIR)/man5/steppy-plan.5 $(DESTDIR)$(MANDIR)/man5/steppy-serve.conf.5
-	rm -rf $(DESTDIR)$(DOCDIR)
-	-rmdir $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(LIBDIR)/steppy 2>/dev/null
+	rm -f "$(DESTDIR)$(BINDIR)/steppy" "$(DESTDIR)$(UNITDIR)/steppy.service" \
+		"$(DESTDIR)$(BASHCOMPDIR)/steppy" "$(DESTDIR)$(ZSHCOMPDIR)/_steppy" \
+		"$(DESTDIR)$(DOCDIR)/examples/serve.yaml"
+	for p in $(MAN1_PAGES); do rm -f "$(DESTDIR)$(MANDIR)/man1/$$p.1"; done
+	for p in $(MAN5_PAGES); do rm -f "$(DESTDIR)$(MANDIR)/man5/$$p.5"; done
+	for f in $(notdir $(EXAMPLES)); do rm -f "$(DESTDIR)$(DOCDIR)/examples/$$f"; done
+	-rmdir "$(DESTDIR)$(DOCDIR)/examples" "$(DESTDIR)$(DOCDIR)" \
+		"$(DESTDIR)$(PLUGINDIR)" "$(DESTDIR)$(LIBDIR)/steppy" 2>/dev/null
 
 clean:
 	rm -rf build

@@ -78,4 +78,27 @@ left=$(cd "$root" && find . -type f)
 [ "$left" = "./etc/steppy/serve.yaml" ] || problem "left behind: $left"
 end
 
+begin 'a DESTDIR with a space: every path stays one word, and uninstall removes only what install put there'
+sp="$tmp/a b"
+mkdir -p "$tmp/a"
+echo keep >"$tmp/a/keep"
+run make -s -C "$repo" BUILD="$build" PREFIX=/usr DESTDIR="$sp" install
+expect_status 0
+for f in usr/bin/steppy usr/share/man/man1/steppy.1 usr/share/man/man1/steppy-store.1 \
+    usr/share/man/man5/steppy-plan.5 usr/lib/systemd/system/steppy.service \
+    etc/steppy/serve.yaml usr/share/doc/steppy/examples/serve.yaml; do
+    [ -f "$sp/$f" ] || problem "missing $f under \"$sp\""
+done
+[ -e "$tmp/a/usr" ] && problem "the DESTDIR was split at its space"
+echo mine >"$sp/usr/share/doc/steppy/my-notes.txt"
+echo mine >"$sp/usr/share/man/man1/steppy-local.1"
+run make -s -C "$repo" BUILD="$build" PREFIX=/usr DESTDIR="$sp" uninstall
+expect_status 0
+left=$(cd "$sp" && find . -type f | sort | tr '\n' ' ')
+[ "$left" = "./etc/steppy/serve.yaml ./usr/share/doc/steppy/my-notes.txt ./usr/share/man/man1/steppy-local.1 " ] ||
+    problem "left behind: $left"
+[ -d "$sp/usr/share/doc/steppy/examples" ] && problem "the emptied examples directory stayed"
+[ "$(cat "$tmp/a/keep")" = keep ] || problem "a file outside DESTDIR changed"
+end
+
 finish
