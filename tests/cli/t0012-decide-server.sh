@@ -220,6 +220,8 @@ end
 begin 'the live view on a served store shows the --server form'
 run_bg "$db"
 out=$(cat "$tmp/run.out")
+# (it failed twice on loaded machines, not reproduced since: say what the run printed)
+case "$out" in *"--server $url"*) ;; *) problem "the run printed: $(head -c 1500 "$tmp/run.out"); serve log: $(tail -5 "$tmp/serve.log")" ;; esac
 expect_out_contains "approve: steppy approve --server $url $run_id 'Bob'\''s go'"
 expect_out_contains 'API token of an approver in $STEPPY_TOKEN'
 STEPPY_TOKEN=$BOB "$STEPPY" approve --server "$url" "$run_id" "bob's GO" >/dev/null 2>&1 ||
