@@ -575,10 +575,10 @@ static void start_release(struct inbox *in, struct seen *s, const char *path, st
 	struct strbuf err = STRBUF_INIT;
 	char *by = in->bucket ? xstrfmt("inbox:s3://%s/%s", in->bucket, in->prefix)
 	                      : xstrfmt("inbox:%s", in->dir);
-	/* Written first: a release may end within runtime_submit_as(), and
-	 * inbox_finished() then writes the final status. */
+	/* The result names the release only once it is recorded. It may end
+	 * within runtime_submit_as(): inbox_finished() then clears running and
+	 * writes the final status, which RUNNING must not overwrite. */
 	s->running = true;
-	put_result(in, s, json_pack("{ssssss}", "file", path, "id", s->id, "status", "RUNNING"));
 	/* The release's planFile is shown by list, show and the dashboard:
 	 * escaped like the log, so a name cannot drive a terminal there either. */
 	struct strbuf file = STRBUF_INIT;
@@ -587,6 +587,10 @@ static void start_release(struct inbox *in, struct seen *s, const char *path, st
 	strbuf_release(&file);
 	free(by);
 	if (r == 0) {
+		if (s->running)
+			put_result(
+			    in, s,
+			    json_pack("{ssssss}", "file", path, "id", s->id, "status", "RUNNING"));
 		say(stdout, "%s started release %s", path, s->id);
 	} else {
 		plan_free(plan);

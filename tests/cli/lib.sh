@@ -127,7 +127,10 @@ EOF
 # start_server CONFIG DB: starts `steppy serve` on a free loopback port; sets
 # $server_pid and $url once it listens (10 s at most). Log: $tmp/serve.log.
 start_server() {
-    "$STEPPY" serve --config "$1" --listen 127.0.0.1:0 --db "$2" >"$tmp/serve.log" 2>&1 &
+    # Emptied here, not by the child's redirection: the loop below could
+    # otherwise still read the previous server's "listening on" line.
+    : >"$tmp/serve.log"
+    "$STEPPY" serve --config "$1" --listen 127.0.0.1:0 --db "$2" >>"$tmp/serve.log" 2>&1 &
     server_pid=$!
     i=0
     while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done

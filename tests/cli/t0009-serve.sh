@@ -557,7 +557,8 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert
     -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1 || problem "openssl"
 cp "$tmp/config.yaml" "$tmp/config-tls.yaml"
 printf 'tls:\n  certificate: %s\n  key: %s\n' "$tmp/cert.pem" "$tmp/key.pem" >>"$tmp/config-tls.yaml"
-"$STEPPY" serve --config "$tmp/config-tls.yaml" --listen 127.0.0.1:0 --db "$db" >"$tmp/serve.log" 2>&1 &
+: >"$tmp/serve.log" # emptied before the server starts (see start_server)
+"$STEPPY" serve --config "$tmp/config-tls.yaml" --listen 127.0.0.1:0 --db "$db" >>"$tmp/serve.log" 2>&1 &
 server_pid=$!
 i=0
 while ! grep -q 'listening on' "$tmp/serve.log" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done

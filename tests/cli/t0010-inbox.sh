@@ -113,6 +113,41 @@ n=$(count_releases)
 [ "$n" = 2 ] || problem "$n releases"
 end
 
+begin 'a result says RUNNING only once its release is recorded (store write-locked meanwhile)'
+# Another process holds the store's write lock for 4 s: the release cannot be
+# recorded until then, so no result may name it before.
+/usr/bin/python3 - "$db" "$tmp/locked" <<'EOF' &
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+time.sleep(4)
+c.execute("ROLLBACK")
+EOF
+locker=$!
+i=0
+while [ ! -e "$tmp/locked" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+cat >"$tmp/inbox/.locked.yaml.part" <<'EOF'
+name: while-locked
+stages:
+  - name: s
+    steps:
+      - {type: Wait, name: w, seconds: 1}
+EOF
+mv "$tmp/inbox/.locked.yaml.part" "$tmp/inbox/locked.yaml"
+i=0
+while kill -0 $locker 2>/dev/null && [ $i -lt 60 ]; do
+    if [ -e "$tmp/inbox/locked.yaml.result.json" ]; then
+        problem "a result was written while the release could not be recorded: $(cat "$tmp/inbox/locked.yaml.result.json")"
+        break
+    fi
+    sleep 0.1
+    i=$((i + 1))
+done
+wait $locker
+wait_result "$tmp/inbox/locked.yaml" SUCCEEDED || problem "no SUCCEEDED result after the lock"
+end
+
 begin 'results are regular files of mode 0600, whatever the umask'
 [ -f "$tmp/inbox/release.yaml.result.json" ] && [ ! -L "$tmp/inbox/release.yaml.result.json" ] ||
     problem "not a regular file"
