@@ -6,7 +6,7 @@
  * check (the lease) and the write that depends on it cannot be split by
  * another writer.
  */
-#include "store/store.h"
+#include "store/store-backend.h"
 
 #include "plan/doc-json.h"
 #include "util/alloc.h"
@@ -32,13 +32,16 @@
  * newer steppy wrote it) is refused, never changed. */
 #define SCHEMA_VERSION 1
 
-struct store {
-	sqlite3 *db;
-	char host[256];
-	char *key_path;        /* the secret key file (store_set_key_file), or NULL */
-	unsigned char key[32]; /* valid when have_key */
-	bool have_key;
+/* The SQLite handle: the shared part first (store-backend.h). */
+struct sq_store {
+	struct store base;
+	sqlite3 *db; /* one connection, used by one thread at a time */
 };
+
+static struct sq_store *sq(struct store *st)
+{
+	return (struct sq_store *)st;
+}
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -94,14 +97,14 @@ static const char sealed_schema[] = "CREATE TABLE IF NOT EXISTS sealed_secrets (
                                     "  execution_id TEXT PRIMARY KEY,"
                                     "  box BLOB NOT NULL) WITHOUT ROWID;";
 
-static int db_error(struct store *st, struct strbuf *err, const char *what)
+static int db_error(struct sq_store *st, struct strbuf *err, const char *what)
 {
 	if (err)
 		strbuf_addf(err, "%s: %s", what, sqlite3_errmsg(st->db));
 	return SP_ESTORE;
 }
 
-static int exec_sql(struct store *st, const char *sql, struct strbuf *err)
+static int exec_sql(struct sq_store *st, const char *sql, struct strbuf *err)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -113,7 +116,7 @@ static int exec_sql(struct store *st, const char *sql, struct strbuf *err)
 	return 0;
 }
 
-static sqlite3_stmt *prepare(struct store *st, const char *sql, struct strbuf *err)
+static sqlite3_stmt *prepare(struct sq_store *st, const char *sql, struct strbuf *err)
 {
 	sqlite3_stmt *stmt = NULL;
 	if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
@@ -204,7 +207,7 @@ static int64_t mono_ms(void)
  * its busy handler, while another connection is creating the same new
  * file: retried with backoff. Journal mode reads back as "wal" when done.
  */
-static int set_wal(struct store *st, const char *path, struct strbuf *err)
+static int set_wal(struct sq_store *st, const char *path, struct strbuf *err)
 {
 	int64_t deadline = mono_ms() + OPEN_RETRY_MS;
 	for (int round = 0;; round++) {
@@ -247,7 +250,7 @@ static const char *const migrations[SCHEMA_VERSION][2] = {
  * without steppy's tables yet), or SP_ESTORE with the reason in err (not a
  * number, unreadable).
  */
-static int read_schema_version(struct store *st, const char *path, int *ret, struct strbuf *err)
+static int read_schema_version(struct sq_store *st, const char *path, int *ret, struct strbuf *err)
 {
 	sqlite3_stmt *stmt = NULL;
 	int rc =
@@ -322,7 +325,7 @@ static int not_a_store(const char *path, struct strbuf *err)
 
 /* Runs the migrations from version `from` to SCHEMA_VERSION and stamps the
  * version, inside the caller's transaction. Returns an SQLite code. */
-static int migrate(struct store *st, int from)
+static int migrate(struct sq_store *st, int from)
 {
 	int rc = SQLITE_OK;
 	for (int v = from; v < SCHEMA_VERSION && rc == SQLITE_OK; v++)
@@ -349,7 +352,7 @@ static int migrate(struct store *st, int from)
  * (another opener creating the same schema) rolls back and tries again
  * with backoff.
  */
-static int init_schema(struct store *st, const char *path, struct strbuf *err)
+static int init_schema(struct sq_store *st, const char *path, struct strbuf *err)
 {
 	/* A store in use has its schema: reading the version needs no write
 	 * lock, so opening works while another process holds it. */
@@ -408,21 +411,29 @@ static int init_schema(struct store *st, const char *path, struct strbuf *err)
 	}
 }
 
-/* Opens path, creating the file if create; then WAL, pragmas and schema. */
-static int open_store(const char *path, bool create, struct store **ret, struct strbuf *err)
+static void sq_close(struct store *base);
+
+/* Opens path, creating the file if create; then WAL, pragmas and schema.
+ * Without create, a missing file is SP_ENOENT ("no store at PATH"). */
+static int sq_open(const char *path, bool create, struct store **ret, struct strbuf *err)
 {
+	struct stat sb;
+	if (!create && stat(path, &sb) < 0 && errno == ENOENT) {
+		if (err)
+			strbuf_addf(err, "no store at %s", path);
+		return SP_ENOENT;
+	}
 	if (create && create_private_file(path, err) < 0)
 		return SP_ESTORE;
 
-	struct store *st = xcalloc(1, sizeof(*st));
-	if (gethostname(st->host, sizeof(st->host) - 1) < 0)
-		strcpy(st->host, "localhost");
+	struct sq_store *st = xcalloc(1, sizeof(*st));
+	store_base_init(&st->base, &store_sqlite_ops);
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
 	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
 		if (err)
 			strbuf_addf(err, "cannot open %s: %s", path,
 			            st->db ? sqlite3_errmsg(st->db) : "out of memory");
-		store_close(st);
+		sq_close(&st->base);
 		return SP_ESTORE;
 	}
 	sqlite3_busy_timeout(st->db, 10000);
@@ -449,255 +460,38 @@ static int open_store(const char *path, bool create, struct store **ret, struct 
 	if (r < 0) {
 		if (err && err->len == 0)
 			strbuf_addf(err, "cannot open store %s", path);
-		store_close(st);
+		sq_close(&st->base);
 		return r;
 	}
-	*ret = st;
+	*ret = &st->base;
 	return 0;
 }
 
-int store_open(const char *path, struct store **ret, struct strbuf *err)
+static void sq_close(struct store *base)
 {
-	return open_store(path, true, ret, err);
-}
-
-int store_open_existing(const char *path, struct store **ret, struct strbuf *err)
-{
-	struct stat sb;
-	if (stat(path, &sb) < 0 && errno == ENOENT) {
-		if (err)
-			strbuf_addf(err, "no store at %s", path);
-		return SP_ENOENT;
-	}
-	return open_store(path, false, ret, err);
-}
-
-void store_close(struct store *st)
-{
-	if (!st)
-		return;
+	struct sq_store *st = sq(base);
 	sqlite3_close(st->db);
-	OPENSSL_cleanse(st->key, sizeof(st->key));
-	free(st->key_path);
 	free(st);
 }
 
-void exec_row_release(struct exec_row *row)
-{
-	free(row->id);
-	free(row->status);
-	free(row->plan_name);
-	free(row->environment);
-	free(row->plan_file);
-	free(row->started_by);
-	free(row->waiting);
-	memset(row, 0, sizeof(*row));
-}
+/* ---- sealed secrets (store-secrets.c makes and opens the boxes) ------------ */
 
-/* ---- sealed secrets ---------------------------------------------------------
- *
- * `secret: true` values of a plan (CodeBuild environment overrides) must be
- * kept, since a resume sends the same StartBuild again, but not in the
- * history, which a copy of the store file would give away. An
- * ExecutionStarted event is stored with them replaced by "****" and the
- * flag "secretsSealed"; the values go into sealed_secrets, encrypted with
- * AES-256-GCM (the execution id as associated data) under a 32-byte key
- * read from a file outside the store (store_set_key_file), made 0600 on
- * first use. Reading the history puts them back when the key opens the
- * box; otherwise the event keeps "****" and says why in
- * "secretsUnavailable", and viewers see what they would anyway.
- *
- * box: version (1) | nonce (12) | ciphertext | tag (16).
- */
-
-#define BOX_NONCE 12
-#define BOX_TAG   16
-
-int store_set_key_file(struct store *st, const char *path)
-{
-	free(st->key_path);
-	st->key_path = path ? xstrdup(path) : NULL;
-	OPENSSL_cleanse(st->key, sizeof(st->key));
-	st->have_key = false;
-	return 0;
-}
-
-/* Creates the missing directories above path (0700). */
-static void make_key_dirs(const char *path)
-{
-	char *dir = xstrdup(path);
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		mkdir(dir, 0700);
-		*p = '/';
-	}
-	free(dir);
-}
-
-/* Makes a new key file at path, unless another process makes it first. */
-static int create_key_file(const char *path, struct strbuf *err)
-{
-	make_key_dirs(path);
-	char *tmp = xstrfmt("%s.XXXXXX", path);
-	int fd = mkostemp(tmp, O_CLOEXEC); /* 0600 */
-	unsigned char key[32];
-	int r = 0;
-	if (fd < 0 || getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key) ||
-	    write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) || fsync(fd) < 0) {
-		r = SP_EIO;
-	} else if (link(tmp, path) < 0 && errno != EEXIST) {
-		r = SP_EIO; /* EEXIST: another process made it; use theirs */
-	}
-	if (r < 0 && err)
-		strbuf_addf(err, "cannot create the secret key file %s: %s", path, strerror(errno));
-	OPENSSL_cleanse(key, sizeof(key));
-	if (fd >= 0) {
-		close(fd);
-		unlink(tmp);
-	}
-	free(tmp);
-	return r;
-}
-
-/* Reads the key (creating the file first when create and it is missing). */
-static int load_key(struct store *st, bool create, struct strbuf *err)
-{
-	if (st->have_key)
-		return 0;
-	if (!st->key_path) {
-		if (err)
-			strbuf_addstr(err, "no secret key file is configured for secret values");
-		return SP_EINVAL;
-	}
-	int fd = open(st->key_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT && create) {
-		int r = create_key_file(st->key_path, err);
-		if (r < 0)
-			return r;
-		fd = open(st->key_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	}
-	if (fd < 0) {
-		if (err)
-			strbuf_addf(err, "cannot open the secret key file %s: %s", st->key_path,
-			            strerror(errno));
-		return SP_EIO;
-	}
-	struct stat sb;
-	int r = 0;
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size != 32) {
-		if (err)
-			strbuf_addf(err, "%s is not a secret key file (32 bytes)", st->key_path);
-		r = SP_EINVAL;
-	} else if (sb.st_mode & 077) {
-		if (err)
-			strbuf_addf(err,
-			            "the secret key file %s may be read by others (mode %04o): "
-			            "chmod 600 it",
-			            st->key_path, (unsigned)(sb.st_mode & 07777));
-		r = SP_EINVAL;
-	} else if (read(fd, st->key, sizeof(st->key)) != (ssize_t)sizeof(st->key)) {
-		if (err)
-			strbuf_addf(err, "cannot read the secret key file %s", st->key_path);
-		r = SP_EIO;
-	}
-	close(fd);
-	st->have_key = r == 0;
-	return r;
-}
-
-/* AES-256-GCM of plain under the store's key; *ret_box is malloc'ed. */
-static int box_seal(struct store *st, const char *id, const char *plain, size_t len,
-                    unsigned char **ret_box, size_t *ret_len)
-{
-	unsigned char *box = xmalloc(1 + BOX_NONCE + len + BOX_TAG);
-	box[0] = 1;
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	int n = 0, fin = 0;
-	bool ok =
-	    ctx && getrandom(box + 1, BOX_NONCE, 0) == BOX_NONCE &&
-	    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, st->key, box + 1) == 1 &&
-	    EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)id, (int)strlen(id)) == 1 &&
-	    EVP_EncryptUpdate(ctx, box + 1 + BOX_NONCE, &n, (const unsigned char *)plain,
-	                      (int)len) == 1 &&
-	    EVP_EncryptFinal_ex(ctx, box + 1 + BOX_NONCE + n, &fin) == 1 &&
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, BOX_TAG,
-	                        box + 1 + BOX_NONCE + n + fin) == 1;
-	EVP_CIPHER_CTX_free(ctx);
-	if (!ok) {
-		free(box);
-		return SP_EIO;
-	}
-	*ret_box = box;
-	*ret_len = 1 + BOX_NONCE + (size_t)(n + fin) + BOX_TAG;
-	return 0;
-}
-
-/* Opens a box; *ret_plain is malloc'ed and NUL-terminated. */
-static int box_open(struct store *st, const char *id, const unsigned char *box, size_t len,
-                    char **ret_plain)
-{
-	if (len < 1 + BOX_NONCE + BOX_TAG || box[0] != 1 || len > INT32_MAX)
-		return SP_EINVAL;
-	size_t clen = len - 1 - BOX_NONCE - BOX_TAG;
-	unsigned char *plain = xmalloc(clen + 1);
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	int n = 0, fin = 0;
-	bool ok =
-	    ctx && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, st->key, box + 1) == 1 &&
-	    EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)id, (int)strlen(id)) == 1 &&
-	    EVP_DecryptUpdate(ctx, plain, &n, box + 1 + BOX_NONCE, (int)clen) == 1 &&
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, BOX_TAG,
-	                        (void *)(box + len - BOX_TAG)) == 1 &&
-	    EVP_DecryptFinal_ex(ctx, plain + n, &fin) == 1;
-	EVP_CIPHER_CTX_free(ctx);
-	if (!ok) {
-		OPENSSL_cleanse(plain, clen + 1);
-		free(plain);
-		return SP_EINVAL;
-	}
-	plain[n + fin] = '\0';
-	*ret_plain = (char *)plain;
-	return 0;
-}
-
-/*
- * For an ExecutionStarted event about to be stored: when its data holds
- * secrets, seals them into sealed_secrets (in the caller's transaction) and
- * sets *ret_copy to the data without them (a new reference); otherwise
- * *ret_copy is NULL. Fails when the key cannot be had: secrets are never
- * written in clear.
- */
-static int seal_secrets(struct store *st, const char *id, const json_t *data, json_t **ret_copy,
+/* For an ExecutionStarted event about to be stored: seals its secrets into
+ * sealed_secrets (in the caller's transaction); *ret_copy as
+ * store_secrets_seal(). */
+static int seal_secrets(struct sq_store *st, const char *id, const json_t *data, json_t **ret_copy,
                         struct strbuf *err)
 {
-	*ret_copy = NULL;
-	json_t *copy = json_deep_copy(data);
-	json_t *taken = execution_started_seal(copy);
-	if (!taken) {
-		json_decref(copy);
-		return 0;
-	}
-	int r = load_key(st, true, err);
-	char *plain = r == 0 ? json_dumps(taken, JSON_COMPACT) : NULL;
-	json_decref(taken); /* jansson does not wipe; the plan held the values anyway */
 	unsigned char *box = NULL;
 	size_t box_len = 0;
-	if (r == 0 && (!plain || box_seal(st, id, plain, strlen(plain), &box, &box_len) < 0)) {
-		if (err)
-			strbuf_addstr(err, "cannot encrypt the secret values");
-		r = SP_EIO;
-	}
-	if (plain) {
-		OPENSSL_cleanse(plain, strlen(plain));
-		free(plain);
-	}
-	sqlite3_stmt *stmt = NULL;
-	if (r == 0 && !(stmt = prepare(st,
-	                               "INSERT OR REPLACE INTO sealed_secrets (execution_id, box) "
-	                               "VALUES (?, ?)",
-	                               err)))
+	int r = store_secrets_seal(&st->base.key, id, data, ret_copy, &box, &box_len, err);
+	if (r < 0 || !*ret_copy)
+		return r;
+	sqlite3_stmt *stmt = prepare(st,
+	                             "INSERT OR REPLACE INTO sealed_secrets (execution_id, box) "
+	                             "VALUES (?, ?)",
+	                             err);
+	if (!stmt)
 		r = SP_ESTORE;
 	if (r == 0) {
 		bind_text(stmt, 1, id);
@@ -708,53 +502,32 @@ static int seal_secrets(struct store *st, const char *id, const json_t *data, js
 	sqlite3_finalize(stmt);
 	free(box);
 	if (r < 0) {
-		json_decref(copy);
-		return r;
+		json_decref(*ret_copy);
+		*ret_copy = NULL;
 	}
-	json_object_set_new(copy, "secretsSealed", json_true());
-	*ret_copy = copy;
-	return 0;
+	return r;
 }
 
-/* Puts the sealed secrets of execution id back into its ExecutionStarted
- * data; when it cannot, leaves "****" and says why in "secretsUnavailable". */
-static void unseal_secrets(struct store *st, const char *id, json_t *data)
+/* Puts the sealed secrets of execution id back into its ExecutionStarted data. */
+static void unseal_secrets(struct sq_store *st, const char *id, json_t *data)
 {
-	struct strbuf why = STRBUF_INIT;
 	sqlite3_stmt *stmt =
 	    prepare(st, "SELECT box FROM sealed_secrets WHERE execution_id = ?", NULL);
-	char *plain = NULL;
-	if (stmt)
-		bind_text(stmt, 1, id);
 	if (!stmt) {
-		strbuf_addstr(&why, "the store cannot be read");
-	} else if (sqlite3_step(stmt) != SQLITE_ROW) {
-		strbuf_addstr(&why, "the store has no sealed secrets for it");
-	} else if (load_key(st, false, &why) < 0) {
-		/* why says it */
-	} else if (box_open(st, id, sqlite3_column_blob(stmt, 0),
-	                    (size_t)sqlite3_column_bytes(stmt, 0), &plain) < 0) {
-		strbuf_addf(&why, "the secret key file %s does not open them (another key?)",
-		            st->key_path);
+		store_secrets_unseal(&st->base.key, id, data, NULL, 0, "the store cannot be read");
+		return;
 	}
+	bind_text(stmt, 1, id);
+	if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_blob(stmt, 0))
+		store_secrets_unseal(&st->base.key, id, data, sqlite3_column_blob(stmt, 0),
+		                     (size_t)sqlite3_column_bytes(stmt, 0), NULL);
+	else
+		store_secrets_unseal(&st->base.key, id, data, NULL, 0, NULL);
 	sqlite3_finalize(stmt);
-	if (plain) {
-		json_t *taken = json_loads(plain, 0, NULL);
-		OPENSSL_cleanse(plain, strlen(plain));
-		free(plain);
-		if (!taken || execution_started_unseal(data, taken) < 0)
-			strbuf_addstr(&why, "the sealed secrets do not fit the plan");
-		json_decref(taken);
-	}
-	if (why.len) {
-		json_object_set_new(data, "secretsUnavailable", json_string(why.buf));
-	} else {
-		json_object_del(data, "secretsSealed");
-	}
-	strbuf_release(&why);
 }
 
-static int insert_events(struct store *st, const struct store_append_item *it, struct strbuf *err)
+static int insert_events(struct sq_store *st, const struct store_append_item *it,
+                         struct strbuf *err)
 {
 	sqlite3_stmt *stmt = prepare(st,
 	                             "INSERT INTO events (execution_id, seq, time_ms, type, stage, "
@@ -796,7 +569,7 @@ static int insert_events(struct store *st, const struct store_append_item *it, s
 	return r;
 }
 
-static int update_projection(struct store *st, const struct store_append_item *it, int64_t now,
+static int update_projection(struct sq_store *st, const struct store_append_item *it, int64_t now,
                              struct strbuf *err)
 {
 	if (it->nevents == 0)
@@ -825,7 +598,7 @@ static int update_projection(struct store *st, const struct store_append_item *i
 	return r;
 }
 
-static int check_lease(struct store *st, const char *id, const char *owner, struct strbuf *err)
+static int check_lease(struct sq_store *st, const char *id, const char *owner, struct strbuf *err)
 {
 	sqlite3_stmt *stmt = prepare(st, "SELECT owner FROM leases WHERE execution_id = ?", err);
 	if (!stmt)
@@ -842,7 +615,7 @@ static int check_lease(struct store *st, const char *id, const char *owner, stru
 	return r;
 }
 
-static int put_lease(struct store *st, const char *id, const char *owner, int64_t expires,
+static int put_lease(struct sq_store *st, const char *id, const char *owner, int64_t expires,
                      struct strbuf *err)
 {
 	sqlite3_stmt *stmt =
@@ -856,7 +629,7 @@ static int put_lease(struct store *st, const char *id, const char *owner, int64_
 		return SP_ESTORE;
 	bind_text(stmt, 1, id);
 	bind_text(stmt, 2, owner);
-	bind_text(stmt, 3, st->host);
+	bind_text(stmt, 3, st->base.host);
 	sqlite3_bind_int64(stmt, 4, getpid());
 	sqlite3_bind_int64(stmt, 5, expires);
 	int r = sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "taking a lease");
@@ -864,7 +637,7 @@ static int put_lease(struct store *st, const char *id, const char *owner, int64_
 	return r;
 }
 
-static int finish_tx(struct store *st, int r, struct strbuf *err)
+static int finish_tx(struct sq_store *st, int r, struct strbuf *err)
 {
 	if (r == 0)
 		r = exec_sql(st, "COMMIT", err);
@@ -873,9 +646,10 @@ static int finish_tx(struct store *st, int r, struct strbuf *err)
 	return r;
 }
 
-int store_create(struct store *st, const struct exec_row *row, const char *owner, int64_t now,
-                 int64_t lease_ms, const struct store_append_item *first, struct strbuf *err)
+static int sq_create(struct store *base, const struct exec_row *row, const char *owner, int64_t now,
+                     int64_t lease_ms, const struct store_append_item *first, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	int r = exec_sql(st, "BEGIN IMMEDIATE", err);
 	if (r < 0)
 		return r;
@@ -910,7 +684,7 @@ int store_create(struct store *st, const struct exec_row *row, const char *owner
 	return finish_tx(st, r, err);
 }
 
-static int mark_done(struct store *st, int64_t id, const char *result, int64_t now,
+static int mark_done(struct sq_store *st, int64_t id, const char *result, int64_t now,
                      struct strbuf *err)
 {
 	sqlite3_stmt *stmt =
@@ -925,10 +699,11 @@ static int mark_done(struct store *st, int64_t id, const char *result, int64_t n
 	return r;
 }
 
-int store_append(struct store *st, const char *owner, int64_t now,
-                 const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
-                 const char *const *done_results, size_t ndone, struct strbuf *err)
+static int sq_append(struct store *base, const char *owner, int64_t now,
+                     const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
+                     const char *const *done_results, size_t ndone, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	int r = exec_sql(st, "BEGIN IMMEDIATE", err);
 	if (r < 0)
 		return r;
@@ -946,9 +721,10 @@ int store_append(struct store *st, const char *owner, int64_t now,
 	return finish_tx(st, r, err);
 }
 
-int store_history(struct store *st, const char *id, int64_t after, struct event_list *out,
-                  struct strbuf *err)
+static int sq_history(struct store *base, const char *id, int64_t after, struct event_list *out,
+                      struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt =
 	    prepare(st,
 	            "SELECT seq, time_ms, type, stage, step, attempt, data FROM events "
@@ -1005,8 +781,10 @@ static void read_row(sqlite3_stmt *stmt, struct exec_row *row)
 }
 
 /* Reads the row of exactly id: 0, SP_ENOENT, or SP_ESTORE. */
-static int get_exact(struct store *st, const char *id, struct exec_row *out, struct strbuf *err)
+static int sq_get_exact(struct store *base, const char *id, struct exec_row *out,
+                        struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt =
 	    prepare(st, "SELECT " ROW_COLUMNS " FROM executions WHERE id = ?1", err);
 	if (!stmt)
@@ -1029,9 +807,10 @@ static int get_exact(struct store *st, const char *id, struct exec_row *out, str
  * first; none left: no upper bound). SQLite compares text bytewise, so the
  * primary key index answers the range without reading any other row.
  */
-static int get_by_prefix(struct store *st, const char *prefix, struct exec_row *out,
+static int sq_get_prefix(struct store *base, const char *prefix, struct exec_row *out,
                          struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	size_t n = strlen(prefix);
 	char *next = xstrdup(prefix);
 	while (n > 0 && (unsigned char)next[n - 1] == 0xff)
@@ -1072,22 +851,10 @@ static int get_by_prefix(struct store *st, const char *prefix, struct exec_row *
 	return r;
 }
 
-int store_get(struct store *st, const char *id_or_prefix, struct exec_row *out, struct strbuf *err)
+static int sq_list(struct store *base, const char *status, int limit, int offset,
+                   void (*fn)(const struct exec_row *row, void *arg), void *arg, struct strbuf *err)
 {
-	int r = *id_or_prefix ? get_exact(st, id_or_prefix, out, err) : SP_ENOENT;
-	if (r == SP_ENOENT && *id_or_prefix)
-		r = get_by_prefix(st, id_or_prefix, out, err);
-	if (r == SP_ENOENT && err)
-		strbuf_addf(err, "no execution \"%s\"", id_or_prefix);
-	else if (r == SP_EINVAL && err)
-		strbuf_addf(err, "\"%s\" names more than one execution; give more of the id",
-		            id_or_prefix);
-	return r;
-}
-
-int store_list(struct store *st, const char *status, int limit, int offset,
-               void (*fn)(const struct exec_row *row, void *arg), void *arg, struct strbuf *err)
-{
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt =
 	    prepare(st,
 	            "SELECT " ROW_COLUMNS " FROM executions WHERE ?1 IS NULL OR "
@@ -1112,32 +879,17 @@ int store_list(struct store *st, const char *status, int limit, int offset,
 	return r;
 }
 
-/* True if the lease row's owner process is known dead (same host, pid gone). */
-static bool owner_dead(struct store *st, sqlite3_stmt *row)
+/* True if the lease row's owner (columns 1 and 2: host, pid) is known dead. */
+static bool owner_dead(struct sq_store *st, sqlite3_stmt *row)
 {
 	const char *host = (const char *)sqlite3_column_text(row, 1);
-	pid_t pid = (pid_t)sqlite3_column_int64(row, 2);
-	if (!host || strcmp(host, st->host) != 0 || pid <= 0)
-		return false;
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return true;
-	/* A zombie is dead too: where PID 1 does not reap, a killed process
-	 * stays one. Its state is the field after the ")" of /proc/PID/stat. */
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return false;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *paren = strrchr(buf, ')');
-	return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+	return host && store_owner_dead(&st->base, host, (pid_t)sqlite3_column_int64(row, 2));
 }
 
-int store_lease_take(struct store *st, const char *id, const char *owner, int64_t now,
-                     int64_t ttl_ms, struct strbuf *err)
+static int sq_lease_take(struct store *base, const char *id, const char *owner, int64_t now,
+                         int64_t ttl_ms, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	int r = exec_sql(st, "BEGIN IMMEDIATE", err);
 	if (r < 0)
 		return r;
@@ -1165,9 +917,10 @@ int store_lease_take(struct store *st, const char *id, const char *owner, int64_
 	return finish_tx(st, r, err);
 }
 
-int store_lease_renew(struct store *st, const char *owner, int64_t now, int64_t ttl_ms,
-                      struct strbuf *err)
+static int sq_lease_renew(struct store *base, const char *owner, int64_t now, int64_t ttl_ms,
+                          struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt = prepare(st, "UPDATE leases SET expires_ms = ? WHERE owner = ?", err);
 	if (!stmt)
 		return SP_ESTORE;
@@ -1178,8 +931,10 @@ int store_lease_renew(struct store *st, const char *owner, int64_t now, int64_t 
 	return r;
 }
 
-int store_lease_release(struct store *st, const char *id, const char *owner, struct strbuf *err)
+static int sq_lease_release(struct store *base, const char *id, const char *owner,
+                            struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt =
 	    prepare(st, "DELETE FROM leases WHERE execution_id = ? AND owner = ?", err);
 	if (!stmt)
@@ -1191,8 +946,10 @@ int store_lease_release(struct store *st, const char *id, const char *owner, str
 	return r;
 }
 
-bool store_lease_held_elsewhere(struct store *st, const char *id, const char *owner, int64_t now)
+static bool sq_lease_held_elsewhere(struct store *base, const char *id, const char *owner,
+                                    int64_t now)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt = prepare(
 	    st, "SELECT owner, host, pid, expires_ms FROM leases WHERE execution_id = ?", NULL);
 	if (!stmt)
@@ -1205,8 +962,9 @@ bool store_lease_held_elsewhere(struct store *st, const char *id, const char *ow
 	return held;
 }
 
-int store_unfinished(struct store *st, char ***ret_ids, size_t *ret_n, struct strbuf *err)
+static int sq_unfinished(struct store *base, char ***ret_ids, size_t *ret_n, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt = prepare(
 	    st, "SELECT id FROM executions WHERE status = 'RUNNING' ORDER BY created_ms", err);
 	if (!stmt)
@@ -1230,17 +988,10 @@ int store_unfinished(struct store *st, char ***ret_ids, size_t *ret_n, struct st
 	return 0;
 }
 
-void inbox_cmd_release(struct inbox_cmd *cmd)
+static int sq_inbox_add(struct store *base, const char *execution_id, const char *kind,
+                        json_t *data, int64_t now, int64_t *ret_id, struct strbuf *err)
 {
-	free(cmd->execution_id);
-	free(cmd->kind);
-	json_decref(cmd->data);
-	memset(cmd, 0, sizeof(*cmd));
-}
-
-int store_inbox_add(struct store *st, const char *execution_id, const char *kind, json_t *data,
-                    int64_t now, int64_t *ret_id, struct strbuf *err)
-{
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt =
 	    prepare(st,
 	            "INSERT INTO inbox (execution_id, kind, data, created_ms) VALUES "
@@ -1261,9 +1012,10 @@ int store_inbox_add(struct store *st, const char *execution_id, const char *kind
 	return r;
 }
 
-int store_inbox_pending(struct store *st, const char *owner, struct inbox_cmd **ret, size_t *ret_n,
-                        struct strbuf *err)
+static int sq_inbox_pending(struct store *base, const char *owner, struct inbox_cmd **ret,
+                            size_t *ret_n, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt =
 	    prepare(st,
 	            "SELECT i.id, i.execution_id, i.kind, i.data FROM inbox i JOIN "
@@ -1298,8 +1050,9 @@ int store_inbox_pending(struct store *st, const char *owner, struct inbox_cmd **
 	return 0;
 }
 
-int store_inbox_result(struct store *st, int64_t id, char **ret_result, struct strbuf *err)
+static int sq_inbox_result(struct store *base, int64_t id, char **ret_result, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt = prepare(st, "SELECT done_ms, result FROM inbox WHERE id = ?", err);
 	if (!stmt)
 		return SP_ESTORE;
@@ -1313,8 +1066,9 @@ int store_inbox_result(struct store *st, int64_t id, char **ret_result, struct s
 	return r;
 }
 
-int64_t store_data_version(struct store *st)
+static int64_t sq_data_version(struct store *base)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt = prepare(st, "PRAGMA data_version", NULL);
 	int64_t v = -1;
 	if (stmt && sqlite3_step(stmt) == SQLITE_ROW)
@@ -1328,7 +1082,7 @@ int64_t store_data_version(struct store *st)
  * for, then for a personal link (personal) its person, and the time. what
  * names the row in an error.
  */
-static int link_insert(struct store *st, const char *sql, const unsigned char hash[32],
+static int link_insert(struct sq_store *st, const char *sql, const unsigned char hash[32],
                        const char *execution_id, int stage, int step, int attempt, bool personal,
                        const char *person, int64_t now, const char *what, struct strbuf *err)
 {
@@ -1355,7 +1109,7 @@ static int link_insert(struct store *st, const char *sql, const unsigned char ha
  * *ret_stmt on the row (for further columns; caller finalizes), or
  * SP_ENOENT / an error (nothing to finalize). what names the row in an error.
  */
-static int link_find(struct store *st, const char *sql, const unsigned char hash[32],
+static int link_find(struct sq_store *st, const char *sql, const unsigned char hash[32],
                      struct approval_link *out, sqlite3_stmt **ret_stmt, const char *what,
                      struct strbuf *err)
 {
@@ -1378,10 +1132,11 @@ static int link_find(struct store *st, const char *sql, const unsigned char hash
 	return r;
 }
 
-int store_approval_link_add(struct store *st, const unsigned char hash[32],
-                            const char *execution_id, int stage, int step, int attempt, int64_t now,
-                            struct strbuf *err)
+static int sq_approval_link_add(struct store *base, const unsigned char hash[32],
+                                const char *execution_id, int stage, int step, int attempt,
+                                int64_t now, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	return link_insert(st,
 	                   "INSERT INTO approval_links (token_sha256, execution_id, stage, step, "
 	                   "attempt, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
@@ -1389,9 +1144,10 @@ int store_approval_link_add(struct store *st, const unsigned char hash[32],
 	                   "recording an approval link", err);
 }
 
-int store_approval_link_find(struct store *st, const unsigned char hash[32],
-                             struct approval_link *out, struct strbuf *err)
+static int sq_approval_link_find(struct store *base, const unsigned char hash[32],
+                                 struct approval_link *out, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt = NULL;
 	int r = link_find(st,
 	                  "SELECT execution_id, stage, step, attempt, created_ms FROM "
@@ -1401,10 +1157,11 @@ int store_approval_link_find(struct store *st, const unsigned char hash[32],
 	return r;
 }
 
-int store_approval_link_replace(struct store *st, const unsigned char hash[32],
-                                const char *execution_id, int stage, int step, int attempt,
-                                int64_t now, struct strbuf *err)
+static int sq_approval_link_replace(struct store *base, const unsigned char hash[32],
+                                    const char *execution_id, int stage, int step, int attempt,
+                                    int64_t now, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	int r = exec_sql(st, "BEGIN IMMEDIATE", err);
 	if (r < 0)
 		return r;
@@ -1423,7 +1180,7 @@ int store_approval_link_replace(struct store *st, const unsigned char hash[32],
 	r = sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "removing approval links");
 	sqlite3_finalize(stmt);
 	if (r == 0)
-		r = store_approval_link_add(st, hash, execution_id, stage, step, attempt, now, err);
+		r = sq_approval_link_add(base, hash, execution_id, stage, step, attempt, now, err);
 	if (r == 0)
 		r = exec_sql(st, "COMMIT", err);
 	if (r < 0)
@@ -1431,10 +1188,11 @@ int store_approval_link_replace(struct store *st, const unsigned char hash[32],
 	return r;
 }
 
-int store_personal_link_add(struct store *st, const unsigned char hash[32],
-                            const char *execution_id, int stage, int step, int attempt,
-                            const char *person, int64_t now, struct strbuf *err)
+static int sq_personal_link_add(struct store *base, const unsigned char hash[32],
+                                const char *execution_id, int stage, int step, int attempt,
+                                const char *person, int64_t now, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	return link_insert(st,
 	                   "INSERT INTO personal_links (token_sha256, execution_id, stage, step, "
 	                   "attempt, person, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -1442,9 +1200,10 @@ int store_personal_link_add(struct store *st, const unsigned char hash[32],
 	                   "recording a personal link", err);
 }
 
-int store_personal_link_find(struct store *st, const unsigned char hash[32],
-                             struct personal_link *out, struct strbuf *err)
+static int sq_personal_link_find(struct store *base, const unsigned char hash[32],
+                                 struct personal_link *out, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt = NULL;
 	struct approval_link link;
 	int r = link_find(st,
@@ -1461,9 +1220,10 @@ int store_personal_link_find(struct store *st, const unsigned char hash[32],
 	return r;
 }
 
-int store_personal_link_use(struct store *st, const unsigned char hash[32], bool used, int64_t now,
-                            struct strbuf *err)
+static int sq_personal_link_use(struct store *base, const unsigned char hash[32], bool used,
+                                int64_t now, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt =
 	    prepare(st,
 	            used ? "UPDATE personal_links SET used_ms = ? WHERE token_sha256 = ? AND "
@@ -1481,18 +1241,10 @@ int store_personal_link_use(struct store *st, const unsigned char hash[32], bool
 	return r;
 }
 
-void personal_link_release(struct personal_link *pl)
+static bool sq_approval_link_exists(struct store *base, const char *execution_id, int stage,
+                                    int step, int attempt)
 {
-	if (!pl)
-		return;
-	free(pl->link.execution_id);
-	free(pl->person);
-	memset(pl, 0, sizeof(*pl));
-}
-
-bool store_approval_link_exists(struct store *st, const char *execution_id, int stage, int step,
-                                int attempt)
-{
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt = prepare(st,
 	                             "SELECT 1 FROM approval_links WHERE execution_id = ? AND "
 	                             "stage = ? AND step = ? AND attempt = ?",
@@ -1508,8 +1260,9 @@ bool store_approval_link_exists(struct store *st, const char *execution_id, int 
 	return found;
 }
 
-int store_inbox_withdraw(struct store *st, int64_t cmd_id, int64_t now, struct strbuf *err)
+static int sq_inbox_withdraw(struct store *base, int64_t cmd_id, int64_t now, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt =
 	    prepare(st,
 	            "UPDATE inbox SET done_ms = ?, result = 'withdrawn' WHERE id = ? "
@@ -1525,9 +1278,11 @@ int store_inbox_withdraw(struct store *st, int64_t cmd_id, int64_t now, struct s
 	return r;
 }
 
-int store_count_by_status(struct store *st, void (*fn)(const char *status, int64_t n, void *arg),
-                          void *arg, struct strbuf *err)
+static int sq_count_by_status(struct store *base,
+                              void (*fn)(const char *status, int64_t n, void *arg), void *arg,
+                              struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt = prepare(st,
 	                             "SELECT status, count(*) FROM executions GROUP BY status "
 	                             "UNION ALL SELECT 'WAITING', count(*) FROM executions "
@@ -1543,8 +1298,9 @@ int store_count_by_status(struct store *st, void (*fn)(const char *status, int64
 	return r;
 }
 
-int store_meta_get(struct store *st, const char *key, char **ret_value, struct strbuf *err)
+static int sq_meta_get(struct store *base, const char *key, char **ret_value, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt = prepare(st, "SELECT value FROM meta WHERE key = ?", err);
 	if (!stmt)
 		return SP_ESTORE;
@@ -1560,9 +1316,10 @@ int store_meta_get(struct store *st, const char *key, char **ret_value, struct s
 	return r;
 }
 
-int store_inbox_file_get(struct store *st, const char *version, char **ret_status,
-                         struct strbuf *err)
+static int sq_inbox_file_get(struct store *base, const char *version, char **ret_status,
+                             struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt = prepare(st, "SELECT status FROM inbox_files WHERE version = ?", err);
 	if (!stmt)
 		return SP_ESTORE;
@@ -1579,13 +1336,9 @@ int store_inbox_file_get(struct store *st, const char *version, char **ret_statu
 	return r;
 }
 
-int store_meta_set(struct store *st, const char *key, const char *value, struct strbuf *err)
+static int sq_meta_set(struct store *base, const char *key, const char *value, struct strbuf *err)
 {
-	if (!strcmp(key, "schema")) {
-		if (err)
-			strbuf_addstr(err, "the store's schema version is not a setting");
-		return SP_EINVAL;
-	}
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt = prepare(st,
 	                             value ? "INSERT INTO meta (key, value) VALUES (?1, ?2) "
 	                                     "ON CONFLICT (key) DO UPDATE SET value = ?2"
@@ -1603,9 +1356,10 @@ int store_meta_set(struct store *st, const char *key, const char *value, struct 
 	return r;
 }
 
-int store_inbox_file_put(struct store *st, const char *version, const char *status, int64_t now,
-                         struct strbuf *err)
+static int sq_inbox_file_put(struct store *base, const char *version, const char *status,
+                             int64_t now, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_stmt *stmt =
 	    prepare(st,
 	            "INSERT OR REPLACE INTO inbox_files (version, status, created_ms) "
@@ -1622,8 +1376,9 @@ int store_inbox_file_put(struct store *st, const char *version, const char *stat
 	return r;
 }
 
-int store_check(struct store *st, struct strbuf *err)
+static int sq_check(struct store *base, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	const char *path = sqlite3_db_filename(st->db, "main");
 	sqlite3_stmt *stmt = NULL;
 	int rc = sqlite3_prepare_v2(st->db, "PRAGMA quick_check(5)", -1, &stmt, NULL);
@@ -1648,13 +1403,16 @@ int store_check(struct store *st, struct strbuf *err)
 	return r;
 }
 
-void store_busy_timeout(struct store *st, int ms)
+static void sq_busy_timeout(struct store *base, int ms)
 {
+	struct sq_store *st = sq(base);
 	sqlite3_busy_timeout(st->db, ms);
 }
 
-int store_schema_version(struct store *st, int *ret_version, int *ret_known, struct strbuf *err)
+static int sq_schema_version(struct store *base, int *ret_version, int *ret_known,
+                             struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	const char *path = sqlite3_db_filename(st->db, "main");
 	int version = 0;
 	int r = read_schema_version(st, path ? path : "(unknown)", &version, err);
@@ -1733,7 +1491,7 @@ static bool resolved_name(const char *path, struct strbuf *out)
  * the same file (device and inode, also through another name), or the
  * same name even while that file does not exist. Replacing one of these
  * would put a new file under every process that has the store open. */
-static bool is_store_file(struct store *st, const char *path)
+static bool is_store_file(struct sq_store *st, const char *path)
 {
 	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
 	const char *db = sqlite3_db_filename(st->db, "main");
@@ -1804,8 +1562,9 @@ static int backup_place(const char *tmp, const char *path, bool force, struct st
 	return 0;
 }
 
-int store_backup(struct store *st, const char *path, bool force, struct strbuf *err)
+static int sq_backup(struct store *base, const char *path, bool force, struct strbuf *err)
 {
+	struct sq_store *st = sq(base);
 	if (is_store_file(st, path)) {
 		if (err)
 			strbuf_addf(
@@ -1844,3 +1603,41 @@ int store_backup(struct store *st, const char *path, bool force, struct strbuf *
 	free(tmp);
 	return r;
 }
+
+const struct store_ops store_sqlite_ops = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.check = sq_check,
+	.schema_version = sq_schema_version,
+	.backup = sq_backup,
+	.create = sq_create,
+	.append = sq_append,
+	.history = sq_history,
+	.get_exact = sq_get_exact,
+	.get_prefix = sq_get_prefix,
+	.list = sq_list,
+	.lease_take = sq_lease_take,
+	.lease_renew = sq_lease_renew,
+	.lease_release = sq_lease_release,
+	.lease_held_elsewhere = sq_lease_held_elsewhere,
+	.count_by_status = sq_count_by_status,
+	.unfinished = sq_unfinished,
+	.inbox_add = sq_inbox_add,
+	.inbox_pending = sq_inbox_pending,
+	.inbox_withdraw = sq_inbox_withdraw,
+	.inbox_result = sq_inbox_result,
+	.approval_link_add = sq_approval_link_add,
+	.approval_link_find = sq_approval_link_find,
+	.approval_link_replace = sq_approval_link_replace,
+	.approval_link_exists = sq_approval_link_exists,
+	.meta_get = sq_meta_get,
+	.meta_set = sq_meta_set,
+	.inbox_file_get = sq_inbox_file_get,
+	.inbox_file_put = sq_inbox_file_put,
+	.personal_link_add = sq_personal_link_add,
+	.personal_link_find = sq_personal_link_find,
+	.personal_link_use = sq_personal_link_use,
+	.busy_timeout = sq_busy_timeout,
+	.data_version = sq_data_version,
+};

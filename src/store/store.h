@@ -33,6 +33,13 @@
 
 struct store;
 
+/* True if path names a PostgreSQL store: it starts with postgres:// or
+ * postgresql:// (any case). Everything else is a SQLite file. */
+bool store_is_url(const char *path);
+/* path as messages may show it: a URL with its password (user:PASS@ and a
+ * password= parameter) replaced by ****; a file name as it is. Caller frees. */
+char *store_display_name(const char *path);
+
 /*
  * Opens (creating if needed) the store at path; sets *ret. Several processes
  * may open and create the same new store at once: the steps where SQLite

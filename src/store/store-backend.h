@@ -1,0 +1,156 @@
+/*
+ * store-backend.h - what a store implementation provides (internal to src/store).
+ *
+ * store.h is one interface with two implementations: SQLite (one file,
+ * store-sqlite.c) and PostgreSQL (store-pg.c). store.c picks one from the
+ * path at open (a postgres:// or postgresql:// URL: PostgreSQL; anything
+ * else: a SQLite file) and dispatches every call through the backend's
+ * table of hooks, struct store_ops. Each hook has the contract of the
+ * store.h function of the same name; what both backends share (the sealed
+ * secrets' key and boxes, the same-host liveness check of a lease holder,
+ * the error texts for ids and settings) lives in store.c and
+ * store-secrets.c.
+ *
+ * A backend's handle embeds struct store as its first member, so a
+ * struct store * converts to the backend's type and back.
+ */
+#ifndef STEPPY_STORE_STORE_BACKEND_H
+#define STEPPY_STORE_STORE_BACKEND_H
+
+#include "store/store.h"
+
+#include <sys/types.h>
+
+/* The secret key of sealed secrets (store_set_key_file). */
+struct store_key {
+	char *path;            /* the key file, or NULL: none configured */
+	unsigned char key[32]; /* valid when have */
+	bool have;             /* key read from path */
+};
+
+/* What every backend's handle starts with. */
+struct store {
+	const struct store_ops *ops; /* never NULL */
+	struct store_key key;
+	char host[256]; /* this host's name (gethostname), for lease rows */
+};
+
+/*
+ * The hooks of one backend. Each has the contract of the store.h function
+ * of the same name, except where said. Every hook is set.
+ */
+struct store_ops {
+	const char *name; /* "sqlite", "postgresql" */
+	/* Opens path (create: make the store when missing); *ret is the
+	 * backend's handle with ops set. store.c has checked nothing else. */
+	int (*open)(const char *path, bool create, struct store **ret, struct strbuf *err);
+	/* Frees the backend's part and st itself (store.c wipes the key first). */
+	void (*close)(struct store *st);
+	int (*check)(struct store *st, struct strbuf *err);
+	int (*schema_version)(struct store *st, int *ret_version, int *ret_known,
+	                      struct strbuf *err);
+	int (*backup)(struct store *st, const char *path, bool force, struct strbuf *err);
+	int (*create)(struct store *st, const struct exec_row *row, const char *owner, int64_t now,
+	              int64_t lease_ms, const struct store_append_item *first, struct strbuf *err);
+	int (*append)(struct store *st, const char *owner, int64_t now,
+	              const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
+	              const char *const *done_results, size_t ndone, struct strbuf *err);
+	int (*history)(struct store *st, const char *id, int64_t after, struct event_list *out,
+	               struct strbuf *err);
+	/* The row of exactly id: 0, SP_ENOENT (err untouched) or SP_ESTORE. */
+	int (*get_exact)(struct store *st, const char *id, struct exec_row *out,
+	                 struct strbuf *err);
+	/* The one row whose id starts with prefix (not empty): 0, SP_ENOENT,
+	 * SP_EINVAL if several (err untouched for both), or SP_ESTORE. */
+	int (*get_prefix)(struct store *st, const char *prefix, struct exec_row *out,
+	                  struct strbuf *err);
+	int (*list)(struct store *st, const char *status, int limit, int offset,
+	            void (*fn)(const struct exec_row *row, void *arg), void *arg,
+	            struct strbuf *err);
+	int (*lease_take)(struct store *st, const char *id, const char *owner, int64_t now,
+	                  int64_t ttl_ms, struct strbuf *err);
+	int (*lease_renew)(struct store *st, const char *owner, int64_t now, int64_t ttl_ms,
+	                   struct strbuf *err);
+	int (*lease_release)(struct store *st, const char *id, const char *owner,
+	                     struct strbuf *err);
+	bool (*lease_held_elsewhere)(struct store *st, const char *id, const char *owner,
+	                             int64_t now);
+	int (*count_by_status)(struct store *st,
+	                       void (*fn)(const char *status, int64_t n, void *arg), void *arg,
+	                       struct strbuf *err);
+	int (*unfinished)(struct store *st, char ***ret_ids, size_t *ret_n, struct strbuf *err);
+	int (*inbox_add)(struct store *st, const char *execution_id, const char *kind, json_t *data,
+	                 int64_t now, int64_t *ret_id, struct strbuf *err);
+	int (*inbox_pending)(struct store *st, const char *owner, struct inbox_cmd **ret,
+	                     size_t *ret_n, struct strbuf *err);
+	int (*inbox_withdraw)(struct store *st, int64_t cmd_id, int64_t now, struct strbuf *err);
+	int (*inbox_result)(struct store *st, int64_t id, char **ret_result, struct strbuf *err);
+	int (*approval_link_add)(struct store *st, const unsigned char hash[32],
+	                         const char *execution_id, int stage, int step, int attempt,
+	                         int64_t now, struct strbuf *err);
+	int (*approval_link_find)(struct store *st, const unsigned char hash[32],
+	                          struct approval_link *out, struct strbuf *err);
+	int (*approval_link_replace)(struct store *st, const unsigned char hash[32],
+	                             const char *execution_id, int stage, int step, int attempt,
+	                             int64_t now, struct strbuf *err);
+	bool (*approval_link_exists)(struct store *st, const char *execution_id, int stage,
+	                             int step, int attempt);
+	int (*meta_get)(struct store *st, const char *key, char **ret_value, struct strbuf *err);
+	/* key is never "schema" (store.c refuses it). */
+	int (*meta_set)(struct store *st, const char *key, const char *value, struct strbuf *err);
+	int (*inbox_file_get)(struct store *st, const char *version, char **ret_status,
+	                      struct strbuf *err);
+	int (*inbox_file_put)(struct store *st, const char *version, const char *status,
+	                      int64_t now, struct strbuf *err);
+	int (*personal_link_add)(struct store *st, const unsigned char hash[32],
+	                         const char *execution_id, int stage, int step, int attempt,
+	                         const char *person, int64_t now, struct strbuf *err);
+	int (*personal_link_find)(struct store *st, const unsigned char hash[32],
+	                          struct personal_link *out, struct strbuf *err);
+	int (*personal_link_use)(struct store *st, const unsigned char hash[32], bool used,
+	                         int64_t now, struct strbuf *err);
+	void (*busy_timeout)(struct store *st, int ms);
+	int64_t (*data_version)(struct store *st);
+};
+
+extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_pg_ops;
+
+/* Fills the shared part of a new handle: ops and host. */
+void store_base_init(struct store *st, const struct store_ops *ops);
+
+/* True if the lease holder (host, pid) is a process of this host that no
+ * longer exists (or is a zombie): its lease may be taken at once. */
+bool store_owner_dead(const struct store *st, const char *host, pid_t pid);
+
+/* ---- sealed secrets (store-secrets.c) -----------------------------------------
+ *
+ * `secret: true` values of a plan are kept apart from the history, sealed
+ * with AES-256-GCM under the key file's key (the execution id as associated
+ * data). The backend stores the box (one per execution, table
+ * sealed_secrets); these functions make and open it.
+ */
+
+/*
+ * For an ExecutionStarted event's data about to be stored: when it holds
+ * secrets, sets *ret_copy to the data without them (a new reference, with
+ * "secretsSealed": true) and *ret_box, *ret_len to the sealed values
+ * (malloc'ed: the backend stores them in the caller's transaction, then
+ * frees them). Otherwise *ret_copy and *ret_box are NULL. Fails (SP_EINVAL,
+ * SP_EIO) when the key cannot be had: secrets are never written in clear.
+ */
+int store_secrets_seal(struct store_key *k, const char *id, const json_t *data,
+                       json_t **ret_copy, unsigned char **ret_box, size_t *ret_len,
+                       struct strbuf *err);
+/*
+ * Puts the sealed secrets back into an ExecutionStarted event's data (with
+ * "secretsSealed") from box (NULL: the backend found none, or could not
+ * read it: missing says why). When it cannot, leaves "****" and says why in
+ * "secretsUnavailable".
+ */
+void store_secrets_unseal(struct store_key *k, const char *id, json_t *data,
+                          const unsigned char *box, size_t len, const char *missing);
+/* Forgets the key (wiped) and the path; accepts a zeroed key. */
+void store_key_release(struct store_key *k);
+
+#endif

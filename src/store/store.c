@@ -1,0 +1,341 @@
+/*
+ * store.c - the store's front: picks the backend from the path and
+ * dispatches every store.h call to it (store-backend.h).
+ *
+ * A path that starts with postgres:// or postgresql:// opens PostgreSQL
+ * (store-pg.c); anything else is a SQLite file (store-sqlite.c), exactly as
+ * before there were two. What does not depend on the backend lives here:
+ * the release functions of the result structs, the messages of store_get,
+ * the reserved "schema" setting, the same-host liveness check of a lease
+ * holder, and masking the password of a URL for messages.
+ */
+#include "store/store-backend.h"
+
+#include "util/alloc.h"
+#include "util/error.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+bool store_is_url(const char *path)
+{
+	return path && (!strncasecmp(path, "postgres://", 11) ||
+	                !strncasecmp(path, "postgresql://", 13));
+}
+
+char *store_display_name(const char *path)
+{
+	if (!store_is_url(path))
+		return xstrdup(path);
+	struct strbuf out = STRBUF_INIT;
+	const char *rest = strstr(path, "://") + 3;
+	strbuf_add(&out, path, (size_t)(rest - path));
+	/* user:password@ before the host: the password goes. */
+	size_t auth = strcspn(rest, "/?#");
+	const char *at = memrchr(rest, '@', auth);
+	if (at) {
+		const char *colon = memchr(rest, ':', (size_t)(at - rest));
+		if (colon) {
+			strbuf_add(&out, rest, (size_t)(colon - rest));
+			strbuf_addstr(&out, ":****");
+			rest = at;
+		}
+	}
+	/* ...and a password=... parameter of the query. */
+	const char *q = strchr(rest, '?');
+	if (!q) {
+		strbuf_addstr(&out, rest);
+		return strbuf_detach(&out, NULL);
+	}
+	strbuf_add(&out, rest, (size_t)(q - rest) + 1);
+	for (const char *p = q + 1; *p;) {
+		size_t n = strcspn(p, "&");
+		if (n >= 9 && !strncasecmp(p, "password=", 9))
+			strbuf_addstr(&out, "password=****");
+		else
+			strbuf_add(&out, p, n);
+		p += n;
+		if (*p == '&') {
+			strbuf_addch(&out, '&');
+			p++;
+		}
+	}
+	return strbuf_detach(&out, NULL);
+}
+
+void store_base_init(struct store *st, const struct store_ops *ops)
+{
+	st->ops = ops;
+	if (gethostname(st->host, sizeof(st->host) - 1) < 0)
+		strcpy(st->host, "localhost");
+}
+
+bool store_owner_dead(const struct store *st, const char *host, pid_t pid)
+{
+	if (!host || strcmp(host, st->host) != 0 || pid <= 0)
+		return false;
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return true;
+	/* A zombie is dead too: where PID 1 does not reap, a killed process
+	 * stays one. Its state is the field after the ")" of /proc/PID/stat. */
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
+static const struct store_ops *backend_of(const char *path)
+{
+	(void)path;
+	return &store_sqlite_ops;
+}
+
+int store_open(const char *path, struct store **ret, struct strbuf *err)
+{
+	return backend_of(path)->open(path, true, ret, err);
+}
+
+int store_open_existing(const char *path, struct store **ret, struct strbuf *err)
+{
+	return backend_of(path)->open(path, false, ret, err);
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	store_key_release(&st->key);
+	st->ops->close(st);
+}
+
+int store_check(struct store *st, struct strbuf *err)
+{
+	return st->ops->check(st, err);
+}
+
+int store_schema_version(struct store *st, int *ret_version, int *ret_known, struct strbuf *err)
+{
+	return st->ops->schema_version(st, ret_version, ret_known, err);
+}
+
+int store_backup(struct store *st, const char *path, bool force, struct strbuf *err)
+{
+	return st->ops->backup(st, path, force, err);
+}
+
+void exec_row_release(struct exec_row *row)
+{
+	free(row->id);
+	free(row->status);
+	free(row->plan_name);
+	free(row->environment);
+	free(row->plan_file);
+	free(row->started_by);
+	free(row->waiting);
+	memset(row, 0, sizeof(*row));
+}
+
+int store_create(struct store *st, const struct exec_row *row, const char *owner, int64_t now,
+                 int64_t lease_ms, const struct store_append_item *first, struct strbuf *err)
+{
+	return st->ops->create(st, row, owner, now, lease_ms, first, err);
+}
+
+int store_append(struct store *st, const char *owner, int64_t now,
+                 const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
+                 const char *const *done_results, size_t ndone, struct strbuf *err)
+{
+	return st->ops->append(st, owner, now, items, nitems, done_ids, done_results, ndone, err);
+}
+
+int store_history(struct store *st, const char *id, int64_t after, struct event_list *out,
+                  struct strbuf *err)
+{
+	return st->ops->history(st, id, after, out, err);
+}
+
+int store_get(struct store *st, const char *id_or_prefix, struct exec_row *out, struct strbuf *err)
+{
+	int r = *id_or_prefix ? st->ops->get_exact(st, id_or_prefix, out, err) : SP_ENOENT;
+	if (r == SP_ENOENT && *id_or_prefix)
+		r = st->ops->get_prefix(st, id_or_prefix, out, err);
+	if (r == SP_ENOENT && err)
+		strbuf_addf(err, "no execution \"%s\"", id_or_prefix);
+	else if (r == SP_EINVAL && err)
+		strbuf_addf(err, "\"%s\" names more than one execution; give more of the id",
+		            id_or_prefix);
+	return r;
+}
+
+int store_list(struct store *st, const char *status, int limit, int offset,
+               void (*fn)(const struct exec_row *row, void *arg), void *arg, struct strbuf *err)
+{
+	return st->ops->list(st, status, limit, offset, fn, arg, err);
+}
+
+int store_lease_take(struct store *st, const char *id, const char *owner, int64_t now,
+                     int64_t ttl_ms, struct strbuf *err)
+{
+	return st->ops->lease_take(st, id, owner, now, ttl_ms, err);
+}
+
+int store_lease_renew(struct store *st, const char *owner, int64_t now, int64_t ttl_ms,
+                      struct strbuf *err)
+{
+	return st->ops->lease_renew(st, owner, now, ttl_ms, err);
+}
+
+int store_lease_release(struct store *st, const char *id, const char *owner, struct strbuf *err)
+{
+	return st->ops->lease_release(st, id, owner, err);
+}
+
+bool store_lease_held_elsewhere(struct store *st, const char *id, const char *owner, int64_t now)
+{
+	return st->ops->lease_held_elsewhere(st, id, owner, now);
+}
+
+int store_count_by_status(struct store *st, void (*fn)(const char *status, int64_t n, void *arg),
+                          void *arg, struct strbuf *err)
+{
+	return st->ops->count_by_status(st, fn, arg, err);
+}
+
+int store_unfinished(struct store *st, char ***ret_ids, size_t *ret_n, struct strbuf *err)
+{
+	return st->ops->unfinished(st, ret_ids, ret_n, err);
+}
+
+void inbox_cmd_release(struct inbox_cmd *cmd)
+{
+	free(cmd->execution_id);
+	free(cmd->kind);
+	json_decref(cmd->data);
+	memset(cmd, 0, sizeof(*cmd));
+}
+
+int store_inbox_add(struct store *st, const char *execution_id, const char *kind, json_t *data,
+                    int64_t now, int64_t *ret_id, struct strbuf *err)
+{
+	return st->ops->inbox_add(st, execution_id, kind, data, now, ret_id, err);
+}
+
+int store_inbox_pending(struct store *st, const char *owner, struct inbox_cmd **ret, size_t *ret_n,
+                        struct strbuf *err)
+{
+	return st->ops->inbox_pending(st, owner, ret, ret_n, err);
+}
+
+int store_inbox_withdraw(struct store *st, int64_t cmd_id, int64_t now, struct strbuf *err)
+{
+	return st->ops->inbox_withdraw(st, cmd_id, now, err);
+}
+
+int store_inbox_result(struct store *st, int64_t id, char **ret_result, struct strbuf *err)
+{
+	return st->ops->inbox_result(st, id, ret_result, err);
+}
+
+int store_approval_link_add(struct store *st, const unsigned char hash[32],
+                            const char *execution_id, int stage, int step, int attempt, int64_t now,
+                            struct strbuf *err)
+{
+	return st->ops->approval_link_add(st, hash, execution_id, stage, step, attempt, now, err);
+}
+
+int store_approval_link_find(struct store *st, const unsigned char hash[32],
+                             struct approval_link *out, struct strbuf *err)
+{
+	return st->ops->approval_link_find(st, hash, out, err);
+}
+
+int store_approval_link_replace(struct store *st, const unsigned char hash[32],
+                                const char *execution_id, int stage, int step, int attempt,
+                                int64_t now, struct strbuf *err)
+{
+	return st->ops->approval_link_replace(st, hash, execution_id, stage, step, attempt, now,
+	                                      err);
+}
+
+bool store_approval_link_exists(struct store *st, const char *execution_id, int stage, int step,
+                                int attempt)
+{
+	return st->ops->approval_link_exists(st, execution_id, stage, step, attempt);
+}
+
+int store_meta_get(struct store *st, const char *key, char **ret_value, struct strbuf *err)
+{
+	return st->ops->meta_get(st, key, ret_value, err);
+}
+
+int store_meta_set(struct store *st, const char *key, const char *value, struct strbuf *err)
+{
+	if (!strcmp(key, "schema")) {
+		if (err)
+			strbuf_addstr(err, "the store's schema version is not a setting");
+		return SP_EINVAL;
+	}
+	return st->ops->meta_set(st, key, value, err);
+}
+
+int store_inbox_file_get(struct store *st, const char *version, char **ret_status,
+                         struct strbuf *err)
+{
+	return st->ops->inbox_file_get(st, version, ret_status, err);
+}
+
+int store_inbox_file_put(struct store *st, const char *version, const char *status, int64_t now,
+                         struct strbuf *err)
+{
+	return st->ops->inbox_file_put(st, version, status, now, err);
+}
+
+int store_personal_link_add(struct store *st, const unsigned char hash[32],
+                            const char *execution_id, int stage, int step, int attempt,
+                            const char *person, int64_t now, struct strbuf *err)
+{
+	return st->ops->personal_link_add(st, hash, execution_id, stage, step, attempt, person, now,
+	                                  err);
+}
+
+int store_personal_link_find(struct store *st, const unsigned char hash[32],
+                             struct personal_link *out, struct strbuf *err)
+{
+	return st->ops->personal_link_find(st, hash, out, err);
+}
+
+int store_personal_link_use(struct store *st, const unsigned char hash[32], bool used, int64_t now,
+                            struct strbuf *err)
+{
+	return st->ops->personal_link_use(st, hash, used, now, err);
+}
+
+void personal_link_release(struct personal_link *pl)
+{
+	if (!pl)
+		return;
+	free(pl->link.execution_id);
+	free(pl->person);
+	memset(pl, 0, sizeof(*pl));
+}
+
+void store_busy_timeout(struct store *st, int ms)
+{
+	st->ops->busy_timeout(st, ms);
+}
+
+int64_t store_data_version(struct store *st)
+{
+	return st->ops->data_version(st);
+}
