@@ -12,7 +12,7 @@
 
 BUILD  ?= build
 CC     ?= cc
-PKGS   := jansson yaml-0.1 sqlite3 libuv libcurl libcrypto libxml-2.0 libmicrohttpd cjose \
+PKGS   := jansson yaml-0.1 sqlite3 libpq libuv libcurl libcrypto libxml-2.0 libmicrohttpd cjose \
           libsystemd
 WARN   := -Wall -Wextra -Werror -Wshadow -Wconversion -Wstrict-prototypes \
           -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral

@@ -8,7 +8,7 @@
 set -eu
 
 # Build: compiler, pkg-config and the -dev packages the Makefile asks pkg-config for.
-BUILD_PKGS="make gcc pkg-config libjansson-dev libyaml-dev libsqlite3-dev libuv1-dev libcurl4-openssl-dev libssl-dev libxml2-dev libmicrohttpd-dev libcjose-dev libsystemd-dev"
+BUILD_PKGS="make gcc pkg-config libjansson-dev libyaml-dev libsqlite3-dev libuv1-dev libcurl4-openssl-dev libssl-dev libxml2-dev libmicrohttpd-dev libcjose-dev libsystemd-dev libpq-dev"
 # Installing and packaging: pandoc makes the man pages from docs/ (make
 # install), debhelper, lintian and fakeroot build and check the Debian
 # package (dpkg-buildpackage, docs/operations.md).
@@ -17,7 +17,9 @@ BUILD_PKGS="$BUILD_PKGS pandoc debhelper lintian fakeroot dpkg-dev"
 # runtimes, leak checker, formatter, the browser for the dashboard's test
 # (tests/web, driven by playwright-core on node), and the fake OpenID Connect
 # provider's crypto (tests/oidc).
-TEST_PKGS="man-db libcmocka-dev clang libclang-rt-14-dev valgrind clang-format python3 python3-yaml sqlite3 procps python3-botocore awscli curl openssl chromium python3-cryptography python3-jwt"
+# postgresql-15: the throwaway server the PostgreSQL store's tests start
+# (tests/lib/pg.sh; no system service is used).
+TEST_PKGS="postgresql-15 man-db libcmocka-dev clang libclang-rt-14-dev valgrind clang-format python3 python3-yaml sqlite3 procps python3-botocore awscli curl openssl chromium python3-cryptography python3-jwt"
 # node and npm: Debian's nodejs and npm unless a node is already on PATH
 # (a machine image may carry another build of Node.js, with its own npm).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

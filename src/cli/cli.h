@@ -167,8 +167,8 @@ int cli_load_plan(const char *path, const struct var_value *vals, size_t nvals,
 /* The store path: --db, $STEPPY_DB, $XDG_STATE_HOME/steppy/steppy.db,
  * ~/.local/state/steppy/steppy.db. Caller frees. */
 char *cli_store_path(const char *db_flag);
-/* The local notification log of a store: notifications.log beside it.
- * Caller frees. */
+/* The local notification log of a store: notifications.log beside it (for
+ * a PostgreSQL URL, beside where the default store would be). Caller frees. */
 char *cli_notify_log(const char *store_path);
 
 /* The secret key file for `secret: true` values: $STEPPY_SECRET_KEY_FILE, else

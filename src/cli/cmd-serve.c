@@ -274,9 +274,11 @@ static int serve_run(struct store *st, const char *path, struct serve_config *cf
 	if (r == 0) {
 		size_t n = 0;
 		runtime_adopt_all(rt, &n, &err);
+		char *shown = store_display_name(path); /* a URL's password masked */
 		printf(
 		    "steppy serve: listening on %s (store %s); %zu unfinished release%s resumed\n",
-		    server_listen_url(srv), path, n, n == 1 ? "" : "s");
+		    server_listen_url(srv), shown, n, n == 1 ? "" : "s");
+		free(shown);
 		if (strcmp(server_url(srv), server_listen_url(srv)) != 0)
 			printf("steppy serve: public URL %s\n", server_url(srv));
 		fflush(stdout);

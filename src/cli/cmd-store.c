@@ -58,7 +58,9 @@ static int store_check_cmd(const char *db)
 		code = 1;
 		goto out;
 	}
-	printf("%s: ok (schema %d; this steppy knows up to %d)\n", path, version, known);
+	char *shown = store_display_name(path); /* a URL's password masked */
+	printf("%s: ok (schema %d; this steppy knows up to %d)\n", shown, version, known);
+	free(shown);
 out:
 	store_close(st);
 	strbuf_release(&err);

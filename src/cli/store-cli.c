@@ -40,13 +40,9 @@ static int make_parents(const char *path)
 	return r;
 }
 
-char *cli_store_path(const char *db_flag)
+/* The default SQLite store: in the user's state directory. */
+static char *default_store_path(void)
 {
-	if (db_flag && *db_flag)
-		return xstrdup(db_flag);
-	const char *env = getenv("STEPPY_DB");
-	if (env && *env)
-		return xstrdup(env);
 	const char *state = getenv("XDG_STATE_HOME");
 	if (state && *state == '/')
 		return xstrfmt("%s/steppy/steppy.db", state);
@@ -56,6 +52,16 @@ char *cli_store_path(const char *db_flag)
 		home = pw ? pw->pw_dir : "/tmp";
 	}
 	return xstrfmt("%s/.local/state/steppy/steppy.db", home);
+}
+
+char *cli_store_path(const char *db_flag)
+{
+	if (db_flag && *db_flag)
+		return xstrdup(db_flag);
+	const char *env = getenv("STEPPY_DB");
+	if (env && *env)
+		return xstrdup(env);
+	return default_store_path();
 }
 
 char *cli_key_path(void)
@@ -77,7 +83,8 @@ char *cli_key_path(void)
 /* Opens the store at path; create: make it (and its directory) if missing. */
 static int open_at(char *path, bool create, struct store **ret, char **ret_path)
 {
-	if (create && make_parents(path) < 0) {
+	/* A PostgreSQL URL names no directory (docs/scale-out.md). */
+	if (create && !store_is_url(path) && make_parents(path) < 0) {
 		fprintf(stderr, "steppy: cannot create the directory of %s: %s\n", path,
 		        strerror(errno));
 		free(path);
@@ -114,6 +121,12 @@ int cli_open_store_existing(const char *db_flag, struct store **ret, char **ret_
 
 char *cli_notify_log(const char *store_path)
 {
+	if (store_is_url(store_path)) { /* beside where the default store would be */
+		char *def = default_store_path();
+		char *log = cli_notify_log(def);
+		free(def);
+		return log;
+	}
 	const char *slash = strrchr(store_path, '/');
 	return slash ? xstrfmt("%.*s/notifications.log", (int)(slash - store_path), store_path)
 	             : xstrdup("notifications.log");

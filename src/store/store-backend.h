@@ -139,9 +139,8 @@ bool store_owner_dead(const struct store *st, const char *host, pid_t pid);
  * frees them). Otherwise *ret_copy and *ret_box are NULL. Fails (SP_EINVAL,
  * SP_EIO) when the key cannot be had: secrets are never written in clear.
  */
-int store_secrets_seal(struct store_key *k, const char *id, const json_t *data,
-                       json_t **ret_copy, unsigned char **ret_box, size_t *ret_len,
-                       struct strbuf *err);
+int store_secrets_seal(struct store_key *k, const char *id, const json_t *data, json_t **ret_copy,
+                       unsigned char **ret_box, size_t *ret_len, struct strbuf *err);
 /*
  * Puts the sealed secrets back into an ExecutionStarted event's data (with
  * "secretsSealed") from box (NULL: the backend found none, or could not

@@ -191,9 +191,8 @@ static int box_open(const struct store_key *k, const char *id, const unsigned ch
 	return 0;
 }
 
-int store_secrets_seal(struct store_key *k, const char *id, const json_t *data,
-                       json_t **ret_copy, unsigned char **ret_box, size_t *ret_len,
-                       struct strbuf *err)
+int store_secrets_seal(struct store_key *k, const char *id, const json_t *data, json_t **ret_copy,
+                       unsigned char **ret_box, size_t *ret_len, struct strbuf *err)
 {
 	*ret_copy = NULL;
 	*ret_box = NULL;

@@ -24,8 +24,8 @@
 
 bool store_is_url(const char *path)
 {
-	return path && (!strncasecmp(path, "postgres://", 11) ||
-	                !strncasecmp(path, "postgresql://", 13));
+	return path &&
+	       (!strncasecmp(path, "postgres://", 11) || !strncasecmp(path, "postgresql://", 13));
 }
 
 char *store_display_name(const char *path)
@@ -97,8 +97,7 @@ bool store_owner_dead(const struct store *st, const char *host, pid_t pid)
 
 static const struct store_ops *backend_of(const char *path)
 {
-	(void)path;
-	return &store_sqlite_ops;
+	return store_is_url(path) ? &store_pg_ops : &store_sqlite_ops;
 }
 
 int store_open(const char *path, struct store **ret, struct strbuf *err)
