@@ -28,6 +28,18 @@ failures=""
 log=$(mktemp -d "${TMPDIR:-/tmp}/steppy-tests.XXXXXX")
 trap 'rm -rf "$log"' EXIT
 
+# A throwaway PostgreSQL 15 for the store's conformance suite and the
+# PostgreSQL CLI tests (tests/lib/pg.sh exports STEPPY_TEST_PG); without
+# one (not installed, and CI unset) those parts say they are skipped.
+. tests/lib/pg.sh
+pg_start
+pg_rc=$?
+if [ "$pg_rc" -eq 1 ]; then
+    failed=$((failed + 1))
+    failures="$failures postgresql"
+fi
+trap 'pg_stop; rm -rf "$log"' EXIT
+
 # Adds the counts a test program printed: cmocka's "[  PASSED  ] N test(s)."
 # and "[  FAILED  ] N test(s)", our shell tests' "# N passed, M failed", or
 # the crash test's "N passed, M failed".

@@ -43,11 +43,11 @@
 #define PG_SCHEMA_VERSION 1
 /* pg_advisory_xact_lock key around creating or migrating the schema
  * ("steppy" in ASCII). */
-#define SCHEMA_LOCK_KEY     "126943972188281"
-#define STATEMENT_TIMEOUT   10000
-#define CONNECT_TIMEOUT_S   "10"
-#define FENCE_BUCKETS       1024
-#define MAX_PARAMS          12
+#define SCHEMA_LOCK_KEY   "126943972188281"
+#define STATEMENT_TIMEOUT 10000
+#define CONNECT_TIMEOUT_S "10"
+#define FENCE_BUCKETS     1024
+#define MAX_PARAMS        12
 
 /* A fence this handle got for an execution (store_lease_take, store_create). */
 struct fence {
@@ -58,12 +58,12 @@ struct fence {
 
 struct pg_store {
 	struct store base;
-	PGconn *conn;       /* never NULL; may be CONNECTION_BAD until the next call */
-	char *display;      /* the URL with its password masked, for messages */
-	int lock_timeout;   /* ms, store_busy_timeout() */
-	bool listening;     /* LISTEN steppy was sent (store_data_version) */
-	int64_t version;    /* store_data_version(): bumped per foreign notification */
-	char **prepared;    /* statement "sN" on this connection is prepared[N] */
+	PGconn *conn;     /* never NULL; may be CONNECTION_BAD until the next call */
+	char *display;    /* the URL with its password masked, for messages */
+	int lock_timeout; /* ms, store_busy_timeout() */
+	bool listening;   /* LISTEN steppy was sent (store_data_version) */
+	int64_t version;  /* store_data_version(): bumped per foreign notification */
+	char **prepared;  /* statement "sN" on this connection is prepared[N] */
 	size_t nprepared;
 	struct fence **fences; /* FENCE_BUCKETS chains, allocated at the first lease */
 };
@@ -131,9 +131,9 @@ static const char pg_schema[] =
     "  box BYTEA NOT NULL);";
 
 /* The tables of PG_SCHEMA_VERSION, for store_check(). */
-static const char *const pg_tables[] = { "meta",           "executions",     "events",
-	                                 "leases",         "inbox",          "approval_links",
-	                                 "inbox_files",    "personal_links", "sealed_secrets" };
+static const char *const pg_tables[] = { "meta",        "executions",     "events",
+	                                 "leases",      "inbox",          "approval_links",
+	                                 "inbox_files", "personal_links", "sealed_secrets" };
 
 /* ---- parameters -------------------------------------------------------------- */
 
@@ -175,15 +175,25 @@ static void quiet_notices(void *arg, const char *message)
 	(void)message;
 }
 
-/* libpq's message without its trailing newline, into err. */
+/* libpq's message on one line (its lines joined by "; ", runs of blanks
+ * made one), into err. */
 static void add_pq_message(struct strbuf *err, const char *msg)
 {
-	size_t n = msg ? strlen(msg) : 0;
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		n--;
-	if (n)
-		strbuf_add(err, msg, n);
-	else
+	size_t start = err->len;
+	bool blank = false;
+	for (const char *p = msg ? msg : ""; *p; p++) {
+		if (*p == '\n' || *p == ' ' || *p == '\t') {
+			if (*p == '\n' && p[1] && err->len > start && err->buf[err->len - 1] != ';')
+				strbuf_addch(err, ';');
+			blank = true;
+			continue;
+		}
+		if (blank && err->len > start)
+			strbuf_addch(err, ' ');
+		blank = false;
+		strbuf_addch(err, *p);
+	}
+	if (err->len == start)
 		strbuf_addstr(err, "unknown error");
 }
 
@@ -242,8 +252,8 @@ static int session_setup(struct pg_store *st, struct strbuf *err)
 	int r = 0;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		if (err) {
-			strbuf_addf(err, "cannot set up the connection to PostgreSQL at %s: ",
-			            st->display);
+			strbuf_addf(
+			    err, "cannot set up the connection to PostgreSQL at %s: ", st->display);
 			add_pq_message(err, PQerrorMessage(st->conn));
 		}
 		r = SP_ESTORE;
@@ -694,11 +704,12 @@ static int insert_events(struct pg_store *st, const struct store_append_item *it
 				struct params p = { 0 };
 				p_text(&p, it->id);
 				p_bytes(&p, box, box_len);
-				r = run(st,
-				        "INSERT INTO sealed_secrets (execution_id, box) VALUES "
-				        "($1::text, $2::bytea) ON CONFLICT (execution_id) DO UPDATE "
-				        "SET box = EXCLUDED.box",
-				        &p, NULL, "recording sealed secrets", err);
+				r = run(
+				    st,
+				    "INSERT INTO sealed_secrets (execution_id, box) VALUES "
+				    "($1::text, $2::bytea) ON CONFLICT (execution_id) DO UPDATE "
+				    "SET box = EXCLUDED.box",
+				    &p, NULL, "recording sealed secrets", err);
 			}
 			free(box);
 			if (r < 0) {
@@ -718,11 +729,12 @@ static int insert_events(struct pg_store *st, const struct store_append_item *it
 		p_int(&p, e->step);
 		p_int(&p, e->attempt);
 		p_text(&p, data ? data : "{}");
-		r = run(st,
-		        "INSERT INTO events (execution_id, seq, time_ms, type, stage, step, attempt, "
-		        "data) VALUES ($1::text, $2::bigint, $3::bigint, $4::text, $5::int, $6::int, "
-		        "$7::int, $8::text)",
-		        &p, NULL, "recording an event", err);
+		r = run(
+		    st,
+		    "INSERT INTO events (execution_id, seq, time_ms, type, stage, step, attempt, "
+		    "data) VALUES ($1::text, $2::bigint, $3::bigint, $4::text, $5::int, $6::int, "
+		    "$7::int, $8::text)",
+		    &p, NULL, "recording an event", err);
 		free(data);
 		if (r == SP_ECONFLICT && err)
 			strbuf_addf(err, "event %lld of %s was already recorded", (long long)e->seq,
@@ -731,8 +743,8 @@ static int insert_events(struct pg_store *st, const struct store_append_item *it
 	return r;
 }
 
-static int update_projection(struct pg_store *st, const struct store_append_item *it,
-                             int64_t now, struct strbuf *err)
+static int update_projection(struct pg_store *st, const struct store_append_item *it, int64_t now,
+                             struct strbuf *err)
 {
 	if (it->nevents == 0)
 		return 0;
@@ -783,8 +795,9 @@ static int check_lease(struct pg_store *st, const char *id, const char *owner, i
 		r = SP_ECONFLICT;
 	} else if (get_int(res, 0, 1) < now) {
 		if (err)
-			strbuf_addf(err, "the lease of execution %s expired; this process must take "
-			                 "it again",
+			strbuf_addf(err,
+			            "the lease of execution %s expired; this process must take "
+			            "it again",
 			            id);
 		r = SP_ECONFLICT;
 	} else if (get_int(res, 0, 2) != mine) {
@@ -799,9 +812,8 @@ static int check_lease(struct pg_store *st, const char *id, const char *owner, i
 	return r;
 }
 
-static int pg_create(struct store *base, const struct exec_row *row, const char *owner,
-                     int64_t now, int64_t lease_ms, const struct store_append_item *first,
-                     struct strbuf *err)
+static int pg_create(struct store *base, const struct exec_row *row, const char *owner, int64_t now,
+                     int64_t lease_ms, const struct store_append_item *first, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
 	int r = begin(st, err);
@@ -852,9 +864,8 @@ static int pg_create(struct store *base, const struct exec_row *row, const char 
 }
 
 static int pg_append(struct store *base, const char *owner, int64_t now,
-                     const struct store_append_item *items, size_t nitems,
-                     const int64_t *done_ids, const char *const *done_results, size_t ndone,
-                     struct strbuf *err)
+                     const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
+                     const char *const *done_results, size_t ndone, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
 	int r = begin(st, err);
@@ -919,14 +930,15 @@ static int pg_history(struct store *base, const char *id, int64_t after, struct 
 			struct params q = { 0 };
 			p_text(&q, id);
 			PGresult *box = NULL;
-			int rb = run(st, "SELECT box FROM sealed_secrets WHERE execution_id = $1::text",
-			             &q, &box, "reading sealed secrets", NULL);
+			int rb =
+			    run(st, "SELECT box FROM sealed_secrets WHERE execution_id = $1::text",
+			        &q, &box, "reading sealed secrets", NULL);
 			size_t len = 0;
-			unsigned char *raw = rb == 0 && PQntuples(box) == 1
-			                         ? PQunescapeBytea((const unsigned char *)PQgetvalue(
-			                                               box, 0, 0),
-			                                           &len)
-			                         : NULL;
+			unsigned char *raw =
+			    rb == 0 && PQntuples(box) == 1
+			        ? PQunescapeBytea((const unsigned char *)PQgetvalue(box, 0, 0),
+			                          &len)
+			        : NULL;
 			store_secrets_unseal(&st->base.key, id, data, raw, len,
 			                     rb < 0 ? "the store cannot be read" : NULL);
 			PQfreemem(raw);
@@ -1040,8 +1052,7 @@ static int pg_get_prefix(struct store *base, const char *prefix, struct exec_row
 }
 
 static int pg_list(struct store *base, const char *status, int limit, int offset,
-                   void (*fn)(const struct exec_row *row, void *arg), void *arg,
-                   struct strbuf *err)
+                   void (*fn)(const struct exec_row *row, void *arg), void *arg, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
 	int r = ready(st, err);
@@ -1098,8 +1109,8 @@ static int pg_unfinished(struct store *base, char ***ret_ids, size_t *ret_n, str
 	PGresult *res = NULL;
 	if (r == 0)
 		r = run(st,
-		        "SELECT id FROM executions WHERE status = 'RUNNING' ORDER BY created_ms", NULL,
-		        &res, "listing unfinished executions", err);
+		        "SELECT id FROM executions WHERE status = 'RUNNING' ORDER BY created_ms",
+		        NULL, &res, "listing unfinished executions", err);
 	if (r < 0)
 		return r;
 	size_t n = (size_t)PQntuples(res);
@@ -1150,7 +1161,8 @@ static int pg_lease_take(struct store *base, const char *id, const char *owner, 
 		int64_t expires = get_int(res, 0, 3);
 		keep = !strcmp(holder, owner) && expires >= now;
 		if (*holder && strcmp(holder, owner) != 0 && expires >= now &&
-		    !store_owner_dead(&st->base, PQgetvalue(res, 0, 1), (pid_t)get_int(res, 0, 2))) {
+		    !store_owner_dead(&st->base, PQgetvalue(res, 0, 1),
+		                      (pid_t)get_int(res, 0, 2))) {
 			if (err)
 				strbuf_addf(
 				    err,
@@ -1221,8 +1233,7 @@ static bool pg_lease_held_elsewhere(struct store *base, const char *id, const ch
 	struct params p = { 0 };
 	p_text(&p, id);
 	PGresult *res = NULL;
-	if (run(st,
-	        "SELECT owner, host, pid, expires_ms FROM leases WHERE execution_id = $1::text",
+	if (run(st, "SELECT owner, host, pid, expires_ms FROM leases WHERE execution_id = $1::text",
 	        &p, &res, "reading a lease", NULL) < 0)
 		return false;
 	bool held = PQntuples(res) == 1 && *PQgetvalue(res, 0, 0) &&
@@ -1552,8 +1563,7 @@ static int pg_meta_get(struct store *base, const char *key, char **ret_value, st
 	return r < 0 ? r : r == 1 ? 0 : SP_ENOENT;
 }
 
-static int pg_meta_set(struct store *base, const char *key, const char *value,
-                       struct strbuf *err)
+static int pg_meta_set(struct store *base, const char *key, const char *value, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
 	int r = ready(st, err);

@@ -2,7 +2,8 @@
 #
 #   pg_start      starts one in a new temporary directory and exports
 #                 STEPPY_TEST_PG (postgresql:///steppy?host=DIR&user=steppy,
-#                 a database made for the tests); returns 77 after printing
+#                 a database made for the tests) and STEPPY_TEST_PG_RESTART
+#                 (a shell command that restarts it); returns 77 after printing
 #                 "skipped: no PostgreSQL" when the binaries are missing,
 #                 unless CI is set (then missing PostgreSQL is an error, 1)
 #   pg_require    pg_start, or exit with its status (77: skipped)
@@ -60,7 +61,14 @@ pg_start() {
     "$PG_BIN/psql" -q -h "$PG_DIR" -U steppy -d postgres -c 'CREATE DATABASE steppy' \
         >/dev/null || return 1
     STEPPY_TEST_PG="postgresql:///steppy?host=$PG_DIR&user=steppy"
-    export STEPPY_TEST_PG
+    # For tests in other languages (tests/unit/test-store.c): the command
+    # that restarts this server (pg_ctl keeps the options of the start).
+    pg_prefix=""
+    if [ "$(id -u)" -eq 0 ]; then
+        pg_prefix="setpriv --reuid=${PG_USER:-nobody} --regid=$(id -g "${PG_USER:-nobody}") --clear-groups --"
+    fi
+    STEPPY_TEST_PG_RESTART="$pg_prefix $PG_BIN/pg_ctl -D $PG_DIR/data -l $PG_DIR/server.log -w -t 60 -m fast restart >/dev/null 2>&1"
+    export STEPPY_TEST_PG STEPPY_TEST_PG_RESTART
 }
 
 pg_require() {

@@ -1,7 +1,13 @@
 /*
- * test-store.c - the SQLite store: creating executions, appending under a
- * lease, group commit, history reads, prefixes, leases, the inbox, the
- * store's settings, sealed secrets, the serve inbox's file versions.
+ * test-store.c - the store's conformance suite, run against both backends:
+ * SQLite always, PostgreSQL when STEPPY_TEST_PG names a server
+ * (tests/lib/pg.sh starts one; each test gets a schema of its own).
+ * Creating executions, appending under a lease, group commit, history
+ * reads, prefixes, leases, the inbox, the store's settings, sealed secrets,
+ * the serve inbox's file versions, concurrent creation of a new store; then
+ * what only one backend has: SQLite's files (damaged, missing, not a
+ * database), PostgreSQL's fencing tokens, newer schemas, URLs with a
+ * password, and a connection lost to a server restart.
  */
 #include "unit.h"
 
@@ -9,6 +15,7 @@
 #include "util/error.h"
 
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,16 +23,77 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char path[64];
+static bool pg_mode;     /* the backend of the group that runs */
+static char path[1024];  /* the current test's store: a file, or a URL */
+static char schema[64];  /* PostgreSQL: the current test's schema */
+static int location_seq; /* numbers fresh locations */
+
+static void quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* Runs SQL on the test server (outside any store); fails the test on error. */
+static void admin_sql(const char *sql, char *ret, size_t ret_size)
+{
+	PGconn *c = PQconnectdb(getenv("STEPPY_TEST_PG"));
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("cannot reach the test server: %s", PQerrorMessage(c));
+	PQsetNoticeProcessor(c, quiet, NULL);
+	PGresult *res = PQexec(c, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	if (ret)
+		snprintf(ret, ret_size, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+	PQclear(res);
+	PQfinish(c);
+}
+
+/* A new place for a store, where none is yet: a file name, or (PostgreSQL)
+ * a URL whose search_path is a new empty schema (its name in sch). */
+static void fresh_location(char *out, size_t n, char *sch, size_t sch_size)
+{
+	location_seq++;
+	if (!pg_mode) {
+		snprintf(out, n, "/tmp/steppy-test-store-%d-%d.db", (int)getpid(), location_seq);
+		unlink(out);
+		return;
+	}
+	char sql[128];
+	snprintf(sch, sch_size, "t%d_%d", (int)getpid(), location_seq);
+	snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", sch);
+	admin_sql(sql, NULL, 0);
+	const char *base = getenv("STEPPY_TEST_PG");
+	snprintf(out, n, "%s%soptions=-csearch_path%%3D%s", base, strchr(base, '?') ? "&" : "?",
+	         sch);
+}
+
+/* Removes what fresh_location() made and the store put there. */
+static void drop_location(const char *loc, const char *sch)
+{
+	if (pg_mode) {
+		char sql[128];
+		snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", sch);
+		admin_sql(sql, NULL, 0);
+		return;
+	}
+	char side[1100];
+	unlink(loc);
+	snprintf(side, sizeof(side), "%s-wal", loc);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", loc);
+	unlink(side);
+}
 
 static int setup(void **state)
 {
-	snprintf(path, sizeof(path), "/tmp/steppy-test-store-%d.db", (int)getpid());
-	unlink(path);
+	fresh_location(path, sizeof(path), schema, sizeof(schema));
 	struct store *st;
 	struct strbuf err = STRBUF_INIT;
 	if (store_open(path, &st, &err) != 0) {
 		fprintf(stderr, "%s\n", err.buf);
+		strbuf_release(&err);
 		return -1;
 	}
 	*state = st;
@@ -35,12 +103,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	store_close(*state);
-	char wal[80], shm[80];
-	snprintf(wal, sizeof(wal), "%s-wal", path);
-	snprintf(shm, sizeof(shm), "%s-shm", path);
-	unlink(path);
-	unlink(wal);
-	unlink(shm);
+	drop_location(path, schema);
 	return 0;
 }
 
@@ -453,27 +516,40 @@ static void test_sealed_secrets(void **state)
 	assert_string_equal(first_value(&h, 0), "****");
 	event_list_release(&h);
 
-	/* The raw file holds no secret. */
-	FILE *f = fopen(path, "rb");
-	char wal[80];
-	snprintf(wal, sizeof(wal), "%s-wal", path);
-	FILE *w = fopen(wal, "rb");
-	for (FILE *in = f; in; in = in == f ? w : NULL) {
-		char buf[4096];
-		size_t n;
-		static char all[1 << 22];
-		size_t len = 0;
-		while ((n = fread(buf, 1, sizeof(buf), in)) > 0 && len + n < sizeof(all)) {
-			memcpy(all + len, buf, n);
-			len += n;
+	/* What the store holds has no secret: the raw file (and its WAL), or
+	 * the rows of the database. */
+	if (pg_mode) {
+		char n[32], sql[512];
+		snprintf(
+		    sql, sizeof(sql),
+		    "SELECT (SELECT count(*) FROM %s.events WHERE data LIKE '%%s3cr3t%%') || "
+		    "'/' || (SELECT count(*) FROM %s.events WHERE data LIKE '%%visible-value%%')",
+		    schema, schema);
+		admin_sql(sql, n, sizeof(n));
+		assert_string_equal(n, "0/2");
+	} else {
+		FILE *f = fopen(path, "rb");
+		char wal[1100];
+		snprintf(wal, sizeof(wal), "%s-wal", path);
+		FILE *w = fopen(wal, "rb");
+		for (FILE *in = f; in; in = in == f ? w : NULL) {
+			char buf[4096];
+			size_t n;
+			static char all[1 << 22];
+			size_t len = 0;
+			while ((n = fread(buf, 1, sizeof(buf), in)) > 0 && len + n < sizeof(all)) {
+				memcpy(all + len, buf, n);
+				len += n;
+			}
+			assert_null(memmem(all, len, "s3cr3t", 6));
+			assert_non_null(in == f ? (void *)1
+			                        : memmem(all, len, "visible-value", 13));
 		}
-		assert_null(memmem(all, len, "s3cr3t", 6));
-		assert_non_null(in == f ? (void *)1 : memmem(all, len, "visible-value", 13));
+		if (f)
+			fclose(f);
+		if (w)
+			fclose(w);
 	}
-	if (f)
-		fclose(f);
-	if (w)
-		fclose(w);
 	unlink(key);
 	unlink(other);
 	*strrchr(key, '/') = '\0';
@@ -521,7 +597,9 @@ static void test_prefix_lookup(void **state)
 {
 	struct store *st = *state;
 	const char *ids[] = { "abc", "abcd", "abd1", "x%y", "x_y", "q\3771" /* q, 0xff, 1 */ };
-	for (size_t i = 0; i < sizeof(ids) / sizeof(*ids); i++)
+	/* PostgreSQL holds UTF-8 text only: the id with byte 0xff is SQLite's. */
+	size_t nids = sizeof(ids) / sizeof(*ids) - (pg_mode ? 1 : 0);
+	for (size_t i = 0; i < nids; i++)
 		create(st, ids[i], "o");
 	struct strbuf err = STRBUF_INIT;
 	struct exec_row r = { 0 };
@@ -544,6 +622,8 @@ static void test_prefix_lookup(void **state)
 		{ "%", NULL, SP_ENOENT },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		if (pg_mode && strchr(cases[i].ask, '\xff'))
+			continue;
 		strbuf_reset(&err);
 		int rc = store_get(st, cases[i].ask, &r, &err);
 		if (cases[i].found) {
@@ -566,10 +646,9 @@ static void test_prefix_lookup(void **state)
 static void test_concurrent_open(void **state)
 {
 	(void)state;
-	char fresh[80];
-	for (int round = 0; round < 20; round++) {
-		snprintf(fresh, sizeof(fresh), "/tmp/steppy-test-open-%d-%d.db", (int)getpid(),
-		         round);
+	char fresh[1024], sch[64];
+	for (int round = 0; round < (pg_mode ? 8 : 20); round++) {
+		fresh_location(fresh, sizeof(fresh), sch, sizeof(sch));
 		int go[2];
 		assert_int_equal(pipe(go), 0);
 		pid_t kids[12];
@@ -610,12 +689,23 @@ static void test_concurrent_open(void **state)
 			waitpid(kids[k], &ws, 0);
 			failed += !WIFEXITED(ws) || WEXITSTATUS(ws) != 0;
 		}
-		char side[96];
-		unlink(fresh);
-		snprintf(side, sizeof(side), "%s-wal", fresh);
-		unlink(side);
-		snprintf(side, sizeof(side), "%s-shm", fresh);
-		unlink(side);
+		/* Every opener that created an execution left it. */
+		struct store *s = NULL;
+		struct strbuf e = STRBUF_INIT;
+		if (!failed && store_open_existing(fresh, &s, &e) == 0) {
+			char **ids = NULL;
+			size_t n = 0;
+			if (store_unfinished(s, &ids, &n, &e) == 0 && n != 6)
+				failed = 100 + (int)n;
+			for (size_t i = 0; i < n; i++)
+				free(ids[i]);
+			free(ids);
+			store_close(s);
+		} else if (!failed) {
+			failed = 99;
+		}
+		strbuf_release(&e);
+		drop_location(fresh, sch);
 		if (failed)
 			fail_msg("round %d: %d of 12 openers failed", round, failed);
 	}
@@ -682,9 +772,224 @@ static void test_integrity_check(void **state)
 	strbuf_release(&err);
 }
 
+/* ---- PostgreSQL only ---------------------------------------------------------- */
+
+/* Appends events first_seq.. of id as owner at now: the store's code. */
+static int append_as(struct store *st, const char *id, const char *owner, int64_t now,
+                     int64_t first_seq, struct strbuf *err)
+{
+	struct event_list l = events_from(first_seq, 1);
+	struct store_append_item it = {
+		.id = id, .events = l.items, .nevents = 1, .status = "RUNNING"
+	};
+	int r = store_append(st, owner, now, &it, 1, NULL, NULL, 0, err);
+	event_list_release(&l);
+	return r;
+}
+
+static int64_t last_seq_of(struct store *st, const char *id)
+{
+	struct exec_row r = { 0 };
+	assert_int_equal(store_get(st, id, &r, NULL), 0);
+	int64_t n = r.last_seq;
+	exec_row_release(&r);
+	return n;
+}
+
+/*
+ * Fencing: node A (paused past its lease) cannot append once node B took
+ * the release over, nor after B let it go and A took it back with a stale
+ * copy; and a second handle that took the lease under the very same owner
+ * name after it expired fences the first one out.
+ */
+static void test_pg_fencing(void **state)
+{
+	struct store *a = *state, *b = NULL, *a2 = NULL;
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(store_open(path, &b, &err), 0);
+	create(a, "fence1", "node-a"); /* lease until 35000 */
+	/* A pauses; at 40000 B takes the expired lease and appends. */
+	assert_int_equal(store_lease_take(b, "fence1", "node-b", 40000, 30000, &err), 0);
+	assert_int_equal(append_as(b, "fence1", "node-b", 40001, 3, &err), 0);
+	/* A wakes up: its append fails and writes nothing. */
+	strbuf_reset(&err);
+	assert_int_equal(append_as(a, "fence1", "node-a", 40002, 3, &err), SP_ECONFLICT);
+	assert_non_null(strstr(err.buf, "no longer holds"));
+	assert_int_equal(last_seq_of(b, "fence1"), 3);
+	/* B lets go; A takes it back (a new fence) but its copy is stale: the
+	 * history's next number is taken, nothing is written. */
+	assert_int_equal(store_lease_release(b, "fence1", "node-b", &err), 0);
+	assert_int_equal(store_lease_take(a, "fence1", "node-a", 50000, 30000, &err), 0);
+	assert_int_equal(append_as(a, "fence1", "node-a", 50001, 3, &err), SP_ECONFLICT);
+	assert_int_equal(last_seq_of(a, "fence1"), 3);
+	/* The same owner name on two handles: the one that took the expired
+	 * lease last holds the fence; the other is refused. */
+	assert_int_equal(store_open(path, &a2, &err), 0);
+	assert_int_equal(store_lease_take(a2, "fence1", "node-a", 90000, 30000, &err), 0);
+	strbuf_reset(&err);
+	assert_int_equal(append_as(a, "fence1", "node-a", 90001, 4, &err), SP_ECONFLICT);
+	assert_non_null(strstr(err.buf, "changed hands"));
+	assert_int_equal(last_seq_of(a, "fence1"), 3);
+	assert_int_equal(append_as(a2, "fence1", "node-a", 90002, 4, &err), 0);
+	/* An expired lease is no lease, even for its owner. */
+	strbuf_reset(&err);
+	assert_int_equal(append_as(a2, "fence1", "node-a", 130000, 5, &err), SP_ECONFLICT);
+	assert_non_null(strstr(err.buf, "expired"));
+	/* Renewing a live lease keeps the fence. */
+	assert_int_equal(store_lease_take(a2, "fence1", "node-a", 130001, 30000, &err), 0);
+	assert_int_equal(store_lease_renew(a2, "node-a", 140000, 30000, &err), 0);
+	assert_int_equal(store_lease_take(a2, "fence1", "node-a", 140001, 30000, &err), 0);
+	assert_int_equal(append_as(a2, "fence1", "node-a", 140002, 5, &err), 0);
+	assert_int_equal(last_seq_of(a2, "fence1"), 5);
+	store_close(b);
+	store_close(a2);
+	strbuf_release(&err);
+}
+
+/* A store a newer steppy made is refused and left as it is. */
+static void test_pg_newer_schema(void **state)
+{
+	store_close(*state);
+	*state = NULL;
+	char sql[128], v[16];
+	snprintf(sql, sizeof(sql), "UPDATE %s.meta SET value = '99' WHERE key = 'schema'", schema);
+	admin_sql(sql, NULL, 0);
+	struct store *st = NULL;
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(store_open(path, &st, &err), SP_ESTORE);
+	assert_null(st);
+	assert_non_null(strstr(err.buf, "newer steppy (store schema 99"));
+	snprintf(sql, sizeof(sql), "SELECT value FROM %s.meta WHERE key = 'schema'", schema);
+	admin_sql(sql, v, sizeof(v));
+	assert_string_equal(v, "99");
+	strbuf_release(&err);
+}
+
+/* store_open_existing() of a database without steppy's schema refuses it
+ * and creates nothing; store_check() finds a history with a gap. */
+static void test_pg_existing_and_check(void **state)
+{
+	struct store *st = *state, *other = NULL;
+	struct strbuf err = STRBUF_INIT;
+	char empty[1024], sch[64], n[16], sql[256];
+	fresh_location(empty, sizeof(empty), sch, sizeof(sch));
+	assert_int_equal(store_open_existing(empty, &other, &err), SP_ESTORE);
+	assert_non_null(strstr(err.buf, "not a steppy store"));
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_tables WHERE schemaname = '%s'", sch);
+	admin_sql(sql, n, sizeof(n));
+	assert_string_equal(n, "0");
+	drop_location(empty, sch);
+	/* Check: sound, then a lost event is found. */
+	create(st, "chk1", "o");
+	strbuf_reset(&err);
+	assert_int_equal(store_check(st, &err), 0);
+	int version = 0, known = 0;
+	assert_int_equal(store_schema_version(st, &version, &known, &err), 0);
+	assert_int_equal(version, known);
+	snprintf(sql, sizeof(sql), "DELETE FROM %s.events WHERE seq = 1", schema);
+	admin_sql(sql, NULL, 0);
+	assert_int_equal(store_check(st, &err), SP_ESTORE);
+	assert_non_null(strstr(err.buf, "damaged"));
+	/* A backup is pg_dump's job. */
+	strbuf_reset(&err);
+	assert_int_equal(store_backup(st, "/tmp/never-written.db", false, &err), SP_EINVAL);
+	assert_non_null(strstr(err.buf, "pg_dump"));
+	assert_int_equal(access("/tmp/never-written.db", F_OK), -1);
+	strbuf_release(&err);
+}
+
+/* A password in the URL never reaches a message. */
+static void test_pg_password_masked(void **state)
+{
+	(void)state;
+	struct store *st = NULL;
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(
+	    store_open("postgresql://alice:hunter2@/steppy?host=/nonexistent-dir&connect_timeout=2",
+	               &st, &err),
+	    SP_ESTORE);
+	assert_null(st);
+	assert_non_null(
+	    strstr(err.buf, "cannot connect to PostgreSQL at postgresql://alice:****@"));
+	assert_null(strstr(err.buf, "hunter2"));
+	strbuf_reset(&err);
+	assert_int_equal(
+	    store_open("postgres:///steppy?host=/nonexistent-dir&password=hunter2", &st, &err),
+	    SP_ESTORE);
+	assert_null(strstr(err.buf, "hunter2"));
+	assert_non_null(strstr(err.buf, "password=****"));
+	char *shown =
+	    store_display_name("postgresql://u:p%40ss@db.example:5432/steppy?sslmode=require");
+	assert_string_equal(shown, "postgresql://u:****@db.example:5432/steppy?sslmode=require");
+	free(shown);
+	shown = store_display_name("/var/lib/steppy/steppy.db");
+	assert_string_equal(shown, "/var/lib/steppy/steppy.db");
+	free(shown);
+	assert_true(store_is_url("POSTGRES://x"));
+	assert_false(store_is_url("postgresql:"));
+	strbuf_release(&err);
+}
+
+/* The server goes away under an open store (its connection is cut, or the
+ * server restarts): the next call fails with SP_ESTORE and says so, the one
+ * after reconnects and works; and another connection's commit moves the
+ * data version (NOTIFY). */
+static void test_pg_connection_reset(void **state)
+{
+	struct store *st = *state, *other = NULL;
+	struct strbuf err = STRBUF_INIT;
+	create(st, "rst1", "o");
+	int64_t v0 = store_data_version(st);
+	assert_int_equal(store_open(path, &other, &err), 0);
+	int64_t id = 0;
+	json_t *data = json_object();
+	assert_int_equal(store_inbox_add(other, "rst1", "approve", data, 1, &id, &err), 0);
+	json_decref(data);
+	int64_t v1 = v0;
+	for (int i = 0; i < 200 && v1 == v0; i++) {
+		usleep(10000);
+		v1 = store_data_version(st);
+	}
+	assert_true(v1 != v0);
+	/* Its own commits do not move it. */
+	assert_int_equal(append_as(st, "rst1", "o", 6000, 3, &err), 0);
+	usleep(50000);
+	assert_true(store_data_version(st) == v1);
+	store_close(other);
+
+	const char *restart = getenv("STEPPY_TEST_PG_RESTART");
+	if (restart && *restart) {
+		assert_int_equal(system(restart), 0);
+	} else {
+		char sql[256];
+		snprintf(sql, sizeof(sql),
+		         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+		         "application_name = 'steppy' AND pid <> pg_backend_pid()");
+		admin_sql(sql, NULL, 0);
+	}
+	struct exec_row r = { 0 };
+	strbuf_reset(&err);
+	int rc = store_get(st, "rst1", &r, &err);
+	if (rc == 0) {
+		exec_row_release(&r); /* the cut came too late for this call: fine */
+	} else {
+		assert_int_equal(rc, SP_ESTORE);
+		assert_non_null(strstr(err.buf, "connection"));
+		print_message("after the cut: %s\n", err.buf);
+	}
+	strbuf_reset(&err);
+	if (store_get(st, "rst1", &r, &err) != 0)
+		fail_msg("after a reconnect: %s", err.buf);
+	assert_int_equal(r.last_seq, 3);
+	exec_row_release(&r);
+	assert_true(store_data_version(st) != v1); /* notifications may have been missed */
+	assert_int_equal(append_as(st, "rst1", "o", 7000, 4, &err), 0);
+	strbuf_release(&err);
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
+	const struct CMUnitTest both[] = {
 		cmocka_unit_test_setup_teardown(test_create_append_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
@@ -694,12 +999,31 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbox_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_personal_links, setup, teardown),
-		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test_setup_teardown(test_sealed_secrets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefix_lookup, setup, teardown),
 		cmocka_unit_test(test_concurrent_open),
+	};
+	const struct CMUnitTest sqlite_only[] = {
+		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_open_existing),
 		cmocka_unit_test_setup_teardown(test_integrity_check, setup, teardown),
 	};
-	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+	const struct CMUnitTest pg_only[] = {
+		cmocka_unit_test_setup_teardown(test_pg_fencing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_newer_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_existing_and_check, setup, teardown),
+		cmocka_unit_test(test_pg_password_masked),
+		cmocka_unit_test_setup_teardown(test_pg_connection_reset, setup, teardown),
+	};
+	int failed = cmocka_run_group_tests_name("store (sqlite)", both, NULL, NULL);
+	failed += cmocka_run_group_tests_name("store (sqlite only)", sqlite_only, NULL, NULL);
+	if (!getenv("STEPPY_TEST_PG") || !*getenv("STEPPY_TEST_PG")) {
+		printf(
+		    "store (postgresql): skipped, STEPPY_TEST_PG is not set (tests/lib/pg.sh)\n");
+		return failed;
+	}
+	pg_mode = true;
+	failed += cmocka_run_group_tests_name("store (postgresql)", both, NULL, NULL);
+	failed += cmocka_run_group_tests_name("store (postgresql only)", pg_only, NULL, NULL);
+	return failed;
 }
