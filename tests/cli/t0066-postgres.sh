@@ -1,0 +1,93 @@
+#!/bin/sh
+# t0066: a PostgreSQL store named by URL (--db, STEPPY_DB): steppy run
+# records a release there end to end, list, show and history read it back,
+# store check checks it and store backup points to pg_dump; a URL is never
+# taken for a file name (it once made a SQLite file "postgresql:"), and its
+# password never shows in a message. A real PostgreSQL 15 on a Unix socket
+# (tests/lib/pg.sh), the real binary.
+. "$(dirname "$0")/lib.sh"
+. "$repo/tests/lib/pg.sh"
+pg_require
+trap 'pg_stop; rm -rf "$tmp"' EXIT
+
+cat >"$tmp/plan.yaml" <<'EOF2'
+name: pg-smoke
+stages:
+  - name: build
+    steps:
+      - name: hello
+        type: Exec
+        command: ["sh", "-c", "echo hello from postgres"]
+      - name: pause
+        type: Wait
+        seconds: 1
+EOF2
+
+cd "$tmp" || exit 2
+
+begin 'steppy run --db postgresql://... runs a plan to the end'
+run "$STEPPY" run --db "$STEPPY_TEST_PG" plan.yaml
+expect_status 0
+expect_out_contains 'SUCCEEDED'
+end
+id=$(printf '%s\n' "$out" | sed -n 's/.*release \([0-9a-z]*\) .*started.*/\1/p' | head -n 1)
+
+begin 'no file or directory named after the URL appears'
+[ ! -e "$tmp/postgresql:" ] || problem "a file \"postgresql:\" was created"
+# ($tmp holds the plan and lib.sh's out and err, nothing else)
+[ -z "$(ls "$tmp" | grep -v -e '^plan.yaml$' -e '^out$' -e '^err$')" ] ||
+    problem "unexpected files: $(ls "$tmp")"
+end
+
+begin 'steppy list --db URL reads it back'
+run "$STEPPY" list --db "$STEPPY_TEST_PG" --format json
+expect_status 0
+expect_json "[(e['id'], e['status']) for e in d['executions']] == [('$id', 'SUCCEEDED')]"
+end
+
+begin 'steppy show and history --db URL read the release'
+run "$STEPPY" show --db "$STEPPY_TEST_PG" "$id"
+expect_status 0
+expect_out_contains 'pg-smoke'
+expect_out_contains 'SUCCEEDED'
+run "$STEPPY" history --db "$STEPPY_TEST_PG" "$id"
+expect_status 0
+expect_out_contains 'hello'
+end
+
+begin 'STEPPY_DB may name the PostgreSQL store too'
+STEPPY_DB="$STEPPY_TEST_PG" run "$STEPPY" list
+expect_status 0
+expect_out_contains "$id"
+end
+
+begin 'steppy store check checks the database; store backup points to pg_dump'
+run "$STEPPY" store check --db "$STEPPY_TEST_PG"
+expect_status 0
+expect_out_contains ': ok (schema 1'
+run "$STEPPY" store backup --db "$STEPPY_TEST_PG" "$tmp/copy.db"
+expect_status 2
+expect_err_contains 'pg_dump'
+[ ! -e "$tmp/copy.db" ] || problem "a backup file was written"
+end
+
+begin 'an unreachable URL fails clearly, without its password, and makes no file'
+run "$STEPPY" list --db "postgresql://alice:hunter2@/steppy?host=$tmp/nowhere&connect_timeout=2"
+expect_status 2
+expect_err_contains 'cannot connect to PostgreSQL at postgresql://alice:****@'
+expect_err_lacks 'hunter2'
+run "$STEPPY" run --db "postgres://bob:hunter2@/steppy?host=$tmp/nowhere&connect_timeout=2" plan.yaml
+[ "$status" -ne 0 ] || problem "run succeeded without a database"
+expect_err_lacks 'hunter2'
+[ ! -e "$tmp/postgresql:" ] && [ ! -e "$tmp/postgres:" ] || problem "a file was created"
+end
+
+begin 'a database without steppy schema is refused by commands that only read'
+pg_psql 'CREATE DATABASE other' >/dev/null
+other=$(printf '%s' "$STEPPY_TEST_PG" | sed 's|:///steppy?|:///other?|')
+run "$STEPPY" list --db "$other"
+expect_status 2
+expect_err_contains 'not a steppy store'
+end
+
+finish
