@@ -266,14 +266,22 @@ static int session_setup(struct pg_store *st, struct strbuf *err)
 
 /*
  * Makes sure the connection works before a call: a connection found broken
- * (the server restarted) is reset once; the statements are prepared again
+ * (the server restarted, or a statement failed on a lost connection) is
+ * reset once; the statements are prepared again
  * and store_data_version() moves (notifications may have been missed).
  * Returns 0, or SP_ESTORE with the reason.
  */
 static int ready(struct pg_store *st, struct strbuf *err)
 {
-	if (PQstatus(st->conn) == CONNECTION_OK)
-		return 0;
+	/* Reading what waits on the socket (a non-blocking read) finds a
+	 * connection the server closed meanwhile (a restart says goodbye)
+	 * before a statement is lost on it. */
+	if (PQstatus(st->conn) == CONNECTION_OK && PQconsumeInput(st->conn) != 0) {
+		drain_notifies(st);
+		/* the goodbye message came first: the second read meets the end */
+		if (PQconsumeInput(st->conn) != 0 && PQstatus(st->conn) == CONNECTION_OK)
+			return 0;
+	}
 	forget_prepared(st);
 	PQreset(st->conn);
 	st->version++;

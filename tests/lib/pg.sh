@@ -2,8 +2,9 @@
 #
 #   pg_start      starts one in a new temporary directory and exports
 #                 STEPPY_TEST_PG (postgresql:///steppy?host=DIR&user=steppy,
-#                 a database made for the tests) and STEPPY_TEST_PG_RESTART
-#                 (a shell command that restarts it); returns 77 after printing
+#                 a database made for the tests) and STEPPY_TEST_PG_CTL
+#                 (its pg_ctl command, to which tests add stop, start);
+#                 returns 77 after printing
 #                 "skipped: no PostgreSQL" when the binaries are missing,
 #                 unless CI is set (then missing PostgreSQL is an error, 1)
 #   pg_require    pg_start, or exit with its status (77: skipped)
@@ -49,10 +50,12 @@ pg_start() {
         cat "$PG_DIR/initdb.log" >&2
         return 1
     fi
+    # In the configuration, so that a plain pg_ctl start/restart keeps them.
+    printf "listen_addresses = ''\nunix_socket_directories = '%s'\nfsync = on\n" "$PG_DIR" |
+        pg_as tee -a "$PG_DIR/data/postgresql.conf" >/dev/null || return 1
     trap 'pg_stop' EXIT
     trap 'exit 130' INT TERM
     if ! pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-c listen_addresses='' -c unix_socket_directories='$PG_DIR' -c fsync=on" \
         start >/dev/null 2>&1; then
         echo "error: PostgreSQL did not start:" >&2
         cat "$PG_DIR/server.log" >&2
@@ -61,14 +64,14 @@ pg_start() {
     "$PG_BIN/psql" -q -h "$PG_DIR" -U steppy -d postgres -c 'CREATE DATABASE steppy' \
         >/dev/null || return 1
     STEPPY_TEST_PG="postgresql:///steppy?host=$PG_DIR&user=steppy"
-    # For tests in other languages (tests/unit/test-store.c): the command
-    # that restarts this server (pg_ctl keeps the options of the start).
+    # For tests in other languages (tests/unit/test-store.c): pg_ctl for
+    # this server, as its user; they add "stop -m fast", "start" ...
     pg_prefix=""
     if [ "$(id -u)" -eq 0 ]; then
         pg_prefix="setpriv --reuid=${PG_USER:-nobody} --regid=$(id -g "${PG_USER:-nobody}") --clear-groups --"
     fi
-    STEPPY_TEST_PG_RESTART="$pg_prefix $PG_BIN/pg_ctl -D $PG_DIR/data -l $PG_DIR/server.log -w -t 60 -m fast restart >/dev/null 2>&1"
-    export STEPPY_TEST_PG STEPPY_TEST_PG_RESTART
+    STEPPY_TEST_PG_CTL="$pg_prefix $PG_BIN/pg_ctl -D $PG_DIR/data -l $PG_DIR/server.log -w -t 60"
+    export STEPPY_TEST_PG STEPPY_TEST_PG_CTL
 }
 
 pg_require() {
@@ -79,7 +82,6 @@ pg_require() {
 
 pg_restart() {
     pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 -m fast \
-        -o "-c listen_addresses='' -c unix_socket_directories='$PG_DIR' -c fsync=on" \
         restart >/dev/null 2>&1
 }
 
