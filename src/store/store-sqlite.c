@@ -598,9 +598,12 @@ static int update_projection(struct sq_store *st, const struct store_append_item
 	return r;
 }
 
-static int check_lease(struct sq_store *st, const char *id, const char *owner, struct strbuf *err)
+/* The lease of an append: owner's, and not expired at now. */
+static int check_lease(struct sq_store *st, const char *id, const char *owner, int64_t now,
+                       struct strbuf *err)
 {
-	sqlite3_stmt *stmt = prepare(st, "SELECT owner FROM leases WHERE execution_id = ?", err);
+	sqlite3_stmt *stmt =
+	    prepare(st, "SELECT owner, expires_ms FROM leases WHERE execution_id = ?", err);
 	if (!stmt)
 		return SP_ESTORE;
 	bind_text(stmt, 1, id);
@@ -609,6 +612,13 @@ static int check_lease(struct sq_store *st, const char *id, const char *owner, s
 	    strcmp((const char *)sqlite3_column_text(stmt, 0), owner) != 0) {
 		if (err)
 			strbuf_addf(err, "this process no longer holds execution %s", id);
+		r = SP_ECONFLICT;
+	} else if (sqlite3_column_int64(stmt, 1) < now) {
+		if (err)
+			strbuf_addf(err,
+			            "the lease of execution %s expired; this process must take it "
+			            "again",
+			            id);
 		r = SP_ECONFLICT;
 	}
 	sqlite3_finalize(stmt);
@@ -710,7 +720,7 @@ static int sq_append(struct store *base, const char *owner, int64_t now,
 	for (size_t i = 0; i < nitems && r == 0; i++) {
 		if (items[i].nevents == 0)
 			continue;
-		r = check_lease(st, items[i].id, owner, err);
+		r = check_lease(st, items[i].id, owner, now, err);
 		if (r == 0)
 			r = insert_events(st, &items[i], err);
 		if (r == 0)

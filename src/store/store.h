@@ -13,14 +13,54 @@
  * processes ask the owner for changes (approve, reject, abort, retry)
  * through the inbox; the owner applies them and records the outcome.
  *
- * The implementation is SQLite (store-sqlite.c) in WAL mode with
- * synchronous=FULL: an append that returned 0 survives a crash or power
- * loss. Appends for many executions go in one transaction (group commit).
- * A PostgreSQL implementation will sit behind these same functions.
+ * Two implementations sit behind these functions (store-backend.h), chosen
+ * by the path given to store_open():
+ *  - a SQLite file (store-sqlite.c), the default: WAL mode with
+ *    synchronous=FULL, so an append that returned 0 survives a crash or
+ *    power loss; the processes sharing it run on one host;
+ *  - a PostgreSQL database (store-pg.c), for a path that starts with
+ *    postgres:// or postgresql:// (a libpq URL: user, password, host, port,
+ *    database, and parameters such as host=/socket/dir, sslmode,
+ *    connect_timeout, options=-csearch_path=SCHEMA): synchronous_commit on,
+ *    so an append that returned 0 survives a crash of the database server;
+ *    the processes sharing it may run on several machines.
+ * Appends for many executions go in one transaction (group commit) in both.
+ *
+ * Leases and fencing. A lease row names its owner (a name unique to one
+ * process: the runtime uses host:pid:random), its expiry, and, on
+ * PostgreSQL, a fence: a number from a sequence that takes a new, larger
+ * value every time the lease is taken by anyone other than its live
+ * holder (another owner, or a free, released or expired lease, even by the
+ * owner that had it), and stays while its holder renews or takes it again
+ * unexpired. The handle remembers the fence it got (store_create,
+ * store_lease_take); store_append locks each lease row (FOR UPDATE) and
+ * requires, in the transaction that writes, the owner, an expiry not
+ * before now, and the handle's fence. So a process paused past its lease
+ * (SIGSTOP, a long stall, a network partition) cannot append once another
+ * took over, nor through another handle under the same owner name; if it
+ * takes the lease back after the other let go, it gets a new fence, and its
+ * stale copy still cannot write: events continue the stored history only
+ * (the projection's last_seq must be the item's first seq - 1). SQLite
+ * serializes every write and checks the owner and the history's next
+ * number; it has no fence (one host, one file lock).
+ *
+ * Clocks. Expiry compares with the caller's now (wall clock, ms), as the
+ * lease was given with the caller's now + ttl: the processes sharing a
+ * store need synchronized clocks (NTP). A skewed clock makes a takeover
+ * come early or late, never an append by two owners: safety rests on the
+ * row lock, the owner and the fence, not on time. (The database's clock
+ * would need a round trip for every decision and makes tests unable to
+ * set the time.)
  *
  * Errors: functions return 0 or a negative SP_E* code and describe the
- * problem in err when it is not NULL. Strings returned in structs are owned
- * by the struct (free with the matching _release function).
+ * problem in err when it is not NULL; a message never shows a password of
+ * the URL (store_display_name). A PostgreSQL connection that was lost (the
+ * server restarted, the network failed) fails the call in which it is
+ * found with SP_ESTORE and is opened again at the next call; a connection
+ * the server closed while idle is noticed and reopened before a call sends
+ * anything. Strings returned in structs are owned by the struct (free with
+ * the matching _release function). A handle is used by one thread at a
+ * time.
  */
 #ifndef STEPPY_STORE_STORE_H
 #define STEPPY_STORE_STORE_H
@@ -41,23 +81,32 @@ bool store_is_url(const char *path);
 char *store_display_name(const char *path);
 
 /*
- * Opens (creating if needed) the store at path; sets *ret. Several processes
- * may open and create the same new store at once: the steps where SQLite
- * answers "busy" without waiting (switching a new file to WAL, creating the
- * schema) are retried with backoff for up to 10 s.
+ * Opens (creating if needed) the store at path (a file, or a PostgreSQL
+ * URL); sets *ret. Several processes may open and create the same new
+ * store at once: the steps where SQLite answers "busy" without waiting
+ * (switching a new file to WAL, creating the schema) are retried with
+ * backoff for up to 10 s; PostgreSQL creates or migrates its schema under
+ * a transaction-level advisory lock, so concurrent openers take turns. A
+ * PostgreSQL connection gets connect_timeout 10 s (unless the URL says
+ * otherwise), statement_timeout 10 s and lock_timeout 10 s.
  */
 int store_open(const char *path, struct store **ret, struct strbuf *err);
 /* store_open() of a store that exists already: SP_ENOENT ("no store at
  * PATH") if there is no file, which is then not created; SP_ESTORE ("not a
- * steppy store") for a file without steppy's schema (an empty file, another
- * program's database), to which nothing is written. For commands that only
- * read or ask. */
+ * steppy store") for a file or database without steppy's schema (an empty
+ * file, another program's database), to which nothing is written. For
+ * commands that only read or ask. */
 int store_open_existing(const char *path, struct store **ret, struct strbuf *err);
-/* Checks the file's integrity (PRAGMA quick_check): 0, or SP_ESTORE with
- * what is wrong and the file's name in err. Reads the whole file. */
+/* Checks the store: 0, or SP_ESTORE with what is wrong and the store's
+ * name in err. SQLite: the file's integrity (PRAGMA quick_check; reads the
+ * whole file). PostgreSQL: the schema version is this steppy's, every
+ * table is there, every history runs 1..n without a gap and every
+ * execution row agrees with its history's last event (reads every event
+ * number; the database checks its own pages). */
 int store_check(struct store *st, struct strbuf *err);
-/* The schema version of the store's file (*ret_version) and the newest this
- * steppy knows (*ret_known). Opening migrates an older store forward and
+/* The schema version of the store (*ret_version) and the newest this
+ * steppy knows (*ret_known); SQLite files and PostgreSQL databases are
+ * numbered apart. Opening migrates an older store forward and
  * refuses (SP_ESTORE, "written by a newer steppy") a newer one, so an open
  * store has *ret_version == *ret_known. Returns 0 or SP_ESTORE. */
 int store_schema_version(struct store *st, int *ret_version, int *ret_known, struct strbuf *err);
@@ -68,7 +117,8 @@ int store_schema_version(struct store *st, int *ret_version, int *ret_known, str
  * must not exist unless force, and is never followed if it is a symbolic
  * link. The secret key file (store_set_key_file) is not part of the copy.
  * Returns 0, SP_EINVAL (path exists, is a link or not a file: err says),
- * SP_EIO or SP_ESTORE.
+ * SP_EIO or SP_ESTORE. A PostgreSQL store is not copied: SP_EINVAL, and
+ * err says to use pg_dump.
  */
 int store_backup(struct store *st, const char *path, bool force, struct strbuf *err);
 /* Closes the store; accepts NULL. */
@@ -114,17 +164,21 @@ struct store_append_item {
 
 /*
  * Creates an execution row (status RUNNING) with its first events, in one
- * transaction, and takes its lease for owner. Fails with SP_ECONFLICT if the
- * id exists.
+ * transaction, and takes its lease for owner (a new fence, remembered by
+ * this handle). Fails with SP_ECONFLICT if the id exists. PostgreSQL holds
+ * UTF-8 text only: an id or any text that is not UTF-8 fails (SP_ESTORE).
  */
 int store_create(struct store *st, const struct exec_row *row, const char *owner, int64_t now,
                  int64_t lease_ms, const struct store_append_item *first, struct strbuf *err);
 
 /*
  * Appends events of several executions in one transaction. Each execution's
- * lease must be held by owner and unexpired at now; otherwise nothing at all
- * is written and SP_ECONFLICT is returned. Inbox commands listed in done_ids
- * are marked done in the same transaction with their results.
+ * lease must be held by owner (PostgreSQL: also unexpired at now, with the
+ * fence this handle got; see "Leases and fencing" above), and each item's
+ * first seq must follow the stored history; otherwise nothing at all is
+ * written and SP_ECONFLICT is returned. Inbox commands listed in done_ids
+ * are marked done in the same transaction with their results. Items
+ * without events are skipped.
  */
 int store_append(struct store *st, const char *owner, int64_t now,
                  const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
@@ -149,11 +203,13 @@ int store_list(struct store *st, const char *status, int limit, int offset,
 /*
  * Takes the lease of an execution for owner until now + ttl_ms, if it is free,
  * expired, already owner's, or held by a process of this host that no longer
- * exists. Returns 0, or SP_EBUSY (held by a live owner; err names it).
+ * exists. On PostgreSQL the handle remembers the lease's fence (a new one
+ * unless owner renews its own live lease). Returns 0, or SP_EBUSY (held by
+ * a live owner; err names it).
  */
 int store_lease_take(struct store *st, const char *id, const char *owner, int64_t now,
                      int64_t ttl_ms, struct strbuf *err);
-/* Extends every lease owner holds to now + ttl_ms. */
+/* Extends every lease owner holds to now + ttl_ms (fences unchanged). */
 int store_lease_renew(struct store *st, const char *owner, int64_t now, int64_t ttl_ms,
                       struct strbuf *err);
 /* Gives a lease up. */
@@ -270,10 +326,21 @@ int store_personal_link_use(struct store *st, const unsigned char hash[32], bool
 void personal_link_release(struct personal_link *pl);
 
 /* How long a write waits for another process's write lock before failing
- * (SQLite's busy timeout); 10 s after store_open(). */
+ * (SQLite's busy timeout; PostgreSQL's lock_timeout, with statement_timeout
+ * 10 s or ms if longer); 10 s after store_open(). */
 void store_busy_timeout(struct store *st, int ms);
 
-/* A number that changes whenever another connection commits (PRAGMA data_version). */
+/*
+ * A number that changes whenever another connection commits. SQLite: PRAGMA
+ * data_version (any commit). PostgreSQL: a count of the NOTIFY steppy
+ * messages of other connections, which every transaction that writes
+ * histories or the inbox sends (payload: the execution id, or "" for
+ * several); the first call starts LISTEN on this handle, later calls read
+ * what arrived without waiting. It also moves when the connection was
+ * reopened (messages may have been missed). Only "changed or not" means
+ * anything; call it regularly on a handle that uses it (unread messages
+ * hold PostgreSQL's notification queue).
+ */
 int64_t store_data_version(struct store *st);
 
 #endif

@@ -232,6 +232,16 @@ static void test_leases(void **state)
 	assert_int_equal(store_append(st, "owner-a", 40001, &it, 1, NULL, NULL, 0, &err),
 	                 SP_ECONFLICT);
 	assert_int_equal(store_append(st, "owner-b", 40001, &it, 1, NULL, NULL, 0, &err), 0);
+	/* An expired lease is no lease, even for its owner. */
+	struct event_list late = events_from(4, 1);
+	struct store_append_item it2 = {
+		.id = "lease1", .events = late.items, .nevents = 1, .status = "RUNNING"
+	};
+	strbuf_reset(&err);
+	assert_int_equal(store_append(st, "owner-b", 70001, &it2, 1, NULL, NULL, 0, &err),
+	                 SP_ECONFLICT);
+	assert_non_null(strstr(err.buf, "expired"));
+	event_list_release(&late);
 	/* Renewal keeps it; release frees it. */
 	assert_int_equal(store_lease_renew(st, "owner-b", 60000, 30000, &err), 0);
 	assert_int_equal(store_lease_take(st, "lease1", "owner-c", 80000, 30000, &err), SP_EBUSY);
@@ -831,16 +841,15 @@ static void test_pg_fencing(void **state)
 	assert_non_null(strstr(err.buf, "changed hands"));
 	assert_int_equal(last_seq_of(a, "fence1"), 3);
 	assert_int_equal(append_as(a2, "fence1", "node-a", 90002, 4, &err), 0);
-	/* An expired lease is no lease, even for its owner. */
-	strbuf_reset(&err);
-	assert_int_equal(append_as(a2, "fence1", "node-a", 130000, 5, &err), SP_ECONFLICT);
-	assert_non_null(strstr(err.buf, "expired"));
 	/* Renewing a live lease keeps the fence. */
 	assert_int_equal(store_lease_take(a2, "fence1", "node-a", 130001, 30000, &err), 0);
 	assert_int_equal(store_lease_renew(a2, "node-a", 140000, 30000, &err), 0);
+	assert_int_equal(store_lease_take(a, "fence1", "node-a", 140000, 30000, &err), 0);
+	assert_int_equal(append_as(a, "fence1", "node-a", 140001, 5, &err), 0);
+	assert_int_equal(append_as(a2, "fence1", "node-a", 140001, 6, &err), 0);
 	assert_int_equal(store_lease_take(a2, "fence1", "node-a", 140001, 30000, &err), 0);
-	assert_int_equal(append_as(a2, "fence1", "node-a", 140002, 5, &err), 0);
-	assert_int_equal(last_seq_of(a2, "fence1"), 5);
+	assert_int_equal(append_as(a2, "fence1", "node-a", 140002, 7, &err), 0);
+	assert_int_equal(last_seq_of(a2, "fence1"), 7);
 	store_close(b);
 	store_close(a2);
 	strbuf_release(&err);
