@@ -687,10 +687,11 @@ static int pg_backup(struct store *base, const char *path, bool force, struct st
 	(void)path;
 	(void)force;
 	if (err)
-		strbuf_addf(err,
-		            "%s is a PostgreSQL store: back it up with pg_dump (docs/operations.md, "
-		            "\"PostgreSQL store\"); steppy store backup copies SQLite stores",
-		            pg(base)->display);
+		strbuf_addf(
+		    err,
+		    "%s is a PostgreSQL store: back it up with pg_dump (docs/operations.md, "
+		    "\"PostgreSQL store\"); steppy store backup copies SQLite stores",
+		    pg(base)->display);
 	return SP_EINVAL;
 }
 
