@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The PostgreSQL schema's version (meta key "schema"), numbered apart from
@@ -48,6 +49,8 @@
 #define CONNECT_TIMEOUT_S "10"
 #define FENCE_BUCKETS     1024
 #define MAX_PARAMS        12
+/* A handle that has not asked for the data version this long stops listening. */
+#define UNLISTEN_AFTER_MS 10000
 
 /* A fence this handle got for an execution (store_lease_take, store_create). */
 struct fence {
@@ -62,11 +65,19 @@ struct pg_store {
 	char *display;    /* the URL with its password masked, for messages */
 	int lock_timeout; /* ms, store_busy_timeout() */
 	bool listening;   /* LISTEN steppy was sent (store_data_version) */
+	int64_t listened; /* CLOCK_MONOTONIC ms of the last store_data_version() */
 	int64_t version;  /* store_data_version(): bumped per foreign notification */
 	char **prepared;  /* statement "sN" on this connection is prepared[N] */
 	size_t nprepared;
 	struct fence **fences; /* FENCE_BUCKETS chains, allocated at the first lease */
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static struct pg_store *pg(struct store *st)
 {
@@ -279,8 +290,16 @@ static int ready(struct pg_store *st, struct strbuf *err)
 	if (PQstatus(st->conn) == CONNECTION_OK && PQconsumeInput(st->conn) != 0) {
 		drain_notifies(st);
 		/* the goodbye message came first: the second read meets the end */
-		if (PQconsumeInput(st->conn) != 0 && PQstatus(st->conn) == CONNECTION_OK)
+		if (PQconsumeInput(st->conn) != 0 && PQstatus(st->conn) == CONNECTION_OK) {
+			/* A handle that stopped asking for the data version (a live
+			 * stream's, back in a pool) stops listening: unread
+			 * notifications would hold the server's queue. */
+			if (st->listening && mono_ms() - st->listened > UNLISTEN_AFTER_MS &&
+			    PQtransactionStatus(st->conn) == PQTRANS_IDLE &&
+			    simple(st, "UNLISTEN steppy", NULL) == 0)
+				st->listening = false;
 			return 0;
+		}
 	}
 	forget_prepared(st);
 	PQreset(st->conn);
@@ -697,34 +716,217 @@ static int pg_backup(struct store *base, const char *path, bool force, struct st
 
 /* ---- histories ----------------------------------------------------------------- */
 
-static int insert_events(struct pg_store *st, const struct store_append_item *it,
-                         struct strbuf *err)
+/*
+ * The statements of a write, run one by one (immediate) or sent together
+ * in libpq's pipeline mode and read back at once (pipelined: one round
+ * trip for a whole group commit, where one by one costs three per
+ * execution). Each statement says how its result is judged; the first
+ * failure is kept and the rest of a pipeline is aborted by the server.
+ */
+enum check {
+	CHECK_OK,       /* succeeds */
+	CHECK_PREPARED, /* a statement prepared in the pipeline */
+	CHECK_LEASE,    /* the lease row of id: owner's, unexpired, this handle's fence */
+	CHECK_EVENT,    /* an event insert: a duplicate is a conflict */
+	CHECK_ONE_ROW,  /* a projection update: exactly one row */
+};
+
+struct sent {
+	enum check check;
+	const char *id; /* borrowed: the caller's item */
+	int64_t seq;
+	const char *what;
+	size_t prepared; /* CHECK_PREPARED: its index in st->prepared */
+};
+
+struct batch {
+	struct pg_store *st;
+	bool pipelined;
+	const char *owner; /* CHECK_LEASE */
+	int64_t now;
+	struct sent *q; /* pipelined: what was sent, in order */
+	size_t n;
+	int r; /* the first failure, or 0 */
+	struct strbuf *err;
+};
+
+static int lease_verdict(struct batch *b, const char *id, const PGresult *res)
 {
-	int r = 0;
-	for (size_t i = 0; i < it->nevents && r == 0; i++) {
+	int64_t mine = fence_of(b->st, id);
+	struct strbuf *err = b->err;
+	if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), b->owner) != 0) {
+		if (err)
+			strbuf_addf(err, "this process no longer holds execution %s", id);
+		return SP_ECONFLICT;
+	}
+	if (get_int(res, 0, 1) < b->now) {
+		if (err)
+			strbuf_addf(err,
+			            "the lease of execution %s expired; this process must take it "
+			            "again",
+			            id);
+		return SP_ECONFLICT;
+	}
+	if (get_int(res, 0, 2) != mine) {
+		if (err)
+			strbuf_addf(err,
+			            "execution %s changed hands since this process took it (fence "
+			            "%lld, now %lld)",
+			            id, (long long)mine, (long long)get_int(res, 0, 2));
+		return SP_ECONFLICT;
+	}
+	return 0;
+}
+
+/* Judges one statement's result: 0 or the failure (err filled). */
+static int verdict(struct batch *b, const struct sent *s, PGresult *res)
+{
+	ExecStatusType status = PQresultStatus(res);
+	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (s->check == CHECK_PREPARED)
+			b->st->prepared[s->prepared][0] = '\0'; /* never matched again */
+		if (state && !strcmp(state, "23505") && s->check == CHECK_EVENT) {
+			if (b->err)
+				strbuf_addf(b->err, "event %lld of %s was already recorded",
+				            (long long)s->seq, s->id);
+			return SP_ECONFLICT;
+		}
+		return pq_error(b->st, res, s->what, b->err);
+	}
+	if (s->check == CHECK_LEASE)
+		return lease_verdict(b, s->id, res);
+	if (s->check == CHECK_ONE_ROW && affected(res) != 1) {
+		if (b->err)
+			strbuf_addf(b->err, "execution %s changed under us", s->id);
+		return SP_ECONFLICT;
+	}
+	return 0;
+}
+
+static void batch_queue(struct batch *b, struct sent s)
+{
+	b->q = xreallocarray(b->q, b->n + 1, sizeof(*b->q));
+	b->q[b->n++] = s;
+}
+
+/* Runs (or sends) sql with p, judged by check. */
+static void batch_add(struct batch *b, const char *sql, const struct params *p, enum check check,
+                      const char *id, int64_t seq, const char *what)
+{
+	if (b->r < 0)
+		return;
+	struct pg_store *st = b->st;
+	struct sent s = { .check = check, .id = id, .seq = seq, .what = what };
+	char name[24];
+	if (!b->pipelined) {
+		if (!statement(st, sql, name, what, b->err)) {
+			b->r = SP_ESTORE;
+			return;
+		}
+		PGresult *res = PQexecPrepared(st->conn, name, p ? p->n : 0, p ? p->v : NULL,
+		                               p ? p->len : NULL, p ? p->fmt : NULL, 0);
+		drain_notifies(st);
+		b->r = verdict(b, &s, res);
+		PQclear(res);
+		return;
+	}
+	size_t i;
+	for (i = 0; i < st->nprepared && strcmp(st->prepared[i], sql) != 0; i++)
+		;
+	snprintf(name, sizeof(name), "s%zu", i);
+	if (i == st->nprepared) {
+		if (!PQsendPrepare(st->conn, name, sql, 0, NULL)) {
+			b->r = pq_error(st, NULL, what, b->err);
+			return;
+		}
+		st->prepared =
+		    xreallocarray(st->prepared, st->nprepared + 1, sizeof(*st->prepared));
+		st->prepared[st->nprepared++] = xstrdup(sql);
+		batch_queue(b,
+		            (struct sent){ .check = CHECK_PREPARED, .what = what, .prepared = i });
+	}
+	if (!PQsendQueryPrepared(st->conn, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+	                         p ? p->fmt : NULL, 0)) {
+		b->r = pq_error(st, NULL, what, b->err);
+		return;
+	}
+	batch_queue(b, s);
+}
+
+/* Pipelined: sends the sync and reads every result in order, judging each
+ * until the first failure. Returns b->r. */
+static int batch_finish(struct batch *b)
+{
+	struct pg_store *st = b->st;
+	if (b->pipelined) {
+		bool synced = PQpipelineSync(st->conn) == 1;
+		if (!synced && b->r == 0)
+			b->r = pq_error(st, NULL, "committing", b->err);
+		for (size_t i = 0; i < b->n && synced; i++) {
+			PGresult *res = PQgetResult(st->conn);
+			if (!res) {
+				if (b->r == 0)
+					b->r = pq_error(st, NULL, b->q[i].what, b->err);
+				synced = false;
+				break;
+			}
+			if (b->r == 0)
+				b->r = verdict(b, &b->q[i], res);
+			PQclear(res);
+			while ((res = PQgetResult(st->conn)) != NULL) /* the end of this one */
+				PQclear(res);
+		}
+		PGresult *res;
+		while (synced && (res = PQgetResult(st->conn)) != NULL) { /* the sync */
+			bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+			PQclear(res);
+			if (sync)
+				break;
+		}
+		PQexitPipelineMode(st->conn);
+		drain_notifies(st);
+	}
+	free(b->q);
+	b->q = NULL;
+	b->n = 0;
+	return b->r;
+}
+
+#define SQL_SEALED                                                                                 \
+	"INSERT INTO sealed_secrets (execution_id, box) VALUES ($1::text, $2::bytea) ON CONFLICT " \
+	"(execution_id) DO UPDATE SET box = EXCLUDED.box"
+#define SQL_EVENT                                                                                  \
+	"INSERT INTO events (execution_id, seq, time_ms, type, stage, step, attempt, data) "       \
+	"VALUES "                                                                                  \
+	"($1::text, $2::bigint, $3::bigint, $4::text, $5::int, $6::int, $7::int, $8::text)"
+#define SQL_PROJECTION                                                                             \
+	"UPDATE executions SET status = $1::text, updated_ms = $2::bigint, last_seq = "            \
+	"$3::bigint, "                                                                             \
+	"next_due_ms = $4::bigint, waiting = $5::text WHERE id = $6::text AND last_seq = "         \
+	"$7::bigint"
+#define SQL_LEASE_CHECK                                                                            \
+	"SELECT owner, expires_ms, fence FROM leases WHERE execution_id = $1::text FOR UPDATE"
+
+/* The events of an item (secrets of an ExecutionStarted sealed first). */
+static void add_events(struct batch *b, const struct store_append_item *it)
+{
+	for (size_t i = 0; i < it->nevents && b->r == 0; i++) {
 		const struct event *e = &it->events[i];
 		json_t *sealed_copy = NULL;
 		if (e->type == EV_EXECUTION_STARTED) {
 			unsigned char *box = NULL;
 			size_t box_len = 0;
-			r = store_secrets_seal(&st->base.key, it->id, e->data, &sealed_copy, &box,
-			                       &box_len, err);
-			if (r == 0 && box) {
+			b->r = store_secrets_seal(&b->st->base.key, it->id, e->data, &sealed_copy,
+			                          &box, &box_len, b->err);
+			if (b->r == 0 && box) {
 				struct params p = { 0 };
 				p_text(&p, it->id);
 				p_bytes(&p, box, box_len);
-				r = run(
-				    st,
-				    "INSERT INTO sealed_secrets (execution_id, box) VALUES "
-				    "($1::text, $2::bytea) ON CONFLICT (execution_id) DO UPDATE "
-				    "SET box = EXCLUDED.box",
-				    &p, NULL, "recording sealed secrets", err);
+				batch_add(b, SQL_SEALED, &p, CHECK_OK, it->id, 0,
+				          "recording sealed secrets");
 			}
 			free(box);
-			if (r < 0) {
-				json_decref(sealed_copy);
-				break;
-			}
 		}
 		char *data = json_dumps(sealed_copy ? sealed_copy : e->data,
 		                        JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -738,87 +940,25 @@ static int insert_events(struct pg_store *st, const struct store_append_item *it
 		p_int(&p, e->step);
 		p_int(&p, e->attempt);
 		p_text(&p, data ? data : "{}");
-		r = run(
-		    st,
-		    "INSERT INTO events (execution_id, seq, time_ms, type, stage, step, attempt, "
-		    "data) VALUES ($1::text, $2::bigint, $3::bigint, $4::text, $5::int, $6::int, "
-		    "$7::int, $8::text)",
-		    &p, NULL, "recording an event", err);
+		batch_add(b, SQL_EVENT, &p, CHECK_EVENT, it->id, e->seq, "recording an event");
 		free(data);
-		if (r == SP_ECONFLICT && err)
-			strbuf_addf(err, "event %lld of %s was already recorded", (long long)e->seq,
-			            it->id);
 	}
-	return r;
 }
 
-static int update_projection(struct pg_store *st, const struct store_append_item *it, int64_t now,
-                             struct strbuf *err)
+/* The projection row after an item's events: from last_seq = first - 1. */
+static void add_projection(struct batch *b, const struct store_append_item *it)
 {
 	if (it->nevents == 0)
-		return 0;
+		return;
 	struct params p = { 0 };
 	p_text(&p, it->status);
-	p_int(&p, now);
+	p_int(&p, b->now);
 	p_int(&p, it->events[it->nevents - 1].seq);
 	p_int(&p, it->next_due_ms);
 	p_text(&p, it->waiting);
 	p_text(&p, it->id);
 	p_int(&p, it->events[0].seq - 1);
-	PGresult *res = NULL;
-	int r = run(st,
-	            "UPDATE executions SET status = $1::text, updated_ms = $2::bigint, "
-	            "last_seq = $3::bigint, next_due_ms = $4::bigint, waiting = $5::text "
-	            "WHERE id = $6::text AND last_seq = $7::bigint",
-	            &p, &res, "updating an execution", err);
-	if (r == 0 && affected(res) != 1) {
-		if (err)
-			strbuf_addf(err, "execution %s changed under us", it->id);
-		r = SP_ECONFLICT;
-	}
-	PQclear(res);
-	return r;
-}
-
-/*
- * The fencing check of an append, on the lease row locked FOR UPDATE: the
- * lease must be owner's, unexpired at now, and carry the fence this handle
- * got when it took it. SP_ECONFLICT otherwise.
- */
-static int check_lease(struct pg_store *st, const char *id, const char *owner, int64_t now,
-                       struct strbuf *err)
-{
-	struct params p = { 0 };
-	p_text(&p, id);
-	PGresult *res = NULL;
-	int r = run(st,
-	            "SELECT owner, expires_ms, fence FROM leases WHERE execution_id = $1::text "
-	            "FOR UPDATE",
-	            &p, &res, "checking a lease", err);
-	if (r < 0)
-		return r;
-	int64_t mine = fence_of(st, id);
-	if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), owner) != 0) {
-		if (err)
-			strbuf_addf(err, "this process no longer holds execution %s", id);
-		r = SP_ECONFLICT;
-	} else if (get_int(res, 0, 1) < now) {
-		if (err)
-			strbuf_addf(err,
-			            "the lease of execution %s expired; this process must take "
-			            "it again",
-			            id);
-		r = SP_ECONFLICT;
-	} else if (get_int(res, 0, 2) != mine) {
-		if (err)
-			strbuf_addf(err,
-			            "execution %s changed hands since this process took it (fence "
-			            "%lld, now %lld)",
-			            id, (long long)mine, (long long)get_int(res, 0, 2));
-		r = SP_ECONFLICT;
-	}
-	PQclear(res);
-	return r;
+	batch_add(b, SQL_PROJECTION, &p, CHECK_ONE_ROW, it->id, 0, "updating an execution");
 }
 
 static int pg_create(struct store *base, const struct exec_row *row, const char *owner, int64_t now,
@@ -860,10 +1000,10 @@ static int pg_create(struct store *base, const struct exec_row *row, const char 
 	}
 	int64_t fence = r == 0 ? get_int(res, 0, 0) : 0;
 	PQclear(res);
-	if (r == 0)
-		r = insert_events(st, first, err);
-	if (r == 0)
-		r = update_projection(st, first, now, err);
+	struct batch b = { .st = st, .owner = owner, .now = now, .r = r, .err = err };
+	add_events(&b, first);
+	add_projection(&b, first);
+	r = batch_finish(&b);
 	if (r == 0)
 		r = notify(st, row->id, err);
 	r = finish(st, r, err);
@@ -877,33 +1017,39 @@ static int pg_append(struct store *base, const char *owner, int64_t now,
                      const char *const *done_results, size_t ndone, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = begin(st, err);
+	int r = ready(st, err);
 	if (r < 0)
 		return r;
+	if (PQenterPipelineMode(st->conn) != 1)
+		return pq_error(st, NULL, "starting a transaction", err);
+	struct batch b = { .st = st, .pipelined = true, .owner = owner, .now = now, .err = err };
+	batch_add(&b, "BEGIN", NULL, CHECK_OK, NULL, 0, "starting a transaction");
 	const char *one = NULL; /* the notification's payload: the one execution */
 	size_t written = 0;
-	for (size_t i = 0; i < nitems && r == 0; i++) {
+	for (size_t i = 0; i < nitems; i++) {
 		if (items[i].nevents == 0)
 			continue;
 		one = written++ ? "" : items[i].id;
-		r = check_lease(st, items[i].id, owner, now, err);
-		if (r == 0)
-			r = insert_events(st, &items[i], err);
-		if (r == 0)
-			r = update_projection(st, &items[i], now, err);
+		struct params p = { 0 };
+		p_text(&p, items[i].id);
+		batch_add(&b, SQL_LEASE_CHECK, &p, CHECK_LEASE, items[i].id, 0, "checking a lease");
+		add_events(&b, &items[i]);
+		add_projection(&b, &items[i]);
 	}
-	for (size_t i = 0; i < ndone && r == 0; i++) {
+	for (size_t i = 0; i < ndone; i++) {
 		struct params p = { 0 };
 		p_int(&p, now);
 		p_text(&p, done_results[i]);
 		p_int(&p, done_ids[i]);
-		r = run(st,
-		        "UPDATE inbox SET done_ms = $1::bigint, result = $2::text WHERE id = "
-		        "$3::bigint",
-		        &p, NULL, "answering a command", err);
+		batch_add(&b,
+		          "UPDATE inbox SET done_ms = $1::bigint, result = $2::text WHERE id = "
+		          "$3::bigint",
+		          &p, CHECK_OK, NULL, 0, "answering a command");
 	}
-	if (r == 0)
-		r = notify(st, one, err);
+	struct params p = { 0 };
+	p_text(&p, one ? one : "");
+	batch_add(&b, "SELECT pg_notify('steppy', $1::text)", &p, CHECK_OK, NULL, 0, "notifying");
+	r = batch_finish(&b);
 	return finish(st, r, err);
 }
 
@@ -1631,6 +1777,7 @@ static int64_t pg_data_version(struct store *base)
 	struct pg_store *st = pg(base);
 	if (ready(st, NULL) < 0)
 		return st->version;
+	st->listened = mono_ms();
 	if (!st->listening) {
 		st->listening = true;
 		if (simple(st, "LISTEN steppy", NULL) < 0)
