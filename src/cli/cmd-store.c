@@ -3,9 +3,10 @@
  *
  *   steppy store backup [--force] FILE   a consistent copy while servers run
  *   steppy store check                   integrity and schema version
+ *   steppy store migrate [--force] FILE URL   a SQLite store into PostgreSQL
  *
- * Both go through store.h (store_backup, store_check,
- * store_schema_version); this file only parses options and decides what to
+ * All go through store.h (store_backup, store_check,
+ * store_schema_version, store_copy); this file only parses options and decides what to
  * print and which exit status to give.
  */
 #include "cli/cli.h"
@@ -18,6 +19,7 @@
 const char store_help[] =
     "usage: steppy store backup [--db PATH] [--force] FILE\n"
     "       steppy store check [--db PATH]\n"
+    "       steppy store migrate [--force] SQLITE_FILE URL\n"
     "\n"
     "backup writes a consistent copy of the store to FILE (mode 0600) while\n"
     "other steppy processes, a running steppy serve too, go on writing. FILE\n"
@@ -28,9 +30,15 @@ const char store_help[] =
     "check reads the whole store, checks its integrity and prints its schema\n"
     "version. A store written by a newer steppy is refused, never changed.\n"
     "\n"
+    "migrate copies every release of the SQLite store SQLITE_FILE, with its\n"
+    "history, inbox, links, sealed secrets and settings, into the PostgreSQL\n"
+    "store URL (postgres://...), in one transaction. Stop the steppy processes\n"
+    "of SQLITE_FILE first. URL must hold no release unless --force.\n"
+    "\n"
     "options:\n"
     "  --db PATH   the store (default: $STEPPY_DB, else as for steppy run)\n"
-    "  --force     backup: replace FILE if it exists\n"
+    "  --force     backup: replace FILE if it exists; migrate: copy into a\n"
+    "              store that holds releases (what is there stays)\n"
     "  -h, --help  show this help\n"
     "\n"
     "exit status: 0 done (check: the store is sound), 1 the store is damaged,\n"
@@ -90,6 +98,37 @@ static int store_backup_cmd(const char *db, const char *file, bool force)
 	return code;
 }
 
+/* `store migrate`: 0 copied, 1 a store cannot be read or written, 2 usage,
+ * no store, or a target that holds releases. */
+static int store_migrate_cmd(const char *file, const char *url, bool force)
+{
+	if (store_is_url(file) || !store_is_url(url))
+		return usage_error("store migrate copies a SQLite FILE into a postgres:// or "
+		                   "postgresql:// URL (see steppy store --help)");
+	struct store *src = NULL, *dst = NULL;
+	struct strbuf err = STRBUF_INIT;
+	char *shown = store_display_name(url);
+	int code = EXIT_OK;
+	int r = store_open_existing(file, &src, &err);
+	if (r == 0)
+		r = store_open(url, &dst, &err);
+	int64_t n = 0;
+	if (r == 0)
+		r = store_copy(src, dst, force, &n, &err);
+	if (r < 0) {
+		fprintf(stderr, "steppy store migrate: %s\n", err.buf);
+		code = r == SP_ESTORE ? 1 : EXIT_USAGE;
+	} else {
+		printf("steppy store migrate: %lld release%s copied from %s into %s\n",
+		       (long long)n, n == 1 ? "" : "s", file, shown);
+	}
+	store_close(dst);
+	store_close(src);
+	free(shown);
+	strbuf_release(&err);
+	return code;
+}
+
 const struct option store_options[] = {
 	{ "force", no_argument, NULL, 'f' },
 	{ NULL, 0, NULL, 0 },
@@ -114,7 +153,14 @@ int cmd_store(int argc, char **argv, const struct cli_ctx *ctx)
 			    "store check takes no arguments (see steppy store --help)");
 		return store_check_cmd(ctx->db);
 	}
+	if (what && !strcmp(what, "migrate")) {
+		if (nargs != 2)
+			return usage_error(
+			    "store migrate takes SQLITE_FILE and URL (see steppy store --help)");
+		return store_migrate_cmd(argv[2], argv[3], force);
+	}
 	if (!what)
-		return usage_error("store needs backup or check (see steppy store --help)");
-	return usage_error("store has no \"%s\"; it has backup and check", what);
+		return usage_error(
+		    "store needs backup, check or migrate (see steppy store --help)");
+	return usage_error("store has no \"%s\"; it has backup, check and migrate", what);
 }

@@ -35,6 +35,22 @@ struct store {
 	char host[256]; /* this host's name (gethostname), for lease rows */
 };
 
+/* A table that store_copy() copies: the same name and columns in every
+ * backend's schema. */
+struct store_table {
+	const char *name;
+	const char *const *cols;
+	size_t ncols;
+	unsigned blobs;     /* bit i: column i is bytes (BLOB, BYTEA) */
+	const char *filter; /* a WHERE condition of the rows to copy, or NULL */
+};
+
+/* One column's value in a copied row: text (NUL-terminated) or bytes. */
+struct store_value {
+	const void *p; /* NULL: SQL NULL */
+	size_t len;
+};
+
 /*
  * The hooks of one backend. Each has the contract of the store.h function
  * of the same name, except where said. Every hook is set.
@@ -111,6 +127,21 @@ struct store_ops {
 	                         int64_t now, struct strbuf *err);
 	void (*busy_timeout)(struct store *st, int ms);
 	int64_t (*data_version)(struct store *st);
+
+	/* ---- store_copy() (NULL where a backend cannot be that side) ---- */
+	/* Calls fn for every row of table t (columns in t's order); stops
+	 * at fn's first error and returns it. */
+	int (*each_row)(struct store *st, const struct store_table *t,
+	                int (*fn)(const struct store_value *vals, void *arg), void *arg,
+	                struct strbuf *err);
+	/* Starts the copy into st: SP_EINVAL if st holds executions and not
+	 * force; then one transaction until copy_end. */
+	int (*copy_begin)(struct store *st, bool force, struct strbuf *err);
+	/* Inserts a row of table t (a row already there with the same key stays). */
+	int (*copy_row)(struct store *st, const struct store_table *t,
+	                const struct store_value *vals, struct strbuf *err);
+	/* Commits when r is 0 (else rolls back); returns r or the commit's error. */
+	int (*copy_end)(struct store *st, int r, struct strbuf *err);
 };
 
 extern const struct store_ops store_sqlite_ops;

@@ -1614,6 +1614,51 @@ static int sq_backup(struct store *base, const char *path, bool force, struct st
 	return r;
 }
 
+/* The SELECT of a copied table: constant names from store.c's list. */
+static void select_of(const struct store_table *t, struct strbuf *sql)
+{
+	strbuf_addstr(sql, "SELECT ");
+	for (size_t i = 0; i < t->ncols; i++)
+		strbuf_addf(sql, "%s%s", i ? ", " : "", t->cols[i]);
+	strbuf_addf(sql, " FROM %s", t->name);
+	if (t->filter)
+		strbuf_addf(sql, " WHERE %s", t->filter);
+}
+
+static int sq_each_row(struct store *base, const struct store_table *t,
+                       int (*fn)(const struct store_value *vals, void *arg), void *arg,
+                       struct strbuf *err)
+{
+	struct sq_store *st = sq(base);
+	struct strbuf sql = STRBUF_INIT;
+	select_of(t, &sql);
+	sqlite3_stmt *stmt = prepare(st, sql.buf, err);
+	strbuf_release(&sql);
+	if (!stmt)
+		return SP_ESTORE;
+	struct store_value vals[16];
+	int rc, r = 0;
+	while (r == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		for (size_t i = 0; i < t->ncols && i < 16; i++) {
+			int col = (int)i;
+			if (sqlite3_column_type(stmt, col) == SQLITE_NULL) {
+				vals[i] = (struct store_value){ 0 };
+			} else if (t->blobs & (1u << i)) {
+				vals[i].p = sqlite3_column_blob(stmt, col);
+				vals[i].len = (size_t)sqlite3_column_bytes(stmt, col);
+			} else {
+				vals[i].p = sqlite3_column_text(stmt, col);
+				vals[i].len = (size_t)sqlite3_column_bytes(stmt, col);
+			}
+		}
+		r = fn(vals, arg);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_error(st, err, "reading the store to copy it");
+	sqlite3_finalize(stmt);
+	return r;
+}
+
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -1650,4 +1695,5 @@ const struct store_ops store_sqlite_ops = {
 	.personal_link_use = sq_personal_link_use,
 	.busy_timeout = sq_busy_timeout,
 	.data_version = sq_data_version,
+	.each_row = sq_each_row,
 };

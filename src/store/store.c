@@ -338,3 +338,76 @@ int64_t store_data_version(struct store *st)
 {
 	return st->ops->data_version(st);
 }
+
+/* ---- copying a store (store_copy) ------------------------------------------- */
+
+static const char *const executions_cols[] = { "id",          "created_ms", "updated_ms",
+	                                       "status",      "plan_name",  "environment",
+	                                       "plan_file",   "started_by", "last_seq",
+	                                       "next_due_ms", "waiting" };
+static const char *const events_cols[] = { "execution_id", "seq",  "time_ms", "type",
+	                                   "stage",        "step", "attempt", "data" };
+static const char *const inbox_cols[] = { "id",         "execution_id", "kind",  "data",
+	                                  "created_ms", "done_ms",      "result" };
+static const char *const approval_links_cols[] = { "token_sha256", "execution_id", "stage",
+	                                           "step",         "attempt",      "created_ms" };
+static const char *const inbox_files_cols[] = { "version", "status", "created_ms" };
+static const char *const personal_links_cols[] = { "token_sha256", "execution_id", "stage",
+	                                           "step",         "attempt",      "person",
+	                                           "created_ms",   "used_ms" };
+static const char *const sealed_secrets_cols[] = { "execution_id", "box" };
+static const char *const meta_cols[] = { "key", "value" };
+
+#define TABLE(n, blob_bits, where)                                                                 \
+	{                                                                                          \
+#n, n##_cols, sizeof(n##_cols) / sizeof(*n##_cols), blob_bits, where               \
+	}
+
+/* In an order that keeps every reference pointing backwards. */
+static const struct store_table copied[] = {
+	TABLE(executions, 0, NULL),     TABLE(events, 0, NULL),
+	TABLE(inbox, 0, NULL),          TABLE(approval_links, 1, NULL),
+	TABLE(personal_links, 1, NULL), TABLE(sealed_secrets, 2, NULL),
+	TABLE(inbox_files, 0, NULL),    TABLE(meta, 0, "key <> 'schema'"),
+};
+
+struct copy_ctx {
+	struct store *dst;
+	const struct store_table *t;
+	int64_t rows;
+	struct strbuf *err;
+};
+
+static int copy_one(const struct store_value *vals, void *arg)
+{
+	struct copy_ctx *c = arg;
+	c->rows++;
+	return c->dst->ops->copy_row(c->dst, c->t, vals, c->err);
+}
+
+int store_copy(struct store *src, struct store *dst, bool force, int64_t *ret_executions,
+               struct strbuf *err)
+{
+	if (!src->ops->each_row || !dst->ops->copy_begin) {
+		if (err)
+			strbuf_addf(err, "steppy copies a %s store into a %s store only",
+			            store_sqlite_ops.name, store_pg_ops.name);
+		return SP_EINVAL;
+	}
+	int r = dst->ops->copy_begin(dst, force, err);
+	if (r < 0)
+		return r;
+	struct copy_ctx c = { .dst = dst, .err = err };
+	int64_t executions = 0;
+	for (size_t i = 0; i < sizeof(copied) / sizeof(*copied) && r == 0; i++) {
+		c.t = &copied[i];
+		c.rows = 0;
+		r = src->ops->each_row(src, c.t, copy_one, &c, err);
+		if (i == 0)
+			executions = c.rows;
+	}
+	r = dst->ops->copy_end(dst, r, err);
+	if (r == 0)
+		*ret_executions = executions;
+	return r;
+}

@@ -325,6 +325,22 @@ int store_personal_link_use(struct store *st, const unsigned char hash[32], bool
                             struct strbuf *err);
 void personal_link_release(struct personal_link *pl);
 
+/*
+ * Copies everything of the SQLite store src into the PostgreSQL store dst
+ * (steppy store migrate): every execution with its history and summary
+ * row, the inbox (command ids kept), approval and personal links, sealed
+ * secrets (as sealed: the same key file opens them), the serve inbox's file
+ * versions and the settings (meta, but its schema version). Leases are not
+ * copied: no process may run the releases while they move. One transaction
+ * in dst: all or nothing. dst must hold no execution unless force (then a
+ * row already there with the same key stays as it is). Sets
+ * *ret_executions to the number of executions copied. Returns 0, SP_EINVAL
+ * (dst not empty, or a pair of backends this cannot copy between) or
+ * SP_ESTORE.
+ */
+int store_copy(struct store *src, struct store *dst, bool force, int64_t *ret_executions,
+               struct strbuf *err);
+
 /* How long a write waits for another process's write lock before failing
  * (SQLite's busy timeout; PostgreSQL's lock_timeout, with statement_timeout
  * 10 s or ms if longer); 10 s after store_open(). */

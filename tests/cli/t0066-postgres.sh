@@ -90,4 +90,51 @@ expect_status 2
 expect_err_contains 'not a steppy store'
 end
 
+# store migrate: a SQLite store with a finished release, a failed one, an
+# inbox command and settings, copied into an empty PostgreSQL database.
+cat >"$tmp/fail.yaml" <<'EOF2'
+name: pg-fails
+stages:
+  - name: s
+    steps:
+      - name: no
+        type: Exec
+        command: ["false"]
+EOF2
+sq="$tmp/sq/steppy.db"
+"$STEPPY" run --db "$sq" plan.yaml >/dev/null 2>&1
+"$STEPPY" run --db "$sq" fail.yaml >/dev/null 2>&1
+pg_psql 'CREATE DATABASE mig' >/dev/null
+mig=$(printf '%s' "$STEPPY_TEST_PG" | sed 's|:///steppy?|:///mig?|')
+
+begin 'steppy store migrate copies a SQLite store into PostgreSQL'
+run "$STEPPY" store migrate "$sq" "$mig"
+expect_status 0
+expect_out_contains '2 releases copied'
+run "$STEPPY" list --db "$sq" --format json
+before=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(sorted((e["id"], e["status"], e["events"]) for e in json.load(sys.stdin)["executions"]))')
+run "$STEPPY" list --db "$mig" --format json
+after=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(sorted((e["id"], e["status"], e["events"]) for e in json.load(sys.stdin)["executions"]))')
+[ "$before" = "$after" ] || problem "lists differ: $before vs $after"
+for x in $(printf '%s' "$before" | tr -d "[]()',"  | awk '{for (i = 1; i <= NF; i += 3) print $i}'); do
+    a=$("$STEPPY" history --db "$sq" --format json "$x" 2>&1)
+    b=$("$STEPPY" history --db "$mig" --format json "$x" 2>&1)
+    [ "$a" = "$b" ] || problem "history of $x differs"
+done
+run "$STEPPY" store check --db "$mig"
+expect_status 0
+end
+
+begin 'store migrate refuses a target that holds releases, unless --force'
+run "$STEPPY" store migrate "$sq" "$mig"
+expect_status 2
+expect_err_contains 'holds 2 releases already; --force'
+run "$STEPPY" store migrate --force "$sq" "$mig"
+expect_status 0
+run "$STEPPY" list --db "$mig" --format json
+expect_json "len(d['executions']) == 2"
+run "$STEPPY" store migrate "$mig" "$sq"
+expect_status 2
+end
+
 finish

@@ -1006,6 +1006,84 @@ static void test_pg_connection_reset(void **state)
 	strbuf_release(&err);
 }
 
+/* store_copy(): a SQLite store, everything in it, into an empty PostgreSQL
+ * store; a second copy is refused unless forced; PostgreSQL into SQLite is
+ * not done. */
+static void test_pg_copy_from_sqlite(void **state)
+{
+	struct store *dst = *state, *src = NULL;
+	struct strbuf err = STRBUF_INIT;
+	char file[96], key[96];
+	snprintf(file, sizeof(file), "/tmp/steppy-test-copy-%d.db", (int)getpid());
+	snprintf(key, sizeof(key), "/tmp/steppy-test-copy-%d.key", (int)getpid());
+	unlink(file);
+	unlink(key);
+	pg_mode = false;
+	assert_int_equal(store_open(file, &src, &err), 0);
+	pg_mode = true;
+	store_set_key_file(src, key);
+	create(src, "cp1", "o");
+	assert_int_equal(create_with_secret(src, "cp2", &err), 0);
+	int64_t cmd = 0;
+	json_t *data = json_pack("{si}", "step", 1);
+	assert_int_equal(store_inbox_add(src, "cp1", "approve", data, 10, &cmd, &err), 0);
+	json_decref(data);
+	unsigned char h[32], hp[32];
+	memset(h, 7, sizeof(h));
+	memset(hp, 8, sizeof(hp));
+	assert_int_equal(store_approval_link_add(src, h, "cp1", 0, 1, 1, 20, &err), 0);
+	assert_int_equal(store_personal_link_add(src, hp, "cp1", 0, 1, 1, "ann", 20, &err), 0);
+	assert_int_equal(store_meta_set(src, "serve.tokens", "http://x", &err), 0);
+	assert_int_equal(store_inbox_file_put(src, "v9", "INVALID", 30, &err), 0);
+
+	int64_t n = 0;
+	if (store_copy(src, dst, false, &n, &err) != 0)
+		fail_msg("copy: %s", err.buf);
+	assert_int_equal(n, 2);
+	struct event_list a = EVENT_LIST_INIT, b = EVENT_LIST_INIT;
+	store_set_key_file(dst, key);
+	assert_int_equal(store_history(src, "cp2", 0, &a, &err), 0);
+	assert_int_equal(store_history(dst, "cp2", 0, &b, &err), 0);
+	assert_int_equal(a.len, b.len);
+	assert_string_equal(first_value(&b, 0), "s3cr3t-value-1"); /* unsealed by the same key */
+	event_list_release(&a);
+	event_list_release(&b);
+	assert_int_equal(last_seq_of(dst, "cp1"), 2);
+	struct approval_link l;
+	assert_int_equal(store_approval_link_find(dst, h, &l, &err), 0);
+	free(l.execution_id);
+	struct personal_link pl;
+	assert_int_equal(store_personal_link_find(dst, hp, &pl, &err), 0);
+	assert_string_equal(pl.person, "ann");
+	personal_link_release(&pl);
+	char *v = NULL;
+	assert_int_equal(store_meta_get(dst, "serve.tokens", &v, &err), 0);
+	assert_string_equal(v, "http://x");
+	free(v);
+	assert_int_equal(store_inbox_file_get(dst, "v9", &v, &err), 1);
+	free(v);
+	/* The command kept its id, and new ones come after it. */
+	char *result = NULL;
+	assert_int_equal(store_inbox_result(dst, cmd, &result, &err), 0);
+	int64_t next = 0;
+	data = json_object();
+	assert_int_equal(store_inbox_add(dst, "cp1", "abort", data, 40, &next, &err), 0);
+	json_decref(data);
+	assert_true(next > cmd);
+	/* Not twice, unless forced; not the other way. */
+	strbuf_reset(&err);
+	assert_int_equal(store_copy(src, dst, false, &n, &err), SP_EINVAL);
+	assert_non_null(strstr(err.buf, "--force"));
+	assert_int_equal(store_copy(src, dst, true, &n, &err), 0);
+	assert_int_equal(store_copy(dst, src, true, &n, &err), SP_EINVAL);
+	store_close(src);
+	pg_mode = false;
+	drop_location(file, NULL);
+	pg_mode = true;
+	unlink(key);
+	strbuf_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest both[] = {
@@ -1033,6 +1111,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_existing_and_check, setup, teardown),
 		cmocka_unit_test(test_pg_password_masked),
 		cmocka_unit_test_setup_teardown(test_pg_connection_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_copy_from_sqlite, setup, teardown),
 	};
 	int failed = cmocka_run_group_tests_name("store (sqlite)", both, NULL, NULL);
 	failed += cmocka_run_group_tests_name("store (sqlite only)", sqlite_only, NULL, NULL);
