@@ -21,7 +21,7 @@ _steppy()
         ;;
     esac
     if [ "$cmd" = store ] && [ "$COMP_CWORD" -eq 2 ] && [[ $cur != -* ]]; then
-        COMPREPLY=($(compgen -W "backup check" -- "$cur"))
+        COMPREPLY=($(compgen -W "backup check migrate" -- "$cur"))
         return
     fi
     if [[ $cur == -* ]]; then
