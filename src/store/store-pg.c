@@ -66,6 +66,7 @@ struct pg_store {
 	int lock_timeout; /* ms, store_busy_timeout() */
 	bool listening;   /* LISTEN steppy was sent (store_data_version) */
 	int64_t listened; /* CLOCK_MONOTONIC ms of the last store_data_version() */
+	bool broken;      /* reset at the next call even if libpq thinks it is fine */
 	int64_t version;  /* store_data_version(): bumped per foreign notification */
 	char **prepared;  /* statement "sN" on this connection is prepared[N] */
 	size_t nprepared;
@@ -287,7 +288,7 @@ static int ready(struct pg_store *st, struct strbuf *err)
 	/* Reading what waits on the socket (a non-blocking read) finds a
 	 * connection the server closed meanwhile (a restart says goodbye)
 	 * before a statement is lost on it. */
-	if (PQstatus(st->conn) == CONNECTION_OK && PQconsumeInput(st->conn) != 0) {
+	if (!st->broken && PQstatus(st->conn) == CONNECTION_OK && PQconsumeInput(st->conn) != 0) {
 		drain_notifies(st);
 		/* the goodbye message came first: the second read meets the end */
 		if (PQconsumeInput(st->conn) != 0 && PQstatus(st->conn) == CONNECTION_OK) {
@@ -302,6 +303,7 @@ static int ready(struct pg_store *st, struct strbuf *err)
 		}
 	}
 	forget_prepared(st);
+	st->broken = false;
 	PQreset(st->conn);
 	st->version++;
 	if (PQstatus(st->conn) != CONNECTION_OK) {
@@ -884,7 +886,10 @@ static int batch_finish(struct batch *b)
 			if (sync)
 				break;
 		}
-		PQexitPipelineMode(st->conn);
+		/* A pipeline left unfinished (the connection failed in it) leaves
+		 * the connection unusable: reset at the next call. */
+		if (PQexitPipelineMode(st->conn) != 1)
+			st->broken = true;
 		drain_notifies(st);
 	}
 	free(b->q);
