@@ -731,6 +731,8 @@ enum check {
 	CHECK_LEASE,    /* the lease row of id: owner's, unexpired, this handle's fence */
 	CHECK_EVENT,    /* an event insert: a duplicate is a conflict */
 	CHECK_ONE_ROW,  /* a projection update: exactly one row */
+	CHECK_NEW,      /* a new execution row: a duplicate id is a conflict */
+	CHECK_FENCE,    /* a lease given out: its fence is kept in the batch */
 };
 
 struct sent {
@@ -748,7 +750,8 @@ struct batch {
 	int64_t now;
 	struct sent *q; /* pipelined: what was sent, in order */
 	size_t n;
-	int r; /* the first failure, or 0 */
+	int r;         /* the first failure, or 0 */
+	int64_t fence; /* CHECK_FENCE's result */
 	struct strbuf *err;
 };
 
@@ -788,6 +791,11 @@ static int verdict(struct batch *b, const struct sent *s, PGresult *res)
 		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		if (s->check == CHECK_PREPARED)
 			b->st->prepared[s->prepared][0] = '\0'; /* never matched again */
+		if (state && !strcmp(state, "23505") && s->check == CHECK_NEW) {
+			if (b->err)
+				strbuf_addf(b->err, "an execution %s exists already", s->id);
+			return SP_ECONFLICT;
+		}
 		if (state && !strcmp(state, "23505") && s->check == CHECK_EVENT) {
 			if (b->err)
 				strbuf_addf(b->err, "event %lld of %s was already recorded",
@@ -798,6 +806,8 @@ static int verdict(struct batch *b, const struct sent *s, PGresult *res)
 	}
 	if (s->check == CHECK_LEASE)
 		return lease_verdict(b, s->id, res);
+	if (s->check == CHECK_FENCE)
+		b->fence = PQntuples(res) == 1 ? get_int(res, 0, 0) : 0;
 	if (s->check == CHECK_ONE_ROW && affected(res) != 1) {
 		if (b->err)
 			strbuf_addf(b->err, "execution %s changed under us", s->id);
@@ -966,13 +976,18 @@ static void add_projection(struct batch *b, const struct store_append_item *it)
 	batch_add(b, SQL_PROJECTION, &p, CHECK_ONE_ROW, it->id, 0, "updating an execution");
 }
 
+/* All in one pipeline, as an append (one round trip, then COMMIT). */
 static int pg_create(struct store *base, const struct exec_row *row, const char *owner, int64_t now,
                      int64_t lease_ms, const struct store_append_item *first, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = begin(st, err);
+	int r = ready(st, err);
 	if (r < 0)
 		return r;
+	if (PQenterPipelineMode(st->conn) != 1)
+		return pq_error(st, NULL, "starting a transaction", err);
+	struct batch b = { .st = st, .pipelined = true, .owner = owner, .now = now, .err = err };
+	batch_add(&b, "BEGIN", NULL, CHECK_OK, NULL, 0, "starting a transaction");
 	struct params p = { 0 };
 	p_text(&p, row->id);
 	p_int(&p, now);
@@ -980,40 +995,33 @@ static int pg_create(struct store *base, const struct exec_row *row, const char 
 	p_text(&p, row->environment);
 	p_text(&p, row->plan_file);
 	p_text(&p, row->started_by);
-	r = run(st,
-	        "INSERT INTO executions (id, created_ms, updated_ms, status, plan_name, "
-	        "environment, plan_file, started_by, last_seq) VALUES ($1::text, $2::bigint, "
-	        "$2::bigint, 'RUNNING', $3::text, $4::text, $5::text, $6::text, 0)",
-	        &p, NULL, "creating an execution", err);
-	if (r == SP_ECONFLICT && err)
-		strbuf_addf(err, "an execution %s exists already", row->id);
-	PGresult *res = NULL;
-	if (r == 0) {
-		struct params l = { 0 };
-		p_text(&l, row->id);
-		p_text(&l, owner);
-		p_text(&l, st->base.host);
-		p_int(&l, getpid());
-		p_int(&l, now + lease_ms);
-		r = run(st,
-		        "INSERT INTO leases (execution_id, owner, host, pid, expires_ms, fence) "
-		        "VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint, "
-		        "nextval('lease_fence')) ON CONFLICT (execution_id) DO UPDATE SET "
-		        "owner = EXCLUDED.owner, host = EXCLUDED.host, pid = EXCLUDED.pid, "
-		        "expires_ms = EXCLUDED.expires_ms, fence = EXCLUDED.fence RETURNING fence",
-		        &l, &res, "taking a lease", err);
-	}
-	int64_t fence = r == 0 ? get_int(res, 0, 0) : 0;
-	PQclear(res);
-	struct batch b = { .st = st, .owner = owner, .now = now, .r = r, .err = err };
+	batch_add(&b,
+	          "INSERT INTO executions (id, created_ms, updated_ms, status, plan_name, "
+	          "environment, plan_file, started_by, last_seq) VALUES ($1::text, $2::bigint, "
+	          "$2::bigint, 'RUNNING', $3::text, $4::text, $5::text, $6::text, 0)",
+	          &p, CHECK_NEW, row->id, 0, "creating an execution");
+	struct params l = { 0 };
+	p_text(&l, row->id);
+	p_text(&l, owner);
+	p_text(&l, st->base.host);
+	p_int(&l, getpid());
+	p_int(&l, now + lease_ms);
+	batch_add(&b,
+	          "INSERT INTO leases (execution_id, owner, host, pid, expires_ms, fence) "
+	          "VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint, "
+	          "nextval('lease_fence')) ON CONFLICT (execution_id) DO UPDATE SET "
+	          "owner = EXCLUDED.owner, host = EXCLUDED.host, pid = EXCLUDED.pid, "
+	          "expires_ms = EXCLUDED.expires_ms, fence = EXCLUDED.fence RETURNING fence",
+	          &l, CHECK_FENCE, row->id, 0, "taking a lease");
 	add_events(&b, first);
 	add_projection(&b, first);
+	struct params n = { 0 };
+	p_text(&n, row->id);
+	batch_add(&b, "SELECT pg_notify('steppy', $1::text)", &n, CHECK_OK, NULL, 0, "notifying");
 	r = batch_finish(&b);
-	if (r == 0)
-		r = notify(st, row->id, err);
 	r = finish(st, r, err);
 	if (r == 0)
-		fence_remember(st, row->id, fence);
+		fence_remember(st, row->id, b.fence);
 	return r;
 }
 
