@@ -90,6 +90,32 @@ expect_status 2
 expect_err_contains 'not a steppy store'
 end
 
+begin 'steppy serve on PostgreSQL carries a release on across a database restart and a stop'
+printf 'exec: {enabled: true}\n' >"$tmp/serve.yaml"
+start_server "$tmp/serve.yaml" "$STEPPY_TEST_PG"
+trap 'kill $server_pid 2>/dev/null; pg_stop; rm -rf "$tmp"' EXIT
+[ -n "$url" ] || problem "the server did not start: $(cat "$tmp/serve.log")"
+id=$(submit_plan '{"plan":{"name":"across","stages":[{"name":"a","steps":[{"type":"Wait","name":"w","seconds":2}]},{"name":"b","steps":[{"type":"Exec","name":"e","command":["true"]}]}]}}')
+pg_restart || problem "pg_ctl restart failed"
+pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -w -m fast stop >/dev/null 2>&1 || problem "stop failed"
+sleep 3
+pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w start >/dev/null 2>&1 ||
+    problem "start failed"
+i=0
+while [ $i -lt 300 ] && ! curl -s "$url/api/v1/executions/$id" | grep -q '"status":"SUCCEEDED"'; do
+    sleep 0.1
+    i=$((i + 1))
+done
+curl -s "$url/api/v1/executions/$id" | grep -q '"status":"SUCCEEDED"' ||
+    problem "release $id did not succeed: $(curl -s "$url/api/v1/executions/$id" | head -c 300)"
+kill -0 "$server_pid" 2>/dev/null || problem "the server died"
+grep 'store' "$tmp/serve.log" | sed 's/^/    log: /'
+kill "$server_pid" 2>/dev/null
+wait "$server_pid" 2>/dev/null
+run "$STEPPY" store check --db "$STEPPY_TEST_PG" # histories without a gap
+expect_status 0
+end
+
 # store migrate: a SQLite store with a finished release, a failed one, an
 # inbox command and settings, copied into an empty PostgreSQL database.
 cat >"$tmp/fail.yaml" <<'EOF2'
