@@ -598,6 +598,16 @@ static int pg_open(const char *url, bool create, struct store **ret, struct strb
 {
 	struct pg_store *st = xcalloc(1, sizeof(*st));
 	store_base_init(&st->base, &store_pg_ops);
+	/* Nodes on other machines (or containers) may share a host name: the
+	 * lease rows name the PID namespace too, so that "its process is gone"
+	 * is only ever concluded where the PID means the same process. */
+	char ns[64];
+	ssize_t n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+	if (n > 0) {
+		ns[n] = '\0';
+		size_t len = strlen(st->base.host);
+		snprintf(st->base.host + len, sizeof(st->base.host) - len, " %s", ns);
+	}
 	st->display = store_display_name(url);
 	st->lock_timeout = 10000;
 	/* The URL's own settings come last and win. */

@@ -203,9 +203,10 @@ int store_list(struct store *st, const char *status, int limit, int offset,
 /*
  * Takes the lease of an execution for owner until now + ttl_ms, if it is free,
  * expired, already owner's, or held by a process of this host that no longer
- * exists. On PostgreSQL the handle remembers the lease's fence (a new one
- * unless owner renews its own live lease). Returns 0, or SP_EBUSY (held by
- * a live owner; err names it).
+ * exists (on PostgreSQL: of this host name and PID namespace, as nodes in
+ * containers may share a host name). On PostgreSQL the handle remembers the lease's fence (a new
+ * one unless owner renews its own live lease). Returns 0, or SP_EBUSY (held by a live owner; err
+ * names it).
  */
 int store_lease_take(struct store *st, const char *id, const char *owner, int64_t now,
                      int64_t ttl_ms, struct strbuf *err);
