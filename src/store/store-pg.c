@@ -67,6 +67,7 @@ struct pg_store {
 	bool listening;   /* LISTEN steppy was sent (store_data_version) */
 	int64_t listened; /* CLOCK_MONOTONIC ms of the last store_data_version() */
 	bool broken;      /* reset at the next call even if libpq thinks it is fine */
+	bool in_tx;       /* between begin() and finish(): ready() never resets */
 	int64_t version;  /* store_data_version(): bumped per foreign notification */
 	char **prepared;  /* statement "sN" on this connection is prepared[N] */
 	size_t nprepared;
@@ -276,6 +277,8 @@ static int session_setup(struct pg_store *st, struct strbuf *err)
 	return r;
 }
 
+static int pq_error(struct pg_store *st, const PGresult *res, const char *what, struct strbuf *err);
+
 /*
  * Makes sure the connection works before a call: a connection found broken
  * (the server restarted, or a statement failed on a lost connection) is
@@ -285,6 +288,13 @@ static int session_setup(struct pg_store *st, struct strbuf *err)
  */
 static int ready(struct pg_store *st, struct strbuf *err)
 {
+	/* Inside a transaction (a write that calls another), a new
+	 * connection would lose what it did so far: fail instead. */
+	if (st->in_tx) {
+		if (PQstatus(st->conn) == CONNECTION_OK)
+			return 0;
+		return pq_error(st, NULL, "in a transaction", err);
+	}
 	/* Reading what waits on the socket (a non-blocking read) finds a
 	 * connection the server closed meanwhile (a restart says goodbye)
 	 * before a statement is lost on it. */
@@ -404,12 +414,16 @@ static int64_t get_int(const PGresult *res, int row, int col)
 static int begin(struct pg_store *st, struct strbuf *err)
 {
 	int r = ready(st, err);
-	return r < 0 ? r : run(st, "BEGIN", NULL, NULL, "starting a transaction", err);
+	if (r == 0)
+		r = run(st, "BEGIN", NULL, NULL, "starting a transaction", err);
+	st->in_tx = r == 0;
+	return r;
 }
 
 /* Commits when r is 0, else rolls back; returns r or the commit's error. */
 static int finish(struct pg_store *st, int r, struct strbuf *err)
 {
+	st->in_tx = false;
 	if (r == 0)
 		r = run(st, "COMMIT", NULL, NULL, "committing", err);
 	if (r < 0 && PQstatus(st->conn) == CONNECTION_OK &&
