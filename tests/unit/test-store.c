@@ -855,6 +855,32 @@ static void test_pg_fencing(void **state)
 	strbuf_release(&err);
 }
 
+/* A lease whose holder is a process of this host (and PID namespace) that
+ * is gone is free at once; the same PID under another host name, or in
+ * another PID namespace of this host name, is not concluded dead. */
+static void test_pg_dead_holder(void **state)
+{
+	struct store *st = *state;
+	struct strbuf err = STRBUF_INIT;
+	create(st, "dead1", "gone-owner");
+	char sql[256];
+	snprintf(sql, sizeof(sql),
+	         "UPDATE %s.leases SET pid = 2147483000, expires_ms = 999999999 WHERE "
+	         "execution_id = 'dead1'",
+	         schema);
+	admin_sql(sql, NULL, 0);
+	assert_false(store_lease_held_elsewhere(st, "dead1", "me", 6000));
+	assert_int_equal(store_lease_take(st, "dead1", "me", 6000, 30000, &err), 0);
+	snprintf(sql, sizeof(sql),
+	         "UPDATE %s.leases SET owner = 'other', pid = 2147483000, expires_ms = 999999999, "
+	         "host = split_part(host, ' ', 1) || ' pid:[1]' WHERE execution_id = 'dead1'",
+	         schema);
+	admin_sql(sql, NULL, 0);
+	assert_true(store_lease_held_elsewhere(st, "dead1", "me", 7000));
+	assert_int_equal(store_lease_take(st, "dead1", "me", 7000, 30000, &err), SP_EBUSY);
+	strbuf_release(&err);
+}
+
 /* A store a newer steppy made is refused and left as it is. */
 static void test_pg_newer_schema(void **state)
 {
@@ -1126,6 +1152,7 @@ int main(void)
 	};
 	const struct CMUnitTest pg_only[] = {
 		cmocka_unit_test_setup_teardown(test_pg_fencing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_dead_holder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_newer_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_existing_and_check, setup, teardown),
 		cmocka_unit_test(test_pg_password_masked),
