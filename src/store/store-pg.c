@@ -704,12 +704,21 @@ static int pg_check(struct store *base, struct strbuf *err)
 	}
 	if (r == 0 && found.len == 0) {
 		PGresult *res = NULL;
-		r = run(st,
-		        "SELECT (SELECT count(*) FROM (SELECT execution_id FROM events GROUP BY "
-		        "execution_id HAVING count(*) <> max(seq) OR min(seq) <> 1) g), "
-		        "(SELECT count(*) FROM executions x WHERE x.last_seq <> COALESCE((SELECT "
-		        "max(seq) FROM events e WHERE e.execution_id = x.id), 0))",
-		        NULL, &res, "checking the histories", err);
+		/* It reads every event number: no statement timeout for it (in a
+		 * transaction of its own, so the setting ends with it). */
+		r = begin(st, err);
+		if (r == 0)
+			r = run(st, "SET LOCAL statement_timeout = 0", NULL, NULL,
+			        "checking the histories", err);
+		if (r == 0)
+			r = run(st,
+			        "SELECT (SELECT count(*) FROM (SELECT execution_id FROM events "
+			        "GROUP BY "
+			        "execution_id HAVING count(*) <> max(seq) OR min(seq) <> 1) g), "
+			        "(SELECT count(*) FROM executions x WHERE x.last_seq <> "
+			        "COALESCE((SELECT "
+			        "max(seq) FROM events e WHERE e.execution_id = x.id), 0))",
+			        NULL, &res, "checking the histories", err);
 		if (r == 0 && get_int(res, 0, 0) > 0)
 			strbuf_addf(&found, "%lld histories have gaps",
 			            (long long)get_int(res, 0, 0));
@@ -717,6 +726,7 @@ static int pg_check(struct store *base, struct strbuf *err)
 			strbuf_addf(&found, "%s%lld executions disagree with their histories",
 			            found.len ? "; " : "", (long long)get_int(res, 0, 1));
 		PQclear(res);
+		r = finish(st, r, err);
 	}
 	if (r == 0 && found.len) {
 		if (err)
