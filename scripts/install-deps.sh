@@ -47,6 +47,18 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing Debian packages:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# The tests start PostgreSQL themselves: on a machine without it yet, the
+# package is told not to make and start its default cluster (a system
+# service on port 5432 nobody asked for). An existing set-up is left alone.
+case " $missing " in
+*" postgresql-15 "*)
+    if ! dpkg-query -W -f='${Status}' postgresql-common 2>/dev/null | grep -q "ok installed"; then
+        $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+        echo "create_main_cluster = false" |
+            $SUDO tee /etc/postgresql-common/createcluster.d/steppy-no-main-cluster.conf >/dev/null
+    fi
+    ;;
+esac
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
