@@ -92,6 +92,38 @@ static void add_row(const struct exec_row *row, void *arg)
 	json_array_append_new(acc->array, exec_row_json(row));
 }
 
+/* Reads the list and keeps it as key's answer at version (answers_put());
+ * or answers 503 and returns NULL. */
+static struct kept_answer *list_answer(struct request *rq, const char *key, int64_t version,
+                                       const char *status, long limit, long offset)
+{
+	struct store *st = store_or_503(rq);
+	if (!st)
+		return NULL;
+	struct list_acc acc = { .array = json_array() };
+	struct strbuf err = STRBUF_INIT;
+	int r = store_list(st, status, (int)limit, (int)offset, add_row, &acc, &err);
+	server_store_put(rq->srv, st);
+	struct kept_answer *a = NULL;
+	if (r < 0) {
+		json_decref(acc.array);
+		respond_error(rq, 503, "store-error", "%s", err.buf);
+	} else {
+		json_t *doc = json_pack("{so}", "executions", acc.array);
+		if (r == limit)
+			json_object_set_new(doc, "nextOffset", json_integer(offset + limit));
+		char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(doc);
+		if (text)
+			a = answers_put(rq->srv->answers, key, version, text, strlen(text));
+		else /* a string that is not UTF-8 */
+			respond_json(rq, 200, NULL);
+		free(text);
+	}
+	strbuf_release(&err);
+	return a;
+}
+
 static void h_list(struct request *rq)
 {
 	const char *status = request_query(rq, "status");
@@ -118,23 +150,40 @@ static void h_list(struct request *rq)
 		    "status must be RUNNING, WAITING, SUCCEEDED, FAILED, REJECTED or ABORTED");
 		return;
 	}
-	struct store *st = store_or_503(rq);
-	if (!st)
+	/* Every caller who may list (the route's role) gets the same answer:
+	 * the key is the query alone. Were the list ever to depend on who
+	 * asks, what it depends on would have to be part of the key. */
+	char key[64];
+	snprintf(key, sizeof(key), "list %s %ld %ld", status ? status : "*", limit, offset);
+	struct answers *kept = rq->srv->answers;
+	struct kept_answer *a = answers_get(kept, key, answers_version(kept, rq->quick));
+	if (a || rq->quick) { /* on a poll thread only what is kept is answered */
+		if (a)
+			respond_answer(rq, a);
 		return;
-	struct list_acc acc = { .array = json_array() };
-	struct strbuf err = STRBUF_INIT;
-	int r = store_list(st, status, (int)limit, (int)offset, add_row, &acc, &err);
-	server_store_put(rq->srv, st);
-	if (r < 0) {
-		json_decref(acc.array);
-		respond_error(rq, 503, "store-error", "%s", err.buf);
-	} else {
-		json_t *doc = json_pack("{so}", "executions", acc.array);
-		if (r == limit)
-			json_object_set_new(doc, "nextOffset", json_integer(offset + limit));
-		respond_json(rq, 200, doc);
 	}
-	strbuf_release(&err);
+	/* One request makes the answer; those that arrive meanwhile wait for
+	 * it. The version is read again under the lock: a request that waited
+	 * may use an answer made while it waited. */
+	answers_make_lock(kept, key);
+	int64_t version = answers_version(kept, false);
+	a = answers_get(kept, key, version);
+	if (!a)
+		a = list_answer(rq, key, version, status, limit, offset);
+	answers_make_unlock(kept, key);
+	if (a)
+		respond_answer(rq, a);
+}
+
+bool api_quick(const struct request *rq)
+{
+	/* h_list is the route of this path (api_routes come first in
+	 * dispatch()), unless OpenID Connect's redirect path were this path:
+	 * its handler goes out to the network */
+	const struct serve_config *cfg = server_config(rq->srv);
+	return (!strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD")) &&
+	       !strcmp(rq->url, "/api/v1/executions") &&
+	       !(cfg->oidc.redirect_path && !strcmp(cfg->oidc.redirect_path, rq->url));
 }
 
 /* Loads execution rq->params[0]: answers 404/503 and returns false if it cannot. */

@@ -80,6 +80,43 @@ void respond_json(struct request *rq, unsigned status, json_t *body)
 	rq->resp_len = strlen(text);
 }
 
+static void answer_sent(void *cls)
+{
+	kept_answer_release(cls);
+}
+
+void respond_answer(struct request *rq, struct kept_answer *a)
+{
+	bool fresh = etag_matches(request_header(rq, "If-None-Match"), a->etag);
+	free(rq->resp);
+	rq->resp = NULL;
+	rq->resp_len = 0;
+	rq->status = fresh ? 304 : 200;
+	rq->content_type = fresh ? NULL : "application/json";
+	if (!rq->conn) { /* no connection (the API fuzzer): a copy */
+		if (!fresh)
+			respond_text(rq, 200, "application/json", a->body, a->len);
+		kept_answer_release(a);
+		return;
+	}
+	if (rq->stream)
+		MHD_destroy_response(rq->stream);
+	/* 200: the answer's memory goes out as it is, and its reference is
+	 * given back when libmicrohttpd is done with it */
+	rq->stream = fresh ? MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT)
+	                   : MHD_create_response_from_buffer_with_free_callback_cls(a->len, a->body,
+	                                                                            answer_sent, a);
+	if (!rq->stream) {
+		kept_answer_release(a);
+		respond_error(rq, 500, "internal", "cannot make a response");
+		return;
+	}
+	MHD_add_response_header(rq->stream, "ETag", a->etag);
+	MHD_add_response_header(rq->stream, "Cache-Control", "no-store");
+	if (fresh)
+		kept_answer_release(a); /* else the response holds it */
+}
+
 /* A refused request makes a log line: who, from where, which route (a
  * link's token left out), why. */
 static void log_refusal(const struct request *rq, unsigned status, const char *code,

@@ -7,6 +7,7 @@
 
 #include "core/approval.h"
 #include "notify/notify.h"
+#include "server/answers.h"
 #include "server/server.h"
 #include "store/store.h"
 
@@ -52,6 +53,7 @@ struct server {
 	struct slack_replay *slack_replay; /* Slack interactions seen (slack-actions.c) */
 	struct oidc *oidc;                 /* OpenID Connect sign-in, or NULL */
 	struct store *loop_store;          /* the loop thread's own connection, for the inbox */
+	struct answers *answers;           /* read answers kept by store version (answers.h) */
 	atomic_bool closing;               /* read by stream threads without the lock */
 	/* metrics */
 	atomic_ullong http_requests, http_errors;
@@ -108,6 +110,7 @@ struct request {
 	size_t counted_body;  /* bytes of it counted in srv->open_body_bytes */
 	bool over_budget;     /* all bodies before authentication take too much */
 	bool answered;        /* a worker filled the response; queue it */
+	bool quick;           /* on a libmicrohttpd thread: answer only from memory */
 	struct request *next; /* in srv->queue or srv->sleepers */
 	int64_t wake_ms;      /* when parked: when to resume */
 	/* who asks */
@@ -149,6 +152,13 @@ void respond_error(struct request *rq, unsigned status, const char *code, const 
     __attribute__((format(printf, 4, 5)));
 void respond_text(struct request *rq, unsigned status, const char *ctype, const char *text,
                   size_t len);
+/*
+ * Answers a kept JSON answer (answers.h; one reference taken, given back
+ * once it is sent): 200 with its bytes and its ETag, or 304 without a body
+ * when the request's If-None-Match names the ETag. Sent from the answer's
+ * own memory, not copied.
+ */
+void respond_answer(struct request *rq, struct kept_answer *a /* taken */);
 
 /* A query parameter, header or cookie of the request, or NULL (borrowed
  * from the request). Without a connection the Cookie header is split here
@@ -201,6 +211,14 @@ bool server_sleep(struct server *srv, struct request *rq, int64_t due_ms);
  */
 void server_handle(struct server *srv, const struct request_input *in, unsigned *status,
                    char **body, size_t *len);
+
+/*
+ * True if the request is one that may be answered on a libmicrohttpd poll
+ * thread, which must not wait (api.c): a GET or HEAD of a read whose
+ * handler, with rq->quick set, answers only from memory (answers.h) and
+ * leaves everything else, the status included, untouched for a worker.
+ */
+bool api_quick(const struct request *rq);
 
 /* Handlers: api.c, pages.c and web.c. Each answers the request. */
 typedef void (*handler_fn)(struct request *rq);

@@ -746,6 +746,19 @@ void server_handle(struct server *srv, const struct request_input *in, unsigned 
 	request_free(&rq);
 }
 
+/* A read whose answer is kept in memory (api_quick()) is answered here, on
+ * the poll thread, with every check handle() makes: no worker, no parking.
+ * Returns false, having answered nothing, when it is not kept. */
+static bool answer_quick(struct request *rq)
+{
+	if (!api_quick(rq))
+		return false;
+	rq->quick = true;
+	handle(rq, false);
+	rq->quick = false;
+	return rq->status != 0;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -781,6 +794,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	conn_head_done(srv, conn); /* the request is complete */
 	if (rq->too_big)
 		respond_too_big(rq);
+	else if (answer_quick(rq))
+		; /* from memory, on this thread */
 	else if (queue_request(srv, rq))
 		return MHD_YES; /* a worker answers it */
 	else
@@ -912,6 +927,7 @@ struct server *server_new(const struct serve_config *config, const char *store_p
 	struct server *srv = xcalloc(1, sizeof(*srv));
 	srv->cfg = config;
 	srv->store_path = xstrdup(store_path);
+	srv->answers = answers_new(store_path);
 	pthread_mutex_init(&srv->pool_lock, NULL);
 	pthread_mutex_init(&srv->metrics_lock, NULL);
 	srv->step_ends = json_object();
@@ -1123,6 +1139,7 @@ void server_free(struct server *srv)
 	for (size_t i = 0; i < srv->npool; i++)
 		store_close(srv->pool[i]);
 	store_close(srv->loop_store);
+	answers_free(srv->answers);
 	free(srv->pool);
 	oidc_free(srv->oidc);
 	free(srv->tls_cert);

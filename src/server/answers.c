@@ -1,0 +1,247 @@
+/*
+ * answers.c - answers of reads kept in memory while the store is unchanged
+ * (see answers.h): the watcher connection and its shared version reads, the
+ * kept answers (least recently used go first), their ETags, and
+ * If-None-Match.
+ */
+#include "server/answers.h"
+
+#include "store/store.h"
+#include "util/alloc.h"
+
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAKE_LOCKS 8
+
+struct answers {
+	char *store_path;
+	/* Version reads. Under version_lock: the watcher, and what the last
+	 * read gave. reads_begun counts reads; a read's number is given under
+	 * the lock, so a read numbered above what a caller saw on arrival
+	 * began after it arrived. */
+	pthread_mutex_t version_lock;
+	struct store *watcher; /* never writes; NULL until needed, or after an error */
+	atomic_ullong reads_begun;
+	unsigned long long last_read; /* the number of the read that gave last_version */
+	int64_t last_version;         /* what answers_version() gave then (-1: error) */
+	int64_t last_raw;             /* the watcher's own number at that read */
+	bool have_raw;                /* false after (re)opening the watcher */
+	int64_t epoch;                /* ours: moves on whenever last_raw does */
+	/* Kept answers, under lock. */
+	pthread_mutex_t lock;
+	struct kept_answer *kept[ANSWERS_MAX];
+	unsigned long long used[ANSWERS_MAX]; /* tick of the last use of kept[i] */
+	size_t nkept, bytes;
+	unsigned long long tick;
+	pthread_mutex_t make[MAKE_LOCKS];
+};
+
+struct answers *answers_new(const char *store_path)
+{
+	struct answers *c = xcalloc(1, sizeof(*c));
+	c->store_path = xstrdup(store_path);
+	pthread_mutex_init(&c->version_lock, NULL);
+	pthread_mutex_init(&c->lock, NULL);
+	for (size_t i = 0; i < MAKE_LOCKS; i++)
+		pthread_mutex_init(&c->make[i], NULL);
+	atomic_init(&c->reads_begun, 0);
+	c->last_version = -1;
+	return c;
+}
+
+void answers_free(struct answers *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nkept; i++)
+		kept_answer_release(c->kept[i]);
+	store_close(c->watcher);
+	pthread_mutex_destroy(&c->version_lock);
+	pthread_mutex_destroy(&c->lock);
+	for (size_t i = 0; i < MAKE_LOCKS; i++)
+		pthread_mutex_destroy(&c->make[i]);
+	free(c->store_path);
+	free(c);
+}
+
+/* ---- the store's version ---------------------------------------------------- */
+
+int64_t answers_version(struct answers *c, bool quick)
+{
+	unsigned long long arrived = atomic_load(&c->reads_begun);
+	/* Waiting here is waiting for one read of the version (a few
+	 * microseconds with SQLite), cheaper than handing the request over to
+	 * another thread; opening the watcher is what a poll thread leaves. */
+	pthread_mutex_lock(&c->version_lock);
+	if (c->last_read > arrived) { /* a read that began after we arrived */
+		int64_t v = c->last_version;
+		pthread_mutex_unlock(&c->version_lock);
+		return v;
+	}
+	if (!c->watcher) {
+		if (quick) {
+			pthread_mutex_unlock(&c->version_lock);
+			return -2;
+		}
+		if (store_open(c->store_path, &c->watcher, NULL) < 0)
+			c->watcher = NULL;
+		c->have_raw = false;
+	}
+	unsigned long long n = atomic_fetch_add(&c->reads_begun, 1) + 1;
+	int64_t raw = c->watcher ? store_data_version(c->watcher) : -1;
+	int64_t v = -1;
+	if (raw < 0) {
+		store_close(c->watcher); /* opened again next time */
+		c->watcher = NULL;
+	} else {
+		if (!c->have_raw || raw != c->last_raw)
+			c->epoch++;
+		c->last_raw = raw;
+		c->have_raw = true;
+		v = c->epoch;
+	}
+	c->last_read = n;
+	c->last_version = v;
+	pthread_mutex_unlock(&c->version_lock);
+	return v;
+}
+
+/* ---- kept answers ------------------------------------------------------------- */
+
+void kept_answer_release(struct kept_answer *a)
+{
+	if (a && atomic_fetch_sub(&a->refs, 1) == 1) {
+		free(a->key);
+		free(a);
+	}
+}
+
+/* Under c->lock: forgets kept[i]. */
+static void drop(struct answers *c, size_t i)
+{
+	c->bytes -= c->kept[i]->len;
+	kept_answer_release(c->kept[i]);
+	c->nkept--;
+	c->kept[i] = c->kept[c->nkept];
+	c->used[i] = c->used[c->nkept];
+}
+
+/* Under c->lock: the index of key's answer, or -1. */
+static long find(const struct answers *c, const char *key)
+{
+	for (size_t i = 0; i < c->nkept; i++)
+		if (!strcmp(c->kept[i]->key, key))
+			return (long)i;
+	return -1;
+}
+
+struct kept_answer *answers_get(struct answers *c, const char *key, int64_t version)
+{
+	if (version < 0)
+		return NULL;
+	struct kept_answer *a = NULL;
+	pthread_mutex_lock(&c->lock);
+	long i = find(c, key);
+	if (i >= 0 && c->kept[i]->version == version) {
+		a = c->kept[i];
+		atomic_fetch_add(&a->refs, 1);
+		c->used[i] = ++c->tick;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return a;
+}
+
+struct kept_answer *answers_put(struct answers *c, const char *key, int64_t version,
+                                const char *body, size_t len)
+{
+	struct kept_answer *a = xmalloc(sizeof(*a) + len + 1);
+	atomic_init(&a->refs, 1);
+	a->version = version;
+	a->key = xstrdup(key);
+	a->len = len;
+	memcpy(a->body, body, len);
+	a->body[len] = '\0';
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)body, len, h);
+	static const char hex[] = "0123456789abcdef";
+	a->etag[0] = '"';
+	for (size_t i = 0; i < 16; i++) {
+		a->etag[1 + 2 * i] = hex[h[i] >> 4];
+		a->etag[2 + 2 * i] = hex[h[i] & 15];
+	}
+	a->etag[33] = '"';
+	a->etag[34] = '\0';
+	if (version < 0 || len > ANSWERS_MAX_ONE)
+		return a;
+	pthread_mutex_lock(&c->lock);
+	long i = find(c, key);
+	if (i >= 0 && c->kept[i]->version >= version) {
+		/* one as new is kept already (made meanwhile): keep it */
+		pthread_mutex_unlock(&c->lock);
+		return a;
+	}
+	if (i >= 0)
+		drop(c, (size_t)i);
+	while (c->nkept && (c->nkept == ANSWERS_MAX || c->bytes + len > ANSWERS_MAX_BYTES)) {
+		size_t lru = 0;
+		for (size_t k = 1; k < c->nkept; k++)
+			if (c->used[k] < c->used[lru])
+				lru = k;
+		drop(c, lru);
+	}
+	atomic_fetch_add(&a->refs, 1); /* the cache's own */
+	c->kept[c->nkept] = a;
+	c->used[c->nkept] = ++c->tick;
+	c->nkept++;
+	c->bytes += len;
+	pthread_mutex_unlock(&c->lock);
+	return a;
+}
+
+static pthread_mutex_t *make_lock(struct answers *c, const char *key)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return &c->make[h % MAKE_LOCKS];
+}
+
+void answers_make_lock(struct answers *c, const char *key)
+{
+	pthread_mutex_lock(make_lock(c, key));
+}
+
+void answers_make_unlock(struct answers *c, const char *key)
+{
+	pthread_mutex_unlock(make_lock(c, key));
+}
+
+/* ---- If-None-Match -------------------------------------------------------------- */
+
+bool etag_matches(const char *if_none_match, const char *etag)
+{
+	size_t elen = strlen(etag);
+	const char *p = if_none_match;
+	while (p && *p) {
+		p += strspn(p, " \t,");
+		if (!*p)
+			break;
+		size_t n = strcspn(p, ",");
+		const char *t = p;
+		p += n;
+		while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+			n--;
+		if (n == 1 && *t == '*')
+			return true;
+		if (n > 2 && t[0] == 'W' && t[1] == '/') {
+			t += 2;
+			n -= 2;
+		}
+		if (n == elen && !memcmp(t, etag, n))
+			return true;
+	}
+	return false;
+}

@@ -1,0 +1,99 @@
+/*
+ * answers.h - answers of reads kept in memory while the store is unchanged.
+ *
+ * A read answer (the list of executions, per query) is made once and kept
+ * with the store's data version (store_data_version()) read *before* the
+ * query that made it; it is served again only to a request that read the
+ * same version *after* it arrived, so it never misses a commit that was
+ * acknowledged before the request: any commit by any connection of any
+ * process changes the version. An answer made from newer data than its
+ * version says is harmless (it is only thrown away sooner).
+ *
+ * The version is read through one connection of its own (the watcher),
+ * which never writes: SQLite's PRAGMA data_version does not change for a
+ * connection's own commits, and versions of different connections are not
+ * comparable. Reads of the version are shared: a request uses the value of
+ * a read that began after it arrived, so many requests cost one read. The
+ * watcher is reopened after an error, and everything kept is dropped then
+ * (a new connection's numbers start again).
+ *
+ * Answers are immutable once kept and counted: a caller holds a reference
+ * while it sends one (kept_answer_release() when done), so a newer answer can
+ * replace it meanwhile. The ETag is a strong tag of the bytes (a hash), so
+ * it is the same after a restart and on every node for the same answer.
+ *
+ * Limits: at most ANSWERS_MAX answers and ANSWERS_MAX_BYTES bytes of them
+ * (the least recently used go first); an answer larger than
+ * ANSWERS_MAX_ONE is not kept.
+ *
+ * Threads: every function may be called from any thread.
+ */
+#ifndef STEPPY_SERVER_ANSWERS_H
+#define STEPPY_SERVER_ANSWERS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ANSWERS_MAX       64
+#define ANSWERS_MAX_BYTES (16u << 20)
+#define ANSWERS_MAX_ONE   (4u << 20)
+
+struct answers;
+
+/* One kept answer. Immutable after answers_put() but for refs. */
+struct kept_answer {
+	atomic_uint refs; /* the cache's own while kept, and one per holder */
+	int64_t version;  /* the store's data version read before it was made */
+	char etag[36];    /* "\"" 32 hex digits "\"": a hash of body */
+	char *key;        /* what was asked (a canonical form of the query) */
+	size_t len;       /* bytes of body, without its NUL */
+	char body[];      /* NUL-terminated */
+};
+
+/* A cache for the store at store_path (copied; its watcher is opened when
+ * the version is first asked for). Never NULL. */
+struct answers *answers_new(const char *store_path);
+/* Frees the cache and the answers nobody holds; accepts NULL. Answers
+ * still held are freed by their last kept_answer_release(). */
+void answers_free(struct answers *c);
+
+/*
+ * The store's data version now: a value read after this call began. -1 when
+ * it cannot be read (no watcher, an error: keep nothing then). It may wait
+ * for a read another thread has begun (one store_data_version(), a few
+ * microseconds on SQLite). With quick (libmicrohttpd's threads), returns -2
+ * instead of opening the watcher when it is not open.
+ */
+int64_t answers_version(struct answers *c, bool quick);
+
+/* The answer to key made at version, with a reference for the caller
+ * (kept_answer_release()), or NULL. version < 0 finds nothing. */
+struct kept_answer *answers_get(struct answers *c, const char *key, int64_t version);
+
+/*
+ * Keeps a copy of body (len bytes) as the answer to key at version,
+ * replacing an older one, and returns it with a reference for the caller.
+ * With version < 0, or body over ANSWERS_MAX_ONE, nothing is kept but the
+ * answer is still returned (with its ETag) for the caller to send.
+ */
+struct kept_answer *answers_put(struct answers *c, const char *key, int64_t version,
+                                const char *body, size_t len);
+
+/* Gives a reference back; accepts NULL. */
+void kept_answer_release(struct kept_answer *a);
+
+/* One answer is made at a time per key (of a few locks shared by hash), so
+ * requests that find nothing at once wait for the first to make it. */
+void answers_make_lock(struct answers *c, const char *key);
+void answers_make_unlock(struct answers *c, const char *key);
+
+/*
+ * True if an If-None-Match header value names etag (a list of entity tags,
+ * weak ones compared by their tag as RFC 9110 says for If-None-Match, or
+ * "*"). NULL: false.
+ */
+bool etag_matches(const char *if_none_match, const char *etag);
+
+#endif
