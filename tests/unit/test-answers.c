@@ -1,0 +1,238 @@
+/*
+ * test-answers.c - read answers kept by store version (src/server/answers.c):
+ * If-None-Match against an ETag; answers kept, found only at their version,
+ * replaced by newer ones while an older one is still held; the limits (count,
+ * bytes, one answer's size); the version read through the watcher changing
+ * with every commit of another connection or another process and not with
+ * reads, -1 for a store that cannot be opened, and the quick form that never
+ * opens the watcher.
+ */
+#include "unit.h"
+
+#include "server/answers.h"
+#include "store/store.h"
+#include "util/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char path[64];
+static const char *self; /* this program, run again as "another process" */
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/steppy-test-answers-%d.db", (int)getpid());
+	unlink(path);
+	struct store *st;
+	if (store_open(path, &st, NULL) != 0)
+		return -1;
+	store_close(st);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char more[80];
+	unlink(path);
+	snprintf(more, sizeof(more), "%s-wal", path);
+	unlink(more);
+	snprintf(more, sizeof(more), "%s-shm", path);
+	unlink(more);
+	return 0;
+}
+
+static void test_etag_matches(void **state)
+{
+	(void)state;
+	const char *tag = "\"0123456789abcdef0123456789abcdef\"";
+	assert_false(etag_matches(NULL, tag));
+	assert_false(etag_matches("", tag));
+	assert_true(etag_matches(tag, tag));
+	assert_true(etag_matches("W/\"0123456789abcdef0123456789abcdef\"", tag));
+	assert_true(etag_matches("\"x\", \"0123456789abcdef0123456789abcdef\"", tag));
+	assert_true(etag_matches("\"x\",W/\"0123456789abcdef0123456789abcdef\" ,\"y\"", tag));
+	assert_true(etag_matches(" * ", tag));
+	assert_false(etag_matches("\"x\"", tag));
+	/* no part of a tag, no tag without its quotes */
+	assert_false(etag_matches("\"0123456789abcdef0123456789abcde\"", tag));
+	assert_false(etag_matches("\"0123456789abcdef0123456789abcdef0\"", tag));
+	assert_false(etag_matches("0123456789abcdef0123456789abcdef", tag));
+	assert_false(etag_matches("W/", tag));
+	assert_false(etag_matches(",,, ,", tag));
+}
+
+static void test_keep_and_find(void **state)
+{
+	(void)state;
+	struct answers *c = answers_new(path);
+	struct kept_answer *a = answers_put(c, "list * 50 0", 5, "{\"a\":1}", 7);
+	assert_non_null(a);
+	assert_int_equal(a->len, 7);
+	assert_string_equal(a->body, "{\"a\":1}");
+	assert_int_equal(strlen(a->etag), 34);
+	assert_int_equal(a->etag[0], '"');
+	assert_int_equal(a->etag[33], '"');
+	char first_tag[40];
+	snprintf(first_tag, sizeof(first_tag), "%s", a->etag);
+	kept_answer_release(a);
+
+	a = answers_get(c, "list * 50 0", 5);
+	assert_non_null(a);
+	assert_string_equal(a->body, "{\"a\":1}");
+	assert_string_equal(a->etag, first_tag);
+	/* held while a newer answer replaces it: still readable */
+	struct kept_answer *newer = answers_put(c, "list * 50 0", 6, "{\"a\":2}", 7);
+	assert_string_not_equal(newer->etag, first_tag);
+	assert_string_equal(a->body, "{\"a\":1}");
+	kept_answer_release(a);
+	kept_answer_release(newer);
+
+	assert_null(answers_get(c, "list * 50 0", 5)); /* another version */
+	assert_null(answers_get(c, "list * 50 0", -1));
+	assert_null(answers_get(c, "list * 1 0", 6)); /* another query */
+	a = answers_get(c, "list * 50 0", 6);
+	assert_non_null(a);
+	assert_string_equal(a->body, "{\"a\":2}");
+	kept_answer_release(a);
+
+	/* an older answer made late does not replace a newer one */
+	kept_answer_release(answers_put(c, "list * 50 0", 5, "{\"a\":1}", 7));
+	assert_null(answers_get(c, "list * 50 0", 5));
+	a = answers_get(c, "list * 50 0", 6);
+	assert_non_null(a);
+	kept_answer_release(a);
+
+	/* the same bytes have the same tag, whatever the query or the cache */
+	struct answers *other = answers_new(path);
+	a = answers_put(other, "list RUNNING 50 0", 1, "{\"a\":1}", 7);
+	assert_string_equal(a->etag, first_tag);
+	kept_answer_release(a);
+	answers_free(other);
+
+	/* without a version nothing is kept, but the answer is made */
+	a = answers_put(c, "list FAILED 50 0", -1, "{}", 2);
+	assert_non_null(a);
+	assert_string_equal(a->body, "{}");
+	kept_answer_release(a);
+	assert_null(answers_get(c, "list FAILED 50 0", -1));
+	answers_free(c);
+}
+
+static void test_limits(void **state)
+{
+	(void)state;
+	struct answers *c = answers_new(path);
+	char key[32];
+	/* ANSWERS_MAX answers; the least recently used goes first */
+	for (int i = 0; i < ANSWERS_MAX; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		kept_answer_release(answers_put(c, key, 1, "x", 1));
+	}
+	kept_answer_release(answers_get(c, "k0", 1)); /* used: k1 is now the oldest */
+	kept_answer_release(answers_put(c, "one more", 1, "y", 1));
+	struct kept_answer *a = answers_get(c, "k0", 1);
+	assert_non_null(a);
+	kept_answer_release(a);
+	assert_null(answers_get(c, "k1", 1));
+	a = answers_get(c, "one more", 1);
+	assert_non_null(a);
+	kept_answer_release(a);
+
+	/* one answer over ANSWERS_MAX_ONE: made, not kept */
+	size_t big_len = ANSWERS_MAX_ONE + 1;
+	char *big = malloc(big_len);
+	assert_non_null(big);
+	memset(big, 'b', big_len);
+	a = answers_put(c, "big", 1, big, big_len);
+	assert_int_equal(a->len, big_len);
+	kept_answer_release(a);
+	assert_null(answers_get(c, "big", 1));
+
+	/* ANSWERS_MAX_BYTES in all: the oldest go to make room */
+	size_t quarter = ANSWERS_MAX_BYTES / 4 - 1024; /* four fit, not five */
+	for (int i = 0; i < 5; i++) {
+		snprintf(key, sizeof(key), "large%d", i);
+		kept_answer_release(answers_put(c, key, 1, big, quarter));
+	}
+	assert_null(answers_get(c, "large0", 1));
+	for (int i = 1; i < 5; i++) {
+		snprintf(key, sizeof(key), "large%d", i);
+		a = answers_get(c, key, 1);
+		assert_non_null(a);
+		kept_answer_release(a);
+	}
+	free(big);
+	answers_free(c);
+}
+
+static void test_version_follows_commits(void **state)
+{
+	(void)state;
+	struct answers *c = answers_new(path);
+	/* quick: the watcher is not opened on a poll thread */
+	assert_int_equal(answers_version(c, true), -2);
+	int64_t v1 = answers_version(c, false);
+	assert_true(v1 >= 0);
+	assert_int_equal(answers_version(c, false), v1);
+	assert_int_equal(answers_version(c, true), v1); /* open now */
+
+	/* reads by another connection change nothing */
+	struct store *other;
+	assert_int_equal(store_open(path, &other, NULL), 0);
+	char *value = NULL;
+	assert_int_equal(store_meta_get(other, "nothing", &value, NULL), SP_ENOENT);
+	assert_int_equal(answers_version(c, false), v1);
+
+	/* a commit of another connection does */
+	assert_int_equal(store_meta_set(other, "test.key", "1", NULL), 0);
+	int64_t v2 = answers_version(c, false);
+	assert_true(v2 >= 0);
+	assert_true(v2 != v1);
+	assert_int_equal(answers_version(c, true), v2);
+
+	/* and one of another process (this program again, see main()) */
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl(self, self, "--commit", path, (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	int64_t v3 = answers_version(c, false);
+	assert_true(v3 >= 0);
+	assert_true(v3 != v2 && v3 != v1);
+	store_close(other);
+	answers_free(c);
+
+	/* a store that cannot be opened: -1, and nothing is kept */
+	c = answers_new("/nonexistent-dir/x/steppy.db");
+	assert_int_equal(answers_version(c, false), -1);
+	assert_int_equal(answers_version(c, false), -1);
+	answers_free(c);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "--commit")) { /* another process's commit */
+		struct store *st;
+		int ok = store_open(argv[2], &st, NULL) == 0 &&
+		         store_meta_set(st, "test.key", "2", NULL) == 0;
+		store_close(st);
+		return ok ? 0 : 1;
+	}
+	self = argv[0];
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_etag_matches),
+		cmocka_unit_test_setup_teardown(test_keep_and_find, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_follows_commits, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
