@@ -92,36 +92,77 @@ static void add_row(const struct exec_row *row, void *arg)
 	json_array_append_new(acc->array, exec_row_json(row));
 }
 
-/* Reads the list and keeps it as key's answer at version (answers_put());
- * or answers 503 and returns NULL. */
-static struct kept_answer *list_answer(struct request *rq, const char *key, int64_t version,
-                                       const char *status, long limit, long offset)
+/* ---- answers kept in memory (answers.h) ------------------------------------------ */
+
+/* How a kept answer is made: its document, or NULL having answered an error
+ * (which is not kept). */
+typedef json_t *(*make_doc_fn)(struct request *rq, void *arg);
+
+/*
+ * Answers with the answer kept for key if it was made at the store's version
+ * now, else makes it (make), keeps it and answers it; with rq->quick (a poll
+ * thread) only what is kept is answered, and nothing else is touched.
+ *
+ * The key must hold everything the answer depends on but the store. Every
+ * caller the route lets in gets the same answer today (no answer depends on
+ * who asks); were one to, what it depends on would have to be in its key.
+ */
+static void answer_kept(struct request *rq, const char *key, make_doc_fn make, void *arg)
 {
+	struct answers *kept = rq->srv->answers;
+	struct kept_answer *a = answers_get(kept, key, answers_version(kept, rq->quick));
+	if (a || rq->quick) {
+		if (a)
+			respond_answer(rq, a);
+		return;
+	}
+	/* One request makes the answer; those that arrive meanwhile wait for
+	 * it. The version is read again under the lock: a request that waited
+	 * may use an answer made while it waited. */
+	answers_make_lock(kept, key);
+	int64_t version = answers_version(kept, false);
+	a = answers_get(kept, key, version);
+	if (!a) {
+		json_t *doc = make(rq, arg);
+		char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		json_decref(doc);
+		if (text)
+			a = answers_put(kept, key, version, text, strlen(text));
+		else if (doc) /* a string that is not UTF-8: respond_json() says so */
+			respond_json(rq, 200, NULL);
+		free(text);
+	}
+	answers_make_unlock(kept, key);
+	if (a)
+		respond_answer(rq, a);
+}
+
+struct list_query {
+	const char *status; /* canonical, or NULL */
+	long limit, offset;
+};
+
+static json_t *make_list(struct request *rq, void *arg)
+{
+	const struct list_query *q = arg;
 	struct store *st = store_or_503(rq);
 	if (!st)
 		return NULL;
 	struct list_acc acc = { .array = json_array() };
 	struct strbuf err = STRBUF_INIT;
-	int r = store_list(st, status, (int)limit, (int)offset, add_row, &acc, &err);
+	int r = store_list(st, q->status, (int)q->limit, (int)q->offset, add_row, &acc, &err);
 	server_store_put(rq->srv, st);
-	struct kept_answer *a = NULL;
+	json_t *doc = NULL;
 	if (r < 0) {
 		json_decref(acc.array);
 		respond_error(rq, 503, "store-error", "%s", err.buf);
 	} else {
-		json_t *doc = json_pack("{so}", "executions", acc.array);
-		if (r == limit)
-			json_object_set_new(doc, "nextOffset", json_integer(offset + limit));
-		char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		json_decref(doc);
-		if (text)
-			a = answers_put(rq->srv->answers, key, version, text, strlen(text));
-		else /* a string that is not UTF-8 */
-			respond_json(rq, 200, NULL);
-		free(text);
+		doc = json_pack("{so}", "executions", acc.array);
+		if (r == q->limit)
+			json_object_set_new(doc, "nextOffset", json_integer(q->offset + q->limit));
 	}
 	strbuf_release(&err);
-	return a;
+	return doc;
 }
 
 static void h_list(struct request *rq)
@@ -150,40 +191,25 @@ static void h_list(struct request *rq)
 		    "status must be RUNNING, WAITING, SUCCEEDED, FAILED, REJECTED or ABORTED");
 		return;
 	}
-	/* Every caller who may list (the route's role) gets the same answer:
-	 * the key is the query alone. Were the list ever to depend on who
-	 * asks, what it depends on would have to be part of the key. */
+	struct list_query q = { .status = status, .limit = limit, .offset = offset };
 	char key[64];
 	snprintf(key, sizeof(key), "list %s %ld %ld", status ? status : "*", limit, offset);
-	struct answers *kept = rq->srv->answers;
-	struct kept_answer *a = answers_get(kept, key, answers_version(kept, rq->quick));
-	if (a || rq->quick) { /* on a poll thread only what is kept is answered */
-		if (a)
-			respond_answer(rq, a);
-		return;
-	}
-	/* One request makes the answer; those that arrive meanwhile wait for
-	 * it. The version is read again under the lock: a request that waited
-	 * may use an answer made while it waited. */
-	answers_make_lock(kept, key);
-	int64_t version = answers_version(kept, false);
-	a = answers_get(kept, key, version);
-	if (!a)
-		a = list_answer(rq, key, version, status, limit, offset);
-	answers_make_unlock(kept, key);
-	if (a)
-		respond_answer(rq, a);
+	answer_kept(rq, key, make_list, &q);
 }
 
 bool api_quick(const struct request *rq)
 {
-	/* h_list is the route of this path (api_routes come first in
-	 * dispatch()), unless OpenID Connect's redirect path were this path:
-	 * its handler goes out to the network */
+	/* h_list and h_get are the routes of these paths (api_routes come
+	 * first in dispatch()), unless OpenID Connect's redirect path were one
+	 * of them: its handler goes out to the network */
+	static const char list[] = "/api/v1/executions";
 	const struct serve_config *cfg = server_config(rq->srv);
-	return (!strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD")) &&
-	       !strcmp(rq->url, "/api/v1/executions") &&
-	       !(cfg->oidc.redirect_path && !strcmp(cfg->oidc.redirect_path, rq->url));
+	const char *u = rq->url;
+	bool read = !strncmp(u, list, sizeof(list) - 1) &&
+	            (!u[sizeof(list) - 1] || /* the list, or one release: h_get */
+	             (u[sizeof(list) - 1] == '/' && !strchr(u + sizeof(list), '/')));
+	return (!strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD")) && read &&
+	       !(cfg->oidc.redirect_path && !strcmp(cfg->oidc.redirect_path, u));
 }
 
 /* Loads execution rq->params[0]: answers 404/503 and returns false if it cannot. */
@@ -253,11 +279,17 @@ static json_t *report_of(struct request *rq)
 	return doc;
 }
 
+static json_t *make_report(struct request *rq, void *arg)
+{
+	(void)arg;
+	return report_of(rq);
+}
+
 static void h_get(struct request *rq)
 {
-	json_t *doc = report_of(rq);
-	if (doc)
-		respond_json(rq, 200, doc);
+	char key[160];
+	snprintf(key, sizeof(key), "get %s", rq->params[0]);
+	answer_kept(rq, key, make_report, NULL);
 }
 
 static json_t *event_json(const struct event *e, const struct plan *plan)
