@@ -7,6 +7,7 @@ Prints figures; asserts nothing.
   bench/serve.py [--steppy build/steppy ...] [--stored 10000] [--running 100]
                  [--connections 50] [--seconds 20] [--rounds 1]
                  [--per-address N] [--no-raw] [--etag] [--path PATH]
+                 [--writes N]
 
 --steppy may be given several times (a build before a change and one after):
 each binary gets its own copy of the same store and its own server, and the
@@ -23,6 +24,9 @@ directory: the bytes it serves are those the first steppy server answered,
 with the same headers, to requests with the same bearer token. --etag makes
 wrk send If-None-Match with the ETag of the answer (steppy then answers 304
 without a body; the raw server ignores the header).
+--writes N submits N releases a second (a Wait of 0 s each: a few commits
+apiece) to the steppy server under load while wrk runs, so that the kept
+answers are made again and again (reads during writes).
 wrk comes from Debian (installed here if missing).
 """
 import argparse
@@ -35,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -125,11 +130,32 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def writer(url, token, per_second, stop, done):
+    """Submits per_second releases a second to url until stop is set;
+    counts them in done[0]."""
+    body = json.dumps({"name": "churn", "plan": {"stages": [{"name": "s", "steps": [
+        {"type": "Wait", "name": "w", "seconds": 0}]}]}}).encode()
+    start = time.monotonic()
+    while not stop.is_set():
+        req = urllib.request.Request(url + "/api/v1/executions", data=body, method="POST",
+                                     headers={"Authorization": "Bearer " + token,
+                                              "Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(req).read()
+            done[0] += 1
+        except OSError:
+            pass
+        delay = start + done[0] / per_second - time.monotonic()
+        if delay > 0:
+            stop.wait(delay)
+
+
 def line(name, r):
     return ("%-28s %9.0f req/s  p50 %7.2f ms  p90 %7.2f ms  p99 %7.2f ms  server CPU %5.1f s"
-            "  load %.1f  non-2xx %d  socket errors: %s" %
+            "  load %.1f  non-2xx %d  socket errors: %s%s" %
             (name, r["rps"], r["p50"], r["p90"], r["p99"], r.get("cpu", float("nan")),
-             r["load"], r["non2xx"], r["errors"]))
+             r["load"], r["non2xx"], r["errors"],
+             "  writes/s %.0f" % r["writes"] if r.get("writes") else ""))
 
 
 def main():
@@ -149,6 +175,8 @@ def main():
                     help="send If-None-Match with the answer's ETag (304s)")
     ap.add_argument("--path", default="/api/v1/executions",
                     help="what wrk asks (with its query string)")
+    ap.add_argument("--writes", type=float, default=0,
+                    help="releases submitted per second to steppy during the load")
     args = ap.parse_args()
     binaries = [os.path.abspath(b) for b in (args.steppy or [os.path.join(REPO, "build", "steppy")])]
     ensure_wrk()
@@ -220,15 +248,26 @@ def main():
 
         print("store: %d finished executions + %d running (Wait 600 s), GET %s"
               % (args.stored, args.running, args.path))
-        print("wrk: 2 threads, %d connections, %d s, loopback, %d round(s)%s"
+        print("wrk: 2 threads, %d connections, %d s, loopback, %d round(s)%s%s"
               % (args.connections, args.seconds, args.rounds,
-                 ", If-None-Match" if args.etag else ""))
+                 ", If-None-Match" if args.etag else "",
+                 ", %g releases submitted a second meanwhile" % args.writes
+                 if args.writes else ""))
         results = {name: [] for name, _, _ in servers}
         for rnd in range(args.rounds):
             order = servers if rnd % 2 == 0 else list(reversed(servers))
             for name, p, url in order:
                 c0 = cpu_seconds(p.pid)
+                stop, done, w = threading.Event(), [0], None
+                if args.writes and not name.startswith("raw"):
+                    w = threading.Thread(target=writer,
+                                         args=(url, token, args.writes, stop, done))
+                    w.start()
                 r = wrk(url + args.path, token, args, etags[name])
+                stop.set()
+                if w:
+                    w.join()
+                r["writes"] = done[0] / args.seconds
                 r["cpu"] = cpu_seconds(p.pid) - c0
                 results[name].append(r)
                 print("round %d  %s" % (rnd + 1, line(name, r)), flush=True)
@@ -237,7 +276,7 @@ def main():
             for name, _, _ in servers:
                 rs = results[name]
                 med = {k: statistics.median(r[k] for r in rs)
-                       for k in ("rps", "p50", "p90", "p99", "cpu", "load")}
+                       for k in ("rps", "p50", "p90", "p99", "cpu", "load", "writes")}
                 med["non2xx"] = sum(r["non2xx"] for r in rs)
                 med["errors"] = "; ".join(sorted({r["errors"] for r in rs}))
                 print("  " + line(name, med))
