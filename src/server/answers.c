@@ -25,11 +25,13 @@ struct answers {
 	pthread_mutex_t version_lock;
 	struct store *watcher; /* never writes; NULL until needed, or after an error */
 	atomic_ullong reads_begun;
-	unsigned long long last_read; /* the number of the read that gave last_version */
-	int64_t last_version;         /* what answers_version() gave then (-1: error) */
-	int64_t last_raw;             /* the watcher's own number at that read */
-	bool have_raw;                /* false after (re)opening the watcher */
-	int64_t epoch;                /* ours: moves on whenever last_raw does */
+	unsigned long long last_read;  /* the number of the read that gave last_version */
+	int64_t last_version;          /* what answers_version() gave then (-1: error) */
+	int64_t last_raw;              /* the watcher's own number at that read */
+	bool have_raw;                 /* false after (re)opening the watcher */
+	int64_t epoch;                 /* ours: moves on whenever last_raw or local does */
+	atomic_ullong local;           /* answers_changed() calls */
+	unsigned long long last_local; /* local at the last read */
 	/* Kept answers, under lock. */
 	pthread_mutex_t lock;
 	struct kept_answer *kept[ANSWERS_MAX];
@@ -48,6 +50,7 @@ struct answers *answers_new(const char *store_path)
 	for (size_t i = 0; i < MAKE_LOCKS; i++)
 		pthread_mutex_init(&c->make[i], NULL);
 	atomic_init(&c->reads_begun, 0);
+	atomic_init(&c->local, 0);
 	c->last_version = -1;
 	return c;
 }
@@ -91,15 +94,17 @@ int64_t answers_version(struct answers *c, bool quick)
 		c->have_raw = false;
 	}
 	unsigned long long n = atomic_fetch_add(&c->reads_begun, 1) + 1;
+	unsigned long long local = atomic_load(&c->local);
 	int64_t raw = c->watcher ? store_data_version(c->watcher) : -1;
 	int64_t v = -1;
 	if (raw < 0) {
 		store_close(c->watcher); /* opened again next time */
 		c->watcher = NULL;
 	} else {
-		if (!c->have_raw || raw != c->last_raw)
+		if (!c->have_raw || raw != c->last_raw || local != c->last_local)
 			c->epoch++;
 		c->last_raw = raw;
+		c->last_local = local;
 		c->have_raw = true;
 		v = c->epoch;
 	}
@@ -107,6 +112,11 @@ int64_t answers_version(struct answers *c, bool quick)
 	c->last_version = v;
 	pthread_mutex_unlock(&c->version_lock);
 	return v;
+}
+
+void answers_changed(struct answers *c)
+{
+	atomic_fetch_add(&c->local, 1);
 }
 
 /* ---- kept answers ------------------------------------------------------------- */

@@ -68,6 +68,14 @@ void answers_free(struct answers *c);
  */
 int64_t answers_version(struct answers *c, bool quick);
 
+/*
+ * Says that this process has just changed the store (a submission, a
+ * decision through the API): the next answers_version() moves on even if
+ * the store's own number has not yet (PostgreSQL's notifications arrive a
+ * little after the commit; SQLite needs none of this).
+ */
+void answers_changed(struct answers *c);
+
 /* The answer to key made at version, with a reference for the caller
  * (kept_answer_release()), or NULL. version < 0 finds nothing. */
 struct kept_answer *answers_get(struct answers *c, const char *key, int64_t version);

@@ -691,6 +691,7 @@ static void submit_start(struct request *rq, struct plan *plan, const char *labe
 		plan_free(plan);
 		respond_error(rq, 503, "store-error", "%s", j.err.buf);
 	} else {
+		answers_changed(rq->srv->answers); /* this very client may list next */
 		respond_json(rq, 201,
 		             json_pack("{ssssss}", "id", j.id, "status", "RUNNING", "startedBy",
 		                       rq->identity));
@@ -752,6 +753,8 @@ static void h_submit(struct request *rq)
 /* Answers a control_apply() result. */
 static void control_answer(struct request *rq, int r, const char *done_what, struct strbuf *err)
 {
+	if (r >= 0 || r == SP_EBUSY) /* changed, or queued in the store's inbox */
+		answers_changed(rq->srv->answers);
 	if (r == CONTROL_DONE_BY_OWNER || r == CONTROL_DONE_HERE)
 		respond_json(rq, 200,
 		             json_pack("{ssss}", "id", rq->params[0], "result", done_what));
@@ -909,9 +912,11 @@ static void h_retry(struct request *rq)
 		              j.err.buf);
 	else if (j.r < 0)
 		respond_error(rq, 409, "refused", "%s", j.err.buf);
-	else
+	else {
+		answers_changed(rq->srv->answers);
 		respond_json(rq, 200,
 		             json_pack("{ssss}", "id", rq->params[0], "result", "retrying"));
+	}
 	strbuf_release(&j.err);
 }
 

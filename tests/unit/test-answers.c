@@ -4,8 +4,8 @@
  * replaced by newer ones while an older one is still held; the limits (count,
  * bytes, one answer's size); the version read through the watcher changing
  * with every commit of another connection or another process and not with
- * reads, -1 for a store that cannot be opened, and the quick form that never
- * opens the watcher.
+ * reads, or with answers_changed(); -1 for a store that cannot be opened, and
+ * the quick form that never opens the watcher.
  */
 #include "unit.h"
 
@@ -208,6 +208,14 @@ static void test_version_follows_commits(void **state)
 	int64_t v3 = answers_version(c, false);
 	assert_true(v3 >= 0);
 	assert_true(v3 != v2 && v3 != v1);
+
+	/* this process says it changed the store (before the store's number
+	 * moves, as with PostgreSQL's notifications): a new version too */
+	answers_changed(c);
+	int64_t v4 = answers_version(c, false);
+	assert_true(v4 >= 0);
+	assert_true(v4 != v3 && v4 != v2 && v4 != v1);
+	assert_int_equal(answers_version(c, false), v4);
 	store_close(other);
 	answers_free(c);
 
