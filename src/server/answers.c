@@ -77,28 +77,38 @@ int64_t answers_version(struct answers *c, bool quick)
 	unsigned long long arrived = atomic_load(&c->reads_begun);
 	/* Waiting here is waiting for one read of the version (a few
 	 * microseconds with SQLite), cheaper than handing the request over to
-	 * another thread; opening the watcher is what a poll thread leaves. */
+	 * another thread. Nothing slower is done under the lock: the watcher
+	 * is opened (a connection to a server, perhaps one that is down)
+	 * without it, and never on a poll thread. */
 	pthread_mutex_lock(&c->version_lock);
 	if (c->last_read > arrived) { /* a read that began after we arrived */
 		int64_t v = c->last_version;
 		pthread_mutex_unlock(&c->version_lock);
 		return v;
 	}
+	struct store *spare = NULL;
 	if (!c->watcher) {
-		if (quick) {
-			pthread_mutex_unlock(&c->version_lock);
+		pthread_mutex_unlock(&c->version_lock);
+		if (quick)
 			return -2;
+		struct store *w = NULL;
+		if (store_open(c->store_path, &w, NULL) < 0)
+			return -1; /* nothing is kept meanwhile */
+		pthread_mutex_lock(&c->version_lock);
+		if (!c->watcher) {
+			c->watcher = w;
+			c->have_raw = false; /* its numbers start again */
+		} else {
+			spare = w; /* another thread opened one meanwhile */
 		}
-		if (store_open(c->store_path, &c->watcher, NULL) < 0)
-			c->watcher = NULL;
-		c->have_raw = false;
 	}
 	unsigned long long n = atomic_fetch_add(&c->reads_begun, 1) + 1;
 	unsigned long long local = atomic_load(&c->local);
-	int64_t raw = c->watcher ? store_data_version(c->watcher) : -1;
+	int64_t raw = store_data_version(c->watcher);
 	int64_t v = -1;
+	struct store *bad = NULL;
 	if (raw < 0) {
-		store_close(c->watcher); /* opened again next time */
+		bad = c->watcher; /* closed; opened again by a later call */
 		c->watcher = NULL;
 	} else {
 		if (!c->have_raw || raw != c->last_raw || local != c->last_local)
@@ -111,6 +121,8 @@ int64_t answers_version(struct answers *c, bool quick)
 	c->last_read = n;
 	c->last_version = v;
 	pthread_mutex_unlock(&c->version_lock);
+	store_close(bad);
+	store_close(spare);
 	return v;
 }
 
