@@ -38,6 +38,7 @@ struct answers {
 	unsigned long long used[ANSWERS_MAX]; /* tick of the last use of kept[i] */
 	size_t nkept, bytes;
 	unsigned long long tick;
+	uint64_t found, made; /* answers_counts() */
 	pthread_mutex_t make[MAKE_LOCKS];
 };
 
@@ -171,6 +172,7 @@ struct kept_answer *answers_get(struct answers *c, const char *key, int64_t vers
 		a = c->kept[i];
 		atomic_fetch_add(&a->refs, 1);
 		c->used[i] = ++c->tick;
+		c->found++;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return a;
@@ -196,9 +198,12 @@ struct kept_answer *answers_put(struct answers *c, const char *key, int64_t vers
 	}
 	a->etag[33] = '"';
 	a->etag[34] = '\0';
-	if (version < 0 || len > ANSWERS_MAX_ONE)
-		return a;
 	pthread_mutex_lock(&c->lock);
+	c->made++;
+	if (version < 0 || len > ANSWERS_MAX_ONE) {
+		pthread_mutex_unlock(&c->lock);
+		return a;
+	}
 	long i = find(c, key);
 	if (i >= 0 && c->kept[i]->version >= version) {
 		/* one as new is kept already (made meanwhile): keep it */
@@ -221,6 +226,14 @@ struct kept_answer *answers_put(struct answers *c, const char *key, int64_t vers
 	c->bytes += len;
 	pthread_mutex_unlock(&c->lock);
 	return a;
+}
+
+void answers_counts(struct answers *c, uint64_t *ret_kept, uint64_t *ret_made)
+{
+	pthread_mutex_lock(&c->lock);
+	*ret_kept = c->found;
+	*ret_made = c->made;
+	pthread_mutex_unlock(&c->lock);
 }
 
 static pthread_mutex_t *make_lock(struct answers *c, const char *key)

@@ -89,6 +89,10 @@ struct kept_answer *answers_get(struct answers *c, const char *key, int64_t vers
 struct kept_answer *answers_put(struct answers *c, const char *key, int64_t version,
                                 const char *body, size_t len);
 
+/* How many answers answers_get() found (served from memory) and how many
+ * answers_put() made (read from the store), since answers_new(). */
+void answers_counts(struct answers *c, uint64_t *ret_kept, uint64_t *ret_made);
+
 /* Gives a reference back; accepts NULL. */
 void kept_answer_release(struct kept_answer *a);
 

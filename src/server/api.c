@@ -1051,6 +1051,15 @@ static void h_metrics(struct request *rq)
 	            "# HELP steppy_aws_errors_total AWS API calls that failed.\n"
 	            "# TYPE steppy_aws_errors_total counter\nsteppy_aws_errors_total %llu\n",
 	            (unsigned long long)aws.calls, (unsigned long long)aws.errors);
+	uint64_t kept, made;
+	answers_counts(srv->answers, &kept, &made);
+	strbuf_addf(&out,
+	            "# HELP steppy_http_answers_total Reads answered from memory (kept while the "
+	            "store was unchanged) or made from the store.\n"
+	            "# TYPE steppy_http_answers_total counter\n"
+	            "steppy_http_answers_total{from=\"memory\"} %llu\n"
+	            "steppy_http_answers_total{from=\"store\"} %llu\n",
+	            (unsigned long long)kept, (unsigned long long)made);
 	strbuf_addf(&out,
 	            "# HELP steppy_http_requests_total HTTP requests answered.\n"
 	            "# TYPE steppy_http_requests_total counter\nsteppy_http_requests_total %llu\n"

@@ -184,4 +184,12 @@ grep -q "^HTTP/1.1 200" "$tmp/head" || problem "HEAD: $(head -1 "$tmp/head")"
 grep -qi "^etag: $etag" "$tmp/head" || problem "HEAD has another ETag than GET"
 end
 
+begin '/metrics counts the answers from memory and those made from the store'
+out=$(curl -s -H "Authorization: Bearer $VIEW" "$url/metrics")
+printf '%s\n' "$out" | grep -q '^steppy_http_answers_total{from="memory"} [1-9]' ||
+    problem "no answer from memory counted"
+printf '%s\n' "$out" | grep -q '^steppy_http_answers_total{from="store"} [1-9]' ||
+    problem "no answer from the store counted"
+end
+
 finish

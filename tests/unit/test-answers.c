@@ -120,6 +120,11 @@ static void test_keep_and_find(void **state)
 	assert_string_equal(a->body, "{}");
 	kept_answer_release(a);
 	assert_null(answers_get(c, "list FAILED 50 0", -1));
+
+	uint64_t found, made;
+	answers_counts(c, &found, &made);
+	assert_int_equal(found, 3); /* the gets that found an answer */
+	assert_int_equal(made, 4);  /* every put, kept or not */
 	answers_free(c);
 }
 
