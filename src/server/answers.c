@@ -1,6 +1,6 @@
 /*
  * answers.c - answers of reads kept in memory while the store is unchanged
- * (see answers.h): the watcher connection and its shared version reads, the
+ * (see answers.h): the watchers (connections that read the store's version), the
  * kept answers (least recently used go first), their ETags, and
  * If-None-Match.
  */
@@ -15,23 +15,34 @@
 #include <string.h>
 
 #define MAKE_LOCKS 8
+#define WATCHERS   4 /* as many as libmicrohttpd's threads: none waits for another */
+
+/* One watcher: a store connection that never writes, and what it said. */
+struct watcher {
+	pthread_mutex_t lock;          /* the fields below; held during one version read */
+	struct store *st;              /* NULL until needed, or after an error */
+	int64_t last_raw;              /* its own number at its last read */
+	bool have_raw;                 /* false after (re)opening it */
+	unsigned long long last_local; /* answers->local at its last read */
+};
 
 struct answers {
 	char *store_path;
-	/* Version reads. Under version_lock: the watcher, and what the last
-	 * read gave. reads_begun counts reads; a read's number is given under
-	 * the lock, so a read numbered above what a caller saw on arrival
-	 * began after it arrived. */
-	pthread_mutex_t version_lock;
-	struct store *watcher; /* never writes; NULL until needed, or after an error */
-	atomic_ullong reads_begun;
-	unsigned long long last_read;  /* the number of the read that gave last_version */
-	int64_t last_version;          /* what answers_version() gave then (-1: error) */
-	int64_t last_raw;              /* the watcher's own number at that read */
-	bool have_raw;                 /* false after (re)opening the watcher */
-	int64_t epoch;                 /* ours: moves on whenever last_raw or local does */
-	atomic_ullong local;           /* answers_changed() calls */
-	unsigned long long last_local; /* local at the last read */
+	/*
+	 * Versions. Each watcher reads the store's number on a connection of
+	 * its own; whenever one sees it move (or answers_changed() was called
+	 * since its last read, or it was reopened), the shared epoch moves on,
+	 * and a read gives the epoch after that. A commit that ended before a
+	 * read began was seen by that watcher at this read or an earlier one,
+	 * after the commit, so the epoch has moved past every version read
+	 * before the commit: an answer made before it is never found again.
+	 * Several watchers let threads read at once (a thread that waits for
+	 * another's read waits for the scheduler too); a commit may then move
+	 * the epoch once per watcher.
+	 */
+	struct watcher watchers[WATCHERS];
+	atomic_llong epoch;
+	atomic_ullong local; /* answers_changed() calls */
 	/* Kept answers, under lock. */
 	pthread_mutex_t lock;
 	struct kept_answer *kept[ANSWERS_MAX];
@@ -46,13 +57,13 @@ struct answers *answers_new(const char *store_path)
 {
 	struct answers *c = xcalloc(1, sizeof(*c));
 	c->store_path = xstrdup(store_path);
-	pthread_mutex_init(&c->version_lock, NULL);
+	for (size_t i = 0; i < WATCHERS; i++)
+		pthread_mutex_init(&c->watchers[i].lock, NULL);
 	pthread_mutex_init(&c->lock, NULL);
 	for (size_t i = 0; i < MAKE_LOCKS; i++)
 		pthread_mutex_init(&c->make[i], NULL);
-	atomic_init(&c->reads_begun, 0);
+	atomic_init(&c->epoch, 0);
 	atomic_init(&c->local, 0);
-	c->last_version = -1;
 	return c;
 }
 
@@ -62,8 +73,10 @@ void answers_free(struct answers *c)
 		return;
 	for (size_t i = 0; i < c->nkept; i++)
 		kept_answer_release(c->kept[i]);
-	store_close(c->watcher);
-	pthread_mutex_destroy(&c->version_lock);
+	for (size_t i = 0; i < WATCHERS; i++) {
+		store_close(c->watchers[i].st);
+		pthread_mutex_destroy(&c->watchers[i].lock);
+	}
 	pthread_mutex_destroy(&c->lock);
 	for (size_t i = 0; i < MAKE_LOCKS; i++)
 		pthread_mutex_destroy(&c->make[i]);
@@ -73,57 +86,61 @@ void answers_free(struct answers *c)
 
 /* ---- the store's version ---------------------------------------------------- */
 
+/* A watcher for this thread, locked: the first free one from where this
+ * thread starts, else (all busy) the one it starts at. */
+static struct watcher *watcher_take(struct answers *c)
+{
+	static _Thread_local unsigned start;
+	static atomic_uint next;
+	if (!start)
+		start = atomic_fetch_add(&next, 1) + 1;
+	for (unsigned k = 0; k < WATCHERS; k++) {
+		struct watcher *w = &c->watchers[(start + k) % WATCHERS];
+		if (pthread_mutex_trylock(&w->lock) == 0)
+			return w;
+	}
+	struct watcher *w = &c->watchers[start % WATCHERS];
+	pthread_mutex_lock(&w->lock);
+	return w;
+}
+
 int64_t answers_version(struct answers *c, bool quick)
 {
-	unsigned long long arrived = atomic_load(&c->reads_begun);
-	/* Waiting here is waiting for one read of the version (a few
-	 * microseconds with SQLite), cheaper than handing the request over to
-	 * another thread. Nothing slower is done under the lock: the watcher
-	 * is opened (a connection to a server, perhaps one that is down)
-	 * without it, and never on a poll thread. */
-	pthread_mutex_lock(&c->version_lock);
-	if (c->last_read > arrived) { /* a read that began after we arrived */
-		int64_t v = c->last_version;
-		pthread_mutex_unlock(&c->version_lock);
-		return v;
-	}
-	struct store *spare = NULL;
-	if (!c->watcher) {
-		pthread_mutex_unlock(&c->version_lock);
+	struct watcher *w = watcher_take(c);
+	if (!w->st) {
+		/* Opened without the lock (a connection to a server that may be
+		 * down), and never on a poll thread. */
+		pthread_mutex_unlock(&w->lock);
 		if (quick)
 			return -2;
-		struct store *w = NULL;
-		if (store_open(c->store_path, &w, NULL) < 0)
+		struct store *st = NULL;
+		if (store_open(c->store_path, &st, NULL) < 0)
 			return -1; /* nothing is kept meanwhile */
-		pthread_mutex_lock(&c->version_lock);
-		if (!c->watcher) {
-			c->watcher = w;
-			c->have_raw = false; /* its numbers start again */
-		} else {
-			spare = w; /* another thread opened one meanwhile */
+		pthread_mutex_lock(&w->lock);
+		if (w->st) { /* opened by another thread meanwhile */
+			pthread_mutex_unlock(&w->lock);
+			store_close(st);
+			return answers_version(c, quick);
 		}
+		w->st = st;
+		w->have_raw = false; /* its numbers start again */
 	}
-	unsigned long long n = atomic_fetch_add(&c->reads_begun, 1) + 1;
 	unsigned long long local = atomic_load(&c->local);
-	int64_t raw = store_data_version(c->watcher);
+	int64_t raw = store_data_version(w->st);
 	int64_t v = -1;
 	struct store *bad = NULL;
 	if (raw < 0) {
-		bad = c->watcher; /* closed; opened again by a later call */
-		c->watcher = NULL;
+		bad = w->st; /* closed; opened again by a later call */
+		w->st = NULL;
 	} else {
-		if (!c->have_raw || raw != c->last_raw || local != c->last_local)
-			c->epoch++;
-		c->last_raw = raw;
-		c->last_local = local;
-		c->have_raw = true;
-		v = c->epoch;
+		bool moved = !w->have_raw || raw != w->last_raw || local != w->last_local;
+		w->last_raw = raw;
+		w->last_local = local;
+		w->have_raw = true;
+		v = moved ? atomic_fetch_add(&c->epoch, 1) + 1 : atomic_load(&c->epoch);
 	}
-	c->last_read = n;
-	c->last_version = v;
-	pthread_mutex_unlock(&c->version_lock);
+	pthread_mutex_unlock(&w->lock);
 	store_close(bad);
-	store_close(spare);
 	return v;
 }
 

@@ -9,13 +9,14 @@
  * process changes the version. An answer made from newer data than its
  * version says is harmless (it is only thrown away sooner).
  *
- * The version is read through one connection of its own (the watcher),
- * which never writes: SQLite's PRAGMA data_version does not change for a
- * connection's own commits, and versions of different connections are not
- * comparable. Reads of the version are shared: a request uses the value of
- * a read that began after it arrived, so many requests cost one read. The
- * watcher is reopened after an error, and everything kept is dropped then
- * (a new connection's numbers start again).
+ * The version is read through connections of its own (watchers, a few so
+ * that threads need not wait for each other), which never write: SQLite's
+ * PRAGMA data_version does not change for a connection's own commits, and
+ * the numbers of different connections are not comparable. So the version
+ * is the cache's own epoch, moved on whenever a watcher sees its number
+ * move (or was reopened after an error: a new connection's numbers start
+ * again, or answers_changed() was called); a commit may move it once per
+ * watcher.
  *
  * Answers are immutable once kept and counted: a caller holds a reference
  * while it sends one (kept_answer_release() when done), so a newer answer can
@@ -62,9 +63,10 @@ void answers_free(struct answers *c);
 /*
  * The store's data version now: a value read after this call began. -1 when
  * it cannot be read (no watcher, an error: keep nothing then). It may wait
- * for a read another thread has begun (one store_data_version(), a few
- * microseconds on SQLite). With quick (libmicrohttpd's threads), returns -2
- * instead of opening the watcher when it is not open.
+ * for another thread's read when every watcher is reading (one
+ * store_data_version(), a few microseconds on SQLite). With quick
+ * (libmicrohttpd's threads), returns -2 instead of opening a watcher that
+ * is not open (watchers are opened without holding any lock).
  */
 int64_t answers_version(struct answers *c, bool quick);
 
