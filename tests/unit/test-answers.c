@@ -5,7 +5,8 @@
  * bytes, one answer's size); the version read through the watcher changing
  * with every commit of another connection or another process and not with
  * reads, or with answers_changed(); -1 for a store that cannot be opened, and
- * the quick form that never opens the watcher.
+ * the quick form that never opens the watcher; threads reading while another
+ * commits never get an answer older than a commit done before they asked.
  */
 #include "unit.h"
 
@@ -13,6 +14,8 @@
 #include "store/store.h"
 #include "util/error.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +234,94 @@ static void test_version_follows_commits(void **state)
 	answers_free(c);
 }
 
+/* ---- many threads: never an answer older than a commit done before ---------- */
+
+#define READERS        6
+#define READS_EACH     400
+#define WRITER_COMMITS 60
+
+struct shared {
+	struct answers *c;
+	atomic_long committed; /* the last value the writer's commit returned for */
+	atomic_bool writing;
+	atomic_int stale; /* answers older than a commit done before they were asked */
+};
+
+static void *writer_main(void *arg)
+{
+	struct shared *sh = arg;
+	struct store *st;
+	if (store_open(path, &st, NULL) != 0)
+		return NULL;
+	char value[32];
+	for (long i = 1; i <= WRITER_COMMITS; i++) {
+		snprintf(value, sizeof(value), "%ld", i);
+		if (store_meta_set(st, "gen", value, NULL) == 0)
+			atomic_store(&sh->committed, i);
+		usleep(500);
+	}
+	store_close(st);
+	atomic_store(&sh->writing, false);
+	return NULL;
+}
+
+/* As a handler does: the version, the kept answer or a new one made from
+ * the store (the value of "gen" as the answer), and a check that it is not
+ * older than what was committed before the request began. */
+static void *reader_main(void *arg)
+{
+	struct shared *sh = arg;
+	struct store *st;
+	if (store_open(path, &st, NULL) != 0)
+		return NULL;
+	for (int i = 0; i < READS_EACH || atomic_load(&sh->writing); i++) {
+		long before = atomic_load(&sh->committed);
+		int64_t v = answers_version(sh->c, i % 3 == 0);
+		struct kept_answer *a = answers_get(sh->c, "gen", v);
+		if (!a && v != -2) {
+			answers_make_lock(sh->c, "gen");
+			v = answers_version(sh->c, false);
+			a = answers_get(sh->c, "gen", v);
+			if (!a) {
+				char *value = NULL;
+				if (store_meta_get(st, "gen", &value, NULL) != 0)
+					value = strdup("0");
+				a = answers_put(sh->c, "gen", v, value, strlen(value));
+				free(value);
+			}
+			answers_make_unlock(sh->c, "gen");
+		}
+		if (a && atol(a->body) < before)
+			atomic_fetch_add(&sh->stale, 1);
+		kept_answer_release(a);
+	}
+	store_close(st);
+	return NULL;
+}
+
+static void test_threads_never_stale(void **state)
+{
+	(void)state;
+	struct shared sh = { .c = answers_new(path) };
+	atomic_init(&sh.committed, 0);
+	atomic_init(&sh.writing, true);
+	atomic_init(&sh.stale, 0);
+	pthread_t w, r[READERS];
+	assert_int_equal(pthread_create(&w, NULL, writer_main, &sh), 0);
+	for (int i = 0; i < READERS; i++)
+		assert_int_equal(pthread_create(&r[i], NULL, reader_main, &sh), 0);
+	pthread_join(w, NULL);
+	for (int i = 0; i < READERS; i++)
+		pthread_join(r[i], NULL);
+	assert_int_equal(atomic_load(&sh.committed), WRITER_COMMITS);
+	assert_int_equal(atomic_load(&sh.stale), 0);
+	uint64_t found, made;
+	answers_counts(sh.c, &found, &made);
+	assert_true(found > 0); /* answers were kept between commits */
+	assert_true(made > 0);
+	answers_free(sh.c);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--commit")) { /* another process's commit */
@@ -246,6 +337,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_keep_and_find, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_follows_commits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads_never_stale, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
