@@ -7,7 +7,7 @@
 # 401, never the kept answer nor a 304). Real processes, real HTTP on
 # loopback (curl), a real SQLite store.
 . "$(dirname "$0")/lib.sh"
-db="$tmp/steppy.db"
+db=${READ_CACHE_DB:-$tmp/steppy.db} # t0073: a PostgreSQL URL
 
 mk() { "$STEPPY" token "$1" "$2" >"$tmp/t-$1.out"; sed -n 's/^token: //p' "$tmp/t-$1.out"; }
 VIEW=$(mk viewer viewer)
