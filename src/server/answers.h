@@ -6,8 +6,10 @@
  * query that made it; it is served again only to a request that read the
  * same version *after* it arrived, so it never misses a commit that was
  * acknowledged before the request: any commit by any connection of any
- * process changes the version. An answer made from newer data than its
- * version says is harmless (it is only thrown away sooner).
+ * process changes the version (PostgreSQL: when the commit's NOTIFY
+ * reaches the watcher, a little after the commit; this process's own API
+ * changes call answers_changed() at once). An answer made from newer data
+ * than its version says is harmless (it is only thrown away sooner).
  *
  * The version is read through connections of its own (watchers, a few so
  * that threads need not wait for each other), which never write: SQLite's
