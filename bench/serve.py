@@ -7,7 +7,7 @@ Prints figures; asserts nothing.
   bench/serve.py [--steppy build/steppy ...] [--stored 10000] [--running 100]
                  [--connections 50] [--seconds 20] [--rounds 1]
                  [--per-address N] [--no-raw] [--etag] [--path PATH]
-                 [--writes N]
+                 [--writes N] [--pg]
 
 --steppy may be given several times (a build before a change and one after):
 each binary gets its own copy of the same store and its own server, and the
@@ -27,6 +27,10 @@ without a body; the raw server ignores the header).
 --writes N submits N releases a second (a Wait of 0 s each: a few commits
 apiece) to the steppy server under load while wrk runs, so that the kept
 answers are made again and again (reads during writes).
+--pg puts each steppy's store on PostgreSQL instead: a throwaway
+PostgreSQL 15 (tests/lib/pg.sh, a Unix socket in a temporary directory), a
+database per binary, the seed store copied there with `steppy store
+migrate`.
 wrk comes from Debian (installed here if missing).
 """
 import argparse
@@ -175,6 +179,8 @@ def main():
                     help="send If-None-Match with the answer's ETag (304s)")
     ap.add_argument("--path", default="/api/v1/executions",
                     help="what wrk asks (with its query string)")
+    ap.add_argument("--pg", action="store_true",
+                    help="stores on a throwaway PostgreSQL 15 (tests/lib/pg.sh)")
     ap.add_argument("--writes", type=float, default=0,
                     help="releases submitted per second to steppy during the load")
     args = ap.parse_args()
@@ -204,12 +210,32 @@ def main():
             if args.per_address:  # wrk's connections all come from 127.0.0.1
                 f.write("maxConnectionsPerAddress: %d\n" % args.per_address)
 
+        pg_url = None
+        if args.pg:  # lives while its stdin is open; pg.sh's EXIT trap stops it
+            pg = subprocess.Popen(["sh", "-c", '. "$0/tests/lib/pg.sh"; pg_start >&2 || exit $?; '
+                                   'echo "$STEPPY_TEST_PG"; cat >/dev/null', REPO],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            procs.append(pg)
+            pg_url = pg.stdout.readline().decode().strip()
+            if not pg_url:
+                raise SystemExit("PostgreSQL did not start")
+            pg_host = re.search(r"host=([^&]+)", pg_url).group(1)
+
         servers = []  # (name, process, url)
         body = json.dumps({"plan": {"stages": [{"name": "s", "steps": [
             {"type": "Wait", "name": "long", "seconds": 600}]}]}}).encode()
         for i, binary in enumerate(binaries):
             db = os.path.join(work, "steppy-%d.db" % i)
             shutil.copyfile(seed, db)
+            if pg_url:
+                name_db = "bench_serve_%d" % i
+                subprocess.check_call(["/usr/lib/postgresql/15/bin/psql", "-q", "-X", "-h", pg_host,
+                                       "-U", "steppy", "-d", "postgres", "-c",
+                                       "CREATE DATABASE %s" % name_db])
+                url_db = pg_url.replace("///steppy?", "///%s?" % name_db)
+                subprocess.check_call([binary, "store", "migrate", db, url_db],
+                                      stdout=subprocess.DEVNULL)
+                db = url_db
             log_path = os.path.join(work, "serve-%d.log" % i)
             log = open(log_path, "w")
             p = subprocess.Popen([binary, "serve", "--config", config, "--listen",
@@ -246,8 +272,8 @@ def main():
         for name, _, url in servers:
             etags[name] = get(url + args.path, token).headers.get("ETag") if args.etag else None
 
-        print("store: %d finished executions + %d running (Wait 600 s), GET %s"
-              % (args.stored, args.running, args.path))
+        print("store%s: %d finished executions + %d running (Wait 600 s), GET %s"
+              % (" (PostgreSQL)" if args.pg else "", args.stored, args.running, args.path))
         print("wrk: 2 threads, %d connections, %d s, loopback, %d round(s)%s%s"
               % (args.connections, args.seconds, args.rounds,
                  ", If-None-Match" if args.etag else "",
@@ -288,7 +314,10 @@ def main():
             print("%s: still running after the load: %d" % (name, len(running)))
     finally:
         for p in procs:
-            p.terminate()
+            if p.stdin:  # PostgreSQL: its shell stops it when its stdin closes
+                p.stdin.close()
+            else:
+                p.terminate()
             p.wait()
         shutil.rmtree(work, ignore_errors=True)
     return 0
