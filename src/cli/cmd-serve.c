@@ -14,6 +14,7 @@
 #include "util/alloc.h"
 #include "util/error.h"
 
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,24 @@ static int serve_open_store(const char *db, const struct serve_config *cfg, stru
 	return code;
 }
 
+/* Approval forms signed under a key derived from the secret key file, so
+ * that every node sharing it (and a restarted server) accepts them; when
+ * the file cannot be had, this process's own key, and a log line. */
+static void share_form_key(struct server *srv, struct store *st)
+{
+	unsigned char key[32];
+	struct strbuf err = STRBUF_INIT;
+	if (store_derive_key(st, "approval forms", key, &err) == 0)
+		server_set_form_key(srv, key);
+	else
+		fprintf(stderr,
+		        "steppy serve: approval forms are signed with a key of this process only "
+		        "(%s): a form is accepted only by the server that showed it\n",
+		        err.buf);
+	OPENSSL_cleanse(key, sizeof(key));
+	strbuf_release(&err);
+}
+
 /*
  * Starts the runtime and the server on st, resumes what is unfinished and
  * runs until a signal stops it. Returns EXIT_OK, or EXIT_USAGE when it could
@@ -242,6 +261,7 @@ static int serve_run(struct store *st, const char *path, struct serve_config *cf
 {
 	char *notify_log = cli_notify_log(path);
 	struct server *srv = server_new(cfg, path);
+	share_form_key(srv, st);
 	/* Exec commands run as this user: keep them (and anything else of
 	 * this user) from reading the server's memory and /proc/PID/environ. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -71,8 +71,8 @@ static void csrf_of(const struct server *srv, const char *purpose, const char *t
 	strbuf_addstr(&msg, who ? who : "");
 	unsigned char mac[32];
 	unsigned int len = sizeof(mac);
-	HMAC(EVP_sha256(), srv->secret, (int)sizeof(srv->secret), (const unsigned char *)msg.buf,
-	     msg.len, mac, &len);
+	HMAC(EVP_sha256(), srv->form_secret, (int)sizeof(srv->form_secret),
+	     (const unsigned char *)msg.buf, msg.len, mac, &len);
 	strbuf_release(&msg);
 	hex_encode(mac, 32, out);
 }

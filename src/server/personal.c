@@ -148,8 +148,8 @@ static void csrf_of(const struct server *srv, const char *token, char out[65])
 	unsigned char mac[32];
 	unsigned int len = sizeof(mac);
 	char *text = xstrfmt("personal:%s", token);
-	HMAC(EVP_sha256(), srv->secret, (int)sizeof(srv->secret), (const unsigned char *)text,
-	     strlen(text), mac, &len);
+	HMAC(EVP_sha256(), srv->form_secret, (int)sizeof(srv->form_secret),
+	     (const unsigned char *)text, strlen(text), mac, &len);
 	free(text);
 	hex_encode(mac, 32, out);
 }

@@ -32,7 +32,9 @@ struct server {
 	uv_loop_t *loop;
 	struct runtime_observer observer;
 	struct MHD_Daemon *mhd;
-	unsigned char secret[32]; /* for CSRF tokens; new at every start */
+	unsigned char secret[32]; /* signs sessions and sign-ins; new at every start */
+	unsigned char
+	    form_secret[32]; /* signs approval forms: random, or shared (server_set_form_key) */
 	char *tls_cert, *tls_key;
 	/* store connections for connection threads */
 	pthread_mutex_t pool_lock;

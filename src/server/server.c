@@ -944,11 +944,18 @@ struct server *server_new(const struct serve_config *config, const char *store_p
 		.on_tick = observe_tick,
 		.arg = srv,
 	};
-	if (getrandom(srv->secret, sizeof(srv->secret), 0) != (ssize_t)sizeof(srv->secret))
+	if (getrandom(srv->secret, sizeof(srv->secret), 0) != (ssize_t)sizeof(srv->secret) ||
+	    getrandom(srv->form_secret, sizeof(srv->form_secret), 0) !=
+	        (ssize_t)sizeof(srv->form_secret))
 		abort(); /* no CSPRNG: nothing safe can be served */
 	if (config->oidc.issuer)
 		srv->oidc = oidc_new(&config->oidc);
 	return srv;
+}
+
+void server_set_form_key(struct server *srv, const unsigned char key[32])
+{
+	memcpy(srv->form_secret, key, sizeof(srv->form_secret));
 }
 
 const struct runtime_observer *server_observer(struct server *srv)

@@ -26,6 +26,15 @@ struct server *server_new(const struct serve_config *config, const char *store_p
 /* The runtime observer that keeps the server informed (approval links,
  * notifications, metrics); valid until server_free(). */
 const struct runtime_observer *server_observer(struct server *srv);
+/*
+ * The key that signs approval-page forms (before server_start()). Without
+ * it, a random key of this process: a form is then accepted only by the
+ * process that served its page. Nodes that share a store and give the same
+ * key (cmd-serve derives it from the secret key file) accept each other's
+ * forms, across restarts too. Sessions keep a key of their own, new at
+ * every start.
+ */
+void server_set_form_key(struct server *srv, const unsigned char key[32]);
 /* Starts listening. Returns 0, or a negative code with the reason in err. */
 int server_start(struct server *srv, struct runtime *rt, struct strbuf *err);
 /*

@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -134,6 +135,23 @@ static int load_key(struct store_key *k, bool create, struct strbuf *err)
 	close(fd);
 	k->have = r == 0;
 	return r;
+}
+
+int store_derive_key(struct store *st, const char *purpose, unsigned char out[32],
+                     struct strbuf *err)
+{
+	int r = load_key(&st->key, true, err);
+	if (r < 0)
+		return r;
+	/* A label of its own, so a derived key is never the sealing key nor
+	 * another purpose's. */
+	struct strbuf label = STRBUF_INIT;
+	strbuf_addf(&label, "steppy derived key:%s", purpose);
+	unsigned int len = 32;
+	HMAC(EVP_sha256(), st->key.key, (int)sizeof(st->key.key), (const unsigned char *)label.buf,
+	     label.len, out, &len);
+	strbuf_release(&label);
+	return 0;
 }
 
 /* AES-256-GCM of plain under the store's key; *ret_box is malloc'ed. */

@@ -134,6 +134,15 @@ void store_close(struct store *st);
  * "secretsUnavailable". Returns 0.
  */
 int store_set_key_file(struct store *st, const char *path);
+/*
+ * Derives a 32-byte key for purpose (a short label) from the secret key
+ * file, making the file when it is missing: every process that shares the
+ * key file derives the same key, and no other. For values one process signs
+ * and another checks, such as the server's approval-form tokens. Returns 0,
+ * or SP_EINVAL / SP_EIO with err (no key file named, unreadable, too open).
+ */
+int store_derive_key(struct store *st, const char *purpose, unsigned char out[32],
+                     struct strbuf *err);
 
 /* Summary of an execution: the projection row. */
 struct exec_row {
