@@ -37,12 +37,14 @@ static void h_health(struct request *rq)
 	char why[256];
 	if (rq->srv->rt && !runtime_store_ok(rq->srv->rt, why, sizeof(why))) {
 		respond_json(rq, 503,
-		             json_pack("{sssss{ssss}}", "status", "unhealthy", "version",
-		                       STEPPY_VERSION, "error", "code", "store-unavailable",
-		                       "message", why));
+		             json_pack("{sssssss{ssss}}", "status", "unhealthy", "version",
+		                       STEPPY_VERSION, "store", "unreachable", "error", "code",
+		                       "store-unavailable", "message", why));
 		return;
 	}
-	respond_json(rq, 200, json_pack("{ssss}", "status", "ok", "version", STEPPY_VERSION));
+	respond_json(
+	    rq, 200,
+	    json_pack("{ssssss}", "status", "ok", "version", STEPPY_VERSION, "store", "ok"));
 }
 
 /* Changes need a store that accepts writes: while it refuses them (the
