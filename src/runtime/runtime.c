@@ -1205,18 +1205,20 @@ int runtime_take_over(struct runtime *rt, size_t *ret_n, struct strbuf *err)
 	size_t share = (norphans * (mine + 1) + mine + others) / (mine + others + 1);
 	struct strmap seen = STRMAP_INIT;
 	size_t nseen = 0;
+	bool failing = false; /* the store failed: the rest waits for the next round */
 	for (size_t i = 0; i < norphans; i++) {
 		const char *id = ids[i];
 		bool again = strmap_get(&rt->orphans_seen, id, strlen(id)) != NULL;
 		int a = SP_EBUSY;
 		struct strbuf e2 = STRBUF_INIT;
-		if (again || adopted < share) {
+		if (!failing && (again || adopted < share)) {
 			a = runtime_adopt(rt, id, &e2);
 			if (a == 0) {
 				adopted++;
 				park_idle(rt);
 			} else if (a != SP_EBUSY) {
 				report(rt, "cannot resume %s: %s", id, e2.buf);
+				failing = a == SP_ESTORE;
 			}
 		}
 		strbuf_release(&e2);

@@ -10,18 +10,35 @@
 . "$(dirname "$0")/lib.sh"
 
 pg=""
+server_pid=""
+lock_pid=""
+cleanup() {
+    kill $server_pid $lock_pid 2>/dev/null
+    [ -z "$pg" ] || pg_stop
+    rm -rf "$tmp"
+}
 if [ -f "$repo/tests/lib/pg.sh" ] && [ -z "${STEPPY_NO_PG:-}" ]; then
     . "$repo/tests/lib/pg.sh"
-    pg="${STEPPY_TEST_PG:-}"
+    pg_start >"$tmp/pg.log" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ]; then
+        pg=$STEPPY_TEST_PG
+    elif [ $rc -ne 77 ]; then
+        begin 'a throwaway PostgreSQL starts'
+        problem "$(cat "$tmp/pg.log")"
+        end
+    fi
 fi
+trap cleanup EXIT
+[ -n "$pg" ] && echo "# on PostgreSQL" || echo "# on SQLite (no PostgreSQL)"
 releases=${SCALE_RELEASES:-30}
 
 # ---- the chaos test ---------------------------------------------------------------
 begin "3 nodes, $releases releases, nodes killed and stopped at random: every release succeeds, nothing twice, nothing lost"
 set -- --steppy "$STEPPY" --releases "$releases" --max-seconds $((120 + releases * 2))
 if [ -n "$pg" ]; then
-    # The store is restarted once mid-test (pg.sh's pg_restart).
-    set -- "$@" --db "$pg" --restart-store ". '$repo/tests/lib/pg.sh' && pg_restart"
+    # The store is restarted once mid-test.
+    set -- "$@" --db "$pg" --restart-store "$STEPPY_TEST_PG_RESTART"
 fi
 /usr/bin/python3 "$repo/tests/crash/scale_out.py" "$@" >"$tmp/chaos.log" 2>&1
 status=$?
@@ -39,9 +56,14 @@ human='{"plan": {"name": "asks", "stages": [{"name": "go", "steps": [{"type": "H
 
 # store_away / store_back: make the store refuse writes, and accept them again.
 if [ -n "$pg" ]; then
-    db="$pg"
-    store_away() { pg_stop; }
-    store_back() { pg_start; }
+    pg_psql 'CREATE DATABASE away' >/dev/null
+    db=$(printf '%s' "$pg" | sed 's|/steppy?|/away?|')
+    store_away() { pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1; }
+    store_back() {
+        pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+            -o "-c listen_addresses='' -c unix_socket_directories='$PG_DIR' -c fsync=on" \
+            start >/dev/null 2>&1
+    }
 else
     db="$tmp/away.db"
     store_away() {
@@ -66,11 +88,9 @@ fi
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 begin 'store unreachable with nothing to record: healthz 503 "unreachable", writes 503 JSON, no spin; then healthy again'
-lock_pid=""
 out=""
 err=""
 start_server "$tmp/serve.yaml" "$db"
-trap 'kill $server_pid $lock_pid 2>/dev/null; rm -rf "$tmp"' EXIT
 [ -n "$url" ] || problem "the server did not start: $(cat "$tmp/serve.log")"
 id=$(submit_plan "$human")
 i=0
@@ -121,8 +141,15 @@ while [ $i -lt 400 ]; do
     sleep 0.1; i=$((i + 1))
 done
 [ "$hs" = 200 ] || problem "healthz answered $hs after the store came back"
-status=$(curl -s -o "$tmp/body" -w '%{http_code}' -H 'Content-Type: application/json' \
-    --data-binary '{}' "$url/api/v1/executions/$id/steps/0/0/approve")
+# A connection the restart cut fails its next call once (503), as a client
+# that retries on 503 would see.
+i=0
+while [ $i -lt 20 ]; do
+    status=$(curl -s -o "$tmp/body" -w '%{http_code}' -H 'Content-Type: application/json' \
+        --data-binary '{}' "$url/api/v1/executions/$id/steps/0/0/approve")
+    [ "$status" = 503 ] || break
+    sleep 0.5; i=$((i + 1))
+done
 out=$(cat "$tmp/body")
 expect_status 200
 wait_status "$id" SUCCEEDED || problem "the release did not finish after the store came back"
