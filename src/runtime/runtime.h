@@ -27,16 +27,18 @@ struct runtime;
 /*
  * Leases (store.h). A process holds each release it drives for
  * RUNTIME_LEASE_TTL_MS and renews all of them every RUNTIME_LEASE_RENEW_MS
- * in one statement, so it may miss three renewals (a stall, a slow store)
- * before it loses them. A server looks for releases nobody holds every
- * RUNTIME_TAKE_OVER_MS (runtime_take_over()). A node that dies, hangs or is
- * cut off from the store has its releases taken over by the others within
- * TTL + two rounds after its last renewal: under 10 s (docs/scale-out.md).
+ * in one statement, so its loop may stall (a slow store, a long commit) for
+ * about three renewals before it loses them. A server looks for releases
+ * nobody holds every RUNTIME_TAKE_OVER_MS, give or take 10 %
+ * (runtime_take_over()). A node that dies, hangs or is cut off from the
+ * store has its releases taken over by the others within TTL + two rounds
+ * after its last renewal: about 9.2 s at most, 6-8 s typically
+ * (docs/scale-out.md).
  * Changing them changes that promise: a shorter TTL makes a node that
  * stalls lose its releases sooner, a shorter round costs the store more
  * reads.
  */
-#define RUNTIME_LEASE_TTL_MS   8000
+#define RUNTIME_LEASE_TTL_MS   7000
 #define RUNTIME_LEASE_RENEW_MS 2000
 #define RUNTIME_TAKE_OVER_MS   1000
 

@@ -48,7 +48,7 @@ import time
 import urllib.error
 import urllib.request
 
-STOP_SECONDS = (9.0, 12.0)  # past the 8 s lease TTL: the others take over
+STOP_SECONDS = (9.0, 12.0)  # past the 7 s lease TTL: the others take over
 
 
 def plan(markers):
