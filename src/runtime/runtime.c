@@ -1178,9 +1178,13 @@ int runtime_take_over(struct runtime *rt, size_t *ret_n, struct strbuf *err)
 		return r;
 	int64_t now = wall_clock_ms();
 	/* Sort the ids: held here, held by a live process elsewhere, or
-	 * nobody's (kept at the front of ids, the rest freed). */
+	 * nobody's (kept at the front of ids, the rest freed). Thousands may
+	 * be held here: an index for this round, not a walk of the list each. */
+	struct strmap here = STRMAP_INIT;
+	for (struct rexec *e = rt->execs; e; e = e->next)
+		strmap_put(&here, e->id, strlen(e->id), e);
 	for (size_t i = 0; i < n; i++) {
-		if (find_exec(rt, ids[i]))
+		if (strmap_get(&here, ids[i], strlen(ids[i])))
 			mine++;
 		else if (store_lease_held_elsewhere(rt->store, ids[i], rt->owner, now))
 			others++;
@@ -1190,6 +1194,7 @@ int runtime_take_over(struct runtime *rt, size_t *ret_n, struct strbuf *err)
 		}
 		free(ids[i]);
 	}
+	strmap_release(&here);
 	/* Random order, so that nodes looking at once take different ones. */
 	for (size_t i = norphans; i > 1; i--) {
 		uint32_t k;
