@@ -117,6 +117,7 @@ struct runtime {
 	struct strmap orphans_seen;
 	char **orphans_ids;
 	size_t norphans;
+	int64_t take_over_said_ms; /* when a failed adoption was last reported */
 	/* Inbox commands answered, committed with the next flush. */
 	int64_t *done_ids;
 	char **done_results;
@@ -1209,21 +1210,22 @@ int runtime_take_over(struct runtime *rt, size_t *ret_n, struct strbuf *err)
 	 * loads, each of k nodes takes 1/k; alone, it takes them all. */
 	size_t share = (norphans * (mine + 1) + mine + others) / (mine + others + 1);
 	struct strmap seen = STRMAP_INIT;
-	size_t nseen = 0;
-	bool failing = false; /* the store failed: the rest waits for the next round */
+	size_t nseen = 0, failed = 0, failed_in_row = 0;
+	struct strbuf first_failure = STRBUF_INIT;
 	for (size_t i = 0; i < norphans; i++) {
 		const char *id = ids[i];
 		bool again = strmap_get(&rt->orphans_seen, id, strlen(id)) != NULL;
 		int a = SP_EBUSY;
 		struct strbuf e2 = STRBUF_INIT;
-		if (!failing && (again || adopted < share)) {
+		/* Three failures in a row: the store is failing, the rest waits. */
+		if (failed_in_row < 3 && (again || adopted < share)) {
 			a = runtime_adopt(rt, id, &e2);
+			failed_in_row = a == 0 || a == SP_EBUSY ? 0 : failed_in_row + 1;
 			if (a == 0) {
 				adopted++;
 				park_idle(rt);
-			} else if (a != SP_EBUSY) {
-				report(rt, "cannot resume %s: %s", id, e2.buf);
-				failing = a == SP_ESTORE;
+			} else if (a != SP_EBUSY && failed++ == 0) {
+				strbuf_addf(&first_failure, "%s: %s", id, e2.buf);
 			}
 		}
 		strbuf_release(&e2);
@@ -1234,6 +1236,14 @@ int runtime_take_over(struct runtime *rt, size_t *ret_n, struct strbuf *err)
 			ids[nseen++] = ids[i];
 		}
 	}
+	/* A release this process cannot continue (its secret key is another)
+	 * is tried every round: said once a minute, not every second. */
+	if (failed && now - rt->take_over_said_ms >= 60000) {
+		report(rt, "cannot resume %zu release%s, left to other processes: %s", failed,
+		       failed == 1 ? "" : "s", first_failure.buf);
+		rt->take_over_said_ms = now;
+	}
+	strbuf_release(&first_failure);
 	orphans_forget(rt);
 	for (size_t i = 0; i < nseen; i++)
 		strmap_put(&seen, ids[i], strlen(ids[i]), ids[i]);
