@@ -4,14 +4,16 @@ second with 1 and 3 nodes, SQLite and PostgreSQL side by side in one run, and
 the distribution of takeover times. Prints figures; asserts nothing.
 
   bench/nodes.py [--steppy build/steppy] [--pg URL | --pg auto] [--releases 60]
-                 [--steps 500] [--takeover-rounds 6]
+                 [--steps 500] [--repeat 3] [--takeover-rounds 4]
 
 1. Throughput: RELEASES releases of one stage of STEPS Wait-0 steps (decided
    inside the engine: what is measured is the store's durable commits, by
    group commit), submitted round robin through the nodes' API. The figure:
    StepSucceeded events / (last release's end - first release's creation),
    both read from the store. Each configuration gets a fresh store (a new
-   SQLite file, a new PostgreSQL database).
+   SQLite file, a new PostgreSQL database); each runs --repeat times. Beside
+   each figure: CPU seconds used by the nodes and by PostgreSQL's processes,
+   and how busy the whole machine was (other work on it included).
 2. Takeover: 3 nodes, 30 releases each running an Exec `sleep` of 30 s; one
    node is SIGSTOPped (as a machine that stops answering: its pid is alive,
    so only the lease's expiry frees its releases) or SIGKILLed (a dead
@@ -100,9 +102,56 @@ def stop_nodes(nodes):
             srv.wait()
 
 
+def ticks(pids):
+    """User + system clock ticks used so far by these processes."""
+    n = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            n += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return n
+
+
+def machine_ticks():
+    """(busy, total) clock ticks of all CPUs since boot."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return sum(v) - idle, sum(v)
+
+
+def pg_pids(url):
+    """The PostgreSQL server's processes (postmaster and children)."""
+    if not url:
+        return []
+    p = subprocess.run([PSQL, "-X", "-A", "-t", "-q", "-d", url, "-c", "SHOW data_directory"],
+                       capture_output=True, text=True)
+    try:
+        master = int(open(os.path.join(p.stdout.strip(), "postmaster.pid")).readline())
+    except (OSError, ValueError):
+        return []
+    pids = [master]
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == master:
+                        pids.append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    return pids
+
+
 def throughput(args, stores, kind, nnodes, config):
     db = stores.fresh(kind)
     nodes = start_nodes(args.steppy, args.work, db, nnodes, config)
+    pgp = pg_pids(args.pg) if kind == "postgresql" else []
+    hz = os.sysconf("SC_CLK_TCK")
+    t_nodes, t_pg, t_machine = ticks([s.pid for s, _ in nodes]), ticks(pgp), machine_ticks()
+    t0 = time.time()
     plan = {"name": "bench", "stages": [{"name": "s", "steps": [
         {"type": "Wait", "name": "w%d" % j, "seconds": 0} for j in range(args.steps)]}]}
     try:
@@ -121,6 +170,11 @@ def throughput(args, stores, kind, nnodes, config):
             if not running["executions"]:
                 break
             time.sleep(0.5)
+        wall = time.time() - t0
+        cpu_nodes = (ticks([s.pid for s, _ in nodes]) - t_nodes) / hz
+        cpu_pg = (ticks(pg_pids(args.pg) if pgp else []) - t_pg) / hz
+        busy, total = machine_ticks()
+        load = (busy - t_machine[0]) / max(1, total - t_machine[1])
     finally:
         stop_nodes(nodes)
     rows = steppy_json(args.steppy, db, "list", "--limit", "1000", "--format", "json")["executions"]
@@ -128,8 +182,10 @@ def throughput(args, stores, kind, nnodes, config):
     end = max(r["updatedMs"] for r in rows)
     done = sum(1 for r in rows if r["status"] == "SUCCEEDED") * args.steps
     seconds = (end - start) / 1000.0
-    print("  %-10s %d node%s  %6d steps  %6.2f s  %8.0f completions/s" %
-          (kind, nnodes, " " if nnodes == 1 else "s", done, seconds, done / seconds), flush=True)
+    print("  %-10s %d node%s  %6d steps  %6.2f s  %8.0f completions/s   CPU: nodes %.2f s, "
+          "PostgreSQL %.2f s, machine busy %.0f %% of %.1f s" %
+          (kind, nnodes, " " if nnodes == 1 else "s", done, seconds, done / seconds,
+           cpu_nodes, cpu_pg, 100 * load, wall), flush=True)
     return done / seconds
 
 
@@ -177,6 +233,7 @@ def main():
     ap.add_argument("--releases", type=int, default=60)
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--takeover-rounds", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=3, help="throughput runs per configuration")
     args = ap.parse_args()
     args.steppy = os.path.abspath(args.steppy)
     args.work = tempfile.mkdtemp(prefix="steppy-bench-nodes.", dir=os.environ.get("BENCH_DIR"))
@@ -199,9 +256,16 @@ def main():
         kinds = ["sqlite"] + (["postgresql"] if args.pg else [])
         print("throughput: %d releases x 1 stage x %d Wait 0, submitted through the nodes' API" %
               (args.releases, args.steps))
-        for kind in kinds:
-            for n in (1, 3):
-                throughput(args, stores, kind, n, config)
+        best = {}
+        for _ in range(args.repeat):
+            for kind in kinds:
+                for n in (1, 3):
+                    r = throughput(args, stores, kind, n, config)
+                    best[(kind, n)] = best.get((kind, n), []) + [r]
+        print("median of %d runs:" % args.repeat)
+        for (kind, n), rs in best.items():
+            print("  %-10s %d node%s  %8.0f completions/s  (min %.0f, max %.0f)" %
+                  (kind, n, " " if n == 1 else "s", statistics.median(rs), min(rs), max(rs)))
         markers = os.path.join(args.work, "markers")
         os.mkdir(markers)
         print("takeover: 3 nodes, 30 releases in an Exec step; one node stopped or killed; "
