@@ -4,7 +4,7 @@ second with 1 and 3 nodes, SQLite and PostgreSQL side by side in one run, and
 the distribution of takeover times. Prints figures; asserts nothing.
 
   bench/nodes.py [--steppy build/steppy] [--pg URL | --pg auto] [--releases 60]
-                 [--steps 500] [--repeat 3] [--takeover-rounds 4]
+                 [--steps 500] [--repeat 3] [--idle 3000] [--takeover-rounds 4]
 
 1. Throughput: RELEASES releases of one stage of STEPS Wait-0 steps (decided
    inside the engine: what is measured is the store's durable commits, by
@@ -14,7 +14,10 @@ the distribution of takeover times. Prints figures; asserts nothing.
    SQLite file, a new PostgreSQL database); each runs --repeat times. Beside
    each figure: CPU seconds used by the nodes and by PostgreSQL's processes,
    and how busy the whole machine was (other work on it included).
-2. Takeover: 3 nodes, 30 releases each running an Exec `sleep` of 30 s; one
+2. Idle cost: 3 nodes holding --idle releases that wait for a person; the
+   CPU their lease renewals and take-over rounds cost per second, in the
+   nodes and in PostgreSQL.
+3. Takeover: 3 nodes, 30 releases each running an Exec `sleep` of 30 s; one
    node is SIGSTOPped (as a machine that stops answering: its pid is alive,
    so only the lease's expiry frees its releases) or SIGKILLed (a dead
    process of this host: freed at once). Per release it held, the seconds from
@@ -226,6 +229,36 @@ def takeover_round(args, stores, kind, how, config, markers):
     return times
 
 
+def idle_cost(args, stores, kind, config):
+    """CPU the lease machinery costs while nothing happens: 3 nodes holding
+    IDLE releases that wait for a person (renewals every 2 s, take-over
+    rounds every second), measured over 10 s."""
+    db = stores.fresh(kind)
+    nodes = start_nodes(args.steppy, args.work, db, 3, config)
+    plan = {"name": "asks", "stages": [{"name": "s", "steps": [
+        {"type": "Human", "name": "go", "message": "go?"}]}]}
+    try:
+        def submit(k):
+            for i in range(k, args.idle, 6):
+                post(nodes[i % 3][1] + "/api/v1/executions", {"plan": plan})
+        threads = [threading.Thread(target=submit, args=(k,)) for k in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        time.sleep(3)
+        pgp = pg_pids(args.pg) if kind == "postgresql" else []
+        hz = os.sysconf("SC_CLK_TCK")
+        t_nodes, t_pg = ticks([s.pid for s, _ in nodes]), ticks(pgp)
+        time.sleep(10)
+        cpu_nodes = (ticks([s.pid for s, _ in nodes]) - t_nodes) / hz
+        cpu_pg = (ticks(pgp) - t_pg) / hz
+    finally:
+        stop_nodes(nodes)
+    print("  %-10s 3 nodes holding %d waiting releases: CPU per second: nodes %.3f s, "
+          "PostgreSQL %.3f s" % (kind, args.idle, cpu_nodes / 10, cpu_pg / 10), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steppy", default="build/steppy")
@@ -234,6 +267,7 @@ def main():
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--takeover-rounds", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=3, help="throughput runs per configuration")
+    ap.add_argument("--idle", type=int, default=3000, help="waiting releases for the idle cost")
     args = ap.parse_args()
     args.steppy = os.path.abspath(args.steppy)
     args.work = tempfile.mkdtemp(prefix="steppy-bench-nodes.", dir=os.environ.get("BENCH_DIR"))
@@ -266,6 +300,10 @@ def main():
         for (kind, n), rs in best.items():
             print("  %-10s %d node%s  %8.0f completions/s  (min %.0f, max %.0f)" %
                   (kind, n, " " if n == 1 else "s", statistics.median(rs), min(rs), max(rs)))
+        if args.idle:
+            print("idle cost of leases and take-over rounds:")
+            for kind in kinds:
+                idle_cost(args, stores, kind, config)
         markers = os.path.join(args.work, "markers")
         os.mkdir(markers)
         print("takeover: 3 nodes, 30 releases in an Exec step; one node stopped or killed; "
