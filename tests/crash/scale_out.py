@@ -276,7 +276,6 @@ def main():
                threading.Thread(target=chaos.approver), threading.Thread(target=chaos.monkey)]
     for t in threads:
         t.start()
-    c = Checks()
     deadline = time.time() + ARGS.max_seconds
     finished = False
     while time.time() < deadline:
@@ -298,6 +297,7 @@ def main():
         if n.alive():
             n.proc.send_signal(signal.SIGCONT)
             n.proc.send_signal(signal.SIGTERM)
+    c = Checks()
     for n in nodes:
         if n.proc:
             try:
@@ -305,6 +305,15 @@ def main():
             except subprocess.TimeoutExpired:
                 n.proc.kill()
                 n.proc.wait()
+            c.check(n.proc.returncode == 0, "node %d exited with %s after SIGTERM" %
+                    (n.slot, n.proc.returncode))
+    # No node crashed on its own, and sanitizers (a sanitized build) said nothing.
+    for name in sorted(os.listdir(work)):
+        if name.startswith("node") and name.endswith(".log"):
+            text = open(os.path.join(work, name), errors="replace").read()
+            for bad in ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
+                        "Segmentation fault", "Aborted"):
+                c.check(bad not in text, "%s: %s" % (name, bad))
     kills = sum(1 for d in chaos.deaths if d[2] == "kill")
     stops = sum(1 for d in chaos.deaths if d[2] == "stop")
     print("releases: %d acknowledged; decisions: %d acknowledged; %d SIGKILLs, %d SIGSTOPs%s" %
