@@ -38,6 +38,8 @@
 #define LEASE_TTL_MS   RUNTIME_LEASE_TTL_MS
 #define LEASE_RENEW_MS RUNTIME_LEASE_RENEW_MS
 #define POLL_MS        200
+/* The inbox is read at least this often, changes or not (poll_cb). */
+#define INBOX_EVERY_MS 5000
 #define FLUSH_ROUNDS   8
 /* Park idle executions only when more than this many are in memory ... */
 #define PARK_ABOVE 32
@@ -108,7 +110,8 @@ struct runtime {
 	uv_timer_t retry_timer;
 	pthread_mutex_t down_lock;
 	char down_reason[256];
-	int64_t data_version;
+	int64_t data_version;  /* the store's, when the inbox was last read; -1: read it */
+	int64_t inbox_read_ms; /* when the inbox was last read (wall clock) */
 	int64_t last_renew_ms; /* last renewal tried (wall clock) */
 	int64_t last_held_ms;  /* last renewal that succeeded: the leases held until + TTL */
 	/* Releases runtime_take_over() saw without a live lease in its last
@@ -645,6 +648,7 @@ static void store_went_down(struct runtime *rt, const char *why)
 static void store_came_back(struct runtime *rt)
 {
 	atomic_store(&rt->store_down, false);
+	rt->data_version = -1; /* what was queued meanwhile is read at the next poll */
 	store_busy_timeout(rt->store, STORE_BUSY_MS);
 	rt->retry_round = 0;
 	uv_timer_stop(&rt->retry_timer);
@@ -670,8 +674,10 @@ static int renew_leases(struct runtime *rt)
 	} else {
 		bool gap = now - rt->last_held_ms > LEASE_TTL_MS;
 		rt->last_held_ms = now;
-		if (gap && rt->execs)
+		if (gap && rt->execs) {
 			take_back_leases(rt, true);
+			rt->data_version = -1; /* commands queued meanwhile: read them */
+		}
 	}
 	strbuf_release(&err);
 	return r;
@@ -894,14 +900,18 @@ static void poll_cb(uv_timer_t *t)
 		rt->observer.on_tick(rt->observer.arg);
 	if (down)
 		return;
+	/* The inbox is read when the store says something changed, and every
+	 * INBOX_EVERY_MS whatever it says: a command queued for a release
+	 * before this process took it over changed nothing since. */
 	int64_t v = store_data_version(rt->store);
-	if (v == rt->data_version || rt->stopping)
+	if ((v == rt->data_version && now - rt->inbox_read_ms < INBOX_EVERY_MS) || rt->stopping)
 		return;
 	struct inbox_cmd *cmds = NULL;
 	size_t n = 0;
 	if (store_inbox_pending(rt->store, rt->owner, &cmds, &n, NULL) < 0)
 		return; /* looked at again on the next poll */
 	rt->data_version = v;
+	rt->inbox_read_ms = now;
 	for (size_t i = 0; i < n; i++) {
 		apply_command(rt, &cmds[i]);
 		inbox_cmd_release(&cmds[i]);
@@ -1137,6 +1147,9 @@ int runtime_adopt(struct runtime *rt, const char *id, struct strbuf *err)
 	reattach_attempts(rt, e, &le.history);
 	engine_advance(&e->state, now, &e->pending);
 	event_list_release(&le.history);
+	/* Commands queued for it before (a decision the last owner never
+	 * read) are read at the next poll, whether the store changed or not. */
+	rt->data_version = -1;
 	mark_dirty(rt);
 	return 0;
 }

@@ -1539,6 +1539,41 @@ static void unlock_store(sqlite3 *db)
 }
 
 /*
+ * A decision queued for a release while another process held it (that
+ * process never read it: it hung) is applied by the process that takes the
+ * release over, although nothing changes in the store after the takeover.
+ */
+static void test_take_over_reads_queued_commands(void **state)
+{
+	struct rt_fixture *fx = *state;
+	const char *plan = "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	                   "[{\"type\": \"Human\", \"name\": \"go\", \"message\": \"Go?\"}]}]}";
+	char id[16];
+	struct runtime_options opts = { .keep_running = true };
+	rt_new(fx, &opts);
+	rt_submit(fx, plan, "alice", id);
+	restart(fx, &opts);
+	lease_elsewhere(fx, id);
+	rt_start(fx);
+	int64_t cmd;
+	assert_int_equal(store_inbox_add(fx->reader, id, "approve",
+	                                 json_pack("{sisiss}", "stage", 0, "step", 0, "by", "bob"),
+	                                 wall_clock_ms(), &cmd, NULL),
+	                 0);
+	/* The holder hangs past its lease; this process looks at the store
+	 * meanwhile (the command is not for it yet), then takes the release. */
+	store_sql(fx->path, "UPDATE leases SET expires_ms = 0");
+	rt_sleep_ms(1000);
+	assert_int_equal(take_over(fx), 1);
+	rt_wait_status(fx, id, "SUCCEEDED");
+	char *result = NULL;
+	assert_int_equal(store_inbox_result(fx->reader, cmd, &result, NULL), 1);
+	assert_string_equal(result, "ok");
+	free(result);
+	assert_int_equal(rt_stop(fx), 1);
+}
+
+/*
  * A server whose store refuses writes while nothing is to be recorded: the
  * lease renewal notices (the store is down), and once it works again after
  * more than the TTL, every lease is checked, parked releases too: the one
@@ -1701,6 +1736,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lease_taken_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_behind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_take_over_share, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_take_over_reads_queued_commands, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(test_lease_gap_checks_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_stops, setup, teardown),
