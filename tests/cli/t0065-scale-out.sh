@@ -37,8 +37,13 @@ releases=${SCALE_RELEASES:-30}
 begin "3 nodes, $releases releases, nodes killed and stopped at random: every release succeeds, nothing twice, nothing lost"
 set -- --steppy "$STEPPY" --releases "$releases" --max-seconds $((120 + releases * 2))
 if [ -n "$pg" ]; then
-    # The store is restarted once mid-test.
-    set -- "$@" --db "$pg" --restart-store "$STEPPY_TEST_PG_RESTART"
+    # The store is restarted once mid-test (pg_ctl keeps the options of the start).
+    if [ -n "${STEPPY_TEST_PG_CTL:-}" ]; then
+        restart_cmd="$STEPPY_TEST_PG_CTL -m fast restart >/dev/null 2>&1"
+    else
+        restart_cmd=${STEPPY_TEST_PG_RESTART:-false}
+    fi
+    set -- "$@" --db "$pg" --restart-store "$restart_cmd"
 fi
 /usr/bin/python3 "$repo/tests/crash/scale_out.py" "$@" >"$tmp/chaos.log" 2>&1
 status=$?

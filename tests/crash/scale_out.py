@@ -130,6 +130,7 @@ class Chaos:
         self.decisions = {}  # release id -> "200" | "202"
         self.done = False
         self.store_restarted = False
+        self.store_restart_rc = 0
 
     def pick(self):
         with self.lock:
@@ -173,8 +174,8 @@ class Chaos:
                 break
             if ARGS.restart_store and not self.store_restarted and time.time() - start > 8:
                 self.store_restarted = True
-                print("restarting the store", flush=True)
-                subprocess.run(ARGS.restart_store, shell=True)
+                self.store_restart_rc = subprocess.run(ARGS.restart_store, shell=True).returncode
+                print("restarted the store: exit status %d" % self.store_restart_rc, flush=True)
                 continue
             with self.lock:
                 usable = [n for n in self.nodes if n.usable()]
@@ -321,6 +322,8 @@ def main():
            ", store restarted" if chaos.store_restarted else ""), flush=True)
     c.check(finished, "not every release ended within %d s" % ARGS.max_seconds)
     c.check(kills + stops > 0, "no node was killed or stopped")
+    c.check(not ARGS.restart_store or chaos.store_restarted, "the store was not restarted")
+    c.check(chaos.store_restart_rc == 0, "restarting the store failed (%d)" % chaos.store_restart_rc)
 
     listing = steppy("list", "--limit", "1000", "--format", "json")["executions"]
     ids = [e["id"] for e in listing]
@@ -355,8 +358,8 @@ def main():
                 scheduled.add("%s.%d.%d.%d" % ((rid,) + key))
         decisions = [e for e in hist if e["type"] == "HumanDecision"]
         if rid in chaos.decisions:
-            c.check(len(decisions) == 1, "%s: acknowledged decision recorded %d times" %
-                    (rid, len(decisions)))
+            c.check(len(decisions) == 1, "%s: decision acknowledged with %s recorded %d times" %
+                    (rid, chaos.decisions[rid], len(decisions)))
     stray = sorted(m for m in os.listdir(markers) if m != "DUPLICATES" and m not in scheduled)
     c.check(not stray, "markers without a recorded intent: %s" % stray[:5])
     times = takeovers(chaos, histories, markers)
