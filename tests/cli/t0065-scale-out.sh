@@ -120,6 +120,11 @@ status=$hs
 out=$(cat "$tmp/health")
 expect_status 503
 expect_json 'd["status"] == "unhealthy" and d["store"] == "unreachable" and d["error"]["code"] == "store-unavailable"'
+# It answers anyone: the store's address (hosts, users of a URL) is not in it.
+case "$pg" in
+    "") expect_out_lacks "$db" ;;
+    *) expect_out_lacks "host=" ;;
+esac
 status=$(curl -s -m 30 -o "$tmp/body" -w '%{http_code}' -H 'Content-Type: application/json' \
     --data-binary "$human" "$url/api/v1/executions")
 out=$(cat "$tmp/body")
