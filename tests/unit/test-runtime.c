@@ -1556,10 +1556,10 @@ static void test_take_over_reads_queued_commands(void **state)
 	lease_elsewhere(fx, id);
 	rt_start(fx);
 	int64_t cmd;
-	assert_int_equal(store_inbox_add(fx->reader, id, "approve",
-	                                 json_pack("{sisiss}", "stage", 0, "step", 0, "by", "bob"),
-	                                 wall_clock_ms(), &cmd, NULL),
-	                 0);
+	json_t *data = json_pack("{sisiss}", "stage", 0, "step", 0, "by", "bob");
+	assert_int_equal(
+	    store_inbox_add(fx->reader, id, "approve", data, wall_clock_ms(), &cmd, NULL), 0);
+	json_decref(data);
 	/* The holder hangs past its lease; this process looks at the store
 	 * meanwhile (the command is not for it yet), then takes the release. */
 	store_sql(fx->path, "UPDATE leases SET expires_ms = 0");
