@@ -44,6 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import start_serve  # noqa: E402
 
 PSQL = "/usr/lib/postgresql/15/bin/psql"
+SPREAD = []  # per takeover round: how many releases each surviving node took
 
 
 def post(url, body):
@@ -220,6 +221,15 @@ def takeover_round(args, stores, kind, how, config, markers):
                     times.append(min(after) / 1000.0 - t)
                     pending.discard(rid)
             time.sleep(0.2)
+        # Who took them: the retried attempt writes its node's pid again.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            took = [open(os.path.join(markers, i)).read().strip() for i in held]
+            if str(victim.pid) not in took:
+                break
+            time.sleep(0.2)
+        spread = sorted(took.count(str(s.pid)) for s, _ in nodes[1:])
+        SPREAD.append(spread)
         if how == "stop":
             victim.send_signal(signal.SIGKILL)
     finally:
@@ -311,6 +321,7 @@ def main():
         for kind in kinds:
             for how in ("stop", "kill"):
                 xs = []
+                del SPREAD[:]
                 for _ in range(args.takeover_rounds):
                     xs += takeover_round(args, stores, kind, how, config, markers)
                 if xs:
@@ -318,6 +329,8 @@ def main():
                     print("  %-10s %-5s %3d releases  min %.2f  median %.2f  p90 %.2f  max %.2f s" %
                           (kind, "SIGSTOP" if how == "stop" else "SIGKILL", len(xs), min(xs),
                            statistics.median(xs), q[8], max(xs)), flush=True)
+                    print("             taken by the two others, per round: %s" %
+                          ", ".join("%d+%d" % tuple(r) for r in SPREAD), flush=True)
     finally:
         if pg_keeper:
             pg_keeper.stdin.close()
