@@ -67,7 +67,7 @@ int control_apply(struct store *st, const char *id, const char *kind, json_t *da
 	int64_t now = wall_clock_ms();
 
 	struct strbuf busy = STRBUF_INIT;
-	int r = store_lease_take(st, id, owner, now, 30000, &busy);
+	int r = store_lease_take(st, id, owner, now, RUNTIME_LEASE_TTL_MS, &busy);
 	strbuf_release(&busy);
 	/* A command the owner let go of unread is withdrawn and applied here;
 	 * if another process took the release meanwhile, it is asked again. */
@@ -78,7 +78,7 @@ int control_apply(struct store *st, const char *id, const char *kind, json_t *da
 			return r;
 		}
 		now = wall_clock_ms();
-		r = store_lease_take(st, id, owner, now, 30000, NULL);
+		r = store_lease_take(st, id, owner, now, RUNTIME_LEASE_TTL_MS, NULL);
 	}
 	if (r == SP_EBUSY) {
 		json_decref(data);

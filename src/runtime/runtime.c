@@ -21,6 +21,7 @@
 #include "runtime/runner.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/strmap.h"
 #include "util/timefmt.h"
 
 #include <errno.h>
@@ -34,9 +35,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LEASE_TTL_MS   30000
-#define LEASE_RENEW_MS 5000
+#define LEASE_TTL_MS   RUNTIME_LEASE_TTL_MS
+#define LEASE_RENEW_MS RUNTIME_LEASE_RENEW_MS
 #define POLL_MS        200
+/* The inbox is read at least this often, changes or not (poll_cb). */
+#define INBOX_EVERY_MS 5000
 #define FLUSH_ROUNDS   8
 /* Park idle executions only when more than this many are in memory ... */
 #define PARK_ABOVE 32
@@ -107,8 +110,17 @@ struct runtime {
 	uv_timer_t retry_timer;
 	pthread_mutex_t down_lock;
 	char down_reason[256];
-	int64_t data_version;
-	int64_t last_renew_ms;
+	int64_t data_version;  /* the store's, when the inbox was last read; -1: read it */
+	int64_t inbox_read_ms; /* when the inbox was last read (wall clock) */
+	int64_t last_renew_ms; /* last renewal tried (wall clock) */
+	int64_t last_held_ms;  /* last renewal that succeeded: the leases held until + TTL */
+	/* Releases runtime_take_over() saw without a live lease in its last
+	 * round (ids owned by orphans_ids); a second sight takes them whatever
+	 * the share. */
+	struct strmap orphans_seen;
+	char **orphans_ids;
+	size_t norphans;
+	int64_t take_over_said_ms; /* when a failed adoption was last reported */
 	/* Inbox commands answered, committed with the next flush. */
 	int64_t *done_ids;
 	char **done_results;
@@ -564,25 +576,32 @@ static void drop_exec(struct runtime *rt, struct rexec *e)
 }
 
 /*
- * After an append was refused for a lease: takes back the leases that
- * merely expired, and lets go of executions another process holds now.
- * Returns true if the append is worth trying again.
+ * Checks the leases of this process's executions against the store: takes
+ * back those that merely expired, and lets go of those another process
+ * holds now or appended to meanwhile (this copy is stale). After an append
+ * was refused (all = false) only executions with events to commit are
+ * looked at; after this process could not renew for longer than the TTL
+ * (it was stopped, or cut off from the store: all = true) every one is,
+ * parked ones too, since another node may have taken them over. Returns
+ * true if something changed (an append is worth trying again).
  */
-static bool take_back_leases(struct runtime *rt)
+static bool take_back_leases(struct runtime *rt, bool all)
 {
 	bool changed = false;
 	int64_t now = wall_clock_ms();
 	for (struct rexec *e = rt->execs, *next; e; e = next) {
 		next = e->next;
-		if (!e->pending.len)
+		if (!e->pending.len && !all)
 			continue;
 		int r = store_lease_take(rt->store, e->id, rt->owner, now, LEASE_TTL_MS, NULL);
 		struct exec_row row;
 		bool behind = false;
 		if (r == 0 && store_get(rt->store, e->id, &row, NULL) == 0) {
 			/* Someone appended while the lease was away (a command
-			 * applied directly): this copy is stale. */
-			behind = row.last_seq != e->state.seq - (int64_t)e->pending.len;
+			 * applied directly, another node): this copy is stale. A
+			 * parked one has no copy, only whether it still runs. */
+			behind = e->parked ? strcmp(row.status, "RUNNING") != 0
+			                   : row.last_seq != e->state.seq - (int64_t)e->pending.len;
 			exec_row_release(&row);
 		}
 		if (r == SP_EBUSY || behind) {
@@ -629,10 +648,39 @@ static void store_went_down(struct runtime *rt, const char *why)
 static void store_came_back(struct runtime *rt)
 {
 	atomic_store(&rt->store_down, false);
+	rt->data_version = -1; /* what was queued meanwhile is read at the next poll */
 	store_busy_timeout(rt->store, STORE_BUSY_MS);
 	rt->retry_round = 0;
 	uv_timer_stop(&rt->retry_timer);
-	report(rt, "the store accepts writes again; the events kept meanwhile are recorded");
+	report(rt, "the store accepts writes again; the events kept meanwhile are recorded now");
+}
+
+/* Renews every lease of this process (one statement). A renewal that fails
+ * means the store does not take writes: for a server (retry_store) the
+ * store is down from now on, so /healthz and the API say so even when no
+ * release has events to commit. After a gap longer than the TTL, every
+ * lease is checked (take_back_leases). Returns 0 or the store's code. */
+static int renew_leases(struct runtime *rt)
+{
+	struct strbuf err = STRBUF_INIT;
+	int64_t now = wall_clock_ms();
+	rt->last_renew_ms = now;
+	int r = store_lease_renew(rt->store, rt->owner, now, LEASE_TTL_MS, &err);
+	if (r < 0) {
+		if (rt->opts.retry_store && !rt->stopping)
+			store_went_down(rt, err.buf);
+		else
+			report(rt, "cannot renew leases: %s", err.buf);
+	} else {
+		bool gap = now - rt->last_held_ms > LEASE_TTL_MS;
+		rt->last_held_ms = now;
+		if (gap && rt->execs) {
+			take_back_leases(rt, true);
+			rt->data_version = -1; /* commands queued meanwhile: read them */
+		}
+	}
+	strbuf_release(&err);
+	return r;
 }
 
 /* Commits every pending event in one transaction, then performs effects. */
@@ -659,7 +707,7 @@ static bool flush_once(struct runtime *rt)
 		free(waits[i]);
 	free(waits);
 	free(items);
-	if (r == SP_ECONFLICT && take_back_leases(rt)) {
+	if (r == SP_ECONFLICT && take_back_leases(rt, false)) {
 		strbuf_release(&err);
 		return true; /* the others' events go in the next round */
 	}
@@ -740,14 +788,10 @@ static bool retry_due(struct runtime *rt)
 {
 	if (uv_now(&rt->loop) < rt->retry_at)
 		return false;
-	struct strbuf err = STRBUF_INIT;
-	int r = store_lease_renew(rt->store, rt->owner, wall_clock_ms(), LEASE_TTL_MS, &err);
-	if (r < 0)
-		store_went_down(rt, err.buf);
-	else
-		rt->last_renew_ms = wall_clock_ms();
-	strbuf_release(&err);
-	return r == 0;
+	if (renew_leases(rt) < 0)
+		return false;
+	store_came_back(rt);
+	return true;
 }
 
 static void flush(struct runtime *rt)
@@ -850,25 +894,24 @@ static void poll_cb(uv_timer_t *t)
 	bool down = atomic_load(&rt->store_down);
 	/* While the store is down, the retries renew the leases; and commands
 	 * are not read, since their answers could not be recorded. */
-	if (!down && now - rt->last_renew_ms >= LEASE_RENEW_MS) {
-		struct strbuf err = STRBUF_INIT;
-		if (store_lease_renew(rt->store, rt->owner, now, LEASE_TTL_MS, &err) < 0)
-			report(rt, "cannot renew leases: %s", err.buf);
-		strbuf_release(&err);
-		rt->last_renew_ms = now;
-	}
+	if (!down && now - rt->last_renew_ms >= LEASE_RENEW_MS)
+		down = renew_leases(rt) < 0 && rt->opts.retry_store;
 	if (rt->observer.on_tick)
 		rt->observer.on_tick(rt->observer.arg);
 	if (down)
 		return;
+	/* The inbox is read when the store says something changed, and every
+	 * INBOX_EVERY_MS whatever it says: a command queued for a release
+	 * before this process took it over changed nothing since. */
 	int64_t v = store_data_version(rt->store);
-	if (v == rt->data_version || rt->stopping)
+	if ((v == rt->data_version && now - rt->inbox_read_ms < INBOX_EVERY_MS) || rt->stopping)
 		return;
 	struct inbox_cmd *cmds = NULL;
 	size_t n = 0;
 	if (store_inbox_pending(rt->store, rt->owner, &cmds, &n, NULL) < 0)
 		return; /* looked at again on the next poll */
 	rt->data_version = v;
+	rt->inbox_read_ms = now;
 	for (size_t i = 0; i < n; i++) {
 		apply_command(rt, &cmds[i]);
 		inbox_cmd_release(&cmds[i]);
@@ -917,13 +960,24 @@ int runtime_new(struct store *st, const struct runtime_options *opts, struct run
 	uv_check_start(&rt->flush_check, flush_cb);
 	uv_unref((uv_handle_t *)&rt->flush_check);
 	rt->data_version = -1;
-	rt->last_renew_ms = wall_clock_ms();
+	rt->last_renew_ms = rt->last_held_ms = wall_clock_ms();
 	rt->svc = (struct step_services){ .loop = &rt->loop,
 		                          .notify_log = rt->opts.notify_log,
 		                          .cancel_grace_ms = rt->opts.cancel_grace_ms,
 		                          .minimal_env = rt->opts.exec_minimal_env };
 	*ret = rt;
 	return 0;
+}
+
+/* Forgets the previous round's orphans. */
+static void orphans_forget(struct runtime *rt)
+{
+	strmap_release(&rt->orphans_seen);
+	for (size_t i = 0; i < rt->norphans; i++)
+		free(rt->orphans_ids[i]);
+	free(rt->orphans_ids);
+	rt->orphans_ids = NULL;
+	rt->norphans = 0;
 }
 
 static void close_cb(uv_handle_t *h)
@@ -967,6 +1021,7 @@ void runtime_free(struct runtime *rt)
 	for (size_t i = 0; i < rt->ndone; i++)
 		free(rt->done_results[i]);
 	free(rt->done_results);
+	orphans_forget(rt);
 	pthread_mutex_destroy(&rt->down_lock);
 	free(rt);
 }
@@ -1092,6 +1147,9 @@ int runtime_adopt(struct runtime *rt, const char *id, struct strbuf *err)
 	reattach_attempts(rt, e, &le.history);
 	engine_advance(&e->state, now, &e->pending);
 	event_list_release(&le.history);
+	/* Commands queued for it before (a decision the last owner never
+	 * read) are read at the next poll, whether the store changed or not. */
+	rt->data_version = -1;
 	mark_dirty(rt);
 	return 0;
 }
@@ -1118,6 +1176,93 @@ int runtime_adopt_all(struct runtime *rt, size_t *ret_n, struct strbuf *err)
 		free(ids[i]);
 	}
 	free(ids);
+	*ret_n = adopted;
+	return 0;
+}
+
+int runtime_take_over(struct runtime *rt, size_t *ret_n, struct strbuf *err)
+{
+	char **ids = NULL;
+	size_t n = 0, mine = 0, others = 0, norphans = 0, adopted = 0;
+	*ret_n = 0;
+	if (atomic_load(&rt->store_down) || rt->stopping)
+		return 0;
+	int r = store_unfinished(rt->store, &ids, &n, err);
+	if (r < 0)
+		return r;
+	int64_t now = wall_clock_ms();
+	/* Sort the ids: held here, held by a live process elsewhere, or
+	 * nobody's (kept at the front of ids, the rest freed). Thousands may
+	 * be held here: an index for this round, not a walk of the list each. */
+	struct strmap here = STRMAP_INIT;
+	for (struct rexec *e = rt->execs; e; e = e->next)
+		strmap_put(&here, e->id, strlen(e->id), e);
+	for (size_t i = 0; i < n; i++) {
+		if (strmap_get(&here, ids[i], strlen(ids[i])))
+			mine++;
+		else if (store_lease_held_elsewhere(rt->store, ids[i], rt->owner, now))
+			others++;
+		else {
+			ids[norphans++] = ids[i];
+			continue;
+		}
+		free(ids[i]);
+	}
+	strmap_release(&here);
+	/* Random order, so that nodes looking at once take different ones. */
+	for (size_t i = norphans; i > 1; i--) {
+		uint32_t k;
+		if (getrandom(&k, sizeof(k), 0) != (ssize_t)sizeof(k))
+			k = (uint32_t)rand();
+		size_t j = k % i;
+		char *t = ids[i - 1];
+		ids[i - 1] = ids[j];
+		ids[j] = t;
+	}
+	/* This process's part of the live load, of the orphans: with equal
+	 * loads, each of k nodes takes 1/k; alone, it takes them all. */
+	size_t share = (norphans * (mine + 1) + mine + others) / (mine + others + 1);
+	struct strmap seen = STRMAP_INIT;
+	size_t nseen = 0, failed = 0, failed_in_row = 0;
+	struct strbuf first_failure = STRBUF_INIT;
+	for (size_t i = 0; i < norphans; i++) {
+		const char *id = ids[i];
+		bool again = strmap_get(&rt->orphans_seen, id, strlen(id)) != NULL;
+		int a = SP_EBUSY;
+		struct strbuf e2 = STRBUF_INIT;
+		/* Three failures in a row: the store is failing, the rest waits. */
+		if (failed_in_row < 3 && (again || adopted < share)) {
+			a = runtime_adopt(rt, id, &e2);
+			failed_in_row = a == 0 || a == SP_EBUSY ? 0 : failed_in_row + 1;
+			if (a == 0) {
+				adopted++;
+				park_idle(rt);
+			} else if (a != SP_EBUSY && failed++ == 0) {
+				strbuf_addf(&first_failure, "%s: %s", id, e2.buf);
+			}
+		}
+		strbuf_release(&e2);
+		if (a == 0) {
+			free(ids[i]);
+		} else {
+			/* Left for now: the next round takes it whatever the share. */
+			ids[nseen++] = ids[i];
+		}
+	}
+	/* A release this process cannot continue (its secret key is another)
+	 * is tried every round: said once a minute, not every second. */
+	if (failed && now - rt->take_over_said_ms >= 60000) {
+		report(rt, "cannot resume %zu release%s, left to other processes: %s", failed,
+		       failed == 1 ? "" : "s", first_failure.buf);
+		rt->take_over_said_ms = now;
+	}
+	strbuf_release(&first_failure);
+	orphans_forget(rt);
+	for (size_t i = 0; i < nseen; i++)
+		strmap_put(&seen, ids[i], strlen(ids[i]), ids[i]);
+	rt->orphans_seen = seen;
+	rt->orphans_ids = ids;
+	rt->norphans = nseen;
 	*ret_n = adopted;
 	return 0;
 }

@@ -24,6 +24,24 @@
 
 struct runtime;
 
+/*
+ * Leases (store.h). A process holds each release it drives for
+ * RUNTIME_LEASE_TTL_MS and renews all of them every RUNTIME_LEASE_RENEW_MS
+ * in one statement, so its loop may stall (a slow store, a long commit) for
+ * about three renewals before it loses them. A server looks for releases
+ * nobody holds every RUNTIME_TAKE_OVER_MS, give or take 10 %
+ * (runtime_take_over()). A node that dies, hangs or is cut off from the
+ * store has its releases taken over by the others within TTL + two rounds
+ * after its last renewal: about 9.2 s at most, 6-8 s typically
+ * (docs/scale-out.md).
+ * Changing them changes that promise: a shorter TTL makes a node that
+ * stalls lose its releases sooner, a shorter round costs the store more
+ * reads.
+ */
+#define RUNTIME_LEASE_TTL_MS   7000
+#define RUNTIME_LEASE_RENEW_MS 2000
+#define RUNTIME_TAKE_OVER_MS   1000
+
 /* What the runtime tells whoever shows progress (the terminal view). */
 struct runtime_observer {
 	/* Events of an execution were committed. */
@@ -93,6 +111,19 @@ int runtime_adopt(struct runtime *rt, const char *id, struct strbuf *err);
 
 /* Adopts every unfinished execution it can. Sets *ret_n to how many. */
 int runtime_adopt_all(struct runtime *rt, size_t *ret_n, struct strbuf *err);
+
+/*
+ * One round of taking over, for a server sharing the store with others
+ * (every RUNTIME_TAKE_OVER_MS): finds the unfinished releases nobody holds
+ * (their holder stopped renewing, or is a dead process of this host) and
+ * adopts this process's share of them, in random order: as many as its
+ * part of the releases held by live processes, at least one. A release
+ * seen without a holder in the previous round too is adopted whatever the
+ * share, so none waits more than two rounds. Does nothing while the store
+ * is down or the runtime stops. Sets *ret_n to how many it adopted;
+ * returns 0 or the store's code.
+ */
+int runtime_take_over(struct runtime *rt, size_t *ret_n, struct strbuf *err);
 
 /*
  * Runs until every execution the runtime holds has finished, or a stop was

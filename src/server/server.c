@@ -36,7 +36,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ADOPT_EVERY_MS   10000
 #define POLL_THREADS     4           /* libmicrohttpd's epoll threads: they never block */
 #define WORKERS          32          /* run handlers, which may block (decisions, jobs) */
 #define CONN_MEMORY      (32u << 10) /* per connection: its head, buffers */
@@ -973,13 +972,24 @@ const char *server_listen_url(const struct server *srv)
 	return srv->listen_url;
 }
 
+/* The next round of taking over in RUNTIME_TAKE_OVER_MS, give or take
+ * 10 %: nodes started together do not keep looking at the same moment. */
+static uint64_t adopt_delay(void)
+{
+	uint16_t r = 0;
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = 0;
+	return RUNTIME_TAKE_OVER_MS * 9 / 10 + (uint64_t)r % (RUNTIME_TAKE_OVER_MS / 5 + 1);
+}
+
 static void adopt_cb(uv_timer_t *t)
 {
 	struct server *srv = t->data;
 	size_t n;
 	struct strbuf err = STRBUF_INIT;
-	runtime_adopt_all(srv->rt, &n, &err); /* releases whose owner died */
+	runtime_take_over(srv->rt, &n, &err); /* releases whose owner died */
 	strbuf_release(&err);
+	uv_timer_start(t, adopt_cb, adopt_delay(), 0);
 }
 
 /* The daemon: epoll threads, the limits, and the hooks of "connections". */
@@ -1079,7 +1089,7 @@ int server_start(struct server *srv, struct runtime *rt, struct strbuf *err)
 	srv->async.data = srv;
 	uv_timer_init(srv->loop, &srv->adopt_timer);
 	srv->adopt_timer.data = srv;
-	uv_timer_start(&srv->adopt_timer, adopt_cb, ADOPT_EVERY_MS, ADOPT_EVERY_MS);
+	uv_timer_start(&srv->adopt_timer, adopt_cb, adopt_delay(), 0);
 	uv_unref((uv_handle_t *)&srv->adopt_timer);
 	if (c->inbox_directory || c->inbox_s3) {
 		srv->loop_store = server_store_get(srv, err);

@@ -1450,6 +1450,74 @@ static void test_lease_behind(void **state)
 	                 "StepFailed 0.1#1 StageFinished 0 ExecutionFinished");
 }
 
+struct take_over_job {
+	struct rt_fixture *fx;
+	size_t n;
+	int r;
+};
+
+static void take_over_fn(void *arg)
+{
+	struct take_over_job *j = arg;
+	struct strbuf err = STRBUF_INIT;
+	j->r = runtime_take_over(j->fx->rt, &j->n, &err);
+	strbuf_release(&err);
+}
+
+static size_t take_over(struct rt_fixture *fx)
+{
+	struct take_over_job j = { .fx = fx };
+	rt_call(fx, take_over_fn, &j);
+	assert_int_equal(j.r, 0);
+	return j.n;
+}
+
+/* Gives the lease of id to another live process (this one's pid). */
+static void lease_elsewhere(struct rt_fixture *fx, const char *id)
+{
+	char host[64] = "localhost";
+	gethostname(host, sizeof(host) - 1);
+	char *sql =
+	    xstrfmt("INSERT INTO leases (execution_id, owner, host, pid, expires_ms) "
+	            "VALUES ('%s', 'other:%d', '%s', %d, %lld)",
+	            id, (int)getpid(), host, (int)getpid(), (long long)(wall_clock_ms() + 600000));
+	store_sql(fx->path, sql);
+	free(sql);
+}
+
+/*
+ * Releases nobody holds are shared: a node takes its part of the live load
+ * (here none of 5 held elsewhere: 1 of 5), the rest at their second sight;
+ * a node alone takes them all at once.
+ */
+static void test_take_over_share(void **state)
+{
+	struct rt_fixture *fx = *state;
+	const char *plan = "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	                   "[{\"type\": \"Human\", \"name\": \"go\", \"message\": \"Go?\"}]}]}";
+	char ids[10][16];
+	rt_new(fx, &plain);
+	for (int i = 0; i < 10; i++)
+		rt_submit(fx, plan, "alice", ids[i]);
+	/* Its process stops: the leases are given up, the releases unfinished. */
+	restart(fx, &plain);
+	for (int i = 0; i < 5; i++)
+		lease_elsewhere(fx, ids[i]);
+	assert_int_equal(take_over(fx), 1);
+	assert_int_equal(take_over(fx), 4);
+	assert_int_equal(take_over(fx), 0);
+	for (int i = 0; i < 5; i++)
+		assert_true(store_lease_held_elsewhere(fx->reader, ids[i], "", wall_clock_ms()));
+	/* The other process goes (its leases lapse): alone, this one takes all. */
+	store_sql(fx->path, "UPDATE leases SET expires_ms = 0 WHERE owner LIKE 'other:%'");
+	assert_int_equal(take_over(fx), 5);
+	for (int i = 0; i < 10; i++) {
+		struct redrive_job j = { .fx = fx, .id = ids[i] };
+		rt_call(fx, status_fn, &j);
+		assert_int_equal(j.r, (int)EXEC_RUNNING);
+	}
+}
+
 /* ---- a store that refuses writes --------------------------------------------------------------
  */
 
@@ -1468,6 +1536,94 @@ static void unlock_store(sqlite3 *db)
 {
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(db);
+}
+
+/*
+ * A decision queued for a release while another process held it (that
+ * process never read it: it hung) is applied by the process that takes the
+ * release over, although nothing changes in the store after the takeover.
+ */
+static void test_take_over_reads_queued_commands(void **state)
+{
+	struct rt_fixture *fx = *state;
+	const char *plan = "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	                   "[{\"type\": \"Human\", \"name\": \"go\", \"message\": \"Go?\"}]}]}";
+	char id[16];
+	struct runtime_options opts = { .keep_running = true };
+	rt_new(fx, &opts);
+	rt_submit(fx, plan, "alice", id);
+	restart(fx, &opts);
+	lease_elsewhere(fx, id);
+	rt_start(fx);
+	int64_t cmd;
+	json_t *data = json_pack("{sisiss}", "stage", 0, "step", 0, "by", "bob");
+	assert_int_equal(
+	    store_inbox_add(fx->reader, id, "approve", data, wall_clock_ms(), &cmd, NULL), 0);
+	json_decref(data);
+	/* The holder hangs past its lease; this process looks at the store
+	 * meanwhile (the command is not for it yet), then takes the release. */
+	store_sql(fx->path, "UPDATE leases SET expires_ms = 0");
+	rt_sleep_ms(1000);
+	assert_int_equal(take_over(fx), 1);
+	rt_wait_status(fx, id, "SUCCEEDED");
+	char *result = NULL;
+	assert_int_equal(store_inbox_result(fx->reader, cmd, &result, NULL), 1);
+	assert_string_equal(result, "ok");
+	free(result);
+	assert_int_equal(rt_stop(fx), 1);
+}
+
+/*
+ * A server whose store refuses writes while nothing is to be recorded: the
+ * lease renewal notices (the store is down), and once it works again after
+ * more than the TTL, every lease is checked, parked releases too: the one
+ * another process took meanwhile is let go, the other kept.
+ */
+static void test_lease_gap_checks_all(void **state)
+{
+	struct rt_fixture *fx = *state;
+	const char *plan = "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	                   "[{\"type\": \"Human\", \"name\": \"go\", \"message\": \"Go?\"}]}]}";
+	char kept[16], taken[16];
+	struct runtime_options opts = { .retry_store = true, .keep_running = true };
+	store_busy_timeout(fx->st, 100);
+	rt_new(fx, &opts);
+	rt_submit(fx, plan, "alice", kept);
+	rt_submit(fx, plan, "alice", taken);
+	rt_start(fx);
+	rt_wait_events(fx, kept, "StepStarted 0.0#1");
+	rt_wait_events(fx, taken, "StepStarted 0.0#1");
+
+	sqlite3 *lock = lock_store(fx->path);
+	int64_t deadline = rt_now_ms() + DEADLINE_MS;
+	while (runtime_store_ok(fx->rt, NULL, 0) && rt_now_ms() < deadline)
+		rt_sleep_ms(5);
+	assert_false(runtime_store_ok(fx->rt, NULL, 0));
+	/* Past the TTL, another process takes one release over. */
+	rt_sleep_ms(RUNTIME_LEASE_TTL_MS + 500);
+	char *sql = xstrfmt("UPDATE leases SET expires_ms = 0; UPDATE leases SET owner = "
+	                    "'thief:%d', expires_ms = %lld WHERE execution_id = '%s'; COMMIT",
+	                    (int)getpid(), (long long)(wall_clock_ms() + 600000), taken);
+	if (sqlite3_exec(lock, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(lock));
+	free(sql);
+	sqlite3_close(lock);
+	deadline = rt_now_ms() + DEADLINE_MS;
+	while (!rt_reported(fx, "run by another steppy process now") && rt_now_ms() < deadline)
+		rt_sleep_ms(20);
+	assert_true(rt_reported(fx, "run by another steppy process now"));
+	while (!runtime_store_ok(fx->rt, NULL, 0) && rt_now_ms() < deadline)
+		rt_sleep_ms(5);
+	assert_true(runtime_store_ok(fx->rt, NULL, 0));
+	struct redrive_job j = { .fx = fx, .id = taken };
+	rt_call(fx, status_fn, &j);
+	assert_int_equal(j.r, -1);
+	j.id = kept;
+	rt_call(fx, status_fn, &j);
+	assert_int_equal(j.r, (int)EXEC_RUNNING);
+	/* Its lease is this runtime's again, live. */
+	assert_true(store_lease_held_elsewhere(fx->reader, kept, "", wall_clock_ms()));
+	assert_int_equal(rt_stop(fx), 1);
 }
 
 static void test_store_down_retry(void **state)
@@ -1579,6 +1735,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lease_expired_taken_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_taken_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_behind, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_take_over_share, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_take_over_reads_queued_commands, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_lease_gap_checks_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_stops, setup, teardown),
 	};
