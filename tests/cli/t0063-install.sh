@@ -27,7 +27,8 @@ for f in usr/bin/steppy usr/share/man/man1/steppy.1 usr/share/man/man1/steppy-se
 done
 [ -d "$root/usr/lib/steppy/plugins" ] || problem "no plugins directory"
 [ -x "$root/usr/bin/steppy" ] || problem "the binary is not executable"
-grep -q '^ExecStart=/usr/bin/steppy serve --config /etc/steppy/serve.yaml' \
+# The configuration's store: decides (a --db here would hide a PostgreSQL URL put there).
+grep -q '^ExecStart=/usr/bin/steppy serve --config /etc/steppy/serve.yaml$' \
     "$root/usr/lib/systemd/system/steppy.service" || problem "ExecStart: $(grep ExecStart "$root/usr/lib/systemd/system/steppy.service")"
 "$root/usr/bin/steppy" version >/dev/null || problem "the installed binary does not run"
 end
