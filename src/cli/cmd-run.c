@@ -92,6 +92,7 @@ struct session {
 	struct notify_hub *hub; /* the channels of Notify steps, in the runtime's services */
 	struct runtime *rt;
 	struct view *view;
+	char *resume; /* "steppy resume", with the --db it was given */
 };
 
 /* create: run makes a missing store; resume and retry continue what is there. */
@@ -110,6 +111,14 @@ static int session_open(struct session *s, const char *db, bool fail_fast, bool 
 	char *server = NULL;
 	if (store_meta_get(s->store, "serve.tokens", &server, NULL) == 0)
 		view_set_server(s->view, server);
+	view_set_store(s->view, db);
+	s->resume = xstrdup("steppy resume");
+	if (db) {
+		char *shown = store_display_name(db);
+		free(s->resume);
+		s->resume = xstrfmt("steppy resume --db '%s'", shown);
+		free(shown);
+	}
 	free(server);
 	struct runtime_options opts = { .fail_fast = fail_fast,
 		                        .notify_log = s->notify_log,
@@ -144,6 +153,7 @@ static void session_close(struct session *s)
 	runtime_free(s->rt);
 	store_close(s->store);
 	free(s->notify_log);
+	free(s->resume);
 }
 
 /*
@@ -223,16 +233,15 @@ int cmd_run(int argc, char **argv, const struct cli_ctx *ctx)
 				 * has the truth, and it did not record the end. */
 				fprintf(stderr,
 				        "steppy: stopped: the store refused the release's events "
-				        "(see above); release %s is unfinished: steppy resume "
+				        "(see above); release %s is unfinished: %s "
 				        "%s continues it from what was recorded\n",
-				        id, id);
+				        id, s.resume, id);
 				code = EXIT_USAGE;
 			} else if (stopped && code == EXIT_STOPPED)
-				fprintf(
-				    stderr,
-				    "steppy: stopped; release %s is unfinished: steppy resume %s "
-				    "continues it\n",
-				    id, id);
+				fprintf(stderr,
+				        "steppy: stopped; release %s is unfinished: %s %s "
+				        "continues it\n",
+				        id, s.resume, id);
 		}
 		strbuf_release(&err);
 		free(by);
@@ -369,12 +378,12 @@ int cmd_retry(int argc, char **argv, const struct cli_ctx *ctx)
 			if (stopped == 2) {
 				fprintf(stderr,
 				        "steppy: stopped: the store refused the release's events "
-				        "(see above); steppy resume %s continues it from what "
+				        "(see above); %s %s continues it from what "
 				        "was recorded\n",
-				        row.id);
+				        s.resume, row.id);
 				code = EXIT_USAGE;
 			} else if (stopped && code == EXIT_STOPPED)
-				fprintf(stderr, "steppy: stopped; steppy resume %s continues it\n",
+				fprintf(stderr, "steppy: stopped; %s %s continues it\n", s.resume,
 				        row.id);
 		}
 		strbuf_release(&err);

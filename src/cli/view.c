@@ -11,6 +11,7 @@
 #include "cli/view.h"
 
 #include "core/people.h"
+#include "store/store.h"
 #include "util/alloc.h"
 #include "util/timefmt.h"
 
@@ -36,6 +37,7 @@ struct view {
 	bool input_open;
 	struct strbuf line; /* typed so far */
 	char *server;       /* steppy serve with tokens that uses the store, or NULL */
+	char *db;           /* the store as --db named it (shown form), or NULL: the default */
 };
 
 static const char *c(const struct view *v, const char *code)
@@ -202,6 +204,11 @@ static void print_decide_hint(struct view *v, const char *id, const struct plan_
 			fprintf(v->out, "--by %s ", rule->approvers[0]);
 		else if (n)
 			fprintf(v->out, "--by NAME ");
+		if (v->db && !(v->server && n)) {
+			fprintf(v->out, "--db ");
+			shell_quote(v->out, v->db);
+			fputc(' ', v->out);
+		}
 		fprintf(v->out, "%s ", id);
 		shell_quote(v->out, ps->name);
 		fputc('\n', v->out);
@@ -586,6 +593,7 @@ void view_free(struct view *v)
 		free(v->execs[i].id);
 	strbuf_release(&v->line);
 	free(v->server);
+	free(v->db);
 	free(v);
 }
 
@@ -593,6 +601,12 @@ void view_set_server(struct view *v, const char *url)
 {
 	free(v->server);
 	v->server = url ? xstrdup(url) : NULL;
+}
+
+void view_set_store(struct view *v, const char *db)
+{
+	free(v->db);
+	v->db = db ? store_display_name(db) : NULL;
 }
 
 void view_clear(struct view *v)

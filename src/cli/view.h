@@ -17,6 +17,9 @@ void view_attach(struct view *v, struct runtime *rt, bool interactive);
  * (NULL: none): hints for steps with approvers show --server, and y/n on
  * the terminal does not decide them. url is copied. */
 void view_set_server(struct view *v, const char *url);
+/* The --db the command was given (NULL: the default store): decision hints
+ * name it, so that they work when copied to another terminal. */
+void view_set_store(struct view *v, const char *db);
 /* The terminal channel of Notify steps (notify_terminal_fn of notify/hub.h; arg is
  * the view): "[notify] TEXT" as a line of the log. */
 void view_notify(void *arg, const char *execution_id, int64_t time_ms, const char *text);

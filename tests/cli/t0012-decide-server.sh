@@ -207,8 +207,9 @@ begin 'the live view: a step with approvers is decided with --by (quoted for the
 run_bg "$tmp/fresh.db"
 out=$(cat "$tmp/run.out")
 expect_out_contains '      approvers: alice, bob'
-expect_out_contains "approve: steppy approve --by NAME $run_id 'Bob'\''s go'"
-expect_out_contains "reject:  steppy reject --by NAME $run_id 'Bob'\''s go'"
+# the store as --db named it, so that the line works when copied elsewhere
+expect_out_contains "approve: steppy approve --by NAME --db '$tmp/fresh.db' $run_id 'Bob'\''s go'"
+expect_out_contains "reject:  steppy reject --by NAME --db '$tmp/fresh.db' $run_id 'Bob'\''s go'"
 "$STEPPY" approve --db "$tmp/fresh.db" --by bob --force "$run_id" "Bob's go" >/dev/null 2>&1 ||
     problem "the hint's command did not approve"
 wait "$run_pid" || problem "the run did not succeed"
