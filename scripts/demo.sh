@@ -13,7 +13,11 @@ export STEPPY_DB="$(pwd)/build/demo/steppy.db"
 rm -rf build/demo /tmp/steppy-demo
 mkdir -p build/demo
 
-say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+if [ -t 1 ]; then
+    say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+else # a log file or a pipe: no terminal escapes
+    say() { printf '\n%s\n' "$*"; }
+fi
 
 say "\$ steppy validate examples/demo.yaml"
 $STEPPY validate examples/demo.yaml

@@ -12,17 +12,26 @@
 #   e.g. scripts/systemd-check.sh /var/tmp/steppy-fresh/rootfs.tar.zst \
 #            "$(scripts/build-deb.sh | tail -1)"
 #
-# Needs root, unshare/nsenter (util-linux), zstd and the tree's apt mirror
-# (the tarball of ../shared/fresh-debian/make-rootfs.sh has one). A plain
+# ROOTFS_TARBALL is a zstd tarball of a minimal Debian 12 root tree with
+# apt sources, such as `debootstrap --variant=minbase bookworm DIR` then
+# `tar --zstd -cf rootfs.tar.zst -C DIR .` (the fresh-debian tool beside
+# this repository makes one). Needs root, unshare/nsenter (util-linux),
+# zstd and the tree's apt mirror. A plain
 # chroot is not enough: systemd needs its root to be a mount point it can
 # make shared. The service listens on the host's 127.0.0.1:8080 (the
 # network is shared), which must be free.
 set -eu
-[ $# = 2 ] || { sed -n '2,18s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+case ${1:-} in -h | --help)
+    sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//p}' "$0"
+    exit 0
+    ;;
+esac
+[ $# = 2 ] || { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//p}' "$0" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "systemd-check: must run as root" >&2; exit 2; }
 tarball=$1
 deb=$(readlink -f "$2")
-[ -f "$tarball" ] && [ -f "$deb" ] || { echo "systemd-check: no such file" >&2; exit 2; }
+[ -f "$tarball" ] || { echo "systemd-check: $tarball: not a file (a .tar.zst of a Debian 12 root tree)" >&2; exit 2; }
+[ -f "$deb" ] || { echo "systemd-check: $2: not a file (the .deb of scripts/build-deb.sh)" >&2; exit 2; }
 if ss -ltn 2>/dev/null | grep -q '127.0.0.1:8080 \|\*:8080 '; then
     echo "systemd-check: 127.0.0.1:8080 is in use" >&2
     exit 2

@@ -46,7 +46,7 @@ const struct command commands[] = {
 	  history_help },
 	{ "serve", cmd_serve, CLI_CONFIG | CLI_DB, serve_options, NULL,
 	  "run releases behind the HTTP API, approval pages and dashboard", serve_help },
-	{ "store", cmd_store, CLI_DB, store_options, NULL, "back up or check the store",
+	{ "store", cmd_store, CLI_DB, store_options, NULL, "back up, check or migrate the store",
 	  store_help },
 	{ "token", cmd_token, CLI_RAW, NULL, NULL, "make an API token for steppy serve",
 	  token_help },
