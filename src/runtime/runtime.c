@@ -68,6 +68,10 @@ struct rexec {
 	bool parked;
 	bool from_inbox;    /* started through an inbox: the policy's inbox rule applies */
 	int64_t parked_due; /* next timer while parked, INT64_MAX if none */
+	/* A commit whose outcome is unknown held the first unknown_n pending
+	 * events, the last numbered unknown_seq (0: none). */
+	size_t unknown_n;
+	int64_t unknown_seq;
 	struct rexec *next;
 };
 
@@ -110,6 +114,7 @@ struct runtime {
 	uv_timer_t retry_timer;
 	pthread_mutex_t down_lock;
 	char down_reason[256];
+	bool commit_unknown;   /* the last commit's outcome is unknown (rexec.unknown_n) */
 	int64_t data_version;  /* the store's, when the inbox was last read; -1: read it */
 	int64_t inbox_read_ms; /* when the inbox was last read (wall clock) */
 	int64_t last_renew_ms; /* last renewal tried (wall clock) */
@@ -683,9 +688,86 @@ static int renew_leases(struct runtime *rt)
 	return r;
 }
 
+/* Hands committed events of e over: observers, then effects (which may emit
+ * the next events into e's pending list). Takes batch. */
+static void committed(struct runtime *rt, struct rexec *e, struct event_list *batch)
+{
+	if (rt->observer.on_events)
+		rt->observer.on_events(rt->observer.arg, e->id, &e->state, batch->items,
+		                       batch->len);
+	perform(rt, e, batch->items, batch->len);
+	event_list_release(batch);
+}
+
+/* The first n events of e's pending list, moved out. */
+static struct event_list take_pending(struct rexec *e, size_t n)
+{
+	if (n >= e->pending.len) {
+		struct event_list all = e->pending;
+		e->pending = (struct event_list)EVENT_LIST_INIT;
+		return all;
+	}
+	struct event_list first = EVENT_LIST_INIT;
+	first.items = xcalloc(n, sizeof(*first.items));
+	memcpy(first.items, e->pending.items, n * sizeof(*first.items));
+	first.len = first.alloc = n;
+	memmove(e->pending.items, e->pending.items + n,
+	        (e->pending.len - n) * sizeof(*e->pending.items));
+	e->pending.len -= n;
+	return first;
+}
+
+/*
+ * The last commit's outcome is unknown (the connection was cut during
+ * COMMIT): reads each execution's last seq back. One transaction wrote all
+ * or nothing: events found there (their seq and content are fixed by the
+ * state that made them) were written and are handed over as committed;
+ * otherwise they stay pending for the next append. Returns 0, or the
+ * store's code if it cannot be read (still unknown: tried again later).
+ */
+static int resolve_unknown(struct runtime *rt, struct strbuf *err)
+{
+	bool written = false;
+	for (struct rexec *e = rt->execs; e; e = e->next) {
+		if (!e->unknown_n)
+			continue;
+		struct exec_row row;
+		int r = store_get(rt->store, e->id, &row, err);
+		if (r < 0)
+			return r;
+		written |= row.last_seq >= e->unknown_seq;
+		exec_row_release(&row);
+	}
+	rt->commit_unknown = false;
+	for (struct rexec *e = rt->execs; e; e = e->next) {
+		size_t n = e->unknown_n;
+		e->unknown_n = 0;
+		e->unknown_seq = 0;
+		if (!n || !written)
+			continue;
+		struct event_list batch = take_pending(e, n);
+		committed(rt, e, &batch);
+	}
+	if (written) {
+		for (size_t i = 0; i < rt->ndone; i++)
+			free(rt->done_results[i]);
+		rt->ndone = 0;
+	}
+	return 0;
+}
+
 /* Commits every pending event in one transaction, then performs effects. */
 static bool flush_once(struct runtime *rt)
 {
+	if (rt->commit_unknown) {
+		struct strbuf rerr = STRBUF_INIT;
+		int rr = resolve_unknown(rt, &rerr);
+		if (rr < 0 && rt->opts.retry_store && !rt->stopping)
+			store_went_down(rt, rerr.buf);
+		strbuf_release(&rerr);
+		if (rr < 0)
+			return false;
+	}
 	size_t n = 0;
 	for (struct rexec *e = rt->execs; e; e = e->next)
 		n += e->pending.len > 0;
@@ -713,8 +795,18 @@ static bool flush_once(struct runtime *rt)
 	}
 	/* A conflict that take_back_leases() could not resolve means it could
 	 * not read or write the leases either: the store is down too. */
+	if (r == SP_EUNKNOWN && !rt->stopping) {
+		/* Written or not: the store is read back before the next try. */
+		rt->commit_unknown = true;
+		for (struct rexec *e = rt->execs; e; e = e->next) {
+			e->unknown_n = e->pending.len;
+			e->unknown_seq =
+			    e->pending.len ? e->pending.items[e->pending.len - 1].seq : 0;
+		}
+	}
 	if (r < 0 && rt->opts.retry_store && !rt->stopping) {
-		/* Nothing was written: everything stays pending for the retry. */
+		/* Nothing was written (or, SP_EUNKNOWN, maybe all of it): everything
+		 * stays pending for the retry. */
 		store_went_down(rt, err.buf);
 		strbuf_release(&err);
 		return false;
@@ -737,13 +829,8 @@ static bool flush_once(struct runtime *rt)
 	for (struct rexec *e = rt->execs; e; e = e->next) {
 		if (!e->pending.len)
 			continue;
-		struct event_list batch = e->pending;
-		e->pending = (struct event_list)EVENT_LIST_INIT;
-		if (rt->observer.on_events)
-			rt->observer.on_events(rt->observer.arg, e->id, &e->state, batch.items,
-			                       batch.len);
-		perform(rt, e, batch.items, batch.len);
-		event_list_release(&batch);
+		struct event_list batch = take_pending(e, e->pending.len);
+		committed(rt, e, &batch);
 	}
 	return true;
 }

@@ -420,12 +420,20 @@ static int begin(struct pg_store *st, struct strbuf *err)
 	return r;
 }
 
-/* Commits when r is 0, else rolls back; returns r or the commit's error. */
+/* Commits when r is 0, else rolls back; returns r or the commit's error:
+ * SP_EUNKNOWN if the connection was lost during COMMIT (the server may
+ * have committed before the answer was lost). */
 static int finish(struct pg_store *st, int r, struct strbuf *err)
 {
 	st->in_tx = false;
-	if (r == 0)
+	if (r == 0) {
 		r = run(st, "COMMIT", NULL, NULL, "committing", err);
+		if (r < 0 && PQstatus(st->conn) != CONNECTION_OK) {
+			if (err)
+				strbuf_addstr(err, "; whether the commit went through is unknown");
+			return SP_EUNKNOWN;
+		}
+	}
 	if (r < 0 && PQstatus(st->conn) == CONNECTION_OK &&
 	    PQtransactionStatus(st->conn) != PQTRANS_IDLE)
 		simple(st, "ROLLBACK", NULL);

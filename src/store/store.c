@@ -151,11 +151,21 @@ int store_create(struct store *st, const struct exec_row *row, const char *owner
 	return st->ops->create(st, row, owner, now, lease_ms, first, err);
 }
 
+atomic_int store_test_lost_commits;
+
 int store_append(struct store *st, const char *owner, int64_t now,
                  const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
                  const char *const *done_results, size_t ndone, struct strbuf *err)
 {
-	return st->ops->append(st, owner, now, items, nitems, done_ids, done_results, ndone, err);
+	int r = st->ops->append(st, owner, now, items, nitems, done_ids, done_results, ndone, err);
+	if (r == 0 && atomic_load(&store_test_lost_commits) > 0) {
+		atomic_fetch_sub(&store_test_lost_commits, 1);
+		if (err)
+			strbuf_addstr(err, "committing: the answer was lost (test); the commit's "
+			                   "outcome is unknown");
+		return SP_EUNKNOWN;
+	}
+	return r;
 }
 
 int store_history(struct store *st, const char *id, int64_t after, struct event_list *out,

@@ -56,7 +56,9 @@
  * problem in err when it is not NULL; a message never shows a password of
  * the URL (store_display_name). A PostgreSQL connection that was lost (the
  * server restarted, the network failed) fails the call in which it is
- * found with SP_ESTORE and is opened again at the next call; a connection
+ * found with SP_ESTORE and is opened again at the next call (SP_EUNKNOWN,
+ * "outcome unknown", when it was lost during COMMIT: the transaction may
+ * have been committed or not; read the store to know); a connection
  * the server closed while idle is noticed and reopened before a call sends
  * anything. Strings returned in structs are owned by the struct (free with
  * the matching _release function). A handle is used by one thread at a
@@ -67,6 +69,8 @@
 
 #include "core/event.h"
 #include "util/strbuf.h"
+
+#include <stdatomic.h>
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -185,13 +189,20 @@ int store_create(struct store *st, const struct exec_row *row, const char *owner
  * lease must be held by owner (PostgreSQL: also unexpired at now, with the
  * fence this handle got; see "Leases and fencing" above), and each item's
  * first seq must follow the stored history; otherwise nothing at all is
- * written and SP_ECONFLICT is returned. Inbox commands listed in done_ids
+ * written and SP_ECONFLICT is returned; SP_EUNKNOWN if the commit's answer
+ * was lost (all or nothing was written: compare the execution's last_seq,
+ * store_get). Inbox commands listed in done_ids
  * are marked done in the same transaction with their results. Items
  * without events are skipped.
  */
 int store_append(struct store *st, const char *owner, int64_t now,
                  const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
                  const char *const *done_results, size_t ndone, struct strbuf *err);
+
+/* Tests only: while positive, each store_append that committed returns
+ * SP_EUNKNOWN instead of 0 and counts it down (a commit whose answer was
+ * lost). 0 in every program. */
+extern atomic_int store_test_lost_commits;
 
 /* Reads events after seq `after` (0: all) into out, in order. */
 int store_history(struct store *st, const char *id, int64_t after, struct event_list *out,

@@ -20,7 +20,8 @@
 	X(SP_EUSAGE, 7, "invalid usage")                                                           \
 	X(SP_EBUSY, 8, "held by another process")                                                  \
 	X(SP_ECONFLICT, 9, "changed by another process")                                           \
-	X(SP_ESTORE, 10, "store error")
+	X(SP_ESTORE, 10, "store error")                                                            \
+	X(SP_EUNKNOWN, 11, "outcome unknown")
 
 enum sp_error {
 #define SP_ERROR_ENUM(name, num, msg) name = -(num),

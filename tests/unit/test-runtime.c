@@ -1678,6 +1678,44 @@ static void test_store_down_retry(void **state)
 	assert_int_equal(rt_stop(fx), 1);
 }
 
+/* A commit whose answer was lost (the connection cut during COMMIT; here
+ * the store's test hook: committed, reported as SP_EUNKNOWN): the runtime
+ * reads the history back, counts the events there as written, carries on
+ * and keeps the release; the store is not left "down". */
+static void test_commit_outcome_unknown(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	const char *two = "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	                  "[{\"type\": \"Stub\", \"name\": \"a\"}]}, {\"name\": \"two\", "
+	                  "\"steps\": [{\"type\": \"Stub\", \"name\": \"b\"}]}]}";
+	struct runtime_options opts = { .retry_store = true, .keep_running = true };
+	rt_new(fx, &opts);
+	rt_submit(fx, two, "alice", id);
+	rt_start(fx);
+	size_t a = stub_wait(id, 0, 0, 1);
+	stub_started(fx, a, json_pack("{si}", "pid", 1));
+	rt_wait_events(fx, id, "StepStarted 0.0#1");
+	atomic_store(&store_test_lost_commits, 1);
+	stub_end(fx, a, true, NULL);
+	/* The events of the lost commit are there once, and the release goes on. */
+	size_t b = stub_wait(id, 1, 0, 1);
+	stub_started(fx, b, json_pack("{si}", "pid", 2));
+	stub_end(fx, b, true, NULL);
+	rt_wait_status(fx, id, "SUCCEEDED");
+	assert_int_equal(atomic_load(&store_test_lost_commits), 0);
+	int64_t deadline = rt_now_ms() + DEADLINE_MS;
+	while (!runtime_store_ok(fx->rt, NULL, 0) && rt_now_ms() < deadline)
+		rt_sleep_ms(5);
+	assert_true(runtime_store_ok(fx->rt, NULL, 0));
+	assert_false(rt_reported(fx, "lets it go"));
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepSucceeded 0.0#1 StageFinished 0 StageStarted 1 StepScheduled 1.0#1 "
+	                 "StepStarted 1.0#1 StepSucceeded 1.0#1 StageFinished 1 ExecutionFinished");
+	assert_int_equal(rt_stop(fx), 1);
+}
+
 static void test_store_down_stops(void **state)
 {
 	struct rt_fixture *fx = *state;
@@ -1740,6 +1778,7 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_lease_gap_checks_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_retry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_outcome_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_stops, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
