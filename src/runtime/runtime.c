@@ -677,6 +677,10 @@ static int renew_leases(struct runtime *rt)
 		else
 			report(rt, "cannot renew leases: %s", err.buf);
 	} else {
+		/* A write went through: the store is back, whatever failed before
+		 * (a commit's lost answer, an append refused meanwhile). */
+		if (atomic_load(&rt->store_down))
+			store_came_back(rt);
 		bool gap = now - rt->last_held_ms > LEASE_TTL_MS;
 		rt->last_held_ms = now;
 		if (gap && rt->execs) {
@@ -875,10 +879,7 @@ static bool retry_due(struct runtime *rt)
 {
 	if (uv_now(&rt->loop) < rt->retry_at)
 		return false;
-	if (renew_leases(rt) < 0)
-		return false;
-	store_came_back(rt);
-	return true;
+	return renew_leases(rt) == 0; /* clears store_down */
 }
 
 static void flush(struct runtime *rt)

@@ -30,6 +30,7 @@
 
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/timefmt.h"
 #include "util/utf8.h"
 
 #include <libpq-fe.h>
@@ -797,6 +798,19 @@ struct batch {
 	struct strbuf *err;
 };
 
+/*
+ * Lease expiry is the database's clock (SQL_DB_NOW), so that the clocks of
+ * the nodes do not matter for who holds a lease. A caller's now counts only
+ * as an offset from the caller's own wall clock (0 for the runtime, which
+ * passes its wall clock; a test's made-up times move it).
+ */
+#define SQL_DB_NOW "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+
+static int64_t clock_shift(int64_t now)
+{
+	return now - (wall_clock_ms() + atomic_load(&store_test_clock_skew_ms));
+}
+
 static int lease_verdict(struct batch *b, const char *id, const PGresult *res)
 {
 	int64_t mine = fence_of(b->st, id);
@@ -806,7 +820,7 @@ static int lease_verdict(struct batch *b, const char *id, const PGresult *res)
 			strbuf_addf(err, "this process no longer holds execution %s", id);
 		return SP_ECONFLICT;
 	}
-	if (get_int(res, 0, 1) < b->now) {
+	if (get_int(res, 0, 1) < get_int(res, 0, 3)) {
 		if (err)
 			strbuf_addf(err,
 			            "the lease of execution %s expired; this process must take it "
@@ -963,7 +977,8 @@ static int batch_finish(struct batch *b)
 	"next_due_ms = $4::bigint, waiting = $5::text WHERE id = $6::text AND last_seq = "         \
 	"$7::bigint"
 #define SQL_LEASE_CHECK                                                                            \
-	"SELECT owner, expires_ms, fence FROM leases WHERE execution_id = $1::text FOR UPDATE"
+	"SELECT owner, expires_ms, fence, " SQL_DB_NOW " + $2::bigint FROM leases WHERE "          \
+	"execution_id = $1::text FOR UPDATE"
 
 /* The events of an item (secrets of an ExecutionStarted sealed first). */
 static void add_events(struct batch *b, const struct store_append_item *it)
@@ -1047,10 +1062,10 @@ static int pg_create(struct store *base, const struct exec_row *row, const char 
 	p_text(&l, owner);
 	p_text(&l, st->base.host);
 	p_int(&l, getpid());
-	p_int(&l, now + lease_ms);
+	p_int(&l, clock_shift(now) + lease_ms);
 	batch_add(&b,
 	          "INSERT INTO leases (execution_id, owner, host, pid, expires_ms, fence) "
-	          "VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint, "
+	          "VALUES ($1::text, $2::text, $3::text, $4::bigint, " SQL_DB_NOW " + $5::bigint, "
 	          "nextval('lease_fence')) ON CONFLICT (execution_id) DO UPDATE SET "
 	          "owner = EXCLUDED.owner, host = EXCLUDED.host, pid = EXCLUDED.pid, "
 	          "expires_ms = EXCLUDED.expires_ms, fence = EXCLUDED.fence RETURNING fence",
@@ -1087,6 +1102,7 @@ static int pg_append(struct store *base, const char *owner, int64_t now,
 		one = written++ ? "" : items[i].id;
 		struct params p = { 0 };
 		p_text(&p, items[i].id);
+		p_int(&p, clock_shift(now));
 		batch_add(&b, SQL_LEASE_CHECK, &p, CHECK_LEASE, items[i].id, 0, "checking a lease");
 		add_events(&b, &items[i]);
 		add_projection(&b, &items[i]);
@@ -1360,17 +1376,22 @@ static int pg_lease_take(struct store *base, const char *id, const char *owner, 
 	        "($1::text, '', '', 0, 0, 0) ON CONFLICT (execution_id) DO NOTHING",
 	        &p, NULL, "taking a lease", err);
 	PGresult *res = NULL;
+	struct params q = { 0 };
+	p_text(&q, id);
+	p_int(&q, clock_shift(now));
 	if (r == 0)
 		r = run(st,
-		        "SELECT owner, host, pid, expires_ms FROM leases WHERE execution_id = "
-		        "$1::text FOR UPDATE",
-		        &p, &res, "taking a lease", err);
+		        "SELECT owner, host, pid, expires_ms, " SQL_DB_NOW
+		        " + $2::bigint FROM leases "
+		        "WHERE execution_id = $1::text FOR UPDATE",
+		        &q, &res, "taking a lease", err);
 	bool keep = false;
 	if (r == 0 && PQntuples(res) == 1) {
 		const char *holder = PQgetvalue(res, 0, 0);
 		int64_t expires = get_int(res, 0, 3);
-		keep = !strcmp(holder, owner) && expires >= now;
-		if (*holder && strcmp(holder, owner) != 0 && expires >= now &&
+		int64_t db_now = get_int(res, 0, 4); /* the database's clock, shifted */
+		keep = !strcmp(holder, owner) && expires >= db_now;
+		if (*holder && strcmp(holder, owner) != 0 && expires >= db_now &&
 		    !store_owner_dead(&st->base, PQgetvalue(res, 0, 1),
 		                      (pid_t)get_int(res, 0, 2))) {
 			if (err)
@@ -1389,11 +1410,12 @@ static int pg_lease_take(struct store *base, const char *id, const char *owner, 
 		p_text(&u, owner);
 		p_text(&u, st->base.host);
 		p_int(&u, getpid());
-		p_int(&u, now + ttl_ms);
+		p_int(&u, clock_shift(now) + ttl_ms);
 		p_text(&u, keep ? "true" : "false");
 		r = run(st,
 		        "UPDATE leases SET owner = $2::text, host = $3::text, pid = $4::bigint, "
-		        "expires_ms = $5::bigint, fence = CASE WHEN $6::boolean THEN fence ELSE "
+		        "expires_ms = " SQL_DB_NOW
+		        " + $5::bigint, fence = CASE WHEN $6::boolean THEN fence ELSE "
 		        "nextval('lease_fence') END WHERE execution_id = $1::text RETURNING fence",
 		        &u, &res, "taking a lease", err);
 	}
@@ -1413,10 +1435,11 @@ static int pg_lease_renew(struct store *base, const char *owner, int64_t now, in
 	if (r < 0)
 		return r;
 	struct params p = { 0 };
-	p_int(&p, now + ttl_ms);
+	p_int(&p, clock_shift(now) + ttl_ms);
 	p_text(&p, owner);
-	return run(st, "UPDATE leases SET expires_ms = $1::bigint WHERE owner = $2::text", &p, NULL,
-	           "renewing leases", err);
+	return run(
+	    st, "UPDATE leases SET expires_ms = " SQL_DB_NOW " + $1::bigint WHERE owner = $2::text",
+	    &p, NULL, "renewing leases", err);
 }
 
 static int pg_lease_release(struct store *base, const char *id, const char *owner,
@@ -1442,13 +1465,16 @@ static bool pg_lease_held_elsewhere(struct store *base, const char *id, const ch
 		return false;
 	struct params p = { 0 };
 	p_text(&p, id);
+	p_int(&p, clock_shift(now));
 	PGresult *res = NULL;
-	if (run(st, "SELECT owner, host, pid, expires_ms FROM leases WHERE execution_id = $1::text",
+	if (run(st,
+	        "SELECT owner, host, pid, expires_ms, " SQL_DB_NOW " + $2::bigint FROM leases "
+	        "WHERE execution_id = $1::text",
 	        &p, &res, "reading a lease", NULL) < 0)
 		return false;
 	bool held = PQntuples(res) == 1 && *PQgetvalue(res, 0, 0) &&
 	            strcmp(PQgetvalue(res, 0, 0), owner ? owner : "") != 0 &&
-	            get_int(res, 0, 3) >= now &&
+	            get_int(res, 0, 3) >= get_int(res, 0, 4) &&
 	            !store_owner_dead(&st->base, PQgetvalue(res, 0, 1), (pid_t)get_int(res, 0, 2));
 	PQclear(res);
 	return held;

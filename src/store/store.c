@@ -152,6 +152,7 @@ int store_create(struct store *st, const struct exec_row *row, const char *owner
 }
 
 atomic_int store_test_lost_commits;
+_Atomic int64_t store_test_clock_skew_ms;
 
 int store_append(struct store *st, const char *owner, int64_t now,
                  const struct store_append_item *items, size_t nitems, const int64_t *done_ids,

@@ -44,13 +44,17 @@
  * serializes every write and checks the owner and the history's next
  * number; it has no fence (one host, one file lock).
  *
- * Clocks. Expiry compares with the caller's now (wall clock, ms), as the
- * lease was given with the caller's now + ttl: the processes sharing a
- * store need synchronized clocks (NTP). A skewed clock makes a takeover
- * come early or late, never an append by two owners: safety rests on the
- * row lock, the owner and the fence, not on time. (The database's clock
- * would need a round trip for every decision and makes tests unable to
- * set the time.)
+ * Clocks. On PostgreSQL a lease's expiry is the database server's clock
+ * (clock_timestamp(), in the statements that take, renew and check it),
+ * so the nodes' clocks do not matter for who holds a lease: a node whose
+ * clock is minutes off keeps its leases while it renews them, and another
+ * takes them over only after they lapsed by the database's time. The
+ * caller's now counts there only as an offset from the caller's own wall
+ * clock (0 for the runtime, which passes its wall clock; tests move it to
+ * make time pass) and dates events and rows. SQLite (one host, one clock)
+ * compares with the caller's now. Safety rests on the row lock, the owner
+ * and the fence, not on time: a skewed clock could never make two owners
+ * append, only make a takeover early.
  *
  * Errors: functions return 0 or a negative SP_E* code and describe the
  * problem in err when it is not NULL; a message never shows a password of
@@ -203,6 +207,9 @@ int store_append(struct store *st, const char *owner, int64_t now,
  * SP_EUNKNOWN instead of 0 and counts it down (a commit whose answer was
  * lost). 0 in every program. */
 extern atomic_int store_test_lost_commits;
+/* Tests only: added to the wall clock a PostgreSQL store reads (a node
+ * whose clock is off by this much). 0 in every program. */
+extern _Atomic int64_t store_test_clock_skew_ms;
 
 /* Reads events after seq `after` (0: all) into out, in order. */
 int store_history(struct store *st, const char *id, int64_t after, struct event_list *out,

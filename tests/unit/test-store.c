@@ -13,6 +13,7 @@
 
 #include "store/store.h"
 #include "util/error.h"
+#include "util/timefmt.h"
 
 #include <fcntl.h>
 #include <libpq-fe.h>
@@ -855,6 +856,53 @@ static void test_pg_fencing(void **state)
 	strbuf_release(&err);
 }
 
+/*
+ * Clock skew: node A's clock is 60 s behind (store_test_clock_skew_ms
+ * stands for its clock; it passes its own time as now, as the runtime
+ * does). Its live lease, renewed every so often, is not taken by node B
+ * on the right clock, since expiry is the database's time; once A stops
+ * renewing, B takes it after the TTL (B's now moved on by 8 s) and A can
+ * no longer append.
+ */
+static void test_pg_clock_skew(void **state)
+{
+	struct store *a = *state, *b = NULL;
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(store_open(path, &b, &err), 0);
+	atomic_store(&store_test_clock_skew_ms, -60000);
+	struct event_list l = events_from(1, 2);
+	struct store_append_item it = {
+		.id = "skew1", .events = l.items, .nevents = l.len, .status = "RUNNING"
+	};
+	struct exec_row row = { .id = "skew1", .plan_name = "p" };
+	assert_int_equal(store_create(a, &row, "node-a", wall_clock_ms() - 60000, 7000, &it, &err),
+	                 0);
+	event_list_release(&l);
+	atomic_store(&store_test_clock_skew_ms, 0);
+	assert_true(store_lease_held_elsewhere(b, "skew1", "node-b", wall_clock_ms()));
+	strbuf_reset(&err);
+	assert_int_equal(store_lease_take(b, "skew1", "node-b", wall_clock_ms(), 7000, &err),
+	                 SP_EBUSY);
+	/* A renews on its clock and appends; B still cannot take it. */
+	atomic_store(&store_test_clock_skew_ms, -60000);
+	assert_int_equal(store_lease_renew(a, "node-a", wall_clock_ms() - 60000, 7000, &err), 0);
+	assert_int_equal(append_as(a, "skew1", "node-a", wall_clock_ms() - 60000, 3, &err), 0);
+	atomic_store(&store_test_clock_skew_ms, 0);
+	assert_int_equal(store_lease_take(b, "skew1", "node-b", wall_clock_ms(), 7000, &err),
+	                 SP_EBUSY);
+	/* Expiry still works: 8 s later by B's clock the lease is B's. */
+	assert_false(store_lease_held_elsewhere(b, "skew1", "node-b", wall_clock_ms() + 8000));
+	assert_int_equal(store_lease_take(b, "skew1", "node-b", wall_clock_ms() + 8000, 7000, &err),
+	                 0);
+	atomic_store(&store_test_clock_skew_ms, -60000);
+	assert_int_equal(append_as(a, "skew1", "node-a", wall_clock_ms() - 60000, 4, &err),
+	                 SP_ECONFLICT);
+	atomic_store(&store_test_clock_skew_ms, 0);
+	assert_int_equal(last_seq_of(b, "skew1"), 3);
+	store_close(b);
+	strbuf_release(&err);
+}
+
 /* A lease whose holder is a process of this host (and PID namespace) that
  * is gone is free at once; the same PID under another host name, or in
  * another PID namespace of this host name, is not concluded dead. */
@@ -1153,6 +1201,7 @@ int main(void)
 	const struct CMUnitTest pg_only[] = {
 		cmocka_unit_test_setup_teardown(test_pg_fencing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_dead_holder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_clock_skew, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_newer_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_existing_and_check, setup, teardown),
 		cmocka_unit_test(test_pg_password_masked),
