@@ -604,9 +604,13 @@ static bool take_back_leases(struct runtime *rt, bool all)
 		if (r == 0 && store_get(rt->store, e->id, &row, NULL) == 0) {
 			/* Someone appended while the lease was away (a command
 			 * applied directly, another node): this copy is stale. A
-			 * parked one has no copy, only whether it still runs. */
-			behind = e->parked ? strcmp(row.status, "RUNNING") != 0
-			                   : row.last_seq != e->state.seq - (int64_t)e->pending.len;
+			 * parked one has no copy, only whether it still runs.
+			 * A commit whose outcome is unknown may be there: not
+			 * behind (resolve_unknown() tells). */
+			behind = e->parked
+			             ? strcmp(row.status, "RUNNING") != 0
+			             : row.last_seq != e->state.seq - (int64_t)e->pending.len &&
+			                   !(e->unknown_n && row.last_seq == e->unknown_seq);
 			exec_row_release(&row);
 		}
 		if (r == SP_EBUSY || behind) {
