@@ -73,6 +73,10 @@ struct pg_store {
 	char **prepared;  /* statement "sN" on this connection is prepared[N] */
 	size_t nprepared;
 	struct fence **fences; /* FENCE_BUCKETS chains, allocated at the first lease */
+	/* The database's clock minus this host's (ms), measured at the first
+	 * lease call and again after CLOCK_MEASURE_MS (lease_clock). */
+	int64_t clock_offset;
+	int64_t clock_measured; /* CLOCK_MONOTONIC ms; 0: never */
 };
 
 static int64_t mono_ms(void)
@@ -441,6 +445,37 @@ static int finish(struct pg_store *st, int r, struct strbuf *err)
 	return r;
 }
 
+/*
+ * Lease times are the database server's clock, so that the nodes' clocks do
+ * not matter for who holds a lease: the caller's now (its wall clock) plus
+ * the offset of the database's clock from this host's, measured with one
+ * round trip (to within half of it) and again every CLOCK_MEASURE_MS (a
+ * clock that is stepped or slewed meanwhile). A constant offset per handle
+ * keeps a caller's own times exact (a test's made-up now moves as given).
+ * Call on a connection that works, outside pipeline mode. Returns 0 and
+ * *ret, or SP_ESTORE.
+ */
+#define CLOCK_MEASURE_MS 60000
+static int lease_clock(struct pg_store *st, int64_t now, int64_t *ret, struct strbuf *err)
+{
+	if (!st->clock_measured || mono_ms() - st->clock_measured > CLOCK_MEASURE_MS) {
+		int64_t before = wall_clock_ms() + atomic_load(&store_test_clock_skew_ms);
+		PGresult *res = PQexec(
+		    st->conn, "SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint");
+		int64_t after = wall_clock_ms() + atomic_load(&store_test_clock_skew_ms);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+			int r = pq_error(st, res, "reading the database's clock", err);
+			PQclear(res);
+			return r;
+		}
+		st->clock_offset = get_int(res, 0, 0) - (before + (after - before) / 2);
+		st->clock_measured = mono_ms();
+		PQclear(res);
+	}
+	*ret = now + st->clock_offset;
+	return 0;
+}
+
 /* NOTIFY steppy (sent at commit), payload the execution id or "". */
 static int notify(struct pg_store *st, const char *id, struct strbuf *err)
 {
@@ -791,25 +826,13 @@ struct batch {
 	bool pipelined;
 	const char *owner; /* CHECK_LEASE */
 	int64_t now;
-	struct sent *q; /* pipelined: what was sent, in order */
+	int64_t lease_now; /* CHECK_LEASE: now by the database's clock (lease_clock) */
+	struct sent *q;    /* pipelined: what was sent, in order */
 	size_t n;
 	int r;         /* the first failure, or 0 */
 	int64_t fence; /* CHECK_FENCE's result */
 	struct strbuf *err;
 };
-
-/*
- * Lease expiry is the database's clock (SQL_DB_NOW), so that the clocks of
- * the nodes do not matter for who holds a lease. A caller's now counts only
- * as an offset from the caller's own wall clock (0 for the runtime, which
- * passes its wall clock; a test's made-up times move it).
- */
-#define SQL_DB_NOW "(extract(epoch from clock_timestamp()) * 1000)::bigint"
-
-static int64_t clock_shift(int64_t now)
-{
-	return now - (wall_clock_ms() + atomic_load(&store_test_clock_skew_ms));
-}
 
 static int lease_verdict(struct batch *b, const char *id, const PGresult *res)
 {
@@ -820,7 +843,7 @@ static int lease_verdict(struct batch *b, const char *id, const PGresult *res)
 			strbuf_addf(err, "this process no longer holds execution %s", id);
 		return SP_ECONFLICT;
 	}
-	if (get_int(res, 0, 1) < get_int(res, 0, 3)) {
+	if (get_int(res, 0, 1) < b->lease_now) {
 		if (err)
 			strbuf_addf(err,
 			            "the lease of execution %s expired; this process must take it "
@@ -977,8 +1000,7 @@ static int batch_finish(struct batch *b)
 	"next_due_ms = $4::bigint, waiting = $5::text WHERE id = $6::text AND last_seq = "         \
 	"$7::bigint"
 #define SQL_LEASE_CHECK                                                                            \
-	"SELECT owner, expires_ms, fence, " SQL_DB_NOW " + $2::bigint FROM leases WHERE "          \
-	"execution_id = $1::text FOR UPDATE"
+	"SELECT owner, expires_ms, fence FROM leases WHERE execution_id = $1::text FOR UPDATE"
 
 /* The events of an item (secrets of an ExecutionStarted sealed first). */
 static void add_events(struct batch *b, const struct store_append_item *it)
@@ -1038,7 +1060,10 @@ static int pg_create(struct store *base, const struct exec_row *row, const char 
                      int64_t lease_ms, const struct store_append_item *first, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
+	int64_t lease_now = 0;
 	int r = ready(st, err);
+	if (r == 0)
+		r = lease_clock(st, now, &lease_now, err);
 	if (r < 0)
 		return r;
 	if (PQenterPipelineMode(st->conn) != 1)
@@ -1062,10 +1087,10 @@ static int pg_create(struct store *base, const struct exec_row *row, const char 
 	p_text(&l, owner);
 	p_text(&l, st->base.host);
 	p_int(&l, getpid());
-	p_int(&l, clock_shift(now) + lease_ms);
+	p_int(&l, lease_now + lease_ms);
 	batch_add(&b,
 	          "INSERT INTO leases (execution_id, owner, host, pid, expires_ms, fence) "
-	          "VALUES ($1::text, $2::text, $3::text, $4::bigint, " SQL_DB_NOW " + $5::bigint, "
+	          "VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint, "
 	          "nextval('lease_fence')) ON CONFLICT (execution_id) DO UPDATE SET "
 	          "owner = EXCLUDED.owner, host = EXCLUDED.host, pid = EXCLUDED.pid, "
 	          "expires_ms = EXCLUDED.expires_ms, fence = EXCLUDED.fence RETURNING fence",
@@ -1087,12 +1112,20 @@ static int pg_append(struct store *base, const char *owner, int64_t now,
                      const char *const *done_results, size_t ndone, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
+	int64_t lease_now = 0;
 	int r = ready(st, err);
+	if (r == 0)
+		r = lease_clock(st, now, &lease_now, err);
 	if (r < 0)
 		return r;
 	if (PQenterPipelineMode(st->conn) != 1)
 		return pq_error(st, NULL, "starting a transaction", err);
-	struct batch b = { .st = st, .pipelined = true, .owner = owner, .now = now, .err = err };
+	struct batch b = { .st = st,
+		           .pipelined = true,
+		           .owner = owner,
+		           .now = now,
+		           .lease_now = lease_now,
+		           .err = err };
 	batch_add(&b, "BEGIN", NULL, CHECK_OK, NULL, 0, "starting a transaction");
 	const char *one = NULL; /* the notification's payload: the one execution */
 	size_t written = 0;
@@ -1102,7 +1135,6 @@ static int pg_append(struct store *base, const char *owner, int64_t now,
 		one = written++ ? "" : items[i].id;
 		struct params p = { 0 };
 		p_text(&p, items[i].id);
-		p_int(&p, clock_shift(now));
 		batch_add(&b, SQL_LEASE_CHECK, &p, CHECK_LEASE, items[i].id, 0, "checking a lease");
 		add_events(&b, &items[i]);
 		add_projection(&b, &items[i]);
@@ -1367,8 +1399,10 @@ static int pg_lease_take(struct store *base, const char *id, const char *owner, 
 {
 	struct pg_store *st = pg(base);
 	int r = begin(st, err);
+	if (r == 0)
+		r = lease_clock(st, now, &now, err);
 	if (r < 0)
-		return r;
+		return finish(st, r, err);
 	struct params p = { 0 };
 	p_text(&p, id);
 	r = run(st,
@@ -1376,22 +1410,17 @@ static int pg_lease_take(struct store *base, const char *id, const char *owner, 
 	        "($1::text, '', '', 0, 0, 0) ON CONFLICT (execution_id) DO NOTHING",
 	        &p, NULL, "taking a lease", err);
 	PGresult *res = NULL;
-	struct params q = { 0 };
-	p_text(&q, id);
-	p_int(&q, clock_shift(now));
 	if (r == 0)
 		r = run(st,
-		        "SELECT owner, host, pid, expires_ms, " SQL_DB_NOW
-		        " + $2::bigint FROM leases "
-		        "WHERE execution_id = $1::text FOR UPDATE",
-		        &q, &res, "taking a lease", err);
+		        "SELECT owner, host, pid, expires_ms FROM leases WHERE execution_id = "
+		        "$1::text FOR UPDATE",
+		        &p, &res, "taking a lease", err);
 	bool keep = false;
 	if (r == 0 && PQntuples(res) == 1) {
 		const char *holder = PQgetvalue(res, 0, 0);
 		int64_t expires = get_int(res, 0, 3);
-		int64_t db_now = get_int(res, 0, 4); /* the database's clock, shifted */
-		keep = !strcmp(holder, owner) && expires >= db_now;
-		if (*holder && strcmp(holder, owner) != 0 && expires >= db_now &&
+		keep = !strcmp(holder, owner) && expires >= now;
+		if (*holder && strcmp(holder, owner) != 0 && expires >= now &&
 		    !store_owner_dead(&st->base, PQgetvalue(res, 0, 1),
 		                      (pid_t)get_int(res, 0, 2))) {
 			if (err)
@@ -1410,12 +1439,11 @@ static int pg_lease_take(struct store *base, const char *id, const char *owner, 
 		p_text(&u, owner);
 		p_text(&u, st->base.host);
 		p_int(&u, getpid());
-		p_int(&u, clock_shift(now) + ttl_ms);
+		p_int(&u, now + ttl_ms);
 		p_text(&u, keep ? "true" : "false");
 		r = run(st,
 		        "UPDATE leases SET owner = $2::text, host = $3::text, pid = $4::bigint, "
-		        "expires_ms = " SQL_DB_NOW
-		        " + $5::bigint, fence = CASE WHEN $6::boolean THEN fence ELSE "
+		        "expires_ms = $5::bigint, fence = CASE WHEN $6::boolean THEN fence ELSE "
 		        "nextval('lease_fence') END WHERE execution_id = $1::text RETURNING fence",
 		        &u, &res, "taking a lease", err);
 	}
@@ -1432,14 +1460,15 @@ static int pg_lease_renew(struct store *base, const char *owner, int64_t now, in
 {
 	struct pg_store *st = pg(base);
 	int r = ready(st, err);
+	if (r == 0)
+		r = lease_clock(st, now, &now, err);
 	if (r < 0)
 		return r;
 	struct params p = { 0 };
-	p_int(&p, clock_shift(now) + ttl_ms);
+	p_int(&p, now + ttl_ms);
 	p_text(&p, owner);
-	return run(
-	    st, "UPDATE leases SET expires_ms = " SQL_DB_NOW " + $1::bigint WHERE owner = $2::text",
-	    &p, NULL, "renewing leases", err);
+	return run(st, "UPDATE leases SET expires_ms = $1::bigint WHERE owner = $2::text", &p, NULL,
+	           "renewing leases", err);
 }
 
 static int pg_lease_release(struct store *base, const char *id, const char *owner,
@@ -1461,20 +1490,17 @@ static bool pg_lease_held_elsewhere(struct store *base, const char *id, const ch
                                     int64_t now)
 {
 	struct pg_store *st = pg(base);
-	if (ready(st, NULL) < 0)
+	if (ready(st, NULL) < 0 || lease_clock(st, now, &now, NULL) < 0)
 		return false;
 	struct params p = { 0 };
 	p_text(&p, id);
-	p_int(&p, clock_shift(now));
 	PGresult *res = NULL;
-	if (run(st,
-	        "SELECT owner, host, pid, expires_ms, " SQL_DB_NOW " + $2::bigint FROM leases "
-	        "WHERE execution_id = $1::text",
+	if (run(st, "SELECT owner, host, pid, expires_ms FROM leases WHERE execution_id = $1::text",
 	        &p, &res, "reading a lease", NULL) < 0)
 		return false;
 	bool held = PQntuples(res) == 1 && *PQgetvalue(res, 0, 0) &&
 	            strcmp(PQgetvalue(res, 0, 0), owner ? owner : "") != 0 &&
-	            get_int(res, 0, 3) >= get_int(res, 0, 4) &&
+	            get_int(res, 0, 3) >= now &&
 	            !store_owner_dead(&st->base, PQgetvalue(res, 0, 1), (pid_t)get_int(res, 0, 2));
 	PQclear(res);
 	return held;

@@ -44,17 +44,18 @@
  * serializes every write and checks the owner and the history's next
  * number; it has no fence (one host, one file lock).
  *
- * Clocks. On PostgreSQL a lease's expiry is the database server's clock
- * (clock_timestamp(), in the statements that take, renew and check it),
- * so the nodes' clocks do not matter for who holds a lease: a node whose
- * clock is minutes off keeps its leases while it renews them, and another
- * takes them over only after they lapsed by the database's time. The
- * caller's now counts there only as an offset from the caller's own wall
- * clock (0 for the runtime, which passes its wall clock; tests move it to
- * make time pass) and dates events and rows. SQLite (one host, one clock)
- * compares with the caller's now. Safety rests on the row lock, the owner
- * and the fence, not on time: a skewed clock could never make two owners
- * append, only make a takeover early.
+ * Clocks. On PostgreSQL a lease's expiry is the database server's clock:
+ * each handle measures the offset of the database's clock from its host's
+ * (one round trip, again every minute) and adds it to the caller's now in
+ * every lease decision (take, renew, the check of an append, held
+ * elsewhere). So the nodes' clocks do not matter for who holds a lease: a
+ * node whose clock is minutes off keeps its leases while it renews them,
+ * and another takes them over only after they lapsed by the database's
+ * time (to within a round trip). Events and rows are dated with the
+ * caller's now. SQLite (one host, one clock) compares with the caller's
+ * now. Safety rests on the row lock, the owner and the fence, not on time:
+ * a skewed clock could never make two owners append, only make a takeover
+ * early.
  *
  * Errors: functions return 0 or a negative SP_E* code and describe the
  * problem in err when it is not NULL; a message never shows a password of
