@@ -1886,6 +1886,9 @@ static int64_t pg_data_version(struct store *base)
 		return st->version;
 	st->listened = mono_ms();
 	if (!st->listening) {
+		/* What other connections wrote while this one did not listen was
+		 * not counted: the version moves, so that the caller reads again. */
+		st->version++;
 		st->listening = true;
 		if (simple(st, "LISTEN steppy", NULL) < 0)
 			st->listening = false;

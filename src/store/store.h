@@ -382,9 +382,11 @@ void store_busy_timeout(struct store *st, int ms);
  * histories or the inbox sends (payload: the execution id, or "" for
  * several); the first call starts LISTEN on this handle, later calls read
  * what arrived without waiting. It also moves when the connection was
- * reopened (messages may have been missed). Only "changed or not" means
- * anything; call it regularly on a handle that uses it (unread messages
- * hold PostgreSQL's notification queue).
+ * reopened, and when the handle starts listening again (after 10 s without
+ * a call, it stops: unread messages would hold PostgreSQL's notification
+ * queue), since messages may have been missed. So a change may be spurious:
+ * nothing changed, yet the caller reads again; only "unchanged" is
+ * reliable (nothing another connection committed was missed).
  */
 int64_t store_data_version(struct store *st);
 

@@ -1177,6 +1177,29 @@ static void test_pg_copy_from_sqlite(void **state)
 	strbuf_release(&err);
 }
 
+/* A handle that stopped asking for the data version stops listening; when
+ * it asks again, the version moves (what was written meanwhile was not
+ * counted), so that its caller reads again. */
+static void test_pg_version_after_unlisten(void **state)
+{
+	struct store *st = *state, *other = NULL;
+	struct strbuf err = STRBUF_INIT;
+	char *v = NULL;
+	assert_int_equal(store_open(path, &other, &err), 0);
+	create(other, "unl1", "o");
+	int64_t v0 = store_data_version(st);
+	sleep(11);                               /* longer than the handle listens unasked */
+	store_meta_get(st, "nothing", &v, &err); /* any call */
+	free(v);
+	int64_t id = 0;
+	json_t *data = json_object();
+	assert_int_equal(store_inbox_add(other, "unl1", "cancel", data, 5000, &id, &err), 0);
+	json_decref(data);
+	assert_true(store_data_version(st) != v0);
+	store_close(other);
+	strbuf_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest both[] = {
@@ -1207,6 +1230,7 @@ int main(void)
 		cmocka_unit_test(test_pg_password_masked),
 		cmocka_unit_test_setup_teardown(test_pg_connection_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_copy_from_sqlite, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_version_after_unlisten, setup, teardown),
 	};
 	int failed = cmocka_run_group_tests_name("store (sqlite)", both, NULL, NULL);
 	failed += cmocka_run_group_tests_name("store (sqlite only)", sqlite_only, NULL, NULL);
