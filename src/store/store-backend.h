@@ -147,6 +147,10 @@ struct store_ops {
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;
 
+/* store_display_name() of a PostgreSQL URL (store-pg.c): built from what
+ * libpq parses of it, never from its text. Caller frees. */
+char *store_pg_display_name(const char *url);
+
 /* Fills the shared part of a new handle: ops and host. */
 void store_base_init(struct store *st, const struct store_ops *ops);
 

@@ -63,7 +63,8 @@ struct fence {
 struct pg_store {
 	struct store base;
 	PGconn *conn;     /* never NULL; may be CONNECTION_BAD until the next call */
-	char *display;    /* the URL with its password masked, for messages */
+	char *display;    /* store_display_name(): user, host, port, database */
+	char *secret[2];  /* the URL's password, sslpassword (NULL: none): never shown */
 	int lock_timeout; /* ms, store_busy_timeout() */
 	bool listening;   /* LISTEN steppy was sent (store_data_version) */
 	int64_t listened; /* CLOCK_MONOTONIC ms of the last store_data_version() */
@@ -186,6 +187,65 @@ static void p_bytes(struct params *p, const unsigned char *b, size_t n)
 
 /* ---- connection ------------------------------------------------------------- */
 
+/* What a message says instead of the URL libpq cannot parse: libpq's own
+ * parse errors quote the text, password included. */
+#define BAD_URL_SHOWN   "postgresql://\u2026"
+#define BAD_URL_MESSAGE "the store URL is not a valid PostgreSQL URL"
+
+/* Adds s, each control character as '?' (a log line stays one line). */
+static void add_shown(struct strbuf *out, const char *s)
+{
+	for (; *s; s++)
+		strbuf_addch(out, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+char *store_pg_display_name(const char *url)
+{
+	char *errmsg = NULL;
+	PQconninfoOption *opts = PQconninfoParse(url, &errmsg);
+	PQfreemem(errmsg); /* it may quote the URL */
+	if (!opts)
+		return xstrdup(BAD_URL_SHOWN);
+	const char *user = NULL, *host = NULL, *port = NULL, *db = NULL;
+	for (const PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val || !*o->val)
+			continue;
+		if (!strcmp(o->keyword, "user"))
+			user = o->val;
+		else if (!strcmp(o->keyword, "host"))
+			host = o->val;
+		else if (!strcmp(o->keyword, "port"))
+			port = o->val;
+		else if (!strcmp(o->keyword, "dbname"))
+			db = o->val;
+	}
+	/* Only user, host, port and database: never a password, sslpassword
+	 * or another option. A host with a '/' is a socket directory. */
+	struct strbuf out = STRBUF_INIT;
+	strbuf_addstr(&out, "postgresql://");
+	if (user) {
+		add_shown(&out, user);
+		strbuf_addch(&out, '@');
+	}
+	bool socket = host && strchr(host, '/');
+	if (host && !socket)
+		add_shown(&out, host);
+	if (port) {
+		strbuf_addch(&out, ':');
+		add_shown(&out, port);
+	}
+	strbuf_addch(&out, '/');
+	/* a database name that looks like a connection string is not shown */
+	if (db)
+		add_shown(&out, strchr(db, '=') || strstr(db, "://") ? "\u2026" : db);
+	if (socket) {
+		strbuf_addstr(&out, "?host=");
+		add_shown(&out, host);
+	}
+	PQconninfoFree(opts);
+	return strbuf_detach(&out, NULL);
+}
+
 /* libpq prints notices to stderr by default; a library never prints. */
 static void quiet_notices(void *arg, const char *message)
 {
@@ -194,8 +254,9 @@ static void quiet_notices(void *arg, const char *message)
 }
 
 /* libpq's message on one line (its lines joined by "; ", runs of blanks
- * made one), into err. */
-static void add_pq_message(struct strbuf *err, const char *msg)
+ * made one), into err; any text of the URL's password or sslpassword in it
+ * (libpq quotes option values in some messages) as ****. */
+static void add_pq_message(const struct pg_store *st, struct strbuf *err, const char *msg)
 {
 	size_t start = err->len;
 	bool blank = false;
@@ -209,7 +270,18 @@ static void add_pq_message(struct strbuf *err, const char *msg)
 		if (blank && err->len > start)
 			strbuf_addch(err, ' ');
 		blank = false;
-		strbuf_addch(err, *p);
+		size_t skip = 0;
+		for (int i = 0; i < 2 && !skip; i++) {
+			const char *secret = st->secret[i];
+			if (secret && !strncmp(p, secret, strlen(secret)))
+				skip = strlen(secret);
+		}
+		if (skip) {
+			strbuf_addstr(err, "****");
+			p += skip - 1;
+			continue;
+		}
+		strbuf_addch(err, (unsigned char)*p < 0x20 ? '?' : *p);
 	}
 	if (err->len == start)
 		strbuf_addstr(err, "unknown error");
@@ -245,7 +317,7 @@ static int simple(struct pg_store *st, const char *sql, struct strbuf *err)
 	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
 		if (err) {
 			strbuf_addf(err, "PostgreSQL at %s: ", st->display);
-			add_pq_message(err, PQerrorMessage(st->conn));
+			add_pq_message(st, err, PQerrorMessage(st->conn));
 		}
 		r = SP_ESTORE;
 	}
@@ -272,7 +344,7 @@ static int session_setup(struct pg_store *st, struct strbuf *err)
 		if (err) {
 			strbuf_addf(
 			    err, "cannot set up the connection to PostgreSQL at %s: ", st->display);
-			add_pq_message(err, PQerrorMessage(st->conn));
+			add_pq_message(st, err, PQerrorMessage(st->conn));
 		}
 		r = SP_ESTORE;
 	}
@@ -324,7 +396,7 @@ static int ready(struct pg_store *st, struct strbuf *err)
 	if (PQstatus(st->conn) != CONNECTION_OK) {
 		if (err) {
 			strbuf_addf(err, "cannot reach PostgreSQL at %s: ", st->display);
-			add_pq_message(err, PQerrorMessage(st->conn));
+			add_pq_message(st, err, PQerrorMessage(st->conn));
 		}
 		return SP_ESTORE;
 	}
@@ -339,10 +411,10 @@ static int pq_error(struct pg_store *st, const PGresult *res, const char *what, 
 	strbuf_addf(err, "%s: ", what);
 	if (PQstatus(st->conn) != CONNECTION_OK) {
 		strbuf_addf(err, "the connection to PostgreSQL at %s was lost (", st->display);
-		add_pq_message(err, PQerrorMessage(st->conn));
+		add_pq_message(st, err, PQerrorMessage(st->conn));
 		strbuf_addstr(err, "); it is opened again at the next call");
 	} else {
-		add_pq_message(err, res ? PQresultErrorMessage(res) : PQerrorMessage(st->conn));
+		add_pq_message(st, err, res ? PQresultErrorMessage(res) : PQerrorMessage(st->conn));
 	}
 	return SP_ESTORE;
 }
@@ -555,6 +627,11 @@ static void pg_close(struct store *base)
 	forget_prepared(st);
 	fences_free(st);
 	free(st->display);
+	for (int i = 0; i < 2; i++)
+		if (st->secret[i]) {
+			explicit_bzero(st->secret[i], strlen(st->secret[i]));
+			free(st->secret[i]);
+		}
 	free(st);
 }
 
@@ -666,6 +743,23 @@ static int pg_open(const char *url, bool create, struct store **ret, struct strb
 		size_t len = strlen(st->base.host);
 		snprintf(st->base.host + len, sizeof(st->base.host) - len, " %s", ns);
 	}
+	/* libpq's parse errors quote the URL, password included: checked
+	 * here, with a message of our own. */
+	char *parse_err = NULL;
+	PQconninfoOption *parsed = PQconninfoParse(url, &parse_err);
+	PQfreemem(parse_err);
+	if (!parsed) {
+		if (err)
+			strbuf_addstr(err, BAD_URL_MESSAGE);
+		free(st);
+		return SP_ESTORE;
+	}
+	for (const PQconninfoOption *o = parsed; o->keyword; o++)
+		if (o->val && *o->val && !strcmp(o->keyword, "password"))
+			st->secret[0] = xstrdup(o->val);
+		else if (o->val && *o->val && !strcmp(o->keyword, "sslpassword"))
+			st->secret[1] = xstrdup(o->val);
+	PQconninfoFree(parsed);
 	st->display = store_display_name(url);
 	st->lock_timeout = 10000;
 	/* The URL's own settings come last and win. */
@@ -676,15 +770,14 @@ static int pg_open(const char *url, bool create, struct store **ret, struct strb
 	if (!st->conn) {
 		if (err)
 			strbuf_addstr(err, "out of memory");
-		free(st->display);
-		free(st);
+		pg_close(&st->base); /* PQfinish(NULL) does nothing */
 		return SP_ENOMEM;
 	}
 	PQsetNoticeProcessor(st->conn, quiet_notices, NULL);
 	if (PQstatus(st->conn) != CONNECTION_OK) {
 		if (err) {
 			strbuf_addf(err, "cannot connect to PostgreSQL at %s: ", st->display);
-			add_pq_message(err, PQerrorMessage(st->conn));
+			add_pq_message(st, err, PQerrorMessage(st->conn));
 		}
 		r = SP_ESTORE;
 	}

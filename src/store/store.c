@@ -7,7 +7,7 @@
  * before there were two. What does not depend on the backend lives here:
  * the release functions of the result structs, the messages of store_get,
  * the reserved "schema" setting, the same-host liveness check of a lease
- * holder, and masking the password of a URL for messages.
+ * holder.
  */
 #include "store/store-backend.h"
 
@@ -30,42 +30,7 @@ bool store_is_url(const char *path)
 
 char *store_display_name(const char *path)
 {
-	if (!store_is_url(path))
-		return xstrdup(path);
-	struct strbuf out = STRBUF_INIT;
-	const char *rest = strstr(path, "://") + 3;
-	strbuf_add(&out, path, (size_t)(rest - path));
-	/* user:password@ before the host: the password goes. */
-	size_t auth = strcspn(rest, "/?#");
-	const char *at = memrchr(rest, '@', auth);
-	if (at) {
-		const char *colon = memchr(rest, ':', (size_t)(at - rest));
-		if (colon) {
-			strbuf_add(&out, rest, (size_t)(colon - rest));
-			strbuf_addstr(&out, ":****");
-			rest = at;
-		}
-	}
-	/* ...and a password=... parameter of the query. */
-	const char *q = strchr(rest, '?');
-	if (!q) {
-		strbuf_addstr(&out, rest);
-		return strbuf_detach(&out, NULL);
-	}
-	strbuf_add(&out, rest, (size_t)(q - rest) + 1);
-	for (const char *p = q + 1; *p;) {
-		size_t n = strcspn(p, "&");
-		if (n >= 9 && !strncasecmp(p, "password=", 9))
-			strbuf_addstr(&out, "password=****");
-		else
-			strbuf_add(&out, p, n);
-		p += n;
-		if (*p == '&') {
-			strbuf_addch(&out, '&');
-			p++;
-		}
-	}
-	return strbuf_detach(&out, NULL);
+	return store_is_url(path) ? store_pg_display_name(path) : xstrdup(path);
 }
 
 void store_base_init(struct store *st, const struct store_ops *ops)

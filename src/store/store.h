@@ -85,8 +85,11 @@ struct store;
 /* True if path names a PostgreSQL store: it starts with postgres:// or
  * postgresql:// (any case). Everything else is a SQLite file. */
 bool store_is_url(const char *path);
-/* path as messages may show it: a URL with its password (user:PASS@ and a
- * password= parameter) replaced by ****; a file name as it is. Caller frees. */
+/* path as messages may show it: a file name as it is; a URL rebuilt from
+ * what libpq parses of it, with only its user, host, port and database
+ * ("postgresql://user@host:port/db", a socket directory as "?host=DIR"),
+ * never its password, sslpassword or other options, nor its text; a URL
+ * libpq cannot parse as "postgresql://…". Caller frees. */
 char *store_display_name(const char *path);
 
 /*

@@ -74,7 +74,7 @@ end
 begin 'an unreachable URL fails clearly, without its password, and makes no file'
 run "$STEPPY" list --db "postgresql://alice:hunter2@/steppy?host=$tmp/nowhere&connect_timeout=2"
 expect_status 2
-expect_err_contains 'cannot connect to PostgreSQL at postgresql://alice:****@'
+expect_err_contains 'cannot connect to PostgreSQL at postgresql://alice@/steppy?host='
 expect_err_lacks 'hunter2'
 run "$STEPPY" run --db "postgres://bob:hunter2@/steppy?host=$tmp/nowhere&connect_timeout=2" plan.yaml
 [ "$status" -ne 0 ] || problem "run succeeded without a database"
@@ -161,6 +161,54 @@ run "$STEPPY" list --db "$mig" --format json
 expect_json "len(d['executions']) == 2"
 run "$STEPPY" store migrate "$mig" "$sq"
 expect_status 2
+end
+
+begin 'hostile URLs: no password shows in a message, whatever its form'
+for u in "postgresql://alice:Tr0ub4dor#3@/steppy?host=$tmp/nowhere" \
+    "postgres:///steppy?host=$tmp/nowhere&pass%77ord=Tr0ub4dor" \
+    "postgres:///steppy?host=$tmp/nowhere&%70assword=Tr0ub4dor" \
+    "postgres:///steppy?host=$tmp/nowhere&sslpassword=Tr0ub4dor" \
+    "postgres:///steppy?host=$tmp/nowhere&password=p%zzTr0ub4dor"; do
+    run "$STEPPY" list --db "$u"
+    expect_status 2
+    expect_err_lacks 'Tr0ub4dor'
+    run "$STEPPY" run --db "$u" plan.yaml
+    expect_err_lacks 'Tr0ub4dor'
+done
+run "$STEPPY" list --db "postgres:///steppy?host=$tmp/nowhere&password=p%zzTr0ub4dor"
+expect_err_contains 'the store URL is not a valid PostgreSQL URL'
+end
+
+begin 'steppy serve --db with a password: the store down, no answer, log or healthz shows it'
+pw_url="postgresql://steppy:Tr0ub4dor#3@/steppy?host=$PG_DIR"
+start_server "$tmp/serve.yaml" "$pw_url"
+[ -n "$url" ] || problem "the server did not start: $(cat "$tmp/serve.log")"
+# a running release: its next events find the store down
+submit_plan '{"plan":{"name":"busy","stages":[{"name":"a","steps":[{"type":"Wait","name":"w","seconds":1}]},{"name":"b","steps":[{"type":"Exec","name":"e","command":["true"]}]}]}}' >/dev/null
+pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -w -m fast stop >/dev/null 2>&1 || problem "stop failed"
+answers=""
+i=0
+while [ $i -lt 100 ]; do
+    answers="$answers $(curl -s -X POST -H 'Content-Type: application/json' \
+        --data-binary '{"plan":{"name":"down","stages":[{"name":"a","steps":[{"type":"Wait","name":"w","seconds":1}]}]}}' \
+        "$url/api/v1/executions")"
+    health=$(curl -s "$url/healthz")
+    answers="$answers $health $(curl -s "$url/api/v1/executions")"
+    case "$health" in *unhealthy*) break ;; esac
+    sleep 0.1
+    i=$((i + 1))
+done
+case "$health" in *unhealthy*) ;; *) problem "healthz never said the store is down: $health" ;; esac
+case "$health" in *'store unreachable'*) ;; *) problem "healthz: $health" ;; esac
+case "$health" in *postgres*|*"$PG_DIR"*|*steppy@*) problem "healthz names the store: $health" ;; esac
+case "$answers" in *Tr0ub4dor*) problem "an API answer has the password: $answers" ;; esac
+case "$answers" in *store-unavailable*) ;; *) problem "no 503 while the store was down: $answers" ;; esac
+pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w start >/dev/null 2>&1 ||
+    problem "start failed"
+kill "$server_pid" 2>/dev/null
+wait "$server_pid" 2>/dev/null
+! grep -q 'Tr0ub4dor' "$tmp/serve.log" || problem "the log has the password: $(grep Tr0ub4dor "$tmp/serve.log")"
+grep -q 'postgresql://steppy@/steppy' "$tmp/serve.log" || problem "the log does not name the store: $(head -5 "$tmp/serve.log")"
 end
 
 finish
