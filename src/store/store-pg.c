@@ -636,15 +636,20 @@ static void pg_close(struct store *base)
 }
 
 /* The schema version stamped in the current schema: 0 when there is no
- * steppy schema. Returns 0 or SP_ESTORE. */
+ * steppy schema (no meta table with text columns key and value there, or
+ * no stamp in it). The stamp is digits only. Returns 0 or SP_ESTORE. */
 static int read_version(struct pg_store *st, int *ret, struct strbuf *err)
 {
 	PGresult *res = NULL;
-	int r = run(st, "SELECT to_regclass('meta') IS NOT NULL", NULL, &res,
-	            "reading the store's schema", err);
+	int r = run(st,
+	            "SELECT count(*) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+	            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
+	            "current_schema() AND c.relname = 'meta' AND c.relkind = 'r' AND a.attname "
+	            "IN ('key', 'value') AND NOT a.attisdropped AND a.atttypid = 'text'::regtype",
+	            NULL, &res, "reading the store's schema", err);
 	if (r < 0)
 		return r;
-	bool have_meta = !strcmp(PQgetvalue(res, 0, 0), "t");
+	bool have_meta = !strcmp(PQgetvalue(res, 0, 0), "2");
 	PQclear(res);
 	*ret = 0;
 	if (!have_meta)
@@ -655,16 +660,47 @@ static int read_version(struct pg_store *st, int *ret, struct strbuf *err)
 		return r;
 	if (PQntuples(res) == 1) {
 		const char *v = PQgetvalue(res, 0, 0);
-		char *end = NULL;
-		long n = strtol(v, &end, 10);
-		if (end == v || *end || n < 1 || n > 1000000) {
-			if (err)
-				strbuf_addf(err,
-				            "%s has store schema \"%s\", which is not a version",
-				            st->display, v);
+		size_t len = strlen(v);
+		long n = 0;
+		if (len > 0 && len <= 7 && strspn(v, "0123456789") == len)
+			n = strtol(v, NULL, 10);
+		if (n < 1) {
+			if (err) {
+				strbuf_addf(err, "%s has store schema \"", st->display);
+				for (const char *c = v; *c && c - v < 40; c++)
+					strbuf_addch(err, (unsigned char)*c < 0x20 ? '?' : *c);
+				strbuf_addstr(err, "\", which is not a version");
+			}
 			r = SP_ESTORE;
 		}
 		*ret = (int)n;
+	}
+	PQclear(res);
+	return r;
+}
+
+/* Refuses (SP_ESTORE) a current schema without steppy's stamp that holds a
+ * table named like one of steppy's (the names of pg_tables): another application's, never adopted
+ * nor written into. */
+static int foreign_tables(struct pg_store *st, struct strbuf *err)
+{
+	PGresult *res = NULL;
+	int r = run(st,
+	            "SELECT current_schema(), c.relname FROM pg_class c JOIN pg_namespace n ON "
+	            "n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relname = "
+	            "ANY (ARRAY['meta', 'executions', 'events', 'leases', 'inbox', "
+	            "'approval_links', 'inbox_files', 'personal_links', 'sealed_secrets']) "
+	            "ORDER BY c.relname = 'executions' DESC, c.relname LIMIT 1",
+	            NULL, &res, "reading the store's schema", err);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) == 1) {
+		if (err)
+			strbuf_addf(err,
+			            "not a steppy store: %s already has a table named %s (another "
+			            "application's?); steppy did not change it",
+			            PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		r = SP_ESTORE;
 	}
 	PQclear(res);
 	return r;
@@ -715,6 +751,8 @@ static int init_schema(struct pg_store *st, bool create, struct strbuf *err)
 		r = read_version(st, &version, err);
 	if (r == 0 && version > PG_SCHEMA_VERSION)
 		r = newer_schema(st, version, err);
+	if (r == 0 && version == 0)
+		r = foreign_tables(st, err);
 	if (r == 0 && version < PG_SCHEMA_VERSION) {
 		/* From 0 (nothing) to 1: the whole schema; later versions add steps. */
 		r = simple(st, pg_schema, err);

@@ -1245,6 +1245,60 @@ static void test_pg_password_never_shown(void **state)
 	free(shown);
 }
 
+/* A schema holding another application's executions or meta table is not
+ * taken for a store: opening refuses it and writes nothing there; a schema
+ * stamp that is not exactly a number is not a version. */
+static void test_pg_foreign_tables(void **state)
+{
+	(void)state;
+	static const char *const tables[] = { "executions", "meta" };
+	for (size_t i = 0; i < 2; i++) {
+		char loc[1024], sch[64], sql[256], n[16];
+		fresh_location(loc, sizeof(loc), sch, sizeof(sch));
+		snprintf(sql, sizeof(sql), "CREATE TABLE %s.%s (key text, value text)", sch,
+		         tables[i]);
+		admin_sql(sql, NULL, 0);
+		struct store *st = NULL;
+		struct strbuf err = STRBUF_INIT;
+		assert_int_equal(store_open(loc, &st, &err), SP_ESTORE);
+		assert_null(st);
+		char want[256];
+		snprintf(want, sizeof(want),
+		         "not a steppy store: %s already has a table named %s (another "
+		         "application's?)",
+		         sch, tables[i]);
+		if (!strstr(err.buf, want))
+			fail_msg("%s: %s", tables[i], err.buf);
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_tables WHERE schemaname = '%s'",
+		         sch);
+		admin_sql(sql, n, sizeof(n));
+		assert_string_equal(n, "1");
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.%s", sch, tables[i]);
+		admin_sql(sql, n, sizeof(n));
+		assert_string_equal(n, "0");
+		strbuf_release(&err);
+		drop_location(loc, sch);
+	}
+	static const char *const stamps[] = { " 1", "1x", "+1", "01 " };
+	for (size_t i = 0; i < 4; i++) {
+		char loc[1024], sch[64], sql[256];
+		fresh_location(loc, sizeof(loc), sch, sizeof(sch));
+		struct store *st = NULL;
+		struct strbuf err = STRBUF_INIT;
+		assert_int_equal(store_open(loc, &st, &err), 0);
+		store_close(st);
+		st = NULL;
+		snprintf(sql, sizeof(sql), "UPDATE %s.meta SET value = '%s' WHERE key = 'schema'",
+		         sch, stamps[i]);
+		admin_sql(sql, NULL, 0);
+		assert_int_equal(store_open(loc, &st, &err), SP_ESTORE);
+		if (!strstr(err.buf, "which is not a version"))
+			fail_msg("stamp '%s': %s", stamps[i], err.buf);
+		strbuf_release(&err);
+		drop_location(loc, sch);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest both[] = {
@@ -1274,6 +1328,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_existing_and_check, setup, teardown),
 		cmocka_unit_test(test_pg_password_masked),
 		cmocka_unit_test(test_pg_password_never_shown),
+		cmocka_unit_test(test_pg_foreign_tables),
 		cmocka_unit_test_setup_teardown(test_pg_connection_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_copy_from_sqlite, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_version_after_unlisten, setup, teardown),
