@@ -2,7 +2,7 @@
  * store.c - the store's front: picks the backend from the path and
  * dispatches every store.h call to it (store-backend.h).
  *
- * A path that starts with postgres:// or postgresql:// opens PostgreSQL
+ * A path that starts with postgres: or postgresql: opens PostgreSQL
  * (store-pg.c); anything else is a SQLite file (store-sqlite.c), exactly as
  * before there were two. What does not depend on the backend lives here:
  * the release functions of the result structs, the messages of store_get,
@@ -24,8 +24,10 @@
 
 bool store_is_url(const char *path)
 {
+	/* Not only "://": a near miss (postgresql:/x, postgres:x) is a bad
+	 * URL libpq refuses, never a SQLite file or directory. */
 	return path &&
-	       (!strncasecmp(path, "postgres://", 11) || !strncasecmp(path, "postgresql://", 13));
+	       (!strncasecmp(path, "postgres:", 9) || !strncasecmp(path, "postgresql:", 11));
 }
 
 char *store_display_name(const char *path)

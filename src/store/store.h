@@ -82,8 +82,9 @@
 
 struct store;
 
-/* True if path names a PostgreSQL store: it starts with postgres:// or
- * postgresql:// (any case). Everything else is a SQLite file. */
+/* True if path names a PostgreSQL store: it starts with postgres: or
+ * postgresql: (any case; a near miss such as postgresql:/x is a URL libpq
+ * refuses, never a file). Everything else is a SQLite file. */
 bool store_is_url(const char *path);
 /* path as messages may show it: a file name as it is; a URL rebuilt from
  * what libpq parses of it, with only its user, host, port and database

@@ -163,6 +163,18 @@ run "$STEPPY" store migrate "$mig" "$sq"
 expect_status 2
 end
 
+begin 'near-miss URLs (postgresql:/x, postgres:x) are bad URLs, never a file or directory'
+for u in 'postgresql:/steppy' 'postgres:steppy' 'POSTGRESQL:steppy'; do
+    run "$STEPPY" list --db "$u"
+    expect_status 2
+    expect_err_contains 'the store URL is not a valid PostgreSQL URL'
+    run "$STEPPY" run --db "$u" plan.yaml
+    [ "$status" -ne 0 ] || problem "run --db $u succeeded"
+done
+[ ! -e "$tmp/postgresql:" ] && [ ! -e "$tmp/postgres:steppy" ] && [ ! -e "$tmp/POSTGRESQL:steppy" ] ||
+    problem "a file or directory was made: $(ls "$tmp")"
+end
+
 begin 'hostile URLs: no password shows in a message, whatever its form'
 for u in "postgresql://alice:Tr0ub4dor#3@/steppy?host=$tmp/nowhere" \
     "postgres:///steppy?host=$tmp/nowhere&pass%77ord=Tr0ub4dor" \

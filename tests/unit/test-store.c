@@ -1007,7 +1007,15 @@ static void test_pg_password_masked(void **state)
 	assert_string_equal(shown, "/var/lib/steppy/steppy.db");
 	free(shown);
 	assert_true(store_is_url("POSTGRES://x"));
-	assert_false(store_is_url("postgresql:"));
+	/* near misses are URLs too: libpq judges them, they never make a file */
+	assert_true(store_is_url("postgresql:"));
+	assert_true(store_is_url("postgresql:/steppy"));
+	assert_true(store_is_url("PostgreS:steppy"));
+	assert_false(store_is_url("postgre:steppy"));
+	assert_false(store_is_url("./postgres:x"));
+	assert_int_equal(store_open("postgresql:/steppy", &st, &err), SP_ESTORE);
+	assert_non_null(strstr(err.buf, "not a valid PostgreSQL URL"));
+	assert_int_equal(access("postgresql:", F_OK), -1);
 	strbuf_release(&err);
 }
 
