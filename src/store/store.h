@@ -385,12 +385,17 @@ void store_busy_timeout(struct store *st, int ms);
  * messages of other connections, which every transaction that writes
  * histories or the inbox sends (payload: the execution id, or "" for
  * several); the first call starts LISTEN on this handle, later calls read
- * what arrived without waiting. It also moves when the connection was
- * reopened, and when the handle starts listening again (after 10 s without
- * a call, it stops: unread messages would hold PostgreSQL's notification
- * queue), since messages may have been missed. So a change may be spurious:
- * nothing changed, yet the caller reads again; only "unchanged" is
- * reliable (nothing another connection committed was missed).
+ * what arrived without waiting. A handle never asked for it never
+ * listens; one whose last store_data_version() is over 10 s old stops
+ * listening (UNLISTEN) at the start of its next call of any kind (unread
+ * messages hold PostgreSQL's shared notification queue). A handle that is
+ * not called at all keeps listening until its next call or store_close():
+ * callers that park a handle which used this (a pool) should close it or
+ * use it again. It also moves when the connection was reopened, and when
+ * the handle starts listening again, since messages may have been missed.
+ * So a change may be spurious: nothing changed, yet the caller reads again;
+ * only "unchanged" is reliable (nothing another connection committed was
+ * missed).
  */
 int64_t store_data_version(struct store *st);
 
