@@ -15,7 +15,10 @@
  * transaction (group commit). Every write transaction that changes what
  * another process may wait for (histories, the inbox) sends NOTIFY steppy
  * with the execution id; store_data_version() counts the notifications of
- * other connections (LISTEN starts at its first call).
+ * other connections (LISTEN starts at its first call; a handle stops at its
+ * next call 10 s after its last store_data_version(), and while it listens
+ * the server ends its session after 15 s idle, so a handle nobody calls any
+ * more never pins PostgreSQL's notification queue).
  *
  * The schema is created by the first open, under a transaction-level
  * advisory lock so that several nodes starting at once do not collide, and
@@ -52,6 +55,17 @@
 #define MAX_PARAMS        12
 /* A handle that has not asked for the data version this long stops listening. */
 #define UNLISTEN_AFTER_MS 10000
+/* While a handle listens, the server ends its session after this long idle
+ * (idle_session_timeout): a handle nobody calls any more (parked in a pool)
+ * would otherwise keep listening, and its unread notifications pin
+ * PostgreSQL's shared queue. The next call reconnects (ready()). */
+#define LISTEN_SQL                                                                                 \
+	"LISTEN steppy; SELECT set_config('idle_session_timeout', '" IDLE_LISTENER_MS "', false)"
+#define UNLISTEN_SQL     "UNLISTEN steppy; SELECT set_config('idle_session_timeout', '0', false)"
+#define IDLE_LISTENER_MS "15000"
+/* ...and a listening handle idle this long (no statement) reconnects by
+ * itself first, so that a call never races the server's timeout. */
+#define LISTENER_STALE_MS 10000
 
 /* A fence this handle got for an execution (store_lease_take, store_create). */
 struct fence {
@@ -68,6 +82,7 @@ struct pg_store {
 	int lock_timeout; /* ms, store_busy_timeout() */
 	bool listening;   /* LISTEN steppy was sent (store_data_version) */
 	int64_t listened; /* CLOCK_MONOTONIC ms of the last store_data_version() */
+	int64_t sent;     /* CLOCK_MONOTONIC ms when the last statement ended */
 	bool broken;      /* reset at the next call even if libpq thinks it is fine */
 	bool in_tx;       /* between begin() and finish(): ready() never resets */
 	int64_t version;  /* store_data_version(): bumped per foreign notification */
@@ -312,6 +327,7 @@ static void forget_prepared(struct pg_store *st)
 static int simple(struct pg_store *st, const char *sql, struct strbuf *err)
 {
 	PGresult *res = PQexec(st->conn, sql);
+	st->sent = mono_ms();
 	ExecStatusType s = PQresultStatus(res);
 	int r = 0;
 	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
@@ -350,7 +366,7 @@ static int session_setup(struct pg_store *st, struct strbuf *err)
 	}
 	PQclear(res);
 	if (r == 0 && st->listening)
-		r = simple(st, "LISTEN steppy", err);
+		r = simple(st, LISTEN_SQL, err);
 	return r;
 }
 
@@ -375,7 +391,11 @@ static int ready(struct pg_store *st, struct strbuf *err)
 	/* Reading what waits on the socket (a non-blocking read) finds a
 	 * connection the server closed meanwhile (a restart says goodbye)
 	 * before a statement is lost on it. */
-	if (!st->broken && PQstatus(st->conn) == CONNECTION_OK && PQconsumeInput(st->conn) != 0) {
+	/* A listening connection about to reach the server's idle timeout
+	 * (LISTEN_SQL) is reopened here rather than cut under a statement. */
+	bool stale = st->listening && mono_ms() - st->sent > LISTENER_STALE_MS;
+	if (!st->broken && !stale && PQstatus(st->conn) == CONNECTION_OK &&
+	    PQconsumeInput(st->conn) != 0) {
 		drain_notifies(st);
 		/* the goodbye message came first: the second read meets the end */
 		if (PQconsumeInput(st->conn) != 0 && PQstatus(st->conn) == CONNECTION_OK) {
@@ -384,7 +404,7 @@ static int ready(struct pg_store *st, struct strbuf *err)
 			 * notifications would hold the server's queue. */
 			if (st->listening && mono_ms() - st->listened > UNLISTEN_AFTER_MS &&
 			    PQtransactionStatus(st->conn) == PQTRANS_IDLE &&
-			    simple(st, "UNLISTEN steppy", NULL) == 0)
+			    simple(st, UNLISTEN_SQL, NULL) == 0)
 				st->listening = false;
 			return 0;
 		}
@@ -457,6 +477,7 @@ static int run(struct pg_store *st, const char *sql, const struct params *p, PGr
 		return SP_ESTORE;
 	PGresult *res = PQexecPrepared(st->conn, name, p ? p->n : 0, p ? p->v : NULL,
 	                               p ? p->len : NULL, p ? p->fmt : NULL, 0);
+	st->sent = mono_ms();
 	drain_notifies(st);
 	ExecStatusType s = PQresultStatus(res);
 	if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
@@ -2021,7 +2042,7 @@ static int64_t pg_data_version(struct store *base)
 		 * not counted: the version moves, so that the caller reads again. */
 		st->version++;
 		st->listening = true;
-		if (simple(st, "LISTEN steppy", NULL) < 0)
+		if (simple(st, LISTEN_SQL, NULL) < 0)
 			st->listening = false;
 	}
 	if (PQconsumeInput(st->conn) == 0)

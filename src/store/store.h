@@ -389,9 +389,12 @@ void store_busy_timeout(struct store *st, int ms);
  * listens; one whose last store_data_version() is over 10 s old stops
  * listening (UNLISTEN) at the start of its next call of any kind (unread
  * messages hold PostgreSQL's shared notification queue). A handle that is
- * not called at all keeps listening until its next call or store_close():
- * callers that park a handle which used this (a pool) should close it or
- * use it again. It also moves when the connection was reopened, and when
+ * not called at all (parked in a pool) does not keep listening either:
+ * while it listens, its session has PostgreSQL's idle_session_timeout
+ * (15 s), so the server ends an idle one; a listening handle that ran no
+ * statement for 10 s reconnects at its next call instead (a polled stream
+ * that only asks for the version reconnects every 10 s while nothing is
+ * read). It also moves when the connection was reopened, and when
  * the handle starts listening again, since messages may have been missed.
  * So a change may be spurious: nothing changed, yet the caller reads again;
  * only "unchanged" is reliable (nothing another connection committed was

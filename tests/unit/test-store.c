@@ -1307,6 +1307,35 @@ static void test_pg_foreign_tables(void **state)
 	}
 }
 
+/* A handle that asked for the data version and then is not called at all
+ * (a stream's, parked in a pool) does not listen for ever: the server ends
+ * its idle session, so unread notifications never pin PostgreSQL's queue;
+ * the next call reconnects, works, and the version moves. */
+static void test_pg_parked_listener(void **state)
+{
+	struct store *st = *state;
+	struct strbuf err = STRBUF_INIT;
+	char n[16];
+	create(st, "park1", "o");
+	int64_t v0 = store_data_version(st); /* listens from now on */
+	admin_sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'steppy'", n,
+	          sizeof(n));
+	assert_string_equal(n, "1");
+	/* not called at all: within a minute its session is gone */
+	for (int i = 0; i < 60 && strcmp(n, "0") != 0; i++) {
+		sleep(1);
+		admin_sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+		          "'steppy'",
+		          n, sizeof(n));
+	}
+	assert_string_equal(n, "0");
+	struct exec_row row;
+	assert_int_equal(store_get(st, "park1", &row, &err), 0);
+	exec_row_release(&row);
+	assert_true(store_data_version(st) != v0);
+	strbuf_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest both[] = {
@@ -1340,6 +1369,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_connection_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_copy_from_sqlite, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_version_after_unlisten, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_parked_listener, setup, teardown),
 	};
 	int failed = cmocka_run_group_tests_name("store (sqlite)", both, NULL, NULL);
 	failed += cmocka_run_group_tests_name("store (sqlite only)", sqlite_only, NULL, NULL);
