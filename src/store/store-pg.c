@@ -411,6 +411,9 @@ static int ready(struct pg_store *st, struct strbuf *err)
 	}
 	forget_prepared(st);
 	st->broken = false;
+	/* the new connection listens only if the version is still asked for */
+	if (st->listening && mono_ms() - st->listened > UNLISTEN_AFTER_MS)
+		st->listening = false;
 	PQreset(st->conn);
 	st->version++;
 	if (PQstatus(st->conn) != CONNECTION_OK) {
