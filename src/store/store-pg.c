@@ -1987,9 +1987,10 @@ static int copy_execution(struct pg_store *st, struct store_copy_run *cr,
 		if (err)
 			strbuf_addf(
 			    err,
-			    "release %s went on in %s (%lld events there, %lld in the "
-			    "source): copying over it would lose events; nothing was copied",
-			    id, st->display, (long long)there_last, (long long)last);
+			    "release %s %s %s (%lld events there, %lld in the source): copying "
+			    "over it would lose events; nothing was copied",
+			    id, there_last > last ? "went further in" : "differs in", st->display,
+			    (long long)there_last, (long long)last);
 		return SP_ECONFLICT;
 	}
 	if (lease > cr->o->now) {
