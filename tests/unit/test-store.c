@@ -1284,6 +1284,21 @@ static void test_pg_copy_force(void **state)
 	assert_int_equal(n.commands_there, 2);
 	assert_int_equal(count_in("inbox", NULL), 3);
 
+	/* fx1 goes on in the source again while a node runs it in the target:
+	 * not replaced under it; once let go, replaced. */
+	assert_int_equal(append_as(src, "fx1", "o", 6000, 4, &err), 0);
+	assert_int_equal(store_lease_take(dst, "fx1", "p", o.now, 60000, &err), 0);
+	strbuf_reset(&err);
+	assert_int_equal(store_copy(src, dst, &o, &n, &err), SP_EBUSY);
+	assert_non_null(strstr(err.buf, "fx1"));
+	assert_int_equal(last_seq_of(dst, "fx1"), 3);
+	assert_int_equal(store_lease_release(dst, "fx1", "p", &err), 0);
+	if (store_copy(src, dst, &o, &n, &err) != 0)
+		fail_msg("copy --force after the lease: %s", err.buf);
+	assert_int_equal(n.replaced, 1);
+	assert_int_equal(last_seq_of(dst, "fx1"), 4);
+	assert_int_equal(store_check(dst, &err), 0);
+
 	/* fx2 goes on in the target: the source's shorter copy is refused. */
 	strbuf_reset(&err);
 	assert_int_equal(store_lease_take(dst, "fx2", "p", 7000, 1000, &err), 0);
