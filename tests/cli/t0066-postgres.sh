@@ -157,8 +157,11 @@ expect_status 2
 expect_err_contains 'holds 2 releases already; --force'
 run "$STEPPY" store migrate --force "$sq" "$mig"
 expect_status 0
+expect_out_contains '0 releases copied, 0 replaced, 2 already there'
 run "$STEPPY" list --db "$mig" --format json
 expect_json "len(d['executions']) == 2"
+run "$STEPPY" store check --db "$mig"
+expect_status 0
 run "$STEPPY" store migrate "$mig" "$sq"
 expect_status 2
 end
