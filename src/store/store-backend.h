@@ -66,12 +66,28 @@ struct store_copy_run {
 	size_t nkept;
 	char *(*later)[STORE_COPY_INBOX_COLS]; /* inbox rows to copy under a new id */
 	size_t nlater;
+	struct strmap tails; /* replaced releases: id -> their last event in dst */
+	struct store_copy_tail **tail_list;
+	size_t ntails;
+};
+
+/* The last event dst had of a release it replaces: the source's event of
+ * that seq must be the same, or the histories went apart. */
+struct store_copy_tail {
+	char *id; /* the key in run->tails */
+	int64_t seq;
+	char *time_ms, *type, *data;
 };
 
 /* Records id (copied) among the releases dst keeps as they are. */
 void store_copy_keep(struct store_copy_run *run, const char *id);
 /* True if id is among them. */
 bool store_copy_kept(const struct store_copy_run *run, const char *id);
+/* Records the last event dst had of release id, which it replaces (the
+ * strings are copied); store_copy_tail_of() finds it again, or NULL. */
+void store_copy_tail_add(struct store_copy_run *run, const char *id, int64_t seq,
+                         const char *time_ms, const char *type, const char *data);
+const struct store_copy_tail *store_copy_tail_of(const struct store_copy_run *run, const char *id);
 /* Keeps a copy of an inbox row (vals in inbox's copied order, its id
  * first) to copy under a new id at the end. */
 void store_copy_later(struct store_copy_run *run, const struct store_value *vals);

@@ -2011,6 +2011,21 @@ static int copy_execution(struct pg_store *st, struct store_copy_run *cr,
 		"DELETE FROM leases WHERE execution_id = $1::text",
 		"DELETE FROM executions WHERE id = $1::text",
 	};
+	/* Its last event there must come again from the source (checked as
+	 * the events are copied): else both went on apart. */
+	struct params q = { 0 };
+	p_text(&q, id);
+	p_int(&q, there_last);
+	r = run(st,
+	        "SELECT time_ms, type, data FROM events WHERE execution_id = $1::text AND seq = "
+	        "$2::bigint",
+	        &q, &res, "reading the release to replace", err);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) > 0)
+		store_copy_tail_add(cr, id, there_last, PQgetvalue(res, 0, 0),
+		                    PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+	PQclear(res);
 	for (size_t i = 0; i < sizeof(drop) / sizeof(*drop) && r == 0; i++)
 		r = run(st, drop[i], &p, NULL, "removing the release to replace", err);
 	if (r == 0) {
@@ -2053,6 +2068,11 @@ static int copy_command(struct pg_store *st, struct store_copy_run *cr, const st
 	return copy_insert(st, t, vals, false, err);
 }
 
+static bool same_text(const char *a, const char *b)
+{
+	return a && b && !strcmp(a, b);
+}
+
 /* The column execution_id of t, or -1. */
 static int release_column(const struct store_table *t)
 {
@@ -2077,6 +2097,21 @@ static int pg_copy_row(struct store *base, struct store_copy_run *cr, const stru
 	int col = release_column(t);
 	if (col >= 0 && store_copy_kept(cr, vals[col].p))
 		return 0;
+	if (!strcmp(t->name, "events")) {
+		const struct store_copy_tail *tail = store_copy_tail_of(cr, vals[0].p);
+		if (tail && vals[1].p && strtoll(vals[1].p, NULL, 10) == tail->seq &&
+		    !(same_text(vals[2].p, tail->time_ms) && same_text(vals[3].p, tail->type) &&
+		      same_text(vals[7].p, tail->data))) {
+			if (err)
+				strbuf_addf(
+				    err,
+				    "release %s differs in %s: its event %lld there is not "
+				    "the source's (it went on apart in both); copying over it "
+				    "would lose events; nothing was copied",
+				    tail->id, st->display, (long long)tail->seq);
+			return SP_ECONFLICT;
+		}
+	}
 	return copy_insert(st, t, vals, false, err);
 }
 

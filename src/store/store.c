@@ -411,8 +411,36 @@ void store_copy_later(struct store_copy_run *run, const struct store_value *vals
 	run->nlater++;
 }
 
+void store_copy_tail_add(struct store_copy_run *run, const char *id, int64_t seq,
+                         const char *time_ms, const char *type, const char *data)
+{
+	struct store_copy_tail *t = xcalloc(1, sizeof(*t));
+	t->id = xstrdup(id);
+	t->seq = seq;
+	t->time_ms = time_ms ? xstrdup(time_ms) : NULL;
+	t->type = type ? xstrdup(type) : NULL;
+	t->data = data ? xstrdup(data) : NULL;
+	strmap_put(&run->tails, t->id, strlen(t->id), t);
+	run->tail_list = xreallocarray(run->tail_list, run->ntails + 1, sizeof(*run->tail_list));
+	run->tail_list[run->ntails++] = t;
+}
+
+const struct store_copy_tail *store_copy_tail_of(const struct store_copy_run *run, const char *id)
+{
+	return id ? strmap_get(&run->tails, id, strlen(id)) : NULL;
+}
+
 static void store_copy_run_release(struct store_copy_run *run)
 {
+	for (size_t i = 0; i < run->ntails; i++) {
+		free(run->tail_list[i]->id);
+		free(run->tail_list[i]->time_ms);
+		free(run->tail_list[i]->type);
+		free(run->tail_list[i]->data);
+		free(run->tail_list[i]);
+	}
+	free(run->tail_list);
+	strmap_release(&run->tails);
 	for (size_t i = 0; i < run->nkept; i++)
 		free(run->kept_ids[i]);
 	free(run->kept_ids);

@@ -388,9 +388,10 @@ struct store_copy_counts {
  * o->force; then a release in both is left as it is when its history in
  * dst is as long as in src (and was last written at the same time), is
  * replaced whole (row, events, links, sealed secrets) when dst's history is
- * shorter, and refuses the whole copy when dst's is longer or differs
- * (it went on in dst: replacing it would lose events) or a live lease holds
- * it in dst. An inbox command keeps its id unless dst holds another command
+ * shorter and its last event is the source's event of that number, and
+ * refuses the whole copy when dst's is as long or longer, or differs (it
+ * went on in dst: replacing it would lose events), or a live lease holds it
+ * in dst. An inbox command keeps its id unless dst holds another command
  * under it: then it gets a new id (none is dropped); one that dst holds
  * already (same id, release, kind, data and time) is not copied twice.
  * Settings and the inbox file versions dst has stay as they are.

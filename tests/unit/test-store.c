@@ -1307,6 +1307,33 @@ static void test_pg_copy_force(void **state)
 	assert_non_null(strstr(err.buf, "fx2"));
 	assert_int_equal(last_seq_of(dst, "fx2"), 3);
 	assert_int_equal(store_check(dst, &err), 0);
+
+	/* fx1 goes on apart in both (event 5 differs), the source further: not
+	 * replaced, which would lose the target's event 5. (fx2 goes on in the
+	 * source past the target, the same event 3 in both: that one would be
+	 * replaced.) */
+	assert_int_equal(append_as(src, "fx2", "o", 6000, 3, &err), 0);
+	assert_int_equal(append_as(src, "fx2", "o", 6000, 4, &err), 0);
+	struct event_list l = EVENT_LIST_INIT;
+	struct event *e = event_list_add(&l, EV_NOTICE, -1, -1, 0, json_pack("{ss}", "x", "pg"));
+	e->seq = 5;
+	e->time_ms = 1;
+	struct store_append_item it = {
+		.id = "fx1", .events = l.items, .nevents = 1, .status = "RUNNING"
+	};
+	assert_int_equal(store_lease_take(dst, "fx1", "q", 8000, 1000, &err), 0);
+	assert_int_equal(store_append(dst, "q", 8000, &it, 1, NULL, NULL, 0, &err), 0);
+	event_list_release(&l);
+	assert_int_equal(append_as(src, "fx1", "o", 6000, 5, &err), 0);
+	assert_int_equal(append_as(src, "fx1", "o", 6000, 6, &err), 0);
+	strbuf_reset(&err);
+	assert_int_equal(store_copy(src, dst, &o, &n, &err), SP_ECONFLICT);
+	if (!strstr(err.buf, "release fx1 differs"))
+		fail_msg("not the divergence of fx1: %s", err.buf);
+	assert_int_equal(last_seq_of(dst, "fx1"), 5);
+	assert_int_equal(last_seq_of(dst, "fx2"), 3);
+	assert_int_equal(count_in("events", "execution_id = 'fx1' AND data LIKE '%pg%'"), 1);
+	assert_int_equal(store_check(dst, &err), 0);
 	copy_source_drop(src, file);
 	strbuf_release(&err);
 }
