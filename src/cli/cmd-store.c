@@ -3,7 +3,8 @@
  *
  *   steppy store backup [--force] FILE   a consistent copy while servers run
  *   steppy store check                   integrity and schema version
- *   steppy store migrate [--force] FILE URL   a SQLite store into PostgreSQL
+ *   steppy store migrate [--force] [--ignore-leases] FILE URL
+ *                                        a SQLite store into PostgreSQL
  *
  * All go through store.h (store_backup, store_check,
  * store_schema_version, store_copy); this file only parses options and decides what to
@@ -15,11 +16,12 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char store_help[] =
     "usage: steppy store backup [--db PATH] [--force] FILE\n"
     "       steppy store check [--db PATH]\n"
-    "       steppy store migrate [--force] SQLITE_FILE URL\n"
+    "       steppy store migrate [--force] [--ignore-leases] SQLITE_FILE URL\n"
     "\n"
     "backup writes a consistent copy of the store to FILE (mode 0600) while\n"
     "other steppy processes, a running steppy serve too, go on writing. FILE\n"
@@ -32,17 +34,29 @@ const char store_help[] =
     "\n"
     "migrate copies every release of the SQLite store SQLITE_FILE, with its\n"
     "history, inbox, links, sealed secrets and settings, into the PostgreSQL\n"
-    "store URL (postgres://...), in one transaction. Stop the steppy processes\n"
-    "of SQLITE_FILE first. URL must hold no release unless --force.\n"
+    "store URL (postgres://...), in one transaction, read from one snapshot of\n"
+    "SQLITE_FILE. It refuses while a steppy process runs a release there (a\n"
+    "live lease), naming it, unless --ignore-leases (then what is stored at\n"
+    "that moment is copied). URL must hold no release unless --force. With\n"
+    "--force a release in both is left when URL has the same history, replaced\n"
+    "whole (history, links, sealed secrets) when SQLITE_FILE's went further\n"
+    "(so what it added since an earlier copy comes along), and refuses the\n"
+    "copy when URL's went further or apart or runs there: a history is never\n"
+    "merged or cut, so no release disagrees with its history. An inbox\n"
+    "command keeps its id unless URL holds another under it: then it gets a\n"
+    "new one (never dropped). Settings URL has stay. It prints what it did.\n"
     "\n"
     "options:\n"
     "  --db PATH   the store (default: $STEPPY_DB, else as for steppy run)\n"
     "  --force     backup: replace FILE if it exists; migrate: copy into a\n"
-    "              store that holds releases (what is there stays)\n"
+    "              store that holds releases (see above)\n"
+    "  --ignore-leases  migrate: copy while steppy processes run releases\n"
     "  -h, --help  show this help\n"
     "\n"
     "exit status: 0 done (check: the store is sound), 1 the store is damaged,\n"
-    "             from a newer steppy or cannot be read, 2 usage or I/O error\n";
+    "             from a newer steppy or cannot be read, 2 usage or I/O error,\n"
+    "             or migrate refused (URL not empty, a live lease, a release\n"
+    "             that went further in URL): nothing was copied\n";
 
 /* `store check`: 0 sound, 1 damaged or unreadable, 2 no store. */
 static int store_check_cmd(const char *db)
@@ -99,8 +113,9 @@ static int store_backup_cmd(const char *db, const char *file, bool force)
 }
 
 /* `store migrate`: 0 copied, 1 a store cannot be read or written, 2 usage,
- * no store, or a target that holds releases. */
-static int store_migrate_cmd(const char *file, const char *url, bool force)
+ * no store, or refused (a target that holds releases, a live lease, a
+ * release that went further in the target). */
+static int store_migrate_cmd(const char *file, const char *url, bool force, bool ignore_leases)
 {
 	if (store_is_url(file) || !store_is_url(url))
 		return usage_error("store migrate copies a SQLite FILE into a postgres:// or "
@@ -112,15 +127,24 @@ static int store_migrate_cmd(const char *file, const char *url, bool force)
 	int r = store_open_existing(file, &src, &err);
 	if (r == 0)
 		r = store_open(url, &dst, &err);
-	int64_t n = 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct store_copy_opts o = { .force = force,
+		                     .ignore_leases = ignore_leases,
+		                     .now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 };
+	struct store_copy_counts n;
 	if (r == 0)
-		r = store_copy(src, dst, force, &n, &err);
+		r = store_copy(src, dst, &o, &n, &err);
 	if (r < 0) {
 		fprintf(stderr, "steppy store migrate: %s\n", err.buf);
 		code = r == SP_ESTORE ? 1 : EXIT_USAGE;
 	} else {
-		printf("steppy store migrate: %lld release%s copied from %s into %s\n",
-		       (long long)n, n == 1 ? "" : "s", file, shown);
+		printf("steppy store migrate: %lld release%s copied, %lld replaced, %lld already "
+		       "there; %lld inbox command%s copied, %lld under a new id, %lld already "
+		       "there; from %s into %s\n",
+		       (long long)n.copied, n.copied == 1 ? "" : "s", (long long)n.replaced,
+		       (long long)n.unchanged, (long long)n.commands, n.commands == 1 ? "" : "s",
+		       (long long)n.renumbered, (long long)n.commands_there, file, shown);
 	}
 	store_close(dst);
 	store_close(src);
@@ -131,17 +155,23 @@ static int store_migrate_cmd(const char *file, const char *url, bool force)
 
 const struct option store_options[] = {
 	{ "force", no_argument, NULL, 'f' },
+	{ "ignore-leases", no_argument, NULL, 'L' },
 	{ NULL, 0, NULL, 0 },
 };
 
 int cmd_store(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	bool force = false;
-	for (size_t i = 0; i < ctx->nopts; i++)
+	bool force = false, ignore_leases = false;
+	for (size_t i = 0; i < ctx->nopts; i++) {
 		if (ctx->opts[i].id == 'f')
 			force = true;
+		if (ctx->opts[i].id == 'L')
+			ignore_leases = true;
+	}
 	const char *what = argc > 1 ? argv[1] : NULL;
 	int nargs = argc - 2;
+	if (ignore_leases && !(what && !strcmp(what, "migrate")))
+		return usage_error("--ignore-leases is an option of store migrate only");
 	if (what && !strcmp(what, "backup")) {
 		if (nargs != 1)
 			return usage_error("store backup takes one FILE (see steppy store --help)");
@@ -157,7 +187,7 @@ int cmd_store(int argc, char **argv, const struct cli_ctx *ctx)
 		if (nargs != 2)
 			return usage_error(
 			    "store migrate takes SQLITE_FILE and URL (see steppy store --help)");
-		return store_migrate_cmd(argv[2], argv[3], force);
+		return store_migrate_cmd(argv[2], argv[3], force, ignore_leases);
 	}
 	if (!what)
 		return usage_error(

@@ -18,6 +18,7 @@
 #define STEPPY_STORE_STORE_BACKEND_H
 
 #include "store/store.h"
+#include "util/strmap.h"
 
 #include <sys/types.h>
 
@@ -50,6 +51,46 @@ struct store_value {
 	const void *p; /* NULL: SQL NULL */
 	size_t len;
 };
+
+/* The columns of an inbox row that store_copy() copies under a new id:
+ * execution_id, kind, data, created_ms, done_ms, result (NULL: SQL NULL). */
+#define STORE_COPY_INBOX_COLS 6
+
+/* One store_copy() under way: what store.c and the target's hooks share.
+ * store.c makes it and frees everything in it (store_copy_run_release). */
+struct store_copy_run {
+	const struct store_copy_opts *o;
+	struct store_copy_counts n; /* what was done so far */
+	struct strmap kept;         /* ids of releases dst keeps as they are (keys owned) */
+	char **kept_ids;            /* the same keys, to free them */
+	size_t nkept;
+	char *(*later)[STORE_COPY_INBOX_COLS]; /* inbox rows to copy under a new id */
+	size_t nlater;
+	struct strmap tails; /* replaced releases: id -> their last event in dst */
+	struct store_copy_tail **tail_list;
+	size_t ntails;
+};
+
+/* The last event dst had of a release it replaces: the source's event of
+ * that seq must be the same, or the histories went apart. */
+struct store_copy_tail {
+	char *id; /* the key in run->tails */
+	int64_t seq;
+	char *time_ms, *type, *data;
+};
+
+/* Records id (copied) among the releases dst keeps as they are. */
+void store_copy_keep(struct store_copy_run *run, const char *id);
+/* True if id is among them. */
+bool store_copy_kept(const struct store_copy_run *run, const char *id);
+/* Records the last event dst had of release id, which it replaces (the
+ * strings are copied); store_copy_tail_of() finds it again, or NULL. */
+void store_copy_tail_add(struct store_copy_run *run, const char *id, int64_t seq,
+                         const char *time_ms, const char *type, const char *data);
+const struct store_copy_tail *store_copy_tail_of(const struct store_copy_run *run, const char *id);
+/* Keeps a copy of an inbox row (vals in inbox's copied order, its id
+ * first) to copy under a new id at the end. */
+void store_copy_later(struct store_copy_run *run, const struct store_value *vals);
 
 /*
  * The hooks of one backend. Each has the contract of the store.h function
@@ -134,14 +175,20 @@ struct store_ops {
 	int (*each_row)(struct store *st, const struct store_table *t,
 	                int (*fn)(const struct store_value *vals, void *arg), void *arg,
 	                struct strbuf *err);
+	/* Starts one read transaction on st (a single snapshot for every
+	 * each_row until read_end); read_end ends it. */
+	int (*read_begin)(struct store *st, struct strbuf *err);
+	void (*read_end)(struct store *st);
 	/* Starts the copy into st: SP_EINVAL if st holds executions and not
-	 * force; then one transaction until copy_end. */
-	int (*copy_begin)(struct store *st, bool force, struct strbuf *err);
-	/* Inserts a row of table t (a row already there with the same key stays). */
-	int (*copy_row)(struct store *st, const struct store_table *t,
+	 * run->o->force; then one transaction until copy_end. */
+	int (*copy_begin)(struct store *st, struct store_copy_run *run, struct strbuf *err);
+	/* Copies a row of table t under store_copy()'s rules (store.h),
+	 * counting in run->n. */
+	int (*copy_row)(struct store *st, struct store_copy_run *run, const struct store_table *t,
 	                const struct store_value *vals, struct strbuf *err);
-	/* Commits when r is 0 (else rolls back); returns r or the commit's error. */
-	int (*copy_end)(struct store *st, int r, struct strbuf *err);
+	/* Copies run's later rows, then commits when r is 0 (else rolls back);
+	 * returns r or the first error. */
+	int (*copy_end)(struct store *st, struct store_copy_run *run, int r, struct strbuf *err);
 };
 
 extern const struct store_ops store_sqlite_ops;

@@ -2056,7 +2056,7 @@ static int64_t pg_data_version(struct store *base)
 
 /* ---- store_copy() into PostgreSQL ------------------------------------------------ */
 
-static int pg_copy_begin(struct store *base, bool force, struct strbuf *err)
+static int pg_copy_begin(struct store *base, struct store_copy_run *cr, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
 	PGresult *res = NULL;
@@ -2068,24 +2068,25 @@ static int pg_copy_begin(struct store *base, bool force, struct strbuf *err)
 		return r;
 	int64_t n = get_int(res, 0, 0);
 	PQclear(res);
-	if (n > 0 && !force) {
+	if (n > 0 && !cr->o->force) {
 		if (err)
 			strbuf_addf(
 			    err,
 			    "%s holds %lld release%s already; --force copies into it anyway "
-			    "(what is there stays)",
+			    "(a release in both is left, or replaced whole when the source "
+			    "went on)",
 			    st->display, (long long)n, n == 1 ? "" : "s");
 		return SP_EINVAL;
 	}
 	return begin(st, err);
 }
 
-static int pg_copy_row(struct store *base, const struct store_table *t,
-                       const struct store_value *vals, struct strbuf *err)
+/* A plain INSERT of a copied row (constant names from store.c's list; the
+ * values are parameters, typed by their columns); a key already there is
+ * an error unless keep_existing. */
+static int copy_insert(struct pg_store *st, const struct store_table *t,
+                       const struct store_value *vals, bool keep_existing, struct strbuf *err)
 {
-	struct pg_store *st = pg(base);
-	/* The INSERT of a copied table: constant names from store.c's list;
-	 * the values are parameters, typed by their columns. */
 	struct strbuf sql = STRBUF_INIT;
 	strbuf_addf(&sql, "INSERT INTO %s (", t->name);
 	for (size_t i = 0; i < t->ncols; i++)
@@ -2093,7 +2094,7 @@ static int pg_copy_row(struct store *base, const struct store_table *t,
 	strbuf_addstr(&sql, ") VALUES (");
 	for (size_t i = 0; i < t->ncols; i++)
 		strbuf_addf(&sql, "%s$%zu", i ? ", " : "", i + 1);
-	strbuf_addstr(&sql, ") ON CONFLICT DO NOTHING");
+	strbuf_addstr(&sql, keep_existing ? ") ON CONFLICT DO NOTHING" : ")");
 	struct params p = { 0 };
 	for (size_t i = 0; i < t->ncols && i < MAX_PARAMS; i++) {
 		if (vals[i].p && (t->blobs & (1u << i)))
@@ -2108,7 +2109,171 @@ static int pg_copy_row(struct store *base, const struct store_table *t,
 	return r;
 }
 
-static int pg_copy_end(struct store *base, int r, struct strbuf *err)
+/* The executions row of a release: new, the same as dst's (kept), longer
+ * than dst's (dst's replaced whole), or refused (dst's went on). */
+static int copy_execution(struct pg_store *st, struct store_copy_run *cr,
+                          const struct store_table *t, const struct store_value *vals,
+                          struct strbuf *err)
+{
+	const char *id = vals[0].p;
+	int64_t updated = vals[2].p ? strtoll(vals[2].p, NULL, 10) : 0;
+	int64_t last = vals[8].p ? strtoll(vals[8].p, NULL, 10) : 0;
+	struct params p = { 0 };
+	p_text(&p, id);
+	PGresult *res = NULL;
+	int r = run(st,
+	            "SELECT last_seq, updated_ms, (SELECT expires_ms FROM leases WHERE "
+	            "execution_id = $1::text) FROM executions WHERE id = $1::text",
+	            &p, &res, "reading the release to copy over", err);
+	if (r < 0)
+		return r;
+	bool there = PQntuples(res) > 0;
+	int64_t there_last = there ? get_int(res, 0, 0) : 0;
+	int64_t there_updated = there ? get_int(res, 0, 1) : 0;
+	int64_t lease = there && !PQgetisnull(res, 0, 2) ? get_int(res, 0, 2) : 0;
+	PQclear(res);
+	if (!there) {
+		cr->n.copied++;
+		return copy_insert(st, t, vals, false, err);
+	}
+	if (there_last == last && there_updated == updated) {
+		cr->n.unchanged++;
+		store_copy_keep(cr, id);
+		return 0;
+	}
+	if (there_last >= last) {
+		if (err)
+			strbuf_addf(
+			    err,
+			    "release %s %s %s (%lld events there, %lld in the source): copying "
+			    "over it would lose events; nothing was copied",
+			    id, there_last > last ? "went further in" : "differs in", st->display,
+			    (long long)there_last, (long long)last);
+		return SP_ECONFLICT;
+	}
+	if (lease > cr->o->now) {
+		if (err)
+			strbuf_addf(err,
+			            "release %s is run from %s now (its lease holds): it is not "
+			            "replaced under a running process; nothing was copied",
+			            id, st->display);
+		return SP_EBUSY;
+	}
+	/* Replaced whole, in this transaction: nothing of dst's copy stays to
+	 * disagree with the source's history. */
+	static const char *const drop[] = {
+		"DELETE FROM events WHERE execution_id = $1::text",
+		"DELETE FROM approval_links WHERE execution_id = $1::text",
+		"DELETE FROM personal_links WHERE execution_id = $1::text",
+		"DELETE FROM sealed_secrets WHERE execution_id = $1::text",
+		"DELETE FROM leases WHERE execution_id = $1::text",
+		"DELETE FROM executions WHERE id = $1::text",
+	};
+	/* Its last event there must come again from the source (checked as
+	 * the events are copied): else both went on apart. */
+	struct params q = { 0 };
+	p_text(&q, id);
+	p_int(&q, there_last);
+	r = run(st,
+	        "SELECT time_ms, type, data FROM events WHERE execution_id = $1::text AND seq = "
+	        "$2::bigint",
+	        &q, &res, "reading the release to replace", err);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) > 0)
+		store_copy_tail_add(cr, id, there_last, PQgetvalue(res, 0, 0),
+		                    PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+	PQclear(res);
+	for (size_t i = 0; i < sizeof(drop) / sizeof(*drop) && r == 0; i++)
+		r = run(st, drop[i], &p, NULL, "removing the release to replace", err);
+	if (r == 0) {
+		cr->n.replaced++;
+		r = copy_insert(st, t, vals, false, err);
+	}
+	return r;
+}
+
+/* An inbox command: under its id; already there (the same id, or another
+ * id with the same release, kind, data and time); or, when dst used its id
+ * for another command, later under a new id. */
+static int copy_command(struct pg_store *st, struct store_copy_run *cr, const struct store_table *t,
+                        const struct store_value *vals, struct strbuf *err)
+{
+	struct params p = { 0 };
+	for (size_t i = 0; i < 5; i++)
+		p_text(&p, vals[i].p);
+	PGresult *res = NULL;
+	int r = run(st,
+	            "SELECT bool_or(id = $1::bigint), bool_or(execution_id = $2::text AND kind = "
+	            "$3::text AND data = $4::text AND created_ms = $5::bigint) FROM inbox WHERE "
+	            "id = $1::bigint OR (execution_id = $2::text AND kind = $3::text AND data = "
+	            "$4::text AND created_ms = $5::bigint)",
+	            &p, &res, "reading the inbox to copy into it", err);
+	if (r < 0)
+		return r;
+	bool id_used = !PQgetisnull(res, 0, 0) && !strcmp(PQgetvalue(res, 0, 0), "t");
+	bool same = !PQgetisnull(res, 0, 1) && !strcmp(PQgetvalue(res, 0, 1), "t");
+	PQclear(res);
+	if (same) {
+		cr->n.commands_there++;
+		return 0;
+	}
+	if (id_used) {
+		store_copy_later(cr, vals);
+		return 0;
+	}
+	cr->n.commands++;
+	return copy_insert(st, t, vals, false, err);
+}
+
+static bool same_text(const char *a, const char *b)
+{
+	return a && b && !strcmp(a, b);
+}
+
+/* The column execution_id of t, or -1. */
+static int release_column(const struct store_table *t)
+{
+	for (size_t i = 0; i < t->ncols; i++)
+		if (!strcmp(t->cols[i], "execution_id"))
+			return (int)i;
+	return -1;
+}
+
+static int pg_copy_row(struct store *base, struct store_copy_run *cr, const struct store_table *t,
+                       const struct store_value *vals, struct strbuf *err)
+{
+	struct pg_store *st = pg(base);
+	if (!strcmp(t->name, "executions"))
+		return copy_execution(st, cr, t, vals, err);
+	if (!strcmp(t->name, "inbox"))
+		return copy_command(st, cr, t, vals, err);
+	/* Settings and inbox file versions dst has stay. */
+	if (!strcmp(t->name, "meta") || !strcmp(t->name, "inbox_files"))
+		return copy_insert(st, t, vals, true, err);
+	/* The rest belongs to one release: skipped when dst keeps its own. */
+	int col = release_column(t);
+	if (col >= 0 && store_copy_kept(cr, vals[col].p))
+		return 0;
+	if (!strcmp(t->name, "events")) {
+		const struct store_copy_tail *tail = store_copy_tail_of(cr, vals[0].p);
+		if (tail && vals[1].p && strtoll(vals[1].p, NULL, 10) == tail->seq &&
+		    !(same_text(vals[2].p, tail->time_ms) && same_text(vals[3].p, tail->type) &&
+		      same_text(vals[7].p, tail->data))) {
+			if (err)
+				strbuf_addf(
+				    err,
+				    "release %s differs in %s: its event %lld there is not "
+				    "the source's (it went on apart in both); copying over it "
+				    "would lose events; nothing was copied",
+				    tail->id, st->display, (long long)tail->seq);
+			return SP_ECONFLICT;
+		}
+	}
+	return copy_insert(st, t, vals, false, err);
+}
+
+static int pg_copy_end(struct store *base, struct store_copy_run *cr, int r, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
 	/* New commands are numbered after the copied ones. */
@@ -2117,6 +2282,17 @@ static int pg_copy_end(struct store *base, int r, struct strbuf *err)
 		        "SELECT setval(pg_get_serial_sequence('inbox', 'id'), GREATEST((SELECT "
 		        "max(id) FROM inbox), 1))",
 		        NULL, NULL, "numbering the inbox", err);
+	for (size_t i = 0; i < cr->nlater && r == 0; i++) {
+		struct params p = { 0 };
+		for (size_t j = 0; j < STORE_COPY_INBOX_COLS; j++)
+			p_text(&p, cr->later[i][j]);
+		r = run(st,
+		        "INSERT INTO inbox (execution_id, kind, data, created_ms, done_ms, result) "
+		        "VALUES ($1, $2, $3, $4, $5, $6)",
+		        &p, NULL, "copying into inbox under a new id", err);
+		if (r == 0)
+			cr->n.renumbered++;
+	}
 	if (r == 0)
 		r = notify(st, "", err);
 	return finish(st, r, err);

@@ -1659,6 +1659,18 @@ static int sq_each_row(struct store *base, const struct store_table *t,
 	return r;
 }
 
+/* BEGIN makes the reads up to COMMIT one transaction: in WAL mode one
+ * snapshot, taken at the first read, that writers do not wait for. */
+static int sq_read_begin(struct store *base, struct strbuf *err)
+{
+	return exec_sql(sq(base), "BEGIN", err);
+}
+
+static void sq_read_end(struct store *base)
+{
+	exec_sql(sq(base), "COMMIT", NULL);
+}
+
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -1696,4 +1708,6 @@ const struct store_ops store_sqlite_ops = {
 	.busy_timeout = sq_busy_timeout,
 	.data_version = sq_data_version,
 	.each_row = sq_each_row,
+	.read_begin = sq_read_begin,
+	.read_end = sq_read_end,
 };

@@ -349,22 +349,113 @@ static const struct store_table copied[] = {
 	TABLE(inbox_files, 0, NULL),    TABLE(meta, 0, "key <> 'schema'"),
 };
 
+/* The leases of the source: which of its releases a process still runs. */
+static const char *const leases_cols[] = { "execution_id", "host", "pid", "expires_ms" };
+static const struct store_table leases_table = TABLE(leases, 0, NULL);
+
+void store_copy_keep(struct store_copy_run *run, const char *id)
+{
+	char *key = xstrdup(id);
+	if (strmap_put(&run->kept, key, strlen(key), key)) {
+		free(key); /* ids are unique: cannot happen */
+		return;
+	}
+	run->kept_ids = xreallocarray(run->kept_ids, run->nkept + 1, sizeof(*run->kept_ids));
+	run->kept_ids[run->nkept++] = key;
+}
+
+bool store_copy_kept(const struct store_copy_run *run, const char *id)
+{
+	return id && strmap_get(&run->kept, id, strlen(id)) != NULL;
+}
+
+void store_copy_later(struct store_copy_run *run, const struct store_value *vals)
+{
+	run->later = xreallocarray(run->later, run->nlater + 1, sizeof(*run->later));
+	for (size_t i = 0; i < STORE_COPY_INBOX_COLS; i++)
+		run->later[run->nlater][i] =
+		    vals[i + 1].p ? xmemdup0(vals[i + 1].p, vals[i + 1].len) : NULL;
+	run->nlater++;
+}
+
+void store_copy_tail_add(struct store_copy_run *run, const char *id, int64_t seq,
+                         const char *time_ms, const char *type, const char *data)
+{
+	struct store_copy_tail *t = xcalloc(1, sizeof(*t));
+	t->id = xstrdup(id);
+	t->seq = seq;
+	t->time_ms = time_ms ? xstrdup(time_ms) : NULL;
+	t->type = type ? xstrdup(type) : NULL;
+	t->data = data ? xstrdup(data) : NULL;
+	strmap_put(&run->tails, t->id, strlen(t->id), t);
+	run->tail_list = xreallocarray(run->tail_list, run->ntails + 1, sizeof(*run->tail_list));
+	run->tail_list[run->ntails++] = t;
+}
+
+const struct store_copy_tail *store_copy_tail_of(const struct store_copy_run *run, const char *id)
+{
+	return id ? strmap_get(&run->tails, id, strlen(id)) : NULL;
+}
+
+static void store_copy_run_release(struct store_copy_run *run)
+{
+	for (size_t i = 0; i < run->ntails; i++) {
+		free(run->tail_list[i]->id);
+		free(run->tail_list[i]->time_ms);
+		free(run->tail_list[i]->type);
+		free(run->tail_list[i]->data);
+		free(run->tail_list[i]);
+	}
+	free(run->tail_list);
+	strmap_release(&run->tails);
+	for (size_t i = 0; i < run->nkept; i++)
+		free(run->kept_ids[i]);
+	free(run->kept_ids);
+	strmap_release(&run->kept);
+	for (size_t i = 0; i < run->nlater; i++)
+		for (size_t j = 0; j < STORE_COPY_INBOX_COLS; j++)
+			free(run->later[i][j]);
+	free(run->later);
+}
+
+/* The source's live leases (not expired, holder not known dead), named. */
+struct live_leases {
+	struct store *src;
+	int64_t now;
+	int64_t n;
+	struct strbuf names; /* the first few ids */
+};
+
+static int live_lease(const struct store_value *vals, void *arg)
+{
+	struct live_leases *l = arg;
+	const char *id = vals[0].p, *host = vals[1].p;
+	int64_t pid = vals[2].p ? strtoll(vals[2].p, NULL, 10) : 0;
+	int64_t expires = vals[3].p ? strtoll(vals[3].p, NULL, 10) : 0;
+	if (!id || expires <= l->now || store_owner_dead(l->src, host, (pid_t)pid))
+		return 0;
+	if (l->n < 5)
+		strbuf_addf(&l->names, "%s%s (%s, pid %lld)", l->n ? ", " : "", id,
+		            host ? host : "?", (long long)pid);
+	l->n++;
+	return 0;
+}
+
 struct copy_ctx {
 	struct store *dst;
+	struct store_copy_run *run;
 	const struct store_table *t;
-	int64_t rows;
 	struct strbuf *err;
 };
 
 static int copy_one(const struct store_value *vals, void *arg)
 {
 	struct copy_ctx *c = arg;
-	c->rows++;
-	return c->dst->ops->copy_row(c->dst, c->t, vals, c->err);
+	return c->dst->ops->copy_row(c->dst, c->run, c->t, vals, c->err);
 }
 
-int store_copy(struct store *src, struct store *dst, bool force, int64_t *ret_executions,
-               struct strbuf *err)
+int store_copy(struct store *src, struct store *dst, const struct store_copy_opts *o,
+               struct store_copy_counts *ret, struct strbuf *err)
 {
 	if (!src->ops->each_row || !dst->ops->copy_begin) {
 		if (err)
@@ -372,20 +463,42 @@ int store_copy(struct store *src, struct store *dst, bool force, int64_t *ret_ex
 			            store_sqlite_ops.name, store_pg_ops.name);
 		return SP_EINVAL;
 	}
-	int r = dst->ops->copy_begin(dst, force, err);
+	/* One snapshot of the source for everything read below: a process
+	 * that writes it meanwhile changes nothing of what is copied. */
+	int r = src->ops->read_begin(src, err);
 	if (r < 0)
 		return r;
-	struct copy_ctx c = { .dst = dst, .err = err };
-	int64_t executions = 0;
-	for (size_t i = 0; i < sizeof(copied) / sizeof(*copied) && r == 0; i++) {
-		c.t = &copied[i];
-		c.rows = 0;
-		r = src->ops->each_row(src, c.t, copy_one, &c, err);
-		if (i == 0)
-			executions = c.rows;
+	if (!o->ignore_leases) {
+		struct live_leases l = { .src = src, .now = o->now, .names = STRBUF_INIT };
+		r = src->ops->each_row(src, &leases_table, live_lease, &l, err);
+		if (r == 0 && l.n > 0) {
+			if (err)
+				strbuf_addf(
+				    err,
+				    "%lld release%s of the source %s run by steppy now: %s%s; "
+				    "stop %s first (--ignore-leases copies what is stored now; "
+				    "a later --force copy brings what they add)",
+				    (long long)l.n, l.n == 1 ? "" : "s", l.n == 1 ? "is" : "are",
+				    l.names.buf, l.n > 5 ? ", ..." : "",
+				    l.n == 1 ? "its process" : "their processes");
+			r = SP_EBUSY;
+		}
+		strbuf_release(&l.names);
 	}
-	r = dst->ops->copy_end(dst, r, err);
+	struct store_copy_run run = { .o = o };
 	if (r == 0)
-		*ret_executions = executions;
+		r = dst->ops->copy_begin(dst, &run, err);
+	if (r == 0) {
+		struct copy_ctx c = { .dst = dst, .run = &run, .err = err };
+		for (size_t i = 0; i < sizeof(copied) / sizeof(*copied) && r == 0; i++) {
+			c.t = &copied[i];
+			r = src->ops->each_row(src, c.t, copy_one, &c, err);
+		}
+		r = dst->ops->copy_end(dst, &run, r, err);
+	}
+	src->ops->read_end(src);
+	if (r == 0)
+		*ret = run.n;
+	store_copy_run_release(&run);
 	return r;
 }

@@ -358,21 +358,55 @@ int store_personal_link_use(struct store *st, const unsigned char hash[32], bool
                             struct strbuf *err);
 void personal_link_release(struct personal_link *pl);
 
+/* How store_copy() goes about it. */
+struct store_copy_opts {
+	bool force;         /* dst may hold releases already (see store_copy) */
+	bool ignore_leases; /* copy even while a process of src runs a release */
+	int64_t now;        /* wall clock, ms: which leases are still live */
+};
+
+/* What store_copy() did; set only on success. */
+struct store_copy_counts {
+	int64_t copied;         /* releases new to dst, copied */
+	int64_t replaced;       /* releases dst had with a shorter history, replaced whole */
+	int64_t unchanged;      /* releases dst had already with the same history, left */
+	int64_t commands;       /* inbox commands copied under their own id */
+	int64_t renumbered;     /* inbox commands whose id dst used for another: a new id */
+	int64_t commands_there; /* inbox commands dst had already (same id and content) */
+};
+
 /*
  * Copies everything of the SQLite store src into the PostgreSQL store dst
  * (steppy store migrate): every execution with its history and summary
- * row, the inbox (command ids kept), approval and personal links, sealed
- * secrets (as sealed: the same key file opens them), the serve inbox's file
- * versions and the settings (meta, but its schema version). Leases are not
- * copied: no process may run the releases while they move. One transaction
- * in dst: all or nothing. dst must hold no execution unless force (then a
- * row already there with the same key stays as it is). Sets
- * *ret_executions to the number of executions copied. Returns 0, SP_EINVAL
- * (dst not empty, or a pair of backends this cannot copy between) or
- * SP_ESTORE.
+ * row, the inbox, approval and personal links, sealed secrets (as sealed:
+ * the same key file opens them), the serve inbox's file versions and the
+ * settings (meta, but its schema version). Leases are not copied.
+ *
+ * src is read in one read transaction (one snapshot: a process writing src
+ * meanwhile cannot make the copy disagree with itself). Unless
+ * o->ignore_leases, a live lease in src (not expired at o->now, its holder
+ * not known dead) refuses the copy (SP_EBUSY), naming the releases: their
+ * process goes on writing src after the copy.
+ *
+ * One transaction in dst: all or nothing. dst must hold no execution unless
+ * o->force; then a release in both is left as it is when its history in
+ * dst is as long as in src (and was last written at the same time), is
+ * replaced whole (row, events, links, sealed secrets) when dst's history is
+ * shorter and its last event is the source's event of that number, and
+ * refuses the whole copy when dst's is as long or longer, or differs (it
+ * went on in dst: replacing it would lose events), or a live lease holds it
+ * in dst. An inbox command keeps its id unless dst holds another command
+ * under it: then it gets a new id (none is dropped); one that dst holds
+ * already (same id, release, kind, data and time) is not copied twice.
+ * Settings and the inbox file versions dst has stay as they are.
+ *
+ * Sets *ret to what was done. Returns 0, SP_EINVAL (dst not empty, or a
+ * pair of backends this cannot copy between), SP_EBUSY (a live lease in
+ * src, or in dst on a release to replace), SP_ECONFLICT (a release went on
+ * in dst) or SP_ESTORE; err names the releases.
  */
-int store_copy(struct store *src, struct store *dst, bool force, int64_t *ret_executions,
-               struct strbuf *err);
+int store_copy(struct store *src, struct store *dst, const struct store_copy_opts *o,
+               struct store_copy_counts *ret, struct strbuf *err);
 
 /* How long a write waits for another process's write lock before failing
  * (SQLite's busy timeout; PostgreSQL's lock_timeout, with statement_timeout

@@ -157,8 +157,11 @@ expect_status 2
 expect_err_contains 'holds 2 releases already; --force'
 run "$STEPPY" store migrate --force "$sq" "$mig"
 expect_status 0
+expect_out_contains '0 releases copied, 0 replaced, 2 already there'
 run "$STEPPY" list --db "$mig" --format json
 expect_json "len(d['executions']) == 2"
+run "$STEPPY" store check --db "$mig"
+expect_status 0
 run "$STEPPY" store migrate "$mig" "$sq"
 expect_status 2
 end
@@ -222,5 +225,71 @@ wait "$server_pid" 2>/dev/null
 ! grep -q 'Tr0ub4dor' "$tmp/serve.log" || problem "the log has the password: $(grep Tr0ub4dor "$tmp/serve.log")"
 grep -q 'postgresql://steppy@/steppy' "$tmp/serve.log" || problem "the log does not name the store: $(head -5 "$tmp/serve.log")"
 end
+
+# store migrate while steppy runs a release of the source, then again with
+# --force once it went on: refused naming the release, copied from one
+# snapshot with --ignore-leases, then replaced whole; the target always
+# checks ok and the counts say what was done.
+cat >"$tmp/ask.yaml" <<'EOF2'
+name: pg-ask
+stages:
+  - name: s
+    steps:
+      - {type: Human, name: go, message: Ship it?, approvers: [alice]}
+      - {type: Exec, name: after, command: ['true']}
+EOF2
+sq2="$tmp/sq2/steppy.db"
+mkdir -p "$tmp/sq2"
+"$STEPPY" list --db "$sq2" >/dev/null 2>&1
+USER=dave "$STEPPY" run --db "$sq2" ask.yaml >"$tmp/ask.out" 2>&1 &
+ask_pid=$!
+trap 'kill $ask_pid 2>/dev/null; pg_stop; rm -rf "$tmp"' EXIT
+i=0
+while [ $i -lt 150 ] && ! "$STEPPY" list --db "$sq2" 2>/dev/null | grep -q 'approval of "go"'; do
+    sleep 0.1
+    i=$((i + 1))
+done
+ask_id=$("$STEPPY" list --db "$sq2" --format json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["executions"][0]["id"])')
+pg_psql 'CREATE DATABASE mig2' >/dev/null
+mig2=$(printf '%s' "$STEPPY_TEST_PG" | sed 's|:///steppy?|:///mig2?|')
+
+begin 'store migrate refuses while a steppy process runs a release, naming it'
+run "$STEPPY" store migrate "$sq2" "$mig2"
+expect_status 2
+expect_err_contains "1 release of the source is run by steppy now: $ask_id"
+expect_err_contains '--ignore-leases'
+run "$STEPPY" list --db "$mig2" --format json
+expect_json "len(d['executions']) == 0"
+end
+
+begin 'store migrate --ignore-leases copies what is stored now; check says ok'
+run "$STEPPY" store migrate --ignore-leases "$sq2" "$mig2"
+expect_status 0
+expect_out_contains '1 release copied, 0 replaced, 0 already there'
+run "$STEPPY" store check --db "$mig2"
+expect_status 0
+end
+
+begin 'store migrate --force replaces a release that went on in the source, whole'
+run "$STEPPY" approve --db "$sq2" --by alice "$ask_id" go
+expect_status 0
+wait "$ask_pid"
+run "$STEPPY" show --db "$sq2" "$ask_id"
+expect_out_contains 'SUCCEEDED'
+run "$STEPPY" store migrate --force "$sq2" "$mig2"
+expect_status 0
+expect_out_contains '0 releases copied, 1 replaced, 0 already there; 1 inbox command copied'
+run "$STEPPY" store check --db "$mig2"
+expect_status 0
+a=$("$STEPPY" history --db "$sq2" --format json "$ask_id" 2>&1)
+b=$("$STEPPY" history --db "$mig2" --format json "$ask_id" 2>&1)
+[ "$a" = "$b" ] || problem "history of $ask_id differs after --force"
+run "$STEPPY" store migrate --force "$sq2" "$mig2"
+expect_status 0
+expect_out_contains '0 releases copied, 0 replaced, 1 already there; 0 inbox commands copied, 0 under a new id, 1 already there'
+run "$STEPPY" store check --db "$mig2"
+expect_status 0
+end
+
 
 finish

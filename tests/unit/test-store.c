@@ -17,11 +17,13 @@
 
 #include <fcntl.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static bool pg_mode;     /* the backend of the group that runs */
@@ -1105,6 +1107,45 @@ static void test_pg_connection_reset(void **state)
 	strbuf_release(&err);
 }
 
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A SQLite store for a copy test (pg_mode stays true around it). */
+static struct store *copy_source(char *file, size_t n, const char *tag)
+{
+	struct store *src = NULL;
+	struct strbuf err = STRBUF_INIT;
+	snprintf(file, n, "/tmp/steppy-test-%s-%d.db", tag, (int)getpid());
+	pg_mode = false;
+	drop_location(file, NULL);
+	if (store_open(file, &src, &err) != 0)
+		fail_msg("%s: %s", file, err.buf);
+	pg_mode = true;
+	strbuf_release(&err);
+	return src;
+}
+
+static void copy_source_drop(struct store *src, const char *file)
+{
+	store_close(src);
+	pg_mode = false;
+	drop_location(file, NULL);
+	pg_mode = true;
+}
+
+static int64_t count_in(const char *table, const char *where)
+{
+	char sql[256], v[32];
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.%s%s%s", schema, table,
+	         where ? " WHERE " : "", where ? where : "");
+	admin_sql(sql, v, sizeof(v));
+	return strtoll(v, NULL, 10);
+}
+
 /* store_copy(): a SQLite store, everything in it, into an empty PostgreSQL
  * store; a second copy is refused unless forced; PostgreSQL into SQLite is
  * not done. */
@@ -1135,10 +1176,12 @@ static void test_pg_copy_from_sqlite(void **state)
 	assert_int_equal(store_meta_set(src, "serve.tokens", "http://x", &err), 0);
 	assert_int_equal(store_inbox_file_put(src, "v9", "INVALID", 30, &err), 0);
 
-	int64_t n = 0;
-	if (store_copy(src, dst, false, &n, &err) != 0)
+	struct store_copy_opts o = { .now = wall_ms() };
+	struct store_copy_counts n;
+	if (store_copy(src, dst, &o, &n, &err) != 0)
 		fail_msg("copy: %s", err.buf);
-	assert_int_equal(n, 2);
+	assert_int_equal(n.copied, 2);
+	assert_int_equal(n.commands, 1);
 	struct event_list a = EVENT_LIST_INIT, b = EVENT_LIST_INIT;
 	store_set_key_file(dst, key);
 	assert_int_equal(store_history(src, "cp2", 0, &a, &err), 0);
@@ -1171,10 +1214,15 @@ static void test_pg_copy_from_sqlite(void **state)
 	assert_true(next > cmd);
 	/* Not twice, unless forced; not the other way. */
 	strbuf_reset(&err);
-	assert_int_equal(store_copy(src, dst, false, &n, &err), SP_EINVAL);
+	assert_int_equal(store_copy(src, dst, &o, &n, &err), SP_EINVAL);
 	assert_non_null(strstr(err.buf, "--force"));
-	assert_int_equal(store_copy(src, dst, true, &n, &err), 0);
-	assert_int_equal(store_copy(dst, src, true, &n, &err), SP_EINVAL);
+	o.force = true;
+	assert_int_equal(store_copy(src, dst, &o, &n, &err), 0);
+	assert_int_equal(n.copied + n.replaced, 0);
+	assert_int_equal(n.unchanged, 2);
+	assert_int_equal(n.commands_there, 1);
+	assert_int_equal(store_copy(dst, src, &o, &n, &err), SP_EINVAL);
+	assert_int_equal(store_check(dst, &err), 0);
 	store_close(src);
 	pg_mode = false;
 	drop_location(file, NULL);
@@ -1336,6 +1384,185 @@ static void test_pg_parked_listener(void **state)
 	strbuf_release(&err);
 }
 
+/*
+ * store_copy --force into a store that holds the releases already: one
+ * that went on in the source is replaced whole (never a row that disagrees
+ * with its history); one that is the same is left and counted so; an inbox
+ * command whose id the target used for another command gets a new id
+ * rather than being lost; one that went on in the target refuses the copy.
+ */
+static void test_pg_copy_force(void **state)
+{
+	struct store *dst = *state;
+	struct strbuf err = STRBUF_INIT;
+	char file[96];
+	struct store *src = copy_source(file, sizeof(file), "force");
+	create(src, "fx1", "o");
+	create(src, "fx2", "o");
+	int64_t in_src = 0, in_dst = 0;
+	json_t *data = json_pack("{ss}", "from", "before");
+	assert_int_equal(store_inbox_add(src, "fx2", "approve", data, 40, &in_src, &err), 0);
+	json_decref(data);
+	struct store_copy_opts o = { .now = wall_ms() };
+	struct store_copy_counts n;
+	if (store_copy(src, dst, &o, &n, &err) != 0)
+		fail_msg("copy: %s", err.buf);
+	assert_int_equal(n.copied, 2);
+
+	/* fx1 goes on in the source; each side gets a different inbox command. */
+	assert_int_equal(append_as(src, "fx1", "o", 6000, 3, &err), 0);
+	data = json_pack("{ss}", "from", "sqlite");
+	assert_int_equal(store_inbox_add(src, "fx1", "approve", data, 50, &in_src, &err), 0);
+	json_decref(data);
+	data = json_pack("{ss}", "from", "pg");
+	assert_int_equal(store_inbox_add(dst, "fx2", "abort", data, 60, &in_dst, &err), 0);
+	json_decref(data);
+	assert_int_equal(in_src, in_dst); /* the same id, two commands */
+
+	o.force = true;
+	if (store_copy(src, dst, &o, &n, &err) != 0)
+		fail_msg("copy --force: %s", err.buf);
+	assert_int_equal(n.copied, 0);
+	assert_int_equal(n.replaced, 1);
+	assert_int_equal(n.unchanged, 1);
+	assert_int_equal(n.renumbered, 1);
+	assert_int_equal(last_seq_of(dst, "fx1"), 3);
+	if (store_check(dst, &err) != 0)
+		fail_msg("check after --force: %s", err.buf);
+	assert_int_equal(count_in("inbox", "kind = 'approve' AND data LIKE '%sqlite%'"), 1);
+	assert_int_equal(count_in("inbox", "kind = 'abort' AND data LIKE '%pg%'"), 1);
+	assert_int_equal(count_in("events", "execution_id = 'fx1'"), 3);
+
+	/* Again: everything is there, the renumbered command too (found by its
+	 * release, kind, data and time): nothing is copied twice. */
+	if (store_copy(src, dst, &o, &n, &err) != 0)
+		fail_msg("copy --force again: %s", err.buf);
+	assert_int_equal(n.copied + n.replaced, 0);
+	assert_int_equal(n.unchanged, 2);
+	assert_int_equal(n.renumbered + n.commands, 0);
+	assert_int_equal(n.commands_there, 2);
+	assert_int_equal(count_in("inbox", NULL), 3);
+
+	/* fx1 goes on in the source again while a node runs it in the target:
+	 * not replaced under it; once let go, replaced. */
+	assert_int_equal(append_as(src, "fx1", "o", 6000, 4, &err), 0);
+	assert_int_equal(store_lease_take(dst, "fx1", "p", o.now, 60000, &err), 0);
+	strbuf_reset(&err);
+	assert_int_equal(store_copy(src, dst, &o, &n, &err), SP_EBUSY);
+	assert_non_null(strstr(err.buf, "fx1"));
+	assert_int_equal(last_seq_of(dst, "fx1"), 3);
+	assert_int_equal(store_lease_release(dst, "fx1", "p", &err), 0);
+	if (store_copy(src, dst, &o, &n, &err) != 0)
+		fail_msg("copy --force after the lease: %s", err.buf);
+	assert_int_equal(n.replaced, 1);
+	assert_int_equal(last_seq_of(dst, "fx1"), 4);
+	assert_int_equal(store_check(dst, &err), 0);
+
+	/* fx2 goes on in the target: the source's shorter copy is refused. */
+	strbuf_reset(&err);
+	assert_int_equal(store_lease_take(dst, "fx2", "p", 7000, 1000, &err), 0);
+	assert_int_equal(append_as(dst, "fx2", "p", 7000, 3, &err), 0);
+	assert_int_equal(store_copy(src, dst, &o, &n, &err), SP_ECONFLICT);
+	assert_non_null(strstr(err.buf, "fx2"));
+	assert_int_equal(last_seq_of(dst, "fx2"), 3);
+	assert_int_equal(store_check(dst, &err), 0);
+
+	/* fx1 goes on apart in both (event 5 differs), the source further: not
+	 * replaced, which would lose the target's event 5. (fx2 goes on in the
+	 * source past the target, the same event 3 in both: that one would be
+	 * replaced.) */
+	assert_int_equal(append_as(src, "fx2", "o", 6000, 3, &err), 0);
+	assert_int_equal(append_as(src, "fx2", "o", 6000, 4, &err), 0);
+	struct event_list l = EVENT_LIST_INIT;
+	struct event *e = event_list_add(&l, EV_NOTICE, -1, -1, 0, json_pack("{ss}", "x", "pg"));
+	e->seq = 5;
+	e->time_ms = 1;
+	struct store_append_item it = {
+		.id = "fx1", .events = l.items, .nevents = 1, .status = "RUNNING"
+	};
+	assert_int_equal(store_lease_take(dst, "fx1", "q", 8000, 1000, &err), 0);
+	assert_int_equal(store_append(dst, "q", 8000, &it, 1, NULL, NULL, 0, &err), 0);
+	event_list_release(&l);
+	assert_int_equal(append_as(src, "fx1", "o", 6000, 5, &err), 0);
+	assert_int_equal(append_as(src, "fx1", "o", 6000, 6, &err), 0);
+	strbuf_reset(&err);
+	assert_int_equal(store_copy(src, dst, &o, &n, &err), SP_ECONFLICT);
+	if (!strstr(err.buf, "release fx1 differs"))
+		fail_msg("not the divergence of fx1: %s", err.buf);
+	assert_int_equal(last_seq_of(dst, "fx1"), 5);
+	assert_int_equal(last_seq_of(dst, "fx2"), 3);
+	assert_int_equal(count_in("events", "execution_id = 'fx1' AND data LIKE '%pg%'"), 1);
+	assert_int_equal(store_check(dst, &err), 0);
+	copy_source_drop(src, file);
+	strbuf_release(&err);
+}
+
+/*
+ * store_copy while a process writes the source: one snapshot, so the copy
+ * never holds a row that disagrees with its history; and a live lease in
+ * the source refuses the copy, naming the release, unless ignore_leases.
+ */
+static void test_pg_copy_while_written(void **state)
+{
+	struct store *dst = *state;
+	struct strbuf err = STRBUF_INIT;
+	char file[96];
+	struct store *src = copy_source(file, sizeof(file), "live");
+	enum { NREL = 200 };
+	char id[32];
+	for (int i = 0; i < NREL; i++) {
+		snprintf(id, sizeof(id), "lv%03d", i);
+		create(src, id, "o"); /* leases of a fake clock: expired for the copy */
+	}
+	/* A live lease: this process's, for a minute from now. */
+	create(src, "lv-live", "o");
+	int64_t now = wall_ms();
+	assert_int_equal(store_lease_take(src, "lv-live", "me", now, 60000, &err), 0);
+	struct store_copy_opts o = { .now = now };
+	struct store_copy_counts n;
+	assert_int_equal(store_copy(src, dst, &o, &n, &err), SP_EBUSY);
+	assert_non_null(strstr(err.buf, "lv-live"));
+	assert_int_equal(count_in("executions", NULL), 0);
+	o.ignore_leases = true; /* lv-live is copied as it is stored */
+
+	/* A writer appends to every release in turn while the copy reads. */
+	int ready[2];
+	assert_int_equal(pipe(ready), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store *w = NULL;
+		pg_mode = false;
+		if (store_open(file, &w, NULL) != 0)
+			_exit(1);
+		int64_t seq = 3;
+		for (int round = 0;; round++, seq++) {
+			for (int i = 0; i < NREL; i++) {
+				snprintf(id, sizeof(id), "lv%03d", i);
+				if (append_as(w, id, "o", 6000, seq, NULL) != 0)
+					_exit(2);
+				if (round == 0 && i == 10 && write(ready[1], "x", 1) != 1)
+					_exit(3);
+			}
+		}
+	}
+	close(ready[1]);
+	char c;
+	assert_int_equal(read(ready[0], &c, 1), 1); /* 0: the writer failed */
+	strbuf_reset(&err);
+	int r = store_copy(src, dst, &o, &n, &err);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(ready[0]);
+	if (r != 0)
+		fail_msg("copy while written: %s", err.buf);
+	assert_int_equal(n.copied, NREL + 1);
+	if (store_check(dst, &err) != 0)
+		fail_msg("check after a copy while written: %s", err.buf);
+	copy_source_drop(src, file);
+	strbuf_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest both[] = {
@@ -1370,6 +1597,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_copy_from_sqlite, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_version_after_unlisten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_parked_listener, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_copy_force, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_copy_while_written, setup, teardown),
 	};
 	int failed = cmocka_run_group_tests_name("store (sqlite)", both, NULL, NULL);
 	failed += cmocka_run_group_tests_name("store (sqlite only)", sqlite_only, NULL, NULL);
