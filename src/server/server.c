@@ -988,6 +988,11 @@ static void adopt_cb(uv_timer_t *t)
 	size_t n;
 	struct strbuf err = STRBUF_INIT;
 	runtime_take_over(srv->rt, &n, &err); /* releases whose owner died */
+	if (n) {
+		char count[24];
+		snprintf(count, sizeof(count), "%zu", n);
+		log_event("info", "releases.taken-over", NULL, "count", count, NULL);
+	}
 	strbuf_release(&err);
 	uv_timer_start(t, adopt_cb, adopt_delay(), 0);
 }

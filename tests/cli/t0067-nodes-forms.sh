@@ -94,4 +94,14 @@ post_b "$path" 0000000000000000000000000000000000000000000000000000000000000000
 [ "$code" = 403 ] || problem "a made-up form token: $code"
 end
 
+begin 'when node A dies, node B takes its waiting release over and says so in its log'
+id=$(submit)
+wait_link 4 >/dev/null || problem "no fourth link"
+kill -KILL $pid_a
+wait $pid_a 2>/dev/null
+i=0
+while ! grep -q 'releases.taken-over' "$tmp/b.log" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+grep -q 'releases.taken-over count=[1-9]' "$tmp/b.log" || problem "no take-over line: $(tail -3 "$tmp/b.log")"
+end
+
 finish
