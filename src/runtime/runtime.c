@@ -1123,6 +1123,19 @@ int runtime_submit(struct runtime *rt, struct plan *plan, const char *plan_file,
 {
 	return runtime_submit_as(rt, plan, plan_file, started_by, NULL, ret_id, err);
 }
+/* After a create whose outcome is unknown (its answer was lost): whether
+ * the release is in the store as that create left it (its id is new, so a
+ * row with its creation time and first events can only be that commit). A
+ * store that cannot tell yet counts as not created. */
+static bool created_after_all(struct runtime *rt, const char *id, int64_t now, int64_t nevents)
+{
+	struct exec_row row;
+	if (store_get(rt->store, id, &row, NULL) < 0)
+		return false;
+	bool ours = !strcmp(row.id, id) && row.created_ms == now && row.last_seq == nevents;
+	exec_row_release(&row);
+	return ours;
+}
 
 int runtime_submit_as(struct runtime *rt, struct plan *plan, const char *plan_file,
                       const char *started_by, const char *id, const char **ret_id,
@@ -1181,6 +1194,10 @@ int runtime_submit_as(struct runtime *rt, struct plan *plan, const char *plan_fi
 	};
 	int r = store_create(rt->store, &row, rt->owner, now, LEASE_TTL_MS, &first, err);
 	free(waiting);
+	if (r == SP_EUNKNOWN && created_after_all(rt, e->id, now, (int64_t)e->pending.len)) {
+		strbuf_reset(err);
+		r = 0;
+	}
 	if (r < 0) {
 		e->plan = NULL; /* the caller keeps the plan on failure */
 		rexec_free(e);

@@ -30,9 +30,34 @@ bool store_is_url(const char *path)
 	       (!strncasecmp(path, "postgres:", 9) || !strncasecmp(path, "postgresql:", 11));
 }
 
+/* A libpq "key=value ..." connection string given where a store goes:
+ * neither a file nor a URL, and it may hold a password. */
+static bool conninfo_string(const char *path)
+{
+	return !store_is_url(path) && strchr(path, '=') &&
+	       (strchr(path, ' ') || strstr(path, "password=") || !strncmp(path, "host=", 5) ||
+	        !strncmp(path, "dbname=", 7));
+}
+
 char *store_display_name(const char *path)
 {
+	if (conninfo_string(path))
+		return xstrdup("(a libpq key=value connection string)");
 	return store_is_url(path) ? store_pg_display_name(path) : xstrdup(path);
+}
+
+/* Refuses a connection string: it would be taken for a file name, and
+ * shown. */
+static int refuse_conninfo(const char *path, struct strbuf *err)
+{
+	if (!conninfo_string(path))
+		return 0;
+	if (err)
+		strbuf_addstr(err, "the store looks like a libpq key=value connection string, "
+		                   "which steppy does not take: give a postgresql:// URL "
+		                   "(docs/operations.md), the password in ~/.pgpass or "
+		                   "PGPASSWORD");
+	return SP_EINVAL;
 }
 
 void store_base_init(struct store *st, const struct store_ops *ops)
@@ -69,12 +94,14 @@ static const struct store_ops *backend_of(const char *path)
 
 int store_open(const char *path, struct store **ret, struct strbuf *err)
 {
-	return backend_of(path)->open(path, true, ret, err);
+	int r = refuse_conninfo(path, err);
+	return r < 0 ? r : backend_of(path)->open(path, true, ret, err);
 }
 
 int store_open_existing(const char *path, struct store **ret, struct strbuf *err)
 {
-	return backend_of(path)->open(path, false, ret, err);
+	int r = refuse_conninfo(path, err);
+	return r < 0 ? r : backend_of(path)->open(path, false, ret, err);
 }
 
 void store_close(struct store *st)
@@ -112,14 +139,22 @@ void exec_row_release(struct exec_row *row)
 	memset(row, 0, sizeof(*row));
 }
 
+atomic_int store_test_lost_commits;
+_Atomic int64_t store_test_clock_skew_ms;
+
 int store_create(struct store *st, const struct exec_row *row, const char *owner, int64_t now,
                  int64_t lease_ms, const struct store_append_item *first, struct strbuf *err)
 {
-	return st->ops->create(st, row, owner, now, lease_ms, first, err);
+	int r = st->ops->create(st, row, owner, now, lease_ms, first, err);
+	if (r == 0 && atomic_load(&store_test_lost_commits) > 0) {
+		atomic_fetch_sub(&store_test_lost_commits, 1);
+		if (err)
+			strbuf_addstr(err, "committing: the answer was lost (test); the commit's "
+			                   "outcome is unknown");
+		return SP_EUNKNOWN;
+	}
+	return r;
 }
-
-atomic_int store_test_lost_commits;
-_Atomic int64_t store_test_clock_skew_ms;
 
 int store_append(struct store *st, const char *owner, int64_t now,
                  const struct store_append_item *items, size_t nitems, const int64_t *done_ids,

@@ -208,7 +208,7 @@ int store_append(struct store *st, const char *owner, int64_t now,
                  const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
                  const char *const *done_results, size_t ndone, struct strbuf *err);
 
-/* Tests only: while positive, each store_append that committed returns
+/* Tests only: while positive, each store_append or store_create that committed returns
  * SP_EUNKNOWN instead of 0 and counts it down (a commit whose answer was
  * lost). 0 in every program. */
 extern atomic_int store_test_lost_commits;

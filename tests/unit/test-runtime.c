@@ -1716,6 +1716,33 @@ static void test_commit_outcome_unknown(void **state)
 	assert_int_equal(rt_stop(fx), 1);
 }
 
+/* The answer to the commit that creates a release is lost, but the commit
+ * went through: the runtime reads the row back, keeps the release and
+ * starts its first step (before: the submit failed, the release stayed in
+ * the store with nobody to start or announce it). */
+static void test_create_outcome_unknown(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	struct runtime_options opts = { .retry_store = true, .keep_running = true };
+	rt_new(fx, &opts);
+	rt_start(fx);
+	atomic_store(&store_test_lost_commits, 1);
+	rt_submit(fx,
+	          "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	          "[{\"type\": \"Stub\", \"name\": \"a\"}]}]}",
+	          "alice", id);
+	assert_int_equal(atomic_load(&store_test_lost_commits), 0);
+	size_t a = stub_wait(id, 0, 0, 1);
+	stub_started(fx, a, json_pack("{si}", "pid", 1));
+	stub_end(fx, a, true, NULL);
+	rt_wait_status(fx, id, "SUCCEEDED");
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepSucceeded 0.0#1 StageFinished 0 ExecutionFinished");
+	assert_int_equal(rt_stop(fx), 1);
+}
+
 static void test_store_down_stops(void **state)
 {
 	struct rt_fixture *fx = *state;
@@ -1779,6 +1806,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lease_gap_checks_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_outcome_unknown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_outcome_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_stops, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -419,6 +419,16 @@ static void test_open_errors(void **state)
 	struct strbuf err = STRBUF_INIT;
 	assert_int_equal(store_open("/nonexistent-dir/x/steppy.db", &st, &err), SP_ESTORE);
 	assert_non_null(strstr(err.buf, "cannot open"));
+	/* A libpq key=value string is neither a file nor shown (it may hold a
+	 * password): refused, nothing made. */
+	const char *conninfo = "host=db.internal user=steppy password=hunter2 dbname=steppy";
+	strbuf_reset(&err);
+	assert_int_equal(store_open(conninfo, &st, &err), SP_EINVAL);
+	assert_null(strstr(err.buf, "hunter2"));
+	assert_int_equal(access(conninfo, F_OK), -1);
+	char *shown = store_display_name(conninfo);
+	assert_null(strstr(shown, "hunter2"));
+	free(shown);
 	strbuf_reset(&err);
 	/* A file that is not a database is refused, not overwritten. */
 	char junk[64];
