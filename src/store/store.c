@@ -142,10 +142,10 @@ void exec_row_release(struct exec_row *row)
 atomic_int store_test_lost_commits;
 _Atomic int64_t store_test_clock_skew_ms;
 
-int store_create(struct store *st, const struct exec_row *row, const char *owner, int64_t now,
-                 int64_t lease_ms, const struct store_append_item *first, struct strbuf *err)
+/* r, or SP_EUNKNOWN for a commit (r == 0) while store_test_lost_commits
+ * asks for its answer to be lost. */
+static int lost_in_test(int r, struct strbuf *err)
 {
-	int r = st->ops->create(st, row, owner, now, lease_ms, first, err);
 	if (r == 0 && atomic_load(&store_test_lost_commits) > 0) {
 		atomic_fetch_sub(&store_test_lost_commits, 1);
 		if (err)
@@ -156,19 +156,19 @@ int store_create(struct store *st, const struct exec_row *row, const char *owner
 	return r;
 }
 
+int store_create(struct store *st, const struct exec_row *row, const char *owner, int64_t now,
+                 int64_t lease_ms, const struct store_append_item *first, struct strbuf *err)
+{
+	int r = st->ops->create(st, row, owner, now, lease_ms, first, err);
+	return lost_in_test(r, err);
+}
+
 int store_append(struct store *st, const char *owner, int64_t now,
                  const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
                  const char *const *done_results, size_t ndone, struct strbuf *err)
 {
 	int r = st->ops->append(st, owner, now, items, nitems, done_ids, done_results, ndone, err);
-	if (r == 0 && atomic_load(&store_test_lost_commits) > 0) {
-		atomic_fetch_sub(&store_test_lost_commits, 1);
-		if (err)
-			strbuf_addstr(err, "committing: the answer was lost (test); the commit's "
-			                   "outcome is unknown");
-		return SP_EUNKNOWN;
-	}
-	return r;
+	return lost_in_test(r, err);
 }
 
 int store_history(struct store *st, const char *id, int64_t after, struct event_list *out,
