@@ -1768,6 +1768,20 @@ static int pg_inbox_result(struct store *base, int64_t id, char **ret_result, st
 
 /* ---- approval and personal links ---------------------------------------------- */
 
+/* Inserts a link row; a token that exists already (a 256-bit collision, or
+ * a bug) is a store error, never a conflict a caller could retry. */
+static int insert_link(struct pg_store *st, const char *sql, struct params *p, const char *what,
+                       struct strbuf *err)
+{
+	int r = run(st, sql, p, NULL, what, err);
+	if (r == SP_ECONFLICT) {
+		if (err)
+			strbuf_addf(err, "%s: the token exists already", what);
+		r = SP_ESTORE;
+	}
+	return r;
+}
+
 static int pg_approval_link_add(struct store *base, const unsigned char hash[32],
                                 const char *execution_id, int stage, int step, int attempt,
                                 int64_t now, struct strbuf *err)
@@ -1783,16 +1797,11 @@ static int pg_approval_link_add(struct store *base, const unsigned char hash[32]
 	p_int(&p, step);
 	p_int(&p, attempt);
 	p_int(&p, now);
-	r = run(st,
-	        "INSERT INTO approval_links (token_sha256, execution_id, stage, step, attempt, "
-	        "created_ms) VALUES ($1::bytea, $2::text, $3::int, $4::int, $5::int, $6::bigint)",
-	        &p, NULL, "recording an approval link", err);
-	if (r == SP_ECONFLICT) {
-		if (err)
-			strbuf_addstr(err, "recording an approval link: the token exists already");
-		r = SP_ESTORE;
-	}
-	return r;
+	return insert_link(st,
+	                   "INSERT INTO approval_links (token_sha256, execution_id, stage, step, "
+	                   "attempt, created_ms) VALUES ($1::bytea, $2::text, $3::int, $4::int, "
+	                   "$5::int, $6::bigint)",
+	                   &p, "recording an approval link", err);
 }
 
 /* Reads a link row whose first columns are execution_id, stage, step,
@@ -1895,17 +1904,11 @@ static int pg_personal_link_add(struct store *base, const unsigned char hash[32]
 	p_int(&p, attempt);
 	p_text(&p, person);
 	p_int(&p, now);
-	r = run(st,
-	        "INSERT INTO personal_links (token_sha256, execution_id, stage, step, attempt, "
-	        "person, created_ms) VALUES ($1::bytea, $2::text, $3::int, $4::int, $5::int, "
-	        "$6::text, $7::bigint)",
-	        &p, NULL, "recording a personal link", err);
-	if (r == SP_ECONFLICT) {
-		if (err)
-			strbuf_addstr(err, "recording a personal link: the token exists already");
-		r = SP_ESTORE;
-	}
-	return r;
+	return insert_link(st,
+	                   "INSERT INTO personal_links (token_sha256, execution_id, stage, step, "
+	                   "attempt, person, created_ms) VALUES ($1::bytea, $2::text, $3::int, "
+	                   "$4::int, $5::int, $6::text, $7::bigint)",
+	                   &p, "recording a personal link", err);
 }
 
 static int pg_personal_link_find(struct store *base, const unsigned char hash[32],
