@@ -2,32 +2,49 @@
  * cmd-supervise.c - `steppy __supervise`: the keeper of one Exec command.
  *
  * Not for people: the runtime starts it (steps/exec.c) as
- *     steppy __supervise GRACE_MS PARENT_PID -- COMMAND [ARGS...]
+ *     steppy __supervise GRACE_MS PARENT_PID LEASE_FD -- COMMAND [ARGS...]
  * in a new session. It runs the command in a process group of its own (in
  * that session), asks the kernel for SIGTERM when the engine dies
  * (PR_SET_PDEATHSIG), and exits as the command did (status or signal). On
  * SIGTERM - a cancel, or the engine gone - it sends SIGTERM to the command's
  * group, waits up to GRACE_MS, then sends SIGKILL. When the command ends,
  * whatever it left running in its group is stopped the same way.
+ *
+ * The lease deadline: LEASE_FD (3, or - for none) is the runtime's memfd
+ * holding the CLOCK_MONOTONIC time (int64_t ms) until which the engine can
+ * prove its leases (runtime.h, RUNTIME_LEASE_FRESH_MS); the engine moves it
+ * on at every lease renewal. Once that time has passed - the engine is
+ * paused (SIGSTOP), stalled or cut off from the store, or dead - another
+ * node may soon take the release over and run the attempt again, so the
+ * group is killed at once (SIGKILL: no grace period can wait), and this
+ * says why on the command's stderr. A grace period never runs past it
+ * either. The mapping is read, never written, and the command does not
+ * inherit it.
  */
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-const char supervise_help[] = "usage: steppy __supervise GRACE_MS PARENT_PID -- COMMAND...\n"
+const char supervise_help[] = "usage: steppy __supervise GRACE_MS PARENT_PID LEASE_FD -- COMMAND...\n"
                               "\n"
                               "Internal: runs an Exec step's command for the engine.\n";
 
 static volatile sig_atomic_t term_requested;
+/* The engine's lease deadline (see the top), or NULL: none. */
+static const int64_t *lease_until;
 
 static void on_term(int sig)
 {
@@ -47,6 +64,31 @@ static long long monotonic_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The lease deadline now (it moves on while the engine renews), or
+ * LLONG_MAX without one. */
+static long long lease_deadline(void)
+{
+	return lease_until ? (long long)__atomic_load_n(lease_until, __ATOMIC_ACQUIRE) : LLONG_MAX;
+}
+
+/* Maps LEASE_FD read-only and closes it (the command must not inherit it);
+ * "-" is none. False if it is neither. */
+static bool lease_open(const char *arg)
+{
+	if (!strcmp(arg, "-"))
+		return true;
+	char *end;
+	long fd = strtol(arg, &end, 10);
+	if (*end || fd < 0 || fd > 1024)
+		return false;
+	void *m = mmap(NULL, sizeof(int64_t), PROT_READ, MAP_SHARED, (int)fd, 0);
+	close((int)fd);
+	if (m == MAP_FAILED)
+		return false;
+	lease_until = m;
+	return true;
+}
+
 /* Waits until no process is left in group pgid, or deadline; true if none is. */
 static bool group_gone(pid_t pgid, long long deadline)
 {
@@ -55,20 +97,42 @@ static bool group_gone(pid_t pgid, long long deadline)
 			; /* reap any of ours */
 		if (kill(-pgid, 0) < 0 && errno == ESRCH)
 			return true;
-		if (monotonic_ms() >= deadline)
+		long long now = monotonic_ms();
+		if (now >= deadline || now >= lease_deadline())
 			return false;
 		struct timespec nap = { 0, 20 * 1000 * 1000 };
 		nanosleep(&nap, NULL);
 	}
 }
 
-/* Stops group pgid: SIGTERM, then SIGKILL once grace_ms have passed. */
+/* Kills group pgid and waits until every process of it is gone (SIGKILL
+ * cannot be refused; a process in uninterruptible sleep delays it). */
+static void kill_group(pid_t pgid)
+{
+	if (kill(-pgid, SIGKILL) < 0)
+		return;
+	while (!group_gone(pgid, LLONG_MAX))
+		;
+}
+
+/* Stops group pgid: SIGTERM, then SIGKILL once grace_ms have passed or the
+ * lease deadline has, whichever comes first. */
 static void stop_group(pid_t pgid, long grace_ms)
 {
 	if (kill(-pgid, SIGTERM) < 0)
 		return;
 	if (!group_gone(pgid, monotonic_ms() + grace_ms))
-		kill(-pgid, SIGKILL);
+		kill_group(pgid);
+}
+
+/* The lease deadline passed while the command ran: kill it, say why. */
+static void fence_group(pid_t pgid)
+{
+	kill_group(pgid);
+	fprintf(stderr,
+	        "steppy: the command was killed: the steppy process running this release has "
+	        "not renewed its lease for 5 s (paused, stalled or cut off from the store), and "
+	        "another may take the release over\n");
 }
 
 static int exit_like(int status)
@@ -89,10 +153,15 @@ static int exit_like(int status)
 int cmd_supervise(int argc, char **argv, const struct cli_ctx *ctx)
 {
 	(void)ctx; /* CLI_RAW */
-	if (argc < 5 || strcmp(argv[3], "--") != 0)
+	if (argc < 6 || strcmp(argv[4], "--") != 0 || !lease_open(argv[3]))
 		return usage_error("__supervise is internal to steppy");
 	long grace_ms = atol(argv[1]);
 	pid_t parent = (pid_t)atol(argv[2]);
+	if (monotonic_ms() >= lease_deadline()) {
+		fprintf(stderr, "steppy: the command was not started: the steppy process running "
+		                "this release has not renewed its lease for 5 s\n");
+		return 125;
+	}
 
 	/* Signals stay blocked except inside sigsuspend(), so a cancel that
 	 * arrives at any moment is seen (no window before a blocking wait). */
@@ -134,8 +203,8 @@ int cmd_supervise(int argc, char **argv, const struct cli_ctx *ctx)
 		sigaction(SIGHUP, &dfl, NULL);
 		sigaction(SIGCHLD, &dfl, NULL);
 		sigprocmask(SIG_SETMASK, &waitmask, NULL);
-		execvp(argv[4], argv + 4);
-		fprintf(stderr, "steppy: cannot run %s: %s\n", argv[4], strerror(errno));
+		execvp(argv[5], argv + 5);
+		fprintf(stderr, "steppy: cannot run %s: %s\n", argv[5], strerror(errno));
 		_exit(errno == ENOENT ? 127 : 126);
 	}
 	setpgid(child, child); /* also here: whichever runs first */
@@ -147,13 +216,24 @@ int cmd_supervise(int argc, char **argv, const struct cli_ctx *ctx)
 			break;
 		if (r < 0 && errno != EINTR)
 			return 1;
+		long long now = monotonic_ms(), until = lease_deadline();
+		if (now >= until) {
+			fence_group(child);
+			while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+				;
+			break;
+		}
 		if (term_requested) {
 			stop_group(child, grace_ms);
 			while (waitpid(child, &status, 0) < 0 && errno == EINTR)
 				;
 			break;
 		}
-		sigsuspend(&waitmask);
+		/* Sleeps until a signal or the deadline (looked at again then:
+		 * the engine may have moved it on meanwhile). */
+		long long wait = until - now < 1000 ? until - now : 1000;
+		struct timespec ts = { (time_t)(wait / 1000), (long)(wait % 1000) * 1000000 };
+		ppoll(NULL, 0, &ts, &waitmask);
 	}
 	/* Whatever the command left behind goes with it: SIGTERM, then SIGKILL. */
 	stop_group(child, grace_ms < 2000 ? grace_ms : 2000);

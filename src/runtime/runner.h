@@ -61,6 +61,16 @@ struct step_services {
 	const char *notify_log;    /* notifications.log, for the owner's hub, or NULL */
 	int64_t cancel_grace_ms;   /* SIGTERM to SIGKILL when cancelling local work */
 	bool minimal_env;          /* Exec: a minimal environment, not steppy's own */
+	/*
+	 * A read-only view of how long this process may still run local work:
+	 * a file descriptor (memfd, close-on-exec) of 8 bytes holding an
+	 * int64_t, the CLOCK_MONOTONIC time in ms until which its leases are
+	 * proven (RUNTIME_LEASE_FRESH_MS after the last renewal), moved on at
+	 * every renewal. Runners of local work hand it to whatever keeps the
+	 * work (cmd-supervise.c maps it and kills the command once that time
+	 * has passed). Owned by the runtime; -1 if there is none.
+	 */
+	int lease_fd;
 	/* Frees the owner's clients (see above); NULL if there are none. */
 	void (*release)(struct step_services *svc);
 };

@@ -31,12 +31,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #define LEASE_TTL_MS   RUNTIME_LEASE_TTL_MS
 #define LEASE_RENEW_MS RUNTIME_LEASE_RENEW_MS
+#define LEASE_FRESH_MS RUNTIME_LEASE_FRESH_MS
 #define POLL_MS        200
 /* The inbox is read at least this often, changes or not (poll_cb). */
 #define INBOX_EVERY_MS 5000
@@ -82,6 +84,7 @@ struct attempt {
 	const struct step_type *type; /* its hooks: start, cancel, detach */
 	void *state;
 	bool ended;
+	bool fenced; /* cancelled because the leases could not be renewed */
 	struct attempt *next;
 };
 
@@ -119,6 +122,13 @@ struct runtime {
 	int64_t inbox_read_ms; /* when the inbox was last read (wall clock) */
 	int64_t last_renew_ms; /* last renewal tried (wall clock) */
 	int64_t last_held_ms;  /* last renewal that succeeded: the leases held until + TTL */
+	/* Local work may run until *lease_until (CLOCK_MONOTONIC ms): the start
+	 * of the last renewal that succeeded + LEASE_FRESH_MS. Shared with the
+	 * supervisors of Exec commands through svc.lease_fd (a memfd mapped
+	 * here); NULL (and lease_fd -1) if it could not be made. */
+	int64_t *lease_until;
+	int64_t lease_local;  /* the same time, when there is no mapping */
+	bool fence_said;      /* the stop of local work was reported (once per lapse) */
 	/* Releases runtime_take_over() saw without a live lease in its last
 	 * round (ids owned by orphans_ids); a second sight takes them whatever
 	 * the share. */
@@ -160,6 +170,62 @@ static void report(struct runtime *rt, const char *fmt, ...)
 }
 
 static void mark_dirty(struct runtime *rt);
+
+/* ---- how long local work may run -------------------------------------------- */
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t lease_until(const struct runtime *rt)
+{
+	return rt->lease_until ? __atomic_load_n(rt->lease_until, __ATOMIC_ACQUIRE)
+	                       : rt->lease_local;
+}
+
+static void lease_until_set(struct runtime *rt, int64_t until)
+{
+	rt->lease_local = until;
+	if (rt->lease_until)
+		__atomic_store_n(rt->lease_until, until, __ATOMIC_RELEASE);
+}
+
+/* Makes the shared deadline (svc.lease_fd); without it only the runtime
+ * itself stops local work when its leases lapse. */
+static void lease_share(struct runtime *rt)
+{
+	rt->svc.lease_fd = -1;
+	int fd = memfd_create("steppy-lease", MFD_CLOEXEC);
+	if (fd < 0)
+		return;
+	void *m = MAP_FAILED;
+	if (ftruncate(fd, sizeof(int64_t)) == 0)
+		m = mmap(NULL, sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED) {
+		close(fd);
+		return;
+	}
+	rt->lease_until = m;
+	rt->svc.lease_fd = fd;
+}
+
+static void lease_unshare(struct runtime *rt)
+{
+	if (rt->lease_until)
+		munmap(rt->lease_until, sizeof(int64_t));
+	if (rt->svc.lease_fd >= 0)
+		close(rt->svc.lease_fd);
+	rt->lease_until = NULL;
+	rt->svc.lease_fd = -1;
+}
+
+static bool lease_stale(const struct runtime *rt)
+{
+	return monotonic_ms() >= lease_until(rt);
+}
 
 /* ---- executions --------------------------------------------------------- */
 
@@ -320,11 +386,20 @@ void attempt_progress(struct attempt *a, json_t *data)
 	mark_dirty(rt);
 }
 
+/* Why local work was stopped or not started when the leases lapsed. */
+#define FENCED_ERROR                                                                          \
+	"stopped: this steppy process could not renew its leases for %d s (it was paused, "   \
+	"stalled or cut off from the store), so its local work was stopped before another "  \
+	"process could take the release over"
+
 void attempt_ended(struct attempt *a, bool ok, json_t *details)
 {
 	struct runtime *rt = a->rt;
 	a->ended = true;
 	unlink_attempt(rt, a);
+	if (a->fenced && !ok && json_is_object(details))
+		json_object_set_new(details, "error",
+		                    json_sprintf(FENCED_ERROR, LEASE_FRESH_MS / 1000));
 	if (rt->stopping || !a->ex) {
 		/* Not recorded: the history keeps the attempt in flight, and the
 		 * next process to adopt the execution counts it as interrupted. */
@@ -409,6 +484,18 @@ static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, in
 		return NULL;
 	}
 	strbuf_release(&why);
+	if ((type->flags & STEP_LOCAL_CODE) && lease_stale(rt)) {
+		/* flush() renewed if it could: the leases cannot be proven, and
+		 * the command would be killed at once (cmd-supervise.c). */
+		int64_t now = wall_clock_ms();
+		engine_on_ended(&ex->state, stage, step, attempt, false,
+		                json_pack("{so}", "error",
+		                          json_sprintf(FENCED_ERROR, LEASE_FRESH_MS / 1000)),
+		                now, &ex->pending, &reason);
+		engine_advance(&ex->state, now, &ex->pending);
+		mark_dirty(rt);
+		return NULL;
+	}
 	json_t *hold = NULL;
 	const char **secrets =
 	    ps->type->flags & STEP_LOCAL_CODE ? secret_values_for(rt, ex, &hold) : NULL;
@@ -672,7 +759,7 @@ static void store_came_back(struct runtime *rt)
 static int renew_leases(struct runtime *rt)
 {
 	struct strbuf err = STRBUF_INIT;
-	int64_t now = wall_clock_ms();
+	int64_t now = wall_clock_ms(), mono = monotonic_ms();
 	rt->last_renew_ms = now;
 	int r = store_lease_renew(rt->store, rt->owner, now, LEASE_TTL_MS, &err);
 	if (r < 0) {
@@ -687,6 +774,10 @@ static int renew_leases(struct runtime *rt)
 			store_came_back(rt);
 		bool gap = now - rt->last_held_ms > LEASE_TTL_MS;
 		rt->last_held_ms = now;
+		/* The leases run TTL from when the statement was sent (or later):
+		 * local work may run FRESH from then, to end before they lapse. */
+		lease_until_set(rt, mono + LEASE_FRESH_MS);
+		rt->fence_said = false;
 		if (gap && rt->execs) {
 			take_back_leases(rt, true);
 			rt->data_version = -1; /* commands queued meanwhile: read them */
@@ -888,6 +979,12 @@ static bool retry_due(struct runtime *rt)
 
 static void flush(struct runtime *rt)
 {
+	/* After a stall (the loop or the process stopped longer than FRESH),
+	 * the leases are renewed - and, after a gap past the TTL, checked -
+	 * before anything is committed or started. */
+	if (!atomic_load(&rt->store_down) && !rt->stopping && rt->execs && lease_stale(rt) &&
+	    wall_clock_ms() - rt->last_renew_ms >= LEASE_RENEW_MS)
+		renew_leases(rt);
 	bool try = !atomic_load(&rt->store_down) || retry_due(rt);
 	for (int round = 0; try && round < FLUSH_ROUNDS && !rt->failed; round++)
 		if (!flush_once(rt))
@@ -979,6 +1076,33 @@ static void apply_command(struct runtime *rt, struct inbox_cmd *cmd)
 	free(result);
 }
 
+/*
+ * The leases could not be renewed for LEASE_FRESH_MS (the store is cut off,
+ * or the loop stalled): another process may take the releases over soon,
+ * so local work (commands) stops now, not after the successor started its
+ * own attempt. Its end is recorded, with why, if this process still holds
+ * the release once the store answers; the supervisor of each command kills
+ * it at the same deadline even if this process cannot act (paused).
+ */
+static void fence_local_work(struct runtime *rt)
+{
+	size_t n = 0;
+	for (struct attempt *a = rt->attempts; a; a = a->next) {
+		if (a->ended || a->fenced || !(a->type->flags & STEP_LOCAL_CODE))
+			continue;
+		a->fenced = true;
+		a->type->cancel(a, a->state);
+		n++;
+	}
+	if (n && !rt->fence_said) {
+		report(rt,
+		       "cannot renew the leases for %d s: stopping the commands of %zu attempt%s "
+		       "(another steppy process may take their releases over)",
+		       LEASE_FRESH_MS / 1000, n, n == 1 ? "" : "s");
+		rt->fence_said = true;
+	}
+}
+
 static void poll_cb(uv_timer_t *t)
 {
 	struct runtime *rt = t->data;
@@ -988,6 +1112,8 @@ static void poll_cb(uv_timer_t *t)
 	 * are not read, since their answers could not be recorded. */
 	if (!down && now - rt->last_renew_ms >= LEASE_RENEW_MS)
 		down = renew_leases(rt) < 0 && rt->opts.retry_store;
+	if (lease_stale(rt))
+		fence_local_work(rt);
 	if (rt->observer.on_tick)
 		rt->observer.on_tick(rt->observer.arg);
 	if (down)
@@ -1057,6 +1183,8 @@ int runtime_new(struct store *st, const struct runtime_options *opts, struct run
 		                          .notify_log = rt->opts.notify_log,
 		                          .cancel_grace_ms = rt->opts.cancel_grace_ms,
 		                          .minimal_env = rt->opts.exec_minimal_env };
+	lease_share(rt);
+	lease_until_set(rt, monotonic_ms() + LEASE_FRESH_MS);
 	*ret = rt;
 	return 0;
 }
@@ -1114,6 +1242,7 @@ void runtime_free(struct runtime *rt)
 		free(rt->done_results[i]);
 	free(rt->done_results);
 	orphans_forget(rt);
+	lease_unshare(rt);
 	pthread_mutex_destroy(&rt->down_lock);
 	free(rt);
 }

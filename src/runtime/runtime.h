@@ -41,6 +41,17 @@ struct runtime;
 #define RUNTIME_LEASE_TTL_MS   7000
 #define RUNTIME_LEASE_RENEW_MS 2000
 #define RUNTIME_TAKE_OVER_MS   1000
+/*
+ * Local work (an Exec command) runs only while this process can prove its
+ * leases: until RUNTIME_LEASE_FRESH_MS after the start of its last
+ * renewal that succeeded. Past that (the process paused or stalled, the
+ * store cut off) the command's supervisor kills it (step_services.lease_fd)
+ * and the runtime cancels it, so it is dead before its lease can lapse
+ * (TTL after that same renewal) and another process take the release over:
+ * FRESH + the time a SIGKILL takes < TTL. Two missed renewals are
+ * tolerated, a third is not.
+ */
+#define RUNTIME_LEASE_FRESH_MS 5000
 
 /* What the runtime tells whoever shows progress (the terminal view). */
 struct runtime_observer {

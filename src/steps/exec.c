@@ -10,10 +10,16 @@
  * (PR_SET_PDEATHSIG) and then stops the group, so a killed engine leaves no
  * command running unnoticed. Cancelling is SIGTERM to the supervisor, which
  * passes it on to the group and sends SIGKILL after the grace period.
+ * The supervisor also gets the runtime's lease deadline (step_services
+ * .lease_fd, as its fd 3) and SIGKILLs the group once it has passed: a node
+ * paused or cut off from the store stops its commands before another node
+ * can take the release over and run the attempt again.
  *
  * The handle recorded in StepStarted (the supervisor's pid, which is also
- * its session id, and its start time, which tells a reused pid apart) lets
- * a later process kill whatever is left of the session after a crash.
+ * its session id, its start time, which tells a reused pid apart, and the
+ * boot id and PID namespace that give the pid its meaning) lets a later
+ * process of the same machine kill whatever is left of the session after a
+ * crash.
  *
  * stdout and stderr are captured into the history, the last 64 KiB of each,
  * with the secret values the runtime knows masked.
@@ -457,6 +463,28 @@ static long long process_start_time(int pid)
 	return start;
 }
 
+/* This boot of this machine (another machine, or a reboot, has another). */
+static const char *boot_id(char *buf, size_t size)
+{
+	buf[0] = '\0';
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	if (f) {
+		if (!fgets(buf, (int)size, f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf;
+}
+
+/* The PID namespace this process sees pids in ("pid:[4026531836]"), or "". */
+static const char *pid_namespace(char *buf, size_t size)
+{
+	ssize_t n = readlink("/proc/self/ns/pid", buf, size - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
 static const char *self_exe(void)
 {
 	static char path[PATH_MAX];
@@ -476,16 +504,19 @@ static int exec_start(struct attempt *a, const struct attempt_info *info, const 
 	const char *cwd = c->cwd;
 	bool minimal_env = info->svc->minimal_env;
 
-	/* argv: steppy __supervise GRACE_MS PARENT_PID -- command... */
-	size_t argc = 5 + c->argc;
+	/* argv: steppy __supervise GRACE_MS PARENT_PID LEASE_FD -- command...
+	 * (LEASE_FD: 3, the runtime's lease deadline, or - for none) */
+	bool lease = info->svc->lease_fd >= 0;
+	size_t argc = 6 + c->argc;
 	char **argv = xcalloc(argc + 1, sizeof(*argv));
 	argv[0] = xstrdup(self_exe());
 	argv[1] = xstrdup("__supervise");
 	argv[2] = xstrfmt("%lld", (long long)info->svc->cancel_grace_ms);
 	argv[3] = xstrfmt("%d", (int)getpid());
-	argv[4] = xstrdup("--");
+	argv[4] = xstrdup(lease ? "3" : "-");
+	argv[5] = xstrdup("--");
 	for (size_t i = 0; i < c->argc; i++)
-		argv[5 + i] = xstrdup(c->argv[i]);
+		argv[6 + i] = xstrdup(c->argv[i]);
 
 	size_t nenv = 0;
 	while (environ[nenv])
@@ -527,12 +558,13 @@ static int exec_start(struct attempt *a, const struct attempt_info *info, const 
 	uv_timer_init(info->svc->loop, &r->drain);
 	r->drain.data = r;
 	r->out.pipe.data = r->err.pipe.data = r->proc.data = r;
-	uv_stdio_container_t stdio[3] = {
+	uv_stdio_container_t stdio[4] = {
 		{ .flags = UV_IGNORE },
 		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
 		  .data.stream = (uv_stream_t *)&r->out.pipe },
 		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
 		  .data.stream = (uv_stream_t *)&r->err.pipe },
+		{ .flags = UV_INHERIT_FD, .data.fd = info->svc->lease_fd },
 	};
 	uv_process_options_t opts = {
 		.exit_cb = exit_cb,
@@ -541,7 +573,7 @@ static int exec_start(struct attempt *a, const struct attempt_info *info, const 
 		.env = envp,
 		.cwd = dir,
 		.flags = UV_PROCESS_DETACHED, /* setsid: the supervisor leads a new group */
-		.stdio_count = 3,
+		.stdio_count = lease ? 4 : 3,
 		.stdio = stdio,
 	};
 	int rc = uv_spawn(info->svc->loop, &r->proc, &opts);
@@ -566,8 +598,11 @@ static int exec_start(struct attempt *a, const struct attempt_info *info, const 
 	uv_read_start((uv_stream_t *)&r->out.pipe, alloc_cb, read_cb);
 	uv_read_start((uv_stream_t *)&r->err.pipe, alloc_cb, read_cb);
 	*ret_state = r;
-	attempt_started(a, json_pack("{si sI}", "pid", r->proc.pid, "startTime",
-	                             (json_int_t)process_start_time(r->proc.pid)));
+	char boot[64], pidns[64];
+	attempt_started(a, json_pack("{si sI ss ss}", "pid", r->proc.pid, "startTime",
+	                             (json_int_t)process_start_time(r->proc.pid), "bootId",
+	                             boot_id(boot, sizeof(boot)), "pidNamespace",
+	                             pid_namespace(pidns, sizeof(pidns))));
 	return 0;
 }
 
@@ -582,7 +617,7 @@ static void exec_cancel(struct attempt *a, void *state)
 /* Session id of a process (/proc/PID/stat field 6), or -1. */
 static long process_session(const char *pid)
 {
-	char path[64], buf[1024];
+	char path[300], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
 	FILE *f = fopen(path, "re");
 	if (!f)
@@ -606,6 +641,16 @@ static void exec_reap(const json_t *handle)
 	int pid = (int)json_integer_value(json_object_get(handle, "pid"));
 	long long start = (long long)json_integer_value(json_object_get(handle, "startTime"));
 	if (pid <= 1)
+		return;
+	/* A pid means something only on the machine (and in the PID namespace)
+	 * that recorded it: another node's command is not ours to find. Its
+	 * supervisor killed it when that node's leases lapsed, before this
+	 * process could take the release over (cmd-supervise.c). */
+	char boot[64], pidns[64];
+	const char *was_boot = json_string_value(json_object_get(handle, "bootId"));
+	const char *was_ns = json_string_value(json_object_get(handle, "pidNamespace"));
+	if ((was_boot && strcmp(was_boot, boot_id(boot, sizeof(boot)))) ||
+	    (was_ns && strcmp(was_ns, pid_namespace(pidns, sizeof(pidns)))))
 		return;
 	/* The supervisor led a session holding the command and all it started.
 	 * A session id is not reused while any member lives, so every process
