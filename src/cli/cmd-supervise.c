@@ -25,22 +25,23 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
-#include <stdint.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-const char supervise_help[] = "usage: steppy __supervise GRACE_MS PARENT_PID LEASE_FD -- COMMAND...\n"
-                              "\n"
-                              "Internal: runs an Exec step's command for the engine.\n";
+const char supervise_help[] =
+    "usage: steppy __supervise GRACE_MS PARENT_PID LEASE_FD -- COMMAND...\n"
+    "\n"
+    "Internal: runs an Exec step's command for the engine.\n";
 
 static volatile sig_atomic_t term_requested;
 /* The engine's lease deadline (see the top), or NULL: none. */

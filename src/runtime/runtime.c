@@ -127,8 +127,8 @@ struct runtime {
 	 * supervisors of Exec commands through svc.lease_fd (a memfd mapped
 	 * here); NULL (and lease_fd -1) if it could not be made. */
 	int64_t *lease_until;
-	int64_t lease_local;  /* the same time, when there is no mapping */
-	bool fence_said;      /* the stop of local work was reported (once per lapse) */
+	int64_t lease_local; /* the same time, when there is no mapping */
+	bool fence_said;     /* the stop of local work was reported (once per lapse) */
 	/* Releases runtime_take_over() saw without a live lease in its last
 	 * round (ids owned by orphans_ids); a second sight takes them whatever
 	 * the share. */
@@ -387,9 +387,9 @@ void attempt_progress(struct attempt *a, json_t *data)
 }
 
 /* Why local work was stopped or not started when the leases lapsed. */
-#define FENCED_ERROR                                                                          \
-	"stopped: this steppy process could not renew its leases for %d s (it was paused, "   \
-	"stalled or cut off from the store), so its local work was stopped before another "  \
+#define FENCED_ERROR                                                                               \
+	"stopped: this steppy process could not renew its leases for %d s (it was paused, "        \
+	"stalled or cut off from the store), so its local work was stopped before another "        \
 	"process could take the release over"
 
 void attempt_ended(struct attempt *a, bool ok, json_t *details)
@@ -488,10 +488,10 @@ static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, in
 		/* flush() renewed if it could: the leases cannot be proven, and
 		 * the command would be killed at once (cmd-supervise.c). */
 		int64_t now = wall_clock_ms();
-		engine_on_ended(&ex->state, stage, step, attempt, false,
-		                json_pack("{so}", "error",
-		                          json_sprintf(FENCED_ERROR, LEASE_FRESH_MS / 1000)),
-		                now, &ex->pending, &reason);
+		engine_on_ended(
+		    &ex->state, stage, step, attempt, false,
+		    json_pack("{so}", "error", json_sprintf(FENCED_ERROR, LEASE_FRESH_MS / 1000)),
+		    now, &ex->pending, &reason);
 		engine_advance(&ex->state, now, &ex->pending);
 		mark_dirty(rt);
 		return NULL;
@@ -816,37 +816,89 @@ static struct event_list take_pending(struct rexec *e, size_t n)
 	return first;
 }
 
+/* True if the events after seq `after` in the store are exactly events[0..n). */
+static bool events_are(struct runtime *rt, const char *id, int64_t after,
+                       const struct event *events, size_t n, struct strbuf *err, int *ret_r)
+{
+	struct event_list stored = EVENT_LIST_INIT;
+	*ret_r = store_history(rt->store, id, after, &stored, err);
+	bool same = *ret_r == 0 && stored.len == n;
+	for (size_t i = 0; same && i < n; i++) {
+		const struct event *a = &stored.items[i], *b = &events[i];
+		same = a->seq == b->seq && a->time_ms == b->time_ms && a->type == b->type &&
+		       a->stage == b->stage && a->step == b->step && a->attempt == b->attempt &&
+		       json_equal(a->data, b->data);
+	}
+	event_list_release(&stored);
+	return same;
+}
+
+/* What a commit whose outcome is unknown left in the store, per execution. */
+enum unknown_verdict {
+	UNKNOWN_UNWRITTEN, /* nothing after the events before it: not written */
+	UNKNOWN_OURS,      /* exactly its events: written */
+	UNKNOWN_TAKEN,     /* anything else: another process wrote there */
+};
+
 /*
  * The last commit's outcome is unknown (the connection was cut during
- * COMMIT): reads each execution's last seq back. One transaction wrote all
- * or nothing: events found there (their seq and content are fixed by the
- * state that made them) were written and are handed over as committed;
- * otherwise they stay pending for the next append. Returns 0, or the
- * store's code if it cannot be read (still unknown: tried again later).
+ * COMMIT): reads each execution's history back after the events committed
+ * before it. One transaction wrote all or nothing: if the store holds
+ * exactly the pending events there (same seq, time, type, place and data)
+ * they were written and are handed over as committed; if it holds nothing
+ * new, they stay pending for the next append; anything else was written by
+ * another process that took the release over meanwhile (its lease lapsed
+ * while this one could not reach the store), and the release is let go
+ * without carrying out what this process's events asked. Returns 0, or
+ * the store's code if it cannot be read (still unknown: tried again later).
  */
 static int resolve_unknown(struct runtime *rt, struct strbuf *err)
 {
 	bool written = false;
+	size_t n = 0;
+	for (struct rexec *e = rt->execs; e; e = e->next)
+		n += e->unknown_n > 0;
+	enum unknown_verdict *verdict = xcalloc(n ? n : 1, sizeof(*verdict));
+	size_t k = 0;
 	for (struct rexec *e = rt->execs; e; e = e->next) {
 		if (!e->unknown_n)
 			continue;
 		struct exec_row row;
 		int r = store_get(rt->store, e->id, &row, err);
-		if (r < 0)
+		int64_t before = e->unknown_seq - (int64_t)e->unknown_n;
+		enum unknown_verdict v = UNKNOWN_TAKEN;
+		if (r == 0 && row.last_seq == before)
+			v = UNKNOWN_UNWRITTEN;
+		else if (r == 0 && row.last_seq == e->unknown_seq &&
+		         events_are(rt, e->id, before, e->pending.items, e->unknown_n, err, &r))
+			v = UNKNOWN_OURS;
+		if (r == 0)
+			exec_row_release(&row);
+		if (r < 0) {
+			free(verdict);
 			return r;
-		written |= row.last_seq >= e->unknown_seq;
-		exec_row_release(&row);
+		}
+		written |= v == UNKNOWN_OURS;
+		verdict[k++] = v;
 	}
 	rt->commit_unknown = false;
-	for (struct rexec *e = rt->execs; e; e = e->next) {
-		size_t n = e->unknown_n;
+	k = 0;
+	for (struct rexec *e = rt->execs, *next; e; e = next) {
+		next = e->next;
+		size_t m = e->unknown_n;
 		e->unknown_n = 0;
 		e->unknown_seq = 0;
-		if (!n || !written)
+		if (!m)
 			continue;
-		struct event_list batch = take_pending(e, n);
-		committed(rt, e, &batch);
+		enum unknown_verdict v = verdict[k++];
+		if (v == UNKNOWN_TAKEN) {
+			drop_exec(rt, e);
+		} else if (v == UNKNOWN_OURS) {
+			struct event_list batch = take_pending(e, m);
+			committed(rt, e, &batch);
+		}
 	}
+	free(verdict);
 	if (written) {
 		for (size_t i = 0; i < rt->ndone; i++)
 			free(rt->done_results[i]);

@@ -140,6 +140,7 @@ void exec_row_release(struct exec_row *row)
 }
 
 atomic_int store_test_lost_commits;
+atomic_int store_test_unsent_commits;
 _Atomic int64_t store_test_clock_skew_ms;
 
 /* r, or SP_EUNKNOWN for a commit (r == 0) while store_test_lost_commits
@@ -167,6 +168,14 @@ int store_append(struct store *st, const char *owner, int64_t now,
                  const struct store_append_item *items, size_t nitems, const int64_t *done_ids,
                  const char *const *done_results, size_t ndone, struct strbuf *err)
 {
+	if (atomic_load(&store_test_unsent_commits) > 0) {
+		atomic_fetch_sub(&store_test_unsent_commits, 1);
+		if (err)
+			strbuf_addstr(err,
+			              "committing: the connection was cut (test); the commit's "
+			              "outcome is unknown");
+		return SP_EUNKNOWN;
+	}
 	int r = st->ops->append(st, owner, now, items, nitems, done_ids, done_results, ndone, err);
 	return lost_in_test(r, err);
 }

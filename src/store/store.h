@@ -212,6 +212,10 @@ int store_append(struct store *st, const char *owner, int64_t now,
  * SP_EUNKNOWN instead of 0 and counts it down (a commit whose answer was
  * lost). 0 in every program. */
 extern atomic_int store_test_lost_commits;
+/* Tests only: while positive, each store_append returns SP_EUNKNOWN without
+ * writing anything and counts it down (the connection was cut before the
+ * COMMIT arrived; its answer was lost). 0 in every program. */
+extern atomic_int store_test_unsent_commits;
 /* Tests only: added to the wall clock a PostgreSQL store reads (a node
  * whose clock is off by this much). 0 in every program. */
 extern _Atomic int64_t store_test_clock_skew_ms;

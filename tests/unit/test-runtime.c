@@ -1716,6 +1716,83 @@ static void test_commit_outcome_unknown(void **state)
 	assert_int_equal(rt_stop(fx), 1);
 }
 
+/* On the loop thread, between two commits of the runtime: another process
+ * takes the release over (the lease lapsed: its clock is 8 s on) and
+ * appends events of its own at seqs 5..8; then the runtime's next commit
+ * (stub attempt i ends: StepSucceeded, StageFinished, StageStarted,
+ * StepScheduled at 5..8) is cut before it arrives, its outcome unknown. */
+struct taken_meanwhile {
+	struct rt_fixture *fx;
+	const char *id;
+	size_t i;
+};
+
+static void taken_meanwhile_fn(void *arg)
+{
+	struct taken_meanwhile *t = arg;
+	const char *other = "elsewhere:1:other";
+	int64_t later = wall_clock_ms() + RUNTIME_LEASE_TTL_MS + 1000;
+	assert_int_equal(
+	    store_lease_take(t->fx->reader, t->id, other, later, RUNTIME_LEASE_TTL_MS, NULL), 0);
+	struct event_list evs = EVENT_LIST_INIT;
+	struct event *ev = event_list_add(&evs, EV_STEP_FAILED, 0, 0, 1,
+	                                  json_pack("{ss}", "error", "interrupted"));
+	ev = event_list_add(&evs, EV_RETRY_SCHEDULED, 0, 0, 1,
+	                    json_pack("{sI}", "dueMs", (json_int_t)later));
+	ev = event_list_add(&evs, EV_NOTICE, -1, -1, 0, json_pack("{ss}", "message", "one"));
+	ev = event_list_add(&evs, EV_NOTICE, -1, -1, 0, json_pack("{ss}", "message", "two"));
+	(void)ev;
+	for (size_t k = 0; k < evs.len; k++) {
+		evs.items[k].seq = 5 + (int64_t)k;
+		evs.items[k].time_ms = later;
+	}
+	struct store_append_item item = {
+		.id = t->id, .events = evs.items, .nevents = evs.len, .status = "RUNNING"
+	};
+	struct strbuf err = STRBUF_INIT;
+	assert_int_equal(store_append(t->fx->reader, other, later, &item, 1, NULL, NULL, 0, &err),
+	                 0);
+	strbuf_release(&err);
+	event_list_release(&evs);
+	atomic_store(&store_test_unsent_commits, 1);
+	stub_finish(&stubs[t->i], true, NULL);
+}
+
+/* A commit whose outcome is unknown, and another process took the release
+ * over meanwhile and appended at the same seqs: the runtime reads them
+ * back, sees they are not its own, and lets the release go without
+ * carrying out what its unwritten events asked (before: it counted them as
+ * written and started the next stage's attempt). */
+static void test_unknown_commit_taken_over(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	const char *two = "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	                  "[{\"type\": \"Stub\", \"name\": \"a\"}]}, {\"name\": \"two\", "
+	                  "\"steps\": [{\"type\": \"Stub\", \"name\": \"b\"}]}]}";
+	struct runtime_options opts = { .retry_store = true, .keep_running = true };
+	rt_new(fx, &opts);
+	rt_submit(fx, two, "alice", id);
+	rt_start(fx);
+	size_t a = stub_wait(id, 0, 0, 1);
+	stub_started(fx, a, json_pack("{si}", "pid", 1));
+	rt_wait_events(fx, id, "StepStarted 0.0#1");
+	struct taken_meanwhile t = { .fx = fx, .id = id, .i = a };
+	rt_call(fx, taken_meanwhile_fn, &t);
+	int64_t deadline = rt_now_ms() + DEADLINE_MS;
+	while (!rt_reported(fx, "lets it go") && rt_now_ms() < deadline)
+		rt_sleep_ms(5);
+	assert_true(rt_reported(fx, "lets it go"));
+	assert_int_equal(atomic_load(&store_test_unsent_commits), 0);
+	/* Nothing of stage "two" was started here. */
+	assert_int_equal(stub_count(), 1);
+	rt_expect_events(fx, id,
+	                 "ExecutionStarted StageStarted 0 StepScheduled 0.0#1 StepStarted 0.0#1 "
+	                 "StepFailed 0.0#1 RetryScheduled 0.0#1 Notice Notice");
+	assert_int_equal(rt_stop(fx), 1);
+	assert_int_equal(stub_count(), 1);
+}
+
 /* The answer to the commit that creates a release is lost, but the commit
  * went through: the runtime reads the row back, keeps the release and
  * starts its first step (before: the submit failed, the release stayed in
@@ -1807,6 +1884,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store_down_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_outcome_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_outcome_unknown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_commit_taken_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_stops, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
