@@ -1052,6 +1052,12 @@ static void h_metrics(struct request *rq)
 	            (double)atomic_load(&srv->approval_wait_ms_sum) / 1000.0,
 	            (unsigned long long)atomic_load(&srv->approval_wait_count));
 	strbuf_addf(&out,
+	            "# HELP steppy_releases_taken_over_total Releases this node took over from "
+	            "other steppy processes (dead, paused or cut off).\n"
+	            "# TYPE steppy_releases_taken_over_total counter\n"
+	            "steppy_releases_taken_over_total %llu\n",
+	            (unsigned long long)atomic_load(&srv->releases_taken_over));
+	strbuf_addf(&out,
 	            "# HELP steppy_aws_calls_total AWS API calls made (after retries).\n"
 	            "# TYPE steppy_aws_calls_total counter\nsteppy_aws_calls_total %llu\n"
 	            "# HELP steppy_aws_errors_total AWS API calls that failed.\n"

@@ -61,6 +61,7 @@ struct server {
 	atomic_ullong http_requests, http_errors;
 	atomic_int streams; /* live event streams open */
 	atomic_ullong approval_wait_count, approval_wait_ms_sum;
+	atomic_ullong releases_taken_over; /* adopted from other processes (adopt_cb) */
 	pthread_mutex_t metrics_lock;
 	json_t *step_ends; /* "TYPE STATE" -> attempts ended so, under metrics_lock */
 	/* connection handling (server.c, "connections"): heads being read, the

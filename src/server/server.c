@@ -990,6 +990,7 @@ static void adopt_cb(uv_timer_t *t)
 	runtime_take_over(srv->rt, &n, &err); /* releases whose owner died */
 	if (n) {
 		char count[24];
+		atomic_fetch_add(&srv->releases_taken_over, n);
 		snprintf(count, sizeof(count), "%zu", n);
 		log_event("info", "releases.taken-over", NULL, "count", count, NULL);
 	}

@@ -102,6 +102,18 @@ wait $pid_a 2>/dev/null
 i=0
 while ! grep -q 'releases.taken-over' "$tmp/b.log" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
 grep -q 'releases.taken-over count=[1-9]' "$tmp/b.log" || problem "no take-over line: $(tail -3 "$tmp/b.log")"
+# /metrics counts what the log lines say (read until both are settled:
+# later rounds may take more of A's releases).
+i=0
+while [ $i -lt 50 ]; do
+    n=$(grep 'releases.taken-over' "$tmp/b.log" | grep -o 'count=[0-9]*' | cut -d= -f2 |
+        awk '{ s += $1 } END { print s + 0 }')
+    metric=$(curl -s "$url_b/metrics" | sed -n 's/^steppy_releases_taken_over_total \([0-9]*\)$/\1/p')
+    [ "$metric" = "$n" ] && break
+    sleep 0.1; i=$((i + 1))
+done
+[ -n "$metric" ] && [ "$metric" -ge 1 ] && [ "$metric" = "$n" ] ||
+    problem "steppy_releases_taken_over_total is '$metric', the log counted $n"
 end
 
 finish
