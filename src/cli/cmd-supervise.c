@@ -22,6 +22,7 @@
  * inherit it.
  */
 #include "cli/cli.h"
+#include "runtime/runtime.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -132,8 +133,9 @@ static void fence_group(pid_t pgid)
 	kill_group(pgid);
 	fprintf(stderr,
 	        "steppy: the command was killed: the steppy process running this release has "
-	        "not renewed its lease for 5 s (paused, stalled or cut off from the store), and "
-	        "another may take the release over\n");
+	        "not renewed its lease for %d s (paused, stalled or cut off from the store), and "
+	        "another may take the release over\n",
+	        RUNTIME_LEASE_FRESH_MS / 1000);
 }
 
 static int exit_like(int status)
@@ -159,8 +161,10 @@ int cmd_supervise(int argc, char **argv, const struct cli_ctx *ctx)
 	long grace_ms = atol(argv[1]);
 	pid_t parent = (pid_t)atol(argv[2]);
 	if (monotonic_ms() >= lease_deadline()) {
-		fprintf(stderr, "steppy: the command was not started: the steppy process running "
-		                "this release has not renewed its lease for 5 s\n");
+		fprintf(stderr,
+		        "steppy: the command was not started: the steppy process running this "
+		        "release has not renewed its lease for %d s\n",
+		        RUNTIME_LEASE_FRESH_MS / 1000);
 		return 125;
 	}
 

@@ -1573,6 +1573,56 @@ static void test_take_over_reads_queued_commands(void **state)
 	assert_int_equal(rt_stop(fx), 1);
 }
 
+static int stub_cancels(size_t i)
+{
+	pthread_mutex_lock(&stub_lock);
+	int n = stubs[i].cancels;
+	pthread_mutex_unlock(&stub_lock);
+	return n;
+}
+
+/*
+ * The store is cut off while a step runs local code: once the leases have
+ * not been renewed for RUNTIME_LEASE_FRESH_MS (before they can lapse and
+ * another process take the release over), the runtime stops that work and
+ * says so; remote work goes on. When the store answers again, the stopped
+ * attempt is recorded as failed, saying why.
+ */
+static void test_fence_local_work(void **state)
+{
+	struct rt_fixture *fx = *state;
+	char id[16];
+	const char *plan = "{\"stages\": [{\"name\": \"one\", \"steps\": "
+	                   "[{\"type\": \"StubLocal\", \"name\": \"l\"}, "
+	                   "{\"type\": \"StubRemote\", \"name\": \"r\"}]}]}";
+	struct runtime_options opts = { .retry_store = true, .keep_running = true };
+	store_busy_timeout(fx->st, 100);
+	rt_new(fx, &opts);
+	rt_submit(fx, plan, "alice", id);
+	rt_start(fx);
+	size_t l = stub_wait(id, 0, 0, 1), r = stub_wait(id, 0, 1, 1);
+	stub_started(fx, l, json_pack("{si}", "pid", 1));
+	stub_started(fx, r, json_pack("{si}", "pid", 2));
+	rt_wait_events(fx, id, "StepStarted 0.0#1 StepStarted 0.1#1");
+	sqlite3 *lock = lock_store(fx->path);
+	int64_t deadline = rt_now_ms() + DEADLINE_MS;
+	while (stub_cancels(l) == 0 && rt_now_ms() < deadline)
+		rt_sleep_ms(10);
+	assert_int_equal(stub_cancels(l), 1);
+	assert_int_equal(stub_cancels(r), 0);
+	assert_true(rt_reported(fx, "cannot renew the leases for 5 s: stopping the commands of 1 "
+	                            "attempt"));
+	unlock_store(lock);
+	rt_wait_events(fx, id, "StepFailed 0.0#1");
+	struct event ev;
+	rt_find_event(fx, id, EV_STEP_FAILED, 0, 0, 1, &ev);
+	assert_non_null(strstr(json_string_value(json_object_get(ev.data, "error")),
+	                       "could not renew its leases for 5 s"));
+	json_decref(ev.data);
+	assert_int_equal(stub_cancels(r), 0);
+	assert_int_equal(rt_stop(fx), 1);
+}
+
 /*
  * A server whose store refuses writes while nothing is to be recorded: the
  * lease renewal notices (the store is down), and once it works again after
@@ -1885,6 +1935,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_commit_outcome_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_outcome_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_commit_taken_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fence_local_work, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down_stops, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
