@@ -1164,6 +1164,13 @@ static void poll_cb(uv_timer_t *t)
 	 * are not read, since their answers could not be recorded. */
 	if (!down && now - rt->last_renew_ms >= LEASE_RENEW_MS)
 		down = renew_leases(rt) < 0 && rt->opts.retry_store;
+	else if (down && !rt->stopping && lease_until(rt) - monotonic_ms() < LEASE_RENEW_MS &&
+	         now - rt->last_renew_ms >= 500)
+		/* The backoff (up to 5 s) must not outlast the proof of the
+		 * leases when the store is back already: near the deadline a
+		 * renewal is tried every 500 ms, so local work is not stopped
+		 * for nothing. */
+		down = renew_leases(rt) < 0;
 	if (lease_stale(rt))
 		fence_local_work(rt);
 	if (rt->observer.on_tick)
