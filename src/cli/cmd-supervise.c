@@ -47,6 +47,39 @@ const char supervise_help[] =
 static volatile sig_atomic_t term_requested;
 /* The engine's lease deadline (see the top), or NULL: none. */
 static const int64_t *lease_until;
+/* The command, and its wait status once reaped (also by group_gone(),
+ * which reaps whatever ends: its status must not be lost there). */
+static pid_t command_pid;
+static bool command_reaped;
+static int command_status;
+
+/* Reaps every child that has ended, keeping the command's status. */
+static void reap_children(void)
+{
+	int st;
+	pid_t p;
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+		if (p == command_pid && !command_reaped) {
+			command_reaped = true;
+			command_status = st;
+		}
+}
+
+/* Waits for the command's end (after its group was stopped); its status. */
+static int command_wait(void)
+{
+	int st;
+	while (!command_reaped) {
+		pid_t p = waitpid(command_pid, &st, 0);
+		if (p == command_pid) {
+			command_reaped = true;
+			command_status = st;
+		} else if (p < 0 && errno != EINTR) {
+			break;
+		}
+	}
+	return command_reaped ? command_status : 0;
+}
 
 static void on_term(int sig)
 {
@@ -95,8 +128,7 @@ static bool lease_open(const char *arg)
 static bool group_gone(pid_t pgid, long long deadline)
 {
 	for (;;) {
-		while (waitpid(-1, NULL, WNOHANG) > 0)
-			; /* reap any of ours */
+		reap_children();
 		if (kill(-pgid, 0) < 0 && errno == ESRCH)
 			return true;
 		long long now = monotonic_ms();
@@ -213,25 +245,25 @@ int cmd_supervise(int argc, char **argv, const struct cli_ctx *ctx)
 		_exit(errno == ENOENT ? 127 : 126);
 	}
 	setpgid(child, child); /* also here: whichever runs first */
+	command_pid = child;
 
-	int status = 0;
 	for (;;) {
-		pid_t r = waitpid(child, &status, WNOHANG);
-		if (r == child)
+		int st;
+		pid_t r = waitpid(child, &st, WNOHANG);
+		if (r == child) {
+			command_reaped = true;
+			command_status = st;
 			break;
+		}
 		if (r < 0 && errno != EINTR)
 			return 1;
 		long long now = monotonic_ms(), until = lease_deadline();
 		if (now >= until) {
 			fence_group(child);
-			while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-				;
 			break;
 		}
 		if (term_requested) {
 			stop_group(child, grace_ms);
-			while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-				;
 			break;
 		}
 		/* Sleeps until a signal or the deadline (looked at again then:
@@ -240,6 +272,7 @@ int cmd_supervise(int argc, char **argv, const struct cli_ctx *ctx)
 		struct timespec ts = { (time_t)(wait / 1000), (long)(wait % 1000) * 1000000 };
 		ppoll(NULL, 0, &ts, &waitmask);
 	}
+	int status = command_wait();
 	/* Whatever the command left behind goes with it: SIGTERM, then SIGKILL. */
 	stop_group(child, grace_ms < 2000 ? grace_ms : 2000);
 	return exit_like(status);

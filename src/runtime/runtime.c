@@ -865,15 +865,18 @@ static int resolve_unknown(struct runtime *rt, struct strbuf *err)
 			continue;
 		struct exec_row row;
 		int r = store_get(rt->store, e->id, &row, err);
+		if (r < 0) {
+			free(verdict);
+			return r;
+		}
 		int64_t before = e->unknown_seq - (int64_t)e->unknown_n;
 		enum unknown_verdict v = UNKNOWN_TAKEN;
-		if (r == 0 && row.last_seq == before)
+		if (row.last_seq == before)
 			v = UNKNOWN_UNWRITTEN;
-		else if (r == 0 && row.last_seq == e->unknown_seq &&
+		else if (row.last_seq == e->unknown_seq &&
 		         events_are(rt, e->id, before, e->pending.items, e->unknown_n, err, &r))
 			v = UNKNOWN_OURS;
-		if (r == 0)
-			exec_row_release(&row);
+		exec_row_release(&row);
 		if (r < 0) {
 			free(verdict);
 			return r;
