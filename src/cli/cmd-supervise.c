@@ -124,7 +124,8 @@ static bool lease_open(const char *arg)
 	return true;
 }
 
-/* Waits until no process is left in group pgid, or deadline; true if none is. */
+/* Waits until no process is left in group pgid, or deadline, or the lease
+ * deadline; true if none is. */
 static bool group_gone(pid_t pgid, long long deadline)
 {
 	for (;;) {
@@ -140,13 +141,15 @@ static bool group_gone(pid_t pgid, long long deadline)
 }
 
 /* Kills group pgid and waits until every process of it is gone (SIGKILL
- * cannot be refused; a process in uninterruptible sleep delays it). */
+ * cannot be refused; a process in uninterruptible sleep delays it). Sent
+ * again at every look, for one that was being forked meanwhile. */
 static void kill_group(pid_t pgid)
 {
-	if (kill(-pgid, SIGKILL) < 0)
-		return;
-	while (!group_gone(pgid, LLONG_MAX))
-		;
+	while (kill(-pgid, SIGKILL) == 0) {
+		struct timespec nap = { 0, 5 * 1000 * 1000 };
+		nanosleep(&nap, NULL);
+		reap_children();
+	}
 }
 
 /* Stops group pgid: SIGTERM, then SIGKILL once grace_ms have passed or the
