@@ -497,6 +497,23 @@ static const char *self_exe(void)
 	return path;
 }
 
+/* steppy __supervise GRACE_MS PARENT_PID LEASE_FD -- command... (LEASE_FD:
+ * 3, where the runtime's lease deadline is handed over, or - for none).
+ * NULL-terminated; the caller frees each string and the array. */
+static char **supervisor_argv(const struct exec_config *c, const struct step_services *svc)
+{
+	char **argv = xcalloc(6 + c->argc + 1, sizeof(*argv));
+	argv[0] = xstrdup(self_exe());
+	argv[1] = xstrdup("__supervise");
+	argv[2] = xstrfmt("%lld", (long long)svc->cancel_grace_ms);
+	argv[3] = xstrfmt("%d", (int)getpid());
+	argv[4] = xstrdup(svc->lease_fd >= 0 ? "3" : "-");
+	argv[5] = xstrdup("--");
+	for (size_t i = 0; i < c->argc; i++)
+		argv[6 + i] = xstrdup(c->argv[i]);
+	return argv;
+}
+
 static int exec_start(struct attempt *a, const struct attempt_info *info, const void *config,
                       void **ret_state, struct strbuf *err)
 {
@@ -504,19 +521,8 @@ static int exec_start(struct attempt *a, const struct attempt_info *info, const 
 	const char *cwd = c->cwd;
 	bool minimal_env = info->svc->minimal_env;
 
-	/* argv: steppy __supervise GRACE_MS PARENT_PID LEASE_FD -- command...
-	 * (LEASE_FD: 3, the runtime's lease deadline, or - for none) */
 	bool lease = info->svc->lease_fd >= 0;
-	size_t argc = 6 + c->argc;
-	char **argv = xcalloc(argc + 1, sizeof(*argv));
-	argv[0] = xstrdup(self_exe());
-	argv[1] = xstrdup("__supervise");
-	argv[2] = xstrfmt("%lld", (long long)info->svc->cancel_grace_ms);
-	argv[3] = xstrfmt("%d", (int)getpid());
-	argv[4] = xstrdup(lease ? "3" : "-");
-	argv[5] = xstrdup("--");
-	for (size_t i = 0; i < c->argc; i++)
-		argv[6 + i] = xstrdup(c->argv[i]);
+	char **argv = supervisor_argv(c, info->svc);
 
 	size_t nenv = 0;
 	while (environ[nenv])
