@@ -62,6 +62,10 @@
 /* sends a message to the channels it names (Notify): besides configured
  * channels, those may be the built-in ones ("terminal", "log", SNS ARNs) */
 #define STEP_SENDS (1u << 8)
+/* its output may echo what it sent (an HTTP answer quoting a header): the
+ * runtime hands it the plan's secret values to mask, as for STEP_LOCAL_CODE
+ * (attempt_info.secret_values) */
+#define STEP_OUTPUT_ECHOES (1u << 9)
 
 struct attempt;       /* the runtime's record of one attempt (runtime/runner.h) */
 struct attempt_info;  /* what an attempt is, and the services it may use */

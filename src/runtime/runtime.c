@@ -418,7 +418,8 @@ void attempt_ended(struct attempt *a, bool ok, json_t *details)
 }
 
 /*
- * The values to mask in the output of a step that runs local code: the
+ * The values to mask in the output of a step that runs local code or may
+ * echo what it sent (STEP_OUTPUT_ECHOES): the
  * process's (opts.secret_values) and the plan's own `secret: true` values.
  * NULL-terminated; free the array (not the strings) and release *hold.
  */
@@ -497,8 +498,9 @@ static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, in
 		return NULL;
 	}
 	json_t *hold = NULL;
-	const char **secrets =
-	    ps->type->flags & STEP_LOCAL_CODE ? secret_values_for(rt, ex, &hold) : NULL;
+	const char **secrets = ps->type->flags & (STEP_LOCAL_CODE | STEP_OUTPUT_ECHOES)
+	                           ? secret_values_for(rt, ex, &hold)
+	                           : NULL;
 	struct attempt *a = xcalloc(1, sizeof(*a));
 	*a = (struct attempt){
 		.rt = rt, .ex = ex, .stage = stage, .step = step, .attempt = attempt, .type = type

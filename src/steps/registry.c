@@ -23,6 +23,7 @@
 	X(step_wait)                                                                               \
 	X(step_notify)                                                                             \
 	X(step_exec)                                                                               \
+	X(step_http)                                                                               \
 	/* new types go above this line */
 
 #define DECLARE_TYPE(name) extern const struct step_type name;
