@@ -74,6 +74,22 @@ static void print_common(const struct plan_step *s, struct strbuf *out)
 	strbuf_release(&d);
 }
 
+/* The variables whose values went into a `secret: true` value (shown as
+ * ****), as the keys of an object, or NULL when there are none. Caller owns. */
+static json_t *secret_variables(const struct plan *plan)
+{
+	json_t *vars = json_object();
+	for (size_t i = 0; i < plan->nvariables; i++)
+		json_object_set_new(vars, plan->variables[i].name,
+		                    json_string(plan->variables[i].value));
+	json_t *data = json_pack("{soso}", "plan", doc_to_json(plan->doc->root), "variables", vars);
+	json_t *taken = execution_started_seal(data);
+	json_t *names = json_incref(json_object_get(taken, "variables"));
+	json_decref(taken);
+	json_decref(data);
+	return names;
+}
+
 static void print_text(const struct plan *plan, const char *path, const struct style *st)
 {
 	printf("%sRelease%s  %s\n", st->bold, st->reset, plan->name ? plan->name : "(unnamed)");
@@ -85,14 +101,17 @@ static void print_text(const struct plan *plan, const char *path, const struct s
 		putchar('\n');
 	}
 	if (plan->nvariables) {
+		json_t *secret = secret_variables(plan);
 		printf("%sVariables%s\n", st->bold, st->reset);
 		for (size_t i = 0; i < plan->nvariables; i++) {
 			const struct plan_variable *v = &plan->variables[i];
 			int indent = printf("  %s = ", v->name);
-			put_indented(v->value, indent > 0 ? indent : 0);
+			put_indented(json_object_get(secret, v->name) ? "****" : v->value,
+			             indent > 0 ? indent : 0);
 			printf("  %s(%s)%s\n", st->dim, v->from_default ? "default" : "--var",
 			       st->reset);
 		}
+		json_decref(secret);
 	}
 	size_t steps = 0;
 	for (size_t i = 0; i < plan->nstages; i++) {
@@ -130,9 +149,13 @@ static void print_json(const struct plan *plan)
 	plan_json_redact(root);
 	json_object_del(root, "defaults");
 	json_t *vars = json_object();
+	json_t *secret = secret_variables(plan);
 	for (size_t i = 0; i < plan->nvariables; i++)
 		json_object_set_new(vars, plan->variables[i].name,
-		                    json_string(plan->variables[i].value));
+		                    json_string(json_object_get(secret, plan->variables[i].name)
+		                                    ? "****"
+		                                    : plan->variables[i].value));
+	json_decref(secret);
 	json_object_set_new(root, "variables", vars);
 	json_t *stages = json_object_get(root, "stages");
 	for (size_t i = 0; i < plan->nstages; i++) {

@@ -51,7 +51,7 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
-        path = self.path
+        path = self.path.split("?")[0]
         if path == "/_requests":
             with lock:
                 return self.reply(200, json.dumps(requests))
@@ -62,7 +62,7 @@ class Handler(BaseHTTPRequestHandler):
                     sequences[name] = list(seq)
                     counts[name] = 0
             return self.reply(200, "{}")
-        rec = {"method": self.command, "path": path,
+        rec = {"method": self.command, "path": self.path,
                "headers": {k: v for k, v in self.headers.items()},
                "body": body.decode("utf-8", "replace")}
         with lock:
