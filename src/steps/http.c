@@ -325,9 +325,16 @@ static void check_pointer(struct vctx *v, const struct doc_node *value)
 		}
 }
 
+/* A value, or a list of values (one must be equal); "" and {} are values. */
+static void check_equals(struct vctx *v, const struct doc_node *value)
+{
+	if (value->kind == DOC_ARRAY && !value->u.array.len)
+		v_error(v, value->pos, NULL, "an empty list of values matches nothing");
+}
+
 static const struct field_spec rule_fields[] = {
 	{ .name = "pointer", .types = T_STRING, .flags = F_REQUIRED, .check = check_pointer },
-	{ .name = "equals", .types = T_ANY, .flags = F_REQUIRED | F_NONEMPTY },
+	{ .name = "equals", .types = T_ANY, .flags = F_REQUIRED, .check = check_equals },
 	{ .name = NULL },
 };
 
