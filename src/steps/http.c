@@ -578,7 +578,11 @@ static void *bind_http(const struct doc_node *step)
 		for (size_t i = 0; i < headers->u.object.len; i++) {
 			const struct doc_member *m = &headers->u.object.members[i];
 			const char *value = header_text(m->value);
-			c->headers[c->nheaders++] = xstrfmt("%s: %s", m->key, value ? value : "");
+			/* curl drops a header written "Name:" with nothing after it;
+			 * "Name;" sends it empty */
+			c->headers[c->nheaders++] = value && *value
+			                                ? xstrfmt("%s: %s", m->key, value)
+			                                : xstrfmt("%s;", m->key);
 			if (!strcasecmp(m->key, "Content-Type"))
 				c->has_content_type = true;
 			if (header_secret(m->value) && value) {
@@ -933,7 +937,7 @@ static void send_request(struct call *r, bool poll)
 			curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
 			                 (curl_off_t)c->body_len);
 			curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, c->body ? c->body : "");
-			if (!c->has_content_type)
+			if (c->body && !c->has_content_type)
 				h = curl_slist_append(
 				    h, c->body_json ? "Content-Type: application/json"
 				                    : "Content-Type: text/plain; charset=utf-8");

@@ -91,7 +91,7 @@ stages:
         name: p
         method: POST
         url: $fake/echo?env=prod
-        headers: {X-Release: "v\${var.VERSION}", Accept: application/json}
+        headers: {X-Release: "v\${var.VERSION}", Accept: application/json, X-Empty: ""}
         body: {version: "\${var.VERSION}", canary: true, weight: 10}
         expectStatus: 201
 PLAN
@@ -101,6 +101,7 @@ id=$(last_id)
 requests_check 'r[-1]["method"] == "POST" and r[-1]["path"] == "/echo?env=prod"'
 requests_check 'r[-1]["headers"]["X-Release"] == "v3.2.0" and r[-1]["headers"]["Accept"] == "application/json" and r[-1]["headers"]["Content-Type"] == "application/json"'
 requests_check 'r[-1]["headers"]["Idempotency-Key"] == "'"$id"'/0/0/1"'
+requests_check 'r[-1]["headers"].get("X-Empty") == ""'
 requests_check 'json.loads(r[-1]["body"]) == {"version": "3.2.0", "canary": True, "weight": 10}'
 end
 

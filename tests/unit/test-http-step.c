@@ -31,7 +31,9 @@ static void test_status_parse(void **state)
 	assert_int_equal(http_status_parse("201", &lo, &hi), 0);
 	assert_int_equal(lo, 201);
 	assert_int_equal(hi, 201);
-	const char *bad[] = { "", "2", "20", "2000", "6xx", "0xx", "2x1", "x01", "abc", "-20", "2 0" };
+	const char *bad[] = {
+		"", "2", "20", "2000", "6xx", "0xx", "2x1", "x01", "abc", "-20", "2 0"
+	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(http_status_parse(bad[i], &lo, &hi), -1);
 }
@@ -73,9 +75,9 @@ static void test_json_pointer(void **state)
 	assert_int_equal(json_integer_value(http_json_pointer(doc, "/")), 5);
 	assert_true(json_is_null(http_json_pointer(doc, "/nested/x")));
 	/* absent or malformed: NULL, never a crash */
-	const char *none[] = { "state",     "/missing",  "/items/2",   "/items/01", "/items/-",
-		               "/items/x",  "/state/0",  "/a~2b",      "/m~",       "/items/1/s/t",
-		               "/items/99999999999" };
+	const char *none[] = { "state",    "/missing",     "/items/2",          "/items/01",
+		               "/items/-", "/items/x",     "/state/0",          "/a~2b",
+		               "/m~",      "/items/1/s/t", "/items/99999999999" };
 	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
 		assert_null(http_json_pointer(doc, none[i]));
 	json_decref(doc);
