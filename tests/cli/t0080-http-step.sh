@@ -4,9 +4,10 @@
 # checked by validate, GET, POST of JSON with headers and the
 # Idempotency-Key, unexpected statuses, polling until a field matches,
 # failWhen, timeouts, hostile answers (not JSON, 20 MiB, redirects, TLS to
-# a plain port), a secret header masked in run output, history, show, plan
-# and the store file, SIGKILL while polling (resume polls again, the POST
-# is sent once) and SIGKILL during a POST (not sent again).
+# a plain port), a secret header masked in run output, history, show,
+# plan, the store file and, under steppy serve, in the API and its log;
+# SIGKILL while polling (resume polls again, the POST is sent once) and
+# SIGKILL during a POST (not sent again).
 . "$(dirname "$0")/lib.sh"
 export STEPPY_DB="$tmp/steppy.db"
 
@@ -223,6 +224,24 @@ all="$all$out"
 expect_out_contains 'Authorization: ****'
 case "$all" in *"$SECRET"*) problem "the secret shows in output" ;; esac
 if grep -a -q "$SECRET" "$STEPPY_DB"* 2>/dev/null; then problem "the secret is in the store file"; fi
+end
+
+begin 'steppy serve: an Http step runs; the API and the server log never show its secret header'
+mkdir -p "$tmp/serve"
+printf 'secretKeyFile: %s\n' "$tmp/serve/secret.key" >"$tmp/serve.yaml"
+start_server "$tmp/serve.yaml" "$tmp/serve.db"
+trap 'kill $server_pid $fake_pid 2>/dev/null; rm -rf "$tmp"' EXIT
+body=$(/usr/bin/python3 -c 'import json,sys; print(json.dumps({"plan": open(sys.argv[1]).read(), "name": "secret.yaml", "variables": {"TOKEN": sys.argv[2]}}))' "$tmp/secret.yaml" "$SECRET")
+sid=$(submit_plan "$body")
+wait_status "$sid" SUCCEEDED || problem "not SUCCEEDED: $(curl -s "$url/api/v1/executions/$sid")"
+requests_check 'r[-1]["headers"]["Authorization"] == "Bearer '"$SECRET"'" and r[-1]["headers"]["Idempotency-Key"] == "'"$sid"'/0/0/1"'
+curl -s "$url/api/v1/executions/$sid" >"$tmp/api.json"
+curl -s "$url/api/v1/executions/$sid/events" >>"$tmp/api.json"
+grep -q '"status":201' "$tmp/api.json" || problem "the API shows no status 201: $(head -c 600 "$tmp/api.json")"
+grep -q -- "$SECRET" "$tmp/api.json" "$tmp/serve.log" && problem "the API or the server log shows the secret"
+if grep -a -q -- "$SECRET" "$tmp/serve.db"* 2>/dev/null; then problem "the secret is in the server's store"; fi
+kill $server_pid
+wait $server_pid 2>/dev/null
 end
 
 begin 'SIGKILL while polling: resume polls again, the POST is sent once'
