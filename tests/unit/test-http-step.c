@@ -2,19 +2,37 @@
  * test-http-step.c - the Http step type's rules (steps/http-step.h):
  * expectStatus parsing and matching, JSON pointers into an answer, poll
  * value matching; and its field validation through the real validator
- * (messages, JSON pointers, checks after variable substitution). Running
- * it against a server is tests/cli/t0080-http-step.sh.
+ * (messages, JSON pointers, checks after variable substitution); and its
+ * runner without the runtime: the hooks are called directly, the runtime's
+ * reports (attempt_started, attempt_ended, attempt_progress) are recorded
+ * here, and the server is a stub on 127.0.0.1 (a thread per connection)
+ * that records requests. Covers the request and the polling, reattaching
+ * in the poll phase (polls, never sends the request again), after a stop
+ * during a POST (not sent again) and during a PUT (sent again), cancel,
+ * detach, and secrets masked in what is recorded. The binary against a
+ * server is tests/cli/t0080-http-step.sh.
  */
 #include "unit.h"
 
+#include "http/http.h"
 #include "plan/plan.h"
 #include "plan/validate.h"
+#include "runtime/runner.h"
 #include "steps/http-step.h"
+#include "util/alloc.h"
 #include "util/strbuf.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 /* ---- expectStatus ---------------------------------------------------------- */
 
@@ -246,6 +264,367 @@ static void test_invalid_poll(void **state)
 	               "1 (for /)\n");
 }
 
+/* ---- the runner: a stub server ------------------------------------------------ */
+
+#define SECRET "Bearer tok-0123456789abcdef"
+
+static struct {
+	pthread_mutex_t lock;
+	int fd, port;
+	int posts, puts, gets; /* requests seen */
+	int done_after;        /* GET /poll answers "done" from this GET on (1: the first) */
+	char last_key[128];    /* Idempotency-Key of the last POST or PUT */
+} stub = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Reads one request head and body; false at EOF. */
+static bool stub_read(int fd, char *head, size_t cap, char **ret_body)
+{
+	size_t n = 0;
+	while (n < cap - 1) {
+		ssize_t r = read(fd, head + n, 1);
+		if (r <= 0)
+			return false;
+		n++;
+		if (n >= 4 && !memcmp(head + n - 4, "\r\n\r\n", 4))
+			break;
+	}
+	head[n] = '\0';
+	size_t len = 0;
+	for (char *l = strstr(head, "\r\n"); l && l[2]; l = strstr(l + 2, "\r\n"))
+		if (!strncasecmp(l + 2, "Content-Length:", 15))
+			len = (size_t)atol(l + 17);
+	char *body = xcalloc(1, len + 1);
+	for (size_t got = 0; got < len;) {
+		ssize_t r = read(fd, body + got, len - got);
+		if (r <= 0) {
+			free(body);
+			return false;
+		}
+		got += (size_t)r;
+	}
+	*ret_body = body;
+	return true;
+}
+
+/* The answer to one request (the lock is held): /start 201, /poll the state,
+ * /echo the request head (quoting its Authorization header). */
+static char *stub_answer(const char *head, int *status)
+{
+	char method[16] = "", path[128] = "";
+	sscanf(head, "%15s %127s", method, path);
+	const char *key = strcasestr(head, "\r\nIdempotency-Key: ");
+	if (!strcmp(method, "POST") || !strcmp(method, "PUT")) {
+		stub.posts += !strcmp(method, "POST");
+		stub.puts += !strcmp(method, "PUT");
+		snprintf(stub.last_key, sizeof(stub.last_key), "%.*s",
+		         key ? (int)strcspn(key + 19, "\r") : 0, key ? key + 19 : "");
+	} else {
+		stub.gets++;
+	}
+	*status = 200;
+	if (!strcmp(path, "/start")) {
+		*status = 201;
+		return xstrdup("{\"id\": 7}");
+	}
+	if (!strcmp(path, "/poll"))
+		return xstrfmt("{\"state\": \"%s\"}",
+		               stub.gets >= stub.done_after ? "done" : "running");
+	json_t *j = json_pack("{ss}", "head", head);
+	char *text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return text;
+}
+
+static void *stub_conn(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char head[8192], *body;
+	while (stub_read(fd, head, sizeof(head), &body)) {
+		free(body);
+		int status;
+		pthread_mutex_lock(&stub.lock);
+		char *text = stub_answer(head, &status);
+		pthread_mutex_unlock(&stub.lock);
+		char h[256];
+		int hn = snprintf(h, sizeof(h),
+		                  "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+		                  "Content-Length: %zu\r\n\r\n",
+		                  status, strlen(text));
+		bool ok = send(fd, h, (size_t)hn, MSG_NOSIGNAL) == hn &&
+		          send(fd, text, strlen(text), MSG_NOSIGNAL) == (ssize_t)strlen(text);
+		free(text);
+		if (!ok)
+			break;
+	}
+	close(fd);
+	return NULL;
+}
+
+static void *stub_accept(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int fd = accept(stub.fd, NULL, NULL);
+		if (fd < 0)
+			return NULL;
+		pthread_t t;
+		pthread_create(&t, NULL, stub_conn, (void *)(intptr_t)fd);
+		pthread_detach(t);
+	}
+}
+
+static void stub_reset(int done_after)
+{
+	pthread_mutex_lock(&stub.lock);
+	stub.posts = stub.puts = stub.gets = 0;
+	stub.done_after = done_after;
+	stub.last_key[0] = '\0';
+	pthread_mutex_unlock(&stub.lock);
+}
+
+/* ---- the runtime's side, recorded ------------------------------------------------ */
+
+struct attempt {
+	int started, progress, ended;
+	bool ok;
+	json_t *handle, *details;
+};
+
+void attempt_started(struct attempt *a, json_t *handle)
+{
+	a->started++;
+	json_decref(a->handle);
+	a->handle = handle;
+}
+
+void attempt_ended(struct attempt *a, bool ok, json_t *details)
+{
+	a->ended++;
+	a->ok = ok;
+	json_decref(a->details);
+	a->details = details;
+}
+
+void attempt_progress(struct attempt *a, json_t *data)
+{
+	a->progress++;
+	json_decref(data);
+}
+
+static void attempt_clear(struct attempt *a)
+{
+	json_decref(a->handle);
+	json_decref(a->details);
+	memset(a, 0, sizeof(*a));
+}
+
+static uv_loop_t loop;
+static struct step_services svc;
+static struct plan *plan;
+
+/* The steps, by index: 0 POST + poll, 1 PUT, 2 GET /echo with a secret header. */
+static int runner_setup(void **state)
+{
+	(void)state;
+	stub.fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in addr = { .sin_family = AF_INET,
+		                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(addr);
+	if (bind(stub.fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(stub.fd, 16) < 0 ||
+	    getsockname(stub.fd, (struct sockaddr *)&addr, &alen) < 0)
+		return -1;
+	stub.port = ntohs(addr.sin_port);
+	pthread_t t;
+	pthread_create(&t, NULL, stub_accept, NULL);
+	pthread_detach(t);
+	uv_loop_init(&loop);
+	svc = (struct step_services){ .loop = &loop, .http = http_new(&loop) };
+	char *text = xstrfmt(
+	    "{\"stages\": [{\"name\": \"s\", \"steps\": ["
+	    " {\"name\": \"deploy\", \"type\": \"Http\", \"method\": \"POST\","
+	    "  \"url\": \"http://127.0.0.1:%d/start\", \"body\": {\"v\": 1}, \"expectStatus\": 201,"
+	    "  \"poll\": {\"url\": \"http://127.0.0.1:%d/poll\", \"intervalSeconds\": 1,"
+	    "   \"until\": {\"pointer\": \"/state\", \"equals\": \"done\"}}},"
+	    " {\"name\": \"put\", \"type\": \"Http\", \"method\": \"PUT\","
+	    "  \"url\": \"http://127.0.0.1:%d/start\", \"expectStatus\": 201},"
+	    " {\"name\": \"echo\", \"type\": \"Http\", \"url\": \"http://127.0.0.1:%d/echo\","
+	    "  \"headers\": {\"Authorization\": {\"value\": \"" SECRET "\", \"secret\": true}}}"
+	    "]}]}",
+	    stub.port, stub.port, stub.port, stub.port);
+	struct diag_list dl = DIAG_LIST_INIT;
+	struct strbuf err = STRBUF_INIT;
+	struct doc *doc = NULL;
+	int r = doc_parse("test.json", text, strlen(text), DOC_JSONC, &doc, &dl);
+	if (r == 0)
+		r = plan_from_doc(doc, NULL, 0, &plan, &dl, &err);
+	free(text);
+	doc_free(doc);
+	diag_list_release(&dl);
+	strbuf_release(&err);
+	return r;
+}
+
+static int runner_teardown(void **state)
+{
+	(void)state;
+	plan_free(plan);
+	http_free(svc.http);
+	while (uv_run(&loop, UV_RUN_DEFAULT) != 0)
+		;
+	uv_loop_close(&loop);
+	shutdown(stub.fd, SHUT_RDWR);
+	close(stub.fd);
+	return 0;
+}
+
+/* Starts step i (reattaching when asked, with handle or none). */
+static void *start_step(struct attempt *a, int i, bool reattaching, const json_t *handle,
+                        const char *const *secrets)
+{
+	const struct plan_step *ps = &plan->stages[0].steps[i];
+	struct attempt_info info = { .execution_id = "exec1",
+		                     .idempotency_key = "exec1/0/0/1",
+		                     .step = i,
+		                     .attempt = 1,
+		                     .step_plan = ps,
+		                     .stage_name = "s",
+		                     .workdir = "/",
+		                     .handle = handle,
+		                     .reattaching = reattaching,
+		                     .svc = &svc,
+		                     .secret_values = secrets };
+	struct strbuf err = STRBUF_INIT;
+	void *st = NULL;
+	assert_int_equal(ps->type->start(a, &info, ps->config, &st, &err), 0);
+	assert_int_equal(err.len, 0);
+	strbuf_release(&err);
+	return st;
+}
+
+/* Runs the loop until the attempt has ended (a stuck runner fails the test
+ * after a minute rather than hanging it). */
+static void run_until_ended(struct attempt *a)
+{
+	time_t give_up = time(NULL) + 60;
+	while (!a->ended && time(NULL) < give_up)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(a->ended, 1);
+}
+
+static const char *error_of(const struct attempt *a)
+{
+	return json_string_value(json_object_get(a->details, "error"));
+}
+
+static void test_request_then_poll(void **state)
+{
+	(void)state;
+	stub_reset(2);
+	struct attempt a = { 0 };
+	start_step(&a, 0, false, NULL, NULL);
+	run_until_ended(&a);
+	assert_true(a.ok);
+	assert_int_equal(a.started, 1);
+	assert_string_equal(json_string_value(json_object_get(a.handle, "phase")), "poll");
+	assert_int_equal(json_integer_value(json_object_get(a.handle, "status")), 201);
+	assert_int_equal(a.progress, 1); /* "running" once */
+	assert_string_equal(json_string_value(json_object_get(a.details, "value")), "done");
+	assert_int_equal(json_integer_value(json_object_get(a.details, "polls")), 2);
+	assert_int_equal(stub.posts, 1);
+	assert_int_equal(stub.gets, 2);
+	assert_string_equal(stub.last_key, "exec1/0/0/1");
+	attempt_clear(&a);
+}
+
+static void test_reattach_polling(void **state)
+{
+	(void)state;
+	stub_reset(1);
+	json_t *handle = json_pack("{ssss}", "phase", "poll", "method", "POST");
+	struct attempt a = { 0 };
+	start_step(&a, 0, true, handle, NULL);
+	run_until_ended(&a);
+	assert_true(a.ok);
+	assert_int_equal(a.started, 0);  /* recorded already */
+	assert_int_equal(stub.posts, 0); /* never sent again */
+	assert_int_equal(stub.gets, 1);
+	json_decref(handle);
+	attempt_clear(&a);
+}
+
+static void test_reattach_post_not_sent_again(void **state)
+{
+	(void)state;
+	stub_reset(1);
+	struct attempt a = { 0 };
+	start_step(&a, 0, true, NULL, NULL);
+	assert_int_equal(a.ended, 1); /* at once, from start() */
+	assert_false(a.ok);
+	assert_non_null(strstr(error_of(&a), "it may have reached the server, so it is not sent "
+	                                     "again (it carried Idempotency-Key: exec1/0/0/1)"));
+	uv_run(&loop, UV_RUN_NOWAIT);
+	assert_int_equal(stub.posts + stub.gets, 0);
+	attempt_clear(&a);
+}
+
+static void test_reattach_put_sent_again(void **state)
+{
+	(void)state;
+	stub_reset(1);
+	struct attempt a = { 0 };
+	start_step(&a, 1, true, NULL, NULL);
+	run_until_ended(&a);
+	assert_true(a.ok);
+	assert_int_equal(stub.puts, 1);
+	assert_string_equal(stub.last_key, "exec1/0/0/1"); /* the same key */
+	attempt_clear(&a);
+}
+
+static void test_cancel_and_detach_while_polling(void **state)
+{
+	(void)state;
+	stub_reset(1000);
+	struct attempt a = { 0 };
+	void *st = start_step(&a, 0, false, NULL, NULL);
+	time_t give_up = time(NULL) + 30;
+	while (!a.started && time(NULL) < give_up)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(a.started, 1);
+	plan->stages[0].steps[0].type->cancel((struct attempt *)&a, st);
+	assert_int_equal(a.ended, 1);
+	assert_false(a.ok);
+	assert_string_equal(error_of(&a), "cancelled while polling");
+	attempt_clear(&a);
+
+	struct attempt b = { 0 };
+	json_t *handle = json_pack("{ss}", "phase", "poll");
+	st = start_step(&b, 0, true, handle, NULL);
+	plan->stages[0].steps[0].type->detach(st);
+	for (int i = 0; i < 5; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	assert_int_equal(b.ended, 0); /* forgotten, not reported */
+	json_decref(handle);
+	attempt_clear(&b);
+}
+
+static void test_secrets_masked(void **state)
+{
+	(void)state;
+	stub_reset(1);
+	/* A process secret (a server's environment) the answer happens to quote. */
+	const char *const secrets[] = { "exec1/0/0/1", NULL };
+	struct attempt a = { 0 };
+	start_step(&a, 2, false, NULL, secrets);
+	run_until_ended(&a);
+	assert_true(a.ok);
+	char *text = json_dumps(a.details, JSON_COMPACT);
+	assert_null(strstr(text, "tok-0123456789abcdef"));
+	assert_null(strstr(text, "exec1/0/0/1"));
+	assert_non_null(strstr(text, "Authorization: ****"));
+	free(text);
+	attempt_clear(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,5 +633,14 @@ int main(void)
 		cmocka_unit_test(test_valid_steps),     cmocka_unit_test(test_invalid_fields),
 		cmocka_unit_test(test_invalid_headers), cmocka_unit_test(test_invalid_poll),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const struct CMUnitTest runner[] = {
+		cmocka_unit_test(test_request_then_poll),
+		cmocka_unit_test(test_reattach_polling),
+		cmocka_unit_test(test_reattach_post_not_sent_again),
+		cmocka_unit_test(test_reattach_put_sent_again),
+		cmocka_unit_test(test_cancel_and_detach_while_polling),
+		cmocka_unit_test(test_secrets_masked),
+	};
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	return failed + cmocka_run_group_tests(runner, runner_setup, runner_teardown);
 }
