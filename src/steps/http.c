@@ -48,6 +48,7 @@
 #define VALUE_KEEP                1024 /* bytes of a polled value kept in the output */
 #define POLL_ERRORS_MAX           3    /* failed polls in a row tolerated */
 #define MASK_MIN                  6    /* shorter secrets would mask ordinary words */
+#define NOTICES_MAX               100  /* changes of the polled value recorded per attempt */
 
 /* ---- pure rules (http-step.h) --------------------------------------------- */
 
@@ -668,6 +669,7 @@ struct call {
 	long polls;      /* poll answers seen */
 	int poll_errors; /* failed polls in a row */
 	json_t *last;    /* owned: the polled value last reported, or NULL */
+	int notices;     /* Notices this process recorded, at most NOTICES_MAX */
 	long status;     /* of the request (0 when reattached in the poll phase) */
 };
 
@@ -844,7 +846,8 @@ static void poll_answer(struct call *r, const struct http_response *res)
 	}
 	/* Still waiting: a Notice when the value changes, for `show` and the
 	 * live view (one per change, not one per poll). */
-	if (!r->last || !value || !json_equal(r->last, value)) {
+	if (r->notices < NOTICES_MAX && (!r->last || !value || !json_equal(r->last, value))) {
+		r->notices++;
 		json_decref(r->last);
 		r->last = value ? json_deep_copy(value) : json_null();
 		json_t *notice = json_object();
@@ -1019,6 +1022,31 @@ static void detach(void *state)
 	call_free(state);
 }
 
+/* "the answer to its request"; polling: "/state to be "done" at URL (now
+ * "running")". */
+static void waiting_for(const struct doc_node *step, const struct step_view *view,
+                        struct strbuf *out)
+{
+	const char *url = json_string_value(json_object_get(view->work, "pollUrl"));
+	if (!url) {
+		strbuf_addstr(out, "the answer to its request");
+		return;
+	}
+	const struct doc_node *until = doc_get(doc_get(step, "poll"), "until");
+	json_t *eq = until ? doc_to_json(doc_get(until, "equals")) : NULL;
+	char *want = eq ? json_dumps(eq, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	strbuf_addf(out, "%s to be %s%.100s at %s", until ? step_string(until, "pointer") : "?",
+	            json_is_array(eq) ? "one of " : "", want ? want : "?", url);
+	json_t *now = json_object_get(view->progress, "value");
+	if (now) {
+		char *text = json_dumps(now, JSON_COMPACT | JSON_ENCODE_ANY);
+		strbuf_addf(out, " (now %.100s)", text ? text : "?");
+		free(text);
+	}
+	free(want);
+	json_decref(eq);
+}
+
 static void work_summary(const json_t *work, bool brief, struct strbuf *out)
 {
 	const char *url = json_string_value(json_object_get(work, "pollUrl"));
@@ -1039,5 +1067,6 @@ const struct step_type step_http = {
 	.start = start,
 	.cancel = cancel,
 	.detach = detach,
+	.waiting_for = waiting_for,
 	.work_summary = work_summary,
 };

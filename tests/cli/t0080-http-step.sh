@@ -264,6 +264,8 @@ wait_requests 'len([x for x in r if x["path"] == "/poll/k"]) >= 2'
 kill -9 $pid
 wait $pid 2>/dev/null
 id=$(last_id)
+run "$STEPPY" show --format json "$id"
+expect_out_contains '"waitingFor": "/state to be \"done\" at '"$fake"'/poll/k (now \"running\")"'
 control '{"poll": {"k": ["running", "done"]}}'
 run "$STEPPY" resume "$id"
 expect_status 0
