@@ -19,7 +19,7 @@ BUILD_PKGS="$BUILD_PKGS pandoc debhelper lintian fakeroot dpkg-dev"
 # provider's crypto (tests/oidc).
 # postgresql-15: the throwaway server the PostgreSQL store's tests start
 # (tests/lib/pg.sh; no system service is used).
-TEST_PKGS="postgresql-15 man-db libcmocka-dev clang libclang-rt-14-dev valgrind clang-format python3 python3-yaml sqlite3 procps python3-botocore awscli curl openssl chromium python3-cryptography python3-jwt"
+TEST_PKGS="postgresql-15 man-db libcmocka-dev clang libclang-rt-14-dev valgrind clang-format python3 python3-yaml sqlite3 procps iproute2 python3-botocore awscli curl openssl chromium python3-cryptography python3-jwt"
 # node and npm: Debian's nodejs and npm unless a node is already on PATH
 # (a machine image may carry another build of Node.js, with its own npm).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -6,7 +6,8 @@
 # failWhen, timeouts, hostile answers (not JSON, 20 MiB, redirects, TLS to
 # a plain port), a secret header masked in run output, history, show,
 # plan, the store file and, under steppy serve, in the API and its log;
-# SIGKILL while polling (resume polls again, the POST is sent once) and
+# SIGKILL while polling (resume polls again, the POST is sent once), the
+# serve node that polls killed (another node on the store polls on) and
 # SIGKILL during a POST (not sent again).
 . "$(dirname "$0")/lib.sh"
 export STEPPY_DB="$tmp/steppy.db"
@@ -274,6 +275,54 @@ requests_check 'len([x for x in r if x["path"] == "/echo" and x["body"] == "{\"s
 requests_check 'len([x for x in r if x["path"] == "/poll/k"]) >= 4'
 run "$STEPPY" history --format json "$id"
 expect_json 'len([e for e in d["events"] if e["type"] == "StepStarted"]) == 1 and any(e["type"] == "StepSucceeded" and e["data"]["value"] == "done" for e in d["events"])'
+end
+
+begin 'takeover: the node polling dies, another node on the same store polls on; the POST is sent once'
+control '{"poll": {"t": ["running"]}}'
+printf 'secretKeyFile: %s\n' "$tmp/serve/secret.key" >"$tmp/node.yaml"
+start_server "$tmp/node.yaml" "$tmp/nodes.db"
+pid_a=$server_pid
+url_a=$url
+start_server "$tmp/node.yaml" "$tmp/nodes.db"
+pid_b=$server_pid
+url_b=$url
+trap 'kill $pid_a $pid_b $fake_pid 2>/dev/null; rm -rf "$tmp"' EXIT
+url=$url_a
+body=$(/usr/bin/python3 -c 'import json,sys; print(json.dumps({"plan": {"stages": [{"name": "s", "steps": [{"type": "Http", "name": "deploy", "method": "POST", "url": sys.argv[1] + "/echo", "body": {"node": "a"}, "expectStatus": 201, "poll": {"url": sys.argv[1] + "/poll/t", "intervalSeconds": 1, "until": {"pointer": "/state", "equals": "done"}}}]}]}}))' "$fake")
+tid=$(submit_plan "$body")
+wait_requests 'len([x for x in r if x["path"] == "/poll/t"]) >= 2'
+# The node that polls holds the kept-alive connection to the fake: kill it.
+driver=$(ss -tnp "dst 127.0.0.1:$(cat "$tmp/fake.port")" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+if [ "$driver" = "$pid_b" ]; then
+    pid_b=$pid_a
+    url_b=$url_a
+    pid_a=$driver
+elif [ "$driver" != "$pid_a" ]; then
+    problem "no node holds a connection to the fake ($driver)"
+fi
+kill -9 $pid_a
+wait $pid_a 2>/dev/null
+n=$(curl -sf "$fake/_requests" | /usr/bin/python3 -c 'import json,sys; print(len([x for x in json.load(sys.stdin) if x["path"] == "/poll/t"]))')
+wait_requests 'len([x for x in r if x["path"] == "/poll/t"]) >= '"$((n + 2))"
+control '{"poll": {"t": ["done"]}}'
+url=$url_b
+i=0
+while [ $i -lt 300 ]; do
+    curl -s "$url/api/v1/executions/$tid" | grep -q '"status":"SUCCEEDED"' && break
+    sleep 0.1
+    i=$((i + 1))
+done
+curl -s "$url/api/v1/executions/$tid" | grep -q '"status":"SUCCEEDED"' || problem "not SUCCEEDED on node B"
+requests_check 'len([x for x in r if x["path"] == "/echo" and x["body"] == "{\"node\":\"a\"}"]) == 1'
+curl -s "$url/api/v1/executions/$tid/events" >"$tmp/events.json"
+/usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+ev = d["events"] if isinstance(d, dict) else d
+sys.exit(0 if len([e for e in ev if e["type"] == "StepStarted"]) == 1 else 1)' "$tmp/events.json" ||
+    problem "not one StepStarted: $(head -c 800 "$tmp/events.json")"
+kill $pid_b
+wait $pid_b 2>/dev/null
 end
 
 begin 'SIGKILL during a POST: resume does not send it again and says why'
