@@ -419,8 +419,8 @@ void attempt_ended(struct attempt *a, bool ok, json_t *details)
 
 /*
  * The values to mask in the output of a step that runs local code or may
- * echo what it sent (STEP_OUTPUT_ECHOES): the
- * process's (opts.secret_values) and the plan's own `secret: true` values.
+ * echo what it sent (STEP_OUTPUT_ECHOES): the process's
+ * (opts.secret_values) and the plan's own `secret: true` values.
  * NULL-terminated; free the array (not the strings) and release *hold.
  */
 static const char **secret_values_for(struct runtime *rt, const struct rexec *ex, json_t **hold)

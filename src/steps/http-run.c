@@ -24,7 +24,6 @@
 #define POLL_ERRORS_MAX 3    /* failed polls in a row tolerated */
 #define NOTICES_MAX     100  /* changes of the polled value recorded per attempt */
 
-
 enum phase { PHASE_REQUEST, PHASE_POLL };
 
 /* One attempt's requests. Freed through its timer's close callback. */
@@ -325,7 +324,7 @@ static void send_request(struct call *r, bool poll)
 }
 
 int http_run_start(struct attempt *a, const struct attempt_info *info, const void *config,
-                 void **ret_state, struct strbuf *err)
+                   void **ret_state, struct strbuf *err)
 {
 	const struct http_config *c = config;
 	if (!info->svc->http) {
@@ -393,4 +392,3 @@ void http_run_detach(void *state)
 {
 	call_free(state);
 }
-

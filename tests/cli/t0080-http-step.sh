@@ -203,17 +203,28 @@ stages:
         url: $fake/echo
         headers:
           Authorization: {value: "Bearer \${var.TOKEN}", secret: true}
+          X-Api-Key: {value: "key:\${var.TOKEN}", secret: true}
         body: {note: "hello"}
+        expectStatus: 201
+      - type: Http
+        name: echo token
+        method: POST
+        url: $fake/echo
+        headers:
+          X-Api-Key: {value: "key:\${var.TOKEN}", secret: true}
+        body: "the token alone: \${var.TOKEN}"
         expectStatus: 201
 PLAN
 run "$STEPPY" run --var "TOKEN=$SECRET" "$tmp/secret.yaml"
 expect_status 0
 all="$out"
-requests_check 'r[-1]["headers"]["Authorization"] == "Bearer '"$SECRET"'"'
+requests_check '[x for x in r if x["body"] == "{\"note\":\"hello\"}"][-1]["headers"]["Authorization"] == "Bearer '"$SECRET"'" and [x for x in r if x["body"] == "{\"note\":\"hello\"}"][-1]["headers"]["X-Api-Key"] == "key:'"$SECRET"'"'
+requests_check 'any(x["body"] == "the token alone: '"$SECRET"'" for x in r)'
 id=$(last_id)
 run "$STEPPY" history --format json "$id"
 all="$all$out"
 expect_json 'any(e["type"] == "StepSucceeded" and "\"Authorization\": \"****\"" in e["data"]["body"] for e in d["events"])'
+expect_json 'any(e["type"] == "StepSucceeded" and "the token alone: ****" in e["data"]["body"] for e in d["events"])'
 run "$STEPPY" history "$id"
 all="$all$out"
 run "$STEPPY" show "$id"
@@ -235,7 +246,7 @@ trap 'kill $server_pid $fake_pid 2>/dev/null; rm -rf "$tmp"' EXIT
 body=$(/usr/bin/python3 -c 'import json,sys; print(json.dumps({"plan": open(sys.argv[1]).read(), "name": "secret.yaml", "variables": {"TOKEN": sys.argv[2]}}))' "$tmp/secret.yaml" "$SECRET")
 sid=$(submit_plan "$body")
 wait_status "$sid" SUCCEEDED || problem "not SUCCEEDED: $(curl -s "$url/api/v1/executions/$sid")"
-requests_check 'r[-1]["headers"]["Authorization"] == "Bearer '"$SECRET"'" and r[-1]["headers"]["Idempotency-Key"] == "'"$sid"'/0/0/1"'
+requests_check 'any(x["headers"].get("Authorization") == "Bearer '"$SECRET"'" and x["headers"]["Idempotency-Key"] == "'"$sid"'/0/0/1" for x in r)'
 curl -s "$url/api/v1/executions/$sid" >"$tmp/api.json"
 curl -s "$url/api/v1/executions/$sid/events" >>"$tmp/api.json"
 grep -q '"status":201' "$tmp/api.json" || problem "the API shows no status 201: $(head -c 600 "$tmp/api.json")"
