@@ -136,19 +136,19 @@ static void poll_later(struct call *r)
 	uv_timer_start(&r->timer, poll_now, (uint64_t)r->c->interval_ms, 0);
 }
 
-/* The polled value for the output: itself, or its JSON cut to VALUE_KEEP
- * bytes when it is long; strings masked. */
+/* The polled value for the output: itself, or (as a string) its JSON cut to
+ * VALUE_KEEP bytes when it is long or holds a secret; secrets masked. */
 static json_t *value_for_output(const struct call *r, const json_t *v)
 {
+	if (json_is_string(v))
+		return safe_text(r, json_string_value(v), json_string_length(v), VALUE_KEEP);
 	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 	size_t n = text ? strlen(text) : 0;
-	json_t *out;
-	if (json_is_string(v))
-		out = safe_text(r, json_string_value(v), json_string_length(v), VALUE_KEEP);
-	else if (n > VALUE_KEEP)
-		out = safe_text(r, text, n, VALUE_KEEP);
-	else
-		out = json_deep_copy(v);
+	char *masked = mask(xstrdup(text ? text : ""), r->secrets);
+	json_t *out = n > VALUE_KEEP || strcmp(masked, text ? text : "") != 0
+	                  ? safe_text(r, text ? text : "", n, VALUE_KEEP)
+	                  : json_deep_copy(v);
+	free(masked);
 	free(text);
 	return out;
 }

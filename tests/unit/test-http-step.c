@@ -387,7 +387,7 @@ static void stub_reset(int done_after)
 struct attempt {
 	int started, progress, ended;
 	bool ok;
-	json_t *handle, *details;
+	json_t *handle, *details, *notice; /* notice: the last progress data */
 };
 
 void attempt_started(struct attempt *a, json_t *handle)
@@ -408,13 +408,15 @@ void attempt_ended(struct attempt *a, bool ok, json_t *details)
 void attempt_progress(struct attempt *a, json_t *data)
 {
 	a->progress++;
-	json_decref(data);
+	json_decref(a->notice);
+	a->notice = data;
 }
 
 static void attempt_clear(struct attempt *a)
 {
 	json_decref(a->handle);
 	json_decref(a->details);
+	json_decref(a->notice);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -422,7 +424,8 @@ static uv_loop_t loop;
 static struct step_services svc;
 static struct plan *plan;
 
-/* The steps, by index: 0 POST + poll, 1 PUT, 2 GET /echo with a secret header. */
+/* The steps, by index: 0 POST + poll, 1 PUT, 2 GET /echo with a secret header,
+ * 3 the same polled (the whole answer is the value: it never matches). */
 static int runner_setup(void **state)
 {
 	(void)state;
@@ -448,9 +451,12 @@ static int runner_setup(void **state)
 	    " {\"name\": \"put\", \"type\": \"Http\", \"method\": \"PUT\","
 	    "  \"url\": \"http://127.0.0.1:%d/start\", \"expectStatus\": 201},"
 	    " {\"name\": \"echo\", \"type\": \"Http\", \"url\": \"http://127.0.0.1:%d/echo\","
-	    "  \"headers\": {\"Authorization\": {\"value\": \"" SECRET "\", \"secret\": true}}}"
+	    "  \"headers\": {\"Authorization\": {\"value\": \"" SECRET "\", \"secret\": true}}},"
+	    " {\"name\": \"echo poll\", \"type\": \"Http\", \"url\": \"http://127.0.0.1:%d/echo\","
+	    "  \"headers\": {\"Authorization\": {\"value\": \"" SECRET "\", \"secret\": true}},"
+	    "  \"poll\": {\"until\": {\"pointer\": \"\", \"equals\": 0}}}"
 	    "]}]}",
-	    stub.port, stub.port, stub.port, stub.port);
+	    stub.port, stub.port, stub.port, stub.port, stub.port);
 	struct diag_list dl = DIAG_LIST_INIT;
 	struct strbuf err = STRBUF_INIT;
 	struct doc *doc = NULL;
@@ -623,6 +629,21 @@ static void test_secrets_masked(void **state)
 	assert_non_null(strstr(text, "Authorization: ****"));
 	free(text);
 	attempt_clear(&a);
+
+	/* A polled value that is an object holding the secret: kept as masked text. */
+	struct attempt b = { 0 };
+	void *st = start_step(&b, 3, false, NULL, NULL);
+	time_t give_up = time(NULL) + 30;
+	while (!b.progress && time(NULL) < give_up)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(b.progress, 1);
+	text = json_dumps(b.notice, JSON_COMPACT);
+	assert_null(strstr(text, "tok-0123456789abcdef"));
+	assert_non_null(strstr(text, "Authorization: ****"));
+	free(text);
+	plan->stages[0].steps[3].type->cancel((struct attempt *)&b, st);
+	assert_int_equal(b.ended, 1);
+	attempt_clear(&b);
 }
 
 int main(void)
