@@ -274,6 +274,8 @@ static struct {
 	int posts, puts, gets; /* requests seen */
 	int done_after;        /* GET /poll answers "done" from this GET on (1: the first) */
 	char last_key[128];    /* Idempotency-Key of the last POST or PUT */
+	int conns;             /* connection threads still running */
+	pthread_t acceptor;
 } stub = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Reads one request head and body; false at EOF. */
@@ -357,9 +359,13 @@ static void *stub_conn(void *arg)
 			break;
 	}
 	close(fd);
+	pthread_mutex_lock(&stub.lock);
+	stub.conns--;
+	pthread_mutex_unlock(&stub.lock);
 	return NULL;
 }
 
+/* Accepts until the listening socket is shut down (teardown joins it). */
 static void *stub_accept(void *arg)
 {
 	(void)arg;
@@ -367,6 +373,9 @@ static void *stub_accept(void *arg)
 		int fd = accept(stub.fd, NULL, NULL);
 		if (fd < 0)
 			return NULL;
+		pthread_mutex_lock(&stub.lock);
+		stub.conns++;
+		pthread_mutex_unlock(&stub.lock);
 		pthread_t t;
 		pthread_create(&t, NULL, stub_conn, (void *)(intptr_t)fd);
 		pthread_detach(t);
@@ -437,9 +446,7 @@ static int runner_setup(void **state)
 	    getsockname(stub.fd, (struct sockaddr *)&addr, &alen) < 0)
 		return -1;
 	stub.port = ntohs(addr.sin_port);
-	pthread_t t;
-	pthread_create(&t, NULL, stub_accept, NULL);
-	pthread_detach(t);
+	pthread_create(&stub.acceptor, NULL, stub_accept, NULL);
 	uv_loop_init(&loop);
 	svc = (struct step_services){ .loop = &loop, .http = http_new(&loop) };
 	char *text = xstrfmt(
@@ -479,7 +486,17 @@ static int runner_teardown(void **state)
 		;
 	uv_loop_close(&loop);
 	shutdown(stub.fd, SHUT_RDWR);
+	pthread_join(stub.acceptor, NULL);
 	close(stub.fd);
+	/* The client's connections are closed: their threads end (5 s at most). */
+	for (int i = 0; i < 500; i++) {
+		pthread_mutex_lock(&stub.lock);
+		int n = stub.conns;
+		pthread_mutex_unlock(&stub.lock);
+		if (!n)
+			break;
+		usleep(10000);
+	}
 	return 0;
 }
 
