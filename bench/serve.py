@@ -34,6 +34,7 @@ migrate`.
 wrk comes from Debian (installed here if missing).
 """
 import argparse
+import http.client
 import json
 import os
 import re
@@ -48,6 +49,7 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 REPO = os.path.dirname(HERE)
 
 
@@ -90,6 +92,84 @@ def wait_listening(log_path, proc):
     raise SystemExit("the server did not start: see " + log_path)
 
 
+def make_seed(work, binary, stored):
+    """A SQLite store of STORED finished releases (one recorded by `steppy
+    run`, cloned); returns its path."""
+    seed = os.path.join(work, "seed.db")
+    env = dict(os.environ, STEPPY_DB=seed)
+    plan = os.path.join(work, "done.yaml")
+    with open(plan, "w") as f:
+        f.write("name: stored\nenvironmentName: prod\nstages:\n  - name: build\n    steps:\n"
+                "      - {type: Wait, name: compile, seconds: 0}\n      - {type: Wait, name: test, seconds: 0}\n"
+                "  - name: deploy\n    steps:\n      - {type: Wait, name: ship, seconds: 0}\n")
+    subprocess.check_call([binary, "run", plan], env=env, stdout=subprocess.DEVNULL)
+    src = json.loads(subprocess.check_output([binary, "list", "--format", "json"], env=env))
+    clone(seed, src["executions"][0]["id"], stored - 1)
+    return seed
+
+
+def make_config(work, binary, per_address):
+    """A serve configuration with one admin token; returns (path, token)."""
+    tok = subprocess.check_output([binary, "token", "bench", "admin"]).decode()
+    token = re.search(r"token: (\S+)", tok).group(1)
+    config = os.path.join(work, "config.yaml")
+    with open(config, "w") as f:
+        f.write("tokens:\n" + tok.split("for the configuration:\n")[1])
+        f.write("exec: {enabled: true}\n")
+        if per_address:  # wrk's connections all come from 127.0.0.1
+            f.write("maxConnectionsPerAddress: %d\n" % per_address)
+    return config, token
+
+
+def start_pg(procs):
+    """A throwaway PostgreSQL 15 (tests/lib/pg.sh); returns its URL. It lives
+    while its stdin is open (appended to procs; pg.sh's EXIT trap stops it)."""
+    pg = subprocess.Popen(["sh", "-c", '. "$0/tests/lib/pg.sh"; pg_start >&2 || exit $?; '
+                           'echo "$STEPPY_TEST_PG"; cat >/dev/null', REPO],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    procs.append(pg)
+    pg_url = pg.stdout.readline().decode().strip()
+    if not pg_url:
+        raise SystemExit("PostgreSQL did not start")
+    return pg_url
+
+
+def pg_database(pg_url, name, binary, sqlite_db):
+    """A new database NAME beside pg_url, filled from sqlite_db by `steppy
+    store migrate`; returns its URL."""
+    pg_host = re.search(r"host=([^&]+)", pg_url).group(1)
+    subprocess.check_call(["/usr/lib/postgresql/15/bin/psql", "-q", "-X", "-h", pg_host,
+                           "-U", "steppy", "-d", "postgres", "-c", "CREATE DATABASE %s" % name])
+    url = pg_url.replace("///steppy?", "///%s?" % name)
+    subprocess.check_call([binary, "store", "migrate", sqlite_db, url], stdout=subprocess.DEVNULL)
+    return url
+
+
+def start_server(binary, config, db, log_path):
+    """`steppy serve` on a port the kernel picks; returns (process, URL)."""
+    log = open(log_path, "w")
+    p = subprocess.Popen([binary, "serve", "--config", config, "--listen", "127.0.0.1:0",
+                          "--db", db], stdout=log, stderr=log)
+    return p, wait_listening(log_path, p)
+
+
+def post_json(url, token, doc):
+    req = urllib.request.Request(url, data=json.dumps(doc).encode(), method="POST",
+                                 headers={"Authorization": "Bearer " + token,
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def submit_running(url, token, n):
+    """Submits n releases that wait on a 10-minute Wait step (the server holds
+    them: leases renewed, timers armed)."""
+    doc = {"plan": {"stages": [{"name": "s", "steps": [
+        {"type": "Wait", "name": "long", "seconds": 600}]}]}}
+    for _ in range(n):
+        post_json(url + "/api/v1/executions", token, doc)
+
+
 def get(url, token, etag=None):
     headers = {"Authorization": "Bearer " + token}
     if etag:
@@ -97,11 +177,13 @@ def get(url, token, etag=None):
     return urllib.request.urlopen(urllib.request.Request(url, headers=headers))
 
 
-def wrk(url, token, args, etag=None):
-    cmd = ["wrk", "-t2", "-c%d" % args.connections, "-d%ds" % args.seconds, "--latency",
-           "-H", "Authorization: Bearer " + token]
+def wrk(url, token, args, etag=None, threads=2, connections=None, script=None):
+    cmd = ["wrk", "-t%d" % threads, "-c%d" % (connections or args.connections),
+           "-d%ds" % args.seconds, "--latency", "-H", "Authorization: Bearer " + token]
     if etag:
         cmd += ["-H", "If-None-Match: " + etag]
+    if script:
+        cmd += ["-s", script]
     load_before = os.getloadavg()[0]
     t0 = os.times()
     out = subprocess.check_output(cmd + [url]).decode()
@@ -162,6 +244,188 @@ def line(name, r):
              "  writes/s %.0f" % r["writes"] if r.get("writes") else ""))
 
 
+# ---- --nodes: reads through 3 nodes on one PostgreSQL -------------------------------
+
+# wrk's threads each keep their connections to one address: thread i goes to
+# port i modulo the ports given, as a balancer spreading connections would.
+SPREAD_LUA = """local ports = {%s}
+local n = 0
+function setup(thread)
+  n = n + 1
+  thread.addr = wrk.lookup("127.0.0.1", tostring(ports[(n - 1) %% #ports + 1]))[1]
+end
+"""
+
+
+def port_of(url):
+    return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
+def list_statuses(conn, token):
+    """{id: status} of the default list page, on a kept-alive connection."""
+    conn.request("GET", "/api/v1/executions", headers={"Authorization": "Bearer " + token})
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != 200:
+        raise OSError("list answered %d" % r.status)
+    return {e["id"]: e["status"] for e in json.loads(body)["executions"]}
+
+
+def freshness(urls, token, samples, stop=None, gap=0.1):
+    """Read-after-write across nodes: a release with a Human step submitted
+    on node A (urls[0]), then approved on node B (urls[1]); after each answer,
+    node C's list (urls[2]) is asked again and again until it shows the
+    change. Returns ([submission delays], [decision delays], timeouts) in
+    seconds, from the write's answer to the first list showing it."""
+    conn = http.client.HTTPConnection("127.0.0.1", port_of(urls[2]), timeout=10)
+    plan = {"name": "fresh", "plan": {"stages": [{"name": "s", "steps": [
+        {"type": "Human", "name": "go", "message": "go?"}]}]}}
+    plan = plan["plan"]
+
+    def wait_for(check):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10:
+            if check(list_statuses(conn, token)):
+                return time.monotonic() - t0
+        return None
+
+    subs, decs, timeouts = [], [], 0
+    for _ in range(samples):
+        if stop is not None and stop.is_set():
+            break
+        rid = post_json(urls[0] + "/api/v1/executions", token, {"plan": plan})["id"]
+        d = wait_for(lambda seen: rid in seen)
+        if d is None:
+            timeouts += 1
+            continue
+        subs.append(d)
+        time.sleep(gap)
+        post_json(urls[1] + "/api/v1/executions/%s/steps/0/0/approve" % rid, token, {})
+        d = wait_for(lambda seen: seen.get(rid, "RUNNING") != "RUNNING")
+        if d is None:
+            timeouts += 1
+        else:
+            decs.append(d)
+        time.sleep(gap)
+    conn.close()
+    return subs, decs, timeouts
+
+
+def delays(name, xs):
+    if not xs:
+        return "%s: none" % name
+    xs = sorted(xs)
+    return "%s: %d, median %.1f ms, p90 %.1f ms, max %.1f ms" % (
+        name, len(xs), 1000 * statistics.median(xs), 1000 * xs[int(0.9 * (len(xs) - 1))],
+        1000 * xs[-1])
+
+
+def scale_out(args, binary, work, procs):
+    """SQLite 1 node, PostgreSQL 1 node and PostgreSQL 3 nodes, each with
+    --stored releases, read under the same load (wrk's threads spread over
+    the nodes' ports), in turn per round; then read-after-write across the
+    3 nodes, idle and under load."""
+    from nodes import pg_pids, ticks  # noqa: E402 (bench/nodes.py)
+    seed = make_seed(work, binary, args.stored)
+    config, token = make_config(work, binary, max(args.per_address, 64))
+    pg_url = start_pg(procs)
+    hz = os.sysconf("SC_CLK_TCK")
+    setups = []  # (name, [processes], [urls])
+    for name, kind, n in (("SQLite, 1 node", "sqlite", 1), ("PostgreSQL, 1 node", "pg", 1),
+                          ("PostgreSQL, 3 nodes", "pg", 3)):
+        db = os.path.join(work, "%s-%d.db" % (kind, n))
+        shutil.copyfile(seed, db)
+        if kind == "pg":
+            db = pg_database(pg_url, "bench_nodes_%d" % n, binary, db)
+        ps, urls = [], []
+        for i in range(n):
+            p, url = start_server(binary, config, db,
+                                  os.path.join(work, "serve-%s-%d-%d.log" % (kind, n, i)))
+            procs.append(p)
+            ps.append(p)
+            urls.append(url)
+        for i in range(args.running):  # round robin, as a balancer would
+            submit_running(urls[i % n], token, 1)
+        setups.append((name, ps, urls))
+    pgp = pg_pids(pg_url)
+    report = "/api/v1/executions/b%09d" % (args.stored - 2)
+    paths = [args.path, report]
+    threads = 3
+    conns = -(-args.connections // threads) * threads  # at least --connections
+    print("PostgreSQL: %d processes watched for CPU" % len(pgp))
+    print("machine: %d cores; store: %d finished releases + %d running (Wait 600 s, "
+          "submitted round robin over the nodes)" % (os.cpu_count(), args.stored, args.running))
+    print("wrk: %d threads, %d connections (%d per thread; with 3 nodes each thread's "
+          "connections go to one node), %d s, loopback, %d round(s); GET %s and GET %s (%d bytes)"
+          % (threads, conns, conns // threads, args.seconds, args.rounds, args.path, report,
+             len(get(setups[0][2][0] + report, token).read())))
+    scripts = {}
+    for name, _, urls in setups:
+        script = os.path.join(work, "spread-%d.lua" % len(scripts))
+        with open(script, "w") as f:
+            f.write(SPREAD_LUA % ", ".join(str(port_of(u)) for u in urls))
+        scripts[name] = script
+    time.sleep(1)
+
+    def run(name, ps, urls, path):
+        c0, g0 = ticks([p.pid for p in ps]), ticks(pgp)
+        r = wrk(urls[0] + path, token, args, threads=threads, connections=conns,
+                script=scripts[name])
+        r["cpu"] = (ticks([p.pid for p in ps]) - c0) / hz
+        r["pg_cpu"] = (ticks(pgp) - g0) / hz
+        return r
+
+    def show(label, r):
+        return line(label, r) + "  PostgreSQL CPU %.1f s" % r["pg_cpu"]
+
+    results = {}
+    for rnd in range(args.rounds):
+        order = setups if rnd % 2 == 0 else list(reversed(setups))
+        for path in paths:
+            for name, ps, urls in order:
+                r = run(name, ps, urls, path)
+                results.setdefault((path, name), []).append(r)
+                print("round %d  %-14s %s" % (rnd + 1, "list" if path == args.path else "report",
+                                               show(name, r)), flush=True)
+    if args.rounds > 1:
+        print("medians of %d rounds:" % args.rounds)
+        for path in paths:
+            for name, _, _ in setups:
+                rs = results[(path, name)]
+                med = {k: statistics.median(r[k] for r in rs)
+                       for k in ("rps", "p50", "p90", "p99", "cpu", "pg_cpu", "load")}
+                med["non2xx"] = sum(r["non2xx"] for r in rs)
+                med["errors"] = "; ".join(sorted({r["errors"] for r in rs}))
+                print("  %-14s %s" % ("list" if path == args.path else "report", show(name, med)))
+
+    _, ps, urls = setups[2]
+    print("read-after-write across nodes (PostgreSQL, 3 nodes): a Human release submitted on "
+          "node A, then approved on node B; node C's list asked until it shows each")
+    load = os.getloadavg()[0]
+    subs, decs, timeouts = freshness(urls, token, args.fresh)
+    print("  idle (load %.1f): %s; %s; not seen within 10 s: %d" %
+          (load, delays("submissions", subs), delays("decisions", decs), timeouts))
+    stop, got = threading.Event(), []
+    prober = threading.Thread(target=lambda: got.append(
+        freshness(urls, token, 100000, stop, gap=0.2)))
+    r = None
+    try:
+        prober.start()
+        r = run(setups[2][0], ps, urls, args.path)
+    finally:
+        stop.set()
+        prober.join()
+    subs, decs, timeouts = got[0] if got else ([], [], 0)
+    print("  under the list load (%s): %s; %s; not seen within 10 s: %d" %
+          (show(setups[2][0], r), delays("submissions", subs), delays("decisions", decs),
+           timeouts))
+    for name, _, urls in setups:
+        running = json.loads(get(urls[0] + "/api/v1/executions?status=RUNNING&limit=1000",
+                                 token).read())["executions"]
+        print("%s: running after the load: %d (%d held on a Wait of 600 s, + Human ones "
+              "the probe left unapproved)" % (name, len(running), args.running))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steppy", action="append",
@@ -181,6 +445,10 @@ def main():
                     help="what wrk asks (with its query string)")
     ap.add_argument("--pg", action="store_true",
                     help="stores on a throwaway PostgreSQL 15 (tests/lib/pg.sh)")
+    ap.add_argument("--nodes", action="store_true",
+                    help="reads through 3 nodes on one PostgreSQL (see above) instead")
+    ap.add_argument("--fresh", type=int, default=20,
+                    help="with --nodes: read-after-write samples while idle")
     ap.add_argument("--writes", type=float, default=0,
                     help="releases submitted per second to steppy during the load")
     args = ap.parse_args()
@@ -189,64 +457,22 @@ def main():
     work = tempfile.mkdtemp(prefix="steppy-bench-serve.")
     procs = []
     try:
-        # One store, copied for each binary.
-        seed = os.path.join(work, "seed.db")
-        env = dict(os.environ, STEPPY_DB=seed)
-        plan = os.path.join(work, "done.yaml")
-        with open(plan, "w") as f:
-            f.write("name: stored\nenvironmentName: prod\nstages:\n  - name: build\n    steps:\n"
-                    "      - {type: Wait, name: compile, seconds: 0}\n      - {type: Wait, name: test, seconds: 0}\n"
-                    "  - name: deploy\n    steps:\n      - {type: Wait, name: ship, seconds: 0}\n")
-        subprocess.check_call([binaries[0], "run", plan], env=env, stdout=subprocess.DEVNULL)
-        src = json.loads(subprocess.check_output([binaries[0], "list", "--format", "json"], env=env))
-        clone(seed, src["executions"][0]["id"], args.stored - 1)
-
-        tok = subprocess.check_output([binaries[0], "token", "bench", "admin"]).decode()
-        token = re.search(r"token: (\S+)", tok).group(1)
-        config = os.path.join(work, "config.yaml")
-        with open(config, "w") as f:
-            f.write("tokens:\n" + tok.split("for the configuration:\n")[1])
-            f.write("exec: {enabled: true}\n")
-            if args.per_address:  # wrk's connections all come from 127.0.0.1
-                f.write("maxConnectionsPerAddress: %d\n" % args.per_address)
-
-        pg_url = None
-        if args.pg:  # lives while its stdin is open; pg.sh's EXIT trap stops it
-            pg = subprocess.Popen(["sh", "-c", '. "$0/tests/lib/pg.sh"; pg_start >&2 || exit $?; '
-                                   'echo "$STEPPY_TEST_PG"; cat >/dev/null', REPO],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-            procs.append(pg)
-            pg_url = pg.stdout.readline().decode().strip()
-            if not pg_url:
-                raise SystemExit("PostgreSQL did not start")
-            pg_host = re.search(r"host=([^&]+)", pg_url).group(1)
+        if args.nodes:
+            scale_out(args, binaries[0], work, procs)
+            return 0
+        seed = make_seed(work, binaries[0], args.stored)
+        config, token = make_config(work, binaries[0], args.per_address)
+        pg_url = start_pg(procs) if args.pg else None
 
         servers = []  # (name, process, url)
-        body = json.dumps({"plan": {"stages": [{"name": "s", "steps": [
-            {"type": "Wait", "name": "long", "seconds": 600}]}]}}).encode()
         for i, binary in enumerate(binaries):
             db = os.path.join(work, "steppy-%d.db" % i)
             shutil.copyfile(seed, db)
             if pg_url:
-                name_db = "bench_serve_%d" % i
-                subprocess.check_call(["/usr/lib/postgresql/15/bin/psql", "-q", "-X", "-h", pg_host,
-                                       "-U", "steppy", "-d", "postgres", "-c",
-                                       "CREATE DATABASE %s" % name_db])
-                url_db = pg_url.replace("///steppy?", "///%s?" % name_db)
-                subprocess.check_call([binary, "store", "migrate", db, url_db],
-                                      stdout=subprocess.DEVNULL)
-                db = url_db
-            log_path = os.path.join(work, "serve-%d.log" % i)
-            log = open(log_path, "w")
-            p = subprocess.Popen([binary, "serve", "--config", config, "--listen",
-                                  "127.0.0.1:0", "--db", db], stdout=log, stderr=log)
+                db = pg_database(pg_url, "bench_serve_%d" % i, binary, db)
+            p, url = start_server(binary, config, db, os.path.join(work, "serve-%d.log" % i))
             procs.append(p)
-            url = wait_listening(log_path, p)
-            for _ in range(args.running):
-                req = urllib.request.Request(url + "/api/v1/executions", data=body, method="POST",
-                                             headers={"Authorization": "Bearer " + token,
-                                                      "Content-Type": "application/json"})
-                urllib.request.urlopen(req).read()
+            submit_running(url, token, args.running)
             name = "steppy %s" % binary if len(binaries) > 1 else "steppy"
             servers.append((name, p, url))
 
