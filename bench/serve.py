@@ -153,6 +153,25 @@ def start_server(binary, config, db, log_path):
     return p, wait_listening(log_path, p)
 
 
+def build_raw(work):
+    raw_bin = os.path.join(work, "raw-mhd")
+    if not os.path.exists(raw_bin):
+        subprocess.check_call(["cc", "-std=c17", "-O2", "-o", raw_bin,
+                               os.path.join(HERE, "raw-mhd.c"), "-lmicrohttpd"])
+    return raw_bin
+
+
+def start_raw(work, answer, token, threads, tag):
+    """bench/raw-mhd.c serving answer (bytes); returns (process, URL)."""
+    body_file = os.path.join(work, "answer-%s.json" % tag)
+    with open(body_file, "wb") as f:
+        f.write(answer)
+    log_path = os.path.join(work, "raw-%s.log" % tag)
+    p = subprocess.Popen([build_raw(work), body_file, token, str(threads)],
+                         stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+    return p, wait_listening(log_path, p)
+
+
 def post_json(url, token, doc):
     req = urllib.request.Request(url, data=json.dumps(doc).encode(), method="POST",
                                  headers={"Authorization": "Bearer " + token,
@@ -350,6 +369,21 @@ def scale_out(args, binary, work, procs):
     pgp = pg_pids(pg_url)
     report = "/api/v1/executions/b%09d" % (args.stored - 2)
     paths = [args.path, report]
+    # The yardstick: raw libmicrohttpd processes (as many threads as a node's
+    # epoll threads) serving the bytes of each path, 1 and 3 of them.
+    raw_threads = args.raw_threads or 4
+    raws = {}  # (path, name) -> ([processes], [urls])
+    if not args.no_raw:
+        for k, path in enumerate(paths):
+            answer = get(setups[0][2][0] + path, token).read()
+            for n in (1, 3):
+                ps, urls = [], []
+                for i in range(n):
+                    p, url = start_raw(work, answer, token, raw_threads, "%d-%d-%d" % (k, n, i))
+                    procs.append(p)
+                    ps.append(p)
+                    urls.append(url)
+                raws[(path, "raw libmicrohttpd x%d" % n)] = (ps, urls)
     threads = 3
     conns = -(-args.connections // threads) * threads  # at least --connections
     print("PostgreSQL: %d processes watched for CPU" % len(pgp))
@@ -359,29 +393,47 @@ def scale_out(args, binary, work, procs):
           "connections go to one node), %d s, loopback, %d round(s); GET %s and GET %s (%d bytes)"
           % (threads, conns, conns // threads, args.seconds, args.rounds, args.path, report,
              len(get(setups[0][2][0] + report, token).read())))
-    scripts = {}
-    for name, _, urls in setups:
-        script = os.path.join(work, "spread-%d.lua" % len(scripts))
-        with open(script, "w") as f:
-            f.write(SPREAD_LUA % ", ".join(str(port_of(u)) for u in urls))
-        scripts[name] = script
+    print("raw libmicrohttpd: %d threads a process, serving each path's bytes" % raw_threads
+          if raws else "raw libmicrohttpd: not run (--no-raw)")
+
+    def spread(urls):
+        script = os.path.join(work, "spread-%s.lua" % "-".join(str(port_of(u)) for u in urls))
+        if not os.path.exists(script):
+            with open(script, "w") as f:
+                f.write(SPREAD_LUA % ", ".join(str(port_of(u)) for u in urls))
+        return script
     time.sleep(1)
 
+    def made(urls):
+        """Answers the nodes made from the store so far (not from memory)."""
+        n = 0
+        for u in urls:
+            m = re.search(r'steppy_http_answers_total\{from="store"\} (\d+)',
+                          get(u + "/metrics", token).read().decode())
+            n += int(m.group(1)) if m else 0
+        return n
+
     def run(name, ps, urls, path):
-        c0, g0 = ticks([p.pid for p in ps]), ticks(pgp)
+        raw = name.startswith("raw")
+        c0, g0, m0 = ticks([p.pid for p in ps]), ticks(pgp), 0 if raw else made(urls)
         r = wrk(urls[0] + path, token, args, threads=threads, connections=conns,
-                script=scripts[name])
+                script=spread(urls))
         r["cpu"] = (ticks([p.pid for p in ps]) - c0) / hz
         r["pg_cpu"] = (ticks(pgp) - g0) / hz
+        r["made"] = 0 if raw else made(urls) - m0
         return r
 
     def show(label, r):
-        return line(label, r) + "  PostgreSQL CPU %.1f s" % r["pg_cpu"]
+        return line(label, r) + "  PostgreSQL CPU %.1f s  made from the store %d" % (
+            r["pg_cpu"], r["made"])
 
     results = {}
     for rnd in range(args.rounds):
-        order = setups if rnd % 2 == 0 else list(reversed(setups))
         for path in paths:
+            order = setups + [(name, ps, urls) for (p, name), (ps, urls) in raws.items()
+                              if p == path]
+            if rnd % 2:
+                order.reverse()
             for name, ps, urls in order:
                 r = run(name, ps, urls, path)
                 results.setdefault((path, name), []).append(r)
@@ -390,10 +442,10 @@ def scale_out(args, binary, work, procs):
     if args.rounds > 1:
         print("medians of %d rounds:" % args.rounds)
         for path in paths:
-            for name, _, _ in setups:
+            for name in [n for n, _, _ in setups] + [n for p, n in raws if p == path]:
                 rs = results[(path, name)]
                 med = {k: statistics.median(r[k] for r in rs)
-                       for k in ("rps", "p50", "p90", "p99", "cpu", "pg_cpu", "load")}
+                       for k in ("rps", "p50", "p90", "p99", "cpu", "pg_cpu", "load", "made")}
                 med["non2xx"] = sum(r["non2xx"] for r in rs)
                 med["errors"] = "; ".join(sorted({r["errors"] for r in rs}))
                 print("  %-14s %s" % ("list" if path == args.path else "report", show(name, med)))
@@ -438,7 +490,9 @@ def main():
     ap.add_argument("--per-address", type=int, default=0,
                     help="maxConnectionsPerAddress for the server (0: its default)")
     ap.add_argument("--no-raw", action="store_true", help="without the raw libmicrohttpd server")
-    ap.add_argument("--raw-threads", type=int, default=2)
+    ap.add_argument("--raw-threads", type=int, default=0,
+                    help="the raw server's epoll threads (default 2; with --nodes 4, "
+                    "as a node has)")
     ap.add_argument("--etag", action="store_true",
                     help="send If-None-Match with the answer's ETag (304s)")
     ap.add_argument("--path", default="/api/v1/executions",
@@ -452,6 +506,8 @@ def main():
     ap.add_argument("--writes", type=float, default=0,
                     help="releases submitted per second to steppy during the load")
     args = ap.parse_args()
+    if not args.nodes:
+        args.raw_threads = args.raw_threads or 2
     binaries = [os.path.abspath(b) for b in (args.steppy or [os.path.join(REPO, "build", "steppy")])]
     ensure_wrk()
     work = tempfile.mkdtemp(prefix="steppy-bench-serve.")
@@ -479,18 +535,9 @@ def main():
         # The raw server answers what the first steppy answered.
         if not args.no_raw:
             answer = get(servers[0][2] + args.path, token).read()
-            body_file = os.path.join(work, "answer.json")
-            with open(body_file, "wb") as f:
-                f.write(answer)
-            raw_bin = os.path.join(work, "raw-mhd")
-            subprocess.check_call(["cc", "-std=c17", "-O2", "-o", raw_bin,
-                                   os.path.join(HERE, "raw-mhd.c"), "-lmicrohttpd"])
-            log_path = os.path.join(work, "raw.log")
-            p = subprocess.Popen([raw_bin, body_file, token, str(args.raw_threads)],
-                                 stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+            p, url = start_raw(work, answer, token, args.raw_threads, "main")
             procs.append(p)
-            servers.append(("raw libmicrohttpd (%d threads)" % args.raw_threads, p,
-                            wait_listening(log_path, p)))
+            servers.append(("raw libmicrohttpd (%d threads)" % args.raw_threads, p, url))
             print("answer: %d bytes" % len(answer))
         time.sleep(1)
 
