@@ -13,9 +13,26 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAKE_LOCKS 8
 #define WATCHERS   4 /* as many as libmicrohttpd's threads: none waits for another */
+/*
+ * Watchers are replaced by new connections every RENEW_MS by a thread of
+ * the cache's own (the renewer), never on a request's way. A PostgreSQL
+ * watcher sends no statement after its LISTEN, and the PostgreSQL store
+ * reconnects a listening handle that sent none for 10 s inside the next
+ * call (before the server's 15 s idle timeout ends its session): on a poll
+ * thread, that reconnection (a new backend, its setup, LISTEN) stalled every
+ * connection of the thread, every 10 s per watcher, for milliseconds on an
+ * idle machine and up to seconds on a loaded one (bench/serve.py --nodes);
+ * done for a request by a worker, it stalled that request as long. A
+ * watcher not used since its last renewal is closed instead (opened again
+ * when needed); one older than 2 * RENEW_MS (the renewer lags) is not used
+ * on a poll thread.
+ */
+#define RENEW_MS      4000
+#define RENEW_TICK_MS 500
 
 /* One watcher: a store connection that never writes, and what it said. */
 struct watcher {
@@ -23,6 +40,8 @@ struct watcher {
 	struct store *st;              /* NULL until needed, or after an error */
 	int64_t last_raw;              /* its own number at its last read */
 	bool have_raw;                 /* false after (re)opening it */
+	int64_t opened_ms;             /* monotonic: when st was opened */
+	bool used;                     /* read since it was opened */
 	unsigned long long last_local; /* answers->local at its last read */
 };
 
@@ -41,6 +60,12 @@ struct answers {
 	 * the epoch once per watcher.
 	 */
 	struct watcher watchers[WATCHERS];
+	atomic_llong renew_ms; /* RENEW_MS, or answers_renew_after()'s (< 0: none) */
+	/* The renewer thread; stop (under renew_lock) ends it. */
+	pthread_t renewer;
+	bool renewer_running, stop;
+	pthread_mutex_t renew_lock;
+	pthread_cond_t renew_cond;
 	atomic_llong epoch;
 	atomic_ullong local; /* answers_changed() calls */
 	/* Kept answers, under lock. */
@@ -53,6 +78,98 @@ struct answers {
 	pthread_mutex_t make[MAKE_LOCKS];
 };
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void answers_renew_after(struct answers *c, int64_t ms)
+{
+	atomic_store(&c->renew_ms, ms);
+}
+
+/*
+ * Replaces w's connection by a new one, opened without w's lock (requests
+ * use the old one meanwhile). The new one reads its first number (and so
+ * begins to listen) before the old one reads its last: a commit before that
+ * is seen by the old one, a later one by the new one, so the epoch moves
+ * only if the old one saw a change - a renewal alone does not make kept
+ * answers stale. If the new one cannot be opened, the old one stays.
+ */
+static void renew(struct answers *c, struct watcher *w)
+{
+	struct store *fresh = NULL, *old = NULL;
+	int64_t raw_new = -1;
+	if (store_open(c->store_path, &fresh, NULL) == 0)
+		raw_new = store_data_version(fresh);
+	if (raw_new < 0) {
+		store_close(fresh);
+		return;
+	}
+	pthread_mutex_lock(&w->lock);
+	unsigned long long local = atomic_load(&c->local);
+	int64_t raw_old = w->st ? store_data_version(w->st) : -1;
+	if (raw_old < 0 || !w->have_raw || raw_old != w->last_raw || local != w->last_local)
+		atomic_fetch_add(&c->epoch, 1);
+	old = w->st;
+	w->st = fresh;
+	w->last_raw = raw_new;
+	w->last_local = local;
+	w->have_raw = true;
+	w->opened_ms = mono_ms();
+	w->used = false;
+	pthread_mutex_unlock(&w->lock);
+	store_close(old);
+}
+
+void answers_renew_due(struct answers *c, int64_t after)
+{
+	for (size_t i = 0; i < WATCHERS; i++) {
+		struct watcher *w = &c->watchers[i];
+		pthread_mutex_lock(&w->lock);
+		bool due = w->st && mono_ms() - w->opened_ms >= after;
+		bool used = w->used;
+		struct store *unused = NULL;
+		if (due && !used) { /* nobody asked since it was opened: closed */
+			unused = w->st;
+			w->st = NULL;
+		}
+		pthread_mutex_unlock(&w->lock);
+		if (unused)
+			store_close(unused);
+		else if (due)
+			renew(c, w);
+	}
+}
+
+static void *renewer_main(void *arg)
+{
+	struct answers *c = arg;
+	pthread_mutex_lock(&c->renew_lock);
+	while (!c->stop) {
+		int64_t after = atomic_load(&c->renew_ms);
+		int64_t tick = after < 0 || after / 4 >= RENEW_TICK_MS ? RENEW_TICK_MS
+		               : after / 4                             ? after / 4
+		                                                       : 1;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += (long)(tick % 1000) * 1000000;
+		ts.tv_sec += tick / 1000 + ts.tv_nsec / 1000000000;
+		ts.tv_nsec %= 1000000000;
+		pthread_cond_timedwait(&c->renew_cond, &c->renew_lock, &ts);
+		if (c->stop)
+			break;
+		pthread_mutex_unlock(&c->renew_lock);
+		if (after >= 0)
+			answers_renew_due(c, after);
+		pthread_mutex_lock(&c->renew_lock);
+	}
+	pthread_mutex_unlock(&c->renew_lock);
+	return NULL;
+}
+
 struct answers *answers_new(const char *store_path)
 {
 	struct answers *c = xcalloc(1, sizeof(*c));
@@ -62,8 +179,18 @@ struct answers *answers_new(const char *store_path)
 	pthread_mutex_init(&c->lock, NULL);
 	for (size_t i = 0; i < MAKE_LOCKS; i++)
 		pthread_mutex_init(&c->make[i], NULL);
+	atomic_init(&c->renew_ms, RENEW_MS);
 	atomic_init(&c->epoch, 0);
 	atomic_init(&c->local, 0);
+	pthread_mutex_init(&c->renew_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->renew_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	/* without it (no thread to be had), watchers are used until the store
+	 * reconnects them itself: slower, never wrong */
+	c->renewer_running = pthread_create(&c->renewer, NULL, renewer_main, c) == 0;
 	return c;
 }
 
@@ -71,6 +198,15 @@ void answers_free(struct answers *c)
 {
 	if (!c)
 		return;
+	if (c->renewer_running) {
+		pthread_mutex_lock(&c->renew_lock);
+		c->stop = true;
+		pthread_cond_signal(&c->renew_cond);
+		pthread_mutex_unlock(&c->renew_lock);
+		pthread_join(c->renewer, NULL);
+	}
+	pthread_mutex_destroy(&c->renew_lock);
+	pthread_cond_destroy(&c->renew_cond);
 	for (size_t i = 0; i < c->nkept; i++)
 		kept_answer_release(c->kept[i]);
 	for (size_t i = 0; i < WATCHERS; i++) {
@@ -124,6 +260,15 @@ int64_t answers_version(struct answers *c, bool quick)
 		}
 		w->st = st;
 		w->have_raw = false; /* its numbers start again */
+		w->opened_ms = mono_ms();
+	}
+	w->used = true;
+	int64_t after = atomic_load(&c->renew_ms);
+	if (quick && after >= 0 && mono_ms() - w->opened_ms >= 2 * after) {
+		/* overdue (the renewer lags): the store may reconnect it inside
+		 * the call, which a poll thread must not wait for */
+		pthread_mutex_unlock(&w->lock);
+		return -2;
 	}
 	unsigned long long local = atomic_load(&c->local);
 	int64_t raw = store_data_version(w->st);

@@ -18,7 +18,10 @@
  * is the cache's own epoch, moved on whenever a watcher sees its number
  * move (or was reopened after an error: a new connection's numbers start
  * again, or answers_changed() was called); a commit may move it once per
- * watcher.
+ * watcher. A thread of the cache's own replaces watchers by new
+ * connections every few seconds, and closes those nobody used meanwhile
+ * (RENEW_MS in answers.c: a PostgreSQL watcher would otherwise reconnect
+ * inside a request's call, stalling it).
  *
  * Answers are immutable once kept and counted: a caller holds a reference
  * while it sends one (kept_answer_release() when done), so a newer answer can
@@ -68,9 +71,19 @@ void answers_free(struct answers *c);
  * for another thread's read when every watcher is reading (one
  * store_data_version(), a few microseconds on SQLite). With quick
  * (libmicrohttpd's threads), returns -2 instead of opening a watcher that
- * is not open (watchers are opened without holding any lock).
+ * is not open (watchers are opened without holding any lock) and when it
+ * is overdue for renewal (the renewer thread lags).
  */
 int64_t answers_version(struct answers *c, bool quick);
+
+/* The renewer thread renews watchers ms milliseconds after they were opened
+ * (default RENEW_MS in answers.c); ms < 0: never (tests). */
+void answers_renew_after(struct answers *c, int64_t ms);
+
+/* What the renewer thread does at every tick (after: its ms): renews the
+ * watchers opened at least after ms ago that were used since, and closes
+ * the others that old. For tests. */
+void answers_renew_due(struct answers *c, int64_t after);
 
 /*
  * Says that this process has just changed the store (a submission, a

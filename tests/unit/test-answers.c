@@ -5,8 +5,10 @@
  * bytes, one answer's size); the version read through the watcher changing
  * with every commit of another connection or another process and not with
  * reads, or with answers_changed(); -1 for a store that cannot be opened, and
- * the quick form that never opens the watcher; threads reading while another
- * commits never get an answer older than a commit done before they asked.
+ * the quick form that never opens the watcher; watchers renewed off the
+ * quick calls without moving the version unless something was committed;
+ * threads reading while another commits (and while watchers are renewed all
+ * the time) never get an answer older than a commit done before they asked.
  */
 #include "unit.h"
 
@@ -234,6 +236,57 @@ static void test_version_follows_commits(void **state)
 	answers_free(c);
 }
 
+/* Watchers are renewed by the cache's thread, never in a request's call: a
+ * renewal alone does not move the version, while a commit before it does;
+ * an overdue watcher is not used on a poll thread (quick: -2); a watcher
+ * nobody used is closed (quick: -2 again until a worker opens one). */
+static void test_watchers_renewed(void **state)
+{
+	(void)state;
+	struct answers *c = answers_new(path);
+	answers_renew_after(c, -1); /* renewals by this test's calls only */
+	int64_t v1 = answers_version(c, false);
+	assert_true(v1 >= 0);
+	assert_int_equal(answers_version(c, true), v1);
+
+	answers_renew_after(c, 0); /* overdue: not used on a poll thread */
+	assert_int_equal(answers_version(c, true), -2);
+	answers_renew_after(c, -1);
+	assert_int_equal(answers_version(c, true), v1);
+
+	answers_renew_due(c, 0);
+	assert_int_equal(answers_version(c, false), v1); /* renewed: nothing changed */
+	answers_renew_due(c, 0);
+	assert_int_equal(answers_version(c, true), v1); /* and again */
+
+	/* a commit by another connection, then a renewal: the old watcher
+	 * saw it, so the version moves */
+	struct store *other;
+	assert_int_equal(store_open(path, &other, NULL), 0);
+	assert_int_equal(store_meta_set(other, "test.key", "r1", NULL), 0);
+	answers_renew_due(c, 0);
+	int64_t v2 = answers_version(c, true);
+	assert_true(v2 >= 0);
+	assert_true(v2 != v1);
+
+	/* the renewed watcher follows later commits */
+	assert_int_equal(store_meta_set(other, "test.key", "r2", NULL), 0);
+	int64_t v3 = answers_version(c, true);
+	assert_true(v3 >= 0);
+	assert_true(v3 != v2 && v3 != v1);
+
+	/* not used since its renewal: closed, and not opened on a poll thread */
+	answers_renew_due(c, 0); /* renewed (it was used) */
+	answers_renew_due(c, 0); /* closed (not used since) */
+	assert_int_equal(answers_version(c, true), -2);
+	int64_t v4 = answers_version(c, false);
+	assert_true(v4 >= 0);
+	assert_true(v4 != v1 && v4 != v2); /* a new watcher: a new version */
+	assert_int_equal(answers_version(c, true), v4);
+	store_close(other);
+	answers_free(c);
+}
+
 /* ---- many threads: never an answer older than a commit done before ---------- */
 
 #define READERS        6
@@ -299,10 +352,11 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-static void test_threads_never_stale(void **state)
+static void threads_never_stale(int64_t renew_ms)
 {
-	(void)state;
 	struct shared sh = { .c = answers_new(path) };
+	if (renew_ms >= 0)
+		answers_renew_after(sh.c, renew_ms);
 	atomic_init(&sh.committed, 0);
 	atomic_init(&sh.writing, true);
 	atomic_init(&sh.stale, 0);
@@ -322,6 +376,19 @@ static void test_threads_never_stale(void **state)
 	answers_free(sh.c);
 }
 
+static void test_threads_never_stale(void **state)
+{
+	(void)state;
+	threads_never_stale(-1);
+}
+
+/* The same while watchers are renewed all the time. */
+static void test_threads_never_stale_renewing(void **state)
+{
+	(void)state;
+	threads_never_stale(1);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--commit")) { /* another process's commit */
@@ -337,7 +404,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_keep_and_find, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_follows_commits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watchers_renewed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_never_stale, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads_never_stale_renewing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
