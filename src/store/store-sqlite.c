@@ -35,7 +35,8 @@
 /* The SQLite handle: the shared part first (store-backend.h). */
 struct sq_store {
 	struct store base;
-	sqlite3 *db; /* one connection, used by one thread at a time */
+	sqlite3 *db;                /* one connection, used by one thread at a time */
+	sqlite3_stmt *data_version; /* PRAGMA data_version, kept: asked per API read */
 };
 
 static struct sq_store *sq(struct store *st)
@@ -470,6 +471,7 @@ static int sq_open(const char *path, bool create, struct store **ret, struct str
 static void sq_close(struct store *base)
 {
 	struct sq_store *st = sq(base);
+	sqlite3_finalize(st->data_version);
 	sqlite3_close(st->db);
 	free(st);
 }
@@ -1079,11 +1081,12 @@ static int sq_inbox_result(struct store *base, int64_t id, char **ret_result, st
 static int64_t sq_data_version(struct store *base)
 {
 	struct sq_store *st = sq(base);
-	sqlite3_stmt *stmt = prepare(st, "PRAGMA data_version", NULL);
+	if (!st->data_version)
+		st->data_version = prepare(st, "PRAGMA data_version", NULL);
 	int64_t v = -1;
-	if (stmt && sqlite3_step(stmt) == SQLITE_ROW)
-		v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	if (st->data_version && sqlite3_step(st->data_version) == SQLITE_ROW)
+		v = sqlite3_column_int64(st->data_version, 0);
+	sqlite3_reset(st->data_version); /* ends its read transaction */
 	return v;
 }
 
