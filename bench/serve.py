@@ -8,6 +8,7 @@ Prints figures; asserts nothing.
                  [--connections 50] [--seconds 20] [--rounds 1]
                  [--per-address N] [--no-raw] [--etag] [--path PATH]
                  [--writes N] [--pg]
+  bench/serve.py --nodes [--steppy build/steppy] [--rounds 2] [--fresh 20]
 
 --steppy may be given several times (a build before a change and one after):
 each binary gets its own copy of the same store and its own server, and the
@@ -31,6 +32,16 @@ answers are made again and again (reads during writes).
 PostgreSQL 15 (tests/lib/pg.sh, a Unix socket in a temporary directory), a
 database per binary, the seed store copied there with `steppy store
 migrate`.
+--nodes measures reads through several nodes instead: one node on SQLite,
+one node on PostgreSQL and three nodes on one PostgreSQL database (a
+throwaway PostgreSQL 15, databases filled by `steppy store migrate`), and
+raw libmicrohttpd servers (1 and 3 processes, 4 threads each unless
+--raw-threads) serving the same bytes; wrk's 3 threads each send their
+connections to one port, round robin over a configuration's servers (as a
+balancer spreading connections). Both the list and one release's report
+are asked. Then read-after-write across nodes: a Human release submitted on
+node A, approved on node B, node C's list asked until it shows each change
+(--fresh samples idle, then as many as fit in one run under load).
 wrk comes from Debian (installed here if missing).
 """
 import argparse
