@@ -45,7 +45,7 @@
 
 /* The PostgreSQL schema's version (meta key "schema"), numbered apart from
  * the SQLite file's: bumped with every change of the tables below. */
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 /* pg_advisory_xact_lock key around creating or migrating the schema
  * ("steppy" in ASCII). */
 #define SCHEMA_LOCK_KEY   "126943972188281"
@@ -93,6 +93,7 @@ struct pg_store {
 	 * lease call and again after CLOCK_MEASURE_MS (lease_clock). */
 	int64_t clock_offset;
 	int64_t clock_measured; /* CLOCK_MONOTONIC ms; 0: never */
+	int64_t copy_now;       /* store_copy() into it: its now by the database's clock */
 };
 
 static int64_t mono_ms(void)
@@ -164,10 +165,22 @@ static const char pg_schema[] =
     "  execution_id TEXT COLLATE \"C\" PRIMARY KEY,"
     "  box BYTEA NOT NULL);";
 
+/* Schema 2: the fingerprint of the secret key that seals the store's
+ * secrets (store_key_check), one row. */
+static const char pg_key_schema[] = "CREATE TABLE IF NOT EXISTS secret_key ("
+                                    "  one INTEGER PRIMARY KEY CHECK (one = 1),"
+                                    "  fingerprint TEXT NOT NULL,"
+                                    "  created_ms BIGINT NOT NULL);";
+
+/* The steps from one schema version to the next: pg_migrations[i] takes a
+ * schema of version i (0: none) to i + 1. */
+static const char *const pg_migrations[PG_SCHEMA_VERSION] = { pg_schema, pg_key_schema };
+
 /* The tables of PG_SCHEMA_VERSION, for store_check(). */
 static const char *const pg_tables[] = { "meta",        "executions",     "events",
 	                                 "leases",      "inbox",          "approval_links",
-	                                 "inbox_files", "personal_links", "sealed_secrets" };
+	                                 "inbox_files", "personal_links", "sealed_secrets",
+	                                 "secret_key" };
 
 /* ---- parameters -------------------------------------------------------------- */
 
@@ -713,7 +726,8 @@ static int foreign_tables(struct pg_store *st, struct strbuf *err)
 	            "SELECT current_schema(), c.relname FROM pg_class c JOIN pg_namespace n ON "
 	            "n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relname = "
 	            "ANY (ARRAY['meta', 'executions', 'events', 'leases', 'inbox', "
-	            "'approval_links', 'inbox_files', 'personal_links', 'sealed_secrets']) "
+	            "'approval_links', 'inbox_files', 'personal_links', 'sealed_secrets', "
+	            "'secret_key']) "
 	            "ORDER BY c.relname = 'executions' DESC, c.relname LIMIT 1",
 	            NULL, &res, "reading the store's schema", err);
 	if (r < 0)
@@ -778,8 +792,8 @@ static int init_schema(struct pg_store *st, bool create, struct strbuf *err)
 	if (r == 0 && version == 0)
 		r = foreign_tables(st, err);
 	if (r == 0 && version < PG_SCHEMA_VERSION) {
-		/* From 0 (nothing) to 1: the whole schema; later versions add steps. */
-		r = simple(st, pg_schema, err);
+		for (int v = version; v < PG_SCHEMA_VERSION && r == 0; v++)
+			r = simple(st, pg_migrations[v], err);
 		struct params p = { 0 };
 		p_int(&p, PG_SCHEMA_VERSION);
 		if (r == 0)
@@ -910,20 +924,19 @@ static int pg_check(struct store *base, struct strbuf *err)
 			r = run(st, "SET LOCAL statement_timeout = 0", NULL, NULL,
 			        "checking the histories", err);
 		if (r == 0)
-			r = run(st,
-			        "SELECT (SELECT count(*) FROM (SELECT execution_id FROM events "
-			        "GROUP BY "
-			        "execution_id HAVING count(*) <> max(seq) OR min(seq) <> 1) g), "
-			        "(SELECT count(*) FROM executions x WHERE x.last_seq <> "
-			        "COALESCE((SELECT "
-			        "max(seq) FROM events e WHERE e.execution_id = x.id), 0))",
-			        NULL, &res, "checking the histories", err);
-		if (r == 0 && get_int(res, 0, 0) > 0)
-			strbuf_addf(&found, "%lld histories have gaps",
-			            (long long)get_int(res, 0, 0));
-		if (r == 0 && get_int(res, 0, 1) > 0)
-			strbuf_addf(&found, "%s%lld executions disagree with their histories",
-			            found.len ? "; " : "", (long long)get_int(res, 0, 1));
+			r = run(st, STORE_CHECK_GAPS_SQL, NULL, &res, "checking the histories",
+			        err);
+		for (int i = 0; r == 0 && i < PQntuples(res); i++)
+			store_check_gap(&found, i, get_int(res, i, 4), PQgetvalue(res, i, 0),
+			                get_int(res, i, 1), get_int(res, i, 2), get_int(res, i, 3));
+		PQclear(res);
+		res = NULL;
+		if (r == 0)
+			r = run(st, STORE_CHECK_ROWS_SQL, NULL, &res, "checking the histories",
+			        err);
+		for (int i = 0; r == 0 && i < PQntuples(res); i++)
+			store_check_row(&found, i, get_int(res, i, 3), PQgetvalue(res, i, 0),
+			                get_int(res, i, 1), get_int(res, i, 2));
 		PQclear(res);
 		r = finish(st, r, err);
 	}
@@ -2025,6 +2038,63 @@ static int pg_inbox_file_put(struct store *base, const char *version, const char
 	           &p, NULL, "recording an inbox file", err);
 }
 
+/* ---- the secret key's fingerprint ------------------------------------------------ */
+
+static int pg_key_record(struct store *base, const char *fp, int64_t now, char **ret,
+                         struct strbuf *err)
+{
+	struct pg_store *st = pg(base);
+	*ret = NULL;
+	int r = ready(st, err);
+	if (r == 0 && fp) {
+		struct params p = { 0 };
+		p_text(&p, fp);
+		p_int(&p, now);
+		r = run(
+		    st,
+		    "INSERT INTO secret_key (one, fingerprint, created_ms) VALUES (1, $1::text, "
+		    "$2::bigint) ON CONFLICT (one) DO NOTHING",
+		    &p, NULL, "recording the secret key's fingerprint", err);
+	}
+	if (r < 0)
+		return r;
+	return lookup(st, "SELECT fingerprint FROM secret_key WHERE one = $1::int", "1", ret,
+	              "reading the secret key's fingerprint", err) < 0
+	           ? SP_ESTORE
+	           : 0;
+}
+
+static int pg_sealed_sample(struct store *base, char **ret_id, unsigned char **ret_box,
+                            size_t *ret_len, struct strbuf *err)
+{
+	struct pg_store *st = pg(base);
+	int r = ready(st, err);
+	PGresult *res = NULL;
+	if (r == 0)
+		r = run(
+		    st,
+		    "SELECT execution_id, box FROM sealed_secrets ORDER BY execution_id LIMIT 1",
+		    NULL, &res, "reading sealed secrets", err);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) == 1) {
+		size_t len = 0;
+		unsigned char *raw =
+		    PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 1), &len);
+		if (raw) {
+			*ret_id = get_text(res, 0, 0);
+			*ret_box = (unsigned char *)xmemdup0(raw, len);
+			*ret_len = len;
+			PQfreemem(raw);
+			r = 1;
+		} else {
+			r = pq_error(st, res, "reading sealed secrets", err);
+		}
+	}
+	PQclear(res);
+	return r;
+}
+
 /* ---- waiting -------------------------------------------------------------------- */
 
 /* lock_timeout is the wait for another writer's row lock (SQLite's busy
@@ -2071,6 +2141,11 @@ static int pg_copy_begin(struct store *base, struct store_copy_run *cr, struct s
 		return r;
 	int64_t n = get_int(res, 0, 0);
 	PQclear(res);
+	/* Which leases of the target still hold: by the database's clock, as
+	 * the nodes judge them, not this machine's. */
+	r = lease_clock(st, cr->o->now, &st->copy_now, err);
+	if (r < 0)
+		return r;
 	if (n > 0 && !cr->o->force) {
 		if (err)
 			strbuf_addf(
@@ -2154,7 +2229,7 @@ static int copy_execution(struct pg_store *st, struct store_copy_run *cr,
 			    (long long)there_last, (long long)last);
 		return SP_ECONFLICT;
 	}
-	if (lease > cr->o->now) {
+	if (lease > st->copy_now) {
 		if (err)
 			strbuf_addf(err,
 			            "release %s is run from %s now (its lease holds): it is not "
@@ -2306,6 +2381,8 @@ const struct store_ops store_pg_ops = {
 	.open = pg_open,
 	.close = pg_close,
 	.check = pg_check,
+	.key_record = pg_key_record,
+	.sealed_sample = pg_sealed_sample,
 	.schema_version = pg_schema_version,
 	.backup = pg_backup,
 	.create = pg_create,

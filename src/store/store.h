@@ -147,6 +147,24 @@ void store_close(struct store *st);
  * "secretsUnavailable". Returns 0.
  */
 int store_set_key_file(struct store *st, const char *path);
+/* What store_key_check() does when the key file is missing. */
+enum store_key_mode {
+	STORE_KEY_MAKE,     /* make it (0600) if the store records no key yet: steppy serve */
+	STORE_KEY_NEEDED,   /* refuse if the store records a key: run, resume */
+	STORE_KEY_OPTIONAL, /* accept: a process that seals nothing (store migrate) */
+};
+/*
+ * Checks the secret key file (store_set_key_file) against the key the store's
+ * secrets are sealed with: the store records its fingerprint (an HMAC-SHA256
+ * of a fixed label under the key, never the key) at first use. A store that
+ * records none adopts this key, if it opens the store's sealed secrets (or
+ * there are none). Returns 0 (*ret_made: a new key file was made), or
+ * SP_EINVAL when the key is another one, or missing while the store records
+ * one (err names the key file and says to copy the key from another node),
+ * SP_EIO, SP_ESTORE. Storing a secret checks the key first in the same way
+ * (STORE_KEY_MAKE), so a process never seals under another key.
+ */
+int store_key_check(struct store *st, enum store_key_mode mode, bool *ret_made, struct strbuf *err);
 /*
  * Derives a 32-byte key for purpose (a short label) from the secret key
  * file, making the file when it is missing: every process that shares the
