@@ -67,6 +67,9 @@
  * itself first, so that a call never races the server's timeout. */
 #define LISTENER_STALE_MS 10000
 
+/* How many option values of a URL a message may never show (secret_options). */
+#define NSECRETS 5
+
 /* A fence this handle got for an execution (store_lease_take, store_create). */
 struct fence {
 	char *id;
@@ -76,17 +79,17 @@ struct fence {
 
 struct pg_store {
 	struct store base;
-	PGconn *conn;     /* never NULL; may be CONNECTION_BAD until the next call */
-	char *display;    /* store_display_name(): user, host, port, database */
-	char *secret[2];  /* the URL's password, sslpassword (NULL: none): never shown */
-	int lock_timeout; /* ms, store_busy_timeout() */
-	bool listening;   /* LISTEN steppy was sent (store_data_version) */
-	int64_t listened; /* CLOCK_MONOTONIC ms of the last store_data_version() */
-	int64_t sent;     /* CLOCK_MONOTONIC ms when the last statement ended */
-	bool broken;      /* reset at the next call even if libpq thinks it is fine */
-	bool in_tx;       /* between begin() and finish(): ready() never resets */
-	int64_t version;  /* store_data_version(): bumped per foreign notification */
-	char **prepared;  /* statement "sN" on this connection is prepared[N] */
+	PGconn *conn;           /* never NULL; may be CONNECTION_BAD until the next call */
+	char *display;          /* store_display_name(): user, host, port, database */
+	char *secret[NSECRETS]; /* texts of the URL never shown (secret_options); NULL: none */
+	int lock_timeout;       /* ms, store_busy_timeout() */
+	bool listening;         /* LISTEN steppy was sent (store_data_version) */
+	int64_t listened;       /* CLOCK_MONOTONIC ms of the last store_data_version() */
+	int64_t sent;           /* CLOCK_MONOTONIC ms when the last statement ended */
+	bool broken;            /* reset at the next call even if libpq thinks it is fine */
+	bool in_tx;             /* between begin() and finish(): ready() never resets */
+	int64_t version;        /* store_data_version(): bumped per foreign notification */
+	char **prepared;        /* statement "sN" on this connection is prepared[N] */
 	size_t nprepared;
 	struct fence **fences; /* FENCE_BUCKETS chains, allocated at the first lease */
 	/* The database's clock minus this host's (ms), measured at the first
@@ -227,6 +230,49 @@ static void add_shown(struct strbuf *out, const char *s)
 		strbuf_addch(out, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
 }
 
+/* A port as libpq takes it: digits, a comma between the ports of several
+ * hosts. Anything else (a password typed where the port goes) is never
+ * shown. */
+static bool plain_port(const char *port)
+{
+	return *port && strspn(port, "0123456789,") == strlen(port);
+}
+
+/* A database name that is itself a URL or a key=value connection string
+ * (libpq takes one in dbname): it may hold a password. */
+static bool conninfo_like(const char *db)
+{
+	return strchr(db, '=') || strstr(db, "://");
+}
+
+/*
+ * The option values of a parsed URL that no message shows (masked as ****
+ * in libpq's messages, add_pq_message): the password and sslpassword; a
+ * user name with a ':' (user:password put in the user); a port that is not
+ * a port number; a database name that is a connection string. Sets
+ * out[0..NSECRETS) (copies, or NULL).
+ */
+static void secret_options(const PQconninfoOption *opts, char *out[NSECRETS])
+{
+	for (const PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val || !*o->val)
+			continue;
+		int slot = -1;
+		if (!strcmp(o->keyword, "password"))
+			slot = 0;
+		else if (!strcmp(o->keyword, "sslpassword"))
+			slot = 1;
+		else if (!strcmp(o->keyword, "user") && strchr(o->val, ':'))
+			slot = 2;
+		else if (!strcmp(o->keyword, "port") && !plain_port(o->val))
+			slot = 3;
+		else if (!strcmp(o->keyword, "dbname") && conninfo_like(o->val))
+			slot = 4;
+		if (slot >= 0 && !out[slot])
+			out[slot] = xstrdup(o->val);
+	}
+}
+
 char *store_pg_display_name(const char *url)
 {
 	char *errmsg = NULL;
@@ -252,7 +298,10 @@ char *store_pg_display_name(const char *url)
 	struct strbuf out = STRBUF_INIT;
 	strbuf_addstr(&out, "postgresql://");
 	if (user) {
-		add_shown(&out, user);
+		/* user:password given as the user name: the name only */
+		char *name = xstrndup(user, strcspn(user, ":"));
+		add_shown(&out, name);
+		free(name);
 		strbuf_addch(&out, '@');
 	}
 	bool socket = host && strchr(host, '/');
@@ -260,12 +309,12 @@ char *store_pg_display_name(const char *url)
 		add_shown(&out, host);
 	if (port) {
 		strbuf_addch(&out, ':');
-		add_shown(&out, port);
+		add_shown(&out, plain_port(port) ? port : "\u2026");
 	}
 	strbuf_addch(&out, '/');
 	/* a database name that looks like a connection string is not shown */
 	if (db)
-		add_shown(&out, strchr(db, '=') || strstr(db, "://") ? "\u2026" : db);
+		add_shown(&out, conninfo_like(db) ? "\u2026" : db);
 	if (socket) {
 		strbuf_addstr(&out, "?host=");
 		add_shown(&out, host);
@@ -299,7 +348,7 @@ static void add_pq_message(const struct pg_store *st, struct strbuf *err, const 
 			strbuf_addch(err, ' ');
 		blank = false;
 		size_t skip = 0;
-		for (int i = 0; i < 2 && !skip; i++) {
+		for (int i = 0; i < NSECRETS && !skip; i++) {
 			const char *secret = st->secret[i];
 			if (secret && !strncmp(p, secret, strlen(secret)))
 				skip = strlen(secret);
@@ -664,7 +713,7 @@ static void pg_close(struct store *base)
 	forget_prepared(st);
 	fences_free(st);
 	free(st->display);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < NSECRETS; i++)
 		if (st->secret[i]) {
 			explicit_bzero(st->secret[i], strlen(st->secret[i]));
 			free(st->secret[i]);
@@ -830,11 +879,7 @@ static int pg_open(const char *url, bool create, struct store **ret, struct strb
 		free(st);
 		return SP_ESTORE;
 	}
-	for (const PQconninfoOption *o = parsed; o->keyword; o++)
-		if (o->val && *o->val && !strcmp(o->keyword, "password"))
-			st->secret[0] = xstrdup(o->val);
-		else if (o->val && *o->val && !strcmp(o->keyword, "sslpassword"))
-			st->secret[1] = xstrdup(o->val);
+	secret_options(parsed, st->secret);
 	PQconninfoFree(parsed);
 	st->display = store_display_name(url);
 	st->lock_timeout = 10000;
