@@ -336,13 +336,13 @@ static int not_a_store(const char *path, struct strbuf *err)
 static int migrate(struct sq_store *st, int from)
 {
 	int rc = SQLITE_OK;
+	/* A store stamped with this version that lacks a table (made before
+	 * it existed): every step again, each is idempotent. */
+	if (from == SCHEMA_VERSION)
+		from = 0;
 	for (int v = from; v < SCHEMA_VERSION && rc == SQLITE_OK; v++)
 		for (size_t i = 0; i < 2 && rc == SQLITE_OK && migrations[v][i]; i++)
 			rc = sqlite3_exec(st->db, migrations[v][i], NULL, NULL, NULL);
-	/* A store stamped with this version before its later tables existed. */
-	if (rc == SQLITE_OK && from == SCHEMA_VERSION)
-		for (size_t i = 0; i < 2 && rc == SQLITE_OK && migrations[from - 1][i]; i++)
-			rc = sqlite3_exec(st->db, migrations[from - 1][i], NULL, NULL, NULL);
 	if (rc == SQLITE_OK) {
 		char sql[128];
 		snprintf(sql, sizeof(sql),

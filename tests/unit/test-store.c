@@ -33,6 +33,7 @@ static char schema[64];  /* PostgreSQL: the current test's schema */
 static int location_seq; /* numbers fresh locations */
 
 static void write_key(const char *p, unsigned char fill);
+static void store_sql(const char *sql);
 
 static void quiet(void *arg, const char *message)
 {
@@ -963,6 +964,28 @@ static void test_pg_newer_schema(void **state)
 	strbuf_release(&err);
 }
 
+/* A schema 1 store (before the secret key's fingerprint) is migrated to 2
+ * at open, everything in it kept. */
+static void test_pg_migrate_v1(void **state)
+{
+	create(*state, "old1", "o");
+	store_close(*state);
+	*state = NULL;
+	store_sql("DROP TABLE secret_key; UPDATE meta SET value = '1' WHERE key = 'schema'");
+	struct store *st = NULL;
+	struct strbuf err = STRBUF_INIT;
+	if (store_open_existing(path, &st, &err) != 0)
+		fail_msg("open: %s", err.buf);
+	*state = st;
+	int version = 0, known = 0;
+	assert_int_equal(store_schema_version(st, &version, &known, &err), 0);
+	assert_int_equal(version, 2);
+	assert_int_equal(known, 2);
+	assert_int_equal(last_seq_of(st, "old1"), 2);
+	assert_int_equal(store_check(st, &err), 0);
+	strbuf_release(&err);
+}
+
 /* store_open_existing() of a database without steppy's schema refuses it
  * and creates nothing; store_check() finds a history with a gap. */
 static void test_pg_existing_and_check(void **state)
@@ -1821,6 +1844,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_dead_holder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_clock_skew, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_newer_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_migrate_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_existing_and_check, setup, teardown),
 		cmocka_unit_test(test_pg_password_masked),
 		cmocka_unit_test(test_pg_password_never_shown),
