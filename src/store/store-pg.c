@@ -504,17 +504,31 @@ static int pq_error(struct pg_store *st, const PGresult *res, const char *what, 
 	return SP_ESTORE;
 }
 
+/* The index of sql among the statements prepared on this connection (its
+ * name is "s<index>"), or nprepared if it is not prepared yet; the name in
+ * name either way. */
+static size_t prepared_index(const struct pg_store *st, const char *sql, char name[24])
+{
+	size_t i;
+	for (i = 0; i < st->nprepared && strcmp(st->prepared[i], sql) != 0; i++)
+		;
+	snprintf(name, 24, "s%zu", i);
+	return i;
+}
+
+/* Records that sql is prepared under the next name. */
+static void prepared_add(struct pg_store *st, const char *sql)
+{
+	st->prepared = xreallocarray(st->prepared, st->nprepared + 1, sizeof(*st->prepared));
+	st->prepared[st->nprepared++] = xstrdup(sql);
+}
+
 /* The name of sql prepared on this connection (preparing it the first time),
  * or NULL with err filled. */
 static const char *statement(struct pg_store *st, const char *sql, char name[24], const char *what,
                              struct strbuf *err)
 {
-	size_t i;
-	for (i = 0; i < st->nprepared; i++)
-		if (!strcmp(st->prepared[i], sql))
-			break;
-	snprintf(name, 24, "s%zu", i);
-	if (i < st->nprepared)
+	if (prepared_index(st, sql, name) < st->nprepared)
 		return name;
 	PGresult *res = PQprepare(st->conn, name, sql, 0, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -523,8 +537,7 @@ static const char *statement(struct pg_store *st, const char *sql, char name[24]
 		return NULL;
 	}
 	PQclear(res);
-	st->prepared = xreallocarray(st->prepared, st->nprepared + 1, sizeof(*st->prepared));
-	st->prepared[st->nprepared++] = xstrdup(sql);
+	prepared_add(st, sql);
 	return name;
 }
 
@@ -556,6 +569,15 @@ static int run(struct pg_store *st, const char *sql, const struct params *p, PGr
 	int r = state && !strcmp(state, "23505") ? SP_ECONFLICT : pq_error(st, res, what, err);
 	PQclear(res);
 	return r;
+}
+
+/* ready() then run(): one statement, outside a transaction or inside one
+ * (begin() .. finish()). */
+static int query(struct pg_store *st, const char *sql, const struct params *p, PGresult **ret,
+                 const char *what, struct strbuf *err)
+{
+	int r = ready(st, err);
+	return r < 0 ? r : run(st, sql, p, ret, what, err);
 }
 
 /* A command's count of rows (UPDATE, DELETE). */
@@ -635,11 +657,12 @@ static int lease_clock(struct pg_store *st, int64_t now, int64_t *ret, struct st
 }
 
 /* NOTIFY steppy (sent at commit), payload the execution id or "". */
+#define SQL_NOTIFY "SELECT pg_notify('steppy', $1::text)"
 static int notify(struct pg_store *st, const char *id, struct strbuf *err)
 {
 	struct params p = { 0 };
 	p_text(&p, id ? id : "");
-	return run(st, "SELECT pg_notify('steppy', $1::text)", &p, NULL, "notifying", err);
+	return run(st, SQL_NOTIFY, &p, NULL, "notifying", err);
 }
 
 /* ---- fences -------------------------------------------------------------------- */
@@ -1010,11 +1033,11 @@ static int pg_backup(struct store *base, const char *path, bool force, struct st
 /* ---- histories ----------------------------------------------------------------- */
 
 /*
- * The statements of a write, run one by one (immediate) or sent together
- * in libpq's pipeline mode and read back at once (pipelined: one round
- * trip for a whole group commit, where one by one costs three per
- * execution). Each statement says how its result is judged; the first
- * failure is kept and the rest of a pipeline is aborted by the server.
+ * The statements of a write (pg_create, pg_append), sent together in
+ * libpq's pipeline mode and read back at once: one round trip for a whole
+ * group commit, where one by one costs three per execution. Each statement
+ * says how its result is judged; the first failure is kept and the rest of
+ * the pipeline is aborted by the server.
  */
 enum check {
 	CHECK_OK,       /* succeeds */
@@ -1036,11 +1059,10 @@ struct sent {
 
 struct batch {
 	struct pg_store *st;
-	bool pipelined;
 	const char *owner; /* CHECK_LEASE */
 	int64_t now;
 	int64_t lease_now; /* CHECK_LEASE: now by the database's clock (lease_clock) */
-	struct sent *q;    /* pipelined: what was sent, in order */
+	struct sent *q;    /* what was sent, in order */
 	size_t n;
 	int r;         /* the first failure, or 0 */
 	int64_t fence; /* CHECK_FENCE's result */
@@ -1114,7 +1136,7 @@ static void batch_queue(struct batch *b, struct sent s)
 	b->q[b->n++] = s;
 }
 
-/* Runs (or sends) sql with p, judged by check. */
+/* Sends sql with p, judged by check when the results are read. */
 static void batch_add(struct batch *b, const char *sql, const struct params *p, enum check check,
                       const char *id, int64_t seq, const char *what)
 {
@@ -1123,30 +1145,13 @@ static void batch_add(struct batch *b, const char *sql, const struct params *p, 
 	struct pg_store *st = b->st;
 	struct sent s = { .check = check, .id = id, .seq = seq, .what = what };
 	char name[24];
-	if (!b->pipelined) {
-		if (!statement(st, sql, name, what, b->err)) {
-			b->r = SP_ESTORE;
-			return;
-		}
-		PGresult *res = PQexecPrepared(st->conn, name, p ? p->n : 0, p ? p->v : NULL,
-		                               p ? p->len : NULL, p ? p->fmt : NULL, 0);
-		drain_notifies(st);
-		b->r = verdict(b, &s, res);
-		PQclear(res);
-		return;
-	}
-	size_t i;
-	for (i = 0; i < st->nprepared && strcmp(st->prepared[i], sql) != 0; i++)
-		;
-	snprintf(name, sizeof(name), "s%zu", i);
+	size_t i = prepared_index(st, sql, name);
 	if (i == st->nprepared) {
 		if (!PQsendPrepare(st->conn, name, sql, 0, NULL)) {
 			b->r = pq_error(st, NULL, what, b->err);
 			return;
 		}
-		st->prepared =
-		    xreallocarray(st->prepared, st->nprepared + 1, sizeof(*st->prepared));
-		st->prepared[st->nprepared++] = xstrdup(sql);
+		prepared_add(st, sql);
 		batch_queue(b,
 		            (struct sent){ .check = CHECK_PREPARED, .what = what, .prepared = i });
 	}
@@ -1158,46 +1163,74 @@ static void batch_add(struct batch *b, const char *sql, const struct params *p, 
 	batch_queue(b, s);
 }
 
-/* Pipelined: sends the sync and reads every result in order, judging each
- * until the first failure. Returns b->r. */
+/* Sends the sync and reads every result in order, judging each until the
+ * first failure. Returns b->r. */
 static int batch_finish(struct batch *b)
 {
 	struct pg_store *st = b->st;
-	if (b->pipelined) {
-		bool synced = PQpipelineSync(st->conn) == 1;
-		if (!synced && b->r == 0)
-			b->r = pq_error(st, NULL, "committing", b->err);
-		for (size_t i = 0; i < b->n && synced; i++) {
-			PGresult *res = PQgetResult(st->conn);
-			if (!res) {
-				if (b->r == 0)
-					b->r = pq_error(st, NULL, b->q[i].what, b->err);
-				synced = false;
-				break;
-			}
+	bool synced = PQpipelineSync(st->conn) == 1;
+	if (!synced && b->r == 0)
+		b->r = pq_error(st, NULL, "committing", b->err);
+	for (size_t i = 0; i < b->n && synced; i++) {
+		PGresult *res = PQgetResult(st->conn);
+		if (!res) {
 			if (b->r == 0)
-				b->r = verdict(b, &b->q[i], res);
-			PQclear(res);
-			while ((res = PQgetResult(st->conn)) != NULL) /* the end of this one */
-				PQclear(res);
+				b->r = pq_error(st, NULL, b->q[i].what, b->err);
+			synced = false;
+			break;
 		}
-		PGresult *res;
-		while (synced && (res = PQgetResult(st->conn)) != NULL) { /* the sync */
-			bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+		if (b->r == 0)
+			b->r = verdict(b, &b->q[i], res);
+		PQclear(res);
+		while ((res = PQgetResult(st->conn)) != NULL) /* the end of this one */
 			PQclear(res);
-			if (sync)
-				break;
-		}
-		/* A pipeline left unfinished (the connection failed in it) leaves
-		 * the connection unusable: reset at the next call. */
-		if (PQexitPipelineMode(st->conn) != 1)
-			st->broken = true;
-		drain_notifies(st);
 	}
+	PGresult *res;
+	while (synced && (res = PQgetResult(st->conn)) != NULL) { /* the sync */
+		bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+		PQclear(res);
+		if (sync)
+			break;
+	}
+	/* A pipeline left unfinished (the connection failed in it) leaves
+	 * the connection unusable: reset at the next call. */
+	if (PQexitPipelineMode(st->conn) != 1)
+		st->broken = true;
+	drain_notifies(st);
 	free(b->q);
 	b->q = NULL;
 	b->n = 0;
 	return b->r;
+}
+
+/*
+ * Starts a write's pipeline on a connection that works: the lease clock
+ * read first (lease_now), then BEGIN queued. Returns 0 with b set, or an
+ * error (nothing sent).
+ */
+static int batch_begin(struct pg_store *st, struct batch *b, const char *owner, int64_t now,
+                       struct strbuf *err)
+{
+	*b = (struct batch){ .st = st, .owner = owner, .now = now, .err = err };
+	int r = ready(st, err);
+	if (r == 0)
+		r = lease_clock(st, now, &b->lease_now, err);
+	if (r < 0)
+		return r;
+	if (PQenterPipelineMode(st->conn) != 1)
+		return pq_error(st, NULL, "starting a transaction", err);
+	batch_add(b, "BEGIN", NULL, CHECK_OK, NULL, 0, "starting a transaction");
+	return 0;
+}
+
+/* Queues the NOTIFY (payload: the one execution, or ""), reads the
+ * pipeline's results and commits if every one passed (else rolls back). */
+static int batch_commit(struct batch *b, const char *payload)
+{
+	struct params p = { 0 };
+	p_text(&p, payload ? payload : "");
+	batch_add(b, SQL_NOTIFY, &p, CHECK_OK, NULL, 0, "notifying");
+	return finish(b->st, batch_finish(b), b->err);
 }
 
 #define SQL_SEALED                                                                                 \
@@ -1273,16 +1306,10 @@ static int pg_create(struct store *base, const struct exec_row *row, const char 
                      int64_t lease_ms, const struct store_append_item *first, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int64_t lease_now = 0;
-	int r = ready(st, err);
-	if (r == 0)
-		r = lease_clock(st, now, &lease_now, err);
+	struct batch b;
+	int r = batch_begin(st, &b, owner, now, err);
 	if (r < 0)
 		return r;
-	if (PQenterPipelineMode(st->conn) != 1)
-		return pq_error(st, NULL, "starting a transaction", err);
-	struct batch b = { .st = st, .pipelined = true, .owner = owner, .now = now, .err = err };
-	batch_add(&b, "BEGIN", NULL, CHECK_OK, NULL, 0, "starting a transaction");
 	struct params p = { 0 };
 	p_text(&p, row->id);
 	p_int(&p, now);
@@ -1300,7 +1327,7 @@ static int pg_create(struct store *base, const struct exec_row *row, const char 
 	p_text(&l, owner);
 	p_text(&l, st->base.host);
 	p_int(&l, getpid());
-	p_int(&l, lease_now + lease_ms);
+	p_int(&l, b.lease_now + lease_ms);
 	batch_add(&b,
 	          "INSERT INTO leases (execution_id, owner, host, pid, expires_ms, fence) "
 	          "VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint, "
@@ -1310,11 +1337,7 @@ static int pg_create(struct store *base, const struct exec_row *row, const char 
 	          &l, CHECK_FENCE, row->id, 0, "taking a lease");
 	add_events(&b, first);
 	add_projection(&b, first);
-	struct params n = { 0 };
-	p_text(&n, row->id);
-	batch_add(&b, "SELECT pg_notify('steppy', $1::text)", &n, CHECK_OK, NULL, 0, "notifying");
-	r = batch_finish(&b);
-	r = finish(st, r, err);
+	r = batch_commit(&b, row->id);
 	if (r == 0)
 		fence_remember(st, row->id, b.fence);
 	return r;
@@ -1325,21 +1348,10 @@ static int pg_append(struct store *base, const char *owner, int64_t now,
                      const char *const *done_results, size_t ndone, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int64_t lease_now = 0;
-	int r = ready(st, err);
-	if (r == 0)
-		r = lease_clock(st, now, &lease_now, err);
+	struct batch b;
+	int r = batch_begin(st, &b, owner, now, err);
 	if (r < 0)
 		return r;
-	if (PQenterPipelineMode(st->conn) != 1)
-		return pq_error(st, NULL, "starting a transaction", err);
-	struct batch b = { .st = st,
-		           .pipelined = true,
-		           .owner = owner,
-		           .now = now,
-		           .lease_now = lease_now,
-		           .err = err };
-	batch_add(&b, "BEGIN", NULL, CHECK_OK, NULL, 0, "starting a transaction");
 	const char *one = NULL; /* the notification's payload: the one execution */
 	size_t written = 0;
 	for (size_t i = 0; i < nitems; i++) {
@@ -1362,28 +1374,21 @@ static int pg_append(struct store *base, const char *owner, int64_t now,
 		          "$3::bigint",
 		          &p, CHECK_OK, NULL, 0, "answering a command");
 	}
-	struct params p = { 0 };
-	p_text(&p, one ? one : "");
-	batch_add(&b, "SELECT pg_notify('steppy', $1::text)", &p, CHECK_OK, NULL, 0, "notifying");
-	r = batch_finish(&b);
-	return finish(st, r, err);
+	return batch_commit(&b, one);
 }
 
 static int pg_history(struct store *base, const char *id, int64_t after, struct event_list *out,
                       struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_text(&p, id);
 	p_int(&p, after);
 	PGresult *res = NULL;
-	r = run(st,
-	        "SELECT seq, time_ms, type, stage, step, attempt, data FROM events "
-	        "WHERE execution_id = $1::text AND seq > $2::bigint ORDER BY seq",
-	        &p, &res, "reading a history", err);
+	int r = query(st,
+	              "SELECT seq, time_ms, type, stage, step, attempt, data FROM events "
+	              "WHERE execution_id = $1::text AND seq > $2::bigint ORDER BY seq",
+	              &p, &res, "reading a history", err);
 	if (r < 0)
 		return r;
 	for (int i = 0; i < PQntuples(res) && r == 0; i++) {
@@ -1465,14 +1470,11 @@ static int pg_get_exact(struct store *base, const char *id, struct exec_row *out
 	struct pg_store *st = pg(base);
 	if (!valid_utf8(id))
 		return SP_ENOENT;
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_text(&p, id);
 	PGresult *res = NULL;
-	r = run(st, "SELECT " ROW_COLUMNS " FROM executions WHERE id = $1::text", &p, &res,
-	        "reading an execution", err);
+	int r = query(st, "SELECT " ROW_COLUMNS " FROM executions WHERE id = $1::text", &p, &res,
+	              "reading an execution", err);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) == 1)
@@ -1492,9 +1494,6 @@ static int pg_get_prefix(struct store *base, const char *prefix, struct exec_row
 	struct pg_store *st = pg(base);
 	if (!valid_utf8(prefix))
 		return SP_ENOENT;
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	size_t n = strlen(prefix);
 	char *next = xstrdup(prefix);
 	bool bounded = n > 0 && (unsigned char)next[n - 1] < 0x7f;
@@ -1505,12 +1504,12 @@ static int pg_get_prefix(struct store *base, const char *prefix, struct exec_row
 	if (bounded)
 		p_text(&p, next);
 	PGresult *res = NULL;
-	r = run(st,
-	        bounded ? "SELECT " ROW_COLUMNS " FROM executions WHERE id >= $1::text AND "
-	                  "id < $2::text ORDER BY id LIMIT 2"
-	                : "SELECT " ROW_COLUMNS " FROM executions WHERE id >= $1::text AND "
-	                  "starts_with(id, $1::text) ORDER BY id LIMIT 2",
-	        &p, &res, "reading an execution", err);
+	int r = query(st,
+	              bounded ? "SELECT " ROW_COLUMNS " FROM executions WHERE id >= $1::text AND "
+	                        "id < $2::text ORDER BY id LIMIT 2"
+	                      : "SELECT " ROW_COLUMNS " FROM executions WHERE id >= $1::text AND "
+	                        "starts_with(id, $1::text) ORDER BY id LIMIT 2",
+	              &p, &res, "reading an execution", err);
 	free(next);
 	if (r < 0)
 		return r;
@@ -1526,19 +1525,17 @@ static int pg_list(struct store *base, const char *status, int limit, int offset
                    void (*fn)(const struct exec_row *row, void *arg), void *arg, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_text(&p, status);
 	p_int(&p, limit < 1 ? 1 : limit > 1000 ? 1000 : limit);
 	p_int(&p, offset < 0 ? 0 : offset);
 	PGresult *res = NULL;
-	r = run(st,
-	        "SELECT " ROW_COLUMNS " FROM executions WHERE $1::text IS NULL OR "
-	        "status = $1::text OR ($1::text = 'WAITING' AND status = 'RUNNING' AND waiting "
-	        "IS NOT NULL) ORDER BY created_ms DESC, id DESC LIMIT $2::int OFFSET $3::int",
-	        &p, &res, "listing executions", err);
+	int r =
+	    query(st,
+	          "SELECT " ROW_COLUMNS " FROM executions WHERE $1::text IS NULL OR "
+	          "status = $1::text OR ($1::text = 'WAITING' AND status = 'RUNNING' AND waiting "
+	          "IS NOT NULL) ORDER BY created_ms DESC, id DESC LIMIT $2::int OFFSET $3::int",
+	          &p, &res, "listing executions", err);
 	if (r < 0)
 		return r;
 	int n = PQntuples(res);
@@ -1557,14 +1554,12 @@ static int pg_count_by_status(struct store *base,
                               struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
 	PGresult *res = NULL;
-	if (r == 0)
-		r = run(st,
-		        "SELECT status, count(*) FROM executions GROUP BY status "
-		        "UNION ALL SELECT 'WAITING', count(*) FROM executions "
-		        "WHERE status = 'RUNNING' AND waiting IS NOT NULL",
-		        NULL, &res, "counting executions", err);
+	int r = query(st,
+	              "SELECT status, count(*) FROM executions GROUP BY status "
+	              "UNION ALL SELECT 'WAITING', count(*) FROM executions "
+	              "WHERE status = 'RUNNING' AND waiting IS NOT NULL",
+	              NULL, &res, "counting executions", err);
 	if (r < 0)
 		return r;
 	for (int i = 0; i < PQntuples(res); i++)
@@ -1576,12 +1571,9 @@ static int pg_count_by_status(struct store *base,
 static int pg_unfinished(struct store *base, char ***ret_ids, size_t *ret_n, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
 	PGresult *res = NULL;
-	if (r == 0)
-		r = run(st,
-		        "SELECT id FROM executions WHERE status = 'RUNNING' ORDER BY created_ms",
-		        NULL, &res, "listing unfinished executions", err);
+	int r = query(st, "SELECT id FROM executions WHERE status = 'RUNNING' ORDER BY created_ms",
+	              NULL, &res, "listing unfinished executions", err);
 	if (r < 0)
 		return r;
 	size_t n = (size_t)PQntuples(res);
@@ -1599,6 +1591,16 @@ static int pg_unfinished(struct store *base, char ***ret_ids, size_t *ret_n, str
 }
 
 /* ---- leases ---------------------------------------------------------------------- */
+
+/* Of a lease row read as (owner, host, pid, expires_ms): true if a live
+ * process other than owner holds it at now (the database's clock): not
+ * free, not expired, its holder not known dead. */
+static bool held_by_other(struct pg_store *st, const PGresult *res, const char *owner, int64_t now)
+{
+	const char *holder = PQgetvalue(res, 0, 0);
+	return *holder && strcmp(holder, owner) != 0 && get_int(res, 0, 3) >= now &&
+	       !store_owner_dead(&st->base, PQgetvalue(res, 0, 1), (pid_t)get_int(res, 0, 2));
+}
 
 /*
  * Takes the lease: the row is made if missing (a placeholder nobody holds),
@@ -1633,9 +1635,7 @@ static int pg_lease_take(struct store *base, const char *id, const char *owner, 
 		const char *holder = PQgetvalue(res, 0, 0);
 		int64_t expires = get_int(res, 0, 3);
 		keep = !strcmp(holder, owner) && expires >= now;
-		if (*holder && strcmp(holder, owner) != 0 && expires >= now &&
-		    !store_owner_dead(&st->base, PQgetvalue(res, 0, 1),
-		                      (pid_t)get_int(res, 0, 2))) {
+		if (held_by_other(st, res, owner, now)) {
 			if (err)
 				strbuf_addf(
 				    err,
@@ -1689,14 +1689,11 @@ static int pg_lease_release(struct store *base, const char *id, const char *owne
 {
 	struct pg_store *st = pg(base);
 	fence_forget(st, id);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_text(&p, id);
 	p_text(&p, owner);
-	return run(st, "DELETE FROM leases WHERE execution_id = $1::text AND owner = $2::text", &p,
-	           NULL, "releasing a lease", err);
+	return query(st, "DELETE FROM leases WHERE execution_id = $1::text AND owner = $2::text",
+	             &p, NULL, "releasing a lease", err);
 }
 
 static bool pg_lease_held_elsewhere(struct store *base, const char *id, const char *owner,
@@ -1711,10 +1708,7 @@ static bool pg_lease_held_elsewhere(struct store *base, const char *id, const ch
 	if (run(st, "SELECT owner, host, pid, expires_ms FROM leases WHERE execution_id = $1::text",
 	        &p, &res, "reading a lease", NULL) < 0)
 		return false;
-	bool held = PQntuples(res) == 1 && *PQgetvalue(res, 0, 0) &&
-	            strcmp(PQgetvalue(res, 0, 0), owner ? owner : "") != 0 &&
-	            get_int(res, 0, 3) >= now &&
-	            !store_owner_dead(&st->base, PQgetvalue(res, 0, 1), (pid_t)get_int(res, 0, 2));
+	bool held = PQntuples(res) == 1 && held_by_other(st, res, owner ? owner : "", now);
 	PQclear(res);
 	return held;
 }
@@ -1754,17 +1748,15 @@ static int pg_inbox_pending(struct store *base, const char *owner, struct inbox_
                             size_t *ret_n, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_text(&p, owner);
 	PGresult *res = NULL;
-	r = run(st,
-	        "SELECT i.id, i.execution_id, i.kind, i.data FROM inbox i JOIN leases l ON "
-	        "l.execution_id = i.execution_id WHERE i.done_ms IS NULL AND l.owner = $1::text "
-	        "ORDER BY i.id",
-	        &p, &res, "reading commands", err);
+	int r =
+	    query(st,
+	          "SELECT i.id, i.execution_id, i.kind, i.data FROM inbox i JOIN leases l ON "
+	          "l.execution_id = i.execution_id WHERE i.done_ms IS NULL AND l.owner = $1::text "
+	          "ORDER BY i.id",
+	          &p, &res, "reading commands", err);
 	if (r < 0)
 		return r;
 	size_t n = (size_t)PQntuples(res);
@@ -1786,17 +1778,14 @@ static int pg_inbox_pending(struct store *base, const char *owner, struct inbox_
 static int pg_inbox_withdraw(struct store *base, int64_t cmd_id, int64_t now, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_int(&p, now);
 	p_int(&p, cmd_id);
 	PGresult *res = NULL;
-	r = run(st,
-	        "UPDATE inbox SET done_ms = $1::bigint, result = 'withdrawn' WHERE id = "
-	        "$2::bigint AND done_ms IS NULL",
-	        &p, &res, "withdrawing a command", err);
+	int r = query(st,
+	              "UPDATE inbox SET done_ms = $1::bigint, result = 'withdrawn' WHERE id = "
+	              "$2::bigint AND done_ms IS NULL",
+	              &p, &res, "withdrawing a command", err);
 	if (r == 0)
 		r = affected(res);
 	PQclear(res);
@@ -1806,14 +1795,11 @@ static int pg_inbox_withdraw(struct store *base, int64_t cmd_id, int64_t now, st
 static int pg_inbox_result(struct store *base, int64_t id, char **ret_result, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_int(&p, id);
 	PGresult *res = NULL;
-	r = run(st, "SELECT done_ms, result FROM inbox WHERE id = $1::bigint", &p, &res,
-	        "reading a command's result", err);
+	int r = query(st, "SELECT done_ms, result FROM inbox WHERE id = $1::bigint", &p, &res,
+	              "reading a command's result", err);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
@@ -1826,12 +1812,12 @@ static int pg_inbox_result(struct store *base, int64_t id, char **ret_result, st
 
 /* ---- approval and personal links ---------------------------------------------- */
 
-/* Inserts a link row; a token that exists already (a 256-bit collision, or
- * a bug) is a store error, never a conflict a caller could retry. */
+/* Inserts a link row (on a connection made ready); a token that exists already (a 256-bit
+ * collision, or a bug) is a store error, never a conflict a caller could retry. */
 static int insert_link(struct pg_store *st, const char *sql, struct params *p, const char *what,
                        struct strbuf *err)
 {
-	int r = run(st, sql, p, NULL, what, err);
+	int r = query(st, sql, p, NULL, what, err);
 	if (r == SP_ECONFLICT) {
 		if (err)
 			strbuf_addf(err, "%s: the token exists already", what);
@@ -1845,9 +1831,6 @@ static int pg_approval_link_add(struct store *base, const unsigned char hash[32]
                                 int64_t now, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_bytes(&p, hash, 32);
 	p_text(&p, execution_id);
@@ -1868,13 +1851,10 @@ static int link_find(struct pg_store *st, const char *sql, const unsigned char h
                      struct approval_link *out, PGresult **ret_res, const char *what,
                      struct strbuf *err)
 {
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_bytes(&p, hash, 32);
 	PGresult *res = NULL;
-	r = run(st, sql, &p, &res, what, err);
+	int r = query(st, sql, &p, &res, what, err);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) != 1) {
@@ -1928,18 +1908,16 @@ static bool pg_approval_link_exists(struct store *base, const char *execution_id
                                     int step, int attempt)
 {
 	struct pg_store *st = pg(base);
-	if (ready(st, NULL) < 0)
-		return false;
 	struct params p = { 0 };
 	p_text(&p, execution_id);
 	p_int(&p, stage);
 	p_int(&p, step);
 	p_int(&p, attempt);
 	PGresult *res = NULL;
-	if (run(st,
-	        "SELECT 1 FROM approval_links WHERE execution_id = $1::text AND stage = $2::int "
-	        "AND step = $3::int AND attempt = $4::int",
-	        &p, &res, "reading approval links", NULL) < 0)
+	if (query(st,
+	          "SELECT 1 FROM approval_links WHERE execution_id = $1::text AND stage = $2::int "
+	          "AND step = $3::int AND attempt = $4::int",
+	          &p, &res, "reading approval links", NULL) < 0)
 		return false;
 	bool found = PQntuples(res) > 0;
 	PQclear(res);
@@ -1951,9 +1929,6 @@ static int pg_personal_link_add(struct store *base, const unsigned char hash[32]
                                 const char *person, int64_t now, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_bytes(&p, hash, 32);
 	p_text(&p, execution_id);
@@ -1992,19 +1967,17 @@ static int pg_personal_link_use(struct store *base, const unsigned char hash[32]
                                 int64_t now, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_int(&p, now);
 	p_bytes(&p, hash, 32);
 	PGresult *res = NULL;
-	r = run(st,
-	        used ? "UPDATE personal_links SET used_ms = $1::bigint WHERE token_sha256 = "
-	               "$2::bytea AND used_ms IS NULL"
-	             : "UPDATE personal_links SET used_ms = NULL WHERE used_ms = $1::bigint AND "
-	               "token_sha256 = $2::bytea",
-	        &p, &res, "using a personal link", err);
+	int r =
+	    query(st,
+	          used ? "UPDATE personal_links SET used_ms = $1::bigint WHERE token_sha256 = "
+	                 "$2::bytea AND used_ms IS NULL"
+	               : "UPDATE personal_links SET used_ms = NULL WHERE used_ms = $1::bigint AND "
+	                 "token_sha256 = $2::bytea",
+	          &p, &res, "using a personal link", err);
 	if (r == 0)
 		r = affected(res) > 0;
 	PQclear(res);
@@ -2017,13 +1990,10 @@ static int pg_personal_link_use(struct store *base, const unsigned char hash[32]
 static int lookup(struct pg_store *st, const char *sql, const char *key, char **ret,
                   const char *what, struct strbuf *err)
 {
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_text(&p, key);
 	PGresult *res = NULL;
-	r = run(st, sql, &p, &res, what, err);
+	int r = query(st, sql, &p, &res, what, err);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) == 1) {
@@ -2044,18 +2014,15 @@ static int pg_meta_get(struct store *base, const char *key, char **ret_value, st
 static int pg_meta_set(struct store *base, const char *key, const char *value, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_text(&p, key);
 	if (value)
 		p_text(&p, value);
-	return run(st,
-	           value ? "INSERT INTO meta (key, value) VALUES ($1::text, $2::text) "
-	                   "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
-	                 : "DELETE FROM meta WHERE key = $1::text",
-	           &p, NULL, "writing the store's settings", err);
+	return query(st,
+	             value ? "INSERT INTO meta (key, value) VALUES ($1::text, $2::text) "
+	                     "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+	                   : "DELETE FROM meta WHERE key = $1::text",
+	             &p, NULL, "writing the store's settings", err);
 }
 
 static int pg_inbox_file_get(struct store *base, const char *version, char **ret_status,
@@ -2069,18 +2036,15 @@ static int pg_inbox_file_put(struct store *base, const char *version, const char
                              int64_t now, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_text(&p, version);
 	p_text(&p, status);
 	p_int(&p, now);
-	return run(st,
-	           "INSERT INTO inbox_files (version, status, created_ms) VALUES ($1::text, "
-	           "$2::text, $3::bigint) ON CONFLICT (version) DO UPDATE SET status = "
-	           "EXCLUDED.status, created_ms = EXCLUDED.created_ms",
-	           &p, NULL, "recording an inbox file", err);
+	return query(st,
+	             "INSERT INTO inbox_files (version, status, created_ms) VALUES ($1::text, "
+	             "$2::text, $3::bigint) ON CONFLICT (version) DO UPDATE SET status = "
+	             "EXCLUDED.status, created_ms = EXCLUDED.created_ms",
+	             &p, NULL, "recording an inbox file", err);
 }
 
 /* ---- the secret key's fingerprint ------------------------------------------------ */
