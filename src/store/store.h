@@ -113,9 +113,10 @@ int store_open_existing(const char *path, struct store **ret, struct strbuf *err
 /* Checks the store: 0, or SP_ESTORE with what is wrong and the store's
  * name in err. SQLite: the file's integrity (PRAGMA quick_check; reads the
  * whole file). PostgreSQL: the schema version is this steppy's, every
- * table is there, every history runs 1..n without a gap and every
- * execution row agrees with its history's last event (reads every event
- * number; the database checks its own pages). */
+ * table is there (the database checks its own pages). Both: every history
+ * runs 1..n without a gap and every execution row agrees with its
+ * history's last event (reads every event number); each damaged release
+ * is named in err (the first 10 of each kind, then a count). */
 int store_check(struct store *st, struct strbuf *err);
 /* The schema version of the store (*ret_version) and the newest this
  * steppy knows (*ret_known); SQLite files and PostgreSQL databases are
@@ -420,7 +421,10 @@ struct store_copy_counts {
  * in dst. An inbox command keeps its id unless dst holds another command
  * under it: then it gets a new id (none is dropped); one that dst holds
  * already (same id, release, kind, data and time) is not copied twice.
- * Settings and the inbox file versions dst has stay as they are.
+ * Settings and the inbox file versions dst has stay as they are. Sealed
+ * secrets stay sealed: when src holds some and records its key's
+ * fingerprint, dst must record the same (it adopts it when it records
+ * none), or nothing is copied (SP_EINVAL).
  *
  * Sets *ret to what was done. Returns 0, SP_EINVAL (dst not empty, or a
  * pair of backends this cannot copy between), SP_EBUSY (a live lease in
