@@ -619,9 +619,9 @@ int store_copy(struct store *src, struct store *dst, const struct store_copy_opt
 	struct store_copy_run run = { .o = o };
 	if (r == 0)
 		r = dst->ops->copy_begin(dst, &run, err);
-	if (r == 0)
-		r = copy_key(src, dst, o, err);
 	if (r == 0) {
+		/* In dst's transaction: copy_end rolls it back on any failure. */
+		r = copy_key(src, dst, o, err);
 		struct copy_ctx c = { .dst = dst, .run = &run, .err = err };
 		for (size_t i = 0; i < sizeof(copied) / sizeof(*copied) && r == 0; i++) {
 			c.t = &copied[i];

@@ -1799,6 +1799,11 @@ static void test_pg_copy_keys(void **state)
 	assert_int_equal(store_copy(src, dst, &o, &n, &err), SP_EINVAL);
 	assert_non_null(strstr(err.buf, "key"));
 	assert_int_equal(count_in("executions", NULL), 0);
+	char open_tx[16]; /* the refused copy's transaction was ended */
+	admin_sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'steppy' AND "
+	          "state LIKE 'idle in transaction%'",
+	          open_tx, sizeof(open_tx));
+	assert_string_equal(open_tx, "0");
 	/* A target without a key yet takes the source's. */
 	store_sql("DELETE FROM secret_key");
 	if (store_copy(src, dst, &o, &n, &err) != 0)
