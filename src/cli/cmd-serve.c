@@ -225,13 +225,12 @@ static int serve_open_store(const char *db, const struct serve_config *cfg, stru
 	char *key = cfg->secret_key_file ? xstrdup(cfg->secret_key_file) : cli_key_path();
 	int r = store_key_check(*ret, STORE_KEY_MAKE, &made, &err);
 	if (r == 0 && made)
-		fprintf(
-		    stderr,
-		    "steppy serve: warning: made a new secret key file %s: it seals secret "
-		    "values and signs approval forms; every other node that shares this store "
-		    "must use a copy of it (secretKeyFile), or it cannot resume the releases of "
-		    "this one, nor this one theirs\n",
-		    key);
+		log_eventf("warning", "secret-key.made",
+		           "warning: made a new secret key file %s: it seals secret values and "
+		           "signs approval forms; every other node that shares this store must use "
+		           "a copy of it (secretKeyFile), or it cannot resume the releases of this "
+		           "one, nor this one theirs",
+		           key);
 	free(key);
 	if (r == 0)
 		r = store_check(*ret, &err);
