@@ -345,6 +345,27 @@ int store_key_check(struct store *st, enum store_key_mode mode, bool *ret_made, 
 		free(recorded); /* nothing to check until a secret is stored */
 		return 0;
 	}
+	/* A store from before fingerprints that holds sealed secrets: they
+	 * were sealed with a key this process does not have; none is made. */
+	if (r == 0 && missing && !recorded) {
+		char *id = NULL;
+		unsigned char *box = NULL;
+		size_t len = 0;
+		r = st->ops->sealed_sample(st, &id, &box, &len, err);
+		if (r == 1 && err)
+			strbuf_addf(
+			    err,
+			    "the secret key file %s does not exist, and this store holds "
+			    "secret values sealed with a key (release %s): copy the secret key "
+			    "file from the node that made them to %s (0600), then start again",
+			    k->path, id, k->path);
+		free(id);
+		free(box);
+		if (r != 0) {
+			free(recorded);
+			return r < 0 ? r : SP_EINVAL;
+		}
+	}
 	if (missing && recorded) {
 		if (err)
 			strbuf_addf(

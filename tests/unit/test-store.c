@@ -1694,6 +1694,16 @@ static void test_key_fingerprint(void **state)
 	unlink(kb);
 	write_key(kb, 2);
 	assert_int_equal(store_open(path, &b, &err), 0);
+	/* ... a missing key file is not made: the store's secrets need theirs */
+	char kc[100];
+	snprintf(kc, sizeof(kc), "%s/c.key", dir);
+	unlink(kc);
+	store_set_key_file(b, kc);
+	strbuf_reset(&err);
+	assert_int_equal(store_key_check(b, STORE_KEY_MAKE, &made, &err), SP_EINVAL);
+	assert_false(made);
+	assert_int_equal(access(kc, F_OK), -1);
+	assert_non_null(strstr(err.buf, "copy the secret key file"));
 	store_set_key_file(b, kb);
 	strbuf_reset(&err);
 	assert_int_equal(store_key_check(b, STORE_KEY_NEEDED, NULL, &err), SP_EINVAL);
