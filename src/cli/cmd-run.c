@@ -104,6 +104,15 @@ static int session_open(struct session *s, const char *db, bool fail_fast, bool 
 	                  : cli_open_store_existing(db, &s->store, &path);
 	if (code != EXIT_OK)
 		return code;
+	/* The store's secret key or none: never a key of its own. */
+	struct strbuf kerr = STRBUF_INIT;
+	if (store_key_check(s->store, STORE_KEY_NEEDED, NULL, &kerr) < 0) {
+		fprintf(stderr, "steppy: %s\n", kerr.buf);
+		strbuf_release(&kerr);
+		free(path);
+		return EXIT_USAGE;
+	}
+	strbuf_release(&kerr);
 	s->notify_log = cli_notify_log(path);
 	free(path);
 	struct runtime_observer obs;

@@ -219,7 +219,22 @@ static int serve_open_store(const char *db, const struct serve_config *cfg, stru
 	if (cfg->secret_key_file)
 		store_set_key_file(*ret, cfg->secret_key_file);
 	struct strbuf err = STRBUF_INIT;
-	if (store_check(*ret, &err) < 0) {
+	/* The store's key, or none made here unless the store has none yet: a
+	 * node with its own key would seal secrets the others cannot open. */
+	bool made = false;
+	char *key = cfg->secret_key_file ? xstrdup(cfg->secret_key_file) : cli_key_path();
+	int r = store_key_check(*ret, STORE_KEY_MAKE, &made, &err);
+	if (r == 0 && made)
+		log_eventf("warning", "secret-key.made",
+		           "warning: made a new secret key file %s: it seals secret values and "
+		           "signs approval forms; every other node that shares this store must use "
+		           "a copy of it (secretKeyFile), or it cannot resume the releases of this "
+		           "one, nor this one theirs",
+		           key);
+	free(key);
+	if (r == 0)
+		r = store_check(*ret, &err);
+	if (r < 0) {
 		fprintf(stderr, "steppy serve: %s; the server does not start\n", err.buf);
 		store_close(*ret);
 		*ret = NULL;

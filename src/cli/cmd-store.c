@@ -125,6 +125,14 @@ static int store_migrate_cmd(const char *file, const char *url, bool force, bool
 	char *shown = store_display_name(url);
 	int code = EXIT_OK;
 	int r = store_open_existing(file, &src, &err);
+	/* The source's secrets are copied sealed: this process's key, if it
+	 * has one, must be the source's (the copy checks the target's). */
+	char *key = cli_key_path();
+	if (r == 0) {
+		store_set_key_file(src, key);
+		r = store_key_check(src, STORE_KEY_OPTIONAL, NULL, &err);
+	}
+	free(key);
 	if (r == 0)
 		r = store_open(url, &dst, &err);
 	struct timespec ts;

@@ -27,6 +27,7 @@ struct store_key {
 	char *path;            /* the key file, or NULL: none configured */
 	unsigned char key[32]; /* valid when have */
 	bool have;             /* key read from path */
+	bool checked;          /* store_key_check() passed for this path */
 };
 
 /* What every backend's handle starts with. */
@@ -166,6 +167,15 @@ struct store_ops {
 	                          struct personal_link *out, struct strbuf *err);
 	int (*personal_link_use)(struct store *st, const unsigned char hash[32], bool used,
 	                         int64_t now, struct strbuf *err);
+	/* The fingerprint of the secret key the store records (*ret, caller
+	 * frees; NULL: none); with fp, records fp first unless one is
+	 * recorded already (then *ret is that one). */
+	int (*key_record)(struct store *st, const char *fp, int64_t now, char **ret,
+	                  struct strbuf *err);
+	/* One sealed box of the store: 1 with *ret_id and *ret_box (caller
+	 * frees both), 0 if it holds none. */
+	int (*sealed_sample)(struct store *st, char **ret_id, unsigned char **ret_box,
+	                     size_t *ret_len, struct strbuf *err);
 	void (*busy_timeout)(struct store *st, int ms);
 	int64_t (*data_version)(struct store *st);
 
@@ -197,6 +207,29 @@ extern const struct store_ops store_pg_ops;
 /* store_display_name() of a PostgreSQL URL (store-pg.c): built from what
  * libpq parses of it, never from its text. Caller frees. */
 char *store_pg_display_name(const char *url);
+
+/* store_check(): the damaged releases named in its message, per kind; the
+ * rest are counted. */
+#define STORE_CHECK_NAMED 10
+/* The SQL both backends run for it (a history that does not run 1..n;
+ * a summary row whose last_seq is not its history's last event), at most
+ * STORE_CHECK_NAMED + 1 rows each, ordered by release, with the total. */
+#define STORE_CHECK_GAPS_SQL                                                                       \
+	"SELECT execution_id, count(*), min(seq), max(seq), count(*) OVER () FROM events GROUP "   \
+	"BY execution_id HAVING count(*) <> max(seq) OR min(seq) <> 1 ORDER BY execution_id "      \
+	"LIMIT 11"
+#define STORE_CHECK_ROWS_SQL                                                                       \
+	"SELECT id, last_seq, last, count(*) OVER () FROM (SELECT x.id, x.last_seq, COALESCE("     \
+	"(SELECT max(seq) FROM events e WHERE e.execution_id = x.id), 0) AS last FROM "            \
+	"executions x) d WHERE last_seq <> last ORDER BY id LIMIT 11"
+/* Adds to found (with "; " between) a release whose history has a gap:
+ * n events numbered min..max; i is its row number in the answer, total the
+ * count of such releases ("and N more" after STORE_CHECK_NAMED). */
+void store_check_gap(struct strbuf *found, int64_t i, int64_t total, const char *id, int64_t n,
+                     int64_t min, int64_t max);
+/* The same for a summary row that says last_seq while its history ends at last. */
+void store_check_row(struct strbuf *found, int64_t i, int64_t total, const char *id,
+                     int64_t last_seq, int64_t last);
 
 /* Fills the shared part of a new handle: ops and host. */
 void store_base_init(struct store *st, const struct store_ops *ops);
@@ -231,6 +264,8 @@ int store_secrets_seal(struct store_key *k, const char *id, const json_t *data, 
  */
 void store_secrets_unseal(struct store_key *k, const char *id, json_t *data,
                           const unsigned char *box, size_t len, const char *missing);
+/* True if an ExecutionStarted event's data holds secret values. */
+bool store_secrets_present(const json_t *data);
 /* Forgets the key (wiped) and the path; accepts a zeroed key. */
 void store_key_release(struct store_key *k);
 

@@ -45,7 +45,7 @@
 
 /* The PostgreSQL schema's version (meta key "schema"), numbered apart from
  * the SQLite file's: bumped with every change of the tables below. */
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 /* pg_advisory_xact_lock key around creating or migrating the schema
  * ("steppy" in ASCII). */
 #define SCHEMA_LOCK_KEY   "126943972188281"
@@ -67,6 +67,9 @@
  * itself first, so that a call never races the server's timeout. */
 #define LISTENER_STALE_MS 10000
 
+/* How many option values of a URL a message may never show (secret_options). */
+#define NSECRETS 5
+
 /* A fence this handle got for an execution (store_lease_take, store_create). */
 struct fence {
 	char *id;
@@ -76,23 +79,24 @@ struct fence {
 
 struct pg_store {
 	struct store base;
-	PGconn *conn;     /* never NULL; may be CONNECTION_BAD until the next call */
-	char *display;    /* store_display_name(): user, host, port, database */
-	char *secret[2];  /* the URL's password, sslpassword (NULL: none): never shown */
-	int lock_timeout; /* ms, store_busy_timeout() */
-	bool listening;   /* LISTEN steppy was sent (store_data_version) */
-	int64_t listened; /* CLOCK_MONOTONIC ms of the last store_data_version() */
-	int64_t sent;     /* CLOCK_MONOTONIC ms when the last statement ended */
-	bool broken;      /* reset at the next call even if libpq thinks it is fine */
-	bool in_tx;       /* between begin() and finish(): ready() never resets */
-	int64_t version;  /* store_data_version(): bumped per foreign notification */
-	char **prepared;  /* statement "sN" on this connection is prepared[N] */
+	PGconn *conn;           /* never NULL; may be CONNECTION_BAD until the next call */
+	char *display;          /* store_display_name(): user, host, port, database */
+	char *secret[NSECRETS]; /* texts of the URL never shown (secret_options); NULL: none */
+	int lock_timeout;       /* ms, store_busy_timeout() */
+	bool listening;         /* LISTEN steppy was sent (store_data_version) */
+	int64_t listened;       /* CLOCK_MONOTONIC ms of the last store_data_version() */
+	int64_t sent;           /* CLOCK_MONOTONIC ms when the last statement ended */
+	bool broken;            /* reset at the next call even if libpq thinks it is fine */
+	bool in_tx;             /* between begin() and finish(): ready() never resets */
+	int64_t version;        /* store_data_version(): bumped per foreign notification */
+	char **prepared;        /* statement "sN" on this connection is prepared[N] */
 	size_t nprepared;
 	struct fence **fences; /* FENCE_BUCKETS chains, allocated at the first lease */
 	/* The database's clock minus this host's (ms), measured at the first
 	 * lease call and again after CLOCK_MEASURE_MS (lease_clock). */
 	int64_t clock_offset;
 	int64_t clock_measured; /* CLOCK_MONOTONIC ms; 0: never */
+	int64_t copy_now;       /* store_copy() into it: its now by the database's clock */
 };
 
 static int64_t mono_ms(void)
@@ -164,10 +168,22 @@ static const char pg_schema[] =
     "  execution_id TEXT COLLATE \"C\" PRIMARY KEY,"
     "  box BYTEA NOT NULL);";
 
+/* Schema 2: the fingerprint of the secret key that seals the store's
+ * secrets (store_key_check), one row. */
+static const char pg_key_schema[] = "CREATE TABLE IF NOT EXISTS secret_key ("
+                                    "  one INTEGER PRIMARY KEY CHECK (one = 1),"
+                                    "  fingerprint TEXT NOT NULL,"
+                                    "  created_ms BIGINT NOT NULL);";
+
+/* The steps from one schema version to the next: pg_migrations[i] takes a
+ * schema of version i (0: none) to i + 1. */
+static const char *const pg_migrations[PG_SCHEMA_VERSION] = { pg_schema, pg_key_schema };
+
 /* The tables of PG_SCHEMA_VERSION, for store_check(). */
 static const char *const pg_tables[] = { "meta",        "executions",     "events",
 	                                 "leases",      "inbox",          "approval_links",
-	                                 "inbox_files", "personal_links", "sealed_secrets" };
+	                                 "inbox_files", "personal_links", "sealed_secrets",
+	                                 "secret_key" };
 
 /* ---- parameters -------------------------------------------------------------- */
 
@@ -214,6 +230,49 @@ static void add_shown(struct strbuf *out, const char *s)
 		strbuf_addch(out, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
 }
 
+/* A port as libpq takes it: digits, a comma between the ports of several
+ * hosts. Anything else (a password typed where the port goes) is never
+ * shown. */
+static bool plain_port(const char *port)
+{
+	return *port && strspn(port, "0123456789,") == strlen(port);
+}
+
+/* A database name that is itself a URL or a key=value connection string
+ * (libpq takes one in dbname): it may hold a password. */
+static bool conninfo_like(const char *db)
+{
+	return strchr(db, '=') || strstr(db, "://");
+}
+
+/*
+ * The option values of a parsed URL that no message shows (masked as ****
+ * in libpq's messages, add_pq_message): the password and sslpassword; a
+ * user name with a ':' (user:password put in the user); a port that is not
+ * a port number; a database name that is a connection string. Sets
+ * out[0..NSECRETS) (copies, or NULL).
+ */
+static void secret_options(const PQconninfoOption *opts, char *out[NSECRETS])
+{
+	for (const PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val || !*o->val)
+			continue;
+		int slot = -1;
+		if (!strcmp(o->keyword, "password"))
+			slot = 0;
+		else if (!strcmp(o->keyword, "sslpassword"))
+			slot = 1;
+		else if (!strcmp(o->keyword, "user") && strchr(o->val, ':'))
+			slot = 2;
+		else if (!strcmp(o->keyword, "port") && !plain_port(o->val))
+			slot = 3;
+		else if (!strcmp(o->keyword, "dbname") && conninfo_like(o->val))
+			slot = 4;
+		if (slot >= 0 && !out[slot])
+			out[slot] = xstrdup(o->val);
+	}
+}
+
 char *store_pg_display_name(const char *url)
 {
 	char *errmsg = NULL;
@@ -239,7 +298,10 @@ char *store_pg_display_name(const char *url)
 	struct strbuf out = STRBUF_INIT;
 	strbuf_addstr(&out, "postgresql://");
 	if (user) {
-		add_shown(&out, user);
+		/* user:password given as the user name: the name only */
+		char *name = xstrndup(user, strcspn(user, ":"));
+		add_shown(&out, name);
+		free(name);
 		strbuf_addch(&out, '@');
 	}
 	bool socket = host && strchr(host, '/');
@@ -247,12 +309,12 @@ char *store_pg_display_name(const char *url)
 		add_shown(&out, host);
 	if (port) {
 		strbuf_addch(&out, ':');
-		add_shown(&out, port);
+		add_shown(&out, plain_port(port) ? port : "\u2026");
 	}
 	strbuf_addch(&out, '/');
 	/* a database name that looks like a connection string is not shown */
 	if (db)
-		add_shown(&out, strchr(db, '=') || strstr(db, "://") ? "\u2026" : db);
+		add_shown(&out, conninfo_like(db) ? "\u2026" : db);
 	if (socket) {
 		strbuf_addstr(&out, "?host=");
 		add_shown(&out, host);
@@ -286,7 +348,7 @@ static void add_pq_message(const struct pg_store *st, struct strbuf *err, const 
 			strbuf_addch(err, ' ');
 		blank = false;
 		size_t skip = 0;
-		for (int i = 0; i < 2 && !skip; i++) {
+		for (int i = 0; i < NSECRETS && !skip; i++) {
 			const char *secret = st->secret[i];
 			if (secret && !strncmp(p, secret, strlen(secret)))
 				skip = strlen(secret);
@@ -442,17 +504,31 @@ static int pq_error(struct pg_store *st, const PGresult *res, const char *what, 
 	return SP_ESTORE;
 }
 
+/* The index of sql among the statements prepared on this connection (its
+ * name is "s<index>"), or nprepared if it is not prepared yet; the name in
+ * name either way. */
+static size_t prepared_index(const struct pg_store *st, const char *sql, char name[24])
+{
+	size_t i;
+	for (i = 0; i < st->nprepared && strcmp(st->prepared[i], sql) != 0; i++)
+		;
+	snprintf(name, 24, "s%zu", i);
+	return i;
+}
+
+/* Records that sql is prepared under the next name. */
+static void prepared_add(struct pg_store *st, const char *sql)
+{
+	st->prepared = xreallocarray(st->prepared, st->nprepared + 1, sizeof(*st->prepared));
+	st->prepared[st->nprepared++] = xstrdup(sql);
+}
+
 /* The name of sql prepared on this connection (preparing it the first time),
  * or NULL with err filled. */
 static const char *statement(struct pg_store *st, const char *sql, char name[24], const char *what,
                              struct strbuf *err)
 {
-	size_t i;
-	for (i = 0; i < st->nprepared; i++)
-		if (!strcmp(st->prepared[i], sql))
-			break;
-	snprintf(name, 24, "s%zu", i);
-	if (i < st->nprepared)
+	if (prepared_index(st, sql, name) < st->nprepared)
 		return name;
 	PGresult *res = PQprepare(st->conn, name, sql, 0, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -461,8 +537,7 @@ static const char *statement(struct pg_store *st, const char *sql, char name[24]
 		return NULL;
 	}
 	PQclear(res);
-	st->prepared = xreallocarray(st->prepared, st->nprepared + 1, sizeof(*st->prepared));
-	st->prepared[st->nprepared++] = xstrdup(sql);
+	prepared_add(st, sql);
 	return name;
 }
 
@@ -494,6 +569,15 @@ static int run(struct pg_store *st, const char *sql, const struct params *p, PGr
 	int r = state && !strcmp(state, "23505") ? SP_ECONFLICT : pq_error(st, res, what, err);
 	PQclear(res);
 	return r;
+}
+
+/* ready() then run(): one statement, outside a transaction or inside one
+ * (begin() .. finish()). */
+static int query(struct pg_store *st, const char *sql, const struct params *p, PGresult **ret,
+                 const char *what, struct strbuf *err)
+{
+	int r = ready(st, err);
+	return r < 0 ? r : run(st, sql, p, ret, what, err);
 }
 
 /* A command's count of rows (UPDATE, DELETE). */
@@ -573,11 +657,12 @@ static int lease_clock(struct pg_store *st, int64_t now, int64_t *ret, struct st
 }
 
 /* NOTIFY steppy (sent at commit), payload the execution id or "". */
+#define SQL_NOTIFY "SELECT pg_notify('steppy', $1::text)"
 static int notify(struct pg_store *st, const char *id, struct strbuf *err)
 {
 	struct params p = { 0 };
 	p_text(&p, id ? id : "");
-	return run(st, "SELECT pg_notify('steppy', $1::text)", &p, NULL, "notifying", err);
+	return run(st, SQL_NOTIFY, &p, NULL, "notifying", err);
 }
 
 /* ---- fences -------------------------------------------------------------------- */
@@ -651,7 +736,7 @@ static void pg_close(struct store *base)
 	forget_prepared(st);
 	fences_free(st);
 	free(st->display);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < NSECRETS; i++)
 		if (st->secret[i]) {
 			explicit_bzero(st->secret[i], strlen(st->secret[i]));
 			free(st->secret[i]);
@@ -713,7 +798,8 @@ static int foreign_tables(struct pg_store *st, struct strbuf *err)
 	            "SELECT current_schema(), c.relname FROM pg_class c JOIN pg_namespace n ON "
 	            "n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relname = "
 	            "ANY (ARRAY['meta', 'executions', 'events', 'leases', 'inbox', "
-	            "'approval_links', 'inbox_files', 'personal_links', 'sealed_secrets']) "
+	            "'approval_links', 'inbox_files', 'personal_links', 'sealed_secrets', "
+	            "'secret_key']) "
 	            "ORDER BY c.relname = 'executions' DESC, c.relname LIMIT 1",
 	            NULL, &res, "reading the store's schema", err);
 	if (r < 0)
@@ -778,8 +864,8 @@ static int init_schema(struct pg_store *st, bool create, struct strbuf *err)
 	if (r == 0 && version == 0)
 		r = foreign_tables(st, err);
 	if (r == 0 && version < PG_SCHEMA_VERSION) {
-		/* From 0 (nothing) to 1: the whole schema; later versions add steps. */
-		r = simple(st, pg_schema, err);
+		for (int v = version; v < PG_SCHEMA_VERSION && r == 0; v++)
+			r = simple(st, pg_migrations[v], err);
 		struct params p = { 0 };
 		p_int(&p, PG_SCHEMA_VERSION);
 		if (r == 0)
@@ -816,11 +902,7 @@ static int pg_open(const char *url, bool create, struct store **ret, struct strb
 		free(st);
 		return SP_ESTORE;
 	}
-	for (const PQconninfoOption *o = parsed; o->keyword; o++)
-		if (o->val && *o->val && !strcmp(o->keyword, "password"))
-			st->secret[0] = xstrdup(o->val);
-		else if (o->val && *o->val && !strcmp(o->keyword, "sslpassword"))
-			st->secret[1] = xstrdup(o->val);
+	secret_options(parsed, st->secret);
 	PQconninfoFree(parsed);
 	st->display = store_display_name(url);
 	st->lock_timeout = 10000;
@@ -910,20 +992,19 @@ static int pg_check(struct store *base, struct strbuf *err)
 			r = run(st, "SET LOCAL statement_timeout = 0", NULL, NULL,
 			        "checking the histories", err);
 		if (r == 0)
-			r = run(st,
-			        "SELECT (SELECT count(*) FROM (SELECT execution_id FROM events "
-			        "GROUP BY "
-			        "execution_id HAVING count(*) <> max(seq) OR min(seq) <> 1) g), "
-			        "(SELECT count(*) FROM executions x WHERE x.last_seq <> "
-			        "COALESCE((SELECT "
-			        "max(seq) FROM events e WHERE e.execution_id = x.id), 0))",
-			        NULL, &res, "checking the histories", err);
-		if (r == 0 && get_int(res, 0, 0) > 0)
-			strbuf_addf(&found, "%lld histories have gaps",
-			            (long long)get_int(res, 0, 0));
-		if (r == 0 && get_int(res, 0, 1) > 0)
-			strbuf_addf(&found, "%s%lld executions disagree with their histories",
-			            found.len ? "; " : "", (long long)get_int(res, 0, 1));
+			r = run(st, STORE_CHECK_GAPS_SQL, NULL, &res, "checking the histories",
+			        err);
+		for (int i = 0; r == 0 && i < PQntuples(res); i++)
+			store_check_gap(&found, i, get_int(res, i, 4), PQgetvalue(res, i, 0),
+			                get_int(res, i, 1), get_int(res, i, 2), get_int(res, i, 3));
+		PQclear(res);
+		res = NULL;
+		if (r == 0)
+			r = run(st, STORE_CHECK_ROWS_SQL, NULL, &res, "checking the histories",
+			        err);
+		for (int i = 0; r == 0 && i < PQntuples(res); i++)
+			store_check_row(&found, i, get_int(res, i, 3), PQgetvalue(res, i, 0),
+			                get_int(res, i, 1), get_int(res, i, 2));
 		PQclear(res);
 		r = finish(st, r, err);
 	}
@@ -952,11 +1033,11 @@ static int pg_backup(struct store *base, const char *path, bool force, struct st
 /* ---- histories ----------------------------------------------------------------- */
 
 /*
- * The statements of a write, run one by one (immediate) or sent together
- * in libpq's pipeline mode and read back at once (pipelined: one round
- * trip for a whole group commit, where one by one costs three per
- * execution). Each statement says how its result is judged; the first
- * failure is kept and the rest of a pipeline is aborted by the server.
+ * The statements of a write (pg_create, pg_append), sent together in
+ * libpq's pipeline mode and read back at once: one round trip for a whole
+ * group commit, where one by one costs three per execution. Each statement
+ * says how its result is judged; the first failure is kept and the rest of
+ * the pipeline is aborted by the server.
  */
 enum check {
 	CHECK_OK,       /* succeeds */
@@ -978,11 +1059,10 @@ struct sent {
 
 struct batch {
 	struct pg_store *st;
-	bool pipelined;
 	const char *owner; /* CHECK_LEASE */
 	int64_t now;
 	int64_t lease_now; /* CHECK_LEASE: now by the database's clock (lease_clock) */
-	struct sent *q;    /* pipelined: what was sent, in order */
+	struct sent *q;    /* what was sent, in order */
 	size_t n;
 	int r;         /* the first failure, or 0 */
 	int64_t fence; /* CHECK_FENCE's result */
@@ -1056,7 +1136,7 @@ static void batch_queue(struct batch *b, struct sent s)
 	b->q[b->n++] = s;
 }
 
-/* Runs (or sends) sql with p, judged by check. */
+/* Sends sql with p, judged by check when the results are read. */
 static void batch_add(struct batch *b, const char *sql, const struct params *p, enum check check,
                       const char *id, int64_t seq, const char *what)
 {
@@ -1065,30 +1145,13 @@ static void batch_add(struct batch *b, const char *sql, const struct params *p, 
 	struct pg_store *st = b->st;
 	struct sent s = { .check = check, .id = id, .seq = seq, .what = what };
 	char name[24];
-	if (!b->pipelined) {
-		if (!statement(st, sql, name, what, b->err)) {
-			b->r = SP_ESTORE;
-			return;
-		}
-		PGresult *res = PQexecPrepared(st->conn, name, p ? p->n : 0, p ? p->v : NULL,
-		                               p ? p->len : NULL, p ? p->fmt : NULL, 0);
-		drain_notifies(st);
-		b->r = verdict(b, &s, res);
-		PQclear(res);
-		return;
-	}
-	size_t i;
-	for (i = 0; i < st->nprepared && strcmp(st->prepared[i], sql) != 0; i++)
-		;
-	snprintf(name, sizeof(name), "s%zu", i);
+	size_t i = prepared_index(st, sql, name);
 	if (i == st->nprepared) {
 		if (!PQsendPrepare(st->conn, name, sql, 0, NULL)) {
 			b->r = pq_error(st, NULL, what, b->err);
 			return;
 		}
-		st->prepared =
-		    xreallocarray(st->prepared, st->nprepared + 1, sizeof(*st->prepared));
-		st->prepared[st->nprepared++] = xstrdup(sql);
+		prepared_add(st, sql);
 		batch_queue(b,
 		            (struct sent){ .check = CHECK_PREPARED, .what = what, .prepared = i });
 	}
@@ -1100,46 +1163,74 @@ static void batch_add(struct batch *b, const char *sql, const struct params *p, 
 	batch_queue(b, s);
 }
 
-/* Pipelined: sends the sync and reads every result in order, judging each
- * until the first failure. Returns b->r. */
+/* Sends the sync and reads every result in order, judging each until the
+ * first failure. Returns b->r. */
 static int batch_finish(struct batch *b)
 {
 	struct pg_store *st = b->st;
-	if (b->pipelined) {
-		bool synced = PQpipelineSync(st->conn) == 1;
-		if (!synced && b->r == 0)
-			b->r = pq_error(st, NULL, "committing", b->err);
-		for (size_t i = 0; i < b->n && synced; i++) {
-			PGresult *res = PQgetResult(st->conn);
-			if (!res) {
-				if (b->r == 0)
-					b->r = pq_error(st, NULL, b->q[i].what, b->err);
-				synced = false;
-				break;
-			}
+	bool synced = PQpipelineSync(st->conn) == 1;
+	if (!synced && b->r == 0)
+		b->r = pq_error(st, NULL, "committing", b->err);
+	for (size_t i = 0; i < b->n && synced; i++) {
+		PGresult *res = PQgetResult(st->conn);
+		if (!res) {
 			if (b->r == 0)
-				b->r = verdict(b, &b->q[i], res);
-			PQclear(res);
-			while ((res = PQgetResult(st->conn)) != NULL) /* the end of this one */
-				PQclear(res);
+				b->r = pq_error(st, NULL, b->q[i].what, b->err);
+			synced = false;
+			break;
 		}
-		PGresult *res;
-		while (synced && (res = PQgetResult(st->conn)) != NULL) { /* the sync */
-			bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+		if (b->r == 0)
+			b->r = verdict(b, &b->q[i], res);
+		PQclear(res);
+		while ((res = PQgetResult(st->conn)) != NULL) /* the end of this one */
 			PQclear(res);
-			if (sync)
-				break;
-		}
-		/* A pipeline left unfinished (the connection failed in it) leaves
-		 * the connection unusable: reset at the next call. */
-		if (PQexitPipelineMode(st->conn) != 1)
-			st->broken = true;
-		drain_notifies(st);
 	}
+	PGresult *res;
+	while (synced && (res = PQgetResult(st->conn)) != NULL) { /* the sync */
+		bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+		PQclear(res);
+		if (sync)
+			break;
+	}
+	/* A pipeline left unfinished (the connection failed in it) leaves
+	 * the connection unusable: reset at the next call. */
+	if (PQexitPipelineMode(st->conn) != 1)
+		st->broken = true;
+	drain_notifies(st);
 	free(b->q);
 	b->q = NULL;
 	b->n = 0;
 	return b->r;
+}
+
+/*
+ * Starts a write's pipeline on a connection that works: the lease clock
+ * read first (lease_now), then BEGIN queued. Returns 0 with b set, or an
+ * error (nothing sent).
+ */
+static int batch_begin(struct pg_store *st, struct batch *b, const char *owner, int64_t now,
+                       struct strbuf *err)
+{
+	*b = (struct batch){ .st = st, .owner = owner, .now = now, .err = err };
+	int r = ready(st, err);
+	if (r == 0)
+		r = lease_clock(st, now, &b->lease_now, err);
+	if (r < 0)
+		return r;
+	if (PQenterPipelineMode(st->conn) != 1)
+		return pq_error(st, NULL, "starting a transaction", err);
+	batch_add(b, "BEGIN", NULL, CHECK_OK, NULL, 0, "starting a transaction");
+	return 0;
+}
+
+/* Queues the NOTIFY (payload: the one execution, or ""), reads the
+ * pipeline's results and commits if every one passed (else rolls back). */
+static int batch_commit(struct batch *b, const char *payload)
+{
+	struct params p = { 0 };
+	p_text(&p, payload ? payload : "");
+	batch_add(b, SQL_NOTIFY, &p, CHECK_OK, NULL, 0, "notifying");
+	return finish(b->st, batch_finish(b), b->err);
 }
 
 #define SQL_SEALED                                                                                 \
@@ -1215,16 +1306,10 @@ static int pg_create(struct store *base, const struct exec_row *row, const char 
                      int64_t lease_ms, const struct store_append_item *first, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int64_t lease_now = 0;
-	int r = ready(st, err);
-	if (r == 0)
-		r = lease_clock(st, now, &lease_now, err);
+	struct batch b;
+	int r = batch_begin(st, &b, owner, now, err);
 	if (r < 0)
 		return r;
-	if (PQenterPipelineMode(st->conn) != 1)
-		return pq_error(st, NULL, "starting a transaction", err);
-	struct batch b = { .st = st, .pipelined = true, .owner = owner, .now = now, .err = err };
-	batch_add(&b, "BEGIN", NULL, CHECK_OK, NULL, 0, "starting a transaction");
 	struct params p = { 0 };
 	p_text(&p, row->id);
 	p_int(&p, now);
@@ -1242,7 +1327,7 @@ static int pg_create(struct store *base, const struct exec_row *row, const char 
 	p_text(&l, owner);
 	p_text(&l, st->base.host);
 	p_int(&l, getpid());
-	p_int(&l, lease_now + lease_ms);
+	p_int(&l, b.lease_now + lease_ms);
 	batch_add(&b,
 	          "INSERT INTO leases (execution_id, owner, host, pid, expires_ms, fence) "
 	          "VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint, "
@@ -1252,11 +1337,7 @@ static int pg_create(struct store *base, const struct exec_row *row, const char 
 	          &l, CHECK_FENCE, row->id, 0, "taking a lease");
 	add_events(&b, first);
 	add_projection(&b, first);
-	struct params n = { 0 };
-	p_text(&n, row->id);
-	batch_add(&b, "SELECT pg_notify('steppy', $1::text)", &n, CHECK_OK, NULL, 0, "notifying");
-	r = batch_finish(&b);
-	r = finish(st, r, err);
+	r = batch_commit(&b, row->id);
 	if (r == 0)
 		fence_remember(st, row->id, b.fence);
 	return r;
@@ -1267,21 +1348,10 @@ static int pg_append(struct store *base, const char *owner, int64_t now,
                      const char *const *done_results, size_t ndone, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int64_t lease_now = 0;
-	int r = ready(st, err);
-	if (r == 0)
-		r = lease_clock(st, now, &lease_now, err);
+	struct batch b;
+	int r = batch_begin(st, &b, owner, now, err);
 	if (r < 0)
 		return r;
-	if (PQenterPipelineMode(st->conn) != 1)
-		return pq_error(st, NULL, "starting a transaction", err);
-	struct batch b = { .st = st,
-		           .pipelined = true,
-		           .owner = owner,
-		           .now = now,
-		           .lease_now = lease_now,
-		           .err = err };
-	batch_add(&b, "BEGIN", NULL, CHECK_OK, NULL, 0, "starting a transaction");
 	const char *one = NULL; /* the notification's payload: the one execution */
 	size_t written = 0;
 	for (size_t i = 0; i < nitems; i++) {
@@ -1304,28 +1374,21 @@ static int pg_append(struct store *base, const char *owner, int64_t now,
 		          "$3::bigint",
 		          &p, CHECK_OK, NULL, 0, "answering a command");
 	}
-	struct params p = { 0 };
-	p_text(&p, one ? one : "");
-	batch_add(&b, "SELECT pg_notify('steppy', $1::text)", &p, CHECK_OK, NULL, 0, "notifying");
-	r = batch_finish(&b);
-	return finish(st, r, err);
+	return batch_commit(&b, one);
 }
 
 static int pg_history(struct store *base, const char *id, int64_t after, struct event_list *out,
                       struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_text(&p, id);
 	p_int(&p, after);
 	PGresult *res = NULL;
-	r = run(st,
-	        "SELECT seq, time_ms, type, stage, step, attempt, data FROM events "
-	        "WHERE execution_id = $1::text AND seq > $2::bigint ORDER BY seq",
-	        &p, &res, "reading a history", err);
+	int r = query(st,
+	              "SELECT seq, time_ms, type, stage, step, attempt, data FROM events "
+	              "WHERE execution_id = $1::text AND seq > $2::bigint ORDER BY seq",
+	              &p, &res, "reading a history", err);
 	if (r < 0)
 		return r;
 	for (int i = 0; i < PQntuples(res) && r == 0; i++) {
@@ -1407,14 +1470,11 @@ static int pg_get_exact(struct store *base, const char *id, struct exec_row *out
 	struct pg_store *st = pg(base);
 	if (!valid_utf8(id))
 		return SP_ENOENT;
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_text(&p, id);
 	PGresult *res = NULL;
-	r = run(st, "SELECT " ROW_COLUMNS " FROM executions WHERE id = $1::text", &p, &res,
-	        "reading an execution", err);
+	int r = query(st, "SELECT " ROW_COLUMNS " FROM executions WHERE id = $1::text", &p, &res,
+	              "reading an execution", err);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) == 1)
@@ -1434,9 +1494,6 @@ static int pg_get_prefix(struct store *base, const char *prefix, struct exec_row
 	struct pg_store *st = pg(base);
 	if (!valid_utf8(prefix))
 		return SP_ENOENT;
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	size_t n = strlen(prefix);
 	char *next = xstrdup(prefix);
 	bool bounded = n > 0 && (unsigned char)next[n - 1] < 0x7f;
@@ -1447,12 +1504,12 @@ static int pg_get_prefix(struct store *base, const char *prefix, struct exec_row
 	if (bounded)
 		p_text(&p, next);
 	PGresult *res = NULL;
-	r = run(st,
-	        bounded ? "SELECT " ROW_COLUMNS " FROM executions WHERE id >= $1::text AND "
-	                  "id < $2::text ORDER BY id LIMIT 2"
-	                : "SELECT " ROW_COLUMNS " FROM executions WHERE id >= $1::text AND "
-	                  "starts_with(id, $1::text) ORDER BY id LIMIT 2",
-	        &p, &res, "reading an execution", err);
+	int r = query(st,
+	              bounded ? "SELECT " ROW_COLUMNS " FROM executions WHERE id >= $1::text AND "
+	                        "id < $2::text ORDER BY id LIMIT 2"
+	                      : "SELECT " ROW_COLUMNS " FROM executions WHERE id >= $1::text AND "
+	                        "starts_with(id, $1::text) ORDER BY id LIMIT 2",
+	              &p, &res, "reading an execution", err);
 	free(next);
 	if (r < 0)
 		return r;
@@ -1468,19 +1525,17 @@ static int pg_list(struct store *base, const char *status, int limit, int offset
                    void (*fn)(const struct exec_row *row, void *arg), void *arg, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_text(&p, status);
 	p_int(&p, limit < 1 ? 1 : limit > 1000 ? 1000 : limit);
 	p_int(&p, offset < 0 ? 0 : offset);
 	PGresult *res = NULL;
-	r = run(st,
-	        "SELECT " ROW_COLUMNS " FROM executions WHERE $1::text IS NULL OR "
-	        "status = $1::text OR ($1::text = 'WAITING' AND status = 'RUNNING' AND waiting "
-	        "IS NOT NULL) ORDER BY created_ms DESC, id DESC LIMIT $2::int OFFSET $3::int",
-	        &p, &res, "listing executions", err);
+	int r =
+	    query(st,
+	          "SELECT " ROW_COLUMNS " FROM executions WHERE $1::text IS NULL OR "
+	          "status = $1::text OR ($1::text = 'WAITING' AND status = 'RUNNING' AND waiting "
+	          "IS NOT NULL) ORDER BY created_ms DESC, id DESC LIMIT $2::int OFFSET $3::int",
+	          &p, &res, "listing executions", err);
 	if (r < 0)
 		return r;
 	int n = PQntuples(res);
@@ -1499,14 +1554,12 @@ static int pg_count_by_status(struct store *base,
                               struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
 	PGresult *res = NULL;
-	if (r == 0)
-		r = run(st,
-		        "SELECT status, count(*) FROM executions GROUP BY status "
-		        "UNION ALL SELECT 'WAITING', count(*) FROM executions "
-		        "WHERE status = 'RUNNING' AND waiting IS NOT NULL",
-		        NULL, &res, "counting executions", err);
+	int r = query(st,
+	              "SELECT status, count(*) FROM executions GROUP BY status "
+	              "UNION ALL SELECT 'WAITING', count(*) FROM executions "
+	              "WHERE status = 'RUNNING' AND waiting IS NOT NULL",
+	              NULL, &res, "counting executions", err);
 	if (r < 0)
 		return r;
 	for (int i = 0; i < PQntuples(res); i++)
@@ -1518,12 +1571,9 @@ static int pg_count_by_status(struct store *base,
 static int pg_unfinished(struct store *base, char ***ret_ids, size_t *ret_n, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
 	PGresult *res = NULL;
-	if (r == 0)
-		r = run(st,
-		        "SELECT id FROM executions WHERE status = 'RUNNING' ORDER BY created_ms",
-		        NULL, &res, "listing unfinished executions", err);
+	int r = query(st, "SELECT id FROM executions WHERE status = 'RUNNING' ORDER BY created_ms",
+	              NULL, &res, "listing unfinished executions", err);
 	if (r < 0)
 		return r;
 	size_t n = (size_t)PQntuples(res);
@@ -1541,6 +1591,16 @@ static int pg_unfinished(struct store *base, char ***ret_ids, size_t *ret_n, str
 }
 
 /* ---- leases ---------------------------------------------------------------------- */
+
+/* Of a lease row read as (owner, host, pid, expires_ms): true if a live
+ * process other than owner holds it at now (the database's clock): not
+ * free, not expired, its holder not known dead. */
+static bool held_by_other(struct pg_store *st, const PGresult *res, const char *owner, int64_t now)
+{
+	const char *holder = PQgetvalue(res, 0, 0);
+	return *holder && strcmp(holder, owner) != 0 && get_int(res, 0, 3) >= now &&
+	       !store_owner_dead(&st->base, PQgetvalue(res, 0, 1), (pid_t)get_int(res, 0, 2));
+}
 
 /*
  * Takes the lease: the row is made if missing (a placeholder nobody holds),
@@ -1575,9 +1635,7 @@ static int pg_lease_take(struct store *base, const char *id, const char *owner, 
 		const char *holder = PQgetvalue(res, 0, 0);
 		int64_t expires = get_int(res, 0, 3);
 		keep = !strcmp(holder, owner) && expires >= now;
-		if (*holder && strcmp(holder, owner) != 0 && expires >= now &&
-		    !store_owner_dead(&st->base, PQgetvalue(res, 0, 1),
-		                      (pid_t)get_int(res, 0, 2))) {
+		if (held_by_other(st, res, owner, now)) {
 			if (err)
 				strbuf_addf(
 				    err,
@@ -1631,14 +1689,11 @@ static int pg_lease_release(struct store *base, const char *id, const char *owne
 {
 	struct pg_store *st = pg(base);
 	fence_forget(st, id);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_text(&p, id);
 	p_text(&p, owner);
-	return run(st, "DELETE FROM leases WHERE execution_id = $1::text AND owner = $2::text", &p,
-	           NULL, "releasing a lease", err);
+	return query(st, "DELETE FROM leases WHERE execution_id = $1::text AND owner = $2::text",
+	             &p, NULL, "releasing a lease", err);
 }
 
 static bool pg_lease_held_elsewhere(struct store *base, const char *id, const char *owner,
@@ -1653,10 +1708,7 @@ static bool pg_lease_held_elsewhere(struct store *base, const char *id, const ch
 	if (run(st, "SELECT owner, host, pid, expires_ms FROM leases WHERE execution_id = $1::text",
 	        &p, &res, "reading a lease", NULL) < 0)
 		return false;
-	bool held = PQntuples(res) == 1 && *PQgetvalue(res, 0, 0) &&
-	            strcmp(PQgetvalue(res, 0, 0), owner ? owner : "") != 0 &&
-	            get_int(res, 0, 3) >= now &&
-	            !store_owner_dead(&st->base, PQgetvalue(res, 0, 1), (pid_t)get_int(res, 0, 2));
+	bool held = PQntuples(res) == 1 && held_by_other(st, res, owner ? owner : "", now);
 	PQclear(res);
 	return held;
 }
@@ -1696,17 +1748,15 @@ static int pg_inbox_pending(struct store *base, const char *owner, struct inbox_
                             size_t *ret_n, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_text(&p, owner);
 	PGresult *res = NULL;
-	r = run(st,
-	        "SELECT i.id, i.execution_id, i.kind, i.data FROM inbox i JOIN leases l ON "
-	        "l.execution_id = i.execution_id WHERE i.done_ms IS NULL AND l.owner = $1::text "
-	        "ORDER BY i.id",
-	        &p, &res, "reading commands", err);
+	int r =
+	    query(st,
+	          "SELECT i.id, i.execution_id, i.kind, i.data FROM inbox i JOIN leases l ON "
+	          "l.execution_id = i.execution_id WHERE i.done_ms IS NULL AND l.owner = $1::text "
+	          "ORDER BY i.id",
+	          &p, &res, "reading commands", err);
 	if (r < 0)
 		return r;
 	size_t n = (size_t)PQntuples(res);
@@ -1728,17 +1778,14 @@ static int pg_inbox_pending(struct store *base, const char *owner, struct inbox_
 static int pg_inbox_withdraw(struct store *base, int64_t cmd_id, int64_t now, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_int(&p, now);
 	p_int(&p, cmd_id);
 	PGresult *res = NULL;
-	r = run(st,
-	        "UPDATE inbox SET done_ms = $1::bigint, result = 'withdrawn' WHERE id = "
-	        "$2::bigint AND done_ms IS NULL",
-	        &p, &res, "withdrawing a command", err);
+	int r = query(st,
+	              "UPDATE inbox SET done_ms = $1::bigint, result = 'withdrawn' WHERE id = "
+	              "$2::bigint AND done_ms IS NULL",
+	              &p, &res, "withdrawing a command", err);
 	if (r == 0)
 		r = affected(res);
 	PQclear(res);
@@ -1748,14 +1795,11 @@ static int pg_inbox_withdraw(struct store *base, int64_t cmd_id, int64_t now, st
 static int pg_inbox_result(struct store *base, int64_t id, char **ret_result, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_int(&p, id);
 	PGresult *res = NULL;
-	r = run(st, "SELECT done_ms, result FROM inbox WHERE id = $1::bigint", &p, &res,
-	        "reading a command's result", err);
+	int r = query(st, "SELECT done_ms, result FROM inbox WHERE id = $1::bigint", &p, &res,
+	              "reading a command's result", err);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
@@ -1768,12 +1812,12 @@ static int pg_inbox_result(struct store *base, int64_t id, char **ret_result, st
 
 /* ---- approval and personal links ---------------------------------------------- */
 
-/* Inserts a link row; a token that exists already (a 256-bit collision, or
- * a bug) is a store error, never a conflict a caller could retry. */
+/* Inserts a link row (on a connection made ready); a token that exists already (a 256-bit
+ * collision, or a bug) is a store error, never a conflict a caller could retry. */
 static int insert_link(struct pg_store *st, const char *sql, struct params *p, const char *what,
                        struct strbuf *err)
 {
-	int r = run(st, sql, p, NULL, what, err);
+	int r = query(st, sql, p, NULL, what, err);
 	if (r == SP_ECONFLICT) {
 		if (err)
 			strbuf_addf(err, "%s: the token exists already", what);
@@ -1787,9 +1831,6 @@ static int pg_approval_link_add(struct store *base, const unsigned char hash[32]
                                 int64_t now, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_bytes(&p, hash, 32);
 	p_text(&p, execution_id);
@@ -1810,13 +1851,10 @@ static int link_find(struct pg_store *st, const char *sql, const unsigned char h
                      struct approval_link *out, PGresult **ret_res, const char *what,
                      struct strbuf *err)
 {
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_bytes(&p, hash, 32);
 	PGresult *res = NULL;
-	r = run(st, sql, &p, &res, what, err);
+	int r = query(st, sql, &p, &res, what, err);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) != 1) {
@@ -1870,18 +1908,16 @@ static bool pg_approval_link_exists(struct store *base, const char *execution_id
                                     int step, int attempt)
 {
 	struct pg_store *st = pg(base);
-	if (ready(st, NULL) < 0)
-		return false;
 	struct params p = { 0 };
 	p_text(&p, execution_id);
 	p_int(&p, stage);
 	p_int(&p, step);
 	p_int(&p, attempt);
 	PGresult *res = NULL;
-	if (run(st,
-	        "SELECT 1 FROM approval_links WHERE execution_id = $1::text AND stage = $2::int "
-	        "AND step = $3::int AND attempt = $4::int",
-	        &p, &res, "reading approval links", NULL) < 0)
+	if (query(st,
+	          "SELECT 1 FROM approval_links WHERE execution_id = $1::text AND stage = $2::int "
+	          "AND step = $3::int AND attempt = $4::int",
+	          &p, &res, "reading approval links", NULL) < 0)
 		return false;
 	bool found = PQntuples(res) > 0;
 	PQclear(res);
@@ -1893,9 +1929,6 @@ static int pg_personal_link_add(struct store *base, const unsigned char hash[32]
                                 const char *person, int64_t now, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_bytes(&p, hash, 32);
 	p_text(&p, execution_id);
@@ -1934,19 +1967,17 @@ static int pg_personal_link_use(struct store *base, const unsigned char hash[32]
                                 int64_t now, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_int(&p, now);
 	p_bytes(&p, hash, 32);
 	PGresult *res = NULL;
-	r = run(st,
-	        used ? "UPDATE personal_links SET used_ms = $1::bigint WHERE token_sha256 = "
-	               "$2::bytea AND used_ms IS NULL"
-	             : "UPDATE personal_links SET used_ms = NULL WHERE used_ms = $1::bigint AND "
-	               "token_sha256 = $2::bytea",
-	        &p, &res, "using a personal link", err);
+	int r =
+	    query(st,
+	          used ? "UPDATE personal_links SET used_ms = $1::bigint WHERE token_sha256 = "
+	                 "$2::bytea AND used_ms IS NULL"
+	               : "UPDATE personal_links SET used_ms = NULL WHERE used_ms = $1::bigint AND "
+	                 "token_sha256 = $2::bytea",
+	          &p, &res, "using a personal link", err);
 	if (r == 0)
 		r = affected(res) > 0;
 	PQclear(res);
@@ -1959,13 +1990,10 @@ static int pg_personal_link_use(struct store *base, const unsigned char hash[32]
 static int lookup(struct pg_store *st, const char *sql, const char *key, char **ret,
                   const char *what, struct strbuf *err)
 {
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_text(&p, key);
 	PGresult *res = NULL;
-	r = run(st, sql, &p, &res, what, err);
+	int r = query(st, sql, &p, &res, what, err);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) == 1) {
@@ -1986,18 +2014,15 @@ static int pg_meta_get(struct store *base, const char *key, char **ret_value, st
 static int pg_meta_set(struct store *base, const char *key, const char *value, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_text(&p, key);
 	if (value)
 		p_text(&p, value);
-	return run(st,
-	           value ? "INSERT INTO meta (key, value) VALUES ($1::text, $2::text) "
-	                   "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
-	                 : "DELETE FROM meta WHERE key = $1::text",
-	           &p, NULL, "writing the store's settings", err);
+	return query(st,
+	             value ? "INSERT INTO meta (key, value) VALUES ($1::text, $2::text) "
+	                     "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+	                   : "DELETE FROM meta WHERE key = $1::text",
+	             &p, NULL, "writing the store's settings", err);
 }
 
 static int pg_inbox_file_get(struct store *base, const char *version, char **ret_status,
@@ -2011,18 +2036,72 @@ static int pg_inbox_file_put(struct store *base, const char *version, const char
                              int64_t now, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
-	int r = ready(st, err);
-	if (r < 0)
-		return r;
 	struct params p = { 0 };
 	p_text(&p, version);
 	p_text(&p, status);
 	p_int(&p, now);
-	return run(st,
-	           "INSERT INTO inbox_files (version, status, created_ms) VALUES ($1::text, "
-	           "$2::text, $3::bigint) ON CONFLICT (version) DO UPDATE SET status = "
-	           "EXCLUDED.status, created_ms = EXCLUDED.created_ms",
-	           &p, NULL, "recording an inbox file", err);
+	return query(st,
+	             "INSERT INTO inbox_files (version, status, created_ms) VALUES ($1::text, "
+	             "$2::text, $3::bigint) ON CONFLICT (version) DO UPDATE SET status = "
+	             "EXCLUDED.status, created_ms = EXCLUDED.created_ms",
+	             &p, NULL, "recording an inbox file", err);
+}
+
+/* ---- the secret key's fingerprint ------------------------------------------------ */
+
+static int pg_key_record(struct store *base, const char *fp, int64_t now, char **ret,
+                         struct strbuf *err)
+{
+	struct pg_store *st = pg(base);
+	*ret = NULL;
+	int r = ready(st, err);
+	if (r == 0 && fp) {
+		struct params p = { 0 };
+		p_text(&p, fp);
+		p_int(&p, now);
+		r = run(
+		    st,
+		    "INSERT INTO secret_key (one, fingerprint, created_ms) VALUES (1, $1::text, "
+		    "$2::bigint) ON CONFLICT (one) DO NOTHING",
+		    &p, NULL, "recording the secret key's fingerprint", err);
+	}
+	if (r < 0)
+		return r;
+	return lookup(st, "SELECT fingerprint FROM secret_key WHERE one = $1::int", "1", ret,
+	              "reading the secret key's fingerprint", err) < 0
+	           ? SP_ESTORE
+	           : 0;
+}
+
+static int pg_sealed_sample(struct store *base, char **ret_id, unsigned char **ret_box,
+                            size_t *ret_len, struct strbuf *err)
+{
+	struct pg_store *st = pg(base);
+	int r = ready(st, err);
+	PGresult *res = NULL;
+	if (r == 0)
+		r = run(
+		    st,
+		    "SELECT execution_id, box FROM sealed_secrets ORDER BY execution_id LIMIT 1",
+		    NULL, &res, "reading sealed secrets", err);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) == 1) {
+		size_t len = 0;
+		unsigned char *raw =
+		    PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 1), &len);
+		if (raw) {
+			*ret_id = get_text(res, 0, 0);
+			*ret_box = (unsigned char *)xmemdup0(raw, len);
+			*ret_len = len;
+			PQfreemem(raw);
+			r = 1;
+		} else {
+			r = pq_error(st, res, "reading sealed secrets", err);
+		}
+	}
+	PQclear(res);
+	return r;
 }
 
 /* ---- waiting -------------------------------------------------------------------- */
@@ -2071,6 +2150,11 @@ static int pg_copy_begin(struct store *base, struct store_copy_run *cr, struct s
 		return r;
 	int64_t n = get_int(res, 0, 0);
 	PQclear(res);
+	/* Which leases of the target still hold: by the database's clock, as
+	 * the nodes judge them, not this machine's. */
+	r = lease_clock(st, cr->o->now, &st->copy_now, err);
+	if (r < 0)
+		return r;
 	if (n > 0 && !cr->o->force) {
 		if (err)
 			strbuf_addf(
@@ -2154,7 +2238,7 @@ static int copy_execution(struct pg_store *st, struct store_copy_run *cr,
 			    (long long)there_last, (long long)last);
 		return SP_ECONFLICT;
 	}
-	if (lease > cr->o->now) {
+	if (lease > st->copy_now) {
 		if (err)
 			strbuf_addf(err,
 			            "release %s is run from %s now (its lease holds): it is not "
@@ -2306,6 +2390,8 @@ const struct store_ops store_pg_ops = {
 	.open = pg_open,
 	.close = pg_close,
 	.check = pg_check,
+	.key_record = pg_key_record,
+	.sealed_sample = pg_sealed_sample,
 	.schema_version = pg_schema_version,
 	.backup = pg_backup,
 	.create = pg_create,

@@ -22,6 +22,7 @@
 #include "plan/doc-json.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/timefmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +44,7 @@ void store_key_release(struct store_key *k)
 	free(k->path);
 	k->path = NULL;
 	k->have = false;
+	k->checked = false;
 }
 
 int store_set_key_file(struct store *st, const char *path)
@@ -273,4 +275,134 @@ void store_secrets_unseal(struct store_key *k, const char *id, json_t *data,
 		json_object_del(data, "secretsSealed");
 	}
 	strbuf_release(&why);
+}
+
+bool store_secrets_present(const json_t *data)
+{
+	json_t *copy = json_deep_copy(data);
+	json_t *taken = copy ? execution_started_seal(copy) : NULL;
+	bool any = taken != NULL;
+	json_decref(taken);
+	json_decref(copy);
+	return any;
+}
+
+/* The fingerprint of the key: HMAC-SHA256 of a label of its own (never a
+ * derived key's, whose labels start "steppy derived key:"), in hex. */
+static void key_fingerprint(const struct store_key *k, char out[65])
+{
+	static const char label[] = "steppy secret key fingerprint";
+	unsigned char mac[32];
+	unsigned int len = sizeof(mac);
+	HMAC(EVP_sha256(), k->key, (int)sizeof(k->key), (const unsigned char *)label,
+	     sizeof(label) - 1, mac, &len);
+	for (size_t i = 0; i < sizeof(mac); i++)
+		snprintf(out + 2 * i, 3, "%02x", mac[i]);
+}
+
+/* A store that records no key adopts this one only if it opens the store's
+ * sealed secrets (a store from before fingerprints: another node's key
+ * must not become the store's). */
+static int key_opens_store(struct store *st, struct strbuf *err)
+{
+	char *id = NULL;
+	unsigned char *box = NULL;
+	size_t len = 0;
+	int r = st->ops->sealed_sample(st, &id, &box, &len, err);
+	if (r <= 0)
+		return r;
+	char *plain = NULL;
+	r = box_open(&st->key, id, box, len, &plain);
+	if (r == 0) {
+		OPENSSL_cleanse(plain, strlen(plain));
+		free(plain);
+	} else if (err) {
+		strbuf_addf(err,
+		            "the secret key file %s does not open the secret values this store "
+		            "holds (release %s): they were sealed with another key; copy that key "
+		            "file from the node that made them to %s (0600)",
+		            st->key.path, id, st->key.path);
+	}
+	free(id);
+	free(box);
+	return r < 0 ? SP_EINVAL : 0;
+}
+
+int store_key_check(struct store *st, enum store_key_mode mode, bool *ret_made, struct strbuf *err)
+{
+	struct store_key *k = &st->key;
+	if (ret_made)
+		*ret_made = false;
+	if (!k->path || k->checked)
+		return 0;
+	char *recorded = NULL;
+	int r = st->ops->key_record(st, NULL, 0, &recorded, err);
+	if (r < 0)
+		return r;
+	struct stat sb;
+	bool missing = !k->have && lstat(k->path, &sb) < 0 && errno == ENOENT;
+	if (missing && (recorded ? mode == STORE_KEY_OPTIONAL : mode != STORE_KEY_MAKE)) {
+		free(recorded); /* nothing to check until a secret is stored */
+		return 0;
+	}
+	/* A store from before fingerprints that holds sealed secrets: they
+	 * were sealed with a key this process does not have; none is made. */
+	if (r == 0 && missing && !recorded) {
+		char *id = NULL;
+		unsigned char *box = NULL;
+		size_t len = 0;
+		r = st->ops->sealed_sample(st, &id, &box, &len, err);
+		if (r == 1 && err)
+			strbuf_addf(
+			    err,
+			    "the secret key file %s does not exist, and this store holds "
+			    "secret values sealed with a key (release %s): copy the secret key "
+			    "file from the node that made them to %s (0600), then start again",
+			    k->path, id, k->path);
+		free(id);
+		free(box);
+		if (r != 0) {
+			free(recorded);
+			return r < 0 ? r : SP_EINVAL;
+		}
+	}
+	if (missing && recorded) {
+		if (err)
+			strbuf_addf(
+			    err,
+			    "the secret key file %s does not exist, and this store's secret "
+			    "values are sealed with a key (fingerprint %.12s): copy the "
+			    "secret key file from another node that uses this store to %s "
+			    "(0600), then start again (a new key would seal secrets no other "
+			    "node can open)",
+			    k->path, recorded, k->path);
+		free(recorded);
+		return SP_EINVAL;
+	}
+	r = load_key(k, missing, err);
+	if (r == 0 && missing && ret_made)
+		*ret_made = true;
+	char fp[65];
+	if (r == 0)
+		key_fingerprint(k, fp);
+	if (r == 0 && !recorded) {
+		r = key_opens_store(st, err);
+		if (r == 0)
+			r = st->ops->key_record(st, fp, wall_clock_ms(), &recorded, err);
+	}
+	if (r == 0 && (!recorded || strcmp(recorded, fp) != 0)) {
+		if (err)
+			strbuf_addf(
+			    err,
+			    "the secret key file %s holds another key (fingerprint %.12s) than "
+			    "the one this store's secret values are sealed with (%.12s): "
+			    "copy the secret key file from another node that uses this store "
+			    "over it (0600), then start again; with this key, releases it "
+			    "made could not be resumed by the others, nor theirs by it",
+			    k->path, fp, recorded ? recorded : "none");
+		r = SP_EINVAL;
+	}
+	free(recorded);
+	k->checked = r == 0;
+	return r;
 }

@@ -30,7 +30,7 @@
  * of the tables, each change a step in `migrations` below. A store of an
  * older version is migrated forward at open; one of a newer version (a
  * newer steppy wrote it) is refused, never changed. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* The SQLite handle: the shared part first (store-backend.h). */
 struct sq_store {
@@ -97,6 +97,13 @@ static const char schema[] =
 static const char sealed_schema[] = "CREATE TABLE IF NOT EXISTS sealed_secrets ("
                                     "  execution_id TEXT PRIMARY KEY,"
                                     "  box BLOB NOT NULL) WITHOUT ROWID;";
+
+/* The fingerprint of the secret key that seals the store's secrets
+ * (store_key_check): one row, from schema 2. */
+static const char key_schema[] = "CREATE TABLE IF NOT EXISTS secret_key ("
+                                 "  one INTEGER PRIMARY KEY CHECK (one = 1),"
+                                 "  fingerprint TEXT NOT NULL,"
+                                 "  created_ms INTEGER NOT NULL);";
 
 static int db_error(struct sq_store *st, struct strbuf *err, const char *what)
 {
@@ -244,6 +251,7 @@ static int set_wal(struct sq_store *st, const char *path, struct strbuf *err)
  */
 static const char *const migrations[SCHEMA_VERSION][2] = {
 	{ schema, sealed_schema }, /* 0 -> 1 */
+	{ key_schema, NULL },      /* 1 -> 2 */
 };
 
 /*
@@ -329,13 +337,13 @@ static int not_a_store(const char *path, struct strbuf *err)
 static int migrate(struct sq_store *st, int from)
 {
 	int rc = SQLITE_OK;
+	/* A store stamped with this version that lacks a table (made before
+	 * it existed): every step again, each is idempotent. */
+	if (from == SCHEMA_VERSION)
+		from = 0;
 	for (int v = from; v < SCHEMA_VERSION && rc == SQLITE_OK; v++)
 		for (size_t i = 0; i < 2 && rc == SQLITE_OK && migrations[v][i]; i++)
 			rc = sqlite3_exec(st->db, migrations[v][i], NULL, NULL, NULL);
-	/* A store stamped with this version before its later tables existed. */
-	if (rc == SQLITE_OK && from == SCHEMA_VERSION)
-		for (size_t i = 0; i < 2 && rc == SQLITE_OK && migrations[from - 1][i]; i++)
-			rc = sqlite3_exec(st->db, migrations[from - 1][i], NULL, NULL, NULL);
 	if (rc == SQLITE_OK) {
 		char sql[128];
 		snprintf(sql, sizeof(sql),
@@ -364,7 +372,8 @@ static int init_schema(struct sq_store *st, const char *path, struct strbuf *err
 	bool ready = sqlite3_prepare_v2(st->db,
 	                                "SELECT value FROM meta WHERE key = 'schema' AND "
 	                                "(SELECT count(*) FROM sqlite_master WHERE name IN "
-	                                "('sealed_secrets', 'personal_links', 'inbox_files')) = 3",
+	                                "('sealed_secrets', 'personal_links', 'inbox_files', "
+	                                "'secret_key')) = 4",
 	                                -1, &probe, NULL) == SQLITE_OK &&
 	             sqlite3_step(probe) == SQLITE_ROW && sqlite3_column_text(probe, 0) &&
 	             (found = atoi((const char *)sqlite3_column_text(probe, 0))) == SCHEMA_VERSION;
@@ -1405,6 +1414,27 @@ static int sq_check(struct store *base, struct strbuf *err)
 	if (rc != SQLITE_DONE && found.len == 0)
 		strbuf_addstr(&found, sqlite3_errmsg(st->db));
 	sqlite3_finalize(stmt);
+	/* Pages sound: then every history runs 1..n and every summary row
+	 * agrees with its history, each damaged release named. */
+	bool pages_sound = found.len == 0;
+	for (int q = 0; q < 2 && pages_sound; q++) {
+		stmt = prepare(st, q == 0 ? STORE_CHECK_GAPS_SQL : STORE_CHECK_ROWS_SQL, &found);
+		for (int64_t i = 0; stmt && (rc = sqlite3_step(stmt)) == SQLITE_ROW; i++) {
+			const char *id = (const char *)sqlite3_column_text(stmt, 0);
+			if (q == 0)
+				store_check_gap(&found, i, sqlite3_column_int64(stmt, 4),
+				                id ? id : "", sqlite3_column_int64(stmt, 1),
+				                sqlite3_column_int64(stmt, 2),
+				                sqlite3_column_int64(stmt, 3));
+			else
+				store_check_row(&found, i, sqlite3_column_int64(stmt, 3),
+				                id ? id : "", sqlite3_column_int64(stmt, 1),
+				                sqlite3_column_int64(stmt, 2));
+		}
+		if (stmt && rc != SQLITE_DONE)
+			db_error(st, &found, "checking the histories");
+		sqlite3_finalize(stmt);
+	}
 	int r = 0;
 	if (found.len) {
 		if (err)
@@ -1413,6 +1443,63 @@ static int sq_check(struct store *base, struct strbuf *err)
 		r = SP_ESTORE;
 	}
 	strbuf_release(&found);
+	return r;
+}
+
+static int sq_key_record(struct store *base, const char *fp, int64_t now, char **ret,
+                         struct strbuf *err)
+{
+	struct sq_store *st = sq(base);
+	*ret = NULL;
+	sqlite3_stmt *stmt = NULL;
+	int r = 0;
+	if (fp) {
+		stmt =
+		    prepare(st,
+		            "INSERT INTO secret_key (one, fingerprint, created_ms) VALUES (1, ?, "
+		            "?) ON CONFLICT (one) DO NOTHING",
+		            err);
+		if (!stmt)
+			return SP_ESTORE;
+		bind_text(stmt, 1, fp);
+		sqlite3_bind_int64(stmt, 2, now);
+		if (sqlite3_step(stmt) != SQLITE_DONE)
+			r = db_error(st, err, "recording the secret key's fingerprint");
+		sqlite3_finalize(stmt);
+		if (r < 0)
+			return r;
+	}
+	stmt = prepare(st, "SELECT fingerprint FROM secret_key WHERE one = 1", err);
+	if (!stmt)
+		return SP_ESTORE;
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*ret = col_text(stmt, 0);
+	else if (rc != SQLITE_DONE)
+		r = db_error(st, err, "reading the secret key's fingerprint");
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static int sq_sealed_sample(struct store *base, char **ret_id, unsigned char **ret_box,
+                            size_t *ret_len, struct strbuf *err)
+{
+	struct sq_store *st = sq(base);
+	sqlite3_stmt *stmt = prepare(
+	    st, "SELECT execution_id, box FROM sealed_secrets ORDER BY execution_id LIMIT 1", err);
+	if (!stmt)
+		return SP_ESTORE;
+	int r = 0;
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*ret_id = col_text(stmt, 0);
+		*ret_len = (size_t)sqlite3_column_bytes(stmt, 1);
+		*ret_box = (unsigned char *)xmemdup0(sqlite3_column_blob(stmt, 1), *ret_len);
+		r = 1;
+	} else if (rc != SQLITE_DONE) {
+		r = db_error(st, err, "reading sealed secrets");
+	}
+	sqlite3_finalize(stmt);
 	return r;
 }
 
@@ -1679,6 +1766,8 @@ const struct store_ops store_sqlite_ops = {
 	.open = sq_open,
 	.close = sq_close,
 	.check = sq_check,
+	.key_record = sq_key_record,
+	.sealed_sample = sq_sealed_sample,
 	.schema_version = sq_schema_version,
 	.backup = sq_backup,
 	.create = sq_create,

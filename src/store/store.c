@@ -87,6 +87,40 @@ bool store_owner_dead(const struct store *st, const char *host, pid_t pid)
 	return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
 }
 
+/* "; " between the damages found; "and N more" once, after the named. */
+static bool check_named(struct strbuf *found, int64_t i, int64_t total, const char *what)
+{
+	if (i >= STORE_CHECK_NAMED) {
+		if (i == STORE_CHECK_NAMED)
+			strbuf_addf(found, "%s%lld more %s", found->len ? "; and " : "and ",
+			            (long long)(total - STORE_CHECK_NAMED), what);
+		return false;
+	}
+	if (found->len)
+		strbuf_addstr(found, "; ");
+	return true;
+}
+
+void store_check_gap(struct strbuf *found, int64_t i, int64_t total, const char *id, int64_t n,
+                     int64_t min, int64_t max)
+{
+	if (check_named(found, i, total, "histories with gaps"))
+		strbuf_addf(found,
+		            "release %s: its history has a gap (%lld events, numbered %lld to "
+		            "%lld)",
+		            id, (long long)n, (long long)min, (long long)max);
+}
+
+void store_check_row(struct strbuf *found, int64_t i, int64_t total, const char *id,
+                     int64_t last_seq, int64_t last)
+{
+	if (check_named(found, i, total, "releases that disagree with their histories"))
+		strbuf_addf(found,
+		            "release %s: its summary says %lld events, its history ends at event "
+		            "%lld",
+		            id, (long long)last_seq, (long long)last);
+}
+
 static const struct store_ops *backend_of(const char *path)
 {
 	return store_is_url(path) ? &store_pg_ops : &store_sqlite_ops;
@@ -157,10 +191,27 @@ static int lost_in_test(int r, struct strbuf *err)
 	return r;
 }
 
+/* Before secrets are sealed (outside the write's transaction): the key is
+ * the store's (store_key_check), or nothing is written. */
+static int key_before_seal(struct store *st, const struct store_append_item *items, size_t n,
+                           struct strbuf *err)
+{
+	if (!st->key.path || st->key.checked)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < items[i].nevents; j++)
+			if (items[i].events[j].type == EV_EXECUTION_STARTED &&
+			    store_secrets_present(items[i].events[j].data))
+				return store_key_check(st, STORE_KEY_MAKE, NULL, err);
+	return 0;
+}
+
 int store_create(struct store *st, const struct exec_row *row, const char *owner, int64_t now,
                  int64_t lease_ms, const struct store_append_item *first, struct strbuf *err)
 {
-	int r = st->ops->create(st, row, owner, now, lease_ms, first, err);
+	int r = key_before_seal(st, first, 1, err);
+	if (r == 0)
+		r = st->ops->create(st, row, owner, now, lease_ms, first, err);
 	return lost_in_test(r, err);
 }
 
@@ -176,7 +227,10 @@ int store_append(struct store *st, const char *owner, int64_t now,
 			              "outcome is unknown");
 		return SP_EUNKNOWN;
 	}
-	int r = st->ops->append(st, owner, now, items, nitems, done_ids, done_results, ndone, err);
+	int r = key_before_seal(st, items, nitems, err);
+	if (r == 0)
+		r = st->ops->append(st, owner, now, items, nitems, done_ids, done_results, ndone,
+		                    err);
 	return lost_in_test(r, err);
 }
 
@@ -498,6 +552,39 @@ static int copy_one(const struct store_value *vals, void *arg)
 	return c->dst->ops->copy_row(c->dst, c->run, c->t, vals, c->err);
 }
 
+/* Sealed secrets are copied sealed: the target must record the source's
+ * key (it adopts it when it records none), or its nodes could not open
+ * them. In dst's copy transaction. */
+static int copy_key(struct store *src, struct store *dst, const struct store_copy_opts *o,
+                    struct strbuf *err)
+{
+	char *id = NULL, *src_fp = NULL, *dst_fp = NULL;
+	unsigned char *box = NULL;
+	size_t len = 0;
+	int r = src->ops->sealed_sample(src, &id, &box, &len, err);
+	free(box);
+	if (r == 1)
+		r = src->ops->key_record(src, NULL, 0, &src_fp, err);
+	if (r == 0 && src_fp)
+		r = dst->ops->key_record(dst, src_fp, o->now, &dst_fp, err);
+	if (r == 0 && src_fp && dst_fp && strcmp(src_fp, dst_fp) != 0) {
+		if (err)
+			strbuf_addf(
+			    err,
+			    "the source's secret values (release %s, ...) are sealed with "
+			    "another secret key (fingerprint %.12s) than the target records "
+			    "(%.12s): its nodes could not open them; nothing was copied "
+			    "(copy the source's key file to the nodes, or migrate into a "
+			    "new store)",
+			    id, src_fp, dst_fp);
+		r = SP_EINVAL;
+	}
+	free(id);
+	free(src_fp);
+	free(dst_fp);
+	return r < 0 ? r : 0;
+}
+
 int store_copy(struct store *src, struct store *dst, const struct store_copy_opts *o,
                struct store_copy_counts *ret, struct strbuf *err)
 {
@@ -533,6 +620,8 @@ int store_copy(struct store *src, struct store *dst, const struct store_copy_opt
 	if (r == 0)
 		r = dst->ops->copy_begin(dst, &run, err);
 	if (r == 0) {
+		/* In dst's transaction: copy_end rolls it back on any failure. */
+		r = copy_key(src, dst, o, err);
 		struct copy_ctx c = { .dst = dst, .run = &run, .err = err };
 		for (size_t i = 0; i < sizeof(copied) / sizeof(*copied) && r == 0; i++) {
 			c.t = &copied[i];

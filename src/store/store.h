@@ -113,9 +113,10 @@ int store_open_existing(const char *path, struct store **ret, struct strbuf *err
 /* Checks the store: 0, or SP_ESTORE with what is wrong and the store's
  * name in err. SQLite: the file's integrity (PRAGMA quick_check; reads the
  * whole file). PostgreSQL: the schema version is this steppy's, every
- * table is there, every history runs 1..n without a gap and every
- * execution row agrees with its history's last event (reads every event
- * number; the database checks its own pages). */
+ * table is there (the database checks its own pages). Both: every history
+ * runs 1..n without a gap and every execution row agrees with its
+ * history's last event (reads every event number); each damaged release
+ * is named in err (the first 10 of each kind, then a count). */
 int store_check(struct store *st, struct strbuf *err);
 /* The schema version of the store (*ret_version) and the newest this
  * steppy knows (*ret_known); SQLite files and PostgreSQL databases are
@@ -147,6 +148,24 @@ void store_close(struct store *st);
  * "secretsUnavailable". Returns 0.
  */
 int store_set_key_file(struct store *st, const char *path);
+/* What store_key_check() does when the key file is missing. */
+enum store_key_mode {
+	STORE_KEY_MAKE,     /* make it (0600) if the store records no key yet: steppy serve */
+	STORE_KEY_NEEDED,   /* refuse if the store records a key: run, resume */
+	STORE_KEY_OPTIONAL, /* accept: a process that seals nothing (store migrate) */
+};
+/*
+ * Checks the secret key file (store_set_key_file) against the key the store's
+ * secrets are sealed with: the store records its fingerprint (an HMAC-SHA256
+ * of a fixed label under the key, never the key) at first use. A store that
+ * records none adopts this key, if it opens the store's sealed secrets (or
+ * there are none). Returns 0 (*ret_made: a new key file was made), or
+ * SP_EINVAL when the key is another one, or missing while the store records
+ * one (err names the key file and says to copy the key from another node),
+ * SP_EIO, SP_ESTORE. Storing a secret checks the key first in the same way
+ * (STORE_KEY_MAKE), so a process never seals under another key.
+ */
+int store_key_check(struct store *st, enum store_key_mode mode, bool *ret_made, struct strbuf *err);
 /*
  * Derives a 32-byte key for purpose (a short label) from the secret key
  * file, making the file when it is missing: every process that shares the
@@ -402,7 +421,10 @@ struct store_copy_counts {
  * in dst. An inbox command keeps its id unless dst holds another command
  * under it: then it gets a new id (none is dropped); one that dst holds
  * already (same id, release, kind, data and time) is not copied twice.
- * Settings and the inbox file versions dst has stay as they are.
+ * Settings and the inbox file versions dst has stay as they are. Sealed
+ * secrets stay sealed: when src holds some and records its key's
+ * fingerprint, dst must record the same (it adopts it when it records
+ * none), or nothing is copied (SP_EINVAL).
  *
  * Sets *ret to what was done. Returns 0, SP_EINVAL (dst not empty, or a
  * pair of backends this cannot copy between), SP_EBUSY (a live lease in

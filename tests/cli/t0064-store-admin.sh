@@ -39,7 +39,7 @@ while [ $i -lt 5 ]; do
     [ "$(stat -c %a "$tmp/copy$i.db")" = 600 ] || problem "copy$i.db has mode $(stat -c %a "$tmp/copy$i.db")"
     run "$STEPPY" store check --db "$tmp/copy$i.db"
     expect_status 0
-    expect_out_contains 'ok (schema 1'
+    expect_out_contains 'ok (schema 2'
     run "$STEPPY" list --db "$tmp/copy$i.db" --format json --limit 1000
     expect_status 0
 done
@@ -166,13 +166,27 @@ expect_status 1
 expect_err_contains "bad.db"
 end
 
+begin 'check names the release of each damage: a history with a gap, a summary that disagrees'
+cp "$tmp/final.db" "$tmp/gaps.db"
+gap=$(sqlite3 "$tmp/gaps.db" "SELECT id FROM executions ORDER BY id LIMIT 1")
+row=$(sqlite3 "$tmp/gaps.db" "SELECT id FROM executions ORDER BY id LIMIT 1 OFFSET 1")
+sound=$(sqlite3 "$tmp/gaps.db" "SELECT id FROM executions ORDER BY id LIMIT 1 OFFSET 2")
+sqlite3 "$tmp/gaps.db" "DELETE FROM events WHERE execution_id = '$gap' AND seq = 2;
+    UPDATE executions SET last_seq = last_seq + 5 WHERE id = '$row'"
+run "$STEPPY" store check --db "$tmp/gaps.db"
+expect_status 1
+expect_err_contains "gaps.db is damaged: release $gap: its history has a gap"
+expect_err_contains "; release $row: its summary says"
+expect_err_lacks "$sound"
+end
+
 begin 'a store from a newer steppy is refused with a clear message and left unchanged'
 cp "$tmp/final.db" "$tmp/newer.db"
 sqlite3 "$tmp/newer.db" "UPDATE meta SET value = '99' WHERE key = 'schema'"
 before=$(sha256sum <"$tmp/newer.db")
 run "$STEPPY" list --db "$tmp/newer.db"
 expect_status 2
-expect_err_contains 'newer.db was written by a newer steppy (store schema 99; this steppy knows schemas up to 1)'
+expect_err_contains 'newer.db was written by a newer steppy (store schema 99; this steppy knows schemas up to 2)'
 run "$STEPPY" store check --db "$tmp/newer.db"
 expect_status 1
 expect_err_contains 'written by a newer steppy'
@@ -193,6 +207,13 @@ sqlite3 "$tmp/older.db" .tables | grep -q personal_links || problem "personal_li
 sqlite3 "$tmp/older.db" .tables | grep -q inbox_files || problem "inbox_files not added"
 run "$STEPPY" store check --db "$tmp/older.db"
 expect_status 0
+# schema 1 (before the secret key's fingerprint) becomes 2
+cp "$tmp/final.db" "$tmp/v1.db"
+sqlite3 "$tmp/v1.db" "DROP TABLE secret_key; UPDATE meta SET value = '1' WHERE key = 'schema'"
+run "$STEPPY" store check --db "$tmp/v1.db"
+expect_status 0
+expect_out_contains 'ok (schema 2'
+sqlite3 "$tmp/v1.db" .tables | grep -q secret_key || problem "secret_key not added"
 end
 
 finish

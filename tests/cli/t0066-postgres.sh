@@ -64,7 +64,7 @@ end
 begin 'steppy store check checks the database; store backup points to pg_dump'
 run "$STEPPY" store check --db "$STEPPY_TEST_PG"
 expect_status 0
-expect_out_contains ': ok (schema 1'
+expect_out_contains ': ok (schema 2'
 run "$STEPPY" store backup --db "$STEPPY_TEST_PG" "$tmp/copy.db"
 expect_status 2
 expect_err_contains 'pg_dump'
@@ -291,5 +291,71 @@ run "$STEPPY" store check --db "$mig2"
 expect_status 0
 end
 
+# serve_briefly URL [ENV=VALUE]: a server on URL, asked for /healthz,
+# /metrics and the list if it starts, then stopped; everything it says and
+# answers goes to $tmp/pw.out.
+serve_briefly() {
+    : >"$tmp/pw-serve.log"
+    env ${2:+"$2"} "$STEPPY" serve --config "$tmp/serve.yaml" --listen 127.0.0.1:0 --db "$1" \
+        >"$tmp/pw-serve.log" 2>&1 &
+    brief=$!
+    i=0
+    while kill -0 $brief 2>/dev/null && ! grep -q 'listening on' "$tmp/pw-serve.log" && [ $i -lt 150 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    at=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$tmp/pw-serve.log")
+    if [ -n "$at" ]; then
+        curl -s "$at/healthz"
+        curl -s "$at/metrics"
+        curl -s "$at/api/v1/executions"
+    fi >>"$tmp/pw.out" 2>&1
+    kill $brief 2>/dev/null
+    wait $brief 2>/dev/null
+    cat "$tmp/pw-serve.log" >>"$tmp/pw.out"
+}
+
+begin 'a distinctive password anywhere in the URL, or in PGPASSWORD, shows in no output, log or file'
+pw=Qx9distinctPW
+: >"$tmp/pw.out"
+for u in "postgres:///steppy?host=$PG_DIR&password=$pw" \
+    "postgresql://steppy:$pw@/steppy?host=$PG_DIR" \
+    "postgresql://steppy:Qx9distinct%50W@/steppy?host=$PG_DIR" \
+    "postgres:///?host=$PG_DIR&dbname=postgres://u:$pw@h/db" \
+    "postgres:///?host=$PG_DIR&dbname=host%3Dx%20password%3D$pw" \
+    "postgres:///steppy?host=$PG_DIR&port=$pw" \
+    "postgresql://steppy@localhost:$pw/steppy" \
+    "postgres:///steppy?host=$PG_DIR&user=steppy:$pw" \
+    "postgresql://steppy%3A$pw@/steppy?host=$PG_DIR" \
+    "postgres:///steppy?host=$PG_DIR&sslpassword=$pw&sslmode=disable"; do
+    {
+        "$STEPPY" list --db "$u"
+        "$STEPPY" store check --db "$u"
+        "$STEPPY" run --db "$u" plan.yaml
+        "$STEPPY" store migrate "$sq" "$u"
+    } >>"$tmp/pw.out" 2>&1
+    serve_briefly "$u"
+done
+"$STEPPY" list --db "postgres:///nodb?host=$PG_DIR" >>"$tmp/pw.out" 2>&1
+PGPASSWORD=$pw "$STEPPY" list --db "postgres:///nodb?host=$PG_DIR" >>"$tmp/pw.out" 2>&1
+PGPASSWORD=$pw "$STEPPY" run --db "$STEPPY_TEST_PG" plan.yaml >>"$tmp/pw.out" 2>&1
+serve_briefly "$STEPPY_TEST_PG" "PGPASSWORD=$pw"
+grep -q 'listening on' "$tmp/pw.out" || problem "no server started: $(head -c 600 "$tmp/pw.out")"
+grep -q 'store unreachable\|cannot connect' "$tmp/pw.out" || problem "no failure was tried"
+if grep -q "$pw\|distinct%50W" "$tmp/pw.out"; then
+    problem "shown: $(grep -o ".\{0,100\}distinct.\{0,30\}" "$tmp/pw.out" | head -5)"
+fi
+leaked=$(grep -rl "$pw\|distinct%50W" "$tmp" | grep -v "^$tmp/pw.out$")
+[ -z "$leaked" ] || problem "in files: $leaked"
+end
+
+begin 'store check names the release of each damage it finds'
+run "$STEPPY" store check --db "$STEPPY_TEST_PG"
+expect_status 0
+pg_psql "DELETE FROM events WHERE execution_id = '$id' AND seq = 2" >/dev/null
+run "$STEPPY" store check --db "$STEPPY_TEST_PG"
+expect_status 1
+expect_err_contains "is damaged: release $id: its history has a gap"
+end
 
 finish

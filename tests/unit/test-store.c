@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,9 @@ static bool pg_mode;     /* the backend of the group that runs */
 static char path[1024];  /* the current test's store: a file, or a URL */
 static char schema[64];  /* PostgreSQL: the current test's schema */
 static int location_seq; /* numbers fresh locations */
+
+static void write_key(const char *p, unsigned char fill);
+static void store_sql(const char *sql);
 
 static void quiet(void *arg, const char *message)
 {
@@ -386,7 +390,7 @@ static void test_meta(void **state)
 	assert_int_equal(store_meta_set(st, "schema", "99", &err), SP_EINVAL);
 	assert_non_null(strstr(err.buf, "schema"));
 	assert_int_equal(store_meta_get(st, "schema", &v, NULL), 0);
-	assert_string_equal(v, "1");
+	assert_string_equal(v, "2");
 	free(v);
 	store_close(other);
 	strbuf_release(&err);
@@ -522,7 +526,7 @@ static void test_sealed_secrets(void **state)
 	snprintf(other, sizeof(other), "/tmp/steppy-test-key-%d/other.key", (int)getpid());
 	store_set_key_file(st, other);
 	h = (struct event_list)EVENT_LIST_INIT;
-	assert_int_equal(create_with_secret(st, "second", &err), 0); /* makes other.key */
+	write_key(other, 9); /* another node's key: it cannot seal here (test_key_fingerprint) */
 	assert_int_equal(store_history(st, "sealed", 0, &h, &err), 0);
 	assert_string_equal(first_value(&h, 0), "****");
 	assert_string_equal(
@@ -549,7 +553,7 @@ static void test_sealed_secrets(void **state)
 		    "'/' || (SELECT count(*) FROM %s.events WHERE data LIKE '%%visible-value%%')",
 		    schema, schema);
 		admin_sql(sql, n, sizeof(n));
-		assert_string_equal(n, "0/2");
+		assert_string_equal(n, "0/1");
 	} else {
 		FILE *f = fopen(path, "rb");
 		char wal[1100];
@@ -957,6 +961,28 @@ static void test_pg_newer_schema(void **state)
 	snprintf(sql, sizeof(sql), "SELECT value FROM %s.meta WHERE key = 'schema'", schema);
 	admin_sql(sql, v, sizeof(v));
 	assert_string_equal(v, "99");
+	strbuf_release(&err);
+}
+
+/* A schema 1 store (before the secret key's fingerprint) is migrated to 2
+ * at open, everything in it kept. */
+static void test_pg_migrate_v1(void **state)
+{
+	create(*state, "old1", "o");
+	store_close(*state);
+	*state = NULL;
+	store_sql("DROP TABLE secret_key; UPDATE meta SET value = '1' WHERE key = 'schema'");
+	struct store *st = NULL;
+	struct strbuf err = STRBUF_INIT;
+	if (store_open_existing(path, &st, &err) != 0)
+		fail_msg("open: %s", err.buf);
+	*state = st;
+	int version = 0, known = 0;
+	assert_int_equal(store_schema_version(st, &version, &known, &err), 0);
+	assert_int_equal(version, 2);
+	assert_int_equal(known, 2);
+	assert_int_equal(last_seq_of(st, "old1"), 2);
+	assert_int_equal(store_check(st, &err), 0);
 	strbuf_release(&err);
 }
 
@@ -1573,6 +1599,238 @@ static void test_pg_copy_while_written(void **state)
 	strbuf_release(&err);
 }
 
+/* Writes 32 random bytes, 0600, to path: a key file another node made. */
+static void write_key(const char *p, unsigned char fill)
+{
+	unsigned char k[32];
+	for (size_t i = 0; i < sizeof(k); i++)
+		k[i] = (unsigned char)(fill + i * 31);
+	unlink(p);
+	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, k, sizeof(k)), (ssize_t)sizeof(k));
+	close(fd);
+}
+
+/* Runs SQL on the current test's store, outside steppy (damage, old rows). */
+static void store_sql(const char *sql)
+{
+	if (pg_mode) {
+		char full[512];
+		snprintf(full, sizeof(full), "SET search_path = %s; %s", schema, sql);
+		admin_sql(full, NULL, 0);
+		return;
+	}
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(db);
+}
+
+/*
+ * The store records the fingerprint of the key that seals its secrets: a
+ * node whose key file is missing does not make one of its own, a node with
+ * another key is refused (naming its key file), a copy of the first key is
+ * accepted; sealing under another key is refused; a store without a
+ * fingerprint adopts the key that opens its sealed secrets, and only such
+ * a key.
+ */
+static void test_key_fingerprint(void **state)
+{
+	struct store *st = *state, *b = NULL;
+	struct strbuf err = STRBUF_INIT;
+	char dir[64], ka[96], kb[96];
+	snprintf(dir, sizeof(dir), "/tmp/steppy-test-fp-%d", (int)getpid());
+	mkdir(dir, 0700);
+	snprintf(ka, sizeof(ka), "%s/a.key", dir);
+	snprintf(kb, sizeof(kb), "%s/b.key", dir);
+	unlink(ka);
+	unlink(kb);
+	store_set_key_file(st, ka);
+	bool made = false;
+	if (store_key_check(st, STORE_KEY_MAKE, &made, &err) != 0)
+		fail_msg("first key: %s", err.buf);
+	assert_true(made);
+	assert_int_equal(access(ka, F_OK), 0);
+
+	/* Another node without the key file: refused, and none is made. */
+	assert_int_equal(store_open(path, &b, &err), 0);
+	store_set_key_file(b, kb);
+	strbuf_reset(&err);
+	assert_int_equal(store_key_check(b, STORE_KEY_MAKE, &made, &err), SP_EINVAL);
+	assert_false(made);
+	assert_int_equal(access(kb, F_OK), -1);
+	assert_non_null(strstr(err.buf, kb));
+	assert_non_null(strstr(err.buf, "copy"));
+	/* ... with a key file of its own: refused, naming it. */
+	write_key(kb, 1);
+	store_set_key_file(b, kb);
+	strbuf_reset(&err);
+	assert_int_equal(store_key_check(b, STORE_KEY_NEEDED, NULL, &err), SP_EINVAL);
+	assert_non_null(strstr(err.buf, kb));
+	assert_null(strstr(err.buf, "unknown"));
+	/* ... sealing a secret under it is refused too. */
+	strbuf_reset(&err);
+	assert_int_equal(create_with_secret(b, "other-key", &err), SP_EINVAL);
+	assert_non_null(strstr(err.buf, kb));
+	struct exec_row row = { 0 };
+	assert_int_equal(store_get(st, "other-key", &row, NULL), SP_ENOENT);
+	/* ... a copy of the first key: fine. */
+	unlink(kb);
+	assert_int_equal(link(ka, kb), 0);
+	store_set_key_file(b, kb);
+	if (store_key_check(b, STORE_KEY_NEEDED, NULL, &err) != 0)
+		fail_msg("the same key: %s", err.buf);
+	assert_int_equal(create_with_secret(b, "same-key", &err), 0);
+	store_close(b);
+	b = NULL;
+
+	/* A store from before fingerprints: the first key that opens its
+	 * sealed secrets is adopted; another is not. */
+	store_sql("DELETE FROM secret_key");
+	unlink(kb);
+	write_key(kb, 2);
+	assert_int_equal(store_open(path, &b, &err), 0);
+	/* ... a missing key file is not made: the store's secrets need theirs */
+	char kc[100];
+	snprintf(kc, sizeof(kc), "%s/c.key", dir);
+	unlink(kc);
+	store_set_key_file(b, kc);
+	strbuf_reset(&err);
+	assert_int_equal(store_key_check(b, STORE_KEY_MAKE, &made, &err), SP_EINVAL);
+	assert_false(made);
+	assert_int_equal(access(kc, F_OK), -1);
+	assert_non_null(strstr(err.buf, "copy the secret key file"));
+	store_set_key_file(b, kb);
+	strbuf_reset(&err);
+	assert_int_equal(store_key_check(b, STORE_KEY_NEEDED, NULL, &err), SP_EINVAL);
+	assert_non_null(strstr(err.buf, "does not open"));
+	store_set_key_file(b, ka);
+	if (store_key_check(b, STORE_KEY_NEEDED, NULL, &err) != 0)
+		fail_msg("adopting: %s", err.buf);
+	store_set_key_file(b, kb);
+	strbuf_reset(&err);
+	assert_int_equal(store_key_check(b, STORE_KEY_NEEDED, NULL, &err), SP_EINVAL);
+	store_close(b);
+	unlink(ka);
+	unlink(kb);
+	rmdir(dir);
+	strbuf_release(&err);
+}
+
+/* store_check() names the release of each damage it finds: a history with
+ * a gap, a summary row that disagrees with its history. */
+static void test_check_names_releases(void **state)
+{
+	struct store *st = *state;
+	struct strbuf err = STRBUF_INIT;
+	create(st, "dmg-gap", "o");
+	create(st, "dmg-row", "o");
+	create(st, "sound", "o");
+	assert_int_equal(store_check(st, &err), 0);
+	store_sql("DELETE FROM events WHERE execution_id = 'dmg-gap' AND seq = 1");
+	store_sql("UPDATE executions SET last_seq = 7 WHERE id = 'dmg-row'");
+	assert_int_equal(store_check(st, &err), SP_ESTORE);
+	if (!strstr(err.buf, "dmg-gap") || !strstr(err.buf, "dmg-row") || strstr(err.buf, "sound"))
+		fail_msg("check: %s", err.buf);
+	strbuf_release(&err);
+}
+
+/*
+ * store_copy --force judges the target's leases by the database's clock:
+ * this process's clock an hour ahead does not replace a release a node
+ * runs in the target; an hour behind, it does not refuse forever a lease
+ * that lapsed by the database's clock.
+ */
+static void test_pg_copy_db_clock(void **state)
+{
+	struct store *dst = *state, *skewed = NULL;
+	struct strbuf err = STRBUF_INIT;
+	char file[96];
+	struct store *src = copy_source(file, sizeof(file), "clock");
+	create(src, "ck1", "o");
+	struct store_copy_opts o = { .now = wall_ms() };
+	struct store_copy_counts n;
+	if (store_copy(src, dst, &o, &n, &err) != 0)
+		fail_msg("copy: %s", err.buf);
+	assert_int_equal(append_as(src, "ck1", "o", 6000, 3, &err), 0);
+	/* A node runs ck1 in the target for a minute. */
+	assert_int_equal(store_lease_take(dst, "ck1", "node", wall_ms(), 60000, &err), 0);
+	atomic_store(&store_test_clock_skew_ms, 3600000);
+	assert_int_equal(store_open(path, &skewed, &err), 0);
+	o.force = true;
+	o.now = wall_ms() + 3600000;
+	strbuf_reset(&err);
+	int r = store_copy(src, skewed, &o, &n, &err);
+	store_close(skewed);
+	atomic_store(&store_test_clock_skew_ms, 0);
+	assert_int_equal(r, SP_EBUSY);
+	assert_non_null(strstr(err.buf, "ck1"));
+	assert_int_equal(last_seq_of(dst, "ck1"), 2);
+	/* Its lease lapsed 30 s ago by the database's clock. */
+	store_sql("UPDATE leases SET expires_ms = (extract(epoch from clock_timestamp()) * "
+	          "1000)::bigint - 30000 WHERE execution_id = 'ck1'");
+	atomic_store(&store_test_clock_skew_ms, -3600000);
+	assert_int_equal(store_open(path, &skewed, &err), 0);
+	o.now = wall_ms() - 3600000;
+	r = store_copy(src, skewed, &o, &n, &err);
+	store_close(skewed);
+	atomic_store(&store_test_clock_skew_ms, 0);
+	if (r != 0)
+		fail_msg("copy over a lapsed lease: %s", err.buf);
+	assert_int_equal(n.replaced, 1);
+	assert_int_equal(last_seq_of(dst, "ck1"), 3);
+	copy_source_drop(src, file);
+	strbuf_release(&err);
+}
+
+/* store_copy: sealed secrets go only into a store whose key is the
+ * source's: a target that records another key refuses the copy. */
+static void test_pg_copy_keys(void **state)
+{
+	struct store *dst = *state;
+	struct strbuf err = STRBUF_INIT;
+	char file[96], ka[96], kb[96];
+	snprintf(ka, sizeof(ka), "/tmp/steppy-test-ck-%d-a.key", (int)getpid());
+	snprintf(kb, sizeof(kb), "/tmp/steppy-test-ck-%d-b.key", (int)getpid());
+	write_key(ka, 3);
+	write_key(kb, 4);
+	struct store *src = copy_source(file, sizeof(file), "keys");
+	store_set_key_file(src, ka);
+	assert_int_equal(create_with_secret(src, "sk1", &err), 0);
+	store_set_key_file(dst, kb);
+	assert_int_equal(store_key_check(dst, STORE_KEY_NEEDED, NULL, &err), 0);
+	struct store_copy_opts o = { .now = wall_ms() };
+	struct store_copy_counts n;
+	strbuf_reset(&err);
+	assert_int_equal(store_copy(src, dst, &o, &n, &err), SP_EINVAL);
+	assert_non_null(strstr(err.buf, "key"));
+	assert_int_equal(count_in("executions", NULL), 0);
+	char open_tx[16]; /* the refused copy's transaction was ended */
+	admin_sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'steppy' AND "
+	          "state LIKE 'idle in transaction%'",
+	          open_tx, sizeof(open_tx));
+	assert_string_equal(open_tx, "0");
+	/* A target without a key yet takes the source's. */
+	store_sql("DELETE FROM secret_key");
+	if (store_copy(src, dst, &o, &n, &err) != 0)
+		fail_msg("copy: %s", err.buf);
+	struct store *c = NULL;
+	assert_int_equal(store_open(path, &c, &err), 0);
+	store_set_key_file(c, ka);
+	assert_int_equal(store_key_check(c, STORE_KEY_NEEDED, NULL, &err), 0);
+	store_set_key_file(c, kb);
+	assert_int_equal(store_key_check(c, STORE_KEY_NEEDED, NULL, &err), SP_EINVAL);
+	store_close(c);
+	copy_source_drop(src, file);
+	unlink(ka);
+	unlink(kb);
+	strbuf_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest both[] = {
@@ -1588,6 +1846,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sealed_secrets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefix_lookup, setup, teardown),
 		cmocka_unit_test(test_concurrent_open),
+		cmocka_unit_test_setup_teardown(test_key_fingerprint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_names_releases, setup, teardown),
 	};
 	const struct CMUnitTest sqlite_only[] = {
 		cmocka_unit_test(test_open_errors),
@@ -1599,6 +1859,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_dead_holder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_clock_skew, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_newer_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_migrate_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_existing_and_check, setup, teardown),
 		cmocka_unit_test(test_pg_password_masked),
 		cmocka_unit_test(test_pg_password_never_shown),
@@ -1609,6 +1870,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_parked_listener, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_copy_force, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_copy_while_written, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_copy_db_clock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_copy_keys, setup, teardown),
 	};
 	int failed = cmocka_run_group_tests_name("store (sqlite)", both, NULL, NULL);
 	failed += cmocka_run_group_tests_name("store (sqlite only)", sqlite_only, NULL, NULL);
