@@ -6,6 +6,15 @@ db="$tmp/steppy.db"
 export STEPPY_DB="$db"
 
 # Waits (up to 15 s) until `steppy list` shows text.
+# Waits until the run in the background prints that its Wait began.
+wait_started() {
+    i=0
+    while ! grep -q ' waits ' "$tmp/run.out" && [ $i -lt 300 ]; do
+        sleep 0.05
+        i=$((i + 1))
+    done
+}
+
 wait_for() {
     i=0
     while [ $i -lt 150 ]; do
@@ -241,14 +250,16 @@ cat >"$tmp/twostage.yaml" <<'PLAN'
 stages:
   - name: s
     steps:
-      - {type: Wait, name: w, seconds: 2}
+      - {type: Wait, name: w, seconds: 4}
   - name: t
     steps:
       - {type: Exec, name: e, command: ['true']}
 PLAN
 "$STEPPY" run "$tmp/twostage.yaml" >"$tmp/run.out" 2>&1 &
 pid=$!
-sleep 0.5
+# the signal once the Wait has begun: a fixed sleep lost the race on a
+# loaded machine (the release had ended before the signal came)
+wait_started
 kill -INT $pid
 wait $pid
 status=$?
@@ -268,7 +279,7 @@ end
 begin 'a durable wait keeps its due time across a crash'
 "$STEPPY" run "$tmp/twostage.yaml" >"$tmp/run.out" 2>&1 &
 pid=$!
-sleep 0.5
+wait_started
 kill -9 $pid
 wait $pid 2>/dev/null
 id=$(last_id)
