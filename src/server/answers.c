@@ -1,8 +1,8 @@
 /*
  * answers.c - answers of reads kept in memory while the store is unchanged
- * (see answers.h): the watchers (connections that read the store's version), the
- * kept answers (least recently used go first), their ETags, and
- * If-None-Match.
+ * (see answers.h): the watchers (connections that read the store's version)
+ * and the thread that keeps them alive, the kept answers (least recently
+ * used go first), their ETags, and If-None-Match.
  */
 #include "server/answers.h"
 
@@ -18,18 +18,30 @@
 #define MAKE_LOCKS 8
 #define WATCHERS   4 /* as many as libmicrohttpd's threads: none waits for another */
 /*
- * Watchers are replaced by new connections every RENEW_MS by a thread of
- * the cache's own (the renewer), never on a request's way. A PostgreSQL
- * watcher sends no statement after its LISTEN, and the PostgreSQL store
+ * Every RENEW_MS a thread of the cache's own (the renewer) keeps each
+ * watcher alive: store_keep_alive() under the watcher's lock, one cheap
+ * statement (PostgreSQL: SELECT 1; SQLite: nothing). A request's version
+ * read is then only store_data_version() on an open connection (PostgreSQL:
+ * a non-blocking read of the notifications on its socket): no connect, no
+ * statement, no wait for the server in steady state. Without it, a
+ * PostgreSQL watcher sends no statement after its LISTEN, and the store
  * reconnects a listening handle that sent none for 10 s inside the next
  * call (before the server's 15 s idle timeout ends its session): on a poll
- * thread, that reconnection (a new backend, its setup, LISTEN) stalled every
- * connection of the thread, every 10 s per watcher, for milliseconds on an
- * idle machine and up to seconds on a loaded one (bench/serve.py --nodes);
- * done for a request by a worker, it stalled that request as long. A
- * watcher not used since its last renewal is closed instead (opened again
- * when needed); one older than 2 * RENEW_MS (the renewer lags) is not used
- * on a poll thread.
+ * thread, that reconnection stalled every connection of the thread, every
+ * 10 s per watcher, for milliseconds on an idle machine and up to seconds
+ * on a loaded one (bench/serve.py --nodes, docs/benchmarks.md). Replacing
+ * watchers by new connections off the request path (the previous design)
+ * still opened one connection per watcher every few seconds, each 54-710 ms
+ * on a loaded machine, which a lagging renewer let reach the requests.
+ *
+ * A connection found broken (PostgreSQL restarted) is reopened by
+ * store_keep_alive() on the renewer, which moves the store's number
+ * (notifications may have been missed); if it cannot be, the watcher is
+ * closed (opened again by a worker, a new version). A watcher not used
+ * since the previous keep-alive is closed instead (it would listen for
+ * nobody; opened again when needed), and one not kept alive for
+ * 2 * RENEW_MS (the renewer lags) is not used on a poll thread (the store
+ * might reconnect it inside the call).
  */
 #define RENEW_MS      4000
 #define RENEW_TICK_MS 500
@@ -40,8 +52,9 @@ struct watcher {
 	struct store *st;              /* NULL until needed, or after an error */
 	int64_t last_raw;              /* its own number at its last read */
 	bool have_raw;                 /* false after (re)opening it */
-	int64_t opened_ms;             /* monotonic: when st was opened */
-	bool used;                     /* read since it was opened */
+	int64_t kept_ms;               /* monotonic: st opened or last kept alive */
+	bool used;                     /* read since then */
+	atomic_bool keeping;           /* the renewer holds lock for a keep-alive */
 	unsigned long long last_local; /* answers->local at its last read */
 };
 
@@ -91,56 +104,33 @@ void answers_renew_after(struct answers *c, int64_t ms)
 }
 
 /*
- * Replaces w's connection by a new one, opened without w's lock (requests
- * use the old one meanwhile). The new one reads its first number (and so
- * begins to listen) before the old one reads its last: a commit before that
- * is seen by the old one, a later one by the new one, so the epoch moves
- * only if the old one saw a change - a renewal alone does not make kept
- * answers stale. If the new one cannot be opened, the old one stays.
+ * Keeps the watchers due (not kept alive for after ms) alive, each under its
+ * lock (requests use the others meanwhile). The connection stays the same,
+ * so its numbers go on: what the keep-alive read (notifications, a
+ * reconnection) moves the store's number, and the next version read moves
+ * the epoch; a keep-alive alone does not make kept answers stale.
  */
-static void renew(struct answers *c, struct watcher *w)
-{
-	struct store *fresh = NULL, *old = NULL;
-	int64_t raw_new = -1;
-	if (store_open(c->store_path, &fresh, NULL) == 0)
-		raw_new = store_data_version(fresh);
-	if (raw_new < 0) {
-		store_close(fresh);
-		return;
-	}
-	pthread_mutex_lock(&w->lock);
-	unsigned long long local = atomic_load(&c->local);
-	int64_t raw_old = w->st ? store_data_version(w->st) : -1;
-	if (raw_old < 0 || !w->have_raw || raw_old != w->last_raw || local != w->last_local)
-		atomic_fetch_add(&c->epoch, 1);
-	old = w->st;
-	w->st = fresh;
-	w->last_raw = raw_new;
-	w->last_local = local;
-	w->have_raw = true;
-	w->opened_ms = mono_ms();
-	w->used = false;
-	pthread_mutex_unlock(&w->lock);
-	store_close(old);
-}
-
 void answers_renew_due(struct answers *c, int64_t after)
 {
 	for (size_t i = 0; i < WATCHERS; i++) {
 		struct watcher *w = &c->watchers[i];
+		struct store *closed = NULL;
 		pthread_mutex_lock(&w->lock);
-		bool due = w->st && mono_ms() - w->opened_ms >= after;
-		bool used = w->used;
-		struct store *unused = NULL;
-		if (due && !used) { /* nobody asked since it was opened: closed */
-			unused = w->st;
-			w->st = NULL;
+		if (w->st && mono_ms() - w->kept_ms >= after) {
+			atomic_store(&w->keeping, true);
+			if (!w->used || store_keep_alive(w->st, NULL) < 0) {
+				/* nobody asked since the last time, or it cannot be
+				 * reached: closed (a new one's numbers start again) */
+				closed = w->st;
+				w->st = NULL;
+			} else {
+				w->kept_ms = mono_ms();
+				w->used = false;
+			}
+			atomic_store(&w->keeping, false);
 		}
 		pthread_mutex_unlock(&w->lock);
-		if (unused)
-			store_close(unused);
-		else if (due)
-			renew(c, w);
+		store_close(closed);
 	}
 }
 
@@ -174,8 +164,10 @@ struct answers *answers_new(const char *store_path)
 {
 	struct answers *c = xcalloc(1, sizeof(*c));
 	c->store_path = xstrdup(store_path);
-	for (size_t i = 0; i < WATCHERS; i++)
+	for (size_t i = 0; i < WATCHERS; i++) {
 		pthread_mutex_init(&c->watchers[i].lock, NULL);
+		atomic_init(&c->watchers[i].keeping, false);
+	}
 	pthread_mutex_init(&c->lock, NULL);
 	for (size_t i = 0; i < MAKE_LOCKS; i++)
 		pthread_mutex_init(&c->make[i], NULL);
@@ -222,19 +214,41 @@ void answers_free(struct answers *c)
 
 /* ---- the store's version ---------------------------------------------------- */
 
-/* A watcher for this thread, locked: the first free one from where this
- * thread starts, else (all busy) the one it starts at. */
-static struct watcher *watcher_take(struct answers *c)
+/*
+ * A watcher for this thread, locked: the first free open one from where
+ * this thread starts; else, when one is held by a keep-alive, that one
+ * after it (quick: NULL instead, a poll thread does not wait for the
+ * server), so that a keep-alive never makes a request open a connection;
+ * else a free closed one (every open one is reading: opened for this
+ * thread); else (all busy) the one it starts at.
+ */
+static struct watcher *watcher_take(struct answers *c, bool quick)
 {
 	static _Thread_local unsigned start;
 	static atomic_uint next;
 	if (!start)
 		start = atomic_fetch_add(&next, 1) + 1;
+	struct watcher *keeping = NULL, *closed = NULL;
 	for (unsigned k = 0; k < WATCHERS; k++) {
 		struct watcher *w = &c->watchers[(start + k) % WATCHERS];
-		if (pthread_mutex_trylock(&w->lock) == 0)
-			return w;
+		if (pthread_mutex_trylock(&w->lock) == 0) {
+			if (w->st)
+				return w;
+			pthread_mutex_unlock(&w->lock);
+			if (!closed)
+				closed = w;
+		} else if (!keeping && atomic_load(&w->keeping)) {
+			keeping = w;
+		}
 	}
+	if (keeping) {
+		if (quick)
+			return NULL;
+		pthread_mutex_lock(&keeping->lock);
+		return keeping;
+	}
+	if (closed && pthread_mutex_trylock(&closed->lock) == 0)
+		return closed;
 	struct watcher *w = &c->watchers[start % WATCHERS];
 	pthread_mutex_lock(&w->lock);
 	return w;
@@ -242,7 +256,9 @@ static struct watcher *watcher_take(struct answers *c)
 
 int64_t answers_version(struct answers *c, bool quick)
 {
-	struct watcher *w = watcher_take(c);
+	struct watcher *w = watcher_take(c, quick);
+	if (!w)
+		return -2;
 	if (!w->st) {
 		/* Opened without the lock (a connection to a server that may be
 		 * down), and never on a poll thread. */
@@ -260,11 +276,11 @@ int64_t answers_version(struct answers *c, bool quick)
 		}
 		w->st = st;
 		w->have_raw = false; /* its numbers start again */
-		w->opened_ms = mono_ms();
+		w->kept_ms = mono_ms();
 	}
 	w->used = true;
 	int64_t after = atomic_load(&c->renew_ms);
-	if (quick && after >= 0 && mono_ms() - w->opened_ms >= 2 * after) {
+	if (quick && after >= 0 && mono_ms() - w->kept_ms >= 2 * after) {
 		/* overdue (the renewer lags): the store may reconnect it inside
 		 * the call, which a poll thread must not wait for */
 		pthread_mutex_unlock(&w->lock);

@@ -18,10 +18,11 @@
  * is the cache's own epoch, moved on whenever a watcher sees its number
  * move (or was reopened after an error: a new connection's numbers start
  * again, or answers_changed() was called); a commit may move it once per
- * watcher. A thread of the cache's own replaces watchers by new
- * connections every few seconds, and closes those nobody used meanwhile
- * (RENEW_MS in answers.c: a PostgreSQL watcher would otherwise reconnect
- * inside a request's call, stalling it).
+ * watcher. A thread of the cache's own keeps the watchers alive every few
+ * seconds (store_keep_alive(): a PostgreSQL watcher would otherwise be
+ * reconnected inside a request's call, stalling it), so a version read
+ * never connects or waits for the server in steady state, and closes those
+ * nobody used meanwhile (RENEW_MS in answers.c).
  *
  * Answers are immutable once kept and counted: a caller holds a reference
  * while it sends one (kept_answer_release() when done), so a newer answer can
@@ -72,17 +73,19 @@ void answers_free(struct answers *c);
  * store_data_version(), a few microseconds on SQLite). With quick
  * (libmicrohttpd's threads), returns -2 instead of opening a watcher that
  * is not open (watchers are opened without holding any lock) and when it
- * is overdue for renewal (the renewer thread lags).
+ * is overdue for its keep-alive (the renewer thread lags).
  */
 int64_t answers_version(struct answers *c, bool quick);
 
-/* The renewer thread renews watchers ms milliseconds after they were opened
- * (default RENEW_MS in answers.c); ms < 0: never (tests). */
+/* The renewer thread keeps watchers alive ms milliseconds after they were
+ * opened or last kept alive (default RENEW_MS in answers.c); ms < 0: never
+ * (tests). */
 void answers_renew_after(struct answers *c, int64_t ms);
 
-/* What the renewer thread does at every tick (after: its ms): renews the
- * watchers opened at least after ms ago that were used since, and closes
- * the others that old. For tests. */
+/* What the renewer thread does at every tick (after: its ms): keeps alive
+ * (store_keep_alive(), same connection) the watchers opened or kept alive
+ * at least after ms ago that were used since, and closes the others that
+ * old and those whose keep-alive failed. For tests. */
 void answers_renew_due(struct answers *c, int64_t after);
 
 /*

@@ -178,6 +178,8 @@ struct store_ops {
 	                     size_t *ret_len, struct strbuf *err);
 	void (*busy_timeout)(struct store *st, int ms);
 	int64_t (*data_version)(struct store *st);
+	/* store_keep_alive(); NULL: nothing to do (0) */
+	int (*keep_alive)(struct store *st, struct strbuf *err);
 
 	/* ---- store_copy() (NULL where a backend cannot be that side) ---- */
 	/* Calls fn for every row of table t (columns in t's order); stops

@@ -2136,6 +2136,19 @@ static int64_t pg_data_version(struct store *base)
 	return st->version;
 }
 
+/* One cheap statement, so that a listening connection is never idle long
+ * enough to be reconnected (LISTENER_STALE_MS) or cut (LISTEN_SQL); ready()
+ * before it resets a connection found broken, moving the version. */
+static int pg_keep_alive(struct store *base, struct strbuf *err)
+{
+	struct pg_store *st = pg(base);
+	int r = ready(st, err);
+	if (r == 0)
+		r = simple(st, "SELECT 1", err);
+	drain_notifies(st);
+	return r;
+}
+
 /* ---- store_copy() into PostgreSQL ------------------------------------------------ */
 
 static int pg_copy_begin(struct store *base, struct store_copy_run *cr, struct strbuf *err)
@@ -2423,6 +2436,7 @@ const struct store_ops store_pg_ops = {
 	.personal_link_use = pg_personal_link_use,
 	.busy_timeout = pg_busy_timeout,
 	.data_version = pg_data_version,
+	.keep_alive = pg_keep_alive,
 	.copy_begin = pg_copy_begin,
 	.copy_row = pg_copy_row,
 	.copy_end = pg_copy_end,

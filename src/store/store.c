@@ -415,6 +415,11 @@ int64_t store_data_version(struct store *st)
 	return st->ops->data_version(st);
 }
 
+int store_keep_alive(struct store *st, struct strbuf *err)
+{
+	return st->ops->keep_alive ? st->ops->keep_alive(st, err) : 0;
+}
+
 /* ---- copying a store (store_copy) ------------------------------------------- */
 
 static const char *const executions_cols[] = { "id",          "created_ms", "updated_ms",

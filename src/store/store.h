@@ -454,12 +454,24 @@ void store_busy_timeout(struct store *st, int ms);
  * (15 s), so the server ends an idle one; a listening handle that ran no
  * statement for 10 s reconnects at its next call instead (a polled stream
  * that only asks for the version reconnects every 10 s while nothing is
- * read). It also moves when the connection was reopened, and when
+ * read; store_keep_alive() every few seconds from a thread that may wait
+ * keeps it open instead). It also moves when the connection was reopened, and when
  * the handle starts listening again, since messages may have been missed.
  * So a change may be spurious: nothing changed, yet the caller reads again;
  * only "unchanged" is reliable (nothing another connection committed was
  * missed).
  */
 int64_t store_data_version(struct store *st);
+
+/*
+ * Keeps st's connection open while it is not otherwise used: PostgreSQL
+ * runs one cheap statement (SELECT 1), first reopening a connection found
+ * broken (which moves store_data_version()); called at least every 10 s on
+ * a handle that only asks for store_data_version(), it is never reconnected
+ * inside that call and never reaches the server's idle timeout. It may wait
+ * for the server (up to the connect timeout when it reconnects): call it
+ * from a thread that may wait. SQLite: nothing. Returns 0 or SP_ESTORE.
+ */
+int store_keep_alive(struct store *st, struct strbuf *err);
 
 #endif

@@ -5,10 +5,15 @@
  * bytes, one answer's size); the version read through the watcher changing
  * with every commit of another connection or another process and not with
  * reads, or with answers_changed(); -1 for a store that cannot be opened, and
- * the quick form that never opens the watcher; watchers renewed off the
+ * the quick form that never opens the watcher; watchers kept alive off the
  * quick calls without moving the version unless something was committed;
- * threads reading while another commits (and while watchers are renewed all
- * the time) never get an answer older than a commit done before they asked.
+ * threads reading while another commits (and while watchers are kept alive
+ * all the time) never get an answer older than a commit done before they
+ * asked. With PostgreSQL (STEPPY_TEST_PG, tests/lib/pg.sh): a watcher is
+ * never reconnected, neither by keep-alives nor over 16 s of use (past
+ * the store's 10 s reconnection of idle listeners and the server's 15 s
+ * idle timeout), and still sees other connections' commits; a server
+ * restart is survived and moves the version.
  */
 #include "unit.h"
 
@@ -16,6 +21,7 @@
 #include "store/store.h"
 #include "util/error.h"
 
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -236,10 +242,10 @@ static void test_version_follows_commits(void **state)
 	answers_free(c);
 }
 
-/* Watchers are renewed by the cache's thread, never in a request's call: a
- * renewal alone does not move the version, while a commit before it does;
- * an overdue watcher is not used on a poll thread (quick: -2); a watcher
- * nobody used is closed (quick: -2 again until a worker opens one). */
+/* Watchers are kept alive by the cache's thread, never in a request's call:
+ * a keep-alive alone does not move the version, while a commit before it
+ * does; an overdue watcher is not used on a poll thread (quick: -2); a
+ * watcher nobody used is closed (quick: -2 again until a worker opens one). */
 static void test_watchers_renewed(void **state)
 {
 	(void)state;
@@ -255,12 +261,12 @@ static void test_watchers_renewed(void **state)
 	assert_int_equal(answers_version(c, true), v1);
 
 	answers_renew_due(c, 0);
-	assert_int_equal(answers_version(c, false), v1); /* renewed: nothing changed */
+	assert_int_equal(answers_version(c, false), v1); /* kept: nothing changed */
 	answers_renew_due(c, 0);
 	assert_int_equal(answers_version(c, true), v1); /* and again */
 
-	/* a commit by another connection, then a renewal: the old watcher
-	 * saw it, so the version moves */
+	/* a commit by another connection, then a keep-alive: the version
+	 * moves */
 	struct store *other;
 	assert_int_equal(store_open(path, &other, NULL), 0);
 	assert_int_equal(store_meta_set(other, "test.key", "r1", NULL), 0);
@@ -269,14 +275,14 @@ static void test_watchers_renewed(void **state)
 	assert_true(v2 >= 0);
 	assert_true(v2 != v1);
 
-	/* the renewed watcher follows later commits */
+	/* the watcher follows later commits */
 	assert_int_equal(store_meta_set(other, "test.key", "r2", NULL), 0);
 	int64_t v3 = answers_version(c, true);
 	assert_true(v3 >= 0);
 	assert_true(v3 != v2 && v3 != v1);
 
-	/* not used since its renewal: closed, and not opened on a poll thread */
-	answers_renew_due(c, 0); /* renewed (it was used) */
+	/* not used since its keep-alive: closed, and not opened on a poll thread */
+	answers_renew_due(c, 0); /* kept alive (it was used) */
 	answers_renew_due(c, 0); /* closed (not used since) */
 	assert_int_equal(answers_version(c, true), -2);
 	int64_t v4 = answers_version(c, false);
@@ -382,11 +388,166 @@ static void test_threads_never_stale(void **state)
 	threads_never_stale(-1);
 }
 
-/* The same while watchers are renewed all the time. */
+/* The same while watchers are kept alive all the time. */
 static void test_threads_never_stale_renewing(void **state)
 {
 	(void)state;
 	threads_never_stale(1);
+}
+
+/* ---- PostgreSQL: watchers are never reconnected ------------------------------ */
+
+/* Runs SQL on the test server (outside any store); its first value in ret. */
+static void admin_sql(const char *sql, char *ret, size_t ret_size)
+{
+	PGconn *pc = PQconnectdb(getenv("STEPPY_TEST_PG"));
+	if (PQstatus(pc) != CONNECTION_OK)
+		fail_msg("cannot reach the test server: %s", PQerrorMessage(pc));
+	PGresult *res = PQexec(pc, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(pc));
+	if (ret)
+		snprintf(ret, ret_size, "%s",
+		         PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0)
+		                                                       : "");
+	PQclear(res);
+	PQfinish(pc);
+}
+
+static char pg_path[1200], pg_schema[32], pg_since[64];
+
+/* The store's backends (application_name steppy) started since pg_since:
+ * "pid@backend_start,..." in pid order. */
+static void pg_backends(char *ret, size_t ret_size)
+{
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+	         "SELECT string_agg(pid || '@' || backend_start, ',' ORDER BY pid) FROM "
+	         "pg_stat_activity WHERE application_name = 'steppy' AND backend_start >= '%s'",
+	         pg_since);
+	admin_sql(sql, ret, ret_size);
+}
+
+static int pg_setup(void **state)
+{
+	(void)state;
+	const char *base = getenv("STEPPY_TEST_PG");
+	if (!base || !*base)
+		return 0;
+	char sql[96];
+	admin_sql("SELECT now()", pg_since, sizeof(pg_since));
+	snprintf(pg_schema, sizeof(pg_schema), "ta%d", (int)getpid());
+	snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", pg_schema);
+	admin_sql(sql, NULL, 0);
+	snprintf(pg_path, sizeof(pg_path), "%s%soptions=-csearch_path%%3D%s", base,
+	         strchr(base, '?') ? "&" : "?", pg_schema);
+	return 0;
+}
+
+static int pg_teardown(void **state)
+{
+	(void)state;
+	if (!*pg_path)
+		return 0;
+	char sql[96];
+	snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", pg_schema);
+	admin_sql(sql, NULL, 0);
+	return 0;
+}
+
+/* The version once a commit's notification arrived (a little after the
+ * commit): read until it differs from before, at most 2 s. */
+static int64_t version_after(struct answers *c, int64_t before)
+{
+	int64_t v = before;
+	for (int i = 0; i < 200 && v == before; i++) {
+		v = answers_version(c, false);
+		if (v == before)
+			usleep(10000);
+	}
+	return v;
+}
+
+static void test_pg_watcher_kept(void **state)
+{
+	(void)state;
+	if (!*pg_path) {
+		print_message("postgresql: skipped, STEPPY_TEST_PG is not set (tests/lib/pg.sh)\n");
+		skip();
+	}
+	/* another connection is opened first (it makes the tables) and kept:
+	 * the store's backends listed are this test's and none ends meanwhile */
+	struct store *other;
+	struct strbuf err = STRBUF_INIT;
+	if (store_open(pg_path, &other, &err) != 0)
+		fail_msg("%s", err.buf);
+	strbuf_release(&err);
+	struct answers *c = answers_new(pg_path);
+	answers_renew_after(c, -1); /* keep-alives by this test's calls only */
+	int64_t v1 = answers_version(c, false);
+	assert_true(v1 >= 0);
+	char first[512], now[512];
+	pg_backends(first, sizeof(first));
+	print_message("backends: %s\n", first);
+	assert_non_null(strchr(first, ',')); /* other's and the watcher's */
+	assert_null(strchr(strchr(first, ',') + 1, ','));
+
+	/* keep-alives keep the same connection and do not move the version */
+	for (int i = 0; i < 3; i++) {
+		answers_renew_due(c, 0);
+		assert_int_equal(answers_version(c, true), v1);
+		pg_backends(now, sizeof(now));
+		assert_string_equal(now, first);
+	}
+	/* another connection's commit is seen through it (what every write of
+	 * histories or the inbox sends at commit) */
+	admin_sql("NOTIFY steppy, 'p1'", NULL, 0);
+	int64_t v2 = version_after(c, v1);
+	assert_true(v2 != v1);
+
+	/* 16 s of use with the renewer (1 s): past the store's reconnection of
+	 * a listener idle 10 s and the server's idle timeout of 15 s, the
+	 * watcher is the same connection and nothing moved the version */
+	answers_renew_after(c, 1000);
+	for (int i = 0; i < 80; i++) {
+		assert_int_equal(answers_version(c, false), v2);
+		usleep(200000);
+	}
+	pg_backends(now, sizeof(now));
+	assert_string_equal(now, first);
+	admin_sql("NOTIFY steppy, 'p2'", NULL, 0);
+	int64_t v3 = version_after(c, v2);
+	assert_true(v3 != v2 && v3 != v1);
+
+	answers_free(c);
+
+	/* the server restarts: the keep-alive reconnects the watcher (not a
+	 * request's read), and the version moves (notifications may have been
+	 * missed) */
+	const char *ctl = getenv("STEPPY_TEST_PG_CTL");
+	if (ctl && *ctl) {
+		c = answers_new(pg_path);
+		answers_renew_after(c, -1);
+		int64_t v4 = answers_version(c, false);
+		assert_true(v4 >= 0);
+		char cmd[2048];
+		snprintf(cmd, sizeof(cmd), "%s -m fast restart >/dev/null 2>&1", ctl);
+		assert_int_equal(system(cmd), 0);
+		answers_renew_due(c, 0);
+		admin_sql("SELECT now()", pg_since, sizeof(pg_since));
+		int64_t v5 = answers_version(c, true);
+		assert_true(v5 >= 0);
+		assert_true(v5 != v4);
+		assert_int_equal(answers_version(c, true), v5);
+		/* no read reconnected it: no backend of the store began since */
+		pg_backends(now, sizeof(now));
+		assert_string_equal(now, "");
+		/* and it listens again */
+		admin_sql("NOTIFY steppy, 'p3'", NULL, 0);
+		assert_true(version_after(c, v5) != v5);
+		answers_free(c);
+	}
+	store_close(other);
 }
 
 int main(int argc, char **argv)
@@ -407,6 +568,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_watchers_renewed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_never_stale, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_never_stale_renewing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_watcher_kept, pg_setup, pg_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
