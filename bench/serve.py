@@ -9,6 +9,7 @@ Prints figures; asserts nothing.
                  [--per-address N] [--no-raw] [--etag] [--path PATH]
                  [--writes N] [--pg]
   bench/serve.py --nodes [--steppy build/steppy] [--rounds 2] [--fresh 20]
+                 [--strace DIR]
 
 --steppy may be given several times (a build before a change and one after):
 each binary gets its own copy of the same store and its own server, and the
@@ -42,6 +43,10 @@ balancer spreading connections). Both the list and one release's report
 are asked. Then read-after-write across nodes: a Human release submitted on
 node A, approved on node B, node C's list asked until it shows each change
 (--fresh samples idle, then as many as fit in one run under load).
+--strace DIR runs the PostgreSQL nodes under strace -f -e trace=connect
+(logs in DIR, and the time the loads start is printed): which threads
+connect, and when; ptrace slows those nodes several times, so their
+latency figures mean nothing in such a run.
 wrk comes from Debian (installed here if missing).
 """
 import argparse
@@ -50,6 +55,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -156,10 +162,23 @@ def pg_database(pg_url, name, binary, sqlite_db):
     return url
 
 
-def start_server(binary, config, db, log_path):
-    """`steppy serve` on a port the kernel picks; returns (process, URL)."""
+def with_children(pids):
+    """pids and their children (a node run under strace: the node itself)."""
+    out = list(pids)
+    for pid in pids:
+        try:
+            out += [int(c) for c in
+                    open("/proc/%d/task/%d/children" % (pid, pid)).read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def start_server(binary, config, db, log_path, wrap=()):
+    """`steppy serve` on a port the kernel picks (under the command wrap, if
+    given); returns (process, URL)."""
     log = open(log_path, "w")
-    p = subprocess.Popen([binary, "serve", "--config", config, "--listen", "127.0.0.1:0",
+    p = subprocess.Popen(list(wrap) + [binary, "serve", "--config", config, "--listen", "127.0.0.1:0",
                           "--db", db], stdout=log, stderr=log)
     return p, wait_listening(log_path, p)
 
@@ -369,8 +388,12 @@ def scale_out(args, binary, work, procs):
             db = pg_database(pg_url, "bench_nodes_%d" % n, binary, db)
         ps, urls = [], []
         for i in range(n):
+            wrap = ()
+            if args.strace and kind == "pg":  # its connects, timed, per thread
+                wrap = ("strace", "-f", "--seccomp-bpf", "-qq", "-tt", "-e", "trace=connect",
+                        "-o", os.path.join(args.strace, "connects-%s-%d-%d" % (kind, n, i)))
             p, url = start_server(binary, config, db,
-                                  os.path.join(work, "serve-%s-%d-%d.log" % (kind, n, i)))
+                                  os.path.join(work, "serve-%s-%d-%d.log" % (kind, n, i)), wrap)
             procs.append(p)
             ps.append(p)
             urls.append(url)
@@ -426,10 +449,10 @@ def scale_out(args, binary, work, procs):
 
     def run(name, ps, urls, path):
         raw = name.startswith("raw")
-        c0, g0, m0 = ticks([p.pid for p in ps]), ticks(pgp), 0 if raw else made(urls)
+        c0, g0, m0 = ticks(with_children([p.pid for p in ps])), ticks(pgp), 0 if raw else made(urls)
         r = wrk(urls[0] + path, token, args, threads=threads, connections=conns,
                 script=spread(urls))
-        r["cpu"] = (ticks([p.pid for p in ps]) - c0) / hz
+        r["cpu"] = (ticks(with_children([p.pid for p in ps])) - c0) / hz
         r["pg_cpu"] = (ticks(pgp) - g0) / hz
         r["made"] = 0 if raw else made(urls) - m0
         return r
@@ -439,6 +462,8 @@ def scale_out(args, binary, work, procs):
             r["pg_cpu"], r["made"])
 
     results = {}
+    if args.strace:  # what the nodes connect after this is steady state
+        print("loads start at %s (UTC)" % time.strftime("%H:%M:%S", time.gmtime()))
     for rnd in range(args.rounds):
         for path in paths:
             order = setups + [(name, ps, urls) for (p, name), (ps, urls) in raws.items()
@@ -514,6 +539,9 @@ def main():
                     help="reads through 3 nodes on one PostgreSQL (see above) instead")
     ap.add_argument("--fresh", type=int, default=20,
                     help="with --nodes: read-after-write samples while idle")
+    ap.add_argument("--strace", metavar="DIR",
+                    help="with --nodes: run the PostgreSQL nodes under strace -f -e "
+                    "trace=connect (seccomp: only connect() stops), logs in DIR")
     ap.add_argument("--writes", type=float, default=0,
                     help="releases submitted per second to steppy during the load")
     args = ap.parse_args()
@@ -601,6 +629,11 @@ def main():
             if p.stdin:  # PostgreSQL: its shell stops it when its stdin closes
                 p.stdin.close()
             else:
+                for c in with_children([p.pid])[1:]:  # under strace: the node first
+                    try:
+                        os.kill(c, signal.SIGTERM)
+                    except OSError:
+                        pass
                 p.terminate()
             p.wait()
         shutil.rmtree(work, ignore_errors=True)
