@@ -36,10 +36,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define DRAIN_MS         1000
+#define DRAIN_MS          1000
 #define STATUS_ERRORS_MAX 3 /* failed status calls in a row tolerated */
-#define MASK_MIN         6  /* shorter secrets would mask ordinary words */
-#define NOTICES_MAX      100
+#define MASK_MIN          6 /* shorter secrets would mask ordinary words */
+#define NOTICES_MAX       100
 
 extern char **environ;
 
@@ -200,8 +200,10 @@ int plugin_call_start(uv_loop_t *loop, const char *path, const char *verb, const
 	char *argv[] = { (char *)path, (char *)verb, NULL };
 	uv_stdio_container_t stdio[3] = {
 		{ .flags = UV_INHERIT_FD, .data.fd = in },
-		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->out },
-		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->err },
+		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+		  .data.stream = (uv_stream_t *)&c->out },
+		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+		  .data.stream = (uv_stream_t *)&c->err },
 	};
 	uv_process_options_t opts = {
 		.exit_cb = call_exit,
@@ -256,8 +258,8 @@ static void add_safe(struct strbuf *out, const char *text, size_t len)
 	free(s);
 }
 
-bool plugin_call_failed(const struct plugin_call_result *res, int64_t timeout_ms,
-                        size_t out_cap, struct strbuf *out)
+bool plugin_call_failed(const struct plugin_call_result *res, int64_t timeout_ms, size_t out_cap,
+                        struct strbuf *out)
 {
 	if (res->timed_out)
 		strbuf_addf(out, "it did not answer within %lld s (killed)",
@@ -289,8 +291,8 @@ void plugin_answer_release(struct plugin_answer *ans)
 	memset(ans, 0, sizeof(*ans));
 }
 
-int plugin_answer_parse(const char *call, const char *text, size_t len,
-                        struct plugin_answer *ret, struct strbuf *err)
+int plugin_answer_parse(const char *call, const char *text, size_t len, struct plugin_answer *ret,
+                        struct strbuf *err)
 {
 	memset(ret, 0, sizeof(*ret));
 	json_error_t jerr;
@@ -308,7 +310,8 @@ int plugin_answer_parse(const char *call, const char *text, size_t len,
 	}
 	if (!json_is_integer(proto) || json_integer_value(proto) != PLUGIN_PROTOCOL) {
 		if (json_is_integer(proto))
-			strbuf_addf(err, "its %s answer speaks protocol %lld; this steppy speaks %d",
+			strbuf_addf(err,
+			            "its %s answer speaks protocol %lld; this steppy speaks %d",
 			            call, (long long)json_integer_value(proto), PLUGIN_PROTOCOL);
 		else
 			strbuf_addf(err, "its %s answer has no \"protocol\": %d", call,
@@ -321,8 +324,8 @@ int plugin_answer_parse(const char *call, const char *text, size_t len,
 		status = "running";
 	if (!status && !strcmp(call, "cancel"))
 		status = "running";
-	if (!status || (strcmp(status, "running") && strcmp(status, "done") &&
-	                strcmp(status, "failed"))) {
+	if (!status ||
+	    (strcmp(status, "running") && strcmp(status, "done") && strcmp(status, "failed"))) {
 		strbuf_addf(err, "its %s answer has no \"status\" of running, done or failed",
 		            call);
 		goto out;
@@ -408,7 +411,7 @@ struct prun {
 	struct attempt *a;
 	const struct plugin_config *c;
 	uv_loop_t *loop;
-	uv_timer_t timer; /* the next status call */
+	uv_timer_t timer;         /* the next status call */
 	struct plugin_call *call; /* in flight, or NULL */
 	enum step_phase phase;    /* of the call in flight, or PH_IDLE */
 	json_t *handle;           /* owned: the plugin's handle once known */
@@ -551,9 +554,9 @@ static void answered(void *arg, const struct plugin_call_result *res)
 	r->phase = PH_IDLE;
 	struct strbuf why = STRBUF_INIT;
 	struct plugin_answer ans;
-	bool failed = plugin_call_failed(res, PLUGIN_CALL_MS, PLUGIN_ANSWER_MAX, &why) ||
-	              plugin_answer_parse(phase_name(phase), res->out, res->out_len, &ans, &why) <
-	                  0;
+	bool failed =
+	    plugin_call_failed(res, r->c->pt->call_ms, PLUGIN_ANSWER_MAX, &why) ||
+	    plugin_answer_parse(phase_name(phase), res->out, res->out_len, &ans, &why) < 0;
 	if (failed) {
 		if (phase == PH_STATUS && !r->cancelling &&
 		    ++r->status_errors < STATUS_ERRORS_MAX) {
@@ -566,7 +569,8 @@ static void answered(void *arg, const struct plugin_call_result *res)
 			strbuf_addf(&why, " (%d status calls in a row failed)", STATUS_ERRORS_MAX);
 		if (phase == PH_CANCEL) {
 			struct strbuf msg = STRBUF_INIT;
-			strbuf_addf(&msg, "cancelled; the plugin's cancel call failed: %s", why.buf);
+			strbuf_addf(&msg, "cancelled; the plugin's cancel call failed: %s",
+			            why.buf);
 			finish(r, false, NULL, msg.buf);
 			strbuf_release(&msg);
 		} else {
@@ -585,13 +589,14 @@ static void answered(void *arg, const struct plugin_call_result *res)
 	if (phase == PH_START && ans.handle && !json_is_null(ans.handle)) {
 		json_decref(r->handle);
 		r->handle = json_incref(ans.handle);
-		attempt_started(r->a, json_pack("{sssO}", "plugin", r->c->pt->name, "handle",
-		                                ans.handle));
+		attempt_started(
+		    r->a, json_pack("{sssO}", "plugin", r->c->pt->name, "handle", ans.handle));
 	}
 	if (ans.state != PLUGIN_RUNNING) {
 		struct strbuf msg = STRBUF_INIT;
 		if (ans.state == PLUGIN_FAILED)
-			strbuf_addf(&msg, "%s", ans.message ? ans.message : "the plugin says failed");
+			strbuf_addf(&msg, "%s",
+			            ans.message ? ans.message : "the plugin says failed");
 		finish(r, ans.state == PLUGIN_DONE, ans.outputs,
 		       ans.state == PLUGIN_FAILED ? msg.buf : NULL);
 		strbuf_release(&msg);
@@ -631,13 +636,14 @@ static void send_call(struct prun *r, enum step_phase phase)
 	int rc = plugin_file_check(r->c->pt->path, &why);
 	if (rc == 0)
 		rc = plugin_call_start(r->loop, r->c->pt->path, phase_name(phase), text, r->env,
-		                       PLUGIN_CALL_MS, PLUGIN_ANSWER_MAX, answered, r, &r->call,
+		                       r->c->pt->call_ms, PLUGIN_ANSWER_MAX, answered, r, &r->call,
 		                       &why);
 	free(text);
 	if (rc < 0) {
 		if (phase == PH_CANCEL) {
 			struct strbuf msg = STRBUF_INIT;
-			strbuf_addf(&msg, "cancelled; the plugin's cancel call failed: %s", why.buf);
+			strbuf_addf(&msg, "cancelled; the plugin's cancel call failed: %s",
+			            why.buf);
 			finish(r, false, NULL, msg.buf);
 			strbuf_release(&msg);
 		} else {
@@ -669,11 +675,11 @@ int plugin_run_start(struct attempt *a, const struct attempt_info *info, const v
 	r->secrets = xcalloc(n + 1, sizeof(*r->secrets));
 	for (size_t i = 0; i < n; i++)
 		r->secrets[i] = xstrdup(info->secret_values[i]);
-	r->base = json_pack("{si ss s{ss ss ss si} so}", "protocol", PLUGIN_PROTOCOL,
-	                    "idempotencyKey", info->idempotency_key ? info->idempotency_key : "",
-	                    "attempt", "executionId", info->execution_id, "stage",
-	                    info->stage_name, "step", info->step_plan->name, "number",
-	                    info->attempt, "config", json_deep_copy(c->fields));
+	r->base =
+	    json_pack("{si ss s{ss ss ss si} so}", "protocol", PLUGIN_PROTOCOL, "idempotencyKey",
+	              info->idempotency_key ? info->idempotency_key : "", "attempt", "executionId",
+	              info->execution_id, "stage", info->stage_name, "step", info->step_plan->name,
+	              "number", info->attempt, "config", json_deep_copy(c->fields));
 	uv_timer_init(r->loop, &r->timer);
 	r->timer.data = r;
 	r->phase = PH_IDLE;

@@ -32,9 +32,9 @@
 #include <unistd.h>
 
 /* Fields every step has (plan/validate.c): a plugin may not declare them. */
-static const char *const common_fields[] = { "type",   "name",    "description", "timeoutSeconds",
-	                                     "retry",  "region",  "roleArn",     "externalId",
-	                                     NULL };
+static const char *const common_fields[] = { "type",           "name",       "description",
+	                                     "timeoutSeconds", "retry",      "region",
+	                                     "roleArn",        "externalId", NULL };
 
 static bool is_name(const char *s, size_t max, bool underscore)
 {
@@ -114,8 +114,9 @@ static int parse_field(struct plugin_type *pt, size_t i, json_t *f, struct strbu
 	}
 	for (size_t k = 0; common_fields[k]; k++)
 		if (!strcmp(common_fields[k], name)) {
-			strbuf_addf(err, "field \"%s\" is a field of every step; a plugin may not "
-			                 "declare it",
+			strbuf_addf(err,
+			            "field \"%s\" is a field of every step; a plugin may not "
+			            "declare it",
 			            name);
 			return SP_EINVAL;
 		}
@@ -148,8 +149,9 @@ static int parse_field(struct plugin_type *pt, size_t i, json_t *f, struct strbu
 	if (choices) {
 		size_t n = json_array_size(choices);
 		if (types != T_STRING || !json_is_array(choices) || !n || n > 100) {
-			strbuf_addf(err, "field \"%s\": enum must be a list of 1 to 100 strings, on "
-			                 "a string field",
+			strbuf_addf(err,
+			            "field \"%s\": enum must be a list of 1 to 100 strings, on "
+			            "a string field",
 			            name);
 			return SP_EINVAL;
 		}
@@ -157,8 +159,9 @@ static int parse_field(struct plugin_type *pt, size_t i, json_t *f, struct strbu
 		for (size_t k = 0; k < n; k++) {
 			const char *c = json_string_value(json_array_get(choices, k));
 			if (!c || strlen(c) > 200) {
-				strbuf_addf(err, "field \"%s\": enum[%zu] is not a string (of at most "
-				                 "200 characters)",
+				strbuf_addf(err,
+				            "field \"%s\": enum[%zu] is not a string (of at most "
+				            "200 characters)",
 				            name, k);
 				return SP_EINVAL;
 			}
@@ -170,8 +173,9 @@ static int parse_field(struct plugin_type *pt, size_t i, json_t *f, struct strbu
 	if (pattern) {
 		const char *p = json_string_value(pattern);
 		if (types != T_STRING || !p || strlen(p) > 1000) {
-			strbuf_addf(err, "field \"%s\": pattern must be a string (at most 1000 "
-			                 "characters), on a string field",
+			strbuf_addf(err,
+			            "field \"%s\": pattern must be a string (at most 1000 "
+			            "characters), on a string field",
 			            name);
 			return SP_EINVAL;
 		}
@@ -180,8 +184,9 @@ static int parse_field(struct plugin_type *pt, size_t i, json_t *f, struct strbu
 			char msg[200];
 			regerror(rc, &pt->regex[i], msg, sizeof(msg));
 			regfree(&pt->regex[i]);
-			strbuf_addf(err, "field \"%s\": pattern is not a POSIX extended regular "
-			                 "expression: %s",
+			strbuf_addf(err,
+			            "field \"%s\": pattern is not a POSIX extended regular "
+			            "expression: %s",
 			            name, msg);
 			return SP_EINVAL;
 		}
@@ -198,8 +203,8 @@ static void plugin_waiting_for(const struct doc_node *step, const struct step_vi
                                struct strbuf *out);
 static void plugin_work_summary(const json_t *work, bool brief, struct strbuf *out);
 
-int plugin_describe_parse(const char *path, const char *text, size_t len,
-                          struct plugin_type **ret, struct strbuf *err)
+int plugin_describe_parse(const char *path, const char *text, size_t len, struct plugin_type **ret,
+                          struct strbuf *err)
 {
 	json_error_t jerr;
 	if (len > PLUGIN_DESCRIBE_MAX) {
@@ -257,7 +262,15 @@ int plugin_describe_parse(const char *path, const char *text, size_t len,
 		strbuf_addstr(err, "its \"env\" must be a list of at most 32 names");
 		goto out;
 	}
+	json_t *limit = json_object_get(d, "timeoutSeconds");
+	if (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
+	              json_integer_value(limit) > PLUGIN_CALL_MAX_S)) {
+		strbuf_addf(err, "its \"timeoutSeconds\" must be a whole number from 1 to %d",
+		            PLUGIN_CALL_MAX_S);
+		goto out;
+	}
 	pt = xcalloc(1, sizeof(*pt));
+	pt->call_ms = limit ? json_integer_value(limit) * 1000 : PLUGIN_CALL_MS;
 	pt->path = xstrdup(path);
 	pt->name = xstrdup(name);
 	pt->summary = xstrdup(summary ? json_string_value(summary) : "a plugin step type");
@@ -269,9 +282,8 @@ int plugin_describe_parse(const char *path, const char *text, size_t len,
 	for (size_t i = 0; i < json_array_size(env); i++) {
 		const char *e = json_string_value(json_array_get(env, i));
 		if (!e || !is_name(e, 100, true) || strchr(e, '-') || !strncmp(e, "STEPPY_", 7)) {
-			strbuf_addf(err,
-			            "env[%zu] must be an environment variable name (not STEPPY_*)",
-			            i);
+			strbuf_addf(
+			    err, "env[%zu] must be an environment variable name (not STEPPY_*)", i);
 			goto out;
 		}
 		pt->env[i] = xstrdup(e);
@@ -351,7 +363,9 @@ static void plugin_describe(const struct doc_node *step, struct strbuf *out)
 		json_t *j = doc_to_json(val);
 		char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
 		describe_line(out, pt->fields[i].name, "%s",
-		              val->kind == DOC_STRING ? val->u.string.s : text ? text : "?");
+		              val->kind == DOC_STRING ? val->u.string.s
+		              : text                  ? text
+		                                      : "?");
 		free(text);
 		json_decref(j);
 	}
@@ -466,7 +480,7 @@ char **plugin_path(const char *extra)
 	add_list(&list, &n, getenv("STEPPY_PLUGIN_PATH"));
 	add_list(&list, &n, extra);
 	const char *data = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-	char *user = data && data[0] == '/' ? xstrfmt("%s/steppy/plugins", data)
+	char *user = data && data[0] == '/'   ? xstrfmt("%s/steppy/plugins", data)
 	             : home && home[0] == '/' ? xstrfmt("%s/.local/share/steppy/plugins", home)
 	                                      : NULL;
 	if (user)

@@ -29,15 +29,16 @@
 #define PLUGIN_PROTOCOL 1
 
 /* Limits on what a plugin says (everything from a plugin is hostile). */
-#define PLUGIN_DESCRIBE_MAX   (64 * 1024)  /* bytes of a describe answer */
-#define PLUGIN_ANSWER_MAX     (256 * 1024) /* bytes of any other answer */
-#define PLUGIN_STDERR_KEEP    2048         /* bytes of stderr kept for a message */
-#define PLUGIN_MAX_FIELDS     64
-#define PLUGIN_HANDLE_MAX     4096 /* bytes of a handle, as compact JSON */
-#define PLUGIN_DESCRIBE_MS    5000 /* time limit of describe */
-#define PLUGIN_CALL_MS        30000 /* time limit of start, status and cancel */
-#define PLUGIN_POLL_MIN_MS    1000
-#define PLUGIN_POLL_MAX_MS    300000
+#define PLUGIN_DESCRIBE_MAX    (64 * 1024)  /* bytes of a describe answer */
+#define PLUGIN_ANSWER_MAX      (256 * 1024) /* bytes of any other answer */
+#define PLUGIN_STDERR_KEEP     2048         /* bytes of stderr kept for a message */
+#define PLUGIN_MAX_FIELDS      64
+#define PLUGIN_HANDLE_MAX      4096  /* bytes of a handle, as compact JSON */
+#define PLUGIN_DESCRIBE_MS     5000  /* time limit of describe */
+#define PLUGIN_CALL_MS         30000 /* default time limit of start, status and cancel */
+#define PLUGIN_CALL_MAX_S      300   /* most a describe may ask for ("timeoutSeconds") */
+#define PLUGIN_POLL_MIN_MS     1000
+#define PLUGIN_POLL_MAX_MS     300000
 #define PLUGIN_POLL_DEFAULT_MS 5000
 
 /*
@@ -46,16 +47,17 @@
  * owned by the struct; registered types live as long as the process.
  */
 struct plugin_type {
-	struct step_type type;    /* name, summary, flags, fields (= fields) and hooks */
-	char *path;               /* absolute path of the executable */
-	char *name;               /* the type's name, as in plans */
-	char *summary;            /* one line, never NULL */
+	struct step_type type;     /* name, summary, flags, fields (= fields) and hooks */
+	char *path;                /* absolute path of the executable */
+	char *name;                /* the type's name, as in plans */
+	char *summary;             /* one line, never NULL */
 	struct field_spec *fields; /* nfields + 1 entries, the last { NULL } */
 	size_t nfields;
 	char **patterns; /* per field: a POSIX extended regex for strings, or NULL */
 	regex_t *regex;  /* per field: compiled patterns[i] (when set) */
 	char ***choices; /* per field: NULL-terminated enum values, or NULL */
 	char **env;      /* NULL-terminated names passed from steppy's environment */
+	int64_t call_ms; /* time limit of its start, status and cancel calls */
 };
 
 /*
@@ -63,8 +65,8 @@ struct plugin_type {
  * success sets *ret (caller owns: plugin_type_free()) and returns 0; on
  * failure returns SP_EINVAL with what is wrong in err (no path in it).
  */
-int plugin_describe_parse(const char *path, const char *text, size_t len,
-                          struct plugin_type **ret, struct strbuf *err);
+int plugin_describe_parse(const char *path, const char *text, size_t len, struct plugin_type **ret,
+                          struct strbuf *err);
 
 /* Frees a type that was never registered. Accepts NULL. */
 void plugin_type_free(struct plugin_type *pt);
@@ -90,8 +92,8 @@ struct plugin_answer {
  * (release with plugin_answer_release()), or SP_EINVAL with the problem in
  * err.
  */
-int plugin_answer_parse(const char *call, const char *text, size_t len,
-                        struct plugin_answer *ret, struct strbuf *err);
+int plugin_answer_parse(const char *call, const char *text, size_t len, struct plugin_answer *ret,
+                        struct strbuf *err);
 void plugin_answer_release(struct plugin_answer *ans);
 
 /* ---- discovery ---- */
@@ -126,13 +128,13 @@ int plugin_file_check(const char *path, struct strbuf *err);
 /* ---- calls (plugin-run.c) ---- */
 
 struct plugin_call_result {
-	bool timed_out;       /* killed at its time limit */
-	bool too_big;         /* killed for printing more than its cap */
-	int64_t exit_status;  /* when it exited */
-	int term_signal;      /* when a signal ended it, else 0 */
-	const char *out;      /* stdout (NUL-terminated; borrowed, valid in the callback) */
+	bool timed_out;      /* killed at its time limit */
+	bool too_big;        /* killed for printing more than its cap */
+	int64_t exit_status; /* when it exited */
+	int term_signal;     /* when a signal ended it, else 0 */
+	const char *out;     /* stdout (NUL-terminated; borrowed, valid in the callback) */
 	size_t out_len;
-	const char *err;      /* the first PLUGIN_STDERR_KEEP bytes of stderr, NUL-terminated */
+	const char *err; /* the first PLUGIN_STDERR_KEEP bytes of stderr, NUL-terminated */
 	size_t err_len;
 };
 
@@ -161,8 +163,8 @@ void plugin_call_abandon(struct plugin_call *c);
  * N", "killed by signal N", each followed by ": " and its stderr (NULs and
  * bad UTF-8 made safe). Returns true when the call failed.
  */
-bool plugin_call_failed(const struct plugin_call_result *res, int64_t timeout_ms,
-                        size_t out_cap, struct strbuf *out);
+bool plugin_call_failed(const struct plugin_call_result *res, int64_t timeout_ms, size_t out_cap,
+                        struct strbuf *out);
 
 /* Hooks of plugin types (plugin-run.c). */
 int plugin_run_start(struct attempt *a, const struct attempt_info *info, const void *config,
