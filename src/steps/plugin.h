@@ -112,8 +112,9 @@ char **plugin_path(const char *extra);
  * (all at once, on a private loop, each within PLUGIN_DESCRIBE_MS) and
  * registers their types. What was refused (a file writable by others, a
  * symlink, a name taken, a bad answer ...) is appended to warnings, one
- * line each naming the file. Runs once per process; later calls return 0
- * at once. Returns the number of types registered.
+ * line each naming the file. A directory is scanned once per process:
+ * a later call (with the configuration's directories) adds only what it
+ * has not seen. Returns the number of types registered.
  */
 int plugins_load(const char *extra, struct strbuf *warnings);
 

@@ -303,4 +303,25 @@ expect_out_contains 'TIMED OUT x after 2s'
 grep -q cancel "$rt/Deaf.log" || problem "no cancel call"
 end
 
+begin 'steppy serve: pluginPath from the configuration; the API checks plugin fields and runs the step'
+mkdir -p "$tmp/serve"
+printf 'secretKeyFile: %s\npluginPath: [%s]\n' "$tmp/serve/secret.key" "$plugins" >"$tmp/serve.yaml"
+STEPPY_PLUGIN_PATH= start_server "$tmp/serve.yaml" "$tmp/serve.db"
+trap 'kill $server_pid 2>/dev/null; rm -rf "$tmp"' EXIT
+bad=$(/usr/bin/python3 -c 'import json,sys; print(json.dumps({"plan": open(sys.argv[1]).read(), "name": "bad.yaml"}))' "$tmp/bad.yaml")
+code=$(curl -s -o "$tmp/api.json" -w '%{http_code}' -X POST -H "Content-Type: application/json" --data-binary "$bad" "$url/api/v1/executions")
+[ "$code" = 400 ] || problem "HTTP $code for an invalid plan"
+grep -q '/stages/0/steps/0/reslt' "$tmp/api.json" || problem "no pointer: $(head -c 600 "$tmp/api.json")"
+grep -q 'did you mean \\"result\\"' "$tmp/api.json" || problem "no suggestion: $(head -c 600 "$tmp/api.json")"
+body=$(/usr/bin/python3 -c 'import json,sys; print(json.dumps({"plan": open(sys.argv[1]).read(), "name": "kill.yaml"}))' "$tmp/kill.yaml")
+sid=$(submit_plan "$body")
+wait_status "$sid" RUNNING || problem "not RUNNING"
+i=0
+while [ $i -lt 200 ] && ! curl -s "$url/api/v1/executions/$sid" | grep -q '"status":"SUCCEEDED"'; do sleep 0.1; i=$((i + 1)); done
+curl -s "$url/api/v1/executions/$sid" | grep -q '"status":"SUCCEEDED"' || problem "not SUCCEEDED: $(curl -s "$url/api/v1/executions/$sid" | head -c 800)"
+grep -q "^start [0-9a-f]* $sid/0/0/1\$" "$tmp/state/starts.log" || problem "the server did not start the job"
+kill $server_pid
+wait $server_pid 2>/dev/null
+end
+
 finish

@@ -24,9 +24,9 @@
 #include <unistd.h>
 
 #define GOOD                                                                                       \
-	"{\"protocol\": 1, \"type\": \"Deploy\", \"summary\": \"deploy a service\", "             \
-	"\"timeoutSeconds\": 10, \"env\": [\"DEPLOY_TOKEN\"], \"fields\": ["                      \
-	"{\"name\": \"service\", \"type\": \"string\", \"required\": true, "                      \
+	"{\"protocol\": 1, \"type\": \"Deploy\", \"summary\": \"deploy a service\", "              \
+	"\"timeoutSeconds\": 10, \"env\": [\"DEPLOY_TOKEN\"], \"fields\": ["                       \
+	"{\"name\": \"service\", \"type\": \"string\", \"required\": true, "                       \
 	"\"pattern\": \"^[a-z][a-z0-9-]*$\"},"                                                     \
 	"{\"name\": \"mode\", \"type\": \"string\", \"enum\": [\"blue-green\", \"rolling\"]},"     \
 	"{\"name\": \"replicas\", \"type\": \"integer\"},"                                         \
@@ -70,8 +70,8 @@ static void expect_refused(const char *text, const char *why)
 	struct strbuf err = STRBUF_INIT;
 	int rc = plugin_describe_parse("/p/x", text, strlen(text), &pt, &err);
 	if (rc == 0 || !strstr(err.buf, why)) {
-		print_error("for %s\nexpected \"%s\"\n     got \"%s\" (rc %d)\n", text, why, err.buf,
-		            rc);
+		print_error("for %s\nexpected \"%s\"\n     got \"%s\" (rc %d)\n", text, why,
+		            err.buf, rc);
 		fail();
 	}
 	assert_null(pt);
@@ -207,15 +207,18 @@ static void test_validate_fields(void **state)
 	             P "/service: \"Web!\" does not match the pattern ^[a-z][a-z0-9-]*$\n");
 	expect_diags("\"service\": \"web\", \"mode\": \"rollin\"", NULL,
 	             P "/mode: \"mode\" must be one of blue-green, rolling, found \"rollin\"; "
-	             "did you mean \"rolling\"?\n");
+	               "did you mean \"rolling\"?\n");
 	expect_diags("\"service\": \"web\", \"replica\": 3", NULL,
 	             P "/replica: unknown field \"replica\" in a Deploy step; did you "
-	             "mean \"replicas\"?\n");
+	               "mean \"replicas\"?\n");
 	expect_diags("\"service\": \"web\", \"replicas\": \"3\"", NULL,
-	             P "/replicas: \"replicas\" must be a whole number, found the string \"3\" (remove the quotes)\n");
+	             P "/replicas: \"replicas\" must be a whole number, found the string \"3\" "
+	               "(remove the quotes)\n");
 	/* the pattern is checked once the variable is bound */
 	expect_diags("\"service\": \"${var.V}\"", "api", "");
-	expect_diags("\"service\": \"${var.V}\"", "API", P "/service: \"API\" does not match the pattern ^[a-z][a-z0-9-]*$ (after substituting variables)\n");
+	expect_diags("\"service\": \"${var.V}\"", "API",
+	             P "/service: \"API\" does not match the pattern ^[a-z][a-z0-9-]*$ (after "
+	               "substituting variables)\n");
 }
 
 /* ---- answers ---- */
@@ -259,7 +262,8 @@ static void test_answers(void **state)
 
 	static const char *const bad[][3] = {
 		{ "start", "nope", "its start answer is not JSON" },
-		{ "start", "{\"protocol\": 2, \"handle\": 1}", "speaks protocol 2; this steppy speaks 1" },
+		{ "start", "{\"protocol\": 2, \"handle\": 1}",
+		  "speaks protocol 2; this steppy speaks 1" },
 		{ "status", "{\"status\": \"done\"}", "has no \"protocol\": 1" },
 		{ "start", "{\"protocol\": 1}", "has no \"status\" of running, done or failed" },
 		{ "start", "{\"protocol\": 1, \"status\": \"running\"}", "has no \"handle\"" },
@@ -425,8 +429,8 @@ static void test_spawn_failure(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_describe_good),   cmocka_unit_test(test_describe_refused),
-		cmocka_unit_test(test_validate_fields), cmocka_unit_test(test_answers),
+		cmocka_unit_test(test_describe_good),    cmocka_unit_test(test_describe_refused),
+		cmocka_unit_test(test_validate_fields),  cmocka_unit_test(test_answers),
 		cmocka_unit_test(test_call_failed_text), cmocka_unit_test(test_calls),
 		cmocka_unit_test(test_spawn_failure),
 	};
