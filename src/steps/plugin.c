@@ -84,6 +84,61 @@ static const struct {
 	{ "boolean", T_BOOL },  { "object", T_OBJECT },   { "list", T_ARRAY },
 };
 
+/* A field's "enum" (choices, not NULL) into pt's field i. */
+static int parse_enum(struct plugin_type *pt, size_t i, const char *name, unsigned types,
+                      json_t *choices, struct strbuf *err)
+{
+	size_t n = json_array_size(choices);
+	if (types != T_STRING || !json_is_array(choices) || !n || n > 100) {
+		strbuf_addf(err,
+		            "field \"%s\": enum must be a list of 1 to 100 strings, on "
+		            "a string field",
+		            name);
+		return SP_EINVAL;
+	}
+	pt->choices[i] = xcalloc(n + 1, sizeof(char *));
+	for (size_t k = 0; k < n; k++) {
+		const char *c = json_string_value(json_array_get(choices, k));
+		if (!c || strlen(c) > 200) {
+			strbuf_addf(err,
+			            "field \"%s\": enum[%zu] is not a string (of at most "
+			            "200 characters)",
+			            name, k);
+			return SP_EINVAL;
+		}
+		pt->choices[i][k] = xstrdup(c);
+	}
+	pt->fields[i].choices = (const char *const *)pt->choices[i];
+	return 0;
+}
+
+/* A field's "pattern" (not NULL) into pt's field i. */
+static int parse_pattern(struct plugin_type *pt, size_t i, const char *name, unsigned types,
+                         json_t *pattern, struct strbuf *err)
+{
+	const char *p = json_string_value(pattern);
+	if (types != T_STRING || !p || strlen(p) > 1000) {
+		strbuf_addf(err,
+		            "field \"%s\": pattern must be a string (at most 1000 "
+		            "characters), on a string field",
+		            name);
+		return SP_EINVAL;
+	}
+	int rc = regcomp(&pt->regex[i], p, REG_EXTENDED | REG_NOSUB);
+	if (rc) {
+		char msg[200];
+		regerror(rc, &pt->regex[i], msg, sizeof(msg));
+		regfree(&pt->regex[i]);
+		strbuf_addf(err,
+		            "field \"%s\": pattern is not a POSIX extended regular "
+		            "expression: %s",
+		            name, msg);
+		return SP_EINVAL;
+	}
+	pt->patterns[i] = xstrdup(p);
+	return 0;
+}
+
 /* Reads fields[i] of a describe answer into pt. */
 static int parse_field(struct plugin_type *pt, size_t i, json_t *f, struct strbuf *err)
 {
@@ -147,52 +202,11 @@ static int parse_field(struct plugin_type *pt, size_t i, json_t *f, struct strbu
 	pt->fields[i].types = types;
 	pt->fields[i].flags = json_is_true(req) ? F_REQUIRED : 0;
 	json_t *choices = json_object_get(f, "enum");
-	if (choices) {
-		size_t n = json_array_size(choices);
-		if (types != T_STRING || !json_is_array(choices) || !n || n > 100) {
-			strbuf_addf(err,
-			            "field \"%s\": enum must be a list of 1 to 100 strings, on "
-			            "a string field",
-			            name);
-			return SP_EINVAL;
-		}
-		pt->choices[i] = xcalloc(n + 1, sizeof(char *));
-		for (size_t k = 0; k < n; k++) {
-			const char *c = json_string_value(json_array_get(choices, k));
-			if (!c || strlen(c) > 200) {
-				strbuf_addf(err,
-				            "field \"%s\": enum[%zu] is not a string (of at most "
-				            "200 characters)",
-				            name, k);
-				return SP_EINVAL;
-			}
-			pt->choices[i][k] = xstrdup(c);
-		}
-		pt->fields[i].choices = (const char *const *)pt->choices[i];
-	}
+	if (choices && parse_enum(pt, i, name, types, choices, err) < 0)
+		return SP_EINVAL;
 	json_t *pattern = json_object_get(f, "pattern");
-	if (pattern) {
-		const char *p = json_string_value(pattern);
-		if (types != T_STRING || !p || strlen(p) > 1000) {
-			strbuf_addf(err,
-			            "field \"%s\": pattern must be a string (at most 1000 "
-			            "characters), on a string field",
-			            name);
-			return SP_EINVAL;
-		}
-		int rc = regcomp(&pt->regex[i], p, REG_EXTENDED | REG_NOSUB);
-		if (rc) {
-			char msg[200];
-			regerror(rc, &pt->regex[i], msg, sizeof(msg));
-			regfree(&pt->regex[i]);
-			strbuf_addf(err,
-			            "field \"%s\": pattern is not a POSIX extended regular "
-			            "expression: %s",
-			            name, msg);
-			return SP_EINVAL;
-		}
-		pt->patterns[i] = xstrdup(p);
-	}
+	if (pattern && parse_pattern(pt, i, name, types, pattern, err) < 0)
+		return SP_EINVAL;
 	return 0;
 }
 
@@ -203,6 +217,41 @@ static void plugin_free_config(void *config);
 static void plugin_waiting_for(const struct doc_node *step, const struct step_view *view,
                                struct strbuf *out);
 static void plugin_work_summary(const json_t *work, bool brief, struct strbuf *out);
+
+/* The step type of pt: its name, summary, fields and the plugin hooks. */
+static void set_hooks(struct plugin_type *pt)
+{
+	pt->type = (struct step_type){
+		.name = pt->name,
+		.summary = pt->summary,
+		.flags = STEP_RETRYABLE | STEP_REATTACH | STEP_OUTPUT_ECHOES,
+		.fields = pt->fields,
+		.validate = plugin_validate,
+		.describe = plugin_describe,
+		.bind = plugin_bind,
+		.free_config = plugin_free_config,
+		.start = plugin_run_start,
+		.cancel = plugin_run_cancel,
+		.detach = plugin_run_detach,
+		.waiting_for = plugin_waiting_for,
+		.work_summary = plugin_work_summary,
+	};
+}
+
+/* describe's "env" (a list, or NULL) into pt->env. */
+static int parse_env(struct plugin_type *pt, json_t *env, struct strbuf *err)
+{
+	for (size_t i = 0; i < json_array_size(env); i++) {
+		const char *e = json_string_value(json_array_get(env, i));
+		if (!e || !is_name(e, 100, true) || strchr(e, '-') || !strncmp(e, "STEPPY_", 7)) {
+			strbuf_addf(
+			    err, "env[%zu] must be an environment variable name (not STEPPY_*)", i);
+			return SP_EINVAL;
+		}
+		pt->env[i] = xstrdup(e);
+	}
+	return 0;
+}
 
 int plugin_describe_parse(const char *path, const char *text, size_t len, struct plugin_type **ret,
                           struct strbuf *err)
@@ -280,15 +329,8 @@ int plugin_describe_parse(const char *path, const char *text, size_t len, struct
 	pt->regex = xcalloc(n + 1, sizeof(*pt->regex));
 	pt->choices = xcalloc(n + 1, sizeof(*pt->choices));
 	pt->env = xcalloc(json_array_size(env) + 1, sizeof(*pt->env));
-	for (size_t i = 0; i < json_array_size(env); i++) {
-		const char *e = json_string_value(json_array_get(env, i));
-		if (!e || !is_name(e, 100, true) || strchr(e, '-') || !strncmp(e, "STEPPY_", 7)) {
-			strbuf_addf(
-			    err, "env[%zu] must be an environment variable name (not STEPPY_*)", i);
-			goto out;
-		}
-		pt->env[i] = xstrdup(e);
-	}
+	if (parse_env(pt, env, err) < 0)
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		pt->nfields = i; /* what plugin_type_free() must free on failure */
 		if (parse_field(pt, i, json_array_get(fields, i), err) < 0) {
@@ -297,21 +339,7 @@ int plugin_describe_parse(const char *path, const char *text, size_t len, struct
 		}
 	}
 	pt->nfields = n;
-	pt->type = (struct step_type){
-		.name = pt->name,
-		.summary = pt->summary,
-		.flags = STEP_RETRYABLE | STEP_REATTACH | STEP_OUTPUT_ECHOES,
-		.fields = pt->fields,
-		.validate = plugin_validate,
-		.describe = plugin_describe,
-		.bind = plugin_bind,
-		.free_config = plugin_free_config,
-		.start = plugin_run_start,
-		.cancel = plugin_run_cancel,
-		.detach = plugin_run_detach,
-		.waiting_for = plugin_waiting_for,
-		.work_summary = plugin_work_summary,
-	};
+	set_hooks(pt);
 	*ret = pt;
 	pt = NULL;
 	rc = 0;
