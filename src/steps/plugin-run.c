@@ -515,7 +515,8 @@ static void finish(struct prun *r, bool ok, const json_t *outputs, const char *e
 		json_object_set_new(d, "outputs", mask_json(outputs, r->secrets, 0));
 	if (error) {
 		char *e = mask(xstrfmt("%s", error), r->secrets);
-		json_object_set_new(d, "error", json_string(e) ? json_string(e) : json_string("?"));
+		json_t *j = json_string(e);
+		json_object_set_new(d, "error", j ? j : json_string("?"));
 		free(e);
 	}
 	prun_free(r);
