@@ -1,6 +1,6 @@
 #!/bin/sh
 # t0081: plugin step types (issue 13, docs/plugins.md) with the example
-# plugin examples/plugins/job (POSIX sh) and deliberately broken plugins:
+# plugin plugins/job (POSIX sh) and deliberately broken plugins:
 # discovery and refusals (symlink, writable by others, a built-in's name,
 # another protocol, non-JSON, megabytes, a describe that hangs), validate's
 # diagnostics for plugin fields (file:line:col, pointer, did you mean,
@@ -15,7 +15,7 @@ chmod 755 "$tmp"
 plugins="$tmp/plugins"
 mkdir -p "$plugins"
 chmod 755 "$plugins"
-cp "$repo/examples/plugins/job" "$plugins/job"
+cp "$repo/plugins/job" "$plugins/job"
 chmod 755 "$plugins/job"
 export STEPPY_PLUGIN_PATH="$plugins"
 export JOB_PLUGIN_STATE="$tmp/state"
@@ -207,7 +207,7 @@ end
 bad="$tmp/bad"
 mkdir -p "$bad"
 chmod 755 "$bad"
-cp "$repo/examples/plugins/job" "$bad/writable"
+cp "$repo/plugins/job" "$bad/writable"
 chmod 777 "$bad/writable"
 ln -s "$plugins/job" "$bad/link"
 printf '#!/bin/sh\necho "{\\"protocol\\": 1, \\"type\\": \\"Exec\\"}"\n' >"$bad/exec"
