@@ -34,7 +34,7 @@
 #define PLUGIN_STDERR_KEEP     2048         /* bytes of stderr kept for a message */
 #define PLUGIN_MAX_FIELDS      64
 #define PLUGIN_HANDLE_MAX      4096  /* bytes of a handle, as compact JSON */
-#define PLUGIN_DESCRIBE_MS     5000  /* time limit of describe */
+#define PLUGIN_DESCRIBE_MS     10000 /* time limit of describe (a loaded machine is slow) */
 #define PLUGIN_CALL_MS         30000 /* default time limit of start, status and cancel */
 #define PLUGIN_CALL_MAX_S      300   /* most a describe may ask for ("timeoutSeconds") */
 #define PLUGIN_POLL_MIN_MS     1000

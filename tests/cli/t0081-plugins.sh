@@ -228,7 +228,7 @@ expect_err_contains "plugin $bad/exec refused: type \"Exec\" is a built-in step 
 expect_err_contains "plugin $bad/future refused: it speaks protocol 2; this steppy speaks protocol 1"
 expect_err_contains "plugin $bad/notjson refused: its describe answer is not JSON"
 expect_err_contains "plugin $bad/huge refused: it printed more than 65536 bytes (killed)"
-expect_err_contains "plugin $bad/slow refused: it did not answer within 5 s (killed)"
+expect_err_contains "plugin $bad/slow refused: it did not answer within 10 s (killed)"
 expect_err_contains "plugin $bad/fails refused: it exited with status 4: cannot describe myself"
 expect_err_contains "plugin $bad/common refused: field \"retry\" is a field of every step"
 end
