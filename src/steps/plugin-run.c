@@ -593,6 +593,14 @@ static void answered(void *arg, const struct plugin_call_result *res)
 		attempt_started(
 		    r->a, json_pack("{sssO}", "plugin", r->c->pt->name, "handle", ans.handle));
 	}
+	if (ans.state == PLUGIN_RUNNING && r->handle && (r->c->pt->type.flags & STEP_NO_WAIT)) {
+		/* the no-wait form ends once its work has started */
+		json_t *out = json_pack("{sO}", "handle", r->handle);
+		finish(r, true, out, NULL);
+		json_decref(out);
+		plugin_answer_release(&ans);
+		return;
+	}
 	if (ans.state != PLUGIN_RUNNING) {
 		struct strbuf msg = STRBUF_INIT;
 		if (ans.state == PLUGIN_FAILED)
@@ -686,6 +694,14 @@ int plugin_run_start(struct attempt *a, const struct attempt_info *info, const v
 	r->phase = PH_IDLE;
 	*ret_state = r;
 	json_t *h = info->reattaching ? json_object_get(info->handle, "handle") : NULL;
+	if (h && (c->pt->type.flags & STEP_NO_WAIT)) {
+		/* started before a crash: the no-wait form is over */
+		r->handle = json_incref(h);
+		json_t *out = json_pack("{sO}", "handle", h);
+		finish(r, true, out, NULL);
+		json_decref(out);
+		return 0;
+	}
 	if (h) {
 		r->handle = json_incref(h);
 		send_call(r, PH_STATUS); /* never start twice for one attempt */

@@ -319,7 +319,13 @@ int plugin_describe_parse(const char *path, const char *text, size_t len, struct
 		            PLUGIN_CALL_MAX_S);
 		goto out;
 	}
+	json_t *nowait = json_object_get(d, "noWait");
+	if (nowait && !json_is_boolean(nowait)) {
+		strbuf_addstr(err, "its \"noWait\" must be true or false");
+		goto out;
+	}
 	pt = xcalloc(1, sizeof(*pt));
+	pt->no_wait = json_is_true(nowait);
 	pt->call_ms = limit ? json_integer_value(limit) * 1000 : PLUGIN_CALL_MS;
 	pt->path = xstrdup(path);
 	pt->name = xstrdup(name);
@@ -544,6 +550,28 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * The no-wait form of a registered type: NAMENoWait, ending once its work
+ * has started (STEP_NO_WAIT). A shallow copy: it shares pt's fields,
+ * patterns and path, which registered types keep for the process.
+ */
+static void register_no_wait(const struct plugin_type *pt, struct strbuf *warnings)
+{
+	struct plugin_type *nw = xmalloc(sizeof(*nw));
+	*nw = *pt;
+	nw->name = xstrfmt("%sNoWait", pt->name);
+	nw->type.name = nw->name;
+	nw->type.flags |= STEP_NO_WAIT;
+	if (step_type_register(&nw->type) < 0) {
+		strbuf_addf(warnings,
+		            "plugin %s: type \"%s\" is taken; its no-wait form is not "
+		            "registered\n",
+		            pt->path, nw->name);
+		free(nw->name);
+		free(nw);
+	}
+}
+
 /* Whether dir was scanned already by this process (and notes it if not). */
 static bool scanned_before(const char *dir)
 {
@@ -649,6 +677,8 @@ int plugins_load(const char *extra, struct strbuf *warnings)
 				plugin_type_free(p->pt);
 			} else {
 				registered++; /* the registry keeps it for the process */
+				if (p->pt->no_wait)
+					register_no_wait(p->pt, warnings);
 			}
 		}
 		free(p->path);

@@ -58,6 +58,7 @@ struct plugin_type {
 	char ***choices; /* per field: NULL-terminated enum values, or NULL */
 	char **env;      /* NULL-terminated names passed from steppy's environment */
 	int64_t call_ms; /* time limit of its start, status and cancel calls */
+	bool no_wait;    /* describe said "noWait": NAMENoWait is registered too */
 };
 
 /*

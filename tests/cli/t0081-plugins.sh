@@ -157,6 +157,35 @@ expect_json 'any(e["type"] == "StepSucceeded" and e["data"]["outputs"]["label"] 
 expect_out_lacks "$SECRET"
 end
 
+begin 'the no-wait form (JobNoWait): the step ends once its job has started'
+rm -f "$tmp/state/calls.log"
+cat >"$tmp/nowait.yaml" <<'PLAN'
+stages:
+  - name: s
+    steps:
+      - type: JobNoWait
+        name: n
+        seconds: 600
+PLAN
+run "$STEPPY" run "$tmp/nowait.yaml"
+expect_status 0
+id=$(last_id)
+grep -q "^start [0-9a-f]* $id/0/0/1\$" "$tmp/state/starts.log" || problem "no start"
+[ ! -s "$tmp/state/calls.log" ] || problem "status was asked: $(cat "$tmp/state/calls.log")"
+run "$STEPPY" history --format json "$id"
+expect_json 'any(e["type"] == "StepSucceeded" and "job" in e["data"]["outputs"]["handle"] for e in d["events"])'
+# its job runs on; the plugin's cancel stops it (and all it started)
+job=$(sed -n "s/^start \([0-9a-f]*\) $id\/0\/0\/1\$/\1/p" "$tmp/state/starts.log")
+pid=$(cat "$tmp/state/$job/pid")
+# alive PID: it exists and is not a zombie (PID 1 may not reap them here)
+alive() { [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -c1)" != Z ]; }
+alive "$pid" || problem "the job does not run"
+printf '{"protocol":1,"call":"cancel","handle":{"job":"%s"}}' "$job" | "$plugins/job" cancel >/dev/null
+i=0
+while alive "$pid" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+alive "$pid" && problem "the job still runs after cancel"
+end
+
 begin 'abort: the plugin is asked to cancel its job'
 rm -f "$tmp/state/calls.log"
 cat >"$tmp/long.yaml" <<'PLAN'
