@@ -10,6 +10,7 @@
 #include "server/log.h"
 #include "server/server.h"
 #include "server/service.h"
+#include "steps/plugin.h"
 #include "steps/services.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -192,6 +193,17 @@ static int serve_configure(const char *config_path, const char *listen, struct s
 			return EXIT_INVALID;
 	} else {
 		serve_config_defaults(cfg);
+	}
+	if (cfg->plugin_path) {
+		/* plugin types from the configuration's directories too */
+		struct strbuf warnings = STRBUF_INIT;
+		plugins_load(cfg->plugin_path, &warnings);
+		for (const char *line = warnings.buf; *line;) {
+			size_t n = strcspn(line, "\n");
+			fprintf(stderr, "steppy: warning: %.*s\n", (int)n, line);
+			line += n + (line[n] == '\n');
+		}
+		strbuf_release(&warnings);
 	}
 	static char host[256];
 	if (listen && parse_listen(listen, host, sizeof(host), &cfg->listen_port) < 0) {

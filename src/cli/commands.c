@@ -3,6 +3,7 @@
  */
 #include "cli/cli.h"
 
+#include "steps/plugin.h"
 #include "util/alloc.h"
 #include "util/suggest.h"
 
@@ -321,6 +322,18 @@ int command_run(const struct command *cmd, int argc, char **argv)
 {
 	struct cli_ctx ctx;
 	int code = cli_parse(cmd, argc, argv, &ctx);
+	if (code == EXIT_OK && !(cmd->common & CLI_RAW)) {
+		/* Plugin step types register before any plan is read
+		 * (docs/plugins.md); refused plugins are warned about. */
+		struct strbuf warnings = STRBUF_INIT;
+		plugins_load(NULL, &warnings);
+		for (const char *line = warnings.buf; *line;) {
+			size_t n = strcspn(line, "\n");
+			fprintf(stderr, "steppy: warning: %.*s\n", (int)n, line);
+			line += n + (line[n] == '\n');
+		}
+		strbuf_release(&warnings);
+	}
 	if (code == EXIT_OK)
 		code = cmd->run(ctx.noperands, ctx.operands, &ctx);
 	cli_ctx_release(&ctx);

@@ -351,6 +351,22 @@ static void check_oidc(struct vctx *v, const struct doc_node *value)
 	}
 }
 
+/* pluginPath: absolute directories, without ':' (docs/plugins.md). */
+static void check_plugin_dirs(struct vctx *v, const struct doc_node *value)
+{
+	check_string_list(v, value);
+	for (size_t i = 0; i < value->u.array.len; i++) {
+		const struct doc_node *d = value->u.array.items[i];
+		if (d->kind == DOC_STRING &&
+		    (d->u.string.s[0] != '/' || strchr(d->u.string.s, ':'))) {
+			size_t saved = v_push_index(v, i);
+			v_error(v, d->pos, NULL,
+			        "a plugin directory is an absolute path without ':'");
+			v_pop(v, saved);
+		}
+	}
+}
+
 static const struct field_spec config_fields[] = {
 	{ .name = "listen", .types = T_STRING, .flags = F_NONEMPTY, .check = check_listen },
 	{ .name = "publicUrl", .types = T_STRING, .flags = F_NONEMPTY, .check = check_url },
@@ -370,6 +386,7 @@ static const struct field_spec config_fields[] = {
 	{ .name = "requestHeadTimeoutSeconds", .types = T_INTEGER, .min = 1, .max = 600 },
 	{ .name = "maxConnections", .types = T_INTEGER, .min = 16, .max = 100000 },
 	{ .name = "maxConnectionsPerAddress", .types = T_INTEGER, .min = 1, .max = 100000 },
+	{ .name = "pluginPath", .types = T_ARRAY, .check = check_plugin_dirs },
 	{ .name = NULL },
 };
 
@@ -673,6 +690,15 @@ static void config_apply(struct serve_config *c, struct doc *doc)
 	}
 	c->public_url = str(root, "publicUrl");
 	c->store = str(root, "store");
+	const struct doc_node *plugins = doc_get(root, "pluginPath");
+	if (plugins && plugins->kind == DOC_ARRAY && plugins->u.array.len) {
+		struct strbuf dirs = STRBUF_INIT;
+		for (size_t i = 0; i < plugins->u.array.len; i++)
+			strbuf_addf(&dirs, "%s%s", i ? ":" : "",
+			            plugins->u.array.items[i]->u.string.s);
+		c->plugin_path = arena_strdup(&doc->arena, dirs.buf);
+		strbuf_release(&dirs);
+	}
 	c->secret_key_file = str(root, "secretKeyFile");
 	const struct doc_node *tls = doc_get(root, "tls");
 	c->tls_certificate = str(tls, "certificate");

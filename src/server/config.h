@@ -77,6 +77,7 @@ struct serve_config {
 	struct people people;      /* the people directory; empty when not configured */
 	struct exec_policy exec;   /* steps that run local code; all off by default */
 	const char **exec_allow;   /* owned array behind exec.allow, or NULL */
+	const char *plugin_path;   /* pluginPath as a colon list, or NULL (docs/plugins.md) */
 	unsigned head_timeout_s;   /* a request head must arrive within this, whole */
 	unsigned max_connections;  /* open connections in all */
 	unsigned max_per_address;  /* open connections from one address, <= max_connections */

@@ -17,10 +17,14 @@ with `steppy resume`, until every release has ended. Then checks:
   - no event is duplicated: each attempt is scheduled once, started at most
     once and ended at most once;
   - Wait steps are never restarted and fire at or after their due time;
-  - no command outlives the test (no leftover process of the plan).
+  - no command outlives the test (no leftover process of the plan);
+  - with --plugin, each stage also has a step of the example plugin
+    plugins/job (docs/plugins.md): no attempt's job is started twice (its
+    starts.log holds each idempotency key at most once), and every
+    succeeded plugin attempt started its job.
 
 Prints "N passed, M failed". Usage:
-  tests/crash/crash.py --steppy build/steppy [--kills 20] [--seed N]
+  tests/crash/crash.py --steppy build/steppy [--kills 20] [--seed N] [--plugin]
 """
 import argparse
 import json
@@ -55,6 +59,9 @@ def make_plan(stages, width, token):
                        'sleep 0.$((RANDOM %% 4 + 1)) # %s' % token)
                 out.append("      - {type: Exec, name: e%d, command: [bash, -c, '%s'], "
                            "retry: {maxAttempts: 100, intervalSeconds: 0}}" % (j, cmd))
+        if ARGS.plugin:
+            out.append("      - {type: Job, name: p0, seconds: 1, "
+                       "retry: {maxAttempts: 100, intervalSeconds: 1}}")
     return PLAN % "\n".join(out)
 
 
@@ -83,6 +90,14 @@ def main():
     env = dict(os.environ, STEPPY_DB=os.path.join(work, "steppy.db"),
                MARKERS=os.path.join(work, "markers"), NO_COLOR="1")
     os.mkdir(env["MARKERS"])
+    if ARGS.plugin:
+        plugins = os.path.join(work, "plugins")
+        os.mkdir(plugins, 0o755)
+        os.chmod(work, 0o755)
+        shutil.copy(os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "job"), plugins)
+        os.chmod(os.path.join(plugins, "job"), 0o755)
+        env["STEPPY_PLUGIN_PATH"] = plugins
+        env["JOB_PLUGIN_STATE"] = os.path.join(work, "job-state")
     plan = os.path.join(work, "plan.yaml")
     with open(plan, "w") as f:
         f.write(make_plan(ARGS.stages, ARGS.width, token))
@@ -168,6 +183,21 @@ def main():
         c.check(ok_dup, "%s: no duplicated events" % rid)
         waits = [k for k, evs in per_attempt.items() if evs[0].get("stepName", "").startswith("w") and k[2] > 1]
         c.check(not waits, "%s: Wait steps restarted: %s" % (rid, waits))
+    if ARGS.plugin:
+        starts_log = os.path.join(env["JOB_PLUGIN_STATE"], "starts.log")
+        lines = open(starts_log).read().split("\n") if os.path.exists(starts_log) else []
+        keys = [l.split(" ")[2] for l in lines if l.startswith("start ")]
+        dups = sorted(k for k in set(keys) if keys.count(k) > 1)
+        c.check(not dups, "plugin jobs started twice: %s" % dups[:5])
+        for rid in ids:
+            hist = json.loads(steppy(["history", "--format", "json", rid], env).stdout)["events"]
+            plugin_steps = {(e["stage"], e["step"]) for e in hist
+                            if e["type"] == "StepScheduled" and e.get("stepName") == "p0"}
+            c.check(plugin_steps, "%s: no plugin step scheduled" % rid)
+            for e in hist:
+                if e["type"] == "StepSucceeded" and (e["stage"], e["step"]) in plugin_steps:
+                    key = "%s/%d/%d/%d" % (rid, e["stage"], e["step"], e["attempt"])
+                    c.check(key in keys, "%s: plugin attempt %s succeeded without a start" % (rid, key))
     stray = sorted(m for m in markers if m.rsplit(".", 3)[0] and ".".join(m.split(".")) not in scheduled_all)
     c.check(not stray, "markers without a recorded intent: %s" % stray[:5])
     time.sleep(0.3)
@@ -193,6 +223,8 @@ if __name__ == "__main__":
     ap.add_argument("--width", type=int, default=6)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--max-seconds", type=int, default=600)
+    ap.add_argument("--plugin", action="store_true",
+                    help="add a step of the example plugin plugins/job to each stage")
     ARGS = ap.parse_args()
     if ARGS.seed is None:
         ARGS.seed = int(time.time())
