@@ -126,7 +126,8 @@ static int store_migrate_cmd(const char *file, const char *url, bool force, bool
 	int code = EXIT_OK;
 	int r = store_open_existing(file, &src, &err);
 	/* The source's secrets are copied sealed: this process's key, if it
-	 * has one, must be the source's (the copy checks the target's). */
+	 * has one, must be the source's (the copy checks the target's). The
+	 * check only reads: a source that records no key is left so. */
 	char *key = cli_key_path();
 	if (r == 0) {
 		store_set_key_file(src, key);
@@ -153,6 +154,13 @@ static int store_migrate_cmd(const char *file, const char *url, bool force, bool
 		       (long long)n.copied, n.copied == 1 ? "" : "s", (long long)n.replaced,
 		       (long long)n.unchanged, (long long)n.commands, n.commands == 1 ? "" : "s",
 		       (long long)n.renumbered, (long long)n.commands_there, file, shown);
+		/* The source is only read: its unfinished releases still
+		 * read as running there, and would run a second time. */
+		printf("steppy store migrate: %s is unchanged and still lists its unfinished "
+		       "releases as running: do not serve, run or resume %s any more (they "
+		       "would run again); start the nodes on the new store and keep the file "
+		       "as a backup\n",
+		       file, file);
 	}
 	store_close(dst);
 	store_close(src);

@@ -370,8 +370,8 @@ int store_key_check(struct store *st, enum store_key_mode mode, bool *ret_made, 
 		if (err)
 			strbuf_addf(
 			    err,
-			    "the secret key file %s does not exist, and this store's secret "
-			    "values are sealed with a key (fingerprint %.12s): copy the "
+			    "the secret key file %s does not exist, and this store records a "
+			    "key (fingerprint %.12s): copy the "
 			    "secret key file from another node that uses this store to %s "
 			    "(0600), then start again (a new key would seal secrets no other "
 			    "node can open)",
@@ -387,18 +387,31 @@ int store_key_check(struct store *st, enum store_key_mode mode, bool *ret_made, 
 		key_fingerprint(k, fp);
 	if (r == 0 && !recorded) {
 		r = key_opens_store(st, err);
+		/* A process that seals nothing only reads: a store that
+		 * records no key is left so (its own key is not adopted). */
+		if (r == 0 && mode == STORE_KEY_OPTIONAL) {
+			k->checked = true;
+			return 0;
+		}
 		if (r == 0)
 			r = st->ops->key_record(st, fp, wall_clock_ms(), &recorded, err);
 	}
 	if (r == 0 && (!recorded || strcmp(recorded, fp) != 0)) {
-		if (err)
+		if (err && mode == STORE_KEY_OPTIONAL)
+			strbuf_addf(err,
+			            "the secret key file %s holds another key (fingerprint %.12s) "
+			            "than this store records (%.12s): name the key file of the "
+			            "service that uses this store, for example "
+			            "STEPPY_SECRET_KEY_FILE=/var/lib/steppy/secret.key",
+			            k->path, fp, recorded ? recorded : "none");
+		else if (err)
 			strbuf_addf(
 			    err,
 			    "the secret key file %s holds another key (fingerprint %.12s) than "
-			    "the one this store's secret values are sealed with (%.12s): "
-			    "copy the secret key file from another node that uses this store "
-			    "over it (0600), then start again; with this key, releases it "
-			    "made could not be resumed by the others, nor theirs by it",
+			    "this store records (%.12s): copy the secret key file from another "
+			    "node that uses this store over it (0600), then start again; with "
+			    "this key, releases it made could not be resumed by the others, "
+			    "nor theirs by it",
 			    k->path, fp, recorded ? recorded : "none");
 		r = SP_EINVAL;
 	}

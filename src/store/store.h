@@ -152,7 +152,8 @@ int store_set_key_file(struct store *st, const char *path);
 enum store_key_mode {
 	STORE_KEY_MAKE,     /* make it (0600) if the store records no key yet: steppy serve */
 	STORE_KEY_NEEDED,   /* refuse if the store records a key: run, resume */
-	STORE_KEY_OPTIONAL, /* accept: a process that seals nothing (store migrate) */
+	STORE_KEY_OPTIONAL, /* accept: a process that seals nothing (store migrate);
+	                     * only reads: a store that records no key is left so */
 };
 /*
  * Checks the secret key file (store_set_key_file) against the key the store's
