@@ -68,7 +68,8 @@ enum output_format { FORMAT_TEXT, FORMAT_JSON };
 enum cli_common {
 	CLI_DB = 1 << 0,     /* --db PATH: the store (cli_store_path()) */
 	CLI_FORMAT = 1 << 1, /* --format text|json */
-	CLI_VAR = 1 << 2,    /* --var NAME=VALUE, repeatable: values of plan variables */
+	CLI_VAR = 1 << 2,    /* --var NAME=VALUE, --var-file NAME=FILE, repeatable: values
+	                      * of plan variables */
 	CLI_CONFIG = 1 << 3, /* --config FILE: steppy serve's configuration */
 	CLI_SERVER = 1 << 4, /* --server URL and --token-file FILE: through steppy serve */
 	CLI_RAW = 1 << 5,    /* no parsing at all: the command reads its argv as given */
@@ -88,8 +89,11 @@ struct cli_opt {
 struct cli_ctx {
 	const char *db;            /* --db, or NULL: the default store */
 	enum output_format format; /* --format, FORMAT_TEXT by default */
-	struct var_value *vars;    /* every --var, in order (owned; names and values borrowed) */
+	struct var_value *vars;    /* every --var and --var-file, in order (owned; names
+	                            * borrowed, values borrowed or in var_files) */
 	size_t nvars;
+	char **var_files; /* the values read by --var-file (owned) */
+	size_t nvar_files;
 	const char *config;     /* --config, or NULL */
 	const char *server;     /* --server, or NULL */
 	const char *token_file; /* --token-file, or NULL */

@@ -5,6 +5,8 @@
 
 #include "steps/plugin.h"
 #include "util/alloc.h"
+#include "util/fileio.h"
+#include "util/strbuf.h"
 #include "util/suggest.h"
 
 #include <stdarg.h>
@@ -85,8 +87,11 @@ static int option_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* The largest file --var-file reads (a key, a token, a certificate). */
+#define MAX_VAR_FILE (64 * 1024)
+
 /* The shared options; their ids lie above the chars of commands' own options. */
-enum { ID_DB = 0x100, ID_FORMAT, ID_VAR, ID_CONFIG, ID_SERVER, ID_TOKEN_FILE };
+enum { ID_DB = 0x100, ID_FORMAT, ID_VAR, ID_CONFIG, ID_SERVER, ID_TOKEN_FILE, ID_VAR_FILE };
 
 static const struct common_option {
 	unsigned flag; /* the CLI_* flag of a command that takes it */
@@ -95,6 +100,7 @@ static const struct common_option {
 	{ CLI_DB, { "db", required_argument, NULL, ID_DB } },
 	{ CLI_FORMAT, { "format", required_argument, NULL, ID_FORMAT } },
 	{ CLI_VAR, { "var", required_argument, NULL, ID_VAR } },
+	{ CLI_VAR, { "var-file", required_argument, NULL, ID_VAR_FILE } },
 	{ CLI_CONFIG, { "config", required_argument, NULL, ID_CONFIG } },
 	{ CLI_SERVER, { "server", required_argument, NULL, ID_SERVER } },
 	{ CLI_SERVER, { "token-file", required_argument, NULL, ID_TOKEN_FILE } },
@@ -261,6 +267,34 @@ static int take_option(const struct command *cmd, struct cli_ctx *ctx, int c, ch
 		if (parse_var(optarg, &ctx->vars[ctx->nvars++]) < 0)
 			return usage_error("--var takes NAME=VALUE, not \"%s\"", optarg);
 		break;
+	case ID_VAR_FILE: {
+		/* NAME=FILE: the value is the file's text (one final line end
+		 * left out), so a secret is in neither ps nor shell history. */
+		struct var_value *v = &ctx->vars[ctx->nvars];
+		if (parse_var(optarg, v) < 0)
+			return usage_error("--var-file takes NAME=FILE, not \"%s\"", optarg);
+		char *data = NULL;
+		size_t len = 0;
+		struct strbuf err = STRBUF_INIT;
+		if (read_file_capped(v->value, MAX_VAR_FILE, &data, &len, &err) < 0) {
+			int code = usage_error("--var-file %s: %s: %s", v->name, v->value, err.buf);
+			strbuf_release(&err);
+			return code;
+		}
+		strbuf_release(&err);
+		if (memchr(data, '\0', len)) {
+			free(data);
+			return usage_error("--var-file %s: %s holds a NUL byte", v->name, v->value);
+		}
+		if (len && data[len - 1] == '\n')
+			data[--len] = '\0';
+		if (len && data[len - 1] == '\r')
+			data[--len] = '\0';
+		ctx->var_files[ctx->nvar_files++] = data;
+		v->value = data;
+		ctx->nvars++;
+		break;
+	}
 	case ID_CONFIG:
 		ctx->config = optarg;
 		break;
@@ -291,6 +325,7 @@ int cli_parse(const struct command *cmd, int argc, char **argv, struct cli_ctx *
 		struct option *opts = options_of(cmd);
 		char *shorts = xstrfmt("h%s", cmd->short_opts ? cmd->short_opts : "");
 		ctx->vars = xcalloc((size_t)argc, sizeof(*ctx->vars));
+		ctx->var_files = xcalloc((size_t)argc, sizeof(*ctx->var_files));
 		ctx->opts = xcalloc((size_t)argc, sizeof(*ctx->opts));
 		int c;
 		optind = 0; /* 0: GNU getopt starts afresh (it may have run before) */
@@ -313,6 +348,9 @@ int cli_parse(const struct command *cmd, int argc, char **argv, struct cli_ctx *
 void cli_ctx_release(struct cli_ctx *ctx)
 {
 	free(ctx->vars);
+	for (size_t i = 0; i < ctx->nvar_files; i++)
+		free(ctx->var_files[i]);
+	free(ctx->var_files);
 	free(ctx->opts);
 	free(ctx->operands);
 	*ctx = (struct cli_ctx){ .format = FORMAT_TEXT };

@@ -306,3 +306,13 @@ size_t http_in_flight(const struct http *h)
 {
 	return h->n;
 }
+
+bool http_header_is_credential(const char *name)
+{
+	static const char *const names[] = { "Authorization", "Proxy-Authorization", "Cookie",
+		                             "X-Api-Key",     "X-Auth-Token",        NULL };
+	for (const char *const *n = names; *n; n++)
+		if (!strcasecmp(name, *n))
+			return true;
+	return false;
+}

@@ -7,6 +7,7 @@
 #define STEPPY_HTTP_HTTP_H
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -42,6 +43,14 @@ void http_cancel(struct http_transfer *t);
 
 /* The value of a response header (case-insensitive name), or NULL. */
 const char *http_header(const struct http_response *res, const char *name);
+
+/*
+ * True if a request header of this name (case-insensitive) carries a
+ * credential: Authorization, Proxy-Authorization, Cookie, X-Api-Key,
+ * X-Auth-Token. Plans and channels must keep its value secret (the one
+ * rule both validators use).
+ */
+bool http_header_is_credential(const char *name);
 
 /* Requests in flight. */
 size_t http_in_flight(const struct http *h);

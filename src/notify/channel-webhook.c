@@ -5,6 +5,8 @@
  */
 #include "notify/notify-internal.h"
 
+#include "http/http.h"
+
 #include "util/alloc.h"
 #include "util/strmap.h"
 #include "util/timefmt.h"
@@ -36,8 +38,7 @@ static bool header_reserved(const char *name)
 
 static bool header_secret(const char *name)
 {
-	return !strcasecmp(name, "Authorization") || !strcasecmp(name, "Proxy-Authorization") ||
-	       !strcasecmp(name, "Cookie");
+	return http_header_is_credential(name);
 }
 
 static void check_headers(struct vctx *v, const struct doc_node *value, bool from_env)

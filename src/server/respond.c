@@ -140,6 +140,21 @@ void respond_error(struct request *rq, unsigned status, const char *code, const 
 	utf8_sanitize(sb.buf); /* it may quote the client's path or parameters */
 	if (status == 401 || status == 403)
 		log_refusal(rq, status, code, sb.buf);
+	/* A store's error names its address (a URL's hosts and users, a
+	 * socket directory): the log has it, the answer says only what
+	 * happened, like /healthz. */
+	if (!strcmp(code, "store-error") || !strcmp(code, "store-unavailable")) {
+		char path[160];
+		log_safe_path(rq->url ? rq->url : "", path, sizeof(path));
+		log_event("error", "request.store-error", NULL, "code", code, "method", rq->method,
+		          "path", path, "reason", sb.buf, NULL);
+		strbuf_reset(&sb);
+		strbuf_addstr(&sb, strcmp(code, "store-error")
+		                       ? "the store is unreachable now; steppy retries; try again "
+		                         "later (the server log has the detail)"
+		                       : "the store could not be read or written (the server log "
+		                         "has the detail)");
+	}
 	respond_json(rq, status, json_pack("{s{ssss}}", "error", "code", code, "message", sb.buf));
 	strbuf_release(&sb);
 }

@@ -29,6 +29,7 @@
  */
 #include "steps/http-step.h"
 
+#include "http/http.h"
 #include "plan/doc-json.h"
 #include "runtime/runner.h"
 #include "util/alloc.h"
@@ -230,6 +231,14 @@ static void check_headers(struct vctx *v, const struct doc_node *value)
 				}
 		}
 		const struct doc_node *hv = m->value;
+		const struct doc_node *sec = hv->kind == DOC_OBJECT ? doc_get(hv, "secret") : NULL;
+		if (http_header_is_credential(m->key) &&
+		    (hv->kind == DOC_STRING ||
+		     (hv->kind == DOC_OBJECT && !(sec && sec->kind == DOC_BOOL && sec->u.boolean))))
+			v_error(v, m->key_pos, NULL,
+			        "the %s header carries a credential: write it as {value: \"...\", "
+			        "secret: true} (masked in plan, history, logs and the store)",
+			        m->key);
 		if (hv->kind == DOC_STRING) {
 			check_header_value(v, hv);
 		} else if (hv->kind == DOC_OBJECT) {

@@ -256,10 +256,12 @@ void store_secrets_unseal(struct store_key *k, const char *id, json_t *data,
 	if (!box) {
 		strbuf_addstr(&why, missing ? missing : "the store has no sealed secrets for it");
 	} else if (load_key(k, false, &why) < 0) {
-		/* why says it */
+		/* Read by viewers too: say what, not where the key file is. */
+		strbuf_reset(&why);
+		strbuf_addstr(&why, "this process cannot read its secret key file");
 	} else if (box_open(k, id, box, len, &plain) < 0) {
-		strbuf_addf(&why, "the secret key file %s does not open them (another key?)",
-		            k->path);
+		strbuf_addstr(&why, "this process's secret key file does not open them (another "
+		                    "key?)");
 	}
 	if (plain) {
 		json_t *taken = json_loads(plain, 0, NULL);
