@@ -409,12 +409,7 @@ static bool id_chars(const char *s)
 	return true;
 }
 
-/*
- * The whole id of a release the server has, from an id or unique prefix
- * (the API takes whole ids only). Returns EXIT_OK and *ret_id (caller
- * frees), or prints why not and returns an exit code.
- */
-static int remote_find(const struct remote *rm, const char *prefix, char **ret_id)
+int remote_find(const struct remote *rm, const char *prefix, char **ret_id)
 {
 	struct strbuf err = STRBUF_INIT;
 	long status;

@@ -24,6 +24,8 @@ const char link_help[] =
     "of that name). The old link stops working; the new one goes to the step's\n"
     "channels again, is recorded in the history (without the link) and is printed.\n"
     "Needs a token with the approver role: --token-file, or $STEPPY_TOKEN.\n"
+    "EXECUTION may be a unique prefix. With several nodes, ask the node that\n"
+    "runs the release (the others answer 409).\n"
     "\n"
     "options:\n"
     "  --server URL        the server (https://steppy.example.com)\n"
@@ -139,13 +141,19 @@ int cmd_link(int argc, char **argv, const struct cli_ctx *ctx)
 		return usage_error("link needs --server URL (see steppy link --help)");
 	if (argc != 3)
 		return usage_error("link needs EXECUTION and STEP (see steppy link --help)");
-	const char *id = argv[1], *want = argv[2];
-	if (strpbrk(id, "/?#% ") || !*id)
-		return usage_error("\"%s\" is not an execution id", id);
+	const char *want = argv[2];
+	if (strpbrk(argv[1], "/?#% ") || !*argv[1])
+		return usage_error("\"%s\" is not an execution id", argv[1]);
 	struct remote rm;
 	int status = link_remote(&rm, ctx);
 	if (status != EXIT_OK)
 		return status;
+	char *id = NULL; /* the whole id: ID may be a unique prefix */
+	status = remote_find(&rm, argv[1], &id);
+	if (status != EXIT_OK) {
+		remote_release(&rm);
+		return status;
+	}
 	struct strbuf err = STRBUF_INIT;
 	json_t *report = NULL;
 	long code = 0, stage = 0, step = 0;
@@ -162,6 +170,7 @@ int cmd_link(int argc, char **argv, const struct cli_ctx *ctx)
 		status = link_issue(&rm, id, want, stage, step);
 	}
 	free(path);
+	free(id);
 	json_decref(report);
 	remote_release(&rm);
 	strbuf_release(&err);

@@ -53,6 +53,13 @@ void remote_release(struct remote *r);
  * answer came (err names the URL and the reason), SP_ETOOBIG when the
  * answer exceeds 1 MiB.
  */
+/*
+ * The whole id of a release the server has, from an id or unique prefix
+ * (the API takes whole ids only). Returns EXIT_OK and *ret_id (caller
+ * frees), or prints why not and returns an exit code. (cmd-control.c)
+ */
+int remote_find(const struct remote *rm, const char *prefix, char **ret_id);
+
 int remote_call(const struct remote *r, const char *method, const char *path, const json_t *body,
                 long *ret_status, json_t **ret_json, struct strbuf *err);
 

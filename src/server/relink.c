@@ -100,7 +100,9 @@ static void do_relink(struct server *srv, void *arg)
 	if (r == SP_ENOENT) {
 		strbuf_addstr(&j->err,
 		              "another steppy process runs this release: re-issue the link "
-		              "through the server that runs it");
+		              "through the node that runs it (steppy link --server with that "
+		              "node's own address, not the balancer's; its log has the "
+		              "release.started or releases.taken-over line of the release)");
 		goto out;
 	}
 	if (r < 0) {

@@ -1,0 +1,41 @@
+#!/bin/sh
+# t0081: steppy link on a store shared by two `steppy serve` nodes. The
+# release id may be a unique prefix (as for approve and abort); the node
+# that does not run the release refuses with 409 and says to ask the node
+# that runs it. A real PostgreSQL 15 (tests/lib/pg.sh).
+. "$(dirname "$0")/lib.sh"
+. "$repo/tests/lib/pg.sh"
+pg_require
+pid_a="" pid_b=""
+trap 'kill $pid_a $pid_b 2>/dev/null; pg_stop; rm -rf "$tmp"' EXIT
+db=$STEPPY_TEST_PG
+status=0 out="" err=""
+printf 'secretKeyFile: %s\n' "$tmp/secret.key" >"$tmp/serve.yaml"
+start_server "$tmp/serve.yaml" "$db"
+pid_a=$server_pid url_a=$url
+cp "$tmp/serve.log" "$tmp/a.log"
+start_server "$tmp/serve.yaml" "$db"
+pid_b=$server_pid url_b=$url
+[ -n "$url_a" ] && [ -n "$url_b" ] || problem "the nodes did not start"
+url=$url_a
+id=$(submit_plan '{"plan":{"name":"ask","stages":[{"name":"s","steps":[{"type":"Human","name":"go","message":"Ship?"}]}]}}')
+i=0
+while [ $i -lt 150 ] && ! curl -s "$url_a/api/v1/executions/$id" | grep -q '"status":"WAITING"'; do
+    sleep 0.1; i=$((i + 1))
+done
+
+begin 'steppy link takes a unique prefix of the release id'
+prefix=$(printf '%s' "$id" | cut -c1-5)
+run "$STEPPY" link --server "$url_a" "$prefix" go
+expect_status 0
+expect_out_contains "$url_a/approvals/"
+end
+
+begin 'the node that does not run the release refuses and says which to ask'
+run "$STEPPY" link --server "$url_b" "$prefix" go
+[ "$status" -ne 0 ] || problem "node B re-issued a link of a release it does not run"
+expect_err_contains "runs this release"
+expect_err_contains "--server"
+end
+
+finish
