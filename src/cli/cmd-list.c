@@ -191,7 +191,10 @@ static void print_approvals(const struct plan_step *ps, const struct step_state 
 	if (need == 1 && !st->napproved)
 		return;
 	if (need == 1 && st->status == STEP_SUCCEEDED) {
-		printf("%sapproved by %s", after ? "; " : "", st->approved_by[0]);
+		const char *by = st->approved_by[0];
+		/* Through a link, by nobody signed in: no one to name. */
+		printf("%sapproved %s%s", after ? "; " : "", by && *by ? "by " : "through its link",
+		       by && *by ? by : "");
 		return;
 	}
 	struct strbuf sb = STRBUF_INIT;

@@ -298,7 +298,10 @@ static void on_decision(struct view *v, const char *id, const struct exec_state 
 {
 	bool ok = !strcmp(str(e->data, "decision"), "approve");
 	const char *name = ps->name;
-	const char *by = str(e->data, "by") ? str(e->data, "by") : "someone";
+	const char *by = str(e->data, "by") ? str(e->data, "by") : "";
+	/* A decision through a link by nobody signed in names no one. */
+	char who[300];
+	snprintf(who, sizeof(who), "%s%s", *by ? "by " : "through its link", by);
 	const struct step_state *st = &s->steps[e->stage][e->step];
 	int need = approval_needed(ps), nth = 0;
 	for (int i = 0; ok && st->attempt == e->attempt && i < st->napproved && !nth; i++)
@@ -306,14 +309,14 @@ static void on_decision(struct view *v, const char *id, const struct exec_state 
 			nth = i + 1;
 	stamp(v, id, e->time_ms);
 	if (ok && nth && nth < need)
-		fprintf(v->out, "  %sapproval %d of %d%s for %s by %s", c(v, GREEN), nth, need,
-		        c(v, RESET), name, by);
+		fprintf(v->out, "  %sapproval %d of %d%s for %s %s", c(v, GREEN), nth, need,
+		        c(v, RESET), name, who);
 	else if (ok && nth && need > 1)
-		fprintf(v->out, "  %sapproved%s %s by %s (approval %d of %d)", c(v, GREEN),
-		        c(v, RESET), name, by, nth, need);
+		fprintf(v->out, "  %sapproved%s %s %s (approval %d of %d)", c(v, GREEN),
+		        c(v, RESET), name, who, nth, need);
 	else
-		fprintf(v->out, "  %s%s%s %s by %s", c(v, ok ? GREEN : RED),
-		        ok ? "approved" : "REJECTED", c(v, RESET), name, by);
+		fprintf(v->out, "  %s%s%s %s %s", c(v, ok ? GREEN : RED),
+		        ok ? "approved" : "REJECTED", c(v, RESET), name, who);
 	if (str(e->data, "forced"))
 		fprintf(v->out, " (forced %s)", str(e->data, "forced"));
 	quoted(v, str(e->data, "comment"));

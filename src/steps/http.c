@@ -330,6 +330,13 @@ static void check_equals(struct vctx *v, const struct doc_node *value)
 {
 	if (value->kind == DOC_ARRAY && !value->u.array.len)
 		v_error(v, value->pos, NULL, "an empty list of values matches nothing");
+	for (size_t i = 0; value->kind == DOC_ARRAY && i < value->u.array.len; i++) {
+		const struct doc_node *item = value->u.array.items[i];
+		if (item->kind == DOC_ARRAY)
+			v_error(v, item->pos, NULL,
+			        "a list inside the list of values matches nothing: each item is "
+			        "one value to compare with");
+	}
 }
 
 static const struct field_spec rule_fields[] = {

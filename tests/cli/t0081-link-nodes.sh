@@ -29,6 +29,7 @@ prefix=$(printf '%s' "$id" | cut -c1-5)
 run "$STEPPY" link --server "$url_a" "$prefix" go
 expect_status 0
 expect_out_contains "$url_a/approvals/"
+link=$(printf '%s' "$out" | head -1)
 end
 
 begin 'the node that does not run the release refuses and says which to ask'
@@ -36,6 +37,23 @@ run "$STEPPY" link --server "$url_b" "$prefix" go
 [ "$status" -ne 0 ] || problem "node B re-issued a link of a release it does not run"
 expect_err_contains "runs this release"
 expect_err_contains "--server"
+end
+
+begin 'the link decides through the other node; show says it was decided through its link'
+token=${link##*/approvals/}
+page=$(curl -s "$url_b/approvals/$token")
+csrf=$(printf '%s' "$page" | sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Origin: $url_b" \
+    -d "csrf=$csrf&decision=approve" "$url_b/approvals/$token")
+[ "$code" = 303 ] || problem "decision through node B: $code"
+i=0
+while [ $i -lt 150 ] && ! curl -s "$url_a/api/v1/executions/$id" | grep -q '"status":"SUCCEEDED"'; do
+    sleep 0.1; i=$((i + 1))
+done
+run "$STEPPY" show --db "$db" "$id"
+expect_status 0
+expect_out_contains "approved through its link"
+case "$out" in *"by "[[:space:]]*) problem "an empty \"by\": $out" ;; esac
 end
 
 finish
