@@ -1482,7 +1482,7 @@ int runtime_adopt_all(struct runtime *rt, size_t *ret_n, struct strbuf *err)
 	return 0;
 }
 
-int runtime_take_over(struct runtime *rt, size_t *ret_n, struct strbuf *err)
+int runtime_take_over(struct runtime *rt, size_t *ret_n, struct strbuf *taken, struct strbuf *err)
 {
 	char **ids = NULL;
 	size_t n = 0, mine = 0, others = 0, norphans = 0, adopted = 0;
@@ -1537,6 +1537,8 @@ int runtime_take_over(struct runtime *rt, size_t *ret_n, struct strbuf *err)
 			a = runtime_adopt(rt, id, &e2);
 			failed_in_row = a == 0 || a == SP_EBUSY ? 0 : failed_in_row + 1;
 			if (a == 0) {
+				if (taken && adopted < RUNTIME_TAKEN_IDS_MAX)
+					strbuf_addf(taken, "%s%s", adopted ? "," : "", id);
 				adopted++;
 				park_idle(rt);
 			} else if (a != SP_EBUSY && failed++ == 0) {

@@ -131,10 +131,12 @@ int runtime_adopt_all(struct runtime *rt, size_t *ret_n, struct strbuf *err);
  * part of the releases held by live processes, at least one. A release
  * seen without a holder in the previous round too is adopted whatever the
  * share, so none waits more than two rounds. Does nothing while the store
- * is down or the runtime stops. Sets *ret_n to how many it adopted;
- * returns 0 or the store's code.
+ * is down or the runtime stops. Sets *ret_n to how many it adopted and,
+ * when ids is not NULL, appends the first RUNTIME_TAKEN_IDS_MAX of their
+ * ids to it, separated by commas; returns 0 or the store's code.
  */
-int runtime_take_over(struct runtime *rt, size_t *ret_n, struct strbuf *err);
+#define RUNTIME_TAKEN_IDS_MAX 10
+int runtime_take_over(struct runtime *rt, size_t *ret_n, struct strbuf *ids, struct strbuf *err);
 
 /*
  * Runs until every execution the runtime holds has finished, or a stop was

@@ -986,14 +986,18 @@ static void adopt_cb(uv_timer_t *t)
 {
 	struct server *srv = t->data;
 	size_t n;
-	struct strbuf err = STRBUF_INIT;
-	runtime_take_over(srv->rt, &n, &err); /* releases whose owner died */
+	struct strbuf err = STRBUF_INIT, ids = STRBUF_INIT;
+	runtime_take_over(srv->rt, &n, &ids, &err); /* releases whose owner died */
 	if (n) {
 		char count[24];
 		atomic_fetch_add(&srv->releases_taken_over, n);
 		snprintf(count, sizeof(count), "%zu", n);
-		log_event("info", "releases.taken-over", NULL, "count", count, NULL);
+		if (n > RUNTIME_TAKEN_IDS_MAX)
+			strbuf_addstr(&ids, ",...");
+		log_event("info", "releases.taken-over", NULL, "count", count, "releases", ids.buf,
+		          NULL);
 	}
+	strbuf_release(&ids);
 	strbuf_release(&err);
 	uv_timer_start(t, adopt_cb, adopt_delay(), 0);
 }

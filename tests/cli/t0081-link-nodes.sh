@@ -2,7 +2,9 @@
 # t0081: steppy link on a store shared by two `steppy serve` nodes. The
 # release id may be a unique prefix (as for approve and abort); the node
 # that does not run the release refuses with 409 and says to ask the node
-# that runs it. A real PostgreSQL 15 (tests/lib/pg.sh).
+# that runs it; a decision through another node's page is shown as made
+# through the link; the node that takes a release over names it in its
+# log. A real PostgreSQL 15 (tests/lib/pg.sh).
 . "$(dirname "$0")/lib.sh"
 . "$repo/tests/lib/pg.sh"
 pg_require
@@ -54,6 +56,15 @@ run "$STEPPY" show --db "$db" "$id"
 expect_status 0
 expect_out_contains "approved through its link"
 case "$out" in *"by "[[:space:]]*) problem "an empty \"by\": $out" ;; esac
+end
+
+begin 'the take-over line names the releases taken over'
+id2=$(submit_plan '{"plan":{"name":"long","stages":[{"name":"s","steps":[{"type":"Wait","name":"w","seconds":30}]}]}}')
+kill -9 "$pid_a"
+wait "$pid_a" 2>/dev/null
+pid_a=""
+wait_file "$tmp/serve.log" "releases.taken-over count=1 releases=$id2" ||
+    problem "no take-over line naming $id2: $(grep taken-over "$tmp/serve.log")"
 end
 
 finish

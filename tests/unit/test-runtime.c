@@ -1460,7 +1460,7 @@ static void take_over_fn(void *arg)
 {
 	struct take_over_job *j = arg;
 	struct strbuf err = STRBUF_INIT;
-	j->r = runtime_take_over(j->fx->rt, &j->n, &err);
+	j->r = runtime_take_over(j->fx->rt, &j->n, NULL, &err);
 	strbuf_release(&err);
 }
 
