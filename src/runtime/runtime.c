@@ -169,6 +169,15 @@ static void report(struct runtime *rt, const char *fmt, ...)
 	strbuf_release(&sb);
 }
 
+/* As report(), for good news: on_note, else on_error. */
+static void note(struct runtime *rt, const char *message)
+{
+	if (rt->observer.on_note)
+		rt->observer.on_note(rt->observer.arg, message);
+	else if (rt->observer.on_error)
+		rt->observer.on_error(rt->observer.arg, message);
+}
+
 static void mark_dirty(struct runtime *rt);
 
 /* ---- how long local work may run -------------------------------------------- */
@@ -750,7 +759,7 @@ static void store_came_back(struct runtime *rt)
 	store_busy_timeout(rt->store, STORE_BUSY_MS);
 	rt->retry_round = 0;
 	uv_timer_stop(&rt->retry_timer);
-	report(rt, "the store accepts writes again; the events kept meanwhile are recorded now");
+	note(rt, "the store accepts writes again; the events kept meanwhile are recorded now");
 }
 
 /* Renews every lease of this process (one statement). A renewal that fails

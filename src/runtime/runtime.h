@@ -62,6 +62,9 @@ struct runtime_observer {
 	void (*on_error)(void *arg, const char *message);
 	/* Called about five times a second, to refresh a live view. May be NULL. */
 	void (*on_tick)(void *arg);
+	/* Good news outside any history (the store accepts writes again). May
+	 * be NULL: then it goes to on_error. */
+	void (*on_note)(void *arg, const char *message);
 	void *arg;
 };
 

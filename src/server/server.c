@@ -909,6 +909,12 @@ static void observe_error(void *arg, const char *message)
 	log_event("error", "server.error", message, NULL);
 }
 
+static void observe_note(void *arg, const char *message)
+{
+	(void)arg;
+	log_event("info", "server.info", message, NULL);
+}
+
 /* On the loop thread, five times a second: systemd's watchdog is fed from
  * here, so a loop that hangs gets the service restarted. */
 static void observe_tick(void *arg)
@@ -940,6 +946,7 @@ struct server *server_new(const struct serve_config *config, const char *store_p
 	srv->observer = (struct runtime_observer){
 		.on_events = observe_events,
 		.on_error = observe_error,
+		.on_note = observe_note,
 		.on_tick = observe_tick,
 		.arg = srv,
 	};

@@ -1,7 +1,8 @@
 #!/bin/sh
 # t0078: with the PostgreSQL store down, API answers say only that the
 # store is unreachable, never the store's error (it names the database
-# user and the socket directory); the server log has the detail. A real
+# user and the socket directory); the server log has the detail; when the
+# store is back, the log says so at info level. A real
 # PostgreSQL 15 (tests/lib/pg.sh), a real `steppy serve`.
 . "$(dirname "$0")/lib.sh"
 . "$repo/tests/lib/pg.sh"
@@ -35,6 +36,16 @@ case "$answers" in *store-*) ;; *) problem "no store error answered: $answers" ;
 case "$answers" in *"$PG_DIR"*|*steppy@*|*"cannot connect"*|*socket*) problem "an answer names the store: $answers" ;; esac
 case "$answers" in *unreachable*) ;; *) problem "no answer says the store is unreachable: $answers" ;; esac
 grep -q "$PG_DIR" "$tmp/serve.log" || problem "the log lacks the detail: $(tail -5 "$tmp/serve.log")"
+end
+
+begin 'the store back: the log says so as good news (info), not as an error'
+pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w start >/dev/null 2>&1 ||
+    problem "start failed"
+wait_file "$tmp/serve.log" 'accepts writes again' || problem "no recovery line: $(tail -5 "$tmp/serve.log")"
+grep 'accepts writes again' "$tmp/serve.log" | grep -q 'server.info' ||
+    problem "the recovery is not an info line: $(grep 'accepts writes again' "$tmp/serve.log")"
+! grep 'accepts writes again' "$tmp/serve.log" | grep -q 'server.error' ||
+    problem "the recovery is logged as an error"
 end
 
 finish
