@@ -23,6 +23,8 @@ const char graph_help[] =
     "options:\n"
     "  --dot              Graphviz DOT instead of Mermaid\n"
     "  --var NAME=VALUE   a value for a plan variable (repeatable)\n"
+    "  --var-file NAME=FILE\n"
+    "                     the value read from FILE (kept out of ps)\n"
     "  -h, --help         show this help\n"
     "\n"
     "exit status: 0 printed, 1 the plan is invalid, 2 usage error or unreadable plan\n";

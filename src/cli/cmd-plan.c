@@ -23,6 +23,8 @@ const char plan_help[] =
     "  --format text|json  text for people (default); json prints the plan with\n"
     "                      variables substituted and defaults applied\n"
     "  --var NAME=VALUE    a value for a plan variable (repeatable)\n"
+    "  --var-file NAME=FILE\n"
+    "                      the value read from FILE (kept out of ps)\n"
     "  -h, --help          show this help\n"
     "\n"
     "exit status: 0 shown, 1 the plan is invalid, 2 usage error or unreadable plan\n";

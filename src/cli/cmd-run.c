@@ -33,6 +33,8 @@ const char run_help[] =
     "\n"
     "options:\n"
     "  --var NAME=VALUE  a value for a plan variable (repeatable)\n"
+    "  --var-file NAME=FILE\n"
+    "                    the value read from FILE (kept out of ps)\n"
     "  --db PATH         the store (default $STEPPY_DB, else\n"
     "                    $XDG_STATE_HOME/steppy/steppy.db or "
     "~/.local/state/steppy/steppy.db)\n"

@@ -30,6 +30,8 @@ const char validate_help[] =
     "options:\n"
     "  --format text|json  text for people (default), json for CI systems\n"
     "  --var NAME=VALUE    a value for a plan variable (repeatable)\n"
+    "  --var-file NAME=FILE\n"
+    "                      the value read from FILE (kept out of ps)\n"
     "  --config FILE       the server's configuration (steppy serve --config FILE)\n"
     "  -q, --quiet         print nothing for valid plans\n"
     "  -h, --help          show this help\n"
