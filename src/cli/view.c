@@ -35,10 +35,15 @@ struct view {
 	size_t nexecs;
 	uv_tty_t input;
 	bool input_open;
-	struct strbuf line; /* typed so far */
-	char *server;       /* steppy serve with tokens that uses the store, or NULL */
-	char *db;           /* the store as --db named it (shown form), or NULL: the default */
+	struct strbuf line;     /* typed so far */
+	char *server;           /* steppy serve with tokens that uses the store, or NULL */
+	char *db;               /* the store as --db named it (shown form), or NULL: the default */
+	int64_t quiet_since_ms; /* not a terminal: when the last line was printed */
 };
+
+/* Not a terminal (a pipe, a CI log): after this long without a line, a
+ * "still running" line says what runs, so a long poll is not silence. */
+#define STILL_RUNNING_MS (60 * 1000)
 
 static const char *c(const struct view *v, const char *code)
 {
@@ -60,10 +65,15 @@ static void clear_status(struct view *v)
 	}
 }
 
+static void still_running(struct view *v);
+static void stamp(struct view *v, const char *id, int64_t ms);
+
 static void draw_status(struct view *v)
 {
-	if (!v->tty)
+	if (!v->tty) {
+		still_running(v);
 		return;
+	}
 	/* Ctrl-C: nothing more to show; steppy says why it stops below */
 	if (v->rt && runtime_stopping(v->rt)) {
 		clear_status(v);
@@ -113,6 +123,38 @@ static void draw_status(struct view *v)
 	fflush(v->out);
 	strbuf_release(&sb);
 	strbuf_release(&waiting);
+}
+
+/* Not a terminal: the steps that run, as one line, once a minute of quiet. */
+static void still_running(struct view *v)
+{
+	int64_t now = wall_clock_ms();
+	if (!v->rt || runtime_stopping(v->rt) || now - v->quiet_since_ms < STILL_RUNNING_MS)
+		return;
+	v->quiet_since_ms = now;
+	for (size_t i = 0; i < v->nexecs; i++) {
+		const struct exec_state *s = runtime_state(v->rt, v->execs[i].id);
+		if (!s || s->status != EXEC_RUNNING || !s->stage_open)
+			continue;
+		const struct plan_stage *stage = &s->plan->stages[s->stage];
+		struct strbuf sb = STRBUF_INIT;
+		for (size_t j = 0; j < stage->nsteps; j++) {
+			const struct step_state *st = &s->steps[s->stage][j];
+			if (st->status != STEP_RUNNING)
+				continue;
+			strbuf_addf(&sb, "%s%s (%s", sb.len ? ", " : "", stage->steps[j].name,
+			            stage->steps[j].type->name);
+			strbuf_addstr(&sb, ", for ");
+			duration_format(&sb, (now - st->started_ms) / 1000);
+			strbuf_addch(&sb, ')');
+		}
+		if (sb.len) {
+			stamp(v, v->execs[i].id, now);
+			fprintf(v->out, "  still running: %s\n", sb.buf);
+		}
+		strbuf_release(&sb);
+	}
+	fflush(v->out);
 }
 
 static void track(struct view *v, const char *id)
@@ -452,6 +494,7 @@ static void view_events(void *arg, const char *id, const struct exec_state *stat
 	clear_status(v);
 	for (size_t i = 0; i < n; i++)
 		on_event(v, id, state, &events[i]);
+	v->quiet_since_ms = wall_clock_ms();
 	draw_status(v);
 	fflush(v->out); /* a pipe (CI log, a script waiting for a line) sees it now */
 }
@@ -559,6 +602,7 @@ struct view *view_new(struct runtime_observer *obs, bool interactive)
 	struct view *v = xcalloc(1, sizeof(*v));
 	v->out = stdout;
 	v->tty = isatty(fileno(stdout));
+	v->quiet_since_ms = wall_clock_ms();
 	v->colour = use_colour(stdout);
 	strbuf_init(&v->line, 256);
 	*obs = (struct runtime_observer){
