@@ -1,5 +1,5 @@
 #!/bin/sh
-# t0081: steppy link on a store shared by two `steppy serve` nodes. The
+# t0084: steppy link on a store shared by two `steppy serve` nodes. The
 # release id may be a unique prefix (as for approve and abort); the node
 # that does not run the release refuses with 409 and says to ask the node
 # that runs it; a decision through another node's page is shown as made
