@@ -1,0 +1,86 @@
+#!/bin/sh
+# t0070 (review of the lease fence, 02c9fc3..3678ba6): the supervisor and
+# the shared lease deadline under hostile or unlucky commands.
+. "$(dirname "$0")/lib.sh"
+status=0 out="" err=""
+leftover=""
+trap 'kill -KILL $leftover 2>/dev/null; rm -rf "$tmp"' EXIT
+
+begin 'a command cannot move the lease deadline of its steppy (memfd reopened through /proc)'
+# The deadline's memfd is close-on-exec and the supervisor closes its copy,
+# but the runtime keeps it open: /proc/STEPPY/fd/N opens it again, read and
+# write. Writing 0 there kills every sibling command at once (and INT64_MAX
+# would switch the fence off). It should be sealed (F_SEAL_FUTURE_WRITE).
+cat >"$tmp/w.yaml" <<'PLAN'
+stages:
+  - name: s
+    steps:
+      - {type: Exec, name: victim, command: [sh, -c, 'sleep 3; echo done']}
+      - type: Exec
+        name: writer
+        command: [sh, -c, 'rt=$(cut -d" " -f4 /proc/$PPID/stat); for f in /proc/$rt/fd/*; do case "$(readlink $f)" in *steppy-lease*) printf "\000\000\000\000\000\000\000\000" 2>/dev/null >$f && echo "wrote $f";; esac; done; true']
+PLAN
+run "$STEPPY" run --db "$tmp/w.db" "$tmp/w.yaml"
+expect_status 0
+expect_out_lacks 'wrote /proc/'
+expect_out_lacks 'could not renew its leases'
+end
+
+begin 'a supervisor killed with SIGKILL leaves no command running into the retry'
+cat >"$tmp/k.yaml" <<'PLAN'
+stages:
+  - name: s
+    steps:
+      - type: Exec
+        name: deploy
+        retry: {maxAttempts: 2, intervalSeconds: 0}
+        command: [sh, -c, 'exec 9>"$LOCK"; if flock -n 9; then echo "locked $STEPPY_ATTEMPT" >>"$LOG"; [ "$STEPPY_ATTEMPT" = 1 ] && { sleep 30 & echo "$$ $!" >"$PIDF"; wait; }; exit 0; fi; echo "busy $STEPPY_ATTEMPT" >>"$LOG"; exit 1']
+PLAN
+LOCK="$tmp/lock" LOG="$tmp/attempts.log" PIDF="$tmp/cmd.pid" \
+    "$STEPPY" run --db "$tmp/k.db" "$tmp/k.yaml" >"$tmp/k.out" 2>&1 &
+run_pid=$!
+wait_file "$tmp/attempts.log" 'locked 1' || problem "attempt 1 did not start"
+sup=$(cat "/proc/$run_pid/task/$run_pid/children" 2>/dev/null | tr ' ' '\n' | while read -r p; do
+    [ -n "$p" ] && grep -q __supervise "/proc/$p/cmdline" 2>/dev/null && echo "$p"; done | head -1)
+[ -n "$sup" ] || problem "no supervisor found"
+kill -KILL "$sup"
+wait "$run_pid"
+leftover=$(cat "$tmp/cmd.pid" 2>/dev/null)
+grep -q busy "$tmp/attempts.log" &&
+    problem "attempt 2 ran while attempt 1's command still held the lock: $(cat "$tmp/attempts.log")"
+[ -n "$leftover" ] && kill -0 ${leftover%% *} 2>/dev/null &&
+    problem "attempt 1's command (pid $leftover) still runs after steppy run ended"
+end
+
+begin 'a command whose daemon keeps an unreaped zombie in its group still ends'
+# D forks E (in the command's group), E exits (a zombie), D moves to a
+# session of its own and never reaps E: kill(-group) keeps succeeding on
+# the zombie, and kill_group() (b3d8e96) loops until D exits. Before, the
+# group got one SIGKILL after the grace period and the step ended.
+cat >"$tmp/zd.py" <<'EOF'
+import os, sys, time
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.setsid()
+open(sys.argv[1], "w").write(str(os.getpid()))
+time.sleep(60)
+EOF
+cat >"$tmp/z.yaml" <<PLAN
+stages:
+  - name: s
+    steps:
+      - {type: Exec, name: daemon, command: [sh, -c, 'python3 $tmp/zd.py $tmp/daemon.pid & sleep 1; echo started']}
+PLAN
+"$STEPPY" run --db "$tmp/z.db" "$tmp/z.yaml" >"$tmp/z.out" 2>&1 &
+run_pid=$!
+wait_file "$tmp/daemon.pid" . || problem "the daemon did not start"
+leftover="$leftover $(cat "$tmp/daemon.pid")"
+# The release ends while the daemon still lives (it sleeps 60 s).
+i=0
+while kill -0 "$run_pid" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+kill -0 "$run_pid" 2>/dev/null &&
+    problem "steppy run still waits for the step 30 s after the command ended: $(tail -2 "$tmp/z.out")"
+kill -KILL $run_pid 2>/dev/null
+end
+finish
