@@ -1,5 +1,5 @@
 #!/bin/sh
-# t0069 (review of the lease fence, 02c9fc3..3678ba6): a stepped wall clock.
+# t0074 (review of the lease fence, 02c9fc3..3678ba6): a stepped wall clock.
 # The fence mixes clocks: the deadline the supervisors obey is
 # CLOCK_MONOTONIC, but when to renew (runtime.c: now - last_renew_ms) and
 # lease expiry (store: now + TTL, on PostgreSQL now + an offset measured

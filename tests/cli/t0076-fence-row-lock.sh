@@ -1,5 +1,5 @@
 #!/bin/sh
-# t0071 (review of the lease fence, 02c9fc3..3678ba6): another session
+# t0076 (review of the lease fence, 02c9fc3..3678ba6): another session
 # holds the row lock of ONE lease that a live node holds (as a node
 # SIGSTOPped between its lease_take's SELECT ... FOR UPDATE and its UPDATE
 # would, or a CLI suspended mid-transaction; the store sets no
