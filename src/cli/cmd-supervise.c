@@ -11,7 +11,7 @@
  * whatever it left running in its group is stopped the same way.
  *
  * The lease deadline: LEASE_FD (3, or - for none) is the runtime's memfd
- * holding the CLOCK_MONOTONIC time (int64_t ms) until which the engine can
+ * holding the CLOCK_BOOTTIME time (int64_t ms) until which the engine can
  * prove its leases (runtime.h, RUNTIME_LEASE_FRESH_MS); the engine moves it
  * on at every lease renewal. Once that time has passed - the engine is
  * paused (SIGSTOP), stalled or cut off from the store, or dead - another
@@ -24,6 +24,7 @@
 #include "cli/cli.h"
 #include "runtime/runtime.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -92,10 +93,10 @@ static void on_child(int sig)
 	(void)sig; /* only wakes sigsuspend */
 }
 
-static long long monotonic_ms(void)
+static long long boottime_ms(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -124,15 +125,50 @@ static bool lease_open(const char *arg)
 	return true;
 }
 
+/* True while group pgid holds a process that is not a zombie. A zombie
+ * whose parent left the group (setsid) and never reaps it keeps the group
+ * alive for kill() but runs nothing: it is not waited for. */
+static bool group_lives(pid_t pgid)
+{
+	if (kill(-pgid, 0) < 0 && errno == ESRCH)
+		return false;
+	DIR *d = opendir("/proc");
+	if (!d)
+		return true; /* cannot tell: kill() says it is there */
+	bool live = false;
+	struct dirent *de;
+	while (!live && (de = readdir(d))) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		char path[300], buf[1024];
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		/* pid (comm) state ppid pgrp ...: comm may hold spaces and ')' */
+		char *p = strrchr(buf, ')');
+		char state;
+		long ppid, pgrp;
+		if (p && sscanf(p + 1, " %c %ld %ld", &state, &ppid, &pgrp) == 3 && pgrp == pgid &&
+		    state != 'Z' && state != 'X')
+			live = true;
+	}
+	closedir(d);
+	return live;
+}
+
 /* Waits until no process is left in group pgid, or deadline, or the lease
- * deadline; true if none is. */
+ * deadline; true if none is (zombies aside). */
 static bool group_gone(pid_t pgid, long long deadline)
 {
 	for (;;) {
 		reap_children();
-		if (kill(-pgid, 0) < 0 && errno == ESRCH)
+		if (!group_lives(pgid))
 			return true;
-		long long now = monotonic_ms();
+		long long now = boottime_ms();
 		if (now >= deadline || now >= lease_deadline())
 			return false;
 		struct timespec nap = { 0, 20 * 1000 * 1000 };
@@ -140,15 +176,21 @@ static bool group_gone(pid_t pgid, long long deadline)
 	}
 }
 
-/* Kills group pgid and waits until every process of it is gone (SIGKILL
- * cannot be refused; a process in uninterruptible sleep delays it). Sent
- * again at every look, for one that was being forked meanwhile. */
+/* Kills group pgid and waits until every process of it is gone or a
+ * zombie nobody here can reap (SIGKILL cannot be refused; a process in
+ * uninterruptible sleep delays it). Sent again at every look, for one that
+ * was being forked meanwhile; after KILL_GROUP_MS it gives up waiting (a
+ * process stuck in the kernel), the SIGKILL being sent already. */
+#define KILL_GROUP_MS 30000
 static void kill_group(pid_t pgid)
 {
-	while (kill(-pgid, SIGKILL) == 0) {
+	long long until = boottime_ms() + KILL_GROUP_MS;
+	while (kill(-pgid, SIGKILL) == 0 && boottime_ms() < until) {
 		struct timespec nap = { 0, 5 * 1000 * 1000 };
 		nanosleep(&nap, NULL);
 		reap_children();
+		if (!group_lives(pgid))
+			break;
 	}
 }
 
@@ -158,7 +200,7 @@ static void stop_group(pid_t pgid, long grace_ms)
 {
 	if (kill(-pgid, SIGTERM) < 0)
 		return;
-	if (!group_gone(pgid, monotonic_ms() + grace_ms))
+	if (!group_gone(pgid, boottime_ms() + grace_ms))
 		kill_group(pgid);
 }
 
@@ -195,7 +237,7 @@ int cmd_supervise(int argc, char **argv, const struct cli_ctx *ctx)
 		return usage_error("__supervise is internal to steppy");
 	long grace_ms = atol(argv[1]);
 	pid_t parent = (pid_t)atol(argv[2]);
-	if (monotonic_ms() >= lease_deadline()) {
+	if (boottime_ms() >= lease_deadline()) {
 		fprintf(stderr,
 		        "steppy: the command was not started: the steppy process running this "
 		        "release has not renewed its lease for %d s\n",
@@ -260,7 +302,7 @@ int cmd_supervise(int argc, char **argv, const struct cli_ctx *ctx)
 		}
 		if (r < 0 && errno != EINTR)
 			return 1;
-		long long now = monotonic_ms(), until = lease_deadline();
+		long long now = boottime_ms(), until = lease_deadline();
 		if (now >= until) {
 			fence_group(child);
 			break;
