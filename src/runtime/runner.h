@@ -64,7 +64,7 @@ struct step_services {
 	/*
 	 * A read-only view of how long this process may still run local work:
 	 * a file descriptor (memfd, close-on-exec) of 8 bytes holding an
-	 * int64_t, the CLOCK_MONOTONIC time in ms until which its leases are
+	 * int64_t, the CLOCK_BOOTTIME time in ms until which its leases are
 	 * proven (RUNTIME_LEASE_FRESH_MS after the last renewal), moved on at
 	 * every renewal. Runners of local work hand it to whatever keeps the
 	 * work (cmd-supervise.c maps it and kills the command once that time

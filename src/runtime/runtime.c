@@ -25,6 +25,7 @@
 #include "util/timefmt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -120,14 +121,14 @@ struct runtime {
 	bool commit_unknown;   /* the last commit's outcome is unknown (rexec.unknown_n) */
 	int64_t data_version;  /* the store's, when the inbox was last read; -1: read it */
 	int64_t inbox_read_ms; /* when the inbox was last read (wall clock) */
-	int64_t last_renew_ms; /* last renewal tried (wall clock) */
-	int64_t last_held_ms;  /* last renewal that succeeded: the leases held until + TTL */
-	/* Local work may run until *lease_until (CLOCK_MONOTONIC ms): the start
+	int64_t last_renew_ms; /* last renewal tried (steady_ms) */
+	int64_t last_held_ms;  /* last renewal that succeeded (steady_ms): held until + TTL */
+	/* Local work may run until *lease_until (steady_ms: CLOCK_BOOTTIME): the start
 	 * of the last renewal that succeeded + LEASE_FRESH_MS. Shared with the
 	 * supervisors of Exec commands through svc.lease_fd (a memfd mapped
 	 * here); NULL (and lease_fd -1) if it could not be made. */
 	int64_t *lease_until;
-	int64_t lease_local; /* the same time, when there is no mapping */
+	int64_t lease_local; /* the same time: what the runtime decides with */
 	bool fence_said;     /* the stop of local work was reported (once per lapse) */
 	/* Releases runtime_take_over() saw without a live lease in its last
 	 * round (ids owned by orphans_ids); a second sight takes them whatever
@@ -182,17 +183,19 @@ static void mark_dirty(struct runtime *rt);
 
 /* ---- how long local work may run -------------------------------------------- */
 
-static int64_t monotonic_ms(void)
+/* The one clock of lease timing here and in the supervisors: steady (a
+ * wall clock step does not move it) and running during suspend (after a
+ * resume the deadline has passed if the leases lapsed meanwhile). */
+static int64_t steady_ms(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int64_t lease_until(const struct runtime *rt)
 {
-	return rt->lease_until ? __atomic_load_n(rt->lease_until, __ATOMIC_ACQUIRE)
-	                       : rt->lease_local;
+	return rt->lease_local; /* never the shared page: see lease_share() */
 }
 
 static void lease_until_set(struct runtime *rt, int64_t until)
@@ -203,16 +206,31 @@ static void lease_until_set(struct runtime *rt, int64_t until)
 }
 
 /* Makes the shared deadline (svc.lease_fd); without it only the runtime
- * itself stops local work when its leases lapse. */
+ * itself stops local work when its leases lapse. The memfd is sealed
+ * against writes through any other mapping or descriptor (a command can
+ * open it again through /proc/STEPPY/fd/N: it must not move the deadline
+ * of its siblings, nor switch the fence off), so only the mapping made
+ * here writes it; and the runtime decides with its own copy (lease_local),
+ * never what the page says. A kernel without F_SEAL_FUTURE_WRITE (before
+ * Linux 5.1) gets no shared deadline at all: an unsealed one would be
+ * writable by every command. */
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
 static void lease_share(struct runtime *rt)
 {
 	rt->svc.lease_fd = -1;
-	int fd = memfd_create("steppy-lease", MFD_CLOEXEC);
+	int fd = memfd_create("steppy-lease", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return;
 	void *m = MAP_FAILED;
 	if (ftruncate(fd, sizeof(int64_t)) == 0)
 		m = mmap(NULL, sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m != MAP_FAILED &&
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
+		munmap(m, sizeof(int64_t));
+		m = MAP_FAILED;
+	}
 	if (m == MAP_FAILED) {
 		close(fd);
 		return;
@@ -233,7 +251,7 @@ static void lease_unshare(struct runtime *rt)
 
 static bool lease_stale(const struct runtime *rt)
 {
-	return monotonic_ms() >= lease_until(rt);
+	return steady_ms() >= lease_until(rt);
 }
 
 /* ---- executions --------------------------------------------------------- */
@@ -770,9 +788,9 @@ static void store_came_back(struct runtime *rt)
 static int renew_leases(struct runtime *rt)
 {
 	struct strbuf err = STRBUF_INIT;
-	int64_t now = wall_clock_ms(), mono = monotonic_ms();
-	rt->last_renew_ms = now;
-	int r = store_lease_renew(rt->store, rt->owner, now, LEASE_TTL_MS, &err);
+	int64_t mono = steady_ms();
+	rt->last_renew_ms = mono;
+	int r = store_lease_renew(rt->store, rt->owner, wall_clock_ms(), LEASE_TTL_MS, &err);
 	if (r < 0) {
 		if (rt->opts.retry_store && !rt->stopping)
 			store_went_down(rt, err.buf);
@@ -783,8 +801,8 @@ static int renew_leases(struct runtime *rt)
 		 * (a commit's lost answer, an append refused meanwhile). */
 		if (atomic_load(&rt->store_down))
 			store_came_back(rt);
-		bool gap = now - rt->last_held_ms > LEASE_TTL_MS;
-		rt->last_held_ms = now;
+		bool gap = mono - rt->last_held_ms > LEASE_TTL_MS;
+		rt->last_held_ms = mono;
 		/* The leases run TTL from when the statement was sent (or later):
 		 * local work may run FRESH from then, to end before they lapse. */
 		lease_until_set(rt, mono + LEASE_FRESH_MS);
@@ -1049,7 +1067,7 @@ static void flush(struct runtime *rt)
 	 * the leases are renewed - and, after a gap past the TTL, checked -
 	 * before anything is committed or started. */
 	if (!atomic_load(&rt->store_down) && !rt->stopping && rt->execs && lease_stale(rt) &&
-	    wall_clock_ms() - rt->last_renew_ms >= LEASE_RENEW_MS)
+	    steady_ms() - rt->last_renew_ms >= LEASE_RENEW_MS)
 		renew_leases(rt);
 	bool try = !atomic_load(&rt->store_down) || retry_due(rt);
 	for (int round = 0; try && round < FLUSH_ROUNDS && !rt->failed; round++)
@@ -1172,14 +1190,14 @@ static void fence_local_work(struct runtime *rt)
 static void poll_cb(uv_timer_t *t)
 {
 	struct runtime *rt = t->data;
-	int64_t now = wall_clock_ms();
+	int64_t now = wall_clock_ms(), mono = steady_ms();
 	bool down = atomic_load(&rt->store_down);
 	/* While the store is down, the retries renew the leases; and commands
 	 * are not read, since their answers could not be recorded. */
-	if (!down && now - rt->last_renew_ms >= LEASE_RENEW_MS)
+	if (!down && mono - rt->last_renew_ms >= LEASE_RENEW_MS)
 		down = renew_leases(rt) < 0 && rt->opts.retry_store;
-	else if (down && !rt->stopping && lease_until(rt) - monotonic_ms() < LEASE_RENEW_MS &&
-	         now - rt->last_renew_ms >= 500)
+	else if (down && !rt->stopping && lease_until(rt) - mono < LEASE_RENEW_MS &&
+	         mono - rt->last_renew_ms >= 500)
 		/* The backoff (up to 5 s) must not outlast the proof of the
 		 * leases when the store is back already: near the deadline a
 		 * renewal is tried every 500 ms, so local work is not stopped
@@ -1251,13 +1269,13 @@ int runtime_new(struct store *st, const struct runtime_options *opts, struct run
 	uv_check_start(&rt->flush_check, flush_cb);
 	uv_unref((uv_handle_t *)&rt->flush_check);
 	rt->data_version = -1;
-	rt->last_renew_ms = rt->last_held_ms = wall_clock_ms();
+	rt->last_renew_ms = rt->last_held_ms = steady_ms();
 	rt->svc = (struct step_services){ .loop = &rt->loop,
 		                          .notify_log = rt->opts.notify_log,
 		                          .cancel_grace_ms = rt->opts.cancel_grace_ms,
 		                          .minimal_env = rt->opts.exec_minimal_env };
 	lease_share(rt);
-	lease_until_set(rt, monotonic_ms() + LEASE_FRESH_MS);
+	lease_until_set(rt, steady_ms() + LEASE_FRESH_MS);
 	*ret = rt;
 	return 0;
 }
