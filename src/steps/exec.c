@@ -424,9 +424,18 @@ static void drain_cb(uv_timer_t *t)
 	uv_close((uv_handle_t *)t, handle_closed);
 }
 
+static void kill_session(int sid);
+
 static void exit_cb(uv_process_t *p, int64_t status, int term_signal)
 {
 	struct exec_run *r = p->data;
+	/* A supervisor that ended by a signal may have been killed before it
+	 * could stop its command (SIGKILL, the OOM killer): whatever is left of
+	 * its session goes now, before the attempt's end is recorded and a
+	 * retry can run beside it. A session id is not reused while a member
+	 * lives, so every process found in it is this command's. */
+	if (term_signal)
+		kill_session(p->pid);
 	r->exited = true;
 	r->exit_status = status;
 	r->term_signal = term_signal;
@@ -642,6 +651,18 @@ static long process_session(const char *pid)
 	return sid;
 }
 
+/* SIGKILLs every process of session sid (a supervisor's pid). */
+static void kill_session(int sid)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && process_session(e->d_name) == sid)
+			kill((pid_t)atol(e->d_name), SIGKILL);
+	if (d)
+		closedir(d);
+}
+
 static void exec_reap(const json_t *handle)
 {
 	int pid = (int)json_integer_value(json_object_get(handle, "pid"));
@@ -665,13 +686,7 @@ static void exec_reap(const json_t *handle)
 	long long now_start = process_start_time(pid);
 	if (now_start && start && now_start != start)
 		return;
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	while (d && (e = readdir(d)))
-		if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && process_session(e->d_name) == pid)
-			kill((pid_t)atol(e->d_name), SIGKILL);
-	if (d)
-		closedir(d);
+	kill_session(pid);
 }
 
 /* What a running command waits for ("its work to stop" while it is stopped). */
