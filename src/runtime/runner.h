@@ -96,5 +96,9 @@ void attempt_started(struct attempt *a, json_t *handle);
 void attempt_ended(struct attempt *a, bool ok, json_t *details);
 /* Records a Notice for the attempt (a build's new phase ...); data taken. */
 void attempt_progress(struct attempt *a, json_t *data);
+/* True once the attempt's release is held by another process: cancel()
+ * must then kill the work at once (SIGKILL, no grace period), since the
+ * new owner may run the attempt again. */
+bool attempt_lost(const struct attempt *a);
 
 #endif

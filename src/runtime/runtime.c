@@ -75,6 +75,12 @@ struct rexec {
 	 * events, the last numbered unknown_seq (0: none). */
 	size_t unknown_n;
 	int64_t unknown_seq;
+	/* Its lease was left out of a renewal (its row locked elsewhere, see
+	 * store_lease_renew_each): its local work may run only until this
+	 * steady_ms time, the deadline before that renewal; 0 while every
+	 * renewal covers it (the process's deadline holds). */
+	int64_t proven_until;
+	bool renewed; /* named by the renewal in progress */
 	struct rexec *next;
 };
 
@@ -86,6 +92,7 @@ struct attempt {
 	void *state;
 	bool ended;
 	bool fenced; /* cancelled because the leases could not be renewed */
+	bool lost;   /* killed, not stopped: another process holds or may take the release */
 	struct attempt *next;
 };
 
@@ -681,7 +688,10 @@ static void drop_exec(struct runtime *rt, struct rexec *e)
 			a->type->detach(a->state);
 			free(a);
 		} else {
+			/* Another process holds the release and may run the attempt
+			 * again: the work is killed at once (attempt_lost), no grace. */
 			a->ex = NULL; /* orphaned: its end goes nowhere */
+			a->lost = true;
 			a->type->cancel(a, a->state);
 		}
 	}
@@ -780,6 +790,47 @@ static void store_came_back(struct runtime *rt)
 	note(rt, "the store accepts writes again; the events kept meanwhile are recorded now");
 }
 
+bool attempt_lost(const struct attempt *a)
+{
+	return a->lost;
+}
+
+static void lease_renewed(const char *id, void *arg)
+{
+	struct rexec *e = find_exec(arg, id);
+	if (e)
+		e->renewed = true;
+}
+
+/*
+ * After a renewal that worked: each execution it left out either has its
+ * row locked by another session (a take in progress; not lost, but not
+ * proven either: its local work may run only until the deadline it had,
+ * proven_until, and is stopped then by fence_local_work) or is held by
+ * another process now - then this one lets it go at once, its local work
+ * killed (drop_exec), since the new owner may run the attempt again. Only
+ * executions with work in flight are looked up; the others are checked at
+ * their next append. prev is the deadline before this renewal.
+ */
+static void renewal_left_out(struct runtime *rt, int64_t prev)
+{
+	for (struct rexec *e = rt->execs, *next; e; e = next) {
+		next = e->next;
+		if (e->renewed) {
+			e->proven_until = 0;
+			continue;
+		}
+		if (!has_attempts(rt, e))
+			continue;
+		if (store_lease_held_elsewhere(rt->store, e->id, rt->owner, wall_clock_ms())) {
+			drop_exec(rt, e);
+			continue;
+		}
+		if (!e->proven_until)
+			e->proven_until = prev;
+	}
+}
+
 /* Renews every lease of this process (one statement). A renewal that fails
  * means the store does not take writes: for a server (retry_store) the
  * store is down from now on, so /healthz and the API say so even when no
@@ -788,9 +839,12 @@ static void store_came_back(struct runtime *rt)
 static int renew_leases(struct runtime *rt)
 {
 	struct strbuf err = STRBUF_INIT;
-	int64_t mono = steady_ms();
+	int64_t mono = steady_ms(), prev = lease_until(rt);
 	rt->last_renew_ms = mono;
-	int r = store_lease_renew(rt->store, rt->owner, wall_clock_ms(), LEASE_TTL_MS, &err);
+	for (struct rexec *e = rt->execs; e; e = e->next)
+		e->renewed = false;
+	int r = store_lease_renew_each(rt->store, rt->owner, wall_clock_ms(), LEASE_TTL_MS,
+	                               lease_renewed, rt, &err);
 	if (r < 0) {
 		if (rt->opts.retry_store && !rt->stopping)
 			store_went_down(rt, err.buf);
@@ -810,6 +864,8 @@ static int renew_leases(struct runtime *rt)
 		if (gap && rt->execs) {
 			take_back_leases(rt, true);
 			rt->data_version = -1; /* commands queued meanwhile: read them */
+		} else {
+			renewal_left_out(rt, prev);
 		}
 	}
 	strbuf_release(&err);
@@ -1162,7 +1218,9 @@ static void apply_command(struct runtime *rt, struct inbox_cmd *cmd)
 
 /*
  * The leases could not be renewed for LEASE_FRESH_MS (the store is cut off,
- * or the loop stalled): another process may take the releases over soon,
+ * or the loop stalled; or, for one release, its lease row was locked by
+ * another session through every renewal since: proven_until): another
+ * process may take the releases over soon,
  * so local work (commands) stops now, not after the successor started its
  * own attempt. Its end is recorded, with why, if this process still holds
  * the release once the store answers; the supervisor of each command kills
@@ -1171,14 +1229,24 @@ static void apply_command(struct runtime *rt, struct inbox_cmd *cmd)
 static void fence_local_work(struct runtime *rt)
 {
 	size_t n = 0;
+	bool all = lease_stale(rt);
+	int64_t now = steady_ms();
 	for (struct attempt *a = rt->attempts; a; a = a->next) {
 		if (a->ended || a->fenced || !(a->type->flags & STEP_LOCAL_CODE))
 			continue;
-		a->fenced = true;
+		if (!all && !(a->ex && a->ex->proven_until && now >= a->ex->proven_until))
+			continue; /* its lease is proven */
+		/* Killed, no grace period: the lease may lapse before one ends. */
+		a->fenced = a->lost = true;
 		a->type->cancel(a, a->state);
 		n++;
+		if (!all)
+			report(rt,
+			       "release %s: its lease could not be renewed for %d s (its row is "
+			       "locked by another session): stopping its command",
+			       a->ex->id, LEASE_FRESH_MS / 1000);
 	}
-	if (n && !rt->fence_said) {
+	if (n && all && !rt->fence_said) {
 		report(rt,
 		       "cannot renew the leases for %d s: stopping the commands of %zu attempt%s "
 		       "(another steppy process may take their releases over)",
@@ -1203,8 +1271,7 @@ static void poll_cb(uv_timer_t *t)
 		 * renewal is tried every 500 ms, so local work is not stopped
 		 * for nothing. */
 		down = renew_leases(rt) < 0;
-	if (lease_stale(rt))
-		fence_local_work(rt);
+	fence_local_work(rt); /* all if the leases are stale, or those left out */
 	if (rt->observer.on_tick)
 		rt->observer.on_tick(rt->observer.arg);
 	if (down)

@@ -621,11 +621,15 @@ static int exec_start(struct attempt *a, const struct attempt_info *info, const 
 	return 0;
 }
 
+/* SIGTERM to the supervisor (it stops the group with the grace period);
+ * for an attempt whose release another process holds now, SIGKILL to the
+ * whole session at once. */
 static void exec_cancel(struct attempt *a, void *state)
 {
-	(void)a;
 	struct exec_run *r = state;
-	if (r && !r->exited)
+	if (r && !r->exited && attempt_lost(a))
+		kill_session(r->proc.pid);
+	else if (r && !r->exited)
 		uv_process_kill(&r->proc, SIGTERM);
 }
 

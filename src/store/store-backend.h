@@ -127,7 +127,9 @@ struct store_ops {
 	            struct strbuf *err);
 	int (*lease_take)(struct store *st, const char *id, const char *owner, int64_t now,
 	                  int64_t ttl_ms, struct strbuf *err);
+	/* renewed: NULL, or called with each execution whose lease it renewed */
 	int (*lease_renew)(struct store *st, const char *owner, int64_t now, int64_t ttl_ms,
+	                   void (*renewed)(const char *id, void *arg), void *arg,
 	                   struct strbuf *err);
 	int (*lease_release)(struct store *st, const char *id, const char *owner,
 	                     struct strbuf *err);

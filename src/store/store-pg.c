@@ -96,7 +96,10 @@ struct pg_store {
 	 * lease call and again after CLOCK_MEASURE_MS (lease_clock). */
 	int64_t clock_offset;
 	int64_t clock_measured; /* CLOCK_MONOTONIC ms; 0: never */
-	int64_t copy_now;       /* store_copy() into it: its now by the database's clock */
+	/* This host's wall clock minus CLOCK_BOOTTIME when the offset was
+	 * measured: a wall clock step since then is the change of it. */
+	int64_t clock_wall_boot;
+	int64_t copy_now; /* store_copy() into it: its now by the database's clock */
 };
 
 static int64_t mono_ms(void)
@@ -104,6 +107,17 @@ static int64_t mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* This host's wall clock minus CLOCK_BOOTTIME (ms), as the lease clock
+ * sees it (with the test's skew). It changes only when the wall clock is
+ * stepped or slewed. */
+static int64_t wall_minus_boot(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	int64_t boot = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return wall_clock_ms() + atomic_load(&store_test_clock_skew_ms) - boot;
 }
 
 static struct pg_store *pg(struct store *st)
@@ -403,6 +417,12 @@ static int simple(struct pg_store *st, const char *sql, struct strbuf *err)
 	return r;
 }
 
+/* A session idle inside a transaction this long is ended by the server,
+ * its locks let go (a node paused in the middle of a lease take holds that
+ * lease's row lock; renewals skip it meanwhile). No transaction of steppy
+ * waits on its client this long between statements. */
+#define IDLE_IN_TX_MS "3000"
+
 /* What each connection sets once connected. */
 static int session_setup(struct pg_store *st, struct strbuf *err)
 {
@@ -415,6 +435,8 @@ static int session_setup(struct pg_store *st, struct strbuf *err)
 	                             "SELECT set_config('statement_timeout', $1, false), "
 	                             "set_config('lock_timeout', $2, false), "
 	                             "set_config('synchronous_commit', 'on', false), "
+	                             "set_config('idle_in_transaction_session_timeout', "
+	                             "'" IDLE_IN_TX_MS "', false), "
 	                             "set_config('client_min_messages', 'warning', false)",
 	                             2, NULL, vals, NULL, NULL, 0);
 	int r = 0;
@@ -566,7 +588,14 @@ static int run(struct pg_store *st, const char *sql, const struct params *p, PGr
 		return 0;
 	}
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	int r = state && !strcmp(state, "23505") ? SP_ECONFLICT : pq_error(st, res, what, err);
+	int r;
+	if (state && !strcmp(state, "55P03")) { /* lock_not_available: NOWAIT */
+		if (err)
+			strbuf_addf(err, "%s: the row is locked by another session", what);
+		r = SP_EBUSY;
+	} else {
+		r = state && !strcmp(state, "23505") ? SP_ECONFLICT : pq_error(st, res, what, err);
+	}
 	PQclear(res);
 	return r;
 }
@@ -630,8 +659,13 @@ static int finish(struct pg_store *st, int r, struct strbuf *err)
  * not matter for who holds a lease: the caller's now (its wall clock) plus
  * the offset of the database's clock from this host's, measured with one
  * round trip (to within half of it) and again every CLOCK_MEASURE_MS (a
- * clock that is stepped or slewed meanwhile). A constant offset per handle
- * keeps a caller's own times exact (a test's made-up now moves as given).
+ * clock that is slewed meanwhile). A step of this host's wall clock since
+ * the measurement (NTP, `date -s`, a VM resumed) is taken out at once: it
+ * is the change of wall - CLOCK_BOOTTIME, and a steady clock does not
+ * step; so a node whose clock jumps forward does not see live leases as
+ * expired, nor one whose clock jumps back its own as live. A constant
+ * offset per handle keeps a caller's own times exact (a test's made-up now
+ * moves as given).
  * Call on a connection that works, outside pipeline mode. Returns 0 and
  * *ret, or SP_ESTORE.
  */
@@ -650,9 +684,10 @@ static int lease_clock(struct pg_store *st, int64_t now, int64_t *ret, struct st
 		}
 		st->clock_offset = get_int(res, 0, 0) - (before + (after - before) / 2);
 		st->clock_measured = mono_ms();
+		st->clock_wall_boot = wall_minus_boot();
 		PQclear(res);
 	}
-	*ret = now + st->clock_offset;
+	*ret = now + st->clock_offset - (wall_minus_boot() - st->clock_wall_boot);
 	return 0;
 }
 
@@ -1245,8 +1280,12 @@ static int batch_commit(struct batch *b, const char *payload)
 	"$3::bigint, "                                                                             \
 	"next_due_ms = $4::bigint, waiting = $5::text WHERE id = $6::text AND last_seq = "         \
 	"$7::bigint"
+/* NOWAIT: a lease row locked by another session (a take in progress)
+ * fails the write at once, to be retried, rather than holding the loop up
+ * to lock_timeout while the leases of every release go unrenewed. */
 #define SQL_LEASE_CHECK                                                                            \
-	"SELECT owner, expires_ms, fence FROM leases WHERE execution_id = $1::text FOR UPDATE"
+	"SELECT owner, expires_ms, fence FROM leases WHERE execution_id = $1::text FOR UPDATE "    \
+	"NOWAIT"
 
 /* The events of an item (secrets of an ExecutionStarted sealed first). */
 static void add_events(struct batch *b, const struct store_append_item *it)
@@ -1607,7 +1646,9 @@ static bool held_by_other(struct pg_store *st, const PGresult *res, const char *
  * locked, checked, and given to owner. The fence stays when owner renews
  * its own live lease, and takes the next value of the lease_fence sequence
  * in every other case (another owner, a free or expired lease), so it
- * never repeats, even after a release deleted the row.
+ * never repeats, even after a release deleted the row. A row another
+ * session holds locked (its own take in progress) answers SP_EBUSY at once
+ * (NOWAIT): no caller waits for it on its loop.
  */
 static int pg_lease_take(struct store *base, const char *id, const char *owner, int64_t now,
                          int64_t ttl_ms, struct strbuf *err)
@@ -1628,7 +1669,7 @@ static int pg_lease_take(struct store *base, const char *id, const char *owner, 
 	if (r == 0)
 		r = run(st,
 		        "SELECT owner, host, pid, expires_ms FROM leases WHERE execution_id = "
-		        "$1::text FOR UPDATE",
+		        "$1::text FOR UPDATE NOWAIT",
 		        &p, &res, "taking a lease", err);
 	bool keep = false;
 	if (r == 0 && PQntuples(res) == 1) {
@@ -1668,8 +1709,19 @@ static int pg_lease_take(struct store *base, const char *id, const char *owner, 
 	return r;
 }
 
+/*
+ * One statement, which never waits for a row lock: a lease row another
+ * session holds locked (a take in progress, paused or slow; someone's
+ * psql) is skipped (SKIP LOCKED) and not renewed this round, instead of
+ * stalling the renewal of every lease of this node until the fence stops
+ * all its commands. A skipped lease is not lost: nobody can take it while
+ * the lock is held, and the locker's transaction ends or is ended
+ * (idle_in_transaction_session_timeout); but it is not proven either, and
+ * the caller learns which leases were renewed (renewed) to stop the local
+ * work of the others in time.
+ */
 static int pg_lease_renew(struct store *base, const char *owner, int64_t now, int64_t ttl_ms,
-                          struct strbuf *err)
+                          void (*renewed)(const char *id, void *arg), void *arg, struct strbuf *err)
 {
 	struct pg_store *st = pg(base);
 	int r = ready(st, err);
@@ -1680,8 +1732,16 @@ static int pg_lease_renew(struct store *base, const char *owner, int64_t now, in
 	struct params p = { 0 };
 	p_int(&p, now + ttl_ms);
 	p_text(&p, owner);
-	return run(st, "UPDATE leases SET expires_ms = $1::bigint WHERE owner = $2::text", &p, NULL,
-	           "renewing leases", err);
+	PGresult *res = NULL;
+	r = run(st,
+	        "UPDATE leases SET expires_ms = $1::bigint WHERE owner = $2::text AND "
+	        "execution_id IN (SELECT execution_id FROM leases WHERE owner = $2::text "
+	        "FOR UPDATE SKIP LOCKED) RETURNING execution_id",
+	        &p, &res, "renewing leases", err);
+	for (int i = 0; r == 0 && renewed && i < PQntuples(res); i++)
+		renewed(PQgetvalue(res, i, 0), arg);
+	PQclear(res);
+	return r;
 }
 
 static int pg_lease_release(struct store *base, const char *id, const char *owner,

@@ -938,17 +938,38 @@ static int sq_lease_take(struct store *base, const char *id, const char *owner, 
 	return finish_tx(st, r, err);
 }
 
+/* One statement: SQLite's write lock covers the whole file, so another
+ * writer holding it longer than the busy timeout fails the renewal of
+ * every lease alike (there are no row locks to skip). The ids renewed are
+ * collected before the callback runs (it may use the store). */
 static int sq_lease_renew(struct store *base, const char *owner, int64_t now, int64_t ttl_ms,
-                          struct strbuf *err)
+                          void (*renewed)(const char *id, void *arg), void *arg, struct strbuf *err)
 {
 	struct sq_store *st = sq(base);
-	sqlite3_stmt *stmt = prepare(st, "UPDATE leases SET expires_ms = ? WHERE owner = ?", err);
+	sqlite3_stmt *stmt = prepare(
+	    st, "UPDATE leases SET expires_ms = ? WHERE owner = ? RETURNING execution_id", err);
 	if (!stmt)
 		return SP_ESTORE;
 	sqlite3_bind_int64(stmt, 1, now + ttl_ms);
 	bind_text(stmt, 2, owner);
-	int r = sqlite3_step(stmt) == SQLITE_DONE ? 0 : db_error(st, err, "renewing leases");
+	char **ids = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			ids = xrealloc(ids, cap * sizeof(*ids));
+		}
+		ids[n++] = xstrdup((const char *)sqlite3_column_text(stmt, 0));
+	}
+	int r = rc == SQLITE_DONE ? 0 : db_error(st, err, "renewing leases");
 	sqlite3_finalize(stmt);
+	for (size_t i = 0; i < n; i++) {
+		if (r == 0 && renewed)
+			renewed(ids[i], arg);
+		free(ids[i]);
+	}
+	free(ids);
 	return r;
 }
 

@@ -268,7 +268,14 @@ int store_lease_take(struct store *st, const char *id, const char *owner, int64_
 int store_lease_renew(struct store *st, const char *owner, int64_t now, int64_t ttl_ms,
                       struct strbuf *err)
 {
-	return st->ops->lease_renew(st, owner, now, ttl_ms, err);
+	return st->ops->lease_renew(st, owner, now, ttl_ms, NULL, NULL, err);
+}
+
+int store_lease_renew_each(struct store *st, const char *owner, int64_t now, int64_t ttl_ms,
+                           void (*renewed)(const char *id, void *arg), void *arg,
+                           struct strbuf *err)
+{
+	return st->ops->lease_renew(st, owner, now, ttl_ms, renewed, arg, err);
 }
 
 int store_lease_release(struct store *st, const char *id, const char *owner, struct strbuf *err)

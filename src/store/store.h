@@ -269,6 +269,17 @@ int store_lease_take(struct store *st, const char *id, const char *owner, int64_
 /* Extends every lease owner holds to now + ttl_ms (fences unchanged). */
 int store_lease_renew(struct store *st, const char *owner, int64_t now, int64_t ttl_ms,
                       struct strbuf *err);
+/*
+ * The same, calling renewed(id, arg) for each execution whose lease it
+ * extended (before returning 0; id borrowed for the call). A lease owner
+ * holds that is not named was not renewed: on PostgreSQL a lease row
+ * another session has locked (a take in progress) is skipped rather than
+ * waited for, so that one lock cannot stall the renewal of every lease.
+ * Returns 0, or the store's code (then nothing was renewed).
+ */
+int store_lease_renew_each(struct store *st, const char *owner, int64_t now, int64_t ttl_ms,
+                           void (*renewed)(const char *id, void *arg), void *arg,
+                           struct strbuf *err);
 /* Gives a lease up. */
 int store_lease_release(struct store *st, const char *id, const char *owner, struct strbuf *err);
 /* True if some process other than owner holds a live lease on id. */
