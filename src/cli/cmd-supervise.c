@@ -22,6 +22,7 @@
  * inherit it.
  */
 #include "cli/cli.h"
+#include "runtime/runner.h"
 #include "runtime/runtime.h"
 
 #include <dirent.h>
@@ -209,9 +210,8 @@ static void fence_group(pid_t pgid)
 {
 	kill_group(pgid);
 	fprintf(stderr,
-	        "steppy: the command was killed: the steppy process running this release has "
-	        "not renewed its lease for %d s (paused, stalled or cut off from the store), and "
-	        "another may take the release over\n",
+	        LEASE_KILLED_LINE " for %d s (paused, stalled or cut off from the store), and "
+	                          "another may take the release over\n",
 	        RUNTIME_LEASE_FRESH_MS / 1000);
 }
 

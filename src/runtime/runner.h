@@ -71,6 +71,9 @@ struct step_services {
 	 * has passed). Owned by the runtime; -1 if there is none.
 	 */
 	int lease_fd;
+	/* (The supervisor that kills a command for the lease says so on the
+	 * command's stderr, starting with LEASE_KILLED_LINE, and dies of
+	 * SIGKILL: that is how the attempt's error tells the reason.) */
 	/* Frees the owner's clients (see above); NULL if there are none. */
 	void (*release)(struct step_services *svc);
 };
@@ -90,6 +93,12 @@ struct attempt_info {
 	 * `secret: true` values); NULL-terminated, or NULL. */
 	const char *const *secret_values;
 };
+
+/* The start of the line cmd-supervise.c writes on a command's stderr when
+ * it killed the command because the lease deadline passed. */
+#define LEASE_KILLED_LINE                                                                          \
+	"steppy: the command was killed: the steppy process running this release has not "         \
+	"renewed its lease"
 
 /* The runner's reports. handle and details are taken (owned). */
 void attempt_started(struct attempt *a, json_t *handle);

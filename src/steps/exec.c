@@ -343,7 +343,16 @@ static void finish_if_done(struct exec_run *r)
 	    json_pack("{so so sI sI}", "stdout", capture_json(&r->out, r->secrets), "stderr",
 	              capture_json(&r->err, r->secrets), "stdoutBytes", (json_int_t)r->out.total,
 	              "stderrBytes", (json_int_t)r->err.total);
-	if (r->term_signal) {
+	if (r->term_signal == SIGKILL && memmem(r->err.tail.buf, r->err.tail.len, LEASE_KILLED_LINE,
+	                                        strlen(LEASE_KILLED_LINE))) {
+		/* its supervisor killed it: the lease deadline passed */
+		json_object_set_new(details, "signal", json_string(strsignal(r->term_signal)));
+		json_object_set_new(details, "error",
+		                    json_string("stopped: this steppy process could not prove its "
+		                                "lease in time (it was paused, stalled or cut off "
+		                                "from the store), so the command was killed before "
+		                                "another process could take the release over"));
+	} else if (r->term_signal) {
 		json_object_set_new(details, "signal", json_string(strsignal(r->term_signal)));
 		json_object_set_new(
 		    details, "error",

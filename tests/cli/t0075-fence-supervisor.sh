@@ -68,6 +68,34 @@ while [ -n "$leftover" ] && alive $leftover && [ $i -lt 100 ]; do sleep 0.1; i=$
     problem "attempt 1's command (pid $leftover) still runs after steppy run ended"
 end
 
+begin 'a command its supervisor killed for the lease fails its attempt saying so'
+# steppy run is stopped (SIGSTOP) until the supervisor has killed the
+# command for the lease, then continued: the attempt's error must give the
+# lease as the reason, not "killed by Killed".
+cat >"$tmp/f.yaml" <<'PLAN'
+stages:
+  - name: s
+    steps:
+      - {type: Exec, name: long, command: [sh, -c, 'echo $$ >"$PIDF"; sleep 60']}
+PLAN
+PIDF="$tmp/f.pid" "$STEPPY" run --db "$tmp/f.db" "$tmp/f.yaml" >"$tmp/f.out" 2>&1 &
+run_pid=$!
+wait_file "$tmp/f.pid" . || problem "the command did not start"
+cmd=$(cat "$tmp/f.pid")
+leftover="$leftover $cmd"
+kill -STOP "$run_pid"
+i=0
+while alive "$cmd" && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+alive "$cmd" && problem "the supervisor did not kill the command of a stopped steppy"
+kill -CONT "$run_pid"
+wait "$run_pid"
+"$STEPPY" history --db "$tmp/f.db" "$(sqlite3 "$tmp/f.db" 'SELECT id FROM executions' | head -1)" >"$tmp/f.hist" 2>&1
+grep StepFailed "$tmp/f.hist" | grep -q 'lease' ||
+    problem "the attempt's error does not give the lease as the reason: $(grep StepFailed "$tmp/f.hist")"
+grep -q 'killed by Killed' "$tmp/f.hist" &&
+    problem "the attempt's error says: killed by Killed"
+end
+
 begin 'a command whose daemon keeps an unreaped zombie in its group still ends'
 # D forks E (in the command's group), E exits (a zombie), D moves to a
 # session of its own and never reaps E: kill(-group) keeps succeeding on
