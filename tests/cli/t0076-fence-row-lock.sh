@@ -38,4 +38,31 @@ done
 curl -s -m 2 "$url/api/v1/executions/$id2" | grep -q '"status":"SUCCEEDED"' ||
     problem "release two (whose lease nobody locked) did not succeed: $(grep -v listening "$tmp/serve.log" | tail -3)"
 end
+begin 'a release another process holds now is let go at once, its command SIGKILLed'
+# Another steppy process (on another host) holds release three's lease now
+# (written here with psql) while this node runs its command: the next
+# renewal leaves it out, the node finds it held elsewhere, lets the
+# release go and kills the command with no SIGTERM grace period (its TERM
+# trap never runs).
+body=$(T3="$tmp/t3" /usr/bin/python3 -c '
+import json, os
+t = os.environ["T3"]
+cmd = "trap \"echo term >>%s.log\" TERM; echo $$ >%s.pid; while :; do sleep 1; done" % (t, t)
+step = {"type": "Exec", "name": "e", "command": ["sh", "-c", cmd]}
+print(json.dumps({"plan": {"name": "three", "stages": [{"name": "s", "steps": [step]}]}}))')
+id3=$(submit_plan "$body")
+wait_file "$tmp/t3.pid" . || problem "release three's command did not start"
+cmd3=$(cat "$tmp/t3.pid")
+pg_psql "UPDATE leases SET owner = 'other-node', host = 'elsewhere', pid = 1, expires_ms = (extract(epoch from clock_timestamp()) * 1000)::bigint + 600000 WHERE execution_id = '$id3'" >/dev/null
+wait_file "$tmp/serve.log" "release $id3 is run by another steppy process now" ||
+    problem "the node did not let release three go: $(tail -3 "$tmp/serve.log")"
+i=0
+while kill -0 "$cmd3" 2>/dev/null && [ "$(sed 's/.*) \(.\).*/\1/' /proc/$cmd3/stat 2>/dev/null)" != Z ] && [ $i -lt 100 ]; do
+    sleep 0.1; i=$((i + 1))
+done
+[ -d "/proc/$cmd3" ] && [ "$(sed 's/.*) \(.\).*/\1/' /proc/$cmd3/stat 2>/dev/null)" != Z ] &&
+    problem "release three's command still runs"
+[ -s "$tmp/t3.log" ] && problem "release three's command got SIGTERM (a grace period), not SIGKILL at once"
+kill -KILL "$cmd3" 2>/dev/null
+end
 finish
