@@ -519,9 +519,11 @@ static struct attempt *start_attempt_at(struct runtime *rt, struct rexec *ex, in
 		return NULL;
 	}
 	strbuf_release(&why);
-	if ((type->flags & STEP_LOCAL_CODE) && lease_stale(rt)) {
-		/* flush() renewed if it could: the leases cannot be proven, and
-		 * the command would be killed at once (cmd-supervise.c). */
+	if ((type->flags & STEP_LOCAL_CODE) &&
+	    (lease_stale(rt) || (ex->proven_until && steady_ms() >= ex->proven_until))) {
+		/* flush() renewed if it could: the leases (or this release's,
+		 * left out of the renewals) cannot be proven, and the command
+		 * would be killed at once (cmd-supervise.c, fence_local_work). */
 		int64_t now = wall_clock_ms();
 		engine_on_ended(
 		    &ex->state, stage, step, attempt, false,
