@@ -218,6 +218,18 @@ static void test_create_append_read(void **state)
 	strbuf_release(&err);
 }
 
+/* What store_lease_renew_each() named. */
+struct renewed_ids {
+	int n, lease1;
+};
+
+static void renewed_count(const char *id, void *arg)
+{
+	struct renewed_ids *ids = arg;
+	ids->n++;
+	ids->lease1 += !strcmp(id, "lease1");
+}
+
 static void test_leases(void **state)
 {
 	struct store *st = *state;
@@ -249,8 +261,17 @@ static void test_leases(void **state)
 	                 SP_ECONFLICT);
 	assert_non_null(strstr(err.buf, "expired"));
 	event_list_release(&late);
-	/* Renewal keeps it; release frees it. */
+	/* Renewal keeps it, and names the leases it renewed; release frees it. */
 	assert_int_equal(store_lease_renew(st, "owner-b", 60000, 30000, &err), 0);
+	struct renewed_ids ids = { 0 };
+	assert_int_equal(
+	    store_lease_renew_each(st, "owner-b", 60000, 30000, renewed_count, &ids, &err), 0);
+	assert_int_equal(ids.n, 1);
+	assert_int_equal(ids.lease1, 1);
+	ids = (struct renewed_ids){ 0 };
+	assert_int_equal(
+	    store_lease_renew_each(st, "owner-z", 60000, 30000, renewed_count, &ids, &err), 0);
+	assert_int_equal(ids.n, 0);
 	assert_int_equal(store_lease_take(st, "lease1", "owner-c", 80000, 30000, &err), SP_EBUSY);
 	assert_int_equal(store_lease_release(st, "lease1", "owner-b", &err), 0);
 	assert_false(store_lease_held_elsewhere(st, "lease1", "owner-c", 80000));
