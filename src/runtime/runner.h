@@ -35,6 +35,7 @@
 
 #include "plan/plan.h"
 #include "plan/step-type.h"
+#include "util/strbuf.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -99,6 +100,17 @@ struct attempt_info {
 #define LEASE_KILLED_LINE                                                                          \
 	"steppy: the command was killed: the steppy process running this release has not "         \
 	"renewed its lease"
+
+/* Shortest secret value masked in a runner's output: shorter ones would
+ * mask ordinary words. */
+#define RUNNER_MASK_MIN 6
+
+/* str_mask() with the runner's minimum: text (heap) is taken, the result
+ * owned by the caller. */
+static inline char *runner_mask(char *text, char *const *secrets)
+{
+	return str_mask(text, secrets, RUNNER_MASK_MIN);
+}
 
 /* The runner's reports. handle and details are taken (owned). */
 void attempt_started(struct attempt *a, json_t *handle);

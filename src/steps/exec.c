@@ -295,31 +295,6 @@ static void keep_tail(struct capture *c, const char *data, size_t n)
 	strbuf_add(&c->tail, data, n);
 }
 
-/* Shortest value worth masking: shorter ones would mask ordinary words. */
-#define MASK_MIN 6
-
-/* Replaces every occurrence of each secret in text by ****; returns text or
- * a new string (text is then freed). */
-static char *mask_secrets(char *text, char *const *secrets)
-{
-	for (size_t k = 0; secrets && secrets[k]; k++) {
-		size_t n = strlen(secrets[k]);
-		if (n < MASK_MIN || !strstr(text, secrets[k]))
-			continue;
-		struct strbuf out = STRBUF_INIT;
-		const char *p = text, *hit;
-		while ((hit = strstr(p, secrets[k]))) {
-			strbuf_add(&out, p, (size_t)(hit - p));
-			strbuf_addstr(&out, "****");
-			p = hit + n;
-		}
-		strbuf_addstr(&out, p);
-		free(text);
-		text = strbuf_detach(&out, NULL);
-	}
-	return text;
-}
-
 static json_t *capture_json(struct capture *c, char *const *secrets)
 {
 	size_t start = c->tail.len > OUTPUT_KEEP ? c->tail.len - OUTPUT_KEEP : 0;
@@ -328,7 +303,7 @@ static json_t *capture_json(struct capture *c, char *const *secrets)
 		if (text[i] == '\0')
 			text[i] = '?';
 	utf8_sanitize(text);
-	text = mask_secrets(text, secrets);
+	text = runner_mask(text, secrets);
 	json_t *j = json_string(text);
 	free(text);
 	return j ? j : json_string("");

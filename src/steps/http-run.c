@@ -63,28 +63,6 @@ static void call_free(struct call *r)
 	uv_close((uv_handle_t *)&r->timer, call_close_cb);
 }
 
-/* Replaces every secret in text by ****; returns text or a new string (text
- * is then freed). */
-static char *mask(char *text, char *const *secrets)
-{
-	for (size_t k = 0; secrets && secrets[k]; k++) {
-		size_t n = strlen(secrets[k]);
-		if (n < HTTP_MASK_MIN || !strstr(text, secrets[k]))
-			continue;
-		struct strbuf out = STRBUF_INIT;
-		const char *p = text, *hit;
-		while ((hit = strstr(p, secrets[k]))) {
-			strbuf_add(&out, p, (size_t)(hit - p));
-			strbuf_addstr(&out, "****");
-			p = hit + n;
-		}
-		strbuf_addstr(&out, p);
-		free(text);
-		text = strbuf_detach(&out, NULL);
-	}
-	return text;
-}
-
 /* Text from outside for the history: at most keep bytes, NULs shown as ?,
  * valid UTF-8, secrets masked. Caller owns. */
 static json_t *safe_text(const struct call *r, const char *data, size_t len, size_t keep)
@@ -95,7 +73,7 @@ static json_t *safe_text(const struct call *r, const char *data, size_t len, siz
 		if (text[i] == '\0')
 			text[i] = '?';
 	utf8_sanitize(text);
-	text = mask(text, r->secrets);
+	text = runner_mask(text, r->secrets);
 	json_t *j = json_string(text);
 	free(text);
 	return j ? j : json_string("");
@@ -144,7 +122,7 @@ static json_t *value_for_output(const struct call *r, const json_t *v)
 		return safe_text(r, json_string_value(v), json_string_length(v), VALUE_KEEP);
 	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 	size_t n = text ? strlen(text) : 0;
-	char *masked = mask(xstrdup(text ? text : ""), r->secrets);
+	char *masked = runner_mask(xstrdup(text ? text : ""), r->secrets);
 	json_t *out = n > VALUE_KEEP || strcmp(masked, text ? text : "") != 0
 	                  ? safe_text(r, text ? text : "", n, VALUE_KEEP)
 	                  : json_deep_copy(v);

@@ -16,7 +16,6 @@
 #include <stdint.h>
 
 #define HTTP_STATUS_MAX_RANGES 16 /* items of one expectStatus list */
-#define HTTP_MASK_MIN          6  /* shorter secrets would mask ordinary words */
 
 struct attempt;
 struct attempt_info;

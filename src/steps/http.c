@@ -513,7 +513,7 @@ static void describe_http(const struct doc_node *step, struct strbuf *out)
 
 static void add_secret(struct http_config *c, size_t *n, const char *s)
 {
-	if (strlen(s) < HTTP_MASK_MIN)
+	if (strlen(s) < RUNNER_MASK_MIN)
 		return;
 	c->secrets = xreallocarray(c->secrets, *n + 2, sizeof(*c->secrets));
 	c->secrets[(*n)++] = xstrdup(s);

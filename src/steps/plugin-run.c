@@ -38,7 +38,6 @@
 
 #define DRAIN_MS          1000
 #define STATUS_ERRORS_MAX 3 /* failed status calls in a row tolerated */
-#define MASK_MIN          6 /* shorter secrets would mask ordinary words */
 #define NOTICES_MAX       100
 
 extern char **environ;
@@ -450,33 +449,13 @@ static void prun_free(struct prun *r)
 	uv_close((uv_handle_t *)&r->timer, prun_closed);
 }
 
-static char *mask(char *text, char *const *secrets)
-{
-	for (size_t k = 0; secrets && secrets[k]; k++) {
-		size_t n = strlen(secrets[k]);
-		if (n < MASK_MIN || !strstr(text, secrets[k]))
-			continue;
-		struct strbuf out = STRBUF_INIT;
-		const char *p = text, *hit;
-		while ((hit = strstr(p, secrets[k]))) {
-			strbuf_add(&out, p, (size_t)(hit - p));
-			strbuf_addstr(&out, "****");
-			p = hit + n;
-		}
-		strbuf_addstr(&out, p);
-		free(text);
-		text = strbuf_detach(&out, NULL);
-	}
-	return text;
-}
-
 /* A copy of v with secrets masked in every string (keys included). */
 static json_t *mask_json(const json_t *v, char *const *secrets, int depth)
 {
 	if (depth > 32)
 		return json_string("(nested too deep)");
 	if (json_is_string(v)) {
-		char *s = mask(xstrdup(json_string_value(v)), secrets);
+		char *s = runner_mask(xstrdup(json_string_value(v)), secrets);
 		json_t *j = json_string(s);
 		free(s);
 		return j ? j : json_string("?");
@@ -487,7 +466,7 @@ static json_t *mask_json(const json_t *v, char *const *secrets, int depth)
 		json_t *item;
 		json_object_foreach((json_t *)v, key, item)
 		{
-			char *k = mask(xstrdup(key), secrets);
+			char *k = runner_mask(xstrdup(key), secrets);
 			json_object_set_new(o, k, mask_json(item, secrets, depth + 1));
 			free(k);
 		}
@@ -514,7 +493,7 @@ static void finish(struct prun *r, bool ok, const json_t *outputs, const char *e
 	if (outputs)
 		json_object_set_new(d, "outputs", mask_json(outputs, r->secrets, 0));
 	if (error) {
-		char *e = mask(xstrfmt("%s", error), r->secrets);
+		char *e = runner_mask(xstrfmt("%s", error), r->secrets);
 		json_t *j = json_string(e);
 		json_object_set_new(d, "error", j ? j : json_string("?"));
 		free(e);
@@ -623,7 +602,7 @@ static void answered(void *arg, const struct plugin_call_result *res)
 		r->notices++;
 		free(r->last_message);
 		r->last_message = xstrdup(ans.message);
-		char *m = mask(xstrdup(ans.message), r->secrets);
+		char *m = runner_mask(xstrdup(ans.message), r->secrets);
 		json_t *j = json_string(m);
 		attempt_progress(r->a, json_pack("{so}", "message", j ? j : json_string("?")));
 		free(m);

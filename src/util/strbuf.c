@@ -155,3 +155,23 @@ int strbuf_add_escaped(struct strbuf *out, const char *text, size_t len)
 	}
 	return r;
 }
+
+char *str_mask(char *text, char *const *words, size_t min_len)
+{
+	for (size_t k = 0; words && words[k]; k++) {
+		size_t n = strlen(words[k]);
+		if (n < min_len || !strstr(text, words[k]))
+			continue;
+		struct strbuf out = STRBUF_INIT;
+		const char *p = text, *hit;
+		while ((hit = strstr(p, words[k]))) {
+			strbuf_add(&out, p, (size_t)(hit - p));
+			strbuf_addstr(&out, "****");
+			p = hit + n;
+		}
+		strbuf_addstr(&out, p);
+		free(text);
+		text = strbuf_detach(&out, NULL);
+	}
+	return text;
+}

@@ -35,6 +35,13 @@ void strbuf_release(struct strbuf *sb);
 void strbuf_reset(struct strbuf *sb);
 /* Returns the text, now owned by the caller, and leaves sb empty. */
 char *strbuf_detach(struct strbuf *sb, size_t *len);
+
+/*
+ * Replaces every occurrence in text of each word at least min_len bytes
+ * long by "****" (secrets in output). Takes text (heap); returns it, or a
+ * new string (text is then freed). words is NULL-terminated, or NULL.
+ */
+char *str_mask(char *text, char *const *words, size_t min_len);
 /* Shortens the text to len bytes (no-op if already shorter). */
 void strbuf_truncate(struct strbuf *sb, size_t len);
 
