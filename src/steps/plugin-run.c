@@ -526,6 +526,20 @@ static void fail_call(struct prun *r, enum step_phase phase, const char *why)
 	strbuf_release(&msg);
 }
 
+/* A call failed (could not run, or answered nothing usable): a failed cancel
+ * still ends the attempt as cancelled, any other call fails it. */
+static void call_failed(struct prun *r, enum step_phase phase, const char *why)
+{
+	if (phase == PH_CANCEL) {
+		struct strbuf msg = STRBUF_INIT;
+		strbuf_addf(&msg, "cancelled; the plugin's cancel call failed: %s", why);
+		finish(r, false, NULL, msg.buf);
+		strbuf_release(&msg);
+	} else {
+		fail_call(r, phase, why);
+	}
+}
+
 static void answered(void *arg, const struct plugin_call_result *res)
 {
 	struct prun *r = arg;
@@ -547,15 +561,7 @@ static void answered(void *arg, const struct plugin_call_result *res)
 		}
 		if (phase == PH_STATUS && r->status_errors >= STATUS_ERRORS_MAX)
 			strbuf_addf(&why, " (%d status calls in a row failed)", STATUS_ERRORS_MAX);
-		if (phase == PH_CANCEL) {
-			struct strbuf msg = STRBUF_INIT;
-			strbuf_addf(&msg, "cancelled; the plugin's cancel call failed: %s",
-			            why.buf);
-			finish(r, false, NULL, msg.buf);
-			strbuf_release(&msg);
-		} else {
-			fail_call(r, phase, why.buf);
-		}
+		call_failed(r, phase, why.buf);
 		strbuf_release(&why);
 		return;
 	}
@@ -628,15 +634,7 @@ static void send_call(struct prun *r, enum step_phase phase)
 		                       &why);
 	free(text);
 	if (rc < 0) {
-		if (phase == PH_CANCEL) {
-			struct strbuf msg = STRBUF_INIT;
-			strbuf_addf(&msg, "cancelled; the plugin's cancel call failed: %s",
-			            why.buf);
-			finish(r, false, NULL, msg.buf);
-			strbuf_release(&msg);
-		} else {
-			fail_call(r, phase, why.buf);
-		}
+		call_failed(r, phase, why.buf);
 		strbuf_release(&why);
 		return;
 	}
