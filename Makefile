@@ -30,7 +30,7 @@ endif
 # The library: every layer but the command line (docs/ARCHITECTURE.md).
 # The commands (src/cli/) are an archive of their own that the binary, and
 # the tests of the commands' helpers, link before it.
-LAYERS   := util plan core store http aws notify steps runtime server
+LAYERS   := util sheet plan core store http aws notify steps runtime server
 LIB_SRC  := $(sort $(foreach d,$(LAYERS),$(wildcard src/$(d)/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/web-assets.o
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))

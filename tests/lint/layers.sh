@@ -11,7 +11,8 @@ cd "$(dirname "$0")/../.." || exit 2
 allowed() { # module -> the modules it may include besides itself
     case $1 in
     util) echo "" ;;
-    plan) echo "util" ;;
+    sheet) echo "util" ;;
+    plan) echo "util sheet" ;;
     core) echo "util plan" ;;
     store) echo "util plan core" ;;
     http) echo "util" ;;
