@@ -18,10 +18,10 @@
 #include <stdint.h>
 
 /* Limits a reader enforces on any input, so a hostile file stays small. */
-#define SHEET_MAX_SHEETS 64
-#define SHEET_MAX_ROWS 100000u
-#define SHEET_MAX_COLS 256u
-#define SHEET_MAX_CELLS 1000000u
+#define SHEET_MAX_SHEETS     64
+#define SHEET_MAX_ROWS       100000u
+#define SHEET_MAX_COLS       256u
+#define SHEET_MAX_CELLS      1000000u
 #define SHEET_MAX_CELL_BYTES (1u << 20)
 
 enum cell_kind { CELL_EMPTY, CELL_STRING, CELL_NUMBER, CELL_BOOL, CELL_DATE };
@@ -38,8 +38,8 @@ struct cell {
 };
 
 struct sheet {
-	char *name;         /* "Steps"; a CSV file's one sheet is named after the file */
-	uint32_t rows;      /* bounding box of the non-empty cells, counted from A1 */
+	char *name;    /* "Steps"; a CSV file's one sheet is named after the file */
+	uint32_t rows; /* bounding box of the non-empty cells, counted from A1 */
 	uint32_t cols;
 	struct cell *cells; /* rows * cols, row-major: see sheet_cell() */
 };
